@@ -1,0 +1,29 @@
+"""Who is writing and from where: passed to every record write so history and logs can say so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class WriteContext:
+    user_email: str | None = None
+    user_id: str | None = None
+    user_name: str | None = None
+    developer: bool = False
+    impersonator_email: str | None = None
+    ip: str | None = None
+    category: str = "USER"  # USER | SCRIPT | SYSTEM
+    context_path: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def event_type(self, kind: str) -> str:
+        """``kind`` is RECORD_CREATED, RECORD_CHANGED, RECORD_DELETED or ACTION_PERFORMED."""
+        if self.category == "SYSTEM":
+            return "SYSTEM_CASCADE_UPDATE"
+        return f"{self.category}_{kind}"
+
+    def with_path(self, context_path: str) -> WriteContext:
+        return WriteContext(self.user_email, self.user_id, self.user_name, self.developer,
+                            self.impersonator_email, self.ip, self.category, context_path, dict(self.extra))

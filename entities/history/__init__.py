@@ -1,0 +1,1 @@
+"""History: an audit trail of every record change (collection ``sys.history``)."""

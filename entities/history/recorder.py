@@ -1,0 +1,160 @@
+"""Builds and stores history entries; other packages call it with the event category and context path.
+
+Consistency with the record write (no entry without a committed change, no committed change without an
+entry) uses an outbox: a create or update writes the entry *inside the record document* (``_hist``) in
+the same atomic compare-and-set, then copies it to ``sys.history`` under a preset id (idempotent) and
+clears ``_hist``. A delete first stores the entry as ``pending``, deletes, then confirms it. If the
+process dies in between, ``recover`` finishes the job: an outbox entry is copied; a pending delete entry
+is confirmed when the record is gone and dropped when it still exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+import pymongo
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from entities.context import WriteContext
+from entities.metadata import Entity
+from entities.records.render import render_fields
+from runtime.storage import Store
+
+HISTORY = "sys.history"
+OUTBOX_FIELD = "_hist"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _text(name: str, value: Any) -> str:
+    if value is None or value == [] or value == {}:
+        return "{}"
+    if isinstance(value, dict | list):
+        return f"{{{name}:{json.dumps(value, separators=(',', ':'), ensure_ascii=False)}}}"
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return f"{{{name}:{value}}}"
+
+
+class HistoryRecorder:
+    def __init__(self, store: Store):
+        self.store = store
+        self.col = store.collection(HISTORY)
+
+    def ensure_indexes(self) -> None:
+        self.col.create_index([("entityName", 1), ("recordId", 1), ("_id", -1)], name="by_record")
+        self.col.create_index([("entityName", 1), ("_id", -1)], name="by_entity")
+        self.col.create_index([("entityName", 1), ("eventType", 1), ("_id", -1)], name="by_entity_type")
+        self.col.create_index([("entityName", 1), ("timestamp", -1)], name="by_entity_time")
+        self.col.create_index([("expireAt", 1)], name="retention", expireAfterSeconds=0)
+        self.col.create_index([("pending", 1)], name="pending", sparse=True)
+
+    # --- building --------------------------------------------------------------------------------
+
+    def build(self, entity: Entity, kind: str, old_doc: dict[str, Any] | None, new_doc: dict[str, Any] | None,
+              ctx: WriteContext, record_id: ObjectId) -> dict[str, Any] | None:
+        """An entry for this change, or None when the entity's settings say not to record it."""
+        settings = entity.history
+        if not settings.enabled:
+            return None
+        event_type = ctx.event_type(kind)
+        if event_type not in settings.events and not event_type.startswith("SYSTEM"):
+            return None
+        ignored = settings.ignored_fields
+        old_json = render_fields(entity, old_doc) if old_doc is not None else {}
+        new_json = render_fields(entity, new_doc) if new_doc is not None else {}
+        if kind == "RECORD_CREATED":
+            old_rec: dict[str, Any] = {}
+            new_rec = {k: v for k, v in new_json.items() if k not in ignored}
+        elif kind == "RECORD_DELETED":
+            old_rec = {k: v for k, v in old_json.items() if k not in ignored}
+            new_rec = {}
+        else:
+            old_rec, new_rec = {}, {}
+            for name in new_json.keys() | old_json.keys():
+                if name in ignored or old_json.get(name) == new_json.get(name):
+                    continue
+                old_rec[name] = {"json": old_json.get(name), "text": _text(name, old_json.get(name))}
+                new_rec[name] = {"json": new_json.get(name), "text": _text(name, new_json.get(name))}
+            if not new_rec and kind == "RECORD_CHANGED":
+                return None
+        source = new_doc if new_doc is not None else old_doc or {}
+        ts = now_ms()
+        entry: dict[str, Any] = {
+            "_id": ObjectId(), "entityId": entity.id, "entityName": entity.name, "entityVersion": entity.version,
+            "recordId": str(record_id), "recordName": source.get("label"), "user": ctx.user_email,
+            "adminUser": ctx.impersonator_email, "timestamp": ts, "ip": ctx.ip, "eventType": event_type,
+            "eventCategory": ctx.category if ctx.category in ("USER", "SCRIPT", "SYSTEM") else "USER",
+            "contextPath": ctx.context_path or f"entities.{entity.name}.{_verb(kind)}",
+            "recordDeleted": True if kind == "RECORD_DELETED" else None,
+            "deletionDate": ts if kind == "RECORD_DELETED" else None,
+            "oldRecord": old_rec, "newRecord": new_rec,
+        }
+        if settings.keep_days:
+            entry["expireAt"] = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=settings.keep_days)
+        return entry
+
+    # --- storing ---------------------------------------------------------------------------------
+
+    def commit(self, entry: dict[str, Any]) -> None:
+        """Copy an entry into ``sys.history``; safe to repeat (the id is preset)."""
+        doc = {k: v for k, v in entry.items() if k != "pending"}
+        try:
+            self.col.insert_one(doc)
+        except DuplicateKeyError:
+            pass
+
+    def clear_outbox(self, records: Any, record_id: ObjectId, entry_id: ObjectId) -> None:
+        records.update_one({"_id": record_id, f"{OUTBOX_FIELD}._id": entry_id}, {"$unset": {OUTBOX_FIELD: ""}})
+
+    def insert_pending(self, entry: dict[str, Any]) -> None:
+        self.col.insert_one({**entry, "pending": True})
+
+    def confirm(self, entry_id: ObjectId) -> None:
+        self.col.update_one({"_id": entry_id}, {"$unset": {"pending": ""}})
+
+    def discard(self, entry_id: ObjectId) -> None:
+        self.col.delete_one({"_id": entry_id})
+
+    def record_deleted(self, entity: Entity, record_id: ObjectId, deleted_at: int) -> None:
+        """Apply the entity's 'on record deleted' policy to the record's existing history."""
+        selector = {"entityName": entity.name, "recordId": str(record_id)}
+        settings = entity.history
+        if settings.on_record_deleted == "delete":
+            self.col.delete_many(selector)
+            return
+        update: dict[str, Any] = {"recordDeleted": True, "deletionDate": deleted_at}
+        if settings.keep_deleted_days:
+            update["expireAt"] = (dt.datetime.now(dt.UTC).replace(tzinfo=None)
+                                  + dt.timedelta(days=settings.keep_deleted_days))
+        self.col.update_many(selector, {"$set": update})
+
+    def recover(self, entity_name: str, records: Any) -> int:
+        """Finish history writes interrupted by a crash; returns how many entries were repaired."""
+        repaired = 0
+        for doc in records.find({OUTBOX_FIELD: {"$exists": True}}, {OUTBOX_FIELD: 1}):
+            entry = doc[OUTBOX_FIELD]
+            self.commit(entry)
+            self.clear_outbox(records, doc["_id"], entry["_id"])
+            repaired += 1
+        for entry in self.col.find({"entityName": entity_name, "pending": True}):
+            if records.find_one({"_id": ObjectId(entry["recordId"])}, {"_id": 1}) is None:
+                self.confirm(entry["_id"])
+            else:
+                self.discard(entry["_id"])
+            repaired += 1
+        return repaired
+
+
+def _verb(kind: str) -> str:
+    return {"RECORD_CREATED": "create", "RECORD_CHANGED": "update", "RECORD_DELETED": "delete",
+            "ACTION_PERFORMED": "action"}.get(kind, kind.lower())
+
+
+SORT_NEWEST = [("_id", pymongo.DESCENDING)]

@@ -1,0 +1,33 @@
+"""``/data/{entity}/history`` and ``/data/{entity}/{id}/history``."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+from flask_smorest import Blueprint
+
+from entities.history.service import entity_history, record_history
+from runtime.http import int_arg
+from runtime.services import services
+
+blp = Blueprint("history", __name__, description="History of record changes")
+
+
+@blp.route("/data/<entity_name>/<record_id>/history", methods=["GET"])
+def history_of_record(entity_name: str, record_id: str):
+    svc = services()
+    entity = svc.registry.get(entity_name)
+    size = int_arg("_size", 20, 0, 1000)
+    return jsonify(record_history(svc.history, svc.records.collection(entity), entity, record_id, size,
+                                  request.args.get("_offset")))
+
+
+@blp.route("/data/<entity_name>/history", methods=["GET"])
+def history_of_entity(entity_name: str):
+    svc = services()
+    entity = svc.registry.get(entity_name)
+    size = int_arg("_size", 20, 0, 1000)
+    time_from = int_arg("from", -1, 0) if request.args.get("from") else None
+    time_to = int_arg("to", -1, 0) if request.args.get("to") else None
+    return jsonify(entity_history(svc.history, svc.records.collection(entity), entity,
+                                  request.args.get("eventTypes"), time_from, time_to, size,
+                                  request.args.get("_offset")))

@@ -1,0 +1,63 @@
+"""Stored record → REST JSON: ``id``, ``version``, ``label`` first, then fields in metadata order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from entities.metadata import Entity
+from entities.records.schema import schema_for
+from entities.records.values import text_of
+
+
+def render_fields(entity: Entity, doc: dict[str, Any]) -> dict[str, Any]:
+    """Every field of the entity as REST JSON (unset fields as null, booleans false)."""
+    return schema_for(entity).dump({f.name: doc.get(f.name) for f in entity.fields})
+
+
+def render(entity: Entity, doc: dict[str, Any], fields: list[str] | None = None, fmt: str = "native",
+           related: dict[str, dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": str(doc["_id"]), "version": doc.get("version", 0), "label": doc.get("label")}
+    body = render_fields(entity, doc)
+    if fields:
+        body = _project(body, fields)
+    if fmt == "plainText":
+        body = {name: text_of(entity.field(name), doc.get(name)) for name in body}
+    if related:
+        for name, by_id in related.items():
+            value = body.get(name)
+            if isinstance(value, dict) and value.get("id") in by_id:
+                body[name] = {**value, **by_id[value["id"]]}
+            elif isinstance(value, list):
+                body[name] = [{**v, **by_id.get(v.get("id"), {})} if isinstance(v, dict) else v for v in value]
+    out.update(body)
+    return out
+
+
+def _project(body: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    tops: dict[str, list[str]] = {}
+    for p in paths:
+        head, _, rest = p.partition(".")
+        tops.setdefault(head, [])
+        if rest:
+            tops[head].append(rest)
+    out: dict[str, Any] = {}
+    for name, value in body.items():
+        if name not in tops:
+            continue
+        inner = tops[name]
+        if not inner or value is None:
+            out[name] = value
+        elif isinstance(value, list):
+            out[name] = [_project_item(v, inner) for v in value]
+        elif isinstance(value, dict):
+            out[name] = _project_item(value, inner)
+        else:
+            out[name] = value
+    return out
+
+
+def _project_item(item: Any, inner: list[str]) -> Any:
+    if not isinstance(item, dict):
+        return item
+    keep = {"id", "label"} | {p.split(".")[0] for p in inner}
+    return {k: v for k, v in item.items() if k in keep}

@@ -1,0 +1,148 @@
+"""``/data/{entity}``: list, create, read, update, delete (one, many, over a query)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, request
+from flask_smorest import Blueprint
+
+from entities.metadata import Entity
+from entities.query import count, find_page, parse_list_query
+from entities.records.bulk import delete_each, split_ids
+from entities.records.render import render
+from entities.records.service import parse_id
+from entities.types import parse_object_id
+from runtime.auth import write_context
+from runtime.errors import BadRequest, NotFound
+from runtime.http import flag, json_body
+from runtime.services import services
+
+blp = Blueprint("records", __name__, description="Records of every entity")
+
+# Other packages plug in here: actions (PUT over ids or a query) and jobs (``_async``).
+ACTION_HANDLERS: dict[str, Any] = {}
+
+
+def _entity(name: str) -> Entity:
+    return services().registry.get(name)
+
+
+def _related(entity: Entity, docs: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
+    """``_relationshipsToFetch``: the related records, rendered, keyed by relationship field then id."""
+    out: dict[str, dict[str, Any]] = {}
+    svc = services()
+    for name in names:
+        f = entity.field(name)
+        target = svc.registry.get(f.type_rules["entity"])
+        ids = set()
+        for d in docs:
+            value = d.get(name)
+            for ref in value if isinstance(value, list) else [value] if value else []:
+                ids.add(ref["id"])
+        found = svc.records.find_many(target, ids)
+        out[name] = {str(k): render(target, v) for k, v in found.items()}
+    return out
+
+
+@blp.route("/data/<entity_name>", methods=["GET"])
+def list_records(entity_name: str):
+    entity = _entity(entity_name)
+    svc = services()
+    q = parse_list_query(entity, request.args)
+    col = svc.records.collection(entity)
+    max_ms = svc.config.query_max_time_ms
+    docs = find_page(col, q, max_ms)
+    total = count(col, q, max_ms)
+    related = _related(entity, docs, q.relationships) if q.relationships else None
+    items = [render(entity, d, q.fields, q.fmt, related) for d in docs]
+    return jsonify({"total": total, "offset": items[-1]["id"] if items else None, "items": items})
+
+
+@blp.route("/data/<entity_name>", methods=["POST"])
+def create_record(entity_name: str):
+    entity = _entity(entity_name)
+    doc = services().records.create(entity, json_body(), write_context(f"entities.{entity.name}.create"))
+    return jsonify(render(entity, doc))
+
+
+@blp.route("/data/<entity_name>/<record_id>", methods=["GET"])
+def read_record(entity_name: str, record_id: str):
+    entity = _entity(entity_name)
+    q = parse_list_query(entity, _system_args_only())
+    doc = services().records.get(entity, parse_id(record_id))
+    related = _related(entity, [doc], q.relationships) if q.relationships else None
+    return jsonify(render(entity, doc, q.fields, q.fmt, related))
+
+
+@blp.route("/data/<entity_name>/<segment>", methods=["PUT"])
+def update_record_or_run_action(entity_name: str, segment: str):
+    entity = _entity(entity_name)
+    if parse_object_id(segment) is None:
+        return _action("query", entity, None, segment)
+    body = json_body({})
+    doc = services().records.update(entity, segment, body, write_context(f"entities.{entity.name}.update"))
+    return jsonify(render(entity, doc))
+
+
+@blp.route("/data/<entity_name>/<record_ids>/<action_name>", methods=["PUT"])
+def run_action_on_records(entity_name: str, record_ids: str, action_name: str):
+    entity = _entity(entity_name)
+    return _action("ids", entity, split_ids(record_ids), action_name)
+
+
+def _action(kind: str, entity: Entity, ids: list[str] | None, action_name: str):
+    handler = ACTION_HANDLERS.get(kind)
+    if handler is None or entity.action(action_name) is None:
+        raise NotFound(f"Action '{action_name}' does not exist in entity '{entity.name}'")
+    return handler(entity, ids, action_name)
+
+
+@blp.route("/data/<entity_name>/<record_ids>", methods=["DELETE"])
+def delete_records(entity_name: str, record_ids: str):
+    entity = _entity(entity_name)
+    ids = split_ids(record_ids)
+    if not ids:
+        raise BadRequest("No record ids given")
+    oids = [parse_object_id(i) for i in ids]
+    if flag("_async"):
+        return _submit_delete(entity, {"ids": [str(o) for o in oids if o is not None]})
+    ctx = write_context(f"entities.{entity.name}.delete")
+    if len(ids) == 1 and "," not in record_ids:
+        doc = services().records.delete(entity, parse_id(ids[0]), ctx)
+        return jsonify(render(entity, doc))
+    if len(ids) > services().config.sync_max_records:
+        raise BadRequest(f"More than {services().config.sync_max_records} records: use _async=true")
+    results, _, _ = delete_each(services().records, entity, ids, ctx)
+    return jsonify(results)
+
+
+@blp.route("/data/<entity_name>", methods=["DELETE"])
+def delete_over_query(entity_name: str):
+    entity = _entity(entity_name)
+    svc = services()
+    q = parse_list_query(entity, request.args, max_size=10**9)
+    if flag("_async"):
+        return _submit_delete(entity, {"query": request.args.to_dict(flat=False)})
+    col = svc.records.collection(entity)
+    limit = svc.config.sync_max_records
+    matched = count(col, q, svc.config.query_max_time_ms)
+    if matched > limit:
+        raise BadRequest(f"The query matches {matched} records, more than {limit}: use _async=true to delete "
+                         f"them in a background job")
+    ids = [d["_id"] for d in col.find(q.filter, {"_id": 1}).sort("_id", 1)]
+    results, _, _ = delete_each(svc.records, entity, ids, write_context(f"entities.{entity.name}.delete"))
+    return jsonify(results)
+
+
+def _submit_delete(entity: Entity, selection: dict[str, Any]):
+    submit = services().extra.get("submit_delete")
+    if submit is None:
+        raise BadRequest("Background jobs are not available in this process")
+    return submit(entity, selection)
+
+
+def _system_args_only():
+    from werkzeug.datastructures import MultiDict
+    return MultiDict([(k, v) for k, v in request.args.items(multi=True)
+                      if k in ("_fields", "_format", "_relationshipsToFetch")])

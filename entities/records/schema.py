@@ -1,0 +1,147 @@
+"""One marshmallow schema per entity version, built from metadata and cached.
+
+``load`` turns a REST body into stored values (one ``TypedField`` per entity field, nested groups get
+their own inner schema); ``dump`` renders stored values as REST JSON. Field errors come back in the
+platform's ``validationErrors`` shape.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from bson import ObjectId
+from marshmallow import RAISE, Schema, ValidationError
+from marshmallow import fields as mf
+
+from entities.metadata import Entity, Field
+from entities.types import FieldInvalid, parse_object_id
+
+_SEP = "\x1f"
+
+
+def _err(code: str, message: str) -> str:
+    return f"{code}{_SEP}{message}"
+
+
+class TypedField(mf.Field):
+    """A marshmallow field that delegates to the field type; handles multiplicity and nested groups."""
+
+    def __init__(self, fdef: Field, inner: type[Schema] | None, **kwargs: Any):
+        super().__init__(allow_none=True, **kwargs)
+        self.fdef = fdef
+        self.inner = inner
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        f = self.fdef
+        if not f.writable:
+            raise ValidationError(_err("readOnly", "This field cannot be written"))
+        if f.many:
+            if not isinstance(value, list):
+                raise ValidationError(_err("invalid", "Must be a list"))
+            if len(value) > 1000:
+                raise ValidationError(_err("invalid", "At most 1000 values"))
+            out, errors = [], {}
+            for i, item in enumerate(value):
+                if item is None:
+                    continue
+                try:
+                    out.append(self._one(item))
+                except ValidationError as exc:
+                    errors[i] = exc.messages
+            if errors:
+                raise ValidationError(errors)
+            return out
+        return self._one(value)
+
+    def _one(self, value: Any) -> Any:
+        f = self.fdef
+        if f.is_nested:
+            if not isinstance(value, dict):
+                raise ValidationError(_err("invalid", "Must be an object"))
+            item_id = parse_object_id(value.get("id")) or ObjectId()
+            body = {k: v for k, v in value.items() if k not in ("id", "label")}
+            loaded = self.inner().load(body)  # type: ignore[misc]
+            missing = [n.name for n in f.nested if n.required and loaded.get(n.name) in (None, [])]
+            if missing:
+                raise ValidationError({n: [_err("required", "This field is required")] for n in missing})
+            return {"id": item_id, **loaded}
+        try:
+            return f.type.load(value, f)
+        except FieldInvalid as exc:
+            raise ValidationError(_err(exc.code, exc.message)) from None
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        f = self.fdef
+        if value is None:
+            if f.type.name == "boolean":
+                return False
+            return [] if f.many else None
+        if f.many:
+            return [self._dump_one(v) for v in value]
+        return self._dump_one(value)
+
+    def _dump_one(self, value: Any) -> Any:
+        f = self.fdef
+        if f.is_nested:
+            out = {"id": str(value.get("id")) if value.get("id") is not None else None, "label": value.get("label")}
+            out.update(self.inner().dump(value))  # type: ignore[misc]
+            return out
+        return f.type.dump(value, f)
+
+
+def _build(fields: list[Field], name: str) -> type[Schema]:
+    attrs: dict[str, Any] = {}
+    for f in fields:
+        inner = _build(f.nested, f"{name}_{f.name}") if f.is_nested else None
+        attrs[f.name] = TypedField(f, inner)
+    schema_cls = Schema.from_dict(attrs, name=name)
+    schema_cls.Meta.unknown = RAISE  # type: ignore[attr-defined]
+    schema_cls.Meta.ordered = True  # type: ignore[attr-defined]
+    return schema_cls
+
+
+_cache: dict[tuple[str, str, int], type[Schema]] = {}
+_cache_lock = threading.Lock()
+
+
+def schema_for(entity: Entity) -> Schema:
+    key = (entity.id, entity.name, entity.version)
+    cls = _cache.get(key)
+    if cls is None:
+        with _cache_lock:
+            cls = _cache.get(key) or _build(entity.fields, f"Record_{entity.name}_{entity.version}")
+            _cache[key] = cls
+    return cls()
+
+
+def flatten_errors(messages: Any, entity: Entity | None, prefix: str = "") -> list[dict[str, Any]]:
+    """Marshmallow's nested message dict → ``[{field, fieldLabel, code, message, additionalInfo}]``."""
+    out: list[dict[str, Any]] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            path = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
+            out.extend(flatten_errors(value, entity, path))
+    elif isinstance(messages, list):
+        for m in messages:
+            out.extend(flatten_errors(m, entity, prefix))
+    else:
+        text = str(messages)
+        if _SEP in text:
+            code, message = text.split(_SEP, 1)
+        elif text == "Unknown field.":
+            code, message = "unknown", "Unknown field"
+        else:
+            code, message = "invalid", text
+        label = prefix
+        if entity is not None:
+            f = entity.resolve(_strip_indexes(prefix))
+            label = f.label if f else prefix
+        out.append({"field": prefix, "fieldLabel": label, "code": code, "message": message,
+                    "additionalInfo": None})
+    return out
+
+
+def _strip_indexes(path: str) -> str:
+    import re
+    return re.sub(r"\[\d+\]", "", path)

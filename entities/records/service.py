@@ -1,0 +1,351 @@
+"""Record CRUD. Every write is one atomic compare-and-set on ``version``.
+
+A body with ``version`` that no longer matches gets 409 with the current version; a body without it
+re-reads and retries until its write wins, so concurrent writers never lose an update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from bson import ObjectId
+from marshmallow import ValidationError
+from pymongo.errors import DuplicateKeyError
+
+from entities.context import WriteContext
+from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
+from entities.metadata import Entity, Field
+from entities.records.render import render_fields
+from entities.records.schema import flatten_errors, schema_for
+from entities.records.values import compute_label, path_text
+from entities.registry import Registry, data_collection_name
+from entities.types import parse_object_id
+from runtime.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFailed, field_error
+from runtime.storage import Store
+
+MAX_RETRIES = 1000
+
+
+def parse_id(raw: str) -> ObjectId:
+    oid = parse_object_id(raw)
+    if oid is None:
+        raise NotFound(f"Record '{raw}' does not exist")
+    return oid
+
+
+class RecordService:
+    def __init__(self, store: Store, registry: Registry, history: HistoryRecorder):
+        self.store = store
+        self.registry = registry
+        self.history = history
+
+    def collection(self, entity: Entity | str) -> Any:
+        name = entity if isinstance(entity, str) else entity.name
+        return self.store.collection(data_collection_name(name))
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def get(self, entity: Entity, record_id: str | ObjectId) -> dict[str, Any]:
+        oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
+        doc = self.collection(entity).find_one({"_id": oid}, {OUTBOX_FIELD: 0})
+        if doc is None:
+            raise NotFound(f"Record '{record_id}' does not exist in entity '{entity.name}'")
+        return doc
+
+    def find_many(self, entity: Entity, ids: Iterable[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+        return {d["_id"]: d for d in self.collection(entity).find({"_id": {"$in": list(ids)}}, {OUTBOX_FIELD: 0})}
+
+    # --- validation ------------------------------------------------------------------------------
+
+    def _check_body(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise BadRequest("The body must be a JSON object")
+        return {k: v for k, v in body.items() if k not in ("id", "version", "label", "entity")}
+
+    def _load(self, entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return schema_for(entity).load(body, partial=True)
+        except ValidationError as exc:
+            raise ValidationFailed(flatten_errors(exc.messages, entity)) from None
+
+    def _merge_for_update(self, entity: Entity, current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """Nested groups in a partial update: items with a known ``id`` are merged into the stored item."""
+        merged = dict(body)
+        current_json: dict[str, Any] | None = None
+        for name, value in body.items():
+            f = entity.field(name)
+            if f is None or not f.is_nested or value is None:
+                continue
+            if current_json is None:
+                current_json = render_fields(entity, current)
+            existing = current_json.get(name)
+            if f.many and isinstance(value, list) and isinstance(existing, list):
+                by_id = {item["id"]: item for item in existing if isinstance(item, dict)}
+                merged[name] = [_merge_item(by_id.get(item.get("id")), item) if isinstance(item, dict) else item
+                                for item in value]
+            elif not f.many and isinstance(value, dict) and isinstance(existing, dict):
+                merged[name] = _merge_item(existing, value)
+        return merged
+
+    def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]]) -> None:
+        """Defaults, required checks, relationships, nested labels, calculated values, record label."""
+        now = now_ms()
+        for f in entity.fields:
+            if (f.type.name == "createdDate" and created) or f.type.name == "modifiedDate":
+                doc[f.name] = now
+            elif created and doc.get(f.name) is None and f.default is not None:
+                try:
+                    defaults = f.default if f.many and isinstance(f.default, list) else [f.default]
+                    loaded = [f.type.load(d, f) for d in defaults]
+                    doc[f.name] = loaded if f.many else loaded[0]
+                except Exception:
+                    pass
+            if f.type.name == "boolean" and doc.get(f.name) is None:
+                doc[f.name] = False
+        self._resolve_references(entity.fields, doc, "", errors)
+        for f in entity.fields:
+            if f.is_nested and doc.get(f.name) is not None:
+                items = doc[f.name] if f.many else [doc[f.name]]
+                for item in items:
+                    _finish_nested(f, item)
+        for f in entity.fields:
+            if f.calculated is not None:
+                doc[f.name] = f.calculated.render(lambda p: path_text(entity, doc, p)) or None
+        for f in entity.fields:
+            value = doc.get(f.name)
+            if f.required and (value is None or value == [] or value == ""):
+                errors.append(field_error(f.name, "required", "This field is required", f.label))
+        doc["label"] = compute_label(entity, doc)
+
+    def _resolve_references(self, fields: list[Field], values: dict[str, Any], prefix: str,
+                            errors: list[dict[str, Any]]) -> None:
+        for f in fields:
+            value = values.get(f.name)
+            if value is None:
+                continue
+            path = prefix + f.name
+            if f.is_nested:
+                items = value if f.many else [value]
+                for i, item in enumerate(items):
+                    p = f"{path}[{i}]." if f.many else f"{path}."
+                    self._resolve_references(f.nested, item, p, errors)
+            elif f.type.name == "relationship":
+                refs = value if f.many else [value]
+                resolved = []
+                for ref in refs:
+                    target = self._resolve_one(f, ref, path, errors)
+                    if target is not None:
+                        resolved.append(target)
+                values[f.name] = resolved if f.many else (resolved[0] if resolved else None)
+            elif f.type.name == "file":
+                refs = value if f.many else [value]
+                for ref in refs:
+                    ref.setdefault("name", self._file_name(ref["id"]))
+
+    def _resolve_one(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
+        if "label" in ref and "id" in ref and len(ref) == 2 and isinstance(ref["id"], ObjectId):
+            pass  # already resolved when merged from a stored value
+        target_name = f.type_rules.get("entity")
+        col = self.store.collection(data_collection_name(target_name))
+        if "id" in ref:
+            doc = col.find_one({"_id": ref["id"]}, {"label": 1})
+            if doc is None:
+                errors.append(field_error(path, "invalid", f"Record '{ref['id']}' does not exist in '{target_name}'",
+                                          f.label, rejected=str(ref["id"])))
+                return None
+        elif "label" in ref:
+            matches = list(col.find({"label": ref["label"]}, {"label": 1}).limit(2))
+            if len(matches) != 1:
+                reason = "No record" if not matches else "More than one record"
+                errors.append(field_error(path, "invalid", f"{reason} in '{target_name}' has label '{ref['label']}'",
+                                          f.label, rejected=ref["label"]))
+                return None
+            doc = matches[0]
+        else:
+            errors.append(field_error(path, "invalid", "Relationships are written by id or by label", f.label))
+            return None
+        return {"id": doc["_id"], "label": doc.get("label")}
+
+    def _file_name(self, file_id: ObjectId) -> str | None:
+        from files.service import file_name
+        return file_name(self.store, file_id)
+
+    def _check_unique(self, entity: Entity, doc: dict[str, Any], changed: Iterable[str], record_id: ObjectId | None,
+                      errors: list[dict[str, Any]]) -> None:
+        for name in changed:
+            f = entity.field(name)
+            if f is None or not f.unique or doc.get(name) in (None, ""):
+                continue
+            key, value = (f"{name}.id", doc[name]["id"]) if f.type.name == "relationship" else (name, doc[name])
+            query: dict[str, Any] = {key: value}
+            if record_id is not None:
+                query["_id"] = {"$ne": record_id}
+            if self.collection(entity).find_one(query, {"_id": 1}) is not None:
+                errors.append(field_error(name, "duplicate", "Another record already has this value", f.label,
+                                          rejected=path_text(entity, doc, name)))
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    def build_new(self, entity: Entity, body: Any) -> dict[str, Any]:
+        """Validate a create body into a stored document (not yet written)."""
+        body = self._check_body(body)
+        loaded = self._load(entity, body)
+        doc: dict[str, Any] = {"_id": ObjectId(), "version": 0, "label": None}
+        for f in entity.fields:
+            if f.name in loaded:
+                doc[f.name] = loaded[f.name]
+        errors: list[dict[str, Any]] = []
+        self._finish(entity, doc, created=True, errors=errors)
+        self._check_unique(entity, doc, loaded.keys(), None, errors)
+        if errors:
+            raise ValidationFailed(errors)
+        return _compact(doc)
+
+    def create(self, entity: Entity, body: Any, ctx: WriteContext) -> dict[str, Any]:
+        doc = self.build_new(entity, body)
+        entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
+        stored = dict(doc)
+        if entry is not None:
+            stored[OUTBOX_FIELD] = entry
+        try:
+            self.collection(entity).insert_one(stored)
+        except DuplicateKeyError as exc:
+            raise ValidationFailed([_duplicate_error(entity, exc)]) from None
+        if entry is not None:
+            self._publish(entity, doc["_id"], entry)
+        return doc
+
+    def update(self, entity: Entity, record_id: str | ObjectId, body: Any, ctx: WriteContext,
+               kind: str = "RECORD_CHANGED") -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise BadRequest("The body must be a JSON object")
+        expected = _parse_version(body.get("version"))
+        changes = self._check_body(body)
+
+        def apply(current: dict[str, Any]) -> dict[str, Any]:
+            merged = self._merge_for_update(entity, current, changes)
+            loaded = self._load(entity, merged)
+            doc = {k: v for k, v in current.items() if k != OUTBOX_FIELD}
+            for name, value in loaded.items():
+                doc[name] = value
+            errors: list[dict[str, Any]] = []
+            self._finish(entity, doc, created=False, errors=errors)
+            self._check_unique(entity, doc, loaded.keys(), current["_id"], errors)
+            if errors:
+                raise ValidationFailed(errors)
+            return doc
+
+        return self.write(entity, record_id, apply, ctx, expected_version=expected, kind=kind)
+
+    def write(self, entity: Entity, record_id: str | ObjectId, apply: Callable[[dict[str, Any]], dict[str, Any]],
+              ctx: WriteContext, expected_version: int | None = None, kind: str = "RECORD_CHANGED",
+              extra_entries: Callable[[dict[str, Any], dict[str, Any]], list[dict[str, Any]]] | None = None,
+              ) -> dict[str, Any]:
+        """Read-modify-write with compare-and-set on ``version``; ``apply`` builds the new document."""
+        oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
+        col = self.collection(entity)
+        for _ in range(MAX_RETRIES):
+            current = col.find_one({"_id": oid}, {OUTBOX_FIELD: 0})
+            if current is None:
+                raise NotFound(f"Record '{record_id}' does not exist in entity '{entity.name}'")
+            version = current.get("version", 0)
+            if expected_version is not None and version != expected_version:
+                raise Conflict("The record was modified by someone else", currentVersion=version)
+            new_doc = _compact(apply(current))
+            new_doc["_id"], new_doc["version"] = oid, version + 1
+            entry = self.history.build(entity, kind, current, new_doc, ctx, oid)
+            stored = dict(new_doc)
+            if entry is not None:
+                stored[OUTBOX_FIELD] = entry
+            try:
+                result = col.replace_one({"_id": oid, "version": version}, stored)
+            except DuplicateKeyError as exc:
+                raise ValidationFailed([_duplicate_error(entity, exc)]) from None
+            if result.matched_count == 1:
+                if entry is not None:
+                    self._publish(entity, oid, entry)
+                return new_doc
+            if expected_version is not None:
+                latest = col.find_one({"_id": oid}, {"version": 1})
+                raise Conflict("The record was modified by someone else",
+                               currentVersion=latest.get("version") if latest else None)
+        raise ApiError(503, "The record is too busy to update right now; try again")
+
+    def delete(self, entity: Entity, record_id: str | ObjectId, ctx: WriteContext) -> dict[str, Any]:
+        oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
+        col = self.collection(entity)
+        for _ in range(MAX_RETRIES):
+            current = col.find_one({"_id": oid}, {OUTBOX_FIELD: 0})
+            if current is None:
+                raise NotFound(f"Record '{record_id}' does not exist in entity '{entity.name}'")
+            entry = self.history.build(entity, "RECORD_DELETED", current, None, ctx, oid)
+            if entry is not None:
+                self.history.insert_pending(entry)
+            result = col.delete_one({"_id": oid, "version": current.get("version", 0)})
+            if result.deleted_count == 1:
+                if entity.history.enabled:
+                    self.history.record_deleted(entity, oid, now_ms())
+                if entry is not None and entity.history.on_record_deleted != "delete":
+                    self.history.confirm(entry["_id"])
+                elif entry is not None:
+                    self.history.discard(entry["_id"])
+                return current
+            if entry is not None:
+                self.history.discard(entry["_id"])
+        raise ApiError(503, "The record is too busy to delete right now; try again")
+
+    def _publish(self, entity: Entity, record_id: ObjectId, entry: dict[str, Any]) -> None:
+        self.history.commit(entry)
+        self.history.clear_outbox(self.collection(entity), record_id, entry["_id"])
+
+
+def _merge_item(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:
+    if existing is None:
+        return {k: v for k, v in incoming.items() if k != "id"}
+    merged = {k: v for k, v in existing.items() if k != "label"}
+    merged.update({k: v for k, v in incoming.items() if k != "label"})
+    return merged
+
+
+def _finish_nested(f: Field, item: dict[str, Any]) -> None:
+    for inner in f.nested:
+        if inner.is_nested and item.get(inner.name) is not None:
+            for sub in item[inner.name] if inner.many else [item[inner.name]]:
+                _finish_nested(inner, sub)
+        if inner.calculated is not None:
+            item[inner.name] = inner.calculated.render(lambda p: _nested_text(f, item, p)) or None
+    item.setdefault("id", ObjectId())
+    if f.nested_label is not None:
+        item["label"] = f.nested_label.render(lambda p: _nested_text(f, item, p))
+    else:
+        item["label"] = f.label
+    for key in [k for k, v in item.items() if v is None]:
+        del item[key]
+
+
+def _nested_text(f: Field, item: dict[str, Any], path: str) -> str:
+    from entities.records.values import text_of, value_at
+    inner = f.inner(path.split(".")[0])
+    return text_of(inner if "." not in path else None, value_at(item, path))
+
+
+def _compact(doc: dict[str, Any]) -> dict[str, Any]:
+    """Unset fields are not stored (so sparse unique indexes ignore them)."""
+    return {k: v for k, v in doc.items() if v is not None or k in ("_id", "version", "label")}
+
+
+def _parse_version(raw: Any) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise ValidationFailed([field_error("version", "invalid", "version must be an integer")])
+    return raw
+
+
+def _duplicate_error(entity: Entity, exc: DuplicateKeyError) -> dict[str, Any]:
+    message = str(exc)
+    for f in entity.fields:
+        if f.unique and f.name in message:
+            return field_error(f.name, "duplicate", "Another record already has this value", f.label)
+    return field_error("", "duplicate", "Another record already has this value")

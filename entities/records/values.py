@@ -1,0 +1,56 @@
+"""Reading values out of stored records: dot paths, text forms, labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from entities.metadata import Entity, Field
+
+
+def value_at(doc: dict[str, Any], path: str) -> Any:
+    current: Any = doc
+    for part in path.split("."):
+        if isinstance(current, list):
+            current = [c.get(part) if isinstance(c, dict) else None for c in current]
+            current = [c for c in current if c is not None]
+        elif isinstance(current, dict):
+            current = current.get(part)
+        else:
+            return None
+    return current
+
+
+def text_of(f: Field | None, value: Any) -> str:
+    if value is None:
+        return ""
+    if f is None:
+        return str(value)
+    if isinstance(value, list):
+        return ", ".join(text_of(f, v) for v in value)
+    if f.is_nested:
+        return str(value.get("label") or "")
+    return f.type.text(value, f)
+
+
+def path_text(entity: Entity, doc: dict[str, Any], path: str) -> str:
+    f = entity.resolve(path)
+    if f is None and "." in path:
+        head = path.rsplit(".", 1)[0]
+        parent = entity.resolve(head)
+        if parent is not None and parent.type.name == "relationship":
+            value = value_at(doc, path)
+            return "" if value is None else str(value)
+    return text_of(f, value_at(doc, path))
+
+
+def compute_label(entity: Entity, doc: dict[str, Any]) -> str:
+    if entity.record_label is not None:
+        return entity.record_label.render(lambda p: path_text(entity, doc, p))
+    for candidate in ("name", "title", "label"):
+        f = entity.field(candidate)
+        if f is not None and doc.get(candidate) is not None:
+            return text_of(f, doc[candidate])
+    for f in entity.fields:
+        if f.type.family == "text" and not f.many and doc.get(f.name):
+            return text_of(f, doc[f.name])
+    return str(doc.get("_id", ""))

@@ -1,0 +1,164 @@
+"""Entity metadata stored in ``sys.entities``; the in-process cache is keyed by a stamp kept in Mongo.
+
+Every change bumps the entity's ``version`` and the global stamp in ``sys.meta``; each request (and each
+job) re-reads the stamp once, so every web and job worker process sees a change on its next request.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pymongo
+from bson import ObjectId
+from flask import g, has_request_context
+from pymongo.errors import DuplicateKeyError
+
+from entities.metadata import Entity, parse_entity
+from runtime.errors import ApiError, NotFound, ValidationFailed, field_error
+from runtime.storage import Store
+
+ENTITIES = "sys.entities"
+META = "sys.meta"
+_STAMP_ID = "entities"
+
+
+def data_collection_name(entity_name: str) -> str:
+    return f"data.{entity_name}"
+
+
+class Registry:
+    def __init__(self, store: Store):
+        self.store = store
+        self._lock = threading.Lock()
+        self._cached_stamp: int | None = None
+        self._cached: dict[str, Entity] = {}
+        self._entities = store.collection(ENTITIES)
+        self._meta = store.collection(META)
+
+    def ensure_indexes(self) -> None:
+        self._entities.create_index("name", unique=True)
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def _stamp(self) -> int:
+        if has_request_context() and "_meta_stamp" in g:
+            return g._meta_stamp
+        doc = self._meta.find_one({"_id": _STAMP_ID})
+        stamp = int(doc["version"]) if doc else 0
+        if has_request_context():
+            g._meta_stamp = stamp
+        return stamp
+
+    def all(self) -> dict[str, Entity]:
+        stamp = self._stamp()
+        if stamp == self._cached_stamp:
+            return self._cached
+        with self._lock:
+            docs = list(self._entities.find({}))
+            loaded = {}
+            for d in docs:  # validated when saved; relationship targets may be applied later in a batch
+                loaded[d["name"]] = parse_entity(d["definition"], None, version=d["version"], entity_id=str(d["_id"]))
+            self._cached, self._cached_stamp = loaded, stamp
+        return loaded
+
+    def get(self, name: str) -> Entity:
+        entity = self.all().get(name)
+        if entity is None:
+            raise NotFound(f"Entity '{name}' does not exist")
+        return entity
+
+    def definition(self, name: str) -> dict[str, Any]:
+        doc = self._entities.find_one({"name": name})
+        if doc is None:
+            raise NotFound(f"Entity '{name}' does not exist")
+        return self._present(doc)
+
+    def list_definitions(self) -> list[dict[str, Any]]:
+        return [self._present(d) for d in self._entities.find({}).sort("name", pymongo.ASCENDING)]
+
+    @staticmethod
+    def _present(doc: dict[str, Any]) -> dict[str, Any]:
+        out = {"id": str(doc["_id"]), "version": doc["version"]}
+        out.update(doc["definition"])
+        out["name"] = doc["name"]
+        return out
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def save(self, raw: Any, name: str | None = None, known_names: set[str] | None = None) -> tuple[Entity, bool]:
+        """Create or replace a definition. Returns the entity and whether it was created."""
+        if not isinstance(raw, dict):
+            raise ValidationFailed([field_error("", "invalid", "An entity definition must be a JSON object")])
+        raw = {k: v for k, v in raw.items() if k not in ("id", "version")}
+        if name is not None:
+            raw.setdefault("name", name)
+        names = set(known_names or ()) | {d["name"] for d in self._entities.find({}, {"name": 1})}
+        entity = parse_entity(raw, names, expected_name=name)
+        existing = self._entities.find_one({"name": entity.name})
+        if existing is not None and existing["definition"] == raw:
+            return self.get(entity.name), False
+        if existing is None:
+            try:
+                self._entities.insert_one({"_id": ObjectId(), "name": entity.name, "version": 1, "definition": raw})
+            except DuplicateKeyError:
+                raise ApiError(409, f"Entity '{entity.name}' was created concurrently", code="conflict") from None
+            created = True
+        else:
+            self._entities.update_one({"_id": existing["_id"]},
+                                      {"$set": {"definition": raw}, "$inc": {"version": 1}})
+            created = False
+        self._bump()
+        saved = self.get(entity.name)
+        ensure_data_indexes(self.store, saved)
+        return saved, created
+
+    def delete(self, name: str) -> dict[str, Any]:
+        doc = self._entities.find_one({"name": name})
+        if doc is None:
+            raise NotFound(f"Entity '{name}' does not exist")
+        referrers = [e.name for e in self.all().values() if e.name != name and _refers_to(e, name)]
+        if referrers:
+            raise ApiError(400, f"Entity '{name}' is referenced by relationships in: {', '.join(referrers)}")
+        self._entities.delete_one({"_id": doc["_id"]})
+        self.store.collection(data_collection_name(name)).drop()
+        self._bump()
+        return self._present(doc)
+
+    def _bump(self) -> None:
+        self._meta.update_one({"_id": _STAMP_ID}, {"$inc": {"version": 1}}, upsert=True)
+        if has_request_context():
+            g.pop("_meta_stamp", None)
+
+
+def _refers_to(entity: Entity, target: str) -> bool:
+    def walk(fields) -> bool:
+        for f in fields:
+            if f.type.name == "relationship" and f.type_rules.get("entity") == target:
+                return True
+            if f.is_nested and walk(f.nested):
+                return True
+        return False
+    return walk(entity.fields)
+
+
+def ensure_data_indexes(store: Store, entity: Entity) -> None:
+    """Create the indexes an entity's metadata asks for (idempotent)."""
+    col = store.collection(data_collection_name(entity.name))
+    col.create_index([("label", pymongo.ASCENDING)], name="label")
+    col.create_index([("_hist._id", pymongo.ASCENDING)], name="history_outbox", sparse=True)
+
+    def walk(fields, prefix: str) -> None:
+        for f in fields:
+            path = prefix + f.name
+            if f.is_nested:
+                walk(f.nested, path + ".")
+                continue
+            key = f"{path}.id" if f.type.name in ("relationship", "file") else path
+            if f.unique and not prefix:
+                col.create_index([(key, pymongo.ASCENDING)], name=f"unique_{path}", unique=True, sparse=True)
+            elif f.unique or f.indexable or f.type.name == "relationship":
+                col.create_index([(key, pymongo.ASCENDING)], name=f"idx_{path}")
+                if f.type.name == "relationship":
+                    col.create_index([(f"{path}.label", pymongo.ASCENDING)], name=f"idx_{path}_label")
+    walk(entity.fields, "")

@@ -1,0 +1,1 @@
+"""The sample app: entity definitions in ``entities/`` and action handlers in ``crm``."""

@@ -1,0 +1,88 @@
+"""The app factory: config → store → services → blueprints, error handlers and the auth guard."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, request
+from flask_smorest import Api, Blueprint
+
+from runtime import errors
+from runtime.auth import token_from_request
+from runtime.config import Config
+from runtime.errors import Unauthorized
+from runtime.services import Services, build_services
+from runtime.storage import connect
+
+health_blp = Blueprint("health", __name__, description="Liveness")
+
+
+@health_blp.route("/health", methods=["GET"])
+def health():
+    from runtime.services import services
+    services().store.db.command("ping")
+    return jsonify({"status": "ok"})
+
+
+def create_app(config: Config | None = None, store=None) -> Flask:
+    config = config or Config.from_env()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask("runtime")
+    prefix = config.api_prefix
+    app.config.update(
+        SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=config.max_content_length, RUNTIME=config,
+        API_TITLE="Entity Runtime", API_VERSION="1", OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=prefix, OPENAPI_JSON_PATH="openapi.json", JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    store = store or connect(config.mongodb_uri, config.mongodb_db)
+    svc = build_services(config, store)
+    app.extensions["runtime"] = svc
+    _register_blueprints(app, prefix)
+    errors.register(app)  # after Api(): our handlers replace flask-smorest's error format
+    _install_auth_guard(app, svc, prefix)
+    return app
+
+
+def _register_blueprints(app: Flask, prefix: str) -> None:
+    from entities.history.routes import blp as history_blp
+    from entities.metadata_routes import blp as metadata_blp
+    from entities.records.routes import blp as records_blp
+    from runtime.auth_routes import blp as auth_blp
+
+    api = Api(app)
+    for blp in (health_blp, auth_blp, metadata_blp, history_blp, records_blp):
+        api.register_blueprint(blp, url_prefix=prefix)
+    for hook in app.extensions["runtime"].extra.get("blueprints", []):
+        api.register_blueprint(hook, url_prefix=prefix)
+
+
+def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
+    from runtime.auth_routes import PUBLIC_ENDPOINTS
+
+    @app.before_request
+    def _guard():
+        if not request.path.startswith(prefix) or request.endpoint in PUBLIC_ENDPOINTS:
+            return None
+        if request.endpoint is None:
+            return None  # unknown route: let the 404/405 handler answer
+        if request.path == f"{prefix}/openapi.json":
+            return None
+        token = token_from_request()
+        if not token:
+            raise Unauthorized("A token is required: send the 'token' header you got from /auth/login")
+        g.user, g.admin_user = svc.auth.authenticate(token)
+        g.token = token
+        return None
+
+
+def bootstrap(app: Flask, examples_dir: str | None = None) -> tuple[str, str | None]:
+    """Create indexes, the developer user and (optionally) the sample app's entities."""
+    from runtime.cli_support import apply_folder, ensure_indexes
+
+    svc: Services = app.extensions["runtime"]
+    with app.app_context():
+        ensure_indexes(svc)
+        if examples_dir:
+            apply_folder(svc, examples_dir)
+        return svc.auth.ensure_admin(svc.config.admin_email, svc.config.admin_password)

@@ -1,0 +1,164 @@
+"""Users, login and tokens. Passwords are hashed with argon2; tokens are random and stored hashed.
+
+A token expires after ``token_idle_seconds`` without use (8 h by default); a TTL index removes it.
+Every API route needs a token (``token`` header, ``Authorization: Bearer|token <t>``, ``X-API-KEY`` or
+``api_key``) except login and health.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from bson import ObjectId
+from flask import g, request
+from pymongo.errors import DuplicateKeyError
+
+from entities.context import WriteContext
+from runtime.errors import ApiError, Forbidden, Unauthorized
+from runtime.storage import Store
+
+USERS = "sys.users"
+TOKENS = "sys.tokens"
+_hasher = PasswordHasher()
+_TOUCH_AFTER = dt.timedelta(seconds=60)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AuthService:
+    def __init__(self, store: Store, idle_seconds: int):
+        self.users = store.collection(USERS)
+        self.tokens = store.collection(TOKENS)
+        self.idle = dt.timedelta(seconds=idle_seconds)
+
+    def ensure_indexes(self) -> None:
+        self.users.create_index("email", unique=True)
+        self.tokens.create_index("expiresAt", expireAfterSeconds=0)
+
+    # --- users -----------------------------------------------------------------------------------
+
+    def create_user(self, email: str, password: str, first_name: str = "", last_name: str = "",
+                    developer: bool = False) -> dict[str, Any]:
+        doc = {"_id": ObjectId(), "email": email.strip().lower(), "passwordHash": _hasher.hash(password),
+               "firstName": first_name, "lastName": last_name,
+               "fullName": f"{first_name} {last_name}".strip() or email, "developer": developer,
+               "status": "ACTIVE"}
+        try:
+            self.users.insert_one(doc)
+        except DuplicateKeyError:
+            raise ApiError(400, f"A user with email {email} already exists") from None
+        return doc
+
+    def find_user(self, email: str) -> dict[str, Any] | None:
+        return self.users.find_one({"email": email.strip().lower()})
+
+    def ensure_admin(self, email: str | None, password: str | None) -> tuple[str, str | None]:
+        """The first developer user: created when missing. Returns (email, password if generated or given)."""
+        email = (email or "admin@example.com").strip().lower()
+        existing = self.find_user(email)
+        if existing is not None:
+            if password and not self._verify(existing, password):
+                self.users.update_one({"_id": existing["_id"]}, {"$set": {"passwordHash": _hasher.hash(password)}})
+            return email, password
+        password = password or secrets.token_urlsafe(12)
+        self.create_user(email, password, "Admin", "", developer=True)
+        return email, password
+
+    @staticmethod
+    def _verify(user: dict[str, Any], password: str) -> bool:
+        try:
+            return _hasher.verify(user["passwordHash"], password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    # --- sessions --------------------------------------------------------------------------------
+
+    def login(self, email: Any, password: Any, impersonate: Any, ip: str | None) -> tuple[str, dict, dict | None]:
+        if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
+            raise ApiError(400, "email and password are required", errors=[
+                {"field": f, "code": "required", "message": "This field is required"}
+                for f, v in (("email", email), ("password", password)) if not isinstance(v, str) or not v])
+        user = self.find_user(email)
+        if user is None or not self._verify(user, password):
+            raise Unauthorized("Invalid credentials")
+        if user.get("status") != "ACTIVE":
+            raise Forbidden("This user is not active")
+        admin = None
+        if impersonate:
+            if not user.get("developer"):
+                raise Forbidden("You are not allowed to impersonate users")
+            target = self.find_user(str(impersonate))
+            if target is None:
+                raise ApiError(404, f"User {impersonate} does not exist")
+            admin, user = user, target
+        token = secrets.token_urlsafe(32)
+        now = _now()
+        self.tokens.insert_one({"_id": _digest(token), "userId": user["_id"],
+                                "adminUserId": admin["_id"] if admin else None, "ip": ip,
+                                "createdAt": now, "touchedAt": now, "expiresAt": now + self.idle})
+        return token, user, admin
+
+    def logout(self, token: str) -> None:
+        self.tokens.delete_one({"_id": _digest(token)})
+
+    def authenticate(self, token: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        now = _now()
+        session = self.tokens.find_one({"_id": _digest(token)})
+        if session is None or session["expiresAt"] <= now:
+            raise Unauthorized("The token is not valid or has expired; log in again")
+        if now - session.get("touchedAt", now) > _TOUCH_AFTER:
+            self.tokens.update_one({"_id": session["_id"]}, {"$set": {"touchedAt": now, "expiresAt": now + self.idle}})
+        user = self.users.find_one({"_id": session["userId"]})
+        if user is None or user.get("status") != "ACTIVE":
+            raise Unauthorized("The user of this token no longer exists or is inactive")
+        admin = self.users.find_one({"_id": session["adminUserId"]}) if session.get("adminUserId") else None
+        return user, admin
+
+
+def token_from_request() -> str | None:
+    header = request.headers.get("token") or request.headers.get("X-API-KEY")
+    if header:
+        return header.strip()
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() in ("bearer", "token") and value.strip():
+        return value.strip()
+    return request.args.get("api_key") or None
+
+
+def client_ip() -> str | None:
+    return request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip() or None
+
+
+def current_user() -> dict[str, Any]:
+    return g.user
+
+
+def require_developer() -> None:
+    if not g.user.get("developer"):
+        raise Forbidden("Only developers can do this")
+
+
+def write_context(context_path: str | None = None) -> WriteContext:
+    user, admin = g.user, g.get("admin_user")
+    return WriteContext(user_email=user["email"], user_id=str(user["_id"]), user_name=user.get("fullName"),
+                        developer=bool(user.get("developer")),
+                        impersonator_email=admin["email"] if admin else None, ip=client_ip(),
+                        context_path=context_path)
+
+
+def public_user(user: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(user["_id"]), "email": user["email"], "firstName": user.get("firstName"),
+            "lastName": user.get("lastName"), "fullName": user.get("fullName"), "status": user.get("status"),
+            "permissions": {"developer": bool(user.get("developer"))}}

@@ -1,0 +1,80 @@
+"""``runtime`` command line: serve, apply, release, worker."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from runtime.config import Config
+
+EXAMPLES = str(Path(__file__).resolve().parent.parent / "examples" / "entities")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from runtime.app import bootstrap, create_app
+
+    config = Config.from_env()
+    app = create_app(config)
+    email, password = bootstrap(app, None if args.no_examples else args.examples)
+    store = "MongoDB at " + config.mongodb_uri if config.mongodb_uri else \
+        "the embedded in-memory store (data is lost when the process stops; set MONGODB_URI for MongoDB)"
+    print(f"Entity Runtime: storage is {store}", flush=True)
+    print(f"Developer login: {email} / {password or '(unchanged: password set earlier)'}", flush=True)
+    print(f"API: http://{args.host}:{args.port}{config.api_prefix}", flush=True)
+    start_jobs = app.extensions["runtime"].extra.get("start_embedded_jobs")
+    if start_jobs is not None:
+        start_jobs(app)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+
+
+def _apply(args: argparse.Namespace) -> None:
+    from runtime.app import create_app
+    from runtime.cli_support import apply_folder, ensure_indexes
+
+    app = create_app()
+    svc = app.extensions["runtime"]
+    with app.app_context():
+        ensure_indexes(svc)
+        for name, state in apply_folder(svc, args.folder):
+            print(f"{name}: {state}")
+
+
+def _release(args: argparse.Namespace) -> None:
+    from runtime.app import bootstrap, create_app
+
+    app = create_app()
+    email, _ = bootstrap(app, args.folder)
+    print(f"release: indexes ensured, metadata from {args.folder} applied, developer user {email} present")
+
+
+def _worker(args: argparse.Namespace) -> None:
+    from jobs.worker import run_worker
+
+    run_worker(burst=args.burst)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="runtime", description="Entity Runtime")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="start the API (with the sample app by default)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=Config.from_env().port)
+    serve.add_argument("--examples", default=EXAMPLES, help="folder of entity definitions to apply at start")
+    serve.add_argument("--no-examples", action="store_true", help="start without the sample app")
+    serve.set_defaults(func=_serve)
+    apply = sub.add_parser("apply", help="apply a folder of entity definitions (one JSON file per entity)")
+    apply.add_argument("folder")
+    apply.set_defaults(func=_apply)
+    release = sub.add_parser("release", help="create indexes and apply metadata (idempotent)")
+    release.add_argument("folder", nargs="?", default=EXAMPLES)
+    release.set_defaults(func=_release)
+    worker = sub.add_parser("worker", help="run a job worker on the default and low queues")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.set_defaults(func=_worker)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

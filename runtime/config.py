@@ -1,0 +1,55 @@
+"""Configuration read from the environment (12-factor)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Config:
+    mongodb_uri: str | None = None
+    mongodb_db: str = "runtime"
+    redis_url: str | None = None
+    port: int = 8080
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(16))
+    api_prefix: str = "/api"
+    app_name: str = "runtime"
+    admin_email: str | None = None
+    admin_password: str | None = None
+    app_modules: tuple[str, ...] = ()
+    max_content_length: int = 16 * 1024 * 1024
+    token_idle_seconds: int = 8 * 3600
+    query_max_time_ms: int = 5000
+    aggregate_max_time_ms: int = 10000
+    aggregate_max_results: int = 10000
+    sync_max_records: int = 1000
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Config:
+        modules = tuple(m.strip() for m in os.environ.get("APP_MODULES", "examples.crm").split(",") if m.strip())
+        values: dict[str, object] = dict(
+            mongodb_uri=os.environ.get("MONGODB_URI") or None,
+            mongodb_db=os.environ.get("MONGODB_DB", "runtime"),
+            redis_url=os.environ.get("REDIS_URL") or None,
+            port=_int("PORT", 8080),
+            secret_key=os.environ.get("SECRET_KEY") or secrets.token_hex(16),
+            api_prefix=os.environ.get("API_PREFIX", "/api").rstrip("/") or "/api",
+            app_name=os.environ.get("APP_NAME", "runtime"),
+            admin_email=os.environ.get("RUNTIME_ADMIN_EMAIL") or None,
+            admin_password=os.environ.get("RUNTIME_ADMIN_PASSWORD") or None,
+            app_modules=modules,
+            max_content_length=_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024),
+            token_idle_seconds=_int("TOKEN_IDLE_SECONDS", 8 * 3600),
+            query_max_time_ms=_int("QUERY_MAX_TIME_MS", 5000),
+            aggregate_max_time_ms=_int("AGGREGATE_MAX_TIME_MS", 10000),
+            aggregate_max_results=_int("AGGREGATE_MAX_RESULTS", 10000),
+        )
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]

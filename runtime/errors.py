@@ -1,0 +1,107 @@
+"""One JSON error shape for every 4xx/5xx: ``{code, message, errors: [{field, code, message}]}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("runtime.errors")
+
+_CODES = {
+    400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "notFound",
+    405: "methodNotAllowed", 409: "optimisticLocking", 413: "payloadTooLarge",
+    415: "unsupportedMediaType", 422: "unprocessableEntity", 500: "internalError", 503: "serviceUnavailable",
+}
+
+
+class ApiError(Exception):
+    """An error a client should see: status, code, message and optional field errors."""
+
+    def __init__(self, status: int, message: str, code: str | None = None,
+                 errors: list[dict[str, Any]] | None = None, **extra: Any):
+        super().__init__(message)
+        self.status = status
+        self.code = code or _CODES.get(status, "error")
+        self.message = message
+        self.errors = errors or []
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message, "errors": self.errors}
+        out.update(self.extra)
+        return out
+
+
+class BadRequest(ApiError):
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None, **extra: Any):
+        super().__init__(400, message, errors=errors, **extra)
+
+
+class NotFound(ApiError):
+    def __init__(self, message: str = "Not found"):
+        super().__init__(404, message)
+
+
+class Forbidden(ApiError):
+    def __init__(self, message: str = "You don't have permissions for this operation"):
+        super().__init__(403, message)
+
+
+class Unauthorized(ApiError):
+    def __init__(self, message: str = "You need to log in or the provided token is not valid"):
+        super().__init__(401, message)
+
+
+class Conflict(ApiError):
+    def __init__(self, message: str, **extra: Any):
+        super().__init__(409, message, code="optimisticLocking", **extra)
+
+
+def field_error(field: str, code: str, message: str, label: str | None = None,
+                rejected: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"field": field, "fieldLabel": label or field, "code": code, "message": message,
+                           "additionalInfo": None}
+    if rejected is not None:
+        err["additionalInfo"] = {"rejectedValue": rejected}
+    return err
+
+
+class ValidationFailed(ApiError):
+    """A 400 with per-field errors, in the platform's ``validationErrors`` shape."""
+
+    def __init__(self, errors: list[dict[str, Any]], message: str = "There are validation errors"):
+        super().__init__(400, message, code="validationErrors", errors=errors)
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(err: ApiError):
+        return jsonify(err.body()), err.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        status = err.code or 500
+        message = err.description or err.name
+        if status == 404:
+            message = "The requested resource does not exist"
+        elif status == 405:
+            message = "Method not allowed on this resource"
+        elif status == 413:
+            message = "Request body is too large"
+        elif status == 400 and "JSON" in (message or ""):
+            message = "Malformed JSON in request body"
+        body = {"code": _CODES.get(status, "error"), "message": message, "errors": []}
+        response = jsonify(body)
+        response.status_code = status
+        if status == 405 and getattr(err, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(err.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unhandled(err: Exception):
+        log.exception("unhandled error: %s", err)
+        body = {"code": "internalError", "message": "Internal error. The problem has been logged.", "errors": []}
+        return jsonify(body), 500

@@ -1,0 +1,54 @@
+"""Small request helpers shared by the routes: JSON bodies, flags, paging numbers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+
+from runtime.errors import BadRequest
+
+
+def json_body(default: Any = None) -> Any:
+    """The parsed JSON body; an empty body gives ``default``; anything unparsable is a 400 that says so."""
+    raw = request.get_data(cache=True)
+    if not raw or not raw.strip():
+        return default
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Malformed JSON in request body: {exc}") from None
+
+
+def json_object(default: Any = None) -> dict[str, Any]:
+    body = json_body(default)
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object")
+    return body
+
+
+def flag(name: str, default: bool = False) -> bool:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    low = raw.lower()
+    if low in ("true", "1", "yes"):
+        return True
+    if low in ("false", "0", "no"):
+        return False
+    raise BadRequest(f"Parameter {name} must be true or false")
+
+
+def int_arg(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"Parameter {name} must be an integer") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise BadRequest(f"Parameter {name} must be {bound}")
+    return value

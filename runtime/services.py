@@ -1,0 +1,43 @@
+"""The services of one app, built once by ``create_app`` and reached through ``services()``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+
+if TYPE_CHECKING:
+    from entities.history.recorder import HistoryRecorder
+    from entities.records.service import RecordService
+    from entities.registry import Registry
+    from runtime.auth import AuthService
+    from runtime.config import Config
+    from runtime.storage import Store
+
+
+@dataclass
+class Services:
+    config: Config
+    store: Store
+    auth: AuthService
+    registry: Registry
+    history: HistoryRecorder
+    records: RecordService
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_services(config: Config, store: Store) -> Services:
+    from entities.history.recorder import HistoryRecorder
+    from entities.records.service import RecordService
+    from entities.registry import Registry
+    from runtime.auth import AuthService
+
+    registry = Registry(store)
+    history = HistoryRecorder(store)
+    return Services(config=config, store=store, auth=AuthService(store, config.token_idle_seconds),
+                    registry=registry, history=history, records=RecordService(store, registry, history))
+
+
+def services() -> Services:
+    return current_app.extensions["runtime"]

@@ -1,0 +1,93 @@
+"""The one connection to the store: pymongo for a real MongoDB, mongomock-ng when none is configured.
+
+All code talks the pymongo API. The embedded store does not make a read-then-write atomic across
+threads, so every write on it goes through a process-wide lock: a compare-and-set on ``version``
+then behaves as it does on a real server.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pymongo
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+_WRITE_METHODS = frozenset({
+    "insert_one", "insert_many", "replace_one", "update_one", "update_many", "delete_one",
+    "delete_many", "find_one_and_update", "find_one_and_delete", "find_one_and_replace",
+    "bulk_write", "create_index", "create_indexes", "drop_index", "drop", "aggregate",
+})
+
+_embedded_client: Any = None
+_embedded_lock = threading.RLock()
+
+
+class LockedCollection:
+    """Wraps an embedded collection so that each write runs under the store lock."""
+
+    def __init__(self, inner: Any, lock: threading.RLock):
+        self._inner = inner
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name in _WRITE_METHODS and callable(attr):
+            def locked(*args: Any, **kwargs: Any) -> Any:
+                with self._lock:
+                    return attr(*args, **kwargs)
+            return locked
+        return attr
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+
+class Store:
+    """Holds the database handle; ``collection(name)`` is how packages reach their collections."""
+
+    def __init__(self, db: Database, embedded: bool, client: Any):
+        self.db = db
+        self.embedded = embedded
+        self.client = client
+
+    def collection(self, name: str) -> Collection:
+        col = self.db[name]
+        if self.embedded:
+            return LockedCollection(col, _embedded_lock)  # type: ignore[return-value]
+        return col
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Serialise a read-modify-write on the embedded store; a no-op on a real server."""
+        if self.embedded:
+            with _embedded_lock:
+                yield
+        else:
+            yield
+
+    def collection_names(self) -> list[str]:
+        return self.db.list_collection_names()
+
+
+def connect(uri: str | None, db_name: str, **client_kwargs: Any) -> Store:
+    if uri:
+        client = pymongo.MongoClient(uri, tz_aware=False, **client_kwargs)
+        return Store(client[db_name], embedded=False, client=client)
+    global _embedded_client
+    import mongomock_ng
+
+    with _embedded_lock:
+        if _embedded_client is None:
+            _embedded_client = mongomock_ng.MongoClient()
+    return Store(_embedded_client[db_name], embedded=True, client=_embedded_client)
+
+
+def drop_embedded(db_name: str) -> None:
+    """Forget an embedded database (tests use a fresh one each)."""
+    if _embedded_client is not None:
+        _embedded_client.drop_database(db_name)

@@ -1,0 +1,110 @@
+"""Shared fixtures: a fresh app on its own embedded database per test, and clients logged in through HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from runtime.app import bootstrap, create_app
+from runtime.config import Config
+from runtime.storage import drop_embedded
+
+EXAMPLES = str(Path(__file__).resolve().parent.parent / "examples" / "entities")
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin-password"
+
+
+class Api:
+    """A test client that prefixes ``/api`` and sends a token."""
+
+    def __init__(self, client: FlaskClient, token: str | None):
+        self.client = client
+        self.token = token
+
+    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
+        out = {"token": self.token} if self.token else {}
+        out.update(headers or {})
+        return out
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any):
+        return self.client.open(f"/api{path}", method=method, headers=self._headers(headers), **kwargs)
+
+    def get(self, path: str, **kwargs: Any):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any):
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any):
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any):
+        return self.request("DELETE", path, **kwargs)
+
+
+def make_app(**overrides: Any) -> Flask:
+    config = Config.from_env(mongodb_uri=None, mongodb_db=f"test_{uuid.uuid4().hex}", redis_url=None,
+                             admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD, **overrides)
+    app = create_app(config)
+    app.config["TESTING"] = True
+    bootstrap(app, EXAMPLES)
+    return app
+
+
+@pytest.fixture
+def app() -> Iterator[Flask]:
+    app = make_app()
+    yield app
+    drop_embedded(app.config["RUNTIME"].mongodb_db)
+
+
+def login(app: Flask, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> Api:
+    client = app.test_client()
+    response = client.post("/api/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.get_json()
+    return Api(client, response.get_json()["token"])
+
+
+@pytest.fixture
+def api(app: Flask) -> Api:
+    """A developer logged in through ``POST /api/auth/login``."""
+    return login(app)
+
+
+@pytest.fixture
+def anon(app: Flask) -> Api:
+    return Api(app.test_client(), None)
+
+
+@pytest.fixture
+def user_api(app: Flask) -> Api:
+    """A regular (non-developer) user."""
+    app.extensions["runtime"].auth.create_user("user@example.com", "user-password", "Regular", "User")
+    return login(app, "user@example.com", "user-password")
+
+
+COMPANY = {
+    "name": "Test 1", "state": "pending", "type": "a", "numberOfEmployees": 95, "isCustomer": False,
+    "contactInformation": {"phoneNumber": "1-702-845-9380", "email": "jwoodsrq@spotify.com"},
+    "addresses": [{"addressLine": "4 Magdeline Place", "zipCode": "89145", "city": "Las Vegas", "state": "NV"}],
+    "homepage": "http://www.browsezoom.com", "taxId": "350-KWM", "rating": "2.8", "notes": "test notes",
+    "lastMeeting": 1429623180000,
+}
+
+
+def company(**changes: Any) -> dict[str, Any]:
+    body = {k: (v.copy() if isinstance(v, dict) else list(v) if isinstance(v, list) else v) for k, v in COMPANY.items()}
+    body.update(changes)
+    return body
+
+
+def create(api: Api, entity: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = api.post(f"/data/{entity}", json=body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
