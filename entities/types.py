@@ -247,6 +247,9 @@ class BooleanType(FieldType):
     def dump(self, stored: Any, field: Field) -> Any:
         return bool(stored)
 
+    def text(self, stored: Any, field: Field) -> str:
+        return "true" if stored else "false"
+
     def parse_filter(self, raw: str, field: Field) -> Any:
         low = raw.strip().lower()
         if low in ("true", "1", "yes"):

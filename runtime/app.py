@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 from flask import Flask, g, jsonify, request
@@ -13,6 +14,9 @@ from runtime.config import Config
 from runtime.errors import Unauthorized
 from runtime.services import Services, build_services
 from runtime.storage import connect
+
+# Packages that add routes and services: each module has ``install(app, api, services)``.
+PLUGINS = ("jobs.plugin", "entities.aggregate.plugin", "entities.actions.plugin")
 
 health_blp = Blueprint("health", __name__, description="Liveness")
 
@@ -53,8 +57,8 @@ def _register_blueprints(app: Flask, prefix: str) -> None:
     api = Api(app)
     for blp in (health_blp, auth_blp, metadata_blp, history_blp, records_blp):
         api.register_blueprint(blp, url_prefix=prefix)
-    for hook in app.extensions["runtime"].extra.get("blueprints", []):
-        api.register_blueprint(hook, url_prefix=prefix)
+    for name in PLUGINS:
+        importlib.import_module(name).install(app, api, app.extensions["runtime"])
 
 
 def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:

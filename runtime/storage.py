@@ -16,18 +16,42 @@ import pymongo
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-_WRITE_METHODS = frozenset({
-    "insert_one", "insert_many", "replace_one", "update_one", "update_many", "delete_one",
-    "delete_many", "find_one_and_update", "find_one_and_delete", "find_one_and_replace",
-    "bulk_write", "create_index", "create_indexes", "drop_index", "drop", "aggregate",
-})
-
 _embedded_client: Any = None
 _embedded_lock = threading.RLock()
 
 
+class LockedCursor:
+    """A cursor of the embedded store whose evaluation runs under the store lock."""
+
+    def __init__(self, inner: Any, lock: threading.RLock):
+        self._inner = inner
+        self._lock = lock
+
+    def __iter__(self) -> LockedCursor:
+        return self
+
+    def __next__(self) -> Any:
+        with self._lock:
+            return next(self._inner)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                result = attr(*args, **kwargs)
+            return LockedCursor(result, self._lock) if result is self._inner else result
+        return locked
+
+
 class LockedCollection:
-    """Wraps an embedded collection so that each write runs under the store lock."""
+    """Wraps an embedded collection so that every operation runs under the store lock.
+
+    mongomock mutates stored documents in place, so a read running beside a write can fail or see a torn
+    document; one lock makes each operation atomic, as each command is on a real server.
+    """
 
     def __init__(self, inner: Any, lock: threading.RLock):
         self._inner = inner
@@ -35,12 +59,16 @@ class LockedCollection:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
-        if name in _WRITE_METHODS and callable(attr):
-            def locked(*args: Any, **kwargs: Any) -> Any:
-                with self._lock:
-                    return attr(*args, **kwargs)
-            return locked
-        return attr
+        if not callable(attr):
+            return attr
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                result = attr(*args, **kwargs)
+            if hasattr(result, "__next__") and not isinstance(result, dict | list):
+                return LockedCursor(result, self._lock)
+            return result
+        return locked
 
     @property
     def name(self) -> str:

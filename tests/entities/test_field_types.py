@@ -1,0 +1,125 @@
+"""Every field type: what it accepts, how it is stored and rendered, what it rejects (400, nothing stored)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Api
+
+ALL_TYPES = {
+    "name": "things", "recordLabel": "#{title}",
+    "fields": [
+        {"name": "title", "type": "text", "typeRules": {"maxLength": 10, "minLength": 2}},
+        {"name": "code", "type": "text", "typeRules": {"pattern": "[A-Z]{3}-\\d+"}},
+        {"name": "body", "type": "longText"},
+        {"name": "page", "type": "html"},
+        {"name": "mail", "type": "email"},
+        {"name": "site", "type": "url"},
+        {"name": "phone", "type": "phone"},
+        {"name": "count", "type": "integer", "typeRules": {"min": 0, "max": 10}},
+        {"name": "ratio", "type": "decimal"},
+        {"name": "price", "type": "money", "typeRules": {"decimals": 2}},
+        {"name": "share", "type": "percentage"},
+        {"name": "flag", "type": "boolean"},
+        {"name": "day", "type": "date"},
+        {"name": "moment", "type": "dateTime"},
+        {"name": "clock", "type": "time"},
+        {"name": "color", "type": "color"},
+        {"name": "kind", "type": "choice",
+         "typeRules": {"possibleValues": [{"name": "big", "label": "Big one"}, "small"]}},
+        {"name": "tags", "type": "text", "multiplicity": "many"},
+        {"name": "attachment", "type": "file"},
+        {"name": "created", "type": "createdDate"},
+    ],
+}
+
+
+@pytest.fixture
+def things(api: Api) -> Api:
+    assert api.put("/metadata/entities/things", json=ALL_TYPES).status_code == 200
+    return api
+
+
+GOOD = {
+    "title": "Hello", "code": "ABC-12", "body": "x" * 5000, "mail": "a@b.io", "site": "https://example.com",
+    "phone": "+1 (702) 845-9380", "count": 10, "ratio": 3.14159, "price": 19.999, "share": 12.345, "flag": True,
+    "day": "2016-07-12", "moment": 1484578380000, "clock": "08:00", "color": "#F5A9A9", "kind": "Big one",
+    "tags": ["a", "b"],
+}
+
+
+def test_good_values_round_trip(things: Api):
+    response = things.post("/data/things", json=GOOD)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["label"] == "Hello"
+    assert body["phone"] == "+1-702-845-9380"
+    assert body["ratio"] == 3.1416 and body["price"] == 20.0 and body["share"] == 12.35
+    assert body["color"] == "#f5a9a9" and body["kind"] == "big" and body["tags"] == ["a", "b"]
+    assert body["moment"] == 1484578380000 and body["day"] == "2016-07-12" and body["clock"] == "08:00"
+    assert isinstance(body["created"], int)
+
+
+def test_html_is_sanitised(things: Api):
+    body = things.post("/data/things", json={"page": '<p class="x" onclick="evil()">Hi<script>alert(1)</script>'
+                                                     '<a href="javascript:x()">l</a></p>'}).get_json()
+    assert "script" not in body["page"] and "onclick" not in body["page"] and "javascript" not in body["page"]
+    assert body["page"].startswith('<p class="x">Hi')
+
+
+BAD = [
+    ("title", "x"), ("title", "x" * 11), ("title", 5), ("code", "abc"), ("mail", "not-an-email"),
+    ("site", "ftp//nope"), ("phone", "12"), ("count", 11), ("count", -1), ("count", 1.5), ("count", "3"),
+    ("count", True), ("ratio", "1.0"), ("flag", "yes"), ("day", "2016-13-01"), ("day", 20160101),
+    ("moment", "yesterday"), ("moment", 1.5), ("clock", "25:00"), ("color", "red"), ("kind", "medium"),
+    ("tags", "not-a-list"), ("attachment", "not-an-id"), ("created", 1), ("unknownField", 1),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD)
+def test_bad_values_are_400_and_nothing_is_stored(app, things: Api, field: str, value: object):
+    response = things.post("/data/things", json={"title": "Fine", field: value})
+    assert response.status_code == 400, (field, value)
+    body = response.get_json()
+    assert body["code"] == "validationErrors"
+    assert body["errors"][0]["field"] == field
+    assert body["errors"][0]["code"] in ("invalid", "unknown", "readOnly")
+    assert app.extensions["runtime"].records.collection("things").count_documents({}) == 0
+
+
+def test_bad_update_leaves_the_record_untouched(app, things: Api):
+    created = things.post("/data/things", json=GOOD).get_json()
+    response = things.put(f"/data/things/{created['id']}", json={"count": 3, "day": "nope"})
+    assert response.status_code == 400
+    again = things.get(f"/data/things/{created['id']}").get_json()
+    assert again["count"] == 10 and again["version"] == 0
+
+
+def test_required_and_unique(api: Api):
+    missing = api.post("/data/companies", json={"state": "active"})
+    assert missing.status_code == 400
+    assert missing.get_json()["errors"] == [{"field": "name", "fieldLabel": "Name", "code": "required",
+                                             "message": "This field is required", "additionalInfo": None}]
+    assert api.post("/data/companies", json={"name": "Acme"}).status_code == 200
+    duplicate = api.post("/data/companies", json={"name": "Acme"})
+    assert duplicate.status_code == 400 and duplicate.get_json()["errors"][0]["code"] == "duplicate"
+    cleared = api.post("/data/companies", json={"name": "Other"}).get_json()
+    assert api.put(f"/data/companies/{cleared['id']}", json={"name": None}).status_code == 400
+
+
+def test_unique_ignores_empty_values(api: Api):
+    for first in ("A", "B", "C"):
+        assert api.post("/data/contacts", json={"firstName": first, "lastName": "X"}).status_code == 200
+
+
+def test_nested_field_errors_name_the_path(api: Api):
+    response = api.post("/data/companies", json={"name": "N", "addresses": [{"zipCode": "1"}, {"zipCode": 5}]})
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["field"] == "addresses[1].zipCode"
+    inner = api.post("/data/companies", json={"name": "N", "contactInformation": {"email": "bad"}})
+    assert inner.get_json()["errors"][0]["field"] == "contactInformation.email"
+
+
+def test_version_must_be_an_integer(api: Api):
+    created = api.post("/data/companies", json={"name": "V"}).get_json()
+    assert api.put(f"/data/companies/{created['id']}", json={"version": "1"}).status_code == 400

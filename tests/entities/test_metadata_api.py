@@ -1,0 +1,91 @@
+"""``/metadata/entities``: definitions as data, validated, versioned, indexed."""
+
+from __future__ import annotations
+
+from tests.conftest import Api
+
+PROJECTS = {"name": "projects", "label": "Projects", "recordLabel": "#{title}",
+            "fields": [{"name": "title", "type": "text", "required": True, "unique": True},
+                       {"name": "budget", "type": "money", "indexable": True},
+                       {"name": "owner", "type": "relationship", "typeRules": {"entity": "contacts"}}]}
+
+
+def test_list_and_read_definitions(api: Api):
+    body = api.get("/metadata/entities").get_json()
+    assert [e["name"] for e in body["items"]] == ["companies", "contacts"]
+    companies = api.get("/metadata/entities/companies").get_json()
+    assert companies["version"] == 1 and companies["fields"][0]["name"] == "name"
+
+
+def test_create_update_delete_bumps_versions(app, api: Api):
+    created = api.put("/metadata/entities/projects", json=PROJECTS)
+    assert created.status_code == 200 and created.get_json()["version"] == 1
+    assert api.post("/data/projects", json={"title": "Apollo", "budget": 12.5}).status_code == 200
+    changed = dict(PROJECTS, fields=[*PROJECTS["fields"], {"name": "code", "type": "integer"}])
+    updated = api.put("/metadata/entities/projects", json=changed)
+    assert updated.get_json()["version"] == 2
+    # the change is seen by the data API at once: the new field is accepted
+    assert api.post("/data/projects", json={"title": "Gemini", "code": 7}).status_code == 200
+    # re-applying the same definition is not a change
+    assert api.put("/metadata/entities/projects", json=changed).get_json()["version"] == 2
+    deleted = api.delete("/metadata/entities/projects")
+    assert deleted.status_code == 200
+    assert api.get("/data/projects").status_code == 404
+    assert "data.projects" not in app.extensions["runtime"].store.db.list_collection_names()
+
+
+def test_post_creates_an_entity(api: Api):
+    response = api.post("/metadata/entities", json=PROJECTS)
+    assert response.status_code == 200 and response.get_json()["name"] == "projects"
+
+
+def test_unique_and_indexable_fields_get_indexes(app, api: Api):
+    api.put("/metadata/entities/projects", json=PROJECTS)
+    indexes = app.extensions["runtime"].records.collection("projects").index_information()
+    assert indexes["unique_title"]["unique"] is True
+    assert "idx_budget" in indexes and "idx_owner" in indexes
+
+
+def test_invalid_definitions_are_400_with_field_errors(api: Api):
+    cases = [
+        ({"name": "bad name!", "fields": []}, "name"),
+        ({"name": "x1", "fields": [{"name": "a", "type": "nope"}]}, "fields[0].type"),
+        ({"name": "x2", "fields": [{"name": "a", "type": "text"}, {"name": "a", "type": "text"}]}, "fields[1].name"),
+        ({"name": "x3", "fields": [{"name": "r", "type": "relationship", "typeRules": {"entity": "ghosts"}}]},
+         "fields[0].typeRules.entity"),
+        ({"name": "x4", "fields": [{"name": "t", "type": "text", "typeRules": {"pattern": "("}}]},
+         "fields[0].typeRules.pattern"),
+        ({"name": "x5", "fields": [{"name": "n", "type": "integer", "typeRules": {"min": "zero"}}]},
+         "fields[0].typeRules.min"),
+        ({"name": "x6", "fields": [{"name": "c", "type": "choice"}]}, "fields[0].typeRules.possibleValues"),
+        ({"name": "x7", "fields": [{"name": "id", "type": "text"}]}, "fields[0].name"),
+        ({"name": "x8", "recordLabel": "#{missing}", "fields": [{"name": "a", "type": "text"}]}, "recordLabel"),
+        ({"name": "x9", "fields": [{"name": "d", "type": "decimal", "unique": True}]}, "fields[0].unique"),
+    ]
+    for definition, field in cases:
+        response = api.post("/metadata/entities", json=definition)
+        assert response.status_code == 400, definition
+        body = response.get_json()
+        assert body["code"] == "validationErrors"
+        assert field in [e["field"] for e in body["errors"]], (field, body)
+    assert [e["name"] for e in api.get("/metadata/entities").get_json()["items"]] == ["companies", "contacts"]
+
+
+def test_name_in_body_must_match_url(api: Api):
+    response = api.put("/metadata/entities/other", json=PROJECTS)
+    assert response.status_code == 400
+
+
+def test_cannot_delete_an_entity_others_point_to(api: Api):
+    response = api.delete("/metadata/entities/companies")
+    assert response.status_code == 400 and "contacts" in response.get_json()["message"]
+
+
+def test_developers_only(user_api: Api):
+    assert user_api.get("/metadata/entities").status_code == 403
+    assert user_api.put("/metadata/entities/projects", json=PROJECTS).status_code == 403
+
+
+def test_unknown_entity_is_404(api: Api):
+    assert api.get("/metadata/entities/ghosts").status_code == 404
+    assert api.delete("/metadata/entities/ghosts").status_code == 404

@@ -1,0 +1,133 @@
+"""Records CRUD through HTTP, with the seed's sample shapes."""
+
+from __future__ import annotations
+
+from bson import ObjectId
+
+from tests.conftest import Api, company, create
+
+
+def stored(app, entity: str, record_id: str) -> dict | None:
+    return app.extensions["runtime"].records.collection(entity).find_one({"_id": ObjectId(record_id)})
+
+
+def test_create_returns_the_seed_shape(app, api: Api):
+    body = create(api, "companies", company())
+    assert list(body)[:4] == ["id", "version", "label", "name"]
+    assert body["version"] == 0 and body["label"] == "Test 1"
+    assert body["contactInformation"]["label"] == "Contact Information"
+    assert len(body["contactInformation"]["id"]) == 24
+    assert body["contactInformation"]["phoneNumber"] == "1-702-845-9380"
+    address = body["addresses"][0]
+    assert address["label"] == "NV - 89145" and len(address["id"]) == 24
+    assert body["lastMeeting"] == 1429623180000 and isinstance(body["lastUpdate"], int)
+    doc = stored(app, "companies", body["id"])
+    assert doc["version"] == 0 and doc["label"] == "Test 1"
+    assert doc["contactInformation"]["phoneNumber"] == "17028459380"
+
+
+def test_read_one_and_read_options(api: Api):
+    created = create(api, "companies", company())
+    one = api.get(f"/data/companies/{created['id']}").get_json()
+    assert one == created
+    only = api.get(f"/data/companies/{created['id']}?_fields=name,addresses.state").get_json()
+    assert only == {"id": created["id"], "version": 0, "label": "Test 1", "name": "Test 1",
+                    "addresses": [{"id": created["addresses"][0]["id"], "label": "NV - 89145", "state": "NV"}]}
+    text = api.get(f"/data/companies/{created['id']}?_format=plainText").get_json()
+    assert text["numberOfEmployees"] == "95" and text["isCustomer"] == "false"
+    assert text["lastMeeting"] == "2015-04-21T13:33:00.000Z"
+
+
+def test_defaults_and_calculated_fields(api: Api):
+    body = create(api, "companies", {"name": "Only name"})
+    assert body["state"] == "active" and body["isCustomer"] is False and body["addresses"] == []
+    contact = create(api, "contacts", {"firstName": "Ada", "lastName": "Lovelace"})
+    assert contact["label"] == "Ada Lovelace" and contact["fullName"] == "Ada Lovelace"
+    assert contact["numberOfSkills"] == 0
+
+
+def test_update_is_partial_and_bumps_version(app, api: Api):
+    created = create(api, "companies", company())
+    response = api.put(f"/data/companies/{created['id']}",
+                       json={"version": 0, "state": "active", "type": "b", "numberOfEmployees": 100})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["version"] == 1 and body["state"] == "active" and body["type"] == "b"
+    assert body["numberOfEmployees"] == 100 and body["notes"] == "test notes"
+    assert stored(app, "companies", created["id"])["numberOfEmployees"] == 100
+
+
+def test_null_clears_and_body_id_is_ignored(app, api: Api):
+    created = create(api, "companies", company())
+    other = "5f0000000000000000000000"
+    body = api.put(f"/data/companies/{created['id']}", json={"id": other, "notes": None}).get_json()
+    assert body["id"] == created["id"] and body["notes"] is None
+    assert "notes" not in stored(app, "companies", created["id"])
+
+
+def test_nested_items_are_matched_by_id(api: Api):
+    created = create(api, "companies", company(addresses=[
+        {"addressLine": "1 A St", "zipCode": "10001", "city": "NYC", "state": "NY"},
+        {"addressLine": "2 B St", "zipCode": "89145", "city": "Las Vegas", "state": "NV"}]))
+    first, second = created["addresses"]
+    body = api.put(f"/data/companies/{created['id']}", json={"addresses": [
+        {"id": first["id"], "city": "New York"},
+        {"id": second["id"], "zipCode": "89000"},
+        {"addressLine": "3 C St", "zipCode": "73157", "state": "OK"}]}).get_json()
+    a, b, c = body["addresses"]
+    assert a["id"] == first["id"] and a["city"] == "New York" and a["zipCode"] == "10001"
+    assert b["id"] == second["id"] and b["zipCode"] == "89000" and b["label"] == "NV - 89000"
+    assert len(c["id"]) == 24 and c["id"] not in (first["id"], second["id"]) and c["label"] == "OK - 73157"
+    single = api.put(f"/data/companies/{created['id']}", json={"contactInformation": {"email": "x@y.io"}}).get_json()
+    assert single["contactInformation"]["phoneNumber"] == "1-702-845-9380"
+    assert single["contactInformation"]["email"] == "x@y.io"
+    assert single["contactInformation"]["id"] == created["contactInformation"]["id"]
+
+
+def test_list_records(api: Api):
+    for i in range(3):
+        create(api, "companies", company(name=f"C{i}", state="pending" if i < 2 else "active"))
+    body = api.get("/data/companies?state=pending&_fields=name,type&_size=1").get_json()
+    assert body["total"] == 2 and len(body["items"]) == 1
+    assert set(body["items"][0]) == {"id", "version", "label", "name", "type"}
+    assert body["offset"] == body["items"][0]["id"]
+    assert api.get("/data/companies?_size=1001").status_code == 400
+
+
+def test_delete_one_returns_the_record(app, api: Api):
+    created = create(api, "companies", company())
+    response = api.delete(f"/data/companies/{created['id']}")
+    assert response.status_code == 200 and response.get_json()["id"] == created["id"]
+    assert stored(app, "companies", created["id"]) is None
+    assert api.get(f"/data/companies/{created['id']}").status_code == 404
+    assert api.delete(f"/data/companies/{created['id']}").status_code == 404
+
+
+def test_delete_many_returns_the_result_map(api: Api):
+    a = create(api, "companies", company(name="A"))
+    b = create(api, "companies", company(name="B"))
+    missing = "5f0000000000000000000000"
+    body = api.delete(f"/data/companies/{a['id']},{b['id']},{missing}").get_json()
+    assert body[a["id"]]["status"] == "ok" and body[a["id"]]["response"]["name"] == "A"
+    assert body[b["id"]] == {"status": "ok", "response": b | {"version": 0}}
+    assert body[missing]["status"] == "error" and body[missing]["errorMessage"]
+    assert api.get("/data/companies").get_json()["total"] == 0
+
+
+def test_relationships_by_id_label_and_fetch(api: Api):
+    acme = create(api, "companies", company(name="Acme"))
+    by_label = create(api, "contacts", {"firstName": "A", "lastName": "B", "company": "Acme"})
+    assert by_label["company"] == {"id": acme["id"], "label": "Acme"}
+    by_id = create(api, "contacts", {"firstName": "C", "lastName": "D", "company": {"id": acme["id"]}})
+    assert by_id["company"]["label"] == "Acme"
+    fetched = api.get(f"/data/contacts/{by_id['id']}?_relationshipsToFetch=company").get_json()
+    assert fetched["company"]["id"] == acme["id"] and fetched["company"]["numberOfEmployees"] == 95
+    listed = api.get("/data/contacts?_relationshipsToFetch=company").get_json()
+    assert all(item["company"]["name"] == "Acme" for item in listed["items"])
+    bad = api.post("/data/contacts", json={"firstName": "E", "lastName": "F", "company": "Nobody"})
+    assert bad.status_code == 400 and bad.get_json()["errors"][0]["field"] == "company"
+
+
+def test_invalid_ids_are_404(api: Api):
+    assert api.get("/data/companies/not-an-id").status_code == 404
+    assert api.delete("/data/companies/not-an-id").status_code == 404

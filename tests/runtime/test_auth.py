@@ -1,0 +1,104 @@
+"""Login, tokens and the guard on every route."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api
+
+
+def test_login_returns_the_seed_body(anon: Api):
+    response = anon.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert list(body) == ["app", "adminUserEmail", "ip", "userEmail", "userName", "userId", "token"]
+    assert body["userEmail"] == ADMIN_EMAIL
+    assert body["adminUserEmail"] is None
+    assert len(body["userId"]) == 24 and len(body["token"]) >= 32
+
+
+def test_wrong_password_and_unknown_user_are_401(anon: Api):
+    assert anon.post("/auth/login", json={"email": ADMIN_EMAIL, "password": "nope"}).status_code == 401
+    assert anon.post("/auth/login", json={"email": "who@example.com", "password": "x"}).status_code == 401
+
+
+def test_missing_credentials_is_400_with_field_errors(anon: Api):
+    response = anon.post("/auth/login", json={"email": ADMIN_EMAIL})
+    assert response.status_code == 400
+    assert [e["field"] for e in response.get_json()["errors"]] == ["password"]
+
+
+def test_every_route_needs_a_token(anon: Api):
+    for method, path in [("GET", "/data/companies"), ("POST", "/data/companies"), ("GET", "/metadata/entities"),
+                         ("GET", "/data/companies/history"), ("POST", "/auth/logout")]:
+        response = anon.request(method, path, json={})
+        assert response.status_code == 401, (method, path)
+        assert response.get_json()["code"] == "unauthorized"
+
+
+def test_bad_token_is_401(anon: Api):
+    response = anon.get("/data/companies", headers={"token": "not-a-token"})
+    assert response.status_code == 401
+
+
+def test_token_accepted_in_every_documented_place(api: Api, anon: Api):
+    token = api.token
+    assert anon.get("/data/companies", headers={"token": token}).status_code == 200
+    assert anon.get("/data/companies", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert anon.get("/data/companies", headers={"Authorization": f"token {token}"}).status_code == 200
+    assert anon.get("/data/companies", headers={"X-API-KEY": token}).status_code == 200
+    assert anon.get(f"/data/companies?api_key={token}").status_code == 200
+
+
+def test_logout_invalidates_the_token(api: Api):
+    assert api.post("/auth/logout").status_code == 200
+    assert api.get("/data/companies").status_code == 401
+
+
+def test_tokens_are_stored_hashed(app, api: Api):
+    tokens = app.extensions["runtime"].store.collection("sys.tokens")
+    stored = list(tokens.find({}))
+    assert stored and all(doc["_id"] != api.token for doc in stored)
+    users = app.extensions["runtime"].store.collection("sys.users")
+    assert users.find_one({"email": ADMIN_EMAIL})["passwordHash"].startswith("$argon2")
+
+
+def test_token_expires_after_idle_time(app, api: Api):
+    tokens = app.extensions["runtime"].store.collection("sys.tokens")
+    past = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=1)
+    tokens.update_many({}, {"$set": {"expiresAt": past}})
+    assert api.get("/data/companies").status_code == 401
+
+
+def test_use_extends_the_token(app, api: Api):
+    tokens = app.extensions["runtime"].store.collection("sys.tokens")
+    old = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=1)
+    tokens.update_many({}, {"$set": {"touchedAt": old, "expiresAt": old + dt.timedelta(hours=8)}})
+    assert api.get("/data/companies").status_code == 200
+    doc = tokens.find_one({})
+    assert doc["expiresAt"] > dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=7, minutes=59)
+
+
+def test_impersonation_by_a_developer(app, anon: Api):
+    app.extensions["runtime"].auth.create_user("employee@example.com", "pw-employee", "Employee", "Test")
+    response = anon.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD,
+                                              "emailImpersonatedUser": "employee@example.com"})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["adminUserEmail"] == ADMIN_EMAIL and body["userEmail"] == "employee@example.com"
+    me = anon.get("/auth/me", headers={"token": body["token"]}).get_json()
+    assert me["email"] == "employee@example.com" and me["adminUserEmail"] == ADMIN_EMAIL
+
+
+def test_impersonation_rules(app, anon: Api, user_api: Api):
+    denied = anon.post("/auth/login", json={"email": "user@example.com", "password": "user-password",
+                                            "emailImpersonatedUser": ADMIN_EMAIL})
+    assert denied.status_code == 403
+    missing = anon.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD,
+                                             "emailImpersonatedUser": "ghost@example.com"})
+    assert missing.status_code == 404
+
+
+def test_me_and_health(api: Api, anon: Api):
+    assert api.get("/auth/me").get_json()["permissions"] == {"developer": True}
+    assert anon.get("/health").get_json() == {"status": "ok"}
