@@ -38,13 +38,14 @@ def _digest(token: str) -> str:
 
 class AuthService:
     def __init__(self, store: Store, idle_seconds: int):
+        self.store = store
         self.users = store.collection(USERS)
         self.tokens = store.collection(TOKENS)
         self.idle = dt.timedelta(seconds=idle_seconds)
 
     def ensure_indexes(self) -> None:
         self.users.create_index("email", unique=True)
-        self.tokens.create_index("expiresAt", expireAfterSeconds=0)
+        self.store.ensure_ttl(TOKENS, "expiresAt", "expiry")
 
     # --- users -----------------------------------------------------------------------------------
 

@@ -101,6 +101,63 @@ class Store:
     def collection_names(self) -> list[str]:
         return self.db.list_collection_names()
 
+    def ensure_ttl(self, collection: str, field: str, name: str) -> None:
+        """Expire documents once ``field`` (a datetime) is in the past.
+
+        On MongoDB this is a TTL index, enforced by the server. mongomock re-scans a TTL-indexed collection
+        on every operation (cost grows with its size), so the embedded store sweeps expired documents
+        from a background thread instead: same outcome, at most ``SWEEP_SECONDS`` late.
+        """
+        if not self.embedded:
+            self.collection(collection).create_index([(field, 1)], name=name, expireAfterSeconds=0)
+            return
+        self.collection(collection).create_index([(field, 1)], name=name)
+        _sweeper.watch(self.db, collection, field)
+
+    def sweep_expired(self) -> int:
+        """Run the embedded store's expiry sweep now (tests, and the sweeper thread)."""
+        return _sweeper.sweep()
+
+
+SWEEP_SECONDS = 60.0
+
+
+class _Sweeper:
+    def __init__(self) -> None:
+        self.targets: set[tuple[Any, str, str]] = set()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def watch(self, db: Any, collection: str, field: str) -> None:
+        with self.lock:
+            self.targets.add((db, collection, field))
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._loop, name="embedded-ttl-sweeper", daemon=True)
+                self.thread.start()
+
+    def sweep(self) -> int:
+        import datetime as dt
+
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        removed = 0
+        for db, collection, field in list(self.targets):
+            with _embedded_lock:
+                removed += db[collection].delete_many({field: {"$lte": now}}).deleted_count
+        return removed
+
+    def _loop(self) -> None:
+        import time
+
+        while True:
+            time.sleep(SWEEP_SECONDS)
+            try:
+                self.sweep()
+            except Exception:  # a dropped database must not kill the sweeper
+                continue
+
+
+_sweeper = _Sweeper()
+
 
 def connect(uri: str | None, db_name: str, **client_kwargs: Any) -> Store:
     if uri:

@@ -51,9 +51,8 @@ class HistoryRecorder:
         self.col.create_index([("entityName", 1), ("recordId", 1), ("_id", -1)], name="by_record")
         self.col.create_index([("entityName", 1), ("_id", -1)], name="by_entity")
         self.col.create_index([("entityName", 1), ("eventType", 1), ("_id", -1)], name="by_entity_type")
-        self.col.create_index([("entityName", 1), ("timestamp", -1)], name="by_entity_time")
-        self.col.create_index([("expireAt", 1)], name="retention", expireAfterSeconds=0)
         self.col.create_index([("pending", 1)], name="pending", sparse=True)
+        self.store.ensure_ttl(HISTORY, "expireAt", "retention")
 
     # --- building --------------------------------------------------------------------------------
 
@@ -67,8 +66,15 @@ class HistoryRecorder:
         if event_type not in settings.events and not event_type.startswith("SYSTEM"):
             return None
         ignored = settings.ignored_fields
-        old_json = render_fields(entity, old_doc) if old_doc is not None else {}
-        new_json = render_fields(entity, new_doc) if new_doc is not None else {}
+        if kind == "RECORD_CHANGED" or kind == "ACTION_PERFORMED":
+            # Compare stored values first and render only what changed.
+            names = [f.name for f in entity.fields if f.name not in ignored
+                     and (old_doc or {}).get(f.name) != (new_doc or {}).get(f.name)]
+            old_json = render_fields(entity, old_doc or {}, names)
+            new_json = render_fields(entity, new_doc or {}, names)
+        else:
+            old_json = render_fields(entity, old_doc) if old_doc is not None else {}
+            new_json = render_fields(entity, new_doc) if new_doc is not None else {}
         if kind == "RECORD_CREATED":
             old_rec: dict[str, Any] = {}
             new_rec = {k: v for k, v in new_json.items() if k not in ignored}

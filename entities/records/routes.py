@@ -8,7 +8,7 @@ from flask import jsonify, request
 from flask_smorest import Blueprint
 
 from entities.metadata import Entity
-from entities.query import count, find_page, parse_list_query
+from entities.query import count, find_page, iterate_ids, parse_list_query
 from entities.records.bulk import delete_each, split_ids
 from entities.records.render import render
 from entities.records.service import parse_id
@@ -130,7 +130,7 @@ def delete_over_query(entity_name: str):
     if matched > limit:
         raise BadRequest(f"The query matches {matched} records, more than {limit}: use _async=true to delete "
                          f"them in a background job")
-    ids = [d["_id"] for d in col.find(q.filter, {"_id": 1}).sort("_id", 1)]
+    ids = [i for batch in iterate_ids(col, q.filter, batch_size=limit + 1) for i in batch]
     results, _, _ = delete_each(svc.records, entity, ids, write_context(f"entities.{entity.name}.delete"))
     return jsonify(results)
 

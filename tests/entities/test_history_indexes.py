@@ -1,0 +1,73 @@
+"""History reads cost the same number of round trips however large the history is, and use an index."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime.app import bootstrap, create_app
+from runtime.config import Config
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, company, create, login
+from tests.support.commands import monitored_store
+from tests.support.mongo_wire_server import MongoWireServer
+
+
+@pytest.fixture(scope="module")
+def server():
+    with MongoWireServer() as srv:
+        yield srv
+
+
+def _app(server):
+    store, log = monitored_store(server.uri)
+    app = create_app(Config.from_env(mongodb_uri=server.uri, admin_email=ADMIN_EMAIL,
+                                     admin_password=ADMIN_PASSWORD), store=store)
+    bootstrap(app, EXAMPLES)
+    return app, log
+
+
+def _covered_by_index(indexes: dict, filter_keys: list[str], sort_keys: list[str]) -> bool:
+    for spec in indexes.values():
+        keys = [k for k, _ in spec["key"]]
+        wanted = filter_keys + [k for k in sort_keys if k not in filter_keys]
+        if keys[: len(wanted)] == wanted:
+            return True
+    return False
+
+
+def test_history_reads_are_bounded_and_indexed(server):
+    app, log = _app(server)
+    api = login(app)
+    small = create(api, "companies", company(name="Small"))
+    big = create(api, "companies", company(name="Big"))
+    for i in range(5):
+        api.put(f"/data/companies/{small['id']}", json={"notes": f"s{i}"})
+    for i in range(150):
+        api.put(f"/data/companies/{big['id']}", json={"notes": f"b{i}"})
+    counts = []
+    for record in (small, big):
+        with log.recording_commands() as commands:
+            assert api.get(f"/data/companies/{record['id']}/history?_size=5").status_code == 200
+        counts.append(len(commands))
+        finds = [c for name, c in commands if name == "find" and c["find"] == "sys.history"]
+        assert finds, commands
+        indexes = app.extensions["runtime"].history.col.index_information()
+        f = finds[-1]
+        filter_keys = [k for k in f["filter"] if k not in ("pending", "_id")]
+        assert _covered_by_index(indexes, filter_keys, list(f.get("sort", {})))
+    assert counts[0] == counts[1]
+    with log.recording_commands() as commands:
+        api.get("/data/companies/history?_size=5&eventTypes=USER_RECORD_CHANGED")
+    entity_count = len(commands)
+    for i in range(50):
+        api.put(f"/data/companies/{small['id']}", json={"notes": f"more{i}"})
+    with log.recording_commands() as commands:
+        api.get("/data/companies/history?_size=5&eventTypes=USER_RECORD_CHANGED")
+    assert len(commands) == entity_count
+
+
+def test_retention_is_a_server_ttl_index_on_mongodb(server):
+    app, _ = _app(server)
+    ttl = app.extensions["runtime"].history.col.index_information()["retention"]
+    assert ttl["expireAfterSeconds"] == 0 and ttl["key"] == [("expireAt", 1)]
+    tokens = app.extensions["runtime"].store.collection("sys.tokens").index_information()["expiry"]
+    assert tokens["expireAfterSeconds"] == 0
