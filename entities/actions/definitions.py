@@ -1,0 +1,139 @@
+"""Action definitions in entity metadata, validated when the metadata is saved.
+
+An action is ``{name, label, type: oneRecord|manyRecords|global, parameters: [fields], precondition: {query
+map}, async: bool, customResponse: bool}`` plus what it does: a declarative ``update`` (field → value, where
+``{"param": "x"}`` takes parameter ``x``) or a Python ``handler`` named ``module:function`` in a module listed in
+``APP_MODULES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from entities.metadata import DEFINITION_CHECKS, NAME_RE, Entity, Field, _parse_fields
+from runtime.errors import field_error
+
+TYPES = ("oneRecord", "manyRecords", "global")
+
+
+@dataclass
+class Action:
+    name: str
+    label: str
+    type: str
+    parameters: list[Field] = field(default_factory=list)
+    precondition: dict[str, Any] | None = None
+    run_async: bool = False
+    custom_response: bool = False
+    update: dict[str, Any] | None = None
+    handler: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def allowed_modules() -> tuple[str, ...]:
+    try:
+        from flask import current_app
+        return tuple(current_app.config["RUNTIME"].app_modules)
+    except (RuntimeError, KeyError):
+        return tuple(m.strip() for m in os.environ.get("APP_MODULES", "examples.crm").split(",") if m.strip())
+
+
+def resolve_handler(spec: str, modules: tuple[str, ...]) -> Any:
+    """Import ``module:function`` if the module is one of ``modules`` (or inside one); else ValueError."""
+    module_name, sep, func_name = spec.partition(":")
+    if not sep or not module_name or not func_name.isidentifier():
+        raise ValueError("A handler is named 'module:function'")
+    if not any(module_name == m or module_name.startswith(m + ".") for m in modules):
+        raise ValueError(f"Module '{module_name}' is not listed in APP_MODULES ({', '.join(modules) or 'none'})")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"Module '{module_name}' cannot be imported: {exc}") from None
+    fn = getattr(module, func_name, None)
+    if not callable(fn):
+        raise ValueError(f"'{spec}' is not a function")
+    return fn
+
+
+def parse_action(raw: Any, index: int, field_names: set[str], errors: list[dict[str, Any]]) -> Action | None:
+    path = f"actions[{index}]"
+    if not isinstance(raw, dict):
+        errors.append(field_error(path, "invalid", "An action is an object"))
+        return None
+    name = raw.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name) or name in ("aggregate", "export", "import", "history"):
+        errors.append(field_error(f"{path}.name", "invalid", "Action names are letters and digits (not reserved)"))
+        return None
+    kind = raw.get("type", "oneRecord")
+    if kind not in TYPES:
+        errors.append(field_error(f"{path}.type", "invalid", f"type is one of {TYPES}"))
+    params_raw = raw.get("parameters", [])
+    params = _parse_fields(params_raw, f"{path}.parameters", errors, None) if isinstance(params_raw, list) else []
+    if not isinstance(params_raw, list):
+        errors.append(field_error(f"{path}.parameters", "invalid", "parameters is a list of fields"))
+    precondition = raw.get("precondition")
+    if precondition is not None:
+        if not isinstance(precondition, dict) or kind != "oneRecord":
+            errors.append(field_error(f"{path}.precondition", "invalid",
+                                      "A precondition is a query map, on oneRecord actions only"))
+        else:
+            unknown = [k for k in precondition if k.split(".")[0] not in field_names | {"id"}]
+            if unknown:
+                errors.append(field_error(f"{path}.precondition", "invalid", f"Unknown fields: {unknown}"))
+    update, handler = raw.get("update"), raw.get("handler")
+    if (update is None) == (handler is None):
+        errors.append(field_error(path, "invalid", "An action has either an 'update' or a 'handler'"))
+    if update is not None:
+        if not isinstance(update, dict) or not update or kind == "global":
+            errors.append(field_error(f"{path}.update", "invalid",
+                                      "update is a non-empty map of field values (not on global actions)"))
+        else:
+            param_names = {p.name for p in params}
+            for key, value in update.items():
+                if key not in field_names:
+                    errors.append(field_error(f"{path}.update", "invalid", f"Unknown field: {key}"))
+                if isinstance(value, dict) and set(value) == {"param"} and value["param"] not in param_names:
+                    errors.append(field_error(f"{path}.update", "invalid", f"Unknown parameter: {value['param']}"))
+    if handler is not None:
+        try:
+            if not isinstance(handler, str):
+                raise ValueError("A handler is named 'module:function'")
+            resolve_handler(handler, allowed_modules())
+        except ValueError as exc:
+            errors.append(field_error(f"{path}.handler", "invalid", str(exc)))
+    for flag in ("async", "customResponse"):
+        if flag in raw and not isinstance(raw[flag], bool):
+            errors.append(field_error(f"{path}.{flag}", "invalid", f"{flag} must be true or false"))
+    return Action(name=name, label=str(raw.get("label") or name), type=kind, parameters=params,
+                  precondition=precondition, run_async=bool(raw.get("async", False)),
+                  custom_response=bool(raw.get("customResponse", kind == "manyRecords")), update=update,
+                  handler=handler, raw=raw)
+
+
+def check_definition(raw: dict[str, Any], errors: list[dict[str, Any]]) -> None:
+    actions = raw.get("actions")
+    if not isinstance(actions, list):
+        return
+    fields = raw.get("fields") if isinstance(raw.get("fields"), list) else []
+    names = {f.get("name") for f in fields if isinstance(f, dict)}
+    seen: set[str] = set()
+    for i, a in enumerate(actions):
+        action = parse_action(a, i, names, errors)
+        if action is not None:
+            if action.name in seen:
+                errors.append(field_error(f"actions[{i}].name", "duplicate", f"Duplicate action: {action.name}"))
+            seen.add(action.name)
+
+
+def action_of(entity: Entity, name: str) -> Action | None:
+    raw = entity.action(name)
+    if raw is None:
+        return None
+    names = {f.name for f in entity.fields}
+    return parse_action(raw, 0, names, [])
+
+
+DEFINITION_CHECKS.append(check_definition)

@@ -1,0 +1,51 @@
+"""``EXECUTE_ACTION`` jobs: the same action code, in batches with checkpoints (stop/resume continue)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+from werkzeug.datastructures import MultiDict
+
+from entities.actions.definitions import action_of
+from entities.actions.service import ActionService, JobHooks, selection_filter
+from entities.query import iterate_ids, parse_list_query
+from jobs import runners
+from runtime.errors import NotFound
+
+
+def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
+    svc = jctx.services
+    data = jctx.data
+    entity = svc.registry.get(data["entityName"])
+    action = action_of(entity, data["actionName"])
+    if action is None:
+        raise NotFound(f"Action '{data['actionName']}' no longer exists in entity '{entity.name}'")
+    runner = ActionService(svc)
+    params = runner.parameters(entity, action, data.get("params") or {})
+    ctx = jctx.write_context(f"entities.{entity.name}.actions.{action.name}")
+    user = {"_id": ctx.user_id, "email": ctx.user_email, "fullName": ctx.user_name}
+    hooks = JobHooks(log_fn=jctx.log, stop=jctx.stop_requested)
+    if action.type == "global":
+        return {"results": {"status": "ok", "response": runner.run_global(entity, action, params, user, ctx, hooks)}}
+    if "ids" in data:
+        selector = selection_filter(entity, data["ids"], None)
+    else:
+        selector = parse_list_query(entity, MultiDict(data.get("query") or {}), max_size=10**9).filter
+    col = svc.records.collection(entity)
+    after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
+    if not jctx.job.get("recordsCount"):
+        jctx.set_total(col.count_documents(selector))
+    if action.type == "oneRecord":
+        for batch in iterate_ids(col, selector, jctx.batch_size, after):
+            jctx.begin_batch([str(oid) for oid in batch])
+            outcomes = {str(oid): runner.outcome(lambda oid=oid: runner.run_one(entity, action, oid, params, user, ctx),
+                                                 action) for oid in batch}
+            jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch), record_results=outcomes)
+        return None
+    hooks.batch_done = lambda last, n: jctx.save_checkpoint(str(last), processed_delta=n)
+    result = runner.run_many(entity, action, selector, params, user, ctx, hooks, after)
+    return {"results": {"status": "ok", "response": result}}
+
+
+runners.register("EXECUTE_ACTION", run_action_job)

@@ -1,0 +1,86 @@
+"""Action routes, reached through the records dispatcher.
+
+``PUT /data/{entity}/{id}/{action}`` and ``PUT /data/{entity}/{id1,id2}/{action}`` run over those records;
+``PUT /data/{entity}/{action}?<query>`` runs over what the query matches — and, for a **global** action,
+runs it once with no record or query.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, jsonify, request
+
+from entities.actions.definitions import Action, action_of
+from entities.actions.service import ActionService, selection_filter
+from entities.metadata import Entity
+from entities.query import count, parse_list_query
+from runtime.auth import write_context
+from runtime.errors import BadRequest, NotFound
+from runtime.http import flag, json_body
+from runtime.services import services
+
+
+def _action(entity: Entity, name: str) -> Action:
+    action = action_of(entity, name)
+    if action is None:
+        raise NotFound(f"Action '{name}' does not exist in entity '{entity.name}'")
+    return action
+
+
+def _wants_async(action: Action) -> bool:
+    return flag("_async", action.run_async)
+
+
+def _submit(entity: Entity, action: Action, body: Any, selection: dict[str, Any]):
+    from jobs import service as jobs
+
+    svc = services()
+    data = {"entityName": entity.name, "actionName": action.name, "params": body or {}, **selection}
+    job = jobs.submit(svc, "EXECUTE_ACTION", f"Executing action {action.name} on entity {entity.name}", data,
+                      g.user, low_priority=flag("_lowPriority"))
+    return jsonify(jobs.job_link(svc, job))
+
+
+def run_on_ids(entity: Entity, ids: list[str] | None, action_name: str):
+    svc = services()
+    action = _action(entity, action_name)
+    body = json_body({})
+    params = ActionService(svc).parameters(entity, action, body)
+    ids = ids or []
+    if action.type == "global":
+        raise BadRequest(f"'{action.name}' is a global action: run it with PUT /data/{entity.name}/{action.name}")
+    if len(ids) > svc.config.sync_max_records and not _wants_async(action):
+        raise BadRequest(f"More than {svc.config.sync_max_records} records: use _async=true")
+    if _wants_async(action):
+        return _submit(entity, action, body, {"ids": ids})
+    runner, ctx = ActionService(svc), write_context()
+    if action.type == "oneRecord":
+        if len(ids) == 1 and "," not in request.path.rsplit("/", 2)[-2]:
+            return jsonify(runner.run_one(entity, action, ids[0], params, g.user, ctx))
+        return jsonify(runner.run_one_each(entity, action, ids, params, g.user, ctx))
+    return jsonify(runner.run_many(entity, action, selection_filter(entity, ids, None), params, g.user, ctx))
+
+
+def run_on_query(entity: Entity, _ids: Any, action_name: str):
+    svc = services()
+    action = _action(entity, action_name)
+    body = json_body({})
+    runner = ActionService(svc)
+    params = runner.parameters(entity, action, body)
+    if action.type == "global":
+        if _wants_async(action):
+            return _submit(entity, action, body, {})
+        return jsonify(runner.run_global(entity, action, params, g.user, write_context()))
+    q = parse_list_query(entity, request.args, max_size=10**9)
+    if _wants_async(action):
+        return _submit(entity, action, body, {"query": request.args.to_dict(flat=False)})
+    matched = count(svc.records.collection(entity), q, svc.config.query_max_time_ms)
+    if matched > svc.config.sync_max_records:
+        raise BadRequest(f"The query matches {matched} records, more than {svc.config.sync_max_records}: "
+                         "use _async=true to run the action in a background job")
+    ctx = write_context()
+    if action.type == "oneRecord":
+        ids = [str(d["_id"]) for d in svc.records.collection(entity).find(q.filter, {"_id": 1}).sort("_id", 1)]
+        return jsonify(runner.run_one_each(entity, action, ids, params, g.user, ctx))
+    return jsonify(runner.run_many(entity, action, q.filter, params, g.user, ctx))

@@ -1,0 +1,213 @@
+"""Running actions: one record, many records (once over the selection), or global; sync or as a job."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from bson import ObjectId
+from marshmallow import ValidationError
+
+from entities.actions.context import ActionContext
+from entities.actions.definitions import Action, resolve_handler
+from entities.context import WriteContext
+from entities.metadata import Entity, HistorySettings
+from entities.query import iterate_ids, map_filter
+from entities.records.render import render
+from entities.records.schema import flatten_errors, schema_for
+from runtime.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_error
+
+log = logging.getLogger("runtime.actions")
+BATCH = 200
+
+
+class ActionFailed(ApiError):
+    """The handler raised: the caller sees the handler's message, never a traceback."""
+
+    def __init__(self, action: str, exc: BaseException):
+        super().__init__(400, f"Action '{action}' failed: {exc}", code="actionFailed")
+
+
+class JobHooks:
+    """Ties a run to its job: logs, progress and stop checks (all no-ops for a sync run)."""
+
+    def __init__(self, log_fn: Callable[[str, str], None] | None = None,
+                 progress: Callable[[int, int], None] | None = None, stop: Callable[[], bool] | None = None,
+                 batch_done: Callable[[ObjectId, int], None] | None = None):
+        self.log, self.progress, self.stop, self.batch_done = log_fn, progress, stop, batch_done
+
+
+class ActionService:
+    def __init__(self, services: Any):
+        self.svc = services
+
+    # --- parameters ------------------------------------------------------------------------------
+
+    def parameters(self, entity: Entity, action: Action, body: Any) -> dict[str, Any]:
+        """Validate the body as the action's parameters; returns their REST JSON form."""
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise BadRequest("The body of an action holds its parameters as a JSON object")
+        pseudo = Entity(name=f"{entity.name}.{action.name}", label=action.label, fields=action.parameters,
+                        record_label=None, history=HistorySettings(), actions=[], version=entity.version,
+                        id=f"{entity.id}:action:{action.name}", raw={})
+        try:
+            loaded = schema_for(pseudo).load(body, partial=True)
+        except ValidationError as exc:
+            raise ValidationFailed(flatten_errors(exc.messages, pseudo)) from None
+        errors: list[dict[str, Any]] = []
+        for p in action.parameters:
+            if loaded.get(p.name) is None and p.default is not None:
+                loaded[p.name] = p.default if p.type.name == "relationship" else p.type.load(p.default, p)
+        self.svc.records._resolve_references(action.parameters, loaded, "", errors)
+        for p in action.parameters:
+            if p.required and loaded.get(p.name) in (None, "", []):
+                errors.append(field_error(p.name, "required", "This parameter is required", p.label))
+        if errors:
+            raise ValidationFailed(errors)
+        return schema_for(pseudo).dump({p.name: loaded.get(p.name) for p in action.parameters})
+
+    # --- one record ------------------------------------------------------------------------------
+
+    def run_one(self, entity: Entity, action: Action, record_id: ObjectId | str, params: dict[str, Any],
+                user: dict[str, Any], ctx: WriteContext, hooks: JobHooks | None = None) -> Any:
+        """Run a oneRecord action on one record. Returns the custom response or the updated record."""
+        records = self.svc.records
+        doc = records.get(entity, record_id)
+        oid = doc["_id"]
+        ctx = ctx.with_path(f"entities.{entity.name}.actions.{action.name}")
+        if action.precondition:
+            selector = {"$and": [{"_id": oid}, map_filter(entity, action.precondition)]}
+            if records.collection(entity).count_documents(selector) == 0:
+                raise BadRequest(f"The precondition of action '{action.name}' is not met by record {oid}")
+        result: Any = None
+        if action.update is not None:
+            updated = records.update(entity, oid, self._update_body(action, params), ctx)
+        else:
+            before = render(entity, doc)
+            actx = self._context(entity, action, params, user, ctx, hooks, record=copy.deepcopy(before))
+            result = self._call(action, actx)
+            changes = {k: v for k, v in (actx.record or {}).items()
+                       if k not in ("id", "version", "label") and before.get(k) != v}
+            if changes:
+                updated = records.update(entity, oid, {**changes, "version": doc.get("version", 0)}, ctx)
+            else:
+                updated = records.get(entity, oid)
+        self._performed(entity, action, updated, ctx)
+        return result if action.custom_response else render(entity, updated)
+
+    def run_one_each(self, entity: Entity, action: Action, ids: list[str], params: dict[str, Any],
+                     user: dict[str, Any], ctx: WriteContext) -> dict[str, Any]:
+        """A oneRecord action over several records: ``{id: {status, response | errorMessage}}``; one failure
+        does not stop the others."""
+        out: dict[str, Any] = {}
+        for rid in ids:
+            out[rid] = self.outcome(lambda rid=rid: self.run_one(entity, action, rid, params, user, ctx), action)
+        return out
+
+    @staticmethod
+    def outcome(fn: Callable[[], Any], action: Action) -> dict[str, Any]:
+        try:
+            return {"status": "ok", "response": fn()}
+        except ApiError as exc:
+            return {"status": "error", "errorMessage": exc.message}
+        except Exception as exc:  # a handler bug: report its message only, log the traceback
+            log.exception("action %s failed", action.name)
+            return {"status": "error", "errorMessage": f"Action '{action.name}' failed: {exc}"}
+
+    # --- many records and global -----------------------------------------------------------------
+
+    def run_many(self, entity: Entity, action: Action, selector: dict[str, Any], params: dict[str, Any],
+                 user: dict[str, Any], ctx: WriteContext, hooks: JobHooks | None = None,
+                 after: ObjectId | None = None) -> Any:
+        """Run a manyRecords action once over the records ``selector`` matches (ascending ids after ``after``)."""
+        ctx = ctx.with_path(f"entities.{entity.name}.actions.{action.name}")
+        records = self.svc.records
+        col = records.collection(entity)
+
+        def selection() -> Iterator[dict[str, Any]]:
+            for batch in iterate_ids(col, selector, BATCH, after):
+                docs = records.find_many(entity, batch)
+                for oid in batch:
+                    if oid in docs:
+                        yield render(entity, docs[oid])
+                if hooks is not None and hooks.batch_done is not None:
+                    hooks.batch_done(batch[-1], len(batch))
+
+        if action.update is not None:
+            body = self._update_body(action, params)
+            updated = 0
+            for record in selection():
+                records.update(entity, record["id"], body, ctx)
+                updated += 1
+            result: Any = {"recordsUpdated": updated}
+        else:
+            actx = self._context(entity, action, params, user, ctx, hooks, records=selection,
+                                 query=selector)
+            result = self._call(action, actx)
+        self._performed(entity, action, None, ctx)
+        return {} if result is None else result
+
+    def run_global(self, entity: Entity, action: Action, params: dict[str, Any], user: dict[str, Any],
+                   ctx: WriteContext, hooks: JobHooks | None = None) -> Any:
+        ctx = ctx.with_path(f"entities.{entity.name}.actions.{action.name}")
+        result = self._call(action, self._context(entity, action, params, user, ctx, hooks))
+        self._performed(entity, action, None, ctx)
+        return {} if result is None else result
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _context(self, entity: Entity, action: Action, params: dict[str, Any], user: dict[str, Any],
+                 ctx: WriteContext, hooks: JobHooks | None, **kwargs: Any) -> ActionContext:
+        hooks = hooks or JobHooks()
+        public_user = {"id": str(user.get("_id")), "email": user.get("email"), "fullName": user.get("fullName")}
+        return ActionContext(services=self.svc, entity=entity, action=action, params=params, user=public_user,
+                             write_ctx=ctx, logger=hooks.log, progress=hooks.progress, stop=hooks.stop, **kwargs)
+
+    def _call(self, action: Action, actx: ActionContext) -> Any:
+        fn = resolve_handler(action.handler or "", tuple(self.svc.config.app_modules))
+        try:
+            return fn(actx)
+        except ApiError:
+            raise
+        except Exception as exc:
+            if type(exc).__name__ == "JobInterrupted":
+                raise
+            log.exception("action %s failed", action.name)
+            raise ActionFailed(action.name, exc) from None
+
+    @staticmethod
+    def _update_body(action: Action, params: dict[str, Any]) -> dict[str, Any]:
+        body = {}
+        for key, value in (action.update or {}).items():
+            if isinstance(value, dict) and set(value) == {"param"}:
+                body[key] = params.get(value["param"])
+            else:
+                body[key] = value
+        return body
+
+    def _performed(self, entity: Entity, action: Action, doc: dict[str, Any] | None, ctx: WriteContext) -> None:
+        """The USER_ACTION_PERFORMED history entry (after the record change, if any, is committed)."""
+        history = self.svc.history
+        target = doc if doc is not None else {"_id": None, "label": None}
+        entry = history.build(entity, "ACTION_PERFORMED", target, target, ctx, target["_id"] or "")
+        if entry is not None:
+            if doc is None:
+                entry["recordId"], entry["recordName"] = None, None
+            entry["newRecord"] = {"action": action.name}
+            history.commit(entry)
+
+
+def selection_filter(entity: Entity, ids: list[str] | None, query_filter: dict[str, Any] | None) -> dict[str, Any]:
+    if ids is not None:
+        oids = []
+        for rid in ids:
+            try:
+                oids.append(ObjectId(rid))
+            except Exception:
+                raise NotFound(f"Record '{rid}' does not exist") from None
+        return {"_id": {"$in": oids}}
+    return query_filter or {}
