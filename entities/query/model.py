@@ -18,6 +18,7 @@ class ListQuery:
     fields: list[str] | None = None
     fmt: str = "native"
     relationships: list[str] = field(default_factory=list)
+    projection: dict[str, int] | None = None  # None: every stored field (minus internal ones)
 
     def page_filter(self) -> dict[str, Any]:
         """The filter plus the keyset cursor condition, when ``_offset`` was a record id."""

@@ -6,16 +6,24 @@ from collections.abc import Iterator
 from typing import Any
 
 from bson import ObjectId
+from pymongo.collection import Collection
 
 from entities.history.recorder import OUTBOX_FIELD
 from entities.query.model import ListQuery
 
 
 def find_page(col: Any, q: ListQuery, max_time_ms: int) -> list[dict[str, Any]]:
-    cursor = col.find(q.page_filter(), {OUTBOX_FIELD: 0}, max_time_ms=max_time_ms).sort(q.sort)
+    """The page in one round trip: the batch size is the page size (the driver's default is 101 docs)."""
+    if not q.limit:
+        return []
+    projection = q.projection if q.projection is not None else {OUTBOX_FIELD: 0}
+    cursor = col.find(q.page_filter(), projection, max_time_ms=max_time_ms).sort(q.sort)
     if q.skip:
         cursor = cursor.skip(q.skip)
-    return list(cursor.limit(q.limit)) if q.limit else []
+    cursor = cursor.limit(q.limit)
+    if isinstance(col, Collection):  # a real driver; the embedded store warns that batch_size is a no-op
+        cursor = cursor.batch_size(q.limit)
+    return list(cursor)
 
 
 def count(col: Any, q: ListQuery, max_time_ms: int) -> int:
@@ -29,7 +37,10 @@ def iterate_ids(col: Any, mongo_filter: dict[str, Any], batch_size: int = 500,
         cond: dict[str, Any] = dict(mongo_filter)
         if after is not None:
             cond = {"$and": [mongo_filter, {"_id": {"$gt": after}}]} if mongo_filter else {"_id": {"$gt": after}}
-        batch = [d["_id"] for d in col.find(cond, {"_id": 1}).sort("_id", 1).limit(batch_size)]
+        cursor = col.find(cond, {"_id": 1}).sort("_id", 1).limit(batch_size)
+        if isinstance(col, Collection):
+            cursor = cursor.batch_size(batch_size)
+        batch = [d["_id"] for d in cursor]
         if not batch:
             return
         yield batch

@@ -1,0 +1,91 @@
+"""One filter (path + value) → a Mongo condition, for query-string values and query-map JSON values."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from entities.metadata import Field
+from entities.query.operators import at, condition
+from entities.query.paths import Segment, Target, resolve
+from entities.query.values import Operation, bad, parse_operation
+from runtime.errors import BadRequest
+
+Scope = tuple[list[Field], tuple[Segment, ...], bool]  # fields, key-chain prefix, top level?
+
+
+def and_(conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    conditions = [c for c in conditions if c]
+    if not conditions:
+        return {}
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def or_(conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    return conditions[0] if len(conditions) == 1 else {"$or": conditions}
+
+
+def text_condition(fields: list[Field], path: str, raw: str, param: str, prefix: tuple[Segment, ...] = (),
+                   top_level: bool = True) -> dict[str, Any]:
+    """A REST value (``v``, ``a,b``, ``op(args)``, or a JSON object for a nested group)."""
+    target = resolve(fields, path, param, prefix, top_level)
+    if target.is_group:
+        operation = parse_operation(raw, param, split=False)
+        if operation.op != "equals":
+            return condition(target, operation)
+        return group_condition(target, _json_object(operation.args[0], param), param)
+    return condition(target, parse_operation(raw, param))
+
+
+def value_condition(fields: list[Field], path: str, value: Any, param: str, prefix: tuple[Segment, ...] = (),
+                    top_level: bool = True) -> dict[str, Any]:
+    """A query-map value: a string in the REST syntax, a JSON scalar, a list (OR) or an object."""
+    if isinstance(value, str):
+        return text_condition(fields, path, value, param, prefix, top_level)
+    target = resolve(fields, path, param, prefix, top_level)
+    if isinstance(value, list):
+        if not value:
+            raise bad(param, "an empty list matches nothing; give at least one value")
+        return or_([value_condition(fields, path, v, param, prefix, top_level) for v in value])
+    if isinstance(value, dict):
+        if target.is_group:
+            return group_condition(target, value, param)
+        f = target.field
+        if f is not None and f.type.name in ("relationship", "file") and path.rsplit(".", 1)[-1] == f.name:
+            if not value:
+                raise _empty_object(param)
+            return and_([value_condition(fields, f"{path}.{k}", v, f"{param}.{k}", prefix, top_level)
+                         for k, v in value.items()])
+        raise bad(param, "an object value is only allowed for nested fields and relationships")
+    if value is None:
+        return condition(target, Operation("empty", []))
+    return condition(target, Operation("equals", [value]))
+
+
+def group_condition(target: Target, obj: dict[str, Any], param: str) -> dict[str, Any]:
+    """One element of a nested group satisfying every inner condition (``$elemMatch`` when multi-valued)."""
+    if not obj:
+        raise _empty_object(param)
+    assert target.field is not None
+    chain = target.chain
+    last_array = max((i for i, s in enumerate(chain) if s.array), default=-1)
+    inner_prefix = chain[last_array + 1:]
+    combined = and_([value_condition(target.field.nested, str(k), v, f"{param}.{k}", inner_prefix, False)
+                     for k, v in obj.items()])
+    if last_array < 0:
+        return combined
+    return at(chain[:last_array + 1], {"$elemMatch": combined})
+
+
+def _json_object(raw: str, param: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise bad(param, 'a nested field takes a JSON object, e.g. {"state":"CA"}, or empty()/notEmpty()') from None
+    if not isinstance(value, dict):
+        raise bad(param, 'a nested field takes a JSON object, e.g. {"state":"CA"}')
+    return value
+
+
+def _empty_object(param: str) -> BadRequest:
+    return bad(param, "an object value needs at least one condition")

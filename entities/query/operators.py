@@ -1,0 +1,103 @@
+"""Operators → Mongo conditions on a resolved path.
+
+Semantics (the reference model of the property tests follows them):
+
+* A path yields the set of values found at it (every element of multi-valued fields and groups).
+* ``equals``, ``like``, ``greater…``, ``less…``, ``between`` and ``notEmpty`` match when **any**
+  value satisfies them (``between`` needs one value inside both bounds).
+* ``notEquals`` is the negation of ``equals`` and ``empty`` the negation of ``notEmpty``: so
+  ``addresses.state=notEquals(CA)`` means no address is in CA, and a missing field is "not equal".
+* A missing boolean reads as ``false`` (the API renders it so), so ``equals(false)`` matches it.
+* ``like`` is case-insensitive: contains ``x``; ``/x`` starts with; ``x/`` ends with; ``/re/`` a
+  regular expression (at most 200 characters, checked with Python's ``re`` first).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from entities.query.paths import Segment, Target
+from entities.query.values import Operation, bad, convert_all
+
+MAX_REGEX = 200
+# A quantified group that itself contains a quantifier, e.g. (a+)+ or (\w*x)*: catastrophic backtracking.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d)")
+_COMPARISONS = {"greater": "$gt", "greaterOrEquals": "$gte", "less": "$lt", "lessOrEquals": "$lte"}
+
+
+def at(chain: tuple[Segment, ...], cond: Any) -> dict[str, Any]:
+    """Put a leaf condition at the end of a key chain; multi-valued groups on the way get ``$elemMatch``.
+
+    ``$elemMatch`` (rather than a plain dotted path) makes "one element satisfies the whole
+    condition" exact, e.g. ``between`` on ``addresses.zip`` or ``notEmpty`` through an array.
+    """
+    key, array = chain[-1].key, chain[-1].array
+    if array and isinstance(cond, dict) and len([k for k in cond if k != "$options"]) > 1:
+        cond = {"$elemMatch": cond}
+    doc: dict[str, Any] = {key: cond}
+    for seg in reversed(chain[:-1]):
+        doc = {seg.key: {"$elemMatch": doc}} if seg.array else {f"{seg.key}.{k}": v for k, v in doc.items()}
+    return doc
+
+
+def negate(cond: dict[str, Any]) -> dict[str, Any]:
+    return {"$nor": [cond]}
+
+
+def condition(target: Target, operation: Operation) -> dict[str, Any]:
+    """The Mongo filter for one operator on one path (group JSON values are handled by the caller)."""
+    op, param = operation.op, target.param
+    if op not in target.operators:
+        kind = target.field.type.name if target.field is not None else "id"
+        raise bad(param, f"operator '{op}' is not allowed for fields of type {kind}")
+    if op == "notEmpty":
+        return at(target.chain, {"$nin": [None, []]})
+    if op == "empty":
+        return negate(at(target.chain, {"$nin": [None, []]}))
+    if op == "like":
+        return at(target.chain, {"$regex": like_pattern(operation.args, target.like_digits, param), "$options": "i"})
+    values = convert_all(target.convert, operation.args, param)
+    if op in ("equals", "notEquals"):
+        if not values:
+            raise bad(param, f"{op}() needs a value")
+        cond = at(target.chain, _equals(values, target.is_boolean))
+        return cond if op == "equals" else negate(cond)
+    if op == "between":
+        return at(target.chain, {"$gte": values[0], "$lte": values[1]})
+    return at(target.chain, {_COMPARISONS[op]: values[0]})
+
+
+def _equals(values: list[Any], boolean: bool) -> Any:
+    if boolean and False in values:
+        values = [*values, None]  # a boolean that was never set reads as false
+    return values[0] if len(values) == 1 else {"$in": values}
+
+
+def like_pattern(args: list[str], digits_only: bool, param: str) -> str:
+    """One regex for ``like(...)``; several comma-separated texts are alternatives."""
+    if not args:
+        raise bad(param, "like() needs a value")
+    parts = []
+    for arg in args:
+        if len(arg) >= 2 and arg.startswith("/") and arg.endswith("/"):
+            parts.append(_checked_regex(arg[1:-1], param))
+            continue
+        start, end = arg.startswith("/"), arg.endswith("/") and len(arg) > 1
+        body = arg[1 if start else 0:len(arg) - 1 if end else len(arg)]
+        if digits_only:
+            body = re.sub(r"\D", "", body)
+        parts.append(("^" if start else "") + re.escape(body) + ("$" if end else ""))
+    return parts[0] if len(parts) == 1 else "|".join(f"(?:{p})" for p in parts)
+
+
+def _checked_regex(pattern: str, param: str) -> str:
+    if len(pattern) > MAX_REGEX:
+        raise bad(param, f"a like() regular expression is at most {MAX_REGEX} characters")
+    try:
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise bad(param, f"invalid regular expression: {exc}") from None
+    if _NESTED_QUANTIFIER.search(pattern):
+        raise bad(param, "nested quantifiers such as (a+)+ are not allowed in like() regular expressions")
+    return pattern

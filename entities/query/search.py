@@ -1,0 +1,35 @@
+"""``_globalSearch``: any word (or "quoted phrase") found, case-insensitively, in any text-like field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from entities.metadata import Entity
+from entities.query.values import bad
+
+MAX_TERMS = 20
+MAX_LENGTH = 500
+_TERM = re.compile(r'"([^"]*)"|(\S+)')
+
+
+def search_terms(text: str) -> list[str]:
+    terms = [(phrase if phrase is not None and phrase != "" else word) for phrase, word in _TERM.findall(text)]
+    return [t.strip() for t in terms if t and t.strip()]
+
+
+def global_search(entity: Entity, text: str, param: str = "_globalSearch") -> dict[str, Any]:
+    if not entity.global_search:
+        raise bad(param, f"global search is not enabled for entity '{entity.name}'")
+    if len(text) > MAX_LENGTH:
+        raise bad(param, f"at most {MAX_LENGTH} characters")
+    terms = search_terms(text)
+    if not terms:
+        return {}
+    if len(terms) > MAX_TERMS:
+        raise bad(param, f"at most {MAX_TERMS} words")
+    paths = entity.text_fields()
+    if not paths:
+        return {"_id": {"$exists": False}}  # nothing to search in: nothing matches
+    pattern = "|".join(re.escape(t) for t in terms)
+    return {"$or": [{path: {"$regex": pattern, "$options": "i"}} for path in paths]}

@@ -1,0 +1,112 @@
+"""Against the MongoDB wire-protocol test server: round trips per list request, and index use."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from pymongo import monitoring
+
+from runtime.app import bootstrap, create_app
+from runtime.config import Config
+from runtime.storage import connect
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, Api, login
+
+wire = pytest.importorskip("tests.support.mongo_wire_server")
+
+ITEMS = {"name": "items", "label": "Items", "recordLabel": "#{code}",
+         "fields": [{"name": "code", "type": "text", "unique": True},
+                    {"name": "n", "type": "integer", "indexable": True},
+                    {"name": "note", "type": "text"},
+                    {"name": "owner", "type": "relationship", "typeRules": {"entity": "companies"}}]}
+
+
+class Commands(monitoring.CommandListener):
+    """Records every command the driver sends."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        with self._lock:
+            self.events.append({"name": event.command_name, "command": event.command})
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def reset(self) -> None:
+        with self._lock:
+            self.events = []
+
+
+@pytest.fixture(scope="module")
+def setup() -> Iterator[tuple[Api, Commands, Any]]:
+    server = wire.MongoWireServer().start()
+    listener = Commands()
+    db_name = f"test_{uuid.uuid4().hex}"
+    store = connect(server.uri, db_name, event_listeners=[listener])
+    config = Config.from_env(mongodb_uri=server.uri, mongodb_db=db_name, redis_url=None,
+                             admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD)
+    app = create_app(config, store=store)
+    app.config["TESTING"] = True
+    bootstrap(app, EXAMPLES)
+    api = login(app)
+    assert api.post("/metadata/entities", json=ITEMS).status_code == 200
+    col = store.collection("data.items")
+    col.insert_many([{"_id": ObjectId(), "version": 1, "label": f"c{i:04d}", "code": f"c{i:04d}", "n": i % 50,
+                      "note": "x" * 200} for i in range(600)])
+    yield api, listener, store
+    store.client.close()
+    server.stop()
+
+
+def _data_commands(listener: Commands) -> list[dict[str, Any]]:
+    return [e for e in listener.events if e["command"].get(e["name"]) == "data.items"
+            or e["name"] in ("getMore", "killCursors")]
+
+
+def test_a_list_request_costs_the_same_round_trips_whatever_the_page_size(setup):
+    api, listener, _ = setup
+    counts = {}
+    for size in (5, 500):
+        listener.reset()
+        body = api.get(f"/data/items?_size={size}&_sortField=code&_sortType=asc").get_json()
+        assert len(body["items"]) == size and body["total"] == 600
+        counts[size] = len(listener.events)
+        data = _data_commands(listener)
+        assert [e["name"] for e in data] == ["find", "aggregate"], data  # the page, then count_documents
+    assert counts[5] == counts[500], counts
+    assert counts[5] <= 6, counts  # page + count + the per-request metadata stamp and token checks
+
+
+def test_projection_and_filter_reach_the_server_as_built(setup):
+    api, listener, _ = setup
+    listener.reset()
+    body = api.get("/data/items?code=c0007&_fields=n").get_json()
+    assert [i["n"] for i in body["items"]] == [7]
+    find = next(e["command"] for e in _data_commands(listener) if e["name"] == "find")
+    assert find["filter"] == {"code": "c0007"}  # plain equality on the indexed key: the unique index serves it
+    assert find["projection"] == {"_id": 1, "label": 1, "n": 1, "version": 1}
+    assert find["limit"] == 20 and find["batchSize"] >= 20 and "maxTimeMS" in find
+
+
+def test_filtered_fields_have_their_indexes(setup):
+    api, listener, store = setup
+    indexes = {ix["name"]: ix for ix in store.collection("data.items").list_indexes()}
+    assert indexes["unique_code"]["key"] == {"code": 1} and indexes["unique_code"]["unique"]
+    assert indexes["idx_n"]["key"] == {"n": 1}
+    assert indexes["idx_owner"]["key"] == {"owner.id": 1}
+    assert indexes["idx_owner_label"]["key"] == {"owner.label": 1}
+    listener.reset()
+    api.get("/data/items?n=between(3,4)&owner.id=6b0404aca7408a15fb0c93ee")
+    find = next(e["command"] for e in _data_commands(listener) if e["name"] == "find")
+    owner = ObjectId("6b0404aca7408a15fb0c93ee")
+    assert find["filter"] == {"$and": [{"n": {"$gte": 3, "$lte": 4}}, {"owner.id": owner}]}
