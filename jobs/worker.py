@@ -1,5 +1,41 @@
-"""Job worker entry point (the jobs package fills this in)."""
+"""``runtime worker``: an RQ worker on the ``default`` then ``low`` queues (needs ``REDIS_URL``).
+
+It is the forking ``rq.Worker``: each job runs in a child process, which is what lets forceStop
+(``send_stop_job_command``) kill it. Before working it stops jobs left RUNNING by a dead worker."""
+
+from __future__ import annotations
+
+import logging
+
+from runtime.config import Config
+
+log = logging.getLogger("jobs.worker")
 
 
 def run_worker(burst: bool = False) -> None:
-    raise SystemExit("The job worker is not available yet")
+    from redis import Redis
+    from rq import Queue, Worker
+
+    from jobs.dispatch import QUEUES
+
+    config = Config.from_env()
+    if not config.redis_url:
+        raise SystemExit("runtime worker needs REDIS_URL (without it, jobs run inside `runtime serve`)")
+    _sweep_dead_jobs(config)
+    connection = Redis.from_url(config.redis_url)
+    queues = [Queue(name, connection=connection) for name in QUEUES]
+    Worker(queues, connection=connection).work(burst=burst, with_scheduler=False)
+
+
+def _sweep_dead_jobs(config: Config) -> None:
+    """Runs on a throwaway app whose Mongo client is closed before the worker forks its job processes."""
+    from runtime.app import create_app
+
+    app = create_app(config)
+    svc = app.extensions["runtime"]
+    try:
+        swept = svc.extra["jobs"].sweep_stale()
+        if swept:
+            log.warning("%d job(s) left running by a dead worker were stopped; resume them to finish", swept)
+    finally:
+        svc.store.client.close()

@@ -1,0 +1,73 @@
+"""Runs one job: claim it, call its runner, finish it. The only implementation of job execution: the RQ
+function ``run_job`` and the embedded thread runner both end up in ``execute``."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+
+from jobs import runners
+from jobs.model import ACTIVE, FINISHED, now_ms
+from jobs.runners import JobContext, JobInterrupted
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from jobs.service import JobService
+
+log = logging.getLogger("jobs.execution")
+_app: Flask | None = None
+
+
+def run_job(job_id: str) -> None:
+    """The RQ job function: builds the app from the environment (once per process) and executes the job."""
+    global _app
+    if _app is None:
+        from runtime.app import create_app
+
+        _app = create_app()
+    with _app.app_context():
+        execute(_app.extensions["runtime"].extra["jobs"], ObjectId(job_id))
+
+
+def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = lambda: False) -> None:
+    token = uuid.uuid4().hex
+    job = jobs.repo.claim(job_id, token)
+    if job is None:
+        return  # stopped, canceled, finished or owned by another execution meanwhile
+    runner = runners.get(job["type"])
+    resumed = job.get("checkpoint") is not None or job.get("inFlight") is not None
+    jobs.logs.write(job_id, "INFO", "Resuming from the last checkpoint" if resumed else "Starting processing")
+    ctx = JobContext(jobs, job, token, cancelled)
+    extra: dict[str, Any] = {}
+    has_errors = False
+    try:
+        if runner is None:
+            raise LookupError(f"No runner is registered for job type {job['type']}")
+        extra = runner(ctx) or {}
+    except JobInterrupted:
+        return
+    except Exception as exc:
+        log.exception("job %s failed", job_id)
+        jobs.logs.write(job_id, "ERROR", f"The job failed: {exc}")
+        has_errors = True
+    _finish(jobs, ctx, token, extra, has_errors)
+
+
+def _finish(jobs: JobService, ctx: JobContext, token: str, extra: dict[str, Any], has_errors: bool) -> None:
+    changes: dict[str, Any] = {"status": FINISHED, "endDate": now_ms(), "progress": 100, "runner": None,
+                               "inFlight": None, "heartbeat": now_ms()}
+    for key, value in extra.items():
+        changes[f"results.{key}"] = value
+    if has_errors:
+        changes["hasErrors"] = True
+    done = jobs.repo.transition(ctx.job_id, ACTIVE, changes, {"runner": token})
+    if done is None:
+        return  # force-stopped while finishing
+    jobs.logs.write(ctx.job_id, "INFO", f"Process completed: {done.get('recordsProcessed', 0)} records processed")
+    if done.get("parentJob"):
+        jobs.repo.child_finished(done["parentJob"]["id"])

@@ -1,0 +1,71 @@
+"""The job document in ``sys.jobs``: statuses, field names, how a new one looks and how it is shown.
+
+Public fields follow the platform's job JSON. Internal fields (never rendered):
+
+* ``checkpoint``: where a resumed run continues (runner-defined, e.g. the last processed ``_id``);
+* ``inFlight``: the keys of the batch being processed, written before the batch starts, so a run killed
+  mid-batch lets the next run tell "done by the killed run" from "never existed";
+* ``runner``: a token owned by the one execution holding the job; every progress write is fenced on it;
+* ``heartbeat``: epoch millis of the owner's last write; a stale one means the worker died;
+* ``rqJobId``: the RQ job of the latest enqueue (forceStop targets it);
+* ``runByEmail`` / ``runByDeveloper``: to rebuild the write context of the user who ran the job.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bson import ObjectId
+
+JOBS = "sys.jobs"
+JOB_LOGS = "sys.jobLogs"
+
+PENDING, RUNNING, FINISHED = "PENDING", "RUNNING", "FINISHED"
+STOPPING, STOPPED, CANCELING, CANCELED = "STOPPING", "STOPPED", "CANCELING", "CANCELED"
+STATUSES = (PENDING, RUNNING, FINISHED, STOPPING, STOPPED, CANCELING, CANCELED)
+ACTIVE = (RUNNING, STOPPING)  # an execution owns the job
+
+RESULTS_CAP = 1000  # per-record result maps keep at most this many entries
+
+PUBLIC_FIELDS = ("label", "type", "runBy", "parentJob", "rootJob", "createDate", "startDate", "endDate",
+                 "status", "hasErrors", "progress", "recordsCount", "recordsProcessed", "childrenJobsCount",
+                 "childrenJobsProcessed", "stoppable", "lowPriority", "data", "results")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_job(job_type: str, label: str, data: dict[str, Any], user: dict[str, Any], low_priority: bool = False,
+            parent: dict[str, Any] | None = None, stoppable: bool = True) -> dict[str, Any]:
+    """A PENDING job document run by ``user`` (a ``sys.users`` document)."""
+    job_id = ObjectId()
+    parent_ref = {"id": str(parent["_id"]), "label": parent.get("label")} if parent else None
+    root_ref = (parent.get("rootJob") or parent_ref) if parent else None
+    return {
+        "_id": job_id, "label": label, "type": job_type,
+        "runBy": {"id": str(user["_id"]), "fullName": user.get("fullName")},
+        "parentJob": parent_ref, "rootJob": root_ref,
+        "createDate": now_ms(), "startDate": None, "endDate": None,
+        "status": PENDING, "hasErrors": False, "progress": 0,
+        "recordsCount": 0, "recordsProcessed": 0, "childrenJobsCount": 0, "childrenJobsProcessed": 0,
+        "stoppable": stoppable, "lowPriority": bool(low_priority), "data": data, "results": {},
+        "checkpoint": None, "inFlight": None, "runner": None, "heartbeat": None, "rqJobId": None,
+        "runByEmail": user.get("email"), "runByDeveloper": bool(user.get("developer")),
+    }
+
+
+def render(doc: dict[str, Any]) -> dict[str, Any]:
+    """The job JSON of the API."""
+    out: dict[str, Any] = {"id": str(doc["_id"])}
+    for name in PUBLIC_FIELDS:
+        out[name] = doc.get(name)
+    return out
+
+
+def parse_job_id(raw: str) -> ObjectId | None:
+    try:
+        return ObjectId(raw)
+    except Exception:
+        return None

@@ -1,0 +1,69 @@
+"""``/status/jobs``: list, read, logs, stop, resume, forceStop, cancel."""
+
+from __future__ import annotations
+
+from flask import g, jsonify, request
+from flask_smorest import Blueprint
+
+from jobs.model import parse_job_id, render
+from jobs.service import ListFilters, jobs_of
+from runtime.errors import BadRequest, NotFound
+from runtime.http import flag, int_arg
+from runtime.services import services
+
+blp = Blueprint("jobs", __name__, description="Background jobs")
+_RANGES = {"startDate": ("startFrom", "startTo"), "endDate": ("endFrom", "endTo"),
+           "createDate": ("createFrom", "createTo")}
+
+
+def _csv(name: str) -> list[str] | None:
+    raw = request.args.get(name)
+    values = [v.strip() for v in raw.split(",") if v.strip()] if raw else []
+    return values or None
+
+
+def _millis(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"Parameter {name} must be a date in milliseconds since epoch") from None
+
+
+@blp.route("/status/jobs", methods=["GET"])
+def list_jobs():
+    has_errors = flag("hasErrors") if request.args.get("hasErrors") not in (None, "") else None
+    filters = ListFilters(types=_csv("type"), statuses=_csv("status"), has_errors=has_errors,
+                          ranges={f: (_millis(lo), _millis(hi)) for f, (lo, hi) in _RANGES.items()})
+    size = int_arg("_size", 20, 0, 1000)
+    return jsonify(jobs_of(services()).list(filters, g.user, size, request.args.get("_offset") or None))
+
+
+@blp.route("/status/jobs/<job_id>", methods=["GET"])
+def get_job(job_id: str):
+    return jsonify(render(jobs_of(services()).get(job_id, g.user)))
+
+
+@blp.route("/status/jobs/<job_id>/logs", methods=["GET"])
+def job_logs(job_id: str):
+    jobs = jobs_of(services())
+    doc = jobs.get(job_id, g.user)
+    after = request.args.get("_offset") or None
+    cursor = parse_job_id(after) if after else None
+    if after and cursor is None:
+        raise BadRequest("_offset must be a log id from a previous page")
+    page = jobs.logs.query(doc["_id"], request.args.get("period") or None, _millis("from"), _millis("to"),
+                           _csv("level"), request.args.get("message") or None, int_arg("_size", 200, 0, 1000),
+                           cursor)
+    return jsonify(page)
+
+
+@blp.route("/status/jobs/<job_id>/<operation>", methods=["PUT"])
+def act_on_job(job_id: str, operation: str):
+    jobs = jobs_of(services())
+    action = {"stop": jobs.stop, "resume": jobs.resume, "forceStop": jobs.force_stop, "cancel": jobs.cancel}
+    if operation not in action:
+        raise NotFound(f"Unknown job operation '{operation}': use stop, resume, forceStop or cancel")
+    return jsonify(render(action[operation](job_id, g.user)))

@@ -1,0 +1,163 @@
+"""The job-runner contract: how a package adds a job type.
+
+Register a runner once, at import time of a module your plugin imports::
+
+    from jobs import runners
+
+    def run_my_job(ctx: runners.JobContext) -> dict | None:
+        after = ctx.checkpoint                       # None on a first run; what you saved last otherwise
+        ctx.set_total(count_of_things)               # recordsCount (progress is derived from it)
+        for batch in batches_after(after, ctx.batch_size):
+            ctx.begin_batch([str(k) for k in batch]) # optional: lets a run after a crash see this batch
+            outcome = {str(k): {"status": "ok"} for k in batch if do_one(k)}
+            ctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch), record_results=outcome)
+        return {"summary": "..."}                    # optional: merged into the job's ``results``
+
+    runners.register("MY_JOB", run_my_job)
+
+and submit jobs from a request (or from another job, passing ``parent=ctx.job``)::
+
+    from jobs import service
+    job = service.submit(services(), "MY_JOB", "Doing my job", {"entityName": "companies"}, g.user,
+                         low_priority=False)
+    return jsonify(service.job_link(services(), job))   # {"jobLink": "/api/status/jobs/<id>", "jobId": "<id>"}
+
+Rules of the contract:
+
+* ``fn(ctx)`` runs in a worker (an RQ worker process, or a thread of the web process when there is no
+  Redis). It gets everything through ``ctx``; ``ctx.data`` is the JSON ``data`` given to ``submit``.
+* Work in batches (``ctx.batch_size``). After each batch call ``ctx.save_checkpoint`` ONCE: it writes the
+  checkpoint, ``recordsProcessed``, ``progress``, the heartbeat and the results in one update. It raises
+  ``JobInterrupted`` when the job was asked to stop (the job becomes STOPPED at that checkpoint) or was
+  force-stopped; let it propagate (do not catch ``JobInterrupted``).
+* A resumed job calls ``fn`` again with ``ctx.checkpoint`` set: continue strictly after it. If
+  ``ctx.interrupted_batch`` is not None, the previous run died inside that batch: redo it idempotently.
+* ``record_results`` adds ``{key: {"status": "ok"|"error", ...}}`` entries to ``results.results``
+  (at most 1,000 entries are kept; keys must not contain ``.`` or start with ``$``). An ``error`` entry or
+  ``errors=n`` sets ``hasErrors``.
+* The returned dict (if any) is merged into ``results`` when the job finishes (e.g. ``{"response": ...}``).
+  Raising any other exception finishes the job with ``hasErrors: true`` and the message in its logs.
+* ``ctx.log(level, message)`` writes job logs (INFO, WARN, ERROR). ``ctx.write_context(path)`` is a
+  ``WriteContext`` of the user who ran the job, for record writes with history.
+* Long single steps should call ``ctx.heartbeat()`` at least every ``JOBS_STALE_SECONDS`` (30 s):
+  a job whose heartbeat is older is taken for dead and STOPPED (it can be resumed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+
+from entities.context import WriteContext
+from jobs.model import RESULTS_CAP, STOPPED, STOPPING, now_ms
+
+if TYPE_CHECKING:
+    from jobs.service import JobService
+    from runtime.services import Services
+
+Runner = Callable[["JobContext"], "dict[str, Any] | None"]
+_RUNNERS: dict[str, Runner] = {}
+
+
+class JobInterrupted(Exception):
+    """The execution must end now: the job was stopped at a checkpoint or someone else owns it."""
+
+
+def register(job_type: str, fn: Runner) -> None:
+    """Make ``fn`` the runner of ``job_type`` (registering the same type again replaces it)."""
+    _RUNNERS[job_type] = fn
+
+
+def get(job_type: str) -> Runner | None:
+    return _RUNNERS.get(job_type)
+
+
+class JobContext:
+    """What a runner sees of its job. One context per execution (a resume gets a new one)."""
+
+    def __init__(self, jobs: JobService, job: dict[str, Any], token: str,
+                 cancelled: Callable[[], bool] = lambda: False):
+        self.jobs = jobs
+        self.services: Services = jobs.services
+        self.job = job
+        self.job_id: ObjectId = job["_id"]
+        self.data: dict[str, Any] = job.get("data") or {}
+        self.checkpoint: Any = job.get("checkpoint")
+        self.interrupted_batch: list[str] | None = job.get("inFlight")
+        self.batch_size: int = jobs.settings.batch_size
+        self._token = token
+        self._cancelled = cancelled
+        self._results_kept = len((job.get("results") or {}).get("results") or {})
+
+    # --- progress ------------------------------------------------------------------------------
+
+    def set_total(self, n: int) -> None:
+        """``recordsCount``: how many records this job will process."""
+        self._write({"$set": {"recordsCount": int(n)}})
+        self.job["recordsCount"] = int(n)
+
+    def begin_batch(self, keys: Iterable[str]) -> None:
+        """Record the batch about to be processed (cleared by ``save_checkpoint``)."""
+        self.check_cancelled()
+        self._write({"$set": {"inFlight": list(keys), "heartbeat": now_ms()}})
+
+    def save_checkpoint(self, checkpoint: Any, processed_delta: int = 0,
+                        record_results: dict[str, dict[str, Any]] | None = None, errors: int = 0) -> None:
+        """One update after a batch: checkpoint, counts, progress, heartbeat, results. Stops here if asked."""
+        processed = int(self.job.get("recordsProcessed") or 0) + processed_delta
+        total = int(self.job.get("recordsCount") or 0)
+        fields: dict[str, Any] = {"checkpoint": checkpoint, "inFlight": None, "heartbeat": now_ms(),
+                                  "progress": min(99, processed * 100 // total) if total else 0}
+        has_errors = errors > 0
+        for key, outcome in (record_results or {}).items():
+            has_errors = has_errors or outcome.get("status") == "error"
+            if self._results_kept < RESULTS_CAP:
+                fields[f"results.results.{key}"] = outcome
+                self._results_kept += 1
+        if has_errors:
+            fields["hasErrors"] = True
+        doc = self._write({"$set": fields, "$inc": {"recordsProcessed": processed_delta}})
+        self.job, self.checkpoint, self.interrupted_batch = doc, checkpoint, None
+        if doc["status"] == STOPPING:
+            self.jobs.repo.transition(self.job_id, STOPPING, {"status": STOPPED, "runner": None},
+                                      {"runner": self._token})
+            self.log("INFO", f"Stopped after {doc['recordsProcessed']} records; it can be resumed")
+            raise JobInterrupted("stopped")
+        self.check_cancelled()
+
+    def heartbeat(self) -> None:
+        self._write({"$set": {"heartbeat": now_ms()}})
+
+    # --- control -------------------------------------------------------------------------------
+
+    def stop_requested(self) -> bool:
+        """True when a stop or force stop was asked (``save_checkpoint`` acts on it by itself)."""
+        if self._cancelled():
+            return True
+        doc = self.jobs.repo.get(self.job_id)
+        return doc is None or doc.get("runner") != self._token or doc["status"] != self.job["status"]
+
+    def check_cancelled(self) -> None:
+        """Raise ``JobInterrupted`` at once if the job was force-stopped (cheap: call it per record)."""
+        if self._cancelled():
+            raise JobInterrupted("force-stopped")
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def log(self, level: str, message: str) -> None:
+        self.jobs.logs.write(self.job_id, level, message)
+
+    def write_context(self, context_path: str | None = None) -> WriteContext:
+        """The user who ran the job, as a record write context (history shows them)."""
+        run_by = self.job.get("runBy") or {}
+        return WriteContext(user_email=self.job.get("runByEmail"), user_id=run_by.get("id"),
+                            user_name=run_by.get("fullName"), developer=bool(self.job.get("runByDeveloper")),
+                            context_path=context_path)
+
+    def _write(self, update: dict[str, Any]) -> dict[str, Any]:
+        doc = self.jobs.repo.owned_update(self.job_id, self._token, update)
+        if doc is None:
+            raise JobInterrupted("the job is no longer owned by this execution")
+        return doc

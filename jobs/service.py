@@ -1,0 +1,236 @@
+"""Job operations: submit, read, list, stop/resume/forceStop/cancel, and the stale-worker sweep.
+
+``submit(services, job_type, label, data, user)`` is what other packages call (see ``jobs.runners``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+
+from jobs.dispatch import Dispatcher
+from jobs.logs import JobLogs
+from jobs.model import (
+    ACTIVE,
+    CANCELED,
+    PENDING,
+    RUNNING,
+    STATUSES,
+    STOPPED,
+    STOPPING,
+    new_job,
+    now_ms,
+    parse_job_id,
+    render,
+)
+from jobs.repository import JobRepository
+from runtime.errors import BadRequest, Forbidden, NotFound
+from runtime.services import Services
+
+log = logging.getLogger("jobs.service")
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass
+class JobSettings:
+    batch_size: int = 200
+    stale_seconds: int = 30
+    embedded_threads: int = 2
+    rq_job_timeout: int = 24 * 3600
+
+    @classmethod
+    def from_env(cls) -> JobSettings:
+        return cls(batch_size=_env_int("JOBS_BATCH_SIZE", 200), stale_seconds=_env_int("JOBS_STALE_SECONDS", 30),
+                   embedded_threads=_env_int("JOBS_EMBEDDED_THREADS", 2),
+                   rq_job_timeout=_env_int("JOBS_RQ_TIMEOUT", 24 * 3600))
+
+
+@dataclass
+class ListFilters:
+    types: list[str] | None = None
+    statuses: list[str] | None = None
+    has_errors: bool | None = None
+    ranges: dict[str, tuple[int | None, int | None]] | None = None  # field → (from, to), epoch millis
+
+
+class JobService:
+    def __init__(self, services: Services, settings: JobSettings, dispatcher: Dispatcher | None = None):
+        self.services = services
+        self.settings = settings
+        self.repo = JobRepository(services.store)
+        self.logs = JobLogs(services.store)
+        self.dispatcher: Dispatcher = dispatcher  # type: ignore[assignment]  # set by the plugin
+
+    def ensure_indexes(self) -> None:
+        self.repo.ensure_indexes()
+        self.logs.ensure_indexes()
+
+    # --- submitting ----------------------------------------------------------------------------
+
+    def submit(self, job_type: str, label: str, data: dict[str, Any], user: dict[str, Any],
+               low_priority: bool = False, parent: dict[str, Any] | None = None,
+               stoppable: bool = True) -> dict[str, Any]:
+        doc = new_job(job_type, label, data, user, low_priority, parent, stoppable)
+        self.repo.insert(doc)
+        if parent is not None:
+            self.repo.col.update_one({"_id": parent["_id"]}, {"$inc": {"childrenJobsCount": 1}})
+        self.logs.write(doc["_id"], "INFO", f"Job created by {user.get('email')}")
+        self._enqueue(doc)
+        return doc
+
+    def _enqueue(self, doc: dict[str, Any]) -> None:
+        rq_id = self.dispatcher.enqueue(doc)
+        if rq_id is not None:
+            self.repo.col.update_one({"_id": doc["_id"]}, {"$set": {"rqJobId": rq_id}})
+            doc["rqJobId"] = rq_id
+
+    def job_link(self, doc: dict[str, Any]) -> dict[str, str]:
+        job_id = str(doc["_id"])
+        return {"jobLink": f"{self.services.config.api_prefix}/status/jobs/{job_id}", "jobId": job_id}
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def get(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
+        """The job (after the stale sweep), if ``user`` may see it: 404 unknown, 403 someone else's."""
+        job_id = parse_job_id(raw_id)
+        doc = self.repo.get(job_id) if job_id is not None else None
+        if doc is None:
+            raise NotFound(f"Job '{raw_id}' does not exist")
+        if not user.get("developer") and doc["runBy"]["id"] != str(user["_id"]):
+            raise Forbidden("You can only see and act on jobs you ran")
+        if doc["status"] in ACTIVE and self._is_stale(doc):
+            self.sweep_stale()
+            doc = self.repo.get(job_id) or doc
+        return doc
+
+    def list(self, filters: ListFilters, user: dict[str, Any], size: int, after: str | None) -> dict[str, Any]:
+        self.sweep_stale()
+        cond: dict[str, Any] = {}
+        if not user.get("developer"):
+            cond["runBy.id"] = str(user["_id"])
+        if filters.types:
+            cond["type"] = {"$in": filters.types}
+        if filters.statuses:
+            bad = [s for s in filters.statuses if s not in STATUSES]
+            if bad:
+                raise BadRequest(f"status must be a comma list of {', '.join(STATUSES)}; got {', '.join(bad)}")
+            cond["status"] = {"$in": filters.statuses}
+        if filters.has_errors is not None:
+            cond["hasErrors"] = filters.has_errors
+        for name, (low, high) in (filters.ranges or {}).items():
+            span = {op: v for op, v in (("$gte", low), ("$lte", high)) if v is not None}
+            if span:
+                cond[name] = span
+        total = self.repo.count(cond)
+        if after:
+            cursor = parse_job_id(after)
+            if cursor is None:
+                raise BadRequest("_offset must be a job id")
+            cond = {**cond, "_id": {"$lt": cursor}}
+        docs = self.repo.find(cond, size)
+        return {"total": total, "offset": str(docs[-1]["_id"]) if docs else None, "items": [render(d) for d in docs]}
+
+    # --- transitions ---------------------------------------------------------------------------
+
+    def stop(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
+        """RUNNING → STOPPING (the worker stops at its next checkpoint); PENDING → STOPPED."""
+        doc = self._for_action(raw_id, user, "stopped")
+        if not doc.get("stoppable", True):
+            raise BadRequest("Jobs of this type cannot be stopped", jobStatus=doc["status"])
+        job_id = doc["_id"]
+        done = (self.repo.transition(job_id, RUNNING, {"status": STOPPED}, {"runner": None})  # resumed, not picked up
+                or self.repo.transition(job_id, RUNNING, {"status": STOPPING})
+                or self.repo.transition(job_id, PENDING, {"status": STOPPED}))
+        if done is None:
+            self._invalid(doc["_id"], "stopped", "RUNNING or PENDING")
+        self.logs.write(doc["_id"], "INFO", f"Stop requested by {user.get('email')}")
+        return done  # type: ignore[return-value]
+
+    def resume(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
+        """STOPPED → RUNNING (PENDING if it never started), queued again to continue from its checkpoint."""
+        doc = self._for_action(raw_id, user, "resumed")
+        status = RUNNING if doc.get("startDate") else PENDING
+        done = self.repo.transition(doc["_id"], STOPPED, {"status": status, "runner": None, "heartbeat": now_ms()})
+        if done is None:
+            self._invalid(doc["_id"], "resumed", "STOPPED")
+        self.logs.write(doc["_id"], "INFO", f"Resumed by {user.get('email')}")
+        self._enqueue(done)  # type: ignore[arg-type]
+        return done  # type: ignore[return-value]
+
+    def force_stop(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
+        """RUNNING or STOPPING → STOPPED now; the work is killed (RQ) or cancelled (embedded)."""
+        doc = self._for_action(raw_id, user, "force-stopped")
+        done = self.repo.transition(doc["_id"], ACTIVE, {"status": STOPPED, "runner": None})
+        if done is None:
+            self._invalid(doc["_id"], "force-stopped", "RUNNING or STOPPING")
+        self.dispatcher.force_stop(done)  # type: ignore[arg-type]
+        self.logs.write(doc["_id"], "WARN", f"Force-stopped by {user.get('email')}; the last batch may be partial")
+        return done  # type: ignore[return-value]
+
+    def cancel(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
+        doc = self._for_action(raw_id, user, "canceled")
+        done = self.repo.transition(doc["_id"], STOPPED, {"status": CANCELED, "endDate": now_ms()})
+        if done is None:
+            self._invalid(doc["_id"], "canceled", "STOPPED")
+        self.logs.write(doc["_id"], "INFO", f"Canceled by {user.get('email')}")
+        return done  # type: ignore[return-value]
+
+    def _for_action(self, raw_id: str, user: dict[str, Any], verb: str) -> dict[str, Any]:
+        doc = self.get(raw_id, user)
+        if doc.get("parentJob"):
+            raise BadRequest(f"Only root jobs can be {verb}", jobStatus=doc["status"])
+        return doc
+
+    def _invalid(self, job_id: ObjectId, verb: str, allowed: str) -> None:
+        current = (self.repo.get(job_id) or {}).get("status")
+        raise BadRequest(f"The job cannot be {verb}: its status is {current} (it must be {allowed})", jobStatus=current)
+
+    # --- dead workers --------------------------------------------------------------------------
+
+    def _is_stale(self, doc: dict[str, Any]) -> bool:
+        beat = doc.get("heartbeat")
+        return bool(doc.get("runner")) and beat is not None and beat < now_ms() - self.settings.stale_seconds * 1000
+
+    def sweep_stale(self) -> int:
+        """STOP every owned job whose worker stopped writing (killed, crashed); they can be resumed."""
+        cutoff = now_ms() - self.settings.stale_seconds * 1000
+        swept = 0
+        for doc in self.repo.stale(cutoff):
+            done = self.repo.transition(doc["_id"], doc["status"], {"status": STOPPED, "runner": None},
+                                        {"runner": doc["runner"], "heartbeat": doc["heartbeat"]})
+            if done is not None:
+                swept += 1
+                self.logs.write(doc["_id"], "WARN", f"The worker running this job stopped responding (no heartbeat "
+                                f"for {self.settings.stale_seconds}s); the job was stopped and can be resumed")
+        return swept
+
+    def enqueue_waiting(self) -> int:
+        """Queue every job waiting for a worker (after a restart of an embedded runner)."""
+        waiting = self.repo.claimable()
+        for job_id in waiting:
+            doc = self.repo.get(job_id)
+            if doc is not None:
+                self._enqueue(doc)
+        return len(waiting)
+
+
+def submit(services: Services, job_type: str, label: str, data: dict[str, Any], user: dict[str, Any],
+           low_priority: bool = False, parent: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Create a PENDING job of ``job_type`` run by ``user`` and queue it. Returns the job document."""
+    return jobs_of(services).submit(job_type, label, data, user, low_priority, parent)
+
+
+def job_link(services: Services, doc: dict[str, Any]) -> dict[str, str]:
+    """``{"jobLink": "<api prefix>/status/jobs/<id>", "jobId": "<id>"}`` for an async response."""
+    return jobs_of(services).job_link(doc)
+
+
+def jobs_of(services: Services) -> JobService:
+    return services.extra["jobs"]

@@ -1,0 +1,165 @@
+"""``DELETE /data/...?_async=true`` as DELETE_RECORDS jobs on the embedded runner."""
+
+from __future__ import annotations
+
+import threading
+
+from bson import ObjectId
+
+import jobs.deletes as deletes
+from tests.conftest import Api, company, create
+from tests.jobs.conftest import wait_idle
+
+ITEMS = {"name": "items", "label": "Items", "history": False,
+         "fields": [{"name": "name", "label": "Name", "type": "text"}, {"name": "n", "label": "N", "type": "integer"}]}
+
+
+def _job(api: Api, body: dict) -> dict:
+    assert set(body) == {"jobLink", "jobId"} and body["jobLink"] == f"/api/status/jobs/{body['jobId']}"
+    response = api.get(f"/status/jobs/{body['jobId']}")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def _delete_history(app, record_id: str) -> list[dict]:
+    col = app.extensions["runtime"].store.collection("sys.history")
+    return list(col.find({"recordId": record_id, "eventType": "USER_RECORD_DELETED", "pending": {"$exists": False}}))
+
+
+def _seed_items(app, n: int) -> list[ObjectId]:
+    svc = app.extensions["runtime"]
+    entity = svc.registry.get("items")
+    docs = [svc.records.build_new(entity, {"name": f"item {i}", "n": i}) for i in range(n)]
+    svc.records.collection(entity).insert_many(docs)
+    return [d["_id"] for d in docs]
+
+
+def test_async_delete_of_one_record_writes_history(app, api, jobs):
+    rid = create(api, "companies", company())["id"]
+    response = api.delete(f"/data/companies/{rid}?_async=true")
+    assert response.status_code == 200
+    wait_idle(jobs)
+    job = _job(api, response.get_json())
+    assert job["type"] == "DELETE_RECORDS" and job["status"] == "FINISHED" and not job["hasErrors"]
+    assert job["data"] == {"entityName": "companies", "ids": [rid]}
+    assert job["results"] == {"results": {rid: {"status": "ok"}}}
+    assert job["recordsCount"] == job["recordsProcessed"] == 1 and not job["lowPriority"]
+    assert api.get(f"/data/companies/{rid}").status_code == 404
+    [entry] = _delete_history(app, rid)
+    assert entry["user"] == "admin@example.com" and entry["contextPath"] == "entities.companies.delete"
+
+
+def test_async_delete_of_many_ids_reports_missing_ones(app, api, jobs):
+    ids = [create(api, "companies", company(name=f"c{i}"))["id"] for i in range(3)]
+    missing = str(ObjectId())
+    response = api.delete(f"/data/companies/{','.join([*ids, missing])}?_async=true&_lowPriority=true")
+    wait_idle(jobs)
+    job = _job(api, response.get_json())
+    assert job["status"] == "FINISHED" and job["hasErrors"] and job["lowPriority"]
+    assert job["recordsCount"] == job["recordsProcessed"] == 4
+    assert all(job["results"]["results"][i] == {"status": "ok"} for i in ids)
+    assert job["results"]["results"][missing]["status"] == "error"
+    assert "does not exist" in job["results"]["results"][missing]["errorMessage"]
+    assert all(len(_delete_history(app, i)) == 1 for i in ids)
+
+
+def test_async_delete_over_a_query(app, api, jobs):
+    a = [create(api, "companies", company(name=f"a{i}", type="a"))["id"] for i in range(3)]
+    b = [create(api, "companies", company(name=f"b{i}", type="b"))["id"] for i in range(2)]
+    response = api.delete("/data/companies?type=a&_async=true")
+    wait_idle(jobs)
+    job = _job(api, response.get_json())
+    assert job["status"] == "FINISHED" and job["recordsCount"] == job["recordsProcessed"] == 3
+    assert job["data"] == {"entityName": "companies", "query": {"type": ["a"]}}
+    assert sorted(job["results"]["results"]) == sorted(a)
+    remaining = api.get("/data/companies?_size=100").get_json()
+    assert sorted(i["id"] for i in remaining["items"]) == sorted(b)
+    assert all(len(_delete_history(app, i)) == 1 for i in a)
+
+
+def test_async_delete_bad_query_is_400_and_no_job(app, api, jobs):
+    assert api.delete("/data/companies?_bogus=1&_async=true").status_code == 400
+    assert api.get("/status/jobs").get_json()["total"] == 0
+
+
+def test_results_map_is_capped_at_1000(app, api, jobs):
+    assert api.post("/metadata/entities", json=ITEMS).status_code == 200
+    ids = _seed_items(app, 1200)
+    response = api.delete("/data/items?_async=true")
+    wait_idle(jobs)
+    job = _job(api, response.get_json())
+    assert job["status"] == "FINISHED" and job["recordsCount"] == job["recordsProcessed"] == 1200
+    assert len(job["results"]["results"]) == 1000
+    assert set(job["results"]["results"]) == {str(i) for i in ids[:1000]}
+    assert api.get("/data/items").get_json()["total"] == 0
+
+
+def test_stop_and_resume_an_async_delete_processes_each_record_once(app, api, jobs, monkeypatch):
+    jobs.settings.batch_size = 2
+    ids = [create(api, "companies", company(name=f"c{i}"))["id"] for i in range(7)]
+    first_batch_done, proceed = threading.Event(), threading.Event()
+    seen: list[str] = []
+    real = deletes._delete_batch
+
+    def pausing(ctx, entity, col, batch, missing):
+        seen.extend(str(i) for i in batch)
+        if len(seen) == 4:  # inside the second batch: let the test ask for a stop
+            first_batch_done.set()
+            assert proceed.wait(10)
+        real(ctx, entity, col, batch, missing)
+
+    monkeypatch.setattr(deletes, "_delete_batch", pausing)
+    body = api.delete("/data/companies?_async=true").get_json()
+    assert first_batch_done.wait(10)
+    assert api.put(f"/status/jobs/{body['jobId']}/stop").get_json()["status"] == "STOPPING"
+    proceed.set()
+    wait_idle(jobs)
+    job = _job(api, body)
+    assert job["status"] == "STOPPED" and job["recordsProcessed"] == 4 and job["progress"] == 57
+    assert api.get("/data/companies").get_json()["total"] == 3
+    assert api.put(f"/status/jobs/{body['jobId']}/resume").get_json()["status"] == "RUNNING"
+    wait_idle(jobs)
+    job = _job(api, body)
+    assert job["status"] == "FINISHED" and job["recordsProcessed"] == job["recordsCount"] == 7
+    assert sorted(seen) == sorted(ids)  # each id handed to a batch exactly once
+    assert sorted(job["results"]["results"]) == sorted(ids)
+    assert all(len(_delete_history(app, i)) == 1 for i in ids)
+
+
+def test_interrupted_batch_is_redone_without_double_counting(app, api, jobs):
+    """A run killed mid-batch (inFlight set, some of its records gone) is finished exactly by the next run."""
+    ids = sorted(create(api, "companies", company(name=f"c{i}"))["id"] for i in range(4))
+    jobs.dispatcher.pause()
+    body = api.delete("/data/companies?_async=true").get_json()
+    svc = app.extensions["runtime"]
+    # The killed run: claimed, counted 4, deleted ids[0] (with history) inside batch [0, 1], then died.
+    from entities.context import WriteContext
+
+    ctx = WriteContext(user_email="admin@example.com", context_path="entities.companies.delete")
+    svc.records.delete(svc.registry.get("companies"), ObjectId(ids[0]), ctx)
+    jobs.repo.col.update_one({"_id": ObjectId(body["jobId"])}, {"$set": {
+        "status": "STOPPED", "startDate": 1, "recordsCount": 4, "inFlight": ids[:2]}})
+    jobs.dispatcher.unpause()
+    assert api.put(f"/status/jobs/{body['jobId']}/resume").status_code == 200
+    wait_idle(jobs)
+    job = _job(api, body)
+    assert job["status"] == "FINISHED" and not job["hasErrors"]
+    assert job["recordsCount"] == job["recordsProcessed"] == 4
+    assert sorted(job["results"]["results"]) == ids
+    assert api.get("/data/companies").get_json()["total"] == 0
+    assert all(len(_delete_history(app, i)) == 1 for i in ids)
+
+
+def test_job_link_uses_the_configured_api_prefix():
+    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, make_app
+
+    app = make_app(api_prefix="/v2")
+    client = app.test_client()
+    token = client.post("/v2/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).get_json()["token"]
+    rid = client.post("/v2/data/companies", json=company(), headers={"token": token}).get_json()["id"]
+    body = client.delete(f"/v2/data/companies/{rid}?_async=true", headers={"token": token}).get_json()
+    assert body["jobLink"] == f"/v2/status/jobs/{body['jobId']}"
+    jobs = app.extensions["runtime"].extra["jobs"]
+    wait_idle(jobs)
+    assert client.get(body["jobLink"], headers={"token": token}).get_json()["status"] == "FINISHED"
+    jobs.dispatcher.shutdown()

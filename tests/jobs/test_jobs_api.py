@@ -1,0 +1,254 @@
+"""/status/jobs through the Flask client, with the embedded runner and a controllable test job type."""
+
+from __future__ import annotations
+
+import time
+
+from bson import ObjectId
+
+from jobs import service as job_service
+from jobs.model import FINISHED, JOB_LOGS, RUNNING, STOPPED, new_job
+from tests.jobs.conftest import STEPS, admin, wait_idle
+
+
+def _submit(app, steps: int = 5, **data):
+    return job_service.submit(app.extensions["runtime"], STEPS, "test steps", {"steps": steps, **data}, admin(app))
+
+
+def _job(api, job_id) -> dict:
+    response = api.get(f"/status/jobs/{job_id}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_job_runs_to_finish_with_every_field(app, api, jobs):
+    doc = _submit(app, 3)
+    wait_idle(jobs)
+    job = _job(api, doc["_id"])
+    assert set(job) == {"id", "label", "type", "runBy", "parentJob", "rootJob", "createDate", "startDate", "endDate",
+                        "status", "hasErrors", "progress", "recordsCount", "recordsProcessed", "childrenJobsCount",
+                        "childrenJobsProcessed", "stoppable", "lowPriority", "data", "results"}
+    assert job["status"] == FINISHED and job["progress"] == 100 and not job["hasErrors"]
+    assert job["recordsCount"] == job["recordsProcessed"] == 3
+    assert job["runBy"] == {"id": str(admin(app)["_id"]), "fullName": "Admin"}
+    assert job["createDate"] <= job["startDate"] <= job["endDate"]
+    assert job["results"] == {"results": {"s0": {"status": "ok"}, "s1": {"status": "ok"}, "s2": {"status": "ok"}},
+                              "done": True}
+
+
+def test_failing_job_finishes_with_errors_and_an_error_log(app, api, jobs):
+    doc = _submit(app, 3, failAt=1)
+    wait_idle(jobs)
+    job = _job(api, doc["_id"])
+    assert job["status"] == FINISHED and job["hasErrors"] and job["recordsProcessed"] == 1
+    logs = api.get(f"/status/jobs/{doc['_id']}/logs?level=ERROR").get_json()
+    assert logs["total"] == 1 and "step 1 failed" in logs["items"][0]["message"]
+
+
+def test_unknown_and_malformed_ids_are_404(api):
+    for path in (f"/status/jobs/{ObjectId()}", "/status/jobs/nope", f"/status/jobs/{ObjectId()}/logs",
+                 "/status/jobs/nope/logs"):
+        assert api.get(path).status_code == 404, path
+    for op in ("stop", "resume", "forceStop", "cancel"):
+        assert api.put(f"/status/jobs/{ObjectId()}/{op}").status_code == 404
+    assert api.put(f"/status/jobs/{ObjectId()}/explode").status_code == 404
+
+
+def test_stop_running_then_resume_continues_from_checkpoint(app, api, jobs, control):
+    control.block_at = 2
+    doc = _submit(app, 5)
+    assert control.entered.wait(10)
+    response = api.put(f"/status/jobs/{doc['_id']}/stop")
+    assert response.status_code == 200 and response.get_json()["status"] == "STOPPING"
+    control.proceed.set()
+    wait_idle(jobs)
+    job = _job(api, doc["_id"])
+    assert job["status"] == STOPPED and job["recordsProcessed"] == 3 and job["endDate"] is None
+    response = api.put(f"/status/jobs/{doc['_id']}/resume")
+    assert response.status_code == 200 and response.get_json()["status"] == RUNNING
+    wait_idle(jobs)
+    job = _job(api, doc["_id"])
+    assert job["status"] == FINISHED and job["recordsProcessed"] == 5
+    assert control.executed == [0, 1, 2, 3, 4]  # nothing done twice, nothing skipped
+    assert sorted(job["results"]["results"]) == ["s0", "s1", "s2", "s3", "s4"]
+    messages = [i["message"] for i in api.get(f"/status/jobs/{doc['_id']}/logs").get_json()["items"]]
+    assert any(m.startswith("Stopped after 3 records") for m in messages)
+    assert "Resuming from the last checkpoint" in messages
+
+
+def test_stop_pending_then_resume_is_pending_again(app, api, jobs):
+    jobs.dispatcher.pause()
+    doc = _submit(app, 2)
+    assert _job(api, doc["_id"])["status"] == "PENDING"
+    assert api.put(f"/status/jobs/{doc['_id']}/stop").get_json()["status"] == STOPPED
+    resumed = api.put(f"/status/jobs/{doc['_id']}/resume").get_json()
+    assert resumed["status"] == "PENDING" and resumed["startDate"] is None
+    jobs.dispatcher.unpause()
+    wait_idle(jobs)
+    assert _job(api, doc["_id"])["status"] == FINISHED
+
+
+def test_force_stop_then_cancel(app, api, jobs, control):
+    control.block_at = 1
+    doc = _submit(app, 4)
+    assert control.entered.wait(10)
+    response = api.put(f"/status/jobs/{doc['_id']}/forceStop")
+    assert response.status_code == 200 and response.get_json()["status"] == STOPPED
+    control.proceed.set()
+    wait_idle(jobs)
+    job = _job(api, doc["_id"])
+    assert job["status"] == STOPPED and job["recordsProcessed"] == 1  # the killed step wrote nothing
+    response = api.put(f"/status/jobs/{doc['_id']}/cancel")
+    assert response.status_code == 200 and response.get_json()["status"] == "CANCELED"
+    assert response.get_json()["endDate"] is not None
+    response = api.put(f"/status/jobs/{doc['_id']}/resume")
+    assert response.status_code == 400 and response.get_json()["jobStatus"] == "CANCELED"
+
+
+def test_force_stop_then_resume_finishes(app, api, jobs, control):
+    control.block_at = 1
+    doc = _submit(app, 3)
+    assert control.entered.wait(10)
+    api.put(f"/status/jobs/{doc['_id']}/stop")
+    assert api.put(f"/status/jobs/{doc['_id']}/forceStop").get_json()["status"] == STOPPED  # from STOPPING
+    control.proceed.set()
+    wait_idle(jobs)
+    assert api.put(f"/status/jobs/{doc['_id']}/resume").status_code == 200
+    wait_idle(jobs)
+    job = _job(api, doc["_id"])
+    assert job["status"] == FINISHED and job["recordsProcessed"] == 3
+
+
+def test_invalid_transitions_are_400_with_the_current_status(app, api, jobs, control):
+    control.block_at = 0
+    running = _submit(app, 2)
+    assert control.entered.wait(10)
+    for op in ("resume", "cancel"):
+        response = api.put(f"/status/jobs/{running['_id']}/{op}")
+        assert response.status_code == 400 and response.get_json()["jobStatus"] == RUNNING, op
+        assert "RUNNING" in response.get_json()["message"]
+    control.proceed.set()
+    wait_idle(jobs)
+    for op in ("stop", "resume", "forceStop", "cancel"):
+        response = api.put(f"/status/jobs/{running['_id']}/{op}")
+        assert response.status_code == 400 and response.get_json()["jobStatus"] == FINISHED, op
+    jobs.dispatcher.pause()
+    pending = _submit(app, 1)
+    response = api.put(f"/status/jobs/{pending['_id']}/forceStop")
+    assert response.status_code == 400 and response.get_json()["jobStatus"] == "PENDING"
+    assert api.put(f"/status/jobs/{pending['_id']}/cancel").status_code == 400
+
+
+def test_non_developer_sees_and_acts_only_on_own_jobs(app, api, user_api, jobs):
+    jobs.dispatcher.pause()
+    mine = _submit(app, 1)
+    user = app.extensions["runtime"].auth.find_user("user@example.com")
+    theirs = job_service.submit(app.extensions["runtime"], STEPS, "user steps", {"steps": 1}, user)
+    assert user_api.get(f"/status/jobs/{mine['_id']}").status_code == 403
+    assert user_api.get(f"/status/jobs/{mine['_id']}/logs").status_code == 403
+    for op in ("stop", "resume", "forceStop", "cancel"):
+        assert user_api.put(f"/status/jobs/{mine['_id']}/{op}").status_code == 403
+    listed = user_api.get("/status/jobs").get_json()
+    assert listed["total"] == 1 and [j["id"] for j in listed["items"]] == [str(theirs["_id"])]
+    assert user_api.put(f"/status/jobs/{theirs['_id']}/stop").get_json()["status"] == STOPPED
+    assert api.get("/status/jobs").get_json()["total"] == 2  # a developer sees every job
+
+
+def _insert(app, **fields):
+    doc = new_job(fields.pop("type", "IMPORT_RECORDS"), "x", {}, admin(app))
+    doc.update(fields)
+    app.extensions["runtime"].extra["jobs"].repo.insert(doc)
+    return str(doc["_id"])
+
+
+def test_list_filters_and_paging(app, api):
+    a = _insert(app, type="EXPORT_RECORDS", status=FINISHED, createDate=1000, startDate=1100, endDate=1200)
+    b = _insert(app, type="IMPORT_RECORDS", status=FINISHED, hasErrors=True, createDate=2000, startDate=2100,
+                endDate=2200)
+    c = _insert(app, type="DELETE_RECORDS", status=STOPPED, createDate=3000, startDate=3100)
+    d = _insert(app, type="IMPORT_RECORDS", status="CANCELED", createDate=4000)
+
+    def ids(query: str) -> list[str]:
+        response = api.get(f"/status/jobs{query}")
+        assert response.status_code == 200, response.get_json()
+        return [j["id"] for j in response.get_json()["items"]]
+
+    assert ids("") == [d, c, b, a]  # newest first
+    assert ids("?type=IMPORT_RECORDS") == [d, b]
+    assert ids("?type=EXPORT_RECORDS,DELETE_RECORDS") == [c, a]
+    assert ids("?status=FINISHED,CANCELED") == [d, b, a]
+    assert ids("?hasErrors=true") == [b]
+    assert ids("?hasErrors=false") == [d, c, a]
+    assert ids("?createFrom=2000&createTo=3000") == [c, b]
+    assert ids("?startFrom=2000") == [c, b]
+    assert ids("?startTo=2100") == [b, a]
+    assert ids("?endFrom=1200&endTo=1200") == [a]
+    page = api.get("/status/jobs?_size=2").get_json()
+    assert page["total"] == 4 and [j["id"] for j in page["items"]] == [d, c] and page["offset"] == c
+    assert ids(f"?_size=2&_offset={page['offset']}") == [b, a]
+    for bad in ("?status=DONE", "?createFrom=yesterday", "?_size=1001", "?_offset=zzz", "?hasErrors=maybe"):
+        assert api.get(f"/status/jobs{bad}").status_code == 400, bad
+
+
+def test_logs_filters_period_and_paging(app, api):
+    job_id = _insert(app)
+    now = int(time.time() * 1000)
+    col = app.extensions["runtime"].store.collection(JOB_LOGS)
+    rows = [(now - 3 * 86400_000, "INFO", "Starting processing"), (now - 2 * 3600_000, "WARN", "Slow batch"),
+            (now - 60_000, "ERROR", "Record 1 failed"), (now - 1000, "INFO", "Process completed")]
+    col.insert_many([{"jobId": ObjectId(job_id), "timestamp": t, "level": lv, "message": m} for t, lv, m in rows])
+
+    def messages(query: str) -> list[str]:
+        response = api.get(f"/status/jobs/{job_id}/logs{query}")
+        assert response.status_code == 200, response.get_json()
+        return [i["message"] for i in response.get_json()["items"]]
+
+    assert messages("") == [r[2] for r in rows]
+    assert messages("?level=WARN,ERROR") == ["Slow batch", "Record 1 failed"]
+    assert messages("?message=PROCESS") == ["Starting processing", "Process completed"]
+    assert messages("?period=5m") == ["Record 1 failed", "Process completed"]
+    assert messages("?period=3h%2030m") == ["Slow batch", "Record 1 failed", "Process completed"]
+    assert messages(f"?period=5m&from={now - 10 * 86400_000}") == ["Record 1 failed", "Process completed"]
+    assert messages(f"?from={now - 4 * 86400_000}&to={now - 86400_000}") == ["Starting processing"]
+    assert "Starting processing" not in messages("?period=2d")
+    assert "Process completed" in messages("?period=today") or time.gmtime().tm_hour == 0
+    assert messages("?period=yesterday") == [] or time.gmtime().tm_hour < 3
+    page = api.get(f"/status/jobs/{job_id}/logs?_size=3").get_json()
+    assert page["total"] == 4 and len(page["items"]) == 3
+    assert messages(f"?_size=3&_offset={page['offset']}") == ["Process completed"]
+    for bad in ("?level=DEBUG", "?period=soon", "?from=x", "?_offset=zzz"):
+        assert api.get(f"/status/jobs/{job_id}/logs{bad}").status_code == 400, bad
+
+
+def test_job_of_a_dead_worker_is_stopped_on_read_and_resumes(app, api, jobs, control):
+    jobs.dispatcher.pause()
+    doc = _submit(app, 4)
+    # What a worker killed after step 2 leaves behind: RUNNING, owned, checkpoint 2, an old heartbeat.
+    jobs.repo.col.update_one({"_id": doc["_id"]}, {"$set": {
+        "status": RUNNING, "runner": "dead-worker", "checkpoint": 2, "recordsCount": 4, "recordsProcessed": 2,
+        "startDate": 1, "heartbeat": int(time.time() * 1000) - (jobs.settings.stale_seconds + 5) * 1000}})
+    job = _job(api, doc["_id"])
+    assert job["status"] == STOPPED
+    warn = api.get(f"/status/jobs/{doc['_id']}/logs?level=WARN").get_json()["items"]
+    assert "stopped responding" in warn[0]["message"]
+    assert api.put(f"/status/jobs/{doc['_id']}/resume").get_json()["status"] == RUNNING
+    jobs.dispatcher.unpause()
+    wait_idle(jobs)
+    job = _job(api, doc["_id"])
+    assert job["status"] == FINISHED and job["recordsProcessed"] == 4
+    assert 2 in control.executed and 3 in control.executed and 0 not in control.executed[1:]
+
+
+def test_child_jobs_count_on_the_parent(app, api, jobs):
+    svc = app.extensions["runtime"]
+    jobs.dispatcher.pause()
+    parent = _submit(app, 1)
+    child = job_service.submit(svc, STEPS, "child", {"steps": 1}, admin(app), parent=parent)
+    assert _job(api, child["_id"])["parentJob"] == {"id": str(parent["_id"]), "label": "test steps"}
+    assert _job(api, child["_id"])["rootJob"] == {"id": str(parent["_id"]), "label": "test steps"}
+    response = api.put(f"/status/jobs/{child['_id']}/stop")
+    assert response.status_code == 400 and "root jobs" in response.get_json()["message"]
+    jobs.dispatcher.unpause()
+    wait_idle(jobs)
+    assert _job(api, parent["_id"])["childrenJobsCount"] == 1
+    assert _job(api, parent["_id"])["childrenJobsProcessed"] == 1

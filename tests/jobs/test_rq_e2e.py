@@ -1,0 +1,193 @@
+"""End to end on real RQ: a real ``redis-server``, real ``runtime worker`` processes, and the test app and the
+workers sharing one database through the MongoDB wire-protocol test server (``MONGODB_URI``).
+
+Never skipped: without ``redis-server`` on the PATH these tests fail and say so."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from runtime.app import bootstrap, create_app
+from runtime.config import Config
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, Api, login
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORDS = 5000
+# No history: every query of the mongomock-backed wire server scans the collection (~50 ms per query at
+# 5,000 records), so one-by-one deletes with history would take many minutes here.
+ENTITY = {"name": "e2eitems", "label": "E2E items", "history": False,
+          "fields": [{"name": "name", "label": "Name", "type": "text"}, {"name": "n", "label": "N", "type": "integer"}]}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not on the PATH: install it (apt-get install redis-server) to run the RQ "
+                    "end-to-end tests; they are never skipped")
+    port = _free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.time() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            if time.time() > deadline or proc.poll() is not None:
+                _stop(proc)
+                pytest.fail(f"redis-server did not answer PING on port {port}")
+            time.sleep(0.05)
+    yield url
+    _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def mongodb_uri() -> Iterator[str]:
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.mongo_wire_server", "--port", "0"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line.startswith("READY "):
+        _stop(proc)
+        pytest.fail(f"the MongoDB wire test server did not start: {line!r}")
+    yield f"mongodb://127.0.0.1:{int(line.split()[1])}/"
+    _stop(proc)
+
+
+class Cluster:
+    """The test app plus ``runtime worker`` processes, all on one Redis and one database."""
+
+    def __init__(self, redis_url: str, mongodb_uri: str, db: str):
+        self.env = {**os.environ, "REDIS_URL": redis_url, "MONGODB_URI": mongodb_uri, "MONGODB_DB": db,
+                    "JOBS_STALE_SECONDS": "6", "JOBS_BATCH_SIZE": "100", "PYTHONPATH": str(ROOT)}
+        self.workers: list[subprocess.Popen] = []
+
+    def start_worker(self) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "worker"], cwd=ROOT, env=self.env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.workers.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in self.workers:
+            _stop(proc)
+
+
+@pytest.fixture
+def cluster(redis_url: str, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Cluster, Any, Api]]:
+    db = f"e2e_{uuid.uuid4().hex[:12]}"
+    cl = Cluster(redis_url, mongodb_uri, db)
+    monkeypatch.setenv("JOBS_STALE_SECONDS", "6")
+    app = create_app(Config.from_env(mongodb_uri=mongodb_uri, mongodb_db=db, redis_url=redis_url,
+                                     admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD))
+    app.config["TESTING"] = True
+    bootstrap(app, EXAMPLES)
+    api = login(app)
+    assert api.post("/metadata/entities", json=ENTITY).status_code == 200
+    svc = app.extensions["runtime"]
+    entity = svc.registry.get(ENTITY["name"])
+    svc.records.collection(entity).insert_many(
+        [svc.records.build_new(entity, {"name": f"item {i}", "n": i}) for i in range(RECORDS)])
+    yield cl, app, api
+    cl.close()
+    svc.store.client.drop_database(db)
+    svc.store.client.close()
+
+
+def _wait(api: Api, job_id: str, done: Callable[[dict[str, Any]], bool], what: str, timeout: float = 120) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        job = api.get(f"/status/jobs/{job_id}").get_json()
+        if done(job):
+            return job
+        if time.time() > deadline:
+            brief = {k: v for k, v in job.items() if k not in ("results", "data")}
+            pytest.fail(f"timed out waiting for {what}: {brief}")
+        time.sleep(0.05)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _check_complete(app: Any, api: Api, job_id: str) -> None:
+    job = _wait(api, job_id, lambda j: j["status"] == "FINISHED", "the job to finish")
+    assert job["recordsCount"] == job["recordsProcessed"] == RECORDS and not job["hasErrors"]
+    assert len(job["results"]["results"]) == 1000
+    assert api.get(f"/data/{ENTITY['name']}").get_json()["total"] == 0
+    logs = api.get(f"/status/jobs/{job_id}/logs?level=WARN&message=someone%20else").get_json()
+    assert logs["total"] == 0  # every id of every batch was deleted by this job, none twice
+
+
+def test_stop_midway_and_resume_on_rq(cluster):
+    cl, app, api = cluster
+    cl.start_worker()
+    body = api.delete(f"/data/{ENTITY['name']}?n=greaterOrEquals(0)&_async=true").get_json()
+    job_id = body["jobId"]
+    _wait(api, job_id, lambda j: j["recordsProcessed"] >= 500, "the job to get going")
+    assert api.put(f"/status/jobs/{job_id}/stop").get_json()["status"] in ("STOPPING", "STOPPED")
+    job = _wait(api, job_id, lambda j: j["status"] == "STOPPED", "the stop")
+    processed = job["recordsProcessed"]
+    assert 0 < processed < RECORDS and processed % 100 == 0  # stopped at a batch boundary
+    assert api.get(f"/data/{ENTITY['name']}").get_json()["total"] == RECORDS - processed
+    assert api.put(f"/status/jobs/{job_id}/resume").get_json()["status"] == "RUNNING"
+    _check_complete(app, api, job_id)
+
+
+def test_worker_killed_mid_job_then_resumed_loses_nothing(cluster):
+    cl, app, api = cluster
+    worker = cl.start_worker()
+    body = api.delete(f"/data/{ENTITY['name']}?_async=true").get_json()
+    job_id = body["jobId"]
+    _wait(api, job_id, lambda j: j["recordsProcessed"] >= 500, "the job to get going")
+    # The worker and its job process (RQ puts the "horse" in a process group of its own), mid-batch.
+    for pid in [*_children(worker.pid), worker.pid]:
+        os.kill(pid, signal.SIGKILL)
+    worker.wait(10)
+    killed_at = api.get(f"/status/jobs/{job_id}").get_json()
+    assert killed_at["status"] == "RUNNING" and killed_at["recordsProcessed"] < RECORDS
+    cl.start_worker()
+    job = _wait(api, job_id, lambda j: j["status"] == "STOPPED", "the dead worker's job to be detected", 30)
+    logs = api.get(f"/status/jobs/{job_id}/logs?level=WARN").get_json()["items"]
+    assert any("stopped responding" in i["message"] for i in logs)
+    assert api.put(f"/status/jobs/{job_id}/resume").get_json()["status"] == "RUNNING"
+    _check_complete(app, api, job_id)
+    assert job["recordsProcessed"] <= RECORDS
