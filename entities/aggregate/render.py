@@ -1,0 +1,58 @@
+"""Result rows → JSON, each value in its type's REST form, using the shape the pipeline ended with.
+
+Every output field of the shape appears (absent values as null, like a record read); ``_id`` comes out
+as ``id``; joined records render as records; anything unexpected falls back to plain JSON values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from bson import ObjectId
+
+from entities.aggregate.shape import Shape, Slot
+from entities.records.render import render as render_record
+
+
+def render_row(shape: Shape, doc: dict[str, Any]) -> dict[str, Any]:
+    return {e.name: render_value(e.slot, doc.get(e.key)) for e in shape.entries}
+
+
+def render_value(slot: Slot, value: Any) -> Any:
+    if value is None:
+        if slot.many:
+            return []
+        return False if slot.type.name == "boolean" else None
+    if isinstance(value, list):
+        return [render_value(Slot(slot.field, many=False, entity=slot.entity), v) for v in value]
+    try:
+        return _one(slot, value)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return plain(value)  # a value that does not fit its definition (old data): show it as stored
+
+
+def _one(slot: Slot, value: Any) -> Any:
+    if slot.entity is not None and isinstance(value, dict) and "_id" in value:
+        return render_record(slot.entity, value)
+    f = slot.field
+    if f.is_nested and isinstance(value, dict):
+        out: dict[str, Any] = {"id": plain(value.get("id")), "label": value.get("label")}
+        for inner in f.nested:
+            if inner.name in value:
+                out[inner.name] = render_value(Slot(inner, many=inner.many), value[inner.name])
+        return out
+    return plain(f.type.dump(value, f))
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe: ObjectIds as strings, datetimes as epoch millis, containers walked."""
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return int(value.replace(tzinfo=value.tzinfo or dt.UTC).timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

@@ -1,0 +1,42 @@
+"""Runs an aggregate request: parse, translate, one ``aggregate`` call with a time limit and a cap, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.errors import ExecutionTimeout, OperationFailure
+
+from entities.aggregate.parse import normalize
+from entities.aggregate.pipeline import build
+from entities.aggregate.render import render_row
+from entities.metadata import Entity
+from runtime.errors import ApiError, BadRequest
+from runtime.services import Services
+
+
+def aggregate(svc: Services, entity: Entity, body: Any) -> dict[str, Any]:
+    """``{total, items}``; more rows than ``aggregate_max_results`` is a 400 rather than a silent cut."""
+    try:
+        pipeline, shape = build(entity, normalize(body), lambda name: _find_entity(svc, name))
+    except RecursionError:
+        raise BadRequest("The body is nested too deeply") from None
+    cap = svc.config.aggregate_max_results
+    max_ms = svc.config.aggregate_max_time_ms
+    try:
+        rows = list(svc.records.collection(entity).aggregate([*pipeline, {"$limit": cap + 1}], maxTimeMS=max_ms))
+    except ExecutionTimeout:
+        raise BadRequest(f"The aggregation took longer than {max_ms} ms: narrow it with a match stage") from None
+    except OperationFailure as exc:
+        raise BadRequest(f"The database rejected the aggregation: {exc.details.get('errmsg') if exc.details else exc}"
+                         ) from None
+    if len(rows) > cap:
+        raise BadRequest(f"The aggregation returns more than {cap} results: add a match, group or limit stage")
+    items = [render_row(shape, row) for row in rows]
+    return {"total": len(items), "items": items}
+
+
+def _find_entity(svc: Services, name: str) -> Entity | None:
+    try:
+        return svc.registry.get(name)
+    except ApiError:
+        return None

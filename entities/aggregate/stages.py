@@ -1,0 +1,266 @@
+"""One translator per stage: validated settings → Mongo stages plus the shape of what comes out.
+
+Only the stages in ``TRANSLATORS`` exist; every field path goes through the incoming shape, and every
+Mongo field reference (``"$path"``) is built here from a resolved path, never copied from the body.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from entities.aggregate.context import StageContext, Step
+from entities.aggregate.match import match_filter
+from entities.aggregate.shape import (
+    COUNT_FIELD,
+    NUMBER_TYPE,
+    RECORDS,
+    Entry,
+    Resolved,
+    Shape,
+    Slot,
+    single,
+    synthetic_field,
+)
+from entities.registry import data_collection_name
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+COUNT_NAME_RE = re.compile(r"^[A-Za-z0-9]+$")
+ACCUMULATOR_RE = re.compile(r"^\s*(?P<op>[A-Za-z]+)\s*\(\s*(?P<arg>[^()]*?)\s*\)\s*$")
+ACCUMULATORS = ("count", "sum", "avg", "first", "last", "min", "max")
+# On a multi-valued value these would work on whole arrays; unwind first.
+ARRAY_UNSAFE = frozenset({"sum", "avg", "min", "max"})
+LOOKUP_KEYS = ("localFieldPath", "foreignFieldPath", "foreignEntityName", "as")
+
+
+def match(ctx: StageContext, settings: Any) -> Step:
+    return [{"$match": match_filter(ctx, settings)}], ctx.shape
+
+
+def sort(ctx: StageContext, settings: Any) -> Step:
+    if not isinstance(settings, dict) or not settings:
+        raise ctx.error('settings must be an object of field → "asc" | "desc", e.g. {"numberOfSkills": "desc"}')
+    keys: dict[str, int] = {}
+    for path, direction in settings.items():
+        if not isinstance(direction, str) or direction.strip().lower() not in ("asc", "desc"):
+            raise ctx.error(f"'{path}': the direction must be \"asc\" or \"desc\"")
+        resolved = ctx.resolve(path)
+        slot = resolved.slot
+        if slot.many or not slot.type.sortable:
+            raise ctx.error(f"'{path}' ({slot.describe()}) cannot be used for sorting")
+        key = f"{resolved.mongo_path}.label" if slot.type.name == "relationship" else resolved.mongo_path
+        keys[key] = 1 if direction.strip().lower() == "asc" else -1
+    id_entry = ctx.shape.get("id")
+    if id_entry is not None and id_entry.key == "_id":
+        keys.setdefault("_id", 1)  # a stable order for equal keys
+    return [{"$sort": keys}], ctx.shape
+
+
+def project(ctx: StageContext, settings: Any) -> Step:
+    paths = _comma_list(ctx, settings, "a comma-separated list of fields, e.g. \"name,numberOfEmployees\"")
+    id_entry = ctx.shape.get("id")
+    resolved = [ctx.resolve(p) for p in paths if not (p == "id" and id_entry is None)]
+    whole = {r.entry.name for r in resolved if r.is_whole_entry}
+    spec: dict[str, int] = {}
+    kept: dict[str, Entry] = {}
+    if id_entry is not None:
+        spec[id_entry.key], kept["id"] = 1, id_entry
+    for r in resolved:
+        kept.setdefault(r.entry.name, r.entry)
+        if r.is_whole_entry:
+            spec[r.entry.key] = 1
+        elif r.entry.name not in whole:
+            spec.update({p: 1 for p in _inner_projection(ctx, r)})
+    return [{"$project": spec}], ctx.shape.derived(list(kept.values()))
+
+
+def _inner_projection(ctx: StageContext, r: Resolved) -> list[str]:
+    """An inner field of a nested group, plus the group's ``id`` and ``label`` so it still renders as one."""
+    if any(s.is_records or s.type.name != "nestedFields" for s in r.via):
+        raise ctx.error(f"'{r.mongo_path}': only whole fields or inner fields of nested fields can be projected")
+    rest = r.mongo_path[len(r.entry.key) + 1:].split(".")
+    out = [r.mongo_path]
+    for i in range(len(rest)):
+        parent = ".".join([r.entry.key, *rest[:i]])
+        out += [f"{parent}.id", f"{parent}.label"]
+    return out
+
+
+def group(ctx: StageContext, settings: Any) -> Step:
+    if not isinstance(settings, dict):
+        raise ctx.error('settings must be an object, e.g. {"by": "company", "total": "sum(numberOfSkills)"}')
+    by = _comma_list(ctx, settings["by"], "a comma-separated list of fields") if "by" in settings else []
+    group_key, accumulators, final, entries = _group_keys(ctx, list(dict.fromkeys(by)))
+    for name, spec in settings.items():
+        if name == "by":
+            continue
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise ctx.error(f"'{name}': output names are letters and digits and start with a letter")
+        if name in by:
+            raise ctx.error(f"'{name}' is both a group field and an accumulator output")
+        accumulators[name], slot = _accumulator(ctx, name, spec)
+        final[name] = 1
+        entries.append(Entry(name, name, slot))
+    if not entries:
+        raise ctx.error('give "by" fields, accumulators or both, e.g. {"by": "company", "n": "count()"}')
+    stages: list[dict[str, Any]] = [{"$group": {"_id": group_key, **accumulators}}, {"$project": final}]
+    return stages, ctx.shape.derived(entries)
+
+
+def _group_keys(ctx: StageContext, by: list[str]) -> tuple[Any, dict[str, Any], dict[str, Any], list[Entry]]:
+    """The ``$group`` ``_id``, helper accumulators, the final ``$project`` and the output entries of ``by``.
+
+    The output name is the path as given (``addresses.state``); the Mongo key replaces the dots with
+    ``__`` (Mongo keys hold no dots, and output names of accumulators cannot contain ``_``).
+    """
+    group_id: dict[str, Any] = {}
+    accumulators: dict[str, Any] = {}
+    final: dict[str, Any] = {"_id": 0}
+    entries: list[Entry] = []
+    for path in by:
+        r = ctx.resolve(path, "group field")
+        key = path.replace(".", "__")
+        if r.slot.type.name == "relationship" and not r.slot.many:
+            # Group on the id, so a relabelled record is still one group; keep the whole value for output.
+            group_id[key] = f"${r.mongo_path}.id"
+            accumulators[key] = {"$first": f"${r.mongo_path}"}
+            final[key] = 1
+        elif r.slot.type.name == "boolean" and not r.slot.many:
+            group_id[key] = {"$ifNull": [f"${r.mongo_path}", False]}  # unset booleans read as false
+            final[key] = f"$_id.{key}"
+        else:
+            group_id[key] = f"${r.mongo_path}"
+            final[key] = f"$_id.{key}"
+        entries.append(Entry(path, key, r.slot))
+    if len(group_id) != 1:
+        return group_id or None, accumulators, final, entries
+    # One key: group on the value itself, which is cheaper than a one-field document.
+    key, expression = next(iter(group_id.items()))
+    final = {k: ("$_id" if v == f"$_id.{key}" else v) for k, v in final.items()}
+    return expression, accumulators, final, entries
+
+
+def _accumulator(ctx: StageContext, name: str, spec: Any) -> tuple[dict[str, Any], Slot]:
+    parsed = ACCUMULATOR_RE.match(spec) if isinstance(spec, str) else None
+    if parsed is None or parsed["op"] not in ACCUMULATORS:
+        raise ctx.error(f"'{name}': an accumulator is one of {', '.join(a + '()' for a in ACCUMULATORS)} as a "
+                        f"string, e.g. \"sum(numberOfSkills)\"; got {spec!r}")
+    op, arg = parsed["op"], parsed["arg"]
+    if op == "count":
+        if arg:
+            raise ctx.error(f"'{name}': count() takes no field")
+        return {"$sum": 1}, Slot(synthetic_field(name, COUNT_FIELD))
+    if not arg:
+        raise ctx.error(f"'{name}': {op}() needs a field, e.g. \"{op}(numberOfSkills)\"")
+    r = ctx.resolve(arg)
+    allowed = set(r.slot.type.accumulators) - (ARRAY_UNSAFE if r.slot.many else set())
+    if op not in allowed:
+        hint = "; unwind it first" if r.slot.many and op in r.slot.type.accumulators else ""
+        options = ", ".join(f"{a}()" for a in sorted(allowed)) or "none"
+        raise ctx.error(f"'{name}': {op}() is not allowed on '{arg}' ({r.slot.describe()}){hint}; "
+                        f"allowed: {options}")
+    slot = Slot(synthetic_field(name, NUMBER_TYPE)) if op in ("sum", "avg") else r.slot
+    return {f"${op}": f"${r.mongo_path}"}, slot
+
+
+def count(ctx: StageContext, settings: Any) -> Step:
+    if not isinstance(settings, str) or not COUNT_NAME_RE.match(settings):
+        raise ctx.error('settings is the name of the output field, letters and digits only, e.g. "total"')
+    # $facet so that no input still gives one document {name: 0}, on a real server as on the embedded one.
+    stages = [{"$facet": {"counted": [{"$count": "n"}]}},
+              {"$project": {settings: {"$ifNull": [{"$arrayElemAt": ["$counted.n", 0]}, 0]}}}]
+    return stages, ctx.shape.derived([Entry(settings, settings, Slot(synthetic_field(settings, COUNT_FIELD)))])
+
+
+def skip(ctx: StageContext, settings: Any) -> Step:
+    return [{"$skip": _int(ctx, settings, minimum=0)}], ctx.shape
+
+
+def limit(ctx: StageContext, settings: Any) -> Step:
+    return [{"$limit": _int(ctx, settings, minimum=1)}], ctx.shape
+
+
+def unwind(ctx: StageContext, settings: Any) -> Step:
+    if isinstance(settings, str):
+        settings = {"fieldPath": settings}
+    if not isinstance(settings, dict) or set(settings) - {"fieldPath", "includeEmpty"}:
+        raise ctx.error('settings must be {"fieldPath": "<field>", "includeEmpty": true|false}')
+    include_empty = settings.get("includeEmpty", False)
+    if not isinstance(include_empty, bool):
+        raise ctx.error("includeEmpty must be true or false")
+    r = ctx.resolve(settings.get("fieldPath"), "fieldPath")
+    if not r.is_whole_entry:
+        raise ctx.error(f"'{settings['fieldPath']}': only top-level fields can be unwound")
+    stage = {"$unwind": {"path": f"${r.mongo_path}", "preserveNullAndEmptyArrays": include_empty}}
+    return [stage], ctx.shape.with_entry(Entry(r.entry.name, r.entry.key, single(r.slot)))
+
+
+def lookup(ctx: StageContext, settings: Any) -> Step:
+    if not isinstance(settings, dict) or set(settings) != set(LOOKUP_KEYS):
+        raise ctx.error(f"settings must be an object with exactly {', '.join(LOOKUP_KEYS)}")
+    foreign_name, out = settings["foreignEntityName"], settings["as"]
+    foreign = ctx.find_entity(foreign_name) if isinstance(foreign_name, str) else None
+    if foreign is None:
+        raise ctx.error(f"foreignEntityName: entity '{foreign_name}' does not exist")
+    if not isinstance(out, str) or not NAME_RE.match(out) or out == "id":
+        raise ctx.error("as: the output name is letters and digits, starts with a letter and is not 'id'")
+    local = _join_path(ctx, ctx.resolve(settings["localFieldPath"], "localFieldPath"), "localFieldPath")
+    foreign_ctx = StageContext(ctx.index, ctx.name, foreign, Shape.records(foreign), ctx.find_entity)
+    remote = _join_path(ctx, foreign_ctx.resolve(settings["foreignFieldPath"], "foreignFieldPath"),
+                        "foreignFieldPath")
+    if _join_kind(local[1]) != _join_kind(remote[1]):
+        raise ctx.error(f"localFieldPath ({local[1].describe()}) and foreignFieldPath ({remote[1].describe()}) "
+                        f"hold different kinds of values and would never match")
+    stage = {"$lookup": {"from": data_collection_name(foreign.name), "localField": local[0], "foreignField": remote[0],
+                         "as": out}}
+    slot = Slot(synthetic_field(out, RECORDS, many=True), many=True, entity=foreign)
+    return [stage], ctx.shape.with_entry(Entry(out, out, slot))
+
+
+def _join_path(ctx: StageContext, r: Resolved, what: str) -> tuple[str, Slot]:
+    """A relationship joins on its id (``company`` means ``company.id``)."""
+    if r.slot.is_records:
+        raise ctx.error(f"{what}: joined records cannot be used to join; use one of their fields")
+    if r.slot.type.name in ("relationship", "file"):
+        found = r.slot.child("id")
+        assert found is not None
+        return f"{r.mongo_path}.id", found[1]
+    return r.mongo_path, r.slot
+
+
+def _join_kind(slot: Slot) -> str:
+    return slot.type.family
+
+
+def geo_near(ctx: StageContext, settings: Any) -> Step:
+    geo = [f.name for f in ctx.entity.fields if f.type.family == "geo"]
+    if not geo:
+        raise ctx.error(f"geoNear needs a geo point field, and entity '{ctx.entity.name}' has none")
+    raise ctx.error("geoNear is not supported by this runtime")  # no geo type exists yet
+
+
+def _comma_list(ctx: StageContext, value: Any, expected: str) -> list[str]:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = value
+    elif isinstance(value, str):
+        items = value.split(",")
+    else:
+        raise ctx.error(f"expected {expected}")
+    out = [i.strip() for i in items if i.strip()]
+    if not out:
+        raise ctx.error(f"expected {expected}; got an empty list")
+    return out
+
+
+def _int(ctx: StageContext, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ctx.error(f"expected an integer of at least {minimum}; got {value!r}")
+    return value
+
+
+Translator = Callable[[StageContext, Any], Step]
+TRANSLATORS: dict[str, Translator] = {
+    "match": match, "sort": sort, "project": project, "group": group, "count": count, "skip": skip,
+    "limit": limit, "unwind": unwind, "lookup": lookup, "geoNear": geo_near,
+}
