@@ -166,6 +166,9 @@ def connect(uri: str | None, db_name: str, **client_kwargs: Any) -> Store:
     global _embedded_client
     import mongomock_ng
 
+    from runtime import embedded_index
+
+    embedded_index.install()
     with _embedded_lock:
         if _embedded_client is None:
             _embedded_client = mongomock_ng.MongoClient()

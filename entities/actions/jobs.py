@@ -25,7 +25,7 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
     params = runner.parameters(entity, action, data.get("params") or {})
     ctx = jctx.write_context(f"entities.{entity.name}.actions.{action.name}")
     user = {"_id": ctx.user_id, "email": ctx.user_email, "fullName": ctx.user_name}
-    hooks = JobHooks(log_fn=jctx.log, stop=jctx.stop_requested)
+    hooks = JobHooks(log_fn=jctx.log, stop=jctx.stop_requested, heartbeat=jctx.heartbeat)
     if action.type == "global":
         return {"results": {"status": "ok", "response": runner.run_global(entity, action, params, user, ctx, hooks)}}
     if "ids" in data:
@@ -39,8 +39,11 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
     if action.type == "oneRecord":
         for batch in iterate_ids(col, selector, jctx.batch_size, after):
             jctx.begin_batch([str(oid) for oid in batch])
-            outcomes = {str(oid): runner.outcome(lambda oid=oid: runner.run_one(entity, action, oid, params, user, ctx),
-                                                 action) for oid in batch}
+            outcomes = {}
+            for oid in batch:
+                outcomes[str(oid)] = runner.outcome(
+                    lambda oid=oid: runner.run_one(entity, action, oid, params, user, ctx), action)
+                hooks.beat()
             jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch), record_results=outcomes)
         return None
     hooks.batch_done = lambda last, n: jctx.save_checkpoint(str(last), processed_delta=n)

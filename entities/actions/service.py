@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from marshmallow import ValidationError
 from entities.actions.context import ActionContext
 from entities.actions.definitions import Action, resolve_handler
 from entities.context import WriteContext
+from entities.history.recorder import now_ms
 from entities.metadata import Entity, HistorySettings
 from entities.query import iterate_ids, map_filter
 from entities.records.render import render
@@ -31,12 +33,21 @@ class ActionFailed(ApiError):
 
 
 class JobHooks:
-    """Ties a run to its job: logs, progress and stop checks (all no-ops for a sync run)."""
+    """Ties a run to its job: logs, progress, stop checks and liveness (all no-ops for a sync run)."""
 
     def __init__(self, log_fn: Callable[[str, str], None] | None = None,
                  progress: Callable[[int, int], None] | None = None, stop: Callable[[], bool] | None = None,
-                 batch_done: Callable[[ObjectId, int], None] | None = None):
+                 batch_done: Callable[[ObjectId, int], None] | None = None,
+                 heartbeat: Callable[[], None] | None = None):
         self.log, self.progress, self.stop, self.batch_done = log_fn, progress, stop, batch_done
+        self._heartbeat = heartbeat
+        self._last_beat = time.monotonic()
+
+    def beat(self) -> None:
+        """Tell the job system this run is alive (throttled to one write every few seconds)."""
+        if self._heartbeat is not None and time.monotonic() - self._last_beat > 5:
+            self._heartbeat()
+            self._last_beat = time.monotonic()
 
 
 class ActionService:
@@ -133,16 +144,21 @@ class ActionService:
                 docs = records.find_many(entity, batch)
                 for oid in batch:
                     if oid in docs:
+                        if hooks is not None:
+                            hooks.beat()
                         yield render(entity, docs[oid])
                 if hooks is not None and hooks.batch_done is not None:
                     hooks.batch_done(batch[-1], len(batch))
 
         if action.update is not None:
             body = self._update_body(action, params)
-            updated = 0
-            for record in selection():
-                records.update(entity, record["id"], body, ctx)
-                updated += 1
+            if set_based_update_allowed(entity, body):
+                updated = self._update_in_batches(entity, body, selector, hooks, after)
+            else:
+                updated = 0
+                for record in selection():
+                    records.update(entity, record["id"], body, ctx)
+                    updated += 1
             result: Any = {"recordsUpdated": updated}
         else:
             actx = self._context(entity, action, params, user, ctx, hooks, records=selection,
@@ -150,6 +166,27 @@ class ActionService:
             result = self._call(action, actx)
         self._performed(entity, action, None, ctx)
         return {} if result is None else result
+
+    def _update_in_batches(self, entity: Entity, body: dict[str, Any], selector: dict[str, Any],
+                           hooks: JobHooks | None, after: ObjectId | None) -> int:
+        """One ``update_many`` per batch: the same values for every record, ``version`` bumped atomically."""
+        records = self.svc.records
+        values = records.validated_values(entity, body)
+        col = records.collection(entity)
+        updated = 0
+        for batch in iterate_ids(col, selector, BATCH, after):
+            stamp = {f.name: now_ms() for f in entity.fields if f.type.name == "modifiedDate"}
+            sets = {k: v for k, v in {**values, **stamp}.items() if v is not None}
+            unsets = {k: "" for k, v in values.items() if v is None}
+            update: dict[str, Any] = {"$inc": {"version": 1}}
+            if sets:
+                update["$set"] = sets
+            if unsets:
+                update["$unset"] = unsets
+            updated += col.update_many({"_id": {"$in": batch}}, update).matched_count
+            if hooks is not None and hooks.batch_done is not None:
+                hooks.batch_done(batch[-1], len(batch))
+        return updated
 
     def run_global(self, entity: Entity, action: Action, params: dict[str, Any], user: dict[str, Any],
                    ctx: WriteContext, hooks: JobHooks | None = None) -> Any:
@@ -199,6 +236,27 @@ class ActionService:
                 entry["recordId"], entry["recordName"] = None, None
             entry["newRecord"] = {"action": action.name}
             history.commit(entry)
+
+
+def set_based_update_allowed(entity: Entity, body: dict[str, Any]) -> bool:
+    """True when updating every record with ``body`` needs no per-record work: no history to write, and
+    no label, calculated value, nested group, relationship or unique rule depends on the changed fields."""
+    if entity.history.enabled:
+        return False
+    if entity.record_label is not None:
+        used = set(entity.record_label.paths)
+    else:  # the default label may come from name/title/label or any text field (records.values.compute_label)
+        used = {"name", "title", "label"} | {f.name for f in entity.fields if f.type.family == "text"}
+    for f in entity.fields:
+        if f.calculated is not None:
+            used.update(f.calculated.paths)
+    for name in body:
+        f = entity.field(name)
+        if f is None or f.unique or f.is_nested or f.type.name in ("relationship", "file"):
+            return False
+        if any(p == name or p.startswith(name + ".") for p in used):
+            return False
+    return True
 
 
 def selection_filter(entity: Entity, ids: list[str] | None, query_filter: dict[str, Any] | None) -> dict[str, Any]:

@@ -185,6 +185,19 @@ class RecordService:
                 errors.append(field_error(name, "duplicate", "Another record already has this value", f.label,
                                           rejected=path_text(entity, doc, name)))
 
+    def validated_values(self, entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
+        """Stored values for a partial body (validated, references resolved); None means clear the field."""
+        loaded = self._load(entity, self._check_body(body))
+        errors: list[dict[str, Any]] = []
+        self._resolve_references(entity.fields, loaded, "", errors)
+        for name, value in loaded.items():
+            f = entity.field(name)
+            if f is not None and f.required and value in (None, "", []):
+                errors.append(field_error(name, "required", "This field is required", f.label))
+        if errors:
+            raise ValidationFailed(errors)
+        return loaded
+
     # --- writes ----------------------------------------------------------------------------------
 
     def build_new(self, entity: Entity, body: Any) -> dict[str, Any]:

@@ -243,3 +243,21 @@ def test_stop_and_resume_a_many_records_handler(app, api: Api):
     assert 0 < done["results"]["results"]["response"]["counted"] < 500  # the resumed run counts what was left
     logs = api.get(f"/status/jobs/{job_id}/logs").get_json()["items"]
     assert any("counted" in item["message"] for item in logs)
+
+
+def test_set_based_update_on_an_entity_without_history_keeps_versions_and_labels(api: Api):
+    definition = {"name": "tasks", "history": False,
+                  "fields": [{"name": "title", "type": "text"}, {"name": "done", "type": "boolean"},
+                             {"name": "modified", "type": "modifiedDate"}],
+                  "actions": [{"name": "finish", "type": "manyRecords", "update": {"done": True}}]}
+    assert api.put("/metadata/entities/tasks", json=definition).status_code == 200
+    first = create(api, "tasks", {"title": "write", "done": False})
+    second = create(api, "tasks", {"title": "read", "done": False})
+
+    assert api.put("/data/tasks/finish?title=write").status_code == 200
+    after = api.get(f"/data/tasks/{first['id']}").get_json()
+    assert after["done"] is True and after["version"] == first["version"] + 1 and after["label"] == "write"
+    assert after["modified"] >= first["modified"]
+    assert api.get(f"/data/tasks/{second['id']}").get_json()["done"] is False
+    stale = api.put(f"/data/tasks/{first['id']}", json={"title": "x", "version": first["version"]})
+    assert stale.status_code == 409
