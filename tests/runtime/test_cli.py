@@ -1,0 +1,104 @@
+"""The ``runtime`` command line: ``serve`` starts a working API and says how to log in; ``apply`` is idempotent."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from runtime.cli import main
+from runtime.storage import connect, drop_embedded
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_prints_the_store_and_a_login_that_works():
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "REDIS_URL", "RUNTIME_ADMIN_PASSWORD")}
+    env["RUNTIME_ADMIN_EMAIL"] = "dev@example.com"
+    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(line.startswith("API:") for line in lines):
+            line = proc.stdout.readline()
+            assert line, f"serve exited early: {''.join(lines)}"
+            lines.append(line)
+        output = "".join(lines)
+        assert "embedded in-memory store" in output
+        email, password = re.search(r"Developer login: (\S+) / (\S+)", output).groups()
+        assert email == "dev@example.com" and len(password) >= 12  # generated when none is given
+
+        base = f"http://127.0.0.1:{port}/api"
+        body = _post_json(f"{base}/auth/login", {"email": email, "password": password}, deadline)
+        request = urllib.request.Request(f"{base}/data/companies", headers={"token": body["token"]})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.load(response)["total"] == 0  # the sample app's entity exists and is empty
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _post_json(url: str, payload: dict, deadline: float) -> dict:
+    data = json.dumps(payload).encode()
+    while True:
+        request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.load(response)
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def database(monkeypatch):
+    name = f"cli_{uuid.uuid4().hex}"
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    monkeypatch.setenv("MONGODB_DB", name)
+    yield name
+    drop_embedded(name)
+
+
+def test_apply_is_idempotent_and_reports_changes(tmp_path, database, capsys):
+    definition = {"name": "tickets", "fields": [{"name": "title", "type": "text", "required": True}]}
+    (tmp_path / "tickets.json").write_text(json.dumps(definition))
+
+    main(["apply", str(tmp_path)])
+    assert capsys.readouterr().out.strip() == "tickets: created"
+    main(["apply", str(tmp_path)])
+    assert capsys.readouterr().out.strip() == "tickets: unchanged"
+
+    definition["fields"].append({"name": "done", "type": "boolean"})
+    (tmp_path / "tickets.json").write_text(json.dumps(definition))
+    main(["apply", str(tmp_path)])
+    assert capsys.readouterr().out.strip() == "tickets: updated"
+    stored = connect(None, database).collection("sys.entities").find_one({"name": "tickets"})
+    assert stored["version"] == 2 and [f["name"] for f in stored["definition"]["fields"]] == ["title", "done"]
+
+
+def test_apply_refuses_invalid_files_without_writing(tmp_path, database):
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(SystemExit, match="not valid JSON"):
+        main(["apply", str(tmp_path)])
+    (tmp_path / "broken.json").write_text(json.dumps({"name": "bad", "fields": [{"name": "x", "type": "nope"}]}))
+    with pytest.raises(SystemExit, match="bad"):
+        main(["apply", str(tmp_path)])
+    assert connect(None, database).collection("sys.entities").find_one({"name": "bad"}) is None
