@@ -8,7 +8,7 @@ then behaves as it does on a real server.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,15 +35,20 @@ class LockedCursor:
             return next(self._inner)
 
     def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
+        return _locked_attribute(getattr(self._inner, name), self._lock,
+                                 lambda result: result is self._inner)
 
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                result = attr(*args, **kwargs)
-            return LockedCursor(result, self._lock) if result is self._inner else result
-        return locked
+
+def _locked_attribute(attr: Any, lock: threading.RLock, is_cursor: Callable[[Any], bool]) -> Any:
+    """``attr`` as is when it is a value; a method is wrapped to run under ``lock``, its cursors stay locked."""
+    if not callable(attr):
+        return attr
+
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            result = attr(*args, **kwargs)
+        return LockedCursor(result, lock) if is_cursor(result) else result
+    return locked
 
 
 class LockedCollection:
@@ -58,17 +63,8 @@ class LockedCollection:
         self._lock = lock
 
     def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                result = attr(*args, **kwargs)
-            if hasattr(result, "__next__") and not isinstance(result, dict | list):
-                return LockedCursor(result, self._lock)
-            return result
-        return locked
+        return _locked_attribute(getattr(self._inner, name), self._lock,
+                                 lambda result: hasattr(result, "__next__") and not isinstance(result, dict | list))
 
     @property
     def name(self) -> str:

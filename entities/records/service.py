@@ -259,9 +259,7 @@ class RecordService:
         oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
         col = self.collection(entity)
         for _ in range(MAX_RETRIES):
-            current = col.find_one({"_id": oid}, {OUTBOX_FIELD: 0})
-            if current is None:
-                raise NotFound(f"Record '{record_id}' does not exist in entity '{entity.name}'")
+            current = _current(col, entity, oid)
             version = current.get("version", 0)
             if expected_version is not None and version != expected_version:
                 raise Conflict("The record was modified by someone else", currentVersion=version)
@@ -289,9 +287,7 @@ class RecordService:
         oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
         col = self.collection(entity)
         for _ in range(MAX_RETRIES):
-            current = col.find_one({"_id": oid}, {OUTBOX_FIELD: 0})
-            if current is None:
-                raise NotFound(f"Record '{record_id}' does not exist in entity '{entity.name}'")
+            current = _current(col, entity, oid)
             entry = self.history.build(entity, "RECORD_DELETED", current, None, ctx, oid)
             if entry is not None:
                 self.history.insert_pending(entry)
@@ -362,3 +358,11 @@ def _duplicate_error(entity: Entity, exc: DuplicateKeyError) -> dict[str, Any]:
         if f.unique and f.name in message:
             return field_error(f.name, "duplicate", "Another record already has this value", f.label)
     return field_error("", "duplicate", "Another record already has this value")
+
+
+def _current(col: Any, entity: Entity, oid: ObjectId) -> dict[str, Any]:
+    """The stored record without its history outbox; 404 when it does not exist."""
+    current = col.find_one({"_id": oid}, {OUTBOX_FIELD: 0})
+    if current is None:
+        raise NotFound(f"Record '{oid}' does not exist in entity '{entity.name}'")
+    return current
