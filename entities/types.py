@@ -402,6 +402,12 @@ class RelationshipType(FieldType):
 @dataclass(frozen=True)
 class FileType(FieldType):
     def load(self, value: Any, field: Field) -> Any:
+        if isinstance(value, dict) and "id" not in value and "content" in value:
+            from files.service import parse_inline_upload  # an inline upload; records store it (files owns it)
+            try:
+                return {"upload": parse_inline_upload(value)}
+            except ValueError as exc:
+                raise FieldInvalid(str(exc)) from None
         if isinstance(value, dict):
             value = value.get("id")
         oid = parse_object_id(value)

@@ -21,6 +21,7 @@ from entities.records.schema import flatten_errors, schema_for
 from entities.records.values import compute_label, path_text
 from entities.registry import Registry, data_collection_name
 from entities.types import parse_object_id
+from files.service import complete_ref as complete_file_ref
 from runtime.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFailed, field_error
 from runtime.storage import Store
 
@@ -139,9 +140,10 @@ class RecordService:
                         resolved.append(target)
                 values[f.name] = resolved if f.many else (resolved[0] if resolved else None)
             elif f.type.name == "file":
-                refs = value if f.many else [value]
-                for ref in refs:
-                    ref.setdefault("name", self._file_name(ref["id"]))
+                for ref in value if f.many else [value]:
+                    problem = complete_file_ref(self.store, ref)
+                    if problem:
+                        errors.append(field_error(path, "invalid", problem, f.label, rejected=str(ref["id"])))
 
     def _resolve_one(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
         if "label" in ref and "id" in ref and len(ref) == 2 and isinstance(ref["id"], ObjectId):
@@ -166,10 +168,6 @@ class RecordService:
             errors.append(field_error(path, "invalid", "Relationships are written by id or by label", f.label))
             return None
         return {"id": doc["_id"], "label": doc.get("label")}
-
-    def _file_name(self, file_id: ObjectId) -> str | None:
-        from files.service import file_name
-        return file_name(self.store, file_id)
 
     def _check_unique(self, entity: Entity, doc: dict[str, Any], changed: Iterable[str], record_id: ObjectId | None,
                       errors: list[dict[str, Any]]) -> None:
@@ -200,11 +198,11 @@ class RecordService:
 
     # --- writes ----------------------------------------------------------------------------------
 
-    def build_new(self, entity: Entity, body: Any) -> dict[str, Any]:
-        """Validate a create body into a stored document (not yet written)."""
+    def build_new(self, entity: Entity, body: Any, record_id: ObjectId | None = None) -> dict[str, Any]:
+        """Validate a create body into a stored document (not yet written); ``record_id`` presets its id."""
         body = self._check_body(body)
         loaded = self._load(entity, body)
-        doc: dict[str, Any] = {"_id": ObjectId(), "version": 0, "label": None}
+        doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None}
         for f in entity.fields:
             if f.name in loaded:
                 doc[f.name] = loaded[f.name]
@@ -215,8 +213,8 @@ class RecordService:
             raise ValidationFailed(errors)
         return _compact(doc)
 
-    def create(self, entity: Entity, body: Any, ctx: WriteContext) -> dict[str, Any]:
-        doc = self.build_new(entity, body)
+    def create(self, entity: Entity, body: Any, ctx: WriteContext, record_id: ObjectId | None = None) -> dict[str, Any]:
+        doc = self.build_new(entity, body, record_id)
         entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
         stored = dict(doc)
         if entry is not None:
