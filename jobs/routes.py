@@ -60,6 +60,12 @@ def job_logs(job_id: str):
     return jsonify(page)
 
 
+@blp.route("/status/job/<job_id>/logs", methods=["GET"])
+def job_logs_singular(job_id: str):
+    """The path of the reference's own sample (``/status/job/{id}/logs``): the same as ``/status/jobs/...``."""
+    return job_logs(job_id)
+
+
 @blp.route("/status/jobs/<job_id>/<operation>", methods=["PUT"])
 def act_on_job(job_id: str, operation: str):
     jobs = jobs_of(services())

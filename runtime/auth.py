@@ -19,13 +19,14 @@ from flask import g, request
 from pymongo.errors import DuplicateKeyError
 
 from entities.context import WriteContext
-from runtime.errors import ApiError, Forbidden, Unauthorized
+from runtime.errors import ApiError, Forbidden, Unauthorized, ValidationFailed, field_error
 from runtime.storage import Store
 
 USERS = "sys.users"
 TOKENS = "sys.tokens"
 _hasher = PasswordHasher()
 _TOUCH_AFTER = dt.timedelta(seconds=60)
+MIN_PASSWORD_LENGTH = 8
 
 
 def _now() -> dt.datetime:
@@ -85,7 +86,9 @@ class AuthService:
 
     # --- sessions --------------------------------------------------------------------------------
 
-    def login(self, email: Any, password: Any, impersonate: Any, ip: str | None) -> tuple[str, dict, dict | None]:
+    def login(self, email: Any, password: Any, impersonate: Any, ip: str | None,
+              developers_only: bool = False) -> tuple[str, dict, dict | None]:
+        """A new session token. ``developers_only`` (maintenance mode): other users get 503."""
         if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
             raise ApiError(400, "email and password are required", errors=[
                 {"field": f, "code": "required", "message": "This field is required"}
@@ -95,6 +98,8 @@ class AuthService:
             raise Unauthorized("Invalid credentials")
         if user.get("status") != "ACTIVE":
             raise Forbidden("This user is not active")
+        if developers_only and not user.get("developer"):
+            raise ServiceUnavailable()
         admin = None
         if impersonate:
             if not user.get("developer"):
@@ -103,15 +108,44 @@ class AuthService:
             if target is None:
                 raise ApiError(404, f"User {impersonate} does not exist")
             admin, user = user, target
+        return self._issue(user["_id"], admin["_id"] if admin else None, ip), user, admin
+
+    def _issue(self, user_id: Any, admin_id: Any, ip: str | None) -> str:
         token = secrets.token_urlsafe(32)
         now = _now()
-        self.tokens.insert_one({"_id": _digest(token), "userId": user["_id"],
-                                "adminUserId": admin["_id"] if admin else None, "ip": ip,
+        self.tokens.insert_one({"_id": _digest(token), "userId": user_id, "adminUserId": admin_id, "ip": ip,
                                 "createdAt": now, "touchedAt": now, "expiresAt": now + self.idle})
-        return token, user, admin
+        return token
 
     def logout(self, token: str) -> None:
         self.tokens.delete_one({"_id": _digest(token)})
+
+    def refresh(self, token: str, ip: str | None) -> str:
+        """A new token for the same session (same user, same impersonator); the old one stops working."""
+        session = self.tokens.find_one_and_delete({"_id": _digest(token)})
+        if session is None or session["expiresAt"] <= _now():
+            raise Unauthorized("The token is not valid or has expired; log in again")
+        return self._issue(session["userId"], session.get("adminUserId"), ip)
+
+    def change_password(self, user: dict[str, Any], admin: dict[str, Any] | None, token: str, old: Any,
+                        new: Any, confirmation: Any) -> None:
+        """Check the current password, set the new one and end every other session of the user."""
+        errors = [field_error(name, "required", "This field is required")
+                  for name, value in (("oldPassword", old), ("password", new), ("password2", confirmation))
+                  if not isinstance(value, str) or not value]
+        if errors:
+            raise ValidationFailed(errors)
+        if admin is not None:
+            raise Forbidden("An impersonating session cannot change the password of the impersonated user")
+        if not self._verify(user, old):
+            raise ValidationFailed([field_error("oldPassword", "invalid", "The current password is not correct")])
+        if len(new) < MIN_PASSWORD_LENGTH:
+            raise ValidationFailed([field_error("password", "invalid",
+                                                f"The password must have at least {MIN_PASSWORD_LENGTH} characters")])
+        if new != confirmation:
+            raise ValidationFailed([field_error("password2", "invalid", "The passwords do not match")])
+        self.users.update_one({"_id": user["_id"]}, {"$set": {"passwordHash": _hasher.hash(new)}})
+        self.tokens.delete_many({"userId": user["_id"], "_id": {"$ne": _digest(token)}})
 
     def authenticate(self, token: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
         now = _now()
@@ -125,6 +159,11 @@ class AuthService:
             raise Unauthorized("The user of this token no longer exists or is inactive")
         admin = self.users.find_one({"_id": session["adminUserId"]}) if session.get("adminUserId") else None
         return user, admin
+
+
+class ServiceUnavailable(ApiError):
+    def __init__(self) -> None:
+        super().__init__(503, "The application is under maintenance; only developers can use it now")
 
 
 def token_from_request() -> str | None:

@@ -30,6 +30,8 @@ class Config:
     aggregate_max_time_ms: int = 10000
     aggregate_max_results: int = 10000
     sync_max_records: int = 1000
+    maintenance_mode: bool = False  # only developers can log in and call the API (others get 503)
+    app_log_retention_days: int = 30
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -50,6 +52,7 @@ class Config:
             query_max_time_ms=_int("QUERY_MAX_TIME_MS", 5000),
             aggregate_max_time_ms=_int("AGGREGATE_MAX_TIME_MS", 10000),
             aggregate_max_results=_int("AGGREGATE_MAX_RESULTS", 10000),
+            app_log_retention_days=_int("APP_LOG_RETENTION_DAYS", 30),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

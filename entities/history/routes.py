@@ -29,5 +29,6 @@ def history_of_entity(entity_name: str):
     time_from = int_arg("from", -1, 0) if request.args.get("from") else None
     time_to = int_arg("to", -1, 0) if request.args.get("to") else None
     return jsonify(entity_history(svc.history, svc.records.collection(entity), entity,
-                                  request.args.get("eventTypes"), time_from, time_to, size,
+                                  request.args.get("eventTypes") or request.args.get("eventType"),
+                                  time_from, time_to, size,
                                   request.args.get("_offset")))
