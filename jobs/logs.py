@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
@@ -10,12 +9,11 @@ import pymongo
 from bson import ObjectId
 
 from jobs.model import JOB_LOGS, now_ms
+from runtime.applogs.period import PeriodError, parse_period
 from runtime.errors import BadRequest
 from runtime.storage import Store
 
 LEVELS = ("INFO", "WARN", "ERROR")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_PART = re.compile(r"(\d+)\s*([smhdw])")
 
 
 class JobLogs:
@@ -36,7 +34,10 @@ class JobLogs:
               after: ObjectId | None) -> dict[str, Any]:
         """``{total, offset, items}``, oldest first; ``period`` (when given) replaces from/to."""
         if period:
-            time_from, time_to = parse_period(period)
+            try:
+                time_from, time_to = parse_period(period)
+            except PeriodError as exc:
+                raise BadRequest(str(exc)) from None
         cond: dict[str, Any] = {"jobId": job_id}
         span: dict[str, int] = {}
         if time_from is not None:
@@ -58,22 +59,3 @@ class JobLogs:
         items = [{"timestamp": d["timestamp"], "level": d["level"], "message": d["message"]} for d in docs]
         return {"total": total, "offset": str(docs[-1]["_id"]) if docs else None, "items": items}
 
-
-def parse_period(raw: str, now: dt.datetime | None = None) -> tuple[int, int]:
-    """``5m``, ``3h 30m``, ``2d``, ``today``, ``yesterday`` → (from, to) epoch millis. Days are UTC days."""
-    now = now or dt.datetime.now(dt.UTC)
-    text = raw.strip().lower()
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    if text == "today":
-        return _ms(midnight), _ms(now)
-    if text == "yesterday":
-        return _ms(midnight - dt.timedelta(days=1)), _ms(midnight) - 1
-    parts = _PART.findall(text)
-    if not parts or _PART.sub("", text).strip():
-        raise BadRequest(f"period '{raw}' is not valid: use e.g. 5m, 3h 30m, 2d, 1w, today or yesterday")
-    seconds = sum(int(n) * _UNITS[unit] for n, unit in parts)
-    return _ms(now) - seconds * 1000, _ms(now)
-
-
-def _ms(moment: dt.datetime) -> int:
-    return int(moment.timestamp() * 1000)

@@ -9,14 +9,15 @@ from flask import Flask, g, jsonify, request
 from flask_smorest import Api, Blueprint
 
 from runtime import errors
-from runtime.auth import token_from_request
+from runtime.auth import ServiceUnavailable, token_from_request
 from runtime.config import Config
 from runtime.errors import Unauthorized
 from runtime.services import Services, build_services
 from runtime.storage import connect
 
 # Packages that add routes and services: each module has ``install(app, api, services)``.
-PLUGINS = ("jobs.plugin", "entities.aggregate.plugin", "entities.actions.plugin")
+PLUGINS = ("jobs.plugin", "entities.aggregate.plugin", "entities.actions.plugin", "runtime.applogs.plugin",
+           "files.plugin")
 
 health_blp = Blueprint("health", __name__, description="Liveness")
 
@@ -77,6 +78,8 @@ def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
             raise Unauthorized("A token is required: send the 'token' header you got from /auth/login")
         g.user, g.admin_user = svc.auth.authenticate(token)
         g.token = token
+        if svc.config.maintenance_mode and not (g.admin_user or g.user).get("developer"):
+            raise ServiceUnavailable()
         return None
 
 

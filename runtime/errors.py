@@ -103,5 +103,19 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unhandled(err: Exception):
         log.exception("unhandled error: %s", err)
+        _app_log_error(err)
         body = {"code": "internalError", "message": "Internal error. The problem has been logged.", "errors": []}
         return jsonify(body), 500
+
+
+def _app_log_error(err: Exception) -> None:
+    """Leave an ERROR in the app logs (``/status/logs``) so developers see failures without server access."""
+    from flask import current_app, request
+
+    try:
+        app_logs = current_app.extensions["runtime"].extra.get("app_logs")
+        if app_logs is not None:
+            app_logs.write("ERROR", f"Internal error on {request.method} {request.path}: {type(err).__name__}",
+                           {"error": str(err)[:1000]})
+    except Exception:  # the error page must not fail because logging failed
+        log.exception("could not write the app log of an internal error")

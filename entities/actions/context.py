@@ -3,8 +3,8 @@
 ``ctx.record`` the record as REST JSON (oneRecord; changes are saved after the handler returns, with
 optimistic locking and history) · ``ctx.records`` / ``ctx.query`` the selection (manyRecords) ·
 ``ctx.params`` the validated parameters · ``ctx.user`` the caller · ``ctx.data`` other entities through the
-same services as the API · ``ctx.log(level, message)`` · ``ctx.progress(done, total)`` ·
-``ctx.stop_requested()``. The return value is the custom response.
+same services as the API · ``ctx.log(level, message)`` (the job's log; the app logs for a synchronous run) ·
+``ctx.progress(done, total)`` · ``ctx.stop_requested()``. The return value is the custom response.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from entities.context import WriteContext
 from entities.records.render import render
+from runtime.applogs import app_logs
 
 log = logging.getLogger("runtime.actions")
 
@@ -68,6 +69,8 @@ class ActionContext:
         self._logger = logger
         self._progress = progress
         self._stop = stop
+        self._services = services
+        self._write_ctx = write_ctx
         self.data = DataAccess(services, write_ctx.with_path(f"entities.{entity.name}.actions.{action.name}"))
         self.data._ctx.category = "SCRIPT"
 
@@ -81,6 +84,10 @@ class ActionContext:
         level = level.upper() if level.upper() in ("INFO", "WARN", "ERROR") else "INFO"
         if self._logger is not None:
             self._logger(level, message)
+        else:  # a synchronous run has no job log: the message goes to the app logs
+            app_logs(self._services).write(level, message, {"entity": self.entity, "action": self.action},
+                                           user=self.user.get("email"), sub_type="SCRIPT",
+                                           admin_user=self._write_ctx.impersonator_email, ip=self._write_ctx.ip)
         log.log({"INFO": logging.INFO, "WARN": logging.WARNING, "ERROR": logging.ERROR}[level],
                 "[%s.%s] %s", self.entity, self.action, message)
 

@@ -55,6 +55,10 @@ def test_unhandled_exception_is_500_without_traceback(app, api: Api, monkeypatch
     assert "secret internal detail" not in response.get_data(as_text=True)
     assert "Traceback" not in response.get_data(as_text=True)
     assert any("secret internal detail" in r.getMessage() or r.exc_info for r in caplog.records)
+    logs = api.get("/status/logs?level=ERROR").get_json()["items"]
+    path = "/api/data/companies/5f0000000000000000000000"
+    assert [entry["message"] for entry in logs] == [f"Internal error on GET {path}: RuntimeError"]
+    assert logs[0]["additionalInfo"] == {"error": "secret internal detail"}  # developers only: /status/logs is 403
 
 
 def test_openapi_document_is_published(api: Api):

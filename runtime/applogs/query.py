@@ -1,0 +1,110 @@
+"""``GET /status/logs`` parameters → a validated ``LogQuery``; every bad value is a 400 naming the parameter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+from runtime.applogs.period import PeriodError, parse_period
+from runtime.errors import BadRequest
+
+LEVELS = ("INFO", "WARN", "ERROR")
+DEFAULT_SIZE = 200
+MAX_SIZE = 1000
+MAX_SKIP = 2**31 - 1
+MAX_TEXT = 500
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    time_from: int | None = None
+    time_to: int | None = None
+    levels: tuple[str, ...] = ()
+    message: str | None = None
+    user_email: str | None = None
+    size: int = DEFAULT_SIZE
+    skip: int = 0
+    after: ObjectId | None = None
+    descending: bool = False
+
+
+def invalid(param: str, reason: str) -> BadRequest:
+    return BadRequest(f"Invalid query parameter '{param}': {reason}",
+                      errors=[{"field": param, "code": "invalid", "message": reason}])
+
+
+def parse_log_query(args: Mapping[str, str]) -> LogQuery:
+    """``period`` wins over ``from``/``to`` (which are then ignored, as documented)."""
+    period = (args.get("period") or "").strip()
+    if period:
+        try:
+            time_from, time_to = parse_period(period)
+        except PeriodError as exc:
+            raise invalid("period", str(exc)) from None
+    else:
+        time_from, time_to = _millis(args, "from"), _millis(args, "to")
+        if time_from is not None and time_to is not None and time_from > time_to:
+            raise invalid("from", "must not be after 'to'")
+    skip, after = _offset(args.get("_offset"))
+    return LogQuery(time_from=time_from, time_to=time_to, levels=_levels(args.get("level")),
+                    message=_text(args, "message"), user_email=_text(args, "userEmail"),
+                    size=_int(args.get("_size"), "_size", DEFAULT_SIZE, MAX_SIZE), skip=skip, after=after,
+                    descending=_descending(args.get("_sortType")))
+
+
+def _millis(args: Mapping[str, str], name: str) -> int | None:
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
+        raise invalid(name, "must be a timestamp in milliseconds since epoch")
+    return int(raw)
+
+
+def _levels(raw: str | None) -> tuple[str, ...]:
+    values = [v.strip().upper() for v in (raw or "").split(",") if v.strip()]
+    bad = [v for v in values if v not in LEVELS]
+    if bad:
+        raise invalid("level", f"must be a comma list of {', '.join(LEVELS)}; got {', '.join(bad)}")
+    return tuple(dict.fromkeys(values))
+
+
+def _text(args: Mapping[str, str], name: str) -> str | None:
+    raw = args.get(name) or ""
+    if len(raw) > MAX_TEXT:
+        raise invalid(name, f"must be at most {MAX_TEXT} characters")
+    return raw or None
+
+
+def _int(raw: str | None, name: str, default: int, maximum: int) -> int:
+    if raw in (None, ""):
+        return default
+    assert raw is not None
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > maximum:
+        raise invalid(name, f"must be an integer between 0 and {maximum}")
+    return int(raw)
+
+
+def _offset(raw: str | None) -> tuple[int, ObjectId | None]:
+    """A log id from a previous page (the ``offset`` of its response), or a number of logs to skip."""
+    if raw in (None, ""):
+        return 0, None
+    assert raw is not None
+    if raw.isascii() and raw.isdigit() and len(raw) < 24:
+        if int(raw) > MAX_SKIP:
+            raise invalid("_offset", f"a numeric offset is at most {MAX_SKIP}")
+        return int(raw), None
+    try:
+        return 0, ObjectId(raw)
+    except (InvalidId, TypeError):
+        raise invalid("_offset", "must be the offset of a previous response (a log id) or a number") from None
+
+
+def _descending(raw: str | None) -> bool:
+    value = (raw or "asc").strip().lower()
+    if value not in ("asc", "desc"):
+        raise invalid("_sortType", "must be asc or desc")
+    return value == "desc"
