@@ -18,7 +18,6 @@ import datetime as dt
 import io
 import logging
 import mimetypes
-import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pymongo.errors import DuplicateKeyError
 from entities.metadata import Entity, Field
 from entities.types import parse_object_id
 from files.storage import FileStore, FileTooLarge
+from runtime.config import env_int
 from runtime.errors import ApiError, BadRequest, Forbidden, NotFound
 from runtime.storage import Store
 
@@ -45,11 +45,6 @@ SWEEP_BATCH = 500
 _SHARE_ID_BYTES = 12  # 24 hex chars, the shape of the platform's ids, but random: a share link cannot be guessed
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
@@ -63,10 +58,10 @@ class FileSettings:
 
     @classmethod
     def from_env(cls) -> FileSettings:
-        return cls(unreferenced_hours=_env_int("FILES_UNREFERENCED_HOURS", 12),
-                   sweep_interval_seconds=_env_int("FILES_SWEEP_INTERVAL_SECONDS", 3600),
-                   share_default_ttl_ms=_env_int("FILES_SHARE_DEFAULT_TTL_MS", 3_600_000),
-                   share_max_ttl_ms=_env_int("FILES_SHARE_MAX_TTL_MS", 365 * 24 * 3_600_000))
+        return cls(unreferenced_hours=env_int("FILES_UNREFERENCED_HOURS", 12),
+                   sweep_interval_seconds=env_int("FILES_SWEEP_INTERVAL_SECONDS", 3600),
+                   share_default_ttl_ms=env_int("FILES_SHARE_DEFAULT_TTL_MS", 3_600_000),
+                   share_max_ttl_ms=env_int("FILES_SHARE_MAX_TTL_MS", 365 * 24 * 3_600_000))
 
 
 @dataclass

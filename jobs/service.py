@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,15 +26,11 @@ from jobs.model import (
     render,
 )
 from jobs.repository import JobRepository
+from runtime.config import env_int
 from runtime.errors import BadRequest, Forbidden, NotFound
 from runtime.services import Services
 
 log = logging.getLogger("jobs.service")
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
 
 
 @dataclass
@@ -47,9 +42,9 @@ class JobSettings:
 
     @classmethod
     def from_env(cls) -> JobSettings:
-        return cls(batch_size=_env_int("JOBS_BATCH_SIZE", 200), stale_seconds=_env_int("JOBS_STALE_SECONDS", 30),
-                   embedded_threads=_env_int("JOBS_EMBEDDED_THREADS", 2),
-                   rq_job_timeout=_env_int("JOBS_RQ_TIMEOUT", 24 * 3600))
+        return cls(batch_size=env_int("JOBS_BATCH_SIZE", 200), stale_seconds=env_int("JOBS_STALE_SECONDS", 30),
+                   embedded_threads=env_int("JOBS_EMBEDDED_THREADS", 2),
+                   rq_job_timeout=env_int("JOBS_RQ_TIMEOUT", 24 * 3600))
 
 
 @dataclass

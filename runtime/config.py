@@ -7,9 +7,19 @@ import secrets
 from dataclasses import dataclass, field
 
 
-def _int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
+    """An integer setting from the environment; a value that is not a number stops the start with its name."""
     raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -40,19 +50,20 @@ class Config:
             mongodb_uri=os.environ.get("MONGODB_URI") or None,
             mongodb_db=os.environ.get("MONGODB_DB", "runtime"),
             redis_url=os.environ.get("REDIS_URL") or None,
-            port=_int("PORT", 8080),
+            port=env_int("PORT", 8080),
             secret_key=os.environ.get("SECRET_KEY") or secrets.token_hex(16),
             api_prefix=os.environ.get("API_PREFIX", "/api").rstrip("/") or "/api",
             app_name=os.environ.get("APP_NAME", "runtime"),
             admin_email=os.environ.get("RUNTIME_ADMIN_EMAIL") or None,
             admin_password=os.environ.get("RUNTIME_ADMIN_PASSWORD") or None,
             app_modules=modules,
-            max_content_length=_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024),
-            token_idle_seconds=_int("TOKEN_IDLE_SECONDS", 8 * 3600),
-            query_max_time_ms=_int("QUERY_MAX_TIME_MS", 5000),
-            aggregate_max_time_ms=_int("AGGREGATE_MAX_TIME_MS", 10000),
-            aggregate_max_results=_int("AGGREGATE_MAX_RESULTS", 10000),
-            app_log_retention_days=_int("APP_LOG_RETENTION_DAYS", 30),
+            max_content_length=env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024),
+            token_idle_seconds=env_int("TOKEN_IDLE_SECONDS", 8 * 3600),
+            query_max_time_ms=env_int("QUERY_MAX_TIME_MS", 5000),
+            aggregate_max_time_ms=env_int("AGGREGATE_MAX_TIME_MS", 10000),
+            aggregate_max_results=env_int("AGGREGATE_MAX_RESULTS", 10000),
+            app_log_retention_days=env_int("APP_LOG_RETENTION_DAYS", 30),
+            maintenance_mode=env_flag("MAINTENANCE_MODE"),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
