@@ -1,0 +1,165 @@
+"""``EXPORT_RECORDS`` jobs: the records a query matches → a CSV file in the file store.
+
+Records are read in batches. Each record's cells go to a spooled temporary file (memory, then disk) as
+one JSON line, because the columns of multi-valued fields are known only after the last record; then the
+header and the rows are streamed from that spool into the file store chunk by chunk. Memory holds one
+batch and the column list, however many records match.
+
+A stopped export resumes from the start (the spool lives in the worker that was stopped); it is read-only,
+so running it again is harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+
+from bson import ObjectId
+from pymongo.collection import Collection
+from werkzeug.datastructures import MultiDict
+
+from entities.metadata import Entity
+from entities.query import ListQuery, iterate_ids, parse_list_query
+from entities.registry import Registry
+from entities.transfer.selection import (
+    ColumnSet,
+    Selected,
+    cells_of,
+    parse_fields,
+    related_ids,
+    related_projection,
+    template,
+    top_names,
+)
+from entities.transfer.streams import ChunkStream, csv_bytes
+from files.storage import FileStore
+from jobs import runners
+
+MAX_EXPORT = 1_000_000
+SPOOL_MEMORY = 256 * 1024  # beyond this the spool of an export is on disk
+EXPORT_ONLY_PARAMS = ("_fields", "_useFieldNames")
+
+
+def export_query(entity: Entity, args: MultiDict) -> ListQuery:
+    """The query language over the export's parameters: no ``_size`` means every match; no sort, creation order."""
+    query = MultiDict([(k, v) for k, v in args.items(multi=True) if k not in EXPORT_ONLY_PARAMS])
+    if "_sortField" not in query and "_sortType" not in query:
+        query["_sortType"] = "asc"
+    return parse_list_query(entity, query, default_size=MAX_EXPORT, max_size=MAX_EXPORT)
+
+
+def count_matches(col: Any, q: ListQuery) -> int:
+    """How many records the export will write (at most ``MAX_EXPORT + 1``, enough to refuse a bigger one)."""
+    limit = min(q.limit, MAX_EXPORT + 1)
+    if not limit:
+        return 0
+    return col.count_documents(q.page_filter(), skip=q.skip, limit=limit) if q.skip else \
+        col.count_documents(q.page_filter(), limit=limit)
+
+
+def plan_export(registry: Registry, entity: Entity, args: MultiDict) -> tuple[ListQuery, list[Selected]]:
+    return export_query(entity, args), parse_fields(registry, entity, args.get("_fields"))
+
+
+def record_batches(col: Any, q: ListQuery, projection: dict[str, int], batch_size: int) -> Iterator[list[dict]]:
+    """The matching records in query order, one batch at a time.
+
+    Creation order (the default) walks ``_id`` in keyset batches and fetches each batch by id; any other
+    sort streams one server-side cursor batch by batch."""
+    left = q.limit
+    if not left:
+        return
+    if q.sort[0] == ("_id", 1):
+        skip = q.skip
+        for ids in iterate_ids(col, q.page_filter(), batch_size):
+            if skip:
+                dropped, skip = min(skip, len(ids)), skip - min(skip, len(ids))
+                ids = ids[dropped:]
+            ids = ids[:left]
+            if not ids:
+                continue
+            by_id = {d["_id"]: d for d in col.find({"_id": {"$in": ids}}, projection)}
+            yield [by_id[i] for i in ids if i in by_id]
+            left -= len(ids)
+            if left <= 0:
+                return
+        return
+    cursor = col.find(q.page_filter(), projection).sort(q.sort).skip(q.skip).limit(left)
+    if isinstance(col, Collection):
+        cursor = cursor.batch_size(batch_size)
+    batch: list[dict] = []
+    for doc in cursor:
+        batch.append(doc)
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run_export_job(jctx: runners.JobContext) -> dict[str, Any]:
+    svc = jctx.services
+    data = jctx.data
+    entity = svc.registry.get(data["entityName"])
+    args = MultiDict([(k, v) for k, values in (data.get("query") or {}).items() for v in values])
+    q, selected = plan_export(svc.registry, entity, args)
+    col = svc.records.collection(entity)
+    if jctx.checkpoint is not None:
+        jctx.log("INFO", "An export starts again from the first record when resumed")
+        jctx.save_checkpoint(None, processed_delta=-int(jctx.job.get("recordsProcessed") or 0))
+    jctx.set_total(min(count_matches(col, q), MAX_EXPORT))
+    use_names = bool(data.get("useFieldNames"))
+    projection = dict.fromkeys(["_id", *top_names(selected)], 1)
+    columns = ColumnSet()
+    template(selected, columns)
+    exported = 0
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY, mode="w+b") as spool:
+        for batch in record_batches(col, q, projection, jctx.batch_size):
+            related = _related(svc.records, selected, batch)
+            for doc in batch:
+                cells = cells_of(selected, doc, related, columns)
+                spool.write(json.dumps(cells, separators=(",", ":")).encode() + b"\n")
+            exported += len(batch)
+            jctx.save_checkpoint(exported, processed_delta=len(batch))
+        spool.seek(0)
+        order = columns.ordered()
+        header = [columns.headers[cid][0 if use_names else 1] for cid in order]
+        rows = _rows(spool, order)
+        owner = (jctx.job.get("runBy") or {}).get("id")
+        doc = FileStore(svc.store).put(ChunkStream(csv_bytes(_with_header(header, rows))), _file_name(entity),
+                                       "text/csv", {"ownerId": owner, "exportOf": entity.name,
+                                                    "jobId": str(jctx.job_id)})
+    file_id = str(doc["_id"])
+    jctx.log("INFO", f"{exported} records exported to file {file_id}")
+    return {"fileLink": f"{data.get('baseUrl') or ''}{svc.config.api_prefix}/files/{file_id}", "fileId": file_id,
+            "recordsExported": exported}
+
+
+def _related(records: Any, selected: list[Selected], batch: list[dict]) -> dict[str, dict[ObjectId, dict]]:
+    out: dict[str, dict[ObjectId, dict]] = {}
+    for target, ids in related_ids(selected, batch).items():
+        projection = related_projection(selected, target)
+        found = records.collection(target).find({"_id": {"$in": list(ids)}}, projection)
+        out[target] = {d["_id"]: d for d in found}
+    return out
+
+
+def _rows(spool: IO[bytes], order: list[int]) -> Iterator[list[str]]:
+    for line in spool:
+        cells = json.loads(line)
+        yield [cells.get(str(cid), "") for cid in order]
+
+
+def _with_header(header: list[str], rows: Iterator[list[str]]) -> Iterator[list[str]]:
+    yield header
+    yield from rows
+
+
+def _file_name(entity: Entity) -> str:
+    return f"{entity.name}-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.csv"
+
+
+runners.register("EXPORT_RECORDS", run_export_job)

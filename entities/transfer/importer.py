@@ -1,0 +1,324 @@
+"""``IMPORT_RECORDS`` jobs: a stored CSV file → records, row by row, through the records service.
+
+Each row is created, or updated when its value of the key column (the first unique field among the
+headers) matches a record. ``company.name,company.type`` columns find the related record by its unique
+field (or by all the given values), update it or create it, and link it. A bad row is reported with its
+row number (the header is row 1) and the others go on.
+
+Rows are processed in batches; after each one the checkpoint (last row number and the counts) is saved,
+so a stopped job resumes after it. The id of every record a batch will create is chosen and saved before
+the batch starts, so a run that died in the middle of a batch does not create those records twice.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from bson import ObjectId
+
+from entities.context import WriteContext
+from entities.metadata import Entity
+from entities.records.render import render_fields
+from entities.registry import Registry
+from entities.transfer.cells import parse_cell
+from entities.transfer.headers import Column, HeaderErrors, ImportPlan, plan_import
+from entities.transfer.rows import Linked, build_body, error_message, keep_item_ids, prune, put
+from entities.transfer.streams import csv_rows, stored_csv, text_reader
+from entities.types import FieldInvalid
+from files.storage import FileStore
+from jobs import runners
+from runtime.errors import ApiError, BadRequest, ValidationFailed, field_error
+from runtime.services import Services
+
+MAX_LOGGED_ROW_ERRORS = 1000
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    errors: list[dict[str, Any]] = field(default_factory=list)  # on ok: what could not be saved
+
+
+def scan_upload(registry: Registry, entity: Entity, binary: BinaryIO) -> tuple[ImportPlan, int]:
+    """Check a file before a job is made: UTF-8, well-formed CSV, every header importable. Returns the plan
+    and the number of non-empty data rows; raises a 400 that says what is wrong."""
+    text = text_reader(binary)
+    row = 1
+    try:
+        rows = csv_rows(text)
+        header = next(rows, None)
+        if header is None or _blank(header):
+            raise BadRequest("The file is empty: its first row must hold the column headers")
+        try:
+            plan = plan_import(registry, entity, header)
+        except HeaderErrors as exc:
+            raise BadRequest("The file has columns that cannot be imported",
+                             errors=[field_error(h, "invalid", reason) for h, reason in exc.problems]) from None
+        count = 0
+        for cells in rows:
+            row += 1
+            count += 0 if _blank(cells) else 1
+        return plan, count
+    except csv.Error as exc:
+        raise BadRequest(f"The file is not valid CSV (row {row + 1}): {exc}") from None
+    except UnicodeDecodeError:
+        raise BadRequest("The file is not UTF-8 text") from None
+    finally:
+        text.detach()
+
+
+class RowImporter:
+    """Imports one row at a time into ``entity`` following ``plan``."""
+
+    def __init__(self, services: Services, entity: Entity, plan: ImportPlan, ctx: WriteContext,
+                 keep_invalid: bool = False):
+        self.records = services.records
+        self.entity = entity
+        self.plan = plan
+        self.ctx = ctx
+        self.keep_invalid = keep_invalid
+        self.own = plan.own
+        self.groups = plan.related_groups()
+        self.merges_groups = any(s.field.is_nested and s.index is not None for c in self.own for s in c.steps[:1])
+
+    def import_row(self, cells: list[str], new_id: ObjectId, retried: bool = False) -> Outcome:
+        if len(cells) != self.plan.width:
+            return Outcome(False, [field_error("", "invalid", f"The row has {len(cells)} cells but the file has "
+                                                              f"{self.plan.width} columns")])
+        col = self.records.collection(self.entity)
+        if retried and col.find_one({"_id": new_id}, {"_id": 1}) is not None:
+            return Outcome(True)  # created by the run that died in this batch
+        errors: list[dict[str, Any]] = []
+        current = self._match(cells, errors)
+        body = build_body(self.own, cells, errors)
+        for group in self.groups:
+            ref = self._link(group, cells, errors)
+            if ref is not None:
+                put(body, group[0].steps, Linked(ref))
+        if errors and not self.keep_invalid:
+            return Outcome(False, errors + self._other_errors(body, errors))
+        rendered = render_fields(self.entity, current) if current is not None else None
+        if rendered is not None and self.merges_groups:
+            keep_item_ids(body, rendered)
+        body = prune(body, rendered)
+        return self._write(body, current, new_id, errors)
+
+    def _write(self, body: dict[str, Any], current: dict[str, Any] | None, new_id: ObjectId,
+               warnings: list[dict[str, Any]]) -> Outcome:
+        for attempt in range(2):
+            try:
+                if current is None:
+                    self.records.create(self.entity, body, self.ctx, record_id=new_id)
+                else:
+                    self.records.update(self.entity, current["_id"], body, self.ctx)
+                return Outcome(True, warnings)
+            except ValidationFailed as exc:
+                dropped = {_top(e.get("field") or "") for e in exc.errors} & set(body)
+                if not self.keep_invalid or attempt or not dropped or len(dropped) == len(body):
+                    return Outcome(False, warnings + exc.errors)
+                warnings = warnings + exc.errors
+                body = {k: v for k, v in body.items() if k not in dropped}
+            except ApiError as exc:
+                return Outcome(False, [*warnings, field_error("", exc.code, exc.message)])
+        return Outcome(False, warnings)  # pragma: no cover - the loop always returns
+
+    def _other_errors(self, body: dict[str, Any], errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The validation errors of the row's other values, so one report lists every problem of the row."""
+        reported = {_top(e.get("field") or "") for e in errors}
+        rest = {k: v for k, v in prune(body).items() if k not in reported}
+        try:
+            self.records.validated_values(self.entity, rest)
+        except ValidationFailed as exc:
+            return [e for e in exc.errors if _top(e.get("field") or "") not in reported]
+        return []
+
+    def _match(self, cells: list[str], errors: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The record whose key field holds this row's key value, if any."""
+        key = self.plan.key
+        if key is None:
+            return None
+        value = _stored_value(key, cells[key.position], errors)
+        if value is None:
+            return None
+        return self.records.collection(self.entity).find_one({key.leaf.name: value})
+
+    def _link(self, group: list[Column], cells: list[str], errors: list[dict[str, Any]]) -> dict[str, str] | None:
+        """Find, update or create the related record the group's non-empty cells describe; its reference."""
+        prefix = ".".join(s.text for s in group[0].steps)
+        target = group[0].target
+        assert target is not None
+        sub_errors: list[dict[str, Any]] = []
+        columns = [c.sub_column() for c in group]
+        body = prune(build_body(columns, cells, sub_errors, skip_empty=True))
+        try:
+            if sub_errors:
+                raise ValidationFailed(sub_errors)
+            if not body:
+                return None
+            return {"id": str(self._find_or_create(target, columns, body))}
+        except ApiError as exc:
+            for e in exc.errors or [field_error("", exc.code, exc.message)]:
+                errors.append({**e, "field": f"{prefix}.{e['field']}" if e.get("field") else prefix})
+            return None
+
+    def _find_or_create(self, target: Entity, columns: list[Column], body: dict[str, Any]) -> ObjectId:
+        col = self.records.collection(target)
+        key = next((c for c in columns if len(c.steps) == 1 and c.leaf.unique and not c.leaf.many
+                    and c.leaf.type.name != "relationship" and c.leaf.name in body), None)
+        if key is not None:
+            value = self.records.validated_values(target, {key.leaf.name: body[key.leaf.name]})[key.leaf.name]
+            found = col.find_one({key.leaf.name: value})
+            if found is None:
+                return self.records.create(target, body, self.ctx)["_id"]
+            rest = {k: v for k, v in body.items() if k != key.leaf.name}
+            if rest and self._differs(target, found, rest):
+                self.records.update(target, found["_id"], rest, self.ctx)
+            return found["_id"]
+        simple = {f.name for f in target.fields if not f.many and not f.is_nested and f.type.name != "relationship"}
+        if not set(body) <= simple:
+            raise ValidationFailed([field_error("", "invalid", f"Give a unique field of '{target.name}' to find "
+                                                               "the related record")])
+        matches = list(col.find(self.records.validated_values(target, body), {"_id": 1}).limit(2))
+        if len(matches) > 1:
+            raise ValidationFailed([field_error("", "invalid", f"More than one record of '{target.name}' matches")])
+        return matches[0]["_id"] if matches else self.records.create(target, body, self.ctx)["_id"]
+
+    def _differs(self, target: Entity, doc: dict[str, Any], body: dict[str, Any]) -> bool:
+        stored = self.records.validated_values(target, body)
+        return any(doc.get(k) != v for k, v in stored.items())
+
+
+def _stored_value(column: Column, text: str, errors: list[dict[str, Any]]) -> Any:
+    f = column.leaf
+    try:
+        value = parse_cell(f, text)
+        return None if value is None else f.type.load(value, f)
+    except FieldInvalid as exc:
+        errors.append(field_error(column.path, exc.code, exc.message, column.header, rejected=text))
+        return None
+
+
+def _top(path: str) -> str:
+    return path.split(".")[0].split("[")[0]
+
+
+def _blank(cells: list[str]) -> bool:
+    return all(not c.strip() for c in cells)
+
+
+# --- the job -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Progress:
+    row: int = 1  # the last row done (the header is row 1)
+    imported: int = 0
+    errors: int = 0
+    logged: int = 0
+
+    def checkpoint(self) -> dict[str, int]:
+        return {"row": self.row, "imported": self.imported, "errors": self.errors, "logged": self.logged}
+
+
+def run_import_job(jctx: runners.JobContext) -> dict[str, Any]:
+    svc = jctx.services
+    data = jctx.data
+    entity = svc.registry.get(data["entityName"])
+    files = FileStore(svc.store)
+    file_id = ObjectId(data["fileId"])
+    if files.get(file_id) is None:
+        raise LookupError("The uploaded file no longer exists")
+    progress = _Progress(**(jctx.checkpoint or {}))
+    try:
+        _import_file(jctx, entity, files, file_id, progress)
+    except runners.JobInterrupted:
+        raise  # stopped: the file is read again on resume
+    except Exception:
+        files.delete(file_id)  # a failed job is finished and cannot be resumed
+        raise
+    files.delete(file_id)
+    jctx.log("INFO", f"{progress.imported} rows imported, {progress.errors} rows with errors")
+    return {"rowsImported": progress.imported, "rowsWithErrors": progress.errors}
+
+
+def _import_file(jctx: runners.JobContext, entity: Entity, files: FileStore, file_id: ObjectId,
+                 progress: _Progress) -> None:
+    svc = jctx.services
+    options = jctx.data.get("options") or {}
+    planned = _planned_ids(jctx.interrupted_batch)
+    with stored_csv(files, file_id) as rows:
+        plan = plan_import(svc.registry, entity, next(rows))
+        if jctx.checkpoint is None and not planned:
+            _log_plan(jctx, plan, options)
+            jctx.set_total(int(jctx.data.get("rows") or 0))
+        importer = RowImporter(svc, entity, plan, jctx.write_context(f"entities.{entity.name}.import"),
+                               keep_invalid=options.get("skipRecordsWithInvalidFields") is False)
+        batch: list[tuple[int, list[str]]] = []
+        for row_number, cells in enumerate(rows, start=2):
+            if row_number <= progress.row or _blank(cells):
+                continue
+            batch.append((row_number, cells))
+            if len(batch) >= jctx.batch_size:
+                _run_batch(jctx, importer, batch, planned, progress)
+                batch = []
+        if batch:
+            _run_batch(jctx, importer, batch, planned, progress)
+
+
+def _run_batch(jctx: runners.JobContext, importer: RowImporter, batch: list[tuple[int, list[str]]],
+               planned: dict[int, ObjectId], progress: _Progress) -> None:
+    ids = {row: planned.get(row) or ObjectId() for row, _ in batch}
+    jctx.begin_batch([f"{row}:{oid}" for row, oid in ids.items()])
+    outcomes: dict[str, dict[str, Any]] = {}
+    failed = 0
+    for row, cells in batch:
+        jctx.check_cancelled()
+        outcome = importer.import_row(cells, ids[row], retried=row in planned)
+        if outcome.ok:
+            progress.imported += 1
+        else:
+            progress.errors += 1
+            failed += 1
+        if outcome.errors:
+            message = error_message(outcome.errors)
+            status = "ok" if outcome.ok else "error"
+            outcomes[str(row)] = {"status": status, "row": row, "errorMessage": message, "errors": outcome.errors}
+            if progress.logged < MAX_LOGGED_ROW_ERRORS:
+                progress.logged += 1
+                if outcome.ok:
+                    jctx.log("WARN", f"Row {row} imported without its invalid values: {message}")
+                else:
+                    jctx.log("ERROR", f"Row {row} not imported: {message}")
+    progress.row = batch[-1][0]
+    jctx.save_checkpoint(progress.checkpoint(), processed_delta=len(batch), record_results=outcomes, errors=failed)
+
+
+def _planned_ids(in_flight: list[str] | None) -> dict[int, ObjectId]:
+    out: dict[int, ObjectId] = {}
+    for key in in_flight or []:
+        row, _, oid = key.partition(":")
+        if row.isdigit() and ObjectId.is_valid(oid):
+            out[int(row)] = ObjectId(oid)
+    return out
+
+
+def _log_plan(jctx: runners.JobContext, plan: ImportPlan, options: dict[str, Any]) -> None:
+    if plan.key is not None:
+        jctx.log("INFO", f"Rows whose '{plan.key.header}' matches a record update it; the others create records")
+    if plan.ignored:
+        names = ", ".join(f"'{c.header}'" for c in plan.ignored)
+        jctx.log("WARN", f"Columns of read-only, calculated or file fields are not imported: {names}")
+    inert = sorted(k for k, v in options.items() if k in INERT_OPTIONS and v is not INERT_OPTIONS[k])
+    if inert:
+        jctx.log("INFO", f"Options with nothing to change in this runtime: {', '.join(inert)}")
+
+
+# Options the platform documents for features this runtime does not have (listeners, cascades, access
+# rules, transient fields) or always performs; they are accepted and noted in the job log.
+INERT_OPTIONS = {"updateCalculatedFields": True, "updateRelationships": True, "performValidations": True,
+                 "filterByAccessRules": True, "performSecurityChecks": True, "triggerEvents": True,
+                 "setDefaultValues": True, "supportTransientFields": True, "cascadeOperations": True}
+
+runners.register("IMPORT_RECORDS", run_import_job)

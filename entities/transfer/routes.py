@@ -1,0 +1,107 @@
+"""``POST /data/{entity}/import`` (multipart ``file``) and ``PUT /data/{entity}/export?<query>``: both answer
+with a job reference; the work happens in an ``IMPORT_RECORDS`` / ``EXPORT_RECORDS`` job."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from typing import IO, Any
+
+from flask import g, jsonify, request
+from flask_smorest import Blueprint
+
+from entities.transfer.exporter import MAX_EXPORT, count_matches, plan_export
+from entities.transfer.importer import INERT_OPTIONS, scan_upload
+from files.storage import FileStore
+from jobs import service as jobs
+from runtime.config import env_int
+from runtime.errors import BadRequest, Forbidden
+from runtime.http import flag
+from runtime.services import services
+
+blp = Blueprint("transfer", __name__, description="Import and export of records as CSV files")
+
+# Import options (platform defaults); all but lowPriority are for developers only.
+IMPORT_OPTIONS = {"lowPriority": False, "skipRecordsWithInvalidFields": True, **INERT_OPTIONS}
+DEVELOPER_OPTIONS = frozenset(IMPORT_OPTIONS) - {"lowPriority"}
+SPOOL_MEMORY = 1024 * 1024
+
+
+def _import_max_bytes() -> int:
+    return env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024)
+
+
+@blp.route("/data/<entity_name>/import", methods=["POST"])
+def import_records(entity_name: str):
+    """Import a CSV file (multipart part ``file``, or a ``text/csv`` body) in a background job."""
+    svc = services()
+    entity = svc.registry.get(entity_name)
+    request.max_content_length = _import_max_bytes()
+    options = _import_options()
+    name, upload = _upload()
+    with upload:
+        _, rows = scan_upload(svc.registry, entity, upload)
+        upload.seek(0)
+        files = FileStore(svc.store)
+        stored = files.put(upload, name, "text/csv", {"ownerId": str(g.user["_id"]), "importInto": entity.name})
+    chosen = {k: v for k, v in options.items() if v != IMPORT_OPTIONS[k]}
+    data = {"entityName": entity.name, "fileName": name, "fileId": str(stored["_id"]), "rows": rows,
+            "options": chosen}
+    job = jobs.submit(svc, "IMPORT_RECORDS", f"Importing records into entity {entity.name}", data, g.user,
+                      low_priority=options["lowPriority"])
+    files.update_metadata(stored["_id"], {"jobId": str(job["_id"])})
+    return jsonify(jobs.job_link(svc, job))
+
+
+@blp.route("/data/<entity_name>/export", methods=["PUT"])
+def export_records(entity_name: str):
+    """Export the records the query matches (``_fields`` picks the columns) to a CSV file, in a background job."""
+    svc = services()
+    entity = svc.registry.get(entity_name)
+    q, _ = plan_export(svc.registry, entity, request.args)
+    use_names = flag("_useFieldNames")
+    if count_matches(svc.records.collection(entity), q) > MAX_EXPORT:
+        raise BadRequest(f"The query matches more than {MAX_EXPORT:,} records: narrow it to export them")
+    data = {"entityName": entity.name, "query": request.args.to_dict(flat=False), "useFieldNames": use_names,
+            "baseUrl": request.url_root.rstrip("/")}
+    job = jobs.submit(svc, "EXPORT_RECORDS", f"Exporting records of entity {entity.name}", data, g.user,
+                      low_priority=flag("_lowPriority"))
+    return jsonify(jobs.job_link(svc, job))
+
+
+def _import_options() -> dict[str, Any]:
+    """The options from the query string or the form fields; a developer-only one from a user is a 403."""
+    options = dict(IMPORT_OPTIONS)
+    for name, default in IMPORT_OPTIONS.items():
+        raw = request.args.get(name, request.form.get(name))
+        if raw in (None, ""):
+            continue
+        low = raw.strip().lower()
+        if low not in ("true", "false", "1", "0", "yes", "no"):
+            raise BadRequest(f"Parameter {name} must be true or false")
+        value = low in ("true", "1", "yes")
+        if name in DEVELOPER_OPTIONS and value != default and not g.user.get("developer"):
+            raise Forbidden(f"Only developers can set {name}")
+        options[name] = value
+    return options
+
+
+def _upload() -> tuple[str, IO[bytes]]:
+    """The CSV as a seekable file: the multipart part ``file`` (the platform's way) or a raw text/csv body."""
+    mimetype = request.mimetype or ""
+    if mimetype.startswith("multipart/form-data"):
+        part = request.files.get("file")
+        if part is None:
+            raise BadRequest("Send the CSV file in a multipart part named 'file'")
+        stream = part.stream
+        return part.filename or "import.csv", stream if stream.seekable() else _spooled(stream)
+    if mimetype in ("text/csv", "text/plain", "application/csv") and request.content_length != 0:
+        return "import.csv", _spooled(request.stream)
+    raise BadRequest("Send the CSV file as multipart/form-data in a part named 'file'")
+
+
+def _spooled(stream: IO[bytes]) -> IO[bytes]:
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY, mode="w+b")  # noqa: SIM115 (the caller closes it)
+    shutil.copyfileobj(stream, spool, 64 * 1024)
+    spool.seek(0)
+    return spool  # type: ignore[return-value]
