@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,3 +109,18 @@ def create(api: Api, entity: str, body: dict[str, Any]) -> dict[str, Any]:
     response = api.post(f"/data/{entity}", json=body)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
+
+
+ENDED = ("FINISHED", "STOPPED", "CANCELED")
+
+
+def wait_for_job(api: Api, job_id: str, statuses: tuple[str, ...] = ENDED, timeout: float = 60) -> dict[str, Any]:
+    """Poll ``GET /status/jobs/{id}`` until the job reaches one of ``statuses``; fail after ``timeout`` s."""
+    deadline = time.time() + timeout
+    job: dict[str, Any] = {}
+    while time.time() < deadline:
+        job = api.get(f"/status/jobs/{job_id}").get_json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} is still {job.get('status')}")

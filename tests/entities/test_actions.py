@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, Api, company, create, login, make_app
+from tests.conftest import wait_for_job as wait_for
 from tests.entities import action_handlers
 
 TEST_ACTIONS = [
@@ -34,15 +33,6 @@ def app():
     yield app
     action_handlers.GATE.set()
 
-
-def wait_for(api: Api, job_id: str, statuses=("FINISHED", "STOPPED", "CANCELED"), timeout: float = 30) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = api.get(f"/status/jobs/{job_id}").get_json()
-        if job["status"] in statuses:
-            return job
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} still {job['status']}")
 
 
 def test_one_record_declarative_update_with_precondition(api: Api):

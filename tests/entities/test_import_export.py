@@ -6,7 +6,6 @@ import copy
 import csv
 import io
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
@@ -17,6 +16,7 @@ from flask import Flask
 from entities.transfer.importer import RowImporter
 from runtime.storage import drop_embedded
 from tests.conftest import Api, company, create, login, make_app
+from tests.conftest import wait_for_job as wait_for
 
 GADGET_FIELDS = [
     {"name": "code", "label": "Code", "type": "text", "unique": True, "required": True},
@@ -71,16 +71,6 @@ def upload(api: Api, entity: str, text: str | bytes, query: str = "", **form: st
     data: dict[str, Any] = {"file": (io.BytesIO(raw), "data.csv"), **form}
     return api.post(f"/data/{entity}/import{query}", data=data, content_type="multipart/form-data")
 
-
-def wait_for(api: Api, job_id: str, statuses=("FINISHED", "STOPPED", "CANCELED"), timeout: float = 60) -> dict:
-    deadline = time.time() + timeout
-    job: dict = {}
-    while time.time() < deadline:
-        job = api.get(f"/status/jobs/{job_id}").get_json()
-        if job["status"] in statuses:
-            return job
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} is still {job.get('status')}")
 
 
 def run_import(api: Api, entity: str, text: str, query: str = "", **form: str) -> dict:

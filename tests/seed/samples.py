@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import copy
 import re
-import time
 from typing import Any
 
 from tests.conftest import Api
+from tests.conftest import wait_for_job as wait_job_until
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 
@@ -99,11 +99,4 @@ def assert_job_link(response: Any) -> str:
 
 
 def wait_for_job(api: Api, job_id: str, statuses: tuple[str, ...] = ("FINISHED",), timeout: float = 30) -> dict:
-    deadline = time.time() + timeout
-    job: dict[str, Any] = {}
-    while time.time() < deadline:
-        job = api.get(f"/status/jobs/{job_id}").get_json()
-        if job["status"] in statuses:
-            return job
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} is still {job.get('status')}")
+    return wait_job_until(api, job_id, statuses, timeout)
