@@ -40,13 +40,26 @@ def create_app(config: Config | None = None, store=None) -> Flask:
         OPENAPI_URL_PREFIX=prefix, OPENAPI_JSON_PATH="openapi.json", JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.merge_slashes = False  # ``/data/x//history`` is a JSON 404, not an HTML redirect
     store = store or connect(config.mongodb_uri, config.mongodb_db)
     svc = build_services(config, store)
     app.extensions["runtime"] = svc
     _register_blueprints(app, prefix)
     errors.register(app)  # after Api(): our handlers replace flask-smorest's error format
     _install_auth_guard(app, svc, prefix)
+    _install_cors(app, config)
     return app
+
+
+def _install_cors(app: Flask, config: Config) -> None:
+    """Let browser apps on ``CORS_ORIGINS`` call the API; tokens travel in headers, so no cookies are allowed."""
+    if not config.cors_origins:
+        return
+    from flask_cors import CORS
+
+    origins = "*" if "*" in config.cors_origins else list(config.cors_origins)
+    CORS(app, resources={f"{config.api_prefix}/*": {"origins": origins}}, supports_credentials=False,
+         expose_headers=["Content-Disposition", "X-File-Content-Type"], max_age=600)
 
 
 def _register_blueprints(app: Flask, prefix: str) -> None:
@@ -69,6 +82,8 @@ def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
     def _guard():
         if not request.path.startswith(prefix) or request.endpoint in PUBLIC_ENDPOINTS:
             return None
+        if request.method == "OPTIONS":
+            return None  # which methods a route allows (and CORS preflights) is no secret
         if request.endpoint is None:
             return None  # unknown route: let the 404/405 handler answer
         if request.path == f"{prefix}/openapi.json":

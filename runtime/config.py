@@ -41,6 +41,7 @@ class Config:
     aggregate_max_results: int = 10000
     sync_max_records: int = 1000
     maintenance_mode: bool = False  # only developers can log in and call the API (others get 503)
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API ("*" for any)
     app_log_retention_days: int = 30
 
     @classmethod
@@ -64,6 +65,7 @@ class Config:
             aggregate_max_results=env_int("AGGREGATE_MAX_RESULTS", 10000),
             app_log_retention_days=env_int("APP_LOG_RETENTION_DAYS", 30),
             maintenance_mode=env_flag("MAINTENANCE_MODE"),
+            cors_origins=tuple(o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
