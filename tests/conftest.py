@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,13 +114,16 @@ def create(api: Api, entity: str, body: dict[str, Any]) -> dict[str, Any]:
 ENDED = ("FINISHED", "STOPPED", "CANCELED")
 
 
-def wait_for_job(api: Api, job_id: str, statuses: tuple[str, ...] = ENDED, timeout: float = 60) -> dict[str, Any]:
-    """Poll ``GET /status/jobs/{id}`` until the job reaches one of ``statuses``; fail after ``timeout`` s."""
+def wait_for_job(api: Api, job_id: str, statuses: tuple[str, ...] = ENDED, timeout: float = 60,
+                 until: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+    """Poll ``GET /status/jobs/{id}`` until the job reaches one of ``statuses`` (or ``until(job)`` holds)."""
+    done = until or (lambda job: job["status"] in statuses)
     deadline = time.time() + timeout
     job: dict[str, Any] = {}
     while time.time() < deadline:
         job = api.get(f"/status/jobs/{job_id}").get_json()
-        if job["status"] in statuses:
+        if done(job):
             return job
         time.sleep(0.02)
-    raise AssertionError(f"job {job_id} is still {job.get('status')}")
+    brief = {k: v for k, v in job.items() if k not in ("results", "data")}
+    raise AssertionError(f"job {job_id} did not get there in {timeout}s: {brief}")

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import redis
 
 from runtime.app import bootstrap, create_app
 from runtime.config import Config
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, Api, login
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, Api, login, wait_for_job
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDS = 5000
@@ -124,17 +124,6 @@ def cluster(redis_url: str, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -
     svc.store.client.close()
 
 
-def _wait(api: Api, job_id: str, done: Callable[[dict[str, Any]], bool], what: str, timeout: float = 120) -> dict:
-    deadline = time.time() + timeout
-    while True:
-        job = api.get(f"/status/jobs/{job_id}").get_json()
-        if done(job):
-            return job
-        if time.time() > deadline:
-            brief = {k: v for k, v in job.items() if k not in ("results", "data")}
-            pytest.fail(f"timed out waiting for {what}: {brief}")
-        time.sleep(0.05)
-
 
 def _children(pid: int) -> list[int]:
     found = []
@@ -149,7 +138,7 @@ def _children(pid: int) -> list[int]:
 
 
 def _check_complete(app: Any, api: Api, job_id: str) -> None:
-    job = _wait(api, job_id, lambda j: j["status"] == "FINISHED", "the job to finish")
+    job = wait_for_job(api, job_id, until=lambda j: j["status"] == "FINISHED", timeout=120)
     assert job["recordsCount"] == job["recordsProcessed"] == RECORDS and not job["hasErrors"]
     assert len(job["results"]["results"]) == 1000
     assert api.get(f"/data/{ENTITY['name']}").get_json()["total"] == 0
@@ -162,9 +151,9 @@ def test_stop_midway_and_resume_on_rq(cluster):
     cl.start_worker()
     body = api.delete(f"/data/{ENTITY['name']}?n=greaterOrEquals(0)&_async=true").get_json()
     job_id = body["jobId"]
-    _wait(api, job_id, lambda j: j["recordsProcessed"] >= 500, "the job to get going")
+    wait_for_job(api, job_id, until=lambda j: j["recordsProcessed"] >= 500, timeout=120)
     assert api.put(f"/status/jobs/{job_id}/stop").get_json()["status"] in ("STOPPING", "STOPPED")
-    job = _wait(api, job_id, lambda j: j["status"] == "STOPPED", "the stop")
+    job = wait_for_job(api, job_id, until=lambda j: j["status"] == "STOPPED", timeout=120)
     processed = job["recordsProcessed"]
     assert 0 < processed < RECORDS and processed % 100 == 0  # stopped at a batch boundary
     assert api.get(f"/data/{ENTITY['name']}").get_json()["total"] == RECORDS - processed
@@ -177,7 +166,7 @@ def test_worker_killed_mid_job_then_resumed_loses_nothing(cluster):
     worker = cl.start_worker()
     body = api.delete(f"/data/{ENTITY['name']}?_async=true").get_json()
     job_id = body["jobId"]
-    _wait(api, job_id, lambda j: j["recordsProcessed"] >= 500, "the job to get going")
+    wait_for_job(api, job_id, until=lambda j: j["recordsProcessed"] >= 500, timeout=120)
     # The worker and its job process (RQ puts the "horse" in a process group of its own), mid-batch.
     for pid in [*_children(worker.pid), worker.pid]:
         os.kill(pid, signal.SIGKILL)
@@ -185,7 +174,7 @@ def test_worker_killed_mid_job_then_resumed_loses_nothing(cluster):
     killed_at = api.get(f"/status/jobs/{job_id}").get_json()
     assert killed_at["status"] == "RUNNING" and killed_at["recordsProcessed"] < RECORDS
     cl.start_worker()
-    job = _wait(api, job_id, lambda j: j["status"] == "STOPPED", "the dead worker's job to be detected", 30)
+    job = wait_for_job(api, job_id, until=lambda j: j["status"] == "STOPPED", timeout=30)
     logs = api.get(f"/status/jobs/{job_id}/logs?level=WARN").get_json()["items"]
     assert any("stopped responding" in i["message"] for i in logs)
     assert api.put(f"/status/jobs/{job_id}/resume").get_json()["status"] == "RUNNING"

@@ -6,7 +6,7 @@ import copy
 import re
 from typing import Any
 
-from tests.conftest import Api
+from tests.conftest import Api, create  # noqa: F401  (tests import it from here)
 from tests.conftest import wait_for_job as wait_job_until
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
@@ -52,11 +52,6 @@ def body(sample: dict[str, Any], **changes: Any) -> dict[str, Any]:
     out.update(changes)
     return out
 
-
-def create(api: Api, entity: str, data: dict[str, Any]) -> dict[str, Any]:
-    response = api.post(f"/data/{entity}", json=data)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
 
 
 def assert_company(record: dict[str, Any], sample: dict[str, Any]) -> None:
