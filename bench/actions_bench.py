@@ -11,12 +11,11 @@ record.
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 from bson import ObjectId
 
-from bench.common import make_app, timed
+from bench.common import make_app, report, timed, wait_job
 
 DEFINITION = {"name": "benchActions", "history": False,
               "fields": [{"name": "title", "type": "text"}, {"name": "flag", "type": "boolean"}],
@@ -40,13 +39,7 @@ def seed(app: Any, client: Any, definition: dict[str, Any], n: int) -> Any:
 
 
 def run_job(client: Any, entity: str, action: str) -> None:
-    job = client.call("PUT", f"/data/{entity}/{action}?_async=true")
-    while True:
-        status = client.call("GET", f"/status/jobs/{job['jobId']}")
-        if status["status"] in ("FINISHED", "STOPPED", "CANCELED"):
-            assert status["status"] == "FINISHED", status
-            return
-        time.sleep(0.01)
+    wait_job(client, client.call("PUT", f"/data/{entity}/{action}?_async=true")["jobId"])
 
 
 def set_based(app: Any, client: Any, n: int) -> None:
@@ -70,13 +63,6 @@ def per_record(app: Any, client: Any, n: int) -> None:
             col.update_one({"_id": oid}, {"$set": {"flag": False}, "$inc": {"version": 1}})
     bare_s = timed(bare)
     report("history on (per record)", n, runtime_s, "bare update_one loop", bare_s)
-
-
-def report(title: str, n: int, runtime_s: float, baseline: str, bare_s: float) -> None:
-    print(f"{title}: {n} records")
-    print(f"  runtime (job):        {runtime_s:7.2f} s  {n / runtime_s:9.0f} records/s")
-    print(f"  {baseline + ':':21} {bare_s:7.2f} s  {n / bare_s:9.0f} records/s")
-    print(f"  ratio runtime/bare time: {runtime_s / bare_s:.1f}x")
 
 
 if __name__ == "__main__":

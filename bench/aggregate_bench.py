@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import time
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,15 +24,13 @@ from bson import ObjectId
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import make_app, median_timed  # noqa: E402
 from entities.aggregate.parse import normalize  # noqa: E402
 from entities.aggregate.pipeline import build  # noqa: E402
-from runtime.app import bootstrap, create_app  # noqa: E402
-from runtime.config import Config  # noqa: E402
 from runtime.storage import drop_embedded  # noqa: E402
 
 BODY = [{"project": "company,numberOfSkills"}, {"group": {"by": "company", "totalSkills": "sum(numberOfSkills)"}}]
 COMPANIES = 100
-EMAIL, PASSWORD = "bench@example.com", "bench-password"
 
 
 def seed(db: Any, records: int) -> None:
@@ -59,16 +55,6 @@ def seed(db: Any, records: int) -> None:
         db["data.contacts"].insert_many(batch)
 
 
-def timed(fn: Any, repeat: int) -> tuple[float, Any]:
-    fn()  # warm-up (caches, schema, registry)
-    samples, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
@@ -76,11 +62,9 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="'maxTimeMS' is accepted")
 
-    config = Config.from_env(mongodb_db=f"bench_{uuid.uuid4().hex[:12]}", admin_email=EMAIL,
-                             admin_password=PASSWORD, aggregate_max_results=max(10_000, COMPANIES))
-    app = create_app(config)
-    bootstrap(app, str(ROOT / "examples" / "entities"))
+    app, client = make_app(aggregate_max_results=max(10_000, COMPANIES))
     svc = app.extensions["runtime"]
+    config = svc.config
     db = svc.store.db
     print(f"store: {'embedded (mongomock-ng)' if svc.store.embedded else config.mongodb_uri}; "
           f"records: {args.records}; repeat: {args.repeat} (median)")
@@ -92,13 +76,8 @@ def main() -> None:
         seed(db, args.records)
         print(f"seeded in {time.perf_counter() - start:.1f} s")
 
-        client = app.test_client()
-        token = client.post("/api/auth/login", json={"email": EMAIL, "password": PASSWORD}).get_json()["token"]
-
         def through_runtime() -> Any:
-            response = client.put("/api/data/contacts/aggregate", json=BODY, headers={"token": token})
-            assert response.status_code == 200, response.get_json()
-            return response.get_json()
+            return client.call("PUT", "/data/contacts/aggregate", json=BODY)
 
         with app.test_request_context():
             pipeline, _ = build(svc.registry.get("contacts"), normalize(BODY), svc.registry.all().get)
@@ -107,8 +86,8 @@ def main() -> None:
         def through_driver() -> Any:
             return list(raw_collection.aggregate(pipeline))
 
-        runtime_s, result = timed(through_runtime, args.repeat)
-        driver_s, rows = timed(through_driver, args.repeat)
+        runtime_s, result = median_timed(through_runtime, args.repeat)
+        driver_s, rows = median_timed(through_driver, args.repeat)
         assert result["total"] == len(rows) == COMPANIES, (result["total"], len(rows))
         assert sum(r["totalSkills"] for r in result["items"]) == sum(r["totalSkills"] for r in rows)
         print(f"pipeline: {pipeline}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -27,12 +28,14 @@ class Client:
         return response.get_json()
 
 
-def make_app() -> tuple[Any, Client]:
-    config = Config.from_env(mongodb_uri=os.environ.get("MONGODB_URI") or None,
-                             mongodb_db=f"bench_{uuid.uuid4().hex[:8]}",
-                             admin_email="bench@example.com", admin_password="bench-password")
-    app = create_app(config)
-    bootstrap(app, EXAMPLES)
+def make_app(examples: str | None = EXAMPLES, **config: Any) -> tuple[Any, Client]:
+    """A fresh ``bench_*`` database, bootstrapped (with the sample app's entities unless ``examples=None``);
+    ``config`` overrides settings (the app's ``Config`` is ``app.extensions["runtime"].config``)."""
+    settings: dict[str, Any] = {"mongodb_uri": os.environ.get("MONGODB_URI") or None,
+                                "mongodb_db": f"bench_{uuid.uuid4().hex[:8]}",
+                                "admin_email": "bench@example.com", "admin_password": "bench-password", **config}
+    app = create_app(Config.from_env(**settings))
+    bootstrap(app, examples)
     client = app.test_client()
     token = client.post("/api/auth/login", json={"email": "bench@example.com", "password": "bench-password"}
                         ).get_json()["token"]
@@ -47,3 +50,33 @@ def timed(fn: Callable[[], Any], repeat: int = 1) -> float:
         fn()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def median_timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """One warm-up run (caches, schema, registry), then the median of ``repeat`` runs in seconds, and the
+    last run's result."""
+    fn()
+    samples, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples), result
+
+
+def wait_job(client: Client, job_id: str) -> dict[str, Any]:
+    """Poll the job until it ends; it must have FINISHED. Returns its JSON."""
+    while True:
+        job = client.call("GET", f"/status/jobs/{job_id}")
+        if job["status"] in ("FINISHED", "STOPPED", "CANCELED"):
+            assert job["status"] == "FINISHED", job
+            return job
+        time.sleep(0.01)
+
+
+def report(title: str, n: int, runtime_s: float, baseline: str, bare_s: float, unit: str = "records") -> None:
+    """The runtime's time and rate against the baseline's, and their ratio."""
+    print(f"{title}: {n} {unit}")
+    print(f"  {'runtime (job):':22} {runtime_s:7.2f} s  {n / runtime_s:9.0f} {unit}/s")
+    print(f"  {baseline + ':':22} {bare_s:7.2f} s  {n / bare_s:9.0f} {unit}/s")
+    print(f"  ratio runtime/bare time: {runtime_s / bare_s:.1f}x")

@@ -20,13 +20,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import tracemalloc
 from typing import Any
 
 from bson import ObjectId
 
-from bench.common import make_app, timed
+from bench.common import make_app, report, timed, wait_job
 
 FIELDS = [{"name": "code", "type": "text"}, {"name": "n", "type": "integer"}, {"name": "price", "type": "money"},
           {"name": "active", "type": "boolean"}, {"name": "day", "type": "date"},
@@ -51,12 +50,9 @@ def define(client: Any, name: str) -> None:
 
 
 def wait(client: Any, job_id: str) -> dict[str, Any]:
-    while True:
-        job = client.call("GET", f"/status/jobs/{job_id}")
-        if job["status"] in ("FINISHED", "STOPPED", "CANCELED"):
-            assert job["status"] == "FINISHED" and not job["hasErrors"], job
-            return job
-        time.sleep(0.01)
+    job = wait_job(client, job_id)
+    assert not job["hasErrors"], job
+    return job
 
 
 def runtime_import(client: Any, entity: str, path: str) -> dict[str, Any]:
@@ -110,8 +106,8 @@ def speed(app: Any, client: Any, rows: int) -> None:
         bare_export_s = timed(lambda: bare_export(bare_col))
     finally:
         os.unlink(path)
-    report("import", rows, import_s, "csv + insert_many", bare_import_s)
-    report("export", rows, export_s, "find + csv.writer", bare_export_s)
+    report("import", rows, import_s, "csv + insert_many", bare_import_s, "rows")
+    report("export", rows, export_s, "find + csv.writer", bare_export_s, "rows")
 
 
 def memory(rows: int) -> None:
@@ -170,13 +166,6 @@ def _traced_runs(app: Any, client: Any, size: int) -> tuple[tuple[int, int], tup
 
 def mb(n: int) -> str:
     return f"{n / 1_048_576:6.2f} MB"
-
-
-def report(title: str, n: int, runtime_s: float, baseline: str, bare_s: float) -> None:
-    print(f"{title}: {n} rows")
-    print(f"  runtime (job):         {runtime_s:7.2f} s  {n / runtime_s:9.0f} rows/s")
-    print(f"  {baseline + ':':22} {bare_s:7.2f} s  {n / bare_s:9.0f} rows/s")
-    print(f"  ratio runtime/bare time: {runtime_s / bare_s:.1f}x")
 
 
 def main() -> None:

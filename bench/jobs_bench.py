@@ -1,6 +1,6 @@
 """Delete N records by query as a DELETE_RECORDS job vs the bare driver's ``delete_many`` in batches of the same size.
 
-    python bench/jobs_bench.py [--records 100000] [--batch 200]
+    python -m bench.jobs_bench [--records 100000] [--batch 200]
 
 Uses ``MONGODB_URI`` when set (the meaningful setting), else the embedded mongomock store, where every query
 scans the collection, so keep ``--records`` to a few thousand there. The entity has no history, so the job
@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import time
-import uuid
 
-from runtime.app import bootstrap, create_app
-from runtime.config import Config
+from bench.common import make_app
 
 ENTITY = {"name": "benchitems", "label": "Bench items", "history": False,
           "fields": [{"name": "name", "label": "Name", "type": "text"}, {"name": "n", "label": "N", "type": "integer"}]}
@@ -28,11 +26,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     args = parser.parse_args()
     os.environ["JOBS_BATCH_SIZE"] = str(args.batch)
-    config = Config.from_env(mongodb_db=f"bench_{uuid.uuid4().hex[:8]}", redis_url=None,
-                             admin_email="bench@example.com", admin_password="bench-password")
-    app = create_app(config)
-    bootstrap(app, None)
+    app, _ = make_app(examples=None, redis_url=None)
     svc = app.extensions["runtime"]
+    config = svc.config
     svc.registry.save(ENTITY)
     entity = svc.registry.get(ENTITY["name"])
     col = svc.records.collection(entity)

@@ -10,13 +10,9 @@ the driver side runs the same ``find`` (sort, limit) and ``count_documents`` on 
 
 from __future__ import annotations
 
-import os
 import random
-import statistics
 import sys
 import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +21,7 @@ from bson import ObjectId
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runtime.app import bootstrap, create_app  # noqa: E402
-from runtime.config import Config  # noqa: E402
+from bench.common import make_app, median_timed  # noqa: E402
 from runtime.storage import drop_embedded  # noqa: E402
 
 RECORDS = 100_000
@@ -42,28 +37,10 @@ BARE_FILTER = {"$and": [{"kind": "b"}, {"n": {"$gte": 1000, "$lte": 4000}}]}
 BARE_SORT = [("n", 1), ("_id", 1)]
 
 
-def timed(fn: Callable[[], Any], repeats: int = REPEATS) -> tuple[float, Any]:
-    fn()  # warm up
-    samples, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), result
-
-
 def main() -> None:
-    uri = os.environ.get("MONGODB_URI") or None
-    db_name = f"bench_{uuid.uuid4().hex[:8]}"
-    config = Config.from_env(mongodb_uri=uri, mongodb_db=db_name, redis_url=None,
-                             admin_email="bench@example.com", admin_password="bench-password")
-    app = create_app(config)
-    bootstrap(app)
-    client = app.test_client()
-    token = client.post("/api/auth/login", json={"email": "bench@example.com",
-                                                 "password": "bench-password"}).get_json()["token"]
-    headers = {"token": token}
-    store = app.extensions["runtime"].store
+    app, client = make_app(examples=None, redis_url=None)
+    svc = app.extensions["runtime"]
+    uri, db_name, store = svc.config.mongodb_uri, svc.config.mongodb_db, svc.store
     col = store.collection("data.benchItems")
     try:
         rng = random.Random(1)
@@ -75,21 +52,19 @@ def main() -> None:
                              for i in range(batch, min(batch + 10_000, RECORDS))])
         # the entity (and so its indexes) comes after the data: the embedded store checks a unique index
         # by scanning the collection on every insert, which would make this quadratic
-        assert client.post("/api/metadata/entities", json=ENTITY, headers=headers).status_code == 200
+        client.call("POST", "/metadata/entities", json=ENTITY)
         print(f"store: {'MongoDB at ' + uri if uri else 'embedded (mongomock-ng)'}; "
               f"inserted {RECORDS} records and indexed them in {time.perf_counter() - start:.1f}s")
 
         def runtime_page() -> dict[str, Any]:
-            response = client.get(f"/api/data/benchItems?{QUERY}", headers=headers)
-            assert response.status_code == 200, response.get_json()
-            return response.get_json()
+            return client.call("GET", f"/data/benchItems?{QUERY}")
 
         def bare_page() -> tuple[list[dict[str, Any]], int]:
             docs = list(col.find(BARE_FILTER, max_time_ms=60_000).sort(BARE_SORT).limit(100))
             return docs, col.count_documents(BARE_FILTER)
 
-        runtime_s, body = timed(runtime_page)
-        bare_s, (docs, total) = timed(bare_page)
+        runtime_s, body = median_timed(runtime_page, REPEATS)
+        bare_s, (docs, total) = median_timed(bare_page, REPEATS)
         assert body["total"] == total and [i["id"] for i in body["items"]] == [str(d["_id"]) for d in docs]
         print(f"query: GET /data/benchItems?{QUERY}  (total {total}, page {len(docs)})")
         print(f"runtime (Flask test client, end to end): {runtime_s * 1000:8.1f} ms  (median of {REPEATS})")

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("files")
 
-FILES = "files.files"
 SHARES = "sys.fileShares"
 SWEEPS = "sys.fileSweeps"
 SWEEP_BATCH = 500
@@ -122,11 +121,11 @@ class FileService:
 
     def record_file(self, entity: Entity, raw_record_id: str, raw_file_id: str) -> Download:
         """A file one of the record's file fields (nested ones included) points at."""
-        record = self.services.records.get(entity, raw_record_id)
-        file_id = parse_object_id(raw_file_id)
+        record_id, file_id = parse_object_id(raw_record_id), parse_object_id(raw_file_id)
         paths = file_paths(entity.fields)
-        if file_id is None or not paths or self.services.records.collection(entity).find_one(
-                {"_id": record["_id"], "$or": [{f"{p}.id": file_id} for p in paths]}, {"_id": 1}) is None:
+        if record_id is None or file_id is None or not paths or self.services.records.collection(entity).find_one(
+                {"_id": record_id, "$or": [{f"{p}.id": file_id} for p in paths]}, {"_id": 1}) is None:
+            self.services.records.get(entity, raw_record_id)  # a missing record (or a bad id) has its own 404
             raise NotFound(f"File '{raw_file_id}' does not belong to record '{raw_record_id}'")
         doc = self._file(raw_file_id)
         return Download(doc, self.store.read(doc["_id"]))
@@ -216,7 +215,7 @@ class FileService:
 
 
 def file_name(store: Store, file_id: ObjectId) -> str | None:
-    doc = store.collection(FILES).find_one({"_id": file_id}, {"filename": 1})
+    doc = FileStore(store).files.find_one({"_id": file_id}, {"filename": 1})
     return doc.get("filename") if doc else None
 
 

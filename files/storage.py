@@ -72,9 +72,6 @@ class FileStore:
             yield bytes(chunk["data"])
             n += 1
 
-    def read_all(self, file_id: ObjectId) -> bytes:
-        return b"".join(self.read(file_id))
-
     def update_metadata(self, file_id: ObjectId, changes: dict[str, Any]) -> None:
         self.files.update_one({"_id": file_id}, {"$set": {f"metadata.{k}": v for k, v in changes.items()}})
 

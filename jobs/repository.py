@@ -29,8 +29,8 @@ class JobRepository:
     def insert(self, doc: dict[str, Any]) -> None:
         self.col.insert_one(doc)
 
-    def get(self, job_id: ObjectId) -> dict[str, Any] | None:
-        return self.col.find_one({"_id": job_id})
+    def get(self, job_id: ObjectId, projection: dict[str, int] | None = None) -> dict[str, Any] | None:
+        return self.col.find_one({"_id": job_id}, projection)
 
     def find(self, mongo_filter: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         cursor = self.col.find(mongo_filter).sort("_id", pymongo.DESCENDING)
@@ -59,18 +59,21 @@ class JobRepository:
         return doc
 
     def owned_update(self, job_id: ObjectId, token: str, update: dict[str, Any]) -> dict[str, Any] | None:
-        """An execution's write, fenced on its token: None means it no longer owns the job."""
+        """An execution's write, fenced on its token: None means it no longer owns the job. The updated doc
+        comes back without ``data`` and ``results`` (the two fields that grow with the job: an ids list, up to
+        ``RESULTS_CAP`` outcomes), which a write per batch would otherwise ship back every time."""
         cond = {"_id": job_id, "runner": token, "status": {"$in": list(ACTIVE)}}
-        return self.col.find_one_and_update(cond, update, return_document=ReturnDocument.AFTER)
+        return self.col.find_one_and_update(cond, update, {"data": 0, "results": 0},
+                                            return_document=ReturnDocument.AFTER)
 
     def stale(self, heartbeat_before: int) -> list[dict[str, Any]]:
         """Owned jobs whose owner has not written since ``heartbeat_before``."""
         return list(self.col.find({"status": {"$in": list(ACTIVE)}, "runner": {"$ne": None},
                                    "heartbeat": {"$lt": heartbeat_before}}))
 
-    def claimable(self) -> list[ObjectId]:
+    def claimable(self) -> list[dict[str, Any]]:
         cond = {"status": {"$in": [PENDING, RUNNING]}, "runner": None}
-        return [d["_id"] for d in self.col.find(cond, {"_id": 1}).sort("_id", 1)]
+        return list(self.col.find(cond).sort("_id", 1))
 
     def child_finished(self, parent_id: str) -> None:
         oid = ObjectId(parent_id)

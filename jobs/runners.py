@@ -81,7 +81,7 @@ class JobContext:
                  cancelled: Callable[[], bool] = lambda: False):
         self.jobs = jobs
         self.services: Services = jobs.services
-        self.job = job
+        self.job = job  # refreshed by each checkpoint, without ``results`` (see ``JobRepository.owned_update``)
         self.job_id: ObjectId = job["_id"]
         self.data: dict[str, Any] = job.get("data") or {}
         self.checkpoint: Any = job.get("checkpoint")
@@ -119,7 +119,7 @@ class JobContext:
         if has_errors:
             fields["hasErrors"] = True
         doc = self._write({"$set": fields, "$inc": {"recordsProcessed": processed_delta}})
-        self.job, self.checkpoint, self.interrupted_batch = doc, checkpoint, None
+        self.job, self.checkpoint, self.interrupted_batch = {**doc, "data": self.data}, checkpoint, None
         if doc["status"] == STOPPING:
             self.jobs.repo.transition(self.job_id, STOPPING, {"status": STOPPED, "runner": None},
                                       {"runner": self._token})
@@ -136,7 +136,7 @@ class JobContext:
         """True when a stop or force stop was asked (``save_checkpoint`` acts on it by itself)."""
         if self._cancelled():
             return True
-        doc = self.jobs.repo.get(self.job_id)
+        doc = self.jobs.repo.get(self.job_id, {"runner": 1, "status": 1})  # a handler may ask per record
         return doc is None or doc.get("runner") != self._token or doc["status"] != self.job["status"]
 
     def check_cancelled(self) -> None:

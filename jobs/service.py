@@ -209,10 +209,8 @@ class JobService:
     def enqueue_waiting(self) -> int:
         """Queue every job waiting for a worker (after a restart of an embedded runner)."""
         waiting = self.repo.claimable()
-        for job_id in waiting:
-            doc = self.repo.get(job_id)
-            if doc is not None:
-                self._enqueue(doc)
+        for doc in waiting:
+            self._enqueue(doc)
         return len(waiting)
 
 

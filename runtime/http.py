@@ -1,8 +1,9 @@
-"""Small request helpers shared by the routes: JSON bodies, flags, paging numbers."""
+"""Small request helpers shared by the routes: JSON bodies, flags, paging numbers, the paged list shape."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from flask import request
@@ -52,3 +53,8 @@ def int_arg(name: str, default: int, minimum: int = 0, maximum: int | None = Non
         bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
         raise BadRequest(f"Parameter {name} must be {bound}")
     return value
+
+
+def page(total: int, docs: list[dict[str, Any]], render: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    """A listing's ``{total, offset, items}``: ``offset`` is the id of the last document, sent back as ``_offset``."""
+    return {"total": total, "offset": str(docs[-1]["_id"]) if docs else None, "items": [render(d) for d in docs]}

@@ -11,7 +11,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from entities.aggregate.shape import Shape, Slot
+from entities.aggregate.shape import Shape, Slot, single
 from entities.records.render import render as render_record
 
 
@@ -25,7 +25,8 @@ def render_value(slot: Slot, value: Any) -> Any:
             return []
         return False if slot.type.name == "boolean" else None
     if isinstance(value, list):
-        return [render_value(Slot(slot.field, many=False, entity=slot.entity), v) for v in value]
+        one = single(slot)
+        return [render_value(one, v) for v in value]
     try:
         return _one(slot, value)
     except (KeyError, TypeError, AttributeError, ValueError):

@@ -83,18 +83,22 @@ class Slot:
         if self.entity is not None:
             return _record_child(self.entity, part, self.many)
         kind = self.type.name
-        extras: dict[str, dict[str, Field]] = {
-            "relationship": {"id": ID_FIELD, "label": LABEL_FIELD},
-            "file": {"id": ID_FIELD, "name": synthetic_field("name", TYPES["text"])},
-            "nestedFields": {"id": ID_FIELD, "label": LABEL_FIELD},
-        }
-        if part in extras.get(kind, {}):
-            return part, Slot(extras[kind][part], many=self.many)
+        extra = _EXTRAS.get(kind, {}).get(part)
+        if extra is not None:
+            return part, Slot(extra, many=self.many)
         if kind == "nestedFields":
             inner = self.field.inner(part)
             if inner is not None:
                 return part, Slot(inner, many=self.many or inner.many)
         return None
+
+
+# The sub-fields every value of these types carries besides its own (stored key = name).
+_EXTRAS: dict[str, dict[str, Field]] = {
+    "relationship": {"id": ID_FIELD, "label": LABEL_FIELD},
+    "file": {"id": ID_FIELD, "name": synthetic_field("name", TYPES["text"])},
+    "nestedFields": {"id": ID_FIELD, "label": LABEL_FIELD},
+}
 
 
 def _record_child(entity: Entity, part: str, many: bool) -> tuple[str, Slot] | None:

@@ -209,7 +209,7 @@ def lookup(ctx: StageContext, settings: Any) -> Step:
     foreign_ctx = StageContext(ctx.index, ctx.name, foreign, Shape.records(foreign), ctx.find_entity)
     remote = _join_path(ctx, foreign_ctx.resolve(settings["foreignFieldPath"], "foreignFieldPath"),
                         "foreignFieldPath")
-    if _join_kind(local[1]) != _join_kind(remote[1]):
+    if local[1].type.family != remote[1].type.family:
         raise ctx.error(f"localFieldPath ({local[1].describe()}) and foreignFieldPath ({remote[1].describe()}) "
                         f"hold different kinds of values and would never match")
     stage = {"$lookup": {"from": data_collection_name(foreign.name), "localField": local[0], "foreignField": remote[0],
@@ -227,10 +227,6 @@ def _join_path(ctx: StageContext, r: Resolved, what: str) -> tuple[str, Slot]:
         assert found is not None
         return f"{r.mongo_path}.id", found[1]
     return r.mongo_path, r.slot
-
-
-def _join_kind(slot: Slot) -> str:
-    return slot.type.family
 
 
 def geo_near(ctx: StageContext, settings: Any) -> Step:

@@ -144,7 +144,8 @@ class HistoryRecorder:
     def recover(self, entity_name: str, records: Any) -> int:
         """Finish history writes interrupted by a crash; returns how many entries were repaired."""
         repaired = 0
-        for doc in records.find({OUTBOX_FIELD: {"$exists": True}}, {OUTBOX_FIELD: 1}):
+        # ``_hist._id`` (every entry has one), not ``_hist``: the sparse ``history_outbox`` index serves it.
+        for doc in records.find({f"{OUTBOX_FIELD}._id": {"$exists": True}}, {OUTBOX_FIELD: 1}):
             entry = doc[OUTBOX_FIELD]
             self.commit(entry)
             self.clear_outbox(records, doc["_id"], entry["_id"])

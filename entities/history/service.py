@@ -10,6 +10,7 @@ from entities.history.recorder import HistoryRecorder
 from entities.metadata import HISTORY_EVENTS, Entity
 from entities.types import parse_object_id
 from runtime.errors import BadRequest
+from runtime.http import page
 
 ITEM_FIELDS = ("entityId", "entityName", "entityVersion", "recordId", "recordName", "user", "timestamp", "ip",
                "eventType", "eventCategory", "contextPath", "recordDeleted", "deletionDate", "oldRecord",
@@ -41,8 +42,7 @@ def _page(recorder: HistoryRecorder, selector: dict[str, Any], size: int, offset
         page_query["_id"] = {"$lt": oid}
     docs = list(recorder.col.find(page_query).sort("_id", -1).limit(size)) if size else []
     total = recorder.col.count_documents(query)
-    items = [present(d) for d in docs]
-    return {"total": total, "offset": items[-1]["id"] if items else None, "items": items}
+    return page(total, docs, present)
 
 
 def record_history(recorder: HistoryRecorder, records_col: Any, entity: Entity, record_id: str, size: int,

@@ -15,7 +15,7 @@ from entities.records.service import parse_id
 from entities.types import parse_object_id
 from runtime.auth import write_context
 from runtime.errors import BadRequest, NotFound
-from runtime.http import flag, json_body
+from runtime.http import flag, json_body, page
 from runtime.services import services
 
 blp = Blueprint("records", __name__, description="Records of every entity")
@@ -55,8 +55,7 @@ def list_records(entity_name: str):
     docs = find_page(col, q, max_ms)
     total = count(col, q, max_ms)
     related = _related(entity, docs, q.relationships) if q.relationships else None
-    items = [render(entity, d, q.fields, q.fmt, related) for d in docs]
-    return jsonify({"total": total, "offset": items[-1]["id"] if items else None, "items": items})
+    return jsonify(page(total, docs, lambda d: render(entity, d, q.fields, q.fmt, related)))
 
 
 @blp.route("/data/<entity_name>", methods=["POST"])

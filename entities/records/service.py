@@ -146,8 +146,6 @@ class RecordService:
                         errors.append(field_error(path, "invalid", problem, f.label, rejected=str(ref["id"])))
 
     def _resolve_one(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
-        if "label" in ref and "id" in ref and len(ref) == 2 and isinstance(ref["id"], ObjectId):
-            pass  # already resolved when merged from a stored value
         target_name = f.type_rules.get("entity")
         col = self.store.collection(data_collection_name(target_name))
         if "id" in ref:

@@ -22,6 +22,7 @@ from pymongo.errors import ExecutionTimeout
 
 from runtime.applogs.query import LEVELS, LogQuery, invalid
 from runtime.errors import BadRequest
+from runtime.http import page
 from runtime.storage import Store
 
 LOGS = "sys.logs"
@@ -97,13 +98,13 @@ class AppLogs:
                 self.col.estimated_document_count()
             docs: list[dict[str, Any]] = []
             if q.size:
-                page = self._after(cond, q.after, q.descending) if q.after is not None else cond
-                cursor = self.col.find(page, {"expiresAt": 0}, max_time_ms=self.max_time_ms)
+                selector = self._after(cond, q.after, q.descending) if q.after is not None else cond
+                cursor = self.col.find(selector, {"expiresAt": 0}, max_time_ms=self.max_time_ms)
                 cursor = cursor.sort([(key, direction) for key, _ in _ORDER]).skip(q.skip).limit(q.size)
                 docs = list(cursor)
         except ExecutionTimeout:
             raise BadRequest("The log query took too long: narrow it with period, from/to or level") from None
-        return {"total": total, "offset": str(docs[-1]["_id"]) if docs else None, "items": [render(d) for d in docs]}
+        return page(total, docs, render)
 
     def _after(self, cond: dict[str, Any], after: ObjectId, descending: bool) -> dict[str, Any]:
         """Keyset paging on ``(timestamp, _id)``: the logs strictly past the given one in the sort order."""

@@ -53,6 +53,14 @@ A, B, G, D = "Alpha", "Beta", "Gamma ray", "delta, inc"
 ALL = {A, B, G, D}
 
 
+def seed_things(api: Api) -> dict[str, str]:
+    """Define ``things``, create the two companies its records point at and ``RECORDS``: ids by title."""
+    assert api.post("/metadata/entities", json=THINGS).status_code == 200
+    create(api, "companies", company(name="Acme"))
+    create(api, "companies", company(name="Blogpad"))
+    return {r["title"]: create(api, "things", r)["id"] for r in RECORDS}
+
+
 class World:
     def __init__(self, api: Api, ids: dict[str, str], app: Any):
         self.api, self.ids, self.app = api, ids, app
@@ -72,11 +80,7 @@ class World:
 def world() -> Iterator[World]:
     app = make_app()
     api = login(app)
-    assert api.post("/metadata/entities", json=THINGS).status_code == 200
-    create(api, "companies", company(name="Acme"))
-    create(api, "companies", company(name="Blogpad"))
-    ids = {r["title"]: create(api, "things", r)["id"] for r in RECORDS}
-    yield World(api, ids, app)
+    yield World(api, seed_things(api), app)
     drop_embedded(app.config["RUNTIME"].mongodb_db)
 
 
@@ -408,10 +412,7 @@ def test_map_filter(world: World):
 
 
 def test_delete_over_query(app, api: Api):
-    assert api.post("/metadata/entities", json=THINGS).status_code == 200
-    create(api, "companies", company(name="Acme"))
-    create(api, "companies", company(name="Blogpad"))
-    ids = {r["title"]: create(api, "things", r)["id"] for r in RECORDS}
+    ids = seed_things(api)
     response = api.delete("/data/things?" + q("kind=small&owner=Acme"))
     assert response.status_code == 200
     body = response.get_json()
