@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import make_app, median_timed  # noqa: E402
+from core.storage import drop_embedded  # noqa: E402
 from entities.aggregate.parse import normalize  # noqa: E402
 from entities.aggregate.pipeline import build  # noqa: E402
-from runtime.storage import drop_embedded  # noqa: E402
 
 BODY = [{"project": "company,numberOfSkills"}, {"group": {"by": "company", "totalSkills": "sum(numberOfSkills)"}}]
 COMPANIES = 100

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.config import Config
 from runtime.app import bootstrap, create_app
-from runtime.config import Config
 
 EXAMPLES = str(Path(__file__).resolve().parent.parent / "examples" / "entities")
 

@@ -84,8 +84,8 @@ def measure(port: int, paths: list[str], headers: dict[str, str], seconds: float
 
 def seed(stack: Stack, records: int) -> list[str]:
     """Define the entity and insert ``records`` records straight into the shared database; returns the ids."""
+    from core.config import Config
     from runtime.app import create_app
-    from runtime.config import Config
 
     app = create_app(Config.from_env(mongodb_uri=stack.mongodb_uri, mongodb_db=stack.db, redis_url=None))
     svc = app.extensions["runtime"]

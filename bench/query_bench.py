@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import make_app, median_timed  # noqa: E402
-from runtime.storage import drop_embedded  # noqa: E402
+from core.storage import drop_embedded  # noqa: E402
 
 RECORDS = 100_000
 REPEATS = 3

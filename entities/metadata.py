@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import ValidationFailed, field_error
 from entities.templates import Template, TemplateError
 from entities.types import TYPES, FieldType
-from runtime.errors import ValidationFailed, field_error
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
 RESERVED = {"id", "version", "label", "entity"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import jsonify
 from flask_smorest import Blueprint
 
+from core.http import json_body
 from runtime.auth import require_developer
-from runtime.http import json_body
 from runtime.services import services
 
 blp = Blueprint("metadata", __name__, description="Entity definitions (developers only)")

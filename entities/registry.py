@@ -14,9 +14,9 @@ from bson import ObjectId
 from flask import g, has_request_context
 from pymongo.errors import DuplicateKeyError
 
+from core.errors import ApiError, NotFound, ValidationFailed, field_error
+from core.storage import Store
 from entities.metadata import Entity, parse_entity
-from runtime.errors import ApiError, NotFound, ValidationFailed, field_error
-from runtime.storage import Store
 
 ENTITIES = "sys.entities"
 META = "sys.meta"

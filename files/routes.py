@@ -9,9 +9,9 @@ from urllib.parse import quote
 from flask import Response, g, jsonify, request
 from flask_smorest import Blueprint
 
+from core.errors import BadRequest
+from core.http import json_body
 from files.service import Download, FileService
-from runtime.errors import BadRequest
-from runtime.http import json_body
 from runtime.services import services
 
 blp = Blueprint("files", __name__, description="Files: upload, download and share")

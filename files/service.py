@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
+from core.config import env_int
+from core.errors import ApiError, BadRequest, Forbidden, NotFound
+from core.storage import Store
 from entities.metadata import Entity, Field
 from entities.types import parse_object_id
 from files.storage import FileStore, FileTooLarge
-from runtime.config import env_int
-from runtime.errors import ApiError, BadRequest, Forbidden, NotFound
-from runtime.storage import Store
 
 if TYPE_CHECKING:
     from runtime.services import Services

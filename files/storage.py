@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 from bson import Binary, ObjectId
 
-from runtime.storage import Store
+from core.storage import Store
 
 BUCKET = "files"
 CHUNK_SIZE = 255 * 1024  # GridFS's default chunk size

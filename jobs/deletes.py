@@ -14,13 +14,13 @@ from bson import ObjectId
 from flask import g, jsonify
 from werkzeug.datastructures import MultiDict
 
+from core.errors import ApiError, NotFound
+from core.http import flag
 from entities.metadata import Entity
 from entities.query import iterate_ids, parse_list_query
 from jobs import runners
 from jobs.runners import JobContext
 from jobs.service import jobs_of
-from runtime.errors import ApiError, NotFound
-from runtime.http import flag
 from runtime.services import services
 
 DELETE_RECORDS = "DELETE_RECORDS"

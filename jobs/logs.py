@@ -8,10 +8,10 @@ from typing import Any
 import pymongo
 from bson import ObjectId
 
+from core.errors import BadRequest
+from core.storage import Store
 from jobs.model import JOB_LOGS, now_ms
 from runtime.applogs.period import PeriodError, parse_period
-from runtime.errors import BadRequest
-from runtime.storage import Store
 
 LEVELS = ("INFO", "WARN", "ERROR")
 

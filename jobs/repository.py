@@ -9,8 +9,8 @@ import pymongo
 from bson import ObjectId
 from pymongo import ReturnDocument
 
+from core.storage import Store
 from jobs.model import ACTIVE, JOBS, PENDING, RUNNING, now_ms
-from runtime.storage import Store
 
 
 class JobRepository:

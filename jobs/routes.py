@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import g, jsonify, request
 from flask_smorest import Blueprint
 
+from core.errors import BadRequest, NotFound
+from core.http import flag, int_arg
 from jobs.model import parse_job_id, render
 from jobs.service import ListFilters, jobs_of
-from runtime.errors import BadRequest, NotFound
-from runtime.http import flag, int_arg
 from runtime.services import services
 
 blp = Blueprint("jobs", __name__, description="Background jobs")

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
-from entities.context import WriteContext
+from core.context import WriteContext
 from jobs.model import RESULTS_CAP, STOPPED, STOPPING, now_ms
 
 if TYPE_CHECKING:

@@ -10,6 +10,8 @@ from typing import Any
 
 from bson import ObjectId
 
+from core.config import env_int
+from core.errors import BadRequest, Forbidden, NotFound
 from jobs.dispatch import Dispatcher
 from jobs.logs import JobLogs
 from jobs.model import (
@@ -26,8 +28,6 @@ from jobs.model import (
     render,
 )
 from jobs.repository import JobRepository
-from runtime.config import env_int
-from runtime.errors import BadRequest, Forbidden, NotFound
 from runtime.services import Services
 
 log = logging.getLogger("jobs.service")

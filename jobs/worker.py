@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from runtime.config import Config
+from core.config import Config
 
 log = logging.getLogger("jobs.worker")
 

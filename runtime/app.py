@@ -8,12 +8,12 @@ import logging
 from flask import Flask, g, jsonify, request
 from flask_smorest import Api, Blueprint
 
-from runtime import errors
+from core import errors
+from core.config import Config
+from core.errors import Unauthorized
+from core.storage import connect
 from runtime.auth import ServiceUnavailable, token_from_request
-from runtime.config import Config
-from runtime.errors import Unauthorized
 from runtime.services import Services, build_services
-from runtime.storage import connect
 
 # Packages that add routes and services: each module has ``install(app, api, services)``.
 PLUGINS = ("jobs.plugin", "entities.aggregate.plugin", "entities.actions.plugin", "runtime.applogs.plugin",

@@ -18,9 +18,9 @@ from bson import ObjectId
 from flask import g, request
 from pymongo.errors import DuplicateKeyError
 
-from entities.context import WriteContext
-from runtime.errors import ApiError, Forbidden, Unauthorized, ValidationFailed, field_error
-from runtime.storage import Store
+from core.context import WriteContext
+from core.errors import ApiError, Forbidden, Unauthorized, ValidationFailed, field_error
+from core.storage import Store
 
 USERS = "sys.users"
 TOKENS = "sys.tokens"

@@ -8,8 +8,8 @@ from typing import Any
 from flask import current_app, g, jsonify, request
 from flask_smorest import Blueprint
 
+from core.http import json_object
 from runtime.auth import client_ip, public_user, token_from_request
-from runtime.http import json_object
 from runtime.services import services
 
 blp = Blueprint("auth", __name__, description="Login, logout and the current user")

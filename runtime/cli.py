@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime.config import Config
+from core.config import Config
 
 EXAMPLES = str(Path(__file__).resolve().parent.parent / "examples" / "entities")
 

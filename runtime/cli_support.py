@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.errors import ApiError
 from entities.registry import ensure_data_indexes
-from runtime.errors import ApiError
 from runtime.services import Services
 
 

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 
 if TYPE_CHECKING:
+    from core.config import Config
+    from core.storage import Store
     from entities.history.recorder import HistoryRecorder
     from entities.records.service import RecordService
     from entities.registry import Registry
     from runtime.auth import AuthService
-    from runtime.config import Config
-    from runtime.storage import Store
 
 
 @dataclass

@@ -12,9 +12,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from core.config import Config
+from core.storage import drop_embedded
 from runtime.app import bootstrap, create_app
-from runtime.config import Config
-from runtime.storage import drop_embedded
 
 EXAMPLES = str(Path(__file__).resolve().parent.parent / "examples" / "entities")
 ADMIN_EMAIL = "admin@example.com"

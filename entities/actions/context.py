@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from entities.context import WriteContext
+from core.context import WriteContext
 from entities.records.render import render
 from runtime.applogs import app_logs
 

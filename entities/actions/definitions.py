@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import field_error
 from entities.metadata import DEFINITION_CHECKS, NAME_RE, Entity, Field, _parse_fields
-from runtime.errors import field_error
 
 TYPES = ("oneRecord", "manyRecords", "global")
 

@@ -7,11 +7,11 @@ from typing import Any
 from bson import ObjectId
 from werkzeug.datastructures import MultiDict
 
+from core.errors import NotFound
 from entities.actions.definitions import action_of
 from entities.actions.service import ActionService, JobHooks, selection_filter
 from entities.query import iterate_ids, parse_list_query
 from jobs import runners
-from runtime.errors import NotFound
 
 
 def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:

@@ -11,13 +11,13 @@ from typing import Any
 
 from flask import g, jsonify, request
 
+from core.errors import BadRequest, NotFound
+from core.http import flag, json_body
 from entities.actions.definitions import Action, action_of
 from entities.actions.service import ActionService, selection_filter
 from entities.metadata import Entity
 from entities.query import count, parse_list_query
 from runtime.auth import write_context
-from runtime.errors import BadRequest, NotFound
-from runtime.http import flag, json_body
 from runtime.services import services
 
 

@@ -11,15 +11,15 @@ from typing import Any
 from bson import ObjectId
 from marshmallow import ValidationError
 
+from core.context import WriteContext
+from core.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_error
 from entities.actions.context import ActionContext
 from entities.actions.definitions import Action, resolve_handler
-from entities.context import WriteContext
 from entities.history.recorder import now_ms
 from entities.metadata import Entity, HistorySettings
 from entities.query import iterate_ids, map_filter
 from entities.records.render import render
 from entities.records.schema import flatten_errors, schema_for
-from runtime.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_error
 
 log = logging.getLogger("runtime.actions")
 BATCH = 200

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.errors import BadRequest
 from entities.aggregate.shape import Shape
 from entities.metadata import Entity
-from runtime.errors import BadRequest
 
 # One translated stage: the Mongo stages it becomes and the shape of the documents it emits.
 Step = tuple[list[dict[str, Any]], Shape]

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.errors import ApiError
 from entities.aggregate.context import StageContext
 from entities.aggregate.shape import filter_entity
 from entities.metadata import Field
 from entities.query import map_filter
-from runtime.errors import ApiError
 
 PLACEHOLDER = "aggregateMatchField"
 QUERY_KEYS = frozenset({"_or", "_and", "_query", "_globalSearch"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runtime.errors import BadRequest
+from core.errors import BadRequest
 
 Stage = tuple[str, Any]
 MAX_STAGES = 100

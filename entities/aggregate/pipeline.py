@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from core.errors import BadRequest
 from entities.aggregate.context import StageContext
 from entities.aggregate.parse import Stage
 from entities.aggregate.shape import Shape
 from entities.aggregate.stages import TRANSLATORS
 from entities.metadata import Entity
-from runtime.errors import BadRequest
 
 
 def build(entity: Entity, stages: list[Stage], find_entity: Callable[[str], Entity | None],

@@ -6,11 +6,11 @@ from typing import Any
 
 from pymongo.errors import ExecutionTimeout, OperationFailure
 
+from core.errors import ApiError, BadRequest
 from entities.aggregate.parse import normalize
 from entities.aggregate.pipeline import build
 from entities.aggregate.render import render_row
 from entities.metadata import Entity
-from runtime.errors import ApiError, BadRequest
 from runtime.services import Services
 
 

@@ -19,10 +19,10 @@ import pymongo
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from entities.context import WriteContext
+from core.context import WriteContext
+from core.storage import Store
 from entities.metadata import Entity
 from entities.records.render import render_fields
-from runtime.storage import Store
 
 HISTORY = "sys.history"
 OUTBOX_FIELD = "_hist"

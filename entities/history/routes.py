@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
+from core.http import int_arg
 from entities.history.service import entity_history, record_history
-from runtime.http import int_arg
 from runtime.services import services
 
 blp = Blueprint("history", __name__, description="History of record changes")

@@ -6,11 +6,11 @@ from typing import Any
 
 from bson import ObjectId
 
+from core.errors import BadRequest
+from core.http import page
 from entities.history.recorder import HistoryRecorder
 from entities.metadata import HISTORY_EVENTS, Entity
 from entities.types import parse_object_id
-from runtime.errors import BadRequest
-from runtime.http import page
 
 ITEM_FIELDS = ("entityId", "entityName", "entityVersion", "recordId", "recordName", "user", "timestamp", "ip",
                "eventType", "eventCategory", "contextPath", "recordDeleted", "deletionDate", "oldRecord",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.errors import BadRequest
 from entities.metadata import Field
 from entities.query.operators import at, condition
 from entities.query.paths import Segment, Target, resolve
 from entities.query.values import Operation, bad, parse_operation
-from runtime.errors import BadRequest
 
 Scope = tuple[list[Field], tuple[Segment, ...], bool]  # fields, key-chain prefix, top level?
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from bson import ObjectId
 
+from core.errors import BadRequest
 from entities.types import FieldInvalid, parse_object_id
-from runtime.errors import BadRequest
 
 OPERATORS = frozenset({"equals", "notEquals", "like", "between", "greater", "greaterOrEquals", "less",
                        "lessOrEquals", "empty", "notEmpty"})

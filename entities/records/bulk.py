@@ -7,11 +7,11 @@ from typing import Any
 
 from bson import ObjectId
 
-from entities.context import WriteContext
+from core.context import WriteContext
+from core.errors import ApiError
 from entities.metadata import Entity
 from entities.records.render import render
 from entities.records.service import RecordService
-from runtime.errors import ApiError
 
 RESULTS_CAP = 1000
 

@@ -7,6 +7,8 @@ from typing import Any
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
+from core.errors import BadRequest, NotFound
+from core.http import flag, json_body, page
 from entities.metadata import Entity
 from entities.query import count, find_page, iterate_ids, parse_list_query
 from entities.records.bulk import delete_each, split_ids
@@ -14,8 +16,6 @@ from entities.records.render import render
 from entities.records.service import parse_id
 from entities.types import parse_object_id
 from runtime.auth import write_context
-from runtime.errors import BadRequest, NotFound
-from runtime.http import flag, json_body, page
 from runtime.services import services
 
 blp = Blueprint("records", __name__, description="Records of every entity")

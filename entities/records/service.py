@@ -13,7 +13,9 @@ from bson import ObjectId
 from marshmallow import ValidationError
 from pymongo.errors import DuplicateKeyError
 
-from entities.context import WriteContext
+from core.context import WriteContext
+from core.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFailed, field_error
+from core.storage import Store
 from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity, Field
 from entities.records.render import render_fields
@@ -22,8 +24,6 @@ from entities.records.values import compute_label, path_text
 from entities.registry import Registry, data_collection_name
 from entities.types import parse_object_id
 from files.service import complete_ref as complete_file_ref
-from runtime.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFailed, field_error
-from runtime.storage import Store
 
 MAX_RETRIES = 1000
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.errors import ApiError
 from entities.metadata import Entity, Field
 from entities.registry import Registry
 from entities.transfer.cells import importable
-from runtime.errors import ApiError
 
 MAX_INDEX = 999  # multi-valued fields hold at most 1,000 values
 _INDEX = re.compile(r"\[(\d{1,6})\]")

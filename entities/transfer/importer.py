@@ -18,7 +18,8 @@ from typing import Any, BinaryIO
 
 from bson import ObjectId
 
-from entities.context import WriteContext
+from core.context import WriteContext
+from core.errors import ApiError, BadRequest, ValidationFailed, field_error
 from entities.metadata import Entity
 from entities.records.render import render_fields
 from entities.registry import Registry
@@ -29,7 +30,6 @@ from entities.transfer.streams import csv_rows, stored_csv, text_reader
 from entities.types import FieldInvalid
 from files.storage import FileStore
 from jobs import runners
-from runtime.errors import ApiError, BadRequest, ValidationFailed, field_error
 from runtime.services import Services
 
 MAX_LOGGED_ROW_ERRORS = 1000

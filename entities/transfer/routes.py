@@ -10,13 +10,13 @@ from typing import IO, Any
 from flask import g, jsonify, request
 from flask_smorest import Blueprint
 
+from core.config import env_int
+from core.errors import BadRequest, Forbidden
+from core.http import flag
 from entities.transfer.exporter import MAX_EXPORT, count_matches, plan_export
 from entities.transfer.importer import INERT_OPTIONS, scan_upload
 from files.storage import FileStore
 from jobs import service as jobs
-from runtime.config import env_int
-from runtime.errors import BadRequest, Forbidden
-from runtime.http import flag
 from runtime.services import services
 
 blp = Blueprint("transfer", __name__, description="Import and export of records as CSV files")

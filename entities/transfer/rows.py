@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.errors import field_error
 from entities.transfer.cells import parse_cell
 from entities.transfer.headers import Column, Step
 from entities.types import FieldInvalid
-from runtime.errors import field_error
 
 
 class Linked:

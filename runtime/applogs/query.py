@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from bson import ObjectId
 from bson.errors import InvalidId
 
+from core.errors import BadRequest
 from runtime.applogs.period import PeriodError, parse_period
-from runtime.errors import BadRequest
 
 LEVELS = ("INFO", "WARN", "ERROR")
 DEFAULT_SIZE = 200

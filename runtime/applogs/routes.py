@@ -8,11 +8,11 @@ from typing import Any
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
+from core.errors import ValidationFailed, field_error
+from core.http import json_object
 from runtime.applogs.query import LEVELS, parse_log_query
 from runtime.applogs.service import MAX_INFO_BYTES, MAX_MESSAGE, app_logs
 from runtime.auth import require_developer
-from runtime.errors import ValidationFailed, field_error
-from runtime.http import json_object
 from runtime.services import services
 
 blp = Blueprint("applogs", __name__, description="Application logs")

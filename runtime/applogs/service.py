@@ -20,10 +20,10 @@ from bson import ObjectId
 from flask import g, has_request_context
 from pymongo.errors import ExecutionTimeout
 
+from core.errors import BadRequest
+from core.http import page
+from core.storage import Store
 from runtime.applogs.query import LEVELS, LogQuery, invalid
-from runtime.errors import BadRequest
-from runtime.http import page
-from runtime.storage import Store
 
 LOGS = "sys.logs"
 TYPES = ("APP", "ENDPOINT", "EXTERNAL")

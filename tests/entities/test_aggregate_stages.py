@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from runtime.storage import drop_embedded
+from core.storage import drop_embedded
 from tests.conftest import Api, company, create, login, make_app
 from tests.entities.test_aggregate_support import IGNORE_MAX_TIME_WARNING, Crm, agg, error, items, seed_crm
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.config import Config
 from runtime.app import bootstrap, create_app
-from runtime.config import Config
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, company, create, login
 from tests.support.commands import monitored_store
 from tests.support.mongo_wire_server import MongoWireServer

@@ -13,8 +13,8 @@ from urllib.parse import urlparse
 import pytest
 from flask import Flask
 
+from core.storage import drop_embedded
 from entities.transfer.importer import RowImporter
-from runtime.storage import drop_embedded
 from tests.conftest import Api, company, create, login, make_app
 from tests.conftest import wait_for_job as wait_for
 

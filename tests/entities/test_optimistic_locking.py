@@ -58,7 +58,7 @@ def test_concurrent_increments_through_the_service_lose_nothing(app):
     record = create(api, "companies", company(numberOfEmployees=0))
     svc = app.extensions["runtime"]
     entity = svc.registry.all()["companies"]
-    from entities.context import WriteContext
+    from core.context import WriteContext
 
     def bump(doc: dict) -> dict:
         return {**doc, "numberOfEmployees": doc.get("numberOfEmployees", 0) + 1}

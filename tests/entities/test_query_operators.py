@@ -9,8 +9,8 @@ from urllib.parse import quote
 import pytest
 from werkzeug.datastructures import MultiDict
 
+from core.storage import drop_embedded
 from entities.query import map_filter, parse_list_query
-from runtime.storage import drop_embedded
 from tests.conftest import Api, company, create, login, make_app
 
 THINGS = {
@@ -404,7 +404,7 @@ def test_map_filter(world: World):
     assert titles({"_query": "or(filter('title','Alpha'),filter('title','Beta'))", "active": True}) == {A}
     assert titles({"id": f"notEquals({world.ids[A]})"}) == {B, G, D}
     assert titles({}) == ALL
-    from runtime.errors import BadRequest
+    from core.errors import BadRequest
     for bad in [{"$where": "1"}, {"title": {"$ne": 1}}, {"_or": "x"}, {"_or": []}, {"amount": []},
                 {"_size": 3}, {"nope": 1}, {"amount": "like(1)"}, {"parts": {"$where": 1}}, {"amount": {"a": 1}}]:
         with pytest.raises(BadRequest):

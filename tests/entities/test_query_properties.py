@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.errors import BadRequest
+from core.storage import drop_embedded
 from entities.query import map_filter
-from runtime.errors import BadRequest
-from runtime.storage import drop_embedded
 from tests.conftest import Api, login, make_app
 
 PROPS = {

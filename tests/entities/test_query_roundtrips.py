@@ -11,9 +11,9 @@ import pytest
 from bson import ObjectId
 from pymongo import monitoring
 
+from core.config import Config
+from core.storage import connect
 from runtime.app import bootstrap, create_app
-from runtime.config import Config
-from runtime.storage import connect
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, Api, login
 
 wire = pytest.importorskip("tests.support.mongo_wire_server")

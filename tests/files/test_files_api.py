@@ -16,8 +16,8 @@ import pytest
 from bson import ObjectId
 from flask import Flask
 
+from core.storage import drop_embedded
 from files.storage import CHUNK_SIZE
-from runtime.storage import drop_embedded
 from tests.conftest import Api, create, login, make_app
 
 DOCUMENTS = {

@@ -133,7 +133,7 @@ def test_interrupted_batch_is_redone_without_double_counting(app, api, jobs):
     body = api.delete("/data/companies?_async=true").get_json()
     svc = app.extensions["runtime"]
     # The killed run: claimed, counted 4, deleted ids[0] (with history) inside batch [0, 1], then died.
-    from entities.context import WriteContext
+    from core.context import WriteContext
 
     ctx = WriteContext(user_email="admin@example.com", context_path="entities.companies.delete")
     svc.records.delete(svc.registry.get("companies"), ObjectId(ids[0]), ctx)

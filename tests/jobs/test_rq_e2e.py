@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import redis
 
+from core.config import Config
 from runtime.app import bootstrap, create_app
-from runtime.config import Config
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, Api, login, wait_for_job
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from core.config import Config
 from runtime.applogs import AppLogs
-from runtime.config import Config
 from tests.conftest import ADMIN_EMAIL, Api, company, create, login, make_app
 
 LOG_KEYS = ["id", "type", "subType", "level", "message", "userEmail", "adminUserEmail", "timestamp", "ip"]

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from core.storage import connect, drop_embedded
 from runtime.cli import main
-from runtime.storage import connect, drop_embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from runtime.config import Config
+from core.config import Config
 
 
 def test_environment_settings_are_read(monkeypatch):

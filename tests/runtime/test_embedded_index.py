@@ -2,7 +2,7 @@
 
 from bson import ObjectId
 
-from runtime.storage import connect, drop_embedded
+from core.storage import connect, drop_embedded
 
 
 def test_id_lookups_match_a_full_scan():

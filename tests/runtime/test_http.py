@@ -1,6 +1,6 @@
 """HTTP conventions: OPTIONS answers without a token, CORS only for configured origins, no HTML redirects."""
 
-from runtime.storage import drop_embedded
+from core.storage import drop_embedded
 from tests.conftest import make_app
 
 ORIGIN = "https://builder.example.com"

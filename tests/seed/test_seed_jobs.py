@@ -8,7 +8,7 @@ import pytest
 from bson import ObjectId
 from flask import Flask
 
-from runtime.storage import drop_embedded
+from core.storage import drop_embedded
 from tests.conftest import ADMIN_EMAIL, Api, login, make_app
 from tests.seed import handlers
 from tests.seed.samples import (

@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo import monitoring
 
-from runtime.storage import Store, connect
+from core.storage import Store, connect
 
 
 class CommandLog(monitoring.CommandListener):

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import request
 
-from runtime.errors import BadRequest
+from core.errors import BadRequest
 
 
 def json_body(default: Any = None) -> Any:

@@ -162,7 +162,7 @@ def connect(uri: str | None, db_name: str, **client_kwargs: Any) -> Store:
     global _embedded_client
     import mongomock_ng
 
-    from runtime import embedded_index
+    from core import embedded_index
 
     embedded_index.install()
     with _embedded_lock:

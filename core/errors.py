@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-log = logging.getLogger("runtime.errors")
+log = logging.getLogger("core.errors")
 
 _CODES = {
     400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "notFound",
