@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -17,6 +17,10 @@ class WriteContext:
     category: str = "USER"  # USER | SCRIPT | SYSTEM
     context_path: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The permissions of a regular user making this write (``entities.permissions.Caller``); None for
+    # developers, scripts and the system, which are never restricted.
+    caller: Any = None
+    trigger_events: bool = True  # False: listeners are not told of this write (import / delete options)
 
     def event_type(self, kind: str) -> str:
         """``kind`` is RECORD_CREATED, RECORD_CHANGED, RECORD_DELETED or ACTION_PERFORMED."""
@@ -25,5 +29,4 @@ class WriteContext:
         return f"{self.category}_{kind}"
 
     def with_path(self, context_path: str) -> WriteContext:
-        return WriteContext(self.user_email, self.user_id, self.user_name, self.developer,
-                            self.impersonator_email, self.ip, self.category, context_path, dict(self.extra))
+        return replace(self, context_path=context_path, extra=dict(self.extra))

@@ -28,4 +28,4 @@ def write_context(context_path: str | None = None) -> WriteContext:
     return WriteContext(user_email=user["email"], user_id=str(user["_id"]), user_name=user.get("fullName"),
                         developer=bool(user.get("developer")),
                         impersonator_email=admin["email"] if admin else None, ip=client_ip(),
-                        context_path=context_path)
+                        context_path=context_path, caller=g.get("caller"))

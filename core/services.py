@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from core.config import Config
     from core.storage import Store
     from entities.history.recorder import HistoryRecorder
+    from entities.permissions.service import Permissions
     from entities.records.lifecycle import RecordLifecycle
     from entities.registry import Registry
     from files.service import FileService
@@ -48,6 +49,8 @@ class Plugins:
     start_hooks: list[Callable[[], None]] = field(default_factory=list)  # `runtime serve`: start background work
     action_runners: dict[str, ActionRunner] = field(default_factory=dict)  # "ids" | "query"
     delete_submitter: DeleteSubmitter | None = None
+    # run after a request is authenticated (``flask.g.user`` set): raise to refuse it
+    request_checks: list[Callable[[], None]] = field(default_factory=list)
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Services:
     registry: Registry = None  # type: ignore[assignment]
     history: HistoryRecorder = None  # type: ignore[assignment]
     records: RecordLifecycle = None  # type: ignore[assignment]
+    permissions: Permissions = None  # type: ignore[assignment]
     jobs: JobService = None  # type: ignore[assignment]
     files: FileService = None  # type: ignore[assignment]
     app_logs: AppLogWriter | None = None

@@ -97,6 +97,10 @@ def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
         g.token = token
         if svc.config.maintenance_mode and not (g.admin_user or g.user).get("developer"):
             raise ServiceUnavailable()
+        if not g.user.get("developer"):
+            g.caller = svc.permissions.caller(g.user)
+            for check in svc.plugins.request_checks:
+                check()
         return None
 
 

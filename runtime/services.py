@@ -6,6 +6,7 @@ from core.config import Config
 from core.services import Services
 from core.storage import Store
 from entities.history.recorder import HistoryRecorder
+from entities.permissions.service import Permissions
 from entities.records.lifecycle import RecordLifecycle
 from entities.registry import Registry
 from runtime.auth import AuthService
@@ -17,4 +18,5 @@ def build_services(config: Config, store: Store) -> Services:
     svc.registry = Registry(store)
     svc.history = HistoryRecorder(store)
     svc.records = RecordLifecycle(store, svc.registry, svc.history)
+    svc.permissions = Permissions(store)
     return svc

@@ -10,6 +10,7 @@ from werkzeug.datastructures import MultiDict
 from core.errors import NotFound
 from entities.actions.definitions import action_of
 from entities.actions.service import ActionService, JobHooks, selection_filter
+from entities.permissions.enforce import job_context, policy, read_filter
 from entities.query import iterate_ids, parse_list_query
 from jobs import runners
 
@@ -23,7 +24,7 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
         raise NotFound(f"Action '{data['actionName']}' no longer exists in entity '{entity.name}'")
     runner = ActionService(svc)
     params = runner.parameters(entity, action, data.get("params") or {})
-    ctx = jctx.write_context(f"entities.{entity.name}.actions.{action.name}")
+    ctx = job_context(svc.permissions, jctx.write_context(f"entities.{entity.name}.actions.{action.name}"))
     user = {"_id": ctx.user_id, "email": ctx.user_email, "fullName": ctx.user_name}
     hooks = JobHooks(log_fn=jctx.log, stop=jctx.stop_requested, heartbeat=jctx.heartbeat)
     if action.type == "global":
@@ -31,7 +32,8 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
     if "ids" in data:
         selector = selection_filter(entity, data["ids"], None)
     else:
-        selector = parse_list_query(entity, MultiDict(data.get("query") or {}), max_size=10**9).filter
+        base = read_filter(policy(entity, ctx.caller).access, "query") if ctx.caller is not None else None
+        selector = parse_list_query(entity, MultiDict(data.get("query") or {}), base, max_size=10**9).filter
     col = svc.records.collection(entity)
     after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
     if not jctx.job.get("recordsCount"):

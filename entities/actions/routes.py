@@ -18,6 +18,7 @@ from core.services import services
 from entities.actions.definitions import Action, action_of
 from entities.actions.service import ActionService, selection_filter
 from entities.metadata import Entity
+from entities.permissions.enforce import scoped_query
 from entities.query import count, parse_list_query
 
 
@@ -71,7 +72,8 @@ def run_on_query(entity: Entity, _ids: Any, action_name: str):
         if _wants_async(action):
             return _submit(entity, action, body, {})
         return jsonify(runner.run_global(entity, action, params, g.user, write_context()))
-    q = parse_list_query(entity, request.args, max_size=10**9)
+    args, base = scoped_query(entity, request.args)
+    q = parse_list_query(entity, args, base, max_size=10**9)
     if _wants_async(action):
         return _submit(entity, action, body, {"query": request.args.to_dict(flat=False)})
     matched = count(svc.records.collection(entity), q, svc.config.query_max_time_ms)

@@ -6,6 +6,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from bson import ObjectId
@@ -16,6 +17,8 @@ from core.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_
 from entities.actions.context import ActionContext
 from entities.actions.definitions import Action, resolve_handler
 from entities.metadata import Entity, HistorySettings
+from entities.permissions.enforce import forbidden, policy, read_filter
+from entities.permissions.policy import ALWAYS, Rule
 from entities.query import iterate_ids, map_filter
 from entities.records.render import render
 from entities.records.schema import flatten_errors, schema_for
@@ -88,7 +91,9 @@ class ActionService:
         records = self.svc.records
         doc = records.get(entity, record_id)
         oid = doc["_id"]
-        ctx = ctx.with_path(f"entities.{entity.name}.actions.{action.name}")
+        if not action_rule(entity, action.name, ctx).allows(doc):
+            raise forbidden("action")
+        ctx = _as_action(ctx, entity, action)
         if action.precondition:
             selector = {"$and": [{"_id": oid}, map_filter(entity, action.precondition)]}
             if records.collection(entity).count_documents(selector) == 0:
@@ -133,8 +138,11 @@ class ActionService:
     def run_many(self, entity: Entity, action: Action, selector: dict[str, Any], params: dict[str, Any],
                  user: dict[str, Any], ctx: WriteContext, hooks: JobHooks | None = None,
                  after: ObjectId | None = None) -> Any:
-        """Run a manyRecords action once over the records ``selector`` matches (ascending ids after ``after``)."""
-        ctx = ctx.with_path(f"entities.{entity.name}.actions.{action.name}")
+        """Run a manyRecords action once over the records ``selector`` matches (ascending ids after ``after``)
+        and the caller's rule for the action allows."""
+        base = read_filter(action_rule(entity, action.name, ctx), "action")
+        selector = {"$and": [base, selector]} if base else selector
+        ctx = _as_action(ctx, entity, action)
         records = self.svc.records
         col = records.collection(entity)
 
@@ -164,7 +172,9 @@ class ActionService:
 
     def run_global(self, entity: Entity, action: Action, params: dict[str, Any], user: dict[str, Any],
                    ctx: WriteContext, hooks: JobHooks | None = None) -> Any:
-        ctx = ctx.with_path(f"entities.{entity.name}.actions.{action.name}")
+        if not action_rule(entity, action.name, ctx).always:
+            raise forbidden("action")
+        ctx = _as_action(ctx, entity, action)
         result = self._call(action, self._context(entity, action, params, user, ctx, hooks))
         self._performed(entity, action, None, ctx)
         return {} if result is None else result
@@ -214,3 +224,13 @@ def selection_filter(entity: Entity, ids: list[str] | None, query_filter: dict[s
                 raise NotFound(f"Record '{rid}' does not exist") from None
         return {"_id": {"$in": oids}}
     return query_filter or {}
+
+
+def action_rule(entity: Entity, action_name: str, ctx: WriteContext) -> Rule:
+    """The caller's rule for running the action (always for developers, scripts and the system)."""
+    return policy(entity, ctx.caller).action(action_name) if ctx.caller is not None else ALWAYS
+
+
+def _as_action(ctx: WriteContext, entity: Entity, action: Action) -> WriteContext:
+    """The context of the writes an allowed action makes: the action's permission is what gates them."""
+    return replace(ctx.with_path(f"entities.{entity.name}.actions.{action.name}"), caller=None)

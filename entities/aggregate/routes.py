@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
 from core.services import services
 from entities.aggregate.parse import parse_body
 from entities.aggregate.service import aggregate
+from entities.permissions.enforce import check_paths, policy, read_filter
+
+_TOKEN = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*")
 
 blp = Blueprint("aggregate", __name__, description="Aggregate queries over an entity's records")
 
@@ -17,4 +23,21 @@ def aggregate_records(entity_name: str):
     """Run a pipeline of stages (match, sort, project, group, count, skip, limit, unwind, lookup)."""
     svc = services()
     entity = svc.registry.get(entity_name)
-    return jsonify(aggregate(svc, entity, parse_body(request.get_data(cache=True))))
+    body = parse_body(request.get_data(cache=True))
+    p = policy(entity)
+    base = None
+    if not p.unrestricted:
+        base = read_filter(p.access, "aggregate")
+        check_paths(p, _strings(body), "aggregate")
+    return jsonify(aggregate(svc, entity, body, base))
+
+
+def _strings(value: Any, depth: int = 0) -> list[str]:
+    """Every key and string of an aggregate body, split into candidate field paths ("sum(x)" → "x")."""
+    if depth > 64:
+        return []
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in (*_TOKEN.findall(str(k)), *_strings(v, depth + 1))]
+    if isinstance(value, list):
+        return [t for v in value for t in _strings(v, depth + 1)]
+    return _TOKEN.findall(value) if isinstance(value, str) else []

@@ -14,10 +14,13 @@ from entities.aggregate.render import render_row
 from entities.metadata import Entity
 
 
-def aggregate(svc: Services, entity: Entity, body: Any) -> dict[str, Any]:
-    """``{total, items}``; more rows than ``aggregate_max_results`` is a 400 rather than a silent cut."""
+def aggregate(svc: Services, entity: Entity, body: Any, base_filter: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{total, items}``; more rows than ``aggregate_max_results`` is a 400 rather than a silent cut.
+    ``base_filter`` (the caller's access rule) is a leading ``$match``: no stage sees other records."""
     try:
         pipeline, shape = build(entity, normalize(body), lambda name: _find_entity(svc, name))
+        if base_filter:
+            pipeline = [{"$match": base_filter}, *pipeline]
     except RecursionError:
         raise BadRequest("The body is nested too deeply") from None
     cap = svc.config.aggregate_max_results

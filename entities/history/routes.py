@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
 from core.http import int_arg
+from core.ids import parse_object_id
 from core.services import services
 from entities.history.service import entity_history, record_history
 from entities.metadata import Entity
+from entities.permissions.enforce import forbidden, policy, read_filter, strip_hidden
+from entities.permissions.policy import EntityPolicy
+
+# A ``when`` history rule shows the history of at most this many permitted records (the newest ids first).
+MAX_PERMITTED_RECORDS = 10_000
 
 blp = Blueprint("history", __name__, description="History of record changes")
 
@@ -18,8 +26,14 @@ def history_of_record(entity_name: str, record_id: str):
     svc = services()
     entity = svc.registry.get(entity_name)
     size = int_arg("_size", 20, 0, 1000)
+    p = policy(entity)
+    if not p.unrestricted:
+        doc = svc.records.collection(entity).find_one({"_id": parse_object_id(record_id)}) \
+            if parse_object_id(record_id) else None
+        if not (p.history.always or p.history.allows(doc)):
+            raise forbidden("history")
     _repair(entity)
-    return jsonify(record_history(svc.history, entity, record_id, size, request.args.get("_offset")))
+    return jsonify(_visible(p, record_history(svc.history, entity, record_id, size, request.args.get("_offset"))))
 
 
 @blp.route("/data/<entity_name>/history", methods=["GET"])
@@ -29,11 +43,26 @@ def history_of_entity(entity_name: str):
     size = int_arg("_size", 20, 0, 1000)
     time_from = int_arg("from", -1, 0) if request.args.get("from") else None
     time_to = int_arg("to", -1, 0) if request.args.get("to") else None
+    p = policy(entity)
+    restrict = None
+    if not p.unrestricted and not p.history.always:
+        rule = read_filter(p.history, "history")
+        ids = svc.records.collection(entity).find(rule, {"_id": 1}).sort("_id", -1).limit(MAX_PERMITTED_RECORDS)
+        restrict = {"recordId": {"$in": [str(d["_id"]) for d in ids]}}
     _repair(entity)
-    return jsonify(entity_history(svc.history, entity,
-                                  request.args.get("eventTypes") or request.args.get("eventType"),
-                                  time_from, time_to, size,
-                                  request.args.get("_offset")))
+    return jsonify(_visible(p, entity_history(svc.history, entity,
+                                              request.args.get("eventTypes") or request.args.get("eventType"),
+                                              time_from, time_to, size, request.args.get("_offset"), restrict)))
+
+
+def _visible(p: EntityPolicy, listing: dict[str, Any]) -> dict[str, Any]:
+    """History entries without the values of the caller's hidden fields."""
+    if not p.unrestricted:
+        for item in listing["items"]:
+            for key in ("oldRecord", "newRecord"):
+                if isinstance(item.get(key), dict):
+                    strip_hidden(p, item[key])
+    return listing
 
 
 def _repair(entity: Entity) -> None:

@@ -54,9 +54,11 @@ def record_history(recorder: HistoryRecorder, entity: Entity, record_id: str, si
 
 
 def entity_history(recorder: HistoryRecorder, entity: Entity, event_types: str | None,
-                   time_from: int | None, time_to: int | None, size: int, offset: str | None) -> dict[str, Any]:
+                   time_from: int | None, time_to: int | None, size: int, offset: str | None,
+                   restrict: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``restrict``: a condition on the entries (the records a caller may see the history of)."""
     _require_history(entity)
-    selector: dict[str, Any] = {"entityName": entity.name}
+    selector: dict[str, Any] = {"entityName": entity.name, **(restrict or {})}
     if event_types:
         types = [t.strip() for t in event_types.split(",") if t.strip()]
         unknown = [t for t in types if t not in HISTORY_EVENTS]

@@ -18,7 +18,9 @@ def search_terms(text: str) -> list[str]:
     return [t.strip() for t in terms if t and t.strip()]
 
 
-def global_search(entity: Entity, text: str, param: str = "_globalSearch") -> dict[str, Any]:
+def global_search(entity: Entity, text: str, param: str = "_globalSearch",
+                  exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """``exclude``: fields the caller may not see (not searched, so a match cannot reveal them)."""
     if not entity.global_search:
         raise bad(param, f"global search is not enabled for entity '{entity.name}'")
     if len(text) > MAX_LENGTH:
@@ -28,7 +30,7 @@ def global_search(entity: Entity, text: str, param: str = "_globalSearch") -> di
         return {}
     if len(terms) > MAX_TERMS:
         raise bad(param, f"at most {MAX_TERMS} words")
-    paths = entity.text_fields()
+    paths = [p for p in entity.text_fields() if p.split(".")[0] not in exclude and p not in exclude]
     if not paths:
         return {"_id": {"$exists": False}}  # nothing to search in: nothing matches
     pattern = "|".join(re.escape(t) for t in terms)

@@ -17,6 +17,7 @@ from werkzeug.datastructures import MultiDict
 from core.http import flag
 from core.services import services
 from entities.metadata import Entity
+from entities.permissions.enforce import job_context, policy, read_filter
 from entities.query import iterate_ids, parse_list_query
 from jobs.runners import JobContext
 
@@ -59,7 +60,9 @@ def run_delete(ctx: JobContext) -> None:
         batches: Iterator[list[ObjectId]] = _chunks([i for i in ids if after is None or i > after], ctx.batch_size)
         missing = MISSING_IS_ERROR
     else:
-        query = parse_list_query(entity, MultiDict(_pairs(ctx.data.get("query") or {})), max_size=10**9)
+        caller = job_context(svc.permissions, ctx.write_context()).caller
+        base = read_filter(policy(entity, caller).delete, "delete") if caller is not None else None
+        query = parse_list_query(entity, MultiDict(_pairs(ctx.data.get("query") or {})), base, max_size=10**9)
         if first_run:
             ctx.set_total(col.count_documents(query.filter))
         batches = iterate_ids(col, query.filter, ctx.batch_size, after)
@@ -70,7 +73,7 @@ def run_delete(ctx: JobContext) -> None:
 
 def _delete_batch(ctx: JobContext, entity: Entity, batch: list[ObjectId], missing: str) -> None:
     ctx.begin_batch([str(i) for i in batch])
-    wctx = ctx.write_context(f"entities.{entity.name}.delete")
+    wctx = job_context(ctx.services.permissions, ctx.write_context(f"entities.{entity.name}.delete"))
     outcomes, gone = ctx.services.records.delete_batch(entity, batch, wctx, check=ctx.check_cancelled)
     errors = sum(1 for o in outcomes.values() if o["status"] == "error")
     for rid in gone:

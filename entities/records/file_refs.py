@@ -6,6 +6,7 @@ from bson import ObjectId
 
 from core.errors import NotFound
 from entities.metadata import Field
+from entities.permissions.enforce import forbidden, policy
 from entities.records.lifecycle import RecordLifecycle, parse_id
 
 
@@ -25,16 +26,19 @@ class RecordFileReferences:
         self.records = records
 
     def record_references(self, entity_name: str, raw_record_id: str, file_id: ObjectId | None) -> bool:
+        """Needs the caller's access to the record and to a file field that holds the file."""
         entity = self.records.registry.get(entity_name)
         record_id = parse_id(raw_record_id)
-        paths = file_paths(entity.fields)
+        p = policy(entity)
+        paths = [path for path in file_paths(entity.fields) if p.field_level(path) != "none"]
         col = self.records.collection(entity)
-        if file_id is not None and paths and col.find_one(
-                {"_id": record_id, "$or": [{f"{p}.id": file_id} for p in paths]}, {"_id": 1}) is not None:
-            return True
-        if col.find_one({"_id": record_id}, {"_id": 1}) is None:
+        doc = col.find_one({"_id": record_id})
+        if doc is None:
             raise NotFound(f"Record '{raw_record_id}' does not exist in entity '{entity.name}'")
-        return False
+        if not p.access.allows(doc):
+            raise forbidden("file")
+        return file_id is not None and bool(paths) and col.count_documents(
+            {"_id": record_id, "$or": [{f"{path}.id": file_id} for path in paths]}, limit=1) == 1
 
     def referenced(self, file_ids: list[ObjectId]) -> set[ObjectId]:
         out: set[ObjectId] = set()

@@ -13,6 +13,15 @@ from core.identity import write_context
 from core.ids import parse_object_id
 from core.services import services
 from entities.metadata import Entity
+from entities.permissions.enforce import (
+    check_paths,
+    forbidden,
+    policy,
+    query_paths,
+    scoped_query,
+    strip_hidden,
+    writable_body,
+)
 from entities.query import count, find_page, iterate_ids, parse_list_query
 from entities.records.bulk import delete_each, split_ids
 from entities.records.lifecycle import parse_id
@@ -45,29 +54,40 @@ def _related(entity: Entity, docs: list[dict[str, Any]], names: list[str]) -> di
 def list_records(entity_name: str):
     entity = _entity(entity_name)
     svc = services()
-    q = parse_list_query(entity, request.args)
+    args, base = scoped_query(entity, request.args)
+    q = parse_list_query(entity, args, base)
     col = svc.records.collection(entity)
     max_ms = svc.config.query_max_time_ms
     docs = find_page(col, q, max_ms)
     total = count(col, q, max_ms)
     related = _related(entity, docs, q.relationships) if q.relationships else None
-    return jsonify(page(total, docs, lambda d: render(entity, d, q.fields, q.fmt, related)))
+    p = policy(entity)
+    return jsonify(page(total, docs, lambda d: strip_hidden(p, render(entity, d, q.fields, q.fmt, related))))
 
 
 @blp.route("/data/<entity_name>", methods=["POST"])
 def create_record(entity_name: str):
     entity = _entity(entity_name)
-    doc = services().records.create(entity, json_body(), write_context(f"entities.{entity.name}.create"))
-    return jsonify(render(entity, doc))
+    p = policy(entity)
+    if p.create.never:
+        raise forbidden("create")
+    doc = services().records.create(entity, writable_body(p, json_body()),
+                                    write_context(f"entities.{entity.name}.create"))
+    return jsonify(strip_hidden(p, render(entity, doc)))
 
 
 @blp.route("/data/<entity_name>/<record_id>", methods=["GET"])
 def read_record(entity_name: str, record_id: str):
     entity = _entity(entity_name)
-    q = parse_list_query(entity, _system_args_only())
+    args = _system_args_only()
+    p = policy(entity)
+    check_paths(p, query_paths(args))
+    q = parse_list_query(entity, args)
     doc = services().records.get(entity, parse_id(record_id))
+    if not p.access.allows(doc):
+        raise forbidden("access")
     related = _related(entity, [doc], q.relationships) if q.relationships else None
-    return jsonify(render(entity, doc, q.fields, q.fmt, related))
+    return jsonify(strip_hidden(p, render(entity, doc, q.fields, q.fmt, related)))
 
 
 @blp.route("/data/<entity_name>/<segment>", methods=["PUT"])
@@ -75,9 +95,12 @@ def update_record_or_run_action(entity_name: str, segment: str):
     entity = _entity(entity_name)
     if parse_object_id(segment) is None:
         return _action("query", entity, None, segment)
-    body = json_body({})
+    p = policy(entity)
+    if p.edit.never:
+        raise forbidden("edit")
+    body = writable_body(p, json_body({}))
     doc = services().records.update(entity, segment, body, write_context(f"entities.{entity.name}.update"))
-    return jsonify(render(entity, doc))
+    return jsonify(strip_hidden(p, render(entity, doc)))
 
 
 @blp.route("/data/<entity_name>/<record_ids>/<action_name>", methods=["PUT"])
@@ -105,18 +128,19 @@ def delete_records(entity_name: str, record_ids: str):
     ctx = write_context(f"entities.{entity.name}.delete")
     if len(ids) == 1 and "," not in record_ids:
         doc = services().records.delete(entity, parse_id(ids[0]), ctx)
-        return jsonify(render(entity, doc))
+        return jsonify(strip_hidden(policy(entity), render(entity, doc)))
     if len(ids) > services().config.sync_max_records:
         raise BadRequest(f"More than {services().config.sync_max_records} records: use _async=true")
     results, _, _ = delete_each(services().records, entity, ids, ctx)
-    return jsonify(results)
+    return jsonify(_strip_results(entity, results))
 
 
 @blp.route("/data/<entity_name>", methods=["DELETE"])
 def delete_over_query(entity_name: str):
     entity = _entity(entity_name)
     svc = services()
-    q = parse_list_query(entity, request.args, max_size=10**9)
+    args, base = scoped_query(entity, request.args, "delete", "delete")
+    q = parse_list_query(entity, args, base, max_size=10**9)
     if flag("_async"):
         return _submit_delete(entity, {"query": request.args.to_dict(flat=False)})
     col = svc.records.collection(entity)
@@ -127,7 +151,15 @@ def delete_over_query(entity_name: str):
                          f"them in a background job")
     ids = [i for batch in iterate_ids(col, q.filter, batch_size=limit + 1) for i in batch]
     results, _, _ = delete_each(svc.records, entity, ids, write_context(f"entities.{entity.name}.delete"))
-    return jsonify(results)
+    return jsonify(_strip_results(entity, results))
+
+
+def _strip_results(entity: Entity, results: dict[str, Any]) -> dict[str, Any]:
+    p = policy(entity)
+    for outcome in results.values():
+        if isinstance(outcome.get("response"), dict):
+            strip_hidden(p, outcome["response"])
+    return results
 
 
 def _submit_delete(entity: Entity, selection: dict[str, Any]):

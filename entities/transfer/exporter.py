@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import IO, Any
 
 from bson import ObjectId
@@ -22,6 +23,8 @@ from pymongo.collection import Collection
 from werkzeug.datastructures import MultiDict
 
 from entities.metadata import Entity
+from entities.permissions.enforce import job_context, policy, read_filter
+from entities.permissions.policy import UNRESTRICTED, EntityPolicy
 from entities.query import ListQuery, iterate_ids, parse_list_query
 from entities.registry import Registry
 from entities.transfer.selection import (
@@ -43,12 +46,12 @@ SPOOL_MEMORY = 256 * 1024  # beyond this the spool of an export is on disk
 EXPORT_ONLY_PARAMS = ("_fields", "_useFieldNames")
 
 
-def export_query(entity: Entity, args: MultiDict) -> ListQuery:
+def export_query(entity: Entity, args: MultiDict, base: dict[str, Any] | None = None) -> ListQuery:
     """The query language over the export's parameters: no ``_size`` means every match; no sort, creation order."""
     query = MultiDict([(k, v) for k, v in args.items(multi=True) if k not in EXPORT_ONLY_PARAMS])
     if "_sortField" not in query and "_sortType" not in query:
         query["_sortType"] = "asc"
-    return parse_list_query(entity, query, default_size=MAX_EXPORT, max_size=MAX_EXPORT)
+    return parse_list_query(entity, query, base, default_size=MAX_EXPORT, max_size=MAX_EXPORT)
 
 
 def count_matches(col: Any, q: ListQuery) -> int:
@@ -60,8 +63,23 @@ def count_matches(col: Any, q: ListQuery) -> int:
         col.count_documents(q.page_filter(), limit=limit)
 
 
-def plan_export(registry: Registry, entity: Entity, args: MultiDict) -> tuple[ListQuery, list[Selected]]:
-    return export_query(entity, args), parse_fields(registry, entity, args.get("_fields"))
+def plan_export(registry: Registry, entity: Entity, args: MultiDict, p: EntityPolicy = UNRESTRICTED,
+                ) -> tuple[ListQuery, list[Selected]]:
+    """The query (within the caller's access) and the columns (without the caller's hidden fields)."""
+    base = read_filter(p.access, "export") if not p.unrestricted else None
+    selected = parse_fields(registry, entity, args.get("_fields"))
+    return export_query(entity, args, base), _visible(selected, p, "")
+
+
+def _visible(selected: list[Selected], p: EntityPolicy, prefix: str) -> list[Selected]:
+    if p.unrestricted:
+        return selected
+    out = []
+    for s in selected:
+        path = prefix + s.field.name
+        if p.field_level(path) != "none":
+            out.append(replace(s, inner=_visible(s.inner, p, path + ".")) if s.field.is_nested else s)
+    return out
 
 
 def record_batches(col: Any, q: ListQuery, projection: dict[str, int], batch_size: int) -> Iterator[list[dict]]:
@@ -105,7 +123,8 @@ def run_export_job(jctx: runners.JobContext) -> dict[str, Any]:
     data = jctx.data
     entity = svc.registry.get(data["entityName"])
     args = MultiDict([(k, v) for k, values in (data.get("query") or {}).items() for v in values])
-    q, selected = plan_export(svc.registry, entity, args)
+    caller = job_context(svc.permissions, jctx.write_context()).caller
+    q, selected = plan_export(svc.registry, entity, args, policy(entity, caller))
     col = svc.records.collection(entity)
     if jctx.checkpoint is not None:
         jctx.log("INFO", "An export starts again from the first record when resumed")

@@ -22,6 +22,7 @@ from core.context import WriteContext
 from core.errors import ApiError, BadRequest, ValidationFailed, field_error
 from core.services import Services
 from entities.metadata import Entity
+from entities.permissions.enforce import job_context
 from entities.records.render import render_fields
 from entities.registry import Registry
 from entities.transfer.cells import parse_cell
@@ -253,7 +254,8 @@ def _import_file(jctx: runners.JobContext, entity: Entity, files: FileStore, fil
         if jctx.checkpoint is None and not planned:
             _log_plan(jctx, plan, options)
             jctx.set_total(int(jctx.data.get("rows") or 0))
-        importer = RowImporter(svc, entity, plan, jctx.write_context(f"entities.{entity.name}.import"),
+        importer = RowImporter(svc, entity, plan,
+                               job_context(svc.permissions, jctx.write_context(f"entities.{entity.name}.import")),
                                keep_invalid=options.get("skipRecordsWithInvalidFields") is False)
         batch: list[tuple[int, list[str]]] = []
         for row_number, cells in enumerate(rows, start=2):

@@ -13,6 +13,7 @@ from flask_smorest import Blueprint
 from core.errors import BadRequest, Forbidden
 from core.http import flag
 from core.services import services
+from entities.permissions.enforce import forbidden, policy, scoped_query
 from entities.transfer.exporter import MAX_EXPORT, count_matches, plan_export
 from entities.transfer.importer import INERT_OPTIONS, scan_upload
 from files.storage import FileStore
@@ -34,6 +35,8 @@ def import_records(entity_name: str):
     """Import a CSV file (multipart part ``file``, or a ``text/csv`` body) in a background job."""
     svc = services()
     entity = svc.registry.get(entity_name)
+    if not policy(entity).can_import:
+        raise forbidden("import")
     request.max_content_length = _import_max_bytes()
     options = _import_options()
     name, upload = _upload()
@@ -56,7 +59,11 @@ def export_records(entity_name: str):
     """Export the records the query matches (``_fields`` picks the columns) to a CSV file, in a background job."""
     svc = services()
     entity = svc.registry.get(entity_name)
-    q, _ = plan_export(svc.registry, entity, request.args)
+    p = policy(entity)
+    if not p.can_export:
+        raise forbidden("export")
+    scoped_query(entity, request.args, what="export")  # 403 for a hidden field in the query
+    q, _ = plan_export(svc.registry, entity, request.args, p)
     use_names = flag("_useFieldNames")
     if count_matches(svc.records.collection(entity), q) > MAX_EXPORT:
         raise BadRequest(f"The query matches more than {MAX_EXPORT:,} records: narrow it to export them")

@@ -1,0 +1,1 @@
+"""Group permissions on entities, records, fields and actions (regular users; developers are never restricted)."""

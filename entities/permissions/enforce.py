@@ -1,0 +1,189 @@
+"""Where permissions meet requests and writes: the lifecycle's authorizer, query filters, hidden fields.
+
+Reads AND the caller's rule into the database query (lists, totals, paging, aggregate, export, history,
+delete and actions over a query see only permitted records); single-record routes answer 403 for a record
+outside the rules; responses drop ``none`` fields; writes drop ``readOnly`` and ``none`` values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from flask import g, has_request_context, request
+from werkzeug.datastructures import MultiDict
+
+from core.context import WriteContext
+from core.errors import Forbidden
+from entities.metadata import Entity
+from entities.permissions.policy import UNRESTRICTED, EntityPolicy, Rule
+from entities.permissions.service import Caller
+from entities.query.search import global_search
+
+MESSAGES = {
+    "access": "Provided token does not have permissions to access this record",
+    "query": "Provided token does not have permissions to access this entity or some of the fields you are "
+             "querying by",
+    "create": "Provided token does not have permissions to create records on this entity",
+    "edit": "Provided token does not have permissions to edit records on this entity or you don't have "
+            "permissions to edit this particular record",
+    "delete": "Provided token does not have permissions to delete this record",
+    "aggregate": "You are trying to aggregate data you don't have permissions to read. This applies at the "
+                 "entity level, record level and field level",
+    "action": "You don't have permissions to execute the action or you don't have permissions for the record",
+    "import": "You don't have permissions to import records on this entity",
+    "export": "You don't have permissions to export records on this entity",
+    "history": "You don't have permissions to see history of records for the entity",
+    "file": "Provided token does not have permissions to access specified file",
+}
+
+
+def forbidden(what: str) -> Forbidden:
+    return Forbidden(MESSAGES[what])
+
+
+def request_caller() -> Caller | None:
+    """The caller of the current request (None outside a request or for a developer)."""
+    if not has_request_context():
+        return None
+    caller = g.get("caller")
+    return caller if caller is not None and caller.restricted else None
+
+
+def policy(entity: Entity, caller: Caller | None = None) -> EntityPolicy:
+    caller = caller or request_caller()
+    return caller.entity(entity) if caller is not None else UNRESTRICTED
+
+
+def read_filter(rule: Rule, what: str) -> dict[str, Any]:
+    """The filter to AND into a query for ``rule``; 403 when the rule is never."""
+    mongo = rule.mongo()
+    if mongo is None:
+        raise forbidden(what)
+    return mongo
+
+
+def check_paths(p: EntityPolicy, paths: Iterable[str], what: str = "query") -> None:
+    """403 when a query names a hidden field (filter, sort, projection, group, ...)."""
+    if p.unrestricted:
+        return
+    for path in paths:
+        if p.field_level(path) == "none":
+            raise forbidden(what)
+
+
+def strip_hidden(p: EntityPolicy, rendered: dict[str, Any]) -> dict[str, Any]:
+    """A rendered record (or history values) without the caller's hidden fields, nested ones included."""
+    if p.unrestricted or not p.fields:
+        return rendered
+    for path in p.hidden():
+        _drop(rendered, path.split("."))
+    return rendered
+
+
+def _drop(value: Any, parts: list[str]) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _drop(item, parts)
+        return
+    if not isinstance(value, dict):
+        return
+    if len(parts) == 1:
+        value.pop(parts[0], None)
+    elif parts[0] in value:
+        _drop(value[parts[0]], parts[1:])
+
+
+def writable_body(p: EntityPolicy, body: Any) -> Any:
+    """A create or update body without values for ``readOnly`` and ``none`` fields (silently dropped)."""
+    if p.unrestricted or not isinstance(body, dict) or not p.fields:
+        return body
+    body = dict(body)
+    for path in p.not_writable():
+        _drop(body, path.split("."))
+    return body
+
+
+class GroupAuthorizer:
+    """The lifecycle's authorize stage: create, edit (the record before and after) and delete rules."""
+
+    def needed(self, entity: Entity, ctx: WriteContext) -> bool:
+        caller = ctx.caller
+        return (ctx.category == "USER" and isinstance(caller, Caller) and caller.restricted
+                and not caller.entity(entity).unrestricted)
+
+    def check(self, operation: str, entity: Entity, old: dict[str, Any] | None, new: dict[str, Any] | None,
+              ctx: WriteContext) -> None:
+        p = ctx.caller.entity(entity)
+        if operation == "create":
+            if not p.create.allows(new):
+                raise forbidden("create")
+        elif operation == "edit":
+            if not p.access.allows(old):
+                raise forbidden("access")
+            if not (p.edit.allows(old) and p.edit.allows(new)):
+                raise forbidden("edit")
+        elif operation == "delete":
+            if not p.access.allows(old):
+                raise forbidden("access")
+            if not p.delete.allows(old):
+                raise forbidden("delete")
+
+
+_SYSTEM_ARGS_WITH_PATHS = ("_sortField", "_fields", "_relationshipsToFetch")
+_TOKEN = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*")
+
+
+def query_paths(args: Any) -> list[str]:
+    """The field paths a list query names: filters, sort, projection, related records and ``_query``."""
+    paths = [k for k in args if not k.startswith("_")]
+    for key in _SYSTEM_ARGS_WITH_PATHS:
+        for raw in args.getlist(key):
+            paths.extend(p.strip() for p in raw.split(",") if p.strip())
+    for raw in args.getlist("_query"):
+        paths.extend(_TOKEN.findall(raw))
+    return paths
+
+
+def scoped_query(entity: Entity, args: Any, rule: str = "access", what: str = "query") -> tuple[Any, dict | None]:
+    """``(args, base filter)`` for a list-like query by the current caller: the rule ANDed in, hidden fields
+    refused in the query and left out of ``_globalSearch``."""
+    p = policy(entity)
+    if p.unrestricted:
+        return args, None
+    base = read_filter(getattr(p, rule), what)
+    check_paths(p, query_paths(args), what)
+    hidden = frozenset(p.hidden())
+    if hidden and "_globalSearch" in args:
+        searches = [global_search(entity, raw, exclude=hidden) for raw in args.getlist("_globalSearch")]
+        args = MultiDict([(k, v) for k, v in args.items(multi=True) if k != "_globalSearch"])
+        base = {"$and": [base, *searches]}
+    return args, base
+
+
+# Which ``api`` flag a blueprint's routes need (endpoint-specific entries first).
+_API_FLAGS = {"files.upload": ("uploadFiles", "upload files"), "files.fetch_shared": None,
+              "files": ("files", "files"), "jobs": ("jobs", "jobs"), "records": ("data", "data"),
+              "history": ("data", "data"), "aggregate": ("data", "data"), "transfer": ("data", "data")}
+
+
+def check_api_flags() -> None:
+    """A request check: a regular user's groups must allow the API the route belongs to (``api`` flags)."""
+    caller = request_caller()
+    if caller is None:
+        return
+    endpoint = request.endpoint or ""
+    needed = _API_FLAGS.get(endpoint, _API_FLAGS.get(endpoint.split(".")[0]))
+    if endpoint == "files.record_file":  # a /data route that downloads a file
+        caller.require_api("data", "data")
+    if needed is not None:
+        caller.require_api(*needed)
+
+
+def job_context(permissions: Any, ctx: WriteContext) -> WriteContext:
+    """A job's write context with the permissions of the user who ran it (as they are now)."""
+    if ctx.developer or ctx.category != "USER":
+        return ctx
+    return replace(ctx, caller=permissions.caller_by_id(ctx.user_id, ctx.developer))

@@ -1,0 +1,100 @@
+"""Who may do what: a caller's groups, compiled into per-entity policies.
+
+A ``Caller`` is made once per request (or per job run) from the user's groups as they are now: the group
+documents (with their ``version``) are read on every request, so a permission change applies to the next
+request of every process. Compiled policies are cached per (group ids and versions, entity name and
+version); a request sees one consistent set of rules from its start to its end.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from bson import ObjectId
+
+from core.errors import Forbidden
+from core.storage import Store
+from entities.metadata import Entity
+from entities.permissions.policy import API_FLAGS, UNRESTRICTED, EntityPolicy, compile_policy
+
+GROUPS = "sys.groups"
+USERS = "sys.users"
+CACHE_SIZE = 2048
+
+
+class Permissions:
+    def __init__(self, store: Store):
+        self.groups = store.collection(GROUPS)
+        self.users = store.collection(USERS)
+        self._cache: OrderedDict[tuple[Any, ...], EntityPolicy] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def caller(self, user: dict[str, Any]) -> Caller:
+        """The permissions of ``user`` (a ``sys.users`` document or the guard's user info)."""
+        if user.get("developer"):
+            return Caller(self, user, None)
+        ids = [g["id"] if isinstance(g, dict) else g for g in user.get("groups") or []]
+        ids = [ObjectId(i) if isinstance(i, str) and ObjectId.is_valid(i) else i for i in ids]
+        docs = list(self.groups.find({"_id": {"$in": ids}}, {"version": 1, "permissions": 1})) if ids else []
+        return Caller(self, user, sorted(docs, key=lambda d: d["_id"]))
+
+    def caller_by_id(self, user_id: str | None, developer: bool) -> Caller:
+        """For a job run by a user: their permissions as they are when the job runs."""
+        if developer or not user_id or not ObjectId.is_valid(user_id):
+            return Caller(self, {"developer": True}, None)
+        user = self.users.find_one({"_id": ObjectId(user_id)}, {"email": 1, "groups": 1, "developer": 1})
+        return self.caller(user or {"_id": ObjectId(user_id), "groups": []})
+
+    def _policy(self, key: tuple[Any, ...], build: Any) -> EntityPolicy:
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+                return found
+        policy = build()
+        with self._lock:
+            self._cache[key] = policy
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return policy
+
+
+class Caller:
+    """One user's permissions. ``groups`` is None for a developer (never restricted)."""
+
+    def __init__(self, permissions: Permissions, user: dict[str, Any], groups: list[dict[str, Any]] | None):
+        self._permissions = permissions
+        self.user = user
+        self.groups = groups
+        self._policies: dict[str, EntityPolicy] = {}
+
+    @property
+    def restricted(self) -> bool:
+        return self.groups is not None
+
+    def api(self, flag: str) -> bool:
+        """The ``api`` flag across the groups (``data``, ``files``, ``uploadFiles``, ``jobs``)."""
+        assert flag in API_FLAGS
+        if self.groups is None:
+            return True
+        return any(((g.get("permissions") or {}).get("api") or {}).get(flag) is True for g in self.groups)
+
+    def require_api(self, flag: str, what: str) -> None:
+        if not self.api(flag):
+            raise Forbidden(f"Your groups do not allow the {what} API")
+
+    def entity(self, entity: Entity) -> EntityPolicy:
+        if self.groups is None:
+            return UNRESTRICTED
+        policy = self._policies.get(entity.name)
+        if policy is None:
+            docs = [((g.get("permissions") or {}).get("entities") or {}).get(entity.name) for g in self.groups]
+            docs = [d for d in docs if isinstance(d, dict)]
+            user_key = (str(self.user.get("_id")), self.user.get("email"))
+            key = (tuple((str(g["_id"]), g.get("version")) for g in self.groups), entity.name, entity.version,
+                   user_key)
+            policy = self._permissions._policy(key, lambda: compile_policy(entity, docs, self.user))
+            self._policies[entity.name] = policy
+        return policy

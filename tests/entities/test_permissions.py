@@ -1,0 +1,208 @@
+"""Group permissions on every data route: entity, record, field and action level (regular users only)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from flask import Flask
+
+from tests.conftest import Api, company, create, login, wait_for_job
+
+SALES = {
+    "api": {"data": True, "files": True, "uploadFiles": True, "jobs": True},
+    "entities": {"companies": {
+        "access": {"when": {"state": "active"}}, "create": {"when": {"state": "active"}},
+        "edit": {"when": {"type": "a"}}, "delete": "never", "history": "always", "import": False, "export": True,
+        "fields": {"notes": "none", "rating": "readOnly", "contactInformation.email": "none"},
+        "actions": {"logSomething": "always", "markAsCustomers": "always"}}},
+}
+SECRET = "zebracorn"  # only ever stored in hidden fields
+
+
+def add_group(app: Flask, permissions: dict[str, Any], name: str | None = None) -> ObjectId:
+    gid = ObjectId()
+    app.extensions["runtime"].store.collection("sys.groups").insert_one(
+        {"_id": gid, "name": name or f"g{gid}", "label": name or "Group", "usersManagement": False,
+         "permissions": permissions, "version": 1})
+    return gid
+
+
+def user_in(app: Flask, email: str, *groups: ObjectId) -> Api:
+    svc = app.extensions["runtime"]
+    user = svc.auth.create_user(email, "user-password", "Sales", "Person")
+    svc.store.collection("sys.users").update_one(
+        {"_id": user["_id"]}, {"$set": {"groups": [{"id": g, "primary": i == 0} for i, g in enumerate(groups)]}})
+    return login(app, email, "user-password")
+
+
+@pytest.fixture
+def data(api: Api) -> dict[str, dict[str, Any]]:
+    """Two active companies (types a and b) and an inactive one, with hidden values in ``notes``."""
+    return {
+        "a": create(api, "companies", company(name="Active A", state="active", type="a", notes=SECRET,
+                                              contactInformation={"email": "hidden@example.com", "phoneNumber": "1-702-845-9380"})),
+        "b": create(api, "companies", company(name="Active B", state="active", type="b", notes=SECRET)),
+        "off": create(api, "companies", company(name="Inactive", state="inactive", type="a", notes=SECRET)),
+    }
+
+
+@pytest.fixture
+def sales(app: Flask, data: dict[str, Any]) -> Api:
+    return user_in(app, "sales@example.com", add_group(app, SALES, "sales"))
+
+
+def test_lists_totals_and_paging_see_only_permitted_records_without_hidden_fields(sales: Api, data):
+    body = sales.get("/data/companies?_sortField=name&_sortType=asc").get_json()
+    assert body["total"] == 2 and [i["name"] for i in body["items"]] == ["Active A", "Active B"]
+    assert all("notes" not in i and "email" not in i.get("contactInformation", {}) for i in body["items"])
+    assert "rating" in body["items"][0]  # readOnly is readable
+    first = sales.get("/data/companies?_size=1&_sortField=name&_sortType=asc").get_json()
+    second = sales.get(f"/data/companies?_size=1&_sortField=name&_sortType=asc&_offset={first['offset']}").get_json()
+    assert first["total"] == second["total"] == 2
+    assert [i["name"] for i in first["items"] + second["items"]] == ["Active A", "Active B"]
+    assert sales.get("/data/companies?state=inactive").get_json()["total"] == 0
+    assert sales.get(f"/data/companies?_globalSearch={SECRET}").get_json()["total"] == 0
+
+
+@pytest.mark.parametrize("query", [f"notes={SECRET}", "_sortField=notes", "_fields=name,notes",
+                                   f"_query=notes.like('{SECRET}')", "contactInformation.email=x@y.z"])
+def test_querying_by_a_hidden_field_is_forbidden(sales: Api, data, query: str):
+    response = sales.get(f"/data/companies?{query}")
+    assert response.status_code == 403
+    assert response.get_json()["code"] == "forbidden"
+    assert "permissions" in response.get_json()["message"]
+
+
+def test_single_record_reads_answer_403_outside_access(sales: Api, data):
+    assert sales.get(f"/data/companies/{data['off']['id']}").status_code == 403
+    shown = sales.get(f"/data/companies/{data['a']['id']}").get_json()
+    assert shown["name"] == "Active A" and "notes" not in shown
+    assert sales.get(f"/data/companies/{data['a']['id']}?_fields=notes").status_code == 403
+
+
+def test_create_follows_the_create_rule_and_drops_read_only_and_hidden_values(sales: Api, api: Api, data):
+    refused = sales.post("/data/companies", json=company(name="Nope", state="inactive"))
+    assert refused.status_code == 403
+    assert api.get("/data/companies?name=Nope").get_json()["total"] == 0  # nothing half-written
+    made = sales.post("/data/companies", json=company(name="Mine", state="active", type="a", rating="9",
+                                                       notes=SECRET))
+    assert made.status_code == 200, made.get_json()
+    stored = api.get(f"/data/companies/{made.get_json()['id']}").get_json()
+    assert stored["rating"] is None and stored["notes"] is None
+
+
+def test_edit_is_checked_before_and_after_the_change(sales: Api, api: Api, data):
+    ok = sales.put(f"/data/companies/{data['a']['id']}", json={"numberOfEmployees": 7, "rating": "1"})
+    assert ok.status_code == 200 and ok.get_json()["numberOfEmployees"] == 7
+    assert api.get(f"/data/companies/{data['a']['id']}").get_json()["rating"] == data["a"]["rating"]
+    assert sales.put(f"/data/companies/{data['b']['id']}", json={"numberOfEmployees": 7}).status_code == 403
+    out_of_set = sales.put(f"/data/companies/{data['a']['id']}", json={"type": "b"})
+    assert out_of_set.status_code == 403
+    assert api.get(f"/data/companies/{data['a']['id']}").get_json()["type"] == "a"
+    assert sales.put(f"/data/companies/{data['off']['id']}", json={"numberOfEmployees": 1}).status_code == 403
+
+
+def test_delete_never_is_forbidden_everywhere(sales: Api, api: Api, data):
+    assert sales.delete(f"/data/companies/{data['a']['id']}").status_code == 403
+    many = sales.delete(f"/data/companies/{data['a']['id']},{data['b']['id']}").get_json()
+    assert {o["status"] for o in many.values()} == {"error"}
+    assert sales.delete("/data/companies?state=active").status_code == 403
+    assert api.get("/data/companies").get_json()["total"] == 3
+
+
+def test_an_entity_missing_from_the_groups_is_closed(sales: Api, api: Api):
+    create(api, "contacts", {"firstName": "A", "lastName": "B"})
+    assert sales.get("/data/contacts").status_code == 403
+    assert sales.post("/data/contacts", json={"firstName": "C"}).status_code == 403
+    assert sales.put("/data/contacts/aggregate", json=[{"count": "n"}]).status_code == 403
+    assert sales.get("/data/contacts/history").status_code == 403
+
+
+def test_aggregate_sees_permitted_records_and_no_hidden_field(sales: Api, data):
+    groups = sales.put("/data/companies/aggregate", json=[{"group": {"by": "state", "n": "count()"}}]).get_json()
+    assert [(row["state"], row["n"]) for row in groups["items"]] == [("active", 2)]
+    assert sales.put("/data/companies/aggregate", json=[{"group": {"by": "notes"}}]).status_code == 403
+    assert sales.put("/data/companies/aggregate", json=[{"match": {"notes": SECRET}}]).status_code == 403
+
+
+def test_history_shows_permitted_records_without_hidden_values(sales: Api, api: Api, data):
+    api.put(f"/data/companies/{data['off']['id']}", json={"notes": "changed"})
+    listing = sales.get("/data/companies/history").get_json()
+    assert {i["recordId"] for i in listing["items"]} == {data["a"]["id"], data["b"]["id"]}
+    assert listing["total"] == 2
+    assert all("notes" not in (i["newRecord"] or {}) for i in listing["items"])
+    assert sales.get(f"/data/companies/{data['off']['id']}/history").status_code == 403
+    assert sales.get(f"/data/companies/{data['a']['id']}/history").status_code == 200
+
+
+def test_actions_follow_their_rule_per_record(sales: Api, data):
+    assert sales.put(f"/data/companies/{data['a']['id']}/logSomething").status_code == 200
+    assert sales.put(f"/data/companies/{data['off']['id']}/activate").status_code == 403
+    assert sales.put(f"/data/companies/{data['a']['id']}/activate").status_code == 403  # not granted
+    both = sales.put(f"/data/companies/{data['a']['id']},{data['off']['id']}/logSomething").get_json()
+    assert both[data["a"]["id"]]["status"] == "ok"
+    assert both[data["off"]["id"]]["status"] == "error" and "permission" in both[data["off"]["id"]]["errorMessage"]
+    marked = sales.put("/data/companies/markAsCustomers")
+    assert marked.status_code == 200, marked.get_json()
+
+
+def test_export_writes_only_permitted_records_and_visible_columns(sales: Api, data):
+    job = wait_for_job(sales, sales.put("/data/companies/export").get_json()["jobId"])
+    assert job["status"] == "FINISHED", job
+    file_id = job["results"]["fileLink"].rsplit("/", 1)[-1] if "fileLink" in job["results"] else \
+        job["results"]["fileId"]
+    rows = list(csv.reader(io.StringIO(sales.get(f"/files/{file_id}").get_data(as_text=True))))
+    assert not any("notes" in h.lower() for h in rows[0])
+    assert sorted(r[rows[0].index("Name")] for r in rows[1:]) == ["Active A", "Active B"]
+    assert SECRET not in "".join(",".join(r) for r in rows)
+    assert sales.post("/data/companies/import", data={"file": (io.BytesIO(b"name\nx\n"), "c.csv")},
+                      content_type="multipart/form-data").status_code == 403
+
+
+def test_api_flags_close_whole_apis(app: Flask, data):
+    closed = user_in(app, "closed@example.com",
+                     add_group(app, {**SALES, "api": {"data": False, "files": False, "jobs": False}}))
+    assert closed.get("/data/companies").status_code == 403
+    assert closed.get(f"/data/companies/{data['a']['id']}/history").status_code == 403
+    assert closed.get("/status/jobs").status_code == 403
+    assert closed.post("/files", data={"file": (io.BytesIO(b"x"), "x.txt")},
+                       content_type="multipart/form-data").status_code == 403
+    assert closed.get("/auth/me").status_code == 200
+
+
+def test_no_group_no_permission_and_groups_add_up(app: Flask, data):
+    nobody = user_in(app, "nobody@example.com")
+    assert nobody.get("/data/companies").status_code == 403
+    open_all = {"api": {"data": True}, "entities": {"companies": {"access": "always"}}}
+    both = user_in(app, "both@example.com", add_group(app, SALES), add_group(app, open_all))
+    assert both.get("/data/companies").get_json()["total"] == 3
+
+
+def test_developers_are_never_restricted(api: Api, data):
+    body = api.get(f"/data/companies?notes={SECRET}").get_json()
+    assert body["total"] == 3 and body["items"][0]["notes"] == SECRET
+
+
+def test_a_group_change_applies_to_the_next_request(app: Flask, data):
+    gid = add_group(app, SALES)
+    user = user_in(app, "changing@example.com", gid)
+    assert user.get("/data/companies").get_json()["total"] == 2
+    widened = {**SALES["entities"]["companies"], "access": "always"}
+    app.extensions["runtime"].store.collection("sys.groups").update_one(
+        {"_id": gid}, {"$set": {"permissions.entities.companies": widened}, "$inc": {"version": 1}})
+    assert user.get("/data/companies").get_json()["total"] == 3
+
+
+def test_current_user_placeholders_compile_per_caller(app: Flask, api: Api):
+    rule = {"api": {"data": True}, "entities": {"contacts": {
+        "access": {"when": {"email": "currentUser().email"}}, "create": "always"}}}
+    gid = add_group(app, rule)
+    alice, bob = user_in(app, "alice@example.com", gid), user_in(app, "bob@example.com", gid)
+    create(api, "contacts", {"firstName": "Alice", "lastName": "A", "email": "alice@example.com"})
+    create(api, "contacts", {"firstName": "Bob", "lastName": "B", "email": "bob@example.com"})
+    assert [c["firstName"] for c in alice.get("/data/contacts").get_json()["items"]] == ["Alice"]
+    assert [c["firstName"] for c in bob.get("/data/contacts").get_json()["items"]] == ["Bob"]
