@@ -101,7 +101,9 @@ class Registry:
 
     def prepare(self, raw: Any, name: str | None = None,
                 known_names: set[str] | None = None) -> tuple[dict[str, Any], Entity, dict[str, Any] | None]:
-        """Validate a definition and give its fields ids: (raw with ids, entity, stored document or None)."""
+        """Validate a definition and give its fields ids: (raw with ids, entity, stored document or None).
+
+        The stored document's ``definition`` is given ids too when it had none (the ones ``raw`` was matched to)."""
         if not isinstance(raw, dict):
             raise ValidationFailed([field_error("", "invalid", "An entity definition must be a JSON object")])
         raw = {k: v for k, v in raw.items() if k not in ("id", "version")}
@@ -110,17 +112,20 @@ class Registry:
         names = set(known_names or ()) | {d["name"] for d in self._entities.find({}, {"name": 1})}
         parse_entity(raw, names, expected_name=name)  # errors in the body's own terms first
         existing = self._entities.find_one({"name": raw["name"]})
-        raw = assign_ids(with_ids(existing["definition"]) if existing else None, raw)
+        if existing is not None:
+            existing["definition"] = with_ids(existing["definition"])
+        raw = assign_ids(existing["definition"] if existing else None, raw)
         entity = parse_entity(raw, names, expected_name=name)
         self._check_copied(entity, raw)
         return raw, entity, existing
 
     def save(self, raw: Any, name: str | None = None, known_names: set[str] | None = None,
-             refactoring: dict[str, Any] | None = None) -> tuple[Entity, bool]:
+             refactoring: dict[str, Any] | None = None,
+             prepared: tuple[dict[str, Any], Entity, dict[str, Any] | None] | None = None) -> tuple[Entity, bool]:
         """Create or replace a definition. Returns the entity and whether it was created.
 
         ``refactoring`` ({old, onError}) records a pending data migration together with the definition."""
-        raw, entity, existing = self.prepare(raw, name, known_names)
+        raw, entity, existing = prepared or self.prepare(raw, name, known_names)
         if existing is not None and existing["definition"] == raw:
             return self.get(entity.name), False
         if existing is None:

@@ -20,7 +20,7 @@ from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity, Field
 from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, schema_for
-from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, upgrade
+from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade
 from entities.records.values import compute_label, path_text
 from entities.registry import Registry, data_collection_name
 from entities.types import parse_object_id
@@ -289,6 +289,27 @@ class RecordService:
                                currentVersion=latest.get("version") if latest else None)
         raise ApiError(503, "The record is too busy to update right now; try again")
 
+    def refactor(self, entity: Entity, oid: ObjectId, ctx: WriteContext, to: int,
+                 errors: Collector | None = None) -> bool:
+        """Rewrite one record stored before metadata version ``to`` in the current definition (with history).
+
+        False when it was already converted (by an earlier run or a concurrent write) or is gone."""
+        raw = self.collection(entity).find_one({"_id": oid}, {OUTBOX_FIELD: 0})
+        if raw is None or raw.get(VERSION_KEY, 0) >= to:
+            return False
+        if errors is not None:
+            upgrade(entity, dict(raw), errors)
+
+        def apply(current: dict[str, Any]) -> dict[str, Any]:
+            if current.get(UPGRADED_KEY) is None or current[UPGRADED_KEY] >= to:
+                raise _AlreadyDone()
+            return current
+        try:
+            self.write(entity, oid, apply, ctx, kind="RECORD_REFACTORED")
+        except (_AlreadyDone, NotFound):
+            return False
+        return True
+
     def delete(self, entity: Entity, record_id: str | ObjectId, ctx: WriteContext) -> dict[str, Any]:
         oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
         col = self.collection(entity)
@@ -313,6 +334,10 @@ class RecordService:
     def _publish(self, entity: Entity, record_id: ObjectId, entry: dict[str, Any]) -> None:
         self.history.commit(entry)
         self.history.clear_outbox(self.collection(entity), record_id, entry["_id"])
+
+
+class _AlreadyDone(Exception):
+    pass
 
 
 def reference_value(f: Field, target: dict[str, Any]) -> dict[str, Any]:

@@ -159,7 +159,10 @@ def convert_scalar(of: Field, nf: Field, stored: Any) -> Any:
         for attempt in attempts:
             try:
                 if attempt is None:
-                    return nf.type.load(nf.type.parse_filter(candidate, nf), nf)
+                    loaded = nf.type.load(nf.type.parse_filter(candidate, nf), nf)
+                    if isinstance(loaded, float) and loaded.is_integer() and candidate.strip().lstrip("-").isdigit():
+                        return int(loaded)  # "1" → 1, not 1.0
+                    return loaded
                 return nf.type.load(attempt, nf)
             except FieldInvalid as exc:
                 last = exc.message
@@ -186,4 +189,12 @@ def _error(run: _Run, path: str, of: Field, stored: Any, reason: str) -> None:
         old = of.type.dump(stored, of) if not isinstance(stored, list) else [of.type.dump(s, of) for s in stored]
     except Exception:  # the old value is informative only
         old = str(stored)
-    run.errors.add(ConversionError(run.record_id, path, old, reason))
+    run.errors.add(ConversionError(run.record_id, path, _json_safe(old), reason))
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return str(value) if isinstance(value, ObjectId) else value

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Api, create, wait_for_job
+from tests.conftest import Api, create
 
 FIRMS = {"name": "firms", "recordLabel": "#{name}", "history": True,
          "fields": [{"name": "name", "type": "text", "required": True},
@@ -47,7 +47,7 @@ def test_bare_relationship_filter_takes_an_id_or_a_label(api: Api):
 
 
 def test_copied_fields_are_stored_read_filtered_sorted_projected_and_aggregated(api: Api):
-    riff, oak = setup(api)
+    riff, _ = setup(api)
     ana = create(api, "people", {"name": "Ana", "firm": riff["id"]})
     create(api, "people", {"name": "Bo", "firm": {"label": "Oakbank"}})
     assert ana["firm"] == {"id": riff["id"], "label": "Riffwire", "kind": "a", "size": 10}
