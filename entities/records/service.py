@@ -6,6 +6,7 @@ re-reads and retries until its write wins, so concurrent writers never lose an u
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,6 +19,7 @@ from core.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFail
 from core.storage import Store
 from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity, Field
+from entities.records.events import RecordEvent
 from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, schema_for
 from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade
@@ -27,6 +29,7 @@ from entities.types import parse_object_id
 from files.service import complete_ref as complete_file_ref
 
 MAX_RETRIES = 1000
+log = logging.getLogger("entities.records")
 
 
 def parse_id(raw: str) -> ObjectId:
@@ -41,6 +44,14 @@ class RecordService:
         self.store = store
         self.registry = registry
         self.history = history
+        self.after_commit: list[Callable[[RecordEvent], None]] = []
+
+    def _committed(self, event: RecordEvent) -> None:
+        for hook in self.after_commit:
+            try:
+                hook(event)
+            except Exception:  # the write is committed; a failing hook must not turn it into an error
+                log.exception("after-commit hook %r failed for %s %s", hook, event.entity.name, event.kind)
 
     def collection(self, entity: Entity | str) -> Any:
         name = entity if isinstance(entity, str) else entity.name
@@ -232,6 +243,7 @@ class RecordService:
             raise ValidationFailed([_duplicate_error(entity, exc)]) from None
         if entry is not None:
             self._publish(entity, doc["_id"], entry)
+        self._committed(RecordEvent("created", entity, doc, None, ctx))
         return doc
 
     def update(self, entity: Entity, record_id: str | ObjectId, body: Any, ctx: WriteContext,
@@ -282,6 +294,8 @@ class RecordService:
             if result.matched_count == 1:
                 if entry is not None:
                     self._publish(entity, oid, entry)
+                event = "actionPerformed" if kind == "ACTION_PERFORMED" else "changed"
+                self._committed(RecordEvent(event, entity, new_doc, current, ctx))  # type: ignore[arg-type]
                 return new_doc
             if expected_version is not None:
                 latest = col.find_one({"_id": oid}, {"version": 1})
@@ -326,6 +340,7 @@ class RecordService:
                     self.history.confirm(entry["_id"])
                 elif entry is not None:
                     self.history.discard(entry["_id"])
+                self._committed(RecordEvent("deleted", entity, None, current, ctx))
                 return current
             if entry is not None:
                 self.history.discard(entry["_id"])
