@@ -7,9 +7,9 @@ from flask_smorest import Blueprint
 
 from core.errors import BadRequest
 from core.http import flag, json_body
+from core.identity import current_user, require_developer
+from core.services import services
 from entities.refactoring.service import put_definition
-from runtime.auth import current_user, require_developer
-from runtime.services import services
 
 blp = Blueprint("metadata", __name__, description="Entity definitions (developers only)")
 
@@ -48,4 +48,7 @@ def put_entity(name: str):
 @blp.route("/metadata/entities/<name>", methods=["DELETE"])
 def delete_entity(name: str):
     require_developer()
-    return jsonify(services().registry.delete(name))
+    svc = services()
+    deleted = svc.registry.delete(name)
+    svc.records.drop_all(name)
+    return jsonify(deleted)

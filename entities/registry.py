@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 from core.errors import ApiError, NotFound, ValidationFailed, field_error
 from core.storage import Store
 from entities.field_ids import assign_ids, with_ids
-from entities.metadata import Entity, Field, PendingRefactoring, parse_entity
+from entities.metadata import DefinitionCheck, Entity, Field, PendingRefactoring, parse_entity
 
 ENTITIES = "sys.entities"
 META = "sys.meta"
@@ -37,6 +37,7 @@ class Registry:
         self._cached: dict[str, Entity] = {}
         self._entities = store.collection(ENTITIES)
         self._meta = store.collection(META)
+        self.checks: list[DefinitionCheck] = []  # added by the parts of entities that own definition keys
 
     def ensure_indexes(self) -> None:
         self._entities.create_index("name", unique=True)
@@ -110,12 +111,12 @@ class Registry:
         if name is not None:
             raw.setdefault("name", name)
         names = set(known_names or ()) | {d["name"] for d in self._entities.find({}, {"name": 1})}
-        parse_entity(raw, names, expected_name=name)  # errors in the body's own terms first
+        parse_entity(raw, names, expected_name=name, checks=self.checks)  # errors in the body's own terms first
         existing = self._entities.find_one({"name": raw["name"]})
         if existing is not None:
             existing["definition"] = with_ids(existing["definition"])
         raw = assign_ids(existing["definition"] if existing else None, raw)
-        entity = parse_entity(raw, names, expected_name=name)
+        entity = parse_entity(raw, names, expected_name=name, checks=self.checks)
         self._check_copied(entity, raw)
         return raw, entity, existing
 
@@ -183,7 +184,6 @@ class Registry:
         if referrers:
             raise ApiError(400, f"Entity '{name}' is referenced by relationships in: {', '.join(referrers)}")
         self._entities.delete_one({"_id": doc["_id"]})
-        self.store.collection(data_collection_name(name)).drop()
         self._bump()
         return self._present(doc)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import field_error
-from entities.metadata import DEFINITION_CHECKS, NAME_RE, Entity, Field, _parse_fields
+from entities.metadata import NAME_RE, Entity, Field, _parse_fields
 
 TYPES = ("oneRecord", "manyRecords", "global")
 
@@ -135,5 +135,3 @@ def action_of(entity: Entity, name: str) -> Action | None:
     names = {f.name for f in entity.fields}
     return parse_action(raw, 0, names, [])
 
-
-DEFINITION_CHECKS.append(check_definition)

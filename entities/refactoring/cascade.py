@@ -22,13 +22,13 @@ from core.context import WriteContext
 from core.errors import NotFound
 from entities.metadata import Entity, Field
 from entities.query import iterate_ids
-from entities.records.events import RecordEvent
-from entities.records.service import reference_value
+from entities.records.events import AfterCommit, RecordEvent
+from entities.records.validation import reference_value
 from entities.registry import referrers
 from jobs import runners
-from jobs import service as jobs_service
 
 VISITED = "cascadeDeleted"
+CASCADE_UPDATE = "CASCADE_UPDATE"
 
 
 class _Unchanged(Exception):
@@ -36,7 +36,13 @@ class _Unchanged(Exception):
 
 
 def install_hooks(svc: Any) -> None:
-    svc.records.after_commit.append(lambda event: on_event(svc, event))
+    svc.records.after_commit.append(AfterCommit("relationships", lambda event: on_event(svc, event),
+                                                wants=lambda entity, ctx: is_referenced(svc, entity)))
+
+
+def is_referenced(svc: Any, entity: Entity) -> bool:
+    """Only writes of records that other records point at need the hook (others keep the set-based paths)."""
+    return bool(referrers(svc.registry.all(), entity.name))
 
 
 def on_event(svc: Any, event: RecordEvent) -> None:
@@ -98,9 +104,9 @@ def _cascade_changes(svc: Any, event: RecordEvent) -> None:
         ctx = event.ctx
         user = {"_id": ctx.user_id or "", "email": ctx.user_email, "fullName": ctx.user_name,
                 "developer": ctx.developer}
-        jobs_service.submit(svc, "CASCADE_UPDATE", f"Update {entity.name}.{f.path} for {new.get('label')}",
-                            {"entityName": entity.name, "fieldPath": f.path, "targetEntity": event.entity.name,
-                             "targetId": str(new["_id"])}, user)
+        svc.jobs.submit(CASCADE_UPDATE, f"Update {entity.name}.{f.path} for {new.get('label')}",
+                        {"entityName": entity.name, "fieldPath": f.path, "targetEntity": event.entity.name,
+                         "targetId": str(new["_id"])}, user)
 
 
 def fresh_value(f: Field, current: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
@@ -185,5 +191,3 @@ def _apply_delete_policies(svc: Any, event: RecordEvent) -> None:
             except (_Unchanged, NotFound):
                 pass
 
-
-runners.register("CASCADE_UPDATE", run_cascade_update)

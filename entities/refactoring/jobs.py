@@ -16,6 +16,7 @@ from entities.records.upgrade import VERSION_KEY, Collector
 from jobs import runners
 
 MAX_ROUNDS = 5
+REFACTORING = "REFACTORING"
 
 
 def unconverted(to: int) -> dict[str, Any]:
@@ -57,5 +58,3 @@ def run_refactoring(jctx: runners.JobContext) -> dict[str, Any] | None:
     jctx.log("INFO", f"Refactoring of {name} to version {to} finished")
     return {"results": {"status": "ok", "response": {"recordsConverted": converted}}}
 
-
-runners.register("REFACTORING", run_refactoring)

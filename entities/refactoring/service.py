@@ -62,10 +62,9 @@ def put_definition(svc: Any, name: str, body: Any, dry_run: bool = False, on_err
                                for e in errors.first], conversionErrorsCount=errors.count)
     registry.save(raw, name=name, prepared=prepared, refactoring={"old": old_raw, "onError": on_error})
     out = registry.definition(name)
-    from jobs import service as jobs_service  # entities → jobs through the submit contract
-    job = jobs_service.submit(svc, "REFACTORING", f"Refactoring {name} to version {step.to}",
-                              {"entityName": name, "to": step.to}, user or {})
-    out["refactoring"] = {**jobs_service.job_link(svc, job), "changes": planned}
+    job = svc.jobs.submit("REFACTORING", f"Refactoring {name} to version {step.to}",
+                          {"entityName": name, "to": step.to}, user or {})
+    out["refactoring"] = {**svc.jobs.job_link(job), "changes": planned}
     return out
 
 
