@@ -124,19 +124,29 @@ def run_cascade_update(jctx: runners.JobContext) -> dict[str, Any] | None:
     svc, data = jctx.services, jctx.data
     entity: Entity = svc.registry.get(data["entityName"])
     f = entity.resolve(data["fieldPath"])
-    target_id = ObjectId(data["targetId"])
-    target = svc.records.collection(data["targetEntity"]).find_one({"_id": target_id})
-    if f is None or f.type.name != "relationship" or target is None:
+    targets = svc.records.collection(data["targetEntity"])
+    # one referenced record (its label or copies changed), or all of them (the copied fields changed)
+    target_id = ObjectId(data["targetId"]) if data.get("targetId") else None
+    target = targets.find_one({"_id": target_id}) if target_id is not None else None
+    if f is None or f.type.name != "relationship" or (target_id is not None and target is None):
         jctx.log("INFO", "The relationship or the referenced record no longer exists; nothing to update")
         return None
     col = svc.records.collection(entity)
-    selector = {f"{f.path}.id": target_id}
+    selector = {f"{f.path}.id": target_id} if target_id is not None else {f"{f.path}.id": {"$exists": True}}
     if not jctx.job.get("recordsCount"):
         jctx.set_total(col.count_documents(selector))
     ctx = system_context(jctx.write_context(), f"entities.{entity.name}.cascadeUpdate")
+    cache: dict[Any, dict[str, Any] | None] = {}
 
     def refresh(ref: dict[str, Any]) -> dict[str, Any]:
-        return fresh_value(f, ref, target) if ref.get("id") == target_id else ref
+        if target_id is not None:
+            return fresh_value(f, ref, target) if ref.get("id") == target_id else ref
+        if ref.get("id") not in cache:
+            if len(cache) > 10_000:
+                cache.clear()
+            cache[ref.get("id")] = targets.find_one({"_id": ref.get("id")})
+        found = cache[ref.get("id")]
+        return fresh_value(f, ref, found) if found is not None else ref
 
     def apply(current: dict[str, Any]) -> dict[str, Any]:
         doc = copy.deepcopy(current)  # the current document is history's "before"

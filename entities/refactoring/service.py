@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from core.errors import ApiError, field_error
-from entities.metadata import Entity, PendingRefactoring, parse_entity
-from entities.records.upgrade import Collector, migrate, upgrade
+from entities.metadata import Entity, Field, PendingRefactoring, parse_entity
+from entities.records.upgrade import Collector, match_old, migrate, upgrade
 from entities.records.values import value_at
+from entities.refactoring.cascade import CASCADE_UPDATE
 from entities.refactoring.planner import Change, plan
 from entities.registry import link_copied
 
@@ -41,6 +42,7 @@ def put_definition(svc: Any, name: str, body: Any, dry_run: bool = False, on_err
         if dry_run:
             return {"dryRun": True, "changes": [], "conversionErrors": [], "conversionErrorsCount": 0}
         registry.save(raw, name=name, prepared=prepared)
+        _refresh_copies(svc, old_entity, new_entity, user)
         return registry.definition(name)
     step = PendingRefactoring(existing["version"] + 1, old_entity, new_entity, on_error)
     errors, duplicates = _scan(svc, current, step, changes)
@@ -65,7 +67,23 @@ def put_definition(svc: Any, name: str, body: Any, dry_run: bool = False, on_err
     job = svc.jobs.submit("REFACTORING", f"Refactoring {name} to version {step.to}",
                           {"entityName": name, "to": step.to}, user or {})
     out["refactoring"] = {**svc.jobs.job_link(job), "changes": planned}
+    _refresh_copies(svc, old_entity, new_entity, user)
     return out
+
+
+def _refresh_copies(svc: Any, old: Entity, new: Entity, user: dict[str, Any] | None) -> None:
+    """Relationships whose copied fields changed: a CASCADE_UPDATE job refreshes every stored value."""
+    def walk(olds: list[Field], news: list[Field]) -> None:
+        for nf in news:
+            of = match_old(olds, nf)
+            if of is not None and of.is_nested and nf.is_nested:
+                walk(of.nested, nf.nested)
+            elif nf.type.name == "relationship" and nf.type_rules.get("copiedFields") and (
+                    of is None or of.type_rules.get("copiedFields") != nf.type_rules.get("copiedFields")):
+                svc.jobs.submit(CASCADE_UPDATE, f"Copy {nf.type_rules['copiedFields']} into {new.name}.{nf.path}",
+                                {"entityName": new.name, "fieldPath": nf.path, "targetEntity": nf.target,
+                                 "targetId": None}, user or {})
+    walk(old.fields, new.fields)
 
 
 def _scan(svc: Any, current: Entity, step: PendingRefactoring,

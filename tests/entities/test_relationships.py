@@ -156,3 +156,39 @@ def test_on_delete_delete_record_cascades_recursively_and_stops_at_cycles(api: A
     assert api.delete(f"/data/nodes/{b['id']}").status_code == 200
     assert names(api.get("/data/nodes")) == ["other"]
     assert api.get(f"/data/nodes/{other['id']}").status_code == 200
+
+
+def test_adding_copied_fields_fills_them_in_stored_values(api: Api):
+    riff, _ = setup(api)
+    body = people()
+    body["fields"][1]["typeRules"]["copiedFields"] = []
+    api.put("/metadata/entities/people", json=body)
+    ana = create(api, "people", {"name": "Ana", "firm": riff["id"]})
+    assert ana["firm"] == {"id": riff["id"], "label": "Riffwire"}
+    assert api.put("/metadata/entities/people", json=people()).status_code == 200
+    for job in cascade_jobs(api):
+        assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+    assert api.get(f"/data/people/{ana['id']}").get_json()["firm"] == {
+        "id": riff["id"], "label": "Riffwire", "kind": "a", "size": 10}
+    assert names(api.get("/data/people?firm.kind=a")) == ["Ana"]
+
+
+def test_nested_relationships_follow_labels_and_deletes(api: Api):
+    riff, oak = setup(api)
+    teams = {"name": "teams", "recordLabel": "#{name}", "fields": [
+        {"name": "name", "type": "text"},
+        {"name": "members", "type": "nestedFields", "multiplicity": "many", "nestedFields": [
+            {"name": "role", "type": "text"},
+            {"name": "firm", "type": "relationship",
+             "typeRules": {"entity": "firms", "onDelete": "removeRelationship"}}]}]}
+    assert api.put("/metadata/entities/teams", json=teams).status_code == 200
+    team = create(api, "teams", {"name": "T", "members": [{"role": "x", "firm": riff["id"]},
+                                                          {"role": "y", "firm": oak["id"]}]})
+    api.put(f"/data/firms/{riff['id']}", json={"name": "Riff 2"})
+    for job in cascade_jobs(api):
+        wait_for_job(api, job["id"])
+    members = api.get(f"/data/teams/{team['id']}").get_json()["members"]
+    assert [m["firm"]["label"] for m in members] == ["Riff 2", "Oakbank"]
+    assert api.delete(f"/data/firms/{oak['id']}").status_code == 200
+    members = api.get(f"/data/teams/{team['id']}").get_json()["members"]
+    assert [m.get("firm") and m["firm"]["label"] for m in members] == ["Riff 2", None]
