@@ -56,6 +56,8 @@ def list_records(entity_name: str):
     svc = services()
     args, base = scoped_query(entity, request.args)
     q = parse_list_query(entity, args, base)
+    if entity.pending:  # records not yet migrated are converted whole (their stored names may differ)
+        q.projection = None
     col = svc.records.collection(entity)
     max_ms = svc.config.query_max_time_ms
     docs = find_page(col, q, max_ms)
