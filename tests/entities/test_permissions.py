@@ -21,6 +21,7 @@ SALES = {
         "actions": {"logSomething": "always", "markAsCustomers": "always"}}},
 }
 SECRET = "zebracorn"  # only ever stored in hidden fields
+HIDDEN_CONTACT = {"email": "hidden@example.com", "phoneNumber": "1-702-845-9380"}
 
 
 def add_group(app: Flask, permissions: dict[str, Any], name: str | None = None) -> ObjectId:
@@ -44,7 +45,7 @@ def data(api: Api) -> dict[str, dict[str, Any]]:
     """Two active companies (types a and b) and an inactive one, with hidden values in ``notes``."""
     return {
         "a": create(api, "companies", company(name="Active A", state="active", type="a", notes=SECRET,
-                                              contactInformation={"email": "hidden@example.com", "phoneNumber": "1-702-845-9380"})),
+                                              contactInformation=HIDDEN_CONTACT)),
         "b": create(api, "companies", company(name="Active B", state="active", type="b", notes=SECRET)),
         "off": create(api, "companies", company(name="Inactive", state="inactive", type="a", notes=SECRET)),
     }
