@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, Api, company, create, login
+from tests.conftest import ADMIN_EMAIL, Api, company, create, grant_all, login
 
 ENTRY_KEYS = ["id", "entityId", "entityName", "entityVersion", "recordId", "recordName", "user", "timestamp", "ip",
               "eventType", "eventCategory", "contextPath", "recordDeleted", "deletionDate", "oldRecord", "newRecord"]
@@ -178,6 +178,7 @@ def test_history_deleted_with_the_record_when_asked(app, api: Api):
 
 def test_impersonation_records_both_users(app, anon: Api):
     app.extensions["runtime"].auth.create_user("employee@example.com", "pw-employee", "Employee", "Test")
+    grant_all(app, "employee@example.com")
     login_body = anon.post("/auth/login", json={"email": ADMIN_EMAIL, "password": "admin-password",
                                                 "emailImpersonatedUser": "employee@example.com"}).get_json()
     api = Api(anon.client, login_body["token"])

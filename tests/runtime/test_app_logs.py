@@ -11,7 +11,7 @@ from flask import Flask
 
 from core.config import Config
 from runtime.applogs import AppLogs
-from tests.conftest import ADMIN_EMAIL, Api, company, create, login, make_app
+from tests.conftest import ADMIN_EMAIL, Api, company, create, grant_all, login, make_app
 
 LOG_KEYS = ["id", "type", "subType", "level", "message", "userEmail", "adminUserEmail", "timestamp", "ip"]
 
@@ -110,6 +110,7 @@ def test_a_synchronous_action_logs_to_the_app_logs(api: Api):
 
 def test_an_impersonated_call_names_the_admin(app: Flask, api: Api):
     app.extensions["runtime"].auth.create_user("user@example.com", "user-password", "Regular", "User")
+    grant_all(app, "user@example.com")
     response = api.client.post("/api/auth/login", json={"email": ADMIN_EMAIL, "password": "admin-password",
                                                         "emailImpersonatedUser": "user@example.com"})
     as_user = Api(api.client, response.get_json()["token"])
