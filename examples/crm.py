@@ -39,3 +39,10 @@ def add_contact(ctx: Any) -> dict[str, Any]:
 def create_sample(ctx: Any) -> dict[str, Any]:
     """global: no record, no query."""
     return ctx.data.create("companies", {"name": ctx.params["name"], "state": "pending"})
+
+
+def nightly_report(ctx: Any) -> dict[str, int]:
+    """A schedule handler: ``ctx.data`` reads records; the return value is the SCHEDULE job's response."""
+    companies = ctx.data.find("companies", {"isCustomer": "true"})
+    ctx.log("INFO", f"{len(companies)} customers at fire time {ctx.fire_time}")
+    return {"customers": len(companies)}
