@@ -25,7 +25,8 @@ from runtime.services import services
 
 DELETE_RECORDS = "DELETE_RECORDS"
 OK: dict[str, Any] = {"status": "ok"}
-_NOT_A_FILTER = ("_async", "_lowPriority", "_offset", "_size", "_sortField", "_sortType")
+_NOT_A_FILTER = ("_async", "_lowPriority", "_triggerEvents", "_cascadeOperations", "_offset", "_size", "_sortField",
+                 "_sortType")
 
 # What to do with an id that is gone when we get to it.
 MISSING_IS_DONE = "done"  # redoing the batch a killed run was in: it deleted the record
@@ -39,8 +40,11 @@ def submit_delete(entity: Entity, selection: dict[str, Any]):
     if "query" in selection:
         selection = {"query": {k: v for k, v in selection["query"].items() if k not in _NOT_A_FILTER}}
     kind = f"{len(selection['ids'])} records" if "ids" in selection else "records matching a query"
-    doc = jobs_of(svc).submit(DELETE_RECORDS, f"Deleting {kind} of entity {entity.name}",
-                              {"entityName": entity.name, **selection}, g.user, low_priority=flag("_lowPriority"))
+    data = {"entityName": entity.name, **selection}
+    if not flag("_triggerEvents", True):
+        data["triggerEvents"] = False  # listeners stay quiet
+    doc = jobs_of(svc).submit(DELETE_RECORDS, f"Deleting {kind} of entity {entity.name}", data, g.user,
+                              low_priority=flag("_lowPriority"))
     return jsonify(jobs_of(svc).job_link(doc))
 
 
@@ -77,7 +81,8 @@ def _delete_batch(ctx: JobContext, entity: Entity, col: Any, batch: list[ObjectI
     gone: list[ObjectId] = []
     errors = 0
     processed: int | None = None
-    if not entity.history.enabled and missing != MISSING_IS_ERROR:
+    one_by_one = entity.history.enabled or ctx.services.records.observed(entity)
+    if not one_by_one and missing != MISSING_IS_ERROR:
         # One delete_many: gone ids count as done (a killed run's batch) or skipped (a query match deleted by
         # someone else meanwhile; then which ones is unknown, so the count is exact but the map may say ok).
         ctx.check_cancelled()
@@ -86,7 +91,7 @@ def _delete_batch(ctx: JobContext, entity: Entity, col: Any, batch: list[ObjectI
         if missing == MISSING_IS_SKIPPED and deleted < len(batch):
             processed = deleted
             ctx.log("WARN", f"{len(batch) - deleted} records of a batch were deleted by someone else meanwhile")
-    elif not entity.history.enabled:
+    elif not one_by_one:
         present = [d["_id"] for d in col.find({"_id": {"$in": batch}}, {"_id": 1})]
         ctx.check_cancelled()
         col.delete_many({"_id": {"$in": present}})
@@ -94,6 +99,7 @@ def _delete_batch(ctx: JobContext, entity: Entity, col: Any, batch: list[ObjectI
         gone = [i for i in batch if str(i) not in outcomes]
     else:
         wctx = ctx.write_context(f"entities.{entity.name}.delete")
+        wctx.trigger_events = ctx.data.get("triggerEvents", True) is not False
         for rid in batch:
             ctx.check_cancelled()
             try:

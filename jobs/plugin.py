@@ -15,6 +15,9 @@ from jobs.schedules import runner as _schedule_runner  # noqa: F401  (registers 
 from jobs.schedules.routes import blp as schedules_blp
 from jobs.schedules.service import ScheduleService
 from jobs.service import JobService, JobSettings
+from jobs.webhooks import runner as _webhook_runner  # noqa: F401  (registers the WEBHOOK runner)
+from jobs.webhooks.routes import blp as webhooks_blp
+from jobs.webhooks.service import WebhookService
 from runtime.services import Services
 
 
@@ -31,6 +34,10 @@ def install(app: Flask, api: Any, services: Services) -> None:
     services.extra["schedules"] = schedules
     services.extra.setdefault("index_hooks", []).append(lambda svc: svc.extra["schedules"].ensure_indexes())
     clock_tasks(services).append(schedules.tick)
+    webhooks = WebhookService(services)
+    services.extra["webhooks"] = webhooks
+    services.extra["index_hooks"].append(lambda svc: svc.extra["webhooks"].ensure_indexes())
+    clock_tasks(services).append(webhooks.tick)
     if isinstance(jobs.dispatcher, EmbeddedDispatcher):
         clock = EmbeddedClock(services, services.config.clock_tick_seconds)
         services.extra["embedded_clock"] = clock
@@ -38,6 +45,7 @@ def install(app: Flask, api: Any, services: Services) -> None:
         services.extra["start_embedded_jobs"] = lambda _app: _start_embedded(jobs, clock)
     api.register_blueprint(blp, url_prefix=services.config.api_prefix)
     api.register_blueprint(schedules_blp, url_prefix=services.config.api_prefix)
+    api.register_blueprint(webhooks_blp, url_prefix=services.config.api_prefix)
 
 
 def _start_embedded(jobs: JobService, clock: EmbeddedClock) -> None:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,16 @@ class JobService:
         self.repo = JobRepository(services.store)
         self.logs = JobLogs(services.store)
         self.dispatcher: Dispatcher = dispatcher  # type: ignore[assignment]  # set by the plugin
+        # fn(event, job) on "started" (first run only), "finished" and "failed" (finished with errors);
+        # called in the worker, a failing one is logged.
+        self.job_events: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def notify(self, event: str, job: dict[str, Any]) -> None:
+        for fn in list(self.job_events):
+            try:
+                fn(event, job)
+            except Exception:
+                log.exception("a job %s hook failed for job %s", event, job.get("_id"))
 
     def ensure_indexes(self) -> None:
         self.repo.ensure_indexes()

@@ -17,7 +17,7 @@ from runtime.services import Services, build_services
 
 # Packages that add routes and services: each module has ``install(app, api, services)``.
 PLUGINS = ("jobs.plugin", "entities.aggregate.plugin", "entities.actions.plugin", "runtime.applogs.plugin",
-           "files.plugin", "entities.transfer.plugin")
+           "files.plugin", "entities.transfer.plugin", "entities.listeners.plugin")
 
 health_blp = Blueprint("health", __name__, description="Liveness")
 

@@ -18,6 +18,7 @@ from entities.actions.definitions import Action, resolve_handler
 from entities.history.recorder import now_ms
 from entities.metadata import Entity, HistorySettings
 from entities.query import iterate_ids, map_filter
+from entities.records.events import RecordEvent
 from entities.records.render import render
 from entities.records.schema import flatten_errors, schema_for
 
@@ -107,7 +108,7 @@ class ActionService:
                 updated = records.update(entity, oid, {**changes, "version": doc.get("version", 0)}, ctx)
             else:
                 updated = records.get(entity, oid)
-        self._performed(entity, action, updated, ctx)
+        self._performed(entity, action, updated, ctx, doc)
         return result if action.custom_response else render(entity, updated)
 
     def run_one_each(self, entity: Entity, action: Action, ids: list[str], params: dict[str, Any],
@@ -152,7 +153,7 @@ class ActionService:
 
         if action.update is not None:
             body = self._update_body(action, params)
-            if set_based_update_allowed(entity, body):
+            if set_based_update_allowed(entity, body) and not records.observed(entity):
                 updated = self._update_in_batches(entity, body, selector, hooks, after)
             else:
                 updated = 0
@@ -226,8 +227,14 @@ class ActionService:
                 body[key] = value
         return body
 
-    def _performed(self, entity: Entity, action: Action, doc: dict[str, Any] | None, ctx: WriteContext) -> None:
-        """The USER_ACTION_PERFORMED history entry (after the record change, if any, is committed)."""
+    def _performed(self, entity: Entity, action: Action, doc: dict[str, Any] | None, ctx: WriteContext,
+                   before: dict[str, Any] | None = None) -> None:
+        """The USER_ACTION_PERFORMED history entry and event (after the record change, if any, is committed)."""
+        self._history_performed(entity, action, doc, ctx)
+        self.svc.records.emit(RecordEvent("actionPerformed", entity, doc, before, ctx, action.name))
+
+    def _history_performed(self, entity: Entity, action: Action, doc: dict[str, Any] | None,
+                           ctx: WriteContext) -> None:
         history = self.svc.history
         target = doc if doc is not None else {"_id": None, "label": None}
         entry = history.build(entity, "ACTION_PERFORMED", target, target, ctx, target["_id"] or "")

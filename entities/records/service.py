@@ -6,6 +6,7 @@ re-reads and retries until its write wins, so concurrent writers never lose an u
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,6 +19,7 @@ from core.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFail
 from core.storage import Store
 from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity, Field
+from entities.records.events import RecordEvent
 from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, schema_for
 from entities.records.values import compute_label, path_text
@@ -26,6 +28,7 @@ from entities.types import parse_object_id
 from files.service import complete_ref as complete_file_ref
 
 MAX_RETRIES = 1000
+log = logging.getLogger("entities.records")
 
 
 def parse_id(raw: str) -> ObjectId:
@@ -40,6 +43,20 @@ class RecordService:
         self.store = store
         self.registry = registry
         self.history = history
+        # Called after each committed write, in the writing thread; a failing hook is logged, the write stands.
+        self.after_commit: list[Callable[[RecordEvent], None]] = []
+        # ``observed(entity)``: some hook needs one event per record, so set-based shortcuts must not be taken.
+        self.observers: list[Callable[[Entity], bool]] = []
+
+    def observed(self, entity: Entity) -> bool:
+        return any(check(entity) for check in self.observers)
+
+    def emit(self, event: RecordEvent) -> None:
+        for hook in list(self.after_commit):
+            try:
+                hook(event)
+            except Exception:
+                log.exception("an after-commit hook failed for a %s of %s", event.kind, event.entity.name)
 
     def collection(self, entity: Entity | str) -> Any:
         name = entity if isinstance(entity, str) else entity.name
@@ -223,6 +240,7 @@ class RecordService:
             raise ValidationFailed([_duplicate_error(entity, exc)]) from None
         if entry is not None:
             self._publish(entity, doc["_id"], entry)
+        self.emit(RecordEvent("created", entity, doc, None, ctx))
         return doc
 
     def update(self, entity: Entity, record_id: str | ObjectId, body: Any, ctx: WriteContext,
@@ -272,6 +290,7 @@ class RecordService:
             if result.matched_count == 1:
                 if entry is not None:
                     self._publish(entity, oid, entry)
+                self.emit(RecordEvent("changed", entity, new_doc, current, ctx))
                 return new_doc
             if expected_version is not None:
                 latest = col.find_one({"_id": oid}, {"version": 1})
@@ -295,6 +314,7 @@ class RecordService:
                     self.history.confirm(entry["_id"])
                 elif entry is not None:
                     self.history.discard(entry["_id"])
+                self.emit(RecordEvent("deleted", entity, None, current, ctx))
                 return current
             if entry is not None:
                 self.history.discard(entry["_id"])
