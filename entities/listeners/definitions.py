@@ -2,7 +2,7 @@
 
 A listener is ``{name, events: [created|changed|deleted|actionPerformed|conditionMet|jobStarted|jobFinished|
 jobFailed], actions?, condition?, jobTypes?, handler: "module:function" | null, webhook: {url, secret,
-headers?} | null, background: true}``.
+headers?, timeout?} | null, background: true}``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ DATA_EVENTS = ("created", "changed", "deleted", "actionPerformed", "conditionMet
 JOB_EVENTS = ("jobStarted", "jobFinished", "jobFailed")
 EVENTS = DATA_EVENTS + JOB_EVENTS
 KEYS = frozenset({"name", "label", "events", "actions", "condition", "jobTypes", "handler", "webhook", "background"})
-WEBHOOK_KEYS = frozenset({"url", "secret", "headers"})
+WEBHOOK_KEYS = frozenset({"url", "secret", "headers", "timeout"})
+MAX_TIMEOUT = 60
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,11 @@ def _check_webhook(webhook: Any, path: str, errors: list[dict[str, Any]], config
     if headers is not None and (not isinstance(headers, dict)
                                 or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
         errors.append(field_error(f"{path}.headers", "invalid", "headers is an object of header names to strings"))
+    timeout = webhook.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                or not 0 < timeout <= MAX_TIMEOUT):
+        errors.append(field_error(f"{path}.timeout", "invalid",
+                                  f"timeout is a number of seconds, more than 0 and at most {MAX_TIMEOUT}"))
 
 
 def check_definition(raw: dict[str, Any], errors: list[dict[str, Any]]) -> None:

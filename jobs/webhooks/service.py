@@ -64,6 +64,7 @@ class WebhookService:
         doc = {"_id": delivery_id, "entity": payload.get("entity"), "listener": listener,
                "event": payload.get("event"), "recordId": record.get("id"),
                "url": webhook["url"], "secret": webhook.get("secret") or "", "headers": webhook.get("headers") or {},
+               "timeout": webhook.get("timeout"),
                "body": body, "status": PENDING, "attempts": 0, "lastResponseCode": None, "lastError": None,
                "createDate": now, "lastAttemptAt": None, "nextAttemptAt": None, "deliveredAt": None,
                "lastJobId": None, "runBy": _run_by(user)}
@@ -88,8 +89,8 @@ class WebhookService:
             return self.col.find_one({"_id": delivery_id}) or {"_id": delivery_id, "status": None}
         body = doc["body"].encode()
         problem = url_problem(doc["url"], self.config.webhook_allowed_hosts)
-        code, error = (None, problem) if problem else post(doc["url"], body, self._headers(doc, body),
-                                                         self.config.webhook_timeout_seconds)
+        timeout = doc.get("timeout") or self.config.webhook_timeout_seconds  # the listener's own, or the default
+        code, error = (None, problem) if problem else post(doc["url"], body, self._headers(doc, body), timeout)
         changes: dict[str, Any] = {"lastResponseCode": code, "lastError": error}
         if code is not None and 200 <= code < 300:
             changes.update(status=SUCCEEDED, deliveredAt=now_ms(), nextAttemptAt=None, lastError=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,6 +19,7 @@ class Received:
 @dataclass
 class Receiver:
     statuses: list[int]  # answers in order; the last one repeats
+    delay: float = 0.0  # seconds before answering
     received: list[Received] = field(default_factory=list)
     server: Any = None
 
@@ -33,6 +35,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status = owner.statuses[min(len(owner.received), len(owner.statuses) - 1)]
                 owner.received.append(Received(status, body, {k.lower(): v for k, v in self.headers.items()}))
+                time.sleep(owner.delay)
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

@@ -112,6 +112,18 @@ def test_an_unreachable_url_is_retried_with_its_error(app, api: Api):
     assert item["lastResponseCode"] is None and "refused" in item["lastError"].lower()
 
 
+def test_a_slow_receiver_times_out_after_the_listeners_own_timeout(app, api: Api):
+    slow = Receiver([200], delay=3).start()
+    try:
+        assert api.post("/metadata/entities", json=tickets(slow.url, timeout=0.5)).status_code == 200
+        create(api, "tickets", {"title": "x"})
+        item = until(lambda: [d for d in deliveries(api)["items"] if d["lastError"]])[0]
+        assert item["lastResponseCode"] is None and "timed out" in item["lastError"].lower()
+        assert item["lastAttemptAt"] - item["createDate"] < 2500
+    finally:
+        slow.close()
+
+
 def test_the_delivery_log_is_for_developers_and_checks_its_parameters(app, api: Api, receiver: Receiver):
     app.extensions["runtime"].auth.create_user("user@example.com", "user-password", "Regular", "User")
     user = login(app, "user@example.com", "user-password")
@@ -124,6 +136,10 @@ def test_the_delivery_log_is_for_developers_and_checks_its_parameters(app, api: 
 
 
 def test_webhook_urls_are_validated_and_limited_to_the_allowed_hosts(api: Api):
+    for timeout in (0, 61, "5", True):
+        response = api.post("/metadata/entities", json=tickets("http://example.com/x", timeout=timeout))
+        assert response.status_code == 400
+        assert response.get_json()["errors"][0]["field"] == "listeners[0].webhook.timeout"
     for url in ("ftp://example.com/x", "not a url", "http://", 42):
         response = api.post("/metadata/entities", json=tickets(url))  # type: ignore[arg-type]
         assert response.status_code == 400, url
