@@ -12,20 +12,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from flask import Flask
+
+from core.config import Config
 from jobs.model import now_ms
 
 log = logging.getLogger("jobs.clock")
-Task = Callable[[int], Any]
-
-
-def clock_tasks(services: Any) -> list[Task]:
-    """The tasks a clock runs each tick (packages append theirs at install)."""
-    return services.extra.setdefault("clock_tasks", [])
 
 
 def tick(services: Any) -> None:
     now = now_ms()
-    for task in list(clock_tasks(services)):
+    for task in list(services.plugins.clock_tasks):
         try:
             task(now)
         except Exception:  # a store hiccup must not end the clock
@@ -57,15 +54,13 @@ class EmbeddedClock:
             tick(self.services)
 
 
-def run_clock(ticks: int | None = None) -> None:
-    """``runtime clock``: tick until SIGTERM/SIGINT (or ``ticks`` times)."""
-    from core.config import Config
-    from runtime.app import create_app
-
+def run_clock(app_factory: Callable[[Config], Flask], ticks: int | None = None) -> None:
+    """``runtime clock``: tick until SIGTERM/SIGINT (or ``ticks`` times). ``app_factory`` is the composition
+    root's ``create_app``."""
     config = Config.from_env()
     if not config.redis_url:
         raise SystemExit("runtime clock needs REDIS_URL (without it, `runtime serve` runs the clock itself)")
-    app = create_app(config)
+    app = app_factory(config)
     services = app.extensions["runtime"]
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

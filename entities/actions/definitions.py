@@ -14,7 +14,7 @@ from typing import Any
 
 from core.errors import field_error
 from core.handlers import resolve_handler
-from entities.metadata import DEFINITION_CHECKS, NAME_RE, Entity, Field, _parse_fields
+from entities.metadata import NAME_RE, Entity, Field, _parse_fields
 
 TYPES = ("oneRecord", "manyRecords", "global")
 
@@ -118,5 +118,3 @@ def action_of(entity: Entity, name: str) -> Action | None:
     names = {f.name for f in entity.fields}
     return parse_action(raw, 0, names, [])
 
-
-DEFINITION_CHECKS.append(check_definition)

@@ -91,9 +91,7 @@ class RecordScheduleRun(ScheduleRun):
 
 
 def install_schedule_kinds(services: Any) -> None:
-    from jobs.schedules.service import schedules_of
-
-    schedules = schedules_of(services)
+    schedules = services.schedules
     schedules.register_kind("action", ScheduleKind(validate_action, run_action))
     schedules.register_kind("handler", ScheduleKind(
         validate_handler, lambda jctx, data: run_handler(jctx, data, RecordScheduleRun)))

@@ -13,7 +13,7 @@ from typing import Any
 from core.config import Config
 from core.errors import ApiError, field_error
 from core.handlers import check_handler
-from entities.metadata import DEFINITION_CHECKS, NAME_RE, Entity, HistorySettings, _parse_fields
+from entities.metadata import NAME_RE, Entity, HistorySettings, _parse_fields
 from jobs.webhooks.http import url_problem
 
 DATA_EVENTS = ("created", "changed", "deleted", "actionPerformed", "conditionMet")
@@ -192,5 +192,3 @@ def listeners_of(entity: Entity) -> tuple[Listener, ...]:
     return found
 
 
-
-DEFINITION_CHECKS.append(check_definition)

@@ -24,8 +24,6 @@ from entities.metadata import Entity
 from entities.query import map_filter
 from entities.records.events import RecordEvent
 from entities.records.render import render
-from jobs.service import jobs_of
-from jobs.webhooks.service import webhooks_of
 
 log = logging.getLogger("entities.listeners")
 
@@ -59,9 +57,6 @@ def fired_events(listener: Listener, event: RecordEvent) -> list[str]:
 class ListenerDispatcher:
     def __init__(self, services: Any):
         self.services = services
-
-    def observed(self, entity: Entity) -> bool:
-        return bool(listeners_of(entity))
 
     # --- record events -------------------------------------------------------------------------
 
@@ -122,7 +117,7 @@ class ListenerDispatcher:
             if event["type"] == "JOB":
                 payload["job"] = {k: event[k] for k in ("jobId", "jobType", "jobEvent", "status", "hasErrors")}
             try:
-                webhooks_of(self.services).enqueue(listener.webhook, payload, user, listener=listener.name)
+                self.services.webhooks.enqueue(listener.webhook, payload, user, listener=listener.name)
             except Exception:
                 log.exception("listener %s.%s: the webhook delivery could not be queued", entity, listener.name)
         if listener.handler is None:
@@ -131,7 +126,7 @@ class ListenerDispatcher:
             data = {"entityName": entity, "listenerName": listener.name, "event": event, "record": record,
                     "oldRecord": old, "handler": listener.handler}
             try:
-                jobs_of(self.services).submit(LISTENER_JOB, f"Listener {listener.name} of {entity} "
+                self.services.jobs.submit(LISTENER_JOB, f"Listener {listener.name} of {entity} "
                                               f"({event['event']})", data, user, stoppable=False)
             except Exception:
                 log.exception("listener %s.%s: its job could not be queued", entity, listener.name)
@@ -142,7 +137,7 @@ class ListenerDispatcher:
                    old: dict[str, Any] | None, ctx: WriteContext) -> None:
         """``background: false``: now, in the writer's thread; a failure is logged and the write stands."""
         def app_log(level: str, message: str) -> None:
-            logs = self.services.extra.get("app_logs")
+            logs = self.services.app_logs
             if logs is not None:
                 logs.write(level, message, {"entity": entity, "listener": listener.name}, user=ctx.user_email,
                            sub_type="SCRIPT", admin_user=ctx.impersonator_email, ip=ctx.ip)

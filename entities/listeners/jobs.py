@@ -7,7 +7,6 @@ from typing import Any
 
 from core.handlers import resolve_handler
 from entities.listeners.context import ListenerContext
-from entities.listeners.dispatcher import LISTENER_JOB
 from jobs import runners
 
 ATTEMPTS = 3
@@ -31,5 +30,3 @@ def run_listener_job(jctx: runners.JobContext) -> dict[str, Any] | None:
             time.sleep(wait)
     return None
 
-
-runners.register(LISTENER_JOB, run_listener_job)

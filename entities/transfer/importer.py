@@ -20,6 +20,7 @@ from bson import ObjectId
 
 from core.context import WriteContext
 from core.errors import ApiError, BadRequest, ValidationFailed, field_error
+from core.services import Services
 from entities.metadata import Entity
 from entities.records.render import render_fields
 from entities.registry import Registry
@@ -30,7 +31,6 @@ from entities.transfer.streams import csv_rows, stored_csv, text_reader
 from entities.types import FieldInvalid
 from files.storage import FileStore
 from jobs import runners
-from runtime.services import Services
 
 MAX_LOGGED_ROW_ERRORS = 1000
 
@@ -324,5 +324,3 @@ INERT_OPTIONS = {"updateCalculatedFields": True, "updateRelationships": True, "p
                  "setDefaultValues": True, "supportTransientFields": True, "cascadeOperations": True}
 # Options that change what the import does (beyond INERT_OPTIONS); developers only like them.
 EFFECTIVE_OPTIONS = {"triggerEvents": True}
-
-runners.register("IMPORT_RECORDS", run_import_job)

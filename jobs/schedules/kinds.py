@@ -2,7 +2,7 @@
 
 ``jobs`` knows only ``handler`` (a ``module:function`` in ``APP_MODULES``); packages above it register
 more at start-up (entities registers ``action``, and a ``handler`` whose context can read and write
-records) with ``schedules_of(services).register_kind(name, ScheduleKind(...))``.
+records) with ``services.schedules.register_kind(name, ScheduleKind(...))``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from core.errors import field_error
 from core.handlers import check_handler, resolve_handler
 
 if TYPE_CHECKING:
+    from core.services import Services
     from jobs.runners import JobContext
-    from runtime.services import Services
 
 # validate(services, spec, errors): append field errors (field = the kind's name) for a bad spec.
 Validate = Callable[["Services", Any, list[dict[str, Any]]], None]

@@ -9,9 +9,8 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from core.errors import Forbidden
 from core.routing import ApiBlueprint
-from jobs.schedules.service import render, schedules_of
-from jobs.service import jobs_of
-from runtime.services import services
+from core.services import services
+from jobs.schedules.service import render
 
 blp = ApiBlueprint("schedules", __name__, description="Scheduled jobs (cron)")
 
@@ -88,7 +87,7 @@ def _developer() -> None:
 @blp.response(200, ScheduleListSchema)
 def list_schedules(args: dict[str, Any]):
     _developer()
-    return schedules_of(services()).list(args["_size"], args["_offset"] or None, args["enabled"])
+    return services().schedules.list(args["_size"], args["_offset"] or None, args["enabled"])
 
 
 @blp.route("/schedules", methods=["POST"])
@@ -96,7 +95,7 @@ def list_schedules(args: dict[str, Any]):
 @blp.response(200, ScheduleOutSchema)
 def create_schedule(body: dict[str, Any]):
     _developer()
-    svc = schedules_of(services())
+    svc = services().schedules
     doc = svc.create(body, g.user)
     _ensure_clock()
     return render(doc)
@@ -106,7 +105,7 @@ def create_schedule(body: dict[str, Any]):
 @blp.response(200, ScheduleOutSchema)
 def get_schedule(schedule_id: str):
     _developer()
-    return render(schedules_of(services()).get(schedule_id))
+    return render(services().schedules.get(schedule_id))
 
 
 @blp.route("/schedules/<schedule_id>", methods=["PUT"])
@@ -114,7 +113,7 @@ def get_schedule(schedule_id: str):
 @blp.response(200, ScheduleOutSchema)
 def update_schedule(body: dict[str, Any], schedule_id: str):
     _developer()
-    doc = schedules_of(services()).update(schedule_id, body)
+    doc = services().schedules.update(schedule_id, body)
     _ensure_clock()
     return render(doc)
 
@@ -123,21 +122,21 @@ def update_schedule(body: dict[str, Any], schedule_id: str):
 @blp.response(200, ScheduleOutSchema)
 def delete_schedule(schedule_id: str):
     _developer()
-    return render(schedules_of(services()).delete(schedule_id))
+    return render(services().schedules.delete(schedule_id))
 
 
 @blp.route("/schedules/<schedule_id>/pause", methods=["PUT"])
 @blp.response(200, ScheduleOutSchema)
 def pause_schedule(schedule_id: str):
     _developer()
-    return render(schedules_of(services()).set_enabled(schedule_id, False))
+    return render(services().schedules.set_enabled(schedule_id, False))
 
 
 @blp.route("/schedules/<schedule_id>/resume", methods=["PUT"])
 @blp.response(200, ScheduleOutSchema)
 def resume_schedule(schedule_id: str):
     _developer()
-    doc = schedules_of(services()).set_enabled(schedule_id, True)
+    doc = services().schedules.set_enabled(schedule_id, True)
     _ensure_clock()
     return render(doc)
 
@@ -147,12 +146,12 @@ def resume_schedule(schedule_id: str):
 def run_schedule(schedule_id: str):
     _developer()
     svc = services()
-    job = schedules_of(svc).run_now(schedule_id, g.user)
-    return jobs_of(svc).job_link(job)
+    job = svc.schedules.run_now(schedule_id, g.user)
+    return svc.jobs.job_link(job)
 
 
 def _ensure_clock() -> None:
     """Without Redis the web process is its own clock: start it once a schedule may be due."""
-    start = services().extra.get("start_embedded_clock")
-    if start is not None:
-        start()
+    clock = services().clock
+    if clock is not None:
+        clock.start()

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from jobs import runners
-from jobs.schedules.service import SCHEDULE_JOB, schedules_of
 
 
 def run_schedule_job(jctx: runners.JobContext) -> dict[str, Any] | None:
     data = jctx.data
-    kind = schedules_of(jctx.services).kinds.get(data.get("kind", ""))
+    kind = jctx.services.schedules.kinds.get(data.get("kind", ""))
     if kind is None:
         raise LookupError(f"Schedules of kind '{data.get('kind')}' cannot run in this process")
     jctx.log("INFO", f"Schedule '{data['scheduleName']}' ({'run now' if data.get('manual') else 'fire time'} "
@@ -18,5 +17,3 @@ def run_schedule_job(jctx: runners.JobContext) -> dict[str, Any] | None:
     response = kind.run(jctx, data)
     return {"response": response} if response is not None else None
 
-
-runners.register(SCHEDULE_JOB, run_schedule_job)

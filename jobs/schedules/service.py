@@ -21,7 +21,6 @@ from core.errors import NotFound, ValidationFailed, field_error
 from jobs.model import now_ms, parse_job_id
 from jobs.schedules.cron import cron_problem, latest_due, next_after, timezone_problem
 from jobs.schedules.kinds import HANDLER, ScheduleKind
-from jobs.service import jobs_of
 
 log = logging.getLogger("jobs.schedules")
 
@@ -189,7 +188,7 @@ class ScheduleService:
                 "manual": manual, "kind": kind, kind: doc[kind]}
         runner = {"_id": user.get("_id") or user.get("id"), "email": user.get("email"),
                   "fullName": user.get("fullName"), "developer": user.get("developer", True)}
-        return jobs_of(self.services).submit(SCHEDULE_JOB, f"Running schedule {doc['name']}", data, runner)
+        return self.services.jobs.submit(SCHEDULE_JOB, f"Running schedule {doc['name']}", data, runner)
 
 
 def _run_by(user: dict[str, Any]) -> dict[str, Any]:
@@ -200,6 +199,3 @@ def _run_by(user: dict[str, Any]) -> dict[str, Any]:
 def _duplicate(name: str) -> ValidationFailed:
     return ValidationFailed([field_error("name", "duplicate", f"Another schedule is named '{name}'", rejected=name)])
 
-
-def schedules_of(services: Any) -> ScheduleService:
-    return services.extra["schedules"]

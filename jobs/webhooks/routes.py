@@ -9,8 +9,8 @@ from marshmallow import Schema, fields, validate
 
 from core.errors import Forbidden
 from core.routing import ApiBlueprint
-from jobs.webhooks.service import render, webhooks_of
-from runtime.services import services
+from core.services import services
+from jobs.webhooks.service import render
 
 blp = ApiBlueprint("webhooks", __name__, description="Webhook deliveries")
 
@@ -58,11 +58,11 @@ def _developer() -> None:
 def list_deliveries(args: dict[str, Any]):
     _developer()
     statuses = [s.strip().upper() for s in args["status"].split(",") if s.strip()] if args["status"] else None
-    return webhooks_of(services()).list(args["entity"] or None, statuses, args["_size"], args["_offset"] or None)
+    return services().webhooks.list(args["entity"] or None, statuses, args["_size"], args["_offset"] or None)
 
 
 @blp.route("/status/webhooks/deliveries/<delivery_id>", methods=["GET"])
 @blp.response(200, DeliverySchema)
 def get_delivery(delivery_id: str):
     _developer()
-    return render(webhooks_of(services()).get(delivery_id))
+    return render(services().webhooks.get(delivery_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobs import runners
-from jobs.webhooks.service import FAILED, RETRYING, SUCCEEDED, WEBHOOK_JOB, webhooks_of
+from jobs.webhooks.service import FAILED, RETRYING, SUCCEEDED
 
 
 class DeliveryFailed(Exception):
@@ -13,7 +13,7 @@ class DeliveryFailed(Exception):
 
 
 def run_webhook_job(jctx: runners.JobContext) -> dict[str, Any]:
-    doc = webhooks_of(jctx.services).attempt(jctx.data["deliveryId"])
+    doc = jctx.services.webhooks.attempt(jctx.data["deliveryId"])
     status, code = doc.get("status"), doc.get("lastResponseCode")
     jctx.log("INFO", f"Attempt {doc.get('attempts')} to {doc.get('url')}: {status}"
                      + (f" (HTTP {code})" if code is not None else "")
@@ -24,5 +24,3 @@ def run_webhook_job(jctx: runners.JobContext) -> dict[str, Any]:
         raise DeliveryFailed(f"{doc.get('lastError')}; no retries left")
     return {"deliveryId": doc["_id"], "status": status, "responseCode": code}
 
-
-runners.register(WEBHOOK_JOB, run_webhook_job)

@@ -19,7 +19,6 @@ from pymongo import ReturnDocument
 
 from core.errors import NotFound, ValidationFailed, field_error
 from jobs.model import now_ms
-from jobs.service import jobs_of
 from jobs.webhooks.http import RESERVED_HEADERS, USER_AGENT, post, sign, url_problem
 
 log = logging.getLogger("jobs.webhooks")
@@ -73,7 +72,7 @@ class WebhookService:
         return doc
 
     def _submit(self, doc: dict[str, Any]) -> None:
-        job = jobs_of(self.services).submit(
+        job = self.services.jobs.submit(
             WEBHOOK_JOB, f"Webhook {doc['event']} of {doc['entity']} to {doc['url']}",
             {"deliveryId": doc["_id"], "entityName": doc.get("entity"), "url": doc["url"]}, doc["runBy"],
             stoppable=False)
@@ -104,10 +103,8 @@ class WebhookService:
                 changes.update(status=RETRYING, nextAttemptAt=now_ms() + int(steps[doc["attempts"] - 1] * 1000))
         done = self.col.find_one_and_update({"_id": delivery_id, "status": SENDING}, {"$set": changes},
                                             return_document=ReturnDocument.AFTER) or doc
-        if done.get("status") == RETRYING:
-            start = self.services.extra.get("start_embedded_clock")
-            if start is not None:
-                start()
+        if done.get("status") == RETRYING and self.services.clock is not None:
+            self.services.clock.start()
         return done
 
     def _headers(self, doc: dict[str, Any], body: bytes) -> dict[str, str]:
@@ -176,6 +173,3 @@ def _run_by(user: dict[str, Any]) -> dict[str, Any]:
     return {"_id": str(user.get("_id") or user.get("id") or ""), "email": user.get("email"),
             "fullName": user.get("fullName"), "developer": bool(user.get("developer"))}
 
-
-def webhooks_of(services: Any) -> WebhookService:
-    return services.extra["webhooks"]

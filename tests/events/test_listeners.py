@@ -45,7 +45,7 @@ def app() -> Iterator[Flask]:
     app = make_app(app_modules=("examples.crm", H))
     handlers.clear()
     yield app
-    app.extensions["runtime"].extra["jobs"].dispatcher.wait_idle(30)
+    app.extensions["runtime"].jobs.dispatcher.wait_idle(30)
     drop_embedded(app.config["RUNTIME"].mongodb_db)
 
 
@@ -61,7 +61,7 @@ def calls() -> list[tuple[str, str, str | None, str | None]]:
 
 
 def idle(app: Flask) -> None:
-    assert app.extensions["runtime"].extra["jobs"].dispatcher.wait_idle(30)
+    assert app.extensions["runtime"].jobs.dispatcher.wait_idle(30)
 
 
 def import_csv(api: Api, text: str, **options: str) -> dict[str, Any]:

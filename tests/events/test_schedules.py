@@ -23,8 +23,8 @@ TICK = {"name": "tick", "cron": "*/5 * * * *", "handler": f"{H}:tick"}
 def app() -> Iterator[Flask]:
     app = make_app(app_modules=("examples.crm", H), schedule_seconds=True, clock_tick_seconds=0.1)
     yield app
-    app.extensions["runtime"].extra["embedded_clock"].stop()
-    app.extensions["runtime"].extra["jobs"].dispatcher.wait_idle(30)
+    app.extensions["runtime"].clock.stop()
+    app.extensions["runtime"].jobs.dispatcher.wait_idle(30)
     drop_embedded(app.config["RUNTIME"].mongodb_db)
 
 
@@ -157,7 +157,7 @@ def test_the_embedded_clock_fires_each_second_once_and_a_paused_schedule_not_at_
     assert api.put(f"/schedules/{paused_later['id']}/pause").status_code == 200
     time.sleep(3.5)
     assert api.put(f"/schedules/{every['id']}/pause").status_code == 200
-    app.extensions["runtime"].extra["jobs"].dispatcher.wait_idle(30)
+    app.extensions["runtime"].jobs.dispatcher.wait_idle(30)
     jobs = schedule_jobs(api, every["id"])
     fire_times = sorted(j["data"]["fireTime"] for j in jobs)
     assert len(fire_times) >= 2 and len(set(fire_times)) == len(fire_times)
@@ -171,8 +171,8 @@ def test_the_embedded_clock_fires_each_second_once_and_a_paused_schedule_not_at_
 def test_missed_fire_times_fire_once_and_several_clocks_fire_each_once(app: Flask, api: Api):
     s = api.post("/schedules", json={**TICK, "name": "minutely", "cron": "* * * * *"}).get_json()
     svc = app.extensions["runtime"]
-    schedules = svc.extra["schedules"]
-    app.extensions["runtime"].extra["embedded_clock"].stop()
+    schedules = svc.schedules
+    app.extensions["runtime"].clock.stop()
     # The clock was down for ten minutes: ten fire times were missed.
     from bson import ObjectId
     now = now_ms()
@@ -184,7 +184,7 @@ def test_missed_fire_times_fire_once_and_several_clocks_fire_each_once(app: Flas
     for clock in clocks:
         clock.join()
     assert sum(fired) == 1
-    svc.extra["jobs"].dispatcher.wait_idle(30)
+    svc.jobs.dispatcher.wait_idle(30)
     jobs = schedule_jobs(api, s["id"])
     assert len(jobs) == 1 and jobs[0]["data"]["fireTime"] == now - now % 60_000
     after = api.get(f"/schedules/{s['id']}").get_json()

@@ -30,8 +30,8 @@ def receiver() -> Iterator[Receiver]:
 def app():
     app = make_app(webhook_retry_seconds=(0.2, 0.2, 0.2), clock_tick_seconds=0.05, webhook_timeout_seconds=5.0)
     yield app
-    app.extensions["runtime"].extra["embedded_clock"].stop()
-    app.extensions["runtime"].extra["jobs"].dispatcher.wait_idle(30)
+    app.extensions["runtime"].clock.stop()
+    app.extensions["runtime"].jobs.dispatcher.wait_idle(30)
     drop_embedded(app.config["RUNTIME"].mongodb_db)
 
 
