@@ -32,6 +32,10 @@ def main() -> None:
             self.send_response(200 if valid else 401)
             self.end_headers()
 
+        def do_GET(self) -> None:  # a liveness check: the receiver is up
+            self.send_response(200)
+            self.end_headers()
+
         def log_message(self, *args: object) -> None:
             pass
 
