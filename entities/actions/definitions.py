@@ -8,10 +8,10 @@ map}, async: bool, customResponse: bool}`` plus what it does: a declarative ``up
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.config import Config
 from core.errors import field_error
 from core.handlers import resolve_handler
 from entities.metadata import NAME_RE, Entity, Field, _parse_fields
@@ -38,7 +38,7 @@ def allowed_modules() -> tuple[str, ...]:
         from flask import current_app
         return tuple(current_app.config["RUNTIME"].app_modules)
     except (RuntimeError, KeyError):
-        return tuple(m.strip() for m in os.environ.get("APP_MODULES", "examples.crm").split(",") if m.strip())
+        return Config.from_env().app_modules
 
 
 def parse_action(raw: Any, index: int, field_names: set[str], errors: list[dict[str, Any]]) -> Action | None:
