@@ -101,7 +101,11 @@ def test_every_write_path_fires_exactly_the_expected_listeners(app: Flask, api: 
     assert calls() == [("onDeleted", "deleted", None, "w")]
     assert api.delete("/data/deals?name=b").status_code == 200
     assert calls() == [("onDeleted", "deleted", None, "b")]
-    assert api.get(f"/data/deals/{a['id']}").status_code == 200
+
+    job = api.put(f"/data/deals/{a['id']}/reopen?_async=true").get_json()  # an action in an EXECUTE_ACTION job
+    assert wait_for_job(api, job["jobId"])["status"] == "FINISHED"
+    assert calls() == [("onChanged", "changed", "a", "a"), ("onAnyAction", "actionPerformed", "a", "a")]
+    assert api.get(f"/data/deals/{a['id']}").get_json()["stage"] == "open"
 
 
 def test_imports_and_async_deletes_fire_and_trigger_events_false_suppresses(app: Flask, api: Api):
