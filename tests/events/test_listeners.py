@@ -243,3 +243,19 @@ def test_listeners_of_a_changed_definition_apply_at_once(app: Flask, api: Api):
     time.sleep(0)  # nothing queued in the background either
     assert api.get("/status/jobs?type=LISTENER").get_json()["total"] == 0
     _ = login
+
+
+def test_a_cascade_update_fires_the_listeners_of_the_records_it_changes(app: Flask, api: Api):
+    owners = {"name": "owners", "recordLabel": "#{name}", "fields": [{"name": "name", "type": "text"}]}
+    assert api.post("/metadata/entities", json=owners).status_code == 200
+    definition = deals(INLINE[:2])
+    definition["fields"].append({"name": "owner", "type": "relationship", "typeRules": {"entity": "owners"}})
+    assert api.post("/metadata/entities", json=definition).status_code == 200
+    ann = create(api, "owners", {"name": "Ann"})
+    create(api, "deals", {"name": "d", "owner": ann["id"]})
+    assert calls() == [("onCreated", "created", "d", None)]
+    assert api.put(f"/data/owners/{ann['id']}", json={"name": "Anna"}).status_code == 200
+    cascades = api.get("/status/jobs?type=CASCADE_UPDATE").get_json()["items"]
+    assert len(cascades) == 1 and wait_for_job(api, cascades[0]["id"])["status"] == "FINISHED"
+    assert calls() == [("onChanged", "changed", "d", "d")]
+    assert api.get("/data/deals?name=d").get_json()["items"][0]["owner"]["label"] == "Anna"
