@@ -43,6 +43,9 @@ class Config:
     maintenance_mode: bool = False  # only developers can log in and call the API (others get 503)
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API ("*" for any)
     app_log_retention_days: int = 30
+    metrics_token: str | None = None  # when set, GET /metrics needs ``Authorization: Bearer <token>``
+    prometheus_multiproc_dir: str | None = None  # gunicorn: where every worker's metrics are shared
+    ready_timeout_seconds: float = 2.0  # how long /health/ready waits for the store and Redis
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -65,6 +68,9 @@ class Config:
             aggregate_max_results=env_int("AGGREGATE_MAX_RESULTS", 10000),
             app_log_retention_days=env_int("APP_LOG_RETENTION_DAYS", 30),
             maintenance_mode=env_flag("MAINTENANCE_MODE"),
+            metrics_token=os.environ.get("METRICS_TOKEN") or None,
+            prometheus_multiproc_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            ready_timeout_seconds=env_int("READY_TIMEOUT_SECONDS", 2),
             cors_origins=tuple(o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()),
         )
         values.update(overrides)

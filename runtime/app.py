@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import logging
 
-from flask import Flask, g, jsonify, request
-from flask_smorest import Api, Blueprint
+from flask import Flask, g, request
+from flask_smorest import Api
 
 from core import errors
 from core.config import Config
@@ -18,16 +18,6 @@ from runtime.services import Services, build_services
 # Packages that add routes and services: each module has ``install(app, api, services)``.
 PLUGINS = ("jobs.plugin", "entities.aggregate.plugin", "entities.actions.plugin", "runtime.applogs.plugin",
            "files.plugin", "entities.transfer.plugin")
-
-health_blp = Blueprint("health", __name__, description="Liveness")
-
-
-@health_blp.route("/health", methods=["GET"])
-def health():
-    from runtime.services import services
-    services().store.db.command("ping")
-    return jsonify({"status": "ok"})
-
 
 def create_app(config: Config | None = None, store=None) -> Flask:
     config = config or Config.from_env()
@@ -44,7 +34,8 @@ def create_app(config: Config | None = None, store=None) -> Flask:
     store = store or connect(config.mongodb_uri, config.mongodb_db)
     svc = build_services(config, store)
     app.extensions["runtime"] = svc
-    _register_blueprints(app, prefix)
+    api = _register_blueprints(app, prefix)
+    _install_observability(app, api, svc, prefix)
     errors.register(app)  # after Api(): our handlers replace flask-smorest's error format
     _install_auth_guard(app, svc, prefix)
     _install_cors(app, config)
@@ -62,17 +53,27 @@ def _install_cors(app: Flask, config: Config) -> None:
          expose_headers=["Content-Disposition", "X-File-Content-Type"], max_age=600)
 
 
-def _register_blueprints(app: Flask, prefix: str) -> None:
+def _install_observability(app: Flask, api: Api, svc: Services, prefix: str) -> None:
+    """The per-entity OpenAPI document and its docs page, and ``/metrics``."""
+    from runtime import metrics, openapi
+
+    openapi.install(app, api, prefix)
+    metrics.install(app, svc)
+
+
+def _register_blueprints(app: Flask, prefix: str) -> Api:
     from entities.history.routes import blp as history_blp
     from entities.metadata_routes import blp as metadata_blp
     from entities.records.routes import blp as records_blp
     from runtime.auth_routes import blp as auth_blp
+    from runtime.health import blp as health_blp
 
     api = Api(app)
     for blp in (health_blp, auth_blp, metadata_blp, history_blp, records_blp):
         api.register_blueprint(blp, url_prefix=prefix)
     for name in PLUGINS:
         importlib.import_module(name).install(app, api, app.extensions["runtime"])
+    return api
 
 
 def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
