@@ -1,4 +1,5 @@
-"""``runtime`` command line: serve, apply, release, worker."""
+"""``runtime`` command line: serve, apply, release, worker; and, against a running server, login, records,
+import, export and jobs (``runtime.cli_client``)."""
 
 from __future__ import annotations
 
@@ -72,8 +73,14 @@ def main(argv: list[str] | None = None) -> None:
     worker = sub.add_parser("worker", help="run a job worker on the default and low queues")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=_worker)
+    from runtime.cli_client import add_commands, run
+
+    add_commands(sub)
     args = parser.parse_args(argv)
-    args.func(args)
+    if args.command in ("login", "records", "import", "export", "jobs"):
+        run(args.func, args)
+    else:
+        args.func(args)
 
 
 if __name__ == "__main__":

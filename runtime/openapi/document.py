@@ -118,6 +118,9 @@ class Documents:
             doc["components"]["schemas"].update(part.schemas)
             doc["components"].setdefault("parameters", {}).update(part.parameters)
             doc["tags"].append(part.tag)
+        used = {tag for ops in doc["paths"].values() for op in ops.values() if isinstance(op, dict)
+                for tag in op.get("tags", [])}
+        doc["tags"] = [t for t in doc["tags"] if t["name"] in used]  # generic tags whose paths were replaced
         return doc
 
     # --- the generic part ----------------------------------------------------------------------
