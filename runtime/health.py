@@ -10,7 +10,7 @@ from flask import jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from runtime.services import Services, services
+from core.services import Services, services
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 

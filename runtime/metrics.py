@@ -29,7 +29,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from core.errors import Unauthorized
-from runtime.services import Services
+from core.services import Services
 
 log = logging.getLogger("runtime.metrics")
 
@@ -99,7 +99,7 @@ class JobsCollector(Collector):
         self.svc = svc
 
     def collect(self) -> Iterator[Any]:
-        jobs = self.svc.extra.get("jobs")
+        jobs = self.svc.jobs
         if jobs is None:
             return
         counts = GaugeMetricFamily("runtime_jobs", "Jobs in sys.jobs, by type and status", labels=["type", "status"])

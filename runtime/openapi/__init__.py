@@ -27,8 +27,8 @@ def openapi_json() -> Response:
     """The whole document, or one entity's part with ``?entity=<name>``; a token (optional) picks the view."""
     from flask import current_app
 
+    from core.services import services
     from runtime.auth import token_from_request
-    from runtime.services import services
 
     svc = services()
     token = token_from_request()
