@@ -57,7 +57,7 @@ class _Bar:
         from tqdm import tqdm
 
         self.bar = tqdm(total=100, desc=label, unit="%", file=sys.stderr, leave=True,
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}|{postfix}")
 
     def __call__(self, job: dict[str, Any]) -> None:
         done = int(job.get("progress") or 0)
