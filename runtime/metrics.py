@@ -2,7 +2,7 @@
 
 Request metrics (count and latency by method, route template and status) and login failures are counted in
 the process that served the request with ``prometheus-client``; under gunicorn every worker writes them to
-``PROMETHEUS_MULTIPROC_DIR`` (``runtime.gunicorn_config`` sets it up) and any worker's ``/metrics`` adds them
+``PROMETHEUS_MULTIPROC_DIR`` (``gunicorn.conf.py`` sets it up) and any worker's ``/metrics`` adds them
 all up. Job metrics are read from ``sys.jobs`` and the queues when scraped, so they count jobs run by every
 worker process on every host. ``METRICS_TOKEN`` set → the scrape needs ``Authorization: Bearer <token>``.
 """

@@ -1,10 +1,11 @@
-"""gunicorn settings of the Procfile's ``web`` process (``gunicorn --config python:runtime.gunicorn_config``).
+"""gunicorn settings of the Procfile's ``web`` process (``gunicorn --config gunicorn.conf.py``).
 
 Metrics in multiprocess mode: every worker writes its counters to ``PROMETHEUS_MULTIPROC_DIR`` so that the
 ``/metrics`` of any worker reports the whole web process. When the variable is not set, a fresh directory is
 made for this gunicorn and removed when it exits; a directory that is set is emptied at start (the files of
 a previous run would otherwise be counted again). This file is read by the gunicorn master before it forks,
-so the workers inherit the variable. It imports nothing from the app.
+so the workers inherit the variable. It must import nothing of the app: ``prometheus_client`` decides how it
+stores values when it is first imported, which has to happen after the variable is set (in each worker).
 """
 
 from __future__ import annotations
