@@ -47,8 +47,9 @@ def _package_graph() -> dict[str, dict[str, list[str]]]:
 
 def test_packages_import_only_the_layers_below_them():
     graph = _package_graph()
-    upward = {f"{package} → {imported}": modules for package, deps in graph.items()
-              for imported, modules in deps.items() if LAYERS.index(imported) > LAYERS.index(package)}
+    upward = {f"{package} → {imported}": modules
+              for package, deps in graph.items() for imported, modules in deps.items()
+              if LAYERS.index(imported) > LAYERS.index(package)}
     assert upward == {}
 
 
