@@ -1,9 +1,9 @@
 """The OpenAPI document: flask-smorest's spec of the routes, plus every entity's concrete paths and schemas.
 
-flask-smorest describes the generic routes (``/data/{entity_name}``...). This module replaces those generic
-data paths by one set of concrete paths per entity (``entity_paths``), adds the security schemes and the real
-error shape, and caches the result per metadata state (the entities' ids and versions, which every worker
-re-reads on each request) and per ``DocumentFilter.cache_key``.
+flask-smorest describes the generic routes (``/data/{entity_name}``...). This module adds one set of concrete
+paths per entity (``entity_paths``) next to them, limits their ``entity_name`` to the existing entities, adds
+the security schemes and the real error shape, and caches the result per metadata state (the entities' ids
+and versions, which every worker re-reads on each request) and per ``DocumentFilter.cache_key``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ SECURITY_SCHEMES = {
 }
 SECURITY = [{"token": []}, {"bearer": []}, {"apiKeyHeader": []}, {"apiKeyQuery": []}]
 PUBLIC_PATHS = ("/auth/login", "/health", "/health/ready", "/files/shared/{shared_id}")
-# flask-smorest's generic data paths that the per-entity paths replace.
-KEPT_GENERIC = ("/data/{entity_name}/{record_id}/files/{file_id}",)
 
 SHARED_SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": {
@@ -120,16 +118,12 @@ class Documents:
             doc["tags"].append(part.tag)
         used = {tag for ops in doc["paths"].values() for op in ops.values() if isinstance(op, dict)
                 for tag in op.get("tags", [])}
-        doc["tags"] = [t for t in doc["tags"] if t["name"] in used]  # generic tags whose paths were replaced
+        doc["tags"] = [t for t in doc["tags"] if t["name"] in used]  # e.g. tags of operations a filter hid
         return doc
 
     # --- the generic part ----------------------------------------------------------------------
 
     def _prepare(self, doc: dict[str, Any]) -> dict[str, Any]:
-        data = f"{self.prefix}/data/{{entity_name}}"
-        kept = {self.prefix + p for p in KEPT_GENERIC}
-        doc["paths"] = {p: ops for p, ops in doc["paths"].items()
-                        if p in kept or not (p == data or p.startswith(data + "/"))}
         components = doc.setdefault("components", {})
         components.setdefault("schemas", {}).update(copy.deepcopy(SHARED_SCHEMAS))
         components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
@@ -154,7 +148,7 @@ class Documents:
                 del doc["paths"][path]
 
     def _limit_generic_entity_names(self, doc: dict[str, Any], names: list[str]) -> None:
-        """The generic paths left (record files) take only the names of existing entities."""
+        """The generic ``/data/{entity_name}...`` paths take only the names of existing entities."""
         for ops in doc["paths"].values():
             for operation in [ops.get("parameters", []), *[o.get("parameters", []) for k, o in ops.items()
                                                           if k != "parameters"]]:
