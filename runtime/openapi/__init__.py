@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 
+from core.services import services
+from runtime.auth import token_from_request
+from runtime.openapi.docs_page import blueprint
 from runtime.openapi.document import Documents, documents, set_document_filter
 from runtime.openapi.visibility import DocumentFilter, ShowEverything
 
@@ -16,8 +19,6 @@ SPEC_ENDPOINT = "api-docs.openapi_json"  # flask-smorest's route for OPENAPI_JSO
 
 
 def install(app: Flask, api: Any, prefix: str) -> None:
-    from runtime.openapi.docs_page import blueprint
-
     app.extensions["runtime.openapi"] = Documents(api, prefix)
     app.view_functions[SPEC_ENDPOINT] = openapi_json
     app.register_blueprint(blueprint(prefix))
@@ -25,11 +26,6 @@ def install(app: Flask, api: Any, prefix: str) -> None:
 
 def openapi_json() -> Response:
     """The whole document, or one entity's part with ``?entity=<name>``; a token (optional) picks the view."""
-    from flask import current_app
-
-    from core.services import services
-    from runtime.auth import token_from_request
-
     svc = services()
     token = token_from_request()
     user = svc.auth.authenticate(token)[0] if token else None
