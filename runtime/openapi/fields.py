@@ -119,8 +119,10 @@ def _read_one(f: Field) -> dict[str, Any]:
         props.update({inner.name: read_schema(inner) for inner in f.nested})
         return {"type": "object", "properties": props}
     if name == "relationship":
+        props = {"id": {"type": "string"}, "label": {"type": "string", "nullable": True}}
+        props.update({c.name: read_schema(c) for c in getattr(f, "copied", [])})  # the target's copied fields
         return {"type": "object", "required": ["id"], "description": f"A record of '{f.type_rules.get('entity')}'",
-                "properties": {"id": {"type": "string"}, "label": {"type": "string", "nullable": True}}}
+                "properties": props}
     if name == "file":
         return {"type": "object", "required": ["id"],
                 "properties": {"id": {"type": "string"}, "name": {"type": "string", "nullable": True}}}

@@ -135,6 +135,13 @@ def test_a_metadata_change_reaches_the_document_of_every_app_on_the_store(app: F
     assert "/api/data/invoices/{id}" in after["paths"]
     assert "/api/data/invoices/history" not in after["paths"]  # no history on this entity
 
+    people = {"name": "payers", "fields": [{"name": "firm", "type": "relationship",
+                                            "typeRules": {"entity": "companies", "copiedFields": ["state"]}}]}
+    assert api.post("/metadata/entities", json=people).status_code == 200
+    firm = document(other.test_client())["components"]["schemas"]["payers"]["properties"]["firm"]
+    assert list(firm["properties"]) == ["id", "label", "state"]  # the copied field of the related record
+    assert firm["properties"]["state"]["enum"] == ["active", "inactive", "pending"]
+
     changed = {**definition, "fields": [*definition["fields"], {"name": "paid", "type": "boolean"}]}
     assert api.put("/metadata/entities/invoices", json=changed).status_code == 200
     assert "paid" in document(other.test_client())["components"]["schemas"]["invoices"]["properties"]
