@@ -95,6 +95,9 @@ class Config:
     webhook_allowed_hosts: tuple[str, ...] = ()  # hosts webhooks may call (empty: any)
     webhook_retry_seconds: tuple[float, ...] = (60, 300, 1800, 7200, 43200)  # backoff after each failed attempt
     webhook_timeout_seconds: float = 10.0
+    metrics_token: str | None = None  # when set, GET /metrics needs ``Authorization: Bearer <token>``
+    prometheus_multiproc_dir: str | None = None  # gunicorn: where every worker's metrics are shared
+    ready_timeout_seconds: float = 2.0  # how long /health/ready waits for the store and Redis
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -126,6 +129,9 @@ class Config:
             files_share_default_ttl_ms=env_int("FILES_SHARE_DEFAULT_TTL_MS", 3_600_000),
             files_share_max_ttl_ms=env_int("FILES_SHARE_MAX_TTL_MS", 365 * 24 * 3_600_000),
             import_max_bytes=env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024),
+            metrics_token=os.environ.get("METRICS_TOKEN") or None,
+            prometheus_multiproc_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            ready_timeout_seconds=env_int("READY_TIMEOUT_SECONDS", 2),
             cors_origins=tuple(o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()),
             clock_tick_seconds=env_float("CLOCK_TICK_SECONDS", 15.0),
             schedule_seconds=env_flag("SCHEDULE_SECONDS"),

@@ -273,6 +273,8 @@ class DateType(FieldType):
             parsed = dt.datetime.strptime(value, self.fmt)
         except ValueError:
             raise FieldInvalid(f"Must be a date in the format {self.label}") from None
+        if self.fmt == "%Y-%m-%d":
+            return parsed.date().isoformat()  # strftime drops the zeros of a year before 1000 ("88-04-26")
         return parsed.strftime(self.fmt)
 
 

@@ -99,6 +99,10 @@ class EmbeddedDispatcher:
         with self._lock:
             self._cancelled.add(job["_id"])
 
+    def depth(self) -> int:
+        """Jobs queued and not yet picked up by a thread."""
+        return self._queue.qsize()
+
     def pause(self) -> None:
         """Hold queued jobs (they stay PENDING) until ``unpause``; jobs already running go on."""
         self._running.clear()

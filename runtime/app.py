@@ -4,35 +4,28 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify, request
-from flask_smorest import Api, Blueprint
+from flask import Flask, g, request
+from flask_smorest import Api
 
 from core import errors
 from core.config import Config
 from core.errors import Unauthorized
-from core.services import Services, services
+from core.services import Services
 from core.storage import connect
 from entities import plugin as entities_plugin
 from files import plugin as files_plugin
 from jobs import plugin as jobs_plugin
+from runtime import metrics, openapi
 from runtime.applogs import plugin as applogs_plugin
 from runtime.auth import ServiceUnavailable, token_from_request
 from runtime.auth_routes import PUBLIC_ENDPOINTS
 from runtime.auth_routes import blp as auth_blp
 from runtime.cli_support import apply_folder, ensure_indexes
+from runtime.health import blp as health_blp
 from runtime.services import build_services
 
 # Packages that add routes and services, lowest layer first: each has ``install(app, api, services)``.
 PLUGINS = (jobs_plugin, files_plugin, entities_plugin, applogs_plugin)
-
-health_blp = Blueprint("health", __name__, description="Liveness")
-
-
-@health_blp.route("/health", methods=["GET"])
-def health():
-    services().store.db.command("ping")
-    return jsonify({"status": "ok"})
-
 
 def create_app(config: Config | None = None, store=None) -> Flask:
     config = config or Config.from_env()
@@ -49,7 +42,8 @@ def create_app(config: Config | None = None, store=None) -> Flask:
     store = store or connect(config.mongodb_uri, config.mongodb_db)
     svc = build_services(config, store)
     app.extensions["runtime"] = svc
-    _register_blueprints(app, prefix)
+    api = _register_blueprints(app, prefix)
+    _install_observability(app, api, svc, prefix)
     errors.register(app)  # after Api(): our handlers replace flask-smorest's error format
     _install_auth_guard(app, svc, prefix)
     _install_cors(app, config)
@@ -67,7 +61,13 @@ def _install_cors(app: Flask, config: Config) -> None:
          expose_headers=["Content-Disposition", "X-File-Content-Type"], max_age=600)
 
 
-def _register_blueprints(app: Flask, prefix: str) -> None:
+def _install_observability(app: Flask, api: Api, svc: Services, prefix: str) -> None:
+    """The per-entity OpenAPI document and its docs page, and ``/metrics``."""
+    openapi.install(app, api, prefix)
+    metrics.install(app, svc)
+
+
+def _register_blueprints(app: Flask, prefix: str) -> Api:
     svc: Services = app.extensions["runtime"]
     api = Api(app)
     for blp in (health_blp, auth_blp):
@@ -75,6 +75,7 @@ def _register_blueprints(app: Flask, prefix: str) -> None:
     svc.plugins.public_endpoints.update(PUBLIC_ENDPOINTS)
     for plugin in PLUGINS:
         plugin.install(app, api, svc)
+    return api
 
 
 def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:

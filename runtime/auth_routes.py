@@ -88,4 +88,4 @@ def current_user():
     return me()
 
 
-PUBLIC_ENDPOINTS = {"auth.login", "health.health"}
+PUBLIC_ENDPOINTS = {"auth.login", "health.health", "health.ready", "docs.page", "docs.asset"}

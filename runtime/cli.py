@@ -1,4 +1,5 @@
-"""``runtime`` command line: serve, apply, release, worker, clock."""
+"""``runtime`` command line: serve, apply, release, worker, clock; and, against a running server, login, records,
+import, export and jobs (``runtime.cli_client``)."""
 
 from __future__ import annotations
 
@@ -81,8 +82,14 @@ def main(argv: list[str] | None = None) -> None:
     worker.set_defaults(func=_worker)
     clock = sub.add_parser("clock", help="fire due schedules and webhook retries (several may run at once)")
     clock.set_defaults(func=_clock)
+    from runtime.cli_client import add_commands, run
+
+    add_commands(sub)
     args = parser.parse_args(argv)
-    args.func(args)
+    if args.command in ("login", "records", "import", "export", "jobs"):
+        run(args.func, args)
+    else:
+        args.func(args)
 
 
 if __name__ == "__main__":
