@@ -18,6 +18,14 @@ def env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """A setting that takes one of a few words; anything else stops the start with its name and the choices."""
+    raw = (os.environ.get(name) or default).strip().lower()
+    if raw not in choices:
+        raise SystemExit(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -43,6 +51,11 @@ class Config:
     maintenance_mode: bool = False  # only developers can log in and call the API (others get 503)
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API ("*" for any)
     app_log_retention_days: int = 30
+    app_log_max_entries: int = 100_000  # the oldest app logs are removed past this many ("logs rotate")
+    app_logs_requests: str = "writes"  # which requests leave an app log line: writes | all | off
+    idempotency_lease_seconds: int = 60  # an unfinished Idempotency-Key claim older than this may be taken over
+    embedded_data_dir: str | None = None  # the embedded store's data folder; None keeps it in memory
+    embedded_fsync: str = "always"  # always: fsync before each response; batch: every 0.2 s
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -64,6 +77,11 @@ class Config:
             aggregate_max_time_ms=env_int("AGGREGATE_MAX_TIME_MS", 10000),
             aggregate_max_results=env_int("AGGREGATE_MAX_RESULTS", 10000),
             app_log_retention_days=env_int("APP_LOG_RETENTION_DAYS", 30),
+            app_log_max_entries=env_int("APP_LOG_MAX_ENTRIES", 100_000),
+            app_logs_requests=env_choice("APP_LOGS_REQUESTS", "writes", ("writes", "all", "off")),
+            idempotency_lease_seconds=env_int("IDEMPOTENCY_LEASE_SECONDS", 60),
+            embedded_data_dir=os.environ.get("EMBEDDED_DATA_DIR") or None,
+            embedded_fsync=env_choice("EMBEDDED_FSYNC", "always", ("always", "batch")),
             maintenance_mode=env_flag("MAINTENANCE_MODE"),
             cors_origins=tuple(o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()),
         )

@@ -42,6 +42,7 @@ def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = 
     runner = runners.get(job["type"])
     resumed = job.get("checkpoint") is not None or job.get("inFlight") is not None
     jobs.logs.write(job_id, "INFO", "Resuming from the last checkpoint" if resumed else "Starting processing")
+    jobs.notify("started", job)
     ctx = JobContext(jobs, job, token, cancelled)
     extra: dict[str, Any] = {}
     has_errors = False
@@ -50,6 +51,7 @@ def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = 
             raise LookupError(f"No runner is registered for job type {job['type']}")
         extra = runner(ctx) or {}
     except JobInterrupted:
+        jobs.notify("stopped", job)
         return
     except Exception as exc:
         log.exception("job %s failed", job_id)
@@ -69,5 +71,6 @@ def _finish(jobs: JobService, ctx: JobContext, token: str, extra: dict[str, Any]
     if done is None:
         return  # force-stopped while finishing
     jobs.logs.write(ctx.job_id, "INFO", f"Process completed: {done.get('recordsProcessed', 0)} records processed")
+    jobs.notify("finished", done)
     if done.get("parentJob"):
         jobs.repo.child_finished(done["parentJob"]["id"])

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,16 @@ class JobService:
         self.repo = JobRepository(services.store)
         self.logs = JobLogs(services.store)
         self.dispatcher: Dispatcher = dispatcher  # type: ignore[assignment]  # set by the plugin
+        # Called with ("started" | "finished" | "stopped", job document) as a job's execution starts and ends.
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def notify(self, event: str, job: dict[str, Any]) -> None:
+        """Tell the listeners (app logs) about a job; a failing listener never fails the job."""
+        for listener in self.listeners:
+            try:
+                listener(event, job)
+            except Exception:
+                logging.getLogger("jobs.service").exception("job listener failed on %s", event)
 
     def ensure_indexes(self) -> None:
         self.repo.ensure_indexes()

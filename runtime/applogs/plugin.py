@@ -6,13 +6,19 @@ from typing import Any
 
 from flask import Flask
 
+from runtime.applogs import requests
+from runtime.applogs.jobs import log_job_events
 from runtime.applogs.routes import blp
 from runtime.applogs.service import AppLogs
 from runtime.services import Services
 
 
 def install(app: Flask, api: Any, services: Services) -> None:
-    logs = AppLogs(services.store, services.config.app_log_retention_days, services.config.query_max_time_ms)
+    config = services.config
+    logs = AppLogs(services.store, config.app_log_retention_days, config.query_max_time_ms,
+                   config.app_log_max_entries)
     services.extra["app_logs"] = logs
+    requests.install(app, logs, config.app_logs_requests, config.api_prefix)
+    log_job_events(services, logs)
     services.extra.setdefault("index_hooks", []).append(lambda svc: svc.extra["app_logs"].ensure_indexes())
     api.register_blueprint(blp, url_prefix=services.config.api_prefix)
