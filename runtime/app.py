@@ -12,6 +12,7 @@ from core import errors
 from core.config import Config
 from core.errors import Unauthorized
 from core.storage import connect
+from runtime import idempotency
 from runtime.auth import ServiceUnavailable, token_from_request
 from runtime.services import Services, build_services
 
@@ -48,6 +49,7 @@ def create_app(config: Config | None = None, store=None) -> Flask:
     _register_blueprints(app, prefix)
     errors.register(app)  # after Api(): our handlers replace flask-smorest's error format
     _install_auth_guard(app, svc, prefix)
+    idempotency.install(app, svc)  # after the guard: a key belongs to the user the guard found
     _install_cors(app, config)
     return app
 

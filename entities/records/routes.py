@@ -16,6 +16,7 @@ from entities.records.render import render
 from entities.records.service import parse_id
 from entities.types import parse_object_id
 from runtime.auth import write_context
+from runtime.idempotency import preset_record_id
 from runtime.services import services
 
 blp = Blueprint("records", __name__, description="Records of every entity")
@@ -61,7 +62,8 @@ def list_records(entity_name: str):
 @blp.route("/data/<entity_name>", methods=["POST"])
 def create_record(entity_name: str):
     entity = _entity(entity_name)
-    doc = services().records.create(entity, json_body(), write_context(f"entities.{entity.name}.create"))
+    doc = services().records.create(entity, json_body(), write_context(f"entities.{entity.name}.create"),
+                                    record_id=preset_record_id())
     return jsonify(render(entity, doc))
 
 

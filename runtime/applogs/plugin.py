@@ -18,7 +18,7 @@ def install(app: Flask, api: Any, services: Services) -> None:
     logs = AppLogs(services.store, config.app_log_retention_days, config.query_max_time_ms,
                    config.app_log_max_entries)
     services.extra["app_logs"] = logs
-    requests.install(app, logs, config.app_logs_requests, config.api_prefix)
+    requests.install(app, services, logs, config.app_logs_requests, config.api_prefix)
     log_job_events(services, logs)
     services.extra.setdefault("index_hooks", []).append(lambda svc: svc.extra["app_logs"].ensure_indexes())
     api.register_blueprint(blp, url_prefix=services.config.api_prefix)

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, request
 
 from runtime.applogs.service import AppLogs
+from runtime.services import Services
 
 log = logging.getLogger("runtime.applogs")
 
@@ -34,19 +35,19 @@ RECORD_CHANGES = {CREATE: "created", UPDATE: "changed", DELETE_ONE: "deleted", D
 HIDDEN_PARAMS = ("api_key", "token")
 
 
-def install(app: Flask, logs: AppLogs, mode: str, prefix: str) -> None:
+def install(app: Flask, svc: Services, logs: AppLogs, mode: str, prefix: str) -> None:
     """Register the request logging hook (``mode`` is APP_LOGS_REQUESTS)."""
 
     @app.after_request
     def _log_request(response: Response) -> Response:
         try:
-            _capture(logs, mode, prefix, response)
+            _capture(svc, logs, mode, prefix, response)
         except Exception:  # a log must never cost the request its response
             log.exception("could not queue the app log of a request")
         return response
 
 
-def _capture(logs: AppLogs, mode: str, prefix: str, response: Response) -> None:
+def _capture(svc: Services, logs: AppLogs, mode: str, prefix: str, response: Response) -> None:
     endpoint = request.endpoint or ""
     if (not request.path.startswith(prefix) or request.method in ("OPTIONS", "HEAD") or endpoint in SKIPPED
             or endpoint.startswith("aggregate.") or g.get("idempotent_replay")):
@@ -70,10 +71,13 @@ def _capture(logs: AppLogs, mode: str, prefix: str, response: Response) -> None:
     if line is None and body is None:
         return
     raw_request = request.get_data(cache=True) if body is not None and status == 400 else None
-    logs.defer(lambda: _build(logs, identity, line, endpoint, view_args, body, raw_request))
+    logs.defer(lambda: _build(svc, logs, identity, line, endpoint, view_args, body, raw_request))
 
 
-def _build(logs: AppLogs, identity: dict[str, Any], line: tuple[str, str, str | None, int] | None, endpoint: str,
+Line = tuple[str, str, str | None, int]
+
+
+def _build(svc: Services, logs: AppLogs, identity: dict[str, Any], line: Line | None, endpoint: str,
            view_args: dict[str, Any], body: bytes | None, raw_request: bytes | None) -> list[dict[str, Any]]:
     docs = []
     if line is not None:
@@ -83,22 +87,22 @@ def _build(logs: AppLogs, identity: dict[str, Any], line: tuple[str, str, str | 
         docs.append(logs.build(level, f"{method} {path}", info, sub_type=sub_type, **identity))
     if body is not None:
         try:
-            docs.extend(_record_logs(logs, identity, endpoint, view_args, body, raw_request))
+            docs.extend(_record_logs(svc, logs, identity, endpoint, view_args, body, raw_request))
         except Exception:  # an unexpected response shape: the request line is still written
             log.exception("could not build the record log of %s", endpoint)
     return docs
 
 
-def _record_logs(logs: AppLogs, identity: dict[str, Any], endpoint: str, view_args: dict[str, Any], body: bytes,
-                 raw_request: bytes | None) -> list[dict[str, Any]]:
+def _record_logs(svc: Services, logs: AppLogs, identity: dict[str, Any], endpoint: str, view_args: dict[str, Any],
+                 body: bytes, raw_request: bytes | None) -> list[dict[str, Any]]:
     entity = view_args.get("entity_name", "")
     payload = json.loads(body)
     if raw_request is not None or payload.get("code") == "validationErrors":
-        label = _failed_label(entity, endpoint, view_args, raw_request)
+        label = _failed_label(svc, entity, view_args, raw_request)
         errors = [{"code": str(e.get("code", "")).upper(), "field": e.get("field"), "message": e.get("message")}
                   for e in payload.get("errors", [])]
         text = ", ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return [logs.build("INFO", f"Validation exceptions on record [{label}]. Error: [{text}]",
+        return [logs.build("INFO", f"Validation exceptions on record [{label or ''}]. Error: [{text}]",
                            {"recordLabel": label, "errors": errors}, **identity)]
     change = RECORD_CHANGES[endpoint]
     if endpoint == UPDATE and "version" not in payload:
@@ -112,14 +116,12 @@ def _record_logs(logs: AppLogs, identity: dict[str, Any], endpoint: str, view_ar
                                f"successfully", **identity) for r in records]
 
 
-def _failed_label(entity: str, endpoint: str, view_args: dict[str, Any], raw_request: bytes | None) -> str | None:
+def _failed_label(svc: Services, entity: str, view_args: dict[str, Any], raw_request: bytes | None) -> str | None:
     """The label of the record a refused write was about: the stored one, or the one the body would give."""
     from entities.records.values import compute_label
     from entities.types import parse_object_id
-    from runtime.services import services
 
     try:
-        svc = services()
         segment = view_args.get("segment") or view_args.get("record_ids")
         oid = parse_object_id(segment) if segment else None
         if oid is not None:
