@@ -48,29 +48,37 @@ class LogBuffer:
         if len(self._pending) >= BATCH:
             self._wake.set()
 
-    def flush(self) -> int:
-        """Write everything queued; returns the number of logs written (0 when the write failed)."""
-        with self._flush_lock:
-            entries = []
-            while self._pending:
-                entries.append(self._pending.popleft())
-            if not entries:
-                return 0
-            docs: list[dict[str, Any]] = []
-            for entry in entries:
-                if callable(entry):
-                    try:
-                        docs.extend(entry())
-                    except Exception:
-                        log.exception("could not build an app log")
-                else:
-                    docs.append(entry)
-            try:
-                self._store_batch(docs)
-            except Exception:
-                log.exception("could not write %d app logs; they are dropped", len(docs))
-                return 0
-            return len(docs)
+    def flush(self, timeout: float = -1) -> int:
+        """Write everything queued; returns the number of logs written (0 when the write failed, or when
+        another flush still holds the writer after ``timeout`` seconds)."""
+        if not self._flush_lock.acquire(timeout=timeout):
+            return 0
+        try:
+            return self._flush_locked()
+        finally:
+            self._flush_lock.release()
+
+    def _flush_locked(self) -> int:
+        entries = []
+        while self._pending:
+            entries.append(self._pending.popleft())
+        if not entries:
+            return 0
+        docs: list[dict[str, Any]] = []
+        for entry in entries:
+            if callable(entry):
+                try:
+                    docs.extend(entry())
+                except Exception:
+                    log.exception("could not build an app log")
+            else:
+                docs.append(entry)
+        try:
+            self._store_batch(docs)
+        except Exception:
+            log.exception("could not write %d app logs; they are dropped", len(docs))
+            return 0
+        return len(docs)
 
     def _start(self) -> None:
         self._pid = os.getpid()

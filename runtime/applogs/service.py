@@ -58,9 +58,9 @@ class AppLogs:
         self.store.ensure_ttl(LOGS, "expiresAt", "expiry")
         self.prune()
 
-    def flush(self) -> int:
+    def flush(self, timeout: float = -1) -> int:
         """Write every queued log now (tests; reads; shutdown). Returns how many were written."""
-        return self.buffer.flush()
+        return self.buffer.flush(timeout)
 
     def _store_batch(self, docs: list[dict[str, Any]]) -> None:
         if docs:
@@ -138,7 +138,7 @@ class AppLogs:
 
     def query(self, q: LogQuery) -> dict[str, Any]:
         """``{total, offset, items}``; ``offset`` is the id of the last item, to send back as ``_offset``."""
-        self.flush()  # this process's queued logs are readable at once
+        self.flush(timeout=1.0)  # this process's queued logs are readable at once (unless the store hangs)
         cond = _filter(q)
         direction = pymongo.DESCENDING if q.descending else pymongo.ASCENDING
         try:
