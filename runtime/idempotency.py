@@ -12,10 +12,11 @@ A request whose key is already claimed:
   and nothing else runs;
 * a different request → 422 ``idempotencyKeyReused``;
 * the first one still running → 409 ``requestInProgress``;
-* the first one's process died (the claim is older than ``IDEMPOTENCY_LEASE_SECONDS`` and has no response),
-  or it ended in a 5xx → the retry takes the claim over and runs. A create always uses the id stored on the
-  claim (``preset_record_id``), so when the first attempt had saved the record the retry answers with that
-  record instead of creating a second one.
+* the first one's process died (its lease, ``IDEMPOTENCY_LEASE_SECONDS`` of the process that claimed, is over
+  and no response was stored), or it ended in a 5xx → the retry takes the claim over and runs. A create
+  always uses the id stored on the claim (``preset_record_id``), so when the first attempt had saved the
+  record the retry answers with that record instead of creating a second one. Other writes rerun: updates
+  with ``version`` and deletes are safe to repeat; an action handler must be (as for a resumed job).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class Idempotency:
         fingerprint = _fingerprint()
         now = _now()
         claim = {"_id": claim_id, "userId": user_id, "fingerprint": fingerprint, "state": "running",
-                 "claimedAt": now, "presetId": ObjectId(), "expiresAt": now + KEEP}
+                 "claimedAt": now, "leaseUntil": now + self.lease, "presetId": ObjectId(), "expiresAt": now + KEEP}
         for _ in range(3):
             try:
                 self.col.insert_one(claim)
@@ -121,11 +122,11 @@ class Idempotency:
 
     def _take_over(self, existing: dict[str, Any], now: dt.datetime) -> Response | None:
         """Run again for a claim whose first attempt died or failed; 409 while it may still be running."""
-        if existing["state"] != "failed" and existing["claimedAt"] > now - self.lease:
+        if existing["state"] != "failed" and existing["leaseUntil"] > now:
             raise RequestInProgress()
         taken = self.col.find_one_and_update(
             {"_id": existing["_id"], "state": existing["state"], "claimedAt": existing["claimedAt"]},
-            {"$set": {"state": "running", "claimedAt": now}}, return_document=True)
+            {"$set": {"state": "running", "claimedAt": now, "leaseUntil": now + self.lease}}, return_document=True)
         if taken is None:
             raise RequestInProgress()  # another retry took it first
         g.idempotency_claim = taken

@@ -153,7 +153,7 @@ def test_a_claim_whose_worker_died_is_taken_over_after_the_lease(app: Flask, api
     # As if the worker had died after saving, before storing the response: the claim is left running.
     col.update_many({}, {"$set": {"state": "running"}, "$unset": {"status": "", "body": ""}})
     assert api.post("/data/companies", json=company(name="Died"), headers=KEY).status_code == 409
-    col.update_many({}, {"$set": {"claimedAt": dt.datetime(2000, 1, 1)}})  # the lease (60 s) is over
+    col.update_many({}, {"$set": {"leaseUntil": dt.datetime(2000, 1, 1)}})  # the lease (60 s) is over
     retry = api.post("/data/companies", json=company(name="Died"), headers=KEY)
     assert retry.status_code == 200 and retry.get_json()["id"] == record_id
     assert total(api) == 1
