@@ -56,14 +56,16 @@ def _capture(svc: Services, logs: AppLogs, mode: str, prefix: str, response: Res
     if user is None:
         return  # unauthenticated: nothing happened in the app
     admin = g.get("admin_user")
-    identity = {"user": user["email"], "admin_user": admin["email"] if admin else None, "ip": _ip()}
+    environ = request.environ
+    identity = {"user": user["email"], "admin_user": admin["email"] if admin else None,
+                "ip": (environ.get("HTTP_X_FORWARDED_FOR"), environ.get("REMOTE_ADDR"))}
     write = request.method in WRITE_METHODS
     status = response.status_code
+    view_args = request.view_args or {}
     line = None
     if mode == "all" or (mode == "writes" and write):
-        line = (request.method, _path(), _sub_type(endpoint, write), status)
+        line = (request.method, _path(), _sub_type(endpoint, view_args), status)
     body = None
-    view_args = dict(request.view_args or {})
     if write and endpoint in RECORD_CHANGES and status in (200, 400) and not response.direct_passthrough:
         body = response.get_data()
         if status == 400 and b"validationErrors" not in body:
@@ -80,6 +82,8 @@ Line = tuple[str, str, str | None, int]
 def _build(svc: Services, logs: AppLogs, identity: dict[str, Any], line: Line | None, endpoint: str,
            view_args: dict[str, Any], body: bytes | None, raw_request: bytes | None) -> list[dict[str, Any]]:
     docs = []
+    forwarded, remote = identity["ip"]
+    identity = {**identity, "ip": (forwarded or remote or "").split(",")[0].strip() or None}  # as client_ip()
     if line is not None:
         method, path, sub_type, status = line
         level = "INFO" if status < 400 else "WARN" if status < 500 else "ERROR"
@@ -133,14 +137,13 @@ def _failed_label(svc: Services, entity: str, view_args: dict[str, Any], raw_req
         return None
 
 
-def _sub_type(endpoint: str, write: bool) -> str | None:
+def _sub_type(endpoint: str, view_args: dict[str, Any]) -> str | None:
     if endpoint == CREATE:
         return "REST_API_RECORD_CREATED"
     if endpoint == UPDATE:
-        segment = (request.view_args or {}).get("segment", "")
-        from entities.types import parse_object_id
-
-        return "REST_API_RECORD_UPDATED" if parse_object_id(segment) is not None else "REST_API_ACTION_EXECUTED"
+        segment = view_args.get("segment", "")
+        is_id = len(segment) == 24 and all(c in "0123456789abcdefABCDEF" for c in segment)
+        return "REST_API_RECORD_UPDATED" if is_id else "REST_API_ACTION_EXECUTED"
     if endpoint == "records.run_action_on_records":
         return "REST_API_ACTION_EXECUTED"
     if endpoint in (DELETE_ONE, DELETE_QUERY):
@@ -152,6 +155,8 @@ def _sub_type(endpoint: str, write: bool) -> str | None:
 
 def _path() -> str:
     """The path and query as sent, without credentials passed as parameters."""
+    if not request.query_string:
+        return request.path
     every = list(request.args.items(multi=True))
     args = [(k, v) for k, v in every if k not in HIDDEN_PARAMS]
     if not args:
@@ -160,8 +165,3 @@ def _path() -> str:
         return f"{request.path}?{request.query_string.decode('utf-8', 'replace')}"
     return f"{request.path}?{urlencode(args)}"
 
-
-def _ip() -> str | None:
-    from runtime.auth import client_ip
-
-    return client_ip()
