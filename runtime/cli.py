@@ -31,7 +31,8 @@ def _serve(args: argparse.Namespace) -> None:
     else:
         store = "the embedded in-memory store (data is lost when the process stops; drop --in-memory to keep it)"
     print(f"Entity Runtime: storage is {store}", flush=True)
-    print(f"Developer login: {email} / {password or '(unchanged: password set earlier)'}", flush=True)
+    kept = "(unchanged: the one printed at the first start; set RUNTIME_ADMIN_PASSWORD to choose one)"
+    print(f"Developer login: {email} / {password or kept}", flush=True)
     print(f"API: http://{args.host}:{args.port}{config.api_prefix}", flush=True)
     start_jobs = app.extensions["runtime"].extra.get("start_embedded_jobs")
     if start_jobs is not None:

@@ -73,6 +73,7 @@ def _capture(svc: Services, logs: AppLogs, mode: str, prefix: str, response: Res
     if line is None and body is None:
         return
     raw_request = request.get_data(cache=True) if body is not None and status == 400 else None
+    identity["timestamp"] = logs.clock()  # the logs are built later, but dated now
     logs.defer(lambda: _build(svc, logs, identity, line, endpoint, view_args, body, raw_request))
 
 
