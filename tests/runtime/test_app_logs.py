@@ -137,7 +137,7 @@ def test_an_impersonated_call_names_the_admin(app: Flask, api: Api):
     as_user = Api(api.client, response.get_json()["token"])
     record = create(api, "companies", company(name="Imp"))
     as_user.put(f"/data/companies/{record['id']}/logSomething", json={"param1": "i"})
-    log = api.get("/status/logs?message=Imp").get_json()["items"][0]
+    log = api.get("/status/logs?message=logSomething%20on%20Imp").get_json()["items"][0]
     assert (log["userEmail"], log["adminUserEmail"]) == ("user@example.com", ADMIN_EMAIL)
 
 
