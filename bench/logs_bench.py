@@ -33,7 +33,7 @@ def main() -> None:
     apps = {}
     for name in ("logs", "none"):
         app, client = make_app()
-        logs = app.extensions["runtime"].extra["app_logs"]
+        logs = app.extensions["runtime"].app_logs
         if name == "none":
             logs.defer = lambda make: None
             logs.log = lambda *args, **kwargs: None

@@ -11,8 +11,9 @@ from flask_smorest import Blueprint
 
 from core.errors import ApiError
 from core.http import json_object
-from runtime.auth import client_ip, public_user, token_from_request
-from runtime.services import services
+from core.identity import client_ip
+from core.services import services
+from runtime.auth import public_user, token_from_request
 
 blp = Blueprint("auth", __name__, description="Login, logout and the current user")
 
@@ -55,7 +56,7 @@ def _log_login(svc: Any, level: str, body: dict[str, Any], ip: str | None, user:
                admin: dict[str, Any] | None, error: ApiError | None = None) -> None:
     """``{"subType": "LOGIN", "message": "POST /login"}``; a refused login at WARN with the reason (never the
     password)."""
-    logs = svc.extra.get("app_logs")
+    logs = svc.app_logs
     if logs is None:
         return
     try:

@@ -14,7 +14,7 @@ A request whose key is already claimed:
 * the first one still running → 409 ``requestInProgress``;
 * the first one's process died (its lease, ``IDEMPOTENCY_LEASE_SECONDS`` of the process that claimed, is over
   and no response was stored), or it ended in a 5xx → the retry takes the claim over and runs. A create
-  always uses the id stored on the claim (``preset_record_id``), so when the first attempt had saved the
+  always uses the id stored on the claim (``core.http.preset_record_id``), so when the first attempt had saved the
   record the retry answers with that record instead of creating a second one. Other writes rerun: updates
   with ``version`` and deletes are safe to repeat; an action handler must be (as for a resumed job).
 """
@@ -31,7 +31,7 @@ from flask import Flask, Response, g, request
 from pymongo.errors import DuplicateKeyError
 
 from core.errors import ApiError, BadRequest
-from runtime.services import Services
+from core.services import Services
 
 log = logging.getLogger("runtime.idempotency")
 
@@ -60,10 +60,10 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def preset_record_id() -> ObjectId | None:
-    """The id a create must give its record: fixed per (user, key), so a retried create is the same insert."""
-    claim = g.get("idempotency_claim")
-    return claim["presetId"] if claim else None
+def _hold(claim: dict[str, Any]) -> None:
+    """This request owns the claim; a create gives its record the claim's id (``core.http.preset_record_id``)."""
+    g.idempotency_claim = claim
+    g.preset_record_id = claim["presetId"]
 
 
 class Idempotency:
@@ -97,7 +97,7 @@ class Idempotency:
         for _ in range(3):
             try:
                 self.col.insert_one(claim)
-                g.idempotency_claim = claim
+                _hold(claim)
                 return None
             except DuplicateKeyError:
                 pass
@@ -129,7 +129,7 @@ class Idempotency:
             {"$set": {"state": "running", "claimedAt": now, "leaseUntil": now + self.lease}}, return_document=True)
         if taken is None:
             raise RequestInProgress()  # another retry took it first
-        g.idempotency_claim = taken
+        _hold(taken)
         if request.endpoint == CREATE_ENDPOINT:
             return self._created_already(taken)
         return None
@@ -189,8 +189,7 @@ def _fingerprint() -> str:
 def install(app: Flask, svc: Services) -> Idempotency:
     """Register the hooks; call after the auth guard (the key belongs to the user the guard found)."""
     keys = Idempotency(svc, svc.config.api_prefix, svc.config.idempotency_lease_seconds)
-    svc.extra["idempotency"] = keys
-    svc.extra.setdefault("index_hooks", []).append(lambda s: s.extra["idempotency"].ensure_indexes())
+    svc.plugins.index_hooks.append(keys.ensure_indexes)
     app.before_request(keys.before)
     app.after_request(keys.after)
     return keys

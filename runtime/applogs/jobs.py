@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.services import Services
 from runtime.applogs.service import AppLogs
-from runtime.services import Services
 
 
 def log_job_events(services: Services, logs: AppLogs) -> None:
     """Listen to the job service (installed before this plugin). Job logs are written at once, not queued:
     an RQ work horse ends with ``os._exit`` and would lose a queue."""
-    jobs = services.extra.get("jobs")
+    jobs = services.jobs
     if jobs is None:
         return
 

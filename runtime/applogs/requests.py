@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, g, request
 
+from core.services import Services
 from runtime.applogs.service import AppLogs
-from runtime.services import Services
 
 log = logging.getLogger("runtime.applogs")
 

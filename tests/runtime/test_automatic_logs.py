@@ -15,7 +15,7 @@ from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, company, create, lo
 
 
 def logs_of(app: Flask) -> AppLogs:
-    return app.extensions["runtime"].extra["app_logs"]
+    return app.extensions["runtime"].app_logs
 
 
 def items(app: Flask, api: Api, query: str = "") -> list[dict[str, Any]]:
