@@ -89,7 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=_worker)
     args = parser.parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except DataDirInUse as exc:  # e.g. `runtime apply` while `runtime serve` has EMBEDDED_DATA_DIR open
+        raise SystemExit(str(exc)) from None
 
 
 if __name__ == "__main__":
