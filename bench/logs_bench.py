@@ -62,6 +62,7 @@ def main() -> None:
     print(f"  with logs:    median {statistics.median(times['logs']) / per_round * 1e3:.3f} ms/PUT")
     print(f"  ratio with/without (request path): min {min(ratios):.3f}  median {statistics.median(ratios):.3f}"
           f"   (goal <= 1.05)")
+    print(f"  ratio of the median times: {statistics.median(times['logs']) / statistics.median(times['none']):.3f}")
     print(f"  ratio of the request thread's CPU time: min {min(cpu_ratios):.3f}  median "
           f"{statistics.median(cpu_ratios):.3f}")
     print(f"  ratio with the background flush included: min {min(ratios_flush):.3f}  "
