@@ -65,20 +65,20 @@ class JobService:
         self.logs = JobLogs(services.store)
         self.dispatcher: Dispatcher = dispatcher  # type: ignore[assignment]  # set by the plugin
         self.runners: dict[str, Runner] = {}
-        # Called with ("started" | "finished" | "stopped", job document) as a job's execution starts and ends.
-        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        # fn(event, job) on "started" (first run only), "finished" and "failed" (finished with errors);
+        # called in the worker, a failing one is logged.
+        self.job_events: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def notify(self, event: str, job: dict[str, Any]) -> None:
+        for fn in list(self.job_events):
+            try:
+                fn(event, job)
+            except Exception:
+                log.exception("a job %s hook failed for job %s", event, job.get("_id"))
 
     def register_runner(self, job_type: str, fn: Runner) -> None:
         """Make ``fn`` the runner of ``job_type`` (see ``jobs.runners`` for the contract)."""
         self.runners[job_type] = fn
-
-    def notify(self, event: str, job: dict[str, Any]) -> None:
-        """Tell the listeners (app logs) about a job; a failing listener never fails the job."""
-        for listener in self.listeners:
-            try:
-                listener(event, job)
-            except Exception:
-                logging.getLogger("jobs.service").exception("job listener failed on %s", event)
 
     def ensure_indexes(self) -> None:
         self.repo.ensure_indexes()

@@ -1,4 +1,4 @@
-"""App logs of background jobs: one when a job's execution starts, one when it ends (finished or stopped)."""
+"""App logs of background jobs: one when a job starts, one when it ends (with or without errors)."""
 
 from __future__ import annotations
 
@@ -21,13 +21,11 @@ def log_job_events(services: Services, logs: AppLogs) -> None:
         user = job.get("runByEmail") or "system"
         if event == "started":
             logs.write("INFO", f"{name} started", info, user)
-        elif event == "stopped":
-            logs.write("WARN", f"{name} stopped before the end", info, user)
-        else:
+        else:  # "finished", or "failed" (finished with errors)
             info["recordsProcessed"] = job.get("recordsProcessed", 0)
             info["hasErrors"] = bool(job.get("hasErrors"))
             level = "WARN" if job.get("hasErrors") else "INFO"
             suffix = " with errors" if job.get("hasErrors") else ""
             logs.write(level, f"{name} finished{suffix}", info, user)
 
-    jobs.listeners.append(on_event)
+    jobs.job_events.append(on_event)
