@@ -18,6 +18,14 @@ def env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """A setting that takes one of a few words; anything else stops the start with its name and the choices."""
+    raw = (os.environ.get(name) or default).strip().lower()
+    if raw not in choices:
+        raise SystemExit(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def env_float(name: str, default: float) -> float:
     """A positive number of seconds from the environment; anything else stops the start with its name."""
     raw = os.environ.get(name)
@@ -77,6 +85,11 @@ class Config:
     maintenance_mode: bool = False  # only developers can log in and call the API (others get 503)
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API ("*" for any)
     app_log_retention_days: int = 30
+    app_log_max_entries: int = 100_000  # the oldest app logs are removed past this many ("logs rotate")
+    app_logs_requests: str = "writes"  # which requests leave an app log line: writes | all | off
+    idempotency_lease_seconds: int = 60  # an unfinished Idempotency-Key claim older than this may be taken over
+    embedded_data_dir: str | None = None  # the embedded store's data folder; None keeps it in memory
+    embedded_fsync: str = "always"  # always: fsync before each response; batch: every 0.2 s
     # jobs
     jobs_batch_size: int = 200
     jobs_stale_seconds: int = 30  # a job whose worker has not written for this long is taken for dead
@@ -119,6 +132,11 @@ class Config:
             aggregate_max_time_ms=env_int("AGGREGATE_MAX_TIME_MS", 10000),
             aggregate_max_results=env_int("AGGREGATE_MAX_RESULTS", 10000),
             app_log_retention_days=env_int("APP_LOG_RETENTION_DAYS", 30),
+            app_log_max_entries=env_int("APP_LOG_MAX_ENTRIES", 100_000),
+            app_logs_requests=env_choice("APP_LOGS_REQUESTS", "writes", ("writes", "all", "off")),
+            idempotency_lease_seconds=env_int("IDEMPOTENCY_LEASE_SECONDS", 60),
+            embedded_data_dir=os.environ.get("EMBEDDED_DATA_DIR") or None,
+            embedded_fsync=env_choice("EMBEDDED_FSYNC", "always", ("always", "batch")),
             maintenance_mode=env_flag("MAINTENANCE_MODE"),
             jobs_batch_size=env_int("JOBS_BATCH_SIZE", 200),
             jobs_stale_seconds=env_int("JOBS_STALE_SECONDS", 30),

@@ -115,7 +115,7 @@ def _app_log_error(err: Exception) -> None:
     try:
         app_logs = current_app.extensions["runtime"].app_logs
         if app_logs is not None:
-            app_logs.write("ERROR", f"Internal error on {request.method} {request.path}: {type(err).__name__}",
-                           {"error": str(err)[:1000]})
+            app_logs.log("ERROR", f"Internal error on {request.method} {request.path}: {type(err).__name__}",
+                         {"error": str(err)[:1000]})
     except Exception:  # the error page must not fail because logging failed
         log.exception("could not write the app log of an internal error")

@@ -35,6 +35,10 @@ class AppLogWriter(Protocol):
     def write(self, level: str, message: str, additional_info: Any = None, user: str | None = None,
               sub_type: str | None = None, admin_user: str | None = None, ip: str | None = None) -> Any: ...
 
+    def log(self, level: str, message: str, additional_info: Any = None, user: str | None = None, *,
+            sub_type: str | None = None, admin_user: str | None = None, ip: str | None = None) -> None:
+        """Queue an entry for the background writer: never waits for, nor fails because of, the store."""
+
 
 # ``(entity, ids or None for a query, action name) -> response``: runs an action from the records routes.
 ActionRunner = Callable[[Any, "list[str] | None", str], Any]

@@ -15,7 +15,7 @@ from core.storage import connect
 from entities import plugin as entities_plugin
 from files import plugin as files_plugin
 from jobs import plugin as jobs_plugin
-from runtime import metrics, openapi
+from runtime import idempotency, metrics, openapi
 from runtime.applogs import plugin as applogs_plugin
 from runtime.auth import ServiceUnavailable, token_from_request
 from runtime.auth_routes import PUBLIC_ENDPOINTS
@@ -39,15 +39,28 @@ def create_app(config: Config | None = None, store=None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.merge_slashes = False  # ``/data/x//history`` is a JSON 404, not an HTML redirect
-    store = store or connect(config.mongodb_uri, config.mongodb_db)
+    store = store or connect(config.mongodb_uri, config.mongodb_db, config.embedded_data_dir, config.embedded_fsync)
     svc = build_services(config, store)
     app.extensions["runtime"] = svc
+    _install_commit(app, svc)  # first registered, so it runs after every other after_request hook
     api = _register_blueprints(app, prefix)
     _install_observability(app, api, svc, prefix)
     errors.register(app)  # after Api(): our handlers replace flask-smorest's error format
     _install_auth_guard(app, svc, prefix)
+    idempotency.install(app, svc)  # after the guard: a key belongs to the user the guard found
     _install_cors(app, config)
     return app
+
+
+def _install_commit(app: Flask, svc: Services) -> None:
+    """A data folder's writes are on disk before the client sees the response (``EMBEDDED_FSYNC=always``)."""
+    if svc.store.journal is None:
+        return
+
+    @app.after_request
+    def _commit(response):
+        svc.store.commit()
+        return response
 
 
 def _install_cors(app: Flask, config: Config) -> None:

@@ -8,7 +8,7 @@ from flask import jsonify, request
 from flask_smorest import Blueprint
 
 from core.errors import BadRequest, NotFound
-from core.http import flag, json_body, page
+from core.http import flag, json_body, page, preset_record_id
 from core.identity import write_context
 from core.ids import parse_object_id
 from core.services import services
@@ -74,7 +74,7 @@ def create_record(entity_name: str):
     if p.create.never:
         raise forbidden("create")
     doc = services().records.create(entity, writable_body(p, json_body()),
-                                    write_context(f"entities.{entity.name}.create"))
+                                    write_context(f"entities.{entity.name}.create"), record_id=preset_record_id())
     return jsonify(strip_hidden(p, render(entity, doc)))
 
 

@@ -31,8 +31,8 @@ def test_serve_prints_the_store_and_a_login_that_works():
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "REDIS_URL", "RUNTIME_ADMIN_PASSWORD")}
     env["RUNTIME_ADMIN_EMAIL"] = "dev@example.com"
-    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, "-m", "runtime.cli", "serve", "--port", str(port), "--in-memory"]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = []
         deadline = time.time() + 60
