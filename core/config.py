@@ -43,6 +43,14 @@ class Config:
     maintenance_mode: bool = False  # only developers can log in and call the API (others get 503)
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API ("*" for any)
     app_log_retention_days: int = 30
+    token_max_seconds: int = 7 * 24 * 3600  # absolute session lifetime, whatever the activity
+    password_min_length: int = 8
+    trusted_proxies: int = 0  # X-Forwarded-For hops to trust (werkzeug ProxyFix); 0 ignores the header
+    login_throttle_after: int = 5  # failed logins of one email before further attempts wait (429)
+    login_block_after: int = 10  # failed logins of one email that block the user
+    login_delay_seconds: float = 2.0  # first wait after throttling starts; doubles with every further failure
+    login_ip_per_minute: int = 20  # failed logins one client address may make per minute
+    sample_user_password: str | None = None  # password of the examples' non-developer user (serve only)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -65,6 +73,14 @@ class Config:
             aggregate_max_results=env_int("AGGREGATE_MAX_RESULTS", 10000),
             app_log_retention_days=env_int("APP_LOG_RETENTION_DAYS", 30),
             maintenance_mode=env_flag("MAINTENANCE_MODE"),
+            token_max_seconds=env_int("TOKEN_MAX_SECONDS", 7 * 24 * 3600),
+            password_min_length=env_int("PASSWORD_MIN_LENGTH", 8),
+            trusted_proxies=env_int("TRUSTED_PROXIES", 0),
+            login_throttle_after=env_int("LOGIN_THROTTLE_AFTER", 5),
+            login_block_after=env_int("LOGIN_BLOCK_AFTER", 10),
+            login_delay_seconds=float(env_int("LOGIN_DELAY_SECONDS", 2)),
+            login_ip_per_minute=env_int("LOGIN_IP_PER_MINUTE", 20),
+            sample_user_password=os.environ.get("RUNTIME_SAMPLE_USER_PASSWORD") or None,
             cors_origins=tuple(o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()),
         )
         values.update(overrides)

@@ -17,7 +17,7 @@ from runtime.services import Services, build_services
 
 # Packages that add routes and services: each module has ``install(app, api, services)``.
 PLUGINS = ("jobs.plugin", "entities.aggregate.plugin", "entities.actions.plugin", "runtime.applogs.plugin",
-           "files.plugin", "entities.transfer.plugin")
+           "files.plugin", "entities.transfer.plugin", "runtime.users.plugin", "runtime.api_keys")
 
 health_blp = Blueprint("health", __name__, description="Liveness")
 
@@ -41,6 +41,11 @@ def create_app(config: Config | None = None, store=None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.merge_slashes = False  # ``/data/x//history`` is a JSON 404, not an HTML redirect
+    if config.trusted_proxies > 0:  # only then is X-Forwarded-For believed (login throttling counts per address)
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies,  # type: ignore[method-assign]
+                                x_proto=config.trusted_proxies)
     store = store or connect(config.mongodb_uri, config.mongodb_db)
     svc = build_services(config, store)
     app.extensions["runtime"] = svc
@@ -99,12 +104,39 @@ def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
 
 
 def bootstrap(app: Flask, examples_dir: str | None = None) -> tuple[str, str | None]:
-    """Create indexes, the developer user and (optionally) the sample app's entities."""
-    from runtime.cli_support import apply_folder, ensure_indexes
+    """Create indexes, the developer user and (optionally) the sample app's entities and groups.
+
+    The groups live in ``groups/`` beside the entities folder (``examples/groups`` for ``examples/entities``)."""
+    from pathlib import Path
+
+    from runtime.cli_support import apply_folder, apply_groups_folder, ensure_indexes
 
     svc: Services = app.extensions["runtime"]
     with app.app_context():
         ensure_indexes(svc)
         if examples_dir:
             apply_folder(svc, examples_dir)
+            groups = Path(examples_dir).resolve().parent / "groups"
+            if groups.is_dir():
+                apply_groups_folder(svc, str(groups))
         return svc.auth.ensure_admin(svc.config.admin_email, svc.config.admin_password)
+
+
+SAMPLE_USER = {"email": "sales@example.com", "firstName": "Sam", "lastName": "Sales", "group": "sales"}
+
+
+def ensure_sample_user(app: Flask) -> tuple[str, str | None]:
+    """The examples' non-developer user (in the ``sales`` group), created by ``runtime serve`` when missing.
+
+    Returns (email, password when created now). ``RUNTIME_SAMPLE_USER_PASSWORD`` chooses the password."""
+    import secrets
+
+    svc: Services = app.extensions["runtime"]
+    with app.app_context():
+        if svc.auth.find_user(SAMPLE_USER["email"]) is not None:
+            return SAMPLE_USER["email"], svc.config.sample_user_password
+        group = svc.auth.groups.find_one({"name": SAMPLE_USER["group"]}, {"_id": 1})
+        password = svc.config.sample_user_password or secrets.token_urlsafe(12)
+        svc.auth.create_user(SAMPLE_USER["email"], password, SAMPLE_USER["firstName"], SAMPLE_USER["lastName"],
+                             groups=[{"id": group["_id"], "primary": True}] if group else [])
+        return SAMPLE_USER["email"], password

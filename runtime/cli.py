@@ -12,15 +12,21 @@ EXAMPLES = str(Path(__file__).resolve().parent.parent / "examples" / "entities")
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from runtime.app import bootstrap, create_app
+    from runtime.app import bootstrap, create_app, ensure_sample_user
+    from runtime.log_redaction import install_werkzeug_filter
 
     config = Config.from_env()
     app = create_app(config)
+    install_werkzeug_filter()
     email, password = bootstrap(app, None if args.no_examples else args.examples)
+    sample = None if args.no_examples else ensure_sample_user(app)
     store = "MongoDB at " + config.mongodb_uri if config.mongodb_uri else \
         "the embedded in-memory store (data is lost when the process stops; set MONGODB_URI for MongoDB)"
     print(f"Entity Runtime: storage is {store}", flush=True)
     print(f"Developer login: {email} / {password or '(unchanged: password set earlier)'}", flush=True)
+    if sample is not None:
+        print(f"Sample user (group sales, not a developer): {sample[0]} / "
+              f"{sample[1] or '(unchanged: password set earlier)'}", flush=True)
     print(f"API: http://{args.host}:{args.port}{config.api_prefix}", flush=True)
     start_jobs = app.extensions["runtime"].extra.get("start_embedded_jobs")
     if start_jobs is not None:
@@ -69,6 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     release = sub.add_parser("release", help="create indexes and apply metadata (idempotent)")
     release.add_argument("folder", nargs="?", default=EXAMPLES)
     release.set_defaults(func=_release)
+    from runtime.cli_users import add_commands
+
+    add_commands(sub)
     worker = sub.add_parser("worker", help="run a job worker on the default and low queues")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=_worker)

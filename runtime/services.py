@@ -32,10 +32,14 @@ def build_services(config: Config, store: Store) -> Services:
     from entities.records.service import RecordService
     from entities.registry import Registry
     from runtime.auth import AuthService
+    from runtime.login_guard import LoginGuard
 
     registry = Registry(store)
     history = HistoryRecorder(store)
-    return Services(config=config, store=store, auth=AuthService(store, config.token_idle_seconds),
+    guard = LoginGuard(store, config.login_throttle_after, config.login_block_after, config.login_delay_seconds,
+                       config.login_ip_per_minute)
+    auth = AuthService(store, config.token_idle_seconds, config.token_max_seconds, config.password_min_length, guard)
+    return Services(config=config, store=store, auth=auth,
                     registry=registry, history=history, records=RecordService(store, registry, history))
 
 

@@ -20,6 +20,7 @@ from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity, Field
 from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, schema_for
+from entities.records.user_refs import resolve_user_ref, stamp_users
 from entities.records.values import compute_label, path_text
 from entities.registry import Registry, data_collection_name
 from entities.types import parse_object_id
@@ -131,11 +132,12 @@ class RecordService:
                 for i, item in enumerate(items):
                     p = f"{path}[{i}]." if f.many else f"{path}."
                     self._resolve_references(f.nested, item, p, errors)
-            elif f.type.name == "relationship":
+            elif f.type.name in ("relationship", "user"):
                 refs = value if f.many else [value]
                 resolved = []
                 for ref in refs:
-                    target = self._resolve_one(f, ref, path, errors)
+                    target = (resolve_user_ref(self.store, f, ref, path, errors) if f.type.name == "user"
+                              else self._resolve_one(f, ref, path, errors))
                     if target is not None:
                         resolved.append(target)
                 values[f.name] = resolved if f.many else (resolved[0] if resolved else None)
@@ -173,7 +175,8 @@ class RecordService:
             f = entity.field(name)
             if f is None or not f.unique or doc.get(name) in (None, ""):
                 continue
-            key, value = (f"{name}.id", doc[name]["id"]) if f.type.name == "relationship" else (name, doc[name])
+            ref = f.type.name in ("relationship", "user")
+            key, value = (f"{name}.id", doc[name]["id"]) if ref else (name, doc[name])
             query: dict[str, Any] = {key: value}
             if record_id is not None:
                 query["_id"] = {"$ne": record_id}
@@ -213,6 +216,7 @@ class RecordService:
 
     def create(self, entity: Entity, body: Any, ctx: WriteContext, record_id: ObjectId | None = None) -> dict[str, Any]:
         doc = self.build_new(entity, body, record_id)
+        stamp_users(entity, doc, ctx, None)
         entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
         stored = dict(doc)
         if entry is not None:
@@ -238,6 +242,7 @@ class RecordService:
             doc = {k: v for k, v in current.items() if k != OUTBOX_FIELD}
             for name, value in loaded.items():
                 doc[name] = value
+            stamp_users(entity, doc, ctx, current)
             errors: list[dict[str, Any]] = []
             self._finish(entity, doc, created=False, errors=errors)
             self._check_unique(entity, doc, loaded.keys(), current["_id"], errors)
