@@ -14,7 +14,8 @@ from gunicorn.glogging import Logger
 
 REDACTED = "[REDACTED]"
 _QUERY_KEY = re.compile(r"(?i)((?:^|[?&])api_key=)[^&\s\"]*")
-_SECRET_HEADERS = {"{token}i", "{x-api-key}i", "{authorization}i", "{cookie}i"}
+_SECRET_ATOMS = {"{token}i", "{x-api-key}i", "{authorization}i", "{cookie}i",
+                 "{http_token}e", "{http_x_api_key}e", "{http_authorization}e", "{http_cookie}e"}
 
 
 def redact(text: str) -> str:
@@ -24,11 +25,11 @@ def redact(text: str) -> str:
 class RedactingLogger(Logger):
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)
-        for key in ("r", "q", "U"):
-            if isinstance(atoms.get(key), str):
-                atoms[key] = redact(atoms[key])
-        for key in _SECRET_HEADERS & set(atoms):
-            atoms[key] = REDACTED
+        for key, value in list(atoms.items()):
+            if key in _SECRET_ATOMS:
+                atoms[key] = REDACTED
+            elif isinstance(value, str) and "api_key=" in value.lower():
+                atoms[key] = redact(value)
         return atoms
 
 

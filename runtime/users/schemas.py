@@ -39,7 +39,7 @@ class UserBody(Lenient):
 
     firstName = fields.String(allow_none=True)
     lastName = fields.String(allow_none=True)
-    email = fields.String()
+    email = fields.String(allow_none=True)
     password = fields.String(allow_none=True)
     groups = fields.List(fields.Raw(), allow_none=True)
     options = fields.Nested(UserOptions, load_default=dict)
@@ -54,7 +54,7 @@ class AddGroupBody(Lenient):
 
 
 class GroupBody(Lenient):
-    name = fields.String()
+    name = fields.String(allow_none=True)
     label = fields.String(allow_none=True)
     usersManagement = fields.Boolean()
     permissions = fields.Dict(allow_none=True)
