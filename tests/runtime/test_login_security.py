@@ -166,3 +166,15 @@ def test_users_manager_impersonation(app: Flask, api: Api, anon: Api):
     assert session.put(f"/users/{EMAIL}", json={"password": "new-password"}).status_code == 403
     api.put("/users/boss@example.com/deactivate")  # the impersonator's sessions end too
     assert session.get("/auth/me").status_code == 401
+
+
+def test_an_impersonating_session_cannot_change_passwords(app: Flask, api: Api, anon: Api):
+    api.post("/groups", json={"name": "managers", "usersManagement": True})
+    api.post("/users", json={"email": "boss@example.com", "password": "long-enough", "groups": ["managers"]})
+    api.post("/users", json={"email": EMAIL, "password": PASSWORD})
+    token = anon.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD,
+                                           "emailImpersonatedUser": "boss@example.com"}).get_json()["token"]
+    as_boss = Api(app.test_client(), token)
+    assert as_boss.put(f"/users/{EMAIL}", json={"password": "new-password"}).status_code == 403
+    assert as_boss.put(f"/users/{EMAIL}", json={"firstName": "Ann"}).status_code == 200
+    login(app, EMAIL, PASSWORD)
