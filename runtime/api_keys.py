@@ -18,9 +18,9 @@ from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from core.errors import Forbidden, NotFound, ValidationFailed, field_error
-from entities.types import parse_object_id
+from core.ids import parse_object_id
+from core.services import Services, services
 from runtime.auth import AuthService, digest
-from runtime.services import Services, services
 
 KEY_PREFIX = "rk_"
 MAX_KEYS_PER_USER = 100
@@ -100,7 +100,7 @@ blp = Blueprint("api_keys", __name__, description="API keys of the current user"
 
 
 def _keys() -> ApiKeys:
-    return services().extra["api_keys"]
+    return services().api_keys
 
 
 @blp.route("/auth/api-keys", methods=["POST"])
@@ -125,5 +125,5 @@ def delete_key(key_id: str):
 
 
 def install(app: Flask, api: Any, svc: Services) -> None:
-    svc.extra["api_keys"] = ApiKeys(svc.auth)
+    svc.api_keys = ApiKeys(svc.auth)
     api.register_blueprint(blp, url_prefix=svc.config.api_prefix)

@@ -43,7 +43,7 @@ def users_create(args: argparse.Namespace) -> None:
                     raise SystemExit(f"error: a user with email {args.email} already exists")
                 doc = svc.auth.create_user(args.email, password, args.first_name, args.last_name, developer=True)
             else:
-                doc, _ = svc.extra["users"].create(body, {"developer": True})
+                doc, _ = svc.users.create(body, {"developer": True})
         except ApiError as exc:
             raise _fail(exc) from None
     print(f"created {doc['email']} ({doc['_id']})" + ("" if args.password else f" password: {password}"))
@@ -54,7 +54,7 @@ def users_list(args: argparse.Namespace) -> None:
     with app.app_context():
         offset = None
         while True:
-            page = svc.extra["users"].list({}, 500, offset)
+            page = svc.users.list({}, 500, offset)
             for user in page["items"]:
                 print(json.dumps(user) if args.json else
                       f"{user['email']}\t{user['status']}\t{'developer' if user['permissions']['developer'] else ''}"
@@ -85,7 +85,7 @@ def users_add_group(args: argparse.Namespace) -> None:
     app, svc = _app_services()
     with app.app_context():
         try:
-            svc.extra["users"].add_group(args.email, {"name": args.group, "primary": args.primary},
+            svc.users.add_group(args.email, {"name": args.group, "primary": args.primary},
                                          {"developer": True})
         except ApiError as exc:
             raise _fail(exc) from None

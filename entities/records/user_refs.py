@@ -41,3 +41,8 @@ def stamp_users(entity: Entity, doc: dict[str, Any], ctx: WriteContext, current:
                 doc[f.name] = {"id": ObjectId(ctx.user_id), "label": ctx.user_name or ctx.user_email}
         else:
             doc[f.name] = current.get(f.name)
+
+
+def has_write_stamps(entity: Entity) -> bool:
+    """True when every write must set a user field (``setOn: write``): no set-based bulk update then."""
+    return any(f.type.name == "user" and f.type_rules.get("setOn") == "write" for f in entity.fields)

@@ -1,4 +1,4 @@
-"""Plugs users and groups into the app: the services (``services.extra["users"|"groups"]``) and routes."""
+"""Plugs users and groups into the app: the services (``services.users``, ``services.groups``) and routes."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import Flask
 
-from runtime.services import Services
+from core.services import Services
 from runtime.users.routes import blp
 from runtime.users.service import GroupsService, UsersService
 
 
 def install(app: Flask, api: Any, services: Services) -> None:
     groups = GroupsService(services.auth, services.registry)
-    services.extra["groups"] = groups
-    services.extra["users"] = UsersService(services.auth, groups)
+    services.groups = groups
+    services.users = UsersService(services.auth, groups)
     api.register_blueprint(blp, url_prefix=services.config.api_prefix)

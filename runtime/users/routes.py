@@ -8,8 +8,8 @@ from typing import Any
 from flask import g
 from flask_smorest import Blueprint
 
-from runtime.auth import require_developer
-from runtime.services import services
+from core.identity import require_developer
+from core.services import services
 from runtime.users.schemas import (
     AddGroupBody,
     GroupBody,
@@ -27,11 +27,11 @@ blp = Blueprint("users", __name__, description="Users and groups")
 
 
 def _users() -> UsersService:
-    return services().extra["users"]
+    return services().users
 
 
 def _groups() -> GroupsService:
-    return services().extra["groups"]
+    return services().groups
 
 
 def _one_or_many(ids: str, docs: list[dict[str, Any]]) -> Any:

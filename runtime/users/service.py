@@ -18,8 +18,8 @@ from pymongo.errors import DuplicateKeyError
 
 from core.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from core.http import page
+from core.ids import parse_object_id
 from entities.registry import Registry
-from entities.types import parse_object_id
 from runtime.auth import AuthService, check_password, hash_password
 from runtime.users.permissions_doc import validate_permissions
 
