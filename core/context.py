@@ -17,6 +17,7 @@ class WriteContext:
     category: str = "USER"  # USER | SCRIPT | SYSTEM
     context_path: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    trigger_events: bool = True  # False (import ``triggerEvents=false``, ``_triggerEvents=false``): no listeners
 
     def event_type(self, kind: str) -> str:
         """``kind`` is RECORD_CREATED, RECORD_CHANGED, RECORD_DELETED or ACTION_PERFORMED."""
@@ -26,4 +27,5 @@ class WriteContext:
 
     def with_path(self, context_path: str) -> WriteContext:
         return WriteContext(self.user_email, self.user_id, self.user_name, self.developer,
-                            self.impersonator_email, self.ip, self.category, context_path, dict(self.extra))
+                            self.impersonator_email, self.ip, self.category, context_path, dict(self.extra),
+                            self.trigger_events)
