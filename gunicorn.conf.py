@@ -1,5 +1,7 @@
 """gunicorn settings of the Procfile's ``web`` process (``gunicorn --config gunicorn.conf.py``).
 
+Access logs never show API keys or tokens (``logger_class``).
+
 Metrics in multiprocess mode: every worker writes its counters to ``PROMETHEUS_MULTIPROC_DIR`` so that the
 ``/metrics`` of any worker reports the whole web process. When the variable is not set, a fresh directory is
 made for this gunicorn and removed when it exits; a directory that is set is emptied at start (the files of
@@ -15,6 +17,8 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+logger_class = "runtime.log_redaction.RedactingLogger"
 
 _VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 _made_here: str | None = None

@@ -90,6 +90,14 @@ class Config:
     idempotency_lease_seconds: int = 60  # an unfinished Idempotency-Key claim older than this may be taken over
     embedded_data_dir: str | None = None  # the embedded store's data folder; None keeps it in memory
     embedded_fsync: str = "always"  # always: fsync before each response; batch: every 0.2 s
+    token_max_seconds: int = 7 * 24 * 3600  # absolute session lifetime, whatever the activity
+    password_min_length: int = 8
+    trusted_proxies: int = 0  # X-Forwarded-For hops to trust (werkzeug ProxyFix); 0 ignores the header
+    login_throttle_after: int = 5  # failed logins of one email before further attempts wait (429)
+    login_block_after: int = 10  # failed logins of one email that block the user
+    login_delay_seconds: float = 2.0  # first wait after throttling starts; doubles with every further failure
+    login_ip_per_minute: int = 20  # failed logins one client address may make per minute
+    sample_user_password: str | None = None  # password of the examples' non-developer user (serve only)
     # jobs
     jobs_batch_size: int = 200
     jobs_stale_seconds: int = 30  # a job whose worker has not written for this long is taken for dead
@@ -138,6 +146,14 @@ class Config:
             embedded_data_dir=os.environ.get("EMBEDDED_DATA_DIR") or None,
             embedded_fsync=env_choice("EMBEDDED_FSYNC", "always", ("always", "batch")),
             maintenance_mode=env_flag("MAINTENANCE_MODE"),
+            token_max_seconds=env_int("TOKEN_MAX_SECONDS", 7 * 24 * 3600),
+            password_min_length=env_int("PASSWORD_MIN_LENGTH", 8),
+            trusted_proxies=env_int("TRUSTED_PROXIES", 0),
+            login_throttle_after=env_int("LOGIN_THROTTLE_AFTER", 5),
+            login_block_after=env_int("LOGIN_BLOCK_AFTER", 10),
+            login_delay_seconds=float(env_int("LOGIN_DELAY_SECONDS", 2)),
+            login_ip_per_minute=env_int("LOGIN_IP_PER_MINUTE", 20),
+            sample_user_password=os.environ.get("RUNTIME_SAMPLE_USER_PASSWORD") or None,
             jobs_batch_size=env_int("JOBS_BATCH_SIZE", 200),
             jobs_stale_seconds=env_int("JOBS_STALE_SECONDS", 30),
             jobs_embedded_threads=env_int("JOBS_EMBEDDED_THREADS", 2),

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from jobs.schedules.service import ScheduleService
     from jobs.service import JobService
     from jobs.webhooks.service import WebhookService
+    from runtime.api_keys import ApiKeys
     from runtime.auth import AuthService
+    from runtime.users.service import GroupsService, UsersService
 
 
 class AppLogWriter(Protocol):
@@ -78,6 +80,9 @@ class Services:
     schedules: ScheduleService = None  # type: ignore[assignment]
     webhooks: WebhookService = None  # type: ignore[assignment]
     clock: EmbeddedClock | None = None  # the web process's own clock when there is no Redis
+    users: UsersService = None  # type: ignore[assignment]
+    groups: GroupsService = None  # type: ignore[assignment]
+    api_keys: ApiKeys = None  # type: ignore[assignment]
 
 
 def services() -> Services:

@@ -15,7 +15,8 @@ EXAMPLES = str(Path(__file__).resolve().parent.parent / "examples" / "entities")
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from runtime.app import bootstrap, create_app
+    from runtime.app import bootstrap, create_app, ensure_sample_user
+    from runtime.log_redaction import install_werkzeug_filter
 
     data_dir = None if args.in_memory else str(Path(args.data_dir).resolve())
     config = Config.from_env(embedded_data_dir=data_dir)
@@ -23,7 +24,9 @@ def _serve(args: argparse.Namespace) -> None:
         app = create_app(config)
     except DataDirInUse as exc:
         raise SystemExit(str(exc)) from None
+    install_werkzeug_filter()
     email, password = bootstrap(app, None if args.no_examples else args.examples)
+    sample = None if args.no_examples else ensure_sample_user(app)
     if config.mongodb_uri:
         store = "MongoDB at " + config.mongodb_uri
     elif data_dir:
@@ -34,6 +37,9 @@ def _serve(args: argparse.Namespace) -> None:
     print(f"Entity Runtime: storage is {store}", flush=True)
     kept = "(unchanged: the one printed at the first start; set RUNTIME_ADMIN_PASSWORD to choose one)"
     print(f"Developer login: {email} / {password or kept}", flush=True)
+    if sample is not None:
+        print(f"Sample user (group sales, not a developer): {sample[0]} / "
+              f"{sample[1] or '(unchanged: the one printed at the first start)'}", flush=True)
     print(f"API: http://{args.host}:{args.port}{config.api_prefix}", flush=True)
     for start in app.extensions["runtime"].plugins.start_hooks:
         start()
@@ -93,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     release = sub.add_parser("release", help="create indexes and apply metadata (idempotent)")
     release.add_argument("folder", nargs="?", default=EXAMPLES)
     release.set_defaults(func=_release)
+    from runtime.cli_users import add_commands
+
+    add_commands(sub)
     worker = sub.add_parser("worker", help="run a job worker on the default and low queues")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=_worker)

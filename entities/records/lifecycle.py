@@ -30,6 +30,7 @@ from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity
 from entities.records.events import AfterCommit, Authorizer, EventKind, Operation, RecordEvent
 from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade
+from entities.records.user_refs import has_write_stamps, stamp_users
 from entities.records.validation import RecordValidator, compact
 from entities.registry import Registry, data_collection_name
 
@@ -114,6 +115,7 @@ class RecordLifecycle:
 
     def create(self, entity: Entity, body: Any, ctx: WriteContext, record_id: ObjectId | None = None) -> dict[str, Any]:
         doc = self.validator.build_new(entity, body, record_id)
+        stamp_users(entity, doc, ctx, None)
         self._authorize("create", entity, None, doc, ctx)
         entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
         stored = dict(doc)
@@ -136,8 +138,12 @@ class RecordLifecycle:
             raise BadRequest("The body must be a JSON object")
         expected = _parse_version(body.get("version"))
         changes = self.validator.check_body(body)
-        return self.write(entity, record_id, lambda current: self.validator.updated(entity, current, changes), ctx,
-                          expected_version=expected, kind=kind)
+        def apply(current: dict[str, Any]) -> dict[str, Any]:
+            doc = self.validator.updated(entity, current, changes)
+            stamp_users(entity, doc, ctx, current)
+            return doc
+
+        return self.write(entity, record_id, apply, ctx, expected_version=expected, kind=kind)
 
     def write(self, entity: Entity, record_id: str | ObjectId, apply: Callable[[dict[str, Any]], dict[str, Any]],
               ctx: WriteContext, expected_version: int | None = None, kind: str = "RECORD_CHANGED") -> dict[str, Any]:
@@ -213,6 +219,8 @@ class RecordLifecycle:
         no label, calculated value, nested group, relationship or unique rule depends on the changed fields."""
         if self.per_record_needed(entity, ctx) or entity.pending:  # pending: records may be in an older shape
             return False
+        if has_write_stamps(entity):  # every record gets the caller in a setOn:write user field
+            return False
         if entity.record_label is not None:
             used = set(entity.record_label.paths)
         else:  # the default label may come from name/title/label or any text field (records.values.compute_label)
@@ -222,7 +230,7 @@ class RecordLifecycle:
                 used.update(f.calculated.paths)
         for name in body:
             f = entity.field(name)
-            if f is None or f.unique or f.is_nested or f.type.name in ("relationship", "file"):
+            if f is None or f.unique or f.is_nested or f.type.name in ("relationship", "file", "user"):
                 return False
             if any(p == name or p.startswith(name + ".") for p in used):
                 return False
