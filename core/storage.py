@@ -70,6 +70,14 @@ class LockedCollection:
     def name(self) -> str:
         return self._inner.name
 
+    def page_and_total(self, filter: dict[str, Any], page_filter: dict[str, Any], sort: list[tuple[str, int]],
+                       skip: int, limit: int, projection: dict[str, Any] | None) -> tuple[list[dict[str, Any]], int]:
+        """A list page and the filter's total from one scan (see ``embedded_index.page_and_total``)."""
+        from core import embedded_index
+
+        with self._lock:
+            return embedded_index.page_and_total(self._inner, filter, page_filter, sort, skip, limit, projection)
+
 
 class Store:
     """Holds the database handle; ``collection(name)`` is how packages reach their collections."""
@@ -78,12 +86,17 @@ class Store:
         self.db = db
         self.embedded = embedded
         self.client = client
+        self._handles: dict[str, Any] = {}
 
     def collection(self, name: str) -> Collection:
-        col = self.db[name]
-        if self.embedded:
-            return LockedCollection(col, _embedded_lock)  # type: ignore[return-value]
-        return col
+        """The collection's handle, made once per name and reused."""
+        col = self._handles.get(name)
+        if col is None:
+            col = self.db[name]
+            if self.embedded:
+                col = LockedCollection(col, _embedded_lock)
+            self._handles[name] = col
+        return col  # type: ignore[return-value]
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:

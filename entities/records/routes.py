@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from core.errors import BadRequest, NotFound
 from core.http import flag, json_body, page
 from entities.metadata import Entity
-from entities.query import count, find_page, iterate_ids, parse_list_query
+from entities.query import count, iterate_ids, page_and_total, parse_list_query
 from entities.records.bulk import delete_each, split_ids
 from entities.records.render import render
 from entities.records.service import parse_id
@@ -52,8 +52,7 @@ def list_records(entity_name: str):
     q = parse_list_query(entity, request.args)
     col = svc.records.collection(entity)
     max_ms = svc.config.query_max_time_ms
-    docs = find_page(col, q, max_ms)
-    total = count(col, q, max_ms)
+    docs, total = page_and_total(col, q, max_ms)
     related = _related(entity, docs, q.relationships) if q.relationships else None
     return jsonify(page(total, docs, lambda d: render(entity, d, q.fields, q.fmt, related)))
 
