@@ -2,10 +2,13 @@
 
 Consistency with the record write (no entry without a committed change, no committed change without an
 entry) uses an outbox: a create or update writes the entry *inside the record document* (``_hist``) in
-the same atomic compare-and-set, then copies it to ``sys.history`` under a preset id (idempotent) and
-clears ``_hist``. A delete first stores the entry as ``pending``, deletes, then confirms it. If the
-process dies in between, ``recover`` finishes the job: an outbox entry is copied; a pending delete entry
-is confirmed when the record is gone and dropped when it still exists.
+the same atomic compare-and-set, then copies it to ``sys.history`` under a preset id (idempotent). The
+outbox is not cleared by a second write: the record's next write replaces it and copies the previous entry
+again along with its own (one ``insert_many``; a copy already there is a no-op), and ``recover`` (run
+before every history read) copies and clears what is left. A delete first stores the entry as
+``pending`` (with the record's last outbox entry), deletes, then confirms it. If the process dies in
+between, ``recover`` finishes the job: an outbox entry is copied; a pending delete entry is confirmed when
+the record is gone and dropped when it still exists.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 import pymongo
 from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from core.context import WriteContext
 from core.storage import Store
@@ -26,6 +29,7 @@ from entities.records.render import render_fields
 
 HISTORY = "sys.history"
 OUTBOX_FIELD = "_hist"
+RECOVER_BATCH = 1000
 
 
 def now_ms() -> int:
@@ -110,17 +114,45 @@ class HistoryRecorder:
 
     def commit(self, entry: dict[str, Any]) -> None:
         """Copy an entry into ``sys.history``; safe to repeat (the id is preset)."""
-        doc = {k: v for k, v in entry.items() if k != "pending"}
+        self.commit_many([entry])
+
+    def commit_many(self, entries: list[dict[str, Any] | None]) -> None:
+        """Copy entries into ``sys.history`` in one write; an entry already there is skipped (preset ids)."""
+        docs = [{k: v for k, v in e.items() if k != "pending"} for e in entries if e is not None]
+        if docs:
+            self._insert_ignoring_copies(docs)
+
+    def _insert_ignoring_copies(self, docs: list[dict[str, Any]]) -> None:
         try:
-            self.col.insert_one(doc)
+            if len(docs) == 1:
+                self.col.insert_one(docs[0])
+            else:
+                self.col.insert_many(docs, ordered=False)
         except DuplicateKeyError:
             pass
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
 
     def clear_outbox(self, records: Any, record_id: ObjectId, entry_id: ObjectId) -> None:
         records.update_one({"_id": record_id, f"{OUTBOX_FIELD}._id": entry_id}, {"$unset": {OUTBOX_FIELD: ""}})
 
-    def insert_pending(self, entry: dict[str, Any]) -> None:
-        self.col.insert_one({**entry, "pending": True})
+    def _flush_outboxes(self, records: Any, entries: list[dict[str, Any]]) -> int:
+        """Copy outbox entries, then clear exactly those outboxes (a newer entry written meanwhile stays)."""
+        if not entries:
+            return 0
+        self.commit_many(list(entries))
+        records.update_many({f"{OUTBOX_FIELD}._id": {"$in": [e["_id"] for e in entries]}},
+                            {"$unset": {OUTBOX_FIELD: ""}})
+        return len(entries)
+
+    def insert_pending(self, entry: dict[str, Any], previous: dict[str, Any] | None = None) -> None:
+        """Store a delete's entry as pending; ``previous`` (the record's outbox entry) is copied in the same write."""
+        if previous is None:
+            self.col.insert_one({**entry, "pending": True})
+            return
+        self._insert_ignoring_copies([{k: v for k, v in previous.items() if k != "pending"},
+                                      {**entry, "pending": True}])
 
     def confirm(self, entry_id: ObjectId) -> None:
         self.col.update_one({"_id": entry_id}, {"$unset": {"pending": ""}})
@@ -145,11 +177,14 @@ class HistoryRecorder:
         """Finish history writes interrupted by a crash; returns how many entries were repaired."""
         repaired = 0
         # ``_hist._id`` (every entry has one), not ``_hist``: the sparse ``history_outbox`` index serves it.
+        # Outboxes are left in place by writes, so this copies and clears them in batches.
+        batch: list[dict[str, Any]] = []
         for doc in records.find({f"{OUTBOX_FIELD}._id": {"$exists": True}}, {OUTBOX_FIELD: 1}):
-            entry = doc[OUTBOX_FIELD]
-            self.commit(entry)
-            self.clear_outbox(records, doc["_id"], entry["_id"])
-            repaired += 1
+            batch.append(doc[OUTBOX_FIELD])
+            if len(batch) >= RECOVER_BATCH:
+                repaired += self._flush_outboxes(records, batch)
+                batch = []
+        repaired += self._flush_outboxes(records, batch)
         for entry in self.col.find({"entityName": entity_name, "pending": True}):
             if records.find_one({"_id": ObjectId(entry["recordId"])}, {"_id": 1}) is None:
                 self.confirm(entry["_id"])

@@ -221,8 +221,7 @@ class RecordService:
             self.collection(entity).insert_one(stored)
         except DuplicateKeyError as exc:
             raise ValidationFailed([_duplicate_error(entity, exc)]) from None
-        if entry is not None:
-            self._publish(entity, doc["_id"], entry)
+        self.history.commit_many([entry])
         return doc
 
     def update(self, entity: Entity, record_id: str | ObjectId, body: Any, ctx: WriteContext,
@@ -256,6 +255,7 @@ class RecordService:
         col = self.collection(entity)
         for _ in range(MAX_RETRIES):
             current = _current(col, entity, oid)
+            previous = current.pop(OUTBOX_FIELD, None)  # this write replaces it: copied again below
             version = current.get("version", 0)
             if expected_version is not None and version != expected_version:
                 raise Conflict("The record was modified by someone else", currentVersion=version)
@@ -270,8 +270,7 @@ class RecordService:
             except DuplicateKeyError as exc:
                 raise ValidationFailed([_duplicate_error(entity, exc)]) from None
             if result.matched_count == 1:
-                if entry is not None:
-                    self._publish(entity, oid, entry)
+                self.history.commit_many([previous, entry])
                 return new_doc
             if expected_version is not None:
                 latest = col.find_one({"_id": oid}, {"version": 1})
@@ -284,9 +283,12 @@ class RecordService:
         col = self.collection(entity)
         for _ in range(MAX_RETRIES):
             current = _current(col, entity, oid)
+            previous = current.pop(OUTBOX_FIELD, None)
             entry = self.history.build(entity, "RECORD_DELETED", current, None, ctx, oid)
             if entry is not None:
-                self.history.insert_pending(entry)
+                self.history.insert_pending(entry, previous)
+            elif previous is not None:
+                self.history.commit(previous)
             result = col.delete_one({"_id": oid, "version": current.get("version", 0)})
             if result.deleted_count == 1:
                 if entity.history.enabled:
@@ -299,10 +301,6 @@ class RecordService:
             if entry is not None:
                 self.history.discard(entry["_id"])
         raise ApiError(503, "The record is too busy to delete right now; try again")
-
-    def _publish(self, entity: Entity, record_id: ObjectId, entry: dict[str, Any]) -> None:
-        self.history.commit(entry)
-        self.history.clear_outbox(self.collection(entity), record_id, entry["_id"])
 
 
 def _merge_item(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:
@@ -357,8 +355,8 @@ def _duplicate_error(entity: Entity, exc: DuplicateKeyError) -> dict[str, Any]:
 
 
 def _current(col: Any, entity: Entity, oid: ObjectId) -> dict[str, Any]:
-    """The stored record without its history outbox; 404 when it does not exist."""
-    current = col.find_one({"_id": oid}, {OUTBOX_FIELD: 0})
+    """The stored record with its history outbox (the caller pops it); 404 when it does not exist."""
+    current = col.find_one({"_id": oid})
     if current is None:
         raise NotFound(f"Record '{oid}' does not exist in entity '{entity.name}'")
     return current
