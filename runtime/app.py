@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import Any
 
 from flask import Flask, g, jsonify, request
+from flask.sessions import SessionInterface
 from flask_smorest import Api, Blueprint
 
 from core import errors
@@ -40,6 +42,7 @@ def create_app(config: Config | None = None, store=None) -> Flask:
         OPENAPI_URL_PREFIX=prefix, OPENAPI_JSON_PATH="openapi.json", JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.session_interface = _NoSessions()
     app.url_map.merge_slashes = False  # ``/data/x//history`` is a JSON 404, not an HTML redirect
     store = store or connect(config.mongodb_uri, config.mongodb_db)
     svc = build_services(config, store)
@@ -49,6 +52,16 @@ def create_app(config: Config | None = None, store=None) -> Flask:
     _install_auth_guard(app, svc, prefix)
     _install_cors(app, config)
     return app
+
+
+class _NoSessions(SessionInterface):
+    """A token API keeps no cookie session: no cookie is read, signed or set on any request."""
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None  # Flask then uses a null session that refuses writes
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        return None
 
 
 def _install_cors(app: Flask, config: Config) -> None:

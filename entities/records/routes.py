@@ -67,6 +67,8 @@ def create_record(entity_name: str):
 @blp.route("/data/<entity_name>/<record_id>", methods=["GET"])
 def read_record(entity_name: str, record_id: str):
     entity = _entity(entity_name)
+    if not request.args:  # the common case: nothing to parse
+        return jsonify(render(entity, services().records.get(entity, parse_id(record_id))))
     q = parse_list_query(entity, _system_args_only())
     doc = services().records.get(entity, parse_id(record_id))
     related = _related(entity, [doc], q.relationships) if q.relationships else None
