@@ -43,6 +43,8 @@ class Config:
     maintenance_mode: bool = False  # only developers can log in and call the API (others get 503)
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API ("*" for any)
     app_log_retention_days: int = 30
+    mongodb_timeout_ms: int = 5000  # server selection: how long a request waits for an unreachable database
+    redis_timeout_seconds: int = 5  # connect and socket timeout of the job queue
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -64,6 +66,8 @@ class Config:
             aggregate_max_time_ms=env_int("AGGREGATE_MAX_TIME_MS", 10000),
             aggregate_max_results=env_int("AGGREGATE_MAX_RESULTS", 10000),
             app_log_retention_days=env_int("APP_LOG_RETENTION_DAYS", 30),
+            mongodb_timeout_ms=env_int("MONGODB_SERVER_SELECTION_TIMEOUT_MS", 5000),
+            redis_timeout_seconds=env_int("REDIS_TIMEOUT_SECONDS", 5),
             maintenance_mode=env_flag("MAINTENANCE_MODE"),
             cors_origins=tuple(o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()),
         )

@@ -168,8 +168,11 @@ class _Sweeper:
 _sweeper = _Sweeper()
 
 
-def connect(uri: str | None, db_name: str, **client_kwargs: Any) -> Store:
+def connect(uri: str | None, db_name: str, timeout_ms: int = 5000, **client_kwargs: Any) -> Store:
+    """``timeout_ms`` bounds how long an operation waits for an unreachable server (then ConnectionFailure)."""
     if uri:
+        client_kwargs.setdefault("serverSelectionTimeoutMS", timeout_ms)
+        client_kwargs.setdefault("connectTimeoutMS", timeout_ms)
         client = pymongo.MongoClient(uri, tz_aware=False, **client_kwargs)
         return Store(client[db_name], embedded=False, client=client)
     global _embedded_client

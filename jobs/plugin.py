@@ -17,7 +17,8 @@ from runtime.services import Services
 def install(app: Flask, api: Any, services: Services) -> None:
     jobs = JobService(services, JobSettings.from_env())
     if services.config.redis_url:
-        jobs.dispatcher = RQDispatcher(services.config.redis_url, jobs.settings.rq_job_timeout)
+        jobs.dispatcher = RQDispatcher(services.config.redis_url, jobs.settings.rq_job_timeout,
+                                       services.config.redis_timeout_seconds)
     else:
         jobs.dispatcher = EmbeddedDispatcher(jobs, jobs.settings.embedded_threads)
     services.extra["jobs"] = jobs

@@ -37,5 +37,8 @@ def _sweep_dead_jobs(config: Config) -> None:
         swept = svc.extra["jobs"].sweep_stale()
         if swept:
             log.warning("%d job(s) left running by a dead worker were stopped; resume them to finish", swept)
+        requeued = svc.extra["jobs"].requeue_lost()
+        if requeued:
+            log.warning("%d waiting job(s) lost by the job queue were queued again", requeued)
     finally:
         svc.store.client.close()

@@ -26,8 +26,8 @@ health_blp = Blueprint("health", __name__, description="Liveness")
 
 @health_blp.route("/health", methods=["GET"])
 def health():
-    from runtime.services import services
-    services().store.db.command("ping")
+    """Liveness: the process answers. It does not touch the database, so a database outage (data routes answer
+    503 then) does not get a healthy process restarted."""
     return jsonify({"status": "ok"})
 
 
@@ -44,7 +44,7 @@ def create_app(config: Config | None = None, store=None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.session_interface = _NoSessions()
     app.url_map.merge_slashes = False  # ``/data/x//history`` is a JSON 404, not an HTML redirect
-    store = store or connect(config.mongodb_uri, config.mongodb_db)
+    store = store or connect(config.mongodb_uri, config.mongodb_db, timeout_ms=config.mongodb_timeout_ms)
     svc = build_services(config, store)
     app.extensions["runtime"] = svc
     _register_blueprints(app, prefix)
