@@ -17,6 +17,7 @@ Every patched path returns what mongomock's own path returns (tests/support comp
 
 from __future__ import annotations
 
+import datetime
 import heapq
 import itertools
 from collections.abc import Iterable, Iterator
@@ -57,6 +58,7 @@ def install() -> None:
 
     _patch_iter_documents(mc)
     _patch_cursor(mc)
+    _patch_store(mc)
     _installed = True
 
 
@@ -75,6 +77,9 @@ def _patch_iter_documents(mc: Any) -> None:
             if len(filter) == 1:  # the filter is the _id condition itself: every candidate matches
                 return iter(found)
             return (doc for doc in found if filter_applies(filter, doc))
+        candidates = equality_candidates(store, filter)
+        if candidates is not None:
+            return (doc for doc in candidates if filter_applies(filter, doc))
         return original(self, filter)
 
     _replace(mc.Collection, "_iter_documents", iter_documents)
@@ -216,3 +221,198 @@ def page_and_total(collection: Any, filter: dict[str, Any], page_filter: dict[st
     fields = dict(projection) if projection else None
     out = [collection._copy_only_fields(d, fields, dict, filter=page_filter) for d in docs]
     return [d for d in out if d is not None], total
+
+
+# --- equality indexes -----------------------------------------------------------------------------
+
+_SCALARS = (str, int, float, ObjectId, bool, datetime.datetime)
+
+
+class EqualityIndexes:
+    """For one collection: every index key → {entry: ids}, entries as mongomock's unique check computes them.
+
+    Kept current by the store's ``__setitem__``/``__delitem__`` (every insert, update, replace and delete ends
+    in one), rebuilt lazily after a drop, an index change or an aborted transaction. A document whose entries
+    cannot be hashed, or whose indexed path crosses an array, is kept aside and is a candidate of every lookup.
+    """
+
+    def __init__(self, store: Any, compute: Any):
+        self.compute = compute
+        self.keys = [tuple(ix["key"]) for ix in store.indexes.values()
+                     if [k for k, _ in ix["key"]] != ["_id"]]
+        self.entries: dict[tuple[Any, ...], dict[Any, set[Any]]] = {key: {} for key in self.keys}
+        self.of_id: dict[Any, list[tuple[tuple[Any, ...], list[Any] | None]]] = {}
+        self.aside: dict[tuple[Any, ...], set[Any]] = {key: set() for key in self.keys}
+        self.position: dict[Any, int] = {}
+        self.next_position = 0
+        for doc_id, doc in store._documents.items():
+            self.add(doc_id, doc)
+
+    def add(self, doc_id: Any, doc: dict[str, Any]) -> None:
+        if doc_id not in self.position:
+            self.position[doc_id] = self.next_position
+            self.next_position += 1
+        stored = []
+        for key in self.keys:
+            entries = None if _crosses_array(doc, key) else self.compute(doc, key, False)
+            if entries is not None:
+                try:
+                    for entry in entries:
+                        self.entries[key].setdefault(entry, set()).add(doc_id)
+                except TypeError:
+                    entries = None
+            if entries is None:
+                self.aside[key].add(doc_id)
+            stored.append((key, entries))
+        self.of_id[doc_id] = stored
+
+    def remove(self, doc_id: Any, keep_position: bool = False) -> None:
+        for key, entries in self.of_id.pop(doc_id, []):
+            if entries is None:
+                self.aside[key].discard(doc_id)
+                continue
+            for entry in entries:
+                ids = self.entries[key].get(entry)
+                if ids is not None:
+                    ids.discard(doc_id)
+                    if not ids:
+                        del self.entries[key][entry]
+        if not keep_position:
+            self.position.pop(doc_id, None)
+
+    def candidates(self, key: tuple[Any, ...], entries: list[Any]) -> list[Any] | None:
+        """Ids that may hold one of ``entries`` under ``key``, in store order; None when not indexed."""
+        index = self.entries.get(key)
+        if index is None:
+            return None
+        found: set[Any] = set(self.aside[key])
+        try:
+            for entry in entries:
+                found |= index.get(entry, set())
+        except TypeError:
+            return None
+        return sorted(found, key=self.position.__getitem__)
+
+
+def _crosses_array(doc: dict[str, Any], key: tuple[Any, ...]) -> bool:
+    for name, _ in key:
+        value: Any = doc
+        for part in name.split(".")[:-1]:
+            value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, list):
+                return True
+    return False
+
+
+def _indexes_of(store: Any) -> EqualityIndexes | None:
+    if store._ttl_indexes:  # expiry deletes behind the store's back: keep mongomock's own path
+        return None
+    indexes = store.__dict__.get("_equality")
+    if indexes is None:
+        from mongomock_ng.collection import Collection
+
+        indexes = EqualityIndexes(store, Collection._compute_index_entries)
+        store.__dict__["_equality"] = indexes
+    return indexes
+
+
+def equality_candidates(store: Any, filter: Any) -> list[dict[str, Any]] | None:
+    """The documents an equality condition on an indexed field can match (in store order), or None."""
+    if not isinstance(filter, dict) or not filter or not store.indexes:
+        return None
+    conditions = [filter]
+    if set(filter) == {"$and"} and isinstance(filter["$and"], list):
+        conditions = [c for c in filter["$and"] if isinstance(c, dict)]
+    for condition in conditions:
+        for name, value in condition.items():
+            if name.startswith("$") or not isinstance(value, _SCALARS):
+                continue
+            indexes = _indexes_of(store)
+            if indexes is None:
+                return None
+            ids = indexes.candidates(((name, 1),), [(value,)])
+            if ids is None:
+                ids = indexes.candidates(((name, -1),), [(value,)])
+            if ids is not None:
+                documents = store._documents
+                return [documents[i] for i in ids if i in documents]
+    return None
+
+
+def _patch_store(mc: Any) -> None:
+    from mongomock_ng.store import CollectionStore
+
+    def setitem(self: Any, key: Any, val: Any) -> None:
+        indexes = self.__dict__.get("_equality")
+        if indexes is not None:
+            indexes.remove(key, keep_position=key in self._documents)
+        with self._rwlock.writer():
+            self._documents[key] = val
+        if indexes is not None:
+            indexes.add(key, val)
+
+    def delitem(self: Any, key: Any) -> None:
+        with self._rwlock.writer():
+            del self._documents[key]
+        indexes = self.__dict__.get("_equality")
+        if indexes is not None:
+            indexes.remove(key)
+
+    def forgetting(name: str) -> Any:
+        original = getattr(CollectionStore, name)
+
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            self.__dict__.pop("_equality", None)
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                self.__dict__.pop("_equality", None)
+        return method
+
+    _replace(CollectionStore, "__setitem__", setitem)
+    _replace(CollectionStore, "__delitem__", delitem)
+    for name in ("drop", "create_index", "drop_index", "abort_transaction"):
+        _replace(CollectionStore, name, forgetting(name))
+
+    def ensure_uniques(self: Any, new_data: dict[str, Any]) -> None:
+        indexes = _indexes_of(self._store)
+        if indexes is None:
+            return upstream_ensure(self, new_data)
+        for index in self._store.indexes.values():
+            if not index.get("unique"):
+                continue
+            key = tuple(index.get("key"))
+            new_entries = self._compute_index_entries(new_data, index.get("key"), index.get("sparse"))
+            if new_entries is None:
+                continue
+            ids = indexes.candidates(key, new_entries)
+            if ids is None:
+                return upstream_ensure(self, new_data)
+            _check_unique_among(self, index, new_data, new_entries, [self._store._documents[i] for i in ids])
+        return None
+
+    upstream_ensure = mc.Collection._ensure_uniques
+    _replace(mc.Collection, "_ensure_uniques", ensure_uniques)
+
+
+def _check_unique_among(collection: Any, index: dict[str, Any], new_data: dict[str, Any], new_entries: list[Any],
+                        docs: list[dict[str, Any]]) -> None:
+    """mongomock's unique check, over the candidate documents instead of the whole collection."""
+    from mongomock_ng import helpers
+    from mongomock_ng.filtering import filter_applies
+    from pymongo.errors import DuplicateKeyError
+
+    unique = index.get("key")
+    partial = index.get("partialFilterExpression")
+    for doc in docs:
+        if doc["_id"] == new_data.get("_id"):
+            continue
+        if partial is not None and not filter_applies(partial, doc):
+            continue
+        doc_entries = collection._compute_index_entries(doc, unique, index.get("sparse"))
+        if doc_entries is None:
+            continue
+        if collection._entries_overlap(new_entries, doc_entries):
+            raise DuplicateKeyError("E11000 Duplicate Key Error", 11000,
+                                    {"keyPattern": dict(unique),
+                                     "keyValue": {k: helpers.get_value_by_dot(new_data, k) for k, _ in unique}})

@@ -91,3 +91,72 @@ def test_a_cursor_reads_to_the_end_in_linear_time():
         assert time.perf_counter() - start < 3  # upstream slices the result per document: O(n²), minutes
     finally:
         drop_embedded("embedded_index_linear")
+
+
+# --- equality indexes kept on writes, against mongomock's scan ----------------------------------------
+
+_ops = st.lists(st.one_of(
+    st.tuples(st.just("insert"), st.integers(0, 6), st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 2)),
+    st.tuples(st.just("set"), st.integers(0, 6), st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 2)),
+    st.tuples(st.just("replace"), st.integers(0, 6), st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 2)),
+    st.tuples(st.just("delete"), st.integers(0, 6), st.none(), st.integers(0, 2)),
+), max_size=30)
+
+
+def _apply(col, op) -> str:
+    kind, key, code, n = op
+    doc = {"n": n, "owner": {"id": n % 2}}
+    if code is not None:
+        doc["code"] = f"c{code}"
+    try:
+        if kind == "insert":
+            col.insert_one({"_id": key, **doc})
+        elif kind == "set":
+            col.update_one({"_id": key}, {"$set": doc})
+        elif kind == "replace":
+            col.replace_one({"_id": key}, doc)
+        else:
+            col.delete_one({"_id": key})
+    except Exception as exc:
+        return type(exc).__name__
+    return "ok"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=_ops, probes=st.lists(st.tuples(st.sampled_from(["code", "n", "owner.id"]), st.integers(0, 3)),
+                                 min_size=1, max_size=4))
+def test_equality_indexes_answer_as_the_scan_after_any_writes(ops, probes):
+    _, patched = _fresh("eq_patched", [])
+    _, upstream = _fresh("eq_upstream", [])
+    try:
+        for col in (patched, upstream):
+            col.create_index("code", unique=True, sparse=True)
+            col.create_index("n")
+            col.create_index("owner.id")
+        for op in ops:
+            outcome = _apply(patched, op)
+            with embedded_index.upstream():
+                assert outcome == _apply(upstream, op), op
+        for name, value in probes:
+            wanted = f"c{value}" if name == "code" else value
+            for flt in ({name: wanted}, {"$and": [{name: wanted}, {"n": {"$gte": 0}}]}):
+                found = list(patched.find(flt))
+                with embedded_index.upstream():
+                    assert found == list(upstream.find(flt)) == list(patched.find(flt)), flt
+    finally:
+        drop_embedded("eq_patched")
+        drop_embedded("eq_upstream")
+
+
+def test_a_unique_check_does_not_scan_the_collection():
+    _, col = _fresh("eq_linear", [{"code": f"c{i}", "n": i % 7} for i in range(20000)])
+    try:
+        col.create_index("code", unique=True, sparse=True)
+        col.update_one({"_id": 1}, {"$set": {"n": 3}})  # builds the index once
+        start = time.perf_counter()
+        for i in range(200):
+            col.update_one({"_id": i}, {"$set": {"n": i}})
+            assert col.find_one({"code": f"c{i + 1}"})["_id"] == i + 1
+        assert time.perf_counter() - start < 2  # a scan per write and read: 400 x 20k documents
+    finally:
+        drop_embedded("eq_linear")
