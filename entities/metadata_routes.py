@@ -6,8 +6,8 @@ from flask import jsonify
 from flask_smorest import Blueprint
 
 from core.http import json_body
-from runtime.auth import require_developer
-from runtime.services import services
+from core.identity import require_developer
+from core.services import services
 
 blp = Blueprint("metadata", __name__, description="Entity definitions (developers only)")
 
@@ -42,4 +42,7 @@ def put_entity(name: str):
 @blp.route("/metadata/entities/<name>", methods=["DELETE"])
 def delete_entity(name: str):
     require_developer()
-    return jsonify(services().registry.delete(name))
+    svc = services()
+    deleted = svc.registry.delete(name)
+    svc.records.drop_all(name)
+    return jsonify(deleted)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import nh3
-from bson import ObjectId
+
+from core.ids import parse_object_id
 
 if TYPE_CHECKING:
     from entities.metadata import Field
@@ -348,14 +349,6 @@ class ColorType(FieldType):
 
 
 # --- references --------------------------------------------------------------------------------
-
-def parse_object_id(value: Any) -> ObjectId | None:
-    if isinstance(value, ObjectId):
-        return value
-    if isinstance(value, str) and ObjectId.is_valid(value) and len(value) == 24:
-        return ObjectId(value)
-    return None
-
 
 @dataclass(frozen=True)
 class RelationshipType(FieldType):

@@ -3,12 +3,13 @@
 Consistency with the record write (no entry without a committed change, no committed change without an
 entry) uses an outbox: a create or update writes the entry *inside the record document* (``_hist``) in
 the same atomic compare-and-set, then copies it to ``sys.history`` under a preset id (idempotent). The
-outbox is not cleared by a second write: the record's next write replaces it and copies the previous entry
-again along with its own (one ``insert_many``; a copy already there is a no-op), and ``recover`` (run
-before every history read) copies and clears what is left. A delete first stores the entry as
-``pending`` (with the record's last outbox entry), deletes, then confirms it. If the process dies in
-between, ``recover`` finishes the job: an outbox entry is copied; a pending delete entry is confirmed when
-the record is gone and dropped when it still exists.
+outbox is not cleared by a second write: the record's next write replaces it and copies the entry it
+replaces again along with its own (one ``insert_many``; a copy already there is a no-op), and
+``RecordLifecycle.repair_history`` (run before every history read) copies and clears what is left. A delete
+first stores the entry as ``pending`` (with the record's last outbox entry, in the same write), deletes, then
+confirms it. If the process dies in between, ``repair_history`` (which owns the record side) finishes the
+job: an outbox entry is copied; a pending delete entry is confirmed when the record is gone and dropped
+when it still exists and is older than a lease.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from entities.records.render import render_fields
 
 HISTORY = "sys.history"
 OUTBOX_FIELD = "_hist"
-RECOVER_BATCH = 1000
 
 
 def now_ms() -> int:
@@ -134,18 +134,6 @@ class HistoryRecorder:
             if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                 raise
 
-    def clear_outbox(self, records: Any, record_id: ObjectId, entry_id: ObjectId) -> None:
-        records.update_one({"_id": record_id, f"{OUTBOX_FIELD}._id": entry_id}, {"$unset": {OUTBOX_FIELD: ""}})
-
-    def _flush_outboxes(self, records: Any, entries: list[dict[str, Any]]) -> int:
-        """Copy outbox entries, then clear exactly those outboxes (a newer entry written meanwhile stays)."""
-        if not entries:
-            return 0
-        self.commit_many(list(entries))
-        records.update_many({f"{OUTBOX_FIELD}._id": {"$in": [e["_id"] for e in entries]}},
-                            {"$unset": {OUTBOX_FIELD: ""}})
-        return len(entries)
-
     def insert_pending(self, entry: dict[str, Any], previous: dict[str, Any] | None = None) -> None:
         """Store a delete's entry as pending; ``previous`` (the record's outbox entry) is copied in the same write."""
         if previous is None:
@@ -173,25 +161,12 @@ class HistoryRecorder:
                                   + dt.timedelta(days=settings.keep_deleted_days))
         self.col.update_many(selector, {"$set": update})
 
-    def recover(self, entity_name: str, records: Any) -> int:
-        """Finish history writes interrupted by a crash; returns how many entries were repaired."""
-        repaired = 0
-        # ``_hist._id`` (every entry has one), not ``_hist``: the sparse ``history_outbox`` index serves it.
-        # Outboxes are left in place by writes, so this copies and clears them in batches.
-        batch: list[dict[str, Any]] = []
-        for doc in records.find({f"{OUTBOX_FIELD}._id": {"$exists": True}}, {OUTBOX_FIELD: 1}):
-            batch.append(doc[OUTBOX_FIELD])
-            if len(batch) >= RECOVER_BATCH:
-                repaired += self._flush_outboxes(records, batch)
-                batch = []
-        repaired += self._flush_outboxes(records, batch)
-        for entry in self.col.find({"entityName": entity_name, "pending": True}):
-            if records.find_one({"_id": ObjectId(entry["recordId"])}, {"_id": 1}) is None:
-                self.confirm(entry["_id"])
-            else:
-                self.discard(entry["_id"])
-            repaired += 1
-        return repaired
+    def pending(self, entity_name: str, record_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """Delete entries not yet confirmed (their delete may still be in flight, or its process died)."""
+        query: dict[str, Any] = {"entityName": entity_name, "pending": True}
+        if record_ids is not None:
+            query["recordId"] = {"$in": record_ids}
+        return list(self.col.find(query))
 
 
 def _verb(kind: str) -> str:
