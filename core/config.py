@@ -18,6 +18,40 @@ def env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    """A positive number of seconds from the environment; anything else stops the start with its name."""
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SystemExit(f"{name} must be more than 0, got {raw!r}")
+    return value
+
+
+def env_floats(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """A comma list of numbers of seconds (``60,300,1800``)."""
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        values = tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SystemExit(f"{name} must be a comma list of numbers of seconds, got {raw!r}") from None
+    if any(v < 0 for v in values):
+        raise SystemExit(f"{name} must not hold negative numbers, got {raw!r}")
+    return values
+
+
+def env_list(name: str, lower: bool = False) -> tuple[str, ...]:
+    """A comma list (blanks dropped)."""
+    items = (part.strip() for part in os.environ.get(name, "").split(","))
+    return tuple(item.lower() if lower else item for item in items if item)
+
+
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -57,6 +91,12 @@ class Config:
     files_share_max_ttl_ms: int = 365 * 24 * 3_600_000
     # import
     import_max_bytes: int = 512 * 1024 * 1024
+    # schedules and webhooks
+    clock_tick_seconds: float = 15.0  # how often a clock looks for due schedules and webhook retries
+    schedule_seconds: bool = False  # test mode: 6-field crons (seconds first) are accepted
+    webhook_allowed_hosts: tuple[str, ...] = ()  # hosts webhooks may call (empty: any)
+    webhook_retry_seconds: tuple[float, ...] = (60, 300, 1800, 7200, 43200)  # backoff after each failed attempt
+    webhook_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -91,6 +131,11 @@ class Config:
             files_share_max_ttl_ms=env_int("FILES_SHARE_MAX_TTL_MS", 365 * 24 * 3_600_000),
             import_max_bytes=env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024),
             cors_origins=tuple(o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()),
+            clock_tick_seconds=env_float("CLOCK_TICK_SECONDS", 15.0),
+            schedule_seconds=env_flag("SCHEDULE_SECONDS"),
+            webhook_allowed_hosts=env_list("WEBHOOK_ALLOWED_HOSTS", lower=True),
+            webhook_retry_seconds=env_floats("WEBHOOK_RETRY_SECONDS", (60, 300, 1800, 7200, 43200)),
+            webhook_timeout_seconds=env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

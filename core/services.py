@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     from entities.records.lifecycle import RecordLifecycle
     from entities.registry import Registry
     from files.service import FileService
+    from jobs.clock import EmbeddedClock
+    from jobs.schedules.service import ScheduleService
     from jobs.service import JobService
+    from jobs.webhooks.service import WebhookService
     from runtime.auth import AuthService
 
 
@@ -48,6 +51,7 @@ class Plugins:
     start_hooks: list[Callable[[], None]] = field(default_factory=list)  # `runtime serve`: start background work
     action_runners: dict[str, ActionRunner] = field(default_factory=dict)  # "ids" | "query"
     delete_submitter: DeleteSubmitter | None = None
+    clock_tasks: list[Callable[[int], Any]] = field(default_factory=list)  # fn(now ms) on every clock tick
 
 
 @dataclass
@@ -63,6 +67,9 @@ class Services:
     jobs: JobService = None  # type: ignore[assignment]
     files: FileService = None  # type: ignore[assignment]
     app_logs: AppLogWriter | None = None
+    schedules: ScheduleService = None  # type: ignore[assignment]
+    webhooks: WebhookService = None  # type: ignore[assignment]
+    clock: EmbeddedClock | None = None  # the web process's own clock when there is no Redis
 
 
 def services() -> Services:

@@ -377,9 +377,9 @@ class RelationshipType(FieldType):
         if stored is None:
             return None
         out = {"id": str(stored["id"]), "label": stored.get("label")}
-        for k, v in stored.items():
-            if k not in ("id", "label"):
-                out[k] = v
+        for copied in field.copied:  # copied fields in the order the definition gives them
+            value = stored.get(copied.name)
+            out[copied.name] = None if value is None else copied.type.dump(value, copied)
         return out
 
     def text(self, stored: Any, field: Field) -> str:

@@ -6,6 +6,7 @@ Other packages register runners (``register_runner``) and call ``services.jobs.s
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,16 @@ class JobService:
         self.dispatcher: Dispatcher = dispatcher  # type: ignore[assignment]  # set by the plugin
         self._last_requeue = 0
         self.runners: dict[str, Runner] = {}
+        # fn(event, job) on "started" (first run only), "finished" and "failed" (finished with errors);
+        # called in the worker, a failing one is logged.
+        self.job_events: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def notify(self, event: str, job: dict[str, Any]) -> None:
+        for fn in list(self.job_events):
+            try:
+                fn(event, job)
+            except Exception:
+                log.exception("a job %s hook failed for job %s", event, job.get("_id"))
 
     def register_runner(self, job_type: str, fn: Runner) -> None:
         """Make ``fn`` the runner of ``job_type`` (see ``jobs.runners`` for the contract)."""

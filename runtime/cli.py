@@ -1,4 +1,4 @@
-"""``runtime`` command line: serve, apply, release, worker."""
+"""``runtime`` command line: serve, apply, release, worker, clock."""
 
 from __future__ import annotations
 
@@ -54,6 +54,13 @@ def _worker(args: argparse.Namespace) -> None:
     run_worker(create_app, burst=args.burst)
 
 
+def _clock(args: argparse.Namespace) -> None:
+    from jobs.clock import run_clock
+    from runtime.app import create_app
+
+    run_clock(create_app)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="runtime", description="Entity Runtime")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     worker = sub.add_parser("worker", help="run a job worker on the default and low queues")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=_worker)
+    clock = sub.add_parser("clock", help="fire due schedules and webhook retries (several may run at once)")
+    clock.set_defaults(func=_clock)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -87,6 +87,10 @@ class Slot:
         extra = _EXTRAS.get(kind, {}).get(part)
         if extra is not None:
             return part, Slot(extra, many=self.many)
+        if kind == "relationship":
+            copied = self.field.copied_field(part)
+            if copied is not None:
+                return part, Slot(copied, many=self.many or copied.many)
         if kind == "nestedFields":
             inner = self.field.inner(part)
             if inner is not None:
