@@ -98,6 +98,8 @@ class Config:
     login_delay_seconds: float = 2.0  # first wait after throttling starts; doubles with every further failure
     login_ip_per_minute: int = 20  # failed logins one client address may make per minute
     sample_user_password: str | None = None  # password of the examples' non-developer user (serve only)
+    mongodb_timeout_ms: int = 5000  # server selection: how long a request waits for an unreachable database
+    redis_timeout_seconds: int = 5  # connect and socket timeout of the job queue
     # jobs
     jobs_batch_size: int = 200
     jobs_stale_seconds: int = 30  # a job whose worker has not written for this long is taken for dead
@@ -145,6 +147,8 @@ class Config:
             idempotency_lease_seconds=env_int("IDEMPOTENCY_LEASE_SECONDS", 60),
             embedded_data_dir=os.environ.get("EMBEDDED_DATA_DIR") or None,
             embedded_fsync=env_choice("EMBEDDED_FSYNC", "always", ("always", "batch")),
+            mongodb_timeout_ms=env_int("MONGODB_SERVER_SELECTION_TIMEOUT_MS", 5000),
+            redis_timeout_seconds=env_int("REDIS_TIMEOUT_SECONDS", 5),
             maintenance_mode=env_flag("MAINTENANCE_MODE"),
             token_max_seconds=env_int("TOKEN_MAX_SECONDS", 7 * 24 * 3600),
             password_min_length=env_int("PASSWORD_MIN_LENGTH", 8),

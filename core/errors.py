@@ -107,6 +107,10 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unhandled(err: Exception):
+        unavailable = unavailable_message(err)
+        if unavailable is not None:  # a dependency is down: say so at once, nothing to log as a bug
+            log.warning("%s: %s", unavailable, err)
+            return jsonify({"code": "serviceUnavailable", "message": unavailable, "errors": []}), 503
         log.exception("unhandled error: %s", err)
         _app_log_error(err)
         body = {"code": "internalError", "message": "Internal error. The problem has been logged.", "errors": []}
@@ -132,6 +136,25 @@ def _schema_errors(messages: dict[str, Any]) -> list[dict[str, Any]]:
     for location in messages.values():
         walk(location, "")
     return out
+DATABASE_UNAVAILABLE = "The database cannot be reached right now; try again shortly"
+QUEUE_UNAVAILABLE = ("Background jobs cannot be started right now: the job queue (Redis) cannot be reached; "
+                     "try again shortly")
+
+
+def unavailable_message(err: BaseException) -> str | None:
+    """The 503 message for an unreachable database or job queue; None for any other error."""
+    from pymongo.errors import ConnectionFailure
+
+    if isinstance(err, ConnectionFailure):  # server selection timeout, network error, reconnecting
+        return DATABASE_UNAVAILABLE
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return None
+    if isinstance(err, RedisConnectionError | RedisTimeoutError):
+        return QUEUE_UNAVAILABLE
+    return None
 
 
 def _app_log_error(err: Exception) -> None:

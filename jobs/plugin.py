@@ -35,7 +35,8 @@ def install(app: Flask, api: Any, services: Services) -> None:
     services.plugins.clock_tasks.append(webhooks.tick)
     jobs.register_runner(WEBHOOK_JOB, run_webhook_job)
     if services.config.redis_url:
-        jobs.dispatcher = RQDispatcher(services.config.redis_url, jobs.settings.rq_job_timeout)
+        jobs.dispatcher = RQDispatcher(services.config.redis_url, jobs.settings.rq_job_timeout,
+                                       services.config.redis_timeout_seconds)
     else:
         embedded = EmbeddedDispatcher(jobs, jobs.settings.embedded_threads)
         jobs.dispatcher = embedded

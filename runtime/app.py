@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, g, request
+from flask.sessions import SessionInterface
 from flask_smorest import Api
 
 from core import errors
@@ -30,6 +32,7 @@ from runtime.users import plugin as users_plugin
 # Packages that add routes and services, lowest layer first: each has ``install(app, api, services)``.
 PLUGINS = (jobs_plugin, files_plugin, entities_plugin, applogs_plugin, users_plugin, api_keys_plugin)
 
+
 def create_app(config: Config | None = None, store=None) -> Flask:
     config = config or Config.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -41,13 +44,15 @@ def create_app(config: Config | None = None, store=None) -> Flask:
         OPENAPI_URL_PREFIX=prefix, OPENAPI_JSON_PATH="openapi.json", JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.session_interface = _NoSessions()
     app.url_map.merge_slashes = False  # ``/data/x//history`` is a JSON 404, not an HTML redirect
     if config.trusted_proxies > 0:  # only then is X-Forwarded-For believed (login throttling counts per address)
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies,  # type: ignore[method-assign]
                                 x_proto=config.trusted_proxies)
-    store = store or connect(config.mongodb_uri, config.mongodb_db, config.embedded_data_dir, config.embedded_fsync)
+    store = store or connect(config.mongodb_uri, config.mongodb_db, config.embedded_data_dir, config.embedded_fsync,
+                             timeout_ms=config.mongodb_timeout_ms)
     svc = build_services(config, store)
     app.extensions["runtime"] = svc
     _install_commit(app, svc)  # first registered, so it runs after every other after_request hook
@@ -69,6 +74,14 @@ def _install_commit(app: Flask, svc: Services) -> None:
     def _commit(response):
         svc.store.commit()
         return response
+class _NoSessions(SessionInterface):
+    """A token API keeps no cookie session: no cookie is read, signed or set on any request."""
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None  # Flask then uses a null session that refuses writes
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        return None
 
 
 def _install_cors(app: Flask, config: Config) -> None:

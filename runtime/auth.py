@@ -98,13 +98,12 @@ class AuthService:
         return self.users.find_one({"email": email.strip().lower()})
 
     def ensure_admin(self, email: str | None, password: str | None) -> tuple[str, str | None]:
-        """The first developer user: created when missing. Returns (email, password if generated or given)."""
+        """The first developer user: created when missing, left as it is otherwise (its password included).
+
+        Returns (email, the password it was created with; None when it already existed)."""
         email = (email or "admin@example.com").strip().lower()
-        existing = self.find_user(email)
-        if existing is not None:
-            if password and not self._verify(existing, password):
-                self.set_password(existing["_id"], password)
-            return email, password
+        if self.find_user(email) is not None:  # never reset: a changed password must survive every deploy
+            return email, None
         password = password or secrets.token_urlsafe(12)
         self.create_user(email, password, "Admin", "", developer=True)
         return email, password

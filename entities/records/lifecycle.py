@@ -37,6 +37,7 @@ from entities.registry import Registry, data_collection_name
 log = logging.getLogger("entities.records")
 
 MAX_RETRIES = 1000
+REPAIR_BATCH = 1000
 # A pending delete entry whose record still exists is only dropped after this long: until then the delete
 # that wrote it may still be in flight (between writing the entry and deleting the record).
 PENDING_LEASE_MS = 60_000
@@ -125,8 +126,7 @@ class RecordLifecycle:
             self.collection(entity).insert_one(stored)
         except DuplicateKeyError as exc:
             raise ValidationFailed([_duplicate_error(entity, exc)]) from None
-        if entry is not None:
-            self._publish(entity, doc["_id"], entry)
+        self.history.commit_many([entry])  # the outbox stays: the next write or a history read clears it
         self._emit("created", entity, doc, None, ctx)
         return doc
 
@@ -152,6 +152,7 @@ class RecordLifecycle:
         col = self.collection(entity)
         for _ in range(MAX_RETRIES):
             current = _current(col, entity, oid)
+            previous = current.pop(OUTBOX_FIELD, None)  # this write replaces it: copied again below
             version = current.get("version", 0)
             if expected_version is not None and version != expected_version:
                 raise Conflict("The record was modified by someone else", currentVersion=version)
@@ -168,8 +169,7 @@ class RecordLifecycle:
             except DuplicateKeyError as exc:
                 raise ValidationFailed([_duplicate_error(entity, exc)]) from None
             if result.matched_count == 1:
-                if entry is not None:
-                    self._publish(entity, oid, entry)
+                self.history.commit_many([previous, entry])  # one write; no second one clears the outbox
                 self._emit("changed", entity, new_doc, current, ctx)
                 return new_doc
             if expected_version is not None:
@@ -266,10 +266,13 @@ class RecordLifecycle:
         col = self.collection(entity)
         for _ in range(MAX_RETRIES):
             current = _current(col, entity, oid)
+            previous = current.pop(OUTBOX_FIELD, None)
             self._authorize("delete", entity, current, None, ctx)
             entry = self.history.build(entity, "RECORD_DELETED", current, None, ctx, oid)
             if entry is not None:
-                self.history.insert_pending(entry)
+                self.history.insert_pending(entry, previous)
+            elif previous is not None:
+                self.history.commit(previous)
             result = col.delete_one({"_id": oid, "version": current.get("version", 0)})
             if result.deleted_count == 1:
                 if entity.history.enabled:
@@ -329,13 +332,13 @@ class RecordLifecycle:
 
     # --- history ---------------------------------------------------------------------------------
 
-    def _publish(self, entity: Entity, record_id: ObjectId, entry: dict[str, Any]) -> None:
-        self.history.commit(entry)
-        self._clear_outbox(self.collection(entity), record_id, entry["_id"])
-
-    @staticmethod
-    def _clear_outbox(col: Any, record_id: ObjectId, entry_id: ObjectId) -> None:
-        col.update_one({"_id": record_id, f"{OUTBOX_FIELD}._id": entry_id}, {"$unset": {OUTBOX_FIELD: ""}})
+    def _flush_outboxes(self, col: Any, entries: list[dict[str, Any]]) -> int:
+        """Copy outbox entries, then clear exactly those outboxes (a newer entry written meanwhile stays)."""
+        if not entries:
+            return 0
+        self.history.commit_many(list(entries))
+        col.update_many({f"{OUTBOX_FIELD}._id": {"$in": [e["_id"] for e in entries]}}, {"$unset": {OUTBOX_FIELD: ""}})
+        return len(entries)
 
     def repair_history(self, entity: Entity, record_ids: Iterable[ObjectId] | None = None,
                        lease_ms: int = PENDING_LEASE_MS) -> int:
@@ -348,11 +351,14 @@ class RecordLifecycle:
         col = self.collection(entity)
         repaired = 0
         # ``_hist._id`` (every entry has one), not ``_hist``: the sparse ``history_outbox`` index serves it.
+        # Writes leave their outbox in place, so this copies and clears them in batches.
+        batch: list[dict[str, Any]] = []
         for doc in col.find({f"{OUTBOX_FIELD}._id": {"$exists": True}}, {OUTBOX_FIELD: 1}):
-            entry = doc[OUTBOX_FIELD]
-            self.history.commit(entry)
-            self._clear_outbox(col, doc["_id"], entry["_id"])
-            repaired += 1
+            batch.append(doc[OUTBOX_FIELD])
+            if len(batch) >= REPAIR_BATCH:
+                repaired += self._flush_outboxes(col, batch)
+                batch = []
+        repaired += self._flush_outboxes(col, batch)
         cutoff = now_ms() - lease_ms
         for entry in self.history.pending(entity.name, [str(i) for i in record_ids] if record_ids else None):
             if col.find_one({"_id": ObjectId(entry["recordId"])}, {"_id": 1}) is None:
@@ -382,8 +388,8 @@ def _duplicate_error(entity: Entity, exc: DuplicateKeyError) -> dict[str, Any]:
 
 
 def _current(col: Any, entity: Entity, oid: ObjectId) -> dict[str, Any]:
-    """The stored record without its history outbox; 404 when it does not exist."""
-    current = col.find_one({"_id": oid}, {OUTBOX_FIELD: 0})
+    """The stored record with its history outbox (the caller pops it); 404 when it does not exist."""
+    current = col.find_one({"_id": oid})
     if current is None:
         raise NotFound(f"Record '{oid}' does not exist in entity '{entity.name}'")
     return upgrade(entity, current)

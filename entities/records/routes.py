@@ -22,7 +22,7 @@ from entities.permissions.enforce import (
     strip_hidden,
     writable_body,
 )
-from entities.query import count, find_page, iterate_ids, parse_list_query
+from entities.query import count, iterate_ids, page_and_total, parse_list_query
 from entities.records.bulk import delete_each, split_ids
 from entities.records.lifecycle import parse_id
 from entities.records.render import render
@@ -60,8 +60,7 @@ def list_records(entity_name: str):
         q.projection = None
     col = svc.records.collection(entity)
     max_ms = svc.config.query_max_time_ms
-    docs = find_page(col, q, max_ms)
-    total = count(col, q, max_ms)
+    docs, total = page_and_total(col, q, max_ms)
     related = _related(entity, docs, q.relationships) if q.relationships else None
     p = policy(entity)
     return jsonify(page(total, docs, lambda d: strip_hidden(p, render(entity, d, q.fields, q.fmt, related))))
@@ -81,8 +80,13 @@ def create_record(entity_name: str):
 @blp.route("/data/<entity_name>/<record_id>", methods=["GET"])
 def read_record(entity_name: str, record_id: str):
     entity = _entity(entity_name)
-    args = _system_args_only()
     p = policy(entity)
+    if not request.args:  # the common case: nothing to parse
+        doc = services().records.get(entity, parse_id(record_id))
+        if not p.access.allows(doc):
+            raise forbidden("access")
+        return jsonify(strip_hidden(p, render(entity, doc)))
+    args = _system_args_only()
     check_paths(p, query_paths(args))
     q = parse_list_query(entity, args)
     doc = services().records.get(entity, parse_id(record_id))

@@ -76,6 +76,8 @@ from bson.raw_bson import RawBSONDocument
 from mongomock_ng.filtering import filter_applies
 from pymongo.errors import CollectionInvalid, DuplicateKeyError, InvalidName, OperationFailure
 
+from core import embedded_index
+
 _log = logging.getLogger(__name__)
 
 CODEC: CodecOptions = CodecOptions(document_class=dict)
@@ -461,6 +463,7 @@ class CommandBackend:
     """Executes decoded commands against one mongomock client, one command at a time."""
 
     def __init__(self, client: Any | None = None, journal: Any = None):
+        embedded_index.install()  # the runtime's embedded store, patched the same way: same speed end to end
         self.client = client if client is not None else mongomock_ng.MongoClient()
         self.lock = threading.Lock()
         self.journal = journal  # a data folder (core.embedded_journal): each reply waits for its writes' fsync
