@@ -84,6 +84,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
         status = err.code or 500
+        messages = (getattr(err, "data", None) or {}).get("messages")
+        if status == 422 and isinstance(messages, dict):  # a stock flask-smorest ``@arguments`` error
+            from core.api import field_errors
+
+            return _api_error(ValidationFailed(field_errors(messages)))
         message = err.description or err.name
         if status == 404:
             message = "The requested resource does not exist"

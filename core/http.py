@@ -1,4 +1,4 @@
-"""Small request helpers shared by the routes: JSON bodies, flags, paging numbers, the paged list shape."""
+"""Small request helpers shared by the routes: JSON bodies, booleans, the paged list shape."""
 
 from __future__ import annotations
 
@@ -29,30 +29,15 @@ def json_object(default: Any = None) -> dict[str, Any]:
     return body
 
 
-def flag(name: str, default: bool = False) -> bool:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    low = raw.lower()
+def parse_bool(raw: str) -> bool:
+    """The one boolean parser of request and file values: ``true/1/yes`` → True, ``false/0/no`` → False (any case,
+    blanks around ignored); anything else is a ValueError."""
+    low = raw.strip().lower()
     if low in ("true", "1", "yes"):
         return True
     if low in ("false", "0", "no"):
         return False
-    raise BadRequest(f"Parameter {name} must be true or false")
-
-
-def int_arg(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"Parameter {name} must be an integer") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise BadRequest(f"Parameter {name} must be {bound}")
-    return value
+    raise ValueError(f"{raw!r} is not true or false")
 
 
 def page(total: int, docs: list[dict[str, Any]], render: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:

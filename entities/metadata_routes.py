@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import jsonify
-from flask_smorest import Blueprint
+from typing import Any
 
-from core.http import json_body
+from flask import jsonify
+
+from core.api import Blueprint, errors
+from entities.schemas import DefinitionBody, DefinitionList
 from runtime.auth import require_developer
 from runtime.services import services
 
@@ -13,6 +15,8 @@ blp = Blueprint("metadata", __name__, description="Entity definitions (developer
 
 
 @blp.route("/metadata/entities", methods=["GET"])
+@blp.response(200, DefinitionList)
+@errors(blp, 401, 403)
 def list_entities():
     require_developer()
     items = services().registry.list_definitions()
@@ -20,26 +24,36 @@ def list_entities():
 
 
 @blp.route("/metadata/entities", methods=["POST"])
-def create_entity():
+@blp.arguments(DefinitionBody, location="body")
+@blp.response(200, DefinitionBody, description="The saved definition")
+@errors(blp, 400, 401, 403, 409)
+def create_entity(body: Any):
     require_developer()
-    entity, _ = services().registry.save(json_body())
+    entity, _ = services().registry.save(body)
     return jsonify(services().registry.definition(entity.name))
 
 
 @blp.route("/metadata/entities/<name>", methods=["GET"])
+@blp.response(200, DefinitionBody)
+@errors(blp, 401, 403, 404)
 def get_entity(name: str):
     require_developer()
     return jsonify(services().registry.definition(name))
 
 
 @blp.route("/metadata/entities/<name>", methods=["PUT"])
-def put_entity(name: str):
+@blp.arguments(DefinitionBody, location="body")
+@blp.response(200, DefinitionBody, description="The saved definition")
+@errors(blp, 400, 401, 403)
+def put_entity(body: Any, name: str):
     require_developer()
-    services().registry.save(json_body(), name=name)
+    services().registry.save(body, name=name)
     return jsonify(services().registry.definition(name))
 
 
 @blp.route("/metadata/entities/<name>", methods=["DELETE"])
+@blp.response(200, DefinitionBody, description="The deleted definition")
+@errors(blp, 401, 403, 404)
 def delete_entity(name: str):
     require_developer()
     return jsonify(services().registry.delete(name))

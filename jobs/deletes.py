@@ -11,15 +11,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from bson import ObjectId
-from flask import g, jsonify
+from flask import g, jsonify, request
 from werkzeug.datastructures import MultiDict
 
+from core.api import parser
 from core.errors import ApiError, NotFound
-from core.http import flag
 from entities.metadata import Entity
 from entities.query import iterate_ids, parse_list_query
 from jobs import runners
 from jobs.runners import JobContext
+from jobs.schemas import PriorityQuery
 from jobs.service import jobs_of
 from runtime.services import services
 
@@ -40,8 +41,12 @@ def submit_delete(entity: Entity, selection: dict[str, Any]):
         selection = {"query": {k: v for k, v in selection["query"].items() if k not in _NOT_A_FILTER}}
     kind = f"{len(selection['ids'])} records" if "ids" in selection else "records matching a query"
     doc = jobs_of(svc).submit(DELETE_RECORDS, f"Deleting {kind} of entity {entity.name}",
-                              {"entityName": entity.name, **selection}, g.user, low_priority=flag("_lowPriority"))
+                              {"entityName": entity.name, **selection}, g.user, low_priority=_low_priority())
     return jsonify(jobs_of(svc).job_link(doc))
+
+
+def _low_priority() -> bool:
+    return parser.parse(PriorityQuery, request, location="query")["_lowPriority"]
 
 
 def run_delete(ctx: JobContext) -> None:

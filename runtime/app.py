@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib
 import logging
 
+import marshmallow as ma
 from flask import Flask, g, jsonify, request
-from flask_smorest import Api, Blueprint
 
 from core import errors
+from core.api import Api, Blueprint
+from core.api import errors as error_docs
 from core.config import Config
 from core.errors import Unauthorized
 from core.storage import connect
@@ -19,10 +21,16 @@ from runtime.services import Services, build_services
 PLUGINS = ("jobs.plugin", "entities.aggregate.plugin", "entities.actions.plugin", "runtime.applogs.plugin",
            "files.plugin", "entities.transfer.plugin")
 
+class HealthSchema(ma.Schema):
+    status = ma.fields.String(metadata={"example": "ok"})
+
+
 health_blp = Blueprint("health", __name__, description="Liveness")
 
 
 @health_blp.route("/health", methods=["GET"])
+@health_blp.response(200, HealthSchema)
+@error_docs(health_blp, 503)
 def health():
     from runtime.services import services
     services().store.db.command("ping")
@@ -44,9 +52,12 @@ def create_app(config: Config | None = None, store=None) -> Flask:
     store = store or connect(config.mongodb_uri, config.mongodb_db)
     svc = build_services(config, store)
     app.extensions["runtime"] = svc
-    _register_blueprints(app, prefix)
+    api = _register_blueprints(app, prefix)
     errors.register(app)  # after Api(): our handlers replace flask-smorest's error format
     _install_auth_guard(app, svc, prefix)
+    from runtime.auth_routes import PUBLIC_ENDPOINTS
+
+    api.secure(app, set(PUBLIC_ENDPOINTS))
     _install_cors(app, config)
     return app
 
@@ -62,7 +73,7 @@ def _install_cors(app: Flask, config: Config) -> None:
          expose_headers=["Content-Disposition", "X-File-Content-Type"], max_age=600)
 
 
-def _register_blueprints(app: Flask, prefix: str) -> None:
+def _register_blueprints(app: Flask, prefix: str) -> Api:
     from entities.history.routes import blp as history_blp
     from entities.metadata_routes import blp as metadata_blp
     from entities.records.routes import blp as records_blp
@@ -73,6 +84,7 @@ def _register_blueprints(app: Flask, prefix: str) -> None:
         api.register_blueprint(blp, url_prefix=prefix)
     for name in PLUGINS:
         importlib.import_module(name).install(app, api, app.extensions["runtime"])
+    return api
 
 
 def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:

@@ -72,7 +72,7 @@ class ActionService:
         errors: list[dict[str, Any]] = []
         for p in action.parameters:
             if loaded.get(p.name) is None and p.default is not None:
-                loaded[p.name] = p.default if p.type.name == "relationship" else p.type.load(p.default, p)
+                loaded[p.name] = p.type.default_value(p.default, p)
         self.svc.records._resolve_references(action.parameters, loaded, "", errors)
         for p in action.parameters:
             if p.required and loaded.get(p.name) in (None, "", []):
@@ -175,7 +175,7 @@ class ActionService:
         col = records.collection(entity)
         updated = 0
         for batch in iterate_ids(col, selector, BATCH, after):
-            stamp = {f.name: now_ms() for f in entity.fields if f.type.name == "modifiedDate"}
+            stamp = {f.name: now_ms() for f in entity.fields if f.type.stamp(created=False)}
             sets = {k: v for k, v in {**values, **stamp}.items() if v is not None}
             unsets = {k: "" for k, v in values.items() if v is None}
             update: dict[str, Any] = {"$inc": {"version": 1}}
@@ -252,7 +252,7 @@ def set_based_update_allowed(entity: Entity, body: dict[str, Any]) -> bool:
             used.update(f.calculated.paths)
     for name in body:
         f = entity.field(name)
-        if f is None or f.unique or f.is_nested or f.type.name in ("relationship", "file"):
+        if f is None or f.unique or f.is_nested or f.type.is_reference:
             return False
         if any(p == name or p.startswith(name + ".") for p in used):
             return False

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
-from flask_smorest import Blueprint
+from typing import Any
 
-from entities.aggregate.parse import parse_body
+from flask import jsonify
+
+from core.api import Blueprint, errors
+from entities.aggregate.schemas import AggregateResult, Stage
 from entities.aggregate.service import aggregate
 from runtime.services import services
 
@@ -13,8 +15,11 @@ blp = Blueprint("aggregate", __name__, description="Aggregate queries over an en
 
 
 @blp.route("/data/<entity_name>/aggregate", methods=["PUT"])
-def aggregate_records(entity_name: str):
+@blp.arguments(Stage(many=True), location="raw", description="The pipeline: a list of stages")
+@blp.response(200, AggregateResult)
+@errors(blp, 400, 401, 403, 404)
+def aggregate_records(body: Any, entity_name: str):
     """Run a pipeline of stages (match, sort, project, group, count, skip, limit, unwind, lookup)."""
     svc = services()
     entity = svc.registry.get(entity_name)
-    return jsonify(aggregate(svc, entity, parse_body(request.get_data(cache=True))))
+    return jsonify(aggregate(svc, entity, body))

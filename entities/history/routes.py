@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
-from flask_smorest import Blueprint
+from typing import Any
 
-from core.http import int_arg
+from flask import jsonify
+
+from core.api import Blueprint, errors
+from entities.history.schemas import EntityHistoryQuery, HistoryPage, RecordHistoryQuery
 from entities.history.service import entity_history, record_history
 from runtime.services import services
 
@@ -13,22 +15,24 @@ blp = Blueprint("history", __name__, description="History of record changes")
 
 
 @blp.route("/data/<entity_name>/<record_id>/history", methods=["GET"])
-def history_of_record(entity_name: str, record_id: str):
+@blp.arguments(RecordHistoryQuery, location="query")
+@blp.response(200, HistoryPage)
+@errors(blp, 401, 403, 404)
+def history_of_record(query: dict[str, Any], entity_name: str, record_id: str):
     svc = services()
     entity = svc.registry.get(entity_name)
-    size = int_arg("_size", 20, 0, 1000)
-    return jsonify(record_history(svc.history, svc.records.collection(entity), entity, record_id, size,
-                                  request.args.get("_offset")))
+    return jsonify(record_history(svc.history, svc.records.collection(entity), entity, record_id, query["_size"],
+                                  query.get("_offset")))
 
 
 @blp.route("/data/<entity_name>/history", methods=["GET"])
-def history_of_entity(entity_name: str):
+@blp.arguments(EntityHistoryQuery, location="query")
+@blp.response(200, HistoryPage)
+@errors(blp, 401, 403, 404)
+def history_of_entity(query: dict[str, Any], entity_name: str):
     svc = services()
     entity = svc.registry.get(entity_name)
-    size = int_arg("_size", 20, 0, 1000)
-    time_from = int_arg("from", -1, 0) if request.args.get("from") else None
-    time_to = int_arg("to", -1, 0) if request.args.get("to") else None
     return jsonify(entity_history(svc.history, svc.records.collection(entity), entity,
-                                  request.args.get("eventTypes") or request.args.get("eventType"),
-                                  time_from, time_to, size,
-                                  request.args.get("_offset")))
+                                  query.get("eventTypes") or query.get("eventType"),
+                                  query.get("time_from"), query.get("time_to"), query["_size"],
+                                  query.get("_offset")))

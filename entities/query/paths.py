@@ -42,7 +42,7 @@ class Target:
 
     @property
     def is_boolean(self) -> bool:
-        return self.field is not None and self.field.type.name == "boolean"
+        return self.field is not None and self.field.type.missing_value() is False
 
 
 def resolve(fields: list[Field], path: str, param: str, prefix: tuple[Segment, ...] = (),
@@ -70,21 +70,22 @@ def resolve(fields: list[Field], path: str, param: str, prefix: tuple[Segment, .
                 return Target(param, (*chain, Segment("id", False)), object_id, ID_OPERATORS, f)
             scope = f.nested
             continue
-        if f.type.name in ("relationship", "file"):
+        if f.type.is_reference:
             return _reference(f, rest, tuple(chain), path, param)
         if rest:
             raise bad(param, f"unknown field '{path}'")
         chain.append(Segment(f.name, f.many))
-        return Target(param, tuple(chain), by_type(f), f.type.operators, f, like_digits=f.type.name == "phone")
+        return Target(param, tuple(chain), by_type(f), f.type.operators, f, like_digits=f.type.like_digits)
     raise bad(param, f"unknown field '{path}'")  # pragma: no cover - the loop always returns
 
 
 def _reference(f: Field, rest: list[str], chain: tuple[Segment, ...], path: str, param: str) -> Target:
     """``company`` / ``company.label`` compare the label, ``company.id`` the id; files use ``name``."""
-    text_key = "label" if f.type.name == "relationship" else "name"
+    text_key = f.type.text_key or "label"
     own = (*chain, Segment(f.name, f.many))
     if not rest or rest == [text_key]:
         return Target(param, (*own, Segment(text_key, False)), text, f.type.operators, f)
-    if rest == ["id"]:
-        return Target(param, (*own, Segment("id", False)), object_id, f.type.operators - {"like"}, f)
+    if rest == [f.type.reference_key]:
+        return Target(param, (*own, Segment(f.type.reference_key, False)), object_id, f.type.operators - {"like"},
+                      f)
     raise bad(param, f"unknown field '{path}' (only {f.name}.id and {f.name}.{text_key} can be filtered)")

@@ -45,6 +45,10 @@ class RecordService:
         name = entity if isinstance(entity, str) else entity.name
         return self.store.collection(data_collection_name(name))
 
+    def complete_file(self, ref: dict[str, Any]) -> str | None:
+        """Fill a file reference's name from the stored file; a problem text when it cannot be used."""
+        return complete_file_ref(self.store, ref)
+
     # --- reads -----------------------------------------------------------------------------------
 
     def get(self, entity: Entity, record_id: str | ObjectId) -> dict[str, Any]:
@@ -93,7 +97,7 @@ class RecordService:
         """Defaults, required checks, relationships, nested labels, calculated values, record label."""
         now = now_ms()
         for f in entity.fields:
-            if (f.type.name == "createdDate" and created) or f.type.name == "modifiedDate":
+            if f.type.stamp(created):
                 doc[f.name] = now
             elif created and doc.get(f.name) is None and f.default is not None:
                 try:
@@ -102,8 +106,8 @@ class RecordService:
                     doc[f.name] = loaded if f.many else loaded[0]
                 except Exception:
                     pass
-            if f.type.name == "boolean" and doc.get(f.name) is None:
-                doc[f.name] = False
+            if doc.get(f.name) is None and f.type.missing_value() is not None:
+                doc[f.name] = f.type.missing_value()
         self._resolve_references(entity.fields, doc, "", errors)
         for f in entity.fields:
             if f.is_nested and doc.get(f.name) is not None:
@@ -131,41 +135,8 @@ class RecordService:
                 for i, item in enumerate(items):
                     p = f"{path}[{i}]." if f.many else f"{path}."
                     self._resolve_references(f.nested, item, p, errors)
-            elif f.type.name == "relationship":
-                refs = value if f.many else [value]
-                resolved = []
-                for ref in refs:
-                    target = self._resolve_one(f, ref, path, errors)
-                    if target is not None:
-                        resolved.append(target)
-                values[f.name] = resolved if f.many else (resolved[0] if resolved else None)
-            elif f.type.name == "file":
-                for ref in value if f.many else [value]:
-                    problem = complete_file_ref(self.store, ref)
-                    if problem:
-                        errors.append(field_error(path, "invalid", problem, f.label, rejected=str(ref["id"])))
-
-    def _resolve_one(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
-        target_name = f.type_rules.get("entity")
-        col = self.store.collection(data_collection_name(target_name))
-        if "id" in ref:
-            doc = col.find_one({"_id": ref["id"]}, {"label": 1})
-            if doc is None:
-                errors.append(field_error(path, "invalid", f"Record '{ref['id']}' does not exist in '{target_name}'",
-                                          f.label, rejected=str(ref["id"])))
-                return None
-        elif "label" in ref:
-            matches = list(col.find({"label": ref["label"]}, {"label": 1}).limit(2))
-            if len(matches) != 1:
-                reason = "No record" if not matches else "More than one record"
-                errors.append(field_error(path, "invalid", f"{reason} in '{target_name}' has label '{ref['label']}'",
-                                          f.label, rejected=ref["label"]))
-                return None
-            doc = matches[0]
-        else:
-            errors.append(field_error(path, "invalid", "Relationships are written by id or by label", f.label))
-            return None
-        return {"id": doc["_id"], "label": doc.get("label")}
+            else:
+                values[f.name] = f.type.resolve(f, value, path, self, errors)
 
     def _check_unique(self, entity: Entity, doc: dict[str, Any], changed: Iterable[str], record_id: ObjectId | None,
                       errors: list[dict[str, Any]]) -> None:
@@ -173,7 +144,8 @@ class RecordService:
             f = entity.field(name)
             if f is None or not f.unique or doc.get(name) in (None, ""):
                 continue
-            key, value = (f"{name}.id", doc[name]["id"]) if f.type.name == "relationship" else (name, doc[name])
+            ref = f.type.reference_key
+            key, value = f.type.key_path(name), (doc[name][ref] if ref else doc[name])
             query: dict[str, Any] = {key: value}
             if record_id is not None:
                 query["_id"] = {"$ne": record_id}
