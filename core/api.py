@@ -16,9 +16,10 @@ from typing import Any
 import flask_smorest
 import marshmallow as ma
 from flask import Flask
+from flask_smorest.spec.plugins import FlaskPlugin
 from webargs.flaskparser import FlaskParser
 
-from core.errors import BadRequest, ValidationFailed
+from core.errors import BadRequest, ValidationFailed, field_errors
 from core.http import json_body, json_object, parse_bool
 
 
@@ -91,33 +92,6 @@ class ErrorSchema(ma.Schema):
     errors = ma.fields.List(ma.fields.Nested(ErrorItemSchema), required=True)
 
 
-def field_errors(messages: Any, prefix: str = "") -> list[dict[str, Any]]:
-    """marshmallow's nested ``{field: [message]}`` → ``[{field, code, message}]`` (dotted paths)."""
-    out: list[dict[str, Any]] = []
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            if key == "_schema":
-                name = prefix
-            elif isinstance(key, int):
-                name = f"{prefix}[{key}]"
-            else:
-                name = f"{prefix}.{key}" if prefix else str(key)
-            out.extend(field_errors(value, name))
-    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        for message in messages:
-            code = {"Missing data for required field.": "required", "Unknown field.": "unknown"}.get(message,
-                                                                                                    "invalid")
-            out.append({"field": prefix or "body", "fieldLabel": prefix or "body", "code": code,
-                        "message": message, "additionalInfo": None})
-    elif isinstance(messages, list):
-        for item in messages:
-            out.extend(field_errors(item, prefix))
-    else:
-        out.append({"field": prefix or "body", "fieldLabel": prefix or "body", "code": "invalid",
-                    "message": str(messages), "additionalInfo": None})
-    return out
-
-
 class ApiParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
     # the schema's own ``Meta.unknown`` decides (query schemas let the per-entity field filters through)
@@ -127,9 +101,10 @@ class ApiParser(FlaskParser):
         location = next(iter(error.messages), None) if isinstance(error.messages, dict) else None
         messages = error.messages.get(location, error.messages) if location else error.messages
         errors = field_errors(messages)
-        if location in ("query", "form", "view_args", "headers"):
+        if location in ("query", "form", "headers"):
             first = errors[0] if errors else {"field": "?", "message": "invalid"}
-            raise BadRequest(f"Invalid query parameter '{first['field']}': {first['message']}", errors=errors)
+            what = {"query": "query parameter", "form": "form field", "headers": "header"}[location]
+            raise BadRequest(f"Invalid {what} '{first['field']}': {first['message']}", errors=errors)
         raise ValidationFailed(errors)
 
 
@@ -141,9 +116,12 @@ def _load_body(req: Any, schema: ma.Schema) -> Any:
     """The JSON body whatever its Content-Type; malformed is core.http's 400; empty is ``{}`` (or the
     ``AnyBody`` schema's ``empty``)."""
     body = json_body(_EMPTY)
-    object_only = getattr(schema, "object_only", False)
-    if body is _EMPTY and not (object_only and schema.empty is None):  # type: ignore[attr-defined]
-        return body if isinstance(schema, AnyBody) else {}
+    object_only = isinstance(schema, AnyBody) and schema.object_only
+    if body is _EMPTY:
+        if not isinstance(schema, AnyBody):
+            return {}
+        if not (object_only and schema.empty is None):
+            return _EMPTY  # the schema's ``empty``
     if object_only and not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object")
     return body
@@ -196,13 +174,12 @@ class Api(flask_smorest.Api):
 
     def __init__(self, app: Flask | None = None, **kwargs: Any):
         super().__init__(app, **kwargs)
+        self.register_field(Flag, "boolean", None)
         for name, scheme in SECURITY_SCHEMES.items():
             self.spec.components.security_scheme(name, scheme)
 
     def secure(self, app: Flask, public_endpoints: set[str]) -> None:
         """Put the token's schemes on every documented operation but the public ones."""
-        from flask_smorest.spec.plugins import FlaskPlugin
-
         paths = self.spec._paths  # the operations flask-smorest registered
         for rule in app.url_map.iter_rules():
             path = FlaskPlugin.flaskpath2openapi(rule.rule)
@@ -213,7 +190,6 @@ class Api(flask_smorest.Api):
                 if operation is None:
                     continue
                 operation["security"] = [] if rule.endpoint in public_endpoints else SECURITY
-
 
 
 def errors(blp: flask_smorest.Blueprint, *statuses: int):

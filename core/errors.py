@@ -76,6 +76,33 @@ class ValidationFailed(ApiError):
         super().__init__(400, message, code="validationErrors", errors=errors)
 
 
+def field_errors(messages: Any, prefix: str = "") -> list[dict[str, Any]]:
+    """marshmallow's nested ``{field: [message]}`` → ``[{field, code, message}]`` (dotted paths)."""
+    out: list[dict[str, Any]] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if key == "_schema":
+                name = prefix
+            elif isinstance(key, int):
+                name = f"{prefix}[{key}]"
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            out.extend(field_errors(value, name))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        for message in messages:
+            code = {"Missing data for required field.": "required", "Unknown field.": "unknown"}.get(message,
+                                                                                                    "invalid")
+            out.append({"field": prefix or "body", "fieldLabel": prefix or "body", "code": code,
+                        "message": message, "additionalInfo": None})
+    elif isinstance(messages, list):
+        for item in messages:
+            out.extend(field_errors(item, prefix))
+    else:
+        out.append({"field": prefix or "body", "fieldLabel": prefix or "body", "code": "invalid",
+                    "message": str(messages), "additionalInfo": None})
+    return out
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):
@@ -86,8 +113,6 @@ def register(app: Flask) -> None:
         status = err.code or 500
         messages = (getattr(err, "data", None) or {}).get("messages")
         if status == 422 and isinstance(messages, dict):  # a stock flask-smorest ``@arguments`` error
-            from core.api import field_errors
-
             return _api_error(ValidationFailed(field_errors(messages)))
         message = err.description or err.name
         if status == 404:

@@ -13,7 +13,8 @@ from typing import Any
 
 import marshmallow as ma
 
-from core.api import AnyBody, field_errors
+from core.api import AnyBody
+from core.errors import field_errors
 
 INT64 = (-(2**63), 2**63 - 1)
 
