@@ -1,4 +1,4 @@
-"""Configuration read from the environment (12-factor)."""
+"""Configuration read from the environment (12-factor): every setting of every package, read once here."""
 
 from __future__ import annotations
 
@@ -43,6 +43,18 @@ class Config:
     maintenance_mode: bool = False  # only developers can log in and call the API (others get 503)
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API ("*" for any)
     app_log_retention_days: int = 30
+    # jobs
+    jobs_batch_size: int = 200
+    jobs_stale_seconds: int = 30  # a job whose worker has not written for this long is taken for dead
+    jobs_embedded_threads: int = 2
+    jobs_rq_timeout: int = 24 * 3600
+    # files
+    files_unreferenced_hours: int = 12  # the platform removes unreferenced uploads after 12 hours
+    files_sweep_interval_seconds: int = 3600
+    files_share_default_ttl_ms: int = 3_600_000  # a shared link is valid for an hour unless ``ttl`` says otherwise
+    files_share_max_ttl_ms: int = 365 * 24 * 3_600_000
+    # import
+    import_max_bytes: int = 512 * 1024 * 1024
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -65,6 +77,15 @@ class Config:
             aggregate_max_results=env_int("AGGREGATE_MAX_RESULTS", 10000),
             app_log_retention_days=env_int("APP_LOG_RETENTION_DAYS", 30),
             maintenance_mode=env_flag("MAINTENANCE_MODE"),
+            jobs_batch_size=env_int("JOBS_BATCH_SIZE", 200),
+            jobs_stale_seconds=env_int("JOBS_STALE_SECONDS", 30),
+            jobs_embedded_threads=env_int("JOBS_EMBEDDED_THREADS", 2),
+            jobs_rq_timeout=env_int("JOBS_RQ_TIMEOUT", 24 * 3600),
+            files_unreferenced_hours=env_int("FILES_UNREFERENCED_HOURS", 12),
+            files_sweep_interval_seconds=env_int("FILES_SWEEP_INTERVAL_SECONDS", 3600),
+            files_share_default_ttl_ms=env_int("FILES_SHARE_DEFAULT_TTL_MS", 3_600_000),
+            files_share_max_ttl_ms=env_int("FILES_SHARE_MAX_TTL_MS", 365 * 24 * 3_600_000),
+            import_max_bytes=env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024),
             cors_origins=tuple(o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()),
         )
         values.update(overrides)

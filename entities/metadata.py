@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,8 @@ HISTORY_EVENTS = ("USER_RECORD_CREATED", "USER_RECORD_CHANGED", "USER_RECORD_DEL
                   "SCRIPT_ACTION_PERFORMED", "SYSTEM_CASCADE_UPDATE", "SYSTEM_REFACTORING")
 
 # Other packages (actions) register extra checks of a raw definition: fn(raw, errors) appends errors.
-DEFINITION_CHECKS: list[Callable[[dict[str, Any], list[dict[str, Any]]], None]] = []
+# A check of a raw definition that other parts of entities add (actions, listeners): appends field errors.
+DefinitionCheck = Callable[[dict[str, Any], list[dict[str, Any]]], None]
 
 
 @dataclass
@@ -263,7 +264,7 @@ def _parse_history(raw: Any, errors: list[dict[str, Any]]) -> HistorySettings:
 
 
 def parse_entity(raw: Any, entity_names: set[str] | None = None, version: int = 0, entity_id: str = "",
-                 expected_name: str | None = None) -> Entity:
+                 expected_name: str | None = None, checks: Iterable[DefinitionCheck] = ()) -> Entity:
     """Validate a raw definition; raise ``ValidationFailed`` listing every problem found."""
     errors: list[dict[str, Any]] = []
     if not isinstance(raw, dict):
@@ -298,7 +299,7 @@ def parse_entity(raw: Any, entity_names: set[str] | None = None, version: int = 
     if not isinstance(actions, list):
         errors.append(field_error("actions", "invalid", "actions must be a list"))
         actions = []
-    for check in DEFINITION_CHECKS:
+    for check in checks:
         check(raw, errors)
     if errors:
         raise ValidationFailed(errors, message="The entity definition is not valid")

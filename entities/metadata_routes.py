@@ -7,9 +7,9 @@ from typing import Any
 from flask import jsonify
 
 from core.api import Blueprint, errors
+from core.identity import require_developer
+from core.services import services
 from entities.schemas import DefinitionBody, DefinitionList
-from runtime.auth import require_developer
-from runtime.services import services
 
 blp = Blueprint("metadata", __name__, description="Entity definitions (developers only)")
 
@@ -56,4 +56,7 @@ def put_entity(body: Any, name: str):
 @errors(blp, 401, 403, 404)
 def delete_entity(name: str):
     require_developer()
-    return jsonify(services().registry.delete(name))
+    svc = services()
+    deleted = svc.registry.delete(name)
+    svc.records.drop_all(name)
+    return jsonify(deleted)

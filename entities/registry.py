@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from core.errors import ApiError, NotFound, ValidationFailed, field_error
 from core.storage import Store
-from entities.metadata import Entity, parse_entity
+from entities.metadata import DefinitionCheck, Entity, parse_entity
 
 ENTITIES = "sys.entities"
 META = "sys.meta"
@@ -35,6 +35,7 @@ class Registry:
         self._cached: dict[str, Entity] = {}
         self._entities = store.collection(ENTITIES)
         self._meta = store.collection(META)
+        self.checks: list[DefinitionCheck] = []  # added by the parts of entities that own definition keys
 
     def ensure_indexes(self) -> None:
         self._entities.create_index("name", unique=True)
@@ -94,7 +95,7 @@ class Registry:
         if name is not None:
             raw.setdefault("name", name)
         names = set(known_names or ()) | {d["name"] for d in self._entities.find({}, {"name": 1})}
-        entity = parse_entity(raw, names, expected_name=name)
+        entity = parse_entity(raw, names, expected_name=name, checks=self.checks)
         existing = self._entities.find_one({"name": entity.name})
         if existing is not None and existing["definition"] == raw:
             return self.get(entity.name), False
@@ -121,7 +122,6 @@ class Registry:
         if referrers:
             raise ApiError(400, f"Entity '{name}' is referenced by relationships in: {', '.join(referrers)}")
         self._entities.delete_one({"_id": doc["_id"]})
-        self.store.collection(data_collection_name(name)).drop()
         self._bump()
         return self._present(doc)
 

@@ -18,10 +18,10 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import nh3
-from bson import ObjectId
 
 from core.errors import field_error
 from core.http import parse_bool
+from core.ids import parse_object_id
 
 if TYPE_CHECKING:
     from entities.metadata import Field
@@ -556,14 +556,6 @@ class ColorType(FieldType):
 
 
 # --- references --------------------------------------------------------------------------------
-
-def parse_object_id(value: Any) -> ObjectId | None:
-    if isinstance(value, ObjectId):
-        return value
-    if isinstance(value, str) and ObjectId.is_valid(value) and len(value) == 24:
-        return ObjectId(value)
-    return None
-
 
 @dataclass(frozen=True)
 class RelationshipType(FieldType):

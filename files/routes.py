@@ -10,9 +10,9 @@ from flask import Response, g, jsonify, request
 
 from core.api import Blueprint, errors
 from core.errors import BadRequest
+from core.services import services
 from files.schemas import DOWNLOAD, ShareBody, Shared, ShareQuery, Upload, Uploaded
 from files.service import Download, FileService
-from runtime.services import services
 
 blp = Blueprint("files", __name__, description="Files: upload, download and share")
 
@@ -20,7 +20,7 @@ DOWNLOAD_TYPE = "application/force-download"  # what the platform answers for ev
 
 
 def _files() -> FileService:
-    return services().extra["files"]
+    return services().files
 
 
 @blp.route("/files", methods=["POST"])
@@ -44,8 +44,7 @@ def download(file_id: str):
 @blp.doc(responses={"200": {"description": "The file's bytes", **DOWNLOAD}})
 @errors(blp, 401, 403, 404)
 def record_file(entity_name: str, record_id: str, file_id: str):
-    entity = services().registry.get(entity_name)
-    return _send(_files().record_file(entity, record_id, file_id))
+    return _send(_files().record_file(entity_name, record_id, file_id))
 
 
 @blp.route("/files/<file_id>/share", methods=["PUT"])

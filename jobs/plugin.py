@@ -1,5 +1,5 @@
 """Plugs the jobs package into the app: the ``/status/jobs`` routes, the job service, the dispatcher,
-index creation, async deletes, and the embedded runner started by ``runtime serve``."""
+index creation, and the embedded runner started by ``runtime serve``."""
 
 from __future__ import annotations
 
@@ -7,29 +7,27 @@ from typing import Any
 
 from flask import Flask
 
-from jobs import deletes
+from core.services import Services
 from jobs.dispatch import EmbeddedDispatcher, RQDispatcher
 from jobs.routes import blp
 from jobs.service import JobService, JobSettings
-from runtime.services import Services
 
 
 def install(app: Flask, api: Any, services: Services) -> None:
-    jobs = JobService(services, JobSettings.from_env())
+    jobs = JobService(services, JobSettings.from_config(services.config))
     if services.config.redis_url:
         jobs.dispatcher = RQDispatcher(services.config.redis_url, jobs.settings.rq_job_timeout)
     else:
-        jobs.dispatcher = EmbeddedDispatcher(jobs, jobs.settings.embedded_threads)
-    services.extra["jobs"] = jobs
-    services.extra["submit_delete"] = deletes.submit_delete
-    services.extra.setdefault("index_hooks", []).append(lambda svc: svc.extra["jobs"].ensure_indexes())
-    if isinstance(jobs.dispatcher, EmbeddedDispatcher):
-        services.extra["start_embedded_jobs"] = lambda _app: _start_embedded(jobs)
+        embedded = EmbeddedDispatcher(jobs, jobs.settings.embedded_threads)
+        jobs.dispatcher = embedded
+        services.plugins.start_hooks.append(lambda: _start_embedded(jobs, embedded))
+    services.jobs = jobs
+    services.plugins.index_hooks.append(jobs.ensure_indexes)
     api.register_blueprint(blp, url_prefix=services.config.api_prefix)
 
 
-def _start_embedded(jobs: JobService) -> None:
+def _start_embedded(jobs: JobService, dispatcher: EmbeddedDispatcher) -> None:
     """At ``serve`` start: jobs whose worker died are stopped (resumable), waiting ones are queued again."""
     jobs.sweep_stale()
     jobs.enqueue_waiting()
-    jobs.dispatcher.start()  # type: ignore[attr-defined]
+    dispatcher.start()

@@ -8,10 +8,10 @@ from flask import g, jsonify
 
 from core.api import Blueprint, errors
 from core.errors import BadRequest, NotFound
+from core.services import services
 from jobs.model import parse_job_id, render
 from jobs.schemas import Job, JobListQuery, JobLogPage, JobLogsQuery, JobPage
-from jobs.service import ListFilters, jobs_of
-from runtime.services import services
+from jobs.service import ListFilters
 
 blp = Blueprint("jobs", __name__, description="Background jobs")
 _RANGES = {"startDate": ("startFrom", "startTo"), "endDate": ("endFrom", "endTo"),
@@ -25,14 +25,14 @@ _RANGES = {"startDate": ("startFrom", "startTo"), "endDate": ("endFrom", "endTo"
 def list_jobs(query: dict[str, Any]):
     filters = ListFilters(types=query.get("type"), statuses=query.get("status"), has_errors=query.get("hasErrors"),
                           ranges={f: (query.get(lo), query.get(hi)) for f, (lo, hi) in _RANGES.items()})
-    return jsonify(jobs_of(services()).list(filters, g.user, query["_size"], query.get("_offset") or None))
+    return jsonify(services().jobs.list(filters, g.user, query["_size"], query.get("_offset") or None))
 
 
 @blp.route("/status/jobs/<job_id>", methods=["GET"])
 @blp.response(200, Job)
 @errors(blp, 401, 403, 404)
 def get_job(job_id: str):
-    return jsonify(render(jobs_of(services()).get(job_id, g.user)))
+    return jsonify(render(services().jobs.get(job_id, g.user)))
 
 
 @blp.route("/status/jobs/<job_id>/logs", methods=["GET"])
@@ -44,7 +44,7 @@ def job_logs(query: dict[str, Any], job_id: str):
 
 
 def _logs(query: dict[str, Any], job_id: str):
-    jobs = jobs_of(services())
+    jobs = services().jobs
     doc = jobs.get(job_id, g.user)
     after = query.get("_offset") or None
     cursor = parse_job_id(after) if after else None
@@ -69,7 +69,7 @@ def job_logs_singular(query: dict[str, Any], job_id: str):
 @errors(blp, 401, 403, 404)
 def act_on_job(job_id: str, operation: str):
     """``operation`` is stop, resume, forceStop or cancel."""
-    jobs = jobs_of(services())
+    jobs = services().jobs
     action = {"stop": jobs.stop, "resume": jobs.resume, "forceStop": jobs.force_stop, "cancel": jobs.cancel}
     if operation not in action:
         raise NotFound(f"Unknown job operation '{operation}': use stop, resume, forceStop or cancel")

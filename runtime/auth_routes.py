@@ -7,9 +7,10 @@ from typing import Any
 from flask import current_app, g, jsonify
 
 from core.api import Blueprint, errors
-from runtime.auth import client_ip, public_user, token_from_request
+from core.identity import client_ip
+from core.services import services
+from runtime.auth import public_user, token_from_request
 from runtime.schemas import Authenticated, ChangePasswordBody, LoginBody, Logout, Session, Success, User
-from runtime.services import services
 
 blp = Blueprint("auth", __name__, description="Login, logout and the current user")
 

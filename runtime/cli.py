@@ -22,9 +22,8 @@ def _serve(args: argparse.Namespace) -> None:
     print(f"Entity Runtime: storage is {store}", flush=True)
     print(f"Developer login: {email} / {password or '(unchanged: password set earlier)'}", flush=True)
     print(f"API: http://{args.host}:{args.port}{config.api_prefix}", flush=True)
-    start_jobs = app.extensions["runtime"].extra.get("start_embedded_jobs")
-    if start_jobs is not None:
-        start_jobs(app)
+    for start in app.extensions["runtime"].plugins.start_hooks:
+        start()
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
 
 
@@ -50,8 +49,9 @@ def _release(args: argparse.Namespace) -> None:
 
 def _worker(args: argparse.Namespace) -> None:
     from jobs.worker import run_worker
+    from runtime.app import create_app
 
-    run_worker(burst=args.burst)
+    run_worker(create_app, burst=args.burst)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,12 +9,12 @@ map}, async: bool, customResponse: bool}`` plus what it does: a declarative ``up
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.config import Config
 from core.errors import field_error
-from entities.metadata import DEFINITION_CHECKS, NAME_RE, Entity, Field, _parse_fields
+from entities.metadata import NAME_RE, Entity, Field, _parse_fields
 
 TYPES = ("oneRecord", "manyRecords", "global")
 
@@ -38,7 +38,7 @@ def allowed_modules() -> tuple[str, ...]:
         from flask import current_app
         return tuple(current_app.config["RUNTIME"].app_modules)
     except (RuntimeError, KeyError):
-        return tuple(m.strip() for m in os.environ.get("APP_MODULES", "examples.crm").split(",") if m.strip())
+        return Config.from_env().app_modules
 
 
 def resolve_handler(spec: str, modules: tuple[str, ...]) -> Any:
@@ -135,5 +135,3 @@ def action_of(entity: Entity, name: str) -> Action | None:
     names = {f.name for f in entity.fields}
     return parse_action(raw, 0, names, [])
 
-
-DEFINITION_CHECKS.append(check_definition)

@@ -7,9 +7,9 @@ from typing import Any
 from flask import jsonify
 
 from core.api import Blueprint, errors
+from core.services import services
 from entities.aggregate.schemas import AggregateResult, Stage
 from entities.aggregate.service import aggregate
-from runtime.services import services
 
 blp = Blueprint("aggregate", __name__, description="Aggregate queries over an entity's records")
 

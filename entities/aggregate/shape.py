@@ -13,8 +13,9 @@ from typing import Any
 
 from bson import ObjectId
 
+from core.ids import parse_object_id
 from entities.metadata import Entity, Field, HistorySettings
-from entities.types import EQUALITY, SCALAR_ACC, TYPES, FieldInvalid, FieldType, parse_object_id
+from entities.types import EQUALITY, SCALAR_ACC, TYPES, FieldInvalid, FieldType
 
 
 @dataclass(frozen=True)

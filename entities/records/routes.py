@@ -9,9 +9,13 @@ from flask import jsonify, request
 from core.api import Blueprint, JobLink, Page, Record, errors
 from core.errors import BadRequest, NotFound
 from core.http import page
+from core.identity import write_context
+from core.ids import parse_object_id
+from core.services import services
 from entities.metadata import Entity
 from entities.query import count, find_page, iterate_ids, parse_list_query
 from entities.records.bulk import delete_each, split_ids
+from entities.records.lifecycle import parse_id
 from entities.records.render import render
 from entities.records.schemas import (
     ActionIdsQuery,
@@ -24,16 +28,8 @@ from entities.records.schemas import (
     RecordBody,
     UpdateBody,
 )
-from entities.records.service import parse_id
-from entities.types import parse_object_id
-from runtime.auth import write_context
-from runtime.services import services
 
 blp = Blueprint("records", __name__, description="Records of every entity")
-
-# Other packages plug in here: actions (PUT over ids or a query) and jobs (``_async``).
-ACTION_HANDLERS: dict[str, Any] = {}
-
 
 def _entity(name: str) -> Entity:
     return services().registry.get(name)
@@ -119,7 +115,7 @@ def run_action_on_records(query: dict[str, Any], body: Any, entity_name: str, re
 
 
 def _action(kind: str, entity: Entity, ids: list[str] | None, action_name: str):
-    handler = ACTION_HANDLERS.get(kind)
+    handler = services().plugins.action_runners.get(kind)
     if handler is None or entity.action(action_name) is None:
         raise NotFound(f"Action '{action_name}' does not exist in entity '{entity.name}'")
     return handler(entity, ids, action_name)
@@ -171,7 +167,7 @@ def delete_over_query(query: dict[str, Any], entity_name: str):
 
 
 def _submit_delete(entity: Entity, selection: dict[str, Any]):
-    submit = services().extra.get("submit_delete")
+    submit = services().plugins.delete_submitter
     if submit is None:
         raise BadRequest("Background jobs are not available in this process")
     return submit(entity, selection)

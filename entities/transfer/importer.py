@@ -20,6 +20,7 @@ from bson import ObjectId
 
 from core.context import WriteContext
 from core.errors import ApiError, BadRequest, ValidationFailed, field_error
+from core.services import Services
 from entities.metadata import Entity
 from entities.records.render import render_fields
 from entities.registry import Registry
@@ -30,7 +31,6 @@ from entities.transfer.streams import csv_rows, stored_csv, text_reader
 from entities.types import FieldInvalid
 from files.storage import FileStore
 from jobs import runners
-from runtime.services import Services
 
 MAX_LOGGED_ROW_ERRORS = 1000
 
@@ -320,5 +320,3 @@ def _log_plan(jctx: runners.JobContext, plan: ImportPlan, options: dict[str, Any
 INERT_OPTIONS = {"updateCalculatedFields": True, "updateRelationships": True, "performValidations": True,
                  "filterByAccessRules": True, "performSecurityChecks": True, "triggerEvents": True,
                  "setDefaultValues": True, "supportTransientFields": True, "cascadeOperations": True}
-
-runners.register("IMPORT_RECORDS", run_import_job)

@@ -9,11 +9,11 @@ from flask import jsonify, request
 
 from core.api import Blueprint, errors
 from core.errors import ValidationFailed, field_error
+from core.identity import require_developer
+from core.services import services
 from runtime.applogs.query import LEVELS, parse_log_query
 from runtime.applogs.schemas import Log, LogBody, LogPage, LogQuery
-from runtime.applogs.service import MAX_INFO_BYTES, MAX_MESSAGE, app_logs
-from runtime.auth import require_developer
-from runtime.services import services
+from runtime.applogs.service import MAX_INFO_BYTES, MAX_MESSAGE, AppLogs
 
 blp = Blueprint("applogs", __name__, description="Application logs")
 
@@ -24,7 +24,7 @@ blp = Blueprint("applogs", __name__, description="Application logs")
 @errors(blp, 401, 403)
 def list_logs(_query: dict[str, Any]):
     require_developer()
-    return jsonify(app_logs(services()).query(parse_log_query(request.args)))
+    return jsonify(_logs().query(parse_log_query(request.args)))
 
 
 @blp.route("/status/logs", methods=["POST"])
@@ -34,7 +34,7 @@ def list_logs(_query: dict[str, Any]):
 def create_log(body: dict[str, Any]):
     require_developer()
     level, message, info = _log_body(body)
-    return jsonify(app_logs(services()).write(level, message, info, type="EXTERNAL"))
+    return jsonify(_logs().write(level, message, info, type="EXTERNAL"))
 
 
 def _log_body(body: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
@@ -63,3 +63,9 @@ def _log_body(body: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
     if errors:
         raise ValidationFailed(errors)
     return str(level).upper(), message, info
+
+
+def _logs() -> AppLogs:
+    logs = services().app_logs
+    assert isinstance(logs, AppLogs)
+    return logs

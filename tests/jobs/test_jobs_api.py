@@ -157,7 +157,7 @@ def test_non_developer_sees_and_acts_only_on_own_jobs(app, api, user_api, jobs):
 def _insert(app, **fields):
     doc = new_job(fields.pop("type", "IMPORT_RECORDS"), "x", {}, admin(app))
     doc.update(fields)
-    app.extensions["runtime"].extra["jobs"].repo.insert(doc)
+    app.extensions["runtime"].jobs.repo.insert(doc)
     return str(doc["_id"])
 
 

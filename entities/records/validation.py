@@ -1,0 +1,211 @@
+"""The validate stage of the record lifecycle: a REST body becomes a stored document.
+
+Loading with the entity's schema, defaults, required fields, references (relationships by id or label,
+files), nested item ids and labels, calculated values, the record label and unique checks. Nothing here
+writes: ``entities.records.lifecycle`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bson import ObjectId
+from marshmallow import ValidationError
+
+from core.errors import BadRequest, ValidationFailed, field_error
+from core.storage import Store
+from entities.history.recorder import OUTBOX_FIELD, now_ms
+from entities.metadata import Entity, Field
+from entities.records.render import render_fields
+from entities.records.schema import flatten_errors, schema_for
+from entities.records.values import compute_label, path_text
+from entities.registry import data_collection_name
+from files.service import complete_ref as complete_file_ref
+
+
+class RecordValidator:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _collection(self, entity: Entity) -> Any:
+        return self.store.collection(data_collection_name(entity.name))
+
+    def collection(self, entity_name: str) -> Any:
+        """A data collection, for resolving references (``entities.types.References``)."""
+        return self.store.collection(data_collection_name(entity_name))
+
+    def complete_file(self, ref: dict[str, Any]) -> str | None:
+        """Fill a file reference's name from the stored file; a problem text when it cannot be used."""
+        return complete_file_ref(self.store, ref)
+
+    # --- validation ------------------------------------------------------------------------------
+
+    def check_body(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise BadRequest("The body must be a JSON object")
+        return {k: v for k, v in body.items() if k not in ("id", "version", "label", "entity")}
+
+    def _load(self, entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return schema_for(entity).load(body, partial=True)
+        except ValidationError as exc:
+            raise ValidationFailed(flatten_errors(exc.messages, entity)) from None
+
+    def _merge_for_update(self, entity: Entity, current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """Nested groups in a partial update: items with a known ``id`` are merged into the stored item."""
+        merged = dict(body)
+        current_json: dict[str, Any] | None = None
+        for name, value in body.items():
+            f = entity.field(name)
+            if f is None or not f.is_nested or value is None:
+                continue
+            if current_json is None:
+                current_json = render_fields(entity, current)
+            existing = current_json.get(name)
+            if f.many and isinstance(value, list) and isinstance(existing, list):
+                by_id = {item["id"]: item for item in existing if isinstance(item, dict)}
+                merged[name] = [_merge_item(by_id.get(item.get("id")), item) if isinstance(item, dict) else item
+                                for item in value]
+            elif not f.many and isinstance(value, dict) and isinstance(existing, dict):
+                merged[name] = _merge_item(existing, value)
+        return merged
+
+    def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]]) -> None:
+        """Defaults, required checks, relationships, nested labels, calculated values, record label."""
+        now = now_ms()
+        for f in entity.fields:
+            if f.type.stamp(created):
+                doc[f.name] = now
+            elif created and doc.get(f.name) is None and f.default is not None:
+                try:
+                    defaults = f.default if f.many and isinstance(f.default, list) else [f.default]
+                    loaded = [f.type.load(d, f) for d in defaults]
+                    doc[f.name] = loaded if f.many else loaded[0]
+                except Exception:
+                    pass
+            if doc.get(f.name) is None and f.type.missing_value() is not None:
+                doc[f.name] = f.type.missing_value()
+        self.resolve_references(entity.fields, doc, "", errors)
+        for f in entity.fields:
+            if f.is_nested and doc.get(f.name) is not None:
+                items = doc[f.name] if f.many else [doc[f.name]]
+                for item in items:
+                    _finish_nested(f, item)
+        for f in entity.fields:
+            if f.calculated is not None:
+                doc[f.name] = f.calculated.render(lambda p: path_text(entity, doc, p)) or None
+        for f in entity.fields:
+            value = doc.get(f.name)
+            if f.required and (value is None or value == [] or value == ""):
+                errors.append(field_error(f.name, "required", "This field is required", f.label))
+        doc["label"] = compute_label(entity, doc)
+
+    def resolve_references(self, fields: list[Field], values: dict[str, Any], prefix: str,
+                            errors: list[dict[str, Any]]) -> None:
+        for f in fields:
+            value = values.get(f.name)
+            if value is None:
+                continue
+            path = prefix + f.name
+            if f.is_nested:
+                items = value if f.many else [value]
+                for i, item in enumerate(items):
+                    p = f"{path}[{i}]." if f.many else f"{path}."
+                    self.resolve_references(f.nested, item, p, errors)
+            else:
+                values[f.name] = f.type.resolve(f, value, path, self, errors)
+
+    def _check_unique(self, entity: Entity, doc: dict[str, Any], changed: Iterable[str], record_id: ObjectId | None,
+                      errors: list[dict[str, Any]]) -> None:
+        for name in changed:
+            f = entity.field(name)
+            if f is None or not f.unique or doc.get(name) in (None, ""):
+                continue
+            ref = f.type.reference_key
+            key, value = f.type.key_path(name), (doc[name][ref] if ref else doc[name])
+            query: dict[str, Any] = {key: value}
+            if record_id is not None:
+                query["_id"] = {"$ne": record_id}
+            if self._collection(entity).find_one(query, {"_id": 1}) is not None:
+                errors.append(field_error(name, "duplicate", "Another record already has this value", f.label,
+                                          rejected=path_text(entity, doc, name)))
+
+    def validated_values(self, entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
+        """Stored values for a partial body (validated, references resolved); None means clear the field."""
+        loaded = self._load(entity, self.check_body(body))
+        errors: list[dict[str, Any]] = []
+        self.resolve_references(entity.fields, loaded, "", errors)
+        for name, value in loaded.items():
+            f = entity.field(name)
+            if f is not None and f.required and value in (None, "", []):
+                errors.append(field_error(name, "required", "This field is required", f.label))
+        if errors:
+            raise ValidationFailed(errors)
+        return loaded
+
+    # --- documents ------------------------------------------------------------------------------
+
+    def build_new(self, entity: Entity, body: Any, record_id: ObjectId | None = None) -> dict[str, Any]:
+        """Validate a create body into a stored document (not yet written); ``record_id`` presets its id."""
+        body = self.check_body(body)
+        loaded = self._load(entity, body)
+        doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None}
+        for f in entity.fields:
+            if f.name in loaded:
+                doc[f.name] = loaded[f.name]
+        errors: list[dict[str, Any]] = []
+        self._finish(entity, doc, created=True, errors=errors)
+        self._check_unique(entity, doc, loaded.keys(), None, errors)
+        if errors:
+            raise ValidationFailed(errors)
+        return compact(doc)
+
+    def updated(self, entity: Entity, current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        """The stored document after applying a partial body to ``current`` (validated)."""
+        merged = self._merge_for_update(entity, current, changes)
+        loaded = self._load(entity, merged)
+        doc = {k: v for k, v in current.items() if k != OUTBOX_FIELD}
+        for name, value in loaded.items():
+            doc[name] = value
+        errors: list[dict[str, Any]] = []
+        self._finish(entity, doc, created=False, errors=errors)
+        self._check_unique(entity, doc, loaded.keys(), current["_id"], errors)
+        if errors:
+            raise ValidationFailed(errors)
+        return doc
+
+
+def _merge_item(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:
+    if existing is None:
+        return {k: v for k, v in incoming.items() if k != "id"}
+    merged = {k: v for k, v in existing.items() if k != "label"}
+    merged.update({k: v for k, v in incoming.items() if k != "label"})
+    return merged
+
+
+def _finish_nested(f: Field, item: dict[str, Any]) -> None:
+    for inner in f.nested:
+        if inner.is_nested and item.get(inner.name) is not None:
+            for sub in item[inner.name] if inner.many else [item[inner.name]]:
+                _finish_nested(inner, sub)
+        if inner.calculated is not None:
+            item[inner.name] = inner.calculated.render(lambda p: _nested_text(f, item, p)) or None
+    item.setdefault("id", ObjectId())
+    if f.nested_label is not None:
+        item["label"] = f.nested_label.render(lambda p: _nested_text(f, item, p))
+    else:
+        item["label"] = f.label
+    for key in [k for k, v in item.items() if v is None]:
+        del item[key]
+
+
+def _nested_text(f: Field, item: dict[str, Any], path: str) -> str:
+    from entities.records.values import text_of, value_at
+    inner = f.inner(path.split(".")[0])
+    return text_of(inner if "." not in path else None, value_at(item, path))
+
+
+def compact(doc: dict[str, Any]) -> dict[str, Any]:
+    """Unset fields are not stored (so sparse unique indexes ignore them)."""
+    return {k: v for k, v in doc.items() if v is not None or k in ("_id", "version", "label")}
