@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import jsonify, request
 
-from core.api import Blueprint, JobLink, Page, Record, errors
+from core.api import Blueprint, Page, Record, errors
 from core.errors import BadRequest, NotFound
 from core.http import page
 from core.identity import write_context
@@ -123,8 +123,8 @@ def _action(kind: str, entity: Entity, ids: list[str] | None, action_name: str):
 
 @blp.route("/data/<entity_name>/<record_ids>", methods=["DELETE"])
 @blp.arguments(DeleteIdsQuery, location="query")
-@blp.response(200, DeleteResult(many=True), description="The deleted record (one id) or a result per id")
-@blp.alt_response(202, schema=JobLink, description="With _async=true: the job's reference (status 200)")
+@blp.response(200, DeleteResult(many=True), description="The deleted record (one id), a result per id, or with "
+              "_async=true the job's {jobLink, jobId}")
 @errors(blp, 401, 403, 404, 409)
 def delete_records(query: dict[str, Any], entity_name: str, record_ids: str):
     entity = _entity(entity_name)
@@ -146,8 +146,8 @@ def delete_records(query: dict[str, Any], entity_name: str, record_ids: str):
 
 @blp.route("/data/<entity_name>", methods=["DELETE"])
 @blp.arguments(DeleteQuery, location="query")
-@blp.response(200, DeleteResult(many=True))
-@blp.alt_response(202, schema=JobLink, description="With _async=true: the job's reference (status 200)")
+@blp.response(200, DeleteResult(many=True), description="A result per record, or with _async=true the job's "
+              "{jobLink, jobId}")
 @errors(blp, 401, 403, 404)
 def delete_over_query(query: dict[str, Any], entity_name: str):
     entity = _entity(entity_name)
