@@ -20,8 +20,8 @@ class WriteContext:
 
     def event_type(self, kind: str) -> str:
         """``kind`` is RECORD_CREATED, RECORD_CHANGED, RECORD_DELETED or ACTION_PERFORMED."""
-        if self.category == "SYSTEM":
-            return "SYSTEM_CASCADE_UPDATE"
+        if self.category == "SYSTEM":  # cascades by default; refactorings say so in ``extra``
+            return str(self.extra.get("eventType") or "SYSTEM_CASCADE_UPDATE")
         return f"{self.category}_{kind}"
 
     def with_path(self, context_path: str) -> WriteContext:

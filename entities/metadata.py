@@ -10,13 +10,14 @@ from typing import Any
 from core.errors import ValidationFailed, field_error
 from entities.schemas import definition_errors
 from entities.templates import Template, TemplateError
-from entities.types import TYPES, FieldType
+from entities.types import FIELD_NAME_RE, TYPES, FieldType
 
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
+NAME_RE = FIELD_NAME_RE
 RESERVED = {"id", "version", "label", "entity"}
 HISTORY_EVENTS = ("USER_RECORD_CREATED", "USER_RECORD_CHANGED", "USER_RECORD_DELETED", "USER_ACTION_PERFORMED",
                   "SCRIPT_RECORD_CREATED", "SCRIPT_RECORD_CHANGED", "SCRIPT_RECORD_DELETED",
                   "SCRIPT_ACTION_PERFORMED", "SYSTEM_CASCADE_UPDATE", "SYSTEM_REFACTORING")
+
 
 # Other packages (actions) register extra checks of a raw definition: fn(raw, errors) appends errors.
 # A check of a raw definition that other parts of entities add (actions, listeners): appends field errors.
@@ -38,6 +39,27 @@ class Field:
     nested_label: Template | None = None
     calculated: Template | None = None
     path: str = ""
+    id: str = ""
+    copied: list[Field] = field(default_factory=list)  # relationship: the target's copied fields (registry)
+
+    @property
+    def target(self) -> str | None:
+        return self.type_rules.get("entity") if self.type.name == "relationship" else None
+
+    def copied_field(self, name: str) -> Field | None:
+        return next((c for c in self.copied if c.name == name), None)
+
+    @property
+    def on_delete(self) -> str:
+        return self.type_rules.get("onDelete") or "none"
+
+    @property
+    def update_label(self) -> bool:
+        return self.type_rules.get("updateLabel", True) is not False
+
+    @property
+    def update_copied(self) -> bool:
+        return self.type_rules.get("updateCopiedFields", True) is not False
 
     @property
     def type_name(self) -> str:
@@ -95,6 +117,7 @@ class Entity:
     id: str
     raw: dict[str, Any]
     global_search: bool = True
+    pending: list[PendingRefactoring] = field(default_factory=list)  # set by the registry
 
     def field(self, name: str) -> Field | None:
         for f in self.fields:
@@ -132,6 +155,17 @@ class Entity:
         return out
 
 
+@dataclass
+class PendingRefactoring:
+    """A definition change whose data migration is not finished: records written before ``to`` are read
+    through ``old`` → ``new`` conversion until the REFACTORING job has rewritten them."""
+
+    to: int
+    old: Entity
+    new: Entity
+    on_error: str = "refuse"  # refuse | null
+
+
 def _parse_field(raw: Any, index_path: str, errors: list[dict[str, Any]], entity_names: set[str] | None,
                  prefix: str = "") -> Field | None:
     if not isinstance(raw, dict):
@@ -164,7 +198,8 @@ def _parse_field(raw: Any, index_path: str, errors: list[dict[str, Any]], entity
         errors.append(field_error(f"{index_path}.unique", "invalid", f"Type {ftype.name} cannot be unique"))
     f = Field(name=name, label=str(raw.get("label") or _humanize(name)), type=ftype, many=multiplicity == "many",
               required=bool(raw.get("required")), unique=bool(raw.get("unique")),
-              indexable=bool(raw.get("indexable")), type_rules=rules, path=prefix + name)
+              indexable=bool(raw.get("indexable")), type_rules=rules, path=prefix + name,
+              id=str(raw.get("id") or ""))
     for key, attr in (("calculated", "calculated"), ("recordLabel", "nested_label")):
         if raw.get(key) is not None:
             try:

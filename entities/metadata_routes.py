@@ -7,9 +7,11 @@ from typing import Any
 from flask import jsonify
 
 from core.api import Blueprint, errors
-from core.identity import require_developer
+from core.errors import BadRequest
+from core.identity import current_user, require_developer
 from core.services import services
-from entities.schemas import DefinitionBody, DefinitionList
+from entities.refactoring.service import put_definition
+from entities.schemas import DefinitionBody, DefinitionList, PutDefinitionQuery
 
 blp = Blueprint("metadata", __name__, description="Entity definitions (developers only)")
 
@@ -42,13 +44,18 @@ def get_entity(name: str):
 
 
 @blp.route("/metadata/entities/<name>", methods=["PUT"])
+@blp.arguments(PutDefinitionQuery, location="query")
 @blp.arguments(DefinitionBody, location="body")
-@blp.response(200, DefinitionBody, description="The saved definition")
+@blp.response(200, DefinitionBody, description="The saved definition (with _dryRun=true: the refactoring plan)")
 @errors(blp, 400, 401, 403)
-def put_entity(body: Any, name: str):
+def put_entity(query: dict[str, Any], body: Any, name: str):
+    """Create or change; a change that affects stored data plans a refactoring (``_dryRun=true``: only the plan)."""
     require_developer()
-    services().registry.save(body, name=name)
-    return jsonify(services().registry.definition(name))
+    on_error = query.get("_onConversionError") or "refuse"
+    if on_error not in ("refuse", "null"):
+        raise BadRequest("Parameter _onConversionError must be null (or left out to refuse the change)")
+    return jsonify(put_definition(services(), name, body, dry_run=bool(query.get("_dryRun")), on_error=on_error,
+                                  user=current_user()))
 
 
 @blp.route("/metadata/entities/<name>", methods=["DELETE"])

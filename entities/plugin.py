@@ -17,6 +17,8 @@ from entities.metadata_routes import blp as metadata_blp
 from entities.records.delete_job import DELETE_RECORDS, run_delete, submit_delete
 from entities.records.file_refs import RecordFileReferences
 from entities.records.routes import blp as records_blp
+from entities.refactoring.cascade import CASCADE_UPDATE, install_hooks, run_cascade_update
+from entities.refactoring.jobs import REFACTORING, run_refactoring
 from entities.transfer.exporter import run_export_job
 from entities.transfer.importer import run_import_job
 from entities.transfer.routes import blp as transfer_blp
@@ -32,5 +34,8 @@ def install(app: Flask, api: Any, services: Services) -> None:
     jobs.register_runner("EXECUTE_ACTION", run_action_job)
     jobs.register_runner("IMPORT_RECORDS", run_import_job)
     jobs.register_runner("EXPORT_RECORDS", run_export_job)
+    jobs.register_runner(REFACTORING, run_refactoring)
+    jobs.register_runner(CASCADE_UPDATE, run_cascade_update)
+    install_hooks(services)
     for blp in (metadata_blp, history_blp, records_blp, aggregate_blp, transfer_blp):
         api.register_blueprint(blp, url_prefix=services.config.api_prefix)

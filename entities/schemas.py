@@ -13,7 +13,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from core.api import AnyBody
+from core.api import AnyBody, Flag, QuerySchema
 from core.errors import field_errors
 
 INT64 = (-(2**63), 2**63 - 1)
@@ -140,3 +140,9 @@ class DefinitionBody(AnyBody):
 class DefinitionList(ma.Schema):
     total = ma.fields.Integer()
     items = ma.fields.List(ma.fields.Dict())
+
+
+class PutDefinitionQuery(QuerySchema):
+    _dryRun = Flag(metadata={"description": "Only return the refactoring plan the change would run"})
+    _onConversionError = ma.fields.String(metadata={"description": "null: a value that cannot be converted "
+                                                                   "becomes null instead of refusing the change"})

@@ -40,12 +40,15 @@ _CELL_DATE_TIMES = ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:
                     "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
 Errors = list[dict[str, Any]]
+FIELD_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
+ON_DELETE = ("none", "removeRelationship", "deleteRecord")  # what a relationship does when its target is deleted
 
 
 class References(Protocol):
     """What resolving a reference needs from the store (given by the records service)."""
 
-    def collection(self, entity_name: str) -> Any: ...
+    def relationship(self, field: Field, ref: dict[str, Any], path: str, errors: Errors) -> Any:
+        """The stored value of a relationship written as ``{id}`` or ``{label}``; None (and an error) if none."""
 
     def complete_file(self, ref: dict[str, Any]) -> str | None: ...
 
@@ -578,6 +581,15 @@ class RelationshipType(FieldType):
             errors.append(rule_error(f"{path}.entity", "A relationship needs typeRules.entity"))
         elif entity_names is not None and target not in entity_names:
             errors.append(rule_error(f"{path}.entity", f"Relationship to an unknown entity: {target}", target))
+        if rules.get("onDelete", "none") not in ON_DELETE:
+            errors.append(rule_error(f"{path}.onDelete", f"onDelete is one of {', '.join(ON_DELETE)}",
+                                     rules.get("onDelete")))
+        for key in ("updateLabel", "updateCopiedFields"):
+            if key in rules and not isinstance(rules[key], bool):
+                errors.append(rule_error(f"{path}.{key}", f"{key} must be true or false"))
+        copied = rules.get("copiedFields", [])
+        if not isinstance(copied, list) or not all(isinstance(c, str) and FIELD_NAME_RE.match(c) for c in copied):
+            errors.append(rule_error(f"{path}.copiedFields", "copiedFields is a list of field names"))
 
     def check_default(self, value: Any, field: Field) -> None:
         """A default reference is resolved when a record is created, not in the definition."""
@@ -597,70 +609,10 @@ class RelationshipType(FieldType):
     def resolve(self, field: Field, value: Any, path: str, refs: References, errors: Errors) -> Any:
         resolved = []
         for ref in value if field.many else [value]:
-            target = self._resolve_one(field, ref, path, refs, errors)
+            target = refs.relationship(field, ref, path, errors)
             if target is not None:
                 resolved.append(target)
         return resolved if field.many else (resolved[0] if resolved else None)
-
-    @staticmethod
-    def _resolve_one(f: Field, ref: dict[str, Any], path: str, refs: References, errors: Errors) -> Any:
-        target_name = f.type_rules.get("entity")
-        col = refs.collection(target_name)
-        if "id" in ref:
-            doc = col.find_one({"_id": ref["id"]}, {"label": 1})
-            if doc is None:
-                errors.append(field_error(path, "invalid", f"Record '{ref['id']}' does not exist in '{target_name}'",
-                                          f.label, rejected=str(ref["id"])))
-                return None
-        elif "label" in ref:
-            matches = list(col.find({"label": ref["label"]}, {"label": 1}).limit(2))
-            if len(matches) != 1:
-                reason = "No record" if not matches else "More than one record"
-                errors.append(field_error(path, "invalid", f"{reason} in '{target_name}' has label '{ref['label']}'",
-                                          f.label, rejected=ref["label"]))
-                return None
-            doc = matches[0]
-        else:
-            errors.append(field_error(path, "invalid", "Relationships are written by id or by label", f.label))
-            return None
-        return {"id": doc["_id"], "label": doc.get("label")}
-
-    def load(self, value: Any, field: Field) -> Any:
-        # Returns a reference request; the records service resolves it against the target entity.
-        if isinstance(value, dict):
-            unknown = set(value) - {"id", "label"}
-            if "id" in value and value["id"] is not None:
-                oid = parse_object_id(value["id"])
-                if oid is None:
-                    raise FieldInvalid("Not a valid record id")
-                return {"id": oid}
-            if isinstance(value.get("label"), str):
-                return {"label": value["label"]}
-            if unknown:
-                return {"lookup": {k: value[k] for k in unknown}}
-            raise FieldInvalid("A relationship needs an id or a label")
-        if isinstance(value, str):
-            oid = parse_object_id(value)
-            return {"id": oid} if oid is not None else {"label": value}
-        raise FieldInvalid("A relationship is an id, a label or an object with one of them")
-
-    def dump(self, stored: Any, field: Field) -> Any:
-        if stored is None:
-            return None
-        out = {"id": str(stored["id"]), "label": stored.get("label")}
-        for k, v in stored.items():
-            if k not in ("id", "label"):
-                out[k] = v
-        return out
-
-    def text(self, stored: Any, field: Field) -> str:
-        return "" if stored is None else str(stored.get("label") or "")
-
-    def parse_filter(self, raw: str, field: Field) -> Any:
-        return raw
-
-    def like_path(self, path: str) -> str:
-        return f"{path}.label"
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,9 @@ class Slot:
             return _record_child(self.entity, part, self.many)
         if part in self.type.sub_keys:
             return part, Slot(_SUB_FIELDS[part], many=self.many)
+        copied = self.field.copied_field(part)
+        if copied is not None:
+            return part, Slot(copied, many=self.many or copied.many)
         if self.type.is_nested:
             inner = self.field.inner(part)
             if inner is not None:

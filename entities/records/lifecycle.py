@@ -29,6 +29,7 @@ from core.storage import Store
 from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity
 from entities.records.events import AfterCommit, Authorizer, EventKind, Operation, RecordEvent
+from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade
 from entities.records.validation import RecordValidator, compact
 from entities.registry import Registry, data_collection_name
 
@@ -67,10 +68,11 @@ class RecordLifecycle:
         doc = self.collection(entity).find_one({"_id": oid}, {OUTBOX_FIELD: 0})
         if doc is None:
             raise NotFound(f"Record '{record_id}' does not exist in entity '{entity.name}'")
-        return doc
+        return upgrade(entity, doc)
 
     def find_many(self, entity: Entity, ids: Iterable[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
-        return {d["_id"]: d for d in self.collection(entity).find({"_id": {"$in": list(ids)}}, {OUTBOX_FIELD: 0})}
+        return {d["_id"]: upgrade(entity, d)
+                for d in self.collection(entity).find({"_id": {"$in": list(ids)}}, {OUTBOX_FIELD: 0})}
 
     # --- validate (for callers that check values before writing: actions, imports) -----------------
 
@@ -148,7 +150,8 @@ class RecordLifecycle:
             if expected_version is not None and version != expected_version:
                 raise Conflict("The record was modified by someone else", currentVersion=version)
             new_doc = compact(apply(current))
-            new_doc["_id"], new_doc["version"] = oid, version + 1
+            new_doc.pop(UPGRADED_KEY, None)
+            new_doc["_id"], new_doc["version"], new_doc[VERSION_KEY] = oid, version + 1, entity.version
             self._authorize("edit", entity, current, new_doc, ctx)
             entry = self.history.build(entity, kind, current, new_doc, ctx, oid)
             stored = dict(new_doc)
@@ -208,7 +211,7 @@ class RecordLifecycle:
     def _set_based_update_allowed(self, entity: Entity, body: dict[str, Any], ctx: WriteContext) -> bool:
         """True when updating every record with ``body`` needs no per-record work: no per-record stage, and
         no label, calculated value, nested group, relationship or unique rule depends on the changed fields."""
-        if self.per_record_needed(entity, ctx):
+        if self.per_record_needed(entity, ctx) or entity.pending:  # pending: records may be in an older shape
             return False
         if entity.record_label is not None:
             used = set(entity.record_label.paths)
@@ -223,6 +226,29 @@ class RecordLifecycle:
                 return False
             if any(p == name or p.startswith(name + ".") for p in used):
                 return False
+        return True
+
+    # --- refactoring -----------------------------------------------------------------------------
+
+    def refactor(self, entity: Entity, oid: ObjectId, ctx: WriteContext, to: int,
+                 errors: Collector | None = None) -> bool:
+        """Rewrite one record stored before metadata version ``to`` in the current definition (with history).
+
+        False when it was already converted (by an earlier run or a concurrent write) or is gone."""
+        raw = self.collection(entity).find_one({"_id": oid}, {OUTBOX_FIELD: 0})
+        if raw is None or raw.get(VERSION_KEY, 0) >= to:
+            return False
+        if errors is not None:
+            upgrade(entity, dict(raw), errors)
+
+        def apply(current: dict[str, Any]) -> dict[str, Any]:
+            if current.get(UPGRADED_KEY) is None or current[UPGRADED_KEY] >= to:
+                raise _AlreadyDone()
+            return current
+        try:
+            self.write(entity, oid, apply, ctx, kind="RECORD_REFACTORED")
+        except (_AlreadyDone, NotFound):
+            return False
         return True
 
     # --- delete ----------------------------------------------------------------------------------
@@ -352,4 +378,8 @@ def _current(col: Any, entity: Entity, oid: ObjectId) -> dict[str, Any]:
     current = col.find_one({"_id": oid}, {OUTBOX_FIELD: 0})
     if current is None:
         raise NotFound(f"Record '{oid}' does not exist in entity '{entity.name}'")
-    return current
+    return upgrade(entity, current)
+
+
+class _AlreadyDone(Exception):
+    pass

@@ -60,6 +60,8 @@ def list_records(query: dict[str, Any], entity_name: str):
     entity = _entity(entity_name)
     svc = services()
     q = parse_list_query(entity, request.args)
+    if entity.pending:  # records not yet migrated are converted whole (their stored names may differ)
+        q.projection = None
     col = svc.records.collection(entity)
     max_ms = svc.config.query_max_time_ms
     docs = find_page(col, q, max_ms)

@@ -19,6 +19,7 @@ from entities.history.recorder import OUTBOX_FIELD, now_ms
 from entities.metadata import Entity, Field
 from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, schema_for
+from entities.records.upgrade import VERSION_KEY
 from entities.records.values import compute_label, path_text
 from entities.registry import data_collection_name
 from files.service import complete_ref as complete_file_ref
@@ -71,8 +72,12 @@ class RecordValidator:
                 merged[name] = _merge_item(existing, value)
         return merged
 
-    def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]]) -> None:
-        """Defaults, required checks, relationships, nested labels, calculated values, record label."""
+    def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]],
+                touched: Iterable[str] | None = None) -> None:
+        """Defaults, required checks, relationships, nested labels, calculated values, record label.
+
+        Only the relationships in ``touched`` (all on create) are resolved: a value left dangling by a
+        deleted record does not stop an update of other fields; writing a dangling value does."""
         now = now_ms()
         for f in entity.fields:
             if f.type.stamp(created):
@@ -86,7 +91,8 @@ class RecordValidator:
                     pass
             if doc.get(f.name) is None and f.type.missing_value() is not None:
                 doc[f.name] = f.type.missing_value()
-        self.resolve_references(entity.fields, doc, "", errors)
+        names = None if touched is None else set(touched)
+        self.resolve_references([f for f in entity.fields if names is None or f.name in names], doc, "", errors)
         for f in entity.fields:
             if f.is_nested and doc.get(f.name) is not None:
                 items = doc[f.name] if f.many else [doc[f.name]]
@@ -115,6 +121,29 @@ class RecordValidator:
                     self.resolve_references(f.nested, item, p, errors)
             else:
                 values[f.name] = f.type.resolve(f, value, path, self, errors)
+
+    def relationship(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
+        target_name = f.type_rules.get("entity")
+        col = self.store.collection(data_collection_name(target_name))
+        projection = dict.fromkeys(["label", *f.type_rules.get("copiedFields", [])], 1)
+        if "id" in ref:
+            doc = col.find_one({"_id": ref["id"]}, projection)
+            if doc is None:
+                errors.append(field_error(path, "invalid", f"Record '{ref['id']}' does not exist in '{target_name}'",
+                                          f.label, rejected=str(ref["id"])))
+                return None
+        elif "label" in ref:
+            matches = list(col.find({"label": ref["label"]}, projection).limit(2))
+            if len(matches) != 1:
+                reason = "No record" if not matches else "More than one record"
+                errors.append(field_error(path, "invalid", f"{reason} in '{target_name}' has label '{ref['label']}'",
+                                          f.label, rejected=ref["label"]))
+                return None
+            doc = matches[0]
+        else:
+            errors.append(field_error(path, "invalid", "Relationships are written by id or by label", f.label))
+            return None
+        return reference_value(f, doc)
 
     def _check_unique(self, entity: Entity, doc: dict[str, Any], changed: Iterable[str], record_id: ObjectId | None,
                       errors: list[dict[str, Any]]) -> None:
@@ -150,7 +179,8 @@ class RecordValidator:
         """Validate a create body into a stored document (not yet written); ``record_id`` presets its id."""
         body = self.check_body(body)
         loaded = self._load(entity, body)
-        doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None}
+        doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None,
+                               VERSION_KEY: entity.version}
         for f in entity.fields:
             if f.name in loaded:
                 doc[f.name] = loaded[f.name]
@@ -169,11 +199,20 @@ class RecordValidator:
         for name, value in loaded.items():
             doc[name] = value
         errors: list[dict[str, Any]] = []
-        self._finish(entity, doc, created=False, errors=errors)
+        self._finish(entity, doc, created=False, errors=errors, touched=loaded.keys())
         self._check_unique(entity, doc, loaded.keys(), current["_id"], errors)
         if errors:
             raise ValidationFailed(errors)
         return doc
+
+
+def reference_value(f: Field, target: dict[str, Any]) -> dict[str, Any]:
+    """The stored value of relationship ``f`` pointing at ``target``: id, label and the copied fields."""
+    out = {"id": target["_id"], "label": target.get("label")}
+    for name in f.type_rules.get("copiedFields", []):
+        if target.get(name) is not None:
+            out[name] = target[name]
+    return out
 
 
 def _merge_item(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:
