@@ -614,6 +614,43 @@ class RelationshipType(FieldType):
                 resolved.append(target)
         return resolved if field.many else (resolved[0] if resolved else None)
 
+    def load(self, value: Any, field: Field) -> Any:
+        # Returns a reference request; the records service resolves it against the target entity.
+        if isinstance(value, dict):
+            unknown = set(value) - {"id", "label"}
+            if "id" in value and value["id"] is not None:
+                oid = parse_object_id(value["id"])
+                if oid is None:
+                    raise FieldInvalid("Not a valid record id")
+                return {"id": oid}
+            if isinstance(value.get("label"), str):
+                return {"label": value["label"]}
+            if unknown:
+                return {"lookup": {k: value[k] for k in unknown}}
+            raise FieldInvalid("A relationship needs an id or a label")
+        if isinstance(value, str):
+            oid = parse_object_id(value)
+            return {"id": oid} if oid is not None else {"label": value}
+        raise FieldInvalid("A relationship is an id, a label or an object with one of them")
+
+    def dump(self, stored: Any, field: Field) -> Any:
+        if stored is None:
+            return None
+        out = {"id": str(stored["id"]), "label": stored.get("label")}
+        for copied in field.copied:  # copied fields in the order the definition gives them
+            value = stored.get(copied.name)
+            out[copied.name] = None if value is None else copied.type.dump(value, copied)
+        return out
+
+    def text(self, stored: Any, field: Field) -> str:
+        return "" if stored is None else str(stored.get("label") or "")
+
+    def parse_filter(self, raw: str, field: Field) -> Any:
+        return raw
+
+    def like_path(self, path: str) -> str:
+        return f"{path}.label"
+
 
 @dataclass(frozen=True)
 class FileType(FieldType):
