@@ -161,8 +161,8 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 SECURITY_SCHEMES = {
-    "token": {"type": "apiKey", "in": "header", "name": "token"},
-    "bearer": {"type": "http", "scheme": "bearer"},
+    "token": {"type": "apiKey", "in": "header", "name": "token", "description": "the token from POST /auth/login"},
+    "bearer": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <token>`"},
     "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-KEY"},
     "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},
 }

@@ -77,6 +77,9 @@ class ValidationFailed(ApiError):
         super().__init__(400, message, code="validationErrors", errors=errors)
 
 
+_LOCATIONS = ("json", "query", "querystring", "form", "headers", "files", "view_args", "body", "json_or_form")
+
+
 def field_errors(messages: Any, prefix: str = "") -> list[dict[str, Any]]:
     """marshmallow's nested ``{field: [message]}`` → ``[{field, code, message}]`` (dotted paths)."""
     out: list[dict[str, Any]] = []
@@ -114,7 +117,9 @@ def register(app: Flask) -> None:
         status = err.code or 500
         messages = (getattr(err, "data", None) or {}).get("messages")
         if status == 422 and isinstance(messages, dict):  # a stock flask-smorest ``@arguments`` error
-            return _api_error(ValidationFailed(field_errors(messages)))
+            # webargs keys the errors by location (``{"json": {...}}``): the field paths start below it
+            inner = [v for k, v in messages.items() if k in _LOCATIONS]
+            return _api_error(ValidationFailed([e for m in (inner or [messages]) for e in field_errors(m)]))
         message = err.description or err.name
         if status == 404:
             message = "The requested resource does not exist"

@@ -7,12 +7,12 @@ from typing import Any
 from flask import g
 from marshmallow import RAISE, Schema, fields, validate
 
+from core.api import Blueprint
 from core.errors import Forbidden
-from core.routing import ApiBlueprint
 from core.services import services
 from jobs.schedules.service import render
 
-blp = ApiBlueprint("schedules", __name__, description="Scheduled jobs (cron)")
+blp = Blueprint("schedules", __name__, description="Scheduled jobs (cron)")
 
 
 class ActionSpecSchema(Schema):
