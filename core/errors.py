@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
+from pymongo.errors import ExecutionTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("core.errors")
@@ -99,6 +100,13 @@ def register(app: Flask) -> None:
         if status == 405 and getattr(err, "valid_methods", None):
             response.headers["Allow"] = ", ".join(err.valid_methods)
         return response
+
+    @app.errorhandler(ExecutionTimeout)
+    def _too_slow(err: ExecutionTimeout):
+        limit = current_app.config["RUNTIME"].query_max_time_ms
+        body = {"code": "badRequest", "errors": [],
+                "message": f"The query took longer than {limit} ms: narrow it with more selective filters"}
+        return jsonify(body), 400
 
     @app.errorhandler(Exception)
     def _unhandled(err: Exception):
