@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from typing import Any
 
 from flask import Flask, current_app, jsonify
@@ -116,10 +118,21 @@ def register(app: Flask) -> None:
         return jsonify(body), 500
 
 
+ERROR_LOGS_PER_MINUTE = 30
+
+
 def _app_log_error(err: Exception) -> None:
-    """Leave an ERROR in the app logs (``/status/logs``) so developers see failures without server access."""
+    """Leave an ERROR in the app logs (``/status/logs``) so developers see failures without server access.
+
+    At most ``ERROR_LOGS_PER_MINUTE`` a minute per process: requests that keep failing cannot flood the log
+    (the process log still gets every one)."""
     from flask import current_app, request
 
+    now = time.monotonic()
+    times = current_app.extensions.setdefault("runtime_error_log_times", deque(maxlen=ERROR_LOGS_PER_MINUTE))
+    if len(times) == ERROR_LOGS_PER_MINUTE and now - times[0] < 60:
+        return
+    times.append(now)
     try:
         app_logs = current_app.extensions["runtime"].extra.get("app_logs")
         if app_logs is not None:

@@ -11,6 +11,7 @@ from flask_smorest import Api, Blueprint
 from core import errors
 from core.config import Config
 from core.errors import Unauthorized
+from core.http import SafeJSONProvider
 from core.storage import connect
 from runtime.auth import ServiceUnavailable, token_from_request
 from runtime.services import Services, build_services
@@ -39,6 +40,7 @@ def create_app(config: Config | None = None, store=None) -> Flask:
         API_TITLE="Entity Runtime", API_VERSION="1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX=prefix, OPENAPI_JSON_PATH="openapi.json", JSON_SORT_KEYS=False,
     )
+    app.json = SafeJSONProvider(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.merge_slashes = False  # ``/data/x//history`` is a JSON 404, not an HTML redirect
     store = store or connect(config.mongodb_uri, config.mongodb_db)

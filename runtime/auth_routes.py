@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import current_app, g, jsonify, request
 from flask_smorest import Blueprint
 
-from core.http import json_object
+from core.http import json_object, loads_safe
 from runtime.auth import client_ip, public_user, token_from_request
 from runtime.services import services
 
@@ -20,7 +19,7 @@ def _credentials() -> dict[str, Any]:
     form-encoded one (``-d "email=...&password=..."``)."""
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         try:
-            parsed = json.loads(request.get_data(cache=True) or b"null")
+            parsed = loads_safe(request.get_data(cache=True) or b"null")
         except ValueError:
             parsed = None
         return parsed if isinstance(parsed, dict) else request.form.to_dict()
