@@ -33,8 +33,25 @@ def importable(f: Field) -> bool:
     return f.type.name not in NOT_IMPORTABLE_TYPES and f.writable
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): export prefixes
+# such a cell with ``'`` (and one that starts with ``'``, so the prefix can always be told apart), import strips it.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_GUARDED_STARTS = (*FORMULA_STARTS, "'")
+
+
+def guard_formula(text: str) -> str:
+    """``'=1+1`` for ``=1+1``: the cell reads as text in a spreadsheet."""
+    return "'" + text if text.startswith(_GUARDED_STARTS) else text
+
+
+def unguard_formula(text: str) -> str:
+    """The inverse of ``guard_formula`` (a lone leading ``'`` before anything else is data, kept)."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(_GUARDED_STARTS) else text
+
+
 def parse_cell(f: Field, text: str) -> Any:
     """The REST value of one cell; an empty cell is ``None``. Raises ``FieldInvalid`` on a malformed cell."""
+    text = unguard_formula(text)
     if text.strip() == "":
         return None
     name = f.type.name
@@ -54,19 +71,19 @@ def parse_cell(f: Field, text: str) -> Any:
 
 
 def format_cell(f: Field, stored: Any) -> str:
-    """The export text of one stored (single) value."""
+    """The export text of one stored (single) value; text that a spreadsheet would run as a formula is guarded."""
     if stored is None:
         return ""
     name = f.type.name
     if name == "boolean":
         return "true" if stored else "false"
     if name == "integer":
-        return str(int(stored))
+        return str(int(stored))  # numbers in numeric columns stay numbers, "-2" included
     if name in DECIMAL_TYPES:
         return plain_number(stored)
     if name in ("dateTime", "createdDate", "modifiedDate", "phone", "relationship", "file"):
-        return f.type.text(stored, f)  # ISO UTC / dashed phone / label / file name
-    return str(stored)
+        return guard_formula(f.type.text(stored, f))  # ISO UTC / dashed phone / label / file name
+    return guard_formula(str(stored))
 
 
 def plain_number(value: float | int) -> str:
