@@ -10,7 +10,7 @@ from bson import ObjectId
 from core.context import WriteContext
 from core.errors import ApiError
 from entities.metadata import Entity
-from entities.records.render import render
+from entities.records.render import render, with_entity
 from entities.records.service import RecordService
 
 RESULTS_CAP = 1000
@@ -26,7 +26,7 @@ def delete_each(records: RecordService, entity: Entity, ids: Iterable[ObjectId |
         try:
             doc = records.delete(entity, rid, ctx)
             ok += 1
-            outcome: dict[str, Any] = {"status": "ok", "response": render(entity, doc)}
+            outcome: dict[str, Any] = {"status": "ok", "response": with_entity(entity, render(entity, doc))}
         except ApiError as exc:
             failed += 1
             outcome = {"status": "error", "errorMessage": exc.message}
