@@ -142,7 +142,7 @@ def _traced_runs(app: Any, client: Any, size: int) -> tuple[tuple[int, int], tup
     entity = f"benchMem{size}"
     define(client, entity)
     path = write_csv(size)
-    dispatcher = app.extensions["runtime"].extra["jobs"].dispatcher
+    dispatcher = app.extensions["runtime"].jobs.dispatcher
     out = []
     try:
         dispatcher.pause()

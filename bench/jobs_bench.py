@@ -32,7 +32,7 @@ def main() -> None:
     svc.registry.save(ENTITY)
     entity = svc.registry.get(ENTITY["name"])
     col = svc.records.collection(entity)
-    jobs = svc.extra["jobs"]
+    jobs = svc.jobs
     user = svc.auth.find_user("bench@example.com")
 
     def seed() -> None:

@@ -1,4 +1,4 @@
-"""Configuration read from the environment (12-factor)."""
+"""Configuration read from the environment (12-factor): every setting of every package, read once here."""
 
 from __future__ import annotations
 
@@ -16,6 +16,40 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def env_float(name: str, default: float) -> float:
+    """A positive number of seconds from the environment; anything else stops the start with its name."""
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SystemExit(f"{name} must be more than 0, got {raw!r}")
+    return value
+
+
+def env_floats(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """A comma list of numbers of seconds (``60,300,1800``)."""
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        values = tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SystemExit(f"{name} must be a comma list of numbers of seconds, got {raw!r}") from None
+    if any(v < 0 for v in values):
+        raise SystemExit(f"{name} must not hold negative numbers, got {raw!r}")
+    return values
+
+
+def env_list(name: str, lower: bool = False) -> tuple[str, ...]:
+    """A comma list (blanks dropped)."""
+    items = (part.strip() for part in os.environ.get(name, "").split(","))
+    return tuple(item.lower() if lower else item for item in items if item)
 
 
 def env_flag(name: str) -> bool:
@@ -43,6 +77,24 @@ class Config:
     maintenance_mode: bool = False  # only developers can log in and call the API (others get 503)
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API ("*" for any)
     app_log_retention_days: int = 30
+    # jobs
+    jobs_batch_size: int = 200
+    jobs_stale_seconds: int = 30  # a job whose worker has not written for this long is taken for dead
+    jobs_embedded_threads: int = 2
+    jobs_rq_timeout: int = 24 * 3600
+    # files
+    files_unreferenced_hours: int = 12  # the platform removes unreferenced uploads after 12 hours
+    files_sweep_interval_seconds: int = 3600
+    files_share_default_ttl_ms: int = 3_600_000  # a shared link is valid for an hour unless ``ttl`` says otherwise
+    files_share_max_ttl_ms: int = 365 * 24 * 3_600_000
+    # import
+    import_max_bytes: int = 512 * 1024 * 1024
+    # schedules and webhooks
+    clock_tick_seconds: float = 15.0  # how often a clock looks for due schedules and webhook retries
+    schedule_seconds: bool = False  # test mode: 6-field crons (seconds first) are accepted
+    webhook_allowed_hosts: tuple[str, ...] = ()  # hosts webhooks may call (empty: any)
+    webhook_retry_seconds: tuple[float, ...] = (60, 300, 1800, 7200, 43200)  # backoff after each failed attempt
+    webhook_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -65,7 +117,21 @@ class Config:
             aggregate_max_results=env_int("AGGREGATE_MAX_RESULTS", 10000),
             app_log_retention_days=env_int("APP_LOG_RETENTION_DAYS", 30),
             maintenance_mode=env_flag("MAINTENANCE_MODE"),
+            jobs_batch_size=env_int("JOBS_BATCH_SIZE", 200),
+            jobs_stale_seconds=env_int("JOBS_STALE_SECONDS", 30),
+            jobs_embedded_threads=env_int("JOBS_EMBEDDED_THREADS", 2),
+            jobs_rq_timeout=env_int("JOBS_RQ_TIMEOUT", 24 * 3600),
+            files_unreferenced_hours=env_int("FILES_UNREFERENCED_HOURS", 12),
+            files_sweep_interval_seconds=env_int("FILES_SWEEP_INTERVAL_SECONDS", 3600),
+            files_share_default_ttl_ms=env_int("FILES_SHARE_DEFAULT_TTL_MS", 3_600_000),
+            files_share_max_ttl_ms=env_int("FILES_SHARE_MAX_TTL_MS", 365 * 24 * 3_600_000),
+            import_max_bytes=env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024),
             cors_origins=tuple(o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()),
+            clock_tick_seconds=env_float("CLOCK_TICK_SECONDS", 15.0),
+            schedule_seconds=env_flag("SCHEDULE_SECONDS"),
+            webhook_allowed_hosts=env_list("WEBHOOK_ALLOWED_HOSTS", lower=True),
+            webhook_retry_seconds=env_floats("WEBHOOK_RETRY_SECONDS", (60, 300, 1800, 7200, 43200)),
+            webhook_timeout_seconds=env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -17,13 +17,15 @@ class WriteContext:
     category: str = "USER"  # USER | SCRIPT | SYSTEM
     context_path: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    trigger_events: bool = True  # False (import ``triggerEvents=false``, ``_triggerEvents=false``): no listeners
 
     def event_type(self, kind: str) -> str:
         """``kind`` is RECORD_CREATED, RECORD_CHANGED, RECORD_DELETED or ACTION_PERFORMED."""
-        if self.category == "SYSTEM":
-            return "SYSTEM_CASCADE_UPDATE"
+        if self.category == "SYSTEM":  # cascades by default; refactorings say so in ``extra``
+            return str(self.extra.get("eventType") or "SYSTEM_CASCADE_UPDATE")
         return f"{self.category}_{kind}"
 
     def with_path(self, context_path: str) -> WriteContext:
         return WriteContext(self.user_email, self.user_id, self.user_name, self.developer,
-                            self.impersonator_email, self.ip, self.category, context_path, dict(self.extra))
+                            self.impersonator_email, self.ip, self.category, context_path, dict(self.extra),
+                            self.trigger_events)

@@ -134,7 +134,7 @@ def _app_log_error(err: Exception) -> None:
         return
     times.append(now)
     try:
-        app_logs = current_app.extensions["runtime"].extra.get("app_logs")
+        app_logs = current_app.extensions["runtime"].app_logs
         if app_logs is not None:
             app_logs.write("ERROR", f"Internal error on {request.method} {request.path}: {type(err).__name__}",
                            {"error": str(err)[:1000]})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +18,11 @@ HISTORY_EVENTS = ("USER_RECORD_CREATED", "USER_RECORD_CHANGED", "USER_RECORD_DEL
                   "SCRIPT_RECORD_CREATED", "SCRIPT_RECORD_CHANGED", "SCRIPT_RECORD_DELETED",
                   "SCRIPT_ACTION_PERFORMED", "SYSTEM_CASCADE_UPDATE", "SYSTEM_REFACTORING")
 
+ON_DELETE = ("none", "removeRelationship", "deleteRecord")
+
 # Other packages (actions) register extra checks of a raw definition: fn(raw, errors) appends errors.
-DEFINITION_CHECKS: list[Callable[[dict[str, Any], list[dict[str, Any]]], None]] = []
+# A check of a raw definition that other parts of entities add (actions, listeners): appends field errors.
+DefinitionCheck = Callable[[dict[str, Any], list[dict[str, Any]]], None]
 
 
 @dataclass
@@ -37,6 +40,27 @@ class Field:
     nested_label: Template | None = None
     calculated: Template | None = None
     path: str = ""
+    id: str = ""
+    copied: list[Field] = field(default_factory=list)  # relationship: the target's copied fields (registry)
+
+    @property
+    def target(self) -> str | None:
+        return self.type_rules.get("entity") if self.type.name == "relationship" else None
+
+    def copied_field(self, name: str) -> Field | None:
+        return next((c for c in self.copied if c.name == name), None)
+
+    @property
+    def on_delete(self) -> str:
+        return self.type_rules.get("onDelete") or "none"
+
+    @property
+    def update_label(self) -> bool:
+        return self.type_rules.get("updateLabel", True) is not False
+
+    @property
+    def update_copied(self) -> bool:
+        return self.type_rules.get("updateCopiedFields", True) is not False
 
     @property
     def type_name(self) -> str:
@@ -94,6 +118,7 @@ class Entity:
     id: str
     raw: dict[str, Any]
     global_search: bool = True
+    pending: list[PendingRefactoring] = field(default_factory=list)  # set by the registry
 
     def field(self, name: str) -> Field | None:
         for f in self.fields:
@@ -131,6 +156,17 @@ class Entity:
         return out
 
 
+@dataclass
+class PendingRefactoring:
+    """A definition change whose data migration is not finished: records written before ``to`` are read
+    through ``old`` → ``new`` conversion until the REFACTORING job has rewritten them."""
+
+    to: int
+    old: Entity
+    new: Entity
+    on_error: str = "refuse"  # refuse | null
+
+
 def _parse_field(raw: Any, index_path: str, errors: list[dict[str, Any]], entity_names: set[str] | None,
                  prefix: str = "") -> Field | None:
     if not isinstance(raw, dict):
@@ -163,7 +199,8 @@ def _parse_field(raw: Any, index_path: str, errors: list[dict[str, Any]], entity
         errors.append(field_error(f"{index_path}.unique", "invalid", f"Type {ftype.name} cannot be unique"))
     f = Field(name=name, label=str(raw.get("label") or _humanize(name)), type=ftype, many=multiplicity == "many",
               required=bool(raw.get("required")), unique=bool(raw.get("unique")),
-              indexable=bool(raw.get("indexable")), type_rules=rules, path=prefix + name)
+              indexable=bool(raw.get("indexable")), type_rules=rules, path=prefix + name,
+              id=str(raw.get("id") or ""))
     for key, attr in (("calculated", "calculated"), ("recordLabel", "nested_label")):
         if raw.get(key) is not None:
             try:
@@ -220,6 +257,15 @@ def _check_rules(rules: dict[str, Any], ftype: FieldType, path: str, errors: lis
         elif entity_names is not None and target not in entity_names:
             errors.append(field_error(f"{path}.entity", "invalid", f"Relationship to an unknown entity: {target}",
                                       rejected=target))
+        if rules.get("onDelete", "none") not in ON_DELETE:
+            errors.append(field_error(f"{path}.onDelete", "invalid", f"onDelete is one of {', '.join(ON_DELETE)}",
+                                      rejected=rules.get("onDelete")))
+        for key in ("updateLabel", "updateCopiedFields"):
+            if key in rules and not isinstance(rules[key], bool):
+                errors.append(field_error(f"{path}.{key}", "invalid", f"{key} must be true or false"))
+        copied = rules.get("copiedFields", [])
+        if not isinstance(copied, list) or not all(isinstance(c, str) and NAME_RE.match(c) for c in copied):
+            errors.append(field_error(f"{path}.copiedFields", "invalid", "copiedFields is a list of field names"))
 
 
 def _parse_fields(raw_fields: list[Any], path: str, errors: list[dict[str, Any]], entity_names: set[str] | None,
@@ -280,7 +326,7 @@ def _parse_history(raw: Any, errors: list[dict[str, Any]]) -> HistorySettings:
 
 
 def parse_entity(raw: Any, entity_names: set[str] | None = None, version: int = 0, entity_id: str = "",
-                 expected_name: str | None = None) -> Entity:
+                 expected_name: str | None = None, checks: Iterable[DefinitionCheck] = ()) -> Entity:
     """Validate a raw definition; raise ``ValidationFailed`` listing every problem found."""
     errors: list[dict[str, Any]] = []
     if not isinstance(raw, dict):
@@ -312,7 +358,7 @@ def parse_entity(raw: Any, entity_names: set[str] | None = None, version: int = 
     if not isinstance(actions, list):
         errors.append(field_error("actions", "invalid", "actions must be a list"))
         actions = []
-    for check in DEFINITION_CHECKS:
+    for check in checks:
         check(raw, errors)
     if errors:
         raise ValidationFailed(errors, message="The entity definition is not valid")

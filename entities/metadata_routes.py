@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import jsonify, request
 from flask_smorest import Blueprint
 
-from core.http import json_body
-from runtime.auth import require_developer
-from runtime.services import services
+from core.errors import BadRequest
+from core.http import flag, json_body
+from core.identity import current_user, require_developer
+from core.services import services
+from entities.refactoring.service import put_definition
 
 blp = Blueprint("metadata", __name__, description="Entity definitions (developers only)")
 
@@ -34,12 +36,19 @@ def get_entity(name: str):
 
 @blp.route("/metadata/entities/<name>", methods=["PUT"])
 def put_entity(name: str):
+    """Create or change; a change that affects stored data plans a refactoring (``_dryRun=true``: only the plan)."""
     require_developer()
-    services().registry.save(json_body(), name=name)
-    return jsonify(services().registry.definition(name))
+    on_error = request.args.get("_onConversionError") or "refuse"
+    if on_error not in ("refuse", "null"):
+        raise BadRequest("Parameter _onConversionError must be null (or left out to refuse the change)")
+    return jsonify(put_definition(services(), name, json_body(), dry_run=flag("_dryRun"), on_error=on_error,
+                                  user=current_user()))
 
 
 @blp.route("/metadata/entities/<name>", methods=["DELETE"])
 def delete_entity(name: str):
     require_developer()
-    return jsonify(services().registry.delete(name))
+    svc = services()
+    deleted = svc.registry.delete(name)
+    svc.records.drop_all(name)
+    return jsonify(deleted)

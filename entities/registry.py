@@ -7,6 +7,7 @@ job) re-reads the stamp once, so every web and job worker process sees a change 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 import pymongo
@@ -16,7 +17,8 @@ from pymongo.errors import DuplicateKeyError
 
 from core.errors import ApiError, NotFound, ValidationFailed, field_error
 from core.storage import Store
-from entities.metadata import Entity, parse_entity
+from entities.field_ids import assign_ids, with_ids
+from entities.metadata import DefinitionCheck, Entity, Field, PendingRefactoring, parse_entity
 
 ENTITIES = "sys.entities"
 META = "sys.meta"
@@ -35,6 +37,7 @@ class Registry:
         self._cached: dict[str, Entity] = {}
         self._entities = store.collection(ENTITIES)
         self._meta = store.collection(META)
+        self.checks: list[DefinitionCheck] = []  # added by the parts of entities that own definition keys
 
     def ensure_indexes(self) -> None:
         self._entities.create_index("name", unique=True)
@@ -58,7 +61,18 @@ class Registry:
             docs = list(self._entities.find({}))
             loaded = {}
             for d in docs:  # validated when saved; relationship targets may be applied later in a batch
-                loaded[d["name"]] = parse_entity(d["definition"], None, version=d["version"], entity_id=str(d["_id"]))
+                loaded[d["name"]] = entity = parse_entity(d["definition"], None, version=d["version"],
+                                                          entity_id=str(d["_id"]))
+                for step in d.get("refactorings") or []:
+                    old = parse_entity(step["old"], None, version=step["to"] - 1, entity_id=str(d["_id"]))
+                    new = parse_entity(step["new"], None, version=step["to"], entity_id=str(d["_id"]))
+                    entity.pending.append(PendingRefactoring(step["to"], old, new, step.get("onError", "refuse")))
+                entity.pending.sort(key=lambda p: p.to)
+            for entity in loaded.values():
+                link_copied(entity, loaded)
+                for step in entity.pending:
+                    link_copied(step.old, loaded)
+                    link_copied(step.new, loaded)
             self._cached, self._cached_stamp = loaded, stamp
         return loaded
 
@@ -86,16 +100,33 @@ class Registry:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def save(self, raw: Any, name: str | None = None, known_names: set[str] | None = None) -> tuple[Entity, bool]:
-        """Create or replace a definition. Returns the entity and whether it was created."""
+    def prepare(self, raw: Any, name: str | None = None,
+                known_names: set[str] | None = None) -> tuple[dict[str, Any], Entity, dict[str, Any] | None]:
+        """Validate a definition and give its fields ids: (raw with ids, entity, stored document or None).
+
+        The stored document's ``definition`` is given ids too when it had none (the ones ``raw`` was matched to)."""
         if not isinstance(raw, dict):
             raise ValidationFailed([field_error("", "invalid", "An entity definition must be a JSON object")])
         raw = {k: v for k, v in raw.items() if k not in ("id", "version")}
         if name is not None:
             raw.setdefault("name", name)
         names = set(known_names or ()) | {d["name"] for d in self._entities.find({}, {"name": 1})}
-        entity = parse_entity(raw, names, expected_name=name)
-        existing = self._entities.find_one({"name": entity.name})
+        parse_entity(raw, names, expected_name=name, checks=self.checks)  # errors in the body's own terms first
+        existing = self._entities.find_one({"name": raw["name"]})
+        if existing is not None:
+            existing["definition"] = with_ids(existing["definition"])
+        raw = assign_ids(existing["definition"] if existing else None, raw)
+        entity = parse_entity(raw, names, expected_name=name, checks=self.checks)
+        self._check_copied(entity, raw)
+        return raw, entity, existing
+
+    def save(self, raw: Any, name: str | None = None, known_names: set[str] | None = None,
+             refactoring: dict[str, Any] | None = None,
+             prepared: tuple[dict[str, Any], Entity, dict[str, Any] | None] | None = None) -> tuple[Entity, bool]:
+        """Create or replace a definition. Returns the entity and whether it was created.
+
+        ``refactoring`` ({old, onError}) records a pending data migration together with the definition."""
+        raw, entity, existing = prepared or self.prepare(raw, name, known_names)
         if existing is not None and existing["definition"] == raw:
             return self.get(entity.name), False
         if existing is None:
@@ -105,13 +136,45 @@ class Registry:
                 raise ApiError(409, f"Entity '{entity.name}' was created concurrently", code="conflict") from None
             created = True
         else:
-            self._entities.update_one({"_id": existing["_id"]},
-                                      {"$set": {"definition": raw}, "$inc": {"version": 1}})
+            update: dict[str, Any] = {"$set": {"definition": raw}, "$inc": {"version": 1}}
+            if refactoring is not None:
+                update["$push"] = {"refactorings": {**refactoring, "new": raw, "to": existing["version"] + 1}}
+            result = self._entities.update_one({"_id": existing["_id"], "version": existing["version"]}, update)
+            if result.matched_count != 1:
+                raise ApiError(409, f"Entity '{entity.name}' was changed concurrently; try again", code="conflict")
             created = False
         self._bump()
         saved = self.get(entity.name)
         ensure_data_indexes(self.store, saved)
         return saved, created
+
+    def finish_refactoring(self, name: str, to: int) -> None:
+        """Every record is migrated: reads no longer need the conversion of this step."""
+        self._entities.update_one({"name": name}, {"$pull": {"refactorings": {"to": to}}})
+        self._bump()
+
+    def _check_copied(self, entity: Entity, raw: dict[str, Any]) -> None:
+        errors: list[dict[str, Any]] = []
+        targets = {d["name"]: d["definition"] for d in self._entities.find({}, {"name": 1, "definition": 1})}
+        targets[entity.name] = raw
+
+        def walk(fields: list[Field]) -> None:
+            for f in fields:
+                if f.is_nested:
+                    walk(f.nested)
+                    continue
+                copied = f.type_rules.get("copiedFields") if f.type.name == "relationship" else None
+                if not copied:
+                    continue
+                target = parse_entity(targets[f.target], None) if f.target in targets else None
+                for cname in copied:
+                    cf = target.field(cname) if target else None
+                    if cf is None or cf.is_nested or cf.type.name in ("relationship", "file"):
+                        errors.append(field_error(f"{f.path}.typeRules.copiedFields", "invalid",
+                                                  f"'{cname}' is not a simple field of '{f.target}'", rejected=cname))
+        walk(entity.fields)
+        if errors:
+            raise ValidationFailed(errors, message="The entity definition is not valid")
 
     def delete(self, name: str) -> dict[str, Any]:
         doc = self._entities.find_one({"name": name})
@@ -121,7 +184,6 @@ class Registry:
         if referrers:
             raise ApiError(400, f"Entity '{name}' is referenced by relationships in: {', '.join(referrers)}")
         self._entities.delete_one({"_id": doc["_id"]})
-        self.store.collection(data_collection_name(name)).drop()
         self._bump()
         return self._present(doc)
 
@@ -129,6 +191,37 @@ class Registry:
         self._meta.update_one({"_id": _STAMP_ID}, {"$inc": {"version": 1}}, upsert=True)
         if has_request_context():
             g.pop("_meta_stamp", None)
+
+
+def link_copied(entity: Entity, entities: dict[str, Entity]) -> None:
+    """Give relationship fields the definitions of their copied fields (read, filtered, aggregated by type)."""
+    def walk(fields: list[Field]) -> None:
+        for f in fields:
+            if f.is_nested:
+                walk(f.nested)
+            elif f.type.name == "relationship" and f.type_rules.get("copiedFields"):
+                target = entities.get(f.target or "")
+                f.copied = []
+                for cname in f.type_rules["copiedFields"]:
+                    cf = target.field(cname) if target else None
+                    if cf is not None and not cf.is_nested:
+                        f.copied.append(replace(cf, path=f"{f.path}.{cname}", copied=[]))
+    walk(entity.fields)
+
+
+def referrers(entities: dict[str, Entity], target: str) -> list[tuple[Entity, Field]]:
+    """Every (entity, relationship field) pointing at ``target``, nested ones included."""
+    out: list[tuple[Entity, Field]] = []
+
+    def walk(entity: Entity, fields: list[Field]) -> None:
+        for f in fields:
+            if f.is_nested:
+                walk(entity, f.nested)
+            elif f.type.name == "relationship" and f.target == target:
+                out.append((entity, f))
+    for e in entities.values():
+        walk(e, e.fields)
+    return out
 
 
 def _refers_to(entity: Entity, target: str) -> bool:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import nh3
-from bson import ObjectId
 
+from core.ids import parse_object_id
 from core.regex import compile_safe
 
 if TYPE_CHECKING:
@@ -351,14 +351,6 @@ class ColorType(FieldType):
 
 # --- references --------------------------------------------------------------------------------
 
-def parse_object_id(value: Any) -> ObjectId | None:
-    if isinstance(value, ObjectId):
-        return value
-    if isinstance(value, str) and ObjectId.is_valid(value) and len(value) == 24:
-        return ObjectId(value)
-    return None
-
-
 @dataclass(frozen=True)
 class RelationshipType(FieldType):
     """Stored as ``{id: ObjectId, label}``; resolving ids and labels needs the store (done by records)."""
@@ -386,9 +378,9 @@ class RelationshipType(FieldType):
         if stored is None:
             return None
         out = {"id": str(stored["id"]), "label": stored.get("label")}
-        for k, v in stored.items():
-            if k not in ("id", "label"):
-                out[k] = v
+        for copied in field.copied:  # copied fields in the order the definition gives them
+            value = stored.get(copied.name)
+            out[copied.name] = None if value is None else copied.type.dump(value, copied)
         return out
 
     def text(self, stored: Any, field: Field) -> str:

@@ -6,14 +6,14 @@ from typing import Any
 
 from flask import Flask
 
+from core.services import Services
 from files.routes import blp
 from files.service import FileService, FileSettings
-from runtime.auth_routes import PUBLIC_ENDPOINTS
-from runtime.services import Services
 
 
 def install(app: Flask, api: Any, services: Services) -> None:
-    services.extra["files"] = FileService(services, FileSettings.from_env())
-    services.extra.setdefault("index_hooks", []).append(lambda svc: svc.extra["files"].ensure_indexes())
-    PUBLIC_ENDPOINTS.add("files.fetch_shared")  # the link is the permission
+    files = FileService(services, FileSettings.from_config(services.config))
+    services.files = files
+    services.plugins.index_hooks.append(files.ensure_indexes)
+    services.plugins.public_endpoints.add("files.fetch_shared")  # the link is the permission
     api.register_blueprint(blp, url_prefix=services.config.api_prefix)

@@ -11,8 +11,8 @@ from flask_smorest import Blueprint
 
 from core.errors import BadRequest
 from core.http import json_body
+from core.services import services
 from files.service import Download, FileService
-from runtime.services import services
 
 blp = Blueprint("files", __name__, description="Files: upload, download and share")
 
@@ -20,7 +20,7 @@ DOWNLOAD_TYPE = "application/force-download"  # what the platform answers for ev
 
 
 def _files() -> FileService:
-    return services().extra["files"]
+    return services().files
 
 
 @blp.route("/files", methods=["POST"])
@@ -37,8 +37,7 @@ def download(file_id: str):
 
 @blp.route("/data/<entity_name>/<record_id>/files/<file_id>", methods=["GET"])
 def record_file(entity_name: str, record_id: str, file_id: str):
-    entity = services().registry.get(entity_name)
-    return _send(_files().record_file(entity, record_id, file_id))
+    return _send(_files().record_file(entity_name, record_id, file_id))
 
 
 @blp.route("/files/<file_id>/share", methods=["PUT"])

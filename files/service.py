@@ -22,20 +22,19 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from core.config import env_int
+from core.config import Config
 from core.errors import ApiError, BadRequest, Forbidden, NotFound
+from core.ids import parse_object_id
 from core.storage import Store
-from entities.metadata import Entity, Field
-from entities.types import parse_object_id
 from files.storage import FileStore, FileTooLarge
 
 if TYPE_CHECKING:
-    from runtime.services import Services
+    from core.services import Services
 
 log = logging.getLogger("files")
 
@@ -43,6 +42,19 @@ SHARES = "sys.fileShares"
 SWEEPS = "sys.fileSweeps"
 SWEEP_BATCH = 500
 _SHARE_ID_BYTES = 12  # 24 hex chars, the shape of the platform's ids, but random: a share link cannot be guessed
+
+
+class FileReferences(Protocol):
+    """Which records reference which files: the records side (``entities``) provides it at start-up."""
+
+    def record_references(self, entity_name: str, raw_record_id: str, file_id: ObjectId | None) -> bool:
+        """True when the record has the file in one of its file fields; NotFound when there is no such
+        record (or entity)."""
+        ...
+
+    def referenced(self, file_ids: list[ObjectId]) -> set[ObjectId]:
+        """Those of ``file_ids`` that some record references."""
+        ...
 
 
 def _now() -> dt.datetime:
@@ -57,11 +69,11 @@ class FileSettings:
     share_max_ttl_ms: int = 365 * 24 * 3_600_000
 
     @classmethod
-    def from_env(cls) -> FileSettings:
-        return cls(unreferenced_hours=env_int("FILES_UNREFERENCED_HOURS", 12),
-                   sweep_interval_seconds=env_int("FILES_SWEEP_INTERVAL_SECONDS", 3600),
-                   share_default_ttl_ms=env_int("FILES_SHARE_DEFAULT_TTL_MS", 3_600_000),
-                   share_max_ttl_ms=env_int("FILES_SHARE_MAX_TTL_MS", 365 * 24 * 3_600_000))
+    def from_config(cls, config: Config) -> FileSettings:
+        return cls(unreferenced_hours=config.files_unreferenced_hours,
+                   sweep_interval_seconds=config.files_sweep_interval_seconds,
+                   share_default_ttl_ms=config.files_share_default_ttl_ms,
+                   share_max_ttl_ms=config.files_share_max_ttl_ms)
 
 
 @dataclass
@@ -93,6 +105,7 @@ class FileService:
         self.store = FileStore(services.store)
         self.shares = services.store.collection(SHARES)
         self.sweeps = services.store.collection(SWEEPS)
+        self.references: FileReferences | None = None  # set by the records side at start-up
 
     def ensure_indexes(self) -> None:
         self.store.ensure_indexes()
@@ -124,13 +137,10 @@ class FileService:
         doc = self._owned(raw_id, user)
         return Download(doc, self.store.read(doc["_id"]))
 
-    def record_file(self, entity: Entity, raw_record_id: str, raw_file_id: str) -> Download:
+    def record_file(self, entity_name: str, raw_record_id: str, raw_file_id: str) -> Download:
         """A file one of the record's file fields (nested ones included) points at."""
-        record_id, file_id = parse_object_id(raw_record_id), parse_object_id(raw_file_id)
-        paths = file_paths(entity.fields)
-        if record_id is None or file_id is None or not paths or self.services.records.collection(entity).find_one(
-                {"_id": record_id, "$or": [{f"{p}.id": file_id} for p in paths]}, {"_id": 1}) is None:
-            self.services.records.get(entity, raw_record_id)  # a missing record (or a bad id) has its own 404
+        assert self.references is not None, "no FileReferences were installed"
+        if not self.references.record_references(entity_name, raw_record_id, parse_object_id(raw_file_id)):
             raise NotFound(f"File '{raw_file_id}' does not belong to record '{raw_record_id}'")
         doc = self._file(raw_file_id)
         return Download(doc, self.store.read(doc["_id"]))
@@ -193,8 +203,7 @@ class FileService:
         Returns how many files were deleted.
         """
         cutoff = _now() - older_than
-        fields = [(self.services.records.collection(e), p)
-                  for e in self.services.registry.all().values() for p in file_paths(e.fields)]
+        assert self.references is not None, "no FileReferences were installed"
         deleted = 0
         after: ObjectId | None = None
         while True:
@@ -205,9 +214,7 @@ class FileService:
             if not ids:
                 return deleted
             after = ids[-1]
-            referenced: set[ObjectId] = set()
-            for col, path in fields:
-                referenced.update(col.distinct(f"{path}.id", {f"{path}.id": {"$in": ids}}))
+            referenced = self.references.referenced(ids)
             kept = [i for i in ids if i in referenced]
             if kept:
                 self.store.files.update_many({"_id": {"$in": kept}}, {"$unset": {"metadata.temporary": ""}})
@@ -262,17 +269,6 @@ def parse_inline_upload(value: dict[str, Any]) -> dict[str, Any]:
     except (binascii.Error, ValueError):
         raise ValueError("Content must be base64") from None
     return {"name": clean_filename(name), "contentType": content_type.strip(), "content": data}
-
-
-def file_paths(fields: list[Field]) -> list[str]:
-    """Dotted paths of every file field, nested ones included (Mongo's dot notation walks arrays)."""
-    out: list[str] = []
-    for f in fields:
-        if f.is_nested:
-            out.extend(file_paths(f.nested))
-        elif f.type.name == "file":
-            out.append(f.path or f.name)
-    return out
 
 
 def clean_filename(raw: str | None) -> str:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
-from jobs import runners
 from jobs.model import ACTIVE, FINISHED, now_ms
 from jobs.runners import JobContext, JobInterrupted
 
@@ -21,18 +20,28 @@ if TYPE_CHECKING:
     from jobs.service import JobService
 
 log = logging.getLogger("jobs.execution")
-_app: Flask | None = None
+
+
+class _Process:
+    """The app of an RQ worker process: the composition root registers how to build it (``configure``)
+    before the worker forks its job processes, which inherit it."""
+
+    factory: Callable[[], Flask] | None = None
+    app: Flask | None = None
+
+
+def configure(app_factory: Callable[[], Flask]) -> None:
+    _Process.factory = app_factory
 
 
 def run_job(job_id: str) -> None:
-    """The RQ job function: builds the app from the environment (once per process) and executes the job."""
-    global _app
-    if _app is None:
-        from runtime.app import create_app
-
-        _app = create_app()
-    with _app.app_context():
-        execute(_app.extensions["runtime"].extra["jobs"], ObjectId(job_id))
+    """The RQ job function: builds the app (once per process) and executes the job."""
+    if _Process.app is None:
+        if _Process.factory is None:
+            raise RuntimeError("jobs.execution.configure(app_factory) was not called in this worker process")
+        _Process.app = _Process.factory()
+    with _Process.app.app_context():
+        execute(_Process.app.extensions["runtime"].jobs, ObjectId(job_id))
 
 
 def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = lambda: False) -> None:
@@ -40,9 +49,11 @@ def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = 
     job = jobs.repo.claim(job_id, token)
     if job is None:
         return  # stopped, canceled, finished or owned by another execution meanwhile
-    runner = runners.get(job["type"])
+    runner = jobs.runners.get(job["type"])
     resumed = job.get("checkpoint") is not None or job.get("inFlight") is not None
     jobs.logs.write(job_id, "INFO", "Resuming from the last checkpoint" if resumed else "Starting processing")
+    if not resumed:
+        jobs.notify("started", job)
     ctx = JobContext(jobs, job, token, cancelled)
     extra: dict[str, Any] = {}
     has_errors = False
@@ -59,7 +70,9 @@ def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = 
         has_errors = True
     finally:
         beat.stop()
-    _finish(jobs, ctx, token, extra, has_errors)
+    done = _finish(jobs, ctx, token, extra, has_errors)
+    if done is not None:
+        jobs.notify("failed" if done.get("hasErrors") else "finished", done)
 
 
 class Heartbeat:
@@ -89,7 +102,8 @@ class Heartbeat:
         self._thread.join(timeout=5)
 
 
-def _finish(jobs: JobService, ctx: JobContext, token: str, extra: dict[str, Any], has_errors: bool) -> None:
+def _finish(jobs: JobService, ctx: JobContext, token: str, extra: dict[str, Any],
+            has_errors: bool) -> dict[str, Any] | None:
     changes: dict[str, Any] = {"status": FINISHED, "endDate": now_ms(), "progress": 100, "runner": None,
                                "inFlight": None, "heartbeat": now_ms()}
     for key, value in extra.items():
@@ -98,7 +112,8 @@ def _finish(jobs: JobService, ctx: JobContext, token: str, extra: dict[str, Any]
         changes["hasErrors"] = True
     done = jobs.repo.transition(ctx.job_id, ACTIVE, changes, {"runner": token})
     if done is None:
-        return  # force-stopped while finishing
+        return None  # force-stopped while finishing
     jobs.logs.write(ctx.job_id, "INFO", f"Process completed: {done.get('recordsProcessed', 0)} records processed")
     if done.get("parentJob"):
         jobs.repo.child_finished(done["parentJob"]["id"])
+    return done

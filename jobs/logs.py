@@ -9,9 +9,9 @@ import pymongo
 from bson import ObjectId
 
 from core.errors import BadRequest
+from core.periods import PeriodError, parse_period
 from core.storage import Store
 from jobs.model import JOB_LOGS, now_ms
-from runtime.applogs.period import PeriodError, parse_period
 
 LEVELS = ("INFO", "WARN", "ERROR")
 

@@ -7,9 +7,9 @@ from flask_smorest import Blueprint
 
 from core.errors import BadRequest, NotFound
 from core.http import flag, int_arg
+from core.services import services
 from jobs.model import parse_job_id, render
-from jobs.service import ListFilters, jobs_of
-from runtime.services import services
+from jobs.service import ListFilters
 
 blp = Blueprint("jobs", __name__, description="Background jobs")
 _RANGES = {"startDate": ("startFrom", "startTo"), "endDate": ("endFrom", "endTo"),
@@ -38,17 +38,17 @@ def list_jobs():
     filters = ListFilters(types=_csv("type"), statuses=_csv("status"), has_errors=has_errors,
                           ranges={f: (_millis(lo), _millis(hi)) for f, (lo, hi) in _RANGES.items()})
     size = int_arg("_size", 20, 0, 1000)
-    return jsonify(jobs_of(services()).list(filters, g.user, size, request.args.get("_offset") or None))
+    return jsonify(services().jobs.list(filters, g.user, size, request.args.get("_offset") or None))
 
 
 @blp.route("/status/jobs/<job_id>", methods=["GET"])
 def get_job(job_id: str):
-    return jsonify(render(jobs_of(services()).get(job_id, g.user)))
+    return jsonify(render(services().jobs.get(job_id, g.user)))
 
 
 @blp.route("/status/jobs/<job_id>/logs", methods=["GET"])
 def job_logs(job_id: str):
-    jobs = jobs_of(services())
+    jobs = services().jobs
     doc = jobs.get(job_id, g.user)
     after = request.args.get("_offset") or None
     cursor = parse_job_id(after) if after else None
@@ -68,7 +68,7 @@ def job_logs_singular(job_id: str):
 
 @blp.route("/status/jobs/<job_id>/<operation>", methods=["PUT"])
 def act_on_job(job_id: str, operation: str):
-    jobs = jobs_of(services())
+    jobs = services().jobs
     action = {"stop": jobs.stop, "resume": jobs.resume, "forceStop": jobs.force_stop, "cancel": jobs.cancel}
     if operation not in action:
         raise NotFound(f"Unknown job operation '{operation}': use stop, resume, forceStop or cancel")

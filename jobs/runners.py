@@ -1,6 +1,6 @@
 """The job-runner contract: how a package adds a job type.
 
-Register a runner once, at import time of a module your plugin imports::
+Register a runner in your package's ``install`` (``services.jobs.register_runner("MY_JOB", run_my_job)``)::
 
     from jobs import runners
 
@@ -13,14 +13,11 @@ Register a runner once, at import time of a module your plugin imports::
             ctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch), record_results=outcome)
         return {"summary": "..."}                    # optional: merged into the job's ``results``
 
-    runners.register("MY_JOB", run_my_job)
-
 and submit jobs from a request (or from another job, passing ``parent=ctx.job``)::
 
-    from jobs import service
-    job = service.submit(services(), "MY_JOB", "Doing my job", {"entityName": "companies"}, g.user,
-                         low_priority=False)
-    return jsonify(service.job_link(services(), job))   # {"jobLink": "/api/status/jobs/<id>", "jobId": "<id>"}
+    jobs = services().jobs
+    job = jobs.submit("MY_JOB", "Doing my job", {"entityName": "companies"}, g.user, low_priority=False)
+    return jsonify(jobs.job_link(job))   # {"jobLink": "/api/status/jobs/<id>", "jobId": "<id>"}
 
 Rules of the contract:
 
@@ -55,24 +52,14 @@ from core.context import WriteContext
 from jobs.model import RESULTS_CAP, STOPPED, STOPPING, now_ms
 
 if TYPE_CHECKING:
+    from core.services import Services
     from jobs.service import JobService
-    from runtime.services import Services
 
 Runner = Callable[["JobContext"], "dict[str, Any] | None"]
-_RUNNERS: dict[str, Runner] = {}
 
 
 class JobInterrupted(Exception):
     """The execution must end now: the job was stopped at a checkpoint or someone else owns it."""
-
-
-def register(job_type: str, fn: Runner) -> None:
-    """Make ``fn`` the runner of ``job_type`` (registering the same type again replaces it)."""
-    _RUNNERS[job_type] = fn
-
-
-def get(job_type: str) -> Runner | None:
-    return _RUNNERS.get(job_type)
 
 
 class JobContext:

@@ -1,17 +1,20 @@
 """Job operations: submit, read, list, stop/resume/forceStop/cancel, and the stale-worker sweep.
 
-``submit(services, job_type, label, data, user)`` is what other packages call (see ``jobs.runners``)."""
+Other packages register runners (``register_runner``) and call ``services.jobs.submit(...)`` (see
+``jobs.runners``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
 
-from core.config import env_int
+from core.config import Config
 from core.errors import BadRequest, Forbidden, NotFound
+from core.services import Services
 from jobs.dispatch import Dispatcher
 from jobs.logs import JobLogs
 from jobs.model import (
@@ -28,7 +31,7 @@ from jobs.model import (
     render,
 )
 from jobs.repository import JobRepository
-from runtime.services import Services
+from jobs.runners import Runner
 
 log = logging.getLogger("jobs.service")
 
@@ -41,10 +44,9 @@ class JobSettings:
     rq_job_timeout: int = 24 * 3600
 
     @classmethod
-    def from_env(cls) -> JobSettings:
-        return cls(batch_size=env_int("JOBS_BATCH_SIZE", 200), stale_seconds=env_int("JOBS_STALE_SECONDS", 30),
-                   embedded_threads=env_int("JOBS_EMBEDDED_THREADS", 2),
-                   rq_job_timeout=env_int("JOBS_RQ_TIMEOUT", 24 * 3600))
+    def from_config(cls, config: Config) -> JobSettings:
+        return cls(batch_size=config.jobs_batch_size, stale_seconds=config.jobs_stale_seconds,
+                   embedded_threads=config.jobs_embedded_threads, rq_job_timeout=config.jobs_rq_timeout)
 
 
 @dataclass
@@ -62,6 +64,21 @@ class JobService:
         self.repo = JobRepository(services.store)
         self.logs = JobLogs(services.store)
         self.dispatcher: Dispatcher = dispatcher  # type: ignore[assignment]  # set by the plugin
+        self.runners: dict[str, Runner] = {}
+        # fn(event, job) on "started" (first run only), "finished" and "failed" (finished with errors);
+        # called in the worker, a failing one is logged.
+        self.job_events: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def notify(self, event: str, job: dict[str, Any]) -> None:
+        for fn in list(self.job_events):
+            try:
+                fn(event, job)
+            except Exception:
+                log.exception("a job %s hook failed for job %s", event, job.get("_id"))
+
+    def register_runner(self, job_type: str, fn: Runner) -> None:
+        """Make ``fn`` the runner of ``job_type`` (see ``jobs.runners`` for the contract)."""
+        self.runners[job_type] = fn
 
     def ensure_indexes(self) -> None:
         self.repo.ensure_indexes()
@@ -212,18 +229,3 @@ class JobService:
         for doc in waiting:
             self._enqueue(doc)
         return len(waiting)
-
-
-def submit(services: Services, job_type: str, label: str, data: dict[str, Any], user: dict[str, Any],
-           low_priority: bool = False, parent: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Create a PENDING job of ``job_type`` run by ``user`` and queue it. Returns the job document."""
-    return jobs_of(services).submit(job_type, label, data, user, low_priority, parent)
-
-
-def job_link(services: Services, doc: dict[str, Any]) -> dict[str, str]:
-    """``{"jobLink": "<api prefix>/status/jobs/<id>", "jobId": "<id>"}`` for an async response."""
-    return jobs_of(services).job_link(doc)
-
-
-def jobs_of(services: Services) -> JobService:
-    return services.extra["jobs"]

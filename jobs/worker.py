@@ -6,35 +6,38 @@ It is the forking ``rq.Worker``: each job runs in a child process, which is what
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+
+from flask import Flask
 
 from core.config import Config
 
 log = logging.getLogger("jobs.worker")
 
 
-def run_worker(burst: bool = False) -> None:
+def run_worker(app_factory: Callable[[Config | None], Flask], burst: bool = False) -> None:
+    """``app_factory`` builds the app (the composition root's ``create_app``) in each job process."""
     from redis import Redis
     from rq import Queue, Worker
 
     from jobs.dispatch import QUEUES
+    from jobs.execution import configure
 
     config = Config.from_env()
     if not config.redis_url:
         raise SystemExit("runtime worker needs REDIS_URL (without it, jobs run inside `runtime serve`)")
-    _sweep_dead_jobs(config)
+    _sweep_dead_jobs(app_factory(config))
+    configure(lambda: app_factory(None))
     connection = Redis.from_url(config.redis_url)
     queues = [Queue(name, connection=connection) for name in QUEUES]
     Worker(queues, connection=connection).work(burst=burst, with_scheduler=False)
 
 
-def _sweep_dead_jobs(config: Config) -> None:
+def _sweep_dead_jobs(app: Flask) -> None:
     """Runs on a throwaway app whose Mongo client is closed before the worker forks its job processes."""
-    from runtime.app import create_app
-
-    app = create_app(config)
     svc = app.extensions["runtime"]
     try:
-        swept = svc.extra["jobs"].sweep_stale()
+        swept = svc.jobs.sweep_stale()
         if swept:
             log.warning("%d job(s) left running by a dead worker were stopped; resume them to finish", swept)
     finally:

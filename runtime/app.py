@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from flask import Flask, g, jsonify, request
@@ -12,20 +11,26 @@ from core import errors
 from core.config import Config
 from core.errors import Unauthorized
 from core.http import SafeJSONProvider
+from core.services import Services, services
 from core.storage import connect
+from entities import plugin as entities_plugin
+from files import plugin as files_plugin
+from jobs import plugin as jobs_plugin
+from runtime.applogs import plugin as applogs_plugin
 from runtime.auth import ServiceUnavailable, token_from_request
-from runtime.services import Services, build_services
+from runtime.auth_routes import PUBLIC_ENDPOINTS
+from runtime.auth_routes import blp as auth_blp
+from runtime.cli_support import apply_folder, ensure_indexes
+from runtime.services import build_services
 
-# Packages that add routes and services: each module has ``install(app, api, services)``.
-PLUGINS = ("jobs.plugin", "entities.aggregate.plugin", "entities.actions.plugin", "runtime.applogs.plugin",
-           "files.plugin", "entities.transfer.plugin")
+# Packages that add routes and services, lowest layer first: each has ``install(app, api, services)``.
+PLUGINS = (jobs_plugin, files_plugin, entities_plugin, applogs_plugin)
 
 health_blp = Blueprint("health", __name__, description="Liveness")
 
 
 @health_blp.route("/health", methods=["GET"])
 def health():
-    from runtime.services import services
     services().store.db.command("ping")
     return jsonify({"status": "ok"})
 
@@ -65,24 +70,21 @@ def _install_cors(app: Flask, config: Config) -> None:
 
 
 def _register_blueprints(app: Flask, prefix: str) -> None:
-    from entities.history.routes import blp as history_blp
-    from entities.metadata_routes import blp as metadata_blp
-    from entities.records.routes import blp as records_blp
-    from runtime.auth_routes import blp as auth_blp
-
+    svc: Services = app.extensions["runtime"]
     api = Api(app)
-    for blp in (health_blp, auth_blp, metadata_blp, history_blp, records_blp):
+    for blp in (health_blp, auth_blp):
         api.register_blueprint(blp, url_prefix=prefix)
-    for name in PLUGINS:
-        importlib.import_module(name).install(app, api, app.extensions["runtime"])
+    svc.plugins.public_endpoints.update(PUBLIC_ENDPOINTS)
+    for plugin in PLUGINS:
+        plugin.install(app, api, svc)
 
 
 def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
-    from runtime.auth_routes import PUBLIC_ENDPOINTS
+    public = svc.plugins.public_endpoints
 
     @app.before_request
     def _guard():
-        if not request.path.startswith(prefix) or request.endpoint in PUBLIC_ENDPOINTS:
+        if not request.path.startswith(prefix) or request.endpoint in public:
             return None
         if request.method == "OPTIONS":
             return None  # which methods a route allows (and CORS preflights) is no secret
@@ -102,8 +104,6 @@ def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
 
 def bootstrap(app: Flask, examples_dir: str | None = None) -> tuple[str, str | None]:
     """Create indexes, the developer user and (optionally) the sample app's entities."""
-    from runtime.cli_support import apply_folder, ensure_indexes
-
     svc: Services = app.extensions["runtime"]
     with app.app_context():
         ensure_indexes(svc)

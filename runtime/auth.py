@@ -15,10 +15,9 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from bson import ObjectId
-from flask import g, request
+from flask import request
 from pymongo.errors import DuplicateKeyError
 
-from core.context import WriteContext
 from core.errors import ApiError, Forbidden, Unauthorized, ValidationFailed, field_error
 from core.storage import Store
 
@@ -175,27 +174,6 @@ def token_from_request() -> str | None:
     if scheme.lower() in ("bearer", "token") and value.strip():
         return value.strip()
     return request.args.get("api_key") or None
-
-
-def client_ip() -> str | None:
-    return request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip() or None
-
-
-def current_user() -> dict[str, Any]:
-    return g.user
-
-
-def require_developer() -> None:
-    if not g.user.get("developer"):
-        raise Forbidden("Only developers can do this")
-
-
-def write_context(context_path: str | None = None) -> WriteContext:
-    user, admin = g.user, g.get("admin_user")
-    return WriteContext(user_email=user["email"], user_id=str(user["_id"]), user_name=user.get("fullName"),
-                        developer=bool(user.get("developer")),
-                        impersonator_email=admin["email"] if admin else None, ip=client_ip(),
-                        context_path=context_path)
 
 
 def public_user(user: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from flask import current_app, g, jsonify, request
 from flask_smorest import Blueprint
 
 from core.http import json_object, loads_safe
-from runtime.auth import client_ip, public_user, token_from_request
-from runtime.services import services
+from core.identity import client_ip
+from core.services import services
+from runtime.auth import public_user, token_from_request
 
 blp = Blueprint("auth", __name__, description="Login, logout and the current user")
 

@@ -1,4 +1,4 @@
-"""``runtime`` command line: serve, apply, release, worker."""
+"""``runtime`` command line: serve, apply, release, worker, clock."""
 
 from __future__ import annotations
 
@@ -22,9 +22,8 @@ def _serve(args: argparse.Namespace) -> None:
     print(f"Entity Runtime: storage is {store}", flush=True)
     print(f"Developer login: {email} / {password or '(unchanged: password set earlier)'}", flush=True)
     print(f"API: http://{args.host}:{args.port}{config.api_prefix}", flush=True)
-    start_jobs = app.extensions["runtime"].extra.get("start_embedded_jobs")
-    if start_jobs is not None:
-        start_jobs(app)
+    for start in app.extensions["runtime"].plugins.start_hooks:
+        start()
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
 
 
@@ -50,8 +49,16 @@ def _release(args: argparse.Namespace) -> None:
 
 def _worker(args: argparse.Namespace) -> None:
     from jobs.worker import run_worker
+    from runtime.app import create_app
 
-    run_worker(burst=args.burst)
+    run_worker(create_app, burst=args.burst)
+
+
+def _clock(args: argparse.Namespace) -> None:
+    from jobs.clock import run_clock
+    from runtime.app import create_app
+
+    run_clock(create_app)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     worker = sub.add_parser("worker", help="run a job worker on the default and low queues")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=_worker)
+    clock = sub.add_parser("clock", help="fire due schedules and webhook retries (several may run at once)")
+    clock.set_defaults(func=_clock)
     args = parser.parse_args(argv)
     args.func(args)
 

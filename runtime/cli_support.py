@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ApiError
+from core.services import Services
 from entities.registry import ensure_data_indexes
-from runtime.services import Services
 
 
 def ensure_indexes(svc: Services) -> None:
     svc.auth.ensure_indexes()
     svc.registry.ensure_indexes()
     svc.history.ensure_indexes()
-    for hook in svc.extra.get("index_hooks", []):
-        hook(svc)
+    for hook in svc.plugins.index_hooks:
+        hook()
     for entity in svc.registry.all().values():
         ensure_data_indexes(svc.store, entity)
 

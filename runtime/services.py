@@ -1,43 +1,20 @@
-"""The services of one app, built once by ``create_app`` and reached through ``services()``."""
+"""Builds the services of one app (the composition root's part of ``core.services``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from flask import current_app
-
-if TYPE_CHECKING:
-    from core.config import Config
-    from core.storage import Store
-    from entities.history.recorder import HistoryRecorder
-    from entities.records.service import RecordService
-    from entities.registry import Registry
-    from runtime.auth import AuthService
-
-
-@dataclass
-class Services:
-    config: Config
-    store: Store
-    auth: AuthService
-    registry: Registry
-    history: HistoryRecorder
-    records: RecordService
-    extra: dict[str, Any] = field(default_factory=dict)
+from core.config import Config
+from core.services import Services
+from core.storage import Store
+from entities.history.recorder import HistoryRecorder
+from entities.records.lifecycle import RecordLifecycle
+from entities.registry import Registry
+from runtime.auth import AuthService
 
 
 def build_services(config: Config, store: Store) -> Services:
-    from entities.history.recorder import HistoryRecorder
-    from entities.records.service import RecordService
-    from entities.registry import Registry
-    from runtime.auth import AuthService
-
-    registry = Registry(store)
-    history = HistoryRecorder(store)
-    return Services(config=config, store=store, auth=AuthService(store, config.token_idle_seconds),
-                    registry=registry, history=history, records=RecordService(store, registry, history))
-
-
-def services() -> Services:
-    return current_app.extensions["runtime"]
+    svc = Services(config=config, store=store)
+    svc.auth = AuthService(store, config.token_idle_seconds)
+    svc.registry = Registry(store)
+    svc.history = HistoryRecorder(store)
+    svc.records = RecordLifecycle(store, svc.registry, svc.history)
+    return svc

@@ -15,7 +15,6 @@ from typing import Any
 
 from core.context import WriteContext
 from entities.records.render import render
-from runtime.applogs import app_logs
 
 log = logging.getLogger("runtime.actions")
 
@@ -84,8 +83,8 @@ class ActionContext:
         level = level.upper() if level.upper() in ("INFO", "WARN", "ERROR") else "INFO"
         if self._logger is not None:
             self._logger(level, message)
-        else:  # a synchronous run has no job log: the message goes to the app logs
-            app_logs(self._services).write(level, message, {"entity": self.entity, "action": self.action},
+        elif self._services.app_logs is not None:  # a synchronous run has no job log: the app logs get it
+            self._services.app_logs.write(level, message, {"entity": self.entity, "action": self.action},
                                            user=self.user.get("email"), sub_type="SCRIPT",
                                            admin_user=self._write_ctx.impersonator_email, ip=self._write_ctx.ip)
         log.log({"INFO": logging.INFO, "WARN": logging.WARNING, "ERROR": logging.ERROR}[level],

@@ -50,5 +50,3 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
     result = runner.run_many(entity, action, selector, params, user, ctx, hooks, after)
     return {"results": {"status": "ok", "response": result}}
 
-
-runners.register("EXECUTE_ACTION", run_action_job)

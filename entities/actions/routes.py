@@ -13,12 +13,12 @@ from flask import g, jsonify, request
 
 from core.errors import BadRequest, NotFound
 from core.http import flag, json_body
+from core.identity import write_context
+from core.services import services
 from entities.actions.definitions import Action, action_of
 from entities.actions.service import ActionService, selection_filter
 from entities.metadata import Entity
 from entities.query import count, parse_list_query
-from runtime.auth import write_context
-from runtime.services import services
 
 
 def _action(entity: Entity, name: str) -> Action:
@@ -33,13 +33,12 @@ def _wants_async(action: Action) -> bool:
 
 
 def _submit(entity: Entity, action: Action, body: Any, selection: dict[str, Any]):
-    from jobs import service as jobs
 
     svc = services()
     data = {"entityName": entity.name, "actionName": action.name, "params": body or {}, **selection}
-    job = jobs.submit(svc, "EXECUTE_ACTION", f"Executing action {action.name} on entity {entity.name}", data,
+    job = svc.jobs.submit("EXECUTE_ACTION", f"Executing action {action.name} on entity {entity.name}", data,
                       g.user, low_priority=flag("_lowPriority"))
-    return jsonify(jobs.job_link(svc, job))
+    return jsonify(svc.jobs.job_link(job))
 
 
 def run_on_ids(entity: Entity, ids: list[str] | None, action_name: str):

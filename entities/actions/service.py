@@ -15,7 +15,6 @@ from core.context import WriteContext
 from core.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_error
 from entities.actions.context import ActionContext
 from entities.actions.definitions import Action, resolve_handler
-from entities.history.recorder import now_ms
 from entities.metadata import Entity, HistorySettings
 from entities.query import iterate_ids, map_filter
 from entities.records.render import render, with_entity
@@ -73,7 +72,7 @@ class ActionService:
         for p in action.parameters:
             if loaded.get(p.name) is None and p.default is not None:
                 loaded[p.name] = p.default if p.type.name == "relationship" else p.type.load(p.default, p)
-        self.svc.records._resolve_references(action.parameters, loaded, "", errors)
+        self.svc.records.validator.resolve_references(action.parameters, loaded, "", errors)
         for p in action.parameters:
             if p.required and loaded.get(p.name) in (None, "", []):
                 errors.append(field_error(p.name, "required", "This parameter is required", p.label))
@@ -156,14 +155,10 @@ class ActionService:
                     hooks.batch_done(batch[-1], len(batch))
 
         if action.update is not None:
-            body = self._update_body(action, params)
-            if set_based_update_allowed(entity, body):
-                updated = self._update_in_batches(entity, body, selector, hooks, after)
-            else:
-                updated = 0
-                for record in selection():
-                    records.update(entity, record["id"], body, ctx)
-                    updated += 1
+            batch_done = hooks.batch_done if hooks is not None else None
+            beat = hooks.beat if hooks is not None else None
+            updated = records.update_matching(entity, iterate_ids(col, selector, BATCH, after),
+                                              self._update_body(action, params), ctx, batch_done, beat)
             result: Any = {"recordsUpdated": updated}
         else:
             actx = self._context(entity, action, params, user, ctx, hooks, records=selection,
@@ -171,27 +166,6 @@ class ActionService:
             result = self._call(action, actx)
         self._performed(entity, action, None, ctx)
         return {} if result is None else result
-
-    def _update_in_batches(self, entity: Entity, body: dict[str, Any], selector: dict[str, Any],
-                           hooks: JobHooks | None, after: ObjectId | None) -> int:
-        """One ``update_many`` per batch: the same values for every record, ``version`` bumped atomically."""
-        records = self.svc.records
-        values = records.validated_values(entity, body)
-        col = records.collection(entity)
-        updated = 0
-        for batch in iterate_ids(col, selector, BATCH, after):
-            stamp = {f.name: now_ms() for f in entity.fields if f.type.name == "modifiedDate"}
-            sets = {k: v for k, v in {**values, **stamp}.items() if v is not None}
-            unsets = {k: "" for k, v in values.items() if v is None}
-            update: dict[str, Any] = {"$inc": {"version": 1}}
-            if sets:
-                update["$set"] = sets
-            if unsets:
-                update["$unset"] = unsets
-            updated += col.update_many({"_id": {"$in": batch}}, update).matched_count
-            if hooks is not None and hooks.batch_done is not None:
-                hooks.batch_done(batch[-1], len(batch))
-        return updated
 
     def run_global(self, entity: Entity, action: Action, params: dict[str, Any], user: dict[str, Any],
                    ctx: WriteContext, hooks: JobHooks | None = None) -> Any:
@@ -232,36 +206,7 @@ class ActionService:
         return body
 
     def _performed(self, entity: Entity, action: Action, doc: dict[str, Any] | None, ctx: WriteContext) -> None:
-        """The USER_ACTION_PERFORMED history entry (after the record change, if any, is committed)."""
-        history = self.svc.history
-        target = doc if doc is not None else {"_id": None, "label": None}
-        entry = history.build(entity, "ACTION_PERFORMED", target, target, ctx, target["_id"] or "")
-        if entry is not None:
-            if doc is None:
-                entry["recordId"], entry["recordName"] = None, None
-            entry["newRecord"] = {"action": action.name}
-            history.commit(entry)
-
-
-def set_based_update_allowed(entity: Entity, body: dict[str, Any]) -> bool:
-    """True when updating every record with ``body`` needs no per-record work: no history to write, and
-    no label, calculated value, nested group, relationship or unique rule depends on the changed fields."""
-    if entity.history.enabled:
-        return False
-    if entity.record_label is not None:
-        used = set(entity.record_label.paths)
-    else:  # the default label may come from name/title/label or any text field (records.values.compute_label)
-        used = {"name", "title", "label"} | {f.name for f in entity.fields if f.type.family == "text"}
-    for f in entity.fields:
-        if f.calculated is not None:
-            used.update(f.calculated.paths)
-    for name in body:
-        f = entity.field(name)
-        if f is None or f.unique or f.is_nested or f.type.name in ("relationship", "file"):
-            return False
-        if any(p == name or p.startswith(name + ".") for p in used):
-            return False
-    return True
+        self.svc.records.action_performed(entity, action.name, doc, ctx)
 
 
 def selection_filter(entity: Entity, ids: list[str] | None, query_filter: dict[str, Any] | None) -> dict[str, Any]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
+from core.services import services
 from entities.aggregate.parse import parse_body
 from entities.aggregate.service import aggregate
-from runtime.services import services
 
 blp = Blueprint("aggregate", __name__, description="Aggregate queries over an entity's records")
 

@@ -7,11 +7,11 @@ from typing import Any
 from pymongo.errors import ExecutionTimeout, OperationFailure
 
 from core.errors import ApiError, BadRequest
+from core.services import Services
 from entities.aggregate.parse import normalize
 from entities.aggregate.pipeline import build
 from entities.aggregate.render import render_row
 from entities.metadata import Entity
-from runtime.services import Services
 
 
 def aggregate(svc: Services, entity: Entity, body: Any) -> dict[str, Any]:

@@ -13,8 +13,9 @@ from typing import Any
 
 from bson import ObjectId
 
+from core.ids import parse_object_id
 from entities.metadata import Entity, Field, HistorySettings
-from entities.types import EQUALITY, SCALAR_ACC, TYPES, FieldInvalid, FieldType, parse_object_id
+from entities.types import EQUALITY, SCALAR_ACC, TYPES, FieldInvalid, FieldType
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ class Slot:
         extra = _EXTRAS.get(kind, {}).get(part)
         if extra is not None:
             return part, Slot(extra, many=self.many)
+        if kind == "relationship":
+            copied = self.field.copied_field(part)
+            if copied is not None:
+                return part, Slot(copied, many=self.many or copied.many)
         if kind == "nestedFields":
             inner = self.field.inner(part)
             if inner is not None:

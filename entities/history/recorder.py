@@ -4,8 +4,9 @@ Consistency with the record write (no entry without a committed change, no commi
 entry) uses an outbox: a create or update writes the entry *inside the record document* (``_hist``) in
 the same atomic compare-and-set, then copies it to ``sys.history`` under a preset id (idempotent) and
 clears ``_hist``. A delete first stores the entry as ``pending``, deletes, then confirms it. If the
-process dies in between, ``recover`` finishes the job: an outbox entry is copied; a pending delete entry
-is confirmed when the record is gone and dropped when it still exists.
+process dies in between, ``RecordLifecycle.repair_history`` (which owns the record side) finishes the
+job: an outbox entry is copied; a pending delete entry is confirmed when the record is gone and dropped
+when it still exists and is older than a lease.
 """
 
 from __future__ import annotations
@@ -116,9 +117,6 @@ class HistoryRecorder:
         except DuplicateKeyError:
             pass
 
-    def clear_outbox(self, records: Any, record_id: ObjectId, entry_id: ObjectId) -> None:
-        records.update_one({"_id": record_id, f"{OUTBOX_FIELD}._id": entry_id}, {"$unset": {OUTBOX_FIELD: ""}})
-
     def insert_pending(self, entry: dict[str, Any]) -> None:
         self.col.insert_one({**entry, "pending": True})
 
@@ -141,22 +139,12 @@ class HistoryRecorder:
                                   + dt.timedelta(days=settings.keep_deleted_days))
         self.col.update_many(selector, {"$set": update})
 
-    def recover(self, entity_name: str, records: Any) -> int:
-        """Finish history writes interrupted by a crash; returns how many entries were repaired."""
-        repaired = 0
-        # ``_hist._id`` (every entry has one), not ``_hist``: the sparse ``history_outbox`` index serves it.
-        for doc in records.find({f"{OUTBOX_FIELD}._id": {"$exists": True}}, {OUTBOX_FIELD: 1}):
-            entry = doc[OUTBOX_FIELD]
-            self.commit(entry)
-            self.clear_outbox(records, doc["_id"], entry["_id"])
-            repaired += 1
-        for entry in self.col.find({"entityName": entity_name, "pending": True}):
-            if records.find_one({"_id": ObjectId(entry["recordId"])}, {"_id": 1}) is None:
-                self.confirm(entry["_id"])
-            else:
-                self.discard(entry["_id"])
-            repaired += 1
-        return repaired
+    def pending(self, entity_name: str, record_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """Delete entries not yet confirmed (their delete may still be in flight, or its process died)."""
+        query: dict[str, Any] = {"entityName": entity_name, "pending": True}
+        if record_ids is not None:
+            query["recordId"] = {"$in": record_ids}
+        return list(self.col.find(query))
 
 
 def _verb(kind: str) -> str:

@@ -8,9 +8,9 @@ from bson import ObjectId
 
 from core.errors import BadRequest
 from core.http import page
+from core.ids import parse_object_id
 from entities.history.recorder import HistoryRecorder
 from entities.metadata import HISTORY_EVENTS, Entity
-from entities.types import parse_object_id
 
 ITEM_FIELDS = ("entityId", "entityName", "entityVersion", "recordId", "recordName", "user", "timestamp", "ip",
                "eventType", "eventCategory", "contextPath", "recordDeleted", "deletionDate", "oldRecord",
@@ -47,19 +47,17 @@ def _page(recorder: HistoryRecorder, selector: dict[str, Any], size: int, offset
     return page(total, docs, present)
 
 
-def record_history(recorder: HistoryRecorder, records_col: Any, entity: Entity, record_id: str, size: int,
+def record_history(recorder: HistoryRecorder, entity: Entity, record_id: str, size: int,
                    offset: str | None) -> dict[str, Any]:
     _require_history(entity)
     if parse_object_id(record_id) is None:
         raise BadRequest(f"'{record_id}' is not a valid record id")
-    recorder.recover(entity.name, records_col)
     return _page(recorder, {"entityName": entity.name, "recordId": record_id}, size, offset)
 
 
-def entity_history(recorder: HistoryRecorder, records_col: Any, entity: Entity, event_types: str | None,
+def entity_history(recorder: HistoryRecorder, entity: Entity, event_types: str | None,
                    time_from: int | None, time_to: int | None, size: int, offset: str | None) -> dict[str, Any]:
     _require_history(entity)
-    recorder.recover(entity.name, records_col)
     selector: dict[str, Any] = {"entityName": entity.name}
     if event_types:
         types = [t.strip() for t in event_types.split(",") if t.strip()]

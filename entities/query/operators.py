@@ -21,6 +21,7 @@ from typing import Any
 from core.regex import SafeRegexError, compile_safe
 from entities.query.paths import Segment, Target
 from entities.query.values import Operation, bad, convert_all
+from entities.types import parse_object_id
 
 MAX_REGEX = 200
 # A quantified group that itself contains a quantifier, e.g. (a+)+ or (\w*x)*: catastrophic backtracking.
@@ -60,6 +61,12 @@ def condition(target: Target, operation: Operation) -> dict[str, Any]:
     if op == "like":
         return at(target.chain, {"$regex": like_pattern(operation.args, target.like_digits, param), "$options": "i"})
     values = convert_all(target.convert, operation.args, param)
+    if op in ("equals", "notEquals") and target.id_chain is not None and values:
+        ids = [oid for oid in (parse_object_id(v) for v in values) if oid is not None]
+        cond = at(target.chain, _equals(values, False))
+        if ids:
+            cond = {"$or": [cond, at(target.id_chain, _equals(ids, False))]}
+        return cond if op == "equals" else negate(cond)
     if op in ("equals", "notEquals"):
         if not values:
             raise bad(param, f"{op}() needs a value")

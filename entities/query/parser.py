@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.ids import parse_object_id
 from entities.metadata import Entity
 from entities.query.complex import parse_complex
 from entities.query.conditions import and_, text_condition, value_condition
@@ -16,7 +17,6 @@ from entities.query.model import ListQuery
 from entities.query.paths import resolve
 from entities.query.search import global_search
 from entities.query.values import QueryError, bad
-from entities.types import parse_object_id
 
 MAX_SIZE = 1000
 SYSTEM_PARAMS = {"_size", "_offset", "_sortField", "_sortType", "_fields", "_format", "_relationshipsToFetch",
@@ -164,6 +164,8 @@ def _fields(entity: Entity, raw: str | None) -> tuple[list[str] | None, dict[str
         if target.field is None:
             raise bad("_fields", f"unknown field '{path}'")
         chain = [s.key for s in target.chain]
+        if target.whole is not None:
+            chain = chain[:target.whole]  # a copied field: the relationship value comes back whole
         if target.field.type.name in ("relationship", "file") or target.chain[-1].key == "id":
             chain = chain[:-1]  # a relationship, file or element id comes back whole
         keys.add(".".join(chain))

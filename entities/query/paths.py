@@ -35,6 +35,8 @@ class Target:
     operators: frozenset[str]
     field: Field | None = None
     like_digits: bool = False  # phone: strip non-digits from like() text
+    id_chain: tuple[Segment, ...] | None = None  # bare relationship value: an id matches the id too
+    whole: int | None = None  # a copied field: how much of the chain a projection keeps (the relationship)
 
     @property
     def is_group(self) -> bool:
@@ -83,8 +85,16 @@ def _reference(f: Field, rest: list[str], chain: tuple[Segment, ...], path: str,
     """``company`` / ``company.label`` compare the label, ``company.id`` the id; files use ``name``."""
     text_key = "label" if f.type.name == "relationship" else "name"
     own = (*chain, Segment(f.name, f.many))
+    if not rest and f.type.name == "relationship":
+        return Target(param, (*own, Segment(text_key, False)), text, f.type.operators, f,
+                      id_chain=(*own, Segment("id", False)))
     if not rest or rest == [text_key]:
         return Target(param, (*own, Segment(text_key, False)), text, f.type.operators, f)
     if rest == ["id"]:
         return Target(param, (*own, Segment("id", False)), object_id, f.type.operators - {"like"}, f)
-    raise bad(param, f"unknown field '{path}' (only {f.name}.id and {f.name}.{text_key} can be filtered)")
+    copied = f.copied_field(rest[0]) if len(rest) == 1 else None
+    if copied is not None:
+        return Target(param, (*own, Segment(copied.name, copied.many)), by_type(copied), copied.type.operators,
+                      copied, like_digits=copied.type.name == "phone", whole=len(own))
+    names = ", ".join(f"{f.name}.{n}" for n in ["id", text_key, *(c.name for c in f.copied)])
+    raise bad(param, f"unknown field '{path}' (only {names} can be filtered)")

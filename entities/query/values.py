@@ -15,7 +15,8 @@ from typing import Any
 from bson import ObjectId
 
 from core.errors import BadRequest
-from entities.types import FieldInvalid, parse_object_id
+from core.ids import parse_object_id
+from entities.types import FieldInvalid
 
 OPERATORS = frozenset({"equals", "notEquals", "like", "between", "greater", "greaterOrEquals", "less",
                        "lessOrEquals", "empty", "notEmpty"})

@@ -10,13 +10,13 @@ from bson import ObjectId
 from core.context import WriteContext
 from core.errors import ApiError
 from entities.metadata import Entity
+from entities.records.lifecycle import RecordLifecycle
 from entities.records.render import render, with_entity
-from entities.records.service import RecordService
 
 RESULTS_CAP = 1000
 
 
-def delete_each(records: RecordService, entity: Entity, ids: Iterable[ObjectId | str], ctx: WriteContext,
+def delete_each(records: RecordLifecycle, entity: Entity, ids: Iterable[ObjectId | str], ctx: WriteContext,
                 results: dict[str, Any] | None = None, cap: int = RESULTS_CAP) -> tuple[dict[str, Any], int, int]:
     """Delete records one by one (each with its history). Returns (results map, ok count, error count)."""
     results = {} if results is None else results

@@ -6,6 +6,7 @@ from typing import Any
 
 from entities.metadata import Entity
 from entities.records.schema import schema_for
+from entities.records.upgrade import upgrade
 from entities.records.values import text_of
 
 
@@ -18,6 +19,7 @@ def render_fields(entity: Entity, doc: dict[str, Any], names: list[str] | None =
 
 def render(entity: Entity, doc: dict[str, Any], fields: list[str] | None = None, fmt: str = "native",
            related: dict[str, dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
+    doc = upgrade(entity, doc)
     out: dict[str, Any] = {"id": str(doc["_id"]), "version": doc.get("version", 0), "label": doc.get("label")}
     body = render_fields(entity, doc)
     if fields:

@@ -9,20 +9,16 @@ from flask_smorest import Blueprint
 
 from core.errors import BadRequest, NotFound
 from core.http import flag, json_body, page
+from core.identity import write_context
+from core.ids import parse_object_id
+from core.services import services
 from entities.metadata import Entity
 from entities.query import count, find_page, iterate_ids, parse_list_query
 from entities.records.bulk import delete_each, split_ids
+from entities.records.lifecycle import parse_id
 from entities.records.render import render
-from entities.records.service import parse_id
-from entities.types import parse_object_id
-from runtime.auth import write_context
-from runtime.services import services
 
 blp = Blueprint("records", __name__, description="Records of every entity")
-
-# Other packages plug in here: actions (PUT over ids or a query) and jobs (``_async``).
-ACTION_HANDLERS: dict[str, Any] = {}
-
 
 def _entity(name: str) -> Entity:
     return services().registry.get(name)
@@ -50,6 +46,8 @@ def list_records(entity_name: str):
     entity = _entity(entity_name)
     svc = services()
     q = parse_list_query(entity, request.args)
+    if entity.pending:  # records not yet migrated are converted whole (their stored names may differ)
+        q.projection = None
     col = svc.records.collection(entity)
     max_ms = svc.config.query_max_time_ms
     docs = find_page(col, q, max_ms)
@@ -91,7 +89,7 @@ def run_action_on_records(entity_name: str, record_ids: str, action_name: str):
 
 
 def _action(kind: str, entity: Entity, ids: list[str] | None, action_name: str):
-    handler = ACTION_HANDLERS.get(kind)
+    handler = services().plugins.action_runners.get(kind)
     if handler is None or entity.action(action_name) is None:
         raise NotFound(f"Action '{action_name}' does not exist in entity '{entity.name}'")
     return handler(entity, ids, action_name)
@@ -106,7 +104,7 @@ def delete_records(entity_name: str, record_ids: str):
     oids = [parse_object_id(i) for i in ids]
     if flag("_async"):
         return _submit_delete(entity, {"ids": [str(o) for o in oids if o is not None]})
-    ctx = write_context(f"entities.{entity.name}.delete")
+    ctx = _delete_context(entity)
     if len(ids) == 1 and "," not in record_ids:
         doc = services().records.delete(entity, parse_id(ids[0]), ctx)
         return jsonify(render(entity, doc))
@@ -130,12 +128,19 @@ def delete_over_query(entity_name: str):
         raise BadRequest(f"The query matches {matched} records, more than {limit}: use _async=true to delete "
                          f"them in a background job")
     ids = [i for batch in iterate_ids(col, q.filter, batch_size=limit + 1) for i in batch]
-    results, _, _ = delete_each(svc.records, entity, ids, write_context(f"entities.{entity.name}.delete"))
+    results, _, _ = delete_each(svc.records, entity, ids, _delete_context(entity))
     return jsonify(results)
 
 
+def _delete_context(entity: Entity):
+    """``_triggerEvents=false`` deletes without firing listeners."""
+    ctx = write_context(f"entities.{entity.name}.delete")
+    ctx.trigger_events = flag("_triggerEvents", True)
+    return ctx
+
+
 def _submit_delete(entity: Entity, selection: dict[str, Any]):
-    submit = services().extra.get("submit_delete")
+    submit = services().plugins.delete_submitter
     if submit is None:
         raise BadRequest("Background jobs are not available in this process")
     return submit(entity, selection)

@@ -14,8 +14,9 @@ from bson import ObjectId
 from marshmallow import RAISE, Schema, ValidationError
 from marshmallow import fields as mf
 
+from core.ids import parse_object_id
 from entities.metadata import Entity, Field
-from entities.types import FieldInvalid, parse_object_id
+from entities.types import FieldInvalid
 
 _SEP = "\x1f"
 

@@ -161,5 +161,3 @@ def _with_header(header: list[str], rows: Iterator[list[str]]) -> Iterator[list[
 def _file_name(entity: Entity) -> str:
     return f"{entity.name}-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.csv"
 
-
-runners.register("EXPORT_RECORDS", run_export_job)

@@ -10,25 +10,23 @@ from typing import IO, Any
 from flask import g, jsonify, request
 from flask_smorest import Blueprint
 
-from core.config import env_int
 from core.errors import BadRequest, Forbidden
 from core.http import flag
+from core.services import services
 from entities.transfer.exporter import MAX_EXPORT, count_matches, plan_export
-from entities.transfer.importer import INERT_OPTIONS, scan_upload
+from entities.transfer.importer import EFFECTIVE_OPTIONS, INERT_OPTIONS, scan_upload
 from files.storage import FileStore
-from jobs import service as jobs
-from runtime.services import services
 
 blp = Blueprint("transfer", __name__, description="Import and export of records as CSV files")
 
 # Import options (platform defaults); all but lowPriority are for developers only.
-IMPORT_OPTIONS = {"lowPriority": False, "skipRecordsWithInvalidFields": True, **INERT_OPTIONS}
+IMPORT_OPTIONS = {"lowPriority": False, "skipRecordsWithInvalidFields": True, **EFFECTIVE_OPTIONS, **INERT_OPTIONS}
 DEVELOPER_OPTIONS = frozenset(IMPORT_OPTIONS) - {"lowPriority"}
 SPOOL_MEMORY = 1024 * 1024
 
 
 def _import_max_bytes() -> int:
-    return env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024)
+    return services().config.import_max_bytes
 
 
 @blp.route("/data/<entity_name>/import", methods=["POST"])
@@ -47,10 +45,10 @@ def import_records(entity_name: str):
     chosen = {k: v for k, v in options.items() if v != IMPORT_OPTIONS[k]}
     data = {"entityName": entity.name, "fileName": name, "fileId": str(stored["_id"]), "rows": rows,
             "options": chosen}
-    job = jobs.submit(svc, "IMPORT_RECORDS", f"Importing records into entity {entity.name}", data, g.user,
+    job = svc.jobs.submit("IMPORT_RECORDS", f"Importing records into entity {entity.name}", data, g.user,
                       low_priority=options["lowPriority"])
     files.update_metadata(stored["_id"], {"jobId": str(job["_id"])})
-    return jsonify(jobs.job_link(svc, job))
+    return jsonify(svc.jobs.job_link(job))
 
 
 @blp.route("/data/<entity_name>/export", methods=["PUT"])
@@ -64,9 +62,9 @@ def export_records(entity_name: str):
         raise BadRequest(f"The query matches more than {MAX_EXPORT:,} records: narrow it to export them")
     data = {"entityName": entity.name, "query": request.args.to_dict(flat=False), "useFieldNames": use_names,
             "baseUrl": request.url_root.rstrip("/")}
-    job = jobs.submit(svc, "EXPORT_RECORDS", f"Exporting records of entity {entity.name}", data, g.user,
+    job = svc.jobs.submit("EXPORT_RECORDS", f"Exporting records of entity {entity.name}", data, g.user,
                       low_priority=flag("_lowPriority"))
-    return jsonify(jobs.job_link(svc, job))
+    return jsonify(svc.jobs.job_link(job))
 
 
 def _import_options() -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Application logs (``sys.logs``): what happened in the app, queried through ``/status/logs``.
 
-Other packages write through the service: ``app_logs(services).write(level, message, additional_info, user)``.
+Other packages write through ``services.app_logs.write(level, message, additional_info, user)`` (typed as
+``core.services.AppLogWriter``).
 """
 
-from runtime.applogs.service import LEVELS, AppLogs, app_logs
+from runtime.applogs.service import LEVELS, AppLogs
 
-__all__ = ["LEVELS", "AppLogs", "app_logs"]
+__all__ = ["LEVELS", "AppLogs"]

@@ -1,4 +1,4 @@
-"""Plugs application logs into the app: the service (``services.extra["app_logs"]``), its indexes and routes."""
+"""Plugs application logs into the app: the service (``services.app_logs``), its indexes and routes."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import Flask
 
+from core.services import Services
 from runtime.applogs.routes import blp
 from runtime.applogs.service import AppLogs
-from runtime.services import Services
 
 
 def install(app: Flask, api: Any, services: Services) -> None:
     logs = AppLogs(services.store, services.config.app_log_retention_days, services.config.query_max_time_ms)
-    services.extra["app_logs"] = logs
-    services.extra.setdefault("index_hooks", []).append(lambda svc: svc.extra["app_logs"].ensure_indexes())
+    services.app_logs = logs
+    services.plugins.index_hooks.append(logs.ensure_indexes)
     api.register_blueprint(blp, url_prefix=services.config.api_prefix)

@@ -9,7 +9,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 from core.errors import BadRequest
-from runtime.applogs.period import PeriodError, parse_period
+from core.periods import PeriodError, parse_period
 
 LEVELS = ("INFO", "WARN", "ERROR")
 DEFAULT_SIZE = 200

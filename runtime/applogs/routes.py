@@ -10,10 +10,10 @@ from flask_smorest import Blueprint
 
 from core.errors import ValidationFailed, field_error
 from core.http import json_object
+from core.identity import require_developer
+from core.services import services
 from runtime.applogs.query import LEVELS, parse_log_query
-from runtime.applogs.service import MAX_INFO_BYTES, MAX_MESSAGE, app_logs
-from runtime.auth import require_developer
-from runtime.services import services
+from runtime.applogs.service import MAX_INFO_BYTES, MAX_MESSAGE, AppLogs
 
 blp = Blueprint("applogs", __name__, description="Application logs")
 
@@ -21,14 +21,14 @@ blp = Blueprint("applogs", __name__, description="Application logs")
 @blp.route("/status/logs", methods=["GET"])
 def list_logs():
     require_developer()
-    return jsonify(app_logs(services()).query(parse_log_query(request.args)))
+    return jsonify(_logs().query(parse_log_query(request.args)))
 
 
 @blp.route("/status/logs", methods=["POST"])
 def create_log():
     require_developer()
     level, message, info = _log_body(json_object())
-    return jsonify(app_logs(services()).write(level, message, info, type="EXTERNAL"))
+    return jsonify(_logs().write(level, message, info, type="EXTERNAL"))
 
 
 def _log_body(body: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
@@ -57,3 +57,9 @@ def _log_body(body: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
     if errors:
         raise ValidationFailed(errors)
     return str(level).upper(), message, info
+
+
+def _logs() -> AppLogs:
+    logs = services().app_logs
+    assert isinstance(logs, AppLogs)
+    return logs

@@ -145,14 +145,9 @@ def render(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _request_identity(admin_user: str | None, ip: str | None) -> tuple[str, str | None, str | None]:
-    from runtime.auth import client_ip
+    from core.identity import client_ip
 
     if not has_request_context() or g.get("user") is None:
         return SYSTEM_USER, admin_user, ip
     admin = g.get("admin_user")
     return g.user["email"], admin_user or (admin["email"] if admin else None), ip or client_ip()
-
-
-def app_logs(services: Any) -> AppLogs:
-    """The app-log service of an app (installed by ``runtime.applogs.plugin``)."""
-    return services.extra["app_logs"]

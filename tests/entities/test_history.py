@@ -257,3 +257,30 @@ def test_expired_history_is_removed_by_the_store(app, api: Api):
     app.extensions["runtime"].store.sweep_expired()
     assert [e["eventType"] for e in api.get(f"/data/events/{record['id']}/history").get_json()["items"]] == [
         "USER_RECORD_CHANGED"]
+
+
+def test_a_history_read_during_a_delete_in_flight_keeps_its_entry(app, api: Api, monkeypatch):
+    """Between writing its pending entry and deleting the record, a delete may be overtaken by a history
+    read; the read's repair must not drop that entry, or the delete would succeed with no history."""
+    record = create(api, "companies", company(name="In flight"))
+    history = app.extensions["runtime"].history
+    pending_written, go_on = threading.Event(), threading.Event()
+    real = history.insert_pending
+
+    def slow_insert_pending(entry):
+        real(entry)
+        pending_written.set()
+        assert go_on.wait(10)
+
+    monkeypatch.setattr(history, "insert_pending", slow_insert_pending)
+    outcome: dict = {}
+    deleting = threading.Thread(target=lambda: outcome.update(
+        status=login(app).delete(f"/data/companies/{record['id']}").status_code))
+    deleting.start()
+    assert pending_written.wait(10)
+    assert api.get("/data/companies/history").status_code == 200  # repairs while the delete is in flight
+    go_on.set()
+    deleting.join(10)
+    assert outcome == {"status": 200}
+    events = [e["eventType"] for e in api.get(f"/data/companies/{record['id']}/history").get_json()["items"]]
+    assert events == ["USER_RECORD_DELETED", "USER_RECORD_CREATED"]

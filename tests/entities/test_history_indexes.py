@@ -71,3 +71,16 @@ def test_retention_is_a_server_ttl_index_on_mongodb(server):
     assert ttl["expireAfterSeconds"] == 0 and ttl["key"] == [("expireAt", 1)]
     tokens = app.extensions["runtime"].store.collection("sys.tokens").index_information()["expiry"]
     assert tokens["expireAfterSeconds"] == 0
+
+
+def test_the_outbox_repair_of_a_history_read_uses_the_sparse_outbox_index(server):
+    app, log = _app(server)
+    api = login(app)
+    record = create(api, "companies", company(name="Outboxed"))
+    with log.recording_commands() as commands:
+        assert api.get(f"/data/companies/{record['id']}/history").status_code == 200
+    repairs = [c for name, c in commands if name == "find" and c["find"] == "data.companies"]
+    assert repairs, commands
+    indexes = app.extensions["runtime"].records.collection("companies").index_information()
+    for find in repairs:
+        assert _covered_by_index(indexes, list(find["filter"]), []), find["filter"]

@@ -317,7 +317,7 @@ def test_force_stop_inside_a_batch_then_resume_imports_no_row_twice(small_batche
     assert api.put(f"/status/jobs/{job_id}/stop").get_json()["status"] == "STOPPING"
     assert api.put(f"/status/jobs/{job_id}/forceStop").get_json()["status"] == "STOPPED"
     gate.released.set()
-    assert small_batches.extensions["runtime"].extra["jobs"].dispatcher.wait_idle(20)
+    assert small_batches.extensions["runtime"].jobs.dispatcher.wait_idle(20)
     assert codes(api) == [f"n{i}" for i in range(1, 14)]  # the killed run stopped inside its third batch
     assert api.put(f"/status/jobs/{job_id}/resume").status_code == 200
     done = wait_for(api, job_id, ("FINISHED",))
@@ -431,7 +431,7 @@ def test_import_request_errors(api: Api, user_api: Api):
 
 
 def test_a_file_that_no_longer_fits_the_entity_fails_the_job(app: Flask, api: Api):
-    dispatcher = app.extensions["runtime"].extra["jobs"].dispatcher
+    dispatcher = app.extensions["runtime"].jobs.dispatcher
     dispatcher.pause()
     try:
         job_id = upload(api, "gadgets", "code,count\nx,1\n").get_json()["jobId"]

@@ -289,7 +289,7 @@ def test_sweep_removes_old_unreferenced_uploads_only(app: Flask, docs: Api):
     create(docs, "documents", {"title": "Doc", "attachment": attached, "sections": [{"scan": nested}]})
     for file_id in (orphan, attached, nested):
         backdate(app, file_id, 13)
-    files = app.extensions["runtime"].extra["files"]
+    files = app.extensions["runtime"].files
 
     assert files.sweep_unreferenced(dt.timedelta(hours=12)) == 1
     assert docs.get(f"/files/{orphan}").status_code == 404
@@ -302,7 +302,7 @@ def test_sweep_removes_old_unreferenced_uploads_only(app: Flask, docs: Api):
 
 
 def test_an_upload_triggers_the_sweep_at_most_once_per_interval(app: Flask, api: Api):
-    files = app.extensions["runtime"].extra["files"]
+    files = app.extensions["runtime"].files
     first = upload(api, b"first")             # the first sweep runs here (nothing is old yet)
     backdate(app, first, 13)
     upload(api, b"second")                    # within the interval: no sweep

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from jobs import runners
 from jobs.runners import JobContext
 from jobs.service import JobService
 
@@ -50,8 +49,6 @@ def run_steps(ctx: JobContext) -> dict[str, Any]:
     return {"done": True}
 
 
-runners.register(STEPS, run_steps)
-
 
 @pytest.fixture(autouse=True)
 def _fresh_control() -> Iterator[StepControl]:
@@ -68,7 +65,8 @@ def control() -> StepControl:
 
 @pytest.fixture
 def jobs(app: Flask) -> Iterator[JobService]:
-    service: JobService = app.extensions["runtime"].extra["jobs"]
+    service: JobService = app.extensions["runtime"].jobs
+    service.register_runner(STEPS, run_steps)
     yield service
     service.dispatcher.unpause()  # type: ignore[attr-defined]
     service.dispatcher.shutdown()  # type: ignore[attr-defined]

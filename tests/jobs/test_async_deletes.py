@@ -6,7 +6,7 @@ import threading
 
 from bson import ObjectId
 
-import jobs.deletes as deletes
+import entities.records.delete_job as deletes
 from tests.conftest import Api, company, create
 from tests.jobs.conftest import wait_idle
 
@@ -101,12 +101,12 @@ def test_stop_and_resume_an_async_delete_processes_each_record_once(app, api, jo
     seen: list[str] = []
     real = deletes._delete_batch
 
-    def pausing(ctx, entity, col, batch, missing):
+    def pausing(ctx, entity, batch, missing):
         seen.extend(str(i) for i in batch)
         if len(seen) == 4:  # inside the second batch: let the test ask for a stop
             first_batch_done.set()
             assert proceed.wait(10)
-        real(ctx, entity, col, batch, missing)
+        real(ctx, entity, batch, missing)
 
     monkeypatch.setattr(deletes, "_delete_batch", pausing)
     body = api.delete("/data/companies?_async=true").get_json()
@@ -159,7 +159,7 @@ def test_job_link_uses_the_configured_api_prefix():
     rid = client.post("/v2/data/companies", json=company(), headers={"token": token}).get_json()["id"]
     body = client.delete(f"/v2/data/companies/{rid}?_async=true", headers={"token": token}).get_json()
     assert body["jobLink"] == f"/v2/status/jobs/{body['jobId']}"
-    jobs = app.extensions["runtime"].extra["jobs"]
+    jobs = app.extensions["runtime"].jobs
     wait_idle(jobs)
     assert client.get(body["jobLink"], headers={"token": token}).get_json()["status"] == "FINISHED"
     jobs.dispatcher.shutdown()

@@ -17,7 +17,7 @@ LOG_KEYS = ["id", "type", "subType", "level", "message", "userEmail", "adminUser
 
 
 def logs_of(app: Flask) -> AppLogs:
-    return app.extensions["runtime"].extra["app_logs"]
+    return app.extensions["runtime"].app_logs
 
 
 def at(moment: dt.datetime):

@@ -39,7 +39,7 @@ def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     handlers.REACHED.clear()
     yield app
     handlers.GATE.set()
-    app.extensions["runtime"].extra["jobs"].dispatcher.wait_idle(20)
+    app.extensions["runtime"].jobs.dispatcher.wait_idle(20)
     drop_embedded(app.config["RUNTIME"].mongodb_db)
 
 

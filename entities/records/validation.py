@@ -1,65 +1,40 @@
-"""Record CRUD. Every write is one atomic compare-and-set on ``version``.
+"""The validate stage of the record lifecycle: a REST body becomes a stored document.
 
-A body with ``version`` that no longer matches gets 409 with the current version; a body without it
-re-reads and retries until its write wins, so concurrent writers never lose an update.
+Loading with the entity's schema, defaults, required fields, references (relationships by id or label,
+files), nested item ids and labels, calculated values, the record label and unique checks. Nothing here
+writes: ``entities.records.lifecycle`` does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from bson import ObjectId
 from marshmallow import ValidationError
-from pymongo.errors import DuplicateKeyError
 
-from core.context import WriteContext
-from core.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFailed, field_error
+from core.errors import BadRequest, ValidationFailed, field_error
 from core.storage import Store
-from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
+from entities.history.recorder import OUTBOX_FIELD, now_ms
 from entities.metadata import Entity, Field
 from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, schema_for
+from entities.records.upgrade import VERSION_KEY
 from entities.records.values import compute_label, path_text
-from entities.registry import Registry, data_collection_name
-from entities.types import parse_object_id
+from entities.registry import data_collection_name
 from files.service import complete_ref as complete_file_ref
 
-MAX_RETRIES = 1000
 
-
-def parse_id(raw: str) -> ObjectId:
-    oid = parse_object_id(raw)
-    if oid is None:
-        raise NotFound(f"Record '{raw}' does not exist")
-    return oid
-
-
-class RecordService:
-    def __init__(self, store: Store, registry: Registry, history: HistoryRecorder):
+class RecordValidator:
+    def __init__(self, store: Store):
         self.store = store
-        self.registry = registry
-        self.history = history
 
-    def collection(self, entity: Entity | str) -> Any:
-        name = entity if isinstance(entity, str) else entity.name
-        return self.store.collection(data_collection_name(name))
-
-    # --- reads -----------------------------------------------------------------------------------
-
-    def get(self, entity: Entity, record_id: str | ObjectId) -> dict[str, Any]:
-        oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
-        doc = self.collection(entity).find_one({"_id": oid}, {OUTBOX_FIELD: 0})
-        if doc is None:
-            raise NotFound(f"Record '{record_id}' does not exist in entity '{entity.name}'")
-        return doc
-
-    def find_many(self, entity: Entity, ids: Iterable[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
-        return {d["_id"]: d for d in self.collection(entity).find({"_id": {"$in": list(ids)}}, {OUTBOX_FIELD: 0})}
+    def _collection(self, entity: Entity) -> Any:
+        return self.store.collection(data_collection_name(entity.name))
 
     # --- validation ------------------------------------------------------------------------------
 
-    def _check_body(self, body: Any) -> dict[str, Any]:
+    def check_body(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise BadRequest("The body must be a JSON object")
         return {k: v for k, v in body.items() if k not in ("id", "version", "label", "entity")}
@@ -89,8 +64,12 @@ class RecordService:
                 merged[name] = _merge_item(existing, value)
         return merged
 
-    def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]]) -> None:
-        """Defaults, required checks, relationships, nested labels, calculated values, record label."""
+    def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]],
+                touched: Iterable[str] | None = None) -> None:
+        """Defaults, required checks, relationships, nested labels, calculated values, record label.
+
+        Only the relationships in ``touched`` (all on create) are resolved: a value left dangling by a
+        deleted record does not stop an update of other fields; writing a dangling value does."""
         now = now_ms()
         for f in entity.fields:
             if (f.type.name == "createdDate" and created) or f.type.name == "modifiedDate":
@@ -104,7 +83,8 @@ class RecordService:
                     pass
             if f.type.name == "boolean" and doc.get(f.name) is None:
                 doc[f.name] = False
-        self._resolve_references(entity.fields, doc, "", errors)
+        names = None if touched is None else set(touched)
+        self.resolve_references([f for f in entity.fields if names is None or f.name in names], doc, "", errors)
         for f in entity.fields:
             if f.is_nested and doc.get(f.name) is not None:
                 items = doc[f.name] if f.many else [doc[f.name]]
@@ -119,7 +99,7 @@ class RecordService:
                 errors.append(field_error(f.name, "required", "This field is required", f.label))
         doc["label"] = compute_label(entity, doc)
 
-    def _resolve_references(self, fields: list[Field], values: dict[str, Any], prefix: str,
+    def resolve_references(self, fields: list[Field], values: dict[str, Any], prefix: str,
                             errors: list[dict[str, Any]]) -> None:
         for f in fields:
             value = values.get(f.name)
@@ -130,7 +110,7 @@ class RecordService:
                 items = value if f.many else [value]
                 for i, item in enumerate(items):
                     p = f"{path}[{i}]." if f.many else f"{path}."
-                    self._resolve_references(f.nested, item, p, errors)
+                    self.resolve_references(f.nested, item, p, errors)
             elif f.type.name == "relationship":
                 refs = value if f.many else [value]
                 resolved = []
@@ -148,14 +128,15 @@ class RecordService:
     def _resolve_one(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
         target_name = f.type_rules.get("entity")
         col = self.store.collection(data_collection_name(target_name))
+        projection = dict.fromkeys(["label", *f.type_rules.get("copiedFields", [])], 1)
         if "id" in ref:
-            doc = col.find_one({"_id": ref["id"]}, {"label": 1})
+            doc = col.find_one({"_id": ref["id"]}, projection)
             if doc is None:
                 errors.append(field_error(path, "invalid", f"Record '{ref['id']}' does not exist in '{target_name}'",
                                           f.label, rejected=str(ref["id"])))
                 return None
         elif "label" in ref:
-            matches = list(col.find({"label": ref["label"]}, {"label": 1}).limit(2))
+            matches = list(col.find({"label": ref["label"]}, projection).limit(2))
             if len(matches) != 1:
                 reason = "No record" if not matches else "More than one record"
                 errors.append(field_error(path, "invalid", f"{reason} in '{target_name}' has label '{ref['label']}'",
@@ -165,7 +146,7 @@ class RecordService:
         else:
             errors.append(field_error(path, "invalid", "Relationships are written by id or by label", f.label))
             return None
-        return {"id": doc["_id"], "label": doc.get("label")}
+        return reference_value(f, doc)
 
     def _check_unique(self, entity: Entity, doc: dict[str, Any], changed: Iterable[str], record_id: ObjectId | None,
                       errors: list[dict[str, Any]]) -> None:
@@ -177,15 +158,15 @@ class RecordService:
             query: dict[str, Any] = {key: value}
             if record_id is not None:
                 query["_id"] = {"$ne": record_id}
-            if self.collection(entity).find_one(query, {"_id": 1}) is not None:
+            if self._collection(entity).find_one(query, {"_id": 1}) is not None:
                 errors.append(field_error(name, "duplicate", "Another record already has this value", f.label,
                                           rejected=path_text(entity, doc, name)))
 
     def validated_values(self, entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
         """Stored values for a partial body (validated, references resolved); None means clear the field."""
-        loaded = self._load(entity, self._check_body(body))
+        loaded = self._load(entity, self.check_body(body))
         errors: list[dict[str, Any]] = []
-        self._resolve_references(entity.fields, loaded, "", errors)
+        self.resolve_references(entity.fields, loaded, "", errors)
         for name, value in loaded.items():
             f = entity.field(name)
             if f is not None and f.required and value in (None, "", []):
@@ -194,13 +175,14 @@ class RecordService:
             raise ValidationFailed(errors)
         return loaded
 
-    # --- writes ----------------------------------------------------------------------------------
+    # --- documents ------------------------------------------------------------------------------
 
     def build_new(self, entity: Entity, body: Any, record_id: ObjectId | None = None) -> dict[str, Any]:
         """Validate a create body into a stored document (not yet written); ``record_id`` presets its id."""
-        body = self._check_body(body)
+        body = self.check_body(body)
         loaded = self._load(entity, body)
-        doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None}
+        doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None,
+                               VERSION_KEY: entity.version}
         for f in entity.fields:
             if f.name in loaded:
                 doc[f.name] = loaded[f.name]
@@ -209,100 +191,30 @@ class RecordService:
         self._check_unique(entity, doc, loaded.keys(), None, errors)
         if errors:
             raise ValidationFailed(errors)
-        return _compact(doc)
+        return compact(doc)
 
-    def create(self, entity: Entity, body: Any, ctx: WriteContext, record_id: ObjectId | None = None) -> dict[str, Any]:
-        doc = self.build_new(entity, body, record_id)
-        entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
-        stored = dict(doc)
-        if entry is not None:
-            stored[OUTBOX_FIELD] = entry
-        try:
-            self.collection(entity).insert_one(stored)
-        except DuplicateKeyError as exc:
-            raise ValidationFailed([_duplicate_error(entity, exc)]) from None
-        if entry is not None:
-            self._publish(entity, doc["_id"], entry)
+    def updated(self, entity: Entity, current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        """The stored document after applying a partial body to ``current`` (validated)."""
+        merged = self._merge_for_update(entity, current, changes)
+        loaded = self._load(entity, merged)
+        doc = {k: v for k, v in current.items() if k != OUTBOX_FIELD}
+        for name, value in loaded.items():
+            doc[name] = value
+        errors: list[dict[str, Any]] = []
+        self._finish(entity, doc, created=False, errors=errors, touched=loaded.keys())
+        self._check_unique(entity, doc, loaded.keys(), current["_id"], errors)
+        if errors:
+            raise ValidationFailed(errors)
         return doc
 
-    def update(self, entity: Entity, record_id: str | ObjectId, body: Any, ctx: WriteContext,
-               kind: str = "RECORD_CHANGED") -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise BadRequest("The body must be a JSON object")
-        expected = _parse_version(body.get("version"))
-        changes = self._check_body(body)
 
-        def apply(current: dict[str, Any]) -> dict[str, Any]:
-            merged = self._merge_for_update(entity, current, changes)
-            loaded = self._load(entity, merged)
-            doc = {k: v for k, v in current.items() if k != OUTBOX_FIELD}
-            for name, value in loaded.items():
-                doc[name] = value
-            errors: list[dict[str, Any]] = []
-            self._finish(entity, doc, created=False, errors=errors)
-            self._check_unique(entity, doc, loaded.keys(), current["_id"], errors)
-            if errors:
-                raise ValidationFailed(errors)
-            return doc
-
-        return self.write(entity, record_id, apply, ctx, expected_version=expected, kind=kind)
-
-    def write(self, entity: Entity, record_id: str | ObjectId, apply: Callable[[dict[str, Any]], dict[str, Any]],
-              ctx: WriteContext, expected_version: int | None = None, kind: str = "RECORD_CHANGED",
-              extra_entries: Callable[[dict[str, Any], dict[str, Any]], list[dict[str, Any]]] | None = None,
-              ) -> dict[str, Any]:
-        """Read-modify-write with compare-and-set on ``version``; ``apply`` builds the new document."""
-        oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
-        col = self.collection(entity)
-        for _ in range(MAX_RETRIES):
-            current = _current(col, entity, oid)
-            version = current.get("version", 0)
-            if expected_version is not None and version != expected_version:
-                raise Conflict("The record was modified by someone else", currentVersion=version)
-            new_doc = _compact(apply(current))
-            new_doc["_id"], new_doc["version"] = oid, version + 1
-            entry = self.history.build(entity, kind, current, new_doc, ctx, oid)
-            stored = dict(new_doc)
-            if entry is not None:
-                stored[OUTBOX_FIELD] = entry
-            try:
-                result = col.replace_one({"_id": oid, "version": version}, stored)
-            except DuplicateKeyError as exc:
-                raise ValidationFailed([_duplicate_error(entity, exc)]) from None
-            if result.matched_count == 1:
-                if entry is not None:
-                    self._publish(entity, oid, entry)
-                return new_doc
-            if expected_version is not None:
-                latest = col.find_one({"_id": oid}, {"version": 1})
-                raise Conflict("The record was modified by someone else",
-                               currentVersion=latest.get("version") if latest else None)
-        raise ApiError(503, "The record is too busy to update right now; try again")
-
-    def delete(self, entity: Entity, record_id: str | ObjectId, ctx: WriteContext) -> dict[str, Any]:
-        oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
-        col = self.collection(entity)
-        for _ in range(MAX_RETRIES):
-            current = _current(col, entity, oid)
-            entry = self.history.build(entity, "RECORD_DELETED", current, None, ctx, oid)
-            if entry is not None:
-                self.history.insert_pending(entry)
-            result = col.delete_one({"_id": oid, "version": current.get("version", 0)})
-            if result.deleted_count == 1:
-                if entity.history.enabled:
-                    self.history.record_deleted(entity, oid, now_ms())
-                if entry is not None and entity.history.on_record_deleted != "delete":
-                    self.history.confirm(entry["_id"])
-                elif entry is not None:
-                    self.history.discard(entry["_id"])
-                return current
-            if entry is not None:
-                self.history.discard(entry["_id"])
-        raise ApiError(503, "The record is too busy to delete right now; try again")
-
-    def _publish(self, entity: Entity, record_id: ObjectId, entry: dict[str, Any]) -> None:
-        self.history.commit(entry)
-        self.history.clear_outbox(self.collection(entity), record_id, entry["_id"])
+def reference_value(f: Field, target: dict[str, Any]) -> dict[str, Any]:
+    """The stored value of relationship ``f`` pointing at ``target``: id, label and the copied fields."""
+    out = {"id": target["_id"], "label": target.get("label")}
+    for name in f.type_rules.get("copiedFields", []):
+        if target.get(name) is not None:
+            out[name] = target[name]
+    return out
 
 
 def _merge_item(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:
@@ -335,30 +247,6 @@ def _nested_text(f: Field, item: dict[str, Any], path: str) -> str:
     return text_of(inner if "." not in path else None, value_at(item, path))
 
 
-def _compact(doc: dict[str, Any]) -> dict[str, Any]:
+def compact(doc: dict[str, Any]) -> dict[str, Any]:
     """Unset fields are not stored (so sparse unique indexes ignore them)."""
     return {k: v for k, v in doc.items() if v is not None or k in ("_id", "version", "label")}
-
-
-def _parse_version(raw: Any) -> int | None:
-    if raw is None:
-        return None
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        raise ValidationFailed([field_error("version", "invalid", "version must be an integer")])
-    return raw
-
-
-def _duplicate_error(entity: Entity, exc: DuplicateKeyError) -> dict[str, Any]:
-    message = str(exc)
-    for f in entity.fields:
-        if f.unique and f.name in message:
-            return field_error(f.name, "duplicate", "Another record already has this value", f.label)
-    return field_error("", "duplicate", "Another record already has this value")
-
-
-def _current(col: Any, entity: Entity, oid: ObjectId) -> dict[str, Any]:
-    """The stored record without its history outbox; 404 when it does not exist."""
-    current = col.find_one({"_id": oid}, {OUTBOX_FIELD: 0})
-    if current is None:
-        raise NotFound(f"Record '{oid}' does not exist in entity '{entity.name}'")
-    return current

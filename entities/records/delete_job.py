@@ -1,8 +1,8 @@
 """``DELETE_RECORDS`` jobs: async deletes of ids or of a query, resumable, with history like sync deletes.
 
-Ids are walked in ascending ``_id`` order; the checkpoint is the last processed id. Entities with history
-delete one by one through ``RecordService.delete`` (history entry per record); entities without history
-delete a batch with one ``delete_many`` (same semantics, far fewer round trips).
+Ids are walked in ascending ``_id`` order; the checkpoint is the last processed id. Each batch goes through
+``RecordLifecycle.delete_batch``, which deletes one by one (history, permissions, events) or, when no
+per-record stage applies, with one ``delete_many``.
 """
 
 from __future__ import annotations
@@ -14,18 +14,16 @@ from bson import ObjectId
 from flask import g, jsonify
 from werkzeug.datastructures import MultiDict
 
-from core.errors import ApiError, NotFound
 from core.http import flag
+from core.services import services
 from entities.metadata import Entity
 from entities.query import iterate_ids, parse_list_query
-from jobs import runners
 from jobs.runners import JobContext
-from jobs.service import jobs_of
-from runtime.services import services
 
 DELETE_RECORDS = "DELETE_RECORDS"
 OK: dict[str, Any] = {"status": "ok"}
-_NOT_A_FILTER = ("_async", "_lowPriority", "_offset", "_size", "_sortField", "_sortType")
+_NOT_A_FILTER = ("_async", "_lowPriority", "_triggerEvents", "_cascadeOperations", "_offset", "_size", "_sortField",
+                 "_sortType")
 
 # What to do with an id that is gone when we get to it.
 MISSING_IS_DONE = "done"  # redoing the batch a killed run was in: it deleted the record
@@ -39,9 +37,12 @@ def submit_delete(entity: Entity, selection: dict[str, Any]):
     if "query" in selection:
         selection = {"query": {k: v for k, v in selection["query"].items() if k not in _NOT_A_FILTER}}
     kind = f"{len(selection['ids'])} records" if "ids" in selection else "records matching a query"
-    doc = jobs_of(svc).submit(DELETE_RECORDS, f"Deleting {kind} of entity {entity.name}",
-                              {"entityName": entity.name, **selection}, g.user, low_priority=flag("_lowPriority"))
-    return jsonify(jobs_of(svc).job_link(doc))
+    data = {"entityName": entity.name, **selection}
+    if not flag("_triggerEvents", True):
+        data["triggerEvents"] = False  # listeners stay quiet
+    doc = svc.jobs.submit(DELETE_RECORDS, f"Deleting {kind} of entity {entity.name}", data, g.user,
+                          low_priority=flag("_lowPriority"))
+    return jsonify(svc.jobs.job_link(doc))
 
 
 def run_delete(ctx: JobContext) -> None:
@@ -50,10 +51,10 @@ def run_delete(ctx: JobContext) -> None:
     col = svc.records.collection(entity)
     first_run = ctx.checkpoint is None and ctx.interrupted_batch is None
     if ctx.interrupted_batch:
-        if entity.history.enabled:
-            svc.history.recover(entity.name, col)  # a delete cut between its write and its history entry
+        if entity.history.enabled:  # a delete cut between its write and its history entry (its run is dead)
+            svc.records.repair_history(entity, [ObjectId(i) for i in ctx.interrupted_batch], lease_ms=0)
         ctx.log("INFO", f"Redoing the batch of {len(ctx.interrupted_batch)} records the previous run was in")
-        _delete_batch(ctx, entity, col, sorted(ObjectId(i) for i in ctx.interrupted_batch), MISSING_IS_DONE)
+        _delete_batch(ctx, entity, sorted(ObjectId(i) for i in ctx.interrupted_batch), MISSING_IS_DONE)
     after = ObjectId(ctx.checkpoint) if ctx.checkpoint else None
     if "ids" in ctx.data:
         ids = sorted({ObjectId(i) for i in ctx.data["ids"]})
@@ -68,42 +69,15 @@ def run_delete(ctx: JobContext) -> None:
         batches = iterate_ids(col, query.filter, ctx.batch_size, after)
         missing = MISSING_IS_SKIPPED
     for batch in batches:
-        _delete_batch(ctx, entity, col, batch, missing)
+        _delete_batch(ctx, entity, batch, missing)
 
 
-def _delete_batch(ctx: JobContext, entity: Entity, col: Any, batch: list[ObjectId], missing: str) -> None:
+def _delete_batch(ctx: JobContext, entity: Entity, batch: list[ObjectId], missing: str) -> None:
     ctx.begin_batch([str(i) for i in batch])
-    outcomes: dict[str, dict[str, Any]] = {}
-    gone: list[ObjectId] = []
-    errors = 0
-    processed: int | None = None
-    if not entity.history.enabled and missing != MISSING_IS_ERROR:
-        # One delete_many: gone ids count as done (a killed run's batch) or skipped (a query match deleted by
-        # someone else meanwhile; then which ones is unknown, so the count is exact but the map may say ok).
-        ctx.check_cancelled()
-        deleted = col.delete_many({"_id": {"$in": batch}}).deleted_count
-        outcomes = {str(i): OK for i in batch}
-        if missing == MISSING_IS_SKIPPED and deleted < len(batch):
-            processed = deleted
-            ctx.log("WARN", f"{len(batch) - deleted} records of a batch were deleted by someone else meanwhile")
-    elif not entity.history.enabled:
-        present = [d["_id"] for d in col.find({"_id": {"$in": batch}}, {"_id": 1})]
-        ctx.check_cancelled()
-        col.delete_many({"_id": {"$in": present}})
-        outcomes = {str(i): OK for i in present}
-        gone = [i for i in batch if str(i) not in outcomes]
-    else:
-        wctx = ctx.write_context(f"entities.{entity.name}.delete")
-        for rid in batch:
-            ctx.check_cancelled()
-            try:
-                ctx.services.records.delete(entity, rid, wctx)
-                outcomes[str(rid)] = OK
-            except NotFound:
-                gone.append(rid)
-            except ApiError as exc:
-                errors += 1
-                outcomes[str(rid)] = {"status": "error", "errorMessage": exc.message}
+    wctx = ctx.write_context(f"entities.{entity.name}.delete")
+    wctx.trigger_events = ctx.data.get("triggerEvents", True) is not False
+    outcomes, gone = ctx.services.records.delete_batch(entity, batch, wctx, check=ctx.check_cancelled)
+    errors = sum(1 for o in outcomes.values() if o["status"] == "error")
     for rid in gone:
         if missing == MISSING_IS_DONE:
             outcomes[str(rid)] = OK
@@ -111,8 +85,9 @@ def _delete_batch(ctx: JobContext, entity: Entity, col: Any, batch: list[ObjectI
             errors += 1
             outcomes[str(rid)] = {"status": "error",
                                   "errorMessage": f"Record '{rid}' does not exist in entity '{entity.name}'"}
-    ctx.save_checkpoint(str(batch[-1]), processed_delta=len(outcomes) if processed is None else processed,
-                        record_results=outcomes, errors=errors)
+    if gone and missing == MISSING_IS_SKIPPED:
+        ctx.log("WARN", f"{len(gone)} records of a batch were deleted by someone else meanwhile")
+    ctx.save_checkpoint(str(batch[-1]), processed_delta=len(outcomes), record_results=outcomes, errors=errors)
 
 
 def _chunks(items: list[ObjectId], size: int) -> Iterator[list[ObjectId]]:
@@ -123,5 +98,3 @@ def _chunks(items: list[ObjectId], size: int) -> Iterator[list[ObjectId]]:
 def _pairs(args: dict[str, list[str]]) -> list[tuple[str, str]]:
     return [(k, v) for k, values in args.items() if k not in _NOT_A_FILTER for v in values]
 
-
-runners.register(DELETE_RECORDS, run_delete)

@@ -1,0 +1,31 @@
+"""Who is calling: the user the auth guard put on ``flask.g``, and the write context built from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, request
+
+from core.context import WriteContext
+from core.errors import Forbidden
+
+
+def client_ip() -> str | None:
+    return request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip() or None
+
+
+def current_user() -> dict[str, Any]:
+    return g.user
+
+
+def require_developer() -> None:
+    if not g.user.get("developer"):
+        raise Forbidden("Only developers can do this")
+
+
+def write_context(context_path: str | None = None) -> WriteContext:
+    user, admin = g.user, g.get("admin_user")
+    return WriteContext(user_email=user["email"], user_id=str(user["_id"]), user_name=user.get("fullName"),
+                        developer=bool(user.get("developer")),
+                        impersonator_email=admin["email"] if admin else None, ip=client_ip(),
+                        context_path=context_path)

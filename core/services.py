@@ -1,0 +1,77 @@
+"""The services of one app, built once by the composition root (``runtime.app``) and reached through
+``services()``.
+
+Lower packages never import the packages above them: what they need from above is a typed interface
+(a ``Protocol``) that the composition root fills in at start-up. The attributes typed with higher-layer
+classes are only ever *set* by the composition root; their imports exist for type checkers alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from flask import current_app
+
+if TYPE_CHECKING:
+    from core.config import Config
+    from core.storage import Store
+    from entities.history.recorder import HistoryRecorder
+    from entities.records.lifecycle import RecordLifecycle
+    from entities.registry import Registry
+    from files.service import FileService
+    from jobs.clock import EmbeddedClock
+    from jobs.schedules.service import ScheduleService
+    from jobs.service import JobService
+    from jobs.webhooks.service import WebhookService
+    from runtime.auth import AuthService
+
+
+class AppLogWriter(Protocol):
+    """Writes an application log entry (``runtime.applogs`` provides it)."""
+
+    def write(self, level: str, message: str, additional_info: Any = None, user: str | None = None,
+              sub_type: str | None = None, admin_user: str | None = None, ip: str | None = None) -> Any: ...
+
+
+# ``(entity, ids or None for a query, action name) -> response``: runs an action from the records routes.
+ActionRunner = Callable[[Any, "list[str] | None", str], Any]
+# ``(entity, selection) -> response``: queues a background delete of ids or of a query's matches.
+DeleteSubmitter = Callable[[Any, "dict[str, Any]"], Any]
+
+
+@dataclass
+class Plugins:
+    """What packages add to the app at start-up. Filled by each package's ``install``; read, never mutated,
+    while requests run."""
+
+    public_endpoints: set[str] = field(default_factory=set)  # endpoints that need no token
+    index_hooks: list[Callable[[], None]] = field(default_factory=list)  # create a package's indexes
+    start_hooks: list[Callable[[], None]] = field(default_factory=list)  # `runtime serve`: start background work
+    action_runners: dict[str, ActionRunner] = field(default_factory=dict)  # "ids" | "query"
+    delete_submitter: DeleteSubmitter | None = None
+    clock_tasks: list[Callable[[int], Any]] = field(default_factory=list)  # fn(now ms) on every clock tick
+
+
+@dataclass
+class Services:
+    config: Config
+    store: Store
+    plugins: Plugins = field(default_factory=Plugins)
+    # set by the composition root, in this order of construction
+    auth: AuthService = None  # type: ignore[assignment]
+    registry: Registry = None  # type: ignore[assignment]
+    history: HistoryRecorder = None  # type: ignore[assignment]
+    records: RecordLifecycle = None  # type: ignore[assignment]
+    jobs: JobService = None  # type: ignore[assignment]
+    files: FileService = None  # type: ignore[assignment]
+    app_logs: AppLogWriter | None = None
+    schedules: ScheduleService = None  # type: ignore[assignment]
+    webhooks: WebhookService = None  # type: ignore[assignment]
+    clock: EmbeddedClock | None = None  # the web process's own clock when there is no Redis
+
+
+def services() -> Services:
+    """The services of the app handling the current request (or app context)."""
+    return current_app.extensions["runtime"]

@@ -1,0 +1,54 @@
+"""What the record lifecycle tells the rest of the app, and the hooks it calls.
+
+Hooks are registered at start-up on ``services.records`` (``authorizers``, ``after_commit``). A hook says
+which writes it needs to see (``wants``): the lifecycle uses a set-based fast path (one ``update_many`` /
+``delete_many`` per batch) only when no hook wants the records of that entity in that context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from core.context import WriteContext
+from entities.metadata import Entity
+
+EventKind = Literal["created", "changed", "deleted", "actionPerformed"]
+Operation = Literal["create", "edit", "delete"]
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    """One committed change. ``record``/``old_record`` are stored documents (``None`` where there is none)."""
+
+    kind: EventKind
+    entity: Entity
+    record: dict[str, Any] | None
+    old_record: dict[str, Any] | None
+    ctx: WriteContext
+    action: str | None = None
+
+
+def _always(entity: Entity, ctx: WriteContext) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class AfterCommit:
+    """Called after a change is committed (its failure is logged, never undoing the write)."""
+
+    name: str
+    handle: Callable[[RecordEvent], None]
+    wants: Callable[[Entity, WriteContext], bool] = field(default=_always)
+
+
+class Authorizer(Protocol):
+    """Decides whether a write may happen: raises ``Forbidden`` when not."""
+
+    def needed(self, entity: Entity, ctx: WriteContext) -> bool:
+        """False when this caller is never restricted on this entity (then no per-record check is needed)."""
+        ...
+
+    def check(self, operation: Operation, entity: Entity, old: dict[str, Any] | None, new: dict[str, Any] | None,
+              ctx: WriteContext) -> None: ...

@@ -1,0 +1,45 @@
+"""The records side of ``files.service.FileReferences``: which records point at which files."""
+
+from __future__ import annotations
+
+from bson import ObjectId
+
+from core.errors import NotFound
+from entities.metadata import Field
+from entities.records.lifecycle import RecordLifecycle, parse_id
+
+
+def file_paths(fields: list[Field]) -> list[str]:
+    """Dotted paths of every file field, nested ones included (Mongo's dot notation walks arrays)."""
+    out: list[str] = []
+    for f in fields:
+        if f.is_nested:
+            out.extend(file_paths(f.nested))
+        elif f.type.name == "file":
+            out.append(f.path or f.name)
+    return out
+
+
+class RecordFileReferences:
+    def __init__(self, records: RecordLifecycle):
+        self.records = records
+
+    def record_references(self, entity_name: str, raw_record_id: str, file_id: ObjectId | None) -> bool:
+        entity = self.records.registry.get(entity_name)
+        record_id = parse_id(raw_record_id)
+        paths = file_paths(entity.fields)
+        col = self.records.collection(entity)
+        if file_id is not None and paths and col.find_one(
+                {"_id": record_id, "$or": [{f"{p}.id": file_id} for p in paths]}, {"_id": 1}) is not None:
+            return True
+        if col.find_one({"_id": record_id}, {"_id": 1}) is None:
+            raise NotFound(f"Record '{raw_record_id}' does not exist in entity '{entity.name}'")
+        return False
+
+    def referenced(self, file_ids: list[ObjectId]) -> set[ObjectId]:
+        out: set[ObjectId] = set()
+        for entity in self.records.registry.all().values():
+            col = self.records.collection(entity)
+            for path in file_paths(entity.fields):
+                out.update(col.distinct(f"{path}.id", {f"{path}.id": {"$in": file_ids}}))
+        return out

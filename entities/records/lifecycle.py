@@ -1,0 +1,385 @@
+"""The one writer of data records.
+
+Every create, update and delete — single, many, by query, from an action, an import, a job or a cascade —
+goes through these stages:
+
+    load → authorize (``authorizers``) → validate (``RecordValidator``) → compare-and-set write → history
+    → after-commit events (``after_commit``)
+
+A body with ``version`` that no longer matches gets 409 with the current version; a body without it re-reads
+and retries until its write wins, so concurrent writers never lose an update. The set-based fast paths (one
+``update_many`` / ``delete_many`` per batch) are chosen here, and only when no per-record stage applies: no
+history to write, no authorizer that restricts the caller, no after-commit hook that wants the records.
+Nothing outside this package writes a ``data.*`` collection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from core.context import WriteContext
+from core.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFailed, field_error
+from core.ids import parse_object_id
+from core.storage import Store
+from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
+from entities.metadata import Entity
+from entities.records.events import AfterCommit, Authorizer, EventKind, Operation, RecordEvent
+from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade
+from entities.records.validation import RecordValidator, compact
+from entities.registry import Registry, data_collection_name
+
+log = logging.getLogger("entities.records")
+
+MAX_RETRIES = 1000
+# A pending delete entry whose record still exists is only dropped after this long: until then the delete
+# that wrote it may still be in flight (between writing the entry and deleting the record).
+PENDING_LEASE_MS = 60_000
+
+
+def parse_id(raw: str) -> ObjectId:
+    oid = parse_object_id(raw)
+    if oid is None:
+        raise NotFound(f"Record '{raw}' does not exist")
+    return oid
+
+
+class RecordLifecycle:
+    def __init__(self, store: Store, registry: Registry, history: HistoryRecorder):
+        self.store = store
+        self.registry = registry
+        self.history = history
+        self.validator = RecordValidator(store)
+        self.authorizers: list[Authorizer] = []
+        self.after_commit: list[AfterCommit] = []
+
+    def collection(self, entity: Entity | str) -> Any:
+        name = entity if isinstance(entity, str) else entity.name
+        return self.store.collection(data_collection_name(name))
+
+    # --- load ------------------------------------------------------------------------------------
+
+    def get(self, entity: Entity, record_id: str | ObjectId) -> dict[str, Any]:
+        oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
+        doc = self.collection(entity).find_one({"_id": oid}, {OUTBOX_FIELD: 0})
+        if doc is None:
+            raise NotFound(f"Record '{record_id}' does not exist in entity '{entity.name}'")
+        return upgrade(entity, doc)
+
+    def find_many(self, entity: Entity, ids: Iterable[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+        return {d["_id"]: upgrade(entity, d)
+                for d in self.collection(entity).find({"_id": {"$in": list(ids)}}, {OUTBOX_FIELD: 0})}
+
+    # --- validate (for callers that check values before writing: actions, imports) -----------------
+
+    def validated_values(self, entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
+        return self.validator.validated_values(entity, body)
+
+    def build_new(self, entity: Entity, body: Any, record_id: ObjectId | None = None) -> dict[str, Any]:
+        return self.validator.build_new(entity, body, record_id)
+
+    # --- hooks -----------------------------------------------------------------------------------
+
+    def per_record_needed(self, entity: Entity, ctx: WriteContext) -> bool:
+        """True when a write of ``entity`` by ``ctx`` needs per-record stages (so no set-based fast path)."""
+        return (entity.history.enabled or any(a.needed(entity, ctx) for a in self.authorizers)
+                or bool(self._listeners(entity, ctx)))
+
+    def _authorize(self, operation: Operation, entity: Entity, old: dict[str, Any] | None,
+                   new: dict[str, Any] | None, ctx: WriteContext) -> None:
+        for authorizer in self.authorizers:
+            if authorizer.needed(entity, ctx):
+                authorizer.check(operation, entity, old, new, ctx)
+
+    def _listeners(self, entity: Entity, ctx: WriteContext) -> list[AfterCommit]:
+        return [hook for hook in self.after_commit if hook.wants(entity, ctx)]
+
+    def _emit(self, kind: EventKind, entity: Entity, record: dict[str, Any] | None, old: dict[str, Any] | None,
+              ctx: WriteContext, action: str | None = None) -> None:
+        hooks = self._listeners(entity, ctx)
+        if not hooks:
+            return
+        event = RecordEvent(kind, entity, record, old, ctx, action)
+        for hook in hooks:
+            try:
+                hook.handle(event)
+            except Exception:  # an after-commit hook never undoes the write, nor fails the request
+                log.exception("after-commit hook %s failed on %s %s", hook.name, entity.name, kind)
+
+    # --- create ----------------------------------------------------------------------------------
+
+    def create(self, entity: Entity, body: Any, ctx: WriteContext, record_id: ObjectId | None = None) -> dict[str, Any]:
+        doc = self.validator.build_new(entity, body, record_id)
+        self._authorize("create", entity, None, doc, ctx)
+        entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
+        stored = dict(doc)
+        if entry is not None:
+            stored[OUTBOX_FIELD] = entry
+        try:
+            self.collection(entity).insert_one(stored)
+        except DuplicateKeyError as exc:
+            raise ValidationFailed([_duplicate_error(entity, exc)]) from None
+        if entry is not None:
+            self._publish(entity, doc["_id"], entry)
+        self._emit("created", entity, doc, None, ctx)
+        return doc
+
+    # --- update ----------------------------------------------------------------------------------
+
+    def update(self, entity: Entity, record_id: str | ObjectId, body: Any, ctx: WriteContext,
+               kind: str = "RECORD_CHANGED") -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise BadRequest("The body must be a JSON object")
+        expected = _parse_version(body.get("version"))
+        changes = self.validator.check_body(body)
+        return self.write(entity, record_id, lambda current: self.validator.updated(entity, current, changes), ctx,
+                          expected_version=expected, kind=kind)
+
+    def write(self, entity: Entity, record_id: str | ObjectId, apply: Callable[[dict[str, Any]], dict[str, Any]],
+              ctx: WriteContext, expected_version: int | None = None, kind: str = "RECORD_CHANGED") -> dict[str, Any]:
+        """Read-modify-write with compare-and-set on ``version``; ``apply`` builds the new document."""
+        oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
+        col = self.collection(entity)
+        for _ in range(MAX_RETRIES):
+            current = _current(col, entity, oid)
+            version = current.get("version", 0)
+            if expected_version is not None and version != expected_version:
+                raise Conflict("The record was modified by someone else", currentVersion=version)
+            new_doc = compact(apply(current))
+            new_doc.pop(UPGRADED_KEY, None)
+            new_doc["_id"], new_doc["version"], new_doc[VERSION_KEY] = oid, version + 1, entity.version
+            self._authorize("edit", entity, current, new_doc, ctx)
+            entry = self.history.build(entity, kind, current, new_doc, ctx, oid)
+            stored = dict(new_doc)
+            if entry is not None:
+                stored[OUTBOX_FIELD] = entry
+            try:
+                result = col.replace_one({"_id": oid, "version": version}, stored)
+            except DuplicateKeyError as exc:
+                raise ValidationFailed([_duplicate_error(entity, exc)]) from None
+            if result.matched_count == 1:
+                if entry is not None:
+                    self._publish(entity, oid, entry)
+                self._emit("changed", entity, new_doc, current, ctx)
+                return new_doc
+            if expected_version is not None:
+                latest = col.find_one({"_id": oid}, {"version": 1})
+                raise Conflict("The record was modified by someone else",
+                               currentVersion=latest.get("version") if latest else None)
+        raise ApiError(503, "The record is too busy to update right now; try again")
+
+    def update_matching(self, entity: Entity, ids: Iterator[list[ObjectId]], body: dict[str, Any],
+                        ctx: WriteContext, batch_done: Callable[[ObjectId, int], None] | None = None,
+                        beat: Callable[[], None] | None = None) -> int:
+        """Apply the same ``body`` to every record of the id batches. One ``update_many`` per batch when
+        nothing needs per-record work, else one compare-and-set write per record. Returns how many matched."""
+        if not self._set_based_update_allowed(entity, body, ctx):
+            updated = 0
+            for batch in ids:
+                for oid in batch:
+                    if beat is not None:
+                        beat()
+                    try:
+                        self.update(entity, oid, body, ctx)
+                    except NotFound:
+                        continue  # deleted by someone else meanwhile
+                    updated += 1
+                if batch_done is not None:
+                    batch_done(batch[-1], len(batch))
+            return updated
+        values = self.validator.validated_values(entity, body)
+        col = self.collection(entity)
+        updated = 0
+        for batch in ids:
+            stamp = {f.name: now_ms() for f in entity.fields if f.type.name == "modifiedDate"}
+            sets = {k: v for k, v in {**values, **stamp}.items() if v is not None}
+            unsets = {k: "" for k, v in values.items() if v is None}
+            update: dict[str, Any] = {"$inc": {"version": 1}}
+            if sets:
+                update["$set"] = sets
+            if unsets:
+                update["$unset"] = unsets
+            updated += col.update_many({"_id": {"$in": batch}}, update).matched_count
+            if batch_done is not None:
+                batch_done(batch[-1], len(batch))
+        return updated
+
+    def _set_based_update_allowed(self, entity: Entity, body: dict[str, Any], ctx: WriteContext) -> bool:
+        """True when updating every record with ``body`` needs no per-record work: no per-record stage, and
+        no label, calculated value, nested group, relationship or unique rule depends on the changed fields."""
+        if self.per_record_needed(entity, ctx) or entity.pending:  # pending: records may be in an older shape
+            return False
+        if entity.record_label is not None:
+            used = set(entity.record_label.paths)
+        else:  # the default label may come from name/title/label or any text field (records.values.compute_label)
+            used = {"name", "title", "label"} | {f.name for f in entity.fields if f.type.family == "text"}
+        for f in entity.fields:
+            if f.calculated is not None:
+                used.update(f.calculated.paths)
+        for name in body:
+            f = entity.field(name)
+            if f is None or f.unique or f.is_nested or f.type.name in ("relationship", "file"):
+                return False
+            if any(p == name or p.startswith(name + ".") for p in used):
+                return False
+        return True
+
+    # --- refactoring -----------------------------------------------------------------------------
+
+    def refactor(self, entity: Entity, oid: ObjectId, ctx: WriteContext, to: int,
+                 errors: Collector | None = None) -> bool:
+        """Rewrite one record stored before metadata version ``to`` in the current definition (with history).
+
+        False when it was already converted (by an earlier run or a concurrent write) or is gone."""
+        raw = self.collection(entity).find_one({"_id": oid}, {OUTBOX_FIELD: 0})
+        if raw is None or raw.get(VERSION_KEY, 0) >= to:
+            return False
+        if errors is not None:
+            upgrade(entity, dict(raw), errors)
+
+        def apply(current: dict[str, Any]) -> dict[str, Any]:
+            if current.get(UPGRADED_KEY) is None or current[UPGRADED_KEY] >= to:
+                raise _AlreadyDone()
+            return current
+        try:
+            self.write(entity, oid, apply, ctx, kind="RECORD_REFACTORED")
+        except (_AlreadyDone, NotFound):
+            return False
+        return True
+
+    # --- delete ----------------------------------------------------------------------------------
+
+    def delete(self, entity: Entity, record_id: str | ObjectId, ctx: WriteContext) -> dict[str, Any]:
+        oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
+        col = self.collection(entity)
+        for _ in range(MAX_RETRIES):
+            current = _current(col, entity, oid)
+            self._authorize("delete", entity, current, None, ctx)
+            entry = self.history.build(entity, "RECORD_DELETED", current, None, ctx, oid)
+            if entry is not None:
+                self.history.insert_pending(entry)
+            result = col.delete_one({"_id": oid, "version": current.get("version", 0)})
+            if result.deleted_count == 1:
+                if entity.history.enabled:
+                    self.history.record_deleted(entity, oid, now_ms())
+                if entry is not None and entity.history.on_record_deleted != "delete":
+                    self.history.confirm(entry["_id"])
+                elif entry is not None:
+                    self.history.discard(entry["_id"])
+                self._emit("deleted", entity, None, current, ctx)
+                return current
+            if entry is not None:
+                self.history.discard(entry["_id"])
+        raise ApiError(503, "The record is too busy to delete right now; try again")
+
+    def delete_batch(self, entity: Entity, batch: list[ObjectId], ctx: WriteContext,
+                     check: Callable[[], None] = lambda: None) -> tuple[dict[str, dict[str, Any]], list[ObjectId]]:
+        """Delete the records of ``batch``: ``({id: outcome}, ids that were not there)``. One ``delete_many``
+        when no per-record stage applies, else one delete (with history and events) per record. ``check`` is
+        called before each write (a job's stop check)."""
+        outcomes: dict[str, dict[str, Any]] = {}
+        gone: list[ObjectId] = []
+        col = self.collection(entity)
+        if not self.per_record_needed(entity, ctx):
+            present = [d["_id"] for d in col.find({"_id": {"$in": batch}}, {"_id": 1})]
+            check()
+            col.delete_many({"_id": {"$in": present}})
+            outcomes = {str(i): {"status": "ok"} for i in present}
+            return outcomes, [i for i in batch if str(i) not in outcomes]
+        for rid in batch:
+            check()
+            try:
+                self.delete(entity, rid, ctx)
+                outcomes[str(rid)] = {"status": "ok"}
+            except NotFound:
+                gone.append(rid)
+            except ApiError as exc:
+                outcomes[str(rid)] = {"status": "error", "errorMessage": exc.message}
+        return outcomes, gone
+
+    def drop_all(self, entity_name: str) -> None:
+        """Remove every record of an entity whose definition was deleted."""
+        self.collection(entity_name).drop()
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    def action_performed(self, entity: Entity, action_name: str, doc: dict[str, Any] | None,
+                         ctx: WriteContext) -> None:
+        """The ``USER_ACTION_PERFORMED`` history entry and event (after the record change, if any, committed)."""
+        target = doc if doc is not None else {"_id": None, "label": None}
+        entry = self.history.build(entity, "ACTION_PERFORMED", target, target, ctx, target["_id"] or "")
+        if entry is not None:
+            if doc is None:
+                entry["recordId"], entry["recordName"] = None, None
+            entry["newRecord"] = {"action": action_name}
+            self.history.commit(entry)
+        self._emit("actionPerformed", entity, doc, doc, ctx, action_name)
+
+    # --- history ---------------------------------------------------------------------------------
+
+    def _publish(self, entity: Entity, record_id: ObjectId, entry: dict[str, Any]) -> None:
+        self.history.commit(entry)
+        self._clear_outbox(self.collection(entity), record_id, entry["_id"])
+
+    @staticmethod
+    def _clear_outbox(col: Any, record_id: ObjectId, entry_id: ObjectId) -> None:
+        col.update_one({"_id": record_id, f"{OUTBOX_FIELD}._id": entry_id}, {"$unset": {OUTBOX_FIELD: ""}})
+
+    def repair_history(self, entity: Entity, record_ids: Iterable[ObjectId] | None = None,
+                       lease_ms: int = PENDING_LEASE_MS) -> int:
+        """Finish history writes interrupted by a crash; returns how many entries were repaired.
+
+        An outbox entry is in a committed record, so it is always published. A pending delete entry is
+        confirmed when its record is gone; when the record still exists it is dropped only once it is older
+        than ``lease_ms`` (the delete that wrote it may still be in flight). A job redoing the batch of a run
+        known to be dead passes that batch's ``record_ids`` and no lease."""
+        col = self.collection(entity)
+        repaired = 0
+        # ``_hist._id`` (every entry has one), not ``_hist``: the sparse ``history_outbox`` index serves it.
+        for doc in col.find({f"{OUTBOX_FIELD}._id": {"$exists": True}}, {OUTBOX_FIELD: 1}):
+            entry = doc[OUTBOX_FIELD]
+            self.history.commit(entry)
+            self._clear_outbox(col, doc["_id"], entry["_id"])
+            repaired += 1
+        cutoff = now_ms() - lease_ms
+        for entry in self.history.pending(entity.name, [str(i) for i in record_ids] if record_ids else None):
+            if col.find_one({"_id": ObjectId(entry["recordId"])}, {"_id": 1}) is None:
+                self.history.confirm(entry["_id"])
+            elif entry["timestamp"] <= cutoff:
+                self.history.discard(entry["_id"])
+            else:
+                continue
+            repaired += 1
+        return repaired
+
+
+def _parse_version(raw: Any) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise ValidationFailed([field_error("version", "invalid", "version must be an integer")])
+    return raw
+
+
+def _duplicate_error(entity: Entity, exc: DuplicateKeyError) -> dict[str, Any]:
+    message = str(exc)
+    for f in entity.fields:
+        if f.unique and f.name in message:
+            return field_error(f.name, "duplicate", "Another record already has this value", f.label)
+    return field_error("", "duplicate", "Another record already has this value")
+
+
+def _current(col: Any, entity: Entity, oid: ObjectId) -> dict[str, Any]:
+    """The stored record without its history outbox; 404 when it does not exist."""
+    current = col.find_one({"_id": oid}, {OUTBOX_FIELD: 0})
+    if current is None:
+        raise NotFound(f"Record '{oid}' does not exist in entity '{entity.name}'")
+    return upgrade(entity, current)
+
+
+class _AlreadyDone(Exception):
+    pass

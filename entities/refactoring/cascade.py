@@ -1,0 +1,203 @@
+"""Relationships that stay true: after-commit hooks for label/copied-field cascades and delete policies.
+
+* A referenced record whose label (``updateLabel``) or copied fields (``updateCopiedFields``) changed gets a
+  ``CASCADE_UPDATE`` job per referencing relationship field; the write that triggered it returns at once.
+  The job rewrites the referencing records in batches through ``services.records`` (history
+  ``SYSTEM_CASCADE_UPDATE``), resumable from its checkpoint; it reads the referenced record when it runs, so
+  repeating it is harmless.
+* A deleted record: ``onDelete`` ``removeRelationship`` removes the link (null, or out of the list),
+  ``deleteRecord`` deletes the referencing records, recursively (each delete fires this hook again); a set
+  of deleted (entity, id) pairs carried by the write context stops cycles. ``none`` leaves the link dangling.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from bson import ObjectId
+
+from core.context import WriteContext
+from core.errors import NotFound
+from entities.metadata import Entity, Field
+from entities.query import iterate_ids
+from entities.records.events import AfterCommit, RecordEvent
+from entities.records.validation import reference_value
+from entities.registry import referrers
+from jobs import runners
+
+VISITED = "cascadeDeleted"
+CASCADE_UPDATE = "CASCADE_UPDATE"
+
+
+class _Unchanged(Exception):
+    pass
+
+
+def install_hooks(svc: Any) -> None:
+    svc.records.after_commit.append(AfterCommit("relationships", lambda event: on_event(svc, event),
+                                                wants=lambda entity, ctx: is_referenced(svc, entity)))
+
+
+def is_referenced(svc: Any, entity: Entity) -> bool:
+    """Only writes of records that other records point at need the hook (others keep the set-based paths)."""
+    return bool(referrers(svc.registry.all(), entity.name))
+
+
+def on_event(svc: Any, event: RecordEvent) -> None:
+    if event.kind in ("changed", "actionPerformed"):
+        _cascade_changes(svc, event)
+    elif event.kind == "deleted":
+        _apply_delete_policies(svc, event)
+
+
+def system_context(ctx: WriteContext, path: str) -> WriteContext:
+    out = ctx.with_path(path)
+    out.category = "SYSTEM"
+    out.extra.pop("eventType", None)
+    if VISITED in ctx.extra:
+        out.extra[VISITED] = ctx.extra[VISITED]  # shared, not copied: one set per cascade
+    return out
+
+
+def map_refs(doc: dict[str, Any], field: Field, fields: list[Field],
+             fn: Callable[[dict[str, Any]], dict[str, Any] | None]) -> bool:
+    """Apply ``fn`` to every value of relationship ``field`` (at any nesting) in ``doc``; True when one changed.
+    ``fn`` returns the new value, or None to remove it."""
+    parts = field.path.split(".")
+
+    def walk(container: dict[str, Any], scope: list[Field], depth: int) -> bool:
+        f = next((x for x in scope if x.name == parts[depth]), None)
+        value = container.get(parts[depth])
+        if f is None or value is None:
+            return False
+        if depth < len(parts) - 1:
+            return any([walk(item, f.nested, depth + 1) for item in (value if f.many else [value])
+                        if isinstance(item, dict)])
+        if f.many:
+            new: Any = [r for r in (fn(v) for v in value) if r is not None] or None
+        else:
+            new = fn(value)
+        if new == value:
+            return False
+        if new is None:
+            container.pop(parts[depth], None)
+        else:
+            container[parts[depth]] = new
+        return True
+    return walk(doc, fields, 0)
+
+
+# --- label and copied-field cascades ---------------------------------------------------------------
+
+def _cascade_changes(svc: Any, event: RecordEvent) -> None:
+    old, new = event.old_record or {}, event.record or {}
+    label_changed = old.get("label") != new.get("label")
+    for entity, f in referrers(svc.registry.all(), event.entity.name):
+        copied_changed = f.update_copied and any(old.get(c) != new.get(c)
+                                                 for c in f.type_rules.get("copiedFields", []))
+        if not ((label_changed and f.update_label) or copied_changed):
+            continue
+        if svc.records.collection(entity).find_one({f"{f.path}.id": new["_id"]}, {"_id": 1}) is None:
+            continue
+        ctx = event.ctx
+        user = {"_id": ctx.user_id or "", "email": ctx.user_email, "fullName": ctx.user_name,
+                "developer": ctx.developer}
+        svc.jobs.submit(CASCADE_UPDATE, f"Update {entity.name}.{f.path} for {new.get('label')}",
+                        {"entityName": entity.name, "fieldPath": f.path, "targetEntity": event.entity.name,
+                         "targetId": str(new["_id"])}, user)
+
+
+def fresh_value(f: Field, current: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """The relationship value with the target's label and copied fields, as the field's policies allow."""
+    fresh = reference_value(f, target)
+    out = {"id": current["id"], "label": fresh["label"] if f.update_label else current.get("label")}
+    for name in f.type_rules.get("copiedFields", []):
+        value = fresh.get(name) if f.update_copied else current.get(name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def run_cascade_update(jctx: runners.JobContext) -> dict[str, Any] | None:
+    svc, data = jctx.services, jctx.data
+    entity: Entity = svc.registry.get(data["entityName"])
+    f = entity.resolve(data["fieldPath"])
+    targets = svc.records.collection(data["targetEntity"])
+    # one referenced record (its label or copies changed), or all of them (the copied fields changed)
+    target_id = ObjectId(data["targetId"]) if data.get("targetId") else None
+    target = targets.find_one({"_id": target_id}) if target_id is not None else None
+    if f is None or f.type.name != "relationship" or (target_id is not None and target is None):
+        jctx.log("INFO", "The relationship or the referenced record no longer exists; nothing to update")
+        return None
+    col = svc.records.collection(entity)
+    selector = {f"{f.path}.id": target_id} if target_id is not None else {f"{f.path}.id": {"$exists": True}}
+    if not jctx.job.get("recordsCount"):
+        jctx.set_total(col.count_documents(selector))
+    ctx = system_context(jctx.write_context(), f"entities.{entity.name}.cascadeUpdate")
+    cache: dict[Any, dict[str, Any] | None] = {}
+
+    def refresh(ref: dict[str, Any]) -> dict[str, Any]:
+        if target_id is not None:
+            return fresh_value(f, ref, target) if ref.get("id") == target_id else ref
+        if ref.get("id") not in cache:
+            if len(cache) > 10_000:
+                cache.clear()
+            cache[ref.get("id")] = targets.find_one({"_id": ref.get("id")})
+        found = cache[ref.get("id")]
+        return fresh_value(f, ref, found) if found is not None else ref
+
+    def apply(current: dict[str, Any]) -> dict[str, Any]:
+        doc = copy.deepcopy(current)  # the current document is history's "before"
+        if not map_refs(doc, f, entity.fields, refresh):
+            raise _Unchanged()
+        return doc
+    updated = 0
+    after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
+    for batch in iterate_ids(col, selector, jctx.batch_size, after):
+        jctx.begin_batch([str(oid) for oid in batch])
+        for oid in batch:
+            try:
+                svc.records.write(entity, oid, apply, ctx)
+                updated += 1
+            except (_Unchanged, NotFound):
+                pass
+            jctx.check_cancelled()
+        jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch))
+    return {"results": {"status": "ok", "response": {"recordsUpdated": updated}}}
+
+
+# --- delete policies -----------------------------------------------------------------------------
+
+def _apply_delete_policies(svc: Any, event: RecordEvent) -> None:
+    deleted = event.old_record or {}
+    visited: set[tuple[str, Any]] = event.ctx.extra.setdefault(VISITED, set())
+    visited.add((event.entity.name, deleted.get("_id")))
+    for entity, f in referrers(svc.registry.all(), event.entity.name):
+        if f.on_delete == "none":
+            continue
+        ctx = system_context(event.ctx, f"entities.{entity.name}.cascade{f.on_delete[0].upper()}{f.on_delete[1:]}")
+        col = svc.records.collection(entity)
+        ids = [d["_id"] for d in col.find({f"{f.path}.id": deleted["_id"]}, {"_id": 1})]
+        for oid in ids:
+            if f.on_delete == "deleteRecord":
+                if (entity.name, oid) in visited:
+                    continue
+                visited.add((entity.name, oid))
+                try:
+                    svc.records.delete(entity, oid, ctx)
+                except NotFound:
+                    pass
+                continue
+
+            def apply(current: dict[str, Any], f: Field = f, entity: Entity = entity) -> dict[str, Any]:
+                doc = copy.deepcopy(current)
+                if not map_refs(doc, f, entity.fields, lambda ref: None if ref.get("id") == deleted["_id"] else ref):
+                    raise _Unchanged()
+                return doc
+            try:
+                svc.records.write(entity, oid, apply, ctx)
+            except (_Unchanged, NotFound):
+                pass
+

@@ -1,0 +1,89 @@
+"""Old definition vs new definition → the changes that affect stored data.
+
+Fields are matched by their stable ``id`` (by name for definitions without ids), so a rename is told apart
+from a remove plus an add. Nested groups are compared field by field the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ValidationFailed, field_error
+from entities.metadata import Entity, Field
+from entities.records.upgrade import match_old, same_kind
+
+UNSUPPORTED = ("relationship", "file", "nestedFields")
+
+
+@dataclass
+class Change:
+    kind: str  # rename | convert | multiplicity | remove | default | unique | label
+    field: str | None  # path in the new definition (the old one for ``remove``)
+    description: str
+    count_filter: dict[str, Any]  # the stored records this change touches (old field names)
+    source: str | None = None  # the old path of a renamed field
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self, count: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "field": self.field}
+        if self.source is not None:
+            out["from"] = self.source
+        out.update({"description": self.description, "recordsAffected": count})
+        return out
+
+
+def _exists(path: str) -> dict[str, Any]:
+    return {path: {"$exists": True, "$ne": None}}
+
+
+def plan(old: Entity, new: Entity) -> list[Change]:
+    """Every change of ``old`` → ``new`` that rewrites stored records (400 for changes that cannot be done)."""
+    changes: list[Change] = []
+    errors: list[dict[str, Any]] = []
+    _walk(old.fields, new.fields, "", "", True, changes, errors)
+    if errors:
+        raise ValidationFailed(errors, message="These field changes cannot be applied to stored records")
+    if old.raw.get("recordLabel") != new.raw.get("recordLabel"):
+        changes.append(Change("label", None, "record labels are recomputed (and pushed to referencing records)", {}))
+    return changes
+
+
+def _walk(olds: list[Field], news: list[Field], old_prefix: str, new_prefix: str, top: bool,
+          changes: list[Change], errors: list[dict[str, Any]]) -> None:
+    matched: set[str] = set()
+    for nf in news:
+        of = match_old(olds, nf)
+        path = new_prefix + nf.name
+        if of is None:
+            if top and nf.default is not None:
+                changes.append(Change("default", path, f"new field filled with its default value {nf.default!r}",
+                                      {"$or": [{nf.name: {"$exists": False}}, {nf.name: None}]}))
+            continue
+        matched.add(of.name)
+        old_path = old_prefix + of.name
+        if of.name != nf.name:
+            changes.append(Change("rename", path, f"values move from '{old_path}' to '{path}'", _exists(old_path),
+                                  source=old_path))
+        if of.is_nested != nf.is_nested or (of.type.name != nf.type.name and (
+                of.type.name in UNSUPPORTED or nf.type.name in UNSUPPORTED)) or of.target != nf.target:
+            errors.append(field_error(path, "invalid", f"A {of.type.name} field cannot become a {nf.type.name}"
+                                      + (f" of '{nf.target}'" if nf.target else ""), nf.label))
+            continue
+        if not of.is_nested and not same_kind(of, nf):
+            changes.append(Change("convert", path, f"values converted from {of.type.name} to {nf.type.name}",
+                                  _exists(old_path)))
+        if of.many != nf.many:
+            how = ("a single value becomes a one-item list" if nf.many
+                   else "a list of at most one item becomes its item; longer lists cannot be converted")
+            changes.append(Change("multiplicity", path, f"{'one → many' if nf.many else 'many → one'}: {how}",
+                                  _exists(old_path)))
+        if nf.unique and not of.unique:
+            changes.append(Change("unique", path, "new unique rule: existing values are checked for duplicates",
+                                  _exists(old_path)))
+        if of.is_nested:
+            _walk(of.nested, nf.nested, old_path + ".", path + ".", False, changes, errors)
+    for of in olds:
+        if of.name not in matched:
+            changes.append(Change("remove", old_prefix + of.name, "values are removed from every record",
+                                  _exists(old_prefix + of.name)))

@@ -1,0 +1,107 @@
+"""``PUT /metadata/entities/{name}`` with data: plan, check (conversions, new unique rules), preview or start.
+
+The new definition and its pending refactoring are stored in one update; from then on every read and
+write converts records not yet migrated (``entities.records.upgrade``) while the ``REFACTORING`` job
+rewrites them in batches. A change whose values cannot all be converted is refused (400 listing the
+first 100) unless ``onConversionError`` is ``null``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.errors import ApiError, field_error
+from entities.metadata import Entity, Field, PendingRefactoring, parse_entity
+from entities.records.upgrade import Collector, match_old, migrate, upgrade
+from entities.records.values import value_at
+from entities.refactoring.cascade import CASCADE_UPDATE
+from entities.refactoring.planner import Change, plan
+from entities.registry import link_copied
+
+MAX_LISTED = 100
+
+
+def put_definition(svc: Any, name: str, body: Any, dry_run: bool = False, on_error: str = "refuse",
+                   user: dict[str, Any] | None = None) -> dict[str, Any]:
+    registry = svc.registry
+    prepared = registry.prepare(body, name=name)
+    raw, new_entity, existing = prepared
+    if existing is None:
+        if dry_run:
+            return {"dryRun": True, "changes": [], "conversionErrors": [], "conversionErrorsCount": 0}
+        registry.save(raw, name=name, prepared=prepared)
+        return registry.definition(name)
+    current = registry.get(name)
+    old_raw = existing["definition"]
+    old_entity = parse_entity(old_raw, None, version=existing["version"], entity_id=str(existing["_id"]))
+    entities = dict(registry.all())
+    link_copied(old_entity, entities)
+    link_copied(new_entity, {**entities, name: new_entity})
+    changes = plan(old_entity, new_entity) if old_raw != raw else []
+    if not changes:
+        if dry_run:
+            return {"dryRun": True, "changes": [], "conversionErrors": [], "conversionErrorsCount": 0}
+        registry.save(raw, name=name, prepared=prepared)
+        _refresh_copies(svc, old_entity, new_entity, user)
+        return registry.definition(name)
+    step = PendingRefactoring(existing["version"] + 1, old_entity, new_entity, on_error)
+    errors, duplicates = _scan(svc, current, step, changes)
+    col = svc.records.collection(current)
+    planned = [c.as_json(col.count_documents(c.count_filter)) for c in changes]
+    if dry_run:
+        return {"dryRun": True, "changes": planned, "conversionErrors": [e.as_json() for e in errors.first],
+                "conversionErrorsCount": errors.count, "duplicates": duplicates}
+    if duplicates:
+        raise ApiError(400, "Records have duplicate values for a field that becomes unique; nothing was changed",
+                       code="validationErrors", errors=[
+                           {**field_error(d["field"], "duplicate", "Several records have this value",
+                                          rejected=d["value"]), "additionalInfo": d} for d in duplicates])
+    if errors.count and on_error != "null":
+        raise ApiError(400, f"{errors.count} values cannot be converted; nothing was changed "
+                            "(send ?_onConversionError=null to set them to null)", code="conversionErrors",
+                       errors=[{"field": e.field, "fieldLabel": e.field, "code": "conversion", "message": e.reason,
+                                "additionalInfo": {"recordId": str(e.record_id), "oldValue": e.old_value}}
+                               for e in errors.first], conversionErrorsCount=errors.count)
+    registry.save(raw, name=name, prepared=prepared, refactoring={"old": old_raw, "onError": on_error})
+    out = registry.definition(name)
+    job = svc.jobs.submit("REFACTORING", f"Refactoring {name} to version {step.to}",
+                          {"entityName": name, "to": step.to}, user or {})
+    out["refactoring"] = {**svc.jobs.job_link(job), "changes": planned}
+    _refresh_copies(svc, old_entity, new_entity, user)
+    return out
+
+
+def _refresh_copies(svc: Any, old: Entity, new: Entity, user: dict[str, Any] | None) -> None:
+    """Relationships whose copied fields changed: a CASCADE_UPDATE job refreshes every stored value."""
+    def walk(olds: list[Field], news: list[Field]) -> None:
+        for nf in news:
+            of = match_old(olds, nf)
+            if of is not None and of.is_nested and nf.is_nested:
+                walk(of.nested, nf.nested)
+            elif nf.type.name == "relationship" and nf.type_rules.get("copiedFields") and (
+                    of is None or of.type_rules.get("copiedFields") != nf.type_rules.get("copiedFields")):
+                svc.jobs.submit(CASCADE_UPDATE, f"Copy {nf.type_rules['copiedFields']} into {new.name}.{nf.path}",
+                                {"entityName": new.name, "fieldPath": nf.path, "targetEntity": nf.target,
+                                 "targetId": None}, user or {})
+    walk(old.fields, new.fields)
+
+
+def _scan(svc: Any, current: Entity, step: PendingRefactoring,
+          changes: list[Change]) -> tuple[Collector, list[dict[str, Any]]]:
+    """Convert every record in memory: the conversion errors, and duplicates of fields that become unique."""
+    errors = Collector(MAX_LISTED)
+    unique_paths = [c.field for c in changes if c.kind == "unique" and c.field]
+    seen: dict[str, dict[Any, list[str]]] = {p: {} for p in unique_paths}
+    for doc in svc.records.collection(current).find({}, {"_hist": 0}):
+        converted = migrate(step, upgrade(current, doc), errors)
+        for path in unique_paths:
+            value = value_at(converted, path)
+            if value not in (None, "", []):
+                key = str(value.get("id")) if isinstance(value, dict) else repr(value)
+                seen[path].setdefault(key, []).append(str(doc["_id"]))
+    duplicates = []
+    for path, values in seen.items():
+        for key, ids in values.items():
+            if len(ids) > 1 and len(duplicates) < MAX_LISTED:
+                duplicates.append({"field": path, "value": key.strip("'\""), "recordIds": ids[:MAX_LISTED]})
+    return errors, duplicates

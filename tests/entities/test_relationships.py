@@ -1,0 +1,194 @@
+"""Relationships: filtering by id or label, copied fields (read, filter, sort, project, aggregate), delete policies,
+label and copied-field cascades."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import Api, create, wait_for_job
+
+FIRMS = {"name": "firms", "recordLabel": "#{name}", "history": True,
+         "fields": [{"name": "name", "type": "text", "required": True},
+                    {"name": "kind", "type": "choice", "typeRules": {"possibleValues": ["a", "b"]}},
+                    {"name": "size", "type": "integer"}]}
+
+
+def people(**rules: Any) -> dict[str, Any]:
+    rel = {"entity": "firms", "copiedFields": ["kind", "size"], **rules}
+    return {"name": "people", "recordLabel": "#{name}", "history": True,
+            "fields": [{"name": "name", "type": "text", "required": True},
+                       {"name": "firm", "type": "relationship", "typeRules": rel},
+                       {"name": "firms", "type": "relationship", "multiplicity": "many",
+                        "typeRules": {"entity": "firms", **{k: v for k, v in rules.items() if k == "onDelete"}}}]}
+
+
+def setup(api: Api, **rules: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    assert api.put("/metadata/entities/firms", json=FIRMS).status_code == 200
+    assert api.put("/metadata/entities/people", json=people(**rules)).status_code == 200
+    riff = create(api, "firms", {"name": "Riffwire", "kind": "a", "size": 10})
+    oak = create(api, "firms", {"name": "Oakbank", "kind": "b", "size": 3})
+    return riff, oak
+
+
+def names(response) -> list[str]:
+    assert response.status_code == 200, response.get_json()
+    return sorted(i["name"] for i in response.get_json()["items"])
+
+
+def test_bare_relationship_filter_takes_an_id_or_a_label(api: Api):
+    riff, oak = setup(api)
+    create(api, "people", {"name": "Ana", "firm": riff["id"]})
+    create(api, "people", {"name": "Bo", "firm": "Oakbank", "firms": [riff["id"], oak["id"]]})
+    assert names(api.get(f"/data/people?firm={riff['id']}")) == ["Ana"]
+    assert names(api.get("/data/people?firm=Riffwire")) == ["Ana"]
+    assert names(api.get(f"/data/people?firm=notEquals({riff['id']})")) == ["Bo"]
+    assert names(api.get(f"/data/people?firms={riff['id']}")) == ["Bo"]
+    assert names(api.get("/data/people?firm=Nobody")) == []
+
+
+def test_copied_fields_are_stored_read_filtered_sorted_projected_and_aggregated(api: Api):
+    riff, _ = setup(api)
+    ana = create(api, "people", {"name": "Ana", "firm": riff["id"]})
+    create(api, "people", {"name": "Bo", "firm": {"label": "Oakbank"}})
+    assert ana["firm"] == {"id": riff["id"], "label": "Riffwire", "kind": "a", "size": 10}
+    assert api.get(f"/data/people/{ana['id']}").get_json()["firm"]["kind"] == "a"
+    assert names(api.get("/data/people?firm.kind=a")) == ["Ana"]
+    assert names(api.get("/data/people?firm.size=greater(5)")) == ["Ana"]
+    listed = api.get("/data/people?_sortField=firm.size&_sortType=asc").get_json()["items"]
+    assert [i["name"] for i in listed] == ["Bo", "Ana"]
+    projected = api.get("/data/people?_fields=firm.kind&_sortField=firm.size&_sortType=desc").get_json()["items"]
+    assert projected[0] == {"id": ana["id"], "version": 0, "label": "Ana",
+                            "firm": {"id": riff["id"], "label": "Riffwire", "kind": "a"}}
+    agg = api.put("/data/people/aggregate", json=[{"group": {"by": "firm.kind", "n": "count()"}},
+                                                   {"sort": {"firm.kind": "asc"}}])
+    assert agg.status_code == 200, agg.get_json()
+    assert [(r["firm.kind"], r["n"]) for r in agg.get_json()["items"]] == [("a", 1), ("b", 1)]
+    bad = api.get("/data/people?firm.nope=1")
+    assert bad.status_code == 400 and "firm.kind" in bad.get_json()["message"]
+
+
+def test_copied_fields_must_exist_in_the_target(api: Api):
+    api.put("/metadata/entities/firms", json=FIRMS)
+    body = people()
+    body["fields"][1]["typeRules"]["copiedFields"] = ["ghost"]
+    response = api.put("/metadata/entities/people", json=body)
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["field"] == "firm.typeRules.copiedFields"
+    body["fields"][1]["typeRules"] = {"entity": "firms", "onDelete": "explode"}
+    assert api.put("/metadata/entities/people", json=body).get_json()["errors"][0]["field"] == \
+        "fields[1].typeRules.onDelete"
+
+
+def cascade_jobs(api: Api) -> list[dict[str, Any]]:
+    return api.get("/status/jobs?type=CASCADE_UPDATE").get_json()["items"]
+
+
+def test_label_and_copied_field_changes_cascade_in_a_job(api: Api):
+    riff, _ = setup(api)
+    ana = create(api, "people", {"name": "Ana", "firm": riff["id"], "firms": [riff["id"], "Oakbank"]})
+    changed = api.put(f"/data/firms/{riff['id']}", json={"name": "Riffwire Labs", "kind": "b"})
+    assert changed.status_code == 200
+    for job in cascade_jobs(api):
+        assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+    assert len(cascade_jobs(api)) == 2  # one per referencing relationship field
+    after = api.get(f"/data/people/{ana['id']}").get_json()
+    assert after["firm"] == {"id": riff["id"], "label": "Riffwire Labs", "kind": "b", "size": 10}
+    assert [f["label"] for f in after["firms"]] == ["Riffwire Labs", "Oakbank"]
+    assert names(api.get("/data/people?firm.label=Riffwire Labs")) == ["Ana"]
+    assert names(api.get("/data/people?firm.kind=b")) == ["Ana"]
+    history = api.get(f"/data/people/{ana['id']}/history").get_json()["items"]
+    assert "SYSTEM_CASCADE_UPDATE" in [h["eventType"] for h in history]
+    # a change of neither the label nor a copied field starts no job
+    api.put(f"/data/firms/{riff['id']}", json={"name": "Riffwire Labs", "kind": "b"})
+    assert len(cascade_jobs(api)) == 2
+
+
+def test_update_policies_off_keep_the_stored_copy(api: Api):
+    riff, _ = setup(api, updateLabel=False, updateCopiedFields=False)
+    ana = create(api, "people", {"name": "Ana", "firm": riff["id"]})
+    api.put(f"/data/firms/{riff['id']}", json={"name": "Renamed", "kind": "b"})
+    for job in cascade_jobs(api):  # the multi-valued field keeps the default policies
+        wait_for_job(api, job["id"])
+    assert api.get(f"/data/people/{ana['id']}").get_json()["firm"]["label"] == "Riffwire"
+
+
+def test_label_cascade_through_many_records(api: Api):
+    riff, _ = setup(api)
+    svc = api.client.application.extensions["runtime"]
+    people = svc.registry.get("people")
+    from core.context import WriteContext
+    for i in range(2000):
+        svc.records.create(people, {"name": f"P{i}", "firm": riff["id"]}, WriteContext(user_email="seed"))
+    assert api.put(f"/data/firms/{riff['id']}", json={"name": "Renamed"}).status_code == 200
+    job = wait_for_job(api, cascade_jobs(api)[0]["id"], timeout=120)
+    assert job["status"] == "FINISHED" and job["recordsProcessed"] == 2000
+    assert api.get("/data/people?firm.label=Renamed&_size=0").get_json()["total"] == 2000
+
+
+def test_on_delete_none_leaves_a_dangling_link_that_blocks_only_its_own_write(api: Api):
+    riff, _ = setup(api)
+    ana = create(api, "people", {"name": "Ana", "firm": riff["id"]})
+    assert api.delete(f"/data/firms/{riff['id']}").status_code == 200
+    assert api.get(f"/data/people/{ana['id']}").get_json()["firm"]["id"] == riff["id"]
+    assert api.put(f"/data/people/{ana['id']}", json={"name": "Ana B"}).status_code == 200
+    bad = api.put(f"/data/people/{ana['id']}", json={"firm": riff["id"]})
+    assert bad.status_code == 400 and bad.get_json()["errors"][0]["field"] == "firm"
+
+
+def test_on_delete_remove_relationship(api: Api):
+    riff, oak = setup(api, onDelete="removeRelationship")
+    ana = create(api, "people", {"name": "Ana", "firm": riff["id"], "firms": [riff["id"], oak["id"]]})
+    assert api.delete(f"/data/firms/{riff['id']}").status_code == 200
+    after = api.get(f"/data/people/{ana['id']}").get_json()
+    assert after["firm"] is None and [f["id"] for f in after["firms"]] == [oak["id"]]
+
+
+def test_on_delete_delete_record_cascades_recursively_and_stops_at_cycles(api: Api):
+    nodes = {"name": "nodes", "recordLabel": "#{name}", "fields": [
+        {"name": "name", "type": "text"},
+        {"name": "parent", "type": "relationship", "typeRules": {"entity": "nodes", "onDelete": "deleteRecord"}}]}
+    assert api.put("/metadata/entities/nodes", json=nodes).status_code == 200
+    a = create(api, "nodes", {"name": "a"})
+    b = create(api, "nodes", {"name": "b", "parent": a["id"]})
+    c = create(api, "nodes", {"name": "c", "parent": b["id"]})
+    other = create(api, "nodes", {"name": "other"})
+    assert api.put(f"/data/nodes/{a['id']}", json={"parent": c["id"]}).status_code == 200  # a cycle a→c→b→a
+    assert api.delete(f"/data/nodes/{b['id']}").status_code == 200
+    assert names(api.get("/data/nodes")) == ["other"]
+    assert api.get(f"/data/nodes/{other['id']}").status_code == 200
+
+
+def test_adding_copied_fields_fills_them_in_stored_values(api: Api):
+    riff, _ = setup(api)
+    body = people()
+    body["fields"][1]["typeRules"]["copiedFields"] = []
+    api.put("/metadata/entities/people", json=body)
+    ana = create(api, "people", {"name": "Ana", "firm": riff["id"]})
+    assert ana["firm"] == {"id": riff["id"], "label": "Riffwire"}
+    assert api.put("/metadata/entities/people", json=people()).status_code == 200
+    for job in cascade_jobs(api):
+        assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+    assert api.get(f"/data/people/{ana['id']}").get_json()["firm"] == {
+        "id": riff["id"], "label": "Riffwire", "kind": "a", "size": 10}
+    assert names(api.get("/data/people?firm.kind=a")) == ["Ana"]
+
+
+def test_nested_relationships_follow_labels_and_deletes(api: Api):
+    riff, oak = setup(api)
+    teams = {"name": "teams", "recordLabel": "#{name}", "fields": [
+        {"name": "name", "type": "text"},
+        {"name": "members", "type": "nestedFields", "multiplicity": "many", "nestedFields": [
+            {"name": "role", "type": "text"},
+            {"name": "firm", "type": "relationship",
+             "typeRules": {"entity": "firms", "onDelete": "removeRelationship"}}]}]}
+    assert api.put("/metadata/entities/teams", json=teams).status_code == 200
+    team = create(api, "teams", {"name": "T", "members": [{"role": "x", "firm": riff["id"]},
+                                                          {"role": "y", "firm": oak["id"]}]})
+    api.put(f"/data/firms/{riff['id']}", json={"name": "Riff 2"})
+    for job in cascade_jobs(api):
+        wait_for_job(api, job["id"])
+    members = api.get(f"/data/teams/{team['id']}").get_json()["members"]
+    assert [m["firm"]["label"] for m in members] == ["Riff 2", "Oakbank"]
+    assert api.delete(f"/data/firms/{oak['id']}").status_code == 200
+    members = api.get(f"/data/teams/{team['id']}").get_json()["members"]
+    assert [m.get("firm") and m["firm"]["label"] for m in members] == ["Riff 2", None]
