@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
+from pymongo.errors import ExecutionTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("core.errors")
@@ -136,6 +139,13 @@ def register(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(err.valid_methods)
         return response
 
+    @app.errorhandler(ExecutionTimeout)
+    def _too_slow(err: ExecutionTimeout):
+        limit = current_app.config["RUNTIME"].query_max_time_ms
+        body = {"code": "badRequest", "errors": [],
+                "message": f"The query took longer than {limit} ms: narrow it with more selective filters"}
+        return jsonify(body), 400
+
     @app.errorhandler(Exception)
     def _unhandled(err: Exception):
         unavailable = unavailable_message(err)
@@ -167,12 +177,21 @@ def unavailable_message(err: BaseException) -> str | None:
     if isinstance(err, RedisConnectionError | RedisTimeoutError):
         return QUEUE_UNAVAILABLE
     return None
+ERROR_LOGS_PER_MINUTE = 30
 
 
 def _app_log_error(err: Exception) -> None:
-    """Leave an ERROR in the app logs (``/status/logs``) so developers see failures without server access."""
+    """Leave an ERROR in the app logs (``/status/logs``) so developers see failures without server access.
+
+    At most ``ERROR_LOGS_PER_MINUTE`` a minute per process: requests that keep failing cannot flood the log
+    (the process log still gets every one)."""
     from flask import current_app, request
 
+    now = time.monotonic()
+    times = current_app.extensions.setdefault("runtime_error_log_times", deque(maxlen=ERROR_LOGS_PER_MINUTE))
+    if len(times) == ERROR_LOGS_PER_MINUTE and now - times[0] < 60:
+        return
+    times.append(now)
     try:
         app_logs = current_app.extensions["runtime"].app_logs
         if app_logs is not None:
