@@ -7,6 +7,8 @@ from typing import Any
 
 from bson import ObjectId
 
+from core.errors import BadRequest, field_error
+
 
 @dataclass
 class ListQuery:
@@ -19,11 +21,48 @@ class ListQuery:
     fmt: str = "native"
     relationships: list[str] = field(default_factory=list)
     projection: dict[str, int] | None = None  # None: every stored field (minus internal ones)
+    after_value: Any = None  # the sort value of the ``_offset`` record (``bind_cursor`` reads it)
+    cursor_bound: bool = False
+
+    def bind_cursor(self, col: Any) -> None:
+        """Read the sort value of the ``_offset`` record, which a keyset over a sorted field continues from.
+        400 when that record is gone or its value is a list (a multi-valued sort: use a numeric offset)."""
+        key = self.sort[0][0] if self.sort else "_id"
+        if self.after_id is None or key == "_id" or self.cursor_bound:
+            return
+        doc = col.find_one({"_id": self.after_id}, {key: 1})
+        if doc is None:
+            raise BadRequest("Invalid query parameter '_offset': the record it names no longer exists; start again "
+                             "without _offset or use a numeric offset", errors=[field_error("_offset", "invalid",
+                                                                                            "no such record")])
+        value: Any = doc
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, list):
+            raise BadRequest("Invalid query parameter '_offset': sorting by a multi-valued field pages with a "
+                             "numeric offset", errors=[field_error("_offset", "invalid", "use a numeric offset")])
+        self.after_value, self.cursor_bound = value, True
 
     def page_filter(self) -> dict[str, Any]:
-        """The filter plus the keyset cursor condition, when ``_offset`` was a record id."""
+        """The filter plus the keyset cursor condition, when ``_offset`` was a record id: the records after it in
+        the sort order (its sort value, then its id for ties)."""
         if self.after_id is None:
             return self.filter
-        direction = self.sort[0][1] if self.sort else -1
-        cond = {"_id": {"$lt" if direction < 0 else "$gt": self.after_id}}
+        key, direction = self.sort[0] if self.sort else ("_id", -1)
+        if key == "_id":
+            cond: dict[str, Any] = {"_id": {"$lt" if direction < 0 else "$gt": self.after_id}}
+        else:
+            assert self.cursor_bound, "bind_cursor(col) reads the offset record's sort value first"
+            cond = _after_sorted(key, direction, self.after_value, self.after_id)
         return {"$and": [self.filter, cond]} if self.filter else cond
+
+
+def _after_sorted(key: str, direction: int, value: Any, after: ObjectId) -> dict[str, Any]:
+    """Records after ``(value, after)`` in ``key`` order; missing and null values sort first (as in MongoDB)."""
+    tie = "$lt" if direction < 0 else "$gt"
+    if value is None:
+        same = {key: None, "_id": {tie: after}}
+        return same if direction < 0 else {"$or": [same, {key: {"$ne": None}}]}
+    beyond = {key: {"$lt" if direction < 0 else "$gt": value}}
+    same = {key: value, "_id": {tie: after}}
+    return {"$or": [beyond, same, {key: None}]} if direction < 0 else {"$or": [beyond, same]}

@@ -33,7 +33,7 @@ def parse_list_query(entity: Entity, args: Any, base_filter: dict[str, Any] | No
     size = _int(args.get("_size"), default_size, "_size", 0, max_size)
     sort_key, direction = _sort(entity, args)
     sort = [(sort_key, direction)] if sort_key == "_id" else [(sort_key, direction), ("_id", direction)]
-    skip, after = _offset(args.get("_offset"), sort_key)
+    skip, after = _offset(args.get("_offset"))
     fields, projection = _fields(entity, args.get("_fields"))
     fmt = args.get("_format") or "native"
     if fmt not in ("native", "plainText"):
@@ -135,7 +135,7 @@ def _sort(entity: Entity, args: Any) -> tuple[str, int]:
     return ".".join(s.key for s in target.chain), direction
 
 
-def _offset(raw: str | None, sort_key: str) -> tuple[int, Any]:
+def _offset(raw: str | None) -> tuple[int, Any]:
     if raw in (None, ""):
         return 0, None
     assert raw is not None
@@ -146,9 +146,7 @@ def _offset(raw: str | None, sort_key: str) -> tuple[int, Any]:
     after = parse_object_id(raw)
     if after is None:
         raise bad("_offset", "must be a number or a record id")
-    if sort_key != "_id":
-        raise bad("_offset", "a record id offset only works when sorting by id")
-    return 0, after
+    return 0, after  # with a sort by a field, the runner reads that record's sort value (keyset)
 
 
 def _fields(entity: Entity, raw: str | None) -> tuple[list[str] | None, dict[str, int] | None]:

@@ -16,6 +16,7 @@ def find_page(col: Any, q: ListQuery, max_time_ms: int) -> list[dict[str, Any]]:
     """The page in one round trip: the batch size is the page size (the driver's default is 101 docs)."""
     if not q.limit:
         return []
+    q.bind_cursor(col)
     projection = q.projection if q.projection is not None else {OUTBOX_FIELD: 0}
     cursor = col.find(q.page_filter(), projection, max_time_ms=max_time_ms).sort(q.sort)
     if q.skip:
@@ -30,6 +31,7 @@ def page_and_total(col: Any, q: ListQuery, max_time_ms: int) -> tuple[list[dict[
     """A list's page and total: one pass over the filter on the embedded store, a find and a count on MongoDB."""
     if isinstance(col, Collection):  # a real driver: the find uses the sort's index, the count the filter's
         return find_page(col, q, max_time_ms), count(col, q, max_time_ms)
+    q.bind_cursor(col)
     projection = q.projection if q.projection is not None else {OUTBOX_FIELD: 0}
     return col.page_and_total(q.filter, q.page_filter(), list(q.sort or []), q.skip or 0, q.limit or 0, projection)
 

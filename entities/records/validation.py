@@ -7,7 +7,7 @@ writes: ``entities.records.lifecycle`` does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bson import ObjectId
@@ -24,6 +24,8 @@ from entities.records.user_refs import resolve_user_ref
 from entities.records.values import compute_label, path_text
 from entities.registry import data_collection_name
 from files.service import complete_ref as complete_file_ref
+
+EMPTY = (None, "", [])
 
 
 class RecordValidator:
@@ -60,6 +62,7 @@ class RecordValidator:
     def _merge_for_update(self, entity: Entity, current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         """Nested groups in a partial update: items with a known ``id`` are merged into the stored item."""
         merged = dict(body)
+        unknown: list[dict[str, Any]] = []
         current_json: dict[str, Any] | None = None
         for name, value in body.items():
             f = entity.field(name)
@@ -68,12 +71,18 @@ class RecordValidator:
             if current_json is None:
                 current_json = render_fields(entity, current)
             existing = current_json.get(name)
-            if f.many and isinstance(value, list) and isinstance(existing, list):
-                by_id = {item["id"]: item for item in existing if isinstance(item, dict)}
+            if f.many and isinstance(value, list):
+                by_id = {item["id"]: item for item in existing or [] if isinstance(item, dict)}
+                for i, item in enumerate(value):
+                    if isinstance(item, dict) and item.get("id") is not None and item["id"] not in by_id:
+                        unknown.append(field_error(f"{name}[{i}].id", "invalid", f"No item of '{name}' has this id; "
+                                                   "leave id out to add an item", f.label, rejected=str(item["id"])))
                 merged[name] = [_merge_item(by_id.get(item.get("id")), item) if isinstance(item, dict) else item
                                 for item in value]
             elif not f.many and isinstance(value, dict) and isinstance(existing, dict):
                 merged[name] = _merge_item(existing, value)
+        if unknown:
+            raise ValidationFailed(unknown)
         return merged
 
     def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]],
@@ -182,7 +191,12 @@ class RecordValidator:
     def build_new(self, entity: Entity, body: Any, record_id: ObjectId | None = None) -> dict[str, Any]:
         """Validate a create body into a stored document (not yet written); ``record_id`` presets its id."""
         body = self.check_body(body)
-        loaded = self._load(entity, body)
+        try:
+            loaded = self._load(entity, body)
+        except ValidationFailed as exc:  # report missing required fields in the same 400 as the type errors
+            _add_missing_required(entity, exc, lambda f: body.get(f.name) in EMPTY and f.default is None
+                                  and f.calculated is None)
+            raise
         doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None,
                                VERSION_KEY: entity.version}
         for f in entity.fields:
@@ -198,7 +212,12 @@ class RecordValidator:
     def updated(self, entity: Entity, current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         """The stored document after applying a partial body to ``current`` (validated)."""
         merged = self._merge_for_update(entity, current, changes)
-        loaded = self._load(entity, merged)
+        try:
+            loaded = self._load(entity, merged)
+        except ValidationFailed as exc:
+            _add_missing_required(entity, exc, lambda f: (changes[f.name] if f.name in changes
+                                                          else current.get(f.name)) in EMPTY)
+            raise
         doc = {k: v for k, v in current.items() if k != OUTBOX_FIELD}
         for name, value in loaded.items():
             doc[name] = value
@@ -252,3 +271,11 @@ def _nested_text(f: Field, item: dict[str, Any], path: str) -> str:
 def compact(doc: dict[str, Any]) -> dict[str, Any]:
     """Unset fields are not stored (so sparse unique indexes ignore them)."""
     return {k: v for k, v in doc.items() if v is not None or k in ("_id", "version", "label")}
+
+
+def _add_missing_required(entity: Entity, exc: ValidationFailed, unset: Callable[[Field], bool]) -> None:
+    """Add ``required`` errors for required fields left empty, so one 400 lists every problem of a body."""
+    named = {str(e.get("field") or "").split(".")[0].split("[")[0] for e in exc.errors}
+    for f in entity.fields:
+        if f.required and f.name not in named and unset(f):
+            exc.errors.append(field_error(f.name, "required", "This field is required", f.label))

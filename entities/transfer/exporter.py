@@ -56,6 +56,7 @@ def export_query(entity: Entity, args: MultiDict, base: dict[str, Any] | None = 
 
 def count_matches(col: Any, q: ListQuery) -> int:
     """How many records the export will write (at most ``MAX_EXPORT + 1``, enough to refuse a bigger one)."""
+    q.bind_cursor(col)
     limit = min(q.limit, MAX_EXPORT + 1)
     if not limit:
         return 0
@@ -90,6 +91,7 @@ def record_batches(col: Any, q: ListQuery, projection: dict[str, int], batch_siz
     left = q.limit
     if not left:
         return
+    q.bind_cursor(col)
     if q.sort[0] == ("_id", 1):
         skip = q.skip
         for ids in iterate_ids(col, q.page_filter(), batch_size):

@@ -460,3 +460,21 @@ def test_id_offset_walk_never_skips_or_repeats_while_inserting(app, api: Api):
         assert len(seen) == len(set(seen)), "a record came back twice"
         assert initial <= set(seen), "a record that existed all along was skipped"
         assert seen == sorted(seen, reverse=sort_type == "desc")
+
+
+@pytest.mark.parametrize("sort", ["_sortField=amount&_sortType=asc", "_sortField=amount&_sortType=desc",
+                                  "_sortField=title&_sortType=asc", "_sortField=owner&_sortType=desc",
+                                  "_sortField=info.level&_sortType=asc"])
+def test_the_returned_offset_pages_through_any_sort(world: World, sort: str):
+    """The seed: the ``offset`` a sorted list returns is what the next request sends (keyset on the sort value,
+    then the id for ties and nulls)."""
+    everything = [i["id"] for i in world.get(f"{sort}&_size=100").get_json()["items"]]
+    paged, offset = [], None
+    for _ in range(len(everything) + 1):
+        body = world.get(f"{sort}&_size=1" + (f"&_offset={offset}" if offset else "")).get_json()
+        assert body["total"] == len(everything)
+        if not body["items"]:
+            break
+        paged.append(body["items"][0]["id"])
+        offset = body["offset"]
+    assert paged == everything and len(everything) == len(world.ids)

@@ -33,3 +33,27 @@ def test_delete_many_and_action_over_many_name_the_entity_in_each_response(app, 
             assert results[rid]["status"] == "ok" and response["id"] == rid
             assert response["entity"] == {"id": entity_id, "name": "Companies"}
             assert list(response)[:4] == ["id", "version", "label", "entity"]
+
+
+def test_every_field_error_of_a_body_comes_in_one_400(api: Api):
+    """A bad choice, a bad integer and a missing required name: all three in the same answer."""
+    response = api.post("/data/companies", json={"state": "nope", "numberOfEmployees": "many"})
+    assert response.status_code == 400
+    fields = {(e["field"], e["code"]) for e in response.get_json()["errors"]}
+    assert {("state", "invalid"), ("numberOfEmployees", "invalid"), ("name", "required")} <= fields
+    record = create(api, "companies", company(name="Errors"))
+    update = api.put(f"/data/companies/{record['id']}", json={"name": "", "numberOfEmployees": "many"})
+    assert {(e["field"], e["code"]) for e in update.get_json()["errors"]} >= {("name", "required"),
+                                                                             ("numberOfEmployees", "invalid")}
+
+
+def test_an_unknown_nested_item_id_is_a_field_error_not_a_new_item(api: Api):
+    record = create(api, "companies", company(name="Nested ids"))
+    before = record["addresses"]
+    response = api.put(f"/data/companies/{record['id']}",
+                       json={"addresses": [{"id": "zz", "city": "Nowhere"}, {"id": before[0]["id"], "city": "X"}]})
+    assert response.status_code == 400
+    assert [e["field"] for e in response.get_json()["errors"]] == ["addresses[0].id"]
+    assert api.get(f"/data/companies/{record['id']}").get_json()["addresses"] == before  # nothing changed
+    kept = api.put(f"/data/companies/{record['id']}", json={"addresses": [{"id": before[0]["id"], "city": "X"}]})
+    assert kept.status_code == 200 and kept.get_json()["addresses"][0]["city"] == "X"
