@@ -113,7 +113,7 @@ class RecordLifecycle:
     # --- create ----------------------------------------------------------------------------------
 
     def create(self, entity: Entity, body: Any, ctx: WriteContext, record_id: ObjectId | None = None) -> dict[str, Any]:
-        doc = self.validator.build_new(entity, body, record_id)
+        doc = self.validator.build_new(entity, body, record_id, ctx.user_id)
         self._authorize("create", entity, None, doc, ctx)
         entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
         stored = dict(doc)
@@ -136,8 +136,9 @@ class RecordLifecycle:
             raise BadRequest("The body must be a JSON object")
         expected = _parse_version(body.get("version"))
         changes = self.validator.check_body(body)
-        return self.write(entity, record_id, lambda current: self.validator.updated(entity, current, changes), ctx,
-                          expected_version=expected, kind=kind)
+        def apply(current: dict[str, Any]) -> dict[str, Any]:
+            return self.validator.updated(entity, current, changes, ctx.user_id)
+        return self.write(entity, record_id, apply, ctx, expected_version=expected, kind=kind)
 
     def write(self, entity: Entity, record_id: str | ObjectId, apply: Callable[[dict[str, Any]], dict[str, Any]],
               ctx: WriteContext, expected_version: int | None = None, kind: str = "RECORD_CHANGED") -> dict[str, Any]:
@@ -191,7 +192,7 @@ class RecordLifecycle:
                 if batch_done is not None:
                     batch_done(batch[-1], len(batch))
             return updated
-        values = self.validator.validated_values(entity, body)
+        values = self.validator.validated_values(entity, body, ctx.user_id)
         col = self.collection(entity)
         updated = 0
         for batch in ids:
