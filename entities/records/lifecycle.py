@@ -70,9 +70,13 @@ class RecordLifecycle:
             raise NotFound(f"Record '{record_id}' does not exist in entity '{entity.name}'")
         return upgrade(entity, doc)
 
-    def find_many(self, entity: Entity, ids: Iterable[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
-        return {d["_id"]: upgrade(entity, d)
-                for d in self.collection(entity).find({"_id": {"$in": list(ids)}}, {OUTBOX_FIELD: 0})}
+    def find_many(self, entity: Entity, ids: Iterable[ObjectId],
+                  scope: dict[str, Any] | None = None) -> dict[ObjectId, dict[str, Any]]:
+        """The records of ``ids`` (those matching ``scope`` too, when given)."""
+        query: dict[str, Any] = {"_id": {"$in": list(ids)}}
+        if scope:
+            query = {"$and": [query, scope]}
+        return {d["_id"]: upgrade(entity, d) for d in self.collection(entity).find(query, {OUTBOX_FIELD: 0})}
 
     # --- validate (for callers that check values before writing: actions, imports) -----------------
 
