@@ -24,7 +24,7 @@ from bson import ObjectId
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import make_app, median_timed  # noqa: E402
+from bench.common import interleaved, make_app  # noqa: E402
 from core.storage import drop_embedded  # noqa: E402
 from entities.aggregate.parse import normalize  # noqa: E402
 from entities.aggregate.pipeline import build  # noqa: E402
@@ -86,14 +86,12 @@ def main() -> None:
         def through_driver() -> Any:
             return list(raw_collection.aggregate(pipeline))
 
-        runtime_s, result = median_timed(through_runtime, args.repeat)
-        driver_s, rows = median_timed(through_driver, args.repeat)
+        result, rows = through_runtime(), through_driver()
         assert result["total"] == len(rows) == COMPANIES, (result["total"], len(rows))
         assert sum(r["totalSkills"] for r in result["items"]) == sum(r["totalSkills"] for r in rows)
         print(f"pipeline: {pipeline}")
-        print(f"runtime (HTTP end to end): {runtime_s * 1000:8.1f} ms")
-        print(f"bare driver:               {driver_s * 1000:8.1f} ms")
-        print(f"ratio runtime/driver:      {runtime_s / driver_s:8.3f}x (goal <= 1.1x)")
+        interleaved({"group-by, runtime / bare driver": (through_runtime, through_driver)}, args.repeat,
+                    warmup=False)
     finally:
         if svc.store.embedded:
             drop_embedded(config.mongodb_db)

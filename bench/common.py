@@ -80,3 +80,32 @@ def report(title: str, n: int, runtime_s: float, baseline: str, bare_s: float, u
     print(f"  {'runtime (job):':22} {runtime_s:7.2f} s  {n / runtime_s:9.0f} {unit}/s")
     print(f"  {baseline + ':':22} {bare_s:7.2f} s  {n / bare_s:9.0f} {unit}/s")
     print(f"  ratio runtime/bare time: {runtime_s / bare_s:.1f}x")
+
+
+def interleaved(pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], rounds: int,
+                warmup: bool = True) -> dict[str, list[float]]:
+    """Ratios measured fairly on a loaded machine: each round times every pair's runtime side then its
+    baseline side, back to back, so a load spike moves both; prints min and median per ratio.
+
+    ``pairs`` maps a name to (runtime, baseline) callables; returns the ratios per name."""
+    if warmup:
+        for runtime, baseline in pairs.values():
+            runtime()
+            baseline()
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in pairs}
+    for _ in range(rounds):
+        for name, (runtime, baseline) in pairs.items():
+            start = time.perf_counter()
+            runtime()
+            middle = time.perf_counter()
+            baseline()
+            samples[name].append((middle - start, time.perf_counter() - middle))
+    ratios: dict[str, list[float]] = {}
+    for name, pairs_of_times in samples.items():
+        ratios[name] = [r / b for r, b in pairs_of_times]
+        runtime_med = statistics.median(r for r, _ in pairs_of_times)
+        base_med = statistics.median(b for _, b in pairs_of_times)
+        print(f"{name:34} runtime {runtime_med * 1000:9.1f} ms  baseline {base_med * 1000:9.1f} ms  "
+              f"ratio min {min(ratios[name]):5.2f}x  median {statistics.median(ratios[name]):5.2f}x  "
+              f"({rounds} rounds)", flush=True)
+    return ratios

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from bench.common import make_app, report, timed, wait_job
+from bench.common import make_app, timed, wait_job
 
 FIELDS = [{"name": "code", "type": "text"}, {"name": "n", "type": "integer"}, {"name": "price", "type": "money"},
           {"name": "active", "type": "boolean"}, {"name": "day", "type": "date"},
@@ -45,8 +46,8 @@ def write_csv(rows: int) -> str:
     return path
 
 
-def define(client: Any, name: str) -> None:
-    client.call("PUT", f"/metadata/entities/{name}", json={"name": name, "history": False, "fields": FIELDS})
+def define(client: Any, name: str, history: bool = False) -> None:
+    client.call("PUT", f"/metadata/entities/{name}", json={"name": name, "history": history, "fields": FIELDS})
 
 
 def wait(client: Any, job_id: str) -> dict[str, Any]:
@@ -93,21 +94,35 @@ def bare_export(col: Any) -> int:
     return len(out.getvalue())
 
 
-def speed(app: Any, client: Any, rows: int) -> None:
+def speed(app: Any, client: Any, rows: int, rounds: int = 3) -> None:
+    """Interleaved rounds, each on fresh collections: runtime import (history off, then on) and the bare
+    ``insert_many`` of the same rows; runtime export and a bare ``find`` + ``csv.writer``."""
     path = write_csv(rows)
+    records = app.extensions["runtime"].records
+    times: dict[str, list[float]] = {k: [] for k in ("import", "import_history", "bare_import", "export",
+                                                      "bare_export")}
     try:
-        define(client, "benchRows")
-        records = app.extensions["runtime"].records
-        bare_col = app.extensions["runtime"].store.collection("bench.bare")
-        import_s = timed(lambda: runtime_import(client, "benchRows", path))
-        assert records.collection("benchRows").count_documents({}) == rows
-        bare_import_s = timed(lambda: bare_import(bare_col, path))
-        export_s = timed(lambda: runtime_export(client, "benchRows"))
-        bare_export_s = timed(lambda: bare_export(bare_col))
+        for i in range(rounds):
+            define(client, f"benchRows{i}")
+            define(client, f"benchRowsH{i}", history=True)
+            bare_col = app.extensions["runtime"].store.collection(f"bench.bare{i}")
+            times["import"].append(timed(lambda i=i: runtime_import(client, f"benchRows{i}", path)))
+            times["bare_import"].append(timed(lambda c=bare_col: bare_import(c, path)))
+            times["import_history"].append(timed(lambda i=i: runtime_import(client, f"benchRowsH{i}", path)))
+            assert records.collection(f"benchRows{i}").count_documents({}) == rows
+            times["export"].append(timed(lambda i=i: runtime_export(client, f"benchRows{i}")))
+            times["bare_export"].append(timed(lambda c=bare_col: bare_export(c)))
     finally:
         os.unlink(path)
-    report("import", rows, import_s, "csv + insert_many", bare_import_s, "rows")
-    report("export", rows, export_s, "find + csv.writer", bare_export_s, "rows")
+    med = statistics.median
+    print(f"import/export of {rows} rows, {rounds} interleaved rounds (median times; ratios min / median):")
+    for name in times:
+        print(f"  {name:15} {med(times[name]):7.2f} s  {rows / med(times[name]):9.0f} rows/s")
+    for title, num, den in (("import throughput, runtime / insert_many", "bare_import", "import"),
+                            ("import time, history on / off", "import_history", "import"),
+                            ("export time, runtime / find + csv", "export", "bare_export")):
+        ratios = [a / b for a, b in zip(times[num], times[den], strict=True)]
+        print(f"  {title:42} min {min(ratios):5.2f}x  median {med(ratios):5.2f}x")
 
 
 def memory(rows: int) -> None:
@@ -171,8 +186,9 @@ def mb(n: int) -> str:
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     app, client = make_app()
-    speed(app, client, rows)
-    memory(int(sys.argv[2]) if len(sys.argv) > 2 else rows // 2)
+    speed(app, client, rows, int(os.environ.get("BENCH_ROUNDS", 3)))
+    if len(sys.argv) <= 2 or int(sys.argv[2]) > 0:
+        memory(int(sys.argv[2]) if len(sys.argv) > 2 else rows // 2)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ the driver side runs the same ``find`` (sort, limit) and ``count_documents`` on 
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
@@ -21,11 +22,11 @@ from bson import ObjectId
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import make_app, median_timed  # noqa: E402
+from bench.common import interleaved, make_app  # noqa: E402
 from core.storage import drop_embedded  # noqa: E402
 
-RECORDS = 100_000
-REPEATS = 3
+RECORDS = int(os.environ.get("BENCH_RECORDS", 100_000))
+REPEATS = int(os.environ.get("BENCH_ROUNDS", 5))
 ENTITY = {"name": "benchItems", "label": "Bench items", "recordLabel": "#{code}",
           "fields": [{"name": "code", "type": "text", "unique": True},
                      {"name": "n", "type": "integer", "indexable": True},
@@ -63,13 +64,10 @@ def main() -> None:
             docs = list(col.find(BARE_FILTER, max_time_ms=60_000).sort(BARE_SORT).limit(100))
             return docs, col.count_documents(BARE_FILTER)
 
-        runtime_s, body = median_timed(runtime_page, REPEATS)
-        bare_s, (docs, total) = median_timed(bare_page, REPEATS)
+        body, (docs, total) = runtime_page(), bare_page()
         assert body["total"] == total and [i["id"] for i in body["items"]] == [str(d["_id"]) for d in docs]
         print(f"query: GET /data/benchItems?{QUERY}  (total {total}, page {len(docs)})")
-        print(f"runtime (Flask test client, end to end): {runtime_s * 1000:8.1f} ms  (median of {REPEATS})")
-        print(f"bare driver (find + count_documents):    {bare_s * 1000:8.1f} ms  (median of {REPEATS})")
-        print(f"ratio runtime / driver: {runtime_s / bare_s:.2f}x")
+        interleaved({"list page, runtime / find + count": (runtime_page, bare_page)}, REPEATS)
     finally:
         store.db.drop_collection("data.benchItems")
         if not uri:

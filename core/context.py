@@ -20,7 +20,7 @@ class WriteContext:
     # The permissions of a regular user making this write (``entities.permissions.Caller``); None for
     # developers, scripts and the system, which are never restricted.
     caller: Any = None
-    trigger_events: bool = True  # False: listeners are not told of this write (import / delete options)
+    trigger_events: bool = True  # False (import ``triggerEvents=false``, ``_triggerEvents=false``): no listeners
 
     def event_type(self, kind: str) -> str:
         """``kind`` is RECORD_CREATED, RECORD_CHANGED, RECORD_DELETED or ACTION_PERFORMED."""

@@ -28,6 +28,7 @@ class ApiError(Exception):
         self.message = message
         self.errors = errors or []
         self.extra = extra
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": self.code, "message": self.message, "errors": self.errors}
@@ -79,11 +80,15 @@ class ValidationFailed(ApiError):
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):
-        return jsonify(err.body()), err.status
+        return jsonify(err.body()), err.status, err.headers
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
         status = err.code or 500
+        messages = (getattr(err, "data", None) or {}).get("messages")
+        if status == 422 and isinstance(messages, dict):  # a schema of @blp.arguments rejected the input
+            failed = ValidationFailed(_schema_errors(messages))
+            return jsonify(failed.body()), 400
         message = err.description or err.name
         if status == 404:
             message = "The requested resource does not exist"
@@ -102,10 +107,54 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unhandled(err: Exception):
+        unavailable = unavailable_message(err)
+        if unavailable is not None:  # a dependency is down: say so at once, nothing to log as a bug
+            log.warning("%s: %s", unavailable, err)
+            return jsonify({"code": "serviceUnavailable", "message": unavailable, "errors": []}), 503
         log.exception("unhandled error: %s", err)
         _app_log_error(err)
         body = {"code": "internalError", "message": "Internal error. The problem has been logged.", "errors": []}
         return jsonify(body), 500
+
+
+def _schema_errors(messages: dict[str, Any]) -> list[dict[str, Any]]:
+    """webargs' ``{location: {field: [messages] | {nested...}}}`` as our field errors (dot paths)."""
+    out: list[dict[str, Any]] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            code = "required" if any("required" in v.lower() for v in value) else "invalid"
+            out.append(field_error(path, code, " ".join(value)))
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, path)
+        else:
+            out.append(field_error(path, "invalid", str(value)))
+    for location in messages.values():
+        walk(location, "")
+    return out
+DATABASE_UNAVAILABLE = "The database cannot be reached right now; try again shortly"
+QUEUE_UNAVAILABLE = ("Background jobs cannot be started right now: the job queue (Redis) cannot be reached; "
+                     "try again shortly")
+
+
+def unavailable_message(err: BaseException) -> str | None:
+    """The 503 message for an unreachable database or job queue; None for any other error."""
+    from pymongo.errors import ConnectionFailure
+
+    if isinstance(err, ConnectionFailure):  # server selection timeout, network error, reconnecting
+        return DATABASE_UNAVAILABLE
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return None
+    if isinstance(err, RedisConnectionError | RedisTimeoutError):
+        return QUEUE_UNAVAILABLE
+    return None
 
 
 def _app_log_error(err: Exception) -> None:
@@ -115,7 +164,7 @@ def _app_log_error(err: Exception) -> None:
     try:
         app_logs = current_app.extensions["runtime"].app_logs
         if app_logs is not None:
-            app_logs.write("ERROR", f"Internal error on {request.method} {request.path}: {type(err).__name__}",
-                           {"error": str(err)[:1000]})
+            app_logs.log("ERROR", f"Internal error on {request.method} {request.path}: {type(err).__name__}",
+                         {"error": str(err)[:1000]})
     except Exception:  # the error page must not fail because logging failed
         log.exception("could not write the app log of an internal error")

@@ -6,7 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import request
+from bson import ObjectId
+from flask import g, request
 
 from core.errors import BadRequest
 
@@ -53,6 +54,12 @@ def int_arg(name: str, default: int, minimum: int = 0, maximum: int | None = Non
         bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
         raise BadRequest(f"Parameter {name} must be {bound}")
     return value
+
+
+def preset_record_id() -> ObjectId | None:
+    """The id a create in this request must give its record, when the request fixed one (an Idempotency-Key
+    does, so that a retried create is the same insert); None lets the store pick."""
+    return g.get("preset_record_id")
 
 
 def page(total: int, docs: list[dict[str, Any]], render: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:

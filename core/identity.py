@@ -11,7 +11,9 @@ from core.errors import Forbidden
 
 
 def client_ip() -> str | None:
-    return request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip() or None
+    """The client address. ``X-Forwarded-For`` counts only behind ``TRUSTED_PROXIES`` proxies, where werkzeug's
+    ProxyFix (installed by the app factory) has already put the real address here."""
+    return request.remote_addr or None
 
 
 def current_user() -> dict[str, Any]:

@@ -22,8 +22,13 @@ if TYPE_CHECKING:
     from entities.records.lifecycle import RecordLifecycle
     from entities.registry import Registry
     from files.service import FileService
+    from jobs.clock import EmbeddedClock
+    from jobs.schedules.service import ScheduleService
     from jobs.service import JobService
+    from jobs.webhooks.service import WebhookService
+    from runtime.api_keys import ApiKeys
     from runtime.auth import AuthService
+    from runtime.users.service import GroupsService, UsersService
 
 
 class AppLogWriter(Protocol):
@@ -31,6 +36,10 @@ class AppLogWriter(Protocol):
 
     def write(self, level: str, message: str, additional_info: Any = None, user: str | None = None,
               sub_type: str | None = None, admin_user: str | None = None, ip: str | None = None) -> Any: ...
+
+    def log(self, level: str, message: str, additional_info: Any = None, user: str | None = None, *,
+            sub_type: str | None = None, admin_user: str | None = None, ip: str | None = None) -> None:
+        """Queue an entry for the background writer: never waits for, nor fails because of, the store."""
 
 
 # ``(entity, ids or None for a query, action name) -> response``: runs an action from the records routes.
@@ -49,6 +58,7 @@ class Plugins:
     start_hooks: list[Callable[[], None]] = field(default_factory=list)  # `runtime serve`: start background work
     action_runners: dict[str, ActionRunner] = field(default_factory=dict)  # "ids" | "query"
     delete_submitter: DeleteSubmitter | None = None
+    clock_tasks: list[Callable[[int], Any]] = field(default_factory=list)  # fn(now ms) on every clock tick
     # run after a request is authenticated (``flask.g.user`` set): raise to refuse it
     request_checks: list[Callable[[], None]] = field(default_factory=list)
 
@@ -67,6 +77,12 @@ class Services:
     jobs: JobService = None  # type: ignore[assignment]
     files: FileService = None  # type: ignore[assignment]
     app_logs: AppLogWriter | None = None
+    schedules: ScheduleService = None  # type: ignore[assignment]
+    webhooks: WebhookService = None  # type: ignore[assignment]
+    clock: EmbeddedClock | None = None  # the web process's own clock when there is no Redis
+    users: UsersService = None  # type: ignore[assignment]
+    groups: GroupsService = None  # type: ignore[assignment]
+    api_keys: ApiKeys = None  # type: ignore[assignment]
 
 
 def services() -> Services:

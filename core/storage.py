@@ -17,6 +17,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 _embedded_client: Any = None
+_embedded_journal: Any = None
 _embedded_lock = threading.RLock()
 
 
@@ -70,20 +71,39 @@ class LockedCollection:
     def name(self) -> str:
         return self._inner.name
 
+    def page_and_total(self, filter: dict[str, Any], page_filter: dict[str, Any], sort: list[tuple[str, int]],
+                       skip: int, limit: int, projection: dict[str, Any] | None) -> tuple[list[dict[str, Any]], int]:
+        """A list page and the filter's total from one scan (see ``embedded_index.page_and_total``)."""
+        from core import embedded_index
+
+        with self._lock:
+            return embedded_index.page_and_total(self._inner, filter, page_filter, sort, skip, limit, projection)
+
 
 class Store:
     """Holds the database handle; ``collection(name)`` is how packages reach their collections."""
 
-    def __init__(self, db: Database, embedded: bool, client: Any):
+    def __init__(self, db: Database, embedded: bool, client: Any, journal: Any = None):
         self.db = db
         self.embedded = embedded
         self.client = client
+        self.journal = journal  # an embedded store kept in a data folder (core.embedded_journal)
+        self._handles: dict[str, Any] = {}
+
+    def commit(self) -> None:
+        """Make the writes done so far durable (the end of a request): a no-op but for a data folder."""
+        if self.journal is not None:
+            self.journal.commit()
 
     def collection(self, name: str) -> Collection:
-        col = self.db[name]
-        if self.embedded:
-            return LockedCollection(col, _embedded_lock)  # type: ignore[return-value]
-        return col
+        """The collection's handle, made once per name and reused."""
+        col = self._handles.get(name)
+        if col is None:
+            col = self.db[name]
+            if self.embedded:
+                col = LockedCollection(col, _embedded_lock)
+            self._handles[name] = col
+        return col  # type: ignore[return-value]
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -155,11 +175,16 @@ class _Sweeper:
 _sweeper = _Sweeper()
 
 
-def connect(uri: str | None, db_name: str, **client_kwargs: Any) -> Store:
+def connect(uri: str | None, db_name: str, data_dir: str | None = None, fsync: str = "always",
+            timeout_ms: int = 5000, **client_kwargs: Any) -> Store:
+    """``data_dir`` keeps the embedded store in that folder (one per process); without it, it lives in memory.
+    ``timeout_ms`` bounds how long an operation waits for an unreachable server (then ConnectionFailure)."""
     if uri:
+        client_kwargs.setdefault("serverSelectionTimeoutMS", timeout_ms)
+        client_kwargs.setdefault("connectTimeoutMS", timeout_ms)
         client = pymongo.MongoClient(uri, tz_aware=False, **client_kwargs)
         return Store(client[db_name], embedded=False, client=client)
-    global _embedded_client
+    global _embedded_client, _embedded_journal
     import mongomock_ng
 
     from core import embedded_index
@@ -167,8 +192,13 @@ def connect(uri: str | None, db_name: str, **client_kwargs: Any) -> Store:
     embedded_index.install()
     with _embedded_lock:
         if _embedded_client is None:
-            _embedded_client = mongomock_ng.MongoClient()
-    return Store(_embedded_client[db_name], embedded=True, client=_embedded_client)
+            server = None
+            if data_dir:
+                from core.embedded_journal import open_data_dir
+
+                _embedded_journal, server = open_data_dir(data_dir, fsync, _embedded_lock)
+            _embedded_client = mongomock_ng.MongoClient(_store=server)
+    return Store(_embedded_client[db_name], embedded=True, client=_embedded_client, journal=_embedded_journal)
 
 
 def drop_embedded(db_name: str) -> None:

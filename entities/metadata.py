@@ -249,6 +249,9 @@ def _check_rules(rules: dict[str, Any], ftype: FieldType, path: str, errors: lis
                 if not isinstance(name, str) or not name:
                     errors.append(field_error(f"{path}.possibleValues", "invalid",
                                               "Each possible value is a name or {name, label}"))
+    if "setOn" in rules and (ftype.name != "user" or rules["setOn"] not in ("create", "write")):
+        errors.append(field_error(f"{path}.setOn", "invalid", 'setOn is "create" or "write", on user fields only',
+                                  rejected=rules["setOn"]))
     if ftype.name == "relationship":
         target = rules.get("entity")
         if not isinstance(target, str) or not target:

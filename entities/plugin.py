@@ -11,8 +11,10 @@ from core.services import Services
 from entities.actions.definitions import check_definition as check_actions
 from entities.actions.jobs import run_action_job
 from entities.actions.routes import run_on_ids, run_on_query
+from entities.actions.schedules import install_schedule_kinds
 from entities.aggregate.routes import blp as aggregate_blp
 from entities.history.routes import blp as history_blp
+from entities.listeners.plugin import install_listeners
 from entities.metadata_routes import blp as metadata_blp
 from entities.permissions.enforce import GroupAuthorizer, check_api_flags
 from entities.permissions.file_attach import FileAttachAuthorizer
@@ -42,5 +44,7 @@ def install(app: Flask, api: Any, services: Services) -> None:
     jobs.register_runner(REFACTORING, run_refactoring)
     jobs.register_runner(CASCADE_UPDATE, run_cascade_update)
     install_hooks(services)
+    install_schedule_kinds(services)
+    install_listeners(services)
     for blp in (metadata_blp, history_blp, records_blp, aggregate_blp, transfer_blp):
         api.register_blueprint(blp, url_prefix=services.config.api_prefix)

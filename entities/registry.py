@@ -247,11 +247,11 @@ def ensure_data_indexes(store: Store, entity: Entity) -> None:
             if f.is_nested:
                 walk(f.nested, path + ".")
                 continue
-            key = f"{path}.id" if f.type.name in ("relationship", "file") else path
+            key = f"{path}.id" if f.type.name in ("relationship", "file", "user") else path
             if f.unique and not prefix:
                 col.create_index([(key, pymongo.ASCENDING)], name=f"unique_{path}", unique=True, sparse=True)
-            elif f.unique or f.indexable or f.type.name == "relationship":
+            elif f.unique or f.indexable or f.type.name in ("relationship", "user"):
                 col.create_index([(key, pymongo.ASCENDING)], name=f"idx_{path}")
-                if f.type.name == "relationship":
+                if f.type.name in ("relationship", "user"):
                     col.create_index([(f"{path}.label", pymongo.ASCENDING)], name=f"idx_{path}_label")
     walk(entity.fields, "")

@@ -273,6 +273,8 @@ class DateType(FieldType):
             parsed = dt.datetime.strptime(value, self.fmt)
         except ValueError:
             raise FieldInvalid(f"Must be a date in the format {self.label}") from None
+        if self.fmt == "%Y-%m-%d":
+            return parsed.date().isoformat()  # strftime drops the zeros of a year before 1000 ("88-04-26")
         return parsed.strftime(self.fmt)
 
 
@@ -393,6 +395,28 @@ class RelationshipType(FieldType):
 
 
 @dataclass(frozen=True)
+class UserType(RelationshipType):
+    """A reference to a user, stored like a relationship ``{id, label}`` (label = the user's full name).
+
+    Written by user id or email (resolved by ``entities.records.user_refs``); a bare filter value is the id
+    (``owner=<id>``), ``owner.id`` / ``owner.label`` filter explicitly. ``typeRules.setOn`` = ``create`` or
+    ``write`` makes the runtime fill it with the caller; clients may not write it then."""
+
+    def load(self, value: Any, field: Field) -> Any:
+        if field.type_rules.get("setOn"):
+            raise FieldInvalid("This field is set by the runtime", code="readOnly")
+        if isinstance(value, dict):
+            value = value.get("id") or value.get("email")
+        if isinstance(value, str):
+            oid = parse_object_id(value)
+            if oid is not None:
+                return {"id": oid}
+            if "@" in value:
+                return {"email": value.strip().lower()}
+        raise FieldInvalid("A user is written by id or email")
+
+
+@dataclass(frozen=True)
 class FileType(FieldType):
     def load(self, value: Any, field: Field) -> Any:
         if isinstance(value, dict) and "id" not in value and "content" in value:
@@ -454,6 +478,7 @@ TYPES: dict[str, FieldType] = {t.name: t for t in [
     ColorType("color", "choice", EQUALITY | {"like"}),
     RelationshipType("relationship", "reference", EQUALITY | {"like"}, frozenset({"first", "last"}),
                      unique_allowed=True, sortable=True),
+    UserType("user", "reference", EQUALITY | {"like"}, frozenset({"first", "last"}), sortable=True),
     FileType("file", "reference", EQUALITY | {"like"}, frozenset({"first", "last"}), sortable=False),
     NestedType("nestedFields", "nested", frozenset({"equals", "empty", "notEmpty"}),
                frozenset({"first", "last"}), sortable=False),

@@ -39,3 +39,16 @@ def add_contact(ctx: Any) -> dict[str, Any]:
 def create_sample(ctx: Any) -> dict[str, Any]:
     """global: no record, no query."""
     return ctx.data.create("companies", {"name": ctx.params["name"], "state": "pending"})
+
+
+def nightly_report(ctx: Any) -> dict[str, int]:
+    """A schedule handler: ``ctx.data`` reads records; the return value is the SCHEDULE job's response."""
+    companies = ctx.data.find("companies", {"isCustomer": "true"})
+    ctx.log("INFO", f"{len(companies)} customers at fire time {ctx.fire_time}")
+    return {"customers": len(companies)}
+
+
+def deal_won(event: dict[str, Any], record: dict[str, Any] | None, old_record: dict[str, Any] | None,
+             ctx: Any) -> None:
+    """A listener handler: called as ``handler(event, record, oldRecord, ctx)`` after the write is committed."""
+    ctx.log("INFO", f"{event['event']}: deal {record['name']} is won ({record.get('amount')})")

@@ -29,11 +29,16 @@ class Dispatcher(Protocol):
         """Kill the work of a job now (its status is already STOPPED)."""
 
 
+def new_rq_id(job: dict[str, Any]) -> str:
+    return f"{job['_id']}-{uuid.uuid4().hex[:8]}"  # one RQ job per run (a resume enqueues again)
+
+
 class RQDispatcher:
-    def __init__(self, redis_url: str, job_timeout: int):
+    def __init__(self, redis_url: str, job_timeout: int, timeout_seconds: int = 5):
         from redis import Redis
 
-        self.connection = Redis.from_url(redis_url)
+        self.connection = Redis.from_url(redis_url, socket_connect_timeout=timeout_seconds,
+                                         socket_timeout=timeout_seconds)
         self.job_timeout = job_timeout
 
     def queue(self, low_priority: bool) -> Any:
@@ -41,12 +46,18 @@ class RQDispatcher:
 
         return Queue(QUEUES[1] if low_priority else QUEUES[0], connection=self.connection)
 
-    def enqueue(self, job: dict[str, Any]) -> str | None:
-        rq_id = f"{job['_id']}-{uuid.uuid4().hex[:8]}"  # one RQ job per run (a resume enqueues again)
+    def enqueue(self, job: dict[str, Any], rq_id: str | None = None) -> str | None:
+        rq_id = rq_id or new_rq_id(job)
         self.queue(bool(job.get("lowPriority"))).enqueue(
             RQ_FUNCTION, str(job["_id"]), job_id=rq_id, job_timeout=self.job_timeout, result_ttl=3600,
             failure_ttl=7 * 86400)
         return rq_id
+
+    def exists(self, rq_id: str) -> bool:
+        """Whether Redis still holds the RQ job (a Redis restarted without persistence has lost it)."""
+        from rq.job import Job
+
+        return Job.exists(rq_id, connection=self.connection)
 
     def force_stop(self, job: dict[str, Any]) -> None:
         from rq.command import send_stop_job_command
@@ -98,6 +109,10 @@ class EmbeddedDispatcher:
     def force_stop(self, job: dict[str, Any]) -> None:
         with self._lock:
             self._cancelled.add(job["_id"])
+
+    def depth(self) -> int:
+        """Jobs queued and not yet picked up by a thread."""
+        return self._queue.qsize()
 
     def pause(self) -> None:
         """Hold queued jobs (they stay PENDING) until ``unpause``; jobs already running go on."""

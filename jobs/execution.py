@@ -51,6 +51,8 @@ def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = 
     runner = jobs.runners.get(job["type"])
     resumed = job.get("checkpoint") is not None or job.get("inFlight") is not None
     jobs.logs.write(job_id, "INFO", "Resuming from the last checkpoint" if resumed else "Starting processing")
+    if not resumed:
+        jobs.notify("started", job)
     ctx = JobContext(jobs, job, token, cancelled)
     extra: dict[str, Any] = {}
     has_errors = False
@@ -64,10 +66,13 @@ def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = 
         log.exception("job %s failed", job_id)
         jobs.logs.write(job_id, "ERROR", f"The job failed: {exc}")
         has_errors = True
-    _finish(jobs, ctx, token, extra, has_errors)
+    done = _finish(jobs, ctx, token, extra, has_errors)
+    if done is not None:
+        jobs.notify("failed" if done.get("hasErrors") else "finished", done)
 
 
-def _finish(jobs: JobService, ctx: JobContext, token: str, extra: dict[str, Any], has_errors: bool) -> None:
+def _finish(jobs: JobService, ctx: JobContext, token: str, extra: dict[str, Any],
+            has_errors: bool) -> dict[str, Any] | None:
     changes: dict[str, Any] = {"status": FINISHED, "endDate": now_ms(), "progress": 100, "runner": None,
                                "inFlight": None, "heartbeat": now_ms()}
     for key, value in extra.items():
@@ -76,7 +81,8 @@ def _finish(jobs: JobService, ctx: JobContext, token: str, extra: dict[str, Any]
         changes["hasErrors"] = True
     done = jobs.repo.transition(ctx.job_id, ACTIVE, changes, {"runner": token})
     if done is None:
-        return  # force-stopped while finishing
+        return None  # force-stopped while finishing
     jobs.logs.write(ctx.job_id, "INFO", f"Process completed: {done.get('recordsProcessed', 0)} records processed")
     if done.get("parentJob"):
         jobs.repo.child_finished(done["parentJob"]["id"])
+    return done

@@ -6,15 +6,16 @@ Other packages register runners (``register_runner``) and call ``services.jobs.s
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
 
 from core.config import Config
-from core.errors import BadRequest, Forbidden, NotFound
+from core.errors import BadRequest, Forbidden, NotFound, unavailable_message
 from core.services import Services
-from jobs.dispatch import Dispatcher
+from jobs.dispatch import Dispatcher, new_rq_id
 from jobs.logs import JobLogs
 from jobs.model import (
     ACTIVE,
@@ -33,6 +34,8 @@ from jobs.repository import JobRepository
 from jobs.runners import Runner
 
 log = logging.getLogger("jobs.service")
+REQUEUE_GRACE_SECONDS = 5  # a job younger than this may still be on its way into the queue
+REQUEUE_EVERY_SECONDS = 5
 
 
 @dataclass
@@ -63,7 +66,18 @@ class JobService:
         self.repo = JobRepository(services.store)
         self.logs = JobLogs(services.store)
         self.dispatcher: Dispatcher = dispatcher  # type: ignore[assignment]  # set by the plugin
+        self._last_requeue = 0
         self.runners: dict[str, Runner] = {}
+        # fn(event, job) on "started" (first run only), "finished" and "failed" (finished with errors);
+        # called in the worker, a failing one is logged.
+        self.job_events: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def notify(self, event: str, job: dict[str, Any]) -> None:
+        for fn in list(self.job_events):
+            try:
+                fn(event, job)
+            except Exception:
+                log.exception("a job %s hook failed for job %s", event, job.get("_id"))
 
     def register_runner(self, job_type: str, fn: Runner) -> None:
         """Make ``fn`` the runner of ``job_type`` (see ``jobs.runners`` for the contract)."""
@@ -83,13 +97,20 @@ class JobService:
         if parent is not None:
             self.repo.col.update_one({"_id": parent["_id"]}, {"$inc": {"childrenJobsCount": 1}})
         self.logs.write(doc["_id"], "INFO", f"Job created by {user.get('email')}")
-        self._enqueue(doc)
+        try:
+            self._enqueue(doc)
+        except Exception as exc:
+            if unavailable_message(exc) is None:
+                raise
+            # the queue is down: the caller gets a 503, so the job must not start later on its own
+            self.repo.col.delete_one({"_id": doc["_id"], "status": PENDING})
+            raise
         return doc
 
     def _enqueue(self, doc: dict[str, Any]) -> None:
         rq_id = self.dispatcher.enqueue(doc)
         if rq_id is not None:
-            self.repo.col.update_one({"_id": doc["_id"]}, {"$set": {"rqJobId": rq_id}})
+            self.repo.col.update_one({"_id": doc["_id"]}, {"$set": {"rqJobId": rq_id, "queuedAt": now_ms()}})
             doc["rqJobId"] = rq_id
 
     def job_link(self, doc: dict[str, Any]) -> dict[str, str]:
@@ -109,10 +130,13 @@ class JobService:
         if doc["status"] in ACTIVE and self._is_stale(doc):
             self.sweep_stale()
             doc = self.repo.get(job_id) or doc
+        if doc["status"] in (PENDING, RUNNING) and not doc.get("runner"):
+            self.requeue_lost_now_and_then()
         return doc
 
     def list(self, filters: ListFilters, user: dict[str, Any], size: int, after: str | None) -> dict[str, Any]:
         self.sweep_stale()
+        self.requeue_lost_now_and_then()
         cond: dict[str, Any] = {}
         if not user.get("developer"):
             cond["runBy.id"] = str(user["_id"])
@@ -158,7 +182,8 @@ class JobService:
         """STOPPED → RUNNING (PENDING if it never started), queued again to continue from its checkpoint."""
         doc = self._for_action(raw_id, user, "resumed")
         status = RUNNING if doc.get("startDate") else PENDING
-        done = self.repo.transition(doc["_id"], STOPPED, {"status": status, "runner": None, "heartbeat": now_ms()})
+        done = self.repo.transition(doc["_id"], STOPPED, {"status": status, "runner": None, "heartbeat": now_ms(),
+                                                          "queuedAt": now_ms()})
         if done is None:
             self._invalid(doc["_id"], "resumed", "STOPPED")
         self.logs.write(doc["_id"], "INFO", f"Resumed by {user.get('email')}")
@@ -211,6 +236,44 @@ class JobService:
                 self.logs.write(doc["_id"], "WARN", f"The worker running this job stopped responding (no heartbeat "
                                 f"for {self.settings.stale_seconds}s); the job was stopped and can be resumed")
         return swept
+
+    def requeue_lost(self, grace_seconds: int = REQUEUE_GRACE_SECONDS) -> int:
+        """Queue again every waiting job whose RQ job no longer exists (Redis lost its data), exactly once.
+
+        A compare-and-set from the lost RQ job id to a new one picks one sweeper per lost job; jobs younger than
+        ``grace_seconds`` may still be on their way into the queue and are left alone."""
+        exists = getattr(self.dispatcher, "exists", None)
+        if exists is None:
+            return 0
+        self._last_requeue = now_ms()
+        cutoff = now_ms() - grace_seconds * 1000
+        requeued = 0
+        for doc in self.repo.claimable():
+            lost = doc.get("rqJobId")
+            if max(doc.get("createDate") or 0, doc.get("queuedAt") or 0) > cutoff or (lost and exists(lost)):
+                continue
+            rq_id = new_rq_id(doc)
+            won = self.repo.col.find_one_and_update({"_id": doc["_id"], "status": doc["status"], "runner": None,
+                                                     "rqJobId": lost}, {"$set": {"rqJobId": rq_id,
+                                                                                 "queuedAt": now_ms()}})
+            if won is None:
+                continue  # another sweeper took it, or it started meanwhile
+            self.dispatcher.enqueue(doc, rq_id)  # type: ignore[call-arg]
+            self.logs.write(doc["_id"], "WARN", "The job queue lost this job (Redis restarted without its data); "
+                            "it was queued again")
+            requeued += 1
+        return requeued
+
+    def requeue_lost_now_and_then(self) -> None:
+        """``requeue_lost`` at most every ``REQUEUE_EVERY_SECONDS`` per process (called from job reads)."""
+        if now_ms() - self._last_requeue < REQUEUE_EVERY_SECONDS * 1000:
+            return
+        try:
+            self.requeue_lost()
+        except Exception as exc:  # the queue is down: reading jobs still works
+            if unavailable_message(exc) is None:
+                raise
+            log.warning("requeue sweep skipped: %s", exc)
 
     def enqueue_waiting(self) -> int:
         """Queue every job waiting for a worker (after a restart of an embedded runner)."""

@@ -40,5 +40,8 @@ def _sweep_dead_jobs(app: Flask) -> None:
         swept = svc.jobs.sweep_stale()
         if swept:
             log.warning("%d job(s) left running by a dead worker were stopped; resume them to finish", swept)
+        requeued = svc.jobs.requeue_lost()
+        if requeued:
+            log.warning("%d waiting job(s) lost by the job queue were queued again", requeued)
     finally:
         svc.store.client.close()

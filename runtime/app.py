@@ -3,35 +3,34 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
-from flask import Flask, g, jsonify, request
-from flask_smorest import Api, Blueprint
+from flask import Flask, g, request
+from flask.sessions import SessionInterface
+from flask_smorest import Api
 
 from core import errors
 from core.config import Config
 from core.errors import Unauthorized
-from core.services import Services, services
+from core.services import Services
 from core.storage import connect
 from entities import plugin as entities_plugin
 from files import plugin as files_plugin
 from jobs import plugin as jobs_plugin
+from runtime import api_keys as api_keys_plugin
+from runtime import idempotency, metrics, openapi
 from runtime.applogs import plugin as applogs_plugin
 from runtime.auth import ServiceUnavailable, token_from_request
 from runtime.auth_routes import PUBLIC_ENDPOINTS
 from runtime.auth_routes import blp as auth_blp
-from runtime.cli_support import apply_folder, ensure_indexes
+from runtime.cli_support import apply_folder, apply_groups_folder, ensure_indexes
+from runtime.health import blp as health_blp
 from runtime.services import build_services
+from runtime.users import plugin as users_plugin
 
 # Packages that add routes and services, lowest layer first: each has ``install(app, api, services)``.
-PLUGINS = (jobs_plugin, files_plugin, entities_plugin, applogs_plugin)
-
-health_blp = Blueprint("health", __name__, description="Liveness")
-
-
-@health_blp.route("/health", methods=["GET"])
-def health():
-    services().store.db.command("ping")
-    return jsonify({"status": "ok"})
+PLUGINS = (jobs_plugin, files_plugin, entities_plugin, applogs_plugin, users_plugin, api_keys_plugin)
 
 
 def create_app(config: Config | None = None, store=None) -> Flask:
@@ -45,15 +44,44 @@ def create_app(config: Config | None = None, store=None) -> Flask:
         OPENAPI_URL_PREFIX=prefix, OPENAPI_JSON_PATH="openapi.json", JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.session_interface = _NoSessions()
     app.url_map.merge_slashes = False  # ``/data/x//history`` is a JSON 404, not an HTML redirect
-    store = store or connect(config.mongodb_uri, config.mongodb_db)
+    if config.trusted_proxies > 0:  # only then is X-Forwarded-For believed (login throttling counts per address)
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies,  # type: ignore[method-assign]
+                                x_proto=config.trusted_proxies)
+    store = store or connect(config.mongodb_uri, config.mongodb_db, config.embedded_data_dir, config.embedded_fsync,
+                             timeout_ms=config.mongodb_timeout_ms)
     svc = build_services(config, store)
     app.extensions["runtime"] = svc
-    _register_blueprints(app, prefix)
+    _install_commit(app, svc)  # first registered, so it runs after every other after_request hook
+    api = _register_blueprints(app, prefix)
+    _install_observability(app, api, svc, prefix)
     errors.register(app)  # after Api(): our handlers replace flask-smorest's error format
     _install_auth_guard(app, svc, prefix)
+    idempotency.install(app, svc)  # after the guard: a key belongs to the user the guard found
     _install_cors(app, config)
     return app
+
+
+def _install_commit(app: Flask, svc: Services) -> None:
+    """A data folder's writes are on disk before the client sees the response (``EMBEDDED_FSYNC=always``)."""
+    if svc.store.journal is None:
+        return
+
+    @app.after_request
+    def _commit(response):
+        svc.store.commit()
+        return response
+class _NoSessions(SessionInterface):
+    """A token API keeps no cookie session: no cookie is read, signed or set on any request."""
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None  # Flask then uses a null session that refuses writes
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        return None
 
 
 def _install_cors(app: Flask, config: Config) -> None:
@@ -67,7 +95,13 @@ def _install_cors(app: Flask, config: Config) -> None:
          expose_headers=["Content-Disposition", "X-File-Content-Type"], max_age=600)
 
 
-def _register_blueprints(app: Flask, prefix: str) -> None:
+def _install_observability(app: Flask, api: Api, svc: Services, prefix: str) -> None:
+    """The per-entity OpenAPI document and its docs page, and ``/metrics``."""
+    openapi.install(app, api, prefix)
+    metrics.install(app, svc)
+
+
+def _register_blueprints(app: Flask, prefix: str) -> Api:
     svc: Services = app.extensions["runtime"]
     api = Api(app)
     for blp in (health_blp, auth_blp):
@@ -75,6 +109,7 @@ def _register_blueprints(app: Flask, prefix: str) -> None:
     svc.plugins.public_endpoints.update(PUBLIC_ENDPOINTS)
     for plugin in PLUGINS:
         plugin.install(app, api, svc)
+    return api
 
 
 def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
@@ -105,10 +140,35 @@ def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
 
 
 def bootstrap(app: Flask, examples_dir: str | None = None) -> tuple[str, str | None]:
-    """Create indexes, the developer user and (optionally) the sample app's entities."""
+    """Create indexes, the developer user and (optionally) the sample app's entities and groups.
+
+    The groups live in ``groups/`` beside the entities folder (``examples/groups`` for ``examples/entities``)."""
     svc: Services = app.extensions["runtime"]
     with app.app_context():
         ensure_indexes(svc)
         if examples_dir:
             apply_folder(svc, examples_dir)
+            groups = Path(examples_dir).resolve().parent / "groups"
+            if groups.is_dir():
+                apply_groups_folder(svc, str(groups))
         return svc.auth.ensure_admin(svc.config.admin_email, svc.config.admin_password)
+
+
+SAMPLE_USER = {"email": "sales@example.com", "firstName": "Sam", "lastName": "Sales", "group": "sales"}
+
+
+def ensure_sample_user(app: Flask) -> tuple[str, str | None]:
+    """The examples' non-developer user (in the ``sales`` group), created by ``runtime serve`` when missing.
+
+    Returns (email, password when created now). ``RUNTIME_SAMPLE_USER_PASSWORD`` chooses the password."""
+    import secrets
+
+    svc: Services = app.extensions["runtime"]
+    with app.app_context():
+        if svc.auth.find_user(SAMPLE_USER["email"]) is not None:
+            return SAMPLE_USER["email"], svc.config.sample_user_password
+        group = svc.auth.groups.find_one({"name": SAMPLE_USER["group"]}, {"_id": 1})
+        password = svc.config.sample_user_password or secrets.token_urlsafe(12)
+        svc.auth.create_user(SAMPLE_USER["email"], password, SAMPLE_USER["firstName"], SAMPLE_USER["lastName"],
+                             groups=[{"id": group["_id"], "primary": True}] if group else [])
+        return SAMPLE_USER["email"], password

@@ -1,8 +1,11 @@
-"""Users, login and tokens. Passwords are hashed with argon2; tokens are random and stored hashed.
+"""Login, sessions and the per-request guard. Passwords are hashed with argon2; tokens are random, stored hashed.
 
-A token expires after ``token_idle_seconds`` without use (8 h by default); a TTL index removes it.
-Every API route needs a token (``token`` header, ``Authorization: Bearer|token <t>``, ``X-API-KEY`` or
-``api_key``) except login and health.
+A session token expires after ``token_idle_seconds`` without use (8 h by default) and in any case
+``token_max_seconds`` after login (7 days). API keys (``runtime.api_keys``) live in the same collection and
+never expire by idleness. Every token document carries a snapshot of its user (and impersonator): email,
+names, developer, status, groups, usersManagement — so authenticating a request is ONE read. Whoever changes a
+user calls ``sync_user`` in the same service call, which rewrites or deletes that user's token documents:
+deactivation, blocking, deletion and group changes are seen on the very next request by every process.
 """
 
 from __future__ import annotations
@@ -18,70 +21,139 @@ from bson import ObjectId
 from flask import request
 from pymongo.errors import DuplicateKeyError
 
-from core.errors import ApiError, Forbidden, Unauthorized, ValidationFailed, field_error
+from core.errors import ApiError, Forbidden, NotFound, Unauthorized, ValidationFailed, field_error
 from core.storage import Store
+from runtime.login_guard import LoginGuard
 
 USERS = "sys.users"
+GROUPS = "sys.groups"
 TOKENS = "sys.tokens"
 _hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))  # verified for unknown emails: same time, same answer
 _TOUCH_AFTER = dt.timedelta(seconds=60)
-MIN_PASSWORD_LENGTH = 8
+INVALID_CREDENTIALS = "Invalid credentials: the email or the password is not correct"
+STATUS_MESSAGES = {
+    "INACTIVE": "This user is inactive: a developer or a users manager must reactivate it",
+    "BLOCKED": "This user is blocked after too many failed logins: a developer or a users manager must unblock it",
+}
+_SNAPSHOT_KEYS = ("email", "firstName", "lastName", "fullName", "developer", "status", "groups")
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(password: Any, minimum: int, field: str = "password") -> None:
+    if not isinstance(password, str) or not password:
+        raise ValidationFailed([field_error(field, "required", "This field is required")])
+    if len(password) < minimum:
+        raise ValidationFailed([field_error(field, "invalid", f"The password must have at least {minimum} characters")])
+
+
 class AuthService:
-    def __init__(self, store: Store, idle_seconds: int):
+    def __init__(self, store: Store, idle_seconds: int, max_seconds: int = 7 * 24 * 3600,
+                 password_min_length: int = 8, guard: LoginGuard | None = None):
         self.store = store
         self.users = store.collection(USERS)
+        self.groups = store.collection(GROUPS)
         self.tokens = store.collection(TOKENS)
         self.idle = dt.timedelta(seconds=idle_seconds)
+        self.max_age = dt.timedelta(seconds=max_seconds)
+        self.password_min_length = password_min_length
+        self.guard = guard or LoginGuard(store)
 
     def ensure_indexes(self) -> None:
         self.users.create_index("email", unique=True)
+        self.users.create_index("groups.id")
+        self.groups.create_index("name", unique=True)
+        self.tokens.create_index("userId")
+        self.tokens.create_index("adminUserId")
         self.store.ensure_ttl(TOKENS, "expiresAt", "expiry")
+        self.guard.ensure_indexes()
 
     # --- users -----------------------------------------------------------------------------------
 
     def create_user(self, email: str, password: str, first_name: str = "", last_name: str = "",
-                    developer: bool = False) -> dict[str, Any]:
+                    developer: bool = False, groups: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         doc = {"_id": ObjectId(), "email": email.strip().lower(), "passwordHash": _hasher.hash(password),
                "firstName": first_name, "lastName": last_name,
-               "fullName": f"{first_name} {last_name}".strip() or email, "developer": developer,
-               "status": "ACTIVE"}
+               "fullName": f"{first_name} {last_name}".strip() or email.strip().lower(), "developer": developer,
+               "status": "ACTIVE", "groups": groups or [], "version": 0}
         try:
             self.users.insert_one(doc)
         except DuplicateKeyError:
-            raise ApiError(400, f"A user with email {email} already exists") from None
+            raise ValidationFailed([field_error("email", "duplicate", f"A user with email {email} already exists",
+                                                rejected=email)]) from None
         return doc
 
     def find_user(self, email: str) -> dict[str, Any] | None:
         return self.users.find_one({"email": email.strip().lower()})
 
     def ensure_admin(self, email: str | None, password: str | None) -> tuple[str, str | None]:
-        """The first developer user: created when missing. Returns (email, password if generated or given)."""
+        """The first developer user: created when missing, left as it is otherwise (its password included).
+
+        Returns (email, the password it was created with; None when it already existed)."""
         email = (email or "admin@example.com").strip().lower()
-        existing = self.find_user(email)
-        if existing is not None:
-            if password and not self._verify(existing, password):
-                self.users.update_one({"_id": existing["_id"]}, {"$set": {"passwordHash": _hasher.hash(password)}})
-            return email, password
+        if self.find_user(email) is not None:  # never reset: a changed password must survive every deploy
+            return email, None
         password = password or secrets.token_urlsafe(12)
         self.create_user(email, password, "Admin", "", developer=True)
         return email, password
 
+    def set_password(self, user_id: ObjectId, password: str, keep_token: str | None = None) -> None:
+        """Store a new password and end the user's sessions (but ``keep_token``); API keys stay."""
+        self.users.update_one({"_id": user_id}, {"$set": {"passwordHash": _hasher.hash(password)},
+                                                 "$inc": {"version": 1}})
+        query: dict[str, Any] = {"userId": user_id, "kind": {"$ne": "apiKey"}}
+        if keep_token:
+            query["_id"] = {"$ne": digest(keep_token)}
+        self.tokens.delete_many(query)
+
     @staticmethod
-    def _verify(user: dict[str, Any], password: str) -> bool:
+    def _verify(user: dict[str, Any] | None, password: str) -> bool:
         try:
-            return _hasher.verify(user["passwordHash"], password)
+            return _hasher.verify(user["passwordHash"] if user else _DUMMY_HASH, password) and user is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+    def users_management(self, user: dict[str, Any]) -> bool:
+        ids = [g["id"] for g in user.get("groups") or []]
+        query = {"_id": {"$in": ids}, "usersManagement": True}
+        return bool(ids) and self.groups.find_one(query, {"_id": 1}) is not None
+
+    def snapshot(self, user: dict[str, Any]) -> dict[str, Any]:
+        """What a token carries about its user: enough for the guard and the permission checks."""
+        snap = {k: user.get(k) for k in _SNAPSHOT_KEYS}
+        snap["_id"] = user["_id"]
+        snap["developer"] = bool(user.get("developer"))
+        snap["groups"] = list(user.get("groups") or [])
+        snap["usersManagement"] = self.users_management(user)
+        snap["version"] = user.get("version", 0)
+        return snap
+
+    def sync_user(self, user_id: ObjectId) -> None:
+        """Bring every token of ``user_id`` (as user or as impersonator) in line with the stored user.
+
+        Deleted: every token goes. Not active: sessions go, API keys keep a snapshot that says why they fail.
+        Active: the snapshots are rewritten."""
+        user = self.users.find_one({"_id": user_id}, {"passwordHash": 0})
+        if user is None:
+            self.tokens.delete_many({"$or": [{"userId": user_id}, {"adminUserId": user_id}]})
+            return
+        snap = self.snapshot(user)
+        if user.get("status") != "ACTIVE":
+            self.tokens.delete_many({"$or": [{"userId": user_id}, {"adminUserId": user_id}],
+                                     "kind": {"$ne": "apiKey"}})
+        self.tokens.update_many({"userId": user_id}, {"$set": {"user": snap}})
+        self.tokens.update_many({"adminUserId": user_id}, {"$set": {"admin": snap}})
 
     # --- sessions --------------------------------------------------------------------------------
 
@@ -92,39 +164,73 @@ class AuthService:
             raise ApiError(400, "email and password are required", errors=[
                 {"field": f, "code": "required", "message": "This field is required"}
                 for f, v in (("email", email), ("password", password)) if not isinstance(v, str) or not v])
+        self.guard.check(email, ip)
         user = self.find_user(email)
-        if user is None or not self._verify(user, password):
-            raise Unauthorized("Invalid credentials")
+        if not self._verify(user, password):
+            failures = self.guard.failed(email, ip)
+            if user is not None and failures >= self.guard.block_after and user.get("status") == "ACTIVE":
+                self.users.update_one({"_id": user["_id"]}, {"$set": {"status": "BLOCKED"}, "$inc": {"version": 1}})
+                self.sync_user(user["_id"])
+            raise Unauthorized(INVALID_CREDENTIALS)
+        assert user is not None
         if user.get("status") != "ACTIVE":
-            raise Forbidden("This user is not active")
+            raise Unauthorized(STATUS_MESSAGES.get(user.get("status"), "This user cannot log in"))
+        self.guard.reset(email)
         if developers_only and not user.get("developer"):
             raise ServiceUnavailable()
         admin = None
         if impersonate:
-            if not user.get("developer"):
-                raise Forbidden("You are not allowed to impersonate users")
-            target = self.find_user(str(impersonate))
-            if target is None:
-                raise ApiError(404, f"User {impersonate} does not exist")
-            admin, user = user, target
-        return self._issue(user["_id"], admin["_id"] if admin else None, ip), user, admin
+            admin, user = user, self._impersonation_target(user, impersonate)
+        token = self.issue(user, admin, ip)
+        return token, user, admin
 
-    def _issue(self, user_id: Any, admin_id: Any, ip: str | None) -> str:
+    def _impersonation_target(self, admin: dict[str, Any], email: Any) -> dict[str, Any]:
+        if not admin.get("developer") and not self.users_management(admin):
+            raise Forbidden("You are not allowed to impersonate users")
+        target = self.find_user(str(email))
+        if target is None:
+            raise NotFound(f"User {email} does not exist")
+        if target.get("developer") and not admin.get("developer"):
+            raise Forbidden("Only developers can impersonate a developer")
+        if target.get("status") != "ACTIVE":
+            raise Forbidden(f"User {email} cannot be impersonated: " + STATUS_MESSAGES.get(target.get("status"), ""))
+        return target
+
+    def issue(self, user: dict[str, Any], admin: dict[str, Any] | None, ip: str | None,
+              max_expires: dt.datetime | None = None) -> str:
         token = secrets.token_urlsafe(32)
         now = _now()
-        self.tokens.insert_one({"_id": _digest(token), "userId": user_id, "adminUserId": admin_id, "ip": ip,
-                                "createdAt": now, "touchedAt": now, "expiresAt": now + self.idle})
+        max_expires = max_expires or now + self.max_age
+        doc = {"_id": digest(token), "kind": "session", "userId": user["_id"],
+               "adminUserId": admin["_id"] if admin else None, "user": self.snapshot(user),
+               "admin": self.snapshot(admin) if admin else None, "ip": ip, "createdAt": now, "touchedAt": now,
+               "expiresAt": min(now + self.idle, max_expires), "maxExpiresAt": max_expires}
+        self.tokens.insert_one(doc)
+        self._recheck(doc, user, admin)
         return token
 
+    def _recheck(self, doc: dict[str, Any], user: dict[str, Any], admin: dict[str, Any] | None) -> None:
+        """A user changed between our read and the token insert: resync (the change's own sync missed this token)."""
+        for who in (user, admin):
+            if who is None:
+                continue
+            current = self.users.find_one({"_id": who["_id"]}, {"version": 1})
+            if current is None or current.get("version", 0) != who.get("version", 0):
+                self.sync_user(who["_id"])
+
     def logout(self, token: str) -> None:
-        self.tokens.delete_one({"_id": _digest(token)})
+        self.tokens.delete_one({"_id": digest(token), "kind": {"$ne": "apiKey"}})
 
     def refresh(self, token: str, ip: str | None) -> str:
-        """A new token for the same session (same user, same impersonator); the old one stops working."""
-        session = self.tokens.find_one_and_delete({"_id": _digest(token)})
+        """A new token for the same session (same user, same impersonator, same absolute end)."""
+        session = self.tokens.find_one_and_delete({"_id": digest(token), "kind": {"$ne": "apiKey"}})
         if session is None or session["expiresAt"] <= _now():
             raise Unauthorized("The token is not valid or has expired; log in again")
-        return self._issue(session["userId"], session.get("adminUserId"), ip)
+        user = self.users.find_one({"_id": session["userId"]})
+        admin = self.users.find_one({"_id": session["adminUserId"]}) if session.get("adminUserId") else None
+        if user is None or user.get("status") != "ACTIVE":
+            raise Unauthorized("The user of this token no longer exists or is inactive")
+        return self.issue(user, admin, ip, session.get("maxExpiresAt"))
 
     def change_password(self, user: dict[str, Any], admin: dict[str, Any] | None, token: str, old: Any,
                         new: Any, confirmation: Any) -> None:
@@ -136,27 +242,29 @@ class AuthService:
             raise ValidationFailed(errors)
         if admin is not None:
             raise Forbidden("An impersonating session cannot change the password of the impersonated user")
-        if not self._verify(user, old):
+        stored = self.users.find_one({"_id": user["_id"]})
+        if stored is None or not self._verify(stored, old):
             raise ValidationFailed([field_error("oldPassword", "invalid", "The current password is not correct")])
-        if len(new) < MIN_PASSWORD_LENGTH:
-            raise ValidationFailed([field_error("password", "invalid",
-                                                f"The password must have at least {MIN_PASSWORD_LENGTH} characters")])
+        check_password(new, self.password_min_length)
         if new != confirmation:
             raise ValidationFailed([field_error("password2", "invalid", "The passwords do not match")])
-        self.users.update_one({"_id": user["_id"]}, {"$set": {"passwordHash": _hasher.hash(new)}})
-        self.tokens.delete_many({"userId": user["_id"], "_id": {"$ne": _digest(token)}})
+        self.set_password(user["_id"], new, keep_token=token)
 
     def authenticate(self, token: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The token's user and impersonator, from the token document alone (one read)."""
         now = _now()
-        session = self.tokens.find_one({"_id": _digest(token)})
-        if session is None or session["expiresAt"] <= now:
+        session = self.tokens.find_one({"_id": digest(token)})
+        if session is None or (session.get("expiresAt") is not None and session["expiresAt"] <= now):
             raise Unauthorized("The token is not valid or has expired; log in again")
-        if now - session.get("touchedAt", now) > _TOUCH_AFTER:
-            self.tokens.update_one({"_id": session["_id"]}, {"$set": {"touchedAt": now, "expiresAt": now + self.idle}})
-        user = self.users.find_one({"_id": session["userId"]})
-        if user is None or user.get("status") != "ACTIVE":
-            raise Unauthorized("The user of this token no longer exists or is inactive")
-        admin = self.users.find_one({"_id": session["adminUserId"]}) if session.get("adminUserId") else None
+        user, admin = session.get("user"), session.get("admin")
+        if user is None:
+            raise Unauthorized("The token is not valid or has expired; log in again")
+        for who in (user, admin):
+            if who is not None and who.get("status") != "ACTIVE":
+                raise Unauthorized(STATUS_MESSAGES.get(who.get("status"), "This user cannot use the API"))
+        if session.get("kind") != "apiKey" and now - session.get("touchedAt", now) > _TOUCH_AFTER:
+            expires = min(now + self.idle, session.get("maxExpiresAt") or now + self.idle)
+            self.tokens.update_one({"_id": session["_id"]}, {"$set": {"touchedAt": now, "expiresAt": expires}})
         return user, admin
 
 
@@ -179,4 +287,5 @@ def token_from_request() -> str | None:
 def public_user(user: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(user["_id"]), "email": user["email"], "firstName": user.get("firstName"),
             "lastName": user.get("lastName"), "fullName": user.get("fullName"), "status": user.get("status"),
-            "permissions": {"developer": bool(user.get("developer"))}}
+            "permissions": {"developer": bool(user.get("developer")),
+                            "usersManagement": bool(user.get("usersManagement")) and not user.get("developer")}}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from flask import current_app, g, jsonify, request
 from flask_smorest import Blueprint
 
+from core.errors import ApiError
 from core.http import json_object
 from core.identity import client_ip
 from core.services import services
@@ -39,9 +41,37 @@ def login():
     body = _credentials()
     ip = client_ip()
     svc = services()
-    token, user, admin = svc.auth.login(body.get("email"), body.get("password"), body.get("emailImpersonatedUser"),
-                                        ip, developers_only=svc.config.maintenance_mode)
+    try:
+        token, user, admin = svc.auth.login(body.get("email"), body.get("password"),
+                                            body.get("emailImpersonatedUser"), ip,
+                                            developers_only=svc.config.maintenance_mode)
+    except ApiError as exc:
+        _log_login(svc, "WARN", body, ip, None, None, exc)
+        raise
+    _log_login(svc, "INFO", body, ip, user, admin)
     return jsonify(_session(token, user, admin, ip))
+
+
+def _log_login(svc: Any, level: str, body: dict[str, Any], ip: str | None, user: dict[str, Any] | None,
+               admin: dict[str, Any] | None, error: ApiError | None = None) -> None:
+    """``{"subType": "LOGIN", "message": "POST /login"}``; a refused login at WARN with the reason (never the
+    password)."""
+    logs = svc.app_logs
+    if logs is None:
+        return
+    try:
+        if user is not None:
+            logs.log(level, "POST /login", None, user["email"], sub_type="LOGIN",
+                     admin_user=admin["email"] if admin else None, ip=ip)
+            return
+        email = body.get("email") if isinstance(body.get("email"), str) else None
+        info = {"status": error.status if error else None, "reason": error.message if error else None}
+        if isinstance(body.get("emailImpersonatedUser"), str):
+            info["emailImpersonatedUser"] = body["emailImpersonatedUser"][:320]
+        logs.log(level, f"POST /login failed: {info['reason']}", info, (email or "unknown")[:320].strip().lower(),
+                 sub_type="LOGIN", ip=ip)
+    except Exception:  # a log never costs the login its answer
+        logging.getLogger("runtime.applogs").exception("could not queue the login log")
 
 
 @blp.route("/auth/logout", methods=["GET", "POST"])
@@ -88,4 +118,4 @@ def current_user():
     return me()
 
 
-PUBLIC_ENDPOINTS = {"auth.login", "health.health"}
+PUBLIC_ENDPOINTS = {"auth.login", "health.health", "health.ready", "docs.page", "docs.asset"}

@@ -1,4 +1,5 @@
-"""``runtime`` command line: serve, apply, release, worker."""
+"""``runtime`` command line: serve, apply, release, worker, clock; and, against a running server, login, records,
+import, export and jobs (``runtime.cli_client``)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,38 @@ import sys
 from pathlib import Path
 
 from core.config import Config
+from core.embedded_journal import DataDirInUse
 
+DATA_DIR = "./.runtime-data"
 EXAMPLES = str(Path(__file__).resolve().parent.parent / "examples" / "entities")
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from runtime.app import bootstrap, create_app
+    from runtime.app import bootstrap, create_app, ensure_sample_user
+    from runtime.log_redaction import install_werkzeug_filter
 
-    config = Config.from_env()
-    app = create_app(config)
+    data_dir = None if args.in_memory else str(Path(args.data_dir).resolve())
+    config = Config.from_env(embedded_data_dir=data_dir)
+    try:
+        app = create_app(config)
+    except DataDirInUse as exc:
+        raise SystemExit(str(exc)) from None
+    install_werkzeug_filter()
     email, password = bootstrap(app, None if args.no_examples else args.examples)
-    store = "MongoDB at " + config.mongodb_uri if config.mongodb_uri else \
-        "the embedded in-memory store (data is lost when the process stops; set MONGODB_URI for MongoDB)"
+    sample = None if args.no_examples else ensure_sample_user(app)
+    if config.mongodb_uri:
+        store = "MongoDB at " + config.mongodb_uri
+    elif data_dir:
+        store = (f"the embedded store in {data_dir} (kept across restarts; stop the server and delete the folder "
+                 f"to start over, or use --in-memory)")
+    else:
+        store = "the embedded in-memory store (data is lost when the process stops; drop --in-memory to keep it)"
     print(f"Entity Runtime: storage is {store}", flush=True)
-    print(f"Developer login: {email} / {password or '(unchanged: password set earlier)'}", flush=True)
+    kept = "(unchanged: the one printed at the first start; set RUNTIME_ADMIN_PASSWORD to choose one)"
+    print(f"Developer login: {email} / {password or kept}", flush=True)
+    if sample is not None:
+        print(f"Sample user (group sales, not a developer): {sample[0]} / "
+              f"{sample[1] or '(unchanged: the one printed at the first start)'}", flush=True)
     print(f"API: http://{args.host}:{args.port}{config.api_prefix}", flush=True)
     for start in app.extensions["runtime"].plugins.start_hooks:
         start()
@@ -54,14 +73,25 @@ def _worker(args: argparse.Namespace) -> None:
     run_worker(create_app, burst=args.burst)
 
 
+def _clock(args: argparse.Namespace) -> None:
+    from jobs.clock import run_clock
+    from runtime.app import create_app
+
+    run_clock(create_app)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="runtime", description="Entity Runtime")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start the API (with the sample app by default)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=Config.from_env().port)
+    defaults = Config.from_env()
+    serve.add_argument("--port", type=int, default=defaults.port)
     serve.add_argument("--examples", default=EXAMPLES, help="folder of entity definitions to apply at start")
     serve.add_argument("--no-examples", action="store_true", help="start without the sample app")
+    serve.add_argument("--data-dir", default=defaults.embedded_data_dir or DATA_DIR,
+                       help="folder of the embedded store's data, kept across restarts (without MONGODB_URI)")
+    serve.add_argument("--in-memory", action="store_true", help="keep the embedded store in memory only")
     serve.set_defaults(func=_serve)
     apply = sub.add_parser("apply", help="apply a folder of entity definitions (one JSON file per entity)")
     apply.add_argument("folder")
@@ -69,11 +99,25 @@ def main(argv: list[str] | None = None) -> None:
     release = sub.add_parser("release", help="create indexes and apply metadata (idempotent)")
     release.add_argument("folder", nargs="?", default=EXAMPLES)
     release.set_defaults(func=_release)
+    from runtime.cli_users import add_commands
+
+    add_commands(sub)
     worker = sub.add_parser("worker", help="run a job worker on the default and low queues")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=_worker)
+    clock = sub.add_parser("clock", help="fire due schedules and webhook retries (several may run at once)")
+    clock.set_defaults(func=_clock)
+    from runtime.cli_client import add_commands, run
+
+    add_commands(sub)
     args = parser.parse_args(argv)
-    args.func(args)
+    try:
+        if args.command in ("login", "records", "import", "export", "jobs"):
+            run(args.func, args)
+        else:
+            args.func(args)
+    except DataDirInUse as exc:  # e.g. `runtime apply` while `runtime serve` has EMBEDDED_DATA_DIR open
+        raise SystemExit(str(exc)) from None
 
 
 if __name__ == "__main__":

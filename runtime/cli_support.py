@@ -50,6 +50,21 @@ def apply_folder(svc: Services, folder: str) -> list[tuple[str, str]]:
     return outcome
 
 
+def apply_groups_folder(svc: Services, folder: str) -> list[tuple[str, str]]:
+    """Apply every ``*.json`` group in ``folder`` by name (idempotent): (name, created|updated|unchanged)."""
+    groups = svc.groups
+    outcome = []
+    for raw in load_folder(folder):
+        if not isinstance(raw, dict):
+            raise SystemExit(f"{folder}: a group file holds one JSON object")
+        try:
+            doc, state = groups.apply(raw)
+        except ApiError as exc:
+            raise SystemExit(f"group {raw.get('name')}: {exc.message} {exc.errors}") from None
+        outcome.append((doc["name"], state))
+    return outcome
+
+
 def _version(svc: Services, name: Any) -> int | None:
     try:
         return svc.registry.get(name).version if isinstance(name, str) else None

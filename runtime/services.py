@@ -10,11 +10,15 @@ from entities.permissions.service import Permissions
 from entities.records.lifecycle import RecordLifecycle
 from entities.registry import Registry
 from runtime.auth import AuthService
+from runtime.login_guard import LoginGuard
 
 
 def build_services(config: Config, store: Store) -> Services:
     svc = Services(config=config, store=store)
-    svc.auth = AuthService(store, config.token_idle_seconds)
+    guard = LoginGuard(store, config.login_throttle_after, config.login_block_after, config.login_delay_seconds,
+                       config.login_ip_per_minute)
+    svc.auth = AuthService(store, config.token_idle_seconds, config.token_max_seconds, config.password_min_length,
+                           guard)
     svc.registry = Registry(store)
     svc.history = HistoryRecorder(store)
     svc.records = RecordLifecycle(store, svc.registry, svc.history)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -83,10 +84,28 @@ def anon(app: Flask) -> Api:
     return Api(app.test_client(), None)
 
 
+def grant_all(app: Flask, email: str) -> None:
+    """Put a regular user in a group allowed everything on the sample app (so a test of something else is not
+    refused by permissions)."""
+    svc = app.extensions["runtime"]
+    entities = {e.name: {"access": "always", "create": "always", "edit": "always", "delete": "always",
+                         "history": "always", "import": True, "export": True,
+                         "actions": {a["name"]: "always" for a in e.actions}}
+                for e in svc.registry.all().values()}
+    gid = ObjectId()
+    svc.store.collection("sys.groups").insert_one(
+        {"_id": gid, "name": f"all{gid}", "label": "Everything", "usersManagement": False, "version": 1,
+         "permissions": {"api": {"data": True, "files": True, "uploadFiles": True, "jobs": True},
+                         "entities": entities}})
+    svc.store.collection("sys.users").update_one({"email": email.lower()},
+                                                 {"$set": {"groups": [{"id": gid, "primary": True}]}})
+
+
 @pytest.fixture
 def user_api(app: Flask) -> Api:
-    """A regular (non-developer) user."""
+    """A regular (non-developer) user, in a group allowed everything on the sample app."""
     app.extensions["runtime"].auth.create_user("user@example.com", "user-password", "Regular", "User")
+    grant_all(app, "user@example.com")
     return login(app, "user@example.com", "user-password")
 
 

@@ -53,6 +53,11 @@ def test_packages_import_only_the_layers_below_them():
     assert upward == {}
 
 
+def test_the_python_client_imports_no_package_of_the_server():
+    imported = set().union(*(_runtime_imports(path) for path in (ROOT / "client").rglob("*.py")))
+    assert imported == set()
+
+
 def test_there_is_no_import_cycle_between_packages():
     graph = {package: set(deps) for package, deps in _package_graph().items()}
     state: dict[str, str] = {}

@@ -8,12 +8,12 @@ map}, async: bool, customResponse: bool}`` plus what it does: a declarative ``up
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.config import Config
 from core.errors import field_error
+from core.handlers import resolve_handler
 from entities.metadata import NAME_RE, Entity, Field, _parse_fields
 
 TYPES = ("oneRecord", "manyRecords", "global")
@@ -39,23 +39,6 @@ def allowed_modules() -> tuple[str, ...]:
         return tuple(current_app.config["RUNTIME"].app_modules)
     except (RuntimeError, KeyError):
         return Config.from_env().app_modules
-
-
-def resolve_handler(spec: str, modules: tuple[str, ...]) -> Any:
-    """Import ``module:function`` if the module is one of ``modules`` (or inside one); else ValueError."""
-    module_name, sep, func_name = spec.partition(":")
-    if not sep or not module_name or not func_name.isidentifier():
-        raise ValueError("A handler is named 'module:function'")
-    if not any(module_name == m or module_name.startswith(m + ".") for m in modules):
-        raise ValueError(f"Module '{module_name}' is not listed in APP_MODULES ({', '.join(modules) or 'none'})")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"Module '{module_name}' cannot be imported: {exc}") from None
-    fn = getattr(module, func_name, None)
-    if not callable(fn):
-        raise ValueError(f"'{spec}' is not a function")
-    return fn
 
 
 def parse_action(raw: Any, index: int, field_names: set[str], errors: list[dict[str, Any]]) -> Action | None:

@@ -2,9 +2,12 @@
 
 Consistency with the record write (no entry without a committed change, no committed change without an
 entry) uses an outbox: a create or update writes the entry *inside the record document* (``_hist``) in
-the same atomic compare-and-set, then copies it to ``sys.history`` under a preset id (idempotent) and
-clears ``_hist``. A delete first stores the entry as ``pending``, deletes, then confirms it. If the
-process dies in between, ``RecordLifecycle.repair_history`` (which owns the record side) finishes the
+the same atomic compare-and-set, then copies it to ``sys.history`` under a preset id (idempotent). The
+outbox is not cleared by a second write: the record's next write replaces it and copies the entry it
+replaces again along with its own (one ``insert_many``; a copy already there is a no-op), and
+``RecordLifecycle.repair_history`` (run before every history read) copies and clears what is left. A delete
+first stores the entry as ``pending`` (with the record's last outbox entry, in the same write), deletes, then
+confirms it. If the process dies in between, ``repair_history`` (which owns the record side) finishes the
 job: an outbox entry is copied; a pending delete entry is confirmed when the record is gone and dropped
 when it still exists and is older than a lease.
 """
@@ -18,7 +21,7 @@ from typing import Any
 
 import pymongo
 from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from core.context import WriteContext
 from core.storage import Store
@@ -111,14 +114,33 @@ class HistoryRecorder:
 
     def commit(self, entry: dict[str, Any]) -> None:
         """Copy an entry into ``sys.history``; safe to repeat (the id is preset)."""
-        doc = {k: v for k, v in entry.items() if k != "pending"}
+        self.commit_many([entry])
+
+    def commit_many(self, entries: list[dict[str, Any] | None]) -> None:
+        """Copy entries into ``sys.history`` in one write; an entry already there is skipped (preset ids)."""
+        docs = [{k: v for k, v in e.items() if k != "pending"} for e in entries if e is not None]
+        if docs:
+            self._insert_ignoring_copies(docs)
+
+    def _insert_ignoring_copies(self, docs: list[dict[str, Any]]) -> None:
         try:
-            self.col.insert_one(doc)
+            if len(docs) == 1:
+                self.col.insert_one(docs[0])
+            else:
+                self.col.insert_many(docs, ordered=False)
         except DuplicateKeyError:
             pass
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
 
-    def insert_pending(self, entry: dict[str, Any]) -> None:
-        self.col.insert_one({**entry, "pending": True})
+    def insert_pending(self, entry: dict[str, Any], previous: dict[str, Any] | None = None) -> None:
+        """Store a delete's entry as pending; ``previous`` (the record's outbox entry) is copied in the same write."""
+        if previous is None:
+            self.col.insert_one({**entry, "pending": True})
+            return
+        self._insert_ignoring_copies([{k: v for k, v in previous.items() if k != "pending"},
+                                      {**entry, "pending": True}])
 
     def confirm(self, entry_id: ObjectId) -> None:
         self.col.update_one({"_id": entry_id}, {"$unset": {"pending": ""}})

@@ -72,7 +72,7 @@ def resolve(fields: list[Field], path: str, param: str, prefix: tuple[Segment, .
                 return Target(param, (*chain, Segment("id", False)), object_id, ID_OPERATORS, f)
             scope = f.nested
             continue
-        if f.type.name in ("relationship", "file"):
+        if f.type.name in ("relationship", "file", "user"):
             return _reference(f, rest, tuple(chain), path, param)
         if rest:
             raise bad(param, f"unknown field '{path}'")
@@ -83,8 +83,10 @@ def resolve(fields: list[Field], path: str, param: str, prefix: tuple[Segment, .
 
 def _reference(f: Field, rest: list[str], chain: tuple[Segment, ...], path: str, param: str) -> Target:
     """``company`` / ``company.label`` compare the label, ``company.id`` the id; files use ``name``."""
-    text_key = "label" if f.type.name == "relationship" else "name"
+    text_key = "name" if f.type.name == "file" else "label"
     own = (*chain, Segment(f.name, f.many))
+    if not rest and f.type.name == "user":  # ``owner=<id>``: a user reference is compared by id
+        return Target(param, (*own, Segment("id", False)), object_id, f.type.operators - {"like"}, f)
     if not rest and f.type.name == "relationship":
         return Target(param, (*own, Segment(text_key, False)), text, f.type.operators, f,
                       id_chain=(*own, Segment("id", False)))

@@ -26,6 +26,14 @@ def find_page(col: Any, q: ListQuery, max_time_ms: int) -> list[dict[str, Any]]:
     return list(cursor)
 
 
+def page_and_total(col: Any, q: ListQuery, max_time_ms: int) -> tuple[list[dict[str, Any]], int]:
+    """A list's page and total: one pass over the filter on the embedded store, a find and a count on MongoDB."""
+    if isinstance(col, Collection):  # a real driver: the find uses the sort's index, the count the filter's
+        return find_page(col, q, max_time_ms), count(col, q, max_time_ms)
+    projection = q.projection if q.projection is not None else {OUTBOX_FIELD: 0}
+    return col.page_and_total(q.filter, q.page_filter(), list(q.sort or []), q.skip or 0, q.limit or 0, projection)
+
+
 def count(col: Any, q: ListQuery, max_time_ms: int) -> int:
     return col.count_documents(q.filter, maxTimeMS=max_time_ms)
 

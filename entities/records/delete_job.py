@@ -23,7 +23,8 @@ from jobs.runners import JobContext
 
 DELETE_RECORDS = "DELETE_RECORDS"
 OK: dict[str, Any] = {"status": "ok"}
-_NOT_A_FILTER = ("_async", "_lowPriority", "_offset", "_size", "_sortField", "_sortType")
+_NOT_A_FILTER = ("_async", "_lowPriority", "_triggerEvents", "_cascadeOperations", "_offset", "_size", "_sortField",
+                 "_sortType")
 
 # What to do with an id that is gone when we get to it.
 MISSING_IS_DONE = "done"  # redoing the batch a killed run was in: it deleted the record
@@ -37,8 +38,11 @@ def submit_delete(entity: Entity, selection: dict[str, Any]):
     if "query" in selection:
         selection = {"query": {k: v for k, v in selection["query"].items() if k not in _NOT_A_FILTER}}
     kind = f"{len(selection['ids'])} records" if "ids" in selection else "records matching a query"
-    doc = svc.jobs.submit(DELETE_RECORDS, f"Deleting {kind} of entity {entity.name}",
-                              {"entityName": entity.name, **selection}, g.user, low_priority=flag("_lowPriority"))
+    data = {"entityName": entity.name, **selection}
+    if not flag("_triggerEvents", True):
+        data["triggerEvents"] = False  # listeners stay quiet
+    doc = svc.jobs.submit(DELETE_RECORDS, f"Deleting {kind} of entity {entity.name}", data, g.user,
+                          low_priority=flag("_lowPriority"))
     return jsonify(svc.jobs.job_link(doc))
 
 
@@ -74,6 +78,7 @@ def run_delete(ctx: JobContext) -> None:
 def _delete_batch(ctx: JobContext, entity: Entity, batch: list[ObjectId], missing: str) -> None:
     ctx.begin_batch([str(i) for i in batch])
     wctx = job_context(ctx.services.permissions, ctx.write_context(f"entities.{entity.name}.delete"))
+    wctx.trigger_events = ctx.data.get("triggerEvents", True) is not False
     outcomes, gone = ctx.services.records.delete_batch(entity, batch, wctx, check=ctx.check_cancelled)
     errors = sum(1 for o in outcomes.values() if o["status"] == "error")
     for rid in gone:

@@ -30,12 +30,14 @@ from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity
 from entities.records.events import AfterCommit, Authorizer, EventKind, Operation, RecordEvent
 from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade
+from entities.records.user_refs import has_write_stamps, stamp_users
 from entities.records.validation import RecordValidator, compact
 from entities.registry import Registry, data_collection_name
 
 log = logging.getLogger("entities.records")
 
 MAX_RETRIES = 1000
+REPAIR_BATCH = 1000
 # A pending delete entry whose record still exists is only dropped after this long: until then the delete
 # that wrote it may still be in flight (between writing the entry and deleting the record).
 PENDING_LEASE_MS = 60_000
@@ -118,6 +120,7 @@ class RecordLifecycle:
 
     def create(self, entity: Entity, body: Any, ctx: WriteContext, record_id: ObjectId | None = None) -> dict[str, Any]:
         doc = self.validator.build_new(entity, body, record_id, ctx.user_id)
+        stamp_users(entity, doc, ctx, None)
         self._authorize("create", entity, None, doc, ctx)
         entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
         stored = dict(doc)
@@ -127,8 +130,7 @@ class RecordLifecycle:
             self.collection(entity).insert_one(stored)
         except DuplicateKeyError as exc:
             raise ValidationFailed([_duplicate_error(entity, exc)]) from None
-        if entry is not None:
-            self._publish(entity, doc["_id"], entry)
+        self.history.commit_many([entry])  # the outbox stays: the next write or a history read clears it
         self._emit("created", entity, doc, None, ctx)
         return doc
 
@@ -141,7 +143,10 @@ class RecordLifecycle:
         expected = _parse_version(body.get("version"))
         changes = self.validator.check_body(body)
         def apply(current: dict[str, Any]) -> dict[str, Any]:
-            return self.validator.updated(entity, current, changes, ctx.user_id)
+            doc = self.validator.updated(entity, current, changes, ctx.user_id)
+            stamp_users(entity, doc, ctx, current)
+            return doc
+
         return self.write(entity, record_id, apply, ctx, expected_version=expected, kind=kind)
 
     def write(self, entity: Entity, record_id: str | ObjectId, apply: Callable[[dict[str, Any]], dict[str, Any]],
@@ -151,6 +156,7 @@ class RecordLifecycle:
         col = self.collection(entity)
         for _ in range(MAX_RETRIES):
             current = _current(col, entity, oid)
+            previous = current.pop(OUTBOX_FIELD, None)  # this write replaces it: copied again below
             version = current.get("version", 0)
             if expected_version is not None and version != expected_version:
                 raise Conflict("The record was modified by someone else", currentVersion=version)
@@ -167,8 +173,7 @@ class RecordLifecycle:
             except DuplicateKeyError as exc:
                 raise ValidationFailed([_duplicate_error(entity, exc)]) from None
             if result.matched_count == 1:
-                if entry is not None:
-                    self._publish(entity, oid, entry)
+                self.history.commit_many([previous, entry])  # one write; no second one clears the outbox
                 self._emit("changed", entity, new_doc, current, ctx)
                 return new_doc
             if expected_version is not None:
@@ -218,6 +223,8 @@ class RecordLifecycle:
         no label, calculated value, nested group, relationship or unique rule depends on the changed fields."""
         if self.per_record_needed(entity, ctx) or entity.pending:  # pending: records may be in an older shape
             return False
+        if has_write_stamps(entity):  # every record gets the caller in a setOn:write user field
+            return False
         if entity.record_label is not None:
             used = set(entity.record_label.paths)
         else:  # the default label may come from name/title/label or any text field (records.values.compute_label)
@@ -227,7 +234,7 @@ class RecordLifecycle:
                 used.update(f.calculated.paths)
         for name in body:
             f = entity.field(name)
-            if f is None or f.unique or f.is_nested or f.type.name in ("relationship", "file"):
+            if f is None or f.unique or f.is_nested or f.type.name in ("relationship", "file", "user"):
                 return False
             if any(p == name or p.startswith(name + ".") for p in used):
                 return False
@@ -263,10 +270,13 @@ class RecordLifecycle:
         col = self.collection(entity)
         for _ in range(MAX_RETRIES):
             current = _current(col, entity, oid)
+            previous = current.pop(OUTBOX_FIELD, None)
             self._authorize("delete", entity, current, None, ctx)
             entry = self.history.build(entity, "RECORD_DELETED", current, None, ctx, oid)
             if entry is not None:
-                self.history.insert_pending(entry)
+                self.history.insert_pending(entry, previous)
+            elif previous is not None:
+                self.history.commit(previous)
             result = col.delete_one({"_id": oid, "version": current.get("version", 0)})
             if result.deleted_count == 1:
                 if entity.history.enabled:
@@ -326,13 +336,13 @@ class RecordLifecycle:
 
     # --- history ---------------------------------------------------------------------------------
 
-    def _publish(self, entity: Entity, record_id: ObjectId, entry: dict[str, Any]) -> None:
-        self.history.commit(entry)
-        self._clear_outbox(self.collection(entity), record_id, entry["_id"])
-
-    @staticmethod
-    def _clear_outbox(col: Any, record_id: ObjectId, entry_id: ObjectId) -> None:
-        col.update_one({"_id": record_id, f"{OUTBOX_FIELD}._id": entry_id}, {"$unset": {OUTBOX_FIELD: ""}})
+    def _flush_outboxes(self, col: Any, entries: list[dict[str, Any]]) -> int:
+        """Copy outbox entries, then clear exactly those outboxes (a newer entry written meanwhile stays)."""
+        if not entries:
+            return 0
+        self.history.commit_many(list(entries))
+        col.update_many({f"{OUTBOX_FIELD}._id": {"$in": [e["_id"] for e in entries]}}, {"$unset": {OUTBOX_FIELD: ""}})
+        return len(entries)
 
     def repair_history(self, entity: Entity, record_ids: Iterable[ObjectId] | None = None,
                        lease_ms: int = PENDING_LEASE_MS) -> int:
@@ -345,11 +355,14 @@ class RecordLifecycle:
         col = self.collection(entity)
         repaired = 0
         # ``_hist._id`` (every entry has one), not ``_hist``: the sparse ``history_outbox`` index serves it.
+        # Writes leave their outbox in place, so this copies and clears them in batches.
+        batch: list[dict[str, Any]] = []
         for doc in col.find({f"{OUTBOX_FIELD}._id": {"$exists": True}}, {OUTBOX_FIELD: 1}):
-            entry = doc[OUTBOX_FIELD]
-            self.history.commit(entry)
-            self._clear_outbox(col, doc["_id"], entry["_id"])
-            repaired += 1
+            batch.append(doc[OUTBOX_FIELD])
+            if len(batch) >= REPAIR_BATCH:
+                repaired += self._flush_outboxes(col, batch)
+                batch = []
+        repaired += self._flush_outboxes(col, batch)
         cutoff = now_ms() - lease_ms
         for entry in self.history.pending(entity.name, [str(i) for i in record_ids] if record_ids else None):
             if col.find_one({"_id": ObjectId(entry["recordId"])}, {"_id": 1}) is None:
@@ -379,8 +392,8 @@ def _duplicate_error(entity: Entity, exc: DuplicateKeyError) -> dict[str, Any]:
 
 
 def _current(col: Any, entity: Entity, oid: ObjectId) -> dict[str, Any]:
-    """The stored record without its history outbox; 404 when it does not exist."""
-    current = col.find_one({"_id": oid}, {OUTBOX_FIELD: 0})
+    """The stored record with its history outbox (the caller pops it); 404 when it does not exist."""
+    current = col.find_one({"_id": oid})
     if current is None:
         raise NotFound(f"Record '{oid}' does not exist in entity '{entity.name}'")
     return upgrade(entity, current)

@@ -8,7 +8,7 @@ from flask import jsonify, request
 from flask_smorest import Blueprint
 
 from core.errors import BadRequest, NotFound
-from core.http import flag, json_body, page
+from core.http import flag, json_body, page, preset_record_id
 from core.identity import write_context
 from core.ids import parse_object_id
 from core.services import services
@@ -22,7 +22,7 @@ from entities.permissions.enforce import (
     strip_hidden,
     writable_body,
 )
-from entities.query import count, find_page, iterate_ids, parse_list_query
+from entities.query import count, iterate_ids, page_and_total, parse_list_query
 from entities.records.bulk import delete_each, split_ids
 from entities.records.lifecycle import parse_id
 from entities.records.render import render
@@ -65,8 +65,7 @@ def list_records(entity_name: str):
         q.projection = None
     col = svc.records.collection(entity)
     max_ms = svc.config.query_max_time_ms
-    docs = find_page(col, q, max_ms)
-    total = count(col, q, max_ms)
+    docs, total = page_and_total(col, q, max_ms)
     related = _related(entity, docs, q.relationships) if q.relationships else None
     p = policy(entity)
     return jsonify(page(total, docs, lambda d: strip_hidden(p, render(entity, d, q.fields, q.fmt, related))))
@@ -79,15 +78,20 @@ def create_record(entity_name: str):
     if p.create.never:
         raise forbidden("create")
     doc = services().records.create(entity, writable_body(p, json_body()),
-                                    write_context(f"entities.{entity.name}.create"))
+                                    write_context(f"entities.{entity.name}.create"), record_id=preset_record_id())
     return jsonify(strip_hidden(p, render(entity, doc)))
 
 
 @blp.route("/data/<entity_name>/<record_id>", methods=["GET"])
 def read_record(entity_name: str, record_id: str):
     entity = _entity(entity_name)
-    args = _system_args_only()
     p = policy(entity)
+    if not request.args:  # the common case: nothing to parse
+        doc = services().records.get(entity, parse_id(record_id))
+        if not p.access.allows(doc):
+            raise forbidden("access")
+        return jsonify(strip_hidden(p, render(entity, doc)))
+    args = _system_args_only()
     check_paths(p, query_paths(args))
     q = parse_list_query(entity, args)
     doc = services().records.get(entity, parse_id(record_id))
@@ -132,7 +136,7 @@ def delete_records(entity_name: str, record_ids: str):
     oids = [parse_object_id(i) for i in ids]
     if flag("_async"):
         return _submit_delete(entity, {"ids": [str(o) for o in oids if o is not None]})
-    ctx = write_context(f"entities.{entity.name}.delete")
+    ctx = _delete_context(entity)
     if len(ids) == 1 and "," not in record_ids:
         doc = services().records.delete(entity, parse_id(ids[0]), ctx)
         return jsonify(strip_hidden(policy(entity), render(entity, doc)))
@@ -157,7 +161,7 @@ def delete_over_query(entity_name: str):
         raise BadRequest(f"The query matches {matched} records, more than {limit}: use _async=true to delete "
                          f"them in a background job")
     ids = [i for batch in iterate_ids(col, q.filter, batch_size=limit + 1) for i in batch]
-    results, _, _ = delete_each(svc.records, entity, ids, write_context(f"entities.{entity.name}.delete"))
+    results, _, _ = delete_each(svc.records, entity, ids, _delete_context(entity))
     return jsonify(_strip_results(entity, results))
 
 
@@ -167,6 +171,13 @@ def _strip_results(entity: Entity, results: dict[str, Any]) -> dict[str, Any]:
         if isinstance(outcome.get("response"), dict):
             strip_hidden(p, outcome["response"])
     return results
+
+
+def _delete_context(entity: Entity):
+    """``_triggerEvents=false`` deletes without firing listeners."""
+    ctx = write_context(f"entities.{entity.name}.delete")
+    ctx.trigger_events = flag("_triggerEvents", True)
+    return ctx
 
 
 def _submit_delete(entity: Entity, selection: dict[str, Any]):

@@ -20,6 +20,7 @@ from entities.metadata import Entity, Field
 from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, schema_for
 from entities.records.upgrade import VERSION_KEY
+from entities.records.user_refs import resolve_user_ref
 from entities.records.values import compute_label, path_text
 from entities.registry import data_collection_name
 from files.service import complete_ref as complete_file_ref
@@ -113,11 +114,12 @@ class RecordValidator:
                 for i, item in enumerate(items):
                     p = f"{path}[{i}]." if f.many else f"{path}."
                     self.resolve_references(f.nested, item, p, errors, uploader)
-            elif f.type.name == "relationship":
+            elif f.type.name in ("relationship", "user"):
                 refs = value if f.many else [value]
                 resolved = []
                 for ref in refs:
-                    target = self._resolve_one(f, ref, path, errors)
+                    target = (resolve_user_ref(self.store, f, ref, path, errors) if f.type.name == "user"
+                              else self._resolve_one(f, ref, path, errors))
                     if target is not None:
                         resolved.append(target)
                 values[f.name] = resolved if f.many else (resolved[0] if resolved else None)
@@ -156,7 +158,8 @@ class RecordValidator:
             f = entity.field(name)
             if f is None or not f.unique or doc.get(name) in (None, ""):
                 continue
-            key, value = (f"{name}.id", doc[name]["id"]) if f.type.name == "relationship" else (name, doc[name])
+            ref = f.type.name in ("relationship", "user")
+            key, value = (f"{name}.id", doc[name]["id"]) if ref else (name, doc[name])
             query: dict[str, Any] = {key: value}
             if record_id is not None:
                 query["_id"] = {"$ne": record_id}

@@ -64,7 +64,7 @@ def format_cell(f: Field, stored: Any) -> str:
         return str(int(stored))
     if name in DECIMAL_TYPES:
         return plain_number(stored)
-    if name in ("dateTime", "createdDate", "modifiedDate", "phone", "relationship", "file"):
+    if name in ("dateTime", "createdDate", "modifiedDate", "phone", "relationship", "file", "user"):
         return f.type.text(stored, f)  # ISO UTC / dashed phone / label / file name
     return str(stored)
 

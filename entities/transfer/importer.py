@@ -257,8 +257,9 @@ def _import_file(jctx: runners.JobContext, entity: Entity, files: FileStore, fil
         if jctx.checkpoint is None and not planned:
             _log_plan(jctx, plan, options)
             jctx.set_total(int(jctx.data.get("rows") or 0))
-        importer = RowImporter(svc, entity, plan,
-                               job_context(svc.permissions, jctx.write_context(f"entities.{entity.name}.import")),
+        wctx = job_context(svc.permissions, jctx.write_context(f"entities.{entity.name}.import"))
+        wctx.trigger_events = options.get("triggerEvents") is not False  # false: no listeners fire
+        importer = RowImporter(svc, entity, plan, wctx,
                                keep_invalid=options.get("skipRecordsWithInvalidFields") is False)
         batch: list[tuple[int, list[str]]] = []
         for row_number, cells in enumerate(rows, start=2):
@@ -320,8 +321,10 @@ def _log_plan(jctx: runners.JobContext, plan: ImportPlan, options: dict[str, Any
         jctx.log("INFO", f"Options with nothing to change in this runtime: {', '.join(inert)}")
 
 
-# Options the platform documents for features this runtime does not have (listeners, cascades, access
-# rules, transient fields) or always performs; they are accepted and noted in the job log.
+# Options the platform documents for features this runtime does not have (cascades, access rules, transient
+# fields) or always performs; they are accepted and noted in the job log.
 INERT_OPTIONS = {"updateCalculatedFields": True, "updateRelationships": True, "performValidations": True,
-                 "filterByAccessRules": True, "performSecurityChecks": True, "triggerEvents": True,
+                 "filterByAccessRules": True, "performSecurityChecks": True,
                  "setDefaultValues": True, "supportTransientFields": True, "cascadeOperations": True}
+# Options that change what the import does (beyond INERT_OPTIONS); developers only like them.
+EFFECTIVE_OPTIONS = {"triggerEvents": True}

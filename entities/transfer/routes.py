@@ -15,13 +15,13 @@ from core.http import flag
 from core.services import services
 from entities.permissions.enforce import forbidden, policy, scoped_query
 from entities.transfer.exporter import MAX_EXPORT, count_matches, plan_export
-from entities.transfer.importer import INERT_OPTIONS, scan_upload
+from entities.transfer.importer import EFFECTIVE_OPTIONS, INERT_OPTIONS, scan_upload
 from files.storage import FileStore
 
 blp = Blueprint("transfer", __name__, description="Import and export of records as CSV files")
 
 # Import options (platform defaults); all but lowPriority are for developers only.
-IMPORT_OPTIONS = {"lowPriority": False, "skipRecordsWithInvalidFields": True, **INERT_OPTIONS}
+IMPORT_OPTIONS = {"lowPriority": False, "skipRecordsWithInvalidFields": True, **EFFECTIVE_OPTIONS, **INERT_OPTIONS}
 DEVELOPER_OPTIONS = frozenset(IMPORT_OPTIONS) - {"lowPriority"}
 SPOOL_MEMORY = 1024 * 1024
 

@@ -4,6 +4,10 @@ Stored: ``_id``, ``type`` (APP | ENDPOINT | EXTERNAL), ``subType``, ``level``, `
 ``adminUserEmail``, ``timestamp`` (epoch millis), ``ip``, ``additionalInfo`` (kept as JSON text, so any
 keys, ``$`` or dots included, store safely; it is never queried) and ``expiresAt`` (the TTL index removes
 the log then). Reads walk the ``(timestamp, _id)`` indexes, so a page costs the same however many logs exist.
+
+``write`` stores a log now (``POST /status/logs`` returns it). What the runtime logs by itself goes through
+``log`` / ``defer``: a queue in memory (``runtime.applogs.buffer``) that a background thread writes in batches,
+so a request never waits for, nor fails because of, its logs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pymongo.errors import ExecutionTimeout
 from core.errors import BadRequest
 from core.http import page
 from core.storage import Store
+from runtime.applogs.buffer import LogBuffer
 from runtime.applogs.query import LEVELS, LogQuery, invalid
 
 LOGS = "sys.logs"
@@ -34,20 +39,58 @@ _ORDER = [("timestamp", pymongo.ASCENDING), ("_id", pymongo.ASCENDING)]
 
 
 class AppLogs:
-    def __init__(self, store: Store, retention_days: int, max_time_ms: int = 5000):
+    def __init__(self, store: Store, retention_days: int, max_time_ms: int = 5000, max_entries: int = 100_000):
         if retention_days < 1:
             raise ValueError("APP_LOG_RETENTION_DAYS must be at least 1")
+        if max_entries < 1:
+            raise ValueError("APP_LOG_MAX_ENTRIES must be at least 1")
         self.store = store
         self.col = store.collection(LOGS)
         self.retention = dt.timedelta(days=retention_days)
         self.max_time_ms = max_time_ms
+        self.max_entries = max_entries
         self.clock: Callable[[], float] = time.time  # seconds since epoch; tests move it
+        self.buffer = LogBuffer(self._store_batch)
+        self._written_since_cap = 0
+        self._cap_check_every = 1  # the first batch counts the logs
 
     def ensure_indexes(self) -> None:
         self.col.create_index(_ORDER, name="by_time")
         self.col.create_index([("level", pymongo.ASCENDING), *_ORDER], name="by_level_time")
         self.store.ensure_ttl(LOGS, "expiresAt", "expiry")
         self.prune()
+
+    def flush(self, timeout: float = -1) -> int:
+        """Write every queued log now (tests; reads; shutdown). Returns how many were written."""
+        return self.buffer.flush(timeout)
+
+    def _store_batch(self, docs: list[dict[str, Any]]) -> None:
+        if not docs:
+            return
+        if self.store.embedded:
+            # mongomock validates and re-encodes every inserted document (~0.3 ms each, under the store lock that
+            # requests wait for); these are built above, BSON-safe, with fresh ObjectIds: store them as they are.
+            with self.store.exclusive():
+                stored = self.store.db[LOGS]._store
+                for doc in docs:
+                    stored[doc["_id"]] = doc
+        else:
+            self.col.insert_many(docs, ordered=False)
+        self.store.commit()
+        self._written_since_cap += len(docs)
+        if self._written_since_cap >= self._cap_check_every:
+            self.cap()
+
+    def cap(self) -> int:
+        """Keep at most ``max_entries`` logs: the oldest go first, as the platform's logs rotate. Counted again
+        only once as many logs were written as there was room left (or 1 % of the cap), not on every batch."""
+        self._written_since_cap = 0
+        excess = self.col.estimated_document_count() - self.max_entries
+        self._cap_check_every = max(-excess, self.max_entries // 100, 1)
+        if excess <= 0:
+            return 0
+        oldest = [d["_id"] for d in self.col.find({}, {"_id": 1}).sort(_ORDER).limit(excess)]
+        return self.col.delete_many({"_id": {"$in": oldest}}).deleted_count
 
     def prune(self) -> int:
         """Remove logs older than the retention now: a shorter retention also applies to logs already written
@@ -65,6 +108,27 @@ class AppLogs:
         ``user`` is the email the log is about; without one, the caller of the current request (and the admin
         impersonating them, and their IP) is used, or the system user outside a request.
         """
+        doc = self.build(level, message, additional_info, user, type=type, sub_type=sub_type, admin_user=admin_user,
+                         ip=ip)
+        self.col.insert_one(doc)
+        self.store.commit()
+        return render(doc)
+
+    def log(self, level: str, message: str, additional_info: dict[str, Any] | None = None,
+            user: str | None = None, *, type: str = "APP", sub_type: str | None = None,
+            admin_user: str | None = None, ip: str | None = None) -> None:
+        """Queue a log for the background writer (same arguments as ``write``); never raises for the store."""
+        self.buffer.add(self.build(level, message, additional_info, user, type=type, sub_type=sub_type,
+                                   admin_user=admin_user, ip=ip))
+
+    def defer(self, make: Callable[[], list[dict[str, Any]]]) -> None:
+        """Queue work that builds logs (``build`` documents) in the background writer, off the request."""
+        self.buffer.add(make)
+
+    def build(self, level: str, message: str, additional_info: dict[str, Any] | None = None,
+              user: str | None = None, *, type: str = "APP", sub_type: str | None = None,
+              admin_user: str | None = None, ip: str | None = None, timestamp: float | None = None) -> dict[str, Any]:
+        """One stored log document (not yet written)."""
         level = str(level).upper()
         if level not in LEVELS:
             raise ValueError(f"log level must be one of {', '.join(LEVELS)}")
@@ -72,7 +136,7 @@ class AppLogs:
             raise ValueError(f"log type must be one of {', '.join(TYPES)}")
         if user is None:
             user, admin_user, ip = _request_identity(admin_user, ip)
-        now = self.clock()
+        now = self.clock() if timestamp is None else timestamp
         doc: dict[str, Any] = {
             "_id": ObjectId(), "type": type, "subType": sub_type, "level": level,
             "message": str(message)[:MAX_MESSAGE], "userEmail": user, "adminUserEmail": admin_user,
@@ -84,13 +148,13 @@ class AppLogs:
             if len(info) > MAX_INFO_BYTES:
                 info = json.dumps({"dropped": f"additional info of {len(info)} bytes is over {MAX_INFO_BYTES}"})
             doc["additionalInfo"] = info
-        self.col.insert_one(doc)
-        return render(doc)
+        return doc
 
     # --- reading ---------------------------------------------------------------------------------
 
     def query(self, q: LogQuery) -> dict[str, Any]:
         """``{total, offset, items}``; ``offset`` is the id of the last item, to send back as ``_offset``."""
+        self.flush(timeout=1.0)  # this process's queued logs are readable at once (unless the store hangs)
         cond = _filter(q)
         direction = pymongo.DESCENDING if q.descending else pymongo.ASCENDING
         try:

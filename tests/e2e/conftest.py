@@ -17,7 +17,7 @@ from tests.e2e.stack import Client, Reply, Stack, StackError
 STALE_SECONDS = 5
 BATCH_SIZE = 20
 ENV = {"JOBS_STALE_SECONDS": str(STALE_SECONDS), "JOBS_BATCH_SIZE": str(BATCH_SIZE),
-       "APP_MODULES": "examples.crm,tests.e2e.handlers"}
+       "APP_MODULES": "examples.crm,tests.e2e.handlers", "SCHEDULE_SECONDS": "1"}  # 6-field crons: short tests
 
 
 @pytest.fixture(scope="session")

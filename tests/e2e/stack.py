@@ -220,25 +220,44 @@ class Stack:
         self.processes.append(proc)
         return proc
 
-    def _start_wire_server(self) -> str:
-        proc = self.spawn([sys.executable, "-m", "tests.support.mongo_wire_server", "--port", "0"], "mongo",
+    def _start_wire_server(self, port: int = 0) -> str:
+        proc = self.spawn([sys.executable, "-m", "tests.support.mongo_wire_server", "--port", str(port)], "mongo",
                            env={**os.environ, "PYTHONPATH": str(ROOT)}, capture=True)
         line = read_line(proc, 20)
         if not line.startswith("READY "):
             raise StackError(f"the MongoDB wire test server did not start: {line!r} "
                              f"{(self.dir / 'mongo.log').read_text()[-2000:]}")
-        return f"mongodb://127.0.0.1:{int(line.split()[1])}/?directConnection=true"
+        self.mongo = proc
+        self.mongo_port = int(line.split()[1])
+        return f"mongodb://127.0.0.1:{self.mongo_port}/?directConnection=true"
 
-    def _start_redis(self) -> str:
+    def _start_redis(self, port: int = 0) -> str:
         import redis
 
         binary = shutil.which("redis-server", path=self._path())
-        port = free_port()
+        port = port or free_port()
         proc = self.spawn([str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                             "--appendonly", "no"], "redis", env=dict(os.environ))
         url = f"redis://127.0.0.1:{port}/0"
         wait_until(lambda: _pings(redis, url), 15, "redis-server to answer PING", self._alive(proc, "redis"))
+        self.redis, self.redis_port = proc, port
         return url
+
+    # --- outages -------------------------------------------------------------------------------
+
+    def stop_mongo(self) -> None:
+        """Stop the database (connections are refused); ``start_mongo`` brings an empty one back on its port."""
+        kill_group(self.mongo)
+
+    def start_mongo(self) -> None:
+        self._start_wire_server(self.mongo_port)
+
+    def stop_redis(self) -> None:
+        """Stop Redis; ``start_redis`` brings it back on its port without its data (no persistence)."""
+        kill_group(self.redis)
+
+    def start_redis(self) -> None:
+        self._start_redis(self.redis_port)
 
     def run_release(self, db: str | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
         """The Procfile's ``release`` line (on ``db``, default the stack's database); waits for it."""

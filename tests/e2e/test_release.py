@@ -37,3 +37,15 @@ def test_release_is_idempotent(stack: Stack):
     second = stack.run_release(db)
     assert second.returncode == 0, second.stdout
     assert snapshot(stack.mongodb_uri, db) == after_first
+
+
+def test_release_keeps_a_changed_developer_password(stack: Stack):
+    """A deploy runs ``release`` with RUNTIME_ADMIN_PASSWORD set: it must not undo a change-password."""
+    db = unique("release_pw_")
+    assert stack.run_release(db).returncode == 0
+    with pymongo.MongoClient(stack.mongodb_uri, serverSelectionTimeoutMS=10_000) as client:
+        users = client[db]["sys.users"]
+        users.update_one({}, {"$set": {"passwordHash": "changed-by-the-developer"}})
+        again = stack.run_release(db)
+        assert again.returncode == 0, again.stdout
+        assert [u["passwordHash"] for u in users.find()] == ["changed-by-the-developer"]

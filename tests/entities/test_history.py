@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, Api, company, create, login
+from tests.conftest import ADMIN_EMAIL, Api, company, create, grant_all, login
 
 ENTRY_KEYS = ["id", "entityId", "entityName", "entityVersion", "recordId", "recordName", "user", "timestamp", "ip",
               "eventType", "eventCategory", "contextPath", "recordDeleted", "deletionDate", "oldRecord", "newRecord"]
@@ -178,6 +178,7 @@ def test_history_deleted_with_the_record_when_asked(app, api: Api):
 
 def test_impersonation_records_both_users(app, anon: Api):
     app.extensions["runtime"].auth.create_user("employee@example.com", "pw-employee", "Employee", "Test")
+    grant_all(app, "employee@example.com")
     login_body = anon.post("/auth/login", json={"email": ADMIN_EMAIL, "password": "admin-password",
                                                 "emailImpersonatedUser": "employee@example.com"}).get_json()
     api = Api(anon.client, login_body["token"])
@@ -194,7 +195,7 @@ def test_a_crash_after_the_record_write_is_repaired(app, api: Api, monkeypatch):
     def die(entry):
         raise SystemExit("process died")
 
-    monkeypatch.setattr(recorder, "commit", die)
+    monkeypatch.setattr(recorder, "commit_many", die)
     with pytest.raises(SystemExit):
         api.put(f"/data/companies/{created['id']}", json={"type": "c"})
     monkeypatch.undo()
@@ -205,6 +206,25 @@ def test_a_crash_after_the_record_write_is_repaired(app, api: Api, monkeypatch):
     assert body["items"][0]["newRecord"]["type"]["json"] == "c"
     raw = app.extensions["runtime"].records.collection("companies").find_one({})
     assert "_hist" not in raw
+
+
+def test_an_entry_left_by_a_crash_is_copied_by_the_records_next_write(app, api: Api, monkeypatch):
+    """Writes do not clear the outbox; the next write replaces it and copies the entry it replaces."""
+    recorder = app.extensions["runtime"].history
+    created = create(api, "companies", company())
+    monkeypatch.setattr(recorder, "commit_many", lambda entries: (_ for _ in ()).throw(SystemExit("died")))
+    with pytest.raises(SystemExit):
+        api.put(f"/data/companies/{created['id']}", json={"type": "c"})
+    monkeypatch.undo()
+    assert api.put(f"/data/companies/{created['id']}", json={"type": "a"}).status_code == 200
+    raw = app.extensions["runtime"].records.collection("companies").find_one({})
+    assert raw["_hist"]["newRecord"]["type"]["json"] == "a"  # left in place by the write, no second write
+    body = history(api, created["id"])
+    assert [e["eventType"] for e in body["items"]] == ["USER_RECORD_CHANGED"] * 2 + ["USER_RECORD_CREATED"]
+    assert [e["newRecord"]["type"]["json"] for e in body["items"][:2]] == ["a", "c"]
+    assert "_hist" not in app.extensions["runtime"].records.collection("companies").find_one({})  # read repair
+    assert api.delete(f"/data/companies/{created['id']}").status_code == 200
+    assert history(api, created["id"])["items"][0]["eventType"] == "USER_RECORD_DELETED"
 
 
 def test_a_crash_in_the_middle_of_a_delete_is_repaired(app, api: Api, monkeypatch):
@@ -267,8 +287,8 @@ def test_a_history_read_during_a_delete_in_flight_keeps_its_entry(app, api: Api,
     pending_written, go_on = threading.Event(), threading.Event()
     real = history.insert_pending
 
-    def slow_insert_pending(entry):
-        real(entry)
+    def slow_insert_pending(entry, previous=None):
+        real(entry, previous)
         pending_written.set()
         assert go_on.wait(10)
 

@@ -110,3 +110,44 @@ def test_filtered_fields_have_their_indexes(setup):
     find = next(e["command"] for e in _data_commands(listener) if e["name"] == "find")
     owner = ObjectId("6b0404aca7408a15fb0c93ee")
     assert find["filter"] == {"n": {"$gte": 3, "$lte": 4}, "owner.id": owner}  # conditions on different keys merge
+
+
+AUTH_COLLECTIONS = ("sys.tokens", "sys.users")  # the guard's token and user reads (a separate change makes them one)
+
+
+def _split(listener: Commands) -> tuple[list[str], list[str]]:
+    """The commands of the last request: (auth reads, everything else), each as ``name collection``."""
+    auth, rest = [], []
+    for e in listener.events:
+        target = e["command"].get(e["name"])
+        (auth if target in AUTH_COLLECTIONS else rest).append(f"{e['name']} {target}")
+    return auth, rest
+
+
+def test_get_one_record_costs_one_stamp_read_and_one_record_read(setup):
+    api, listener, _ = setup
+    rid = api.post("/data/items", json={"code": "get-one", "n": 1}).get_json()["id"]
+    for _ in range(2):  # the second request proves the stamp is read per request (not cached across requests)
+        listener.reset()
+        assert api.get(f"/data/items/{rid}").get_json()["code"] == "get-one"
+        auth, rest = _split(listener)
+        assert rest == ["find sys.meta", "find data.items"], rest
+        assert len(auth) <= 2, auth  # token + user today; one read once the token carries its user
+        assert len(listener.events) <= 3 + 1  # ≤ 3 once the guard authenticates with one read
+
+
+def test_put_with_history_costs_one_write_for_the_record_and_one_for_its_history(setup):
+    api, listener, store = setup
+    assert api.post("/metadata/entities", json={**ITEMS, "name": "logged", "history": True}).status_code == 200
+    rid = api.post("/data/logged", json={"code": "put-one", "n": 1}).get_json()["id"]
+    for n in (2, 3):
+        listener.reset()
+        assert api.put(f"/data/logged/{rid}", json={"n": n}).get_json()["n"] == n
+        auth, rest = _split(listener)
+        # the metadata stamp, the current record, the compare-and-set (carrying the history entry), the copy of
+        # the entry into sys.history (with the one it replaced): no second write clears the outbox
+        assert rest == ["find sys.meta", "find data.logged", "update data.logged", "insert sys.history"], rest
+        assert len(auth) <= 2, auth
+    history = api.get(f"/data/logged/{rid}/history").get_json()["items"]
+    assert [e["eventType"] for e in history] == ["USER_RECORD_CHANGED"] * 2 + ["USER_RECORD_CREATED"]
+    assert "_hist" not in store.collection("data.logged").find_one({})  # the history read cleared the outbox

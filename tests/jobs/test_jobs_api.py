@@ -6,13 +6,12 @@ import time
 
 from bson import ObjectId
 
-from jobs import service as job_service
 from jobs.model import FINISHED, JOB_LOGS, RUNNING, STOPPED, new_job
 from tests.jobs.conftest import STEPS, admin, wait_idle
 
 
 def _submit(app, steps: int = 5, **data):
-    return job_service.submit(app.extensions["runtime"], STEPS, "test steps", {"steps": steps, **data}, admin(app))
+    return app.extensions["runtime"].jobs.submit(STEPS, "test steps", {"steps": steps, **data}, admin(app))
 
 
 def _job(api, job_id) -> dict:
@@ -143,7 +142,7 @@ def test_non_developer_sees_and_acts_only_on_own_jobs(app, api, user_api, jobs):
     jobs.dispatcher.pause()
     mine = _submit(app, 1)
     user = app.extensions["runtime"].auth.find_user("user@example.com")
-    theirs = job_service.submit(app.extensions["runtime"], STEPS, "user steps", {"steps": 1}, user)
+    theirs = app.extensions["runtime"].jobs.submit(STEPS, "user steps", {"steps": 1}, user)
     assert user_api.get(f"/status/jobs/{mine['_id']}").status_code == 403
     assert user_api.get(f"/status/jobs/{mine['_id']}/logs").status_code == 403
     for op in ("stop", "resume", "forceStop", "cancel"):
@@ -243,7 +242,7 @@ def test_child_jobs_count_on_the_parent(app, api, jobs):
     svc = app.extensions["runtime"]
     jobs.dispatcher.pause()
     parent = _submit(app, 1)
-    child = job_service.submit(svc, STEPS, "child", {"steps": 1}, admin(app), parent=parent)
+    child = svc.jobs.submit(STEPS, "child", {"steps": 1}, admin(app), parent=parent)
     assert _job(api, child["_id"])["parentJob"] == {"id": str(parent["_id"]), "label": "test steps"}
     assert _job(api, child["_id"])["rootJob"] == {"id": str(parent["_id"]), "label": "test steps"}
     response = api.put(f"/status/jobs/{child['_id']}/stop")

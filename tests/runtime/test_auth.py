@@ -100,5 +100,5 @@ def test_impersonation_rules(app, anon: Api, user_api: Api):
 
 
 def test_me_and_health(api: Api, anon: Api):
-    assert api.get("/auth/me").get_json()["permissions"] == {"developer": True}
+    assert api.get("/auth/me").get_json()["permissions"] == {"developer": True, "usersManagement": False}
     assert anon.get("/health").get_json() == {"status": "ok"}

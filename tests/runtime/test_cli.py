@@ -31,8 +31,8 @@ def test_serve_prints_the_store_and_a_login_that_works():
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "REDIS_URL", "RUNTIME_ADMIN_PASSWORD")}
     env["RUNTIME_ADMIN_EMAIL"] = "dev@example.com"
-    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, "-m", "runtime.cli", "serve", "--port", str(port), "--in-memory"]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = []
         deadline = time.time() + 60
@@ -45,7 +45,15 @@ def test_serve_prints_the_store_and_a_login_that_works():
         email, password = re.search(r"Developer login: (\S+) / (\S+)", output).groups()
         assert email == "dev@example.com" and len(password) >= 12  # generated when none is given
 
+        sample_email, sample_password = re.search(r"Sample user \(group sales, not a developer\): (\S+) / (\S+)",
+                                                  output).groups()
+
         base = f"http://127.0.0.1:{port}/api"
+        sample = _post_json(f"{base}/auth/login", {"email": sample_email, "password": sample_password}, deadline)
+        request = urllib.request.Request(f"{base}/users/{sample_email}", headers={"token": sample["token"]})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            user = json.load(response)
+            assert user["permissions"]["developer"] is False and [g["name"] for g in user["groups"]] == ["sales"]
         body = _post_json(f"{base}/auth/login", {"email": email, "password": password}, deadline)
         request = urllib.request.Request(f"{base}/data/companies", headers={"token": body["token"]})
         with urllib.request.urlopen(request, timeout=10) as response:

@@ -1,7 +1,12 @@
 """The embedded store's ``_id`` point lookup must answer exactly as a full scan would."""
 
-from bson import ObjectId
+import time
 
+from bson import ObjectId
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core import embedded_index
 from core.storage import connect, drop_embedded
 
 
@@ -24,3 +29,134 @@ def test_id_lookups_match_a_full_scan():
         assert col.count_documents({"_id": {"$gt": ids[2]}}) == 2  # operators other than $in keep the scan
     finally:
         drop_embedded("embedded_index_test")
+
+
+# --- cursors, top-k and one-pass pages against mongomock's own implementation ------------------------
+
+_values = st.one_of(st.none(), st.integers(-3, 3), st.sampled_from(["a", "b", "B"]), st.booleans(),
+                    st.lists(st.integers(-2, 2), max_size=2))
+_docs = st.lists(st.fixed_dictionaries({}, optional={"a": _values, "b": _values, "c": st.integers(0, 2)}),
+                 max_size=25)
+_sorts = st.lists(st.tuples(st.sampled_from(["a", "b", "c", "_id"]), st.sampled_from([1, -1])),
+                  max_size=3, unique_by=lambda t: t[0])
+_filters = st.sampled_from([{}, {"c": 1}, {"a": {"$gt": 0}}, {"b": {"$in": ["a", 1, None]}}, {"c": {"$ne": 2}}])
+
+
+def _fresh(name: str, docs: list[dict]) -> tuple[object, object]:
+    store = connect(None, name)
+    col = store.collection("things")
+    if docs:
+        col.insert_many([dict(d, _id=i) for i, d in enumerate(docs)])
+    return store, col
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=_docs, sort=_sorts, flt=_filters, skip=st.integers(0, 5), limit=st.integers(-4, 8),
+       projection=st.sampled_from([None, {"a": 1}, {"b": 0}]))
+def test_find_matches_upstream(docs, sort, flt, skip, limit, projection):
+    _, col = _fresh("embedded_index_props", docs)
+    try:
+        def run() -> list[dict]:
+            cursor = col.find(flt, projection, skip=skip, limit=limit)
+            return list(cursor.sort(sort) if sort else cursor)
+        patched = run()
+        with embedded_index.upstream():
+            expected = run()
+        assert patched == expected
+    finally:
+        drop_embedded("embedded_index_props")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=_docs, sort=_sorts, flt=_filters, skip=st.integers(0, 5), limit=st.integers(0, 8))
+def test_page_and_total_match_a_find_and_a_count(docs, sort, flt, skip, limit):
+    _, col = _fresh("embedded_index_pages", docs)
+    try:
+        page, total = col.page_and_total(flt, flt, sort, skip, limit, {"a": 1})
+        with embedded_index.upstream():
+            cursor = col.find(flt, {"a": 1}, skip=skip, limit=limit)
+            expected = list(cursor.sort(sort) if sort else cursor) if limit else []
+            assert total == col.count_documents(flt)
+        assert page == expected
+    finally:
+        drop_embedded("embedded_index_pages")
+
+
+def test_a_cursor_reads_to_the_end_in_linear_time():
+    _, col = _fresh("embedded_index_linear", [{"c": i % 3} for i in range(20000)])
+    try:
+        start = time.perf_counter()
+        assert sum(1 for _ in col.find({})) == 20000
+        assert len(list(col.find({}).sort("c", -1).limit(10))) == 10
+        assert time.perf_counter() - start < 3  # upstream slices the result per document: O(n²), minutes
+    finally:
+        drop_embedded("embedded_index_linear")
+
+
+# --- equality indexes kept on writes, against mongomock's scan ----------------------------------------
+
+_ops = st.lists(st.one_of(
+    st.tuples(st.just("insert"), st.integers(0, 6), st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 2)),
+    st.tuples(st.just("set"), st.integers(0, 6), st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 2)),
+    st.tuples(st.just("replace"), st.integers(0, 6), st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 2)),
+    st.tuples(st.just("delete"), st.integers(0, 6), st.none(), st.integers(0, 2)),
+), max_size=30)
+
+
+def _apply(col, op) -> str:
+    kind, key, code, n = op
+    doc = {"n": n, "owner": {"id": n % 2}}
+    if code is not None:
+        doc["code"] = f"c{code}"
+    try:
+        if kind == "insert":
+            col.insert_one({"_id": key, **doc})
+        elif kind == "set":
+            col.update_one({"_id": key}, {"$set": doc})
+        elif kind == "replace":
+            col.replace_one({"_id": key}, doc)
+        else:
+            col.delete_one({"_id": key})
+    except Exception as exc:
+        return type(exc).__name__
+    return "ok"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=_ops, probes=st.lists(st.tuples(st.sampled_from(["code", "n", "owner.id"]), st.integers(0, 3)),
+                                 min_size=1, max_size=4))
+def test_equality_indexes_answer_as_the_scan_after_any_writes(ops, probes):
+    _, patched = _fresh("eq_patched", [])
+    _, upstream = _fresh("eq_upstream", [])
+    try:
+        for col in (patched, upstream):
+            col.create_index("code", unique=True, sparse=True)
+            col.create_index("n")
+            col.create_index("owner.id")
+        for op in ops:
+            outcome = _apply(patched, op)
+            with embedded_index.upstream():
+                assert outcome == _apply(upstream, op), op
+        for name, value in probes:
+            wanted = f"c{value}" if name == "code" else value
+            for flt in ({name: wanted}, {"$and": [{name: wanted}, {"n": {"$gte": 0}}]}):
+                found = list(patched.find(flt))
+                with embedded_index.upstream():
+                    assert found == list(upstream.find(flt)) == list(patched.find(flt)), flt
+    finally:
+        drop_embedded("eq_patched")
+        drop_embedded("eq_upstream")
+
+
+def test_a_unique_check_does_not_scan_the_collection():
+    _, col = _fresh("eq_linear", [{"code": f"c{i}", "n": i % 7} for i in range(20000)])
+    try:
+        col.create_index("code", unique=True, sparse=True)
+        col.update_one({"_id": 1}, {"$set": {"n": 3}})  # builds the index once
+        start = time.perf_counter()
+        for i in range(200):
+            col.update_one({"_id": i}, {"$set": {"n": i}})
+            assert col.find_one({"code": f"c{i + 1}"})["_id"] == i + 1
+        assert time.perf_counter() - start < 2  # a scan per write and read: 400 x 20k documents
+    finally:
+        drop_embedded("eq_linear")

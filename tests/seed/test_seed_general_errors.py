@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bson import ObjectId
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, login, make_app
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, grant_all, login, make_app
 from tests.seed.samples import BROWSEZOOM, assert_error, create
 
 
@@ -51,6 +51,7 @@ def test_503_maintenance_mode_lets_only_developers_in():
     app = make_app(maintenance_mode=True)
     services = app.extensions["runtime"]
     services.auth.create_user("user@test.com", "user-password", "User", "Test")
+    grant_all(app, "user@test.com")
     anon = Api(app.test_client(), None)
     refused = anon.post("/auth/login", json={"email": "user@test.com", "password": "user-password"})
     assert assert_error(refused, 503)["code"] == "serviceUnavailable"

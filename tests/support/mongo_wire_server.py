@@ -64,6 +64,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import bson
@@ -74,6 +75,8 @@ from bson.int64 import Int64
 from bson.raw_bson import RawBSONDocument
 from mongomock_ng.filtering import filter_applies
 from pymongo.errors import CollectionInvalid, DuplicateKeyError, InvalidName, OperationFailure
+
+from core import embedded_index
 
 _log = logging.getLogger(__name__)
 
@@ -459,9 +462,11 @@ Handler = Callable[[Command], dict[str, Any]]
 class CommandBackend:
     """Executes decoded commands against one mongomock client, one command at a time."""
 
-    def __init__(self, client: Any | None = None):
+    def __init__(self, client: Any | None = None, journal: Any = None):
+        embedded_index.install()  # the runtime's embedded store, patched the same way: same speed end to end
         self.client = client if client is not None else mongomock_ng.MongoClient()
         self.lock = threading.Lock()
+        self.journal = journal  # a data folder (core.embedded_journal): each reply waits for its writes' fsync
         self.cursors = CursorRegistry()
         self._connection_ids = itertools.count(1)
         self._handlers: dict[str, Handler] = {
@@ -519,7 +524,10 @@ class CommandBackend:
                 reply = handler(Command(db, name, body, connection_id))
             except Exception as exc:
                 reply = error_reply(*classify_exception(exc))
-            return _encode_reply(reply)
+            encoded = _encode_reply(reply)
+        if self.journal is not None:
+            self.journal.commit()
+        return encoded
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -972,10 +980,19 @@ class _TCPServer(socketserver.ThreadingTCPServer):
 class MongoWireServer:
     """A MongoDB-compatible TCP endpoint over an in-process mongomock-ng store."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: str | None = None, fsync: str = "always"):
+        """``data_dir`` keeps the data in that folder across restarts (snapshot + journal, one process at a time)."""
         self.host = host
         self._requested_port = port
-        self.backend = CommandBackend()
+        if data_dir:
+            from core.embedded_journal import Journal
+
+            lock = threading.Lock()
+            journal = Journal(Path(data_dir).resolve(), fsync, store_lock=lock)
+            self.backend = CommandBackend(mongomock_ng.MongoClient(_store=journal.open()), journal)
+            self.backend.lock = lock
+        else:
+            self.backend = CommandBackend()
         self._server: _TCPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -993,13 +1010,14 @@ class MongoWireServer:
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if thread is not None:
-            thread.join(timeout=5)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            server.close_connections()
+            if thread is not None:
+                thread.join(timeout=5)
+        if self.backend.journal is not None:
+            self.backend.journal.close()
 
     @property
     def port(self) -> int:
@@ -1029,6 +1047,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--data-dir", default=None, help="keep the data in this folder across restarts")
+    parser.add_argument("--fsync", default="always", choices=("always", "batch"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -1040,7 +1060,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    server = MongoWireServer(args.host, args.port).start()
+    server = MongoWireServer(args.host, args.port, args.data_dir, args.fsync).start()
     print(f"READY {server.port}", flush=True)
     try:
         while not stopping.wait(0.5):

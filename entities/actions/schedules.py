@@ -1,0 +1,97 @@
+"""What schedules run above the jobs package: an entity ``action`` (through the action service, like the
+API), and ``handler`` functions whose context reads and writes records (``ctx.data``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+from core.errors import ApiError, field_error
+from entities.actions.context import DataAccess
+from entities.actions.definitions import action_of
+from entities.actions.service import ActionService, JobHooks
+from entities.query import parse_list_query
+from jobs.runners import JobContext
+from jobs.schedules.kinds import ScheduleKind, ScheduleRun, run_handler, validate_handler
+
+
+def _query_args(query: dict[str, Any]) -> MultiDict:
+    pairs = [(k, str(v)) for k, values in query.items()
+             for v in (values if isinstance(values, list) else [values])]
+    return MultiDict(pairs)
+
+
+def validate_action(services: Any, spec: Any, errors: list[dict[str, Any]]) -> None:
+    if not isinstance(spec, dict):
+        errors.append(field_error("action", "invalid", "action is {entity, action, query}"))
+        return
+    try:
+        entity = services.registry.get(spec.get("entity"))
+    except ApiError:
+        errors.append(field_error("action.entity", "invalid", f"Entity '{spec.get('entity')}' does not exist",
+                                  rejected=spec.get("entity")))
+        return
+    action = action_of(entity, spec.get("action") or "")
+    if action is None:
+        errors.append(field_error("action.action", "invalid",
+                                  f"Action '{spec.get('action')}' does not exist in entity '{entity.name}'",
+                                  rejected=spec.get("action")))
+        return
+    try:
+        parse_list_query(entity, _query_args(spec.get("query") or {}), max_size=10**9)
+    except ApiError as exc:
+        errors.append(field_error("action.query", "invalid", exc.message))
+    try:
+        ActionService(services).parameters(entity, action, spec.get("params") or {})
+    except ApiError as exc:
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors) or exc.message
+        errors.append(field_error("action.params", "invalid", detail))
+
+
+def run_action(jctx: JobContext, data: dict[str, Any]) -> Any:
+    """Run the action as the schedule's owner: over the query's records (oneRecord, manyRecords) or once (global)."""
+    spec = data["action"]
+    svc = jctx.services
+    entity = svc.registry.get(spec["entity"])
+    action = action_of(entity, spec["action"])
+    if action is None:
+        raise LookupError(f"Action '{spec['action']}' no longer exists in entity '{entity.name}'")
+    runner = ActionService(svc)
+    params = runner.parameters(entity, action, spec.get("params") or {})
+    ctx = jctx.write_context(f"entities.{entity.name}.actions.{action.name}")
+    user = {"_id": ctx.user_id, "email": ctx.user_email, "fullName": ctx.user_name}
+    hooks = JobHooks(log_fn=jctx.log, stop=jctx.stop_requested, heartbeat=jctx.heartbeat)
+    if action.type == "global":
+        return runner.run_global(entity, action, params, user, ctx, hooks)
+    selector = parse_list_query(entity, _query_args(spec.get("query") or {}), max_size=10**9).filter
+    if action.type == "manyRecords":
+        return runner.run_many(entity, action, selector, params, user, ctx, hooks)
+    col = svc.records.collection(entity)
+    ids = [d["_id"] for d in col.find(selector, {"_id": 1}).sort("_id", 1)]
+    jctx.set_total(len(ids))
+    out: dict[str, Any] = {}
+    for oid in ids:
+        out[str(oid)] = runner.outcome(lambda oid=oid: runner.run_one(entity, action, oid, params, user, ctx, hooks),
+                                       action)
+        hooks.beat()
+    errors = sum(1 for o in out.values() if o["status"] == "error")
+    jctx.log("WARN" if errors else "INFO", f"Action '{action.name}' ran on {len(ids)} records, {errors} failed")
+    return {"results": out}
+
+
+class RecordScheduleRun(ScheduleRun):
+    """A schedule handler's context with ``ctx.data``: records of any entity, validated and with history."""
+
+    def __init__(self, jctx: JobContext, data: dict[str, Any]):
+        super().__init__(jctx, data)
+        wctx = jctx.write_context(f"schedules.{data['scheduleName']}")
+        wctx.category = "SCRIPT"
+        self.data = DataAccess(jctx.services, wctx)
+
+
+def install_schedule_kinds(services: Any) -> None:
+    schedules = services.schedules
+    schedules.register_kind("action", ScheduleKind(validate_action, run_action))
+    schedules.register_kind("handler", ScheduleKind(
+        validate_handler, lambda jctx, data: run_handler(jctx, data, RecordScheduleRun)))

@@ -1,0 +1,47 @@
+"""Cron expressions (croniter) in a timezone: validation, the next fire time, the latest one due."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+
+def timezone_problem(name: object) -> str | None:
+    if not isinstance(name, str) or not name:
+        return "timezone is an IANA name such as 'UTC' or 'America/New_York'"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"Unknown timezone '{name}'"
+    return None
+
+
+def cron_problem(expr: object, seconds_allowed: bool) -> str | None:
+    """Why ``expr`` is not a cron we run: 5 fields (minute hour day month weekday); 6 (seconds first) in test mode."""
+    if not isinstance(expr, str) or not expr.strip():
+        return "cron is a string of 5 fields: minute hour day-of-month month day-of-week"
+    fields = expr.split()
+    if len(fields) == 6 and not seconds_allowed:
+        return "cron has 5 fields (minute hour day-of-month month day-of-week); seconds are not supported"
+    if len(fields) not in (5, 6):
+        return f"cron has 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
+    if not croniter.is_valid(expr, second_at_beginning=len(fields) == 6):
+        return f"'{expr}' is not a valid cron expression"
+    return None
+
+
+def _iter(expr: str, tz: str, at_ms: int) -> croniter:
+    start = dt.datetime.fromtimestamp(at_ms / 1000, ZoneInfo(tz))
+    return croniter(expr, start, second_at_beginning=len(expr.split()) == 6)
+
+
+def next_after(expr: str, tz: str, after_ms: int) -> int:
+    """The first fire time strictly after ``after_ms`` (epoch millis)."""
+    return int(_iter(expr, tz, after_ms).get_next(dt.datetime).timestamp() * 1000)
+
+
+def latest_due(expr: str, tz: str, now_ms: int) -> int:
+    """The last fire time at or before ``now_ms``: what fires when one or many were missed."""
+    return int(_iter(expr, tz, now_ms + 1).get_prev(dt.datetime).timestamp() * 1000)

@@ -1,0 +1,168 @@
+"""The OpenAPI document: flask-smorest's spec of the routes, plus every entity's concrete paths and schemas.
+
+flask-smorest describes the generic routes (``/data/{entity_name}``...). This module adds one set of concrete
+paths per entity (``entity_paths``) next to them, limits their ``entity_name`` to the existing entities, adds
+the security schemes and the real error shape, and caches the result per metadata state (the entities' ids
+and versions, which every worker re-reads on each request) and per ``DocumentFilter.cache_key``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Hashable
+from typing import Any
+
+from flask import Flask
+
+from core.errors import NotFound
+from entities.metadata import Entity
+from runtime.openapi.entity_paths import EntityDocument, entity_actions
+from runtime.openapi.visibility import DocumentFilter, ShowEverything, User
+
+SECURITY_SCHEMES = {
+    "token": {"type": "apiKey", "in": "header", "name": "token", "description": "the token from POST /auth/login"},
+    "bearer": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <token>`"},
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-KEY"},
+    "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},
+}
+SECURITY = [{"token": []}, {"bearer": []}, {"apiKeyHeader": []}, {"apiKeyQuery": []}]
+PUBLIC_PATHS = ("/auth/login", "/health", "/health/ready", "/files/shared/{shared_id}")
+
+SHARED_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "string", "example": "validationErrors"},
+            "message": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object", "properties": {
+                "field": {"type": "string", "nullable": True}, "fieldLabel": {"type": "string", "nullable": True},
+                "code": {"type": "string"}, "message": {"type": "string"},
+                "additionalInfo": {"type": "object", "nullable": True}}}},
+        },
+        "description": "Every error: a code, a message and, for invalid input, one entry per field",
+    },
+    "JobLink": {"type": "object", "required": ["jobId", "jobLink"],
+                "properties": {"jobId": {"type": "string"}, "jobLink": {"type": "string"}},
+                "description": "A background job: poll `GET /status/jobs/{jobId}`"},
+    "HistoryPage": {"type": "object", "required": ["total", "items"], "properties": {
+        "total": {"type": "integer"}, "offset": {"type": "string", "nullable": True},
+        "items": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "recordId": {"type": "string", "nullable": True},
+            "eventType": {"type": "string", "nullable": True}, "timestamp": {"type": "integer", "nullable": True},
+            "oldRecord": {"type": "object", "nullable": True}, "newRecord": {"type": "object", "nullable": True}}}}}},
+    "AggregateStage": {
+        "type": "object", "minProperties": 1, "maxProperties": 1,
+        "description": "One stage: match (a query map), sort, project, group (`by` plus accumulators such as "
+                       "`sum(field)`), count, skip, limit, unwind, lookup or geoNear",
+        "properties": {name: {} for name in ("match", "sort", "project", "group", "count", "skip", "limit",
+                                             "unwind", "lookup", "geoNear")}},
+    "AggregateResult": {"type": "object", "required": ["total", "items"], "properties": {
+        "total": {"type": "integer"}, "items": {"type": "array", "items": {"type": "object"}}}},
+}
+
+
+class Documents:
+    """Builds and caches documents for one app."""
+
+    def __init__(self, api: Any, prefix: str):
+        self.api = api
+        self.prefix = prefix
+        self.filter: DocumentFilter = ShowEverything()
+        self._base: dict[str, Any] | None = None
+        self._cache: dict[Hashable, bytes] = {}
+        self._lock = threading.Lock()
+
+    def base(self) -> dict[str, Any]:
+        """flask-smorest's document of the routes (they do not change once the app is built)."""
+        if self._base is None:
+            self._base = self._prepare(copy.deepcopy(self.api.spec.to_dict()))
+        return self._base
+
+    def render(self, entities: dict[str, Entity], user: User, only: str | None) -> bytes:
+        """The document as JSON bytes, from the cache when the metadata has not changed."""
+        if only is not None and only not in entities:
+            raise NotFound(f"Entity '{only}' does not exist")
+        state = tuple(sorted((e.name, e.id, e.version) for e in entities.values()))
+        key = (state, self.filter.cache_key(user), only)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        body = json.dumps(self.build(entities, user, only), separators=(",", ":")).encode()
+        with self._lock:
+            if len(self._cache) > 64:  # old metadata states, other callers: start over
+                self._cache.clear()
+            self._cache[key] = body
+        return body
+
+    def build(self, entities: dict[str, Entity], user: User, only: str | None = None) -> dict[str, Any]:
+        doc = copy.deepcopy(self.base())
+        visible = [e for name, e in sorted(entities.items()) if self.filter.entity(user, e)]
+        if only is not None:
+            if not any(e.name == only for e in visible):
+                raise NotFound(f"Entity '{only}' does not exist")
+            doc["paths"], doc["tags"] = {}, []
+            doc["info"]["title"] += f": {only}"
+            visible = [e for e in visible if e.name == only]
+        else:
+            self._drop_hidden_operations(doc, user)
+            self._limit_generic_entity_names(doc, [e.name for e in visible])
+        for entity in visible:
+            fields = [f for f in entity.fields if self.filter.field(user, entity, f)]
+            actions = [a for a in entity_actions(entity) if self.filter.action(user, entity, a.name)]
+            part = EntityDocument(entity, fields, actions, self.prefix).part()
+            doc["paths"].update(part.paths)
+            doc["components"]["schemas"].update(part.schemas)
+            doc["components"].setdefault("parameters", {}).update(part.parameters)
+            doc["tags"].append(part.tag)
+        used = {tag for ops in doc["paths"].values() for op in ops.values() if isinstance(op, dict)
+                for tag in op.get("tags", [])}
+        doc["tags"] = [t for t in doc["tags"] if t["name"] in used]  # e.g. tags of operations a filter hid
+        return doc
+
+    # --- the generic part ----------------------------------------------------------------------
+
+    def _prepare(self, doc: dict[str, Any]) -> dict[str, Any]:
+        components = doc.setdefault("components", {})
+        components.setdefault("schemas", {}).update(copy.deepcopy(SHARED_SCHEMAS))
+        components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+        doc["security"] = SECURITY
+        doc["info"]["description"] = (
+            "The REST API of the entity runtime. Log in with `POST /auth/login`, then send the token in a `token` "
+            "header (or `Authorization: Bearer`, `X-API-KEY`, `?api_key=`). Each entity has its own tag with its "
+            "record schema, filters and actions. `?entity=<name>` gives the document of one entity.")
+        for path in PUBLIC_PATHS:
+            for method, operation in doc["paths"].get(self.prefix + path, {}).items():
+                if isinstance(operation, dict) and method != "parameters":
+                    operation["security"] = []
+        return doc
+
+    def _drop_hidden_operations(self, doc: dict[str, Any], user: User) -> None:
+        for path in list(doc["paths"]):
+            ops = doc["paths"][path]
+            for method in [m for m in ops if m != "parameters"]:
+                if not self.filter.operation(user, path, method):
+                    del ops[method]
+            if not [m for m in ops if m != "parameters"]:
+                del doc["paths"][path]
+
+    def _limit_generic_entity_names(self, doc: dict[str, Any], names: list[str]) -> None:
+        """The generic ``/data/{entity_name}...`` paths take only the names of existing entities."""
+        for ops in doc["paths"].values():
+            for operation in [ops.get("parameters", []), *[o.get("parameters", []) for k, o in ops.items()
+                                                          if k != "parameters"]]:
+                for param in operation:
+                    if param.get("name") == "entity_name" and param.get("in") == "path":
+                        param["schema"] = {"type": "string", "enum": names} if names else {"type": "string"}
+
+
+def documents(app: Flask) -> Documents:
+    return app.extensions["runtime.openapi"]
+
+
+def set_document_filter(app: Flask, document_filter: DocumentFilter) -> None:
+    """Install the filter that decides what each caller's document shows (see ``visibility``)."""
+    docs = documents(app)
+    docs.filter = document_filter
+    docs._cache.clear()

@@ -1,0 +1,1 @@
+"""Users and groups: service, routes and schemas of ``/users`` and ``/groups``."""

@@ -1,0 +1,18 @@
+"""Plugs users and groups into the app: the services (``services.users``, ``services.groups``) and routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from core.services import Services
+from runtime.users.routes import blp
+from runtime.users.service import GroupsService, UsersService
+
+
+def install(app: Flask, api: Any, services: Services) -> None:
+    groups = GroupsService(services.auth, services.registry)
+    services.groups = groups
+    services.users = UsersService(services.auth, groups)
+    api.register_blueprint(blp, url_prefix=services.config.api_prefix)

@@ -1,0 +1,139 @@
+"""``/users`` and ``/groups``. Reads: any user (groups: developers and users managers); writes: developers and
+users with ``usersManagement`` (groups: developers only). Calls on several ids (``a,b``) answer an array."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+from flask_smorest import Blueprint
+
+from core.identity import require_developer
+from core.services import services
+from runtime.users.schemas import (
+    AddGroupBody,
+    GroupBody,
+    GroupOut,
+    GroupPage,
+    GroupQuery,
+    UserBody,
+    UserOut,
+    UserPage,
+    UserQuery,
+)
+from runtime.users.service import GroupsService, UsersService, require_users_manager
+
+blp = Blueprint("users", __name__, description="Users and groups")
+
+
+def _users() -> UsersService:
+    return services().users
+
+
+def _groups() -> GroupsService:
+    return services().groups
+
+
+def _one_or_many(ids: str, docs: list[dict[str, Any]]) -> Any:
+    rendered = _users().render_many(docs)
+    return rendered if "," in ids else rendered[0]
+
+
+@blp.route("/users", methods=["GET"])
+@blp.arguments(UserQuery, location="query")
+@blp.response(200, UserPage)
+def list_users(args: dict[str, Any]):
+    return _users().list(args, args["size"], args.get("offset"))
+
+
+@blp.route("/users", methods=["POST"])
+@blp.arguments(UserBody, location="json")
+@blp.response(200, UserOut)
+def create_user(body: dict[str, Any]):
+    require_users_manager(g.user)
+    doc, generated = _users().create(body, g.user)
+    out = _users().render(doc)
+    if generated:
+        out["generatedPassword"] = generated  # shown once, like an API key
+    return out
+
+
+@blp.route("/users/<ref>", methods=["GET"])
+@blp.response(200, UserOut)
+def get_user(ref: str):
+    return _users().render(_users().find(ref))
+
+
+@blp.route("/users/<ref>", methods=["PUT"])
+@blp.arguments(UserBody, location="json")
+@blp.response(200, UserOut)
+def update_user(body: dict[str, Any], ref: str):
+    require_users_manager(g.user)
+    return _users().render(_users().update(ref, body, g.user, impersonating=g.get("admin_user") is not None))
+
+
+@blp.route("/users/<ref>", methods=["DELETE"])
+@blp.response(200, UserOut)
+def delete_user(ref: str):
+    require_users_manager(g.user)
+    return _users().render(_users().delete(ref))
+
+
+@blp.route("/users/<ids>/<any(deactivate, reactivate, unblock):action>", methods=["PUT"])
+@blp.response(200)
+def set_status(ids: str, action: str):
+    require_users_manager(g.user)
+    return _one_or_many(ids, _users().set_status(ids, action))
+
+
+@blp.route("/users/<ids>/addGroup", methods=["PUT"])
+@blp.arguments(AddGroupBody, location="json")
+@blp.response(200)
+def add_group(body: dict[str, Any], ids: str):
+    require_users_manager(g.user)
+    return _one_or_many(ids, _users().add_group(ids, body, g.user))
+
+
+@blp.route("/users/<ids>/removeGroup/<group>", methods=["PUT"])
+@blp.response(200)
+def remove_group(ids: str, group: str):
+    require_users_manager(g.user)
+    return _one_or_many(ids, _users().remove_group(ids, group, g.user))
+
+
+@blp.route("/groups", methods=["GET"])
+@blp.arguments(GroupQuery, location="query")
+@blp.response(200, GroupPage)
+def list_groups(args: dict[str, Any]):
+    require_users_manager(g.user)
+    return _groups().list(args["size"], args.get("offset"), args.get("name"))
+
+
+@blp.route("/groups", methods=["POST"])
+@blp.arguments(GroupBody, location="json")
+@blp.response(200, GroupOut)
+def create_group(body: dict[str, Any]):
+    require_developer()
+    return _groups().render(_groups().create(body))
+
+
+@blp.route("/groups/<ref>", methods=["GET"])
+@blp.response(200, GroupOut)
+def get_group(ref: str):
+    require_users_manager(g.user)
+    return _groups().render(_groups().find(ref))
+
+
+@blp.route("/groups/<ref>", methods=["PUT"])
+@blp.arguments(GroupBody, location="json")
+@blp.response(200, GroupOut)
+def update_group(body: dict[str, Any], ref: str):
+    require_developer()
+    return _groups().render(_groups().update(ref, body))
+
+
+@blp.route("/groups/<ref>", methods=["DELETE"])
+@blp.response(200, GroupOut)
+def delete_group(ref: str):
+    require_developer()
+    return _groups().render(_groups().delete(ref))

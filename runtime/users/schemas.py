@@ -1,0 +1,106 @@
+"""Marshmallow schemas of ``/users`` and ``/groups``: query strings, bodies and responses."""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+
+class Lenient(Schema):
+    class Meta:
+        unknown = EXCLUDE  # the platform's bodies carry more (identityProviders, localization...): ignored
+
+
+class PageQuery(Lenient):
+    size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=1000))
+    offset = fields.String(load_default=None)
+
+
+class UserQuery(PageQuery):
+    firstName = fields.String()
+    lastName = fields.String()
+    fullName = fields.String()
+    email = fields.String()
+    developer = fields.Boolean(allow_none=True)
+    status = fields.String()
+    groups = fields.String()
+
+
+class GroupQuery(PageQuery):
+    name = fields.String()
+
+
+class UserOptions(Lenient):
+    notifyUser = fields.Boolean()
+    generatePassword = fields.Boolean()
+
+
+class UserBody(Lenient):
+    """POST and PUT ``/users``: every key optional here; the service says what is required."""
+
+    firstName = fields.String(allow_none=True)
+    lastName = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    password = fields.String(allow_none=True)
+    groups = fields.List(fields.Raw(), allow_none=True)
+    options = fields.Nested(UserOptions, load_default=dict)
+    version = fields.Integer(strict=True, allow_none=True)
+
+
+class AddGroupBody(Lenient):
+    id = fields.String()
+    name = fields.String()
+    primary = fields.Boolean(load_default=False)
+    external = fields.Boolean()
+
+
+class GroupBody(Lenient):
+    name = fields.String(allow_none=True)
+    label = fields.String(allow_none=True)
+    usersManagement = fields.Boolean()
+    permissions = fields.Dict(allow_none=True)
+    version = fields.Integer(strict=True, allow_none=True)
+
+
+class GroupRef(Schema):
+    id = fields.String()
+    name = fields.String(allow_none=True)
+    primary = fields.Boolean()
+
+
+class UserPermissions(Schema):
+    developer = fields.Boolean()
+    usersManagement = fields.Boolean()
+
+
+class UserOut(Schema):
+    id = fields.String()
+    email = fields.String()
+    firstName = fields.String(allow_none=True)
+    lastName = fields.String(allow_none=True)
+    fullName = fields.String(allow_none=True)
+    status = fields.String()
+    groups = fields.List(fields.Nested(GroupRef))
+    permissions = fields.Nested(UserPermissions)
+    version = fields.Integer()
+    generatedPassword = fields.String()
+
+
+class UserPage(Schema):
+    total = fields.Integer()
+    offset = fields.String(allow_none=True)
+    items = fields.List(fields.Nested(UserOut))
+
+
+class GroupOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    label = fields.String(allow_none=True)
+    usersManagement = fields.Boolean()
+    permissions = fields.Dict()
+    version = fields.Integer()
+
+
+class GroupPage(Schema):
+    total = fields.Integer()
+    offset = fields.String(allow_none=True)
+    items = fields.List(fields.Nested(GroupOut))

@@ -1,0 +1,445 @@
+"""Users and groups: the rules behind ``/users`` and ``/groups``.
+
+Store layout: ``sys.users`` {_id, email (lowercase), passwordHash, firstName, lastName, fullName, developer,
+status, groups: [{id, primary}], version}; ``sys.groups`` {_id, name, label, usersManagement, permissions,
+version}. Every change is a compare-and-set on ``version`` followed, in the same call, by
+``AuthService.sync_user`` so the user's tokens carry the change on the next request.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from core.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, field_error
+from core.http import page
+from core.ids import parse_object_id
+from entities.registry import Registry
+from runtime.auth import AuthService, check_password, hash_password
+from runtime.users.permissions_doc import validate_permissions
+
+STATUSES = ("ACTIVE", "INACTIVE", "BLOCKED")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+MAX_RETRIES = 20
+
+
+def can_manage_users(user: dict[str, Any]) -> bool:
+    return bool(user.get("developer") or user.get("usersManagement"))
+
+
+def require_users_manager(user: dict[str, Any]) -> None:
+    if not can_manage_users(user):
+        raise Forbidden("Only developers and users with users management can do this")
+
+
+def _duplicate(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed([field_error(field, "duplicate", message)])
+
+
+def _regex(text: str) -> dict[str, Any]:
+    return {"$regex": re.escape(text), "$options": "i"}
+
+
+def _paged(col: Any, query: dict[str, Any], size: int, offset: str | None) -> tuple[int, list[dict[str, Any]]]:
+    """One page sorted by id: ``offset`` is the last id of the previous page or a number of items to skip."""
+    total = col.count_documents(query)
+    cursor_query = dict(query)
+    skip = 0
+    if offset:
+        oid = parse_object_id(offset)
+        if oid is not None:
+            cursor_query = {"$and": [query, {"_id": {"$gt": oid}}]} if query else {"_id": {"$gt": oid}}
+        elif offset.isdigit():
+            skip = int(offset)
+        else:
+            raise ValidationFailed([field_error("offset", "invalid", "offset is the last id of a page or a number")])
+    docs = list(col.find(cursor_query, {"passwordHash": 0}).sort("_id", 1).skip(skip).limit(size))
+    return total, docs
+
+
+class GroupsService:
+    def __init__(self, auth: AuthService, registry: Registry):
+        self.auth = auth
+        self.groups = auth.groups
+        self.users = auth.users
+        self.registry = registry
+
+    @staticmethod
+    def render(doc: dict[str, Any]) -> dict[str, Any]:
+        return {"id": str(doc["_id"]), "name": doc["name"], "label": doc.get("label") or doc["name"],
+                "usersManagement": bool(doc.get("usersManagement")), "permissions": doc.get("permissions") or {},
+                "version": doc.get("version", 0)}
+
+    def list(self, size: int, offset: str | None, name: str | None = None) -> dict[str, Any]:
+        query = {"$or": [{"name": _regex(name)}, {"label": _regex(name)}]} if name else {}
+        total, docs = _paged(self.groups, query, size, offset)
+        return page(total, docs, self.render)
+
+    def find(self, id_or_name: str) -> dict[str, Any]:
+        oid = parse_object_id(id_or_name)
+        doc = self.groups.find_one({"_id": oid}) if oid is not None else None
+        doc = doc or self.groups.find_one({"name": id_or_name})
+        if doc is None:
+            raise NotFound(f"Group '{id_or_name}' does not exist")
+        return doc
+
+    def _validated(self, body: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+        errors: list[dict[str, Any]] = []
+        values: dict[str, Any] = {}
+        if "name" in body or current is None:
+            name = body.get("name")
+            if not isinstance(name, str) or not GROUP_NAME_RE.match(name):
+                errors.append(field_error("name", "required" if not name else "invalid",
+                                          "A group name is letters, digits and underscores", rejected=name))
+            else:
+                other = self.groups.find_one({"name": name}, {"_id": 1})
+                if other is not None and (current is None or other["_id"] != current["_id"]):
+                    errors.append(field_error("name", "duplicate", f"A group named {name} already exists",
+                                              rejected=name))
+                values["name"] = name
+        if "label" in body:
+            values["label"] = body["label"] or values.get("name") or (current or {}).get("name")
+        elif current is None:
+            values["label"] = values.get("name")
+        if "usersManagement" in body or current is None:
+            values["usersManagement"] = bool(body.get("usersManagement", False))
+        if "permissions" in body or current is None:
+            permissions = body.get("permissions") or {}
+            errors += validate_permissions(permissions, self.registry)
+            values["permissions"] = permissions
+        if errors:
+            raise ValidationFailed(errors)
+        return values
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        doc = {"_id": ObjectId(), **self._validated(body, None), "version": 0}
+        try:
+            self.groups.insert_one(doc)
+        except DuplicateKeyError:
+            raise _duplicate("name", "A group with this name already exists") from None
+        return doc
+
+    def update(self, id_or_name: str, body: dict[str, Any]) -> dict[str, Any]:
+        current = self.find(id_or_name)
+        expected = body.get("version")
+        if expected is not None and expected != current.get("version", 0):
+            raise Conflict("The group was modified by someone else", currentVersion=current.get("version", 0))
+        values = self._validated(body, current)
+        try:
+            result = self.groups.update_one({"_id": current["_id"], "version": current.get("version", 0)},
+                                            {"$set": values, "$inc": {"version": 1}})
+        except DuplicateKeyError:
+            raise _duplicate("name", "A group with this name already exists") from None
+        if result.matched_count != 1:
+            raise Conflict("The group was modified by someone else")
+        if bool(values.get("usersManagement", current.get("usersManagement"))) != bool(current.get("usersManagement")):
+            for user in self.users.find({"groups.id": current["_id"]}, {"_id": 1}):
+                self.auth.sync_user(user["_id"])
+        return self.find(str(current["_id"]))
+
+    def delete(self, id_or_name: str) -> dict[str, Any]:
+        doc = self.find(id_or_name)
+        if self.users.find_one({"groups": {"$elemMatch": {"id": doc["_id"], "primary": True}}}, {"_id": 1}):
+            raise BadRequest(f"Group '{doc['name']}' is the primary group of some users; change their primary "
+                             "group first")
+        self.groups.delete_one({"_id": doc["_id"]})
+        for user in list(self.users.find({"groups.id": doc["_id"]}, {"_id": 1})):
+            self.users.update_one({"_id": user["_id"]}, {"$pull": {"groups": {"id": doc["_id"]}},
+                                                         "$inc": {"version": 1}})
+            self.auth.sync_user(user["_id"])
+        return doc
+
+    def apply(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """Create the group or bring it in line with ``body`` (by name): created, updated or unchanged."""
+        name = body.get("name")
+        existing = self.groups.find_one({"name": name}) if isinstance(name, str) else None
+        if existing is None:
+            return self.create(body), "created"
+        wanted = {k: body[k] for k in ("label", "usersManagement", "permissions") if k in body}
+        if all(existing.get(k) == v for k, v in wanted.items()):
+            return existing, "unchanged"
+        return self.update(str(existing["_id"]), wanted), "updated"
+
+
+class UsersService:
+    def __init__(self, auth: AuthService, groups: GroupsService):
+        self.auth = auth
+        self.users = auth.users
+        self.groups = groups
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def render(self, doc: dict[str, Any], names: dict[ObjectId, dict[str, Any]] | None = None) -> dict[str, Any]:
+        names = names if names is not None else self._groups_of([doc])
+        groups = [{"id": str(g["id"]), "name": (names.get(g["id"]) or {}).get("name"),
+                   "primary": bool(g.get("primary"))} for g in doc.get("groups") or []]
+        developer = bool(doc.get("developer"))
+        manager = not developer and any((names.get(g["id"]) or {}).get("usersManagement")
+                                        for g in doc.get("groups") or [])
+        return {"id": str(doc["_id"]), "email": doc["email"], "firstName": doc.get("firstName"),
+                "lastName": doc.get("lastName"), "fullName": doc.get("fullName"), "status": doc.get("status"),
+                "groups": groups, "permissions": {"developer": developer, "usersManagement": manager},
+                "version": doc.get("version", 0)}
+
+    def _groups_of(self, docs: Iterable[dict[str, Any]]) -> dict[ObjectId, dict[str, Any]]:
+        ids = {g["id"] for d in docs for g in d.get("groups") or []}
+        if not ids:
+            return {}
+        return {g["_id"]: g for g in self.groups.groups.find({"_id": {"$in": list(ids)}},
+                                                             {"name": 1, "usersManagement": 1})}
+
+    def render_many(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = self._groups_of(docs)
+        return [self.render(d, names) for d in docs]
+
+    def list(self, args: dict[str, Any], size: int, offset: str | None) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        for key in ("firstName", "lastName", "fullName", "email"):
+            if args.get(key):
+                query[key] = _regex(args[key])
+        if args.get("developer") is not None:
+            query["developer"] = True if args["developer"] else {"$ne": True}
+        if args.get("status"):
+            statuses = [s.strip().upper() for s in args["status"].split(",") if s.strip()]
+            bad = [s for s in statuses if s not in STATUSES]
+            if bad:
+                raise ValidationFailed([field_error("status", "invalid", f"status is a comma list of "
+                                                    f"{', '.join(STATUSES)}", rejected=",".join(bad))])
+            query["status"] = {"$in": statuses}
+        if args.get("groups"):
+            terms = [t.strip() for t in args["groups"].split(",") if t.strip()]
+            ors = [c for t in terms for c in ({"label": _regex(t)}, {"name": _regex(t)})]
+            ids = [g["_id"] for g in self.groups.groups.find({"$or": ors}, {"_id": 1})] if ors else []
+            query["groups.id"] = {"$in": ids}
+        total, docs = _paged(self.users, query, size, offset)
+        names = self._groups_of(docs)
+        return page(total, docs, lambda d: self.render(d, names))
+
+    def find(self, id_or_email: str) -> dict[str, Any]:
+        ref = id_or_email.strip()
+        oid = parse_object_id(ref)
+        if oid is not None:
+            doc = self.users.find_one({"_id": oid}, {"passwordHash": 0})
+        elif "@" in ref:
+            doc = self.users.find_one({"email": ref.lower()}, {"passwordHash": 0})
+        else:
+            raise BadRequest(f"'{id_or_email}' is neither a user id nor an email")
+        if doc is None:
+            raise NotFound(f"User '{id_or_email}' does not exist")
+        return doc
+
+    def find_all(self, ids: str) -> list[dict[str, Any]]:
+        refs = [r for r in (p.strip() for p in ids.split(",")) if r]
+        if not refs:
+            raise BadRequest("Give at least one user id or email")
+        return [self.find(r) for r in refs]
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def _resolve_groups(self, raw: Any, caller: dict[str, Any], field: str = "groups") -> list[dict[str, Any]]:
+        """``[id | name | {id | name, primary}]`` → ``[{id, primary}]`` with exactly one primary."""
+        if not isinstance(raw, list):
+            raise ValidationFailed([field_error(field, "invalid", "groups is a list of group ids or names")])
+        out: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for i, item in enumerate(raw):
+            ref = item.get("id") or item.get("name") if isinstance(item, dict) else item
+            primary = bool(item.get("primary")) if isinstance(item, dict) else False
+            try:
+                group = self.groups.find(str(ref)) if isinstance(ref, str) and ref else None
+            except NotFound:
+                group = None
+            if group is None:
+                errors.append(field_error(f"{field}[{i}]", "invalid", f"Group '{ref}' does not exist", rejected=ref))
+                continue
+            self._check_may_assign(caller, group)
+            if all(g["id"] != group["_id"] for g in out):
+                out.append({"id": group["_id"], "primary": primary})
+        if sum(g["primary"] for g in out) > 1:
+            errors.append(field_error(field, "invalid", "A user has exactly one primary group"))
+        if errors:
+            raise ValidationFailed(errors)
+        if out and not any(g["primary"] for g in out):
+            out[0]["primary"] = True
+        return out
+
+    @staticmethod
+    def _check_may_assign(caller: dict[str, Any], group: dict[str, Any]) -> None:
+        if group.get("usersManagement") and not caller.get("developer"):
+            raise Forbidden(f"Only developers can give or take group '{group['name']}' (it grants users management)")
+
+    @staticmethod
+    def _check_target(user: dict[str, Any]) -> None:
+        if user.get("developer"):
+            raise Forbidden("Developers cannot be changed or deleted through the API")
+
+    def _email(self, raw: Any, exclude: ObjectId | None = None) -> str:
+        if not isinstance(raw, str) or not raw.strip():
+            raise ValidationFailed([field_error("email", "required", "This field is required")])
+        email = raw.strip().lower()
+        if not EMAIL_RE.match(email) or len(email) > 254:
+            raise ValidationFailed([field_error("email", "invalid", "Not a valid email address", rejected=raw)])
+        other = self.users.find_one({"email": email}, {"_id": 1})
+        if other is not None and other["_id"] != exclude:
+            raise ValidationFailed([field_error("email", "duplicate", f"A user with email {email} already exists",
+                                                rejected=raw)])
+        return email
+
+    @staticmethod
+    def _name(body: dict[str, Any], key: str, current: dict[str, Any] | None) -> str:
+        value = body.get(key, (current or {}).get(key, ""))
+        if value is None:
+            return ""
+        if not isinstance(value, str) or len(value) > 200:
+            raise ValidationFailed([field_error(key, "invalid", f"{key} is a text of at most 200 characters")])
+        return value.strip()
+
+    def create(self, body: dict[str, Any], caller: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """A new ACTIVE user (version 0); the password is generated when ``options.generatePassword``."""
+        email = self._email(body.get("email"))
+        first, last = self._name(body, "firstName", None), self._name(body, "lastName", None)
+        generated = None
+        if (body.get("options") or {}).get("generatePassword"):
+            generated = password = secrets.token_urlsafe(12)
+        else:
+            password = body.get("password")
+            check_password(password, self.auth.password_min_length)
+        groups = self._resolve_groups(body.get("groups") or [], caller)
+        doc = self.auth.create_user(email, password, first, last, developer=False, groups=groups)
+        doc.pop("passwordHash", None)
+        return doc, generated
+
+    def update(self, id_or_email: str, body: dict[str, Any], caller: dict[str, Any],
+               impersonating: bool) -> dict[str, Any]:
+        current = self.find(id_or_email)
+        self._check_target(current)
+        changes: dict[str, Any] = {}
+        if "email" in body:
+            changes["email"] = self._email(body["email"], exclude=current["_id"])
+        for key in ("firstName", "lastName"):
+            if key in body:
+                changes[key] = self._name(body, key, current)
+        if changes.keys() & {"firstName", "lastName", "email"}:
+            first = changes.get("firstName", current.get("firstName") or "")
+            last = changes.get("lastName", current.get("lastName") or "")
+            changes["fullName"] = f"{first} {last}".strip() or changes.get("email", current["email"])
+        if "groups" in body:
+            new = self._resolve_groups(body.get("groups") or [], caller)
+            old_ids = {g["id"] for g in current.get("groups") or []}
+            for gid in old_ids - {g["id"] for g in new}:  # taking a group away needs the same right as giving it
+                self._check_may_assign(caller, self.groups.find(str(gid)))
+            changes["groups"] = new
+        if body.get("password") is not None:
+            if impersonating:
+                raise Forbidden("An impersonating session cannot change a password")
+            check_password(body["password"], self.auth.password_min_length)
+            changes["passwordHash"] = hash_password(body["password"])
+        return self._write(current, changes, body.get("version"), end_sessions="passwordHash" in changes)
+
+    def _write(self, current: dict[str, Any], changes: dict[str, Any], expected: Any = None,
+               end_sessions: bool = False) -> dict[str, Any]:
+        version = current.get("version", 0)
+        if expected is not None and expected != version:
+            raise Conflict("The user was modified by someone else", currentVersion=version)
+        try:
+            result = self.users.update_one({"_id": current["_id"], "version": version},
+                                           {"$set": changes, "$inc": {"version": 1}})
+        except DuplicateKeyError:
+            raise _duplicate("email", "A user with this email already exists") from None
+        if result.matched_count != 1:
+            latest = self.users.find_one({"_id": current["_id"]}, {"version": 1})
+            raise Conflict("The user was modified by someone else",
+                           currentVersion=latest.get("version") if latest else None)
+        if end_sessions:
+            self.auth.tokens.delete_many({"userId": current["_id"], "kind": {"$ne": "apiKey"}})
+        self.auth.sync_user(current["_id"])
+        return self.find(str(current["_id"]))
+
+    def _update_each(self, docs: list[dict[str, Any]], change: Any) -> list[dict[str, Any]]:
+        """Apply ``change(current) -> $set changes`` to each user, re-reading on a concurrent change."""
+        for doc in docs:
+            self._check_target(doc)
+        out = []
+        for doc in docs:
+            for _ in range(MAX_RETRIES):
+                changes = change(doc)
+                if changes is None:
+                    out.append(doc)
+                    break
+                try:
+                    out.append(self._write(doc, changes))
+                    break
+                except Conflict:
+                    doc = self.find(str(doc["_id"]))
+            else:
+                raise ApiError(503, "The user is too busy to update right now; try again")
+        return out
+
+    def delete(self, id_or_email: str) -> dict[str, Any]:
+        doc = self.find(id_or_email)
+        self._check_target(doc)
+        self.users.delete_one({"_id": doc["_id"]})
+        self.auth.sync_user(doc["_id"])  # every token of the user (and its impersonations) goes
+        return doc
+
+    def set_status(self, ids: str, action: str) -> list[dict[str, Any]]:
+        docs = self.find_all(ids)
+
+        def change(doc: dict[str, Any]) -> dict[str, Any] | None:
+            status = doc.get("status")
+            if action == "deactivate":
+                return {"status": "INACTIVE"} if status != "INACTIVE" else None
+            if action == "reactivate":
+                return {"status": "ACTIVE"} if status != "ACTIVE" else None
+            return {"status": "ACTIVE"} if status == "BLOCKED" else None  # unblock
+
+        out = self._update_each(docs, change)
+        if action in ("unblock", "reactivate"):
+            for doc in out:
+                self.auth.guard.reset(doc["email"])
+        return out
+
+    def add_group(self, ids: str, body: dict[str, Any], caller: dict[str, Any]) -> list[dict[str, Any]]:
+        ref = body.get("id") or body.get("name")
+        if not isinstance(ref, str) or not ref:
+            raise ValidationFailed([field_error("id", "required", "Give the group's id or name")])
+        group = self.groups.find(ref)
+        self._check_may_assign(caller, group)
+        primary = bool(body.get("primary"))
+        docs = self.find_all(ids)
+
+        def change(doc: dict[str, Any]) -> dict[str, Any] | None:
+            groups = [dict(g) for g in doc.get("groups") or []]
+            mine = next((g for g in groups if g["id"] == group["_id"]), None)
+            if mine is None:
+                mine = {"id": group["_id"], "primary": False}
+                groups.append(mine)
+            elif not primary:
+                return None
+            if primary or len(groups) == 1:
+                for g in groups:
+                    g["primary"] = g is mine
+            return {"groups": groups}
+
+        return self._update_each(docs, change)
+
+    def remove_group(self, ids: str, group_ref: str, caller: dict[str, Any]) -> list[dict[str, Any]]:
+        group = self.groups.find(group_ref)
+        self._check_may_assign(caller, group)
+        docs = self.find_all(ids)
+
+        def change(doc: dict[str, Any]) -> dict[str, Any] | None:
+            groups = [dict(g) for g in doc.get("groups") or [] if g["id"] != group["_id"]]
+            if len(groups) == len(doc.get("groups") or []):
+                return None
+            if groups and not any(g.get("primary") for g in groups):
+                groups[0]["primary"] = True
+            return {"groups": groups}
+
+        return self._update_each(docs, change)

@@ -1,0 +1,97 @@
+"""The ``user`` field type: written by id or email, read as {id, label}, filtered by id or label, and
+``typeRules.setOn`` filling it with the caller."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ADMIN_EMAIL, Api
+
+TASKS = {"name": "tasks", "label": "Tasks", "fields": [
+    {"name": "title", "type": "text"},
+    {"name": "assignee", "type": "user"},
+    {"name": "owner", "type": "user", "typeRules": {"setOn": "create"}},
+    {"name": "editor", "type": "user", "typeRules": {"setOn": "write"}},
+]}
+
+
+@pytest.fixture
+def tasks(api: Api) -> Api:
+    response = api.post("/metadata/entities", json=TASKS)
+    assert response.status_code == 200, response.get_json()
+    return api
+
+
+def ids(api: Api, query: str) -> list[str]:
+    response = api.get(f"/data/tasks?{query}")
+    assert response.status_code == 200, response.get_json()
+    return [r["title"] for r in response.get_json()["items"]]
+
+
+def test_written_by_email_or_id_read_as_id_and_label(tasks: Api, user_api: Api):
+    user = tasks.get("/users/user@example.com").get_json()
+    by_email = tasks.post("/data/tasks", json={"title": "a", "assignee": "USER@example.com"}).get_json()
+    assert by_email["assignee"] == {"id": user["id"], "label": "Regular User"}
+    by_id = tasks.post("/data/tasks", json={"title": "b", "assignee": {"id": user["id"]}}).get_json()
+    assert by_id["assignee"] == by_email["assignee"]
+    assert tasks.get(f"/data/tasks/{by_id['id']}").get_json()["assignee"] == by_email["assignee"]
+
+
+def test_bad_user_references_are_field_errors(tasks: Api):
+    for value in ("ghost@example.com", "6b0404aca7408a15fb0c93ee", "not-a-user", 5):
+        response = tasks.post("/data/tasks", json={"title": "x", "assignee": value})
+        assert response.status_code == 400, value
+        assert response.get_json()["errors"][0]["field"] == "assignee"
+    assert tasks.get("/data/tasks").get_json()["total"] == 0
+
+
+def test_filters_by_id_and_label(tasks: Api, user_api: Api):
+    user = tasks.get("/users/user@example.com").get_json()
+    tasks.post("/data/tasks", json={"title": "mine", "assignee": user["id"]})
+    tasks.post("/data/tasks", json={"title": "admin's", "assignee": ADMIN_EMAIL})
+    assert ids(tasks, f"assignee={user['id']}") == ["mine"]
+    assert ids(tasks, f"assignee.id={user['id']}") == ["mine"]
+    assert ids(tasks, "assignee.label=Regular%20User") == ["mine"]
+    assert ids(tasks, "assignee.label=like(regular)") == ["mine"]
+    assert tasks.get("/data/tasks?assignee=nope").status_code == 400
+    assert tasks.get("/data/tasks?assignee.email=x").status_code == 400
+
+
+def test_set_on_create_and_write_fill_the_caller(tasks: Api, user_api: Api):
+    created = user_api.post("/data/tasks", json={"title": "t"})
+    assert created.status_code == 200, created.get_json()
+    record = created.get_json()
+    me = user_api.get("/auth/me").get_json()
+    assert record["owner"] == {"id": me["id"], "label": "Regular User"}
+    assert record["editor"] == record["owner"]
+    updated = tasks.put(f"/data/tasks/{record['id']}", json={"title": "t2"}).get_json()
+    assert updated["owner"] == record["owner"]  # set on create only
+    assert updated["editor"]["label"] == "Admin"  # set on every write
+    admin_id = tasks.get("/auth/me").get_json()["id"]
+    assert ids(tasks, f"owner={me['id']}") == ["t2"] and ids(tasks, f"editor={admin_id}") == ["t2"]
+
+
+def test_set_on_fields_reject_client_values(tasks: Api):
+    for field in ("owner", "editor"):
+        response = tasks.post("/data/tasks", json={"title": "t", field: ADMIN_EMAIL})
+        assert response.status_code == 400
+        assert response.get_json()["errors"][0]["field"] == field
+        assert response.get_json()["errors"][0]["code"] == "readOnly"
+    record = tasks.post("/data/tasks", json={"title": "t"}).get_json()
+    refused = tasks.put(f"/data/tasks/{record['id']}", json={"owner": "user@example.com"})
+    assert refused.status_code == 400 and refused.get_json()["errors"][0]["code"] == "readOnly"
+
+
+def test_set_on_is_checked_in_metadata(api: Api):
+    for fields in ([{"name": "t", "type": "text", "typeRules": {"setOn": "create"}}],
+                   [{"name": "u", "type": "user", "typeRules": {"setOn": "sometimes"}}]):
+        response = api.post("/metadata/entities", json={"name": "bad", "fields": fields})
+        assert response.status_code == 400, fields
+        assert response.get_json()["errors"][0]["field"].endswith("setOn")
+
+
+def test_a_deleted_user_keeps_its_label_on_records(tasks: Api, user_api: Api):
+    record = tasks.post("/data/tasks", json={"title": "t", "assignee": "user@example.com"}).get_json()
+    assert tasks.delete("/users/user@example.com").status_code == 200
+    updated = tasks.put(f"/data/tasks/{record['id']}", json={"title": "t2"})
+    assert updated.status_code == 200 and updated.get_json()["assignee"]["label"] == "Regular User"

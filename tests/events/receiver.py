@@ -1,0 +1,53 @@
+"""A tiny local webhook receiver (http.server on 127.0.0.1) that answers with a scripted list of statuses."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Received:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Receiver:
+    statuses: list[int]  # answers in order; the last one repeats
+    delay: float = 0.0  # seconds before answering
+    received: list[Received] = field(default_factory=list)
+    server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def start(self) -> Receiver:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status = owner.statuses[min(len(owner.received), len(owner.statuses) - 1)]
+                owner.received.append(Received(status, body, {k.lower(): v for k, v in self.headers.items()}))
+                time.sleep(owner.delay)
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,157 @@
+"""Webhooks: signed deliveries from a worker, retried with backoff until they succeed (exactly one success),
+given up after the last step, the delivery log, URL checks and WEBHOOK_ALLOWED_HOSTS."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from core.storage import drop_embedded
+from tests.conftest import Api, create, login, make_app
+from tests.events.receiver import Receiver
+
+SECRET = "s3cret"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver([500, 503, 200]).start()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def app():
+    app = make_app(webhook_retry_seconds=(0.2, 0.2, 0.2), clock_tick_seconds=0.05, webhook_timeout_seconds=5.0)
+    yield app
+    app.extensions["runtime"].clock.stop()
+    app.extensions["runtime"].jobs.dispatcher.wait_idle(30)
+    drop_embedded(app.config["RUNTIME"].mongodb_db)
+
+
+def tickets(url: str, **webhook: Any) -> dict[str, Any]:
+    return {"name": "tickets", "fields": [{"name": "title", "type": "text"}],
+            "listeners": [{"name": "notify", "events": ["created", "changed"],
+                           "webhook": {"url": url, "secret": SECRET, **webhook}}]}
+
+
+def until(check: Callable[[], Any], timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def deliveries(api: Api, query: str = "") -> dict[str, Any]:
+    response = api.get(f"/status/webhooks/deliveries{query}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_a_receiver_failing_twice_gets_exactly_one_success_with_a_correct_signature(app, api: Api,
+                                                                                    receiver: Receiver):
+    assert api.post("/metadata/entities", json=tickets(receiver.url, headers={"X-App": "crm"})).status_code == 200
+    record = create(api, "tickets", {"title": "printer on fire"})
+    done = until(lambda: [d for d in deliveries(api)["items"] if d["status"] == "SUCCEEDED"])
+    time.sleep(0.5)  # nothing more arrives after the success
+    assert [r.status for r in receiver.received] == [500, 503, 200]
+    assert len({r.body for r in receiver.received}) == 1  # every attempt sends the same body
+    sent = receiver.received[-1]
+    assert sent.headers["x-signature"] == hmac.new(SECRET.encode(), sent.body, hashlib.sha256).hexdigest()
+    assert sent.headers["x-app"] == "crm" and sent.headers["content-type"] == "application/json"
+    body = json.loads(sent.body)
+    assert set(body) == {"event", "entity", "record", "oldRecord", "timestamp", "deliveryId"}
+    assert body["event"] == "created" and body["entity"] == "tickets" and body["oldRecord"] is None
+    assert body["record"]["id"] == record["id"] and body["record"]["title"] == "printer on fire"
+    assert sent.headers["x-delivery-id"] == body["deliveryId"] == done[0]["deliveryId"]
+    log = deliveries(api, "?entity=tickets")
+    assert log["total"] == 1
+    item = log["items"][0]
+    assert item["status"] == "SUCCEEDED" and item["attempts"] == 3 and item["lastResponseCode"] == 200
+    assert item["event"] == "created" and item["recordId"] == record["id"] and item["listener"] == "notify"
+    jobs = api.get("/status/jobs?type=WEBHOOK").get_json()
+    assert jobs["total"] == 3 and sum(j["hasErrors"] for j in jobs["items"]) == 2
+
+    assert api.put(f"/data/tickets/{record['id']}", json={"title": "fixed"}).status_code == 200
+    changed = until(lambda: [r for r in receiver.received[3:]])
+    body = json.loads(changed[0].body)
+    assert body["event"] == "changed" and body["oldRecord"]["title"] == "printer on fire"
+    assert body["record"]["title"] == "fixed"
+
+
+def test_a_receiver_that_never_succeeds_is_given_up_after_the_last_retry(app, api: Api):
+    down = Receiver([500]).start()
+    try:
+        assert api.post("/metadata/entities", json=tickets(down.url)).status_code == 200
+        create(api, "tickets", {"title": "x"})
+        failed = until(lambda: deliveries(api, "?status=FAILED")["items"])
+        time.sleep(0.5)
+        assert len(down.received) == 4  # the first attempt and one per retry step
+        assert failed[0]["attempts"] == 4 and failed[0]["lastResponseCode"] == 500
+        assert deliveries(api, "?status=SUCCEEDED,RETRYING,PENDING")["total"] == 0
+    finally:
+        down.close()
+
+
+def test_an_unreachable_url_is_retried_with_its_error(app, api: Api):
+    closed = Receiver([200]).start()
+    url = closed.url
+    closed.close()  # nothing listens there any more
+    assert api.post("/metadata/entities", json=tickets(url)).status_code == 200
+    create(api, "tickets", {"title": "x"})
+    item = until(lambda: [d for d in deliveries(api)["items"] if d["attempts"] >= 1 and d["lastError"]])[0]
+    assert item["lastResponseCode"] is None and "refused" in item["lastError"].lower()
+
+
+def test_a_slow_receiver_times_out_after_the_listeners_own_timeout(app, api: Api):
+    slow = Receiver([200], delay=3).start()
+    try:
+        assert api.post("/metadata/entities", json=tickets(slow.url, timeout=0.5)).status_code == 200
+        create(api, "tickets", {"title": "x"})
+        item = until(lambda: [d for d in deliveries(api)["items"] if d["lastError"]])[0]
+        assert item["lastResponseCode"] is None and "timed out" in item["lastError"].lower()
+        assert item["lastAttemptAt"] - item["createDate"] < 2500
+    finally:
+        slow.close()
+
+
+def test_the_delivery_log_is_for_developers_and_checks_its_parameters(app, api: Api, receiver: Receiver):
+    app.extensions["runtime"].auth.create_user("user@example.com", "user-password", "Regular", "User")
+    user = login(app, "user@example.com", "user-password")
+    assert user.get("/status/webhooks/deliveries").status_code == 403
+    bad = api.get("/status/webhooks/deliveries?status=LOST")
+    assert bad.status_code == 400 and bad.get_json()["errors"][0]["field"] == "status"
+    assert api.get("/status/webhooks/deliveries?_size=5000").status_code == 400
+    assert api.get("/status/webhooks/deliveries/nope").status_code == 404
+    assert deliveries(api, "?entity=tickets") == {"total": 0, "offset": None, "items": []}
+
+
+def test_webhook_urls_are_validated_and_limited_to_the_allowed_hosts(api: Api):
+    for timeout in (0, 61, "5", True):
+        response = api.post("/metadata/entities", json=tickets("http://example.com/x", timeout=timeout))
+        assert response.status_code == 400
+        assert response.get_json()["errors"][0]["field"] == "listeners[0].webhook.timeout"
+    for url in ("ftp://example.com/x", "not a url", "http://", 42):
+        response = api.post("/metadata/entities", json=tickets(url))  # type: ignore[arg-type]
+        assert response.status_code == 400, url
+        assert response.get_json()["errors"][0]["field"] == "listeners[0].webhook.url"
+    restricted = make_app(webhook_allowed_hosts=("hooks.example.com", ".partner.net"))
+    try:
+        admin = login(restricted)
+        refused = admin.post("/metadata/entities", json=tickets("http://127.0.0.1:9/hook"))
+        assert refused.status_code == 400 and "WEBHOOK_ALLOWED_HOSTS" in refused.get_json()["errors"][0]["message"]
+        assert admin.post("/metadata/entities", json=tickets("https://hooks.example.com/in")).status_code == 200
+        other = tickets("https://eu.partner.net/in")
+        other["name"] = "others"
+        assert admin.post("/metadata/entities", json=other).status_code == 200
+    finally:
+        drop_embedded(restricted.config["RUNTIME"].mongodb_db)

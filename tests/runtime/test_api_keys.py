@@ -1,0 +1,114 @@
+"""API keys: create (shown once, stored hashed), list, delete; the three ways to send one; access-log redaction."""
+
+from __future__ import annotations
+
+import logging
+import time
+from types import SimpleNamespace
+
+from flask import Flask
+
+from runtime.log_redaction import REDACTED, RedactingLogger, install_werkzeug_filter, redact
+from tests.conftest import Api, login
+
+
+def new_key(api: Api, **body) -> dict:
+    response = api.post("/auth/api-keys", json={"name": "ci", **body})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_create_list_delete(app: Flask, api: Api):
+    key = new_key(api)
+    assert set(key) == {"id", "name", "key", "createdAt", "expiresAt"}
+    assert key["name"] == "ci" and key["expiresAt"] is None and key["key"]
+    listed = api.get("/auth/api-keys").get_json()
+    assert listed == [{k: v for k, v in key.items() if k != "key"}]
+    tokens = app.extensions["runtime"].store.collection("sys.tokens")
+    assert all(key["key"] not in str(doc) for doc in tokens.find({}))  # stored as a hash only
+    assert api.delete(f"/auth/api-keys/{key['id']}").status_code == 200
+    assert api.get("/auth/api-keys").get_json() == []
+    assert Api(app.test_client(), key["key"]).get("/data/companies").status_code == 401
+    assert api.delete(f"/auth/api-keys/{key['id']}").status_code == 404
+    assert api.delete("/auth/api-keys/not-an-id").status_code == 404
+
+
+def test_a_key_is_accepted_in_the_three_ways(api: Api, anon: Api):
+    key = new_key(api)["key"]
+    for headers, query in (({"Authorization": f"Token {key}"}, ""), ({"Authorization": f"Bearer {key}"}, ""),
+                           ({"X-API-KEY": key}, ""), ({}, f"?api_key={key}")):
+        response = anon.get(f"/auth/me{query}", headers=headers)
+        assert response.status_code == 200, headers
+        assert response.get_json()["email"] == "admin@example.com"
+
+
+def test_keys_act_as_their_user_and_never_expire_by_idleness(app: Flask, user_api: Api, anon: Api):
+    key = new_key(user_api)["key"]
+    tokens = app.extensions["runtime"].store.collection("sys.tokens")
+    tokens.update_many({"kind": "apiKey"}, {"$set": {"touchedAt": None}})
+    app.extensions["runtime"].store.sweep_expired()
+    assert anon.get("/auth/me", headers={"X-API-KEY": key}).get_json()["email"] == "user@example.com"
+    assert anon.get("/metadata/entities", headers={"X-API-KEY": key}).status_code == 403  # not a developer
+
+
+def test_expiring_key(api: Api, anon: Api):
+    key = new_key(api, expiresAt=int(time.time() * 1000) + 1000)
+    assert key["expiresAt"] is not None
+    assert anon.get("/auth/me", headers={"X-API-KEY": key["key"]}).status_code == 200
+    time.sleep(1.1)
+    assert anon.get("/auth/me", headers={"X-API-KEY": key["key"]}).status_code == 401
+
+
+def test_bad_bodies(api: Api):
+    for body, field in (({}, "name"), ({"name": ""}, "name"), ({"name": "x", "expiresAt": "soon"}, "expiresAt"),
+                        ({"name": "x", "expiresAt": 1000}, "expiresAt")):
+        response = api.post("/auth/api-keys", json=body)
+        assert response.status_code == 400, body
+        assert response.get_json()["errors"][0]["field"] == field
+
+
+def test_keys_are_per_user(app: Flask, api: Api, user_api: Api):
+    mine = new_key(user_api)
+    assert api.get("/auth/api-keys").get_json() == []
+    assert api.delete(f"/auth/api-keys/{mine['id']}").status_code == 404
+
+
+def test_key_stops_when_its_user_is_deactivated_and_works_again_after(api: Api, anon: Api):
+    api.post("/users", json={"email": "bot@example.com", "password": "long-enough"})
+    key = new_key(login(api.client.application, "bot@example.com", "long-enough"))["key"]
+    api.put("/users/bot@example.com/deactivate")
+    refused = anon.get("/auth/me", headers={"X-API-KEY": key})
+    assert refused.status_code == 401 and "inactive" in refused.get_json()["message"]
+    api.put("/users/bot@example.com/reactivate")
+    assert anon.get("/auth/me", headers={"X-API-KEY": key}).status_code == 200
+    api.delete("/users/bot@example.com")
+    assert anon.get("/auth/me", headers={"X-API-KEY": key}).status_code == 401
+
+
+def test_impersonating_sessions_cannot_create_keys(app: Flask, api: Api, anon: Api):
+    app.extensions["runtime"].auth.create_user("emp@example.com", "long-enough")
+    token = anon.post("/auth/login", json={"email": "admin@example.com", "password": "admin-password",
+                                           "emailImpersonatedUser": "emp@example.com"}).get_json()["token"]
+    assert Api(app.test_client(), token).post("/auth/api-keys", json={"name": "x"}).status_code == 403
+
+
+def test_gunicorn_access_log_redacts_keys():
+    from gunicorn.config import Config
+
+    logger = RedactingLogger(Config())
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/api/data/x?a=1&api_key=SECRET", "PATH_INFO": "/api/data/x",
+               "QUERY_STRING": "a=1&api_key=SECRET", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "1.2.3.4"}
+    req = SimpleNamespace(headers=[("X-API-KEY", "SECRET"), ("TOKEN", "SECRET"), ("AUTHORIZATION", "Token SECRET"),
+                                   ("X-REQUEST-ID", "r1")])
+    resp = SimpleNamespace(status="200 OK", response_length=2, sent=2, headers=[])
+    atoms = logger.atoms(resp, req, environ, __import__("datetime").timedelta(seconds=0.1))
+    assert "SECRET" not in str(dict(atoms))
+    assert atoms["{x-request-id}i"] == "r1" and atoms["q"] == f"a=1&api_key={REDACTED}"
+
+
+def test_development_server_log_redacts_keys(caplog):
+    install_werkzeug_filter()
+    with caplog.at_level(logging.INFO, logger="werkzeug"):
+        logging.getLogger("werkzeug").info('%s - - "%s" %s', "127.0.0.1", "GET /api/x?api_key=SECRET HTTP/1.1", "200")
+    assert "SECRET" not in caplog.text and REDACTED in caplog.text
+    assert redact("/x?api_key=abc&b=1") == f"/x?api_key={REDACTED}&b=1"

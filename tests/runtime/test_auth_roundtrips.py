@@ -1,0 +1,62 @@
+"""Authentication costs one read per request (pymongo command monitoring against the MongoDB wire test server),
+and a user change still reaches that read at once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from core.config import Config
+from core.storage import connect
+from runtime.app import bootstrap, create_app
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, Api, login
+from tests.entities.test_query_roundtrips import Commands
+
+wire = pytest.importorskip("tests.support.mongo_wire_server")
+
+
+@pytest.fixture(scope="module")
+def setup() -> Iterator[tuple[Any, Api, Commands]]:
+    server = wire.MongoWireServer().start()
+    listener = Commands()
+    db_name = f"test_{uuid.uuid4().hex}"
+    store = connect(server.uri, db_name, event_listeners=[listener])
+    config = Config.from_env(mongodb_uri=server.uri, mongodb_db=db_name, redis_url=None,
+                             admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD)
+    app = create_app(config, store=store)
+    app.config["TESTING"] = True
+    bootstrap(app, EXAMPLES)
+    yield app, login(app), listener
+    store.client.close()
+    server.stop()
+
+
+def _by_collection(listener: Commands) -> list[tuple[str, Any]]:
+    return [(e["name"], e["command"].get(e["name"])) for e in listener.events]
+
+
+def test_get_one_record_authenticates_with_one_read(setup):
+    _, api, listener = setup
+    record = api.post("/data/companies", json={"name": "Rt", "state": "active"}).get_json()
+    api.get(f"/data/companies/{record['id']}")  # warm: the token's touch is at most once a minute
+    listener.reset()
+    response = api.get(f"/data/companies/{record['id']}")
+    assert response.status_code == 200
+    commands = _by_collection(listener)
+    auth = [c for c in commands if c[1] in ("sys.tokens", "sys.users", "sys.groups")]
+    assert auth == [("find", "sys.tokens")], commands
+    assert len(commands) <= 3, commands  # token, metadata stamp, record
+
+
+def test_a_deactivation_is_seen_by_the_very_next_request(setup):
+    app, api, listener = setup
+    api.post("/users", json={"email": "rt@example.com", "password": "long-enough"})
+    user = login(app, "rt@example.com", "long-enough")
+    assert user.get("/auth/me").status_code == 200
+    api.put("/users/rt@example.com/deactivate")
+    listener.reset()
+    assert user.get("/auth/me").status_code == 401
+    assert [c for c in _by_collection(listener) if c[1] == "sys.users"] == []

@@ -1,0 +1,261 @@
+"""``/users``: listing, reading, creating, updating, deleting, status changes and groups, as a client sees them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.conftest import ADMIN_EMAIL, Api, login
+
+USER_KEYS = ["id", "email", "firstName", "lastName", "fullName", "status", "groups", "permissions", "version"]
+
+
+def new_user(api: Api, email: str = "ann@example.com", **extra: Any) -> dict[str, Any]:
+    body = {"firstName": "Ann", "lastName": "Lee", "email": email, "password": "ann-password", **extra}
+    response = api.post("/users", json=body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def new_group(api: Api, name: str, **extra: Any) -> dict[str, Any]:
+    response = api.post("/groups", json={"name": name, **extra})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+@pytest.fixture
+def manager(app: Flask, api: Api) -> Api:
+    """A non-developer user whose group grants users management."""
+    new_group(api, "managers", usersManagement=True)
+    new_user(api, "boss@example.com", groups=["managers"])
+    return login(app, "boss@example.com", "ann-password")
+
+
+def test_create_returns_the_user_json_with_version_0(api: Api):
+    user = new_user(api, "Ann@Example.com", groups=["sales"])
+    assert list(user) == USER_KEYS
+    assert user["email"] == "ann@example.com" and user["fullName"] == "Ann Lee"
+    assert user["status"] == "ACTIVE" and user["version"] == 0
+    assert user["permissions"] == {"developer": False, "usersManagement": False}
+    assert [(g["name"], g["primary"]) for g in user["groups"]] == [("sales", True)]
+    assert api.get(f"/users/{user['id']}").get_json() == user
+    assert api.get("/users/ANN@example.com").get_json() == user
+
+
+def test_created_user_can_log_in(app: Flask, api: Api):
+    new_user(api)
+    assert login(app, "ann@example.com", "ann-password").get("/auth/me").get_json()["email"] == "ann@example.com"
+
+
+def test_generated_password_is_shown_once(app: Flask, api: Api):
+    created = api.post("/users", json={"email": "gen@example.com", "options": {"generatePassword": True}})
+    assert created.status_code == 200
+    password = created.get_json()["generatedPassword"]
+    login(app, "gen@example.com", password)
+    assert "generatedPassword" not in api.get("/users/gen@example.com").get_json()
+
+
+def test_create_bad_input_is_400_with_field_errors(api: Api):
+    new_user(api)
+    cases = [
+        ({"email": "ANN@example.com", "password": "ann-password"}, "email", "duplicate"),
+        ({"email": "not-an-email", "password": "ann-password"}, "email", "invalid"),
+        ({"password": "ann-password"}, "email", "required"),
+        ({"email": "b@example.com", "password": "short"}, "password", "invalid"),
+        ({"email": "b@example.com"}, "password", "required"),
+        ({"email": "b@example.com", "password": "long-enough", "groups": ["nope"]}, "groups[0]", "invalid"),
+        ({"email": "b@example.com", "password": "long-enough",
+          "groups": [{"name": "sales", "primary": True}, {"name": "other", "primary": True}]}, "groups[1]", "invalid"),
+        ({"email": "b@example.com", "password": "long-enough", "groups": "sales"}, "groups", "invalid"),
+        ({"email": 5, "password": "long-enough"}, "email", "invalid"),
+    ]
+    for body, field, code in cases:
+        response = api.post("/users", json=body)
+        assert response.status_code == 400, (body, response.get_json())
+        errors = response.get_json()["errors"]
+        assert (field, code) in [(e["field"], e["code"]) for e in errors], (body, errors)
+    assert api.get("/users?email=b@example").get_json()["total"] == 0  # nothing half-written
+
+
+def test_two_primary_groups_is_a_field_error(api: Api):
+    new_group(api, "other")
+    response = api.post("/users", json={"email": "b@example.com", "password": "long-enough",
+                                        "groups": [{"name": "sales", "primary": True},
+                                                   {"name": "other", "primary": True}]})
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["field"] == "groups"
+
+
+def test_list_filters_and_paging(api: Api):
+    new_group(api, "support", label="Customer support")
+    new_user(api, "ann@example.com", groups=["sales"])
+    new_user(api, "bob@example.com", firstName="Bob", lastName="Stone", groups=["support"])
+    new_user(api, "cid@example.com", firstName="Cid", lastName="Stone")
+    api.put("/users/cid@example.com/deactivate")
+
+    def emails(query: str) -> list[str]:
+        response = api.get(f"/users?{query}")
+        assert response.status_code == 200, response.get_json()
+        return [u["email"] for u in response.get_json()["items"]]
+
+    assert emails("lastName=sto") == ["bob@example.com", "cid@example.com"]
+    assert emails("fullName=bob%20st") == ["bob@example.com"]
+    assert emails("email=ANN") == ["ann@example.com"]
+    assert emails("firstName=ci") == ["cid@example.com"]
+    assert emails("developer=true") == [ADMIN_EMAIL]
+    assert ADMIN_EMAIL not in emails("developer=false")
+    assert emails("status=INACTIVE") == ["cid@example.com"]
+    assert len(emails("status=active,inactive")) == 4
+    assert emails("groups=custom") == ["bob@example.com"]
+    assert emails("groups=sales,support") == ["ann@example.com", "bob@example.com"]
+    first = api.get("/users?size=2").get_json()
+    assert first["total"] == 4 and len(first["items"]) == 2 and first["offset"] == first["items"][-1]["id"]
+    second = api.get(f"/users?size=2&offset={first['offset']}").get_json()
+    assert [u["email"] for u in second["items"]] == ["bob@example.com", "cid@example.com"]
+    assert [u["email"] for u in api.get("/users?size=1&offset=3").get_json()["items"]] == ["cid@example.com"]
+    for bad in ("size=0", "size=x", "status=GONE", "offset=zz", "developer=maybe"):
+        response = api.get(f"/users?{bad}")
+        assert response.status_code == 400, bad
+        assert response.get_json()["code"] == "validationErrors"
+
+
+def test_unknown_and_malformed_users(api: Api):
+    assert api.get("/users/ghost@example.com").status_code == 404
+    assert api.get("/users/6b0404aca7408a15fb0c93ee").status_code == 404
+    assert api.get("/users/not-an-id").status_code == 400
+    assert api.put("/users/ghost@example.com", json={"firstName": "X"}).status_code == 404
+    assert api.delete("/users/6b0404aca7408a15fb0c93ee").status_code == 404
+    assert api.put("/users/ghost@example.com/deactivate").status_code == 404
+
+
+def test_update_with_version_and_409(api: Api):
+    user = new_user(api)
+    updated = api.put(f"/users/{user['id']}", json={"firstName": "Anna", "version": 0})
+    assert updated.status_code == 200
+    body = updated.get_json()
+    assert body["fullName"] == "Anna Lee" and body["version"] == 1
+    stale = api.put(f"/users/{user['id']}", json={"lastName": "X", "version": 0})
+    assert stale.status_code == 409 and stale.get_json()["code"] == "optimisticLocking"
+    assert api.get(f"/users/{user['id']}").get_json()["lastName"] == "Lee"
+    assert api.put(f"/users/{user['id']}", json={"version": "1"}).status_code == 400
+    assert api.put(f"/users/{user['id']}", json={"lastName": "Long"}).get_json()["version"] == 2
+
+
+def test_update_email_rules(api: Api):
+    new_user(api, "ann@example.com")
+    bob = new_user(api, "bob@example.com")
+    dup = api.put(f"/users/{bob['id']}", json={"email": "ANN@example.com"})
+    assert dup.status_code == 400 and dup.get_json()["errors"][0]["code"] == "duplicate"
+    assert api.put(f"/users/{bob['id']}", json={"email": "Robert@example.com"}).get_json()["email"] == \
+        "robert@example.com"
+
+
+def test_password_change_ends_sessions_and_checks_length(app: Flask, api: Api):
+    user = new_user(api)
+    session = login(app, "ann@example.com", "ann-password")
+    short = api.put(f"/users/{user['id']}", json={"password": "short"})
+    assert short.status_code == 400 and short.get_json()["errors"][0]["field"] == "password"
+    assert api.put(f"/users/{user['id']}", json={"password": "a-new-password"}).status_code == 200
+    assert session.get("/auth/me").status_code == 401
+    login(app, "ann@example.com", "a-new-password")
+
+
+def test_developers_cannot_be_changed_through_the_api(api: Api, manager: Api):
+    for caller in (api, manager):
+        assert caller.put(f"/users/{ADMIN_EMAIL}", json={"firstName": "X"}).status_code == 403
+        assert caller.delete(f"/users/{ADMIN_EMAIL}").status_code == 403
+        assert caller.put(f"/users/{ADMIN_EMAIL}/deactivate").status_code == 403
+        assert caller.put(f"/users/{ADMIN_EMAIL}/addGroup", json={"name": "sales"}).status_code == 403
+    assert api.get(f"/users/{ADMIN_EMAIL}").get_json()["status"] == "ACTIVE"
+
+
+def test_regular_users_may_read_but_not_write(api: Api, user_api: Api):
+    ann = new_user(api)
+    assert user_api.get("/users").status_code == 200
+    assert user_api.get(f"/users/{ann['id']}").status_code == 200
+    for method, path, body in [("POST", "/users", {"email": "x@example.com", "password": "long-enough"}),
+                               ("PUT", f"/users/{ann['id']}", {"firstName": "X"}),
+                               ("DELETE", f"/users/{ann['id']}", None),
+                               ("PUT", f"/users/{ann['id']}/deactivate", None),
+                               ("PUT", f"/users/{ann['id']}/reactivate", None),
+                               ("PUT", f"/users/{ann['id']}/unblock", None),
+                               ("PUT", f"/users/{ann['id']}/addGroup", {"name": "sales"}),
+                               ("PUT", f"/users/{ann['id']}/removeGroup/sales", None)]:
+        response = user_api.request(method, path, json=body)
+        assert response.status_code == 403, (method, path)
+        assert response.get_json()["code"] == "forbidden"
+    assert api.get(f"/users/{ann['id']}").get_json()["version"] == 0
+
+
+def test_users_manager_can_manage_users(manager: Api):
+    created = manager.post("/users", json={"email": "new@example.com", "password": "long-enough",
+                                           "groups": ["sales"]})
+    assert created.status_code == 200
+    me = manager.get("/users/boss@example.com").get_json()
+    assert me["permissions"] == {"developer": False, "usersManagement": True}
+    assert manager.put("/users/new@example.com/deactivate").get_json()["status"] == "INACTIVE"
+    assert manager.delete("/users/new@example.com").status_code == 200
+
+
+def test_users_manager_cannot_hand_out_users_management(manager: Api):
+    manager.post("/users", json={"email": "new@example.com", "password": "long-enough"})
+    assert manager.put("/users/new@example.com/addGroup", json={"name": "managers"}).status_code == 403
+    assert manager.post("/users", json={"email": "n2@example.com", "password": "long-enough",
+                                        "groups": ["managers"]}).status_code == 403
+    assert manager.get("/users/new@example.com").get_json()["groups"] == []
+
+
+def test_deactivate_reactivate_take_effect_at_once(app: Flask, api: Api, anon: Api):
+    user = new_user(api)
+    session = login(app, "ann@example.com", "ann-password")
+    deactivated = api.put(f"/users/{user['id']}/deactivate")
+    assert deactivated.status_code == 200 and deactivated.get_json()["status"] == "INACTIVE"
+    assert session.get("/auth/me").status_code == 401
+    refused = anon.post("/auth/login", json={"email": "ann@example.com", "password": "ann-password"})
+    assert refused.status_code == 401 and "inactive" in refused.get_json()["message"]
+    assert api.put(f"/users/{user['id']}/reactivate").get_json()["status"] == "ACTIVE"
+    login(app, "ann@example.com", "ann-password")
+
+
+def test_several_ids_answer_an_array(api: Api):
+    a, b = new_user(api, "a@example.com"), new_user(api, "b@example.com")
+    both = api.put(f"/users/{a['id']},b@example.com/deactivate")
+    assert both.status_code == 200
+    assert [(u["email"], u["status"]) for u in both.get_json()] == [("a@example.com", "INACTIVE"),
+                                                                     ("b@example.com", "INACTIVE")]
+    assert api.put(f"/users/{b['id']},ghost@example.com/reactivate").status_code == 404
+    assert api.get(f"/users/{b['id']}").get_json()["status"] == "INACTIVE"  # nothing half-done
+
+
+def test_add_and_remove_groups_keep_one_primary(api: Api):
+    new_group(api, "support")
+    user = new_user(api, groups=["sales"])
+    added = api.put(f"/users/{user['id']}/addGroup", json={"name": "support"}).get_json()
+    assert [(g["name"], g["primary"]) for g in added["groups"]] == [("sales", True), ("support", False)]
+    support_id = added["groups"][1]["id"]
+    primary = api.put(f"/users/{user['id']}/addGroup", json={"id": support_id, "name": "sales", "primary": True})
+    assert [(g["name"], g["primary"]) for g in primary.get_json()["groups"]] == [("sales", False), ("support", True)]
+    removed = api.put(f"/users/{user['id']}/removeGroup/support").get_json()
+    assert [(g["name"], g["primary"]) for g in removed["groups"]] == [("sales", True)]
+    assert api.put(f"/users/{user['id']}/removeGroup/sales").get_json()["groups"] == []
+    assert api.put(f"/users/{user['id']}/addGroup", json={"name": "nope"}).status_code == 404
+    assert api.put(f"/users/{user['id']}/addGroup", json={}).status_code == 400
+    assert api.put(f"/users/{user['id']}/removeGroup/nope").status_code == 404
+    assert api.put(f"/users/{user['id']}/addGroup", json={"name": "sales", "primary": "x"}).status_code == 400
+
+
+def test_delete_ends_sessions_and_returns_the_user(app: Flask, api: Api, anon: Api):
+    user = new_user(api)
+    session = login(app, "ann@example.com", "ann-password")
+    deleted = api.delete(f"/users/{user['id']}")
+    assert deleted.status_code == 200 and deleted.get_json()["email"] == "ann@example.com"
+    assert session.get("/auth/me").status_code == 401
+    assert api.get(f"/users/{user['id']}").status_code == 404
+    assert anon.post("/auth/login", json={"email": "ann@example.com", "password": "ann-password"}).status_code == 401
+
+
+def test_malformed_json_body_is_400(api: Api):
+    response = api.post("/users", data="{not json", content_type="application/json")
+    assert response.status_code == 400
