@@ -77,6 +77,33 @@ class ValidationFailed(ApiError):
         super().__init__(400, message, code="validationErrors", errors=errors)
 
 
+def field_errors(messages: Any, prefix: str = "") -> list[dict[str, Any]]:
+    """marshmallow's nested ``{field: [message]}`` → ``[{field, code, message}]`` (dotted paths)."""
+    out: list[dict[str, Any]] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if key == "_schema":
+                name = prefix
+            elif isinstance(key, int):
+                name = f"{prefix}[{key}]"
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            out.extend(field_errors(value, name))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        for message in messages:
+            code = {"Missing data for required field.": "required", "Unknown field.": "unknown"}.get(message,
+                                                                                                    "invalid")
+            out.append({"field": prefix or "body", "fieldLabel": prefix or "body", "code": code,
+                        "message": message, "additionalInfo": None})
+    elif isinstance(messages, list):
+        for item in messages:
+            out.extend(field_errors(item, prefix))
+    else:
+        out.append({"field": prefix or "body", "fieldLabel": prefix or "body", "code": "invalid",
+                    "message": str(messages), "additionalInfo": None})
+    return out
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):
@@ -86,9 +113,8 @@ def register(app: Flask) -> None:
     def _http_error(err: HTTPException):
         status = err.code or 500
         messages = (getattr(err, "data", None) or {}).get("messages")
-        if status == 422 and isinstance(messages, dict):  # a schema of @blp.arguments rejected the input
-            failed = ValidationFailed(_schema_errors(messages))
-            return jsonify(failed.body()), 400
+        if status == 422 and isinstance(messages, dict):  # a stock flask-smorest ``@arguments`` error
+            return _api_error(ValidationFailed(field_errors(messages)))
         message = err.description or err.name
         if status == 404:
             message = "The requested resource does not exist"
@@ -117,25 +143,6 @@ def register(app: Flask) -> None:
         return jsonify(body), 500
 
 
-def _schema_errors(messages: dict[str, Any]) -> list[dict[str, Any]]:
-    """webargs' ``{location: {field: [messages] | {nested...}}}`` as our field errors (dot paths)."""
-    out: list[dict[str, Any]] = []
-
-    def walk(value: Any, path: str) -> None:
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                walk(inner, f"{path}.{key}" if path else str(key))
-        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            code = "required" if any("required" in v.lower() for v in value) else "invalid"
-            out.append(field_error(path, code, " ".join(value)))
-        elif isinstance(value, list):
-            for item in value:
-                walk(item, path)
-        else:
-            out.append(field_error(path, "invalid", str(value)))
-    for location in messages.values():
-        walk(location, "")
-    return out
 DATABASE_UNAVAILABLE = "The database cannot be reached right now; try again shortly"
 QUEUE_UNAVAILABLE = ("Background jobs cannot be started right now: the job queue (Redis) cannot be reached; "
                      "try again shortly")

@@ -1,4 +1,4 @@
-"""Small request helpers shared by the routes: JSON bodies, flags, paging numbers, the paged list shape."""
+"""Small request helpers shared by the routes: JSON bodies, booleans, the paged list shape."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from bson import ObjectId
 from flask import g, request
 
-from core.errors import BadRequest
+from core.errors import BadRequest, field_error
 
 
 def json_body(default: Any = None) -> Any:
@@ -30,30 +30,15 @@ def json_object(default: Any = None) -> dict[str, Any]:
     return body
 
 
-def flag(name: str, default: bool = False) -> bool:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    low = raw.lower()
+def parse_bool(raw: str) -> bool:
+    """The one boolean parser of request and file values: ``true/1/yes`` → True, ``false/0/no`` → False (any case,
+    blanks around ignored); anything else is a ValueError."""
+    low = raw.strip().lower()
     if low in ("true", "1", "yes"):
         return True
     if low in ("false", "0", "no"):
         return False
-    raise BadRequest(f"Parameter {name} must be true or false")
-
-
-def int_arg(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"Parameter {name} must be an integer") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise BadRequest(f"Parameter {name} must be {bound}")
-    return value
+    raise ValueError(f"{raw!r} is not true or false")
 
 
 def preset_record_id() -> ObjectId | None:
@@ -65,3 +50,15 @@ def preset_record_id() -> ObjectId | None:
 def page(total: int, docs: list[dict[str, Any]], render: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
     """A listing's ``{total, offset, items}``: ``offset`` is the id of the last document, sent back as ``_offset``."""
     return {"total": total, "offset": str(docs[-1]["_id"]) if docs else None, "items": [render(d) for d in docs]}
+
+
+def arg_flag(name: str, default: bool) -> bool:
+    """A boolean query parameter a route's schema does not declare (``parse_bool``); 400 when malformed."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return parse_bool(raw)
+    except ValueError:
+        raise BadRequest(f"Invalid query parameter '{name}': must be true or false",
+                         errors=[field_error(name, "invalid", "must be true or false")]) from None

@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import ValidationFailed, field_error
+from entities.schemas import definition_errors
 from entities.templates import Template, TemplateError
-from entities.types import TYPES, FieldType
+from entities.types import FIELD_NAME_RE, TYPES, FieldType
 
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
+NAME_RE = FIELD_NAME_RE
 RESERVED = {"id", "version", "label", "entity"}
 HISTORY_EVENTS = ("USER_RECORD_CREATED", "USER_RECORD_CHANGED", "USER_RECORD_DELETED", "USER_ACTION_PERFORMED",
                   "SCRIPT_RECORD_CREATED", "SCRIPT_RECORD_CHANGED", "SCRIPT_RECORD_DELETED",
                   "SCRIPT_ACTION_PERFORMED", "SYSTEM_CASCADE_UPDATE", "SYSTEM_REFACTORING")
 
-ON_DELETE = ("none", "removeRelationship", "deleteRecord")
 
 # Other packages (actions) register extra checks of a raw definition: fn(raw, errors) appends errors.
 # A check of a raw definition that other parts of entities add (actions, listeners): appends field errors.
@@ -67,7 +67,7 @@ class Field:
 
     @property
     def is_nested(self) -> bool:
-        return self.type.name == "nestedFields"
+        return self.type.is_nested
 
     @property
     def writable(self) -> bool:
@@ -149,8 +149,8 @@ class Entity:
             for f in fields:
                 if f.is_nested:
                     walk(f.nested, f"{prefix}{f.name}.")
-                elif f.type.text_search or f.type.name in ("choice", "relationship"):
-                    out.append(f"{prefix}{f.name}.label" if f.type.name == "relationship" else f"{prefix}{f.name}")
+                elif (path := f.type.search_path(f"{prefix}{f.name}")) is not None:
+                    out.append(path)
         walk(self.fields, "")
         return out
 
@@ -218,8 +218,7 @@ def _parse_field(raw: Any, index_path: str, errors: list[dict[str, Any]], entity
         try:
             values = f.default if f.many and isinstance(f.default, list) else [f.default]
             for v in values:
-                if f.type.name != "relationship":
-                    f.type.load(v, f)
+                f.type.check_default(v, f)
         except Exception as exc:  # FieldInvalid or a type's own error
             errors.append(field_error(f"{index_path}.defaultValue", "invalid",
                                       f"Default value does not fit the field: {exc}"))
@@ -239,35 +238,10 @@ def _check_rules(rules: dict[str, Any], ftype: FieldType, path: str, errors: lis
             re.compile(rules["pattern"])
         except (re.error, TypeError) as exc:
             errors.append(field_error(f"{path}.pattern", "invalid", f"Invalid regular expression: {exc}"))
-    if ftype.name == "choice":
-        values = rules.get("possibleValues")
-        if not isinstance(values, list) or not values:
-            errors.append(field_error(f"{path}.possibleValues", "invalid", "A choice needs possibleValues"))
-        else:
-            for v in values:
-                name = v.get("name") if isinstance(v, dict) else v
-                if not isinstance(name, str) or not name:
-                    errors.append(field_error(f"{path}.possibleValues", "invalid",
-                                              "Each possible value is a name or {name, label}"))
+    ftype.check_rules(rules, path, errors, entity_names)
     if "setOn" in rules and (ftype.name != "user" or rules["setOn"] not in ("create", "write")):
         errors.append(field_error(f"{path}.setOn", "invalid", 'setOn is "create" or "write", on user fields only',
                                   rejected=rules["setOn"]))
-    if ftype.name == "relationship":
-        target = rules.get("entity")
-        if not isinstance(target, str) or not target:
-            errors.append(field_error(f"{path}.entity", "invalid", "A relationship needs typeRules.entity"))
-        elif entity_names is not None and target not in entity_names:
-            errors.append(field_error(f"{path}.entity", "invalid", f"Relationship to an unknown entity: {target}",
-                                      rejected=target))
-        if rules.get("onDelete", "none") not in ON_DELETE:
-            errors.append(field_error(f"{path}.onDelete", "invalid", f"onDelete is one of {', '.join(ON_DELETE)}",
-                                      rejected=rules.get("onDelete")))
-        for key in ("updateLabel", "updateCopiedFields"):
-            if key in rules and not isinstance(rules[key], bool):
-                errors.append(field_error(f"{path}.{key}", "invalid", f"{key} must be true or false"))
-        copied = rules.get("copiedFields", [])
-        if not isinstance(copied, list) or not all(isinstance(c, str) and NAME_RE.match(c) for c in copied):
-            errors.append(field_error(f"{path}.copiedFields", "invalid", "copiedFields is a list of field names"))
 
 
 def _parse_fields(raw_fields: list[Any], path: str, errors: list[dict[str, Any]], entity_names: set[str] | None,
@@ -333,6 +307,9 @@ def parse_entity(raw: Any, entity_names: set[str] | None = None, version: int = 
     errors: list[dict[str, Any]] = []
     if not isinstance(raw, dict):
         raise ValidationFailed([field_error("", "invalid", "An entity definition must be a JSON object")])
+    errors = definition_errors(raw)
+    if errors:
+        raise ValidationFailed(errors, message="The entity definition is not valid")
     name = raw.get("name", expected_name)
     if not isinstance(name, str) or not NAME_RE.match(name):
         errors.append(field_error("name", "invalid", "Entity names are letters and digits and start with a letter",
@@ -375,7 +352,7 @@ def _resolve_in(fields: list[Field], path: str) -> bool:
     for part in parts[1:]:
         if current is None:
             return False
-        if current.type.name == "relationship" and part in ("id", "label"):
+        if current.type.is_reference and part in (current.type.reference_key, current.type.text_key):
             return True
         current = current.inner(part)
     return current is not None

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
-from flask_smorest import Blueprint
+from typing import Any
 
+from flask import jsonify
+
+from core.api import Blueprint, errors
 from core.errors import BadRequest
-from core.http import flag, json_body
 from core.identity import current_user, require_developer
 from core.services import services
 from entities.refactoring.service import put_definition
+from entities.schemas import DefinitionBody, DefinitionList, PutDefinitionQuery
 
 blp = Blueprint("metadata", __name__, description="Entity definitions (developers only)")
 
 
 @blp.route("/metadata/entities", methods=["GET"])
+@blp.response(200, DefinitionList)
+@errors(blp, 401, 403)
 def list_entities():
     require_developer()
     items = services().registry.list_definitions()
@@ -22,30 +26,41 @@ def list_entities():
 
 
 @blp.route("/metadata/entities", methods=["POST"])
-def create_entity():
+@blp.arguments(DefinitionBody, location="body")
+@blp.response(200, DefinitionBody, description="The saved definition")
+@errors(blp, 400, 401, 403, 409)
+def create_entity(body: Any):
     require_developer()
-    entity, _ = services().registry.save(json_body())
+    entity, _ = services().registry.save(body)
     return jsonify(services().registry.definition(entity.name))
 
 
 @blp.route("/metadata/entities/<name>", methods=["GET"])
+@blp.response(200, DefinitionBody)
+@errors(blp, 401, 403, 404)
 def get_entity(name: str):
     require_developer()
     return jsonify(services().registry.definition(name))
 
 
 @blp.route("/metadata/entities/<name>", methods=["PUT"])
-def put_entity(name: str):
+@blp.arguments(PutDefinitionQuery, location="query")
+@blp.arguments(DefinitionBody, location="body")
+@blp.response(200, DefinitionBody, description="The saved definition (with _dryRun=true: the refactoring plan)")
+@errors(blp, 400, 401, 403)
+def put_entity(query: dict[str, Any], body: Any, name: str):
     """Create or change; a change that affects stored data plans a refactoring (``_dryRun=true``: only the plan)."""
     require_developer()
-    on_error = request.args.get("_onConversionError") or "refuse"
+    on_error = query.get("_onConversionError") or "refuse"
     if on_error not in ("refuse", "null"):
         raise BadRequest("Parameter _onConversionError must be null (or left out to refuse the change)")
-    return jsonify(put_definition(services(), name, json_body(), dry_run=flag("_dryRun"), on_error=on_error,
+    return jsonify(put_definition(services(), name, body, dry_run=bool(query.get("_dryRun")), on_error=on_error,
                                   user=current_user()))
 
 
 @blp.route("/metadata/entities/<name>", methods=["DELETE"])
+@blp.response(200, DefinitionBody, description="The deleted definition")
+@errors(blp, 401, 403, 404)
 def delete_entity(name: str):
     require_developer()
     svc = services()

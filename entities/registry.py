@@ -227,7 +227,7 @@ def referrers(entities: dict[str, Entity], target: str) -> list[tuple[Entity, Fi
 def _refers_to(entity: Entity, target: str) -> bool:
     def walk(fields) -> bool:
         for f in fields:
-            if f.type.name == "relationship" and f.type_rules.get("entity") == target:
+            if f.type.target_entity(f) == target:
                 return True
             if f.is_nested and walk(f.nested):
                 return True
@@ -247,11 +247,9 @@ def ensure_data_indexes(store: Store, entity: Entity) -> None:
             if f.is_nested:
                 walk(f.nested, path + ".")
                 continue
-            key = f"{path}.id" if f.type.name in ("relationship", "file", "user") else path
-            if f.unique and not prefix:
-                col.create_index([(key, pymongo.ASCENDING)], name=f"unique_{path}", unique=True, sparse=True)
-            elif f.unique or f.indexable or f.type.name in ("relationship", "user"):
-                col.create_index([(key, pymongo.ASCENDING)], name=f"idx_{path}")
-                if f.type.name in ("relationship", "user"):
-                    col.create_index([(f"{path}.label", pymongo.ASCENDING)], name=f"idx_{path}_label")
+            for key, name, unique in f.type.index_keys(path, f, top_level=not prefix):
+                if unique:
+                    col.create_index([(key, pymongo.ASCENDING)], name=name, unique=True, sparse=True)
+                else:
+                    col.create_index([(key, pymongo.ASCENDING)], name=name)
     walk(entity.fields, "")

@@ -1,9 +1,11 @@
-"""Field types: how each type is written, stored, rendered, filtered and aggregated.
+"""Field types: everything a type does is a method or attribute of its ``FieldType`` class.
 
-One ``FieldType`` per type name. ``load`` turns a REST value into the stored value (raising
-``FieldInvalid``), ``dump`` renders a stored value as REST JSON, ``text`` gives the human-readable
-form, ``parse_filter`` converts a query-string value. Operator and accumulator sets follow the
-platform's per-type matrix.
+``load`` turns a REST value into the stored value (raising ``FieldInvalid``); ``dump`` renders a stored value
+as REST JSON; ``text`` gives the human-readable form; ``parse_filter`` converts a query-string value and
+``operators`` are the filters it allows; ``accumulators`` and ``missing_value`` shape aggregate output;
+``cell_in``/``cell_out`` are its CSV cell; ``index_keys`` its indexes; ``resolve`` completes a reference
+(relationship, file) against the store; ``check_rules`` validates its ``typeRules`` in a definition.
+Callers ask the type instead of testing its name, so a new type is one class here plus its tests.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import nh3
 
+from core.errors import field_error
+from core.http import parse_bool
 from core.ids import parse_object_id
 
 if TYPE_CHECKING:
@@ -27,6 +32,33 @@ NO_LIKE = ALL_OPERATORS - {"like"}
 EQUALITY = frozenset({"equals", "notEquals", "empty", "notEmpty"})
 SCALAR_ACC = frozenset({"first", "last", "min", "max"})
 NUMERIC_ACC = SCALAR_ACC | {"sum", "avg"}
+
+
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_CELL_DATE_TIMES = ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%MZ", "%Y-%m-%d %H:%M:%S",
+                    "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+Errors = list[dict[str, Any]]
+FIELD_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
+ON_DELETE = ("none", "removeRelationship", "deleteRecord")  # what a relationship does when its target is deleted
+
+
+class References(Protocol):
+    """What resolving a reference needs from the store (given by the records service)."""
+
+    def relationship(self, field: Field, ref: dict[str, Any], path: str, errors: Errors) -> Any:
+        """The stored value of a relationship written as ``{id}`` or ``{label}``; None (and an error) if none."""
+
+    def complete_file(self, ref: dict[str, Any]) -> str | None: ...
+
+    def user(self, field: Field, ref: dict[str, Any], path: str, errors: Errors) -> Any:
+        """The stored value of a user reference written as ``{id}`` or ``{email}``; None (and an error) if none."""
+
+
+def rule_error(field: str, message: str, rejected: Any = None) -> dict[str, Any]:
+    """A definition error in core.errors' field error shape."""
+    return field_error(field, "invalid", message, rejected=rejected)
 
 
 class FieldInvalid(Exception):
@@ -69,6 +101,75 @@ class FieldType:
 
     def like_path(self, path: str) -> str:
         return path
+
+    # --- what callers ask instead of testing the type's name ------------------------------------
+
+    reference_key: ClassVar[str | None] = None  # a reference (relationship, file) is found by this sub-key
+    text_key: ClassVar[str | None] = None  # ... and read as text by this one (label, file name)
+    importable: ClassVar[bool] = True  # an import writes it (read-only stamps and files are skipped)
+    like_digits: ClassVar[bool] = False  # like() text keeps only digits (phone)
+    holds_files: ClassVar[bool] = False  # its values are stored files (kept while referenced)
+    groups_by_key: ClassVar[bool] = False  # aggregate groups on the reference key, keeping the whole value
+    sub_keys: ClassVar[tuple[str, ...]] = ()  # sub-fields every value carries (id, label, name), for aggregate
+
+    @property
+    def is_reference(self) -> bool:
+        return self.reference_key is not None
+
+    @property
+    def is_nested(self) -> bool:
+        return self.family == "nested"
+
+    def key_path(self, path: str) -> str:
+        """The stored key that identifies a value (``company.id`` for a relationship)."""
+        return f"{path}.{self.reference_key}" if self.reference_key else path
+
+    def missing_value(self) -> Any:
+        """How an unset single value reads (records, aggregate output)."""
+        return None
+
+    def stamp(self, created: bool) -> bool:
+        """Whether the runtime sets this field to now on this write (created / modified dates)."""
+        return False
+
+    def search_path(self, path: str) -> str | None:
+        """The path global search looks in, or None when the type is not searched."""
+        return path if self.text_search else None
+
+    def target_entity(self, field: Field) -> str | None:
+        """The entity a reference points at (relationships)."""
+        return None
+
+    def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
+        """Type-specific ``typeRules`` checks of a definition (the common ones are in entities.metadata)."""
+
+    def check_default(self, value: Any, field: Field) -> None:
+        self.load(value, field)
+
+    def default_value(self, value: Any, field: Field) -> Any:
+        """An action parameter's default, as ``resolve`` takes it."""
+        return self.load(value, field)
+
+    def index_keys(self, path: str, field: Field, top_level: bool) -> list[tuple[str, str, bool]]:
+        """``(key, index name, unique)`` for the indexes a field of this type needs."""
+        key = self.key_path(path)
+        if field.unique and top_level:
+            return [(key, f"unique_{path}", True)]
+        if field.unique or field.indexable:
+            return [(key, f"idx_{path}", False)]
+        return []
+
+    def resolve(self, field: Field, value: Any, path: str, refs: References, errors: Errors) -> Any:
+        """Complete a loaded value against the store (a reference's label, a file's name)."""
+        return value
+
+    def cell_in(self, text: str, field: Field) -> Any:
+        """The REST value of one (non-empty) CSV cell; ``FieldInvalid`` when malformed."""
+        return text
+
+    def cell_out(self, stored: Any, field: Field) -> str:
+        """The CSV text of one (non-None) stored value."""
+        return str(stored)
 
 
 # --- text family -------------------------------------------------------------------------------
@@ -137,6 +238,10 @@ class HtmlType(TextType):
 
 @dataclass(frozen=True)
 class EmailType(TextType):
+    def cell_in(self, text: str, field: Field) -> Any:
+        return text.strip()
+
+
     def load(self, value: Any, field: Field) -> Any:
         value = _require_str(value).strip()
         if not _EMAIL.match(value) or len(value) > 254:
@@ -146,6 +251,10 @@ class EmailType(TextType):
 
 @dataclass(frozen=True)
 class UrlType(TextType):
+    def cell_in(self, text: str, field: Field) -> Any:
+        return text.strip()
+
+
     def load(self, value: Any, field: Field) -> Any:
         value = _require_str(value).strip()
         md = _MD_URL.match(value)
@@ -157,6 +266,15 @@ class UrlType(TextType):
 
 @dataclass(frozen=True)
 class PhoneType(TextType):
+    like_digits: ClassVar[bool] = True
+
+    def cell_in(self, text: str, field: Field) -> Any:
+        return text.strip()
+
+    def cell_out(self, stored: Any, field: Field) -> str:
+        return self.text(stored, field)
+
+
     def load(self, value: Any, field: Field) -> Any:
         value = _require_str(value)
         plus = value.strip().startswith("+")
@@ -212,10 +330,38 @@ class IntegerType(FieldType):
         except ValueError:
             raise FieldInvalid(f"'{raw}' is not an integer") from None
 
+    def cell_in(self, text: str, field: Field) -> Any:
+        raw = text.strip()
+        if _INTEGER.match(raw):
+            return int(raw)
+        try:
+            number = Decimal(raw)
+        except InvalidOperation:
+            raise FieldInvalid(f"'{raw}' is not an integer") from None
+        if not number.is_finite() or number != number.to_integral_value():
+            raise FieldInvalid(f"'{raw}' is not an integer")
+        return int(number)
+
+    def cell_out(self, stored: Any, field: Field) -> str:
+        return str(int(stored))
+
 
 @dataclass(frozen=True)
 class DecimalType(FieldType):
     max_decimals: int = 4
+
+    def cell_in(self, text: str, field: Field) -> Any:
+        raw = text.strip()
+        try:
+            number = Decimal(raw)
+        except InvalidOperation:
+            raise FieldInvalid(f"'{raw}' is not a number") from None
+        if not number.is_finite():
+            raise FieldInvalid(f"'{raw}' is not a number")
+        return int(raw) if _INTEGER.match(raw) else float(number)
+
+    def cell_out(self, stored: Any, field: Field) -> str:
+        return plain_number(stored)
 
     def load(self, value: Any, field: Field) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -252,12 +398,22 @@ class BooleanType(FieldType):
         return "true" if stored else "false"
 
     def parse_filter(self, raw: str, field: Field) -> Any:
-        low = raw.strip().lower()
-        if low in ("true", "1", "yes"):
-            return True
-        if low in ("false", "0", "no"):
-            return False
-        raise FieldInvalid(f"'{raw}' is not a boolean")
+        try:
+            return parse_bool(raw)
+        except ValueError:
+            raise FieldInvalid(f"'{raw}' is not a boolean") from None
+
+    def missing_value(self) -> Any:
+        return False  # an unset boolean reads as false
+
+    def cell_in(self, text: str, field: Field) -> Any:
+        try:
+            return parse_bool(text)
+        except ValueError:
+            raise FieldInvalid(f"'{text.strip()}' is not a boolean (use true/false, 1/0 or yes/no)") from None
+
+    def cell_out(self, stored: Any, field: Field) -> str:
+        return "true" if stored else "false"
 
 
 # --- dates and times ---------------------------------------------------------------------------
@@ -276,6 +432,9 @@ class DateType(FieldType):
         if self.fmt == "%Y-%m-%d":
             return parsed.date().isoformat()  # strftime drops the zeros of a year before 1000 ("88-04-26")
         return parsed.strftime(self.fmt)
+
+    def cell_in(self, text: str, field: Field) -> Any:
+        return text.strip()
 
 
 @dataclass(frozen=True)
@@ -305,10 +464,33 @@ class DateTimeType(FieldType):
                 continue
         raise FieldInvalid(f"'{raw}' is not a date-time in milliseconds since epoch")
 
+    def cell_in(self, text: str, field: Field) -> Any:
+        """Epoch millis from the export's ISO UTC form (``2017-01-16T14:53:00.000Z``), a UTC ``yyyy-MM-dd HH:mm``
+        or plain millis. Integer arithmetic, so every millisecond survives."""
+        raw = text.strip()
+        if _INTEGER.match(raw):
+            return int(raw)
+        for fmt in _CELL_DATE_TIMES:
+            try:
+                parsed = dt.datetime.strptime(raw, fmt).replace(tzinfo=dt.UTC)
+            except ValueError:
+                continue
+            return (parsed - _EPOCH) // dt.timedelta(milliseconds=1)
+        raise FieldInvalid(f"'{raw}' is not a date-time (use yyyy-MM-ddTHH:mm:ss.SSSZ, UTC)")
+
+    def cell_out(self, stored: Any, field: Field) -> str:
+        return self.text(stored, field)  # ISO UTC
+
 
 @dataclass(frozen=True)
 class AutoDateTimeType(DateTimeType):
     """Set by the runtime (record created / record modified); never written by clients."""
+
+    on_create_only: bool = False
+    importable: ClassVar[bool] = False
+
+    def stamp(self, created: bool) -> bool:
+        return created or not self.on_create_only
 
     def load(self, value: Any, field: Field) -> Any:
         raise FieldInvalid("This field is read-only", code="readOnly")
@@ -332,6 +514,34 @@ class ChoiceType(FieldType):
     def parse_filter(self, raw: str, field: Field) -> Any:
         return self.load(raw, field)
 
+    def search_path(self, path: str) -> str | None:
+        return path
+
+    def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
+        values = rules.get("possibleValues")
+        if not isinstance(values, list) or not values:
+            errors.append(rule_error(f"{path}.possibleValues", "A choice needs possibleValues"))
+            return
+        for v in values:
+            name = v.get("name") if isinstance(v, dict) else v
+            if not isinstance(name, str) or not name:
+                errors.append(rule_error(f"{path}.possibleValues", "Each possible value is a name or {name, label}"))
+
+    def cell_in(self, text: str, field: Field) -> Any:
+        """Option name first, then its label; both case-insensitive. Unknown text is left for validation."""
+        text = text.strip()
+        names = field.choice_names()
+        if text in names:
+            return text
+        low = text.lower()
+        for name in names:
+            if name.lower() == low:
+                return name
+        for label, name in field.choice_label_map().items():
+            if label.lower() == low:
+                return name
+        return text
+
     def text(self, stored: Any, field: Field) -> str:
         if stored is None:
             return ""
@@ -349,12 +559,65 @@ class ColorType(FieldType):
     def parse_filter(self, raw: str, field: Field) -> Any:
         return raw.lower()
 
+    def cell_in(self, text: str, field: Field) -> Any:
+        return text.strip()
+
 
 # --- references --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class RelationshipType(FieldType):
-    """Stored as ``{id: ObjectId, label}``; resolving ids and labels needs the store (done by records)."""
+    """Stored as ``{id: ObjectId, label}``; ``resolve`` finds the target record by id or label."""
+
+    reference_key: ClassVar[str | None] = "id"
+    text_key: ClassVar[str | None] = "label"
+    groups_by_key: ClassVar[bool] = True
+    sub_keys: ClassVar[tuple[str, ...]] = ("id", "label")
+
+    def search_path(self, path: str) -> str | None:
+        return f"{path}.label"
+
+    def target_entity(self, field: Field) -> str | None:
+        return field.type_rules.get("entity")
+
+    def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
+        target = rules.get("entity")
+        if not isinstance(target, str) or not target:
+            errors.append(rule_error(f"{path}.entity", "A relationship needs typeRules.entity"))
+        elif entity_names is not None and target not in entity_names:
+            errors.append(rule_error(f"{path}.entity", f"Relationship to an unknown entity: {target}", target))
+        if rules.get("onDelete", "none") not in ON_DELETE:
+            errors.append(rule_error(f"{path}.onDelete", f"onDelete is one of {', '.join(ON_DELETE)}",
+                                     rules.get("onDelete")))
+        for key in ("updateLabel", "updateCopiedFields"):
+            if key in rules and not isinstance(rules[key], bool):
+                errors.append(rule_error(f"{path}.{key}", f"{key} must be true or false"))
+        copied = rules.get("copiedFields", [])
+        if not isinstance(copied, list) or not all(isinstance(c, str) and FIELD_NAME_RE.match(c) for c in copied):
+            errors.append(rule_error(f"{path}.copiedFields", "copiedFields is a list of field names"))
+
+    def check_default(self, value: Any, field: Field) -> None:
+        """A default reference is resolved when a record is created, not in the definition."""
+
+    def default_value(self, value: Any, field: Field) -> Any:
+        return value
+
+    def index_keys(self, path: str, field: Field, top_level: bool) -> list[tuple[str, str, bool]]:
+        key = self.key_path(path)
+        if field.unique and top_level:
+            return [(key, f"unique_{path}", True)]
+        return [(key, f"idx_{path}", False), (f"{path}.label", f"idx_{path}_label", False)]
+
+    def cell_out(self, stored: Any, field: Field) -> str:
+        return self.text(stored, field)
+
+    def resolve(self, field: Field, value: Any, path: str, refs: References, errors: Errors) -> Any:
+        resolved = []
+        for ref in value if field.many else [value]:
+            target = refs.relationship(field, ref, path, errors)
+            if target is not None:
+                resolved.append(target)
+        return resolved if field.many else (resolved[0] if resolved else None)
 
     def load(self, value: Any, field: Field) -> Any:
         # Returns a reference request; the records service resolves it against the target entity.
@@ -415,9 +678,39 @@ class UserType(RelationshipType):
                 return {"email": value.strip().lower()}
         raise FieldInvalid("A user is written by id or email")
 
+    def target_entity(self, field: Field) -> str | None:
+        return None
+
+    def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
+        """``setOn`` is checked with the common rules (entities.metadata); a user field names no entity."""
+
+    def resolve(self, field: Field, value: Any, path: str, refs: References, errors: Errors) -> Any:
+        resolved = []
+        for ref in value if field.many else [value]:
+            target = refs.user(field, ref, path, errors)
+            if target is not None:
+                resolved.append(target)
+        return resolved if field.many else (resolved[0] if resolved else None)
+
 
 @dataclass(frozen=True)
 class FileType(FieldType):
+    reference_key: ClassVar[str | None] = "id"
+    text_key: ClassVar[str | None] = "name"
+    sub_keys: ClassVar[tuple[str, ...]] = ("id", "name")
+    importable: ClassVar[bool] = False
+    holds_files: ClassVar[bool] = True
+
+    def cell_out(self, stored: Any, field: Field) -> str:
+        return self.text(stored, field)
+
+    def resolve(self, field: Field, value: Any, path: str, refs: References, errors: Errors) -> Any:
+        for ref in value if field.many else [value]:
+            problem = refs.complete_file(ref)
+            if problem:
+                errors.append(field_error(path, "invalid", problem, field.label, rejected=str(ref["id"])))
+        return value
+
     def load(self, value: Any, field: Field) -> Any:
         if isinstance(value, dict) and "id" not in value and "content" in value:
             from files.service import parse_inline_upload  # an inline upload; records store it (files owns it)
@@ -451,6 +744,8 @@ class FileType(FieldType):
 class NestedType(FieldType):
     """A group of inner fields; the records schema validates the inner values."""
 
+    sub_keys: ClassVar[tuple[str, ...]] = ("id", "label")
+
     def load(self, value: Any, field: Field) -> Any:
         if not isinstance(value, dict):
             raise FieldInvalid("Must be an object")
@@ -472,7 +767,7 @@ TYPES: dict[str, FieldType] = {t.name: t for t in [
     DateType("date", "date", NO_LIKE),
     DateTimeType("dateTime", "date", NO_LIKE),
     DateType("time", "date", NO_LIKE, fmt="%H:%M", label="HH:mm"),
-    AutoDateTimeType("createdDate", "date", NO_LIKE, writable=False),
+    AutoDateTimeType("createdDate", "date", NO_LIKE, writable=False, on_create_only=True),
     AutoDateTimeType("modifiedDate", "date", NO_LIKE, writable=False),
     ChoiceType("choice", "choice", EQUALITY),
     ColorType("color", "choice", EQUALITY | {"like"}),
@@ -483,3 +778,13 @@ TYPES: dict[str, FieldType] = {t.name: t for t in [
     NestedType("nestedFields", "nested", frozenset({"equals", "empty", "notEmpty"}),
                frozenset({"first", "last"}), sortable=False),
 ]}
+
+
+def plain_number(value: float | int) -> str:
+    """A number without exponent or trailing zeros: ``27810.0028``, ``1383``, ``0.00001``."""
+    if isinstance(value, int):
+        return str(value)
+    text = format(Decimal(repr(float(value))), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"

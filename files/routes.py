@@ -7,11 +7,11 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Response, g, jsonify, request
-from flask_smorest import Blueprint
 
+from core.api import Blueprint, errors
 from core.errors import BadRequest
-from core.http import json_body
 from core.services import services
+from files.schemas import DOWNLOAD, ShareBody, Shared, ShareQuery, Upload, Uploaded
 from files.service import Download, FileService
 
 blp = Blueprint("files", __name__, description="Files: upload, download and share")
@@ -24,29 +24,42 @@ def _files() -> FileService:
 
 
 @blp.route("/files", methods=["POST"])
-def upload():
+@blp.arguments(Upload, location="upload")
+@blp.response(200, Uploaded)
+@errors(blp, 400, 401, 413)
+def upload(_doc: Any):
     part = _file_part()
     doc = _files().upload(part.stream, part.filename, part.mimetype or None, g.user)
     return jsonify({"fileId": str(doc["_id"]), "fileLink": f"/files/{doc['_id']}"})
 
 
 @blp.route("/files/<file_id>", methods=["GET"])
+@blp.doc(responses={"200": {"description": "The file's bytes", **DOWNLOAD}})
+@errors(blp, 401, 403, 404)
 def download(file_id: str):
     return _send(_files().download(file_id, g.user))
 
 
 @blp.route("/data/<entity_name>/<record_id>/files/<file_id>", methods=["GET"])
+@blp.doc(responses={"200": {"description": "The file's bytes", **DOWNLOAD}})
+@errors(blp, 401, 403, 404)
 def record_file(entity_name: str, record_id: str, file_id: str):
     return _send(_files().record_file(entity_name, record_id, file_id))
 
 
 @blp.route("/files/<file_id>/share", methods=["PUT"])
-def share(file_id: str):
-    shared = _files().share(file_id, _ttl(), g.user)
+@blp.arguments(ShareQuery, location="query")
+@blp.arguments(ShareBody, location="body", required=False)
+@blp.response(200, Shared)
+@errors(blp, 400, 401, 403, 404)
+def share(query: dict[str, Any], body: Any, file_id: str):
+    shared = _files().share(file_id, _ttl(query.get("ttl"), body), g.user)
     return jsonify({"sharedFileId": shared["_id"], "sharedFileLink": f"/files/shared/{shared['_id']}"})
 
 
 @blp.route("/files/shared/<shared_id>", methods=["GET"])
+@blp.doc(responses={"200": {"description": "The file's bytes", **DOWNLOAD}})
+@errors(blp, 404)
 def fetch_shared(shared_id: str):
     return _send(_files().shared(shared_id))
 
@@ -63,11 +76,9 @@ def _file_part() -> Any:
     return part
 
 
-def _ttl() -> int | None:
+def _ttl(raw: Any, body: Any) -> int | None:
     """``ttl`` in milliseconds, from the query string or a JSON body."""
-    raw: Any = request.args.get("ttl")
     if raw in (None, ""):
-        body = json_body(None)
         raw = body.get("ttl") if isinstance(body, dict) else None
     if raw in (None, ""):
         return None

@@ -8,9 +8,9 @@ from typing import Any
 
 from flask import Flask, g, request
 from flask.sessions import SessionInterface
-from flask_smorest import Api
 
 from core import errors
+from core.api import Api
 from core.config import Config
 from core.errors import Unauthorized
 from core.services import Services
@@ -61,6 +61,7 @@ def create_app(config: Config | None = None, store=None) -> Flask:
     errors.register(app)  # after Api(): our handlers replace flask-smorest's error format
     _install_auth_guard(app, svc, prefix)
     idempotency.install(app, svc)  # after the guard: a key belongs to the user the guard found
+    api.secure(app, svc.plugins.public_endpoints)
     _install_cors(app, config)
     return app
 

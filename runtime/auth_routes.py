@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from flask import current_app, g, jsonify, request
-from flask_smorest import Blueprint
+from flask import current_app, g, jsonify
 
+from core.api import Blueprint, errors
 from core.errors import ApiError
-from core.http import json_object
 from core.identity import client_ip
 from core.services import services
 from runtime.auth import public_user, token_from_request
+from runtime.schemas import Authenticated, ChangePasswordBody, LoginBody, Logout, Session, Success, User
 
 blp = Blueprint("auth", __name__, description="Login, logout and the current user")
-
-
-def _credentials() -> dict[str, Any]:
-    """A JSON object body (whatever the Content-Type: ``curl -d '{...}'`` sends it as a form), or a
-    form-encoded one (``-d "email=...&password=..."``)."""
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        try:
-            parsed = json.loads(request.get_data(cache=True) or b"null")
-        except ValueError:
-            parsed = None
-        return parsed if isinstance(parsed, dict) else request.form.to_dict()
-    return json_object({})
 
 
 def _session(token: str, user: dict[str, Any], admin: dict[str, Any] | None, ip: str | None) -> dict[str, Any]:
@@ -37,8 +24,11 @@ def _session(token: str, user: dict[str, Any], admin: dict[str, Any] | None, ip:
 
 
 @blp.route("/auth/login", methods=["POST"])
-def login():
-    body = _credentials()
+@blp.arguments(LoginBody, location="json_or_form")
+@blp.response(200, Session)
+@blp.doc(security=[])
+@errors(blp, 400, 401, 503)
+def login(body: dict[str, Any]):
     ip = client_ip()
     svc = services()
     try:
@@ -75,12 +65,16 @@ def _log_login(svc: Any, level: str, body: dict[str, Any], ip: str | None, user:
 
 
 @blp.route("/auth/logout", methods=["GET", "POST"])
+@blp.response(200, Logout)
+@errors(blp, 401)
 def logout():
     services().auth.logout(token_from_request() or "")
     return jsonify({"logout": True})
 
 
 @blp.route("/auth/refresh-token", methods=["GET", "POST"])
+@blp.response(200, Session)
+@errors(blp, 401)
 def refresh_token():
     """A fresh token for this session (same body as login); the token sent stops working."""
     ip = client_ip()
@@ -89,8 +83,10 @@ def refresh_token():
 
 
 @blp.route("/auth/change-password", methods=["POST", "PUT"])
-def change_password():
-    body = _credentials()
+@blp.arguments(ChangePasswordBody, location="json_or_form")
+@blp.response(200, Success)
+@errors(blp, 400, 401)
+def change_password(body: dict[str, Any]):
     services().auth.change_password(g.user, g.get("admin_user"), g.token,
                                     body.get("oldPassword", body.get("old_password")), body.get("password"),
                                     body.get("password2", body.get("password_2")))
@@ -98,6 +94,8 @@ def change_password():
 
 
 @blp.route("/auth/me", methods=["GET"])
+@blp.response(200, User)
+@errors(blp, 401)
 def me():
     out = public_user(g.user)
     admin = g.get("admin_user")
@@ -106,6 +104,8 @@ def me():
 
 
 @blp.route("/auth/authenticated", methods=["GET"])
+@blp.response(200, Authenticated)
+@errors(blp, 401)
 def authenticated():
     """200 with the user while the token is valid; the guard answers 401 otherwise."""
     admin = g.get("admin_user")
@@ -114,6 +114,8 @@ def authenticated():
 
 
 @blp.route("/users/current", methods=["GET"])
+@blp.response(200, User)
+@errors(blp, 401)
 def current_user():
     return me()
 

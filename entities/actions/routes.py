@@ -11,8 +11,9 @@ from typing import Any
 
 from flask import g, jsonify, request
 
+from core.api import parser
 from core.errors import BadRequest, NotFound
-from core.http import flag, json_body
+from core.http import json_body
 from core.identity import write_context
 from core.services import services
 from entities.actions.definitions import Action, action_of
@@ -29,8 +30,16 @@ def _action(entity: Entity, name: str) -> Action:
     return action
 
 
+def _options() -> dict[str, Any]:
+    """``_async`` / ``_lowPriority``, declared by the records routes that dispatch here."""
+    from entities.records.schemas import ActionIdsQuery
+
+    return parser.parse(ActionIdsQuery, request, location="query")
+
+
 def _wants_async(action: Action) -> bool:
-    return flag("_async", action.run_async)
+    wanted = _options().get("_async")
+    return action.run_async if wanted is None else wanted
 
 
 def _submit(entity: Entity, action: Action, body: Any, selection: dict[str, Any]):
@@ -38,7 +47,7 @@ def _submit(entity: Entity, action: Action, body: Any, selection: dict[str, Any]
     svc = services()
     data = {"entityName": entity.name, "actionName": action.name, "params": body or {}, **selection}
     job = svc.jobs.submit("EXECUTE_ACTION", f"Executing action {action.name} on entity {entity.name}", data,
-                      g.user, low_priority=flag("_lowPriority"))
+                          g.user, low_priority=bool(_options().get("_lowPriority")))
     return jsonify(svc.jobs.job_link(job))
 
 

@@ -74,7 +74,7 @@ class ActionService:
         errors: list[dict[str, Any]] = []
         for p in action.parameters:
             if loaded.get(p.name) is None and p.default is not None:
-                loaded[p.name] = p.default if p.type.name == "relationship" else p.type.load(p.default, p)
+                loaded[p.name] = p.type.default_value(p.default, p)
         self.svc.records.validator.resolve_references(action.parameters, loaded, "", errors)
         for p in action.parameters:
             if p.required and loaded.get(p.name) in (None, "", []):

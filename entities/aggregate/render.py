@@ -23,7 +23,7 @@ def render_value(slot: Slot, value: Any) -> Any:
     if value is None:
         if slot.many:
             return []
-        return False if slot.type.name == "boolean" else None
+        return slot.type.missing_value()
     if isinstance(value, list):
         one = single(slot)
         return [render_value(one, v) for v in value]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import jsonify, request
-from flask_smorest import Blueprint
+from flask import jsonify
 
+from core.api import Blueprint, errors
 from core.services import services
-from entities.aggregate.parse import parse_body
+from entities.aggregate.schemas import AggregateResult, Stage
 from entities.aggregate.service import aggregate
 from entities.permissions.enforce import check_paths, forbidden, policy, read_filter
 
@@ -19,11 +19,13 @@ blp = Blueprint("aggregate", __name__, description="Aggregate queries over an en
 
 
 @blp.route("/data/<entity_name>/aggregate", methods=["PUT"])
-def aggregate_records(entity_name: str):
+@blp.arguments(Stage(many=True), location="raw", description="The pipeline: a list of stages")
+@blp.response(200, AggregateResult)
+@errors(blp, 400, 401, 403, 404)
+def aggregate_records(body: Any, entity_name: str):
     """Run a pipeline of stages (match, sort, project, group, count, skip, limit, unwind, lookup)."""
     svc = services()
     entity = svc.registry.get(entity_name)
-    body = parse_body(request.get_data(cache=True))
     p = policy(entity)
     base = None
     if not p.unrestricted:

@@ -83,27 +83,20 @@ class Slot:
         """The (stored key, slot) of one level down, or None when ``part`` does not exist there."""
         if self.entity is not None:
             return _record_child(self.entity, part, self.many)
-        kind = self.type.name
-        extra = _EXTRAS.get(kind, {}).get(part)
-        if extra is not None:
-            return part, Slot(extra, many=self.many)
-        if kind == "relationship":
-            copied = self.field.copied_field(part)
-            if copied is not None:
-                return part, Slot(copied, many=self.many or copied.many)
-        if kind == "nestedFields":
+        if part in self.type.sub_keys:
+            return part, Slot(_SUB_FIELDS[part], many=self.many)
+        copied = self.field.copied_field(part)
+        if copied is not None:
+            return part, Slot(copied, many=self.many or copied.many)
+        if self.type.is_nested:
             inner = self.field.inner(part)
             if inner is not None:
                 return part, Slot(inner, many=self.many or inner.many)
         return None
 
 
-# The sub-fields every value of these types carries besides its own (stored key = name).
-_EXTRAS: dict[str, dict[str, Field]] = {
-    "relationship": {"id": ID_FIELD, "label": LABEL_FIELD},
-    "file": {"id": ID_FIELD, "name": synthetic_field("name", TYPES["text"])},
-    "nestedFields": {"id": ID_FIELD, "label": LABEL_FIELD},
-}
+# The sub-fields a value may carry (a type lists its own in ``sub_keys``; stored key = name).
+_SUB_FIELDS: dict[str, Field] = {"id": ID_FIELD, "label": LABEL_FIELD, "name": synthetic_field("name", TYPES["text"])}
 
 
 def _record_child(entity: Entity, part: str, many: bool) -> tuple[str, Slot] | None:

@@ -49,7 +49,7 @@ def sort(ctx: StageContext, settings: Any) -> Step:
         slot = resolved.slot
         if slot.many or not slot.type.sortable:
             raise ctx.error(f"'{path}' ({slot.describe()}) cannot be used for sorting")
-        key = f"{resolved.mongo_path}.label" if slot.type.name == "relationship" else resolved.mongo_path
+        key = slot.type.like_path(resolved.mongo_path)  # a reference sorts by its text (label)
         keys[key] = 1 if direction.strip().lower() == "asc" else -1
     id_entry = ctx.shape.get("id")
     if id_entry is not None and id_entry.key == "_id":
@@ -77,7 +77,7 @@ def project(ctx: StageContext, settings: Any) -> Step:
 
 def _inner_projection(ctx: StageContext, r: Resolved) -> list[str]:
     """An inner field of a nested group, plus the group's ``id`` and ``label`` so it still renders as one."""
-    if any(s.is_records or s.type.name != "nestedFields" for s in r.via):
+    if any(s.is_records or not s.type.is_nested for s in r.via):
         raise ctx.error(f"'{r.mongo_path}': only whole fields or inner fields of nested fields can be projected")
     rest = r.mongo_path[len(r.entry.key) + 1:].split(".")
     out = [r.mongo_path]
@@ -121,13 +121,14 @@ def _group_keys(ctx: StageContext, by: list[str]) -> tuple[Any, dict[str, Any], 
     for path in by:
         r = ctx.resolve(path, "group field")
         key = path.replace(".", "__")
-        if r.slot.type.name == "relationship" and not r.slot.many:
+        if r.slot.type.groups_by_key and not r.slot.many:
             # Group on the id, so a relabelled record is still one group; keep the whole value for output.
-            group_id[key] = f"${r.mongo_path}.id"
+            group_id[key] = f"${r.slot.type.key_path(r.mongo_path)}"
             accumulators[key] = {"$first": f"${r.mongo_path}"}
             final[key] = 1
-        elif r.slot.type.name == "boolean" and not r.slot.many:
-            group_id[key] = {"$ifNull": [f"${r.mongo_path}", False]}  # unset booleans read as false
+        elif r.slot.type.missing_value() is not None and not r.slot.many:
+            # unset values read as the type's missing value (booleans: false)
+            group_id[key] = {"$ifNull": [f"${r.mongo_path}", r.slot.type.missing_value()]}
             final[key] = f"$_id.{key}"
         else:
             group_id[key] = f"${r.mongo_path}"
@@ -222,10 +223,10 @@ def _join_path(ctx: StageContext, r: Resolved, what: str) -> tuple[str, Slot]:
     """A relationship joins on its id (``company`` means ``company.id``)."""
     if r.slot.is_records:
         raise ctx.error(f"{what}: joined records cannot be used to join; use one of their fields")
-    if r.slot.type.name in ("relationship", "file"):
-        found = r.slot.child("id")
+    if r.slot.type.is_reference:
+        found = r.slot.child(r.slot.type.reference_key)
         assert found is not None
-        return f"{r.mongo_path}.id", found[1]
+        return r.slot.type.key_path(r.mongo_path), found[1]
     return r.mongo_path, r.slot
 
 

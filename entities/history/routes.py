@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
-from flask_smorest import Blueprint
+from flask import jsonify
 
-from core.http import int_arg
+from core.api import Blueprint, errors
 from core.ids import parse_object_id
 from core.services import services
+from entities.history.schemas import EntityHistoryQuery, HistoryPage, RecordHistoryQuery
 from entities.history.service import entity_history, record_history
 from entities.metadata import Entity
 from entities.permissions.enforce import forbidden, policy, read_filter, strip_hidden
@@ -22,10 +22,12 @@ blp = Blueprint("history", __name__, description="History of record changes")
 
 
 @blp.route("/data/<entity_name>/<record_id>/history", methods=["GET"])
-def history_of_record(entity_name: str, record_id: str):
+@blp.arguments(RecordHistoryQuery, location="query")
+@blp.response(200, HistoryPage)
+@errors(blp, 401, 403, 404)
+def history_of_record(query: dict[str, Any], entity_name: str, record_id: str):
     svc = services()
     entity = svc.registry.get(entity_name)
-    size = int_arg("_size", 20, 0, 1000)
     p = policy(entity)
     if not p.unrestricted:
         doc = svc.records.collection(entity).find_one({"_id": parse_object_id(record_id)}) \
@@ -33,16 +35,16 @@ def history_of_record(entity_name: str, record_id: str):
         if not (p.history.always or p.history.allows(doc)):
             raise forbidden("history")
     _repair(entity)
-    return jsonify(_visible(p, record_history(svc.history, entity, record_id, size, request.args.get("_offset"))))
+    return jsonify(_visible(p, record_history(svc.history, entity, record_id, query["_size"], query.get("_offset"))))
 
 
 @blp.route("/data/<entity_name>/history", methods=["GET"])
-def history_of_entity(entity_name: str):
+@blp.arguments(EntityHistoryQuery, location="query")
+@blp.response(200, HistoryPage)
+@errors(blp, 401, 403, 404)
+def history_of_entity(query: dict[str, Any], entity_name: str):
     svc = services()
     entity = svc.registry.get(entity_name)
-    size = int_arg("_size", 20, 0, 1000)
-    time_from = int_arg("from", -1, 0) if request.args.get("from") else None
-    time_to = int_arg("to", -1, 0) if request.args.get("to") else None
     p = policy(entity)
     restrict = None
     if not p.unrestricted and not p.history.always:
@@ -50,9 +52,9 @@ def history_of_entity(entity_name: str):
         ids = svc.records.collection(entity).find(rule, {"_id": 1}).sort("_id", -1).limit(MAX_PERMITTED_RECORDS)
         restrict = {"recordId": {"$in": [str(d["_id"]) for d in ids]}}
     _repair(entity)
-    return jsonify(_visible(p, entity_history(svc.history, entity,
-                                              request.args.get("eventTypes") or request.args.get("eventType"),
-                                              time_from, time_to, size, request.args.get("_offset"), restrict)))
+    return jsonify(_visible(p, entity_history(svc.history, entity, query.get("eventTypes") or query.get("eventType"),
+                                              query.get("time_from"), query.get("time_to"), query["_size"],
+                                              query.get("_offset"), restrict)))
 
 
 def _visible(p: EntityPolicy, listing: dict[str, Any]) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def value_condition(fields: list[Field], path: str, value: Any, param: str, pref
         if target.is_group:
             return group_condition(target, value, param)
         f = target.field
-        if f is not None and f.type.name in ("relationship", "file", "user") and path.rsplit(".", 1)[-1] == f.name:
+        if f is not None and f.type.is_reference and path.rsplit(".", 1)[-1] == f.name:
             if not value:
                 raise _empty_object(param)
             return and_([value_condition(fields, f"{path}.{k}", v, f"{param}.{k}", prefix, top_level)

@@ -166,7 +166,7 @@ def _fields(entity: Entity, raw: str | None) -> tuple[list[str] | None, dict[str
         chain = [s.key for s in target.chain]
         if target.whole is not None:
             chain = chain[:target.whole]  # a copied field: the relationship value comes back whole
-        if target.field.type.name in ("relationship", "file", "user") or target.chain[-1].key == "id":
+        if target.field.type.is_reference or target.chain[-1].key == "id":
             chain = chain[:-1]  # a relationship, file or element id comes back whole
         keys.add(".".join(chain))
         for i in range(1, len(chain)):  # every nested group on the way keeps its element id and label
@@ -181,7 +181,7 @@ def _relationships(entity: Entity, raw: str | None) -> list[str]:
     rels = [r.strip() for r in (raw or "").split(",") if r.strip()]
     for r in rels:
         f = entity.field(r)
-        if f is None or f.type.name != "relationship":
+        if f is None or f.type.target_entity(f) is None:
             raise bad("_relationshipsToFetch", f"'{r}' is not a relationship field")
     return rels
 

@@ -44,7 +44,7 @@ class Target:
 
     @property
     def is_boolean(self) -> bool:
-        return self.field is not None and self.field.type.name == "boolean"
+        return self.field is not None and self.field.type.missing_value() is False
 
 
 def resolve(fields: list[Field], path: str, param: str, prefix: tuple[Segment, ...] = (),
@@ -72,31 +72,32 @@ def resolve(fields: list[Field], path: str, param: str, prefix: tuple[Segment, .
                 return Target(param, (*chain, Segment("id", False)), object_id, ID_OPERATORS, f)
             scope = f.nested
             continue
-        if f.type.name in ("relationship", "file", "user"):
+        if f.type.is_reference:
             return _reference(f, rest, tuple(chain), path, param)
         if rest:
             raise bad(param, f"unknown field '{path}'")
         chain.append(Segment(f.name, f.many))
-        return Target(param, tuple(chain), by_type(f), f.type.operators, f, like_digits=f.type.name == "phone")
+        return Target(param, tuple(chain), by_type(f), f.type.operators, f, like_digits=f.type.like_digits)
     raise bad(param, f"unknown field '{path}'")  # pragma: no cover - the loop always returns
 
 
 def _reference(f: Field, rest: list[str], chain: tuple[Segment, ...], path: str, param: str) -> Target:
     """``company`` / ``company.label`` compare the label, ``company.id`` the id; files use ``name``."""
-    text_key = "name" if f.type.name == "file" else "label"
+    text_key = f.type.text_key or "label"
     own = (*chain, Segment(f.name, f.many))
     if not rest and f.type.name == "user":  # ``owner=<id>``: a user reference is compared by id
         return Target(param, (*own, Segment("id", False)), object_id, f.type.operators - {"like"}, f)
-    if not rest and f.type.name == "relationship":
+    if not rest and f.type.target_entity(f) is not None:
         return Target(param, (*own, Segment(text_key, False)), text, f.type.operators, f,
                       id_chain=(*own, Segment("id", False)))
     if not rest or rest == [text_key]:
         return Target(param, (*own, Segment(text_key, False)), text, f.type.operators, f)
-    if rest == ["id"]:
-        return Target(param, (*own, Segment("id", False)), object_id, f.type.operators - {"like"}, f)
+    if rest == [f.type.reference_key]:
+        return Target(param, (*own, Segment(f.type.reference_key, False)), object_id, f.type.operators - {"like"},
+                      f)
     copied = f.copied_field(rest[0]) if len(rest) == 1 else None
     if copied is not None:
         return Target(param, (*own, Segment(copied.name, copied.many)), by_type(copied), copied.type.operators,
-                      copied, like_digits=copied.type.name == "phone", whole=len(own))
+                      copied, like_digits=copied.type.like_digits, whole=len(own))
     names = ", ".join(f"{f.name}.{n}" for n in ["id", text_key, *(c.name for c in f.copied)])
     raise bad(param, f"unknown field '{path}' (only {names} can be filtered)")

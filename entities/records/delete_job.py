@@ -11,15 +11,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from bson import ObjectId
-from flask import g, jsonify
+from flask import g, jsonify, request
 from werkzeug.datastructures import MultiDict
 
-from core.http import flag
+from core.api import parser
+from core.http import arg_flag
 from core.services import services
 from entities.metadata import Entity
 from entities.permissions.enforce import job_context, policy, read_filter
 from entities.query import iterate_ids, parse_list_query
 from jobs.runners import JobContext
+from jobs.schemas import PriorityQuery
 
 DELETE_RECORDS = "DELETE_RECORDS"
 OK: dict[str, Any] = {"status": "ok"}
@@ -39,11 +41,15 @@ def submit_delete(entity: Entity, selection: dict[str, Any]):
         selection = {"query": {k: v for k, v in selection["query"].items() if k not in _NOT_A_FILTER}}
     kind = f"{len(selection['ids'])} records" if "ids" in selection else "records matching a query"
     data = {"entityName": entity.name, **selection}
-    if not flag("_triggerEvents", True):
+    if not arg_flag("_triggerEvents", True):
         data["triggerEvents"] = False  # listeners stay quiet
     doc = svc.jobs.submit(DELETE_RECORDS, f"Deleting {kind} of entity {entity.name}", data, g.user,
-                          low_priority=flag("_lowPriority"))
+                          low_priority=_low_priority())
     return jsonify(svc.jobs.job_link(doc))
+
+
+def _low_priority() -> bool:
+    return parser.parse(PriorityQuery, request, location="query")["_lowPriority"]
 
 
 def run_delete(ctx: JobContext) -> None:

@@ -16,7 +16,7 @@ def file_paths(fields: list[Field]) -> list[str]:
     for f in fields:
         if f.is_nested:
             out.extend(file_paths(f.nested))
-        elif f.type.name == "file":
+        elif f.type.holds_files:
             out.append(f.path or f.name)
     return out
 

@@ -205,7 +205,7 @@ class RecordLifecycle:
         col = self.collection(entity)
         updated = 0
         for batch in ids:
-            stamp = {f.name: now_ms() for f in entity.fields if f.type.name == "modifiedDate"}
+            stamp = {f.name: now_ms() for f in entity.fields if f.type.stamp(created=False)}
             sets = {k: v for k, v in {**values, **stamp}.items() if v is not None}
             unsets = {k: "" for k, v in values.items() if v is None}
             update: dict[str, Any] = {"$inc": {"version": 1}}
@@ -234,7 +234,7 @@ class RecordLifecycle:
                 used.update(f.calculated.paths)
         for name in body:
             f = entity.field(name)
-            if f is None or f.unique or f.is_nested or f.type.name in ("relationship", "file", "user"):
+            if f is None or f.unique or f.is_nested or f.type.is_reference:
                 return False
             if any(p == name or p.startswith(name + ".") for p in used):
                 return False

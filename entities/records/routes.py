@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify, request
-from flask_smorest import Blueprint
 
+from core.api import Blueprint, Page, Record, errors
 from core.errors import BadRequest, NotFound
-from core.http import flag, json_body, page, preset_record_id
+from core.http import arg_flag, page, preset_record_id
 from core.identity import write_context
 from core.ids import parse_object_id
 from core.services import services
@@ -26,6 +26,17 @@ from entities.query import count, iterate_ids, page_and_total, parse_list_query
 from entities.records.bulk import delete_each, split_ids
 from entities.records.lifecycle import parse_id
 from entities.records.render import render
+from entities.records.schemas import (
+    ActionIdsQuery,
+    ActionQuery,
+    DeleteIdsQuery,
+    DeleteQuery,
+    DeleteResult,
+    ListQuery,
+    ReadQuery,
+    RecordBody,
+    UpdateBody,
+)
 
 blp = Blueprint("records", __name__, description="Records of every entity")
 
@@ -56,7 +67,10 @@ def _related(entity: Entity, docs: list[dict[str, Any]], names: list[str]) -> di
 
 
 @blp.route("/data/<entity_name>", methods=["GET"])
-def list_records(entity_name: str):
+@blp.arguments(ListQuery, location="query")
+@blp.response(200, Page)
+@errors(blp, 401, 403, 404)
+def list_records(query: dict[str, Any], entity_name: str):
     entity = _entity(entity_name)
     svc = services()
     args, base = scoped_query(entity, request.args)
@@ -72,18 +86,24 @@ def list_records(entity_name: str):
 
 
 @blp.route("/data/<entity_name>", methods=["POST"])
-def create_record(entity_name: str):
+@blp.arguments(RecordBody, location="body")
+@blp.response(200, Record)
+@errors(blp, 401, 403, 404)
+def create_record(body: Any, entity_name: str):
     entity = _entity(entity_name)
     p = policy(entity)
     if p.create.never:
         raise forbidden("create")
-    doc = services().records.create(entity, writable_body(p, json_body()),
-                                    write_context(f"entities.{entity.name}.create"), record_id=preset_record_id())
+    doc = services().records.create(entity, writable_body(p, body), write_context(f"entities.{entity.name}.create"),
+                                    record_id=preset_record_id())
     return jsonify(strip_hidden(p, render(entity, doc)))
 
 
 @blp.route("/data/<entity_name>/<record_id>", methods=["GET"])
-def read_record(entity_name: str, record_id: str):
+@blp.arguments(ReadQuery, location="query")
+@blp.response(200, Record)
+@errors(blp, 401, 403, 404)
+def read_record(query: dict[str, Any], entity_name: str, record_id: str):
     entity = _entity(entity_name)
     p = policy(entity)
     if not request.args:  # the common case: nothing to parse
@@ -102,20 +122,29 @@ def read_record(entity_name: str, record_id: str):
 
 
 @blp.route("/data/<entity_name>/<segment>", methods=["PUT"])
-def update_record_or_run_action(entity_name: str, segment: str):
+@blp.arguments(ActionQuery, location="query", description="For an action: the query selecting its records")
+@blp.arguments(UpdateBody, location="body", description="The fields to change, or an action's parameters")
+@blp.response(200, Record, description="The updated record, or the action's result")
+@errors(blp, 401, 403, 404, 409)
+def update_record_or_run_action(query: dict[str, Any], body: Any, entity_name: str, segment: str):
+    """``segment`` is a record id (update it) or an action name (run it over the query's records)."""
     entity = _entity(entity_name)
     if parse_object_id(segment) is None:
         return _action("query", entity, None, segment)
     p = policy(entity)
     if p.edit.never:
         raise forbidden("edit")
-    body = writable_body(p, json_body({}))
+    body = writable_body(p, body)
     doc = services().records.update(entity, segment, body, write_context(f"entities.{entity.name}.update"))
     return jsonify(strip_hidden(p, render(entity, doc)))
 
 
 @blp.route("/data/<entity_name>/<record_ids>/<action_name>", methods=["PUT"])
-def run_action_on_records(entity_name: str, record_ids: str, action_name: str):
+@blp.arguments(ActionIdsQuery, location="query")
+@blp.arguments(UpdateBody, location="body", description="The action's parameters")
+@blp.response(200, Record, description="The action's result (a job reference when it runs in the background)")
+@errors(blp, 401, 403, 404, 409)
+def run_action_on_records(query: dict[str, Any], body: Any, entity_name: str, record_ids: str, action_name: str):
     entity = _entity(entity_name)
     return _action("ids", entity, split_ids(record_ids), action_name)
 
@@ -128,13 +157,17 @@ def _action(kind: str, entity: Entity, ids: list[str] | None, action_name: str):
 
 
 @blp.route("/data/<entity_name>/<record_ids>", methods=["DELETE"])
-def delete_records(entity_name: str, record_ids: str):
+@blp.arguments(DeleteIdsQuery, location="query")
+@blp.response(200, DeleteResult(many=True), description="The deleted record (one id), a result per id, or with "
+              "_async=true the job's {jobLink, jobId}")
+@errors(blp, 401, 403, 404, 409)
+def delete_records(query: dict[str, Any], entity_name: str, record_ids: str):
     entity = _entity(entity_name)
     ids = split_ids(record_ids)
     if not ids:
         raise BadRequest("No record ids given")
     oids = [parse_object_id(i) for i in ids]
-    if flag("_async"):
+    if query.get("_async"):
         return _submit_delete(entity, {"ids": [str(o) for o in oids if o is not None]})
     ctx = _delete_context(entity)
     if len(ids) == 1 and "," not in record_ids:
@@ -147,12 +180,16 @@ def delete_records(entity_name: str, record_ids: str):
 
 
 @blp.route("/data/<entity_name>", methods=["DELETE"])
-def delete_over_query(entity_name: str):
+@blp.arguments(DeleteQuery, location="query")
+@blp.response(200, DeleteResult(many=True), description="A result per record, or with _async=true the job's "
+              "{jobLink, jobId}")
+@errors(blp, 401, 403, 404)
+def delete_over_query(query: dict[str, Any], entity_name: str):
     entity = _entity(entity_name)
     svc = services()
     args, base = scoped_query(entity, request.args, "delete", "delete")
     q = parse_list_query(entity, args, base, max_size=10**9)
-    if flag("_async"):
+    if query.get("_async"):
         return _submit_delete(entity, {"query": request.args.to_dict(flat=False)})
     col = svc.records.collection(entity)
     limit = svc.config.sync_max_records
@@ -176,7 +213,7 @@ def _strip_results(entity: Entity, results: dict[str, Any]) -> dict[str, Any]:
 def _delete_context(entity: Entity):
     """``_triggerEvents=false`` deletes without firing listeners."""
     ctx = write_context(f"entities.{entity.name}.delete")
-    ctx.trigger_events = flag("_triggerEvents", True)
+    ctx.trigger_events = arg_flag("_triggerEvents", True)
     return ctx
 
 

@@ -75,8 +75,8 @@ class TypedField(mf.Field):
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         f = self.fdef
         if value is None:
-            if f.type.name == "boolean":
-                return False
+            if f.type.missing_value() is not None:
+                return f.type.missing_value()
             return [] if f.many else None
         if f.many:
             return [self._dump_one(v) for v in value]

@@ -33,6 +33,17 @@ class RecordValidator:
     def _collection(self, entity: Entity) -> Any:
         return self.store.collection(data_collection_name(entity.name))
 
+    def collection(self, entity_name: str) -> Any:
+        """A data collection, for resolving references (``entities.types.References``)."""
+        return self.store.collection(data_collection_name(entity_name))
+
+    def complete_file(self, ref: dict[str, Any]) -> str | None:
+        """Fill a file reference's name from the stored file; a problem text when it cannot be used."""
+        return complete_file_ref(self.store, ref)
+
+    def user(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
+        return resolve_user_ref(self.store, f, ref, path, errors)
+
     # --- validation ------------------------------------------------------------------------------
 
     def check_body(self, body: Any) -> dict[str, Any]:
@@ -73,7 +84,7 @@ class RecordValidator:
         deleted record does not stop an update of other fields; writing a dangling value does."""
         now = now_ms()
         for f in entity.fields:
-            if (f.type.name == "createdDate" and created) or f.type.name == "modifiedDate":
+            if f.type.stamp(created):
                 doc[f.name] = now
             elif created and doc.get(f.name) is None and f.default is not None:
                 try:
@@ -82,8 +93,8 @@ class RecordValidator:
                     doc[f.name] = loaded if f.many else loaded[0]
                 except Exception:
                     pass
-            if f.type.name == "boolean" and doc.get(f.name) is None:
-                doc[f.name] = False
+            if doc.get(f.name) is None and f.type.missing_value() is not None:
+                doc[f.name] = f.type.missing_value()
         names = None if touched is None else set(touched)
         self.resolve_references([f for f in entity.fields if names is None or f.name in names], doc, "", errors,
                                 uploader)
@@ -114,22 +125,11 @@ class RecordValidator:
                 for i, item in enumerate(items):
                     p = f"{path}[{i}]." if f.many else f"{path}."
                     self.resolve_references(f.nested, item, p, errors, uploader)
-            elif f.type.name in ("relationship", "user"):
-                refs = value if f.many else [value]
-                resolved = []
-                for ref in refs:
-                    target = (resolve_user_ref(self.store, f, ref, path, errors) if f.type.name == "user"
-                              else self._resolve_one(f, ref, path, errors))
-                    if target is not None:
-                        resolved.append(target)
-                values[f.name] = resolved if f.many else (resolved[0] if resolved else None)
-            elif f.type.name == "file":
-                for ref in value if f.many else [value]:
-                    problem = complete_file_ref(self.store, ref, uploader)
-                    if problem:
-                        errors.append(field_error(path, "invalid", problem, f.label, rejected=str(ref["id"])))
+            else:
+                refs = self if uploader is None else _OwnedUploads(self, uploader)
+                values[f.name] = f.type.resolve(f, value, path, refs, errors)
 
-    def _resolve_one(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
+    def relationship(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
         target_name = f.type_rules.get("entity")
         col = self.store.collection(data_collection_name(target_name))
         projection = dict.fromkeys(["label", *f.type_rules.get("copiedFields", [])], 1)
@@ -158,8 +158,8 @@ class RecordValidator:
             f = entity.field(name)
             if f is None or not f.unique or doc.get(name) in (None, ""):
                 continue
-            ref = f.type.name in ("relationship", "user")
-            key, value = (f"{name}.id", doc[name]["id"]) if ref else (name, doc[name])
+            ref = f.type.reference_key
+            key, value = f.type.key_path(name), (doc[name][ref] if ref else doc[name])
             query: dict[str, Any] = {key: value}
             if record_id is not None:
                 query["_id"] = {"$ne": record_id}
@@ -213,6 +213,22 @@ class RecordValidator:
         if errors:
             raise ValidationFailed(errors)
         return doc
+
+
+class _OwnedUploads:
+    """The validator as ``References``, with inline uploads owned by the writing user."""
+
+    def __init__(self, validator: RecordValidator, uploader: str):
+        self.validator, self.uploader = validator, uploader
+
+    def relationship(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
+        return self.validator.relationship(f, ref, path, errors)
+
+    def user(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
+        return self.validator.user(f, ref, path, errors)
+
+    def complete_file(self, ref: dict[str, Any]) -> str | None:
+        return complete_file_ref(self.validator.store, ref, self.uploader)
 
 
 def reference_value(f: Field, target: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def path_text(entity: Entity, doc: dict[str, Any], path: str) -> str:
     if f is None and "." in path:
         head = path.rsplit(".", 1)[0]
         parent = entity.resolve(head)
-        if parent is not None and parent.type.name == "relationship":
+        if parent is not None and parent.type.target_entity(parent) is not None:  # a related record's field
             value = value_at(doc, path)
             return "" if value is None else str(value)
     return text_of(f, value_at(doc, path))

@@ -94,9 +94,9 @@ def _follow(registry: Registry, f: Field, index: int | None, rest: str | None,
     if f.is_nested:
         steps, related, target = _resolve(registry, f.nested, rest, allow_related)
         return (step, *steps), related, target
-    if f.type.name == "relationship" and allow_related:
+    if f.type.target_entity(f) is not None and allow_related:
         try:
-            target = registry.get(f.type_rules["entity"])
+            target = registry.get(f.type.target_entity(f))
         except ApiError:
             raise HeaderError(f"'{f.name}' points to an entity that does not exist") from None
         related, _, _ = _resolve(registry, target.fields, rest, allow_related=False)
@@ -168,7 +168,7 @@ def plan_import(registry: Registry, entity: Entity, header: list[str]) -> Import
         raise HeaderErrors([("", "no column of the file can be imported (read-only, calculated and file "
                                   "fields are skipped)")])
     key = next((c for c in columns if not c.related and len(c.steps) == 1 and c.leaf.unique and not c.leaf.many
-                and c.leaf.type.name != "relationship"), None)
+                and c.leaf.type.target_entity(c.leaf) is None), None)
     return ImportPlan(columns, ignored, len(header), key)
 
 

@@ -170,7 +170,7 @@ class RowImporter:
     def _find_or_create(self, target: Entity, columns: list[Column], body: dict[str, Any]) -> ObjectId:
         col = self.records.collection(target)
         key = next((c for c in columns if len(c.steps) == 1 and c.leaf.unique and not c.leaf.many
-                    and c.leaf.type.name != "relationship" and c.leaf.name in body), None)
+                    and c.leaf.type.target_entity(c.leaf) is None and c.leaf.name in body), None)
         if key is not None:
             value = self.records.validated_values(target, {key.leaf.name: body[key.leaf.name]})[key.leaf.name]
             found = col.find_one({key.leaf.name: value})
@@ -180,7 +180,7 @@ class RowImporter:
             if rest and self._differs(target, found, rest):
                 self.records.update(target, found["_id"], rest, self.ctx)
             return found["_id"]
-        simple = {f.name for f in target.fields if not f.many and not f.is_nested and f.type.name != "relationship"}
+        simple = {f.name for f in target.fields if not f.many and not f.is_nested and f.type.target_entity(f) is None}
         if not set(body) <= simple:
             raise ValidationFailed([field_error("", "invalid", f"Give a unique field of '{target.name}' to find "
                                                                "the related record")])

@@ -8,20 +8,18 @@ import tempfile
 from typing import IO, Any
 
 from flask import g, jsonify, request
-from flask_smorest import Blueprint
 
+from core.api import Blueprint, JobLink, errors, parser
 from core.errors import BadRequest, Forbidden
-from core.http import flag
 from core.services import services
 from entities.permissions.enforce import forbidden, policy, scoped_query
 from entities.transfer.exporter import MAX_EXPORT, count_matches, plan_export
-from entities.transfer.importer import EFFECTIVE_OPTIONS, INERT_OPTIONS, scan_upload
+from entities.transfer.importer import scan_upload
+from entities.transfer.schemas import IMPORT_OPTIONS, ExportQuery, ImportOptions, ImportUpload
 from files.storage import FileStore
 
 blp = Blueprint("transfer", __name__, description="Import and export of records as CSV files")
 
-# Import options (platform defaults); all but lowPriority are for developers only.
-IMPORT_OPTIONS = {"lowPriority": False, "skipRecordsWithInvalidFields": True, **EFFECTIVE_OPTIONS, **INERT_OPTIONS}
 DEVELOPER_OPTIONS = frozenset(IMPORT_OPTIONS) - {"lowPriority"}
 SPOOL_MEMORY = 1024 * 1024
 
@@ -31,14 +29,18 @@ def _import_max_bytes() -> int:
 
 
 @blp.route("/data/<entity_name>/import", methods=["POST"])
-def import_records(entity_name: str):
+@blp.arguments(ImportOptions, location="query")
+@blp.arguments(ImportUpload, location="upload")
+@blp.response(200, JobLink)
+@errors(blp, 400, 401, 403, 404, 413)
+def import_records(query: dict[str, Any], _upload_doc: Any, entity_name: str):
     """Import a CSV file (multipart part ``file``, or a ``text/csv`` body) in a background job."""
     svc = services()
     entity = svc.registry.get(entity_name)
     if not policy(entity).can_import:
         raise forbidden("import")
     request.max_content_length = _import_max_bytes()
-    options = _import_options()
+    options = _import_options(query)
     name, upload = _upload()
     with upload:
         _, rows = scan_upload(svc.registry, entity, upload)
@@ -55,7 +57,10 @@ def import_records(entity_name: str):
 
 
 @blp.route("/data/<entity_name>/export", methods=["PUT"])
-def export_records(entity_name: str):
+@blp.arguments(ExportQuery, location="query")
+@blp.response(200, JobLink)
+@errors(blp, 400, 401, 403, 404)
+def export_records(query: dict[str, Any], entity_name: str):
     """Export the records the query matches (``_fields`` picks the columns) to a CSV file, in a background job."""
     svc = services()
     entity = svc.registry.get(entity_name)
@@ -64,27 +69,24 @@ def export_records(entity_name: str):
         raise forbidden("export")
     scoped_query(entity, request.args, what="export")  # 403 for a hidden field in the query
     q, _ = plan_export(svc.registry, entity, request.args, p)
-    use_names = flag("_useFieldNames")
+    use_names = bool(query.get("_useFieldNames"))
     if count_matches(svc.records.collection(entity), q) > MAX_EXPORT:
         raise BadRequest(f"The query matches more than {MAX_EXPORT:,} records: narrow it to export them")
     data = {"entityName": entity.name, "query": request.args.to_dict(flat=False), "useFieldNames": use_names,
             "baseUrl": request.url_root.rstrip("/")}
     job = svc.jobs.submit("EXPORT_RECORDS", f"Exporting records of entity {entity.name}", data, g.user,
-                      low_priority=flag("_lowPriority"))
+                          low_priority=bool(query.get("_lowPriority")))
     return jsonify(svc.jobs.job_link(job))
 
 
-def _import_options() -> dict[str, Any]:
-    """The options from the query string or the form fields; a developer-only one from a user is a 403."""
+def _import_options(query: dict[str, Any]) -> dict[str, Any]:
+    """The options from the query string (first) or the form fields; a developer-only one from a user is a 403."""
+    form = parser.parse(ImportOptions, request, location="form") if request.form else {}
     options = dict(IMPORT_OPTIONS)
     for name, default in IMPORT_OPTIONS.items():
-        raw = request.args.get(name, request.form.get(name))
-        if raw in (None, ""):
+        value = query.get(name, form.get(name))
+        if value is None:
             continue
-        low = raw.strip().lower()
-        if low not in ("true", "false", "1", "0", "yes", "no"):
-            raise BadRequest(f"Parameter {name} must be true or false")
-        value = low in ("true", "1", "yes")
         if name in DEVELOPER_OPTIONS and value != default and not g.user.get("developer"):
             raise Forbidden(f"Only developers can set {name}")
         options[name] = value

@@ -69,8 +69,8 @@ def _add(registry: Registry, fields: list[Field], selected: list[Selected], part
         return
     if f.is_nested:
         _add(registry, f.nested, entry.inner, rest, path, allow_related)
-    elif f.type.name == "relationship" and allow_related:
-        entry.target = registry.get(f.type_rules["entity"])
+    elif f.type.target_entity(f) is not None and allow_related:
+        entry.target = registry.get(f.type.target_entity(f))
         _add(registry, entry.target.fields, entry.inner, rest, path, allow_related=False)
     else:
         raise bad("_fields", f"unknown field '{path}'")

@@ -6,28 +6,34 @@ import json
 from typing import Any
 
 from flask import jsonify, request
-from flask_smorest import Blueprint
 
+from core.api import Blueprint, errors
 from core.errors import ValidationFailed, field_error
-from core.http import json_object
 from core.identity import require_developer
 from core.services import services
 from runtime.applogs.query import LEVELS, parse_log_query
+from runtime.applogs.schemas import Log, LogBody, LogPage, LogQuery
 from runtime.applogs.service import MAX_INFO_BYTES, MAX_MESSAGE, AppLogs
 
 blp = Blueprint("applogs", __name__, description="Application logs")
 
 
 @blp.route("/status/logs", methods=["GET"])
-def list_logs():
+@blp.arguments(LogQuery, location="query")
+@blp.response(200, LogPage)
+@errors(blp, 401, 403)
+def list_logs(_query: dict[str, Any]):
     require_developer()
     return jsonify(_logs().query(parse_log_query(request.args)))
 
 
 @blp.route("/status/logs", methods=["POST"])
-def create_log():
+@blp.arguments(LogBody, location="body")
+@blp.response(200, Log)
+@errors(blp, 401, 403)
+def create_log(body: dict[str, Any]):
     require_developer()
-    level, message, info = _log_body(json_object())
+    level, message, info = _log_body(body)
     return jsonify(_logs().write(level, message, info, type="EXTERNAL"))
 
 

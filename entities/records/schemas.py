@@ -1,0 +1,63 @@
+"""Query parameters, bodies and answers of ``/data/{entity}`` (the OpenAPI document and request parsing).
+
+Per-entity field filters (``?name=like(x)``) cannot be declared: they pass through (``unknown = INCLUDE``)
+and the query parser reads them from the query string.
+"""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from core.api import AnyBody, Flag, QuerySchema
+
+
+class ReadQuery(QuerySchema):
+    _fields = ma.fields.String(metadata={"description": "Comma-separated field paths to return"})
+    _format = ma.fields.String(validate=ma.validate.OneOf(["native", "plainText"]))
+    _relationshipsToFetch = ma.fields.String(metadata={"description": "Relationship fields whose records to embed"})
+
+
+class ListQuery(ReadQuery):
+    _size = ma.fields.Integer(validate=ma.validate.Range(min=0), metadata={"description": "Page size (default 20)"})
+    _offset = ma.fields.String(metadata={"description": "The previous page's offset, or a number of records to skip"})
+    _sortField = ma.fields.String()
+    _sortType = ma.fields.String(metadata={"description": "asc or desc"})
+    _query = ma.fields.String(metadata={"description": "A complex filter expression, or a JSON query map"})
+    _globalSearch = ma.fields.String()
+
+
+class DeleteQuery(ListQuery):
+    _async = Flag(metadata={"description": "Delete in a background job"})
+    _lowPriority = Flag()
+
+
+class DeleteIdsQuery(QuerySchema):
+    _async = Flag(metadata={"description": "Delete in a background job"})
+    _lowPriority = Flag()
+
+
+class ActionIdsQuery(QuerySchema):
+    _async = Flag(metadata={"description": "Run the action in a background job (default: the action's own)"})
+    _lowPriority = Flag()
+
+
+class ActionQuery(ListQuery, ActionIdsQuery):
+    """An action over a query: the list parameters and field filters select the records."""
+
+
+class RecordBody(AnyBody):
+    """The record's fields by name (an update may also carry ``version`` for optimistic locking)."""
+
+    version = ma.fields.Integer()
+
+
+class UpdateBody(RecordBody):
+    empty = {}
+
+
+class DeleteResult(ma.Schema):
+    class Meta:
+        unknown = ma.INCLUDE
+
+    id = ma.fields.String()
+    status = ma.fields.String()

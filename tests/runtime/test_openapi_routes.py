@@ -1,0 +1,137 @@
+"""The published OpenAPI document describes every route: parameters, bodies, answers, the real error body and
+the token's security schemes; request parsing errors answer in the project's error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.conftest import Api
+
+PUBLIC = {("post", "/api/auth/login"), ("get", "/api/health"), ("get", "/api/files/shared/{shared_id}")}
+BODIES = {("post", "/api/auth/login"), ("post", "/api/auth/change-password"), ("put", "/api/auth/change-password"),
+          ("post", "/api/metadata/entities"), ("put", "/api/metadata/entities/{name}"), ("post", "/api/status/logs"),
+          ("post", "/api/files"), ("post", "/api/data/{entity_name}"), ("put", "/api/data/{entity_name}/aggregate"),
+          ("post", "/api/data/{entity_name}/import")}
+QUERY = {("get", "/api/data/{entity_name}"): {"_size", "_offset", "_sortField", "_sortType", "_fields", "_format",
+                                               "_query", "_relationshipsToFetch"},
+         ("delete", "/api/data/{entity_name}"): {"_async", "_lowPriority", "_size"},
+         ("delete", "/api/data/{entity_name}/{record_ids}"): {"_async", "_lowPriority"},
+         ("get", "/api/data/{entity_name}/history"): {"_size", "_offset", "from", "to", "eventTypes"},
+         ("get", "/api/status/jobs"): {"type", "status", "hasErrors", "_size", "_offset"},
+         ("get", "/api/status/logs"): {"period", "from", "to", "level", "_size"},
+         ("put", "/api/data/{entity_name}/export"): {"_useFieldNames", "_lowPriority", "_fields"},
+         ("post", "/api/data/{entity_name}/import"): {"lowPriority", "skipRecordsWithInvalidFields"}}
+
+
+@pytest.fixture
+def doc(anon: Api) -> dict[str, Any]:
+    response = anon.get("/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def operations(doc: dict[str, Any]):
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method != "parameters":
+                yield method, path, op
+
+
+def resolve(doc: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in ref:
+        kind, name = ref["$ref"].split("/")[-2:]
+        ref = doc["components"][kind][name]
+    return ref
+
+
+def test_every_app_route_is_documented(app: Flask, doc: dict[str, Any]):
+    documented = {(m, p) for m, p, _ in operations(doc)}
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or rule.endpoint.startswith("api-docs"):
+            continue
+        path = rule.rule.replace("<", "{").replace(">", "}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (method.lower(), path) in documented, (method, path)
+
+
+def test_every_operation_declares_its_answers_and_error_body(doc: dict[str, Any]):
+    for method, path, op in operations(doc):
+        responses = op["responses"]
+        assert "200" in responses, (method, path)
+        assert "content" in resolve(doc, responses["200"]), (method, path)
+        errors = [s for s in responses if s.startswith("4") or s == "default"]
+        assert errors, (method, path)
+        for status in errors:
+            schema = resolve(doc, responses[status])["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+        if (method, path) not in PUBLIC:
+            assert "401" in responses, (method, path)
+
+
+def test_error_schema_is_the_real_error_body(doc: dict[str, Any]):
+    error = doc["components"]["schemas"]["Error"]
+    assert error["properties"]["code"]["type"] == "string"
+    assert {"code", "message", "errors"} <= set(error["required"])
+    item = resolve(doc, error["properties"]["errors"]["items"])
+    assert {"field", "code", "message"} <= set(item["properties"])
+    assert all(item["properties"][k]["type"] == "string" for k in ("field", "code", "message"))
+
+
+def test_security_schemes_cover_every_private_route(doc: dict[str, Any]):
+    schemes = doc["components"]["securitySchemes"]
+    assert {"type": "apiKey", "in": "header", "name": "token"} in schemes.values()
+    assert {"type": "http", "scheme": "bearer"} in schemes.values()
+    assert {"type": "apiKey", "in": "header", "name": "X-API-KEY"} in schemes.values()
+    assert {"type": "apiKey", "in": "query", "name": "api_key"} in schemes.values()
+    for method, path, op in operations(doc):
+        if (method, path) in PUBLIC:
+            assert op["security"] == [], (method, path)
+        else:
+            assert {name for req in op["security"] for name in req} == set(schemes), (method, path)
+
+
+def test_bodies_and_query_parameters_are_declared(doc: dict[str, Any]):
+    ops = {(m, p): op for m, p, op in operations(doc)}
+    for key in BODIES:
+        content = ops[key]["requestBody"]["content"]
+        schema = next(iter(content.values()))["schema"]
+        assert resolve(doc, schema.get("items", schema)).get("properties"), key
+    login = resolve(doc, ops[("post", "/api/auth/login")]["requestBody"]["content"]["application/json"]["schema"])
+    assert {"email", "password"} <= set(login["properties"])
+    for key, names in QUERY.items():
+        declared = {p["name"] for p in ops[key].get("parameters", []) if p["in"] == "query"}
+        assert names <= declared, (key, names - declared)
+    for method, path, op in operations(doc):
+        path_params = {p["name"] for p in doc["paths"][path].get("parameters", []) + op.get("parameters", [])
+                       if p["in"] == "path"}
+        assert path_params == {s[1:-1] for s in path.split("/") if s.startswith("{")}, (method, path)
+
+
+@pytest.mark.parametrize(("path", "param"), [
+    ("/data/companies?_size=ten", "_size"),
+    ("/data/companies?_size=-1", "_size"),
+    ("/data/companies/history?from=yesterday", "from"),
+    ("/status/jobs?hasErrors=maybe", "hasErrors"),
+    ("/status/jobs?startFrom=today", "startFrom"),
+    ("/data/companies/5f0000000000000000000000/history?_size=5000", "_size"),
+])
+def test_bad_query_parameters_are_our_400_with_field_errors(api: Api, path: str, param: str):
+    response = api.get(path)
+    assert response.status_code == 400, response.get_json()
+    body = response.get_json()
+    assert body["code"] == "badRequest" and f"'{param}'" in body["message"]
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [(param, "invalid")]
+
+
+def test_a_bad_flag_is_a_400_before_anything_is_deleted(api: Api):
+    response = api.delete("/data/companies/5f0000000000000000000000?_async=sometimes")
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["field"] == "_async"
+
+
+def test_empty_parameters_count_as_absent(api: Api):
+    assert api.get("/data/companies?_size=&_sortType=").status_code == 200
+    assert api.get("/status/jobs?hasErrors=&_size=").status_code == 200
