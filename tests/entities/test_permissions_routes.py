@@ -201,3 +201,22 @@ def test_a_group_flipped_while_requests_run_is_never_half_applied(app: Flask, wo
     assert not errors
     assert set(seen) <= {(2, False), (3, True)}, set(seen)
     assert len(seen) == 120
+
+
+def test_a_user_field_rule_with_current_user_shows_each_user_their_own_records(app: Flask, api: Api):
+    tasks = {"name": "tasks", "fields": [{"name": "title", "type": "text"},
+                                         {"name": "owner", "type": "user", "typeRules": {"setOn": "create"}}]}
+    assert api.post("/metadata/entities", json=tasks).status_code == 200
+    rule = {"api": {"data": True}, "entities": {"tasks": {
+        "access": {"when": {"owner": "currentUser()"}}, "create": "always",
+        "edit": {"when": {"owner": "currentUser()"}}}}}
+    gid = add_group(app, rule)
+    alice, bob = user_in(app, "alice@example.com", gid), user_in(app, "bob@example.com", gid)
+    mine = alice.post("/data/tasks", json={"title": "alice's"})
+    assert mine.status_code == 200, mine.get_json()
+    assert bob.post("/data/tasks", json={"title": "bob's"}).status_code == 200
+    assert [t["title"] for t in alice.get("/data/tasks").get_json()["items"]] == ["alice's"]
+    assert [t["title"] for t in bob.get("/data/tasks").get_json()["items"]] == ["bob's"]
+    assert bob.get(f"/data/tasks/{mine.get_json()['id']}").status_code == 403
+    assert bob.put(f"/data/tasks/{mine.get_json()['id']}", json={"title": "taken"}).status_code == 403
+    assert api.get("/data/tasks").get_json()["total"] == 2
