@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import threading
 from typing import Any
 
@@ -220,3 +221,19 @@ def test_a_user_field_rule_with_current_user_shows_each_user_their_own_records(a
     assert bob.get(f"/data/tasks/{mine.get_json()['id']}").status_code == 403
     assert bob.put(f"/data/tasks/{mine.get_json()['id']}", json={"title": "taken"}).status_code == 403
     assert api.get("/data/tasks").get_json()["total"] == 2
+
+
+def test_a_non_developers_openapi_document_lists_only_what_they_may_use(world: dict[str, Any], api: Api):
+    user: Api = world["user"]
+    mine = user.get("/openapi.json").get_json()
+    full = api.get("/openapi.json").get_json()
+    schemas = mine["components"]["schemas"]
+    company_schema = next(s for name, s in schemas.items() if name.lower().startswith("compan")
+                          and "properties" in s and "name" in s["properties"])
+    assert "notes" not in company_schema["properties"] and "rating" in company_schema["properties"]
+    paths = " ".join(mine["paths"])
+    assert "logSomething" in paths and "activate" not in paths.replace("deactivate", "")
+    assert "/metadata" not in paths and "/status/logs" not in paths
+    full_paths = " ".join(full["paths"])
+    assert "/metadata" in full_paths and "deactivate" in full_paths and "/data/contacts" in full_paths
+    assert "notes" in json.dumps(full["components"]["schemas"])
