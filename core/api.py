@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import flask_smorest
@@ -20,7 +19,7 @@ from flask_smorest.spec.plugins import FlaskPlugin
 from webargs.flaskparser import FlaskParser
 
 from core.errors import BadRequest, ValidationFailed, field_errors
-from core.http import json_body, json_object, parse_bool
+from core.http import json_body, json_object, loads_safe, parse_bool
 
 
 class Flag(ma.fields.Field):
@@ -145,8 +144,8 @@ def _load_json_or_form(req: Any, schema: ma.Schema) -> dict[str, Any]:
     one (``-d "email=...&password=..."``); empty is ``{}``; anything else is a 400."""
     if req.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         try:
-            parsed = json.loads(req.get_data(cache=True) or b"null")
-        except ValueError:
+            parsed = loads_safe(req.get_data(cache=True) or b"null")
+        except (ValueError, RecursionError):
             parsed = None
         return parsed if isinstance(parsed, dict) else req.form.to_dict()
     return json_object({})
@@ -161,8 +160,8 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 SECURITY_SCHEMES = {
-    "token": {"type": "apiKey", "in": "header", "name": "token"},
-    "bearer": {"type": "http", "scheme": "bearer"},
+    "token": {"type": "apiKey", "in": "header", "name": "token", "description": "the token from POST /auth/login"},
+    "bearer": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <token>`"},
     "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-KEY"},
     "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},
 }

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
+from pymongo.errors import ExecutionTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("core.errors")
@@ -77,6 +80,9 @@ class ValidationFailed(ApiError):
         super().__init__(400, message, code="validationErrors", errors=errors)
 
 
+_LOCATIONS = ("json", "query", "querystring", "form", "headers", "files", "view_args", "body", "json_or_form")
+
+
 def field_errors(messages: Any, prefix: str = "") -> list[dict[str, Any]]:
     """marshmallow's nested ``{field: [message]}`` → ``[{field, code, message}]`` (dotted paths)."""
     out: list[dict[str, Any]] = []
@@ -114,7 +120,9 @@ def register(app: Flask) -> None:
         status = err.code or 500
         messages = (getattr(err, "data", None) or {}).get("messages")
         if status == 422 and isinstance(messages, dict):  # a stock flask-smorest ``@arguments`` error
-            return _api_error(ValidationFailed(field_errors(messages)))
+            # webargs keys the errors by location (``{"json": {...}}``): the field paths start below it
+            inner = [v for k, v in messages.items() if k in _LOCATIONS]
+            return _api_error(ValidationFailed([e for m in (inner or [messages]) for e in field_errors(m)]))
         message = err.description or err.name
         if status == 404:
             message = "The requested resource does not exist"
@@ -130,6 +138,13 @@ def register(app: Flask) -> None:
         if status == 405 and getattr(err, "valid_methods", None):
             response.headers["Allow"] = ", ".join(err.valid_methods)
         return response
+
+    @app.errorhandler(ExecutionTimeout)
+    def _too_slow(err: ExecutionTimeout):
+        limit = current_app.config["RUNTIME"].query_max_time_ms
+        body = {"code": "badRequest", "errors": [],
+                "message": f"The query took longer than {limit} ms: narrow it with more selective filters"}
+        return jsonify(body), 400
 
     @app.errorhandler(Exception)
     def _unhandled(err: Exception):
@@ -162,12 +177,21 @@ def unavailable_message(err: BaseException) -> str | None:
     if isinstance(err, RedisConnectionError | RedisTimeoutError):
         return QUEUE_UNAVAILABLE
     return None
+ERROR_LOGS_PER_MINUTE = 30
 
 
 def _app_log_error(err: Exception) -> None:
-    """Leave an ERROR in the app logs (``/status/logs``) so developers see failures without server access."""
+    """Leave an ERROR in the app logs (``/status/logs``) so developers see failures without server access.
+
+    At most ``ERROR_LOGS_PER_MINUTE`` a minute per process: requests that keep failing cannot flood the log
+    (the process log still gets every one)."""
     from flask import current_app, request
 
+    now = time.monotonic()
+    times = current_app.extensions.setdefault("runtime_error_log_times", deque(maxlen=ERROR_LOGS_PER_MINUTE))
+    if len(times) == ERROR_LOGS_PER_MINUTE and now - times[0] < 60:
+        return
+    times.append(now)
     try:
         app_logs = current_app.extensions["runtime"].app_logs
         if app_logs is not None:

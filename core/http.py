@@ -3,13 +3,49 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 from bson import ObjectId
 from flask import g, request
+from flask.json.provider import DefaultJSONProvider
 
 from core.errors import BadRequest, field_error
+
+MAX_JSON_DEPTH = 64
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+class UnsafeJSON(ValueError):
+    """JSON that parses but must not reach the runtime: nested too deeply, or text that is not Unicode."""
+
+
+def loads_safe(raw: bytes | str) -> Any:
+    """``json.loads`` that refuses nesting deeper than ``MAX_JSON_DEPTH`` before parsing (the parser recurses),
+    and strings with a lone surrogate (``"\\ud800"``: not Unicode, so no store can hold it)."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_STRING.sub(b'""', data)):
+        depth += 1 if bracket in b"[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_JSON_DEPTH:
+                raise UnsafeJSON(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    value = json.loads(data)
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnsafeJSON("a string holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode") from None
+    return value
+
+
+class SafeJSONProvider(DefaultJSONProvider):
+    """Flask's JSON with ``loads_safe``: bodies read through ``request.get_json`` get the same limits."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return loads_safe(s)
 
 
 def json_body(default: Any = None) -> Any:
@@ -18,8 +54,8 @@ def json_body(default: Any = None) -> Any:
     if not raw or not raw.strip():
         return default
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return loads_safe(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"Malformed JSON in request body: {exc}") from None
 
 

@@ -16,39 +16,43 @@ import pymongo
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from core import embedded_query
+
 _embedded_client: Any = None
 _embedded_journal: Any = None
 _embedded_lock = threading.RLock()
 
 
 class LockedCursor:
-    """A cursor of the embedded store whose evaluation runs under the store lock."""
+    """A cursor of the embedded store whose evaluation runs under the store lock (and its time limit)."""
 
-    def __init__(self, inner: Any, lock: threading.RLock):
+    def __init__(self, inner: Any, lock: threading.RLock, deadline: float | None = None):
         self._inner = inner
         self._lock = lock
+        self._deadline = deadline
 
     def __iter__(self) -> LockedCursor:
         return self
 
     def __next__(self) -> Any:
-        with self._lock:
+        with self._lock, embedded_query.time_limit(self._deadline):
             return next(self._inner)
 
     def __getattr__(self, name: str) -> Any:
         return _locked_attribute(getattr(self._inner, name), self._lock,
-                                 lambda result: result is self._inner)
+                                 lambda result: result is self._inner, self._deadline)
 
 
-def _locked_attribute(attr: Any, lock: threading.RLock, is_cursor: Callable[[Any], bool]) -> Any:
+def _locked_attribute(attr: Any, lock: threading.RLock, is_cursor: Callable[[Any], bool],
+                      deadline: float | None = None) -> Any:
     """``attr`` as is when it is a value; a method is wrapped to run under ``lock``, its cursors stay locked."""
     if not callable(attr):
         return attr
 
     def locked(*args: Any, **kwargs: Any) -> Any:
-        with lock:
+        with lock, embedded_query.time_limit(deadline):
             result = attr(*args, **kwargs)
-        return LockedCursor(result, lock) if is_cursor(result) else result
+        return LockedCursor(result, lock, deadline) if is_cursor(result) else result
     return locked
 
 
@@ -72,12 +76,39 @@ class LockedCollection:
         return self._inner.name
 
     def page_and_total(self, filter: dict[str, Any], page_filter: dict[str, Any], sort: list[tuple[str, int]],
-                       skip: int, limit: int, projection: dict[str, Any] | None) -> tuple[list[dict[str, Any]], int]:
+                       skip: int, limit: int, projection: dict[str, Any] | None,
+                       max_time_ms: int | None = None) -> tuple[list[dict[str, Any]], int]:
         """A list page and the filter's total from one scan (see ``embedded_index.page_and_total``)."""
         from core import embedded_index
 
-        with self._lock:
+        deadline = embedded_query.deadline_after(max_time_ms)
+        filter = embedded_query.prefilter(self._inner, filter, self._lock, deadline)
+        page_filter = embedded_query.prefilter(self._inner, page_filter, self._lock, deadline)
+        with self._lock, embedded_query.time_limit(deadline):
             return embedded_index.page_and_total(self._inner, filter, page_filter, sort, skip, limit, projection)
+    # Reads that may carry user patterns: evaluate those outside the lock, and honour the time limit.
+    def find(self, filter: Any = None, *args: Any, **kwargs: Any) -> LockedCursor:
+        deadline = embedded_query.deadline_after(kwargs.get("max_time_ms"))
+        filter = embedded_query.prefilter(self._inner, filter, self._lock, deadline)
+        with self._lock, embedded_query.time_limit(deadline):
+            cursor = self._inner.find(filter, *args, **kwargs)
+        return LockedCursor(cursor, self._lock, deadline)
+
+    def count_documents(self, filter: Any, **kwargs: Any) -> int:
+        deadline = embedded_query.deadline_after(kwargs.pop("maxTimeMS", None))
+        filter = embedded_query.prefilter(self._inner, filter, self._lock, deadline)
+        with self._lock, embedded_query.time_limit(deadline):
+            return self._inner.count_documents(filter, **kwargs)
+
+    def aggregate(self, pipeline: list[dict[str, Any]], **kwargs: Any) -> Any:
+        deadline = embedded_query.deadline_after(kwargs.pop("maxTimeMS", None))
+        pipeline = list(pipeline)
+        for i, stage in enumerate(pipeline):  # leading $match stages read stored documents: prefilter them
+            if set(stage) != {"$match"}:
+                break
+            pipeline[i] = {"$match": embedded_query.prefilter(self._inner, stage["$match"], self._lock, deadline)}
+        with self._lock, embedded_query.time_limit(deadline):
+            return list(self._inner.aggregate(pipeline, **kwargs))
 
 
 class Store:
@@ -190,6 +221,7 @@ def connect(uri: str | None, db_name: str, data_dir: str | None = None, fsync: s
     from core import embedded_index
 
     embedded_index.install()
+    embedded_query.install()
     with _embedded_lock:
         if _embedded_client is None:
             server = None

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import ValidationFailed, field_error
+from core.regex import SafeRegexError, compile_safe
 from entities.schemas import definition_errors
 from entities.templates import Template, TemplateError
 from entities.types import FIELD_NAME_RE, TYPES, FieldType
@@ -235,8 +236,8 @@ def _check_rules(rules: dict[str, Any], ftype: FieldType, path: str, errors: lis
             errors.append(field_error(f"{path}.{key}", "invalid", f"{key} must be a non-negative integer"))
     if "pattern" in rules:
         try:
-            re.compile(rules["pattern"])
-        except (re.error, TypeError) as exc:
+            compile_safe(rules["pattern"])
+        except SafeRegexError as exc:
             errors.append(field_error(f"{path}.pattern", "invalid", f"Invalid regular expression: {exc}"))
     ftype.check_rules(rules, path, errors, entity_names)
     if "setOn" in rules and (ftype.name != "user" or rules["setOn"] not in ("create", "write")):

@@ -22,6 +22,7 @@ import nh3
 from core.errors import field_error
 from core.http import parse_bool
 from core.ids import parse_object_id
+from core.regex import compile_safe
 
 if TYPE_CHECKING:
     from entities.metadata import Field
@@ -218,8 +219,8 @@ class TextType(FieldType):
         _check_length(value, field, self.default_max)
         pattern = field.type_rules.get("pattern")
         if pattern:
-            flags = re.IGNORECASE if field.type_rules.get("caseInsensitive") else 0
-            if not re.fullmatch(pattern, value, flags):
+            compiled = compile_safe(pattern, ignore_case=bool(field.type_rules.get("caseInsensitive")))
+            if compiled.fullmatch(value) is None:
                 raise FieldInvalid(field.type_rules.get("hint") or f"Must match the pattern {pattern}")
         return value
 

@@ -18,6 +18,7 @@ import datetime as dt
 import io
 import logging
 import mimetypes
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,7 +89,9 @@ class Download:
 
     @property
     def content_type(self) -> str:
-        return str((self.doc.get("metadata") or {}).get("contentType") or "application/octet-stream")
+        """The stored type; one that is not a valid media type (stored before they were checked) reads as bytes."""
+        stored = (self.doc.get("metadata") or {}).get("contentType")
+        return stored if is_content_type(stored) else "application/octet-stream"
 
     @property
     def length(self) -> int:
@@ -115,6 +118,8 @@ class FileService:
                user: dict[str, Any]) -> dict[str, Any]:
         """Store an upload as a temporary file (deleted unless a record references it in time)."""
         name = clean_filename(filename)
+        if content_type is not None and not is_content_type(content_type):
+            raise BadRequest(f"Invalid content type {content_type!r}: {CONTENT_TYPE_RULE}")
         try:
             doc = self.store.put(stream, name, guess_content_type(name, content_type),
                                  {"temporary": True, "ownerId": str(user["_id"])},
@@ -263,6 +268,8 @@ def parse_inline_upload(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("Name is required when uploading a file and must be a string")
     if not isinstance(content_type, str) or not content_type.strip():
         raise ValueError("Content type is required when uploading a file and must be a string")
+    if not is_content_type(content_type.strip()):
+        raise ValueError(f"Invalid content type: {CONTENT_TYPE_RULE}")
     if not isinstance(content, str):
         raise ValueError("Content is required when uploading a file and must be a base64 string")
     try:
@@ -277,6 +284,16 @@ def clean_filename(raw: str | None) -> str:
     name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(c for c in name if c.isprintable()).strip()
     return name[:255] or "file"
+
+
+# RFC 6838 §4.2 names (type "/" subtype), optional RFC 2045 parameters; ASCII only, no control characters.
+_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_CONTENT_TYPE = re.compile(rf'{_NAME}/{_NAME}(?:[ \t]*;[ \t]*{_NAME}=(?:{_NAME}|"[ !#-\[\]-~]*"))*')
+CONTENT_TYPE_RULE = "a media type such as text/plain or application/pdf (RFC 6838, ASCII), at most 255 characters"
+
+
+def is_content_type(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= 255 and _CONTENT_TYPE.fullmatch(value) is not None
 
 
 def guess_content_type(filename: str, given: str | None) -> str:

@@ -4,6 +4,7 @@ function ``run_job`` and the embedded thread runner both end up in ``execute``."
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,7 @@ def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = 
     ctx = JobContext(jobs, job, token, cancelled)
     extra: dict[str, Any] = {}
     has_errors = False
+    beat = Heartbeat(jobs, job_id, token)
     try:
         if runner is None:
             raise LookupError(f"No runner is registered for job type {job['type']}")
@@ -66,9 +68,38 @@ def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = 
         log.exception("job %s failed", job_id)
         jobs.logs.write(job_id, "ERROR", f"The job failed: {exc}")
         has_errors = True
+    finally:
+        beat.stop()
     done = _finish(jobs, ctx, token, extra, has_errors)
     if done is not None:
         jobs.notify("failed" if done.get("hasErrors") else "finished", done)
+
+
+class Heartbeat:
+    """Beats for a running job from a background thread, a third of ``stale_seconds`` apart, however long one
+    step of the runner takes: only a job whose worker died stops beating and is declared stale. The thread
+    ends with the execution, or as soon as the job is no longer owned by it (force-stopped, swept)."""
+
+    def __init__(self, jobs: JobService, job_id: ObjectId, token: str):
+        self._jobs, self._job_id, self._token = jobs, job_id, token
+        self._interval = max(0.05, jobs.settings.stale_seconds / 3)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"job-heartbeat-{job_id}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                owned = self._jobs.repo.owned_update(self._job_id, self._token, {"$set": {"heartbeat": now_ms()}})
+            except Exception:  # a store hiccup: try again at the next beat
+                log.exception("heartbeat of job %s failed", self._job_id)
+                continue
+            if owned is None:
+                return
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
 
 
 def _finish(jobs: JobService, ctx: JobContext, token: str, extra: dict[str, Any],

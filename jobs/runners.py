@@ -36,8 +36,9 @@ Rules of the contract:
   Raising any other exception finishes the job with ``hasErrors: true`` and the message in its logs.
 * ``ctx.log(level, message)`` writes job logs (INFO, WARN, ERROR). ``ctx.write_context(path)`` is a
   ``WriteContext`` of the user who ran the job, for record writes with history.
-* Long single steps should call ``ctx.heartbeat()`` at least every ``JOBS_STALE_SECONDS`` (30 s):
-  a job whose heartbeat is older is taken for dead and STOPPED (it can be resumed).
+* While a runner runs, a background thread beats for it every third of ``JOBS_STALE_SECONDS`` (30 s), so a
+  long single step is fine: only a job whose worker died (no beat for that long) is taken for dead and
+  STOPPED (it can be resumed).
 """
 
 from __future__ import annotations

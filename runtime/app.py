@@ -13,6 +13,7 @@ from core import errors
 from core.api import Api
 from core.config import Config
 from core.errors import Unauthorized
+from core.http import SafeJSONProvider
 from core.services import Services
 from core.storage import connect
 from entities import plugin as entities_plugin
@@ -44,6 +45,7 @@ def create_app(config: Config | None = None, store=None) -> Flask:
         API_TITLE="Entity Runtime", API_VERSION="1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX=prefix, OPENAPI_JSON_PATH="openapi.json", JSON_SORT_KEYS=False,
     )
+    app.json = SafeJSONProvider(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.session_interface = _NoSessions()
     app.url_map.merge_slashes = False  # ``/data/x//history`` is a JSON 404, not an HTML redirect

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from bson import ObjectId
@@ -122,6 +123,11 @@ def company(**changes: Any) -> dict[str, Any]:
     body = {k: (v.copy() if isinstance(v, dict) else list(v) if isinstance(v, list) else v) for k, v in COMPANY.items()}
     body.update(changes)
     return body
+
+
+def as_listed(record: dict[str, Any], entity_label: str = "Companies") -> dict[str, Any]:
+    """A record as a response record of a many-records result (delete many, action over many): with its entity."""
+    return {**record, "entity": {"id": ANY, "name": entity_label}}
 
 
 def create(api: Api, entity: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
             outcomes = {}
             for oid in batch:
                 outcomes[str(oid)] = runner.outcome(
-                    lambda oid=oid: runner.run_one(entity, action, oid, params, user, ctx, hooks), action)
+                    lambda oid=oid: runner.run_one(entity, action, oid, params, user, ctx, hooks), action, entity)
                 hooks.beat()
             jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch), record_results=outcomes)
         return None

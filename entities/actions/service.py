@@ -20,7 +20,7 @@ from entities.metadata import Entity, HistorySettings
 from entities.permissions.enforce import forbidden, policy, read_filter, strip_hidden
 from entities.permissions.policy import ALWAYS, UNRESTRICTED, Rule
 from entities.query import iterate_ids, map_filter
-from entities.records.render import render
+from entities.records.render import render, with_entity
 from entities.records.schema import flatten_errors, schema_for
 
 log = logging.getLogger("runtime.actions")
@@ -121,13 +121,18 @@ class ActionService:
         does not stop the others."""
         out: dict[str, Any] = {}
         for rid in ids:
-            out[rid] = self.outcome(lambda rid=rid: self.run_one(entity, action, rid, params, user, ctx), action)
+            out[rid] = self.outcome(lambda rid=rid: self.run_one(entity, action, rid, params, user, ctx), action,
+                                    entity)
         return out
 
     @staticmethod
-    def outcome(fn: Callable[[], Any], action: Action) -> dict[str, Any]:
+    def outcome(fn: Callable[[], Any], action: Action, entity: Entity | None = None) -> dict[str, Any]:
+        """One record's entry of a many-records result; a rendered record names its ``entity`` (seed 002)."""
         try:
-            return {"status": "ok", "response": fn()}
+            response = fn()
+            if entity is not None and not action.custom_response and isinstance(response, dict):
+                response = with_entity(entity, response)
+            return {"status": "ok", "response": response}
         except ApiError as exc:
             return {"status": "error", "errorMessage": exc.message}
         except Exception as exc:  # a handler bug: report its message only, log the traceback

@@ -7,10 +7,10 @@ surrounding brackets, as some samples show.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from core.errors import BadRequest
+from core.http import loads_safe
 
 Stage = tuple[str, Any]
 MAX_STAGES = 100
@@ -21,11 +21,11 @@ def parse_body(raw: bytes) -> Any:
     if not raw or not raw.strip():
         raise BadRequest("The body must be a JSON list of stages, e.g. [{\"match\": {...}}, {\"group\": {...}}]")
     try:
-        return json.loads(raw)
+        return loads_safe(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         error = exc
     try:
-        wrapped = json.loads(b"[" + raw + b"]")
+        wrapped = loads_safe(b"[" + raw + b"]")
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest(f"Malformed JSON in request body: {error}") from None
     if all(isinstance(s, dict) for s in wrapped):

@@ -230,13 +230,6 @@ def _join_path(ctx: StageContext, r: Resolved, what: str) -> tuple[str, Slot]:
     return r.mongo_path, r.slot
 
 
-def geo_near(ctx: StageContext, settings: Any) -> Step:
-    geo = [f.name for f in ctx.entity.fields if f.type.family == "geo"]
-    if not geo:
-        raise ctx.error(f"geoNear needs a geo point field, and entity '{ctx.entity.name}' has none")
-    raise ctx.error("geoNear is not supported by this runtime")  # no geo type exists yet
-
-
 def _comma_list(ctx: StageContext, value: Any, expected: str) -> list[str]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         items = value
@@ -259,5 +252,7 @@ def _int(ctx: StageContext, value: Any, minimum: int) -> int:
 Translator = Callable[[StageContext, Any], Step]
 TRANSLATORS: dict[str, Translator] = {
     "match": match, "sort": sort, "project": project, "group": group, "count": count, "skip": skip,
-    "limit": limit, "unwind": unwind, "lookup": lookup, "geoNear": geo_near,
+    "limit": limit, "unwind": unwind, "lookup": lookup,
 }
+# Stages of the platform this runtime refuses with a reason rather than "unknown stage".
+UNSUPPORTED = {"geoNear": "geoNear is not supported: this runtime has no geo point field type to search near"}

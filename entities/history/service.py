@@ -39,7 +39,9 @@ def _page(recorder: HistoryRecorder, selector: dict[str, Any], size: int, offset
         oid = parse_object_id(offset)
         if oid is None:
             raise BadRequest("_offset must be the id of a history entry")
-        page_query["_id"] = {"$lt": oid}
+        rng = dict(query.get("_id") or {})  # the page is below the offset; the total counts every match
+        rng["$lt"] = min(oid, rng.get("$lt", oid))
+        page_query["_id"] = rng
     docs = list(recorder.col.find(page_query).sort("_id", -1).limit(size)) if size else []
     total = recorder.col.count_documents(query)
     return page(total, docs, present)
@@ -81,12 +83,6 @@ def entity_history(recorder: HistoryRecorder, entity: Entity, event_types: str |
         if time_to is not None:
             ts["$lte"] = time_to
         selector["timestamp"] = ts
-    if "_id" in selector and offset:
-        oid = parse_object_id(offset)
-        if oid is None:
-            raise BadRequest("_offset must be the id of a history entry")
-        selector["_id"] = {**selector["_id"], "$lt": min(oid, selector["_id"].get("$lt", oid))}
-        offset = None
     return _page(recorder, selector, size, offset)
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from core.errors import BadRequest
+from core.http import loads_safe
 from entities.metadata import Field
 from entities.query.operators import at, condition
 from entities.query.paths import Segment, Target, resolve
@@ -93,7 +93,7 @@ def group_condition(target: Target, obj: dict[str, Any], param: str) -> dict[str
 
 def _json_object(raw: str, param: str) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
+        value = loads_safe(raw)
     except (ValueError, RecursionError):
         raise bad(param, 'a nested field takes a JSON object, e.g. {"state":"CA"}, or empty()/notEmpty()') from None
     if not isinstance(value, dict):

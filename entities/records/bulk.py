@@ -11,7 +11,7 @@ from core.context import WriteContext
 from core.errors import ApiError
 from entities.metadata import Entity
 from entities.records.lifecycle import RecordLifecycle
-from entities.records.render import render
+from entities.records.render import render, with_entity
 
 RESULTS_CAP = 1000
 
@@ -26,7 +26,7 @@ def delete_each(records: RecordLifecycle, entity: Entity, ids: Iterable[ObjectId
         try:
             doc = records.delete(entity, rid, ctx)
             ok += 1
-            outcome: dict[str, Any] = {"status": "ok", "response": render(entity, doc)}
+            outcome: dict[str, Any] = {"status": "ok", "response": with_entity(entity, render(entity, doc))}
         except ApiError as exc:
             failed += 1
             outcome = {"status": "error", "errorMessage": exc.message}

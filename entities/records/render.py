@@ -37,6 +37,17 @@ def render(entity: Entity, doc: dict[str, Any], fields: list[str] | None = None,
     return out
 
 
+def with_entity(entity: Entity, rendered: dict[str, Any]) -> dict[str, Any]:
+    """A rendered record as a response record of a many-records result: ``entity: {id, name}`` after its label."""
+    out: dict[str, Any] = {}
+    for key, value in rendered.items():
+        out[key] = value
+        if key == "label":
+            out["entity"] = {"id": entity.id, "name": entity.label}
+    out.setdefault("entity", {"id": entity.id, "name": entity.label})
+    return out
+
+
 def _project(body: dict[str, Any], paths: list[str]) -> dict[str, Any]:
     tops: dict[str, list[str]] = {}
     for p in paths:

@@ -7,12 +7,12 @@ from typing import Any
 from flask import g
 from marshmallow import RAISE, Schema, fields, validate
 
+from core.api import Blueprint, JobLink
 from core.errors import Forbidden
-from core.routing import ApiBlueprint
 from core.services import services
 from jobs.schedules.service import render
 
-blp = ApiBlueprint("schedules", __name__, description="Scheduled jobs (cron)")
+blp = Blueprint("schedules", __name__, description="Scheduled jobs (cron)")
 
 
 class ActionSpecSchema(Schema):
@@ -70,11 +70,6 @@ class ScheduleListSchema(Schema):
     total = fields.Integer()
     offset = fields.String(allow_none=True)
     items = fields.List(fields.Nested(ScheduleOutSchema))
-
-
-class JobLinkSchema(Schema):
-    jobLink = fields.String()
-    jobId = fields.String()
 
 
 def _developer() -> None:
@@ -142,7 +137,7 @@ def resume_schedule(schedule_id: str):
 
 
 @blp.route("/schedules/<schedule_id>/run", methods=["POST"])
-@blp.response(200, JobLinkSchema)
+@blp.response(200, JobLink)
 def run_schedule(schedule_id: str):
     _developer()
     svc = services()

@@ -7,12 +7,12 @@ from typing import Any
 from flask import g
 from marshmallow import Schema, fields, validate
 
+from core.api import Blueprint
 from core.errors import Forbidden
-from core.routing import ApiBlueprint
 from core.services import services
 from jobs.webhooks.service import render
 
-blp = ApiBlueprint("webhooks", __name__, description="Webhook deliveries")
+blp = Blueprint("webhooks", __name__, description="Webhook deliveries")
 
 
 class DeliveryArgs(Schema):

@@ -16,23 +16,17 @@ from typing import Any
 
 from flask import Flask
 
+from core.api import SECURITY, SECURITY_SCHEMES
 from core.errors import NotFound
 from entities.metadata import Entity
 from runtime.openapi.entity_paths import EntityDocument, entity_actions
 from runtime.openapi.visibility import DocumentFilter, ShowEverything, User
 
-SECURITY_SCHEMES = {
-    "token": {"type": "apiKey", "in": "header", "name": "token", "description": "the token from POST /auth/login"},
-    "bearer": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <token>`"},
-    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-KEY"},
-    "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},
-}
-SECURITY = [{"token": []}, {"bearer": []}, {"apiKeyHeader": []}, {"apiKeyQuery": []}]
 PUBLIC_PATHS = ("/auth/login", "/health", "/health/ready", "/files/shared/{shared_id}")
 
 SHARED_SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": {
-        "type": "object", "required": ["code", "message"],
+        "type": "object", "required": ["code", "message", "errors"],
         "properties": {
             "code": {"type": "string", "example": "validationErrors"},
             "message": {"type": "string"},
@@ -116,6 +110,7 @@ class Documents:
             doc["components"]["schemas"].update(part.schemas)
             doc["components"].setdefault("parameters", {}).update(part.parameters)
             doc["tags"].append(part.tag)
+        _complete(doc)
         used = {tag for ops in doc["paths"].values() for op in ops.values() if isinstance(op, dict)
                 for tag in op.get("tags", [])}
         doc["tags"] = [t for t in doc["tags"] if t["name"] in used]  # e.g. tags of operations a filter hid
@@ -155,6 +150,21 @@ class Documents:
                 for param in operation:
                     if param.get("name") == "entity_name" and param.get("in") == "path":
                         param["schema"] = {"type": "string", "enum": names} if names else {"type": "string"}
+
+
+ERROR_RESPONSE = {"description": "No or an invalid token",
+                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _complete(doc: dict[str, Any]) -> None:
+    """Every operation says how it is secured, and a secured one documents its 401 (the error body)."""
+    for ops in doc["paths"].values():
+        for method, operation in ops.items():
+            if method == "parameters" or not isinstance(operation, dict):
+                continue
+            operation.setdefault("security", SECURITY)
+            if operation["security"]:
+                operation.setdefault("responses", {}).setdefault("401", copy.deepcopy(ERROR_RESPONSE))
 
 
 def documents(app: Flask) -> Documents:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g
+from flask import g, jsonify
 from flask_smorest import Blueprint
 
 from core.identity import require_developer
@@ -35,8 +35,9 @@ def _groups() -> GroupsService:
 
 
 def _one_or_many(ids: str, docs: list[dict[str, Any]]) -> Any:
+    """One user, or a list for several ids (sent as is: the documented schema is the one-user case)."""
     rendered = _users().render_many(docs)
-    return rendered if "," in ids else rendered[0]
+    return jsonify(rendered if "," in ids else rendered[0])
 
 
 @blp.route("/users", methods=["GET"])
@@ -80,7 +81,7 @@ def delete_user(ref: str):
 
 
 @blp.route("/users/<ids>/<any(deactivate, reactivate, unblock):action>", methods=["PUT"])
-@blp.response(200)
+@blp.response(200, UserOut, description="The user; a list of users when several ids are given")
 def set_status(ids: str, action: str):
     require_users_manager(g.user)
     return _one_or_many(ids, _users().set_status(ids, action))
@@ -88,14 +89,14 @@ def set_status(ids: str, action: str):
 
 @blp.route("/users/<ids>/addGroup", methods=["PUT"])
 @blp.arguments(AddGroupBody, location="json")
-@blp.response(200)
+@blp.response(200, UserOut, description="The user; a list of users when several ids are given")
 def add_group(body: dict[str, Any], ids: str):
     require_users_manager(g.user)
     return _one_or_many(ids, _users().add_group(ids, body, g.user))
 
 
 @blp.route("/users/<ids>/removeGroup/<group>", methods=["PUT"])
-@blp.response(200)
+@blp.response(200, UserOut, description="The user; a list of users when several ids are given")
 def remove_group(ids: str, group: str):
     require_users_manager(g.user)
     return _one_or_many(ids, _users().remove_group(ids, group, g.user))

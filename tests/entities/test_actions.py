@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, Api, company, create, login, make_app
+from tests.conftest import ADMIN_EMAIL, Api, as_listed, company, create, login, make_app
 from tests.conftest import wait_for_job as wait_for
 from tests.entities import action_handlers
 
@@ -75,7 +75,8 @@ def test_one_record_action_over_ids_and_query_returns_a_map(api: Api):
     b = create(api, "companies", company(name="B", state="inactive"))
     by_ids = api.put(f"/data/companies/{a['id']},{b['id']}/logSomething", json={"param1": "x"}).get_json()
     assert set(by_ids) == {a["id"], b["id"]}
-    assert by_ids[a["id"]] == {"status": "ok", "response": a} and by_ids[b["id"]] == {"status": "ok", "response": b}
+    assert by_ids[a["id"]] == {"status": "ok", "response": as_listed(a)}
+    assert by_ids[b["id"]] == {"status": "ok", "response": as_listed(b)}
     assert _performed(api, a["id"]) == _performed(api, b["id"]) == ["logSomething"]
     by_query = api.put(f"/data/companies/activate?id={a['id']},{b['id']}").get_json()
     assert {k: v["response"]["state"] for k, v in by_query.items()} == {a["id"]: "active", b["id"]: "active"}

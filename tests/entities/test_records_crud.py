@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bson import ObjectId
 
-from tests.conftest import Api, company, create
+from tests.conftest import Api, as_listed, company, create
 
 
 def stored(app, entity: str, record_id: str) -> dict | None:
@@ -109,7 +109,7 @@ def test_delete_many_returns_the_result_map(api: Api):
     missing = "5f0000000000000000000000"
     body = api.delete(f"/data/companies/{a['id']},{b['id']},{missing}").get_json()
     assert body[a["id"]]["status"] == "ok" and body[a["id"]]["response"]["name"] == "A"
-    assert body[b["id"]] == {"status": "ok", "response": b | {"version": 0}}
+    assert body[b["id"]] == {"status": "ok", "response": as_listed(b | {"version": 0})}
     assert body[missing]["status"] == "error" and body[missing]["errorMessage"]
     assert api.get("/data/companies").get_json()["total"] == 0
 

@@ -251,3 +251,20 @@ def test_child_jobs_count_on_the_parent(app, api, jobs):
     wait_idle(jobs)
     assert _job(api, parent["_id"])["childrenJobsCount"] == 1
     assert _job(api, parent["_id"])["childrenJobsProcessed"] == 1
+
+
+def test_a_step_slower_than_the_stale_limit_is_not_taken_for_a_dead_worker(app, api, jobs, control, monkeypatch):
+    """The heartbeat comes from a background thread, not only between batches: a live job is never swept."""
+    monkeypatch.setattr(jobs.settings, "stale_seconds", 1)
+    control.block_at = 0
+    doc = _submit(app, 2)
+    assert control.entered.wait(10)
+    deadline = time.time() + 2.5  # the first step takes 2.5 stale limits
+    while time.time() < deadline:
+        assert _job(api, doc["_id"])["status"] == RUNNING  # each read runs the stale sweep
+        time.sleep(0.1)
+    control.proceed.set()
+    wait_idle(jobs)
+    job = _job(api, doc["_id"])
+    assert job["status"] == FINISHED and job["recordsProcessed"] == 2
+    assert api.get(f"/status/jobs/{doc['_id']}/logs?level=WARN").get_json()["items"] == []

