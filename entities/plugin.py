@@ -17,6 +17,7 @@ from entities.history.routes import blp as history_blp
 from entities.listeners.plugin import install_listeners
 from entities.metadata_routes import blp as metadata_blp
 from entities.permissions.enforce import GroupAuthorizer, check_api_flags
+from entities.permissions.file_attach import FileAttachAuthorizer
 from entities.records.delete_job import DELETE_RECORDS, run_delete, submit_delete
 from entities.records.file_refs import RecordFileReferences
 from entities.records.routes import blp as records_blp
@@ -30,6 +31,7 @@ from entities.transfer.routes import blp as transfer_blp
 def install(app: Flask, api: Any, services: Services) -> None:
     services.registry.checks.append(check_actions)
     services.records.authorizers.append(GroupAuthorizer())
+    services.records.authorizers.append(FileAttachAuthorizer(services.store, services.registry))
     services.plugins.request_checks.append(check_api_flags)
     services.plugins.action_runners.update(ids=run_on_ids, query=run_on_query)
     services.plugins.delete_submitter = submit_delete

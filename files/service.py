@@ -231,17 +231,19 @@ def file_name(store: Store, file_id: ObjectId) -> str | None:
     return doc.get("filename") if doc else None
 
 
-def complete_ref(store: Store, ref: dict[str, Any]) -> str | None:
+def complete_ref(store: Store, ref: dict[str, Any], uploader: str | None = None) -> str | None:
     """Make a written file value ready to store as ``{id, name}``; returns an error message or None.
 
     ``ref`` is what ``FileType.load`` gave: ``{"id": ObjectId}`` (the file must exist), ``{"upload": {...}}``
     (an inline upload: stored now, as a temporary file the sweep keeps once the record references it), or an
-    already stored ``{id, name}`` (kept as is).
+    already stored ``{id, name}`` (kept as is). ``uploader`` (a user id) becomes an inline upload's owner.
     """
     upload = ref.pop("upload", None)
     if upload is not None:
-        doc = FileStore(store).put(io.BytesIO(upload["content"]), upload["name"], upload["contentType"],
-                                   {"temporary": True})
+        metadata: dict[str, Any] = {"temporary": True}
+        if uploader:
+            metadata["ownerId"] = uploader
+        doc = FileStore(store).put(io.BytesIO(upload["content"]), upload["name"], upload["contentType"], metadata)
         ref.update(id=doc["_id"], name=doc["filename"])
         return None
     if "name" in ref:
@@ -251,6 +253,12 @@ def complete_ref(store: Store, ref: dict[str, Any]) -> str | None:
         return f"File '{ref['id']}' does not exist"
     ref["name"] = name
     return None
+
+
+def file_owners(store: Store, file_ids: list[ObjectId]) -> dict[ObjectId, str | None]:
+    """Who uploaded each of ``file_ids`` (``metadata.ownerId``; None for files stored by the runtime)."""
+    docs = FileStore(store).files.find({"_id": {"$in": file_ids}}, {"metadata.ownerId": 1})
+    return {d["_id"]: (d.get("metadata") or {}).get("ownerId") for d in docs}
 
 
 def parse_inline_upload(value: dict[str, Any]) -> dict[str, Any]:

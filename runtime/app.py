@@ -27,6 +27,7 @@ from runtime.auth_routes import PUBLIC_ENDPOINTS
 from runtime.auth_routes import blp as auth_blp
 from runtime.cli_support import apply_folder, apply_groups_folder, ensure_indexes
 from runtime.health import blp as health_blp
+from runtime.openapi import permissions as openapi_permissions
 from runtime.services import build_services
 from runtime.users import plugin as users_plugin
 
@@ -101,6 +102,7 @@ def _install_cors(app: Flask, config: Config) -> None:
 def _install_observability(app: Flask, api: Api, svc: Services, prefix: str) -> None:
     """The per-entity OpenAPI document and its docs page, and ``/metrics``."""
     openapi.install(app, api, prefix)
+    openapi_permissions.install(app, svc, prefix)  # a non-developer's document shows what they may use
     metrics.install(app, svc)
 
 

@@ -17,8 +17,8 @@ from core.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_
 from entities.actions.context import ActionContext
 from entities.actions.definitions import Action, resolve_handler
 from entities.metadata import Entity, HistorySettings
-from entities.permissions.enforce import forbidden, policy, read_filter
-from entities.permissions.policy import ALWAYS, Rule
+from entities.permissions.enforce import forbidden, policy, read_filter, strip_hidden
+from entities.permissions.policy import ALWAYS, UNRESTRICTED, Rule
 from entities.query import iterate_ids, map_filter
 from entities.records.render import render, with_entity
 from entities.records.schema import flatten_errors, schema_for
@@ -93,6 +93,7 @@ class ActionService:
         oid = doc["_id"]
         if not action_rule(entity, action.name, ctx).allows(doc):
             raise forbidden("action")
+        shown = policy(entity, ctx.caller) if ctx.caller is not None else UNRESTRICTED
         ctx = _as_action(ctx, entity, action)
         if action.precondition:
             selector = {"$and": [{"_id": oid}, map_filter(entity, action.precondition)]}
@@ -112,7 +113,7 @@ class ActionService:
             else:
                 updated = records.get(entity, oid)
         self._performed(entity, action, updated, ctx)
-        return result if action.custom_response else render(entity, updated)
+        return result if action.custom_response else strip_hidden(shown, render(entity, updated))
 
     def run_one_each(self, entity: Entity, action: Action, ids: list[str], params: dict[str, Any],
                      user: dict[str, Any], ctx: WriteContext) -> dict[str, Any]:

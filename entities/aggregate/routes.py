@@ -11,7 +11,7 @@ from core.api import Blueprint, errors
 from core.services import services
 from entities.aggregate.schemas import AggregateResult, Stage
 from entities.aggregate.service import aggregate
-from entities.permissions.enforce import check_paths, policy, read_filter
+from entities.permissions.enforce import check_paths, forbidden, policy, read_filter
 
 _TOKEN = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*")
 
@@ -31,7 +31,21 @@ def aggregate_records(body: Any, entity_name: str):
     if not p.unrestricted:
         base = read_filter(p.access, "aggregate")
         check_paths(p, _strings(body), "aggregate")
+        _check_lookups(svc, body)
     return jsonify(aggregate(svc, entity, body, base))
+
+
+def _check_lookups(svc: Any, body: Any) -> None:
+    """A ``lookup`` joins whole records of another entity: the caller must read all of them, every field."""
+    stages = body if isinstance(body, list) else [body]
+    for stage in stages:
+        settings = stage.get("lookup") if isinstance(stage, dict) else None
+        name = settings.get("foreignEntityName") if isinstance(settings, dict) else None
+        if not isinstance(name, str) or name not in svc.registry.all():
+            continue  # the pipeline builder reports it
+        foreign = policy(svc.registry.get(name))
+        if not foreign.unrestricted and (not foreign.access.always or foreign.hidden()):
+            raise forbidden("aggregate")
 
 
 def _strings(value: Any, depth: int = 0) -> list[str]:

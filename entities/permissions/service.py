@@ -29,6 +29,7 @@ class Permissions:
         self.groups = store.collection(GROUPS)
         self.users = store.collection(USERS)
         self._cache: OrderedDict[tuple[Any, ...], EntityPolicy] = OrderedDict()
+        self._groups: dict[tuple[Any, Any], dict[str, Any]] = {}  # (group id, version) → its document
         self._lock = threading.Lock()
 
     def caller(self, user: dict[str, Any]) -> Caller:
@@ -37,8 +38,29 @@ class Permissions:
             return Caller(self, user, None)
         ids = [g["id"] if isinstance(g, dict) else g for g in user.get("groups") or []]
         ids = [ObjectId(i) if isinstance(i, str) and ObjectId.is_valid(i) else i for i in ids]
-        docs = list(self.groups.find({"_id": {"$in": ids}}, {"version": 1, "permissions": 1})) if ids else []
-        return Caller(self, user, sorted(docs, key=lambda d: d["_id"]))
+        return Caller(self, user, sorted(self._group_documents(ids), key=lambda d: d["_id"]))
+
+    def _group_documents(self, ids: list[Any]) -> list[dict[str, Any]]:
+        """The groups' ``permissions`` as of their current ``version``: each request reads only the versions;
+        a group's document is read again only when its version changed (cached per id and version)."""
+        if not ids:
+            return []
+        docs: list[dict[str, Any]] = []
+        stale: list[Any] = []
+        for v in self.groups.find({"_id": {"$in": ids}}, {"version": 1}):
+            found = self._groups.get((v["_id"], v.get("version")))
+            if found is None:
+                stale.append(v["_id"])
+            else:
+                docs.append(found)
+        if stale:
+            for doc in self.groups.find({"_id": {"$in": stale}}, {"version": 1, "permissions": 1}):
+                with self._lock:
+                    if len(self._groups) >= CACHE_SIZE:
+                        self._groups.clear()
+                    self._groups[(doc["_id"], doc.get("version"))] = doc
+                docs.append(doc)
+        return docs
 
     def caller_by_id(self, user_id: str | None, developer: bool) -> Caller:
         """For a job run by a user: their permissions as they are when the job runs."""

@@ -15,10 +15,24 @@ Scope = tuple[list[Field], tuple[Segment, ...], bool]  # fields, key-chain prefi
 
 
 def and_(conditions: list[dict[str, Any]]) -> dict[str, Any]:
-    conditions = [c for c in conditions if c]
-    if not conditions:
-        return {}
-    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+    """All of ``conditions``, as flat as possible: nested ``$and``s unpacked, repeats dropped (a permission
+    rule often repeats the caller's own filter) and conditions on different keys merged into one document,
+    which is what a matcher evaluates fastest."""
+    flat: list[dict[str, Any]] = []
+    for c in conditions:
+        for part in (c["$and"] if len(c) == 1 and isinstance(c.get("$and"), list) else [c]) if c else []:
+            if part and part not in flat:
+                flat.append(part)
+    if len(flat) <= 1:
+        return flat[0] if flat else {}
+    merged: dict[str, Any] = {}
+    rest: list[dict[str, Any]] = []
+    for part in flat:
+        if merged.keys().isdisjoint(part):
+            merged.update(part)
+        else:
+            rest.append(part)
+    return {"$and": [merged, *rest]} if rest else merged
 
 
 def or_(conditions: list[dict[str, Any]]) -> dict[str, Any]:

@@ -72,9 +72,13 @@ class RecordLifecycle:
             raise NotFound(f"Record '{record_id}' does not exist in entity '{entity.name}'")
         return upgrade(entity, doc)
 
-    def find_many(self, entity: Entity, ids: Iterable[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
-        return {d["_id"]: upgrade(entity, d)
-                for d in self.collection(entity).find({"_id": {"$in": list(ids)}}, {OUTBOX_FIELD: 0})}
+    def find_many(self, entity: Entity, ids: Iterable[ObjectId],
+                  scope: dict[str, Any] | None = None) -> dict[ObjectId, dict[str, Any]]:
+        """The records of ``ids`` (those matching ``scope`` too, when given)."""
+        query: dict[str, Any] = {"_id": {"$in": list(ids)}}
+        if scope:
+            query = {"$and": [query, scope]}
+        return {d["_id"]: upgrade(entity, d) for d in self.collection(entity).find(query, {OUTBOX_FIELD: 0})}
 
     # --- validate (for callers that check values before writing: actions, imports) -----------------
 
@@ -115,7 +119,7 @@ class RecordLifecycle:
     # --- create ----------------------------------------------------------------------------------
 
     def create(self, entity: Entity, body: Any, ctx: WriteContext, record_id: ObjectId | None = None) -> dict[str, Any]:
-        doc = self.validator.build_new(entity, body, record_id)
+        doc = self.validator.build_new(entity, body, record_id, ctx.user_id)
         stamp_users(entity, doc, ctx, None)
         self._authorize("create", entity, None, doc, ctx)
         entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
@@ -139,7 +143,7 @@ class RecordLifecycle:
         expected = _parse_version(body.get("version"))
         changes = self.validator.check_body(body)
         def apply(current: dict[str, Any]) -> dict[str, Any]:
-            doc = self.validator.updated(entity, current, changes)
+            doc = self.validator.updated(entity, current, changes, ctx.user_id)
             stamp_users(entity, doc, ctx, current)
             return doc
 
@@ -197,7 +201,7 @@ class RecordLifecycle:
                 if batch_done is not None:
                     batch_done(batch[-1], len(batch))
             return updated
-        values = self.validator.validated_values(entity, body)
+        values = self.validator.validated_values(entity, body, ctx.user_id)
         col = self.collection(entity)
         updated = 0
         for batch in ids:

@@ -56,8 +56,13 @@ def _related(entity: Entity, docs: list[dict[str, Any]], names: list[str]) -> di
             value = d.get(name)
             for ref in value if isinstance(value, list) else [value] if value else []:
                 ids.add(ref["id"])
-        found = svc.records.find_many(target, ids)
-        out[name] = {str(k): render(target, v) for k, v in found.items()}
+        p = policy(target)
+        scope = p.access.mongo()
+        if scope is None or not ids:  # a related entity the caller may not read: no related records
+            out[name] = {}
+            continue
+        found = svc.records.find_many(target, ids, scope or None)
+        out[name] = {str(k): strip_hidden(p, render(target, v)) for k, v in found.items()}
     return out
 
 

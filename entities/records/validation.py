@@ -86,7 +86,7 @@ class RecordValidator:
         return merged
 
     def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]],
-                touched: Iterable[str] | None = None) -> None:
+                touched: Iterable[str] | None = None, uploader: str | None = None) -> None:
         """Defaults, required checks, relationships, nested labels, calculated values, record label.
 
         Only the relationships in ``touched`` (all on create) are resolved: a value left dangling by a
@@ -105,7 +105,8 @@ class RecordValidator:
             if doc.get(f.name) is None and f.type.missing_value() is not None:
                 doc[f.name] = f.type.missing_value()
         names = None if touched is None else set(touched)
-        self.resolve_references([f for f in entity.fields if names is None or f.name in names], doc, "", errors)
+        self.resolve_references([f for f in entity.fields if names is None or f.name in names], doc, "", errors,
+                                uploader)
         for f in entity.fields:
             if f.is_nested and doc.get(f.name) is not None:
                 items = doc[f.name] if f.many else [doc[f.name]]
@@ -121,7 +122,8 @@ class RecordValidator:
         doc["label"] = compute_label(entity, doc)
 
     def resolve_references(self, fields: list[Field], values: dict[str, Any], prefix: str,
-                            errors: list[dict[str, Any]]) -> None:
+                           errors: list[dict[str, Any]], uploader: str | None = None) -> None:
+        """Relationships resolved to stored values, file refs completed (inline uploads owned by ``uploader``)."""
         for f in fields:
             value = values.get(f.name)
             if value is None:
@@ -131,9 +133,10 @@ class RecordValidator:
                 items = value if f.many else [value]
                 for i, item in enumerate(items):
                     p = f"{path}[{i}]." if f.many else f"{path}."
-                    self.resolve_references(f.nested, item, p, errors)
+                    self.resolve_references(f.nested, item, p, errors, uploader)
             else:
-                values[f.name] = f.type.resolve(f, value, path, self, errors)
+                refs = self if uploader is None else _OwnedUploads(self, uploader)
+                values[f.name] = f.type.resolve(f, value, path, refs, errors)
 
     def relationship(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
         target_name = f.type_rules.get("entity")
@@ -173,11 +176,11 @@ class RecordValidator:
                 errors.append(field_error(name, "duplicate", "Another record already has this value", f.label,
                                           rejected=path_text(entity, doc, name)))
 
-    def validated_values(self, entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
+    def validated_values(self, entity: Entity, body: dict[str, Any], uploader: str | None = None) -> dict[str, Any]:
         """Stored values for a partial body (validated, references resolved); None means clear the field."""
         loaded = self._load(entity, self.check_body(body))
         errors: list[dict[str, Any]] = []
-        self.resolve_references(entity.fields, loaded, "", errors)
+        self.resolve_references(entity.fields, loaded, "", errors, uploader)
         for name, value in loaded.items():
             f = entity.field(name)
             if f is not None and f.required and value in (None, "", []):
@@ -188,7 +191,8 @@ class RecordValidator:
 
     # --- documents ------------------------------------------------------------------------------
 
-    def build_new(self, entity: Entity, body: Any, record_id: ObjectId | None = None) -> dict[str, Any]:
+    def build_new(self, entity: Entity, body: Any, record_id: ObjectId | None = None,
+                  uploader: str | None = None) -> dict[str, Any]:
         """Validate a create body into a stored document (not yet written); ``record_id`` presets its id."""
         body = self.check_body(body)
         try:
@@ -203,13 +207,14 @@ class RecordValidator:
             if f.name in loaded:
                 doc[f.name] = loaded[f.name]
         errors: list[dict[str, Any]] = []
-        self._finish(entity, doc, created=True, errors=errors)
+        self._finish(entity, doc, created=True, errors=errors, uploader=uploader)
         self._check_unique(entity, doc, loaded.keys(), None, errors)
         if errors:
             raise ValidationFailed(errors)
         return compact(doc)
 
-    def updated(self, entity: Entity, current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    def updated(self, entity: Entity, current: dict[str, Any], changes: dict[str, Any],
+                uploader: str | None = None) -> dict[str, Any]:
         """The stored document after applying a partial body to ``current`` (validated)."""
         merged = self._merge_for_update(entity, current, changes)
         try:
@@ -222,11 +227,27 @@ class RecordValidator:
         for name, value in loaded.items():
             doc[name] = value
         errors: list[dict[str, Any]] = []
-        self._finish(entity, doc, created=False, errors=errors, touched=loaded.keys())
+        self._finish(entity, doc, created=False, errors=errors, touched=loaded.keys(), uploader=uploader)
         self._check_unique(entity, doc, loaded.keys(), current["_id"], errors)
         if errors:
             raise ValidationFailed(errors)
         return doc
+
+
+class _OwnedUploads:
+    """The validator as ``References``, with inline uploads owned by the writing user."""
+
+    def __init__(self, validator: RecordValidator, uploader: str):
+        self.validator, self.uploader = validator, uploader
+
+    def relationship(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
+        return self.validator.relationship(f, ref, path, errors)
+
+    def user(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
+        return self.validator.user(f, ref, path, errors)
+
+    def complete_file(self, ref: dict[str, Any]) -> str | None:
+        return complete_file_ref(self.validator.store, ref, self.uploader)
 
 
 def reference_value(f: Field, target: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from core.context import WriteContext
 from core.errors import ApiError, BadRequest, ValidationFailed, field_error
 from core.services import Services
 from entities.metadata import Entity
-from entities.permissions.enforce import job_context
+from entities.permissions.enforce import job_context, writable_body
+from entities.permissions.service import Caller
 from entities.records.render import render_fields
 from entities.registry import Registry
 from entities.transfer.cells import parse_cell
@@ -104,6 +105,8 @@ class RowImporter:
         if rendered is not None and self.merges_groups:
             keep_item_ids(body, rendered)
         body = prune(body, rendered)
+        if isinstance(self.ctx.caller, Caller) and self.ctx.caller.restricted:  # readOnly / none values dropped
+            body = writable_body(self.ctx.caller.entity(self.entity), body)
         return self._write(body, current, new_id, errors)
 
     def _write(self, body: dict[str, Any], current: dict[str, Any] | None, new_id: ObjectId,

@@ -25,11 +25,12 @@ HIDDEN_CONTACT = {"email": "hidden@example.com", "phoneNumber": "1-702-845-9380"
 
 
 def add_group(app: Flask, permissions: dict[str, Any], name: str | None = None) -> ObjectId:
-    gid = ObjectId()
-    app.extensions["runtime"].store.collection("sys.groups").insert_one(
-        {"_id": gid, "name": name or f"g{gid}", "label": name or "Group", "usersManagement": False,
-         "permissions": permissions, "version": 1})
-    return gid
+    """A group made through ``POST /groups`` by a developer (names are unique: the examples hold ``sales``)."""
+    name = f"{name or 'group'}_{ObjectId()}"
+    response = login(app).post("/groups", json={"name": name, "label": name, "usersManagement": False,
+                                                 "permissions": permissions})
+    assert response.status_code in (200, 201), response.get_json()
+    return ObjectId(response.get_json()["id"])
 
 
 def user_in(app: Flask, email: str, *groups: ObjectId) -> Api:
