@@ -19,7 +19,12 @@ _BRACKET = re.compile(rb"[\[\]{}]")
 
 
 class UnsafeJSON(ValueError):
-    """JSON that parses but must not reach the runtime: nested too deeply, or text that is not Unicode."""
+    """JSON that parses but must not reach the runtime: nested too deeply, or text that is not Unicode.
+    ``path`` names the offending value (``fields[0].label``) when there is one."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
 
 
 def loads_safe(raw: bytes | str) -> Any:
@@ -37,8 +42,30 @@ def loads_safe(raw: bytes | str) -> Any:
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise UnsafeJSON("a string holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode") from None
+        raise UnsafeJSON("a string holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode",
+                         _surrogate_path(value, "")) from None
     return value
+
+
+def _surrogate_path(value: Any, path: str) -> str | None:
+    """Where the first string that is not valid Unicode is (a key or a value), as a field path."""
+    def bad(text: str) -> bool:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, str):
+        return path if bad(value) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        here = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
+        if isinstance(key, str) and bad(key):
+            return path or "body"
+        found = _surrogate_path(inner, here)
+        if found is not None:
+            return found
+    return None
 
 
 class SafeJSONProvider(DefaultJSONProvider):
@@ -55,6 +82,9 @@ def json_body(default: Any = None) -> Any:
         return default
     try:
         return loads_safe(raw)
+    except UnsafeJSON as exc:
+        errors = [field_error(exc.path, "invalid", str(exc))] if exc.path else None
+        raise BadRequest(f"Malformed JSON in request body: {exc}", errors=errors) from None
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"Malformed JSON in request body: {exc}") from None
 

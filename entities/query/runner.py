@@ -33,7 +33,8 @@ def page_and_total(col: Any, q: ListQuery, max_time_ms: int) -> tuple[list[dict[
         return find_page(col, q, max_time_ms), count(col, q, max_time_ms)
     q.bind_cursor(col)
     projection = q.projection if q.projection is not None else {OUTBOX_FIELD: 0}
-    return col.page_and_total(q.filter, q.page_filter(), list(q.sort or []), q.skip or 0, q.limit or 0, projection)
+    return col.page_and_total(q.filter, q.page_filter(), list(q.sort or []), q.skip or 0, q.limit or 0, projection,
+                              max_time_ms=max_time_ms)
 
 
 def count(col: Any, q: ListQuery, max_time_ms: int) -> int:

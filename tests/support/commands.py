@@ -10,6 +10,9 @@ from pymongo import monitoring
 
 from core.storage import Store, connect
 
+# App logs are written by a background thread in batches, off the request path: not a request's round trip.
+BACKGROUND = frozenset({"sys.logs"})
+
 
 class CommandLog(monitoring.CommandListener):
     def __init__(self) -> None:
@@ -18,6 +21,8 @@ class CommandLog(monitoring.CommandListener):
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if self.recording and event.command_name not in ("endSessions", "hello", "isMaster", "ismaster"):
+            if event.command.get(event.command_name) in BACKGROUND:
+                return
             self.commands.append((event.command_name, dict(event.command)))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
