@@ -11,6 +11,7 @@ from flask import Flask
 
 from core.storage import drop_embedded
 from runtime.applogs import AppLogs
+from runtime.auth import INVALID_CREDENTIALS
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, company, create, login, make_app, wait_for_job
 
 
@@ -51,9 +52,9 @@ def test_a_failed_login_is_a_warning_without_the_password(app: Flask, api: Api, 
     assert anon.post("/auth/login", json={"email": ADMIN_EMAIL, "password": "Wr0ng-Secret!"}).status_code == 401
     assert anon.post("/auth/login", json={"email": "nobody@example.com", "password": "x"}).status_code == 401
     failed = items(app, api, "?level=WARN")
-    assert shapes(failed) == [("WARN", "LOGIN", "POST /login failed: Invalid credentials")] * 2
+    assert shapes(failed) == [("WARN", "LOGIN", f"POST /login failed: {INVALID_CREDENTIALS}")] * 2
     assert [f["userEmail"] for f in failed] == [ADMIN_EMAIL, "nobody@example.com"]
-    assert failed[0]["additionalInfo"] == {"status": 401, "reason": "Invalid credentials"}
+    assert failed[0]["additionalInfo"] == {"status": 401, "reason": INVALID_CREDENTIALS}
     assert "Wr0ng-Secret!" not in json.dumps(items(app, api))
 
 
