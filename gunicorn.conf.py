@@ -1,6 +1,6 @@
 """gunicorn settings of the Procfile's ``web`` process (``gunicorn --config gunicorn.conf.py``).
 
-Access logs never show API keys or tokens (``logger_class``).
+Access logs never show API keys or tokens (``logger_class``, imported after the metrics directory is set).
 
 Metrics in multiprocess mode: every worker writes its counters to ``PROMETHEUS_MULTIPROC_DIR`` so that the
 ``/metrics`` of any worker reports the whole web process. When the variable is not set, a fresh directory is
@@ -18,8 +18,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-logger_class = "runtime.log_redaction.RedactingLogger"
-
 _VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 _made_here: str | None = None
 
@@ -35,8 +33,9 @@ def _prepare_metrics_dir() -> None:
         stale.unlink()
 
 
-def on_starting(server: Any) -> None:
-    _prepare_metrics_dir()
+# Before anything imports the app: the logger class below is ``runtime.*``, which imports prometheus_client.
+_prepare_metrics_dir()
+logger_class = "runtime.log_redaction.RedactingLogger"
 
 
 def child_exit(server: Any, worker: Any) -> None:
