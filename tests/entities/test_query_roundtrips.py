@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -15,8 +16,7 @@ from core.config import Config
 from core.storage import connect
 from runtime.app import bootstrap, create_app
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, Api, login
-
-wire = pytest.importorskip("tests.support.mongo_wire_server")
+from tests.support import mongo_wire_server as wire
 
 ITEMS = {"name": "items", "label": "Items", "recordLabel": "#{code}",
          "fields": [{"name": "code", "type": "text", "unique": True},
@@ -47,8 +47,9 @@ class Commands(monitoring.CommandListener):
             self.events = []
 
 
-@pytest.fixture(scope="module")
-def setup() -> Iterator[tuple[Api, Commands, Any]]:
+@contextmanager
+def monitored_app() -> Iterator[tuple[Any, Commands, Any]]:
+    """The sample app on the wire test server, every command the driver sends recorded: (app, commands, store)."""
     server = wire.MongoWireServer().start()
     listener = Commands()
     db_name = f"test_{uuid.uuid4().hex}"
@@ -58,14 +59,26 @@ def setup() -> Iterator[tuple[Api, Commands, Any]]:
     app = create_app(config, store=store)
     app.config["TESTING"] = True
     bootstrap(app, EXAMPLES)
+    try:
+        yield app, listener, store
+    finally:
+        store.client.close()
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def setup() -> Iterator[tuple[Api, Commands, Any]]:
+    with monitored_app() as (app, listener, store):
+        yield from _with_items(app, listener, store)
+
+
+def _with_items(app: Any, listener: Commands, store: Any) -> Iterator[tuple[Api, Commands, Any]]:
     api = login(app)
     assert api.post("/metadata/entities", json=ITEMS).status_code == 200
     col = store.collection("data.items")
     col.insert_many([{"_id": ObjectId(), "version": 1, "label": f"c{i:04d}", "code": f"c{i:04d}", "n": i % 50,
                       "note": "x" * 200} for i in range(600)])
     yield api, listener, store
-    store.client.close()
-    server.stop()
 
 
 def _data_commands(listener: Commands) -> list[dict[str, Any]]:

@@ -3,35 +3,19 @@ and a user change still reaches that read at once."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from core.config import Config
-from core.storage import connect
-from runtime.app import bootstrap, create_app
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, Api, login
-from tests.entities.test_query_roundtrips import Commands
-
-wire = pytest.importorskip("tests.support.mongo_wire_server")
+from tests.conftest import Api, login
+from tests.entities.test_query_roundtrips import Commands, monitored_app
 
 
 @pytest.fixture(scope="module")
 def setup() -> Iterator[tuple[Any, Api, Commands]]:
-    server = wire.MongoWireServer().start()
-    listener = Commands()
-    db_name = f"test_{uuid.uuid4().hex}"
-    store = connect(server.uri, db_name, event_listeners=[listener])
-    config = Config.from_env(mongodb_uri=server.uri, mongodb_db=db_name, redis_url=None,
-                             admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD)
-    app = create_app(config, store=store)
-    app.config["TESTING"] = True
-    bootstrap(app, EXAMPLES)
-    yield app, login(app), listener
-    store.client.close()
-    server.stop()
+    with monitored_app() as (app, listener, _):
+        yield app, login(app), listener
 
 
 def _by_collection(listener: Commands) -> list[tuple[str, Any]]:
