@@ -30,7 +30,7 @@ from entities.transfer.routes import blp as transfer_blp
 
 def install(app: Flask, api: Any, services: Services) -> None:
     services.registry.checks.append(check_actions)
-    services.records.authorizers.append(GroupAuthorizer())
+    services.records.authorizers.append(GroupAuthorizer(services.records))
     services.records.authorizers.append(FileAttachAuthorizer(services.store, services.registry))
     services.plugins.request_checks.append(check_api_flags)
     services.plugins.action_runners.update(ids=run_on_ids, query=run_on_query)

@@ -8,7 +8,7 @@ outside the rules; responses drop ``none`` fields; writes drop ``readOnly`` and 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -16,7 +16,7 @@ from flask import g, has_request_context, request
 from werkzeug.datastructures import MultiDict
 
 from core.context import WriteContext
-from core.errors import Forbidden
+from core.errors import Forbidden, ValidationFailed, field_error
 from entities.metadata import Entity
 from entities.permissions.policy import UNRESTRICTED, EntityPolicy, Rule
 from entities.permissions.service import Caller
@@ -107,7 +107,11 @@ def writable_body(p: EntityPolicy, body: Any) -> Any:
 
 
 class GroupAuthorizer:
-    """The lifecycle's authorize stage: create, edit (the record before and after) and delete rules."""
+    """The lifecycle's authorize stage: create, edit (the record before and after) and delete rules, and the
+    records a written relationship points at (the caller must be able to access them)."""
+
+    def __init__(self, records: Any = None):
+        self.records = records  # entities.records.lifecycle.RecordLifecycle: reads the linked records
 
     def needed(self, entity: Entity, ctx: WriteContext) -> bool:
         caller = ctx.caller
@@ -130,6 +134,44 @@ class GroupAuthorizer:
                 raise forbidden("access")
             if not p.delete.allows(old):
                 raise forbidden("delete")
+        if operation in ("create", "edit") and self.records is not None:
+            self._check_links(entity, old, new, ctx)
+
+    def _check_links(self, entity: Entity, old: dict[str, Any] | None, new: dict[str, Any] | None,
+                     ctx: WriteContext) -> None:
+        """A newly written relationship may only point at a record the caller can access; one they cannot is
+        answered like a record that does not exist (so links cannot probe what is hidden)."""
+        kept = {ref for _, ref in _links(entity.fields, old)}
+        errors = []
+        for f, ref in _links(entity.fields, new):
+            if ref in kept:
+                continue
+            target = self.records.registry.get(f.type.target_entity(f))
+            rule = ctx.caller.entity(target).access
+            if rule.always:
+                continue
+            doc = None if rule.never else self.records.collection(target).find_one({"_id": ref})
+            if not rule.allows(doc):
+                errors.append(field_error(f.name, "invalid", f"Record '{ref}' does not exist in '{target.name}'",
+                                          f.label, rejected=str(ref)))
+        if errors:
+            raise ValidationFailed(errors)
+
+
+def _links(fields: list[Any], values: dict[str, Any] | None) -> Iterator[tuple[Any, Any]]:
+    """``(field, target id)`` of every relationship value of a stored document, nested groups included."""
+    for f in fields:
+        value = (values or {}).get(f.name)
+        if value is None:
+            continue
+        if f.is_nested:
+            for item in value if f.many else [value]:
+                if isinstance(item, dict):
+                    yield from _links(f.nested, item)
+        elif f.type.target_entity(f) is not None:
+            for ref in value if f.many else [value]:
+                if isinstance(ref, dict) and ref.get("id") is not None:
+                    yield f, ref["id"]
 
 
 _SYSTEM_ARGS_WITH_PATHS = ("_sortField", "_fields", "_relationshipsToFetch")

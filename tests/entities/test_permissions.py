@@ -208,3 +208,26 @@ def test_current_user_placeholders_compile_per_caller(app: Flask, api: Api):
     create(api, "contacts", {"firstName": "Bob", "lastName": "B", "email": "bob@example.com"})
     assert [c["firstName"] for c in alice.get("/data/contacts").get_json()["items"]] == ["Alice"]
     assert [c["firstName"] for c in bob.get("/data/contacts").get_json()["items"]] == ["Bob"]
+
+
+def test_a_relationship_may_only_point_at_a_record_the_caller_can_access(app: Flask, api: Api, data):
+    """A link to a record outside the caller's access is answered like a link to no record: it cannot be made,
+    and it cannot be used to learn that the record exists (by id or by label)."""
+    rules = {"api": {"data": True}, "entities": {
+        "companies": {"access": {"when": {"state": "active"}}},
+        "contacts": {"access": "always", "create": "always", "edit": "always"}}}
+    user = user_in(app, "linker@example.com", add_group(app, rules))
+    hidden = data["off"]
+    for ref in ({"id": hidden["id"]}, {"label": hidden["label"]}):
+        refused = user.post("/data/contacts", json={"firstName": "A", "lastName": "B", "company": ref})
+        assert refused.status_code == 400, refused.get_json()
+        ghost = user.post("/data/contacts", json={"firstName": "A", "lastName": "B",
+                                                  "company": {"id": str(ObjectId())}})
+        assert [e["field"] for e in refused.get_json()["errors"]] == [e["field"] for e in ghost.get_json()["errors"]]
+    made = user.post("/data/contacts", json={"firstName": "A", "lastName": "B", "company": {"id": data["a"]["id"]}})
+    assert made.status_code == 200, made.get_json()
+    moved = user.put(f"/data/contacts/{made.get_json()['id']}", json={"company": {"id": hidden["id"]}})
+    assert moved.status_code == 400
+    kept = user.put(f"/data/contacts/{made.get_json()['id']}", json={"firstName": "C"})  # the link stays as it is
+    assert kept.status_code == 200 and kept.get_json()["company"]["id"] == data["a"]["id"]
+    assert api.get("/data/contacts").get_json()["total"] == 1  # nothing half-written
