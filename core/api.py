@@ -225,6 +225,13 @@ class Page(ma.Schema):
     items = ma.fields.List(ma.fields.Dict())
 
 
+def page_of(item: type[ma.Schema] | None, name: str) -> type[ma.Schema]:
+    """The ``{total, offset, items}`` schema of a listing of ``item`` (any JSON objects when None)."""
+    items = ma.fields.Nested(item) if item is not None else ma.fields.Dict()
+    return ma.Schema.from_dict({"total": ma.fields.Integer(), "offset": ma.fields.String(allow_none=True),
+                                "items": ma.fields.List(items)}, name=name)
+
+
 class JobLink(ma.Schema):
     """The answer of anything that runs in a background job."""
 

@@ -20,9 +20,9 @@ def current_user() -> dict[str, Any]:
     return g.user
 
 
-def require_developer() -> None:
+def require_developer(message: str = "Only developers can do this") -> None:
     if not g.user.get("developer"):
-        raise Forbidden("Only developers can do this")
+        raise Forbidden(message)
 
 
 def write_context(context_path: str | None = None) -> WriteContext:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from core.api import Flag, QuerySchema
+from core.api import Flag, QuerySchema, page_of
 
 
 class PriorityQuery(QuerySchema):
@@ -65,10 +65,7 @@ class Job(ma.Schema):
     hasErrors = ma.fields.Boolean()
 
 
-class JobPage(ma.Schema):
-    total = ma.fields.Integer()
-    offset = ma.fields.String(allow_none=True)
-    items = ma.fields.List(ma.fields.Nested(Job))
+JobPage = page_of(Job, "JobPage")
 
 
 class JobLogPage(ma.Schema):

@@ -2,31 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from bson import ObjectId
 from werkzeug.datastructures import MultiDict
 
+from core.context import WriteContext
 from core.errors import NotFound
-from entities.actions.definitions import action_of
+from entities.actions.definitions import Action, action_of
 from entities.actions.service import ActionService, JobHooks, selection_filter
+from entities.metadata import Entity
 from entities.permissions.enforce import job_context, policy, read_filter
 from entities.query import iterate_ids, parse_list_query
 from jobs import runners
 
 
-def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
+class ActionRun(NamedTuple):
+    """What running an action inside a job needs: resolved once from the job's data."""
+
+    entity: Entity
+    action: Action
+    runner: ActionService
+    params: dict[str, Any]
+    ctx: WriteContext
+    user: dict[str, Any]
+    hooks: JobHooks
+
+
+def prepare_run(jctx: runners.JobContext, entity_name: str, action_name: str, raw_params: Any) -> ActionRun:
+    """The action, its validated parameters and the write context of the user who ran the job (with their
+    permissions as they are now); NotFound when the action no longer exists."""
     svc = jctx.services
-    data = jctx.data
-    entity = svc.registry.get(data["entityName"])
-    action = action_of(entity, data["actionName"])
+    entity = svc.registry.get(entity_name)
+    action = action_of(entity, action_name)
     if action is None:
-        raise NotFound(f"Action '{data['actionName']}' no longer exists in entity '{entity.name}'")
+        raise NotFound(f"Action '{action_name}' no longer exists in entity '{entity.name}'")
     runner = ActionService(svc)
-    params = runner.parameters(entity, action, data.get("params") or {})
+    params = runner.parameters(entity, action, raw_params or {})
     ctx = job_context(svc.permissions, jctx.write_context(f"entities.{entity.name}.actions.{action.name}"))
     user = {"_id": ctx.user_id, "email": ctx.user_email, "fullName": ctx.user_name}
     hooks = JobHooks(log_fn=jctx.log, stop=jctx.stop_requested, heartbeat=jctx.heartbeat)
+    return ActionRun(entity, action, runner, params, ctx, user, hooks)
+
+
+def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
+    svc = jctx.services
+    data = jctx.data
+    entity, action, runner, params, ctx, user, hooks = prepare_run(
+        jctx, data["entityName"], data["actionName"], data.get("params"))
     if action.type == "global":
         return {"results": {"status": "ok", "response": runner.run_global(entity, action, params, user, ctx, hooks)}}
     if "ids" in data:

@@ -10,7 +10,8 @@ from werkzeug.datastructures import MultiDict
 from core.errors import ApiError, field_error
 from entities.actions.context import DataAccess
 from entities.actions.definitions import action_of
-from entities.actions.service import ActionService, JobHooks
+from entities.actions.jobs import prepare_run
+from entities.actions.service import ActionService
 from entities.query import parse_list_query
 from jobs.runners import JobContext
 from jobs.schedules.kinds import ScheduleKind, ScheduleRun, run_handler, validate_handler
@@ -53,15 +54,8 @@ def run_action(jctx: JobContext, data: dict[str, Any]) -> Any:
     """Run the action as the schedule's owner: over the query's records (oneRecord, manyRecords) or once (global)."""
     spec = data["action"]
     svc = jctx.services
-    entity = svc.registry.get(spec["entity"])
-    action = action_of(entity, spec["action"])
-    if action is None:
-        raise LookupError(f"Action '{spec['action']}' no longer exists in entity '{entity.name}'")
-    runner = ActionService(svc)
-    params = runner.parameters(entity, action, spec.get("params") or {})
-    ctx = jctx.write_context(f"entities.{entity.name}.actions.{action.name}")
-    user = {"_id": ctx.user_id, "email": ctx.user_email, "fullName": ctx.user_name}
-    hooks = JobHooks(log_fn=jctx.log, stop=jctx.stop_requested, heartbeat=jctx.heartbeat)
+    entity, action, runner, params, ctx, user, hooks = prepare_run(
+        jctx, spec["entity"], spec["action"], spec.get("params"))
     if action.type == "global":
         return runner.run_global(entity, action, params, user, ctx, hooks)
     selector = parse_list_query(entity, _query_args(spec.get("query") or {}), max_size=10**9).filter

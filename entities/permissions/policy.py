@@ -27,6 +27,8 @@ from entities.metadata import Entity
 from entities.query import map_filter
 
 OPERATIONS = ("access", "create", "edit", "delete", "history")
+FLAGS = ("import", "export")
+CURRENT_USER, CURRENT_USER_EMAIL = "currentUser()", "currentUser().email"
 FIELD_LEVELS = {"none": 0, "readOnly": 1, "readWrite": 2}
 API_FLAGS = ("data", "files", "uploadFiles", "jobs")
 
@@ -109,9 +111,9 @@ UNRESTRICTED = EntityPolicy()
 def substitute(value: Any, user: dict[str, Any]) -> Any:
     """Replace ``currentUser()`` / ``currentUser().email`` placeholders in a ``when`` map."""
     if isinstance(value, str):
-        if value == "currentUser()":
+        if value == CURRENT_USER:
             return str(user.get("_id"))
-        if value == "currentUser().email":
+        if value == CURRENT_USER_EMAIL:
             return user.get("email")
         return value
     if isinstance(value, dict):

@@ -106,17 +106,16 @@ def create_record(body: Any, entity_name: str):
 def read_record(query: dict[str, Any], entity_name: str, record_id: str):
     entity = _entity(entity_name)
     p = policy(entity)
-    if not request.args:  # the common case: nothing to parse
-        doc = services().records.get(entity, parse_id(record_id))
-        if not p.access.allows(doc):
-            raise forbidden("access")
-        return jsonify(strip_hidden(p, render(entity, doc)))
-    args = _system_args_only()
-    check_paths(p, query_paths(args))
-    q = parse_list_query(entity, args)
+    q = None
+    if request.args:  # the common case has nothing to parse
+        args = _system_args_only()
+        check_paths(p, query_paths(args))
+        q = parse_list_query(entity, args)
     doc = services().records.get(entity, parse_id(record_id))
     if not p.access.allows(doc):
         raise forbidden("access")
+    if q is None:
+        return jsonify(strip_hidden(p, render(entity, doc)))
     related = _related(entity, [doc], q.relationships) if q.relationships else None
     return jsonify(strip_hidden(p, render(entity, doc, q.fields, q.fmt, related)))
 

@@ -7,10 +7,12 @@ from typing import Any
 from flask import g
 from marshmallow import RAISE, Schema, fields, validate
 
-from core.api import Blueprint, JobLink
-from core.errors import Forbidden
+from core.api import Blueprint, JobLink, page_of
+from core.identity import require_developer
 from core.services import services
 from jobs.schedules.service import render
+
+DEVELOPERS_ONLY = "Only developers can manage schedules"
 
 blp = Blueprint("schedules", __name__, description="Scheduled jobs (cron)")
 
@@ -66,22 +68,14 @@ class ScheduleListArgs(Schema):
     enabled = fields.Boolean(load_default=None, allow_none=True)
 
 
-class ScheduleListSchema(Schema):
-    total = fields.Integer()
-    offset = fields.String(allow_none=True)
-    items = fields.List(fields.Nested(ScheduleOutSchema))
-
-
-def _developer() -> None:
-    if not g.user.get("developer"):
-        raise Forbidden("Only developers can manage schedules")
+ScheduleListSchema = page_of(ScheduleOutSchema, "ScheduleListSchema")
 
 
 @blp.route("/schedules", methods=["GET"])
 @blp.arguments(ScheduleListArgs, location="query")
 @blp.response(200, ScheduleListSchema)
 def list_schedules(args: dict[str, Any]):
-    _developer()
+    require_developer(DEVELOPERS_ONLY)
     return services().schedules.list(args["_size"], args["_offset"] or None, args["enabled"])
 
 
@@ -89,7 +83,7 @@ def list_schedules(args: dict[str, Any]):
 @blp.arguments(ScheduleSchema, location="json")
 @blp.response(200, ScheduleOutSchema)
 def create_schedule(body: dict[str, Any]):
-    _developer()
+    require_developer(DEVELOPERS_ONLY)
     svc = services().schedules
     doc = svc.create(body, g.user)
     _ensure_clock()
@@ -99,7 +93,7 @@ def create_schedule(body: dict[str, Any]):
 @blp.route("/schedules/<schedule_id>", methods=["GET"])
 @blp.response(200, ScheduleOutSchema)
 def get_schedule(schedule_id: str):
-    _developer()
+    require_developer(DEVELOPERS_ONLY)
     return render(services().schedules.get(schedule_id))
 
 
@@ -107,7 +101,7 @@ def get_schedule(schedule_id: str):
 @blp.arguments(ScheduleUpdateSchema, location="json")
 @blp.response(200, ScheduleOutSchema)
 def update_schedule(body: dict[str, Any], schedule_id: str):
-    _developer()
+    require_developer(DEVELOPERS_ONLY)
     doc = services().schedules.update(schedule_id, body)
     _ensure_clock()
     return render(doc)
@@ -116,21 +110,21 @@ def update_schedule(body: dict[str, Any], schedule_id: str):
 @blp.route("/schedules/<schedule_id>", methods=["DELETE"])
 @blp.response(200, ScheduleOutSchema)
 def delete_schedule(schedule_id: str):
-    _developer()
+    require_developer(DEVELOPERS_ONLY)
     return render(services().schedules.delete(schedule_id))
 
 
 @blp.route("/schedules/<schedule_id>/pause", methods=["PUT"])
 @blp.response(200, ScheduleOutSchema)
 def pause_schedule(schedule_id: str):
-    _developer()
+    require_developer(DEVELOPERS_ONLY)
     return render(services().schedules.set_enabled(schedule_id, False))
 
 
 @blp.route("/schedules/<schedule_id>/resume", methods=["PUT"])
 @blp.response(200, ScheduleOutSchema)
 def resume_schedule(schedule_id: str):
-    _developer()
+    require_developer(DEVELOPERS_ONLY)
     doc = services().schedules.set_enabled(schedule_id, True)
     _ensure_clock()
     return render(doc)
@@ -139,7 +133,7 @@ def resume_schedule(schedule_id: str):
 @blp.route("/schedules/<schedule_id>/run", methods=["POST"])
 @blp.response(200, JobLink)
 def run_schedule(schedule_id: str):
-    _developer()
+    require_developer(DEVELOPERS_ONLY)
     svc = services()
     job = svc.schedules.run_now(schedule_id, g.user)
     return svc.jobs.job_link(job)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g
 from marshmallow import Schema, fields, validate
 
-from core.api import Blueprint
-from core.errors import Forbidden
+from core.api import Blueprint, page_of
+from core.identity import require_developer
 from core.services import services
 from jobs.webhooks.service import render
+
+DEVELOPERS_ONLY = "Only developers can see webhook deliveries"
 
 blp = Blueprint("webhooks", __name__, description="Webhook deliveries")
 
@@ -41,22 +42,14 @@ class DeliverySchema(Schema):
     lastJobId = fields.String(allow_none=True)
 
 
-class DeliveryListSchema(Schema):
-    total = fields.Integer()
-    offset = fields.String(allow_none=True)
-    items = fields.List(fields.Nested(DeliverySchema))
-
-
-def _developer() -> None:
-    if not g.user.get("developer"):
-        raise Forbidden("Only developers can see webhook deliveries")
+DeliveryListSchema = page_of(DeliverySchema, "DeliveryListSchema")
 
 
 @blp.route("/status/webhooks/deliveries", methods=["GET"])
 @blp.arguments(DeliveryArgs, location="query")
 @blp.response(200, DeliveryListSchema)
 def list_deliveries(args: dict[str, Any]):
-    _developer()
+    require_developer(DEVELOPERS_ONLY)
     statuses = [s.strip().upper() for s in args["status"].split(",") if s.strip()] if args["status"] else None
     return services().webhooks.list(args["entity"] or None, statuses, args["_size"], args["_offset"] or None)
 
@@ -64,5 +57,5 @@ def list_deliveries(args: dict[str, Any]):
 @blp.route("/status/webhooks/deliveries/<delivery_id>", methods=["GET"])
 @blp.response(200, DeliverySchema)
 def get_delivery(delivery_id: str):
-    _developer()
+    require_developer(DEVELOPERS_ONLY)
     return render(services().webhooks.get(delivery_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from core.api import AnyBody, QuerySchema
+from core.api import AnyBody, QuerySchema, page_of
 
 
 class LogQuery(QuerySchema):
@@ -39,7 +39,4 @@ class Log(ma.Schema):
     additionalInfo = ma.fields.Dict(allow_none=True)
 
 
-class LogPage(ma.Schema):
-    total = ma.fields.Integer()
-    offset = ma.fields.String(allow_none=True)
-    items = ma.fields.List(ma.fields.Nested(Log))
+LogPage = page_of(Log, "LogPage")

@@ -16,17 +16,13 @@ from typing import Any
 
 from core.errors import ApiError, field_error
 from entities.metadata import Entity
+from entities.permissions.policy import API_FLAGS, FIELD_LEVELS, FLAGS, OPERATIONS, substitute
 from entities.query.parser import map_filter
 from entities.registry import Registry
 
-API_FLAGS = ("data", "files", "uploadFiles", "jobs")
-RULE_KEYS = ("access", "create", "edit", "delete", "history")
-FLAG_KEYS = ("import", "export")
-FIELD_RULES = ("readWrite", "readOnly", "none")
-CURRENT_USER = "currentUser()"
-CURRENT_USER_EMAIL = "currentUser().email"
-_SAMPLE_ID = "000000000000000000000000"
-_SAMPLE_EMAIL = "user@example.com"
+FIELD_RULES = tuple(reversed(FIELD_LEVELS))  # readWrite, readOnly, none
+# The placeholders replaced by a sample user, so the query parser can check a ``when`` filter.
+_SAMPLE_USER = {"_id": "000000000000000000000000", "email": "user@example.com"}
 
 
 def validate_permissions(raw: Any, registry: Registry) -> list[dict[str, Any]]:
@@ -69,9 +65,9 @@ def validate_permissions(raw: Any, registry: Registry) -> list[dict[str, Any]]:
 def _entity_rules(entity: Entity, rules: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> None:
     for key, value in rules.items():
         p = f"{path}.{key}"
-        if key in RULE_KEYS:
+        if key in OPERATIONS:
             _rule(entity, value, p, errors)
-        elif key in FLAG_KEYS:
+        elif key in FLAGS:
             if not isinstance(value, bool):
                 errors.append(field_error(p, "invalid", "must be true or false"))
         elif key == "fields":
@@ -106,19 +102,6 @@ def _rule(entity: Entity, rule: Any, path: str, errors: list[dict[str, Any]]) ->
         errors.append(field_error(path, "invalid", 'A rule is "always", "never" or {"when": {<filter>}}'))
         return
     try:
-        map_filter(entity, _with_samples(rule["when"]))
+        map_filter(entity, substitute(rule["when"], _SAMPLE_USER))
     except ApiError as exc:
         errors.append(field_error(f"{path}.when", "invalid", exc.message))
-
-
-def _with_samples(value: Any) -> Any:
-    """The filter with its placeholders replaced by sample values, so the query parser can check it."""
-    if isinstance(value, dict):
-        return {k: _with_samples(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_with_samples(v) for v in value]
-    if value == CURRENT_USER:
-        return _SAMPLE_ID
-    if value == CURRENT_USER_EMAIL:
-        return _SAMPLE_EMAIL
-    return value

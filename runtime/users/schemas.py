@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from core.api import page_of
+
 
 class Lenient(Schema):
     class Meta:
@@ -85,10 +87,7 @@ class UserOut(Schema):
     generatedPassword = fields.String()
 
 
-class UserPage(Schema):
-    total = fields.Integer()
-    offset = fields.String(allow_none=True)
-    items = fields.List(fields.Nested(UserOut))
+UserPage = page_of(UserOut, "UserPage")
 
 
 class GroupOut(Schema):
@@ -100,7 +99,4 @@ class GroupOut(Schema):
     version = fields.Integer()
 
 
-class GroupPage(Schema):
-    total = fields.Integer()
-    offset = fields.String(allow_none=True)
-    items = fields.List(fields.Nested(GroupOut))
+GroupPage = page_of(GroupOut, "GroupPage")
