@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from bson import ObjectId
 from flask import Flask, g, request
 from flask.sessions import SessionInterface
 
@@ -17,6 +18,8 @@ from core.http import SafeJSONProvider
 from core.services import Services
 from core.storage import connect
 from entities import plugin as entities_plugin
+from entities.permissions.service import Permissions
+from entities.registry import Registry
 from files import plugin as files_plugin
 from jobs import plugin as jobs_plugin
 from runtime import api_keys as api_keys_plugin
@@ -117,8 +120,15 @@ def _register_blueprints(app: Flask, prefix: str) -> Api:
     return api
 
 
+def _groups_by_id(user: dict[str, Any]) -> bool:
+    """True when the user's groups are ``{id: ObjectId}`` entries, the form ``groups_lookup`` follows."""
+    return all(isinstance(entry, dict) and isinstance(entry.get("id"), ObjectId) for entry in user.get("groups") or [])
+
+
 def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
     public = svc.plugins.public_endpoints
+    # what every request needs besides its token, read with it (one round trip on a real server)
+    lookups = [Registry.stamp_lookup("_metaStamp"), Permissions.groups_lookup("user.groups", "_groups")]
 
     @app.before_request
     def _guard():
@@ -133,12 +143,16 @@ def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
         token = token_from_request()
         if not token:
             raise Unauthorized("A token is required: send the 'token' header you got from /auth/login")
-        g.user, g.admin_user = svc.auth.authenticate(token)
-        g.token = token
+        found = svc.auth.authenticate_with(token, lookups)
+        g.user, g.admin_user, g.token = found.user, found.admin, token
+        groups = None
+        if found.joined is not None:  # read with the token: this request reads neither again
+            Registry.take_stamp(found.joined["_metaStamp"])
+            groups = found.joined["_groups"] if _groups_by_id(g.user) else None
         if svc.config.maintenance_mode and not (g.admin_user or g.user).get("developer"):
             raise ServiceUnavailable()
         if not g.user.get("developer"):
-            g.caller = svc.permissions.caller(g.user)
+            g.caller = svc.permissions.caller(g.user, groups)
             for check in svc.plugins.request_checks:
                 check()
         return None
