@@ -35,6 +35,7 @@ class Registry:
         self._lock = threading.Lock()
         self._cached_stamp: int | None = None
         self._cached: dict[str, Entity] = {}
+        self._referrers: tuple[dict[str, Entity], dict[str, list[tuple[Entity, Field]]]] = ({}, {})
         self._entities = store.collection(ENTITIES)
         self._meta = store.collection(META)
         self.checks: list[DefinitionCheck] = []  # added by the parts of entities that own definition keys
@@ -91,6 +92,17 @@ class Registry:
                     link_copied(step.new, loaded)
             self._cached, self._cached_stamp = loaded, stamp
         return loaded
+
+    def referrers_of(self, target: str) -> list[tuple[Entity, Field]]:
+        """``referrers(self.all(), target)``, worked out once per metadata version (writes ask it every time)."""
+        loaded = self.all()
+        cached = self._referrers
+        if cached[0] is not loaded:
+            cached = self._referrers = (loaded, {})
+        found = cached[1].get(target)
+        if found is None:
+            found = cached[1][target] = referrers(loaded, target)
+        return found
 
     def get(self, name: str) -> Entity:
         entity = self.all().get(name)
