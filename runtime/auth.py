@@ -311,15 +311,17 @@ class ServiceUnavailable(ApiError):
         super().__init__(503, "The application is under maintenance; only developers can use it now")
 
 
-def token_from_request() -> str | None:
-    header = request.headers.get("token") or request.headers.get("X-API-KEY")
+def token_from_request(req: Any = None) -> str | None:
+    req = req if req is not None else request
+    headers = req.headers
+    header = headers.get("token") or headers.get("X-API-KEY")
     if header:
         return header.strip()
-    auth = request.headers.get("Authorization", "")
+    auth = headers.get("Authorization", "")
     scheme, _, value = auth.partition(" ")
     if scheme.lower() in ("bearer", "token") and value.strip():
         return value.strip()
-    return request.args.get("api_key") or None
+    return req.args.get("api_key") or None
 
 
 def public_user(user: dict[str, Any]) -> dict[str, Any]:

@@ -63,17 +63,18 @@ def _start_timer() -> None:
 
 def _observe(response: Response) -> Response:
     started = g.pop("_metrics_started", None)
-    if started is None or request.endpoint == "metrics":
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    if started is None or req.endpoint == "metrics":
         return response
-    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    rule = req.url_rule.rule if req.url_rule is not None else "unmatched"
     status = str(response.status_code)
-    key = (request.method, rule, status)
+    key = (req.method, rule, status)
     series = _SERIES.get(key)
     if series is None:
         series = _SERIES[key] = (REQUESTS.labels(*key), LATENCY.labels(*key))
     series[0].inc()
     series[1].observe(time.perf_counter() - started)
-    if request.endpoint == LOGIN_ENDPOINT and response.status_code in (400, 401, 403):
+    if req.endpoint == LOGIN_ENDPOINT and response.status_code in (400, 401, 403):
         LOGIN_FAILURES.labels(status).inc()
     return response
 
