@@ -83,11 +83,13 @@ def report(title: str, n: int, runtime_s: float, baseline: str, bare_s: float, u
 
 
 def interleaved(pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], rounds: int,
-                warmup: bool = True) -> dict[str, list[float]]:
+                warmup: bool = True, clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Ratios measured fairly on a loaded machine: each round times every pair's runtime side then its
     baseline side, back to back, so a load spike moves both; prints min and median per ratio.
 
-    ``pairs`` maps a name to (runtime, baseline) callables; returns the ratios per name."""
+    ``pairs`` maps a name to (runtime, baseline) callables; returns the ratios per name. ``clock``:
+    wall-clock time by default; ``time.process_time`` counts the CPU the process spent (all its threads),
+    which other processes' load does not inflate."""
     if warmup:
         for runtime, baseline in pairs.values():
             runtime()
@@ -95,11 +97,11 @@ def interleaved(pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], r
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in pairs}
     for _ in range(rounds):
         for name, (runtime, baseline) in pairs.items():
-            start = time.perf_counter()
+            start = clock()
             runtime()
-            middle = time.perf_counter()
+            middle = clock()
             baseline()
-            samples[name].append((middle - start, time.perf_counter() - middle))
+            samples[name].append((middle - start, clock() - middle))
     ratios: dict[str, list[float]] = {}
     for name, pairs_of_times in samples.items():
         ratios[name] = [r / b for r, b in pairs_of_times]

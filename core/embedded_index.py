@@ -10,7 +10,10 @@ for every document it hands out. This module patches it, once per process, in fo
 * cursors: ``Cursor.__next__`` indexes the computed results instead of slicing them per document
   (reading a cursor to the end was O(n²)), and a sort with a limit keeps the top k (``heapq``) instead of
   sorting and copying every match;
-* ``page_and_total``: a list page and its total from one pass over the filter.
+* ``page_and_total``: a list page and its total from one pass over the filter;
+* write stamps: every change of a collection (a document put or deleted, a drop, an index change) stamps it
+  with the next value of a process-wide clock, so ``write_stamp`` tells a reader whether anything changed
+  since it last looked (``core.storage.Store.read_cached``).
 
 Every patched path returns what mongomock's own path returns (tests/support compares them).
 """
@@ -28,6 +31,7 @@ from bson import ObjectId
 
 _POINT_TYPES = (ObjectId, str, int)
 _installed = False
+_WRITE_CLOCK = itertools.count(1)
 _UPSTREAM: dict[tuple[Any, str], Any] = {}  # (class, attribute) → mongomock's own implementation
 
 
@@ -339,6 +343,15 @@ def equality_candidates(store: Any, filter: Any) -> list[dict[str, Any]] | None:
     return None
 
 
+def write_stamp(collection_store: Any) -> int:
+    """The clock value of the collection's last change (0: none since the process started)."""
+    return collection_store.__dict__.get("_written", 0)
+
+
+def _stamp(collection_store: Any) -> None:
+    collection_store.__dict__["_written"] = next(_WRITE_CLOCK)
+
+
 def _patch_store(mc: Any) -> None:
     from mongomock_ng.store import CollectionStore
 
@@ -346,14 +359,20 @@ def _patch_store(mc: Any) -> None:
         indexes = self.__dict__.get("_equality")
         if indexes is not None:
             indexes.remove(key, keep_position=key in self._documents)
-        with self._rwlock.writer():
-            self._documents[key] = val
+        try:
+            with self._rwlock.writer():
+                self._documents[key] = val
+        finally:
+            _stamp(self)
         if indexes is not None:
             indexes.add(key, val)
 
     def delitem(self: Any, key: Any) -> None:
-        with self._rwlock.writer():
-            del self._documents[key]
+        try:
+            with self._rwlock.writer():
+                del self._documents[key]
+        finally:
+            _stamp(self)
         indexes = self.__dict__.get("_equality")
         if indexes is not None:
             indexes.remove(key)
@@ -367,6 +386,7 @@ def _patch_store(mc: Any) -> None:
                 return original(self, *args, **kwargs)
             finally:
                 self.__dict__.pop("_equality", None)
+                _stamp(self)
         return method
 
     _replace(CollectionStore, "__setitem__", setitem)

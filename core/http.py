@@ -16,6 +16,8 @@ from core.errors import BadRequest, field_error
 MAX_JSON_DEPTH = 64
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
+# a surrogate can only come from a \uD800-\uDFFF escape or from its (surrogatepass) UTF-8 bytes ED A0-BF
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 class UnsafeJSON(ValueError):
@@ -31,14 +33,17 @@ def loads_safe(raw: bytes | str) -> Any:
     """``json.loads`` that refuses nesting deeper than ``MAX_JSON_DEPTH`` before parsing (the parser recurses),
     and strings with a lone surrogate (``"\\ud800"``: not Unicode, so no store can hold it)."""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    depth = deepest = 0
-    for bracket in _BRACKET.findall(_STRING.sub(b'""', data)):
-        depth += 1 if bracket in b"[{" else -1
-        if depth > deepest:
-            deepest = depth
-            if deepest > MAX_JSON_DEPTH:
-                raise UnsafeJSON(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH:  # fewer openings cannot nest that deep
+        depth = deepest = 0
+        for bracket in _BRACKET.findall(_STRING.sub(b'""', data)):
+            depth += 1 if bracket in b"[{" else -1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    raise UnsafeJSON(f"nested deeper than {MAX_JSON_DEPTH} levels")
     value = json.loads(data)
+    if not _MAYBE_SURROGATE.search(data):  # no escape or byte sequence that could make one
+        return value
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:

@@ -8,9 +8,9 @@ then behaves as it does on a real server.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import pymongo
 from pymongo.collection import Collection
@@ -21,6 +21,8 @@ from core import embedded_query
 _embedded_client: Any = None
 _embedded_journal: Any = None
 _embedded_lock = threading.RLock()
+READ_CACHE_SIZE = 10_000  # cached reads per store (tokens, stamps, group versions); cleared when full
+T = TypeVar("T")
 
 
 class LockedCursor:
@@ -120,6 +122,7 @@ class Store:
         self.client = client
         self.journal = journal  # an embedded store kept in a data folder (core.embedded_journal)
         self._handles: dict[str, Any] = {}
+        self._read_cache: dict[tuple[str, Hashable], tuple[Any, int, Any]] = {}
 
     def commit(self) -> None:
         """Make the writes done so far durable (the end of a request): a no-op but for a data folder."""
@@ -135,6 +138,28 @@ class Store:
                 col = LockedCollection(col, _embedded_lock)
             self._handles[name] = col
         return col  # type: ignore[return-value]
+
+    def read_cached(self, collection: str, key: Hashable, load: Callable[[], T]) -> T:
+        """``load()`` (a read of ``collection``), or on the embedded store the answer it gave last time for
+        ``key`` when nothing has written ``collection`` since: the store lives in this process and stamps
+        every change, so the answer is the one a read would give now. The value is shared: do not change it.
+
+        On a real server every call reads (another process may have written)."""
+        if not self.embedded:
+            return load()
+        from core.embedded_index import write_stamp
+
+        with _embedded_lock:
+            collection_store = self.collection(collection)._inner._store  # type: ignore[attr-defined]
+            stamp = write_stamp(collection_store)
+            cached = self._read_cache.get((collection, key))
+            if cached is not None and cached[0] is collection_store and cached[1] == stamp:
+                return cached[2]
+            value = load()
+            if len(self._read_cache) >= READ_CACHE_SIZE:
+                self._read_cache.clear()
+            self._read_cache[(collection, key)] = (collection_store, stamp, value)
+            return value
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:

@@ -35,6 +35,7 @@ class Registry:
         self._lock = threading.Lock()
         self._cached_stamp: int | None = None
         self._cached: dict[str, Entity] = {}
+        self._referrers: tuple[dict[str, Entity], dict[str, list[tuple[Entity, Field]]]] = ({}, {})
         self._entities = store.collection(ENTITIES)
         self._meta = store.collection(META)
         self.checks: list[DefinitionCheck] = []  # added by the parts of entities that own definition keys
@@ -45,13 +46,29 @@ class Registry:
     # --- reading ---------------------------------------------------------------------------------
 
     def _stamp(self) -> int:
-        if has_request_context() and "_meta_stamp" in g:
+        in_request = has_request_context()
+        if in_request and "_meta_stamp" in g:
             return g._meta_stamp
-        doc = self._meta.find_one({"_id": _STAMP_ID})
-        stamp = int(doc["version"]) if doc else 0
-        if has_request_context():
+        stamp = self.store.read_cached(META, _STAMP_ID, self._read_stamp)
+        if in_request:
             g._meta_stamp = stamp
         return stamp
+
+    def _read_stamp(self) -> int:
+        doc = self._meta.find_one({"_id": _STAMP_ID})
+        return int(doc["version"]) if doc else 0
+
+    @staticmethod
+    def stamp_lookup(into: str) -> dict[str, Any]:
+        """A ``$lookup`` stage that brings the stamp along with another read (``into``: the field it fills), so
+        a request's first read (its token) also says whether the metadata changed; see ``take_stamp``."""
+        return {"$lookup": {"from": META, "pipeline": [{"$match": {"_id": _STAMP_ID}}, {"$project": {"version": 1}}],
+                            "as": into}}
+
+    @staticmethod
+    def take_stamp(found: list[dict[str, Any]]) -> None:
+        """Use the stamp a ``stamp_lookup`` brought for the rest of this request (no read of its own)."""
+        g._meta_stamp = int(found[0]["version"]) if found else 0
 
     def all(self) -> dict[str, Entity]:
         stamp = self._stamp()
@@ -75,6 +92,17 @@ class Registry:
                     link_copied(step.new, loaded)
             self._cached, self._cached_stamp = loaded, stamp
         return loaded
+
+    def referrers_of(self, target: str) -> list[tuple[Entity, Field]]:
+        """``referrers(self.all(), target)``, worked out once per metadata version (writes ask it every time)."""
+        loaded = self.all()
+        cached = self._referrers
+        if cached[0] is not loaded:
+            cached = self._referrers = (loaded, {})
+        found = cached[1].get(target)
+        if found is None:
+            found = cached[1][target] = referrers(loaded, target)
+        return found
 
     def get(self, name: str) -> Entity:
         entity = self.all().get(name)

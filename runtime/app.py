@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from bson import ObjectId
 from flask import Flask, g, request
 from flask.sessions import SessionInterface
 
@@ -17,6 +18,8 @@ from core.http import SafeJSONProvider
 from core.services import Services
 from core.storage import connect
 from entities import plugin as entities_plugin
+from entities.permissions.service import Permissions
+from entities.registry import Registry
 from files import plugin as files_plugin
 from jobs import plugin as jobs_plugin
 from runtime import api_keys as api_keys_plugin
@@ -38,7 +41,7 @@ PLUGINS = (jobs_plugin, files_plugin, entities_plugin, applogs_plugin, users_plu
 def create_app(config: Config | None = None, store=None) -> Flask:
     config = config or Config.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = Flask("runtime")
+    app = RuntimeFlask("runtime")
     prefix = config.api_prefix
     app.config.update(
         SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=config.max_content_length, RUNTIME=config,
@@ -117,28 +120,65 @@ def _register_blueprints(app: Flask, prefix: str) -> Api:
     return api
 
 
+class RuntimeFlask(Flask):
+    """Flask, asking once per function whether it is a coroutine: Flask asks on every call of every hook and
+    view (``inspect`` is a measurable share of a small request), and the answer never changes."""
+
+    _sync: dict[Any, Any]
+
+    def ensure_sync(self, func: Any) -> Any:
+        try:
+            return self._sync[func]
+        except AttributeError:
+            self._sync = {}
+        except (KeyError, TypeError):
+            pass
+        synced = super().ensure_sync(func)
+        try:
+            if len(self._sync) < 10_000:
+                self._sync[func] = synced
+        except TypeError:  # unhashable callable: not cached
+            pass
+        return synced
+
+
+def _groups_by_id(user: dict[str, Any]) -> bool:
+    """True when the user's groups are ``{id: ObjectId}`` entries, the form ``groups_lookup`` follows."""
+    return all(isinstance(entry, dict) and isinstance(entry.get("id"), ObjectId) for entry in user.get("groups") or [])
+
+
 def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
     public = svc.plugins.public_endpoints
+    # what every request needs besides its token, read with it (one round trip on a real server)
+    lookups = [Registry.stamp_lookup("_metaStamp"), Permissions.groups_lookup("user.groups", "_groups")]
 
     @app.before_request
     def _guard():
-        if not request.path.startswith(prefix) or request.endpoint in public:
+        req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not ten
+        endpoint, path = req.endpoint, req.path
+        if not path.startswith(prefix) or endpoint in public:
             return None
-        if request.method == "OPTIONS":
+        if req.method == "OPTIONS":
             return None  # which methods a route allows (and CORS preflights) is no secret
-        if request.endpoint is None:
+        if endpoint is None:
             return None  # unknown route: let the 404/405 handler answer
-        if request.path == f"{prefix}/openapi.json":
+        if path == f"{prefix}/openapi.json":
             return None
-        token = token_from_request()
+        token = token_from_request(req)
         if not token:
             raise Unauthorized("A token is required: send the 'token' header you got from /auth/login")
-        g.user, g.admin_user = svc.auth.authenticate(token)
-        g.token = token
-        if svc.config.maintenance_mode and not (g.admin_user or g.user).get("developer"):
+        found = svc.auth.authenticate_with(token, lookups)
+        user = found.user
+        ctx = g._get_current_object()  # type: ignore[attr-defined]
+        ctx.user, ctx.admin_user, ctx.token = user, found.admin, token
+        groups = None
+        if found.joined is not None:  # read with the token: this request reads neither again
+            Registry.take_stamp(found.joined["_metaStamp"])
+            groups = found.joined["_groups"] if _groups_by_id(user) else None
+        if svc.config.maintenance_mode and not (found.admin or user).get("developer"):
             raise ServiceUnavailable()
-        if not g.user.get("developer"):
-            g.caller = svc.permissions.caller(g.user)
+        if not user.get("developer"):
+            ctx.caller = svc.permissions.caller(user, groups)
             for check in svc.plugins.request_checks:
                 check()
         return None

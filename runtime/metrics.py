@@ -46,6 +46,11 @@ LOGIN_FAILURES = Counter("runtime_login_failures_total", "Failed logins, by HTTP
                          "400 missing ones, 403 inactive user)", ["status"])
 
 
+# (method, route, status) → its counter and histogram series: labels() looks them up under a lock per call.
+# Routes are templates, so the keys are few.
+_SERIES: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
 def install(app: Flask, svc: Services) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)  # first, before the auth guard
     app.after_request(_observe)
@@ -58,13 +63,18 @@ def _start_timer() -> None:
 
 def _observe(response: Response) -> Response:
     started = g.pop("_metrics_started", None)
-    if started is None or request.endpoint == "metrics":
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    if started is None or req.endpoint == "metrics":
         return response
-    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    rule = req.url_rule.rule if req.url_rule is not None else "unmatched"
     status = str(response.status_code)
-    REQUESTS.labels(request.method, rule, status).inc()
-    LATENCY.labels(request.method, rule, status).observe(time.perf_counter() - started)
-    if request.endpoint == LOGIN_ENDPOINT and response.status_code in (400, 401, 403):
+    key = (req.method, rule, status)
+    series = _SERIES.get(key)
+    if series is None:
+        series = _SERIES[key] = (REQUESTS.labels(*key), LATENCY.labels(*key))
+    series[0].inc()
+    series[1].observe(time.perf_counter() - started)
+    if req.endpoint == LOGIN_ENDPOINT and response.status_code in (400, 401, 403):
         LOGIN_FAILURES.labels(status).inc()
     return response
 

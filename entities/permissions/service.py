@@ -26,19 +26,29 @@ CACHE_SIZE = 2048
 
 class Permissions:
     def __init__(self, store: Store):
+        self.store = store
         self.groups = store.collection(GROUPS)
         self.users = store.collection(USERS)
         self._cache: OrderedDict[tuple[Any, ...], EntityPolicy] = OrderedDict()
         self._groups: dict[tuple[Any, Any], dict[str, Any]] = {}  # (group id, version) → its document
         self._lock = threading.Lock()
 
-    def caller(self, user: dict[str, Any]) -> Caller:
-        """The permissions of ``user`` (a ``sys.users`` document or the guard's user info)."""
+    def caller(self, user: dict[str, Any], groups: list[dict[str, Any]] | None = None) -> Caller:
+        """The permissions of ``user`` (a ``sys.users`` document or the guard's user info). ``groups``: the
+        user's group documents as read just now along with the token (``groups_lookup``), when they were."""
         if user.get("developer"):
             return Caller(self, user, None)
-        ids = [g["id"] if isinstance(g, dict) else g for g in user.get("groups") or []]
-        ids = [ObjectId(i) if isinstance(i, str) and ObjectId.is_valid(i) else i for i in ids]
-        return Caller(self, user, sorted(self._group_documents(ids), key=lambda d: d["_id"]))
+        if groups is None:
+            ids = [g["id"] if isinstance(g, dict) else g for g in user.get("groups") or []]
+            ids = [ObjectId(i) if isinstance(i, str) and ObjectId.is_valid(i) else i for i in ids]
+            groups = self._group_documents(ids)
+        return Caller(self, user, sorted(groups, key=lambda d: d["_id"]))
+
+    @staticmethod
+    def groups_lookup(local_field: str, into: str) -> dict[str, Any]:
+        """A ``$lookup`` stage bringing the group documents whose ids are at ``local_field`` (``{id: ...}``
+        entries) along with another read: the guard reads the token and its user's groups in one round trip."""
+        return {"$lookup": {"from": GROUPS, "localField": f"{local_field}.id", "foreignField": "_id", "as": into}}
 
     def _group_documents(self, ids: list[Any]) -> list[dict[str, Any]]:
         """The groups' ``permissions`` as of their current ``version``: each request reads only the versions;
@@ -47,7 +57,9 @@ class Permissions:
             return []
         docs: list[dict[str, Any]] = []
         stale: list[Any] = []
-        for v in self.groups.find({"_id": {"$in": ids}}, {"version": 1}):
+        versions = self.store.read_cached(GROUPS, ("versions", *map(str, ids)),
+                                          lambda: list(self.groups.find({"_id": {"$in": ids}}, {"version": 1})))
+        for v in versions:
             found = self._groups.get((v["_id"], v.get("version")))
             if found is None:
                 stale.append(v["_id"])

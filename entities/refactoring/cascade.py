@@ -24,7 +24,6 @@ from entities.metadata import Entity, Field
 from entities.query import iterate_ids
 from entities.records.events import AfterCommit, RecordEvent
 from entities.records.validation import reference_value
-from entities.registry import referrers
 from jobs import runners
 
 VISITED = "cascadeDeleted"
@@ -42,7 +41,7 @@ def install_hooks(svc: Any) -> None:
 
 def is_referenced(svc: Any, entity: Entity) -> bool:
     """Only writes of records that other records point at need the hook (others keep the set-based paths)."""
-    return bool(referrers(svc.registry.all(), entity.name))
+    return bool(svc.registry.referrers_of(entity.name))
 
 
 def on_event(svc: Any, event: RecordEvent) -> None:
@@ -94,7 +93,7 @@ def map_refs(doc: dict[str, Any], field: Field, fields: list[Field],
 def _cascade_changes(svc: Any, event: RecordEvent) -> None:
     old, new = event.old_record or {}, event.record or {}
     label_changed = old.get("label") != new.get("label")
-    for entity, f in referrers(svc.registry.all(), event.entity.name):
+    for entity, f in svc.registry.referrers_of(event.entity.name):
         copied_changed = f.update_copied and any(old.get(c) != new.get(c)
                                                  for c in f.type_rules.get("copiedFields", []))
         if not ((label_changed and f.update_label) or copied_changed):
@@ -174,7 +173,7 @@ def _apply_delete_policies(svc: Any, event: RecordEvent) -> None:
     deleted = event.old_record or {}
     visited: set[tuple[str, Any]] = event.ctx.extra.setdefault(VISITED, set())
     visited.add((event.entity.name, deleted.get("_id")))
-    for entity, f in referrers(svc.registry.all(), event.entity.name):
+    for entity, f in svc.registry.referrers_of(event.entity.name):
         if f.on_delete == "none":
             continue
         ctx = system_context(event.ctx, f"entities.{entity.name}.cascade{f.on_delete[0].upper()}{f.on_delete[1:]}")

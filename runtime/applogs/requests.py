@@ -48,6 +48,9 @@ def install(app: Flask, svc: Services, logs: AppLogs, mode: str, prefix: str) ->
 
 
 def _capture(svc: Services, logs: AppLogs, mode: str, prefix: str, response: Response) -> None:
+    write = request.method in WRITE_METHODS
+    if not write and mode != "all":
+        return  # a read leaves a log only when every request is logged
     endpoint = request.endpoint or ""
     if (not request.path.startswith(prefix) or request.method in ("OPTIONS", "HEAD") or endpoint in SKIPPED
             or endpoint.startswith("aggregate.") or g.get("idempotent_replay")):
@@ -59,7 +62,6 @@ def _capture(svc: Services, logs: AppLogs, mode: str, prefix: str, response: Res
     environ = request.environ
     identity = {"user": user["email"], "admin_user": admin["email"] if admin else None,
                 "ip": (environ.get("HTTP_X_FORWARDED_FOR"), environ.get("REMOTE_ADDR"))}
-    write = request.method in WRITE_METHODS
     status = response.status_code
     view_args = request.view_args or {}
     line = None

@@ -30,9 +30,9 @@ def test_get_one_record_authenticates_with_one_read(setup):
     response = api.get(f"/data/companies/{record['id']}")
     assert response.status_code == 200
     commands = _by_collection(listener)
-    auth = [c for c in commands if c[1] in ("sys.tokens", "sys.users", "sys.groups")]
-    assert auth == [("find", "sys.tokens")], commands
-    assert len(commands) <= 3, commands  # token, metadata stamp, record
+    auth = [c for c in commands if c[1] in ("sys.tokens", "sys.users", "sys.groups", "sys.meta")]
+    assert auth == [("aggregate", "sys.tokens")], commands  # the token, with the metadata stamp and the groups
+    assert commands == [("aggregate", "sys.tokens"), ("find", "data.companies")], commands
 
 
 def test_a_deactivation_is_seen_by_the_very_next_request(setup):
