@@ -146,6 +146,7 @@ class HistoryRecorder:
             return
         self._insert_ignoring_copies([*({k: v for k, v in p.items() if k != "pending"} for p in previous),
                                       {**entry, "pending": True}])
+        self.publisher.mark_published(p["_id"] for p in previous)
 
     def confirm(self, entry_id: ObjectId) -> None:
         self.col.update_one({"_id": entry_id}, {"$unset": {"pending": ""}})

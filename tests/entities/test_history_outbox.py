@@ -1,0 +1,164 @@
+"""The history outbox and its publisher: entries leave the request path without ever being lost or doubled."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+
+from bson import ObjectId
+
+from entities.history.publisher import THREAD_NAME
+from entities.records.lifecycle import MAX_OUTBOX
+from tests.conftest import Api, company, create, login
+
+
+def _raw(app, record_id: str) -> dict:
+    return app.extensions["runtime"].records.collection("companies").find_one({"_id": ObjectId(record_id)})
+
+
+def _changes(api: Api, record_id: str) -> list[dict]:
+    body = api.get(f"/data/companies/{record_id}/history?_size=1000").get_json()
+    return [e for e in body["items"] if e["eventType"] == "USER_RECORD_CHANGED"]
+
+
+def _published_ids(app, record_id: str) -> list[ObjectId]:
+    col = app.extensions["runtime"].history.col
+    return [d["_id"] for d in col.find({"recordId": record_id}, {"_id": 1})]
+
+
+def test_history_is_visible_right_after_a_put(app, api: Api):
+    """Read-your-writes: a history read publishes what the publisher has not copied yet."""
+    publisher = app.extensions["runtime"].history.publisher
+    record = create(api, "companies", company())
+    for paused, value in ((True, "b"), (False, "c")):  # not yet published, then maybe being published
+        publisher.paused = paused
+        assert api.put(f"/data/companies/{record['id']}", json={"type": value}).status_code == 200
+        assert _changes(api, record["id"])[0]["newRecord"]["type"]["json"] == value
+    assert len(_changes(api, record["id"])) == 2
+
+
+def test_the_publisher_copies_entries_and_clears_the_outbox(app, api: Api):
+    history = app.extensions["runtime"].history
+    record = create(api, "companies", company())
+    assert api.put(f"/data/companies/{record['id']}", json={"type": "b"}).status_code == 200
+    history.publisher.flush()
+    assert "_hist" not in _raw(app, record["id"])
+    entries = list(history.col.find({"recordId": record["id"]}).sort("_id", 1))
+    assert [e["eventType"] for e in entries] == ["USER_RECORD_CREATED", "USER_RECORD_CHANGED"]
+    assert entries[1]["newRecord"]["type"]["json"] == "b" and "pending" not in entries[1]
+
+
+def test_entries_of_a_process_that_died_stay_in_the_record_until_a_read_repairs_them(app, api: Api):
+    history = app.extensions["runtime"].history
+    record = create(api, "companies", company())
+    history.publisher.paused = True  # the process dies after its writes, before its publisher ran
+    for value in ("b", "c", "a"):
+        assert api.put(f"/data/companies/{record['id']}", json={"type": value}).status_code == 200
+    outbox = _raw(app, record["id"])["_hist"]
+    assert [e["newRecord"]["type"]["json"] for e in outbox] == ["b", "c", "a"]
+    assert len(_published_ids(app, record["id"])) == 1  # only the create's entry
+    assert [e["newRecord"]["type"]["json"] for e in _changes(api, record["id"])] == ["a", "c", "b"]
+    assert "_hist" not in _raw(app, record["id"])
+    history.publisher.paused = False  # a queue that survived publishes the same ids again: no copies
+    history.publisher.enqueue("data.companies", ObjectId(record["id"]), outbox)
+    history.publisher.flush()
+    ids = _published_ids(app, record["id"])
+    assert len(ids) == len(set(ids)) == 4
+
+
+def test_an_outbox_of_an_older_write_is_carried_and_published(app, api: Api):
+    """Before the outbox was a list, it held one entry: a write keeps it, a read publishes it once."""
+    history = app.extensions["runtime"].history
+    record = create(api, "companies", company())
+    col = app.extensions["runtime"].records.collection("companies")
+    created_entry = history.col.find_one({"recordId": record["id"]})
+    old_entry = {**created_entry, "_id": ObjectId(), "eventType": "USER_RECORD_CHANGED"}
+    col.update_one({"_id": ObjectId(record["id"])}, {"$set": {"_hist": old_entry}})
+    history.publisher.paused = True
+    assert api.put(f"/data/companies/{record['id']}", json={"type": "b"}).status_code == 200
+    assert _raw(app, record["id"])["_hist"][0]["_id"] == old_entry["_id"]
+    assert len(_changes(api, record["id"])) == 2
+    col.update_one({"_id": ObjectId(record["id"])}, {"$set": {"_hist": old_entry}})  # a read clears it too
+    assert len(_changes(api, record["id"])) == 2 and "_hist" not in _raw(app, record["id"])
+
+
+def test_concurrent_puts_on_one_record_lose_no_entry(app, api: Api):
+    record = create(api, "companies", company())
+    threads, writes = 4, 10
+
+    def writer(t: int) -> None:
+        client = login(app)
+        for i in range(writes):
+            response = client.put(f"/data/companies/{record['id']}", json={"notes": f"{t}-{i}"})
+            assert response.status_code == 200, response.get_json()
+
+    running = [threading.Thread(target=writer, args=(t,)) for t in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join(60)
+    app.extensions["runtime"].history.publisher.flush()
+    notes = [e["newRecord"]["notes"]["json"] for e in _changes(api, record["id"])]
+    assert sorted(notes) == sorted(f"{t}-{i}" for t in range(threads) for i in range(writes))
+    ids = _published_ids(app, record["id"])
+    assert len(ids) == len(set(ids)) == threads * writes + 1
+    assert "_hist" not in _raw(app, record["id"])
+
+
+def test_the_outbox_stays_bounded_when_the_publisher_does_not_run(app, api: Api):
+    """Past MAX_OUTBOX unpublished entries, a write publishes them itself (one insert) before carrying on;
+    with the publisher running, the outbox holds what was written since its last pass."""
+    record = create(api, "companies", company())
+    app.extensions["runtime"].history.publisher.paused = True
+    sizes = []
+    for i in range(3 * MAX_OUTBOX):
+        assert api.put(f"/data/companies/{record['id']}", json={"notes": f"n{i}"}).status_code == 200
+        sizes.append(len(_raw(app, record["id"])["_hist"]))
+    assert max(sizes) == MAX_OUTBOX and min(sizes[MAX_OUTBOX:]) == 1
+    assert sorted(e["newRecord"]["notes"]["json"] for e in _changes(api, record["id"])) == sorted(
+        f"n{i}" for i in range(3 * MAX_OUTBOX))
+    ids = _published_ids(app, record["id"])
+    assert len(ids) == len(set(ids)) == 3 * MAX_OUTBOX + 1
+
+
+def test_a_delete_publishes_queued_entries_before_its_history_policy(app, api: Api):
+    definition = api.get("/metadata/entities/companies").get_json()
+    definition["history"] = {"onRecordDeleted": "delete"}
+    assert api.put("/metadata/entities/companies", json=definition).status_code == 200
+    record = create(api, "companies", company())
+    assert api.put(f"/data/companies/{record['id']}", json={"type": "b"}).status_code == 200
+    assert api.delete(f"/data/companies/{record['id']}").status_code == 200
+    app.extensions["runtime"].history.publisher.flush()  # a late copy would bring the deleted history back
+    assert _published_ids(app, record["id"]) == []
+
+
+def test_the_publisher_thread_starts_on_first_use_and_a_forked_child_starts_its_own(app, api: Api):
+    publisher = app.extensions["runtime"].history.publisher
+    assert publisher._pid is None  # building the app started nothing (gunicorn and RQ fork after that)
+    record = create(api, "companies", company())
+    publisher.paused = True
+    assert api.put(f"/data/companies/{record['id']}", json={"type": "b"}).status_code == 200
+    assert publisher._pid == os.getpid() and len(publisher._queued) == 1
+    assert THREAD_NAME in [t.name for t in threading.enumerate()]
+    child = os.fork()
+    if child == 0:  # the child: nothing inherited is queued; a new entry starts the child's own thread
+        ok = not publisher._queued and publisher._pid is None
+        publisher.enqueue("data.companies", ObjectId(), [{"_id": ObjectId()}])
+        ok = ok and publisher._pid == os.getpid() and len(publisher._queued) == 1
+        ok = ok and THREAD_NAME in [t.name for t in threading.enumerate()]
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(publisher._queued) == 1
+
+
+def test_concurrent_puts_by_many_records_publish_each_entry_once(app, api: Api):
+    records = [create(api, "companies", company(name=f"C{i}")) for i in range(5)]
+    for round_ in range(4):
+        for record in records:
+            assert api.put(f"/data/companies/{record['id']}", json={"notes": f"r{round_}"}).status_code == 200
+    app.extensions["runtime"].history.publisher.flush()
+    col = app.extensions["runtime"].history.col
+    counts = Counter(d["recordId"] for d in col.find({"entityName": "companies"}, {"recordId": 1}))
+    assert counts == {r["id"]: 5 for r in records}
