@@ -112,6 +112,7 @@ def main() -> None:
         def runtime_put(entity: str = "plain") -> None:
             for rid in picks[entity]:
                 client.call("PUT", f"/data/{entity}/{rid}", json={"n": next(counter), "note": "y" * 40})
+            svc.history.publisher.flush()  # the history entries' publication is part of the round, not the next
 
         def bare_put() -> None:
             for rid in picks["plain"]:

@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("entities.history")
 
 OUTBOX_FIELD = "_hist"
+# ``(collection, [(record id, entry id)])``: removes published entries from their records (the records package)
+ClearPublished = Callable[[str, list[tuple[ObjectId, ObjectId]]], None]
 FLUSH_SECONDS = 0.05  # a publication pass at least this often while entries wait
 BATCH = 500  # entries per insert_many; a full batch wakes the thread at once
 MAX_QUEUED = 50_000  # beyond this (the store is down) new entries wait in their records for a repair
@@ -43,28 +45,6 @@ THREAD_NAME = "history-publisher"
 _publishers: weakref.WeakSet[OutboxPublisher] = weakref.WeakSet()
 _start_lock = threading.Lock()
 _exit_hook_registered = False
-
-
-def outbox_entries(value: Any) -> list[dict[str, Any]]:
-    """The entries of a stored outbox: a list, or the single entry that older writes stored."""
-    if isinstance(value, list):
-        return [e for e in value if isinstance(e, dict)]
-    return [value] if isinstance(value, dict) else []
-
-
-def clear_outboxes(col: Any, record_ids: Iterable[ObjectId], entry_ids: Iterable[ObjectId]) -> None:
-    """Remove published entries from their records: ``$pull`` by entry id from list outboxes, then drop an
-    outbox left empty, or a single-entry (older) outbox whose entry was published. Both filters are
-    evaluated atomically per document, so an entry appended meanwhile stays."""
-    rids, eids = list(dict.fromkeys(record_ids)), list(dict.fromkeys(entry_ids))
-    if not rids or not eids:
-        return
-    col.update_many({"_id": {"$in": rids}, OUTBOX_FIELD: {"$type": "array"}},
-                    {"$pull": {OUTBOX_FIELD: {"_id": {"$in": eids}}}})
-    col.update_many({"_id": {"$in": rids}, "$or": [
-        {OUTBOX_FIELD: {"$size": 0}},
-        {f"{OUTBOX_FIELD}._id": {"$in": eids}, f"{OUTBOX_FIELD}.0": {"$exists": False}}]},
-        {"$unset": {OUTBOX_FIELD: ""}})
 
 
 class OutboxPublisher:
@@ -79,6 +59,9 @@ class OutboxPublisher:
         self._wake = threading.Event()
         self._pid: int | None = None
         self.paused = False  # tests: simulate a publisher that never runs (entries stay in their records)
+        # None: published entries stay in their outbox until the record's next write (which drops what it knows
+        # is published) or a history read's repair; set where a background write is cheap (a database server)
+        self.clear_published: ClearPublished | None = None
         _publishers.add(self)
 
     # --- what writers call -----------------------------------------------------------------------
@@ -139,16 +122,15 @@ class OutboxPublisher:
         except Exception:
             log.exception("could not publish %d history entries; they stay in their records", len(batch))
             return 0
-        by_collection: dict[str, tuple[list[ObjectId], list[ObjectId]]] = {}
-        for eid, collection, record_id, _ in batch:
-            rids, eids = by_collection.setdefault(collection, ([], []))
-            rids.append(record_id)
-            eids.append(eid)
-        for collection, (rids, eids) in by_collection.items():
-            try:
-                clear_outboxes(self._store.collection(collection), rids, eids)
-            except Exception:  # published: a record's next write or a repair drops them from the outbox
-                log.exception("could not clear %d published history entries from %s", len(eids), collection)
+        if self.clear_published is not None:
+            by_collection: dict[str, list[tuple[ObjectId, ObjectId]]] = {}
+            for eid, collection, record_id, _ in batch:
+                by_collection.setdefault(collection, []).append((record_id, eid))
+            for collection, published in by_collection.items():
+                try:
+                    self.clear_published(collection, published)
+                except Exception:  # published: a record's next write or a repair drops them from the outbox
+                    log.exception("could not clear %d published history entries of %s", len(published), collection)
         return len(batch)
 
     def _trim(self) -> None:

@@ -26,10 +26,10 @@ from core.context import WriteContext
 from core.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFailed, field_error
 from core.ids import parse_object_id
 from core.storage import Store
-from entities.history.publisher import clear_outboxes, outbox_entries
 from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity
 from entities.records.events import AfterCommit, Authorizer, EventKind, Operation, RecordEvent
+from entities.records.outbox import clear_outboxes, outbox_entries
 from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade
 from entities.records.user_refs import has_write_stamps, stamp_users
 from entities.records.validation import RecordValidator, compact
@@ -360,9 +360,15 @@ class RecordLifecycle:
         entries = [e for _, found in outboxes for e in found]
         if not entries:
             return 0
-        self.history.commit_many(list(entries))
-        clear_outboxes(col, [rid for rid, _ in outboxes], [e["_id"] for e in entries])
+        unpublished = self.history.publisher.unpublished(entries)
+        if unpublished:
+            self.history.commit_many(unpublished)
+        clear_outboxes(col, [(rid, e["_id"]) for rid, found in outboxes for e in found])
         return len(entries)
+
+    def clear_published(self, collection: str, published: list[tuple[ObjectId, ObjectId]]) -> None:
+        """The history publisher's hook: remove ``(record id, entry id)`` entries it published."""
+        clear_outboxes(self.store.collection(collection), published)
 
     def repair_history(self, entity: Entity, record_ids: Iterable[ObjectId] | None = None,
                        lease_ms: int = PENDING_LEASE_MS) -> int:

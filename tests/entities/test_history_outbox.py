@@ -38,15 +38,33 @@ def test_history_is_visible_right_after_a_put(app, api: Api):
     assert len(_changes(api, record["id"])) == 2
 
 
-def test_the_publisher_copies_entries_and_clears_the_outbox(app, api: Api):
+def test_the_publisher_copies_entries_and_the_next_write_drops_them_from_the_outbox(app, api: Api):
+    """On the embedded store a published entry stays in its outbox until the record's next write."""
     history = app.extensions["runtime"].history
     record = create(api, "companies", company())
     assert api.put(f"/data/companies/{record['id']}", json={"type": "b"}).status_code == 200
     history.publisher.flush()
-    assert "_hist" not in _raw(app, record["id"])
     entries = list(history.col.find({"recordId": record["id"]}).sort("_id", 1))
     assert [e["eventType"] for e in entries] == ["USER_RECORD_CREATED", "USER_RECORD_CHANGED"]
     assert entries[1]["newRecord"]["type"]["json"] == "b" and "pending" not in entries[1]
+    assert [e["_id"] for e in _raw(app, record["id"])["_hist"]] == [entries[1]["_id"]]
+    assert api.put(f"/data/companies/{record['id']}", json={"type": "c"}).status_code == 200
+    assert [e["newRecord"]["type"]["json"] for e in _raw(app, record["id"])["_hist"]] == ["c"]
+
+
+def test_with_clearing_on_the_publisher_pulls_what_it_published(app, api: Api):
+    """On a server the publisher also removes the entries it published from their records (one bulk write)."""
+    svc = app.extensions["runtime"]
+    svc.history.publisher.clear_published = svc.records.clear_published
+    records = [create(api, "companies", company(name=f"C{i}")) for i in range(3)]
+    svc.history.publisher.paused = True
+    for record in records:
+        assert api.put(f"/data/companies/{record['id']}", json={"type": "b"}).status_code == 200
+    assert api.put(f"/data/companies/{records[0]['id']}", json={"type": "c"}).status_code == 200
+    svc.history.publisher.paused = False
+    assert svc.history.publisher.flush() == 4
+    assert all("_hist" not in _raw(app, r["id"]) for r in records)
+    assert len(_published_ids(app, records[0]["id"])) == 3
 
 
 def test_entries_of_a_process_that_died_stay_in_the_record_until_a_read_repairs_them(app, api: Api):
@@ -84,6 +102,9 @@ def test_an_outbox_of_an_older_write_is_carried_and_published(app, api: Api):
 
 
 def test_concurrent_puts_on_one_record_lose_no_entry(app, api: Api):
+    """Writers race each other and the publisher's $pull: every entry is published exactly once."""
+    svc = app.extensions["runtime"]
+    svc.history.publisher.clear_published = svc.records.clear_published
     record = create(api, "companies", company())
     threads, writes = 4, 10
 
