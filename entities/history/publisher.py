@@ -36,6 +36,7 @@ OUTBOX_FIELD = "_hist"
 # ``(collection, [(record id, entry id)])``: removes published entries from their records (the records package)
 ClearPublished = Callable[[str, list[tuple[ObjectId, ObjectId]]], None]
 FLUSH_SECONDS = 0.05  # a publication pass at least this often while entries wait
+RETRY_SECONDS = 2.0  # after a failed pass (the store is unreachable), wait this long before the next
 BATCH = 500  # entries per insert_many; a full batch wakes the thread at once
 MAX_QUEUED = 50_000  # beyond this (the store is down) new entries wait in their records for a repair
 REMEMBERED = 100_000  # ids of published entries remembered, so a record's next write drops them
@@ -58,6 +59,7 @@ class OutboxPublisher:
         self._flush_lock = threading.Lock()  # one publication pass at a time
         self._wake = threading.Event()
         self._pid: int | None = None
+        self._failing = False
         self.paused = False  # tests: simulate a publisher that never runs (entries stay in their records)
         # None: published entries stay in their outbox until the record's next write (which drops what it knows
         # is published) or a history read's repair; set where a background write is cheap (a database server)
@@ -120,8 +122,11 @@ class OutboxPublisher:
         try:
             self._recorder.commit_many([entry for _, _, _, entry in batch])  # marks them published
         except Exception:
-            log.exception("could not publish %d history entries; they stay in their records", len(batch))
+            if not self._failing:  # once per outage, not once per retry
+                log.exception("could not publish %d history entries; they stay in their records", len(batch))
+            self._failing = True
             return 0
+        self._failing = False
         if self.clear_published is not None:
             by_collection: dict[str, list[tuple[ObjectId, ObjectId]]] = {}
             for eid, collection, record_id, _ in batch:
@@ -134,9 +139,9 @@ class OutboxPublisher:
         return len(batch)
 
     def _trim(self) -> None:
-        excess = len(self._published) - REMEMBERED
-        if excess > 0:
-            for eid in list(self._published)[:excess]:
+        """Forget the oldest tenth once past REMEMBERED (a forgotten entry is at worst published again)."""
+        if len(self._published) > REMEMBERED:
+            for eid in list(itertools.islice(self._published, len(self._published) - REMEMBERED * 9 // 10)):
                 del self._published[eid]
 
     def _after_fork(self) -> None:
@@ -158,14 +163,16 @@ class OutboxPublisher:
         ref = weakref.ref(self)
 
         def loop(wake: threading.Event) -> None:
+            wait = FLUSH_SECONDS
             while True:
-                wake.wait(FLUSH_SECONDS)
+                wake.wait(wait)
                 wake.clear()
                 publisher = ref()
                 if publisher is None:
                     return
                 if not publisher.paused:
                     publisher.flush()
+                wait = RETRY_SECONDS if publisher._failing else FLUSH_SECONDS
                 del publisher
 
         threading.Thread(target=loop, args=(self._wake,), name=THREAD_NAME, daemon=True).start()

@@ -183,3 +183,32 @@ def test_concurrent_puts_by_many_records_publish_each_entry_once(app, api: Api):
     col = app.extensions["runtime"].history.col
     counts = Counter(d["recordId"] for d in col.find({"entityName": "companies"}, {"recordId": 1}))
     assert counts == {r["id"]: 5 for r in records}
+
+
+def test_a_failed_publication_keeps_the_entries_queued_and_retries(app, api: Api, monkeypatch):
+    history = app.extensions["runtime"].history
+    record = create(api, "companies", company())
+    history.publisher.paused = True
+    assert api.put(f"/data/companies/{record['id']}", json={"type": "b"}).status_code == 200
+    history.publisher.paused = False
+
+    def unreachable(entries):
+        raise ConnectionError("the store is unreachable")
+
+    monkeypatch.setattr(history, "commit_many", unreachable)
+    assert history.publisher.flush() == 0 and len(history.publisher._queued) == 1
+    monkeypatch.undo()
+    assert history.publisher.flush() == 1 and len(_published_ids(app, record["id"])) == 2
+
+
+def test_the_memory_of_published_ids_is_bounded(app, monkeypatch):
+    from entities.history import publisher as module
+
+    monkeypatch.setattr(module, "REMEMBERED", 10)
+    publisher = app.extensions["runtime"].history.publisher
+    ids = [ObjectId() for _ in range(25)]
+    for eid in ids:
+        publisher.mark_published([eid])
+    assert 9 <= len(publisher._published) <= 10
+    forgotten = [e["_id"] for e in publisher.unpublished([{"_id": eid} for eid in ids])]
+    assert forgotten == ids[:len(forgotten)] and len(forgotten) >= 15  # the oldest are forgotten first
