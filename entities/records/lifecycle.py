@@ -29,7 +29,7 @@ from core.storage import Store
 from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity
 from entities.records.events import AfterCommit, Authorizer, EventKind, Operation, RecordEvent
-from entities.records.outbox import clear_outboxes, outbox_entries
+from entities.records.outbox import clear_outboxes, outbox_entries, outbox_items, pack, unpack
 from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade
 from entities.records.user_refs import has_write_stamps, stamp_users
 from entities.records.validation import RecordValidator, compact
@@ -169,7 +169,7 @@ class RecordLifecycle:
             new_doc["_id"], new_doc["version"], new_doc[VERSION_KEY] = oid, version + 1, entity.version
             self._authorize("edit", entity, current, new_doc, ctx)
             entry = self.history.build(entity, kind, current, new_doc, ctx, oid)
-            outbox = carried + ([entry] if entry is not None else [])
+            outbox = carried + ([pack(entry)] if entry is not None else [])
             stored = dict(new_doc)
             if outbox:
                 stored[OUTBOX_FIELD] = outbox
@@ -179,7 +179,8 @@ class RecordLifecycle:
                 raise ValidationFailed([_duplicate_error(entity, exc)]) from None
             if result.matched_count == 1:
                 # published off the request path; until then the entries are safe in the committed record
-                self.history.publisher.enqueue(col.name, oid, outbox)
+                queued = [unpack(item) for item in carried] + ([entry] if entry is not None else [])
+                self.history.publisher.enqueue(col.name, oid, queued)
                 self._emit("changed", entity, new_doc, current, ctx)
                 return new_doc
             if expected_version is not None:
@@ -189,13 +190,13 @@ class RecordLifecycle:
         raise ApiError(503, "The record is too busy to update right now; try again")
 
     def _carried_outbox(self, stored: Any) -> list[dict[str, Any]]:
-        """The pre-image's outbox entries a write must keep: those not known to be published. Past
+        """The pre-image's outbox items a write must keep (as stored): those not known to be published. Past
         ``MAX_OUTBOX`` (the publisher is not keeping up, or not running) they are published here first,
         so a record written many times between publications keeps a bounded outbox."""
-        carried = self.history.publisher.unpublished(outbox_entries(stored))
+        carried = self.history.publisher.unpublished(outbox_items(stored))
         if len(carried) < MAX_OUTBOX:
             return carried
-        self.history.commit_many(list(carried))
+        self.history.commit_many([unpack(item) for item in carried])
         return []
 
     def update_matching(self, entity: Entity, ids: Iterator[list[ObjectId]], body: dict[str, Any],
@@ -357,14 +358,14 @@ class RecordLifecycle:
     def _flush_outboxes(self, col: Any, outboxes: list[tuple[ObjectId, list[dict[str, Any]]]]) -> int:
         """Copy the entries of these records' outboxes, then pull exactly those entries from them (an entry
         written meanwhile stays)."""
-        entries = [e for _, found in outboxes for e in found]
-        if not entries:
+        items = [item for _, found in outboxes for item in found]
+        if not items:
             return 0
-        unpublished = self.history.publisher.unpublished(entries)
+        unpublished = self.history.publisher.unpublished(items)
         if unpublished:
-            self.history.commit_many(unpublished)
-        clear_outboxes(col, [(rid, e["_id"]) for rid, found in outboxes for e in found])
-        return len(entries)
+            self.history.commit_many([unpack(item) for item in unpublished])
+        clear_outboxes(col, [(rid, item["_id"]) for rid, found in outboxes for item in found])
+        return len(items)
 
     def clear_published(self, collection: str, published: list[tuple[ObjectId, ObjectId]]) -> None:
         """The history publisher's hook: remove ``(record id, entry id)`` entries it published."""
@@ -384,7 +385,7 @@ class RecordLifecycle:
         # ``_hist._id`` (every entry has one), not ``_hist``: the sparse ``history_outbox`` index serves it.
         batch: list[tuple[ObjectId, list[dict[str, Any]]]] = []
         for doc in col.find({f"{OUTBOX_FIELD}._id": {"$exists": True}}, {OUTBOX_FIELD: 1}):
-            batch.append((doc["_id"], outbox_entries(doc.get(OUTBOX_FIELD))))
+            batch.append((doc["_id"], outbox_items(doc.get(OUTBOX_FIELD))))
             if len(batch) >= REPAIR_BATCH:
                 repaired += self._flush_outboxes(col, batch)
                 batch = []

@@ -1,4 +1,10 @@
-"""The record side of the history outbox (``_hist``): reading it, and removing published entries from it.
+"""The record side of the history outbox (``_hist``): packing entries into it, reading them back, and removing
+published entries from it.
+
+An update stores each entry as ``{"_id": <entry id>, "bson": <the entry, BSON-encoded>}``: the ``_id`` serves
+the sparse ``history_outbox`` index and the ``$pull`` by id, and one opaque value is what the record write and
+every later read of the record copy (the embedded store deep-copies and walks every nested value of a
+document on each write and read). Creates and older writes stored the entry itself; both forms are read.
 
 The records package owns every write of a ``data.*`` collection, so the history publisher and the repair of
 ``RecordLifecycle`` both clear outboxes through ``clear_outboxes``.
@@ -9,17 +15,34 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from bson import ObjectId
+import bson
+from bson import Binary, ObjectId
 from pymongo import UpdateOne
 
 from entities.history.recorder import OUTBOX_FIELD
 
+PACKED = "bson"
+
+
+def pack(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as an update stores it in the outbox."""
+    return {"_id": entry["_id"], PACKED: Binary(bson.encode(entry))}
+
+
+def outbox_items(value: Any) -> list[dict[str, Any]]:
+    """The items of a stored outbox as stored (packed or not): a list, or the single entry of older writes."""
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, dict) and "_id" in item]
+    return [value] if isinstance(value, dict) and "_id" in value else []
+
+
+def unpack(item: dict[str, Any]) -> dict[str, Any]:
+    return bson.decode(item[PACKED]) if PACKED in item else item
+
 
 def outbox_entries(value: Any) -> list[dict[str, Any]]:
-    """The entries of a stored outbox: a list, or the single entry that older writes stored."""
-    if isinstance(value, list):
-        return [e for e in value if isinstance(e, dict)]
-    return [value] if isinstance(value, dict) else []
+    """The history entries of a stored outbox."""
+    return [unpack(item) for item in outbox_items(value)]
 
 
 def clear_outboxes(col: Any, published: Iterable[tuple[ObjectId, ObjectId]]) -> None:

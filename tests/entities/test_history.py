@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from entities.records.outbox import outbox_entries
 from tests.conftest import ADMIN_EMAIL, Api, company, create, grant_all, login
 
 ENTRY_KEYS = ["id", "entityId", "entityName", "entityVersion", "recordId", "recordName", "user", "timestamp", "ip",
@@ -194,7 +195,7 @@ def test_a_crash_after_the_record_write_is_repaired(app, api: Api):
     publisher.paused = True  # the process "dies" right after the write: its publisher never runs
     assert api.put(f"/data/companies/{created['id']}", json={"type": "c"}).status_code == 200
     raw = app.extensions["runtime"].records.collection("companies").find_one({})
-    changed = [e for e in raw["_hist"] if e["eventType"] == "USER_RECORD_CHANGED"]
+    changed = [e for e in outbox_entries(raw["_hist"]) if e["eventType"] == "USER_RECORD_CHANGED"]
     assert [e["newRecord"]["type"]["json"] for e in changed] == ["c"]
     assert app.extensions["runtime"].history.col.count_documents({"_id": changed[0]["_id"]}) == 0
     # the change committed (the record says so) and its entry is not lost
@@ -212,7 +213,8 @@ def test_unpublished_entries_are_carried_by_the_records_next_write(app, api: Api
     assert api.put(f"/data/companies/{created['id']}", json={"type": "c"}).status_code == 200
     assert api.put(f"/data/companies/{created['id']}", json={"type": "a"}).status_code == 200
     raw = app.extensions["runtime"].records.collection("companies").find_one({})
-    assert [e["newRecord"]["type"]["json"] for e in raw["_hist"] if e["eventType"] == "USER_RECORD_CHANGED"] == [
+    assert [e["newRecord"]["type"]["json"] for e in outbox_entries(raw["_hist"])
+            if e["eventType"] == "USER_RECORD_CHANGED"] == [
         "c", "a"]
     publisher.paused = False
     assert publisher.flush() == 2
