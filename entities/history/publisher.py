@@ -1,11 +1,12 @@
 """Publishes the history entries that record writes leave in their outbox, off the request path.
 
-A create or update stores its entry in the record's outbox (``_hist``, a list of unpublished entries) in the
-same atomic write as the change, then hands it to this process's ``OutboxPublisher``. A daemon thread (started
-on first use in each process, so forked gunicorn workers and RQ job processes each get their own) copies
-what is queued into ``sys.history`` in batches (one ``insert_many``; entries have preset ids, so a copy that
-is already there is skipped), remembers the ids it published, then ``$pull``s exactly those entries from
-their records (never the whole outbox: a concurrent write may have appended a new one).
+An update stores its entry in the record's outbox (``_hist``, a list of unpublished entries) in the same
+atomic write as the change, then hands it to this process's ``OutboxPublisher``. A daemon thread (started on
+first use in each process, so forked gunicorn workers and RQ job processes each get their own) copies what
+is queued into ``sys.history`` in batches (one ``insert_many``; entries have preset ids, so a copy that is
+already there is skipped) and remembers the ids it published. With ``clear_published`` set (on a MongoDB
+server) it then removes exactly those entries from their records (never the whole outbox: a concurrent write
+may have appended one); otherwise the record's next write drops the entries known to be published.
 
 Crash safety does not depend on the thread: until an entry is published, it is inside its committed record.
 ``RecordLifecycle.repair_history`` (run before every history read) publishes and clears whatever is left, and

@@ -4,8 +4,9 @@ Consistency with the record write (no entry without a committed change, no commi
 entry) uses an outbox: a create or update writes the entry *inside the record document* (``_hist``, a list
 of unpublished entries; older writes stored a single entry) in the same atomic compare-and-set. An update
 then hands it to the ``OutboxPublisher`` (``entities.history.publisher``), which copies entries to
-``sys.history`` under their preset ids (idempotent) in batches off the request path and ``$pull``s them from
-their records; a create still copies its entry at once. ``RecordLifecycle.repair_history`` (run before every
+``sys.history`` under their preset ids (idempotent) in batches off the request path; a create still copies
+its entry at once. Published entries leave the record through the publisher (on a server) or the record's
+next write. ``RecordLifecycle.repair_history`` (run before every
 history read) publishes and clears what is left, so a read sees every committed change. A delete first
 publishes this process's queue, stores its entry as ``pending`` (with the record's outbox entries, in the same
 write), deletes, then confirms it. If the process dies in between, ``repair_history`` (which owns the record
