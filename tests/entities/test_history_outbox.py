@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import Counter
 
 from bson import ObjectId
@@ -11,7 +12,7 @@ from bson import ObjectId
 from entities.history.publisher import THREAD_NAME
 from entities.records.lifecycle import MAX_OUTBOX
 from entities.records.outbox import outbox_entries
-from tests.conftest import Api, company, create, login
+from tests.conftest import Api, company, create, login, wait_for_job
 
 
 def _raw(app, record_id: str) -> dict:
@@ -146,14 +147,38 @@ def test_the_outbox_stays_bounded_when_the_publisher_does_not_run(app, api: Api)
     assert len(ids) == len(set(ids)) == 3 * MAX_OUTBOX + 1
 
 
-def test_a_delete_publishes_queued_entries_before_its_history_policy(app, api: Api):
+def test_a_delete_waits_for_a_publication_in_flight_before_its_history_policy(app, api: Api, monkeypatch):
+    """A copy the publisher is making while the record is deleted must land before the delete's "delete the
+    record's history" policy runs, or it would bring that history back."""
     definition = api.get("/metadata/entities/companies").get_json()
     definition["history"] = {"onRecordDeleted": "delete"}
     assert api.put("/metadata/entities/companies", json=definition).status_code == 200
+    history = app.extensions["runtime"].history
     record = create(api, "companies", company())
+    in_flight, go_on = threading.Event(), threading.Event()
+    real = history.commit_many
+
+    def slow_publication(entries):
+        if threading.current_thread().name == THREAD_NAME:
+            in_flight.set()
+            go_on.wait(10)
+        real(entries)
+
+    monkeypatch.setattr(history, "commit_many", slow_publication)
     assert api.put(f"/data/companies/{record['id']}", json={"type": "b"}).status_code == 200
-    assert api.delete(f"/data/companies/{record['id']}").status_code == 200
-    app.extensions["runtime"].history.publisher.flush()  # a late copy would bring the deleted history back
+    assert in_flight.wait(10)
+    outcome: dict = {}
+    deleter = login(app)
+    deleting = threading.Thread(target=lambda: outcome.update(
+        status=deleter.delete(f"/data/companies/{record['id']}").status_code))
+    deleting.start()
+    deadline = time.monotonic() + 3  # a delete that does not wait for the publication is done well before
+    while _raw(app, record["id"]) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    go_on.set()
+    deleting.join(10)
+    assert outcome == {"status": 200}
+    history.publisher.flush()
     assert _published_ids(app, record["id"]) == []
 
 
@@ -215,3 +240,17 @@ def test_the_memory_of_published_ids_is_bounded(app, monkeypatch):
     assert 9 <= len(publisher._published) <= 10
     forgotten = [e["_id"] for e in publisher.unpublished([{"_id": eid} for eid in ids])]
     assert forgotten == ids[:len(forgotten)] and len(forgotten) >= 15  # the oldest are forgotten first
+
+
+def test_a_job_publishes_its_entries_before_it_is_reported_finished(app, api: Api, monkeypatch):
+    """An RQ job process exits without atexit: the job end flushes the publisher (its thread is idle here)."""
+    from entities.history import publisher as module
+
+    monkeypatch.setattr(module, "FLUSH_SECONDS", 3600)  # the thread, started by the job's first write, sleeps
+    records = [create(api, "companies", company(name=f"J{i}")) for i in range(3)]
+    response = api.put("/data/companies/markAsCustomers?_async=true")
+    assert response.status_code == 200, response.get_json()
+    assert wait_for_job(api, response.get_json()["jobId"])["status"] == "FINISHED"
+    col = app.extensions["runtime"].history.col
+    changed = {d["recordId"] for d in col.find({"eventType": "USER_RECORD_CHANGED"}, {"recordId": 1})}
+    assert changed == {r["id"] for r in records}
