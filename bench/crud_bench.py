@@ -116,6 +116,7 @@ def main() -> None:
             for rid in picks[entity]:
                 assert client.http.put(f"/api/data/{entity}/{rid}", headers=client.headers,
                                        json={"n": next(counter), "note": "y" * 40}).status_code == 200
+            svc.history.publisher.flush()  # the history entries' publication is part of the round, not the next
 
         def bare_put() -> None:
             for rid in picks["plain"]:

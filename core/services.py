@@ -61,6 +61,8 @@ class Plugins:
     clock_tasks: list[Callable[[int], Any]] = field(default_factory=list)  # fn(now ms) on every clock tick
     # run after a request is authenticated (``flask.g.user`` set): raise to refuse it
     request_checks: list[Callable[[], None]] = field(default_factory=list)
+    # write what background threads hold queued; run when a job ends (an RQ job process exits without atexit)
+    flush_hooks: list[Callable[[], object]] = field(default_factory=list)
 
 
 @dataclass

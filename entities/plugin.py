@@ -33,6 +33,7 @@ def install(app: Flask, api: Any, services: Services) -> None:
     services.records.authorizers.append(GroupAuthorizer(services.records))
     services.records.authorizers.append(FileAttachAuthorizer(services.store, services.registry))
     services.plugins.request_checks.append(check_api_flags)
+    services.plugins.flush_hooks.append(services.history.publisher.flush)
     services.plugins.action_runners.update(ids=run_on_ids, query=run_on_query)
     services.plugins.delete_submitter = submit_delete
     services.files.references = RecordFileReferences(services.records)

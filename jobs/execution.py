@@ -69,10 +69,21 @@ def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = 
         jobs.logs.write(job_id, "ERROR", f"The job failed: {exc}")
         has_errors = True
     finally:
+        _flush_background(jobs, job_id)
         beat.stop()
     done = _finish(jobs, ctx, token, extra, has_errors)
     if done is not None:
         jobs.notify("failed" if done.get("hasErrors") else "finished", done)
+
+
+def _flush_background(jobs: JobService, job_id: ObjectId) -> None:
+    """What the job queued for background threads (history entries) is written before it is reported done,
+    and before an RQ job process exits (it skips atexit)."""
+    for hook in jobs.services.plugins.flush_hooks:
+        try:
+            hook()
+        except Exception:  # queued work is also safe in the store (e.g. history in its record's outbox)
+            log.exception("flushing background work after job %s failed", job_id)
 
 
 class Heartbeat:

@@ -22,5 +22,9 @@ def build_services(config: Config, store: Store) -> Services:
     svc.registry = Registry(store)
     svc.history = HistoryRecorder(store)
     svc.records = RecordLifecycle(store, svc.registry, svc.history)
+    if not store.embedded:
+        # On a server, clearing published entries is one background bulk write per batch. The embedded store runs
+        # every write on this process's CPU, so there a record's next write (or a history read) drops them.
+        svc.history.publisher.clear_published = svc.records.clear_published
     svc.permissions = Permissions(store)
     return svc

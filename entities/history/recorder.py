@@ -1,15 +1,17 @@
 """Builds and stores history entries; other packages call it with the event category and context path.
 
 Consistency with the record write (no entry without a committed change, no committed change without an
-entry) uses an outbox: a create or update writes the entry *inside the record document* (``_hist``) in
-the same atomic compare-and-set, then copies it to ``sys.history`` under a preset id (idempotent). The
-outbox is not cleared by a second write: the record's next write replaces it and copies the entry it
-replaces again along with its own (one ``insert_many``; a copy already there is a no-op), and
-``RecordLifecycle.repair_history`` (run before every history read) copies and clears what is left. A delete
-first stores the entry as ``pending`` (with the record's last outbox entry, in the same write), deletes, then
-confirms it. If the process dies in between, ``repair_history`` (which owns the record side) finishes the
-job: an outbox entry is copied; a pending delete entry is confirmed when the record is gone and dropped
-when it still exists and is older than a lease.
+entry) uses an outbox: a create or update writes the entry *inside the record document* (``_hist``, a list
+of unpublished entries; older writes stored a single entry) in the same atomic compare-and-set. An update
+then hands it to the ``OutboxPublisher`` (``entities.history.publisher``), which copies entries to
+``sys.history`` under their preset ids (idempotent) in batches off the request path; a create still copies
+its entry at once. Published entries leave the record through the publisher (on a server) or the record's
+next write. ``RecordLifecycle.repair_history`` (run before every
+history read) publishes and clears what is left, so a read sees every committed change. A delete first
+publishes this process's queue, stores its entry as ``pending`` (with the record's outbox entries, in the same
+write), deletes, then confirms it. If the process dies in between, ``repair_history`` (which owns the record
+side) finishes the job: outbox entries are copied; a pending delete entry is confirmed when the record is gone
+and dropped when it still exists and is older than a lease.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from core.context import WriteContext
 from core.storage import Store
+from entities.history.publisher import OUTBOX_FIELD as OUTBOX_FIELD  # re-exported: writers and readers use it
+from entities.history.publisher import OutboxPublisher
 from entities.metadata import Entity
 from entities.records.render import render_fields
 
 HISTORY = "sys.history"
-OUTBOX_FIELD = "_hist"
 
 
 def now_ms() -> int:
@@ -50,6 +53,7 @@ class HistoryRecorder:
     def __init__(self, store: Store):
         self.store = store
         self.col = store.collection(HISTORY)
+        self.publisher = OutboxPublisher(self, store)
 
     def ensure_indexes(self) -> None:
         self.col.create_index([("entityName", 1), ("recordId", 1), ("_id", -1)], name="by_record")
@@ -121,6 +125,7 @@ class HistoryRecorder:
         docs = [{k: v for k, v in e.items() if k != "pending"} for e in entries if e is not None]
         if docs:
             self._insert_ignoring_copies(docs)
+            self.publisher.mark_published(d["_id"] for d in docs)  # a record's next write drops them
 
     def _insert_ignoring_copies(self, docs: list[dict[str, Any]]) -> None:
         try:
@@ -134,13 +139,15 @@ class HistoryRecorder:
             if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                 raise
 
-    def insert_pending(self, entry: dict[str, Any], previous: dict[str, Any] | None = None) -> None:
-        """Store a delete's entry as pending; ``previous`` (the record's outbox entry) is copied in the same write."""
-        if previous is None:
+    def insert_pending(self, entry: dict[str, Any], previous: list[dict[str, Any]] | None = None) -> None:
+        """Store a delete's entry as pending; ``previous`` (the record's outbox entries) are copied in the
+        same write."""
+        if not previous:
             self.col.insert_one({**entry, "pending": True})
             return
-        self._insert_ignoring_copies([{k: v for k, v in previous.items() if k != "pending"},
+        self._insert_ignoring_copies([*({k: v for k, v in p.items() if k != "pending"} for p in previous),
                                       {**entry, "pending": True}])
+        self.publisher.mark_published(p["_id"] for p in previous)
 
     def confirm(self, entry_id: ObjectId) -> None:
         self.col.update_one({"_id": entry_id}, {"$unset": {"pending": ""}})

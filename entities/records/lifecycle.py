@@ -29,6 +29,7 @@ from core.storage import Store
 from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity
 from entities.records.events import AfterCommit, Authorizer, EventKind, Operation, RecordEvent
+from entities.records.outbox import clear_outboxes, outbox_entries, outbox_items, pack, unpack
 from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade
 from entities.records.user_refs import has_write_stamps, stamp_users
 from entities.records.validation import RecordValidator, compact
@@ -41,6 +42,9 @@ REPAIR_BATCH = 1000
 # A pending delete entry whose record still exists is only dropped after this long: until then the delete
 # that wrote it may still be in flight (between writing the entry and deleting the record).
 PENDING_LEASE_MS = 60_000
+# A write carries at most this many unpublished history entries of its record forward; more are published
+# by the write itself (one insert) so that the outbox stays small when the publisher falls behind.
+MAX_OUTBOX = 20
 
 
 def parse_id(raw: str) -> ObjectId:
@@ -156,7 +160,7 @@ class RecordLifecycle:
         col = self.collection(entity)
         for _ in range(MAX_RETRIES):
             current = _current(col, entity, oid)
-            previous = current.pop(OUTBOX_FIELD, None)  # this write replaces it: copied again below
+            carried = self._carried_outbox(current.pop(OUTBOX_FIELD, None))
             version = current.get("version", 0)
             if expected_version is not None and version != expected_version:
                 raise Conflict("The record was modified by someone else", currentVersion=version)
@@ -165,15 +169,18 @@ class RecordLifecycle:
             new_doc["_id"], new_doc["version"], new_doc[VERSION_KEY] = oid, version + 1, entity.version
             self._authorize("edit", entity, current, new_doc, ctx)
             entry = self.history.build(entity, kind, current, new_doc, ctx, oid)
+            outbox = carried + ([pack(entry)] if entry is not None else [])
             stored = dict(new_doc)
-            if entry is not None:
-                stored[OUTBOX_FIELD] = entry
+            if outbox:
+                stored[OUTBOX_FIELD] = outbox
             try:
                 result = col.replace_one({"_id": oid, "version": version}, stored)
             except DuplicateKeyError as exc:
                 raise ValidationFailed([_duplicate_error(entity, exc)]) from None
             if result.matched_count == 1:
-                self.history.commit_many([previous, entry])  # one write; no second one clears the outbox
+                # published off the request path; until then the entries are safe in the committed record
+                queued = [unpack(item) for item in carried] + ([entry] if entry is not None else [])
+                self.history.publisher.enqueue(col.name, oid, queued)
                 self._emit("changed", entity, new_doc, current, ctx)
                 return new_doc
             if expected_version is not None:
@@ -181,6 +188,16 @@ class RecordLifecycle:
                 raise Conflict("The record was modified by someone else",
                                currentVersion=latest.get("version") if latest else None)
         raise ApiError(503, "The record is too busy to update right now; try again")
+
+    def _carried_outbox(self, stored: Any) -> list[dict[str, Any]]:
+        """The pre-image's outbox items a write must keep (as stored): those not known to be published. Past
+        ``MAX_OUTBOX`` (the publisher is not keeping up, or not running) they are published here first,
+        so a record written many times between publications keeps a bounded outbox."""
+        carried = self.history.publisher.unpublished(outbox_items(stored))
+        if len(carried) < MAX_OUTBOX:
+            return carried
+        self.history.commit_many([unpack(item) for item in carried])
+        return []
 
     def update_matching(self, entity: Entity, ids: Iterator[list[ObjectId]], body: dict[str, Any],
                         ctx: WriteContext, batch_done: Callable[[ObjectId, int], None] | None = None,
@@ -269,14 +286,16 @@ class RecordLifecycle:
         oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
         col = self.collection(entity)
         for _ in range(MAX_RETRIES):
+            if entity.history.enabled:  # queued entries are published before the delete's history policy runs
+                self.history.publisher.flush()
             current = _current(col, entity, oid)
-            previous = current.pop(OUTBOX_FIELD, None)
+            previous = outbox_entries(current.pop(OUTBOX_FIELD, None))
             self._authorize("delete", entity, current, None, ctx)
             entry = self.history.build(entity, "RECORD_DELETED", current, None, ctx, oid)
             if entry is not None:
                 self.history.insert_pending(entry, previous)
-            elif previous is not None:
-                self.history.commit(previous)
+            elif previous:
+                self.history.commit_many(list(previous))
             result = col.delete_one({"_id": oid, "version": current.get("version", 0)})
             if result.deleted_count == 1:
                 if entity.history.enabled:
@@ -336,29 +355,37 @@ class RecordLifecycle:
 
     # --- history ---------------------------------------------------------------------------------
 
-    def _flush_outboxes(self, col: Any, entries: list[dict[str, Any]]) -> int:
-        """Copy outbox entries, then clear exactly those outboxes (a newer entry written meanwhile stays)."""
-        if not entries:
+    def _flush_outboxes(self, col: Any, outboxes: list[tuple[ObjectId, list[dict[str, Any]]]]) -> int:
+        """Copy the entries of these records' outboxes, then pull exactly those entries from them (an entry
+        written meanwhile stays)."""
+        items = [item for _, found in outboxes for item in found]
+        if not items:
             return 0
-        self.history.commit_many(list(entries))
-        col.update_many({f"{OUTBOX_FIELD}._id": {"$in": [e["_id"] for e in entries]}}, {"$unset": {OUTBOX_FIELD: ""}})
-        return len(entries)
+        unpublished = self.history.publisher.unpublished(items)
+        if unpublished:
+            self.history.commit_many([unpack(item) for item in unpublished])
+        clear_outboxes(col, [(rid, item["_id"]) for rid, found in outboxes for item in found])
+        return len(items)
+
+    def clear_published(self, collection: str, published: list[tuple[ObjectId, ObjectId]]) -> None:
+        """The history publisher's hook: remove ``(record id, entry id)`` entries it published."""
+        clear_outboxes(self.store.collection(collection), published)
 
     def repair_history(self, entity: Entity, record_ids: Iterable[ObjectId] | None = None,
                        lease_ms: int = PENDING_LEASE_MS) -> int:
-        """Finish history writes interrupted by a crash; returns how many entries were repaired.
+        """Finish history writes interrupted by a crash or still queued; returns how many entries were repaired.
 
-        An outbox entry is in a committed record, so it is always published. A pending delete entry is
+        An outbox entry is in a committed record, so it is always published (read-your-writes for a history
+        read right after a write whose entry the publisher has not copied yet). A pending delete entry is
         confirmed when its record is gone; when the record still exists it is dropped only once it is older
         than ``lease_ms`` (the delete that wrote it may still be in flight). A job redoing the batch of a run
         known to be dead passes that batch's ``record_ids`` and no lease."""
         col = self.collection(entity)
         repaired = 0
         # ``_hist._id`` (every entry has one), not ``_hist``: the sparse ``history_outbox`` index serves it.
-        # Writes leave their outbox in place, so this copies and clears them in batches.
-        batch: list[dict[str, Any]] = []
+        batch: list[tuple[ObjectId, list[dict[str, Any]]]] = []
         for doc in col.find({f"{OUTBOX_FIELD}._id": {"$exists": True}}, {OUTBOX_FIELD: 1}):
-            batch.append(doc[OUTBOX_FIELD])
+            batch.append((doc["_id"], outbox_items(doc.get(OUTBOX_FIELD))))
             if len(batch) >= REPAIR_BATCH:
                 repaired += self._flush_outboxes(col, batch)
                 batch = []

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from entities.records.outbox import outbox_entries
 from tests.conftest import ADMIN_EMAIL, Api, company, create, grant_all, login
 
 ENTRY_KEYS = ["id", "entityId", "entityName", "entityVersion", "recordId", "recordName", "user", "timestamp", "ip",
@@ -187,38 +188,36 @@ def test_impersonation_records_both_users(app, anon: Api):
     assert entry["user"] == "employee@example.com" and entry["adminUser"] == ADMIN_EMAIL
 
 
-def test_a_crash_after_the_record_write_is_repaired(app, api: Api, monkeypatch):
-    """The entry rides in the record write; if the process dies before copying it, the next read repairs it."""
-    recorder = app.extensions["runtime"].history
+def test_a_crash_after_the_record_write_is_repaired(app, api: Api):
+    """The entry rides in the record write; if the process dies before publishing it, the next read repairs it."""
+    publisher = app.extensions["runtime"].history.publisher
     created = create(api, "companies", company())
-
-    def die(entry):
-        raise SystemExit("process died")
-
-    monkeypatch.setattr(recorder, "commit_many", die)
-    with pytest.raises(SystemExit):
-        api.put(f"/data/companies/{created['id']}", json={"type": "c"})
-    monkeypatch.undo()
+    publisher.paused = True  # the process "dies" right after the write: its publisher never runs
+    assert api.put(f"/data/companies/{created['id']}", json={"type": "c"}).status_code == 200
+    raw = app.extensions["runtime"].records.collection("companies").find_one({})
+    changed = [e for e in outbox_entries(raw["_hist"]) if e["eventType"] == "USER_RECORD_CHANGED"]
+    assert [e["newRecord"]["type"]["json"] for e in changed] == ["c"]
+    assert app.extensions["runtime"].history.col.count_documents({"_id": changed[0]["_id"]}) == 0
     # the change committed (the record says so) and its entry is not lost
-    assert api.get(f"/data/companies/{created['id']}").get_json()["type"] == "c"
     body = history(api, created["id"])
     assert [e["eventType"] for e in body["items"]] == ["USER_RECORD_CHANGED", "USER_RECORD_CREATED"]
     assert body["items"][0]["newRecord"]["type"]["json"] == "c"
-    raw = app.extensions["runtime"].records.collection("companies").find_one({})
-    assert "_hist" not in raw
+    assert "_hist" not in app.extensions["runtime"].records.collection("companies").find_one({})
 
 
-def test_an_entry_left_by_a_crash_is_copied_by_the_records_next_write(app, api: Api, monkeypatch):
-    """Writes do not clear the outbox; the next write replaces it and copies the entry it replaces."""
-    recorder = app.extensions["runtime"].history
+def test_unpublished_entries_are_carried_by_the_records_next_write(app, api: Api):
+    """A write keeps the entries of its pre-image not yet published, next to its own, until publication."""
+    publisher = app.extensions["runtime"].history.publisher
     created = create(api, "companies", company())
-    monkeypatch.setattr(recorder, "commit_many", lambda entries: (_ for _ in ()).throw(SystemExit("died")))
-    with pytest.raises(SystemExit):
-        api.put(f"/data/companies/{created['id']}", json={"type": "c"})
-    monkeypatch.undo()
+    publisher.paused = True
+    assert api.put(f"/data/companies/{created['id']}", json={"type": "c"}).status_code == 200
     assert api.put(f"/data/companies/{created['id']}", json={"type": "a"}).status_code == 200
     raw = app.extensions["runtime"].records.collection("companies").find_one({})
-    assert raw["_hist"]["newRecord"]["type"]["json"] == "a"  # left in place by the write, no second write
+    assert [e["newRecord"]["type"]["json"] for e in outbox_entries(raw["_hist"])
+            if e["eventType"] == "USER_RECORD_CHANGED"] == [
+        "c", "a"]
+    publisher.paused = False
+    assert publisher.flush() == 2
     body = history(api, created["id"])
     assert [e["eventType"] for e in body["items"]] == ["USER_RECORD_CHANGED"] * 2 + ["USER_RECORD_CREATED"]
     assert [e["newRecord"]["type"]["json"] for e in body["items"][:2]] == ["a", "c"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from contextlib import contextmanager
 from typing import Any
@@ -9,9 +10,12 @@ from typing import Any
 from pymongo import monitoring
 
 from core.storage import Store, connect
+from entities.history.publisher import THREAD_NAME as HISTORY_PUBLISHER
 
 # App logs are written by a background thread in batches, off the request path: not a request's round trip.
 BACKGROUND = frozenset({"sys.logs"})
+# Threads whose commands are not a request's either: the history publisher copies outbox entries in batches.
+BACKGROUND_THREADS = frozenset({HISTORY_PUBLISHER})
 
 
 class CommandLog(monitoring.CommandListener):
@@ -22,6 +26,8 @@ class CommandLog(monitoring.CommandListener):
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if self.recording and event.command_name not in ("endSessions", "hello", "isMaster", "ismaster"):
             if event.command.get(event.command_name) in BACKGROUND:
+                return
+            if threading.current_thread().name in BACKGROUND_THREADS:
                 return
             self.commands.append((event.command_name, dict(event.command)))
 
