@@ -1,8 +1,10 @@
 """Patches that let mongomock-ng (the embedded store) scale to 100k records.
 
 mongomock answers every filter with a scan of the whole collection and re-slices a cursor's results
-for every document it hands out. This module patches it, once per process, in four places:
+for every document it hands out. This module patches it, once per process, in five places:
 
+* scans: a filter is compiled to a predicate once (``core.embedded_filter``) instead of being interpreted
+  for every document;
 * ``_id`` point lookups: a filter that pins ``_id`` to plain values (a value or ``$in`` list) reads those
   documents directly, as the ``_id`` index does on a real server;
 * equality lookups on indexed fields: ``{field: value}`` on a field with a (non-TTL) index reads the
@@ -17,16 +19,19 @@ Every patched path returns what mongomock's own path returns (tests/support comp
 
 from __future__ import annotations
 
+import collections
 import datetime
-import heapq
-import itertools
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from bson import ObjectId
 
+from core.embedded_filter import MATCH_ALL, compile_filter
+from core.embedded_sort import top_k
+
 _POINT_TYPES = (ObjectId, str, int)
+_SLICE = 4096
 _installed = False
 _UPSTREAM: dict[tuple[Any, str], Any] = {}  # (class, attribute) → mongomock's own implementation
 
@@ -65,24 +70,62 @@ def install() -> None:
 # --- filters that name _id or an indexed field ----------------------------------------------------
 
 def _patch_iter_documents(mc: Any) -> None:
-    from mongomock_ng.filtering import filter_applies
 
     original = mc.Collection._iter_documents
 
     def iter_documents(self: Any, filter: Any) -> Iterator[dict[str, Any]] | Iterable[dict[str, Any]]:
-        keys = id_candidates(filter)
-        store = self._store
-        if keys is not None:
-            found = [store[key] for key in keys if key in store]
-            if len(filter) == 1:  # the filter is the _id condition itself: every candidate matches
-                return iter(found)
-            return (doc for doc in found if filter_applies(filter, doc))
-        candidates = equality_candidates(store, filter)
-        if candidates is not None:
-            return (doc for doc in candidates if filter_applies(filter, doc))
-        return original(self, filter)
+        found = matching(self, filter)
+        return original(self, filter) if found is None else found
 
     _replace(mc.Collection, "_iter_documents", iter_documents)
+
+
+def matching(collection: Any, filter: Any) -> Iterable[dict[str, Any]] | None:
+    """The documents ``filter`` matches, in store order, by the fastest exact path; None: ask mongomock."""
+    from mongomock_ng.filtering import filter_applies
+
+    keys = id_candidates(filter)
+    store = collection._store
+    if keys is not None:
+        found = [store[key] for key in keys if key in store]
+        if len(filter) == 1:  # the filter is the _id condition itself: every candidate matches
+            return found
+        return (doc for doc in found if filter_applies(filter, doc))
+    candidates = equality_candidates(store, filter)
+    match = compile_filter(filter)
+    if candidates is not None:
+        test = match or (lambda doc: filter_applies(filter, doc))
+        return (doc for doc in candidates if test(doc))
+    if match is None or store.is_empty:  # mongomock validates a filter even on an empty collection
+        return None
+    if match is MATCH_ALL:
+        return _snapshot(store)
+    return _scan(_snapshot(store), match)
+
+
+def _snapshot(store: Any) -> list[dict[str, Any]]:
+    """The stored documents in store order, as mongomock's scan lists them.
+
+    The store is an ``OrderedDict`` that mongomock never reorders (no ``move_to_end``), so the plain dict's
+    order is the same; reading it directly skips a hash of every key (a Python-level ``ObjectId.__hash__``)."""
+    if store._ttl_indexes:
+        return list(store.documents)  # expires documents first
+    documents = store._documents
+    with store._rwlock.reader():
+        if type(documents) is collections.OrderedDict:
+            return list(dict.values(documents))
+        return list(documents.values())
+
+
+def _scan(docs: list[dict[str, Any]], match: Any) -> Iterator[dict[str, Any]]:
+    """The documents ``match`` accepts, checking the time limit between slices (a scan may yield nothing)."""
+    from core.embedded_query import check_deadline
+
+    for start in range(0, len(docs), _SLICE):
+        check_deadline()
+        for doc in docs[start:start + _SLICE]:
+            if match(doc):
+                yield doc
 
 
 def id_candidates(filter: Any) -> list[Any] | None:
@@ -154,48 +197,6 @@ def _plain_sort(sort: Any) -> bool:
     return all(isinstance(k, str) and not k.startswith("$") for k, _ in _normalize_sort(sort))
 
 
-class _SortKey:
-    """A document's sort values; ``<`` walks the keys in order, each ascending or descending."""
-
-    __slots__ = ("directions", "values")
-
-    def __init__(self, values: list[Any], directions: tuple[int, ...]):
-        self.values = values
-        self.directions = directions
-
-    def __lt__(self, other: _SortKey) -> bool:
-        for mine, theirs, direction in zip(self.values, other.values, self.directions, strict=True):
-            if mine < theirs:
-                return direction >= 0
-            if theirs < mine:
-                return direction < 0
-        return False
-
-    def __eq__(self, other: object) -> bool:  # ties fall back to store order in heapq's decoration
-        return isinstance(other, _SortKey) and not self < other and not other < self
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-def sort_key(sort: list[tuple[str, int]]) -> Any:
-    """A key function ordering documents as mongomock's successive stable sorts do."""
-    from mongomock_ng.filtering import resolve_sort_key
-
-    names = [name for name, _ in sort]
-    directions = tuple(direction for _, direction in sort)
-
-    def key(doc: dict[str, Any]) -> _SortKey:
-        return _SortKey([resolve_sort_key(name, doc) for name in names], directions)
-    return key
-
-
-def top_k(docs: Iterable[dict[str, Any]], sort: list[tuple[str, int]], k: int) -> list[dict[str, Any]]:
-    """The first ``k`` documents in ``sort`` order (ties keep store order); no sort: the first ``k``."""
-    if not sort:
-        return list(itertools.islice(docs, k))
-    return heapq.nsmallest(k, docs, key=sort_key(sort))
-
-
 # --- list page + total ----------------------------------------------------------------------------
 
 def page_and_total(collection: Any, filter: dict[str, Any], page_filter: dict[str, Any],
@@ -204,20 +205,13 @@ def page_and_total(collection: Any, filter: dict[str, Any], page_filter: dict[st
     """A page of ``page_filter`` matches and the count of ``filter`` matches, from one scan."""
     from mongomock_ng.filtering import filter_applies
 
-    total = 0
-    same = page_filter is filter or page_filter == filter
-
-    def counted() -> Iterator[dict[str, Any]]:
-        nonlocal total
-        for doc in collection._iter_documents(filter):
-            total += 1
-            if same or filter_applies(page_filter, doc):
-                yield doc
-
-    matches = counted()
+    found = matching(collection, filter)  # not through the deadline wrapper's step per document
+    matches = list(collection._iter_documents(filter) if found is None else found)
+    total = len(matches)
+    if page_filter is not filter and page_filter != filter:  # a keyset page: the filter and a cursor condition
+        test = compile_filter(page_filter) or (lambda doc: filter_applies(page_filter, doc))
+        matches = [doc for doc in matches if test(doc)]
     docs = top_k(matches, _normalize_sort(sort), skip + limit)[skip:] if limit else []
-    for _ in matches:  # finish the count
-        pass
     fields = dict(projection) if projection else None
     out = [collection._copy_only_fields(d, fields, dict, filter=page_filter) for d in docs]
     return [d for d in out if d is not None], total
