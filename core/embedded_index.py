@@ -33,25 +33,37 @@ from core.embedded_sort import top_k
 _POINT_TYPES = (ObjectId, str, int)
 _SLICE = 4096
 _installed = False
-_UPSTREAM: dict[tuple[Any, str], Any] = {}  # (class, attribute) → mongomock's own implementation
+_UPSTREAM: dict[tuple[int, str], tuple[Any, Any]] = {}  # (id(owner), name) → (owner, mongomock's own)
 
 
-def _replace(cls: Any, name: str, new: Any) -> None:
-    _UPSTREAM.setdefault((cls, name), cls.__dict__[name])
-    setattr(cls, name, new)
+def _get(owner: Any, name: str) -> Any:
+    return owner[name] if isinstance(owner, dict) else owner.__dict__[name]
+
+
+def _set(owner: Any, name: str, value: Any) -> None:
+    if isinstance(owner, dict):  # a handler table, e.g. the aggregation stages
+        owner[name] = value
+    else:
+        setattr(owner, name, value)
+
+
+def _replace(owner: Any, name: str, new: Any) -> None:
+    """Patch ``owner``'s attribute (a class) or entry (a dict) ``name``, remembering mongomock's own."""
+    _UPSTREAM.setdefault((id(owner), name), (owner, _get(owner, name)))
+    _set(owner, name, new)
 
 
 @contextmanager
 def upstream() -> Iterator[None]:
     """Run with mongomock's own implementations (tests compare the patched paths against them)."""
-    patched = {(cls, name): cls.__dict__[name] for cls, name in _UPSTREAM}
-    for (cls, name), original in _UPSTREAM.items():
-        setattr(cls, name, original)
+    patched = {key: _get(owner, key[1]) for key, (owner, _) in _UPSTREAM.items()}
+    for (_, name), (owner, original) in _UPSTREAM.items():
+        _set(owner, name, original)
     try:
         yield
     finally:
-        for (cls, name), new in patched.items():
-            setattr(cls, name, new)
+        for key, new in patched.items():
+            _set(_UPSTREAM[key][0], key[1], new)
 
 
 def install() -> None:
@@ -64,6 +76,9 @@ def install() -> None:
     _patch_iter_documents(mc)
     _patch_cursor(mc)
     _patch_store(mc)
+    from core import embedded_aggregate
+
+    embedded_aggregate.install(_replace)
     _installed = True
 
 

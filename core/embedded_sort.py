@@ -47,18 +47,26 @@ def top_k(docs: Iterable[dict[str, Any]], sort: list[tuple[str, int]], k: int) -
 _SAME_BRACKET = [{int}, {float}, {int, float}, {str}, {bool}, {datetime.datetime}]
 
 
+def plain_keys(values: list[Any]) -> list[Any] | None:
+    """``values`` as keys Python orders as BSON does, when they are all of one plain type (numbers count as one;
+    an ObjectId is keyed by its bytes); else None."""
+    types = set(map(type, values))
+    if types == {ObjectId}:
+        return [value.binary for value in values]
+    if types not in _SAME_BRACKET or (float in types and any(v != v for v in values)):
+        return None
+    return values
+
+
 def _columns(docs: list[dict[str, Any]], names: list[str]) -> list[Any] | None:
     """Each document's sort values (a tuple for several fields) when every field holds one plain type in
-    every document (numbers count as one), so that Python orders them as BSON does; else None."""
+    every document, so that Python orders them as BSON does; else None."""
     from mongomock_ng.filtering import NOTHING
 
     columns = []
     for name in names:
-        column = [doc.get(name, NOTHING) for doc in docs]
-        types = set(map(type, column))
-        if types == {ObjectId}:
-            column = [value.binary for value in column]
-        elif types not in _SAME_BRACKET or (float in types and any(v != v for v in column)):
+        column = plain_keys([doc.get(name, NOTHING) for doc in docs])
+        if column is None:
             return None
         columns.append(column)
     return columns[0] if len(columns) == 1 else list(zip(*columns, strict=True))
