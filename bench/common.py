@@ -93,11 +93,15 @@ def interleaved(pairs: dict[str, tuple[Side, Side] | tuple[Side, Side, Side]], r
     ``pairs`` maps a name to (runtime, baseline) callables, or (runtime, baseline, prepare) where
     ``prepare`` runs untimed before each side (e.g. re-seeding what the side consumes); returns the
     ratios per name."""
-    def run(pair: tuple[Side, ...], side: int) -> float:
+    cpu: dict[str, list[float]] = {name: [] for name in pairs}  # the runtime side's CPU time (this process)
+
+    def run(pair: tuple[Side, ...], side: int, name: str | None = None) -> float:
         if len(pair) > 2:
             pair[2]()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         pair[side]()
+        if name is not None:
+            cpu[name].append(time.process_time() - start_cpu)
         return time.perf_counter() - start
 
     if warmup:
@@ -107,7 +111,7 @@ def interleaved(pairs: dict[str, tuple[Side, Side] | tuple[Side, Side, Side]], r
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in pairs}
     for _ in range(rounds):
         for name, pair in pairs.items():
-            samples[name].append((run(pair, 0), run(pair, 1)))
+            samples[name].append((run(pair, 0, name), run(pair, 1)))
     ratios: dict[str, list[float]] = {}
     for name, times in samples.items():
         ratios[name] = [r / b for r, b in times]
@@ -115,7 +119,8 @@ def interleaved(pairs: dict[str, tuple[Side, Side] | tuple[Side, Side, Side]], r
         base_med = statistics.median(b for _, b in times)
         print(f"{name:34} runtime {runtime_med * 1000:9.1f} ms  baseline {base_med * 1000:9.1f} ms  "
               f"ratio min {min(ratios[name]):5.2f}x  median {statistics.median(ratios[name]):5.2f}x  "
-              f"(runtime min {min(r for r, _ in times) * 1000:.1f} ms; {rounds} rounds)", flush=True)
+              f"(runtime min {min(r for r, _ in times) * 1000:.1f} ms, CPU min {min(cpu[name]) * 1000:.1f} ms; "
+              f"{rounds} rounds)", flush=True)
     return ratios
 
 
