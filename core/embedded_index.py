@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import collections
 import datetime
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from bson import ObjectId
 
-from core.embedded_filter import MATCH_ALL, compile_filter
+from core.embedded_filter import BRACKET, MATCH_ALL, compile_filter
 from core.embedded_sort import top_k
 
 _POINT_TYPES = (ObjectId, str, int)
@@ -249,58 +250,78 @@ class EqualityIndexes:
         self.compute = compute
         self.keys = [tuple(ix["key"]) for ix in store.indexes.values()
                      if [k for k, _ in ix["key"]] != ["_id"]]
-        self.entries: dict[tuple[Any, ...], dict[Any, set[Any]]] = {key: {} for key in self.keys}
+        # Documents are held by their position in the store (an int: hashing an ObjectId runs Python code)
+        self.layout = [(key, key[0][0] if len(key) == 1 and "." not in key[0][0] else None) for key in self.keys]
+        self.entries: dict[tuple[Any, ...], dict[Any, set[int]]] = {key: {} for key in self.keys}
         self.of_id: dict[Any, list[tuple[tuple[Any, ...], list[Any] | None]]] = {}
-        self.aside: dict[tuple[Any, ...], set[Any]] = {key: set() for key in self.keys}
+        self.aside: dict[tuple[Any, ...], set[int]] = {key: set() for key in self.keys}
         self.position: dict[Any, int] = {}
+        self.id_at: dict[int, Any] = {}
         self.next_position = 0
-        for doc_id, doc in store._documents.items():
+        documents = store._documents
+        items = dict.items(documents) if type(documents) is collections.OrderedDict else documents.items()
+        for doc_id, doc in items:  # store order (see _snapshot)
             self.add(doc_id, doc)
 
     def add(self, doc_id: Any, doc: dict[str, Any]) -> None:
-        if doc_id not in self.position:
-            self.position[doc_id] = self.next_position
+        pos = self.position.get(doc_id)
+        if pos is None:
+            pos = self.position[doc_id] = self.next_position
+            self.id_at[pos] = doc_id
             self.next_position += 1
         stored = []
-        for key in self.keys:
-            entries = None if _crosses_array(doc, key) else self.compute(doc, key, False)
+        for key, name in self.layout:
+            entries = None
+            if name is not None:  # one top-level field: a plain value's entry is the value itself
+                value = doc.get(name, _MISSING)
+                if value is _MISSING:
+                    entries = [(None,)]
+                elif type(value) in BRACKET:
+                    entries = [(value,)]
+            if entries is None:  # as mongomock's unique check computes them
+                entries = None if _crosses_array(doc, key) else self.compute(doc, key, False)
             if entries is not None:
                 try:
                     for entry in entries:
-                        self.entries[key].setdefault(entry, set()).add(doc_id)
+                        self.entries[key].setdefault(entry, set()).add(pos)
                 except TypeError:
                     entries = None
             if entries is None:
-                self.aside[key].add(doc_id)
+                self.aside[key].add(pos)
             stored.append((key, entries))
         self.of_id[doc_id] = stored
 
     def remove(self, doc_id: Any, keep_position: bool = False) -> None:
+        pos = self.position.get(doc_id)
         for key, entries in self.of_id.pop(doc_id, []):
             if entries is None:
-                self.aside[key].discard(doc_id)
+                self.aside[key].discard(pos)  # type: ignore[arg-type]
                 continue
             for entry in entries:
-                ids = self.entries[key].get(entry)
-                if ids is not None:
-                    ids.discard(doc_id)
-                    if not ids:
+                held = self.entries[key].get(entry)
+                if held is not None:
+                    held.discard(pos)  # type: ignore[arg-type]
+                    if not held:
                         del self.entries[key][entry]
-        if not keep_position:
-            self.position.pop(doc_id, None)
+        if not keep_position and pos is not None:
+            del self.position[doc_id]
+            del self.id_at[pos]
 
     def candidates(self, key: tuple[Any, ...], entries: list[Any]) -> list[Any] | None:
         """Ids that may hold one of ``entries`` under ``key``, in store order; None when not indexed."""
         index = self.entries.get(key)
         if index is None:
             return None
-        found: set[Any] = set(self.aside[key])
+        found: set[int] = set(self.aside[key])
         try:
             for entry in entries:
                 found |= index.get(entry, set())
         except TypeError:
             return None
-        return sorted(found, key=self.position.__getitem__)
+        return [self.id_at[pos] for pos in sorted(found)]
+
+
+_MISSING = object()
 
 
 def _crosses_array(doc: dict[str, Any], key: tuple[Any, ...]) -> bool:
@@ -320,8 +341,12 @@ def _indexes_of(store: Any) -> EqualityIndexes | None:
     if indexes is None:
         from mongomock_ng.collection import Collection
 
+        from core.embedded_query import extend_deadline
+
+        start = time.monotonic()
         indexes = EqualityIndexes(store, Collection._compute_index_entries)
         store.__dict__["_equality"] = indexes
+        extend_deadline(time.monotonic() - start)  # building the index is not the query's time
     return indexes
 
 
@@ -332,10 +357,13 @@ def equality_candidates(store: Any, filter: Any) -> list[dict[str, Any]] | None:
     conditions = [filter]
     if set(filter) == {"$and"} and isinstance(filter["$and"], list):
         conditions = [c for c in filter["$and"] if isinstance(c, dict)]
+    indexed = {tuple(ix["key"]) for ix in store.indexes.values()}
     for condition in conditions:
         for name, value in condition.items():
             if name.startswith("$") or not isinstance(value, _SCALARS):
                 continue
+            if ((name, 1),) not in indexed and ((name, -1),) not in indexed:
+                continue  # no index on it: do not build the others just to find that out
             indexes = _indexes_of(store)
             if indexes is None:
                 return None
