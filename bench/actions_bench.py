@@ -1,7 +1,9 @@
 """A declarative update action over many records through the runtime vs the bare driver, in interleaved rounds.
 
     python -m bench.actions_bench [records] [rounds]        (default 10,000 records, 3 rounds)
-    python -m bench.actions_bench 100000 3                  (100k records: a few minutes on the embedded store)
+    python -m bench.actions_bench 100000 3                  (100k records: about 7 minutes on the embedded store)
+
+Measured: 10,000 records x 3 rounds in 40 s on 2 loaded CPUs (linear in the records).
 
 The runtime path is ``PUT /data/{entity}/{action}?_async=true`` (an EXECUTE_ACTION job, timed until
 FINISHED). Without history the action is set-based, and the baseline is one ``update_many``; with

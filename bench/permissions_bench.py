@@ -1,7 +1,7 @@
 """The cost of permissions: a regular user under a ``when`` access rule vs a developer, same requests.
 
     python -m bench.permissions_bench [records] [rounds]      (default 2,000 records, 7 rounds)
-    python -m bench.permissions_bench 100000 5                (100k records: a few minutes on the embedded store)
+    python -m bench.permissions_bench 100000 5                (100k records: about 70 s on the embedded store)
 
 Lists 100 records (the rule is ANDed into the database query) and GETs one record (the rule is checked on
 the record, timed over 100 calls), in interleaved rounds in one process; prints min and median ratios
