@@ -8,7 +8,8 @@ for every document it hands out. This module patches it, once per process, in fi
 * ``_id`` point lookups: a filter that pins ``_id`` to plain values (a value or ``$in`` list) reads those
   documents directly, as the ``_id`` index does on a real server;
 * equality lookups on indexed fields: ``{field: value}`` on a field with a (non-TTL) index reads the
-  documents an in-memory equality index names, the index being kept current on every write;
+  documents an in-memory equality index names, the index being kept current on every write; a range
+  (``$gt``/``$gte``/``$lt``/``$lte``) on such a field reads the documents whose indexed values fall in it;
 * cursors: ``Cursor.__next__`` indexes the computed results instead of slicing them per document
   (reading a cursor to the end was O(n²)), and a sort with a limit keeps the top k (``heapq``) instead of
   sorting and copying every match;
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import datetime
+import operator
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -108,6 +110,8 @@ def matching(collection: Any, filter: Any) -> Iterable[dict[str, Any]] | None:
             return found
         return (doc for doc in found if filter_applies(filter, doc))
     candidates = equality_candidates(store, filter)
+    if candidates is None:
+        candidates = range_candidates(store, filter)
     match = compile_filter(filter)
     if candidates is not None:
         test = match or (lambda doc: filter_applies(filter, doc))
@@ -139,9 +143,7 @@ def _scan(docs: list[dict[str, Any]], match: Any) -> Iterator[dict[str, Any]]:
 
     for start in range(0, len(docs), _SLICE):
         check_deadline()
-        for doc in docs[start:start + _SLICE]:
-            if match(doc):
-                yield doc
+        yield from filter(match, docs[start:start + _SLICE])
 
 
 def id_candidates(filter: Any) -> list[Any] | None:
@@ -255,6 +257,8 @@ class EqualityIndexes:
         self.entries: dict[tuple[Any, ...], dict[Any, set[int]]] = {key: {} for key in self.keys}
         self.of_id: dict[Any, list[tuple[tuple[Any, ...], list[Any] | None]]] = {}
         self.aside: dict[tuple[Any, ...], set[int]] = {key: set() for key in self.keys}
+        # positions whose value is not one plain scalar (arrays, documents, ...): candidates of every range
+        self.loose: dict[tuple[Any, ...], set[int]] = {key: set() for key in self.keys}
         self.position: dict[Any, int] = {}
         self.id_at: dict[int, Any] = {}
         self.next_position = 0
@@ -279,6 +283,7 @@ class EqualityIndexes:
                 elif type(value) in BRACKET:
                     entries = [(value,)]
             if entries is None:  # as mongomock's unique check computes them
+                self.loose[key].add(pos)
                 entries = None if _crosses_array(doc, key) else self.compute(doc, key, False)
             if entries is not None:
                 try:
@@ -294,6 +299,7 @@ class EqualityIndexes:
     def remove(self, doc_id: Any, keep_position: bool = False) -> None:
         pos = self.position.get(doc_id)
         for key, entries in self.of_id.pop(doc_id, []):
+            self.loose[key].discard(pos)  # type: ignore[arg-type]
             if entries is None:
                 self.aside[key].discard(pos)  # type: ignore[arg-type]
                 continue
@@ -320,8 +326,60 @@ class EqualityIndexes:
             return None
         return [self.id_at[pos] for pos in sorted(found)]
 
+    def in_range(self, name: str, bounds: dict[str, Any]) -> list[Any] | None:
+        """Ids that may satisfy the comparisons ``bounds`` (``$gt``... on plain operands of one BSON bracket) on
+        the one-field index of ``name``, in store order; None when not indexed. A plain value is a candidate
+        when it satisfies them all; any other value (an array may satisfy each bound with another element)
+        always is."""
+        key = next((k for k in (((name, 1),), ((name, -1),)) if k in self.entries), None)
+        if key is None:
+            return None
+        bracket = BRACKET[type(next(iter(bounds.values())))]
+        tests = [(_RANGE_OPS[op], operand) for op, operand in bounds.items()]
+        found: set[int] = self.aside[key] | self.loose[key]
+        for entry, held in self.entries[key].items():
+            value = entry[0]
+            if BRACKET.get(type(value)) == bracket and all(test(value, operand) for test, operand in tests):
+                found |= held
+        return [self.id_at[pos] for pos in sorted(found)]
+
+
 
 _MISSING = object()
+
+
+_RANGE_OPS = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}
+
+
+def range_candidates(store: Any, filter: Any) -> list[dict[str, Any]] | None:
+    """The documents a range condition on an indexed field can match (in store order), or None."""
+    if not isinstance(filter, dict) or not filter or not store.indexes:
+        return None
+    conditions = [filter]
+    if set(filter) == {"$and"} and isinstance(filter["$and"], list):
+        conditions = [c for c in filter["$and"] if isinstance(c, dict)]
+    indexed = {tuple(ix["key"]) for ix in store.indexes.values()}
+    for condition in conditions:
+        for name, bounds in condition.items():
+            if name.startswith("$") or "." in name or not _plain_bounds(bounds):
+                continue
+            if ((name, 1),) not in indexed and ((name, -1),) not in indexed:
+                continue
+            indexes = _indexes_of(store)
+            ids = None if indexes is None else indexes.in_range(name, bounds)
+            if ids is not None:
+                documents = store._documents
+                return [documents[i] for i in ids if i in documents]
+    return None
+
+
+def _plain_bounds(bounds: Any) -> bool:
+    """``{$gt/$gte/$lt/$lte: operand}`` with operands all numbers or all strings (no NaN): values of another
+    type never compare true with them, and none raises (unlike naive and aware datetimes)."""
+    if not isinstance(bounds, dict) or not bounds or not set(bounds) <= set(_RANGE_OPS):
+        return False
+    brackets = {BRACKET.get(type(v)) for v in bounds.values()}
+    return brackets in ({10}, {15}) and all(v == v for v in bounds.values())
 
 
 def _crosses_array(doc: dict[str, Any], key: tuple[Any, ...]) -> bool:
