@@ -82,32 +82,50 @@ def report(title: str, n: int, runtime_s: float, baseline: str, bare_s: float, u
     print(f"  ratio runtime/bare time: {runtime_s / bare_s:.1f}x")
 
 
-def interleaved(pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], rounds: int,
+Side = Callable[[], Any]
+
+
+def interleaved(pairs: dict[str, tuple[Side, Side] | tuple[Side, Side, Side]], rounds: int,
                 warmup: bool = True, clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Ratios measured fairly on a loaded machine: each round times every pair's runtime side then its
     baseline side, back to back, so a load spike moves both; prints min and median per ratio.
 
-    ``pairs`` maps a name to (runtime, baseline) callables; returns the ratios per name. ``clock``:
-    wall-clock time by default; ``time.process_time`` counts the CPU the process spent (all its threads),
-    which other processes' load does not inflate."""
+    ``pairs`` maps a name to (runtime, baseline) callables, or (runtime, baseline, prepare) where
+    ``prepare`` runs untimed before each side (e.g. re-seeding what the side consumes); returns the
+    ratios per name. ``clock``: wall-clock time by default; ``time.process_time`` counts the CPU the process
+    spent (all its threads), which other processes' load does not inflate."""
+    cpu: dict[str, list[float]] = {name: [] for name in pairs}  # the runtime side's CPU time (this process)
+
+    def run(pair: tuple[Side, ...], side: int, name: str | None = None) -> float:
+        if len(pair) > 2:
+            pair[2]()
+        start, start_cpu = clock(), time.process_time()
+        pair[side]()
+        if name is not None:
+            cpu[name].append(time.process_time() - start_cpu)
+        return clock() - start
+
     if warmup:
-        for runtime, baseline in pairs.values():
-            runtime()
-            baseline()
+        for pair in pairs.values():
+            run(pair, 0)
+            run(pair, 1)
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in pairs}
     for _ in range(rounds):
-        for name, (runtime, baseline) in pairs.items():
-            start = clock()
-            runtime()
-            middle = clock()
-            baseline()
-            samples[name].append((middle - start, clock() - middle))
+        for name, pair in pairs.items():
+            samples[name].append((run(pair, 0, name), run(pair, 1)))
     ratios: dict[str, list[float]] = {}
-    for name, pairs_of_times in samples.items():
-        ratios[name] = [r / b for r, b in pairs_of_times]
-        runtime_med = statistics.median(r for r, _ in pairs_of_times)
-        base_med = statistics.median(b for _, b in pairs_of_times)
+    for name, times in samples.items():
+        ratios[name] = [r / b for r, b in times]
+        runtime_med = statistics.median(r for r, _ in times)
+        base_med = statistics.median(b for _, b in times)
         print(f"{name:34} runtime {runtime_med * 1000:9.1f} ms  baseline {base_med * 1000:9.1f} ms  "
               f"ratio min {min(ratios[name]):5.2f}x  median {statistics.median(ratios[name]):5.2f}x  "
-              f"({rounds} rounds)", flush=True)
+              f"(runtime min {min(r for r, _ in times) * 1000:.1f} ms, CPU min {min(cpu[name]) * 1000:.1f} ms; "
+              f"{rounds} rounds)", flush=True)
     return ratios
+
+
+def load() -> str:
+    """The machine's load averages, to print beside absolute times (others may be running too)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"

@@ -1,12 +1,15 @@
 """Patches that let mongomock-ng (the embedded store) scale to 100k records.
 
 mongomock answers every filter with a scan of the whole collection and re-slices a cursor's results
-for every document it hands out. This module patches it, once per process, in four places:
+for every document it hands out. This module patches it, once per process, in five places:
 
+* scans: a filter is compiled to a predicate once (``core.embedded_filter``) instead of being interpreted
+  for every document;
 * ``_id`` point lookups: a filter that pins ``_id`` to plain values (a value or ``$in`` list) reads those
   documents directly, as the ``_id`` index does on a real server;
 * equality lookups on indexed fields: ``{field: value}`` on a field with a (non-TTL) index reads the
-  documents an in-memory equality index names, the index being kept current on every write;
+  documents an in-memory equality index names, the index being kept current on every write; a range
+  (``$gt``/``$gte``/``$lt``/``$lte``) on such a field reads the documents whose indexed values fall in it;
 * cursors: ``Cursor.__next__`` indexes the computed results instead of slicing them per document
   (reading a cursor to the end was O(n²)), and a sort with a limit keeps the top k (``heapq``) instead of
   sorting and copying every match;
@@ -20,37 +23,55 @@ Every patched path returns what mongomock's own path returns (tests/support comp
 
 from __future__ import annotations
 
+import collections
 import datetime
-import heapq
 import itertools
+import operator
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from bson import ObjectId
 
+from core.embedded_filter import BRACKET, MATCH_ALL, compile_filter
+from core.embedded_sort import top_k
+
 _POINT_TYPES = (ObjectId, str, int)
+_SLICE = 4096
 _installed = False
 _WRITE_CLOCK = itertools.count(1)
-_UPSTREAM: dict[tuple[Any, str], Any] = {}  # (class, attribute) → mongomock's own implementation
+_UPSTREAM: dict[tuple[int, str], tuple[Any, Any]] = {}  # (id(owner), name) → (owner, mongomock's own)
 
 
-def _replace(cls: Any, name: str, new: Any) -> None:
-    _UPSTREAM.setdefault((cls, name), cls.__dict__[name])
-    setattr(cls, name, new)
+def _get(owner: Any, name: str) -> Any:
+    return owner[name] if isinstance(owner, dict) else owner.__dict__[name]
+
+
+def _set(owner: Any, name: str, value: Any) -> None:
+    if isinstance(owner, dict):  # a handler table, e.g. the aggregation stages
+        owner[name] = value
+    else:
+        setattr(owner, name, value)
+
+
+def _replace(owner: Any, name: str, new: Any) -> None:
+    """Patch ``owner``'s attribute (a class) or entry (a dict) ``name``, remembering mongomock's own."""
+    _UPSTREAM.setdefault((id(owner), name), (owner, _get(owner, name)))
+    _set(owner, name, new)
 
 
 @contextmanager
 def upstream() -> Iterator[None]:
     """Run with mongomock's own implementations (tests compare the patched paths against them)."""
-    patched = {(cls, name): cls.__dict__[name] for cls, name in _UPSTREAM}
-    for (cls, name), original in _UPSTREAM.items():
-        setattr(cls, name, original)
+    patched = {key: _get(owner, key[1]) for key, (owner, _) in _UPSTREAM.items()}
+    for (_, name), (owner, original) in _UPSTREAM.items():
+        _set(owner, name, original)
     try:
         yield
     finally:
-        for (cls, name), new in patched.items():
-            setattr(cls, name, new)
+        for key, new in patched.items():
+            _set(_UPSTREAM[key][0], key[1], new)
 
 
 def install() -> None:
@@ -63,30 +84,71 @@ def install() -> None:
     _patch_iter_documents(mc)
     _patch_cursor(mc)
     _patch_store(mc)
+    from core import embedded_aggregate
+
+    embedded_aggregate.install(_replace)
     _installed = True
 
 
 # --- filters that name _id or an indexed field ----------------------------------------------------
 
 def _patch_iter_documents(mc: Any) -> None:
-    from mongomock_ng.filtering import filter_applies
 
     original = mc.Collection._iter_documents
 
     def iter_documents(self: Any, filter: Any) -> Iterator[dict[str, Any]] | Iterable[dict[str, Any]]:
-        keys = id_candidates(filter)
-        store = self._store
-        if keys is not None:
-            found = [store[key] for key in keys if key in store]
-            if len(filter) == 1:  # the filter is the _id condition itself: every candidate matches
-                return iter(found)
-            return (doc for doc in found if filter_applies(filter, doc))
-        candidates = equality_candidates(store, filter)
-        if candidates is not None:
-            return (doc for doc in candidates if filter_applies(filter, doc))
-        return original(self, filter)
+        found = matching(self, filter)
+        return original(self, filter) if found is None else found
 
     _replace(mc.Collection, "_iter_documents", iter_documents)
+
+
+def matching(collection: Any, filter: Any) -> Iterable[dict[str, Any]] | None:
+    """The documents ``filter`` matches, in store order, by the fastest exact path; None: ask mongomock."""
+    from mongomock_ng.filtering import filter_applies
+
+    keys = id_candidates(filter)
+    store = collection._store
+    if keys is not None:
+        found = [store[key] for key in keys if key in store]
+        if len(filter) == 1:  # the filter is the _id condition itself: every candidate matches
+            return found
+        return (doc for doc in found if filter_applies(filter, doc))
+    candidates = equality_candidates(store, filter)
+    if candidates is None:
+        candidates = range_candidates(store, filter)
+    match = compile_filter(filter)
+    if candidates is not None:
+        test = match or (lambda doc: filter_applies(filter, doc))
+        return (doc for doc in candidates if test(doc))
+    if match is None or store.is_empty:  # mongomock validates a filter even on an empty collection
+        return None
+    if match is MATCH_ALL:
+        return _snapshot(store)
+    return _scan(_snapshot(store), match)
+
+
+def _snapshot(store: Any) -> list[dict[str, Any]]:
+    """The stored documents in store order, as mongomock's scan lists them.
+
+    The store is an ``OrderedDict`` that mongomock never reorders (no ``move_to_end``), so the plain dict's
+    order is the same; reading it directly skips a hash of every key (a Python-level ``ObjectId.__hash__``)."""
+    if store._ttl_indexes:
+        return list(store.documents)  # expires documents first
+    documents = store._documents
+    with store._rwlock.reader():
+        if type(documents) is collections.OrderedDict:
+            return list(dict.values(documents))
+        return list(documents.values())
+
+
+def _scan(docs: list[dict[str, Any]], match: Any) -> Iterator[dict[str, Any]]:
+    """The documents ``match`` accepts, checking the time limit between slices (a scan may yield nothing)."""
+    from core.embedded_query import check_deadline
+
+    for start in range(0, len(docs), _SLICE):
+        check_deadline()
+        yield from filter(match, docs[start:start + _SLICE])
 
 
 def id_candidates(filter: Any) -> list[Any] | None:
@@ -158,48 +220,6 @@ def _plain_sort(sort: Any) -> bool:
     return all(isinstance(k, str) and not k.startswith("$") for k, _ in _normalize_sort(sort))
 
 
-class _SortKey:
-    """A document's sort values; ``<`` walks the keys in order, each ascending or descending."""
-
-    __slots__ = ("directions", "values")
-
-    def __init__(self, values: list[Any], directions: tuple[int, ...]):
-        self.values = values
-        self.directions = directions
-
-    def __lt__(self, other: _SortKey) -> bool:
-        for mine, theirs, direction in zip(self.values, other.values, self.directions, strict=True):
-            if mine < theirs:
-                return direction >= 0
-            if theirs < mine:
-                return direction < 0
-        return False
-
-    def __eq__(self, other: object) -> bool:  # ties fall back to store order in heapq's decoration
-        return isinstance(other, _SortKey) and not self < other and not other < self
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-def sort_key(sort: list[tuple[str, int]]) -> Any:
-    """A key function ordering documents as mongomock's successive stable sorts do."""
-    from mongomock_ng.filtering import resolve_sort_key
-
-    names = [name for name, _ in sort]
-    directions = tuple(direction for _, direction in sort)
-
-    def key(doc: dict[str, Any]) -> _SortKey:
-        return _SortKey([resolve_sort_key(name, doc) for name in names], directions)
-    return key
-
-
-def top_k(docs: Iterable[dict[str, Any]], sort: list[tuple[str, int]], k: int) -> list[dict[str, Any]]:
-    """The first ``k`` documents in ``sort`` order (ties keep store order); no sort: the first ``k``."""
-    if not sort:
-        return list(itertools.islice(docs, k))
-    return heapq.nsmallest(k, docs, key=sort_key(sort))
-
-
 # --- list page + total ----------------------------------------------------------------------------
 
 def page_and_total(collection: Any, filter: dict[str, Any], page_filter: dict[str, Any],
@@ -208,20 +228,13 @@ def page_and_total(collection: Any, filter: dict[str, Any], page_filter: dict[st
     """A page of ``page_filter`` matches and the count of ``filter`` matches, from one scan."""
     from mongomock_ng.filtering import filter_applies
 
-    total = 0
-    same = page_filter is filter or page_filter == filter
-
-    def counted() -> Iterator[dict[str, Any]]:
-        nonlocal total
-        for doc in collection._iter_documents(filter):
-            total += 1
-            if same or filter_applies(page_filter, doc):
-                yield doc
-
-    matches = counted()
+    found = matching(collection, filter)  # not through the deadline wrapper's step per document
+    matches = list(collection._iter_documents(filter) if found is None else found)
+    total = len(matches)
+    if page_filter is not filter and page_filter != filter:  # a keyset page: the filter and a cursor condition
+        test = compile_filter(page_filter) or (lambda doc: filter_applies(page_filter, doc))
+        matches = [doc for doc in matches if test(doc)]
     docs = top_k(matches, _normalize_sort(sort), skip + limit)[skip:] if limit else []
-    for _ in matches:  # finish the count
-        pass
     fields = dict(projection) if projection else None
     out = [collection._copy_only_fields(d, fields, dict, filter=page_filter) for d in docs]
     return [d for d in out if d is not None], total
@@ -244,58 +257,134 @@ class EqualityIndexes:
         self.compute = compute
         self.keys = [tuple(ix["key"]) for ix in store.indexes.values()
                      if [k for k, _ in ix["key"]] != ["_id"]]
-        self.entries: dict[tuple[Any, ...], dict[Any, set[Any]]] = {key: {} for key in self.keys}
+        # Documents are held by their position in the store (an int: hashing an ObjectId runs Python code)
+        self.layout = [(key, key[0][0] if len(key) == 1 and "." not in key[0][0] else None) for key in self.keys]
+        self.entries: dict[tuple[Any, ...], dict[Any, set[int]]] = {key: {} for key in self.keys}
         self.of_id: dict[Any, list[tuple[tuple[Any, ...], list[Any] | None]]] = {}
-        self.aside: dict[tuple[Any, ...], set[Any]] = {key: set() for key in self.keys}
+        self.aside: dict[tuple[Any, ...], set[int]] = {key: set() for key in self.keys}
+        # positions whose value is not one plain scalar (arrays, documents, ...): candidates of every range
+        self.loose: dict[tuple[Any, ...], set[int]] = {key: set() for key in self.keys}
         self.position: dict[Any, int] = {}
+        self.id_at: dict[int, Any] = {}
         self.next_position = 0
-        for doc_id, doc in store._documents.items():
+        documents = store._documents
+        items = dict.items(documents) if type(documents) is collections.OrderedDict else documents.items()
+        for doc_id, doc in items:  # store order (see _snapshot)
             self.add(doc_id, doc)
 
     def add(self, doc_id: Any, doc: dict[str, Any]) -> None:
-        if doc_id not in self.position:
-            self.position[doc_id] = self.next_position
+        pos = self.position.get(doc_id)
+        if pos is None:
+            pos = self.position[doc_id] = self.next_position
+            self.id_at[pos] = doc_id
             self.next_position += 1
         stored = []
-        for key in self.keys:
-            entries = None if _crosses_array(doc, key) else self.compute(doc, key, False)
+        for key, name in self.layout:
+            entries = None
+            if name is not None:  # one top-level field: a plain value's entry is the value itself
+                value = doc.get(name, _MISSING)
+                if value is _MISSING:
+                    entries = [(None,)]
+                elif type(value) in BRACKET:
+                    entries = [(value,)]
+            if entries is None:  # as mongomock's unique check computes them
+                self.loose[key].add(pos)
+                entries = None if _crosses_array(doc, key) else self.compute(doc, key, False)
             if entries is not None:
                 try:
                     for entry in entries:
-                        self.entries[key].setdefault(entry, set()).add(doc_id)
+                        self.entries[key].setdefault(entry, set()).add(pos)
                 except TypeError:
                     entries = None
             if entries is None:
-                self.aside[key].add(doc_id)
+                self.aside[key].add(pos)
             stored.append((key, entries))
         self.of_id[doc_id] = stored
 
     def remove(self, doc_id: Any, keep_position: bool = False) -> None:
+        pos = self.position.get(doc_id)
         for key, entries in self.of_id.pop(doc_id, []):
+            self.loose[key].discard(pos)  # type: ignore[arg-type]
             if entries is None:
-                self.aside[key].discard(doc_id)
+                self.aside[key].discard(pos)  # type: ignore[arg-type]
                 continue
             for entry in entries:
-                ids = self.entries[key].get(entry)
-                if ids is not None:
-                    ids.discard(doc_id)
-                    if not ids:
+                held = self.entries[key].get(entry)
+                if held is not None:
+                    held.discard(pos)  # type: ignore[arg-type]
+                    if not held:
                         del self.entries[key][entry]
-        if not keep_position:
-            self.position.pop(doc_id, None)
+        if not keep_position and pos is not None:
+            del self.position[doc_id]
+            del self.id_at[pos]
 
     def candidates(self, key: tuple[Any, ...], entries: list[Any]) -> list[Any] | None:
         """Ids that may hold one of ``entries`` under ``key``, in store order; None when not indexed."""
         index = self.entries.get(key)
         if index is None:
             return None
-        found: set[Any] = set(self.aside[key])
+        found: set[int] = set(self.aside[key])
         try:
             for entry in entries:
                 found |= index.get(entry, set())
         except TypeError:
             return None
-        return sorted(found, key=self.position.__getitem__)
+        return [self.id_at[pos] for pos in sorted(found)]
+
+    def in_range(self, name: str, bounds: dict[str, Any]) -> list[Any] | None:
+        """Ids that may satisfy the comparisons ``bounds`` (``$gt``... on plain operands of one BSON bracket) on
+        the one-field index of ``name``, in store order; None when not indexed. A plain value is a candidate
+        when it satisfies them all; any other value (an array may satisfy each bound with another element)
+        always is."""
+        key = next((k for k in (((name, 1),), ((name, -1),)) if k in self.entries), None)
+        if key is None:
+            return None
+        bracket = BRACKET[type(next(iter(bounds.values())))]
+        tests = [(_RANGE_OPS[op], operand) for op, operand in bounds.items()]
+        found: set[int] = self.aside[key] | self.loose[key]
+        for entry, held in self.entries[key].items():
+            value = entry[0]
+            if BRACKET.get(type(value)) == bracket and all(test(value, operand) for test, operand in tests):
+                found |= held
+        return [self.id_at[pos] for pos in sorted(found)]
+
+
+
+_MISSING = object()
+
+
+_RANGE_OPS = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}
+
+
+def range_candidates(store: Any, filter: Any) -> list[dict[str, Any]] | None:
+    """The documents a range condition on an indexed field can match (in store order), or None."""
+    if not isinstance(filter, dict) or not filter or not store.indexes:
+        return None
+    conditions = [filter]
+    if set(filter) == {"$and"} and isinstance(filter["$and"], list):
+        conditions = [c for c in filter["$and"] if isinstance(c, dict)]
+    indexed = {tuple(ix["key"]) for ix in store.indexes.values()}
+    for condition in conditions:
+        for name, bounds in condition.items():
+            if name.startswith("$") or "." in name or not _plain_bounds(bounds):
+                continue
+            if ((name, 1),) not in indexed and ((name, -1),) not in indexed:
+                continue
+            indexes = _indexes_of(store)
+            ids = None if indexes is None else indexes.in_range(name, bounds)
+            if ids is not None:
+                documents = store._documents
+                return [documents[i] for i in ids if i in documents]
+    return None
+
+
+def _plain_bounds(bounds: Any) -> bool:
+    """``{$gt/$gte/$lt/$lte: operand}`` with operands all numbers or all strings (no NaN): values of another
+    type never compare true with them, and none raises (unlike naive and aware datetimes)."""
+    if not isinstance(bounds, dict) or not bounds or not set(bounds) <= set(_RANGE_OPS):
+        return False
+    brackets = {BRACKET.get(type(v)) for v in bounds.values()}
+    return brackets in ({10}, {15}) and all(v == v for v in bounds.values())
 
 
 def _crosses_array(doc: dict[str, Any], key: tuple[Any, ...]) -> bool:
@@ -315,8 +404,12 @@ def _indexes_of(store: Any) -> EqualityIndexes | None:
     if indexes is None:
         from mongomock_ng.collection import Collection
 
+        from core.embedded_query import extend_deadline
+
+        start = time.monotonic()
         indexes = EqualityIndexes(store, Collection._compute_index_entries)
         store.__dict__["_equality"] = indexes
+        extend_deadline(time.monotonic() - start)  # building the index is not the query's time
     return indexes
 
 
@@ -327,10 +420,13 @@ def equality_candidates(store: Any, filter: Any) -> list[dict[str, Any]] | None:
     conditions = [filter]
     if set(filter) == {"$and"} and isinstance(filter["$and"], list):
         conditions = [c for c in filter["$and"] if isinstance(c, dict)]
+    indexed = {tuple(ix["key"]) for ix in store.indexes.values()}
     for condition in conditions:
         for name, value in condition.items():
             if name.startswith("$") or not isinstance(value, _SCALARS):
                 continue
+            if ((name, 1),) not in indexed and ((name, -1),) not in indexed:
+                continue  # no index on it: do not build the others just to find that out
             indexes = _indexes_of(store)
             if indexes is None:
                 return None

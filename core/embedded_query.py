@@ -42,6 +42,13 @@ def time_limit(deadline: float | None) -> Iterator[None]:
         _state.deadline = previous
 
 
+def extend_deadline(seconds: float) -> None:
+    """Move the current time limit (if any) later by ``seconds``: work that is not the operation's own."""
+    deadline = getattr(_state, "deadline", None)
+    if deadline is not None:
+        _state.deadline = deadline + seconds
+
+
 def check_deadline() -> None:
     deadline = getattr(_state, "deadline", None)
     if deadline is not None and time.monotonic() > deadline:

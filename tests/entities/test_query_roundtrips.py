@@ -133,10 +133,11 @@ AUTH_COLLECTIONS = ("sys.tokens", "sys.users")  # the guard's read
 
 def _split(listener: Commands) -> tuple[list[str], list[str]]:
     """The commands of the last request: (auth reads, everything else), each as ``name collection``; those of
-    the history publisher's thread (off the request path) are left out."""
+    background threads (the history publisher, the app-log flusher: off the request path) are left out."""
     auth, rest = [], []
+    request_thread = threading.current_thread().name  # the test client runs the request on this thread
     for e in listener.events:
-        if e["thread"] == PUBLISHER_THREAD:
+        if e["thread"] != request_thread:
             continue
         target = e["command"].get(e["name"])
         (auth if target in AUTH_COLLECTIONS else rest).append(f"{e['name']} {target}")

@@ -1,0 +1,126 @@
+"""Aggregation on the embedded store at 100k records (patched in by ``embedded_index.install``).
+
+mongomock's ``aggregate`` deep-copies every stored document before the first stage, interprets a leading
+``$match`` per document, and ``$group`` sorts the documents by their group key through ``BsonComparable``
+(a Python-level comparison per step) only to feed ``itertools.groupby``. Here:
+
+* a leading ``$match`` that ``embedded_filter`` compiles is run as the ``find`` filter (compiled scan);
+* a following plain inclusion ``$project`` (top-level fields, 1/True) becomes the ``find`` projection, so only
+  the projected fields are copied (the ``$project`` stage itself still runs, on the smaller documents);
+* ``$group`` computes each document's key once and, when every key is of one plain type, sorts by the key
+  itself (an ObjectId by its bytes); otherwise it sorts as mongomock does.
+
+Each answers as mongomock's own path (tests/runtime/test_embedded_aggregate.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from bson import ObjectId
+
+from core.embedded_filter import compile_filter
+from core.embedded_sort import plain_keys
+
+
+def install(replace: Callable[[Any, str, Any], None]) -> None:
+    from mongomock_ng import aggregate as ma
+    from mongomock_ng import collection as mc
+    from mongomock_ng import helpers
+
+    upstream_group = ma._handle_group_stage
+
+    def aggregate(self: Any, pipeline: Any, session: Any = None, **unused_kwargs: Any) -> Any:
+        for param in unused_kwargs:
+            helpers.warn_noop(param, "aggregate")
+        stages = list(pipeline)
+        spec: dict[str, Any] = {}
+        if stages and _plain_match(stages[0]):
+            spec = stages.pop(0)["$match"]
+        projection = _plain_inclusion(stages[0]) if stages else None
+        return ma.process_pipeline(_documents(self, spec, projection), self.database, stages, session)
+
+    def group_stage(in_collection: Any, database: Any, options: Any, user_vars: Any) -> Any:
+        key_spec = options["_id"] if isinstance(options, dict) and "_id" in options else None
+        if key_spec is None or not isinstance(in_collection, list):
+            return upstream_group(in_collection, database, options, user_vars)
+        keys = [_group_key(key_spec, doc, user_vars, ma) for doc in in_collection]
+        order = plain_keys(keys)
+        if order is None:
+            return upstream_group(in_collection, database, options, user_vars)
+        positions = sorted(range(len(in_collection)), key=order.__getitem__)  # stable, as mongomock's sort
+        out = []
+        for key, group in itertools.groupby(positions, keys.__getitem__):
+            doc = ma._accumulate_group(options, [in_collection[i] for i in group], user_vars=user_vars)
+            doc["_id"] = key
+            out.append(doc)
+        return out
+
+    replace(mc.Collection, "aggregate", aggregate)
+    replace(ma._PIPELINE_HANDLERS, "$group", group_stage)
+
+
+_IMMUTABLE = {str, int, float, bool, type(None), bytes, ObjectId, datetime.datetime}  # exact types, shared
+
+
+def _documents(collection: Any, spec: dict[str, Any], projection: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Copies of the matching documents (only the projected fields), as ``list(find(spec, projection))``
+    returns them but without the cursor's per-document projection machinery."""
+    from core.embedded_index import matching
+
+    found = None if collection.codec_options.tz_aware else matching(collection, spec)
+    if found is None:
+        return list(collection.find(spec, projection))
+    if projection is None:
+        return [{k: _copy(v) for k, v in doc.items()} for doc in found]
+    fields = {k for k in projection if k != "_id"}
+    if projection.get("_id", True):
+        fields.add("_id")
+    return [{k: _copy(v) for k, v in doc.items() if k in fields} for doc in found]
+
+
+def _copy(value: Any) -> Any:
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy(v) for v in value]
+    return copy.deepcopy(value)  # anything else: as mongomock copies it
+
+
+def _group_key(key_spec: Any, doc: dict[str, Any], user_vars: Any, ma: Any) -> Any:
+    from mongomock_ng.filtering import NOTHING
+
+    key = ma._parse_expression(key_spec, doc, user_vars=user_vars)
+    return None if key is NOTHING else key
+
+
+def _plain_match(stage: Any) -> bool:
+    """A ``$match`` the compiled scan answers as the stage would: no dates (the stage adjusts their precision
+    and zone on both sides), nothing ``compile_filter`` leaves to mongomock."""
+    if not isinstance(stage, dict) or list(stage) != ["$match"] or not isinstance(stage["$match"], dict):
+        return False
+    spec = stage["$match"]
+    return "datetime" not in repr(spec) and "Timestamp" not in repr(spec) and compile_filter(spec) is not None
+
+
+def _plain_inclusion(stage: Any) -> dict[str, Any] | None:
+    """The ``find`` projection of a ``$project`` that only includes top-level fields, else None."""
+    if not isinstance(stage, dict) or list(stage) != ["$project"] or not isinstance(stage["$project"], dict):
+        return None
+    spec = stage["$project"]
+    if not spec or any(not isinstance(k, str) or k.startswith("$") or "." in k or not k for k in spec):
+        return None
+    if any(v is not True and not (type(v) is int and v == 1) for k, v in spec.items() if k != "_id"):
+        return None
+    if "_id" in spec and spec["_id"] not in (0, 1, True, False):
+        return None
+    if all(k == "_id" for k in spec):
+        return None
+    return dict(spec)
