@@ -83,17 +83,22 @@ def report(title: str, n: int, runtime_s: float, baseline: str, bare_s: float, u
 
 
 def interleaved(pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], rounds: int,
-                warmup: bool = True) -> dict[str, list[float]]:
+                warmup: bool = True, between: Callable[[], Any] | None = None) -> dict[str, list[float]]:
     """Ratios measured fairly on a loaded machine: each round times every pair's runtime side then its
     baseline side, back to back, so a load spike moves both; prints min and median per ratio.
 
-    ``pairs`` maps a name to (runtime, baseline) callables; returns the ratios per name."""
+    ``pairs`` maps a name to (runtime, baseline) callables; returns the ratios per name. ``between`` runs
+    untimed before the warm-up and before each round (fresh collections, clean-up)."""
     if warmup:
+        if between is not None:
+            between()
         for runtime, baseline in pairs.values():
             runtime()
             baseline()
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in pairs}
     for _ in range(rounds):
+        if between is not None:
+            between()
         for name, (runtime, baseline) in pairs.items():
             start = time.perf_counter()
             runtime()
