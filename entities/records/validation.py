@@ -18,7 +18,7 @@ from core.storage import Store
 from entities.history.recorder import OUTBOX_FIELD, now_ms
 from entities.metadata import Entity, Field
 from entities.records.render import render_fields
-from entities.records.schema import flatten_errors, schema_for
+from entities.records.schema import flatten_errors, load_fast, schema_for
 from entities.records.upgrade import VERSION_KEY
 from entities.records.user_refs import resolve_user_ref
 from entities.records.values import compute_label, path_text
@@ -54,6 +54,9 @@ class RecordValidator:
         return {k: v for k, v in body.items() if k not in ("id", "version", "label", "entity")}
 
     def _load(self, entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
+        loaded = load_fast(entity, body)
+        if loaded is not None:
+            return loaded
         try:
             return schema_for(entity).load(body, partial=True)
         except ValidationError as exc:
