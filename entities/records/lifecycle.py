@@ -141,13 +141,18 @@ class RecordLifecycle:
         Each item is validated and authorized as ``create`` does, then the batch is written with one
         ``insert_many(ordered=False)`` (each history entry in its record's outbox, as ``create`` does) and the
         entries are published with one more write; after-commit hooks run per record. An id that is already
-        stored (an earlier attempt of the same batch) is not an error and runs no hook. An item refused by a
-        unique index is created again on its own through ``create``, so it gets exactly the error (or the
-        record) a one-by-one write gives."""
+        stored (an earlier attempt of the same batch) is not an error and runs no hook: its result is the
+        stored record. An item refused by a unique index is created again on its own through ``create``, so it
+        gets exactly the error (or the record) a one-by-one write gives."""
         results: list[dict[str, Any] | ApiError | None] = [None] * len(items)
         authorizers = [a for a in self.authorizers if a.needed(entity, ctx)]
+        col = self.collection(entity)
+        earlier = {d["_id"]: d for d in col.find({"_id": {"$in": [oid for oid, _ in items]}}, {OUTBOX_FIELD: 0})}
         staged: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []  # (item index, doc, history entry)
         for i, (record_id, body) in enumerate(items):
+            if record_id in earlier:
+                results[i] = earlier[record_id]
+                continue
             try:
                 doc = self.validator.build_new(entity, body, record_id, ctx.user_id)
                 stamp_users(entity, doc, ctx, None)
@@ -157,7 +162,6 @@ class RecordLifecycle:
                 results[i] = exc
                 continue
             staged.append((i, doc, self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])))
-        col = self.collection(entity)
         refused = _insert_batch(col, [_with_outbox(doc, entry) for _, doc, entry in staged])
         written = [s for n, s in enumerate(staged) if n not in refused]
         self.history.commit_many([entry for _, _, entry in written])  # outboxes stay, as in ``create``
