@@ -80,3 +80,15 @@ def test_dates_load_as_with_strptime(raw: str):
     except FieldInvalid:
         got = "refused"
     assert got == expected
+
+
+def test_dump_fast_gives_what_the_schema_gives():
+    from bson import ObjectId
+
+    from entities.records.schema import dump_fast
+    stored = schema_for(ENTITY).load({"code": "x", "n": 3, "price": 2.5, "day": "2024-03-01", "at": 5, "kind": "a",
+                                      "tags": ["a", "b"], "spec": {"w": 1.5}}, partial=True)
+    for data in (dict(stored), {f.name: stored.get(f.name) for f in ENTITY.fields}, {"n": None, "nope": 1},
+                 {"spec": {"id": ObjectId(), "w": 2}}):
+        assert dump_fast(ENTITY, data) == schema_for(ENTITY).dump(data)
+        assert list(dump_fast(ENTITY, data)) == list(schema_for(ENTITY).dump(data))
