@@ -107,14 +107,8 @@ class RecordLifecycle:
     def _emit(self, kind: EventKind, entity: Entity, record: dict[str, Any] | None, old: dict[str, Any] | None,
               ctx: WriteContext, action: str | None = None) -> None:
         hooks = self._listeners(entity, ctx)
-        if not hooks:
-            return
-        event = RecordEvent(kind, entity, record, old, ctx, action)
-        for hook in hooks:
-            try:
-                hook.handle(event)
-            except Exception:  # an after-commit hook never undoes the write, nor fails the request
-                log.exception("after-commit hook %s failed on %s %s", hook.name, entity.name, kind)
+        if hooks:
+            self._emit_to(hooks, kind, entity, record, old, ctx, action)
 
     # --- create ----------------------------------------------------------------------------------
 
@@ -147,7 +141,8 @@ class RecordLifecycle:
         results: list[dict[str, Any] | ApiError | None] = [None] * len(items)
         authorizers = [a for a in self.authorizers if a.needed(entity, ctx)]
         col = self.collection(entity)
-        earlier = {d["_id"]: d for d in col.find({"_id": {"$in": [oid for oid, _ in items]}}, {OUTBOX_FIELD: 0})}
+        earlier = {d["_id"]: upgrade(entity, d)
+                   for d in col.find({"_id": {"$in": [oid for oid, _ in items]}}, {OUTBOX_FIELD: 0})}
         staged: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []  # (item index, doc, history entry)
         for i, (record_id, body) in enumerate(items):
             if record_id in earlier:
@@ -185,9 +180,9 @@ class RecordLifecycle:
         return cast(list[dict[str, Any] | ApiError], results)  # every item was given its result above
 
     def _emit_to(self, hooks: list[AfterCommit], kind: EventKind, entity: Entity, record: dict[str, Any] | None,
-                 old: dict[str, Any] | None, ctx: WriteContext) -> None:
+                 old: dict[str, Any] | None, ctx: WriteContext, action: str | None = None) -> None:
         """``_emit`` with the hooks already chosen (a batch asks ``wants`` once)."""
-        event = RecordEvent(kind, entity, record, old, ctx)
+        event = RecordEvent(kind, entity, record, old, ctx, action)
         for hook in hooks:
             try:
                 hook.handle(event)

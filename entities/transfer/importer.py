@@ -333,7 +333,9 @@ def _run_batch(jctx: runners.JobContext, importer: RowImporter, batch: list[tupl
     outcomes: dict[str, dict[str, Any]] = {}
     failed = 0
     for row, _ in batch:
-        outcome = done[row] or importer.flushed.pop(ids[row])
+        outcome = done[row]
+        if outcome is None:  # queued, then written by flush
+            outcome = importer.flushed.pop(ids[row])
         if outcome.ok:
             progress.imported += 1
         else:
