@@ -86,14 +86,16 @@ Side = Callable[[], Any]
 
 
 def interleaved(pairs: dict[str, tuple[Side, Side] | tuple[Side, Side, Side]], rounds: int,
-                warmup: bool = True, clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+                warmup: bool = True, clock: Callable[[], float] = time.perf_counter,
+                between: Callable[[], Any] | None = None) -> dict[str, list[float]]:
     """Ratios measured fairly on a loaded machine: each round times every pair's runtime side then its
     baseline side, back to back, so a load spike moves both; prints min and median per ratio.
 
     ``pairs`` maps a name to (runtime, baseline) callables, or (runtime, baseline, prepare) where
     ``prepare`` runs untimed before each side (e.g. re-seeding what the side consumes); returns the
     ratios per name. ``clock``: wall-clock time by default; ``time.process_time`` counts the CPU the process
-    spent (all its threads), which other processes' load does not inflate."""
+    spent (all its threads), which other processes' load does not inflate. ``between`` runs untimed before the
+    warm-up and before each round (fresh collections, clean-up)."""
     cpu: dict[str, list[float]] = {name: [] for name in pairs}  # the runtime side's CPU time (this process)
 
     def run(pair: tuple[Side, ...], side: int, name: str | None = None) -> float:
@@ -106,11 +108,15 @@ def interleaved(pairs: dict[str, tuple[Side, Side] | tuple[Side, Side, Side]], r
         return clock() - start
 
     if warmup:
+        if between is not None:
+            between()
         for pair in pairs.values():
             run(pair, 0)
             run(pair, 1)
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in pairs}
     for _ in range(rounds):
+        if between is not None:
+            between()
         for name, pair in pairs.items():
             samples[name].append((run(pair, 0, name), run(pair, 1)))
     ratios: dict[str, list[float]] = {}

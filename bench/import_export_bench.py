@@ -1,11 +1,13 @@
 """CSV import and export through the runtime vs the bare driver, plus their memory profile.
 
-    python -m bench.import_export_bench [rows] [memory rows]
+    python -m bench.import_export_bench [rows] [memory rows]     # rows 0: memory only; memory rows 0: speed only
 
-Runtime: ``POST /data/{entity}/import`` (an IMPORT_RECORDS job: every row validated and created through
-the records service) and ``PUT /data/{entity}/export`` (an EXPORT_RECORDS job writing the CSV to the file
-store), each timed from the request until the job is FINISHED. Baselines in the same run: parse the same
-CSV with ``csv`` and ``insert_many`` it; ``find()`` every record and write it with ``csv.writer``.
+Runtime: ``POST /data/{entity}/import`` (an IMPORT_RECORDS job: every row validated, each batch created
+through the record lifecycle with one ``insert_many``) and ``PUT /data/{entity}/export`` (an EXPORT_RECORDS
+job writing the CSV to the file store), each timed from the request until the job is FINISHED. Baselines:
+parse the same CSV with ``csv`` and ``insert_many`` it; ``find()`` every record and write it with
+``csv.writer``. Rounds are interleaved in one process (runtime then baseline, back to back), so machine load
+moves both sides; min and median ratios are printed.
 
 Memory: each job runs under ``tracemalloc`` at a quarter of the memory rows and at all of them (default half
 the rows), with the store in another process (the MongoDB wire-protocol test server), so the traced peak is
@@ -26,7 +28,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from bench.common import make_app, timed, wait_job
+from bench.common import interleaved, make_app, wait_job
 
 FIELDS = [{"name": "code", "type": "text"}, {"name": "n", "type": "integer"}, {"name": "price", "type": "money"},
           {"name": "active", "type": "boolean"}, {"name": "day", "type": "date"},
@@ -50,21 +52,25 @@ def define(client: Any, name: str, history: bool = False) -> None:
     client.call("PUT", f"/metadata/entities/{name}", json={"name": name, "history": history, "fields": FIELDS})
 
 
-def wait(client: Any, job_id: str) -> dict[str, Any]:
+def wait(client: Any, job_id: str, dispatcher: Any = None) -> dict[str, Any]:
+    """The finished job. With the embedded ``dispatcher`` it waits on it instead of polling the API every
+    10 ms (each poll is a request that takes the GIL from the job thread and slows the measured side)."""
+    if dispatcher is not None:
+        assert dispatcher.wait_idle(3600)
     job = wait_job(client, job_id)
     assert not job["hasErrors"], job
     return job
 
 
-def runtime_import(client: Any, entity: str, path: str) -> dict[str, Any]:
+def runtime_import(client: Any, entity: str, path: str, dispatcher: Any = None) -> dict[str, Any]:
     with open(path, "rb") as f:
         job = client.call("POST", f"/data/{entity}/import", data={"file": (f, "rows.csv")},
                           content_type="multipart/form-data")
-    return wait(client, job["jobId"])
+    return wait(client, job["jobId"], dispatcher)
 
 
-def runtime_export(client: Any, entity: str) -> dict[str, Any]:
-    return wait(client, client.call("PUT", f"/data/{entity}/export?_useFieldNames=true")["jobId"])
+def runtime_export(client: Any, entity: str, dispatcher: Any = None) -> dict[str, Any]:
+    return wait(client, client.call("PUT", f"/data/{entity}/export?_useFieldNames=true")["jobId"], dispatcher)
 
 
 def bare_import(col: Any, path: str, batch: int = 1000) -> None:
@@ -94,35 +100,65 @@ def bare_export(col: Any) -> int:
     return len(out.getvalue())
 
 
+class Rounds:
+    """Fresh entities and a fresh bare collection for each round; the previous round's data dropped (untimed)."""
+
+    def __init__(self, app: Any, client: Any):
+        self.app, self.client = app, client
+        self.svc = app.extensions["runtime"]
+        self.count = 0
+        self.names: dict[str, str] = {}
+        self.bare: Any = None
+
+    def next(self) -> None:
+        for kind, name in self.names.items():
+            if kind == "bare":
+                self.bare.drop()
+                continue
+            self.svc.records.drop_all(name)
+            if kind == "on":
+                self.svc.store.collection("sys.history").delete_many({"entityName": name})
+        self.count += 1
+        self.names = {"off": f"benchRows{self.count}", "on": f"benchRowsH{self.count}",
+                      "again": f"benchRowsA{self.count}", "bare": f"bench.bare{self.count}"}
+        define(self.client, self.names["off"])
+        define(self.client, self.names["on"], history=True)
+        define(self.client, self.names["again"])
+        self.bare = self.svc.store.collection(self.names["bare"])
+
+
 def speed(app: Any, client: Any, rows: int, rounds: int = 3) -> None:
-    """Interleaved rounds, each on fresh collections: runtime import (history off, then on) and the bare
-    ``insert_many`` of the same rows; runtime export and a bare ``find`` + ``csv.writer``."""
+    """Interleaved rounds (bench.common.interleaved), each on fresh collections: runtime import (history off)
+    vs the bare ``insert_many`` of the same rows; import with history on vs off; runtime export vs a bare
+    ``find`` + ``csv.writer``."""
     path = write_csv(rows)
-    records = app.extensions["runtime"].records
-    times: dict[str, list[float]] = {k: [] for k in ("import", "import_history", "bare_import", "export",
-                                                      "bare_export")}
+    warm = write_csv(500)
+    fresh = Rounds(app, client)
+    jobs = app.extensions["runtime"].jobs.dispatcher
     try:
-        for i in range(rounds):
-            define(client, f"benchRows{i}")
-            define(client, f"benchRowsH{i}", history=True)
-            bare_col = app.extensions["runtime"].store.collection(f"bench.bare{i}")
-            times["import"].append(timed(lambda i=i: runtime_import(client, f"benchRows{i}", path)))
-            times["bare_import"].append(timed(lambda c=bare_col: bare_import(c, path)))
-            times["import_history"].append(timed(lambda i=i: runtime_import(client, f"benchRowsH{i}", path)))
-            assert records.collection(f"benchRows{i}").count_documents({}) == rows
-            times["export"].append(timed(lambda i=i: runtime_export(client, f"benchRows{i}")))
-            times["bare_export"].append(timed(lambda c=bare_col: bare_export(c)))
+        fresh.next()  # warm-up on a small file: caches, schemas, first-use imports
+        runtime_import(client, fresh.names["off"], warm)
+        runtime_import(client, fresh.names["on"], warm)
+        bare_import(fresh.bare, warm)
+        print(f"import/export of {rows} rows, {rounds} interleaved rounds:", flush=True)
+        ratios = interleaved({
+            "import: runtime / insert_many": (lambda: runtime_import(client, fresh.names["off"], path, jobs),
+                                              lambda: bare_import(fresh.bare, path)),
+            "import: history on / off": (lambda: runtime_import(client, fresh.names["on"], path, jobs),
+                                         lambda: runtime_import(client, fresh.names["again"], path, jobs)),
+            "export: runtime / find + csv": (lambda: runtime_export(client, fresh.names["off"], jobs),
+                                             lambda: bare_export(fresh.bare)),
+        }, rounds, warmup=False, between=fresh.next)
+        assert fresh.svc.records.collection(fresh.names["off"]).count_documents({}) == rows
     finally:
         os.unlink(path)
-    med = statistics.median
-    print(f"import/export of {rows} rows, {rounds} interleaved rounds (median times; ratios min / median):")
-    for name in times:
-        print(f"  {name:15} {med(times[name]):7.2f} s  {rows / med(times[name]):9.0f} rows/s")
-    for title, num, den in (("import throughput, runtime / insert_many", "bare_import", "import"),
-                            ("import time, history on / off", "import_history", "import"),
-                            ("export time, runtime / find + csv", "export", "bare_export")):
-        ratios = [a / b for a, b in zip(times[num], times[den], strict=True)]
-        print(f"  {title:42} min {min(ratios):5.2f}x  median {med(ratios):5.2f}x")
+        os.unlink(warm)
+    throughput = [1 / r for r in ratios["import: runtime / insert_many"]]
+    print(f"  import throughput, runtime / insert_many: min {min(throughput):5.2f}x  "
+          f"median {statistics.median(throughput):5.2f}x  (target >= 0.6x)")
+    on_off = ratios["import: history on / off"]
+    print(f"  import time, history on / off:            min {min(on_off):5.2f}x  "
+          f"median {statistics.median(on_off):5.2f}x  (target <= 1.3x)", flush=True)
 
 
 def memory(rows: int) -> None:
@@ -185,8 +221,9 @@ def mb(n: int) -> str:
 
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
-    app, client = make_app()
-    speed(app, client, rows, int(os.environ.get("BENCH_ROUNDS", 3)))
+    if rows > 0:  # 0: only the memory part
+        app, client = make_app()
+        speed(app, client, rows, int(os.environ.get("BENCH_ROUNDS", 3)))
     if len(sys.argv) <= 2 or int(sys.argv[2]) > 0:
         memory(int(sys.argv[2]) if len(sys.argv) > 2 else rows // 2)
 

@@ -81,6 +81,9 @@ def install() -> None:
         return
     from mongomock_ng import collection as mc
 
+    from core import embedded_documents
+
+    embedded_documents.install()
     _patch_iter_documents(mc)
     _patch_cursor(mc)
     _patch_store(mc)

@@ -37,6 +37,11 @@ NUMERIC_ACC = SCALAR_ACC | {"sum", "avg"}
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# Shapes of _CELL_DATE_TIMES / the date format that fromisoformat reads exactly as strptime does (ASCII digits,
+# zero-padded, milliseconds only): parsed without strptime. Z is UTC, as the formats without a zone.
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_ISO_DATE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{3})?)?Z)"
+                            r"|(?: [0-9]{2}:[0-9]{2}(?::[0-9]{2})?))?$")
 _CELL_DATE_TIMES = ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%MZ", "%Y-%m-%d %H:%M:%S",
                     "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
@@ -426,6 +431,11 @@ class DateType(FieldType):
 
     def load(self, value: Any, field: Field) -> Any:
         value = _require_str(value)
+        if self.fmt == "%Y-%m-%d" and _ISO_DATE.match(value):
+            try:  # the usual shape without strptime (slow); anything else is strptime's call below
+                return dt.date.fromisoformat(value).isoformat()
+            except ValueError:
+                pass
         try:
             parsed = dt.datetime.strptime(value, self.fmt)
         except ValueError:
@@ -471,6 +481,12 @@ class DateTimeType(FieldType):
         raw = text.strip()
         if _INTEGER.match(raw):
             return int(raw)
+        if _ISO_DATE_TIME.match(raw):
+            try:  # the export's and the usual shapes without strptime (slow); anything else is strptime's call
+                parsed = dt.datetime.fromisoformat(raw)
+                return (parsed.replace(tzinfo=dt.UTC) - _EPOCH) // dt.timedelta(milliseconds=1)
+            except ValueError:
+                pass
         for fmt in _CELL_DATE_TIMES:
             try:
                 parsed = dt.datetime.strptime(raw, fmt).replace(tzinfo=dt.UTC)

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from core.context import WriteContext
 from core.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFailed, field_error
@@ -111,14 +111,8 @@ class RecordLifecycle:
     def _emit(self, kind: EventKind, entity: Entity, record: dict[str, Any] | None, old: dict[str, Any] | None,
               ctx: WriteContext, action: str | None = None) -> None:
         hooks = self._listeners(entity, ctx)
-        if not hooks:
-            return
-        event = RecordEvent(kind, entity, record, old, ctx, action)
-        for hook in hooks:
-            try:
-                hook.handle(event)
-            except Exception:  # an after-commit hook never undoes the write, nor fails the request
-                log.exception("after-commit hook %s failed on %s %s", hook.name, entity.name, kind)
+        if hooks:
+            self._emit_to(hooks, kind, entity, record, old, ctx, action)
 
     # --- create ----------------------------------------------------------------------------------
 
@@ -137,6 +131,67 @@ class RecordLifecycle:
         self.history.commit_many([entry])  # the outbox stays: the next write or a history read clears it
         self._emit("created", entity, doc, None, ctx)
         return doc
+
+    def create_many(self, entity: Entity, items: list[tuple[ObjectId, Any]],
+                    ctx: WriteContext) -> list[dict[str, Any] | ApiError]:
+        """Create one record per ``(preset id, body)``; per item, the stored document or the error that stopped it.
+
+        Each item is validated and authorized as ``create`` does, then the batch is written with one
+        ``insert_many(ordered=False)`` (each history entry in its record's outbox, as ``create`` does) and the
+        entries are published with one more write; after-commit hooks run per record. An id that is already
+        stored (an earlier attempt of the same batch) is not an error and runs no hook: its result is the
+        stored record. An item refused by a unique index is created again on its own through ``create``, so it
+        gets exactly the error (or the record) a one-by-one write gives."""
+        results: list[dict[str, Any] | ApiError | None] = [None] * len(items)
+        authorizers = [a for a in self.authorizers if a.needed(entity, ctx)]
+        col = self.collection(entity)
+        earlier = {d["_id"]: upgrade(entity, d)
+                   for d in col.find({"_id": {"$in": [oid for oid, _ in items]}}, {OUTBOX_FIELD: 0})}
+        staged: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []  # (item index, doc, history entry)
+        for i, (record_id, body) in enumerate(items):
+            if record_id in earlier:
+                results[i] = earlier[record_id]
+                continue
+            try:
+                doc = self.validator.build_new(entity, body, record_id, ctx.user_id)
+                stamp_users(entity, doc, ctx, None)
+                for authorizer in authorizers:
+                    authorizer.check("create", entity, None, doc, ctx)
+            except ApiError as exc:
+                results[i] = exc
+                continue
+            staged.append((i, doc, self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])))
+        refused = _insert_batch(col, [_with_outbox(doc, entry) for _, doc, entry in staged])
+        written = [s for n, s in enumerate(staged) if n not in refused]
+        self.history.commit_many([entry for _, _, entry in written])  # outboxes stay, as in ``create``
+        hooks = self._listeners(entity, ctx)
+        for i, doc, _ in written:
+            results[i] = doc
+            if hooks:
+                self._emit_to(hooks, "created", entity, doc, None, ctx)
+        if refused:
+            ids = [staged[n][1]["_id"] for n in refused]
+            stored = {d["_id"] for d in col.find({"_id": {"$in": ids}}, {"_id": 1})}
+            for n in sorted(refused):
+                i, doc, _ = staged[n]
+                if doc["_id"] in stored:  # written by an earlier attempt of this batch
+                    results[i] = doc
+                    continue
+                try:
+                    results[i] = self.create(entity, items[i][1], ctx, record_id=items[i][0])
+                except ApiError as exc:
+                    results[i] = exc
+        return cast(list[dict[str, Any] | ApiError], results)  # every item was given its result above
+
+    def _emit_to(self, hooks: list[AfterCommit], kind: EventKind, entity: Entity, record: dict[str, Any] | None,
+                 old: dict[str, Any] | None, ctx: WriteContext, action: str | None = None) -> None:
+        """``_emit`` with the hooks already chosen (a batch asks ``wants`` once)."""
+        event = RecordEvent(kind, entity, record, old, ctx, action)
+        for hook in hooks:
+            try:
+                hook.handle(event)
+            except Exception:  # an after-commit hook never undoes the write, nor fails the request
+                log.exception("after-commit hook %s failed on %s %s", hook.name, entity.name, kind)
 
     # --- update ----------------------------------------------------------------------------------
 
@@ -416,6 +471,27 @@ def _duplicate_error(entity: Entity, exc: DuplicateKeyError) -> dict[str, Any]:
         if f.unique and f.name in message:
             return field_error(f.name, "duplicate", "Another record already has this value", f.label)
     return field_error("", "duplicate", "Another record already has this value")
+
+
+def _with_outbox(doc: dict[str, Any], entry: dict[str, Any] | None) -> dict[str, Any]:
+    stored = dict(doc)
+    if entry is not None:
+        stored[OUTBOX_FIELD] = entry
+    return stored
+
+
+def _insert_batch(col: Any, docs: list[dict[str, Any]]) -> set[int]:
+    """``insert_many(ordered=False)``; the positions refused as duplicates. Any other write error is raised."""
+    if not docs:
+        return set()
+    try:
+        col.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        return {e["index"] for e in errors}
+    return set()
 
 
 def _current(col: Any, entity: Entity, oid: ObjectId) -> dict[str, Any]:

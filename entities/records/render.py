@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from entities.metadata import Entity
-from entities.records.schema import schema_for
+from entities.records.schema import dump_fast
 from entities.records.upgrade import upgrade
 from entities.records.values import text_of
 
@@ -13,8 +13,8 @@ from entities.records.values import text_of
 def render_fields(entity: Entity, doc: dict[str, Any], names: list[str] | None = None) -> dict[str, Any]:
     """The entity's fields (or just ``names``) as REST JSON: unset fields as null, booleans false."""
     if names is None:
-        return schema_for(entity).dump({f.name: doc.get(f.name) for f in entity.fields})
-    return schema_for(entity).dump({name: doc.get(name) for name in names}) if names else {}
+        return dump_fast(entity, {f.name: doc.get(f.name) for f in entity.fields})
+    return dump_fast(entity, {name: doc.get(name) for name in names}) if names else {}
 
 
 def render(entity: Entity, doc: dict[str, Any], fields: list[str] | None = None, fmt: str = "native",

@@ -125,6 +125,31 @@ def schema_for(entity: Entity) -> Schema:
     return schema
 
 
+def load_fast(entity: Entity, body: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``schema_for(entity).load(body, partial=True)`` returns, without marshmallow's per-field machinery
+    (a third of an import's time); None when a key is unknown or a value is refused: the schema's own
+    ``load`` then reports the errors in its shape."""
+    fields: dict[str, Any] = schema_for(entity).load_fields
+    if not body.keys() <= fields.keys():
+        return None
+    out: dict[str, Any] = {}
+    try:
+        for name, field in fields.items():  # in field order, as the schema's load
+            if name in body:
+                value = body[name]
+                out[name] = None if value is None else field._deserialize(value, name, body)
+    except ValidationError:
+        return None
+    return out
+
+
+def dump_fast(entity: Entity, data: dict[str, Any]) -> dict[str, Any]:
+    """``schema_for(entity).dump(data)`` for a dict of stored values (keys that are no field are left out, as
+    the schema's dump does), calling each field's serializer directly instead of marshmallow's machinery."""
+    fields: dict[str, Any] = schema_for(entity).dump_fields
+    return {name: field._serialize(data[name], name, data) for name, field in fields.items() if name in data}
+
+
 def flatten_errors(messages: Any, entity: Entity | None, prefix: str = "") -> list[dict[str, Any]]:
     """Marshmallow's nested message dict → ``[{field, fieldLabel, code, message, additionalInfo}]``."""
     out: list[dict[str, Any]] = []

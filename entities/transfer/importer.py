@@ -1,4 +1,4 @@
-"""``IMPORT_RECORDS`` jobs: a stored CSV file → records, row by row, through the records service.
+"""``IMPORT_RECORDS`` jobs: a stored CSV file → records, a batch at a time, through the records service.
 
 Each row is created, or updated when its value of the key column (the first unique field among the
 headers) matches a record. ``company.name,company.type`` columns find the related record by its unique
@@ -72,7 +72,11 @@ def scan_upload(registry: Registry, entity: Entity, binary: BinaryIO) -> tuple[I
 
 
 class RowImporter:
-    """Imports one row at a time into ``entity`` following ``plan``."""
+    """Imports the rows of a batch into ``entity`` following ``plan``.
+
+    ``import_row`` parses and validates one row; a row that creates a record is queued and ``flush`` writes
+    the queue with one ``RecordLifecycle.create_many``. Rows that update a record (matched by the key column)
+    are written at once, after the queue when the queue holds their key value, so the file's order holds."""
 
     def __init__(self, services: Services, entity: Entity, plan: ImportPlan, ctx: WriteContext,
                  keep_invalid: bool = False):
@@ -84,16 +88,26 @@ class RowImporter:
         self.own = plan.own
         self.groups = plan.related_groups()
         self.merges_groups = any(s.field.is_nested and s.index is not None for c in self.own for s in c.steps[:1])
+        # A related column into this same entity may find a record queued earlier: write rows one at a time.
+        self.one_at_a_time = any(g[0].target is not None and g[0].target.name == entity.name for g in self.groups)
+        self.restricted = isinstance(ctx.caller, Caller) and ctx.caller.restricted
+        self.col = self.records.collection(entity)
+        self.queued: list[tuple[ObjectId, dict[str, Any], list[dict[str, Any]]]] = []
+        self.queued_keys: set[Any] = set()
+        self.flushed: dict[ObjectId, Outcome] = {}  # outcomes of written queued rows, by record id
 
-    def import_row(self, cells: list[str], new_id: ObjectId, retried: bool = False) -> Outcome:
+    def import_row(self, cells: list[str], new_id: ObjectId, retried: bool = False) -> Outcome | None:
+        """The row's outcome, or None when its record is queued for ``flush``."""
         if len(cells) != self.plan.width:
             return Outcome(False, [field_error("", "invalid", f"The row has {len(cells)} cells but the file has "
                                                               f"{self.plan.width} columns")])
-        col = self.records.collection(self.entity)
-        if retried and col.find_one({"_id": new_id}, {"_id": 1}) is not None:
+        if retried and self.col.find_one({"_id": new_id}, {"_id": 1}) is not None:
             return Outcome(True)  # created by the run that died in this batch
+        if self.one_at_a_time:
+            self.flush()
         errors: list[dict[str, Any]] = []
-        current = self._match(cells, errors)
+        key_value = self._key_value(cells, errors)
+        current = self._match(key_value)
         body = build_body(self.own, cells, errors)
         for group in self.groups:
             ref = self._link(group, cells, errors)
@@ -105,9 +119,31 @@ class RowImporter:
         if rendered is not None and self.merges_groups:
             keep_item_ids(body, rendered)
         body = prune(body, rendered)
-        if isinstance(self.ctx.caller, Caller) and self.ctx.caller.restricted:  # readOnly / none values dropped
-            body = writable_body(self.ctx.caller.entity(self.entity), body)
-        return self._write(body, current, new_id, errors)
+        if self.restricted:  # readOnly / none values dropped
+            body = writable_body(self.ctx.caller.entity(self.entity), body)  # type: ignore[union-attr]
+        if current is not None:
+            return self._write(body, current, new_id, errors)
+        self.queued.append((new_id, body, errors))
+        if key_value is not None:
+            self.queued_keys.add(_hashable(key_value))
+        return None
+
+    def flush(self) -> None:
+        """Write the queued rows (one ``create_many``); their outcomes go to ``flushed``."""
+        queued, self.queued, self.queued_keys = self.queued, [], set()
+        if not queued:
+            return
+        outcomes = self.flushed
+        results = self.records.create_many(self.entity, [(oid, body) for oid, body, _ in queued], self.ctx)
+        for (oid, body, warnings), result in zip(queued, results, strict=True):
+            if isinstance(result, dict):
+                outcomes[oid] = Outcome(True, warnings)
+            elif isinstance(result, ValidationFailed) and self.keep_invalid:
+                outcomes[oid] = self._write(body, None, oid, warnings)  # drops the invalid values and retries
+            elif isinstance(result, ValidationFailed):
+                outcomes[oid] = Outcome(False, warnings + result.errors)
+            else:
+                outcomes[oid] = Outcome(False, [*warnings, field_error("", result.code, result.message)])
 
     def _write(self, body: dict[str, Any], current: dict[str, Any] | None, new_id: ObjectId,
                warnings: list[dict[str, Any]]) -> Outcome:
@@ -138,15 +174,20 @@ class RowImporter:
             return [e for e in exc.errors if _top(e.get("field") or "") not in reported]
         return []
 
-    def _match(self, cells: list[str], errors: list[dict[str, Any]]) -> dict[str, Any] | None:
-        """The record whose key field holds this row's key value, if any."""
+    def _key_value(self, cells: list[str], errors: list[dict[str, Any]]) -> Any:
+        """The stored value of the row's key cell (None without a key column or with an empty cell)."""
         key = self.plan.key
-        if key is None:
-            return None
-        value = _stored_value(key, cells[key.position], errors)
+        return None if key is None else _stored_value(key, cells[key.position], errors)
+
+    def _match(self, value: Any) -> dict[str, Any] | None:
+        """The record whose key field holds this key value, if any (queued rows are written first when
+        one of them holds it, so a later row updates what an earlier row creates)."""
         if value is None:
             return None
-        return self.records.collection(self.entity).find_one({key.leaf.name: value})
+        if _hashable(value) in self.queued_keys:
+            self.flush()
+        assert self.plan.key is not None
+        return self.col.find_one({self.plan.key.leaf.name: value})
 
     def _link(self, group: list[Column], cells: list[str], errors: list[dict[str, Any]]) -> dict[str, str] | None:
         """Find, update or create the related record the group's non-empty cells describe; its reference."""
@@ -202,6 +243,11 @@ def _stored_value(column: Column, text: str, errors: list[dict[str, Any]]) -> An
     except FieldInvalid as exc:
         errors.append(field_error(column.path, exc.code, exc.message, column.header, rejected=text))
         return None
+
+
+def _hashable(value: Any) -> Any:
+    """A set member standing for ``value`` (its repr when it is a list or dict)."""
+    return repr(value) if isinstance(value, dict | list) else value
 
 
 def _top(path: str) -> str:
@@ -277,11 +323,19 @@ def _run_batch(jctx: runners.JobContext, importer: RowImporter, batch: list[tupl
                planned: dict[int, ObjectId], progress: _Progress) -> None:
     ids = {row: planned.get(row) or ObjectId() for row, _ in batch}
     jctx.begin_batch([f"{row}:{oid}" for row, oid in ids.items()])
+    done: dict[int, Outcome | None] = {}
+    try:
+        for row, cells in batch:
+            jctx.check_cancelled()
+            done[row] = importer.import_row(cells, ids[row], retried=row in planned)
+    finally:  # also when force-stopped: the rows read so far are written, as one-by-one writes would have been
+        importer.flush()
     outcomes: dict[str, dict[str, Any]] = {}
     failed = 0
-    for row, cells in batch:
-        jctx.check_cancelled()
-        outcome = importer.import_row(cells, ids[row], retried=row in planned)
+    for row, _ in batch:
+        outcome = done[row]
+        if outcome is None:  # queued, then written by flush
+            outcome = importer.flushed.pop(ids[row])
         if outcome.ok:
             progress.imported += 1
         else:

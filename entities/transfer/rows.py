@@ -42,6 +42,9 @@ def build_body(columns: list[Column], cells: list[str], errors: list[dict[str, A
 
 
 def put(body: dict[str, Any], steps: tuple[Step, ...], value: Any) -> None:
+    if len(steps) == 1 and steps[0].index is None:  # the usual column: one plain field
+        body[steps[0].field.name] = value
+        return
     container = body
     last = len(steps) - 1
     for i, step in enumerate(steps):
