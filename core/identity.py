@@ -26,8 +26,9 @@ def require_developer(message: str = "Only developers can do this") -> None:
 
 
 def write_context(context_path: str | None = None) -> WriteContext:
-    user, admin = g.user, g.get("admin_user")
+    ctx = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup for the three reads
+    user, admin = ctx.user, ctx.get("admin_user")
     return WriteContext(user_email=user["email"], user_id=str(user["_id"]), user_name=user.get("fullName"),
                         developer=bool(user.get("developer")),
                         impersonator_email=admin["email"] if admin else None, ip=client_ip(),
-                        context_path=context_path, caller=g.get("caller"))
+                        context_path=context_path, caller=ctx.get("caller"))

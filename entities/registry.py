@@ -46,12 +46,14 @@ class Registry:
     # --- reading ---------------------------------------------------------------------------------
 
     def _stamp(self) -> int:
-        in_request = has_request_context()
-        if in_request and "_meta_stamp" in g:
-            return g._meta_stamp
+        ctx = g._get_current_object() if has_request_context() else None  # type: ignore[attr-defined]
+        if ctx is not None:
+            known = ctx.__dict__.get("_meta_stamp")
+            if known is not None:
+                return known
         stamp = self.store.read_cached(META, _STAMP_ID, self._read_stamp)
-        if in_request:
-            g._meta_stamp = stamp
+        if ctx is not None:
+            ctx._meta_stamp = stamp
         return stamp
 
     def _read_stamp(self) -> int:

@@ -48,25 +48,27 @@ def install(app: Flask, svc: Services, logs: AppLogs, mode: str, prefix: str) ->
 
 
 def _capture(svc: Services, logs: AppLogs, mode: str, prefix: str, response: Response) -> None:
-    write = request.method in WRITE_METHODS
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not ten
+    write = req.method in WRITE_METHODS
     if not write and mode != "all":
         return  # a read leaves a log only when every request is logged
-    endpoint = request.endpoint or ""
-    if (not request.path.startswith(prefix) or request.method in ("OPTIONS", "HEAD") or endpoint in SKIPPED
-            or endpoint.startswith("aggregate.") or g.get("idempotent_replay")):
+    endpoint = req.endpoint or ""
+    ctx = g._get_current_object()  # type: ignore[attr-defined]
+    if (not req.path.startswith(prefix) or req.method in ("OPTIONS", "HEAD") or endpoint in SKIPPED
+            or endpoint.startswith("aggregate.") or ctx.get("idempotent_replay")):
         return
-    user = g.get("user")
+    user = ctx.get("user")
     if user is None:
         return  # unauthenticated: nothing happened in the app
-    admin = g.get("admin_user")
-    environ = request.environ
+    admin = ctx.get("admin_user")
+    environ = req.environ
     identity = {"user": user["email"], "admin_user": admin["email"] if admin else None,
                 "ip": (environ.get("HTTP_X_FORWARDED_FOR"), environ.get("REMOTE_ADDR"))}
     status = response.status_code
-    view_args = request.view_args or {}
+    view_args = req.view_args or {}
     line = None
     if mode == "all" or (mode == "writes" and write):
-        line = (request.method, _path(), _sub_type(endpoint, view_args), status)
+        line = (req.method, _path(req), _sub_type(endpoint, view_args), status)
     body = None
     if write and endpoint in RECORD_CHANGES and status in (200, 400) and not response.direct_passthrough:
         body = response.get_data()
@@ -74,7 +76,7 @@ def _capture(svc: Services, logs: AppLogs, mode: str, prefix: str, response: Res
             body = None
     if line is None and body is None:
         return
-    raw_request = request.get_data(cache=True) if body is not None and status == 400 else None
+    raw_request = req.get_data(cache=True) if body is not None and status == 400 else None
     identity["timestamp"] = logs.clock()  # the logs are built later, but dated now
     logs.defer(lambda: _build(svc, logs, identity, line, endpoint, view_args, body, raw_request))
 
@@ -156,15 +158,15 @@ def _sub_type(endpoint: str, view_args: dict[str, Any]) -> str | None:
     return None
 
 
-def _path() -> str:
+def _path(req: Any) -> str:
     """The path and query as sent, without credentials passed as parameters."""
-    if not request.query_string:
-        return request.path
-    every = list(request.args.items(multi=True))
+    if not req.query_string:
+        return req.path
+    every = list(req.args.items(multi=True))
     args = [(k, v) for k, v in every if k not in HIDDEN_PARAMS]
     if not args:
-        return request.path
+        return req.path
     if len(args) == len(every):
-        return f"{request.path}?{request.query_string.decode('utf-8', 'replace')}"
-    return f"{request.path}?{urlencode(args)}"
+        return f"{req.path}?{req.query_string.decode('utf-8', 'replace')}"
+    return f"{req.path}?{urlencode(args)}"
 
