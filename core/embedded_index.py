@@ -359,14 +359,23 @@ _MISSING = object()
 _RANGE_OPS = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}
 
 
-def range_candidates(store: Any, filter: Any) -> list[dict[str, Any]] | None:
-    """The documents a range condition on an indexed field can match (in store order), or None."""
+def _conditions(store: Any, filter: Any) -> tuple[list[dict[str, Any]], set[tuple[Any, ...]]] | None:
+    """The filter's top-level conditions (its own keys, or each object of a top-level ``$and``) and the
+    collection's index keys; None when there is nothing an index could serve."""
     if not isinstance(filter, dict) or not filter or not store.indexes:
         return None
     conditions = [filter]
     if set(filter) == {"$and"} and isinstance(filter["$and"], list):
         conditions = [c for c in filter["$and"] if isinstance(c, dict)]
-    indexed = {tuple(ix["key"]) for ix in store.indexes.values()}
+    return conditions, {tuple(ix["key"]) for ix in store.indexes.values()}
+
+
+def range_candidates(store: Any, filter: Any) -> list[dict[str, Any]] | None:
+    """The documents a range condition on an indexed field can match (in store order), or None."""
+    split = _conditions(store, filter)
+    if split is None:
+        return None
+    conditions, indexed = split
     for condition in conditions:
         for name, bounds in condition.items():
             if name.startswith("$") or "." in name or not _plain_bounds(bounds):
@@ -418,12 +427,10 @@ def _indexes_of(store: Any) -> EqualityIndexes | None:
 
 def equality_candidates(store: Any, filter: Any) -> list[dict[str, Any]] | None:
     """The documents an equality condition on an indexed field can match (in store order), or None."""
-    if not isinstance(filter, dict) or not filter or not store.indexes:
+    split = _conditions(store, filter)
+    if split is None:
         return None
-    conditions = [filter]
-    if set(filter) == {"$and"} and isinstance(filter["$and"], list):
-        conditions = [c for c in filter["$and"] if isinstance(c, dict)]
-    indexed = {tuple(ix["key"]) for ix in store.indexes.values()}
+    conditions, indexed = split
     for condition in conditions:
         for name, value in condition.items():
             if name.startswith("$") or not isinstance(value, _SCALARS):
