@@ -94,6 +94,10 @@ class ErrorSchema(ma.Schema):
 
 class ApiParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._empty_queries: dict[Any, tuple[ma.Schema, Any]] = {}
     # the schema's own ``Meta.unknown`` decides (query schemas let the per-entity field filters through)
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "body": None}
 
@@ -114,16 +118,9 @@ class ApiParser(FlaskParser):
             return super().parse(argmap, req, location=location, **kwargs)
         key = (id(argmap), tuple(sorted(kwargs.items(), key=lambda item: item[0])))
         empty = self._empty_queries.get(key)
-        if empty is None:
+        if empty is None:  # the schema is kept with its answer, so its id is not reused while cached
             empty = self._empty_queries[key] = (argmap, super().parse(argmap, req, location=location, **kwargs))
         return copy.deepcopy(empty[1]) if empty[1] else {}
-
-    @property
-    def _empty_queries(self) -> dict[Any, tuple[ma.Schema, Any]]:
-        found = self.__dict__.get("_empty_query_results")
-        if found is None:
-            found = self.__dict__["_empty_query_results"] = {}
-        return found
 
 
 parser = ApiParser()

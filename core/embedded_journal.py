@@ -124,13 +124,7 @@ class Journal:
         if not self._pending and self._size < self.compact_min_bytes:
             return
         with self._io_lock:
-            with self._pending_lock:
-                chunk, self._pending = b"".join(self._pending), []
-            if chunk and self._file is not None:
-                self._file.write(chunk)
-                self._file.flush()
-                os.fsync(self._file.fileno())
-                self._size += len(chunk)
+            self._size += self._write_pending(durable=True)
             if self._size >= max(self.compact_min_bytes, self._snapshot_size):
                 self._compact_locked()
 
@@ -209,12 +203,20 @@ class Journal:
 
     def compact(self) -> None:
         with self._io_lock:
-            with self._pending_lock:
-                chunk, self._pending = b"".join(self._pending), []
-            if chunk and self._file is not None:
-                self._file.write(chunk)
-                self._file.flush()
+            self._write_pending(durable=False)  # the snapshot that follows is fsynced
             self._compact_locked()
+
+    def _write_pending(self, durable: bool) -> int:
+        """Append the pending records to the journal file (the caller holds ``_io_lock``); the bytes written."""
+        with self._pending_lock:
+            chunk, self._pending = b"".join(self._pending), []
+        if not chunk or self._file is None:
+            return 0
+        self._file.write(chunk)
+        self._file.flush()
+        if durable:
+            os.fsync(self._file.fileno())
+        return len(chunk)
 
     def _compact_locked(self) -> None:
         """Write the whole store as the next generation's snapshot (temp file, fsync, rename), then switch

@@ -124,21 +124,19 @@ class RuntimeFlask(Flask):
     """Flask, asking once per function whether it is a coroutine: Flask asks on every call of every hook and
     view (``inspect`` is a measurable share of a small request), and the answer never changes."""
 
-    _sync: dict[Any, Any]
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Any, Any] = {}
 
     def ensure_sync(self, func: Any) -> Any:
         try:
-            return self._sync[func]
-        except AttributeError:
-            self._sync = {}
-        except (KeyError, TypeError):
-            pass
-        synced = super().ensure_sync(func)
-        try:
-            if len(self._sync) < 10_000:
+            synced = self._sync.get(func)
+        except TypeError:  # an unhashable callable: asked every time
+            return super().ensure_sync(func)
+        if synced is None:
+            synced = super().ensure_sync(func)
+            if len(self._sync) < 10_000:  # views and hooks: a fixed set
                 self._sync[func] = synced
-        except TypeError:  # unhashable callable: not cached
-            pass
         return synced
 
 
