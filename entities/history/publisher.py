@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
+from core.background import start_flusher
+
 if TYPE_CHECKING:
     from core.storage import Store
     from entities.history.recorder import HistoryRecorder
@@ -161,22 +163,13 @@ class OutboxPublisher:
         if not _exit_hook_registered:  # registered after the store's own exit hooks, so it runs before them
             atexit.register(flush_all)
             _exit_hook_registered = True
-        ref = weakref.ref(self)
+        start_flusher(self, OutboxPublisher._tick, self._wake, FLUSH_SECONDS, THREAD_NAME)
 
-        def loop(wake: threading.Event) -> None:
-            wait = FLUSH_SECONDS
-            while True:
-                wake.wait(wait)
-                wake.clear()
-                publisher = ref()
-                if publisher is None:
-                    return
-                if not publisher.paused:
-                    publisher.flush()
-                wait = RETRY_SECONDS if publisher._failing else FLUSH_SECONDS
-                del publisher
-
-        threading.Thread(target=loop, args=(self._wake,), name=THREAD_NAME, daemon=True).start()
+    def _tick(self) -> float:
+        """One pass of the thread: publish (unless paused); the seconds until the next pass."""
+        if not self.paused:
+            self.flush()
+        return RETRY_SECONDS if self._failing else FLUSH_SECONDS
 
 
 def _reset_after_fork() -> None:

@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from core.background import start_flusher
+
 log = logging.getLogger("runtime.applogs")
 
 FLUSH_SECONDS = 1.0
@@ -83,19 +85,11 @@ class LogBuffer:
     def _start(self) -> None:
         self._pid = os.getpid()
         self._flush_lock = threading.Lock()  # a lock held by another thread at fork time would never be released
-        ref = weakref.ref(self)
+        start_flusher(self, LogBuffer._tick, self._wake, FLUSH_SECONDS, "app-log-writer")
 
-        def loop(wake: threading.Event) -> None:
-            while True:
-                wake.wait(FLUSH_SECONDS)
-                wake.clear()
-                buffer = ref()
-                if buffer is None:
-                    return
-                buffer.flush()
-                del buffer
-
-        threading.Thread(target=loop, args=(self._wake,), name="app-log-writer", daemon=True).start()
+    def _tick(self) -> float:
+        self.flush()
+        return FLUSH_SECONDS
 
 
 def flush_all() -> None:
