@@ -8,12 +8,37 @@ from entities.metadata import Entity
 from entities.records.schema import dump_fast
 from entities.records.upgrade import upgrade
 from entities.records.values import text_of
+from entities.types import FieldType
+
+Dumper = list[tuple[str, bool]]  # (field name, whether its stored value needs the field's serializer)
+
+
+def _dumper(entity: Entity) -> Dumper:
+    """Which fields render as stored: a single, flat value whose type dumps it as is and reads unset as null
+    (text, numbers, choices, dates...). Every other field goes through its serializer. Cached on the entity,
+    for its current list of fields."""
+    key = tuple(map(id, entity.fields))
+    cached = entity.__dict__.get("_dumper")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    plan = [(f.name, f.many or f.is_nested or type(f.type).dump is not FieldType.dump
+             or f.type.missing_value() is not None) for f in entity.fields]
+    entity.__dict__["_dumper"] = (key, plan)
+    return plan
 
 
 def render_fields(entity: Entity, doc: dict[str, Any], names: list[str] | None = None) -> dict[str, Any]:
     """The entity's fields (or just ``names``) as REST JSON: unset fields as null, booleans false."""
     if names is None:
-        return dump_fast(entity, {f.name: doc.get(f.name) for f in entity.fields})
+        out: dict[str, Any] = {}
+        serialized: dict[str, Any] = {}
+        for name, serialize in _dumper(entity):  # the same as dump_fast of every field, in field order
+            value = out[name] = doc.get(name)
+            if serialize:
+                serialized[name] = value
+        if serialized:
+            out.update(dump_fast(entity, serialized))
+        return out
     return dump_fast(entity, {name: doc.get(name) for name in names}) if names else {}
 
 
