@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from bson import ObjectId
+from bson.errors import InvalidId
 
 
 def parse_object_id(value: Any) -> ObjectId | None:
     """The ObjectId a client's value names, or None when it is not a 24-hex-digit id."""
     if isinstance(value, ObjectId):
         return value
-    if isinstance(value, str) and ObjectId.is_valid(value) and len(value) == 24:
-        return ObjectId(value)
+    if isinstance(value, str) and len(value) == 24:
+        try:
+            return ObjectId(value)
+        except InvalidId:
+            return None
     return None
