@@ -37,6 +37,7 @@ log = logging.getLogger("runtime.idempotency")
 
 COLLECTION = "sys.idempotency"
 HEADER = "Idempotency-Key"
+_ENVIRON_KEY = "HTTP_" + HEADER.upper().replace("-", "_")  # where WSGI puts the header
 REPLAYED = "Idempotent-Replayed"
 MAX_KEY = 255
 KEEP = dt.timedelta(hours=24)
@@ -82,7 +83,10 @@ class Idempotency:
     # --- before the route ----------------------------------------------------------------------------
 
     def before(self) -> Response | None:
-        key = request.headers.get(HEADER)
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        if _ENVIRON_KEY not in req.environ:  # most requests carry no key: skip the header parsing
+            return None
+        key = req.headers.get(HEADER)
         if key is None or not self.applies():
             return None
         if not key or len(key) > MAX_KEY:

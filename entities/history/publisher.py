@@ -73,11 +73,15 @@ class OutboxPublisher:
 
     def unpublished(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The entries not known (in this process) to be in ``sys.history`` yet: a write keeps them."""
+        if not entries:
+            return []
         with self._mutex:
             return [e for e in entries if e["_id"] not in self._published]
 
     def enqueue(self, collection: str, record_id: ObjectId, entries: list[dict[str, Any]]) -> None:
         """Queue committed outbox entries of one record for publication (those already queued are skipped)."""
+        if not entries:
+            return
         if self._pid != os.getpid():
             with _start_lock:
                 if self._pid != os.getpid():

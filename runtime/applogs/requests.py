@@ -68,7 +68,7 @@ def _capture(svc: Services, logs: AppLogs, mode: str, prefix: str, response: Res
     view_args = req.view_args or {}
     line = None
     if mode == "all" or (mode == "writes" and write):
-        line = (req.method, _path(req), _sub_type(endpoint, view_args), status)
+        line = (req.method, _path(req), status)
     body = None
     if write and endpoint in RECORD_CHANGES and status in (200, 400) and not response.direct_passthrough:
         body = response.get_data()
@@ -81,7 +81,7 @@ def _capture(svc: Services, logs: AppLogs, mode: str, prefix: str, response: Res
     logs.defer(lambda: _build(svc, logs, identity, line, endpoint, view_args, body, raw_request))
 
 
-Line = tuple[str, str, str | None, int]
+Line = tuple[str, str, int]  # method, path and query, status
 
 
 def _build(svc: Services, logs: AppLogs, identity: dict[str, Any], line: Line | None, endpoint: str,
@@ -90,10 +90,10 @@ def _build(svc: Services, logs: AppLogs, identity: dict[str, Any], line: Line | 
     forwarded, remote = identity["ip"]
     identity = {**identity, "ip": (forwarded or remote or "").split(",")[0].strip() or None}  # as client_ip()
     if line is not None:
-        method, path, sub_type, status = line
+        method, path, status = line
         level = "INFO" if status < 400 else "WARN" if status < 500 else "ERROR"
         info = {"status": status} if status >= 400 else None
-        docs.append(logs.build(level, f"{method} {path}", info, sub_type=sub_type, **identity))
+        docs.append(logs.build(level, f"{method} {path}", info, sub_type=_sub_type(endpoint, view_args), **identity))
     if body is not None:
         try:
             docs.extend(_record_logs(svc, logs, identity, endpoint, view_args, body, raw_request))
