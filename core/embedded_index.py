@@ -249,7 +249,7 @@ _SCALARS = (str, int, float, ObjectId, bool, datetime.datetime)
 
 
 class EqualityIndexes:
-    """For one collection: every index key → {entry: ids}, entries as mongomock's unique check computes them.
+    """For one collection: every key a lookup can use → {entry: ids}, entries as mongomock's unique check computes them.
 
     Kept current by the store's ``__setitem__``/``__delitem__`` (every insert, update, replace and delete ends
     in one), rebuilt lazily after a drop, an index change or an aborted transaction. A document whose entries
@@ -258,8 +258,10 @@ class EqualityIndexes:
 
     def __init__(self, store: Any, compute: Any):
         self.compute = compute
+        # the keys a lookup can use: one-field keys (equality and range conditions) and unique keys (the unique
+        # check); a compound key that is not unique serves neither, so keeping it would only slow every write
         self.keys = [tuple(ix["key"]) for ix in store.indexes.values()
-                     if [k for k, _ in ix["key"]] != ["_id"]]
+                     if [k for k, _ in ix["key"]] != ["_id"] and (len(ix["key"]) == 1 or ix.get("unique"))]
         # Documents are held by their position in the store (an int: hashing an ObjectId runs Python code)
         self.layout = [(key, key[0][0] if len(key) == 1 and "." not in key[0][0] else None) for key in self.keys]
         self.entries: dict[tuple[Any, ...], dict[Any, set[int]]] = {key: {} for key in self.keys}

@@ -133,6 +133,8 @@ def test_equality_indexes_answer_as_the_scan_after_any_writes(ops, probes):
             col.create_index("code", unique=True, sparse=True)
             col.create_index("n")
             col.create_index("owner.id")
+            col.create_index([("n", 1), ("code", 1)])  # compound, not unique: no lookup uses it
+            col.create_index([("owner.id", 1), ("n", -1)], unique=True, sparse=True)
         for op in ops:
             outcome = _apply(patched, op)
             with embedded_index.upstream():
@@ -162,6 +164,19 @@ def test_a_unique_check_does_not_scan_the_collection():
         assert time.perf_counter() - start < 2  # a scan per write and read: 400 x 20k documents
     finally:
         drop_embedded("eq_linear")
+
+
+def test_writes_keep_only_the_keys_a_lookup_can_use():
+    _, col = _fresh("eq_keys", [{"code": f"c{i}", "n": i, "kind": "ab"[i % 2]} for i in range(10)])
+    try:
+        col.create_index("code", unique=True)
+        col.create_index([("kind", 1), ("n", -1)])  # like the history's (entity, record, _id): sorts, never looked up
+        col.create_index([("kind", 1), ("code", 1)], unique=True)
+        assert col.find_one({"code": "c3"})["_id"] == 3
+        kept = col._inner._store.__dict__["_equality"].keys
+        assert kept == [(("code", 1),), (("kind", 1), ("code", 1))]
+    finally:
+        drop_embedded("eq_keys")
 
 
 def test_an_equality_on_an_unindexed_field_does_not_build_the_indexes():
