@@ -12,11 +12,14 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import bson
 import pymongo
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from core import embedded_query
+from core.embedded_index import write_stamp
 
 _embedded_client: Any = None
 _embedded_journal: Any = None
@@ -147,8 +150,6 @@ class Store:
         On a real server every call reads (another process may have written)."""
         if not self.embedded:
             return load()
-        from core.embedded_index import write_stamp
-
         with _embedded_lock:
             collection_store = self.collection(collection)._inner._store  # type: ignore[attr-defined]
             stamp = write_stamp(collection_store)
@@ -160,6 +161,32 @@ class Store:
                 self._read_cache.clear()
             self._read_cache[(collection, key)] = (collection_store, stamp, value)
             return value
+
+    def insert_built(self, collection: str, docs: list[dict[str, Any]]) -> None:
+        """Insert documents the runtime built itself, their ids preset; one whose id is already stored is left
+        as it is (a repeated write of the same documents is a no-op). For collections whose only unique key is
+        ``_id`` (logs, history).
+
+        On the embedded store they go into the collection as BSON carries them (one round trip through the C
+        codec: fresh copies, dates as the store keeps them) instead of through mongomock's insert, whose
+        per-document validation walks cost more than the rest of the write."""
+        if not docs:
+            return
+        if not self.embedded:
+            try:
+                self.collection(collection).insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
+            return
+        with _embedded_lock:
+            stored = self.db[collection]._store
+            if any(index.get("unique") for index in stored.indexes.values()):
+                raise ValueError(f"insert_built: {collection} has a unique index besides _id")
+            for doc in docs:
+                doc = bson.decode(bson.encode(doc))
+                if doc["_id"] not in stored:
+                    stored[doc["_id"]] = doc
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:

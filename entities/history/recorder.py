@@ -124,7 +124,7 @@ class HistoryRecorder:
         """Copy entries into ``sys.history`` in one write; an entry already there is skipped (preset ids)."""
         docs = [{k: v for k, v in e.items() if k != "pending"} for e in entries if e is not None]
         if docs:
-            self._insert_ignoring_copies(docs)
+            self.store.insert_built(HISTORY, docs)
             self.publisher.mark_published(d["_id"] for d in docs)  # a record's next write drops them
 
     def _insert_ignoring_copies(self, docs: list[dict[str, Any]]) -> None:
