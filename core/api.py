@@ -116,9 +116,10 @@ class ApiParser(FlaskParser):
     def parse(self, argmap: Any, req: Any = None, *, location: str | None = None, **kwargs: Any) -> Any:
         """As webargs', but a query schema meets an empty query string once: most reads carry no parameters,
         and loading nothing gives the same answer every time (a copy of it is handed out)."""
-        if location != "query" or not isinstance(argmap, ma.Schema) or (req or request).args:
+        req = req or request
+        if location != "query" or not isinstance(argmap, ma.Schema) or (req.query_string and req.args):
             return super().parse(argmap, req, location=location, **kwargs)
-        key = (id(argmap), tuple(sorted(kwargs.items(), key=lambda item: item[0])))
+        key = (id(argmap), tuple(kwargs.items()))
         empty = self._empty_queries.get(key)
         if empty is None:  # the schema is kept with its answer, so its id is not reused while cached
             empty = self._empty_queries[key] = (argmap, super().parse(argmap, req, location=location, **kwargs))

@@ -121,10 +121,14 @@ class Entity:
     pending: list[PendingRefactoring] = field(default_factory=list)  # set by the registry
 
     def field(self, name: str) -> Field | None:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        return None
+        fields = self.fields
+        cached = self.__dict__.get("_by_name")  # {name: field}, for this list of fields at this length
+        if cached is None or cached[0] is not fields or cached[1] != len(fields):
+            by_name: dict[str, Field] = {}
+            for f in fields:
+                by_name.setdefault(f.name, f)  # the first of a name, as a scan finds it
+            cached = self.__dict__["_by_name"] = (fields, len(fields), by_name)
+        return cached[2].get(name)
 
     def resolve(self, path: str) -> Field | None:
         """The field at a dot path (``addresses.state``), or None."""

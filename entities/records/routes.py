@@ -107,7 +107,7 @@ def read_record(query: dict[str, Any], entity_name: str, record_id: str):
     entity = _entity(entity_name)
     p = policy(entity)
     q = None
-    if request.args:  # the common case has nothing to parse
+    if request.query_string and request.args:  # the common case has nothing to parse (nor a MultiDict to build)
         args = _system_args_only()
         check_paths(p, query_paths(args))
         q = parse_list_query(entity, args)
