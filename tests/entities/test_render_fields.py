@@ -12,7 +12,7 @@ from entities.metadata import parse_entity
 from entities.records.render import render_fields
 from entities.records.schema import schema_for
 
-ENTITY = parse_entity({"name": "things", "fields": [
+ENTITY = parse_entity({"name": "renderedThings", "fields": [
     {"name": "code", "type": "text"}, {"name": "n", "type": "integer"}, {"name": "price", "type": "money"},
     {"name": "on", "type": "boolean"}, {"name": "day", "type": "date"}, {"name": "at", "type": "dateTime"},
     {"name": "phone", "type": "phone"}, {"name": "color", "type": "color"},
@@ -22,7 +22,7 @@ ENTITY = parse_entity({"name": "things", "fields": [
     {"name": "doc", "type": "file"},
     {"name": "spec", "type": "nestedFields", "nestedFields": [{"name": "w", "type": "decimal"},
                                                               {"name": "ok", "type": "boolean"}]}]},
-    version=1, entity_id="things-id")
+    version=1, entity_id="rendered-things-id")  # schemas are cached per (id, name, version)
 
 STORED: dict[str, Any] = {
     "_id": ObjectId(), "version": 3, "code": "x", "n": 4, "price": 1.25, "on": True, "day": "2024-03-01",
