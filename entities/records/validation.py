@@ -30,6 +30,17 @@ from files.service import complete_ref as complete_file_ref
 EMPTY = (None, "", [])
 
 
+class Loaded:
+    """A create body already turned into stored values: exactly what ``RecordValidator._load`` gives for it (the
+    import's per-column converters make them, ``entities.transfer.converters``). ``build_new`` takes one in place
+    of a REST body and does everything after loading (defaults, references, required, label, unique) as usual."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: dict[str, Any]):
+        self.values = values
+
+
 class RecordValidator:
     def __init__(self, store: Store):
         self.store = store
@@ -198,14 +209,18 @@ class RecordValidator:
 
     def build_new(self, entity: Entity, body: Any, record_id: ObjectId | None = None,
                   uploader: str | None = None) -> dict[str, Any]:
-        """Validate a create body into a stored document (not yet written); ``record_id`` presets its id."""
-        body = self.check_body(body)
-        try:
-            loaded = self._load(entity, body)
-        except ValidationFailed as exc:  # report missing required fields in the same 400 as the type errors
-            _add_missing_required(entity, exc, lambda f: body.get(f.name) in EMPTY and f.default is None
-                                  and f.calculated is None)
-            raise
+        """Validate a create body (a REST body or ``Loaded``) into a stored document (not yet written);
+        ``record_id`` presets its id."""
+        if isinstance(body, Loaded):
+            loaded = body.values
+        else:
+            body = self.check_body(body)
+            try:
+                loaded = self._load(entity, body)
+            except ValidationFailed as exc:  # report missing required fields in the same 400 as the type errors
+                _add_missing_required(entity, exc, lambda f: body.get(f.name) in EMPTY and f.default is None
+                                      and f.calculated is None)
+                raise
         doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None,
                                VERSION_KEY: entity.version}
         for f in entity.fields:

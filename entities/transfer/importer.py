@@ -25,8 +25,10 @@ from entities.metadata import Entity
 from entities.permissions.enforce import job_context, writable_body
 from entities.permissions.service import Caller
 from entities.records.render import render_fields
+from entities.records.validation import Loaded
 from entities.registry import Registry
 from entities.transfer.cells import parse_cell
+from entities.transfer.converters import row_converter
 from entities.transfer.headers import Column, HeaderErrors, ImportPlan, plan_import
 from entities.transfer.rows import Linked, build_body, error_message, keep_item_ids, prune, put
 from entities.transfer.streams import csv_rows, stored_csv, text_reader
@@ -92,7 +94,11 @@ class RowImporter:
         self.one_at_a_time = any(g[0].target is not None and g[0].target.name == entity.name for g in self.groups)
         self.restricted = isinstance(ctx.caller, Caller) and ctx.caller.restricted
         self.col = self.records.collection(entity)
-        self.queued: list[tuple[ObjectId, dict[str, Any], list[dict[str, Any]]]] = []
+        # Rows whose cells all convert skip the REST body and the schema (entities.transfer.converters); the
+        # others, and every row of an import that drops invalid values or writes as a restricted caller (both
+        # work on the REST body), take the general path.
+        self.fast = None if keep_invalid or self.restricted else row_converter(entity, plan)
+        self.queued: list[tuple[ObjectId, dict[str, Any] | Loaded, list[dict[str, Any]]]] = []
         self.queued_keys: set[Any] = set()
         self.flushed: dict[ObjectId, Outcome] = {}  # outcomes of written queued rows, by record id
 
@@ -108,6 +114,11 @@ class RowImporter:
         errors: list[dict[str, Any]] = []
         key_value = self._key_value(cells, errors)
         current = self._match(key_value)
+        if current is None and self.fast is not None and not errors:
+            loaded = self.fast.loaded(cells)
+            if loaded is not None:
+                self._queue(new_id, Loaded(loaded), key_value, errors)
+                return None
         body = build_body(self.own, cells, errors)
         for group in self.groups:
             ref = self._link(group, cells, errors)
@@ -123,10 +134,14 @@ class RowImporter:
             body = writable_body(self.ctx.caller.entity(self.entity), body)  # type: ignore[union-attr]
         if current is not None:
             return self._write(body, current, new_id, errors)
-        self.queued.append((new_id, body, errors))
+        self._queue(new_id, body, key_value, errors)
+        return None
+
+    def _queue(self, new_id: ObjectId, body: dict[str, Any] | Loaded, key_value: Any,
+               warnings: list[dict[str, Any]]) -> None:
+        self.queued.append((new_id, body, warnings))
         if key_value is not None:
             self.queued_keys.add(_hashable(key_value))
-        return None
 
     def flush(self) -> None:
         """Write the queued rows (one ``create_many``); their outcomes go to ``flushed``."""
@@ -139,6 +154,7 @@ class RowImporter:
             if isinstance(result, dict):
                 outcomes[oid] = Outcome(True, warnings)
             elif isinstance(result, ValidationFailed) and self.keep_invalid:
+                assert not isinstance(body, Loaded)  # such imports take the general path (REST bodies)
                 outcomes[oid] = self._write(body, None, oid, warnings)  # drops the invalid values and retries
             elif isinstance(result, ValidationFailed):
                 outcomes[oid] = Outcome(False, warnings + result.errors)
