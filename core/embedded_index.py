@@ -113,7 +113,12 @@ def matching(collection: Any, filter: Any) -> Iterable[dict[str, Any]] | None:
     keys = id_candidates(filter)
     store = collection._store
     if keys is not None:
-        found = [store[key] for key in keys if key in store]
+        if store._ttl_indexes:  # each read expires documents first
+            found = [store[key] for key in keys if key in store]
+        else:  # the same reads without a lock round and an expiry pass per key
+            documents = store._documents
+            with store._rwlock.reader():
+                found = [documents[key] for key in keys if key in documents]
         if len(filter) == 1:  # the filter is the _id condition itself: every candidate matches
             return found
         return (doc for doc in found if filter_applies(filter, doc))
@@ -263,7 +268,8 @@ class EqualityIndexes:
         self.keys = [tuple(ix["key"]) for ix in store.indexes.values()
                      if [k for k, _ in ix["key"]] != ["_id"] and (len(ix["key"]) == 1 or ix.get("unique"))]
         # Documents are held by their position in the store (an int: hashing an ObjectId runs Python code)
-        self.layout = [(key, key[0][0] if len(key) == 1 and "." not in key[0][0] else None) for key in self.keys]
+        self.layout = [(key, key[0][0] if len(key) == 1 and "." not in key[0][0] else None,
+                        _two_parts(key)) for key in self.keys]
         self.entries: dict[tuple[Any, ...], dict[Any, set[int]]] = {key: {} for key in self.keys}
         self.of_id: dict[Any, list[tuple[tuple[Any, ...], list[Any] | None]]] = {}
         self.aside: dict[tuple[Any, ...], set[int]] = {key: set() for key in self.keys}
@@ -284,7 +290,7 @@ class EqualityIndexes:
             self.id_at[pos] = doc_id
             self.next_position += 1
         stored = []
-        for key, name in self.layout:
+        for key, name, parts in self.layout:
             entries = None
             if name is not None:  # one top-level field: a plain value's entry is the value itself
                 value = doc.get(name, _MISSING)
@@ -292,6 +298,16 @@ class EqualityIndexes:
                     entries = [(None,)]
                 elif type(value) in BRACKET:
                     entries = [(value,)]
+            elif parts is not None:  # ``a.b``: the same when ``a`` is missing or a plain dict
+                head = doc.get(parts[0], _MISSING)
+                if head is _MISSING:
+                    entries = [(None,)]
+                elif type(head) is dict:
+                    value = head.get(parts[1])
+                    if type(value) in BRACKET:  # None too: a missing ``b`` is None, as for mongomock
+                        entries = [(value,)]
+                if entries is not None:
+                    self.loose[key].add(pos)  # as below (only ranges on top-level fields read it)
             if entries is None:  # as mongomock's unique check computes them
                 self.loose[key].add(pos)
                 entries = None if _crosses_array(doc, key) else self.compute(doc, key, False)
@@ -399,6 +415,14 @@ def _plain_bounds(bounds: Any) -> bool:
         return False
     brackets = {BRACKET.get(type(v)) for v in bounds.values()}
     return brackets in ({10}, {15}) and all(v == v for v in bounds.values())
+
+
+def _two_parts(key: tuple[Any, ...]) -> tuple[str, str] | None:
+    """``("a", "b")`` for the one-field key ``a.b``; None for any other key."""
+    if len(key) != 1 or key[0][0].count(".") != 1:
+        return None
+    head, tail = key[0][0].split(".")
+    return None if not head or not tail or tail.isdigit() else (head, tail)
 
 
 def _crosses_array(doc: dict[str, Any], key: tuple[Any, ...]) -> bool:

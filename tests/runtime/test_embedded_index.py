@@ -152,6 +152,58 @@ def test_equality_indexes_answer_as_the_scan_after_any_writes(ops, probes):
         drop_embedded("eq_upstream")
 
 
+# A sub-document path (``box._id``, as the records' history outbox index) whose head is missing, a dict, a list
+# or a plain value; compound keys, unique and not.
+_BOXES = [None, "missing", {"_id": 1}, {"_id": 2}, {}, {"_id": None}, [{"_id": 1}], {"_id": [1, 2]}, "text",
+          {"_id": {"x": 1}}, {"_id": True}, {"_id": 1.0}]
+_box_ops = st.lists(st.tuples(st.sampled_from(["insert", "set", "replace", "delete"]), st.integers(0, 5),
+                              st.integers(0, len(_BOXES) - 1), st.integers(0, 2)), max_size=30)
+
+
+def _apply_boxed(col, op) -> str:
+    kind, key, box, n = op
+    doc = {"kind": "ab"[n % 2], "n": n, "code": f"c{key % 3}"}
+    if _BOXES[box] != "missing":
+        doc["box"] = _BOXES[box]
+    try:
+        if kind == "insert":
+            col.insert_one({"_id": key, **doc})
+        elif kind == "set":
+            col.update_one({"_id": key}, {"$set": doc})
+        elif kind == "replace":
+            col.replace_one({"_id": key}, doc)
+        else:
+            col.delete_one({"_id": key})
+    except Exception as exc:
+        return type(exc).__name__
+    return "ok"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=_box_ops, probes=st.lists(st.sampled_from([None, 1, 2, True, 1.0, "a", "b"]), min_size=1, max_size=4))
+def test_sub_document_and_compound_keys_answer_as_the_scan_after_any_writes(ops, probes):
+    _, patched = _fresh("eq_box_patched", [])
+    _, upstream = _fresh("eq_box_upstream", [])
+    try:
+        for col in (patched, upstream):
+            col.create_index("box._id", sparse=True)
+            col.create_index([("kind", 1), ("n", 1)])  # compound, not unique: kept by no lookup
+            col.create_index([("code", 1), ("kind", 1)], unique=True)
+        for op in ops:
+            outcome = _apply_boxed(patched, op)
+            with embedded_index.upstream():
+                assert outcome == _apply_boxed(upstream, op), op
+        for value in probes:
+            for flt in ({"box._id": value}, {"kind": value}, {"$and": [{"box._id": value}, {"n": {"$gte": 0}}]},
+                        {"kind": value, "n": 1}, {"code": "c1", "kind": value}):
+                found = list(patched.find(flt))
+                with embedded_index.upstream():
+                    assert found == list(upstream.find(flt)) == list(patched.find(flt)), flt
+    finally:
+        drop_embedded("eq_box_patched")
+        drop_embedded("eq_box_upstream")
+
+
 def test_a_unique_check_does_not_scan_the_collection():
     _, col = _fresh("eq_linear", [{"code": f"c{i}", "n": i % 7} for i in range(20000)])
     try:
