@@ -474,9 +474,12 @@ def _duplicate_error(entity: Entity, exc: DuplicateKeyError) -> dict[str, Any]:
 
 
 def _with_outbox(doc: dict[str, Any], entry: dict[str, Any] | None) -> dict[str, Any]:
+    """What is inserted for ``doc``: a copy with the history entry in its outbox, or ``doc`` itself (an insert
+    leaves a document that has its ``_id`` as it is)."""
+    if entry is None:
+        return doc
     stored = dict(doc)
-    if entry is not None:
-        stored[OUTBOX_FIELD] = entry
+    stored[OUTBOX_FIELD] = entry
     return stored
 
 

@@ -121,9 +121,10 @@ class RecordValidator:
                     pass
             if doc.get(f.name) is None and f.type.missing_value() is not None:
                 doc[f.name] = f.type.missing_value()
-        names = None if touched is None else set(touched)
-        self.resolve_references([f for f in plan.resolved if names is None or f.name in names], doc, "", errors,
-                                uploader)
+        if plan.resolved:
+            names = None if touched is None else set(touched)
+            self.resolve_references([f for f in plan.resolved if names is None or f.name in names], doc, "", errors,
+                                    uploader)
         for f in plan.nested:
             if doc.get(f.name) is not None:
                 items = doc[f.name] if f.many else [doc[f.name]]
@@ -179,9 +180,10 @@ class RecordValidator:
 
     def _check_unique(self, entity: Entity, doc: dict[str, Any], changed: Iterable[str], record_id: ObjectId | None,
                       errors: list[dict[str, Any]]) -> None:
+        unique = _finish_plan(entity).unique
         for name in changed:
-            f = entity.field(name)
-            if f is None or not f.unique or doc.get(name) in (None, ""):
+            f = unique.get(name)
+            if f is None or doc.get(name) in (None, ""):
                 continue
             ref = f.type.reference_key
             key, value = f.type.key_path(name), (doc[name][ref] if ref else doc[name])
@@ -263,6 +265,7 @@ class _FinishPlan:
     nested: list[Field]
     calculated: list[Field]
     required: list[Field]
+    unique: dict[str, Field]  # by name (``_check_unique``)
 
 
 def _finish_plan(entity: Entity) -> _FinishPlan:
@@ -277,7 +280,8 @@ def _finish_plan(entity: Entity) -> _FinishPlan:
                 or f.type.missing_value() is not None],
         resolved=[f for f in fields if f.is_nested or type(f.type).resolve is not FieldType.resolve],
         nested=[f for f in fields if f.is_nested], calculated=[f for f in fields if f.calculated is not None],
-        required=[f for f in fields if f.required])
+        required=[f for f in fields if f.required],
+        unique={f.name: f for f in fields if f.unique})
     entity.__dict__["_finish_plan"] = (key, plan)
     return plan
 

@@ -46,11 +46,26 @@ def path_text(entity: Entity, doc: dict[str, Any], path: str) -> str:
 def compute_label(entity: Entity, doc: dict[str, Any]) -> str:
     if entity.record_label is not None:
         return entity.record_label.render(lambda p: path_text(entity, doc, p))
+    for f, any_value in _label_sources(entity):
+        value = doc.get(f.name)
+        if (value is not None) if any_value else value:
+            return text_of(f, value)
+    return str(doc.get("_id", ""))
+
+
+def _label_sources(entity: Entity) -> list[tuple[Field, bool]]:
+    """Where a record without a label template takes its label, in order: the ``name``, ``title`` or ``label``
+    field when set (True), else the first single text field with a value (False). Cached on the entity, for
+    its current list of fields."""
+    key = tuple(map(id, entity.fields))
+    cached = entity.__dict__.get("_label_sources")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    sources: list[tuple[Field, bool]] = []
     for candidate in ("name", "title", "label"):
         f = entity.field(candidate)
-        if f is not None and doc.get(candidate) is not None:
-            return text_of(f, doc[candidate])
-    for f in entity.fields:
-        if f.type.family == "text" and not f.many and doc.get(f.name):
-            return text_of(f, doc[f.name])
-    return str(doc.get("_id", ""))
+        if f is not None:
+            sources.append((f, True))
+    sources += [(f, False) for f in entity.fields if f.type.family == "text" and not f.many]
+    entity.__dict__["_label_sources"] = (key, sources)
+    return sources
