@@ -84,6 +84,7 @@ def install() -> None:
     from core import embedded_documents
 
     embedded_documents.install()
+    embedded_documents.install_copy(_replace)
     _patch_iter_documents(mc)
     _patch_cursor(mc)
     _patch_store(mc)
