@@ -121,9 +121,7 @@ class RecordLifecycle:
         stamp_users(entity, doc, ctx, None)
         self._authorize("create", entity, None, doc, ctx)
         entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
-        stored = dict(doc)
-        if entry is not None:
-            stored[OUTBOX_FIELD] = entry
+        stored = _with_outbox(doc, entry)
         try:
             self.collection(entity).insert_one(stored)
         except DuplicateKeyError as exc:
@@ -474,12 +472,12 @@ def _duplicate_error(entity: Entity, exc: DuplicateKeyError) -> dict[str, Any]:
 
 
 def _with_outbox(doc: dict[str, Any], entry: dict[str, Any] | None) -> dict[str, Any]:
-    """What is inserted for ``doc``: a copy with the history entry in its outbox, or ``doc`` itself (an insert
-    leaves a document that has its ``_id`` as it is)."""
+    """What a create inserts for ``doc``: a copy with its history entry as the outbox (one packed item, see
+    ``entities.records.outbox``), or ``doc`` itself (an insert leaves a document that has its ``_id`` as is)."""
     if entry is None:
         return doc
     stored = dict(doc)
-    stored[OUTBOX_FIELD] = entry
+    stored[OUTBOX_FIELD] = pack(entry)
     return stored
 
 

@@ -1,10 +1,12 @@
 """The record side of the history outbox (``_hist``): packing entries into it, reading them back, and removing
 published entries from it.
 
-An update stores each entry as ``{"_id": <entry id>, "bson": <the entry, BSON-encoded>}``: the ``_id`` serves
-the sparse ``history_outbox`` index and the ``$pull`` by id, and one opaque value is what the record write and
+Each entry is stored as ``{"_id": <entry id>, "bson": <the entry, BSON-encoded>}``: the ``_id`` serves the
+sparse ``history_outbox`` index and the ``$pull`` by id, and one opaque value is what the record write and
 every later read of the record copy (the embedded store deep-copies and walks every nested value of a
-document on each write and read). Creates and older writes stored the entry itself; both forms are read.
+document on each write and read). An update stores a list of them; a create stores its one item as the
+outbox itself. Older writes stored the entry itself (a create's, or an update's single entry); every form
+is read.
 
 The records package owns every write of a ``data.*`` collection, so the history publisher and the repair of
 ``RecordLifecycle`` both clear outboxes through ``clear_outboxes``.

@@ -92,3 +92,25 @@ def test_dump_fast_gives_what_the_schema_gives():
                  {"spec": {"id": ObjectId(), "w": 2}}):
         assert dump_fast(ENTITY, data) == schema_for(ENTITY).dump(data)
         assert list(dump_fast(ENTITY, data)) == list(schema_for(ENTITY).dump(data))
+
+
+def test_dump_fast_of_every_type_gives_what_the_schema_gives():
+    from bson import ObjectId
+
+    from entities.records.schema import dump_fast
+    entity = parse_entity({"name": "dumped", "fields": [
+        {"name": "t", "type": "text"}, {"name": "p", "type": "phone"}, {"name": "b", "type": "boolean"},
+        {"name": "at", "type": "dateTime"}, {"name": "c", "type": "color"}, {"name": "h", "type": "time"},
+        {"name": "pc", "type": "percentage"}, {"name": "r", "type": "relationship", "typeRules": {"entity": "x"}},
+        {"name": "u", "type": "user"}, {"name": "f", "type": "file"}, {"name": "e", "type": "email"},
+        {"name": "ns", "type": "integer", "multiplicity": "many"},
+        {"name": "g", "type": "nestedFields", "multiplicity": "many",
+         "nestedFields": [{"name": "w", "type": "text"}]}]},
+        version=1, entity_id="dumped-id")
+    ref = {"id": ObjectId(), "label": "L"}
+    full = {"t": "x", "p": "17028459380", "b": True, "at": 5, "c": "#fff", "h": "08:30", "pc": 1.5, "r": ref,
+            "u": ref, "f": {"id": ObjectId(), "name": "n.txt"}, "e": "a@b.io", "ns": [1, 2],
+            "g": [{"id": ObjectId(), "label": "G", "w": "v"}]}
+    for data in (full, dict.fromkeys(full), {"b": False, "ns": [], "t": ""}, {}):
+        assert dump_fast(entity, data) == schema_for(entity).dump(data)
+        assert list(dump_fast(entity, data)) == list(schema_for(entity).dump(data))
