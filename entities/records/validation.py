@@ -22,7 +22,7 @@ from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, load_fast, schema_for
 from entities.records.upgrade import VERSION_KEY
 from entities.records.user_refs import resolve_user_ref
-from entities.records.values import compute_label, path_text
+from entities.records.values import compute_label, label_sources, path_text
 from entities.registry import data_collection_name
 from entities.types import FieldType
 from files.service import complete_ref as complete_file_ref
@@ -102,13 +102,14 @@ class RecordValidator:
         return merged
 
     def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]],
-                touched: Iterable[str] | None = None, uploader: str | None = None) -> None:
+                touched: Iterable[str] | None = None, uploader: str | None = None,
+                plan: _FinishPlan | None = None) -> None:
         """Defaults, required checks, relationships, nested labels, calculated values, record label.
 
         Only the relationships in ``touched`` (all on create) are resolved: a value left dangling by a
         deleted record does not stop an update of other fields; writing a dangling value does."""
         now = now_ms()
-        plan = _finish_plan(entity)
+        plan = plan or _finish_plan(entity)
         for f in plan.preset:
             if f.type.stamp(created):
                 doc[f.name] = now
@@ -136,7 +137,7 @@ class RecordValidator:
             value = doc.get(f.name)
             if value is None or value == [] or value == "":
                 errors.append(field_error(f.name, "required", "This field is required", f.label))
-        doc["label"] = compute_label(entity, doc)
+        doc["label"] = compute_label(entity, doc, plan.label_sources)
 
     def resolve_references(self, fields: list[Field], values: dict[str, Any], prefix: str,
                            errors: list[dict[str, Any]], uploader: str | None = None) -> None:
@@ -179,8 +180,8 @@ class RecordValidator:
         return reference_value(f, doc)
 
     def _check_unique(self, entity: Entity, doc: dict[str, Any], changed: Iterable[str], record_id: ObjectId | None,
-                      errors: list[dict[str, Any]]) -> None:
-        unique = _finish_plan(entity).unique
+                      errors: list[dict[str, Any]], plan: _FinishPlan | None = None) -> None:
+        unique = (plan or _finish_plan(entity)).unique
         for name in changed:
             f = unique.get(name)
             if f is None or doc.get(name) in (None, ""):
@@ -225,12 +226,16 @@ class RecordValidator:
                 raise
         doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None,
                                VERSION_KEY: entity.version}
-        for f in entity.fields:
-            if f.name in loaded:
-                doc[f.name] = loaded[f.name]
+        if isinstance(body, Loaded):  # field names only, in field order
+            doc.update(loaded)
+        else:
+            for f in entity.fields:
+                if f.name in loaded:
+                    doc[f.name] = loaded[f.name]
         errors: list[dict[str, Any]] = []
-        self._finish(entity, doc, created=True, errors=errors, uploader=uploader)
-        self._check_unique(entity, doc, loaded.keys(), None, errors)
+        plan = _finish_plan(entity)
+        self._finish(entity, doc, created=True, errors=errors, uploader=uploader, plan=plan)
+        self._check_unique(entity, doc, loaded.keys(), None, errors, plan)
         if errors:
             raise ValidationFailed(errors)
         return compact(doc)
@@ -266,6 +271,7 @@ class _FinishPlan:
     calculated: list[Field]
     required: list[Field]
     unique: dict[str, Field]  # by name (``_check_unique``)
+    label_sources: list[tuple[Field, bool]]  # ``compute_label``
 
 
 def _finish_plan(entity: Entity) -> _FinishPlan:
@@ -281,7 +287,7 @@ def _finish_plan(entity: Entity) -> _FinishPlan:
         resolved=[f for f in fields if f.is_nested or type(f.type).resolve is not FieldType.resolve],
         nested=[f for f in fields if f.is_nested], calculated=[f for f in fields if f.calculated is not None],
         required=[f for f in fields if f.required],
-        unique={f.name: f for f in fields if f.unique})
+        unique={f.name: f for f in fields if f.unique}, label_sources=label_sources(entity))
     entity.__dict__["_finish_plan"] = (key, plan)
     return plan
 

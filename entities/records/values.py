@@ -43,17 +43,18 @@ def path_text(entity: Entity, doc: dict[str, Any], path: str) -> str:
     return text_of(f, value_at(doc, path))
 
 
-def compute_label(entity: Entity, doc: dict[str, Any]) -> str:
+def compute_label(entity: Entity, doc: dict[str, Any], sources: list[tuple[Field, bool]] | None = None) -> str:
+    """The record label: its template's text, else what ``label_sources`` (or the given ``sources``) finds."""
     if entity.record_label is not None:
         return entity.record_label.render(lambda p: path_text(entity, doc, p))
-    for f, any_value in _label_sources(entity):
+    for f, any_value in label_sources(entity) if sources is None else sources:
         value = doc.get(f.name)
         if (value is not None) if any_value else value:
             return text_of(f, value)
     return str(doc.get("_id", ""))
 
 
-def _label_sources(entity: Entity) -> list[tuple[Field, bool]]:
+def label_sources(entity: Entity) -> list[tuple[Field, bool]]:
     """Where a record without a label template takes its label, in order: the ``name``, ``title`` or ``label``
     field when set (True), else the first single text field with a value (False). Cached on the entity, for
     its current list of fields."""

@@ -16,6 +16,7 @@ Defaults, calculated values, references, required fields, the label and unique c
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -115,16 +116,8 @@ def converter(f: Field) -> Converter:
                     return value
             return general(text)
         return integer
-    if kind is DecimalType:  # cell_in gives int(text) for digits, float(Decimal(text)) for a plain decimal
-        load = f.type.load
-
-        def decimal(text: str) -> Any:
-            raw = text.strip()
-            m = _ASCII_DECIMAL.fullmatch(raw)
-            if m is None:
-                return general(text)
-            return load(float(raw) if m.group(1) else int(raw), f)
-        return decimal
+    if kind is DecimalType:
+        return _decimal(f, general)
     if kind is BooleanType:  # core.http.parse_bool; load keeps a bool
         def boolean(text: str) -> Any:
             low = text.strip().lower()
@@ -145,6 +138,36 @@ def converter(f: Field) -> Converter:
             return general(text)
         return date
     return general
+
+
+def _decimal(f: Field, general: Converter) -> Converter:
+    """cell_in gives int(text) for digits, float(Decimal(text)) (= float(text)) for a plain decimal; load rounds
+    it to the field's decimals, refuses extra decimals when told to and checks the range."""
+    rules = f.type_rules
+    most = f.type.max_decimals  # type: ignore[attr-defined]
+    try:
+        decimals = min(int(rules.get("decimals", most)), most)
+    except (TypeError, ValueError):
+        return general
+    strict = rules.get("extraDecimals") == "error"
+    low, high = rules.get("min"), rules.get("max")
+
+    def decimal(text: str) -> Any:
+        raw = text.strip()
+        m = _ASCII_DECIMAL.fullmatch(raw)
+        if m is None:
+            return general(text)
+        value: int | float = float(raw) if m.group(1) else int(raw)
+        number = float(value)
+        if not math.isfinite(number):
+            return general(text)
+        rounded = round(number, decimals)
+        if strict and rounded != number:
+            return general(text)
+        if (low is not None and rounded < low) or (high is not None and rounded > high):
+            return general(text)
+        return int(rounded) if rounded.is_integer() and isinstance(value, int) else rounded
+    return decimal
 
 
 def _general(f: Field) -> Converter:

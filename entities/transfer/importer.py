@@ -271,7 +271,7 @@ def _top(path: str) -> str:
 
 
 def _blank(cells: list[str]) -> bool:
-    return all(not c.strip() for c in cells)
+    return not any(map(str.strip, cells))
 
 
 # --- the job -----------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ FIELDS = [
     {"name": "ratio", "label": "Ratio", "type": "decimal", "typeRules": {"decimals": 1, "min": 0}},
     {"name": "exact", "label": "Exact", "type": "decimal", "typeRules": {"decimals": 2, "extraDecimals": "error"}},
     {"name": "share", "label": "Share", "type": "percentage"},
+    {"name": "capped", "label": "Capped", "type": "money", "typeRules": {"max": 12, "decimals": 0}},
     {"name": "active", "label": "Active", "type": "boolean"},
     {"name": "day", "label": "Day", "type": "date"},
     {"name": "at", "label": "At", "type": "dateTime"},
