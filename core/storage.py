@@ -183,10 +183,10 @@ class Store:
             stored = self.db[collection]._store
             if any(index.get("unique") for index in stored.indexes.values()):
                 raise ValueError(f"insert_built: {collection} has a unique index besides _id")
+            documents = stored._documents  # read under the store lock: no reader lock of mongomock's per id
             for doc in docs:
-                doc = bson.decode(bson.encode(doc))
-                if doc["_id"] not in stored:
-                    stored[doc["_id"]] = doc
+                if doc["_id"] not in documents:
+                    stored[doc["_id"]] = bson.decode(bson.encode(doc))
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:

@@ -1,0 +1,67 @@
+"""``Store.insert_built``: documents the runtime built (logs, history copies) are stored as an insert would store
+them, a repeat of one already stored is left alone, and a collection with another unique key is refused; the
+embedded store and a MongoDB server (the wire test server) answer alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from bson import ObjectId
+
+from core.storage import Store, connect, drop_embedded
+from tests.support.mongo_wire_server import MongoWireServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MongoWireServer]:
+    with MongoWireServer() as srv:
+        yield srv
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    if request.param == "embedded":
+        yield connect(None, "insert_built_test")
+        drop_embedded("insert_built_test")
+    else:
+        srv = request.getfixturevalue("server")
+        yield connect(srv.uri, f"insert_built_{ObjectId()}")
+
+
+def _doc(**extra):
+    return {"_id": ObjectId(), "when": dt.datetime(2026, 1, 2, 3, 4, 5, 678_901, tzinfo=dt.UTC),
+            "items": [{"a": 1}, {"b": [2, 3]}], **extra}
+
+
+def test_built_documents_are_stored_as_an_insert_stores_them(store: Store):
+    built, inserted = _doc(kind="built"), _doc(kind="inserted")
+    store.insert_built("logs", [built])
+    store.collection("logs").insert_one(inserted)
+    got = {d["kind"]: d for d in store.collection("logs").find({})}
+    for name, source in (("built", built), ("inserted", inserted)):
+        assert got[name]["when"] == dt.datetime(2026, 1, 2, 3, 4, 5, 678_000)  # naive UTC, milliseconds
+        assert got[name]["items"] == source["items"] and got[name]["_id"] == source["_id"]
+    built["items"][0]["a"] = 99  # the caller's document is not the stored one
+    assert store.collection("logs").find_one({"_id": built["_id"]})["items"][0]["a"] == 1
+
+
+def test_a_repeat_leaves_the_stored_document_as_it_is(store: Store):
+    first = _doc(n=1)
+    store.insert_built("history", [first, _doc(n=2)])
+    store.insert_built("history", [{**first, "n": 100}, _doc(n=3)])
+    assert sorted(d["n"] for d in store.collection("history").find({})) == [1, 2, 3]
+    store.insert_built("history", [])  # nothing to do
+    assert store.collection("history").count_documents({}) == 3
+
+
+def test_the_embedded_store_refuses_a_collection_with_another_unique_key():
+    store = connect(None, "insert_built_unique")
+    try:
+        store.collection("keyed").create_index("code", unique=True)
+        with pytest.raises(ValueError, match="unique index"):
+            store.insert_built("keyed", [_doc(code="a")])
+        assert store.collection("keyed").count_documents({}) == 0
+    finally:
+        drop_embedded("insert_built_unique")
