@@ -8,22 +8,27 @@ tuples, subclasses) to mongomock's own function, so the result is the same.
 
 Every document a read returns is copied by ``collection._copy_field``, which calls ``copy.copy`` on each
 scalar (a Python call per string of a list). The patched copy returns the scalars ``copy.copy`` returns as
-they are (strings, numbers, booleans, None, bytes) directly and hands every other value to mongomock's own.
+they are (strings, numbers, booleans, None, bytes) directly, and the immutable values it would rebuild through
+pickling (ObjectIds, datetimes, ``Binary``) as they are too; every other value goes to mongomock's own.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from bson import ObjectId
+from bson import Binary, ObjectId
 from mongomock_ng import helpers
 
 upstream = helpers.patch_datetime_awareness_in_document  # mongomock's own, kept for the other values and tests
-_PLAIN = frozenset({str, int, float, bool, type(None), ObjectId, bytes})
+_PLAIN = frozenset({str, int, float, bool, type(None), ObjectId, bytes, Binary})
 
 
 _SAME = frozenset({str, int, float, bool, type(None), bytes})  # copy.copy returns these objects themselves
+# Immutable values that copy.copy rebuilds through pickling's reduce (every _id, date and packed history entry
+# of every document read, several µs each): an equal object, so the read hands out the stored one instead
+_IMMUTABLE = _SAME | {Binary, ObjectId, dt.datetime}
 
 
 def install() -> None:
@@ -38,16 +43,17 @@ def install_copy(replace: Callable[[Any, str, Any], None]) -> None:
     upstream_copy = collection._copy_field
 
     def copy_field(obj: Any, container: Any) -> Any:
-        """What ``upstream_copy(obj, container)`` returns."""
+        """What ``upstream_copy(obj, container)`` returns (the same immutable ``Binary``, ``ObjectId`` or datetime
+        rather than an equal copy)."""
         kind = type(obj)
-        if kind in _SAME:
+        if kind in _IMMUTABLE:
             return obj
         if kind is list:
-            return [v if type(v) in _SAME else copy_field(v, container) for v in obj]
+            return [v if type(v) in _IMMUTABLE else copy_field(v, container) for v in obj]
         if kind is dict:
             new = container()
             for key, value in obj.items():
-                new[key] = value if type(value) in _SAME else copy_field(value, container)
+                new[key] = value if type(value) in _IMMUTABLE else copy_field(value, container)
             return new
         return upstream_copy(obj, container)
 

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from typing import Any
 
 import pytest
-from bson import ObjectId, Timestamp
+from bson import Binary, ObjectId, Timestamp
 from bson.son import SON
 
 from core import embedded_documents, embedded_index
@@ -19,7 +19,8 @@ AWARE = dt.datetime(2024, 3, 1, 10, 0, 0, 999999, tzinfo=dt.timezone(dt.timedelt
 
 
 @pytest.mark.parametrize("doc", [
-    {"_id": ObjectId(), "n": 1, "f": 1.5, "b": True, "s": "x", "none": None, "raw": b"\x00"},
+    {"_id": ObjectId(), "n": 1, "f": 1.5, "b": True, "s": "x", "none": None, "raw": b"\x00",
+     "packed": [{"_id": ObjectId(), "bson": Binary(b"\x05\x00\x00\x00\x00")}]},
     {"at": NAIVE, "nested": {"at": AWARE, "list": [AWARE, {"deep": NAIVE}, (1, NAIVE)]}},
     {"ordered": OrderedDict([("b", NAIVE), ("a", 1)]), "son": SON([("x", AWARE)]), "ts": Timestamp(0, 0)},
     [1, [NAIVE, {"a": [AWARE]}]], NAIVE, "text", Timestamp(5, 1),
@@ -46,7 +47,8 @@ def test_inserted_documents_are_stored_as_mongomock_stores_them():
 
 
 @pytest.mark.parametrize("doc", [
-    {"_id": ObjectId(), "n": 1, "f": 1.5, "b": True, "s": "x", "none": None, "raw": b"\x00", "big": 2**70},
+    {"_id": ObjectId(), "n": 1, "f": 1.5, "b": True, "s": "x", "none": None, "raw": b"\x00", "big": 2**70,
+     "packed": [{"_id": ObjectId(), "bson": Binary(b"\x05\x00\x00\x00\x00", 0)}], "uuid": Binary(b"u" * 16, 4)},
     {"at": NAIVE, "keys": ["1:a", "2:b"], "nested": {"at": AWARE, "list": [AWARE, {"deep": NAIVE}, (1, NAIVE)]}},
     {"ordered": OrderedDict([("b", [NAIVE, "x"]), ("a", {"c": 1})]), "son": SON([("x", {"y": [1]})]),
      "ts": Timestamp(5, 1), "set": frozenset({1})},
