@@ -103,11 +103,8 @@ _ops = st.lists(st.one_of(
 ), max_size=30)
 
 
-def _apply(col, op) -> str:
-    kind, key, code, n = op
-    doc = {"n": [n, 3 - n] if n == 2 else n, "owner": {"id": n % 2}}  # an array: each bound may match another element
-    if code is not None:
-        doc["code"] = f"c{code}"
+def _write(col, kind: str, key: int, doc: dict) -> str:
+    """One write of a property test's sequence; its outcome as the test compares it with upstream's."""
     try:
         if kind == "insert":
             col.insert_one({"_id": key, **doc})
@@ -120,6 +117,27 @@ def _apply(col, op) -> str:
     except Exception as exc:
         return type(exc).__name__
     return "ok"
+
+
+def _replay_and_compare(patched, upstream, apply, ops, filters) -> None:
+    """Each write gives the same outcome on both collections (upstream with mongomock's own code), then each
+    filter finds the same documents in the same order."""
+    for op in ops:
+        outcome = apply(patched, op)
+        with embedded_index.upstream():
+            assert outcome == apply(upstream, op), op
+    for flt in filters:
+        found = list(patched.find(flt))
+        with embedded_index.upstream():
+            assert found == list(upstream.find(flt)) == list(patched.find(flt)), flt
+
+
+def _apply(col, op) -> str:
+    kind, key, code, n = op
+    doc = {"n": [n, 3 - n] if n == 2 else n, "owner": {"id": n % 2}}  # an array: each bound may match another element
+    if code is not None:
+        doc["code"] = f"c{code}"
+    return _write(col, kind, key, doc)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -135,18 +153,13 @@ def test_equality_indexes_answer_as_the_scan_after_any_writes(ops, probes):
             col.create_index("owner.id")
             col.create_index([("n", 1), ("code", 1)])  # compound, not unique: no lookup uses it
             col.create_index([("owner.id", 1), ("n", -1)], unique=True, sparse=True)
-        for op in ops:
-            outcome = _apply(patched, op)
-            with embedded_index.upstream():
-                assert outcome == _apply(upstream, op), op
+        filters = []
         for name, value in probes:
             wanted = f"c{value}" if name == "code" else value
-            for flt in ({name: wanted}, {"$and": [{name: wanted}, {"n": {"$gte": 0}}]},
-                        {name: {"$gte": wanted}}, {"$and": [{"n": {"$gt": value - 1, "$lte": value}}, {name: wanted}]},
-                        {"n": {"$gt": value - 1, "$lt": value}}):
-                found = list(patched.find(flt))
-                with embedded_index.upstream():
-                    assert found == list(upstream.find(flt)) == list(patched.find(flt)), flt
+            filters += [{name: wanted}, {"$and": [{name: wanted}, {"n": {"$gte": 0}}]}, {name: {"$gte": wanted}},
+                        {"$and": [{"n": {"$gt": value - 1, "$lte": value}}, {name: wanted}]},
+                        {"n": {"$gt": value - 1, "$lt": value}}]
+        _replay_and_compare(patched, upstream, _apply, ops, filters)
     finally:
         drop_embedded("eq_patched")
         drop_embedded("eq_upstream")
@@ -165,18 +178,7 @@ def _apply_boxed(col, op) -> str:
     doc = {"kind": "ab"[n % 2], "n": n, "code": f"c{key % 3}"}
     if _BOXES[box] != "missing":
         doc["box"] = _BOXES[box]
-    try:
-        if kind == "insert":
-            col.insert_one({"_id": key, **doc})
-        elif kind == "set":
-            col.update_one({"_id": key}, {"$set": doc})
-        elif kind == "replace":
-            col.replace_one({"_id": key}, doc)
-        else:
-            col.delete_one({"_id": key})
-    except Exception as exc:
-        return type(exc).__name__
-    return "ok"
+    return _write(col, kind, key, doc)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -189,16 +191,10 @@ def test_sub_document_and_compound_keys_answer_as_the_scan_after_any_writes(ops,
             col.create_index("box._id", sparse=True)
             col.create_index([("kind", 1), ("n", 1)])  # compound, not unique: kept by no lookup
             col.create_index([("code", 1), ("kind", 1)], unique=True)
-        for op in ops:
-            outcome = _apply_boxed(patched, op)
-            with embedded_index.upstream():
-                assert outcome == _apply_boxed(upstream, op), op
-        for value in probes:
-            for flt in ({"box._id": value}, {"kind": value}, {"$and": [{"box._id": value}, {"n": {"$gte": 0}}]},
-                        {"kind": value, "n": 1}, {"code": "c1", "kind": value}):
-                found = list(patched.find(flt))
-                with embedded_index.upstream():
-                    assert found == list(upstream.find(flt)) == list(patched.find(flt)), flt
+        filters = [flt for value in probes for flt in (
+            {"box._id": value}, {"kind": value}, {"$and": [{"box._id": value}, {"n": {"$gte": 0}}]},
+            {"kind": value, "n": 1}, {"code": "c1", "kind": value})]
+        _replay_and_compare(patched, upstream, _apply_boxed, ops, filters)
     finally:
         drop_embedded("eq_box_patched")
         drop_embedded("eq_box_upstream")
