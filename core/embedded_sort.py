@@ -30,9 +30,9 @@ def top_k(docs: Iterable[dict[str, Any]], sort: list[tuple[str, int]], k: int) -
         return list(itertools.islice(docs, k))
     directions = {direction < 0 for _, direction in sort}
     names = [name for name, _ in sort]
-    if len(directions) > 1 or any("." in name or name.startswith("$") for name in names):
-        return heapq.nsmallest(k, docs, key=sort_key(sort))
     docs = docs if isinstance(docs, list) else list(docs)
+    if len(directions) > 1 or any("." in name or name.startswith("$") for name in names):
+        return _compared_top_k(docs, sort, k)
     descending = directions.pop()
     keys = _columns(docs, names)
     if keys is not None:  # one plain type per field: order positions by the values themselves
@@ -41,7 +41,31 @@ def top_k(docs: Iterable[dict[str, Any]], sort: list[tuple[str, int]], k: int) -
     try:
         return _plain_top_k(docs, names, descending, k)
     except _NotPlain:
-        return heapq.nsmallest(k, docs, key=sort_key(sort))
+        return _compared_top_k(docs, sort, k)
+
+
+def _compared_top_k(docs: list[dict[str, Any]], sort: list[tuple[str, int]], k: int) -> list[dict[str, Any]]:
+    """Top-k comparing through mongomock's own sort keys. A NaN compares false with everything, so with one
+    among the sorted values there is no order to select from: the answer is whatever mongomock's successive
+    stable sorts make of it, and only running them gives it."""
+    from mongomock_ng.filtering import resolve_sort_key
+
+    heads = {name.split(".")[0] for name, _ in sort}
+    if any(_holds_nan(doc.get(head)) for doc in docs for head in heads):
+        for name, direction in reversed(sort):
+            docs = sorted(docs, key=lambda doc, name=name: resolve_sort_key(name, doc), reverse=direction < 0)
+        return docs[:k]
+    return heapq.nsmallest(k, docs, key=sort_key(sort))
+
+
+def _holds_nan(value: Any) -> bool:
+    if isinstance(value, float):
+        return value != value
+    if isinstance(value, dict):
+        return any(_holds_nan(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_nan(v) for v in value)
+    return False
 
 
 _SAME_BRACKET = [{int}, {float}, {int, float}, {str}, {bool}, {datetime.datetime}]
