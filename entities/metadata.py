@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from core.errors import ValidationFailed, field_error
 from core.regex import SafeRegexError, compile_safe
@@ -22,6 +22,7 @@ HISTORY_EVENTS = ("USER_RECORD_CREATED", "USER_RECORD_CHANGED", "USER_RECORD_DEL
 
 # Other packages (actions) register extra checks of a raw definition: fn(raw, errors) appends errors.
 # A check of a raw definition that other parts of entities add (actions, listeners): appends field errors.
+T = TypeVar("T")
 DefinitionCheck = Callable[[dict[str, Any], list[dict[str, Any]]], None]
 
 
@@ -120,15 +121,17 @@ class Entity:
     global_search: bool = True
     pending: list[PendingRefactoring] = field(default_factory=list)  # set by the registry
 
-    def field(self, name: str) -> Field | None:
+    def derived(self, name: str, build: Callable[[Entity], T]) -> T:
+        """``build(self)``, worked out once for this list of fields (and again when the list grows or is
+        replaced): what the hot paths look up per record instead of looping over the fields each time."""
         fields = self.fields
-        cached = self.__dict__.get("_by_name")  # {name: field}, for this list of fields at this length
+        cached = self.__dict__.get(name)
         if cached is None or cached[0] is not fields or cached[1] != len(fields):
-            by_name: dict[str, Field] = {}
-            for f in fields:
-                by_name.setdefault(f.name, f)  # the first of a name, as a scan finds it
-            cached = self.__dict__["_by_name"] = (fields, len(fields), by_name)
-        return cached[2].get(name)
+            cached = self.__dict__[name] = (fields, len(fields), build(self))
+        return cached[2]
+
+    def field(self, name: str) -> Field | None:
+        return self.derived("_by_name", _fields_by_name).get(name)
 
     def resolve(self, path: str) -> Field | None:
         """The field at a dot path (``addresses.state``), or None."""
@@ -158,6 +161,13 @@ class Entity:
                     out.append(path)
         walk(self.fields, "")
         return out
+
+
+def _fields_by_name(entity: Entity) -> dict[str, Field]:
+    by_name: dict[str, Field] = {}
+    for f in entity.fields:
+        by_name.setdefault(f.name, f)  # the first of a name, as a scan finds it
+    return by_name
 
 
 @dataclass

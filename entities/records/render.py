@@ -15,16 +15,9 @@ Dumper = list[tuple[str, bool]]  # (field name, whether its stored value needs t
 
 def _dumper(entity: Entity) -> Dumper:
     """Which fields render as stored: a single, flat value whose type dumps it as is and reads unset as null
-    (text, numbers, choices, dates...). Every other field goes through its serializer. Cached on the entity,
-    for its current list of fields."""
-    key = tuple(map(id, entity.fields))
-    cached = entity.__dict__.get("_dumper")
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    plan = [(f.name, f.many or f.is_nested or type(f.type).dump is not FieldType.dump
+    (text, numbers, choices, dates...). Every other field goes through its serializer."""
+    return [(f.name, f.many or f.is_nested or type(f.type).dump is not FieldType.dump
              or f.type.missing_value() is not None) for f in entity.fields]
-    entity.__dict__["_dumper"] = (key, plan)
-    return plan
 
 
 def render_fields(entity: Entity, doc: dict[str, Any], names: list[str] | None = None) -> dict[str, Any]:
@@ -32,7 +25,8 @@ def render_fields(entity: Entity, doc: dict[str, Any], names: list[str] | None =
     if names is None:
         out: dict[str, Any] = {}
         serialized: dict[str, Any] = {}
-        for name, serialize in _dumper(entity):  # the same as dump_fast of every field, in field order
+        # the same as dump_fast of every field, in field order
+        for name, serialize in entity.derived("_dumper", _dumper):
             value = out[name] = doc.get(name)
             if serialize:
                 serialized[name] = value

@@ -22,7 +22,7 @@ from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, load_fast, schema_for
 from entities.records.upgrade import VERSION_KEY
 from entities.records.user_refs import resolve_user_ref
-from entities.records.values import compute_label, label_sources, path_text
+from entities.records.values import compute_label, path_text
 from entities.registry import data_collection_name
 from entities.types import FieldType
 from files.service import complete_ref as complete_file_ref
@@ -102,14 +102,13 @@ class RecordValidator:
         return merged
 
     def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]],
-                touched: Iterable[str] | None = None, uploader: str | None = None,
-                plan: _FinishPlan | None = None) -> None:
+                touched: Iterable[str] | None = None, uploader: str | None = None) -> None:
         """Defaults, required checks, relationships, nested labels, calculated values, record label.
 
         Only the relationships in ``touched`` (all on create) are resolved: a value left dangling by a
         deleted record does not stop an update of other fields; writing a dangling value does."""
         now = now_ms()
-        plan = plan or _finish_plan(entity)
+        plan = entity.derived("_finish_plan", _finish_plan)
         for f in plan.preset:
             if f.type.stamp(created):
                 doc[f.name] = now
@@ -137,7 +136,7 @@ class RecordValidator:
             value = doc.get(f.name)
             if value is None or value == [] or value == "":
                 errors.append(field_error(f.name, "required", "This field is required", f.label))
-        doc["label"] = compute_label(entity, doc, plan.label_sources)
+        doc["label"] = compute_label(entity, doc)
 
     def resolve_references(self, fields: list[Field], values: dict[str, Any], prefix: str,
                            errors: list[dict[str, Any]], uploader: str | None = None) -> None:
@@ -180,8 +179,8 @@ class RecordValidator:
         return reference_value(f, doc)
 
     def _check_unique(self, entity: Entity, doc: dict[str, Any], changed: Iterable[str], record_id: ObjectId | None,
-                      errors: list[dict[str, Any]], plan: _FinishPlan | None = None) -> None:
-        unique = (plan or _finish_plan(entity)).unique
+                      errors: list[dict[str, Any]]) -> None:
+        unique = entity.derived("_finish_plan", _finish_plan).unique
         for name in changed:
             f = unique.get(name)
             if f is None or doc.get(name) in (None, ""):
@@ -215,7 +214,7 @@ class RecordValidator:
         """Validate a create body (a REST body or ``Loaded``) into a stored document (not yet written);
         ``record_id`` presets its id."""
         if isinstance(body, Loaded):
-            loaded = body.values
+            loaded = values = body.values  # field names only, in field order
         else:
             body = self.check_body(body)
             try:
@@ -224,18 +223,12 @@ class RecordValidator:
                 _add_missing_required(entity, exc, lambda f: body.get(f.name) in EMPTY and f.default is None
                                       and f.calculated is None)
                 raise
+            values = {f.name: loaded[f.name] for f in entity.fields if f.name in loaded}
         doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None,
-                               VERSION_KEY: entity.version}
-        if isinstance(body, Loaded):  # field names only, in field order
-            doc.update(loaded)
-        else:
-            for f in entity.fields:
-                if f.name in loaded:
-                    doc[f.name] = loaded[f.name]
+                               VERSION_KEY: entity.version, **values}
         errors: list[dict[str, Any]] = []
-        plan = _finish_plan(entity)
-        self._finish(entity, doc, created=True, errors=errors, uploader=uploader, plan=plan)
-        self._check_unique(entity, doc, loaded.keys(), None, errors, plan)
+        self._finish(entity, doc, created=True, errors=errors, uploader=uploader)
+        self._check_unique(entity, doc, loaded.keys(), None, errors)
         if errors:
             raise ValidationFailed(errors)
         return compact(doc)
@@ -271,25 +264,18 @@ class _FinishPlan:
     calculated: list[Field]
     required: list[Field]
     unique: dict[str, Field]  # by name (``_check_unique``)
-    label_sources: list[tuple[Field, bool]]  # ``compute_label``
 
 
 def _finish_plan(entity: Entity) -> _FinishPlan:
-    """Cached on the entity, for its current list of fields."""
-    key = tuple(map(id, entity.fields))
-    cached = entity.__dict__.get("_finish_plan")
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    """Worked out once per list of fields (``Entity.derived``)."""
     fields = entity.fields
-    plan = _FinishPlan(
+    return _FinishPlan(
         preset=[f for f in fields if f.type.stamp(True) or f.type.stamp(False) or f.default is not None
                 or f.type.missing_value() is not None],
         resolved=[f for f in fields if f.is_nested or type(f.type).resolve is not FieldType.resolve],
         nested=[f for f in fields if f.is_nested], calculated=[f for f in fields if f.calculated is not None],
         required=[f for f in fields if f.required],
-        unique={f.name: f for f in fields if f.unique}, label_sources=label_sources(entity))
-    entity.__dict__["_finish_plan"] = (key, plan)
-    return plan
+        unique={f.name: f for f in fields if f.unique})
 
 
 class _OwnedUploads:

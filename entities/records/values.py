@@ -43,11 +43,11 @@ def path_text(entity: Entity, doc: dict[str, Any], path: str) -> str:
     return text_of(f, value_at(doc, path))
 
 
-def compute_label(entity: Entity, doc: dict[str, Any], sources: list[tuple[Field, bool]] | None = None) -> str:
-    """The record label: its template's text, else what ``label_sources`` (or the given ``sources``) finds."""
+def compute_label(entity: Entity, doc: dict[str, Any]) -> str:
+    """The record label: its template's text, else what ``label_sources`` finds."""
     if entity.record_label is not None:
         return entity.record_label.render(lambda p: path_text(entity, doc, p))
-    for f, any_value in label_sources(entity) if sources is None else sources:
+    for f, any_value in entity.derived("_label_sources", label_sources):
         value = doc.get(f.name)
         if (value is not None) if any_value else value:
             return text_of(f, value)
@@ -56,17 +56,11 @@ def compute_label(entity: Entity, doc: dict[str, Any], sources: list[tuple[Field
 
 def label_sources(entity: Entity) -> list[tuple[Field, bool]]:
     """Where a record without a label template takes its label, in order: the ``name``, ``title`` or ``label``
-    field when set (True), else the first single text field with a value (False). Cached on the entity, for
-    its current list of fields."""
-    key = tuple(map(id, entity.fields))
-    cached = entity.__dict__.get("_label_sources")
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    field when set (True), else the first single text field with a value (False)."""
     sources: list[tuple[Field, bool]] = []
     for candidate in ("name", "title", "label"):
         f = entity.field(candidate)
         if f is not None:
             sources.append((f, True))
     sources += [(f, False) for f in entity.fields if f.type.family == "text" and not f.many]
-    entity.__dict__["_label_sources"] = (key, sources)
     return sources
