@@ -15,7 +15,6 @@ Defaults, calculated values, references, required fields, the label and unique c
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from typing import Any
 from entities.metadata import RESERVED, Entity, Field
 from entities.transfer.cells import unguard_formula
 from entities.transfer.headers import ImportPlan
-from entities.types import _ISO_DATE, BooleanType, ChoiceType, DateType, DecimalType, IntegerType, TextType
+from entities.types import ChoiceType, DecimalType, IntegerType, TextType
 
 _ASCII_INTEGER = re.compile(r"[+-]?[0-9]+")
 _ASCII_DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")  # Decimal(text) is finite and float(Decimal) == float(text)
@@ -92,7 +91,8 @@ def row_converter(entity: Entity, plan: ImportPlan) -> RowConverter | None:
 def converter(f: Field) -> Converter:
     """The stored value of one non-empty cell of ``f``: ``f.type.load(f.type.cell_in(text, f), f)``, as the
     general path computes it. For the common types the usual shapes of a cell are read here with the rules
-    looked up once; any other text is left to the type's own ``cell_in`` and ``load``."""
+    looked up once; any other text is left to the type's own ``cell_in`` and ``load`` (booleans and dates go
+    there directly: ``parse_bool`` and ``DateType.load`` read their usual shapes fast already)."""
     kind = type(f.type)
     rules = f.type_rules
     general = _general(f)
@@ -118,25 +118,6 @@ def converter(f: Field) -> Converter:
         return integer
     if kind is DecimalType:
         return _decimal(f, general)
-    if kind is BooleanType:  # core.http.parse_bool; load keeps a bool
-        def boolean(text: str) -> Any:
-            low = text.strip().lower()
-            if low in ("true", "1", "yes"):
-                return True
-            if low in ("false", "0", "no"):
-                return False
-            return general(text)
-        return boolean
-    if kind is DateType and f.type.fmt == "%Y-%m-%d":  # type: ignore[attr-defined]
-        def date(text: str) -> Any:
-            raw = text.strip()
-            if _ISO_DATE.match(raw):
-                try:
-                    return dt.date.fromisoformat(raw).isoformat()
-                except ValueError:
-                    pass
-            return general(text)
-        return date
     return general
 
 
