@@ -176,8 +176,7 @@ class Store:
             try:
                 self.collection(collection).insert_many(docs, ordered=False)
             except BulkWriteError as exc:
-                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                    raise
+                refused_as_duplicates(exc)
             return
         with _embedded_lock:
             stored = self.db[collection]._store
@@ -256,6 +255,15 @@ class _Sweeper:
 
 
 _sweeper = _Sweeper()
+
+
+def refused_as_duplicates(exc: BulkWriteError) -> set[int]:
+    """The positions an unordered ``insert_many`` refused because their key was taken; ``exc`` itself when any
+    write failed for another reason."""
+    errors = exc.details.get("writeErrors", [])
+    if any(e.get("code") != 11000 for e in errors):
+        raise exc
+    return {e["index"] for e in errors}
 
 
 def connect(uri: str | None, db_name: str, data_dir: str | None = None, fsync: str = "always",

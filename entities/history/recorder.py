@@ -23,7 +23,6 @@ from typing import Any
 
 import pymongo
 from bson import ObjectId
-from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from core.context import WriteContext
 from core.storage import Store
@@ -127,27 +126,13 @@ class HistoryRecorder:
             self.store.insert_built(HISTORY, docs)
             self.publisher.mark_published(d["_id"] for d in docs)  # a record's next write drops them
 
-    def _insert_ignoring_copies(self, docs: list[dict[str, Any]]) -> None:
-        try:
-            if len(docs) == 1:
-                self.col.insert_one(docs[0])
-            else:
-                self.col.insert_many(docs, ordered=False)
-        except DuplicateKeyError:
-            pass
-        except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
-
     def insert_pending(self, entry: dict[str, Any], previous: list[dict[str, Any]] | None = None) -> None:
         """Store a delete's entry as pending; ``previous`` (the record's outbox entries) are copied in the
         same write."""
-        if not previous:
-            self.col.insert_one({**entry, "pending": True})
-            return
-        self._insert_ignoring_copies([*({k: v for k, v in p.items() if k != "pending"} for p in previous),
-                                      {**entry, "pending": True}])
-        self.publisher.mark_published(p["_id"] for p in previous)
+        copies = [{k: v for k, v in p.items() if k != "pending"} for p in previous or []]
+        self.store.insert_built(HISTORY, [*copies, {**entry, "pending": True}])
+        if copies:
+            self.publisher.mark_published(p["_id"] for p in copies)
 
     def confirm(self, entry_id: ObjectId) -> None:
         self.col.update_one({"_id": entry_id}, {"$unset": {"pending": ""}})

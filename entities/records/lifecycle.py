@@ -25,7 +25,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from core.context import WriteContext
 from core.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFailed, field_error
 from core.ids import parse_object_id
-from core.storage import Store
+from core.storage import Store, refused_as_duplicates
 from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity
 from entities.records.events import AfterCommit, Authorizer, EventKind, Operation, RecordEvent
@@ -488,10 +488,7 @@ def _insert_batch(col: Any, docs: list[dict[str, Any]]) -> set[int]:
     try:
         col.insert_many(docs, ordered=False)
     except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != 11000 for e in errors):
-            raise
-        return {e["index"] for e in errors}
+        return refused_as_duplicates(exc)
     return set()
 
 
