@@ -96,12 +96,12 @@ class ErrorSchema(ma.Schema):
 
 class ApiParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
+    # the schema's own ``Meta.unknown`` decides (query schemas let the per-entity field filters through)
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "body": None}
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._empty_queries: dict[Any, tuple[ma.Schema, Any]] = {}
-    # the schema's own ``Meta.unknown`` decides (query schemas let the per-entity field filters through)
-    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "body": None}
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):  # type: ignore[override]
         location = next(iter(error.messages), None) if isinstance(error.messages, dict) else None
