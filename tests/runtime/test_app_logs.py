@@ -197,7 +197,9 @@ def sample(app: Flask) -> dict[str, int]:
     rows = [
         ("old login", "INFO", "ann@example.com", midnight - dt.timedelta(days=3)),
         ("yesterday failure", "ERROR", "bob@example.com", midnight - dt.timedelta(hours=12)),
-        ("yesterday late warning", "WARN", "ann@example.com", midnight - dt.timedelta(seconds=1)),
+        # yesterday, and older than the last 2 hours even in the first hours after midnight (UTC)
+        ("yesterday late warning", "WARN", "ann@example.com",
+         min(midnight, now - dt.timedelta(hours=2)) - dt.timedelta(seconds=1)),
         ("hour ago info", "INFO", "bob@example.com", now - dt.timedelta(minutes=59)),
         ("just now ERROR", "ERROR", "carl@other.org", now - dt.timedelta(seconds=5)),
     ]
