@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import bson
 import pymongo
+from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
@@ -173,19 +174,35 @@ class Store:
         if not docs:
             return
         if not self.embedded:
-            try:
-                self.collection(collection).insert_many(docs, ordered=False)
-            except BulkWriteError as exc:
-                refused_as_duplicates(exc)
+            self._insert_ignoring_repeats(collection, docs)
             return
+        self._insert_embedded(collection, [(doc["_id"], bson.encode(doc)) for doc in docs])
+
+    def insert_encoded(self, collection: str, encoded: list[tuple[Any, bytes]]) -> None:
+        """``insert_built`` of documents already BSON-encoded, as ``(_id, bytes)``: a writer that keeps the
+        encoded form anyway (a history entry packed into its record's outbox) does not encode it again."""
+        if not encoded:
+            return
+        if not self.embedded:
+            self._insert_ignoring_repeats(collection, [RawBSONDocument(raw) for _, raw in encoded])
+            return
+        self._insert_embedded(collection, encoded)
+
+    def _insert_ignoring_repeats(self, collection: str, docs: list[Any]) -> None:
+        try:
+            self.collection(collection).insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            refused_as_duplicates(exc)
+
+    def _insert_embedded(self, collection: str, encoded: list[tuple[Any, bytes]]) -> None:
         with _embedded_lock:
             stored = self.db[collection]._store
             if any(index.get("unique") for index in stored.indexes.values()):
                 raise ValueError(f"insert_built: {collection} has a unique index besides _id")
             documents = stored._documents  # read under the store lock: no reader lock of mongomock's per id
-            for doc in docs:
-                if doc["_id"] not in documents:
-                    stored[doc["_id"]] = bson.decode(bson.encode(doc))
+            for oid, raw in encoded:
+                if oid not in documents:
+                    stored[oid] = bson.decode(raw)
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:

@@ -56,7 +56,7 @@ class OutboxPublisher:
         self._recorder = recorder
         self._store = store
         self._mutex = threading.Lock()  # guards the two dicts below (held only for dict operations)
-        # entry id → (collection, record id, entry), in the order written
+        # entry id → (collection, record id, entry or packed entry), in the order written
         self._queued: dict[ObjectId, tuple[str, ObjectId, dict[str, Any]]] = {}
         self._published: dict[ObjectId, None] = {}  # insertion-ordered, trimmed to REMEMBERED
         self._flush_lock = threading.Lock()  # one publication pass at a time
@@ -79,7 +79,8 @@ class OutboxPublisher:
             return [e for e in entries if e["_id"] not in self._published]
 
     def enqueue(self, collection: str, record_id: ObjectId, entries: list[dict[str, Any]]) -> None:
-        """Queue committed outbox entries of one record for publication (those already queued are skipped)."""
+        """Queue committed outbox entries of one record for publication (those already queued are skipped).
+        An entry may be given as the record keeps it (packed: ``HistoryRecorder.commit_many`` stores its bytes)."""
         if not entries:
             return
         if self._pid != os.getpid():

@@ -19,8 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
+import bson
 import pymongo
 from bson import ObjectId
 
@@ -32,6 +34,23 @@ from entities.metadata import Entity
 from entities.records.render import render_fields
 
 HISTORY = "sys.history"
+PACKED = "bson"
+
+
+def pack(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry in the form a record's outbox keeps it: ``{"_id": <entry id>, "bson": <the entry, BSON>}``.
+    ``commit_many`` stores the bytes as they are. Plain ``bytes`` (stored as binary subtype 0, read back as
+    ``bytes``) rather than ``Binary``: one object fewer for the garbage collector to track per record."""
+    return {"_id": entry["_id"], PACKED: bson.encode(entry)}
+
+
+def unpack(item: dict[str, Any]) -> dict[str, Any]:
+    """The entry of a packed item; an item stored unpacked (older writes) is the entry itself."""
+    return bson.decode(item[PACKED]) if PACKED in item else item
+
+
+def _without_pending(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k != "pending"} if "pending" in entry else entry
 
 
 def now_ms() -> int:
@@ -66,6 +85,9 @@ class HistoryRecorder:
     def build(self, entity: Entity, kind: str, old_doc: dict[str, Any] | None, new_doc: dict[str, Any] | None,
               ctx: WriteContext, record_id: ObjectId) -> dict[str, Any] | None:
         """An entry for this change, or None when the entity's settings say not to record it."""
+        if kind == "RECORD_CREATED":
+            created = self.creations(entity, ctx)
+            return created(new_doc) if created is not None and new_doc is not None else None
         settings = entity.history
         if not settings.enabled:
             return None
@@ -82,11 +104,8 @@ class HistoryRecorder:
         else:
             old_json = render_fields(entity, old_doc) if old_doc is not None else {}
             new_json = render_fields(entity, new_doc) if new_doc is not None else {}
-        if kind == "RECORD_CREATED":
-            old_rec: dict[str, Any] = {}
-            new_rec = {k: v for k, v in new_json.items() if k not in ignored}
-        elif kind == "RECORD_DELETED":
-            old_rec = {k: v for k, v in old_json.items() if k not in ignored}
+        if kind == "RECORD_DELETED":
+            old_rec: dict[str, Any] = {k: v for k, v in old_json.items() if k not in ignored}
             new_rec = {}
         else:
             old_rec, new_rec = {}, {}
@@ -113,6 +132,35 @@ class HistoryRecorder:
             entry["expireAt"] = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=settings.keep_days)
         return entry
 
+    def creations(self, entity: Entity, ctx: WriteContext) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+        """The ``RECORD_CREATED`` entry of a record ``ctx`` creates, as a function of the new record (what the
+        entries of a batch share is worked out once); None when the entity's settings say not to record it."""
+        settings = entity.history
+        event_type = ctx.event_type("RECORD_CREATED")
+        if not settings.enabled or (event_type not in settings.events and not event_type.startswith("SYSTEM")):
+            return None
+        ignored, keep_days = settings.ignored_fields, settings.keep_days
+        entity_id, entity_name, entity_version = entity.id, entity.name, entity.version
+        user, admin_user, ip = ctx.user_email, ctx.impersonator_email, ctx.ip
+        category = ctx.category if ctx.category in ("USER", "SCRIPT", "SYSTEM") else "USER"
+        context_path = ctx.context_path or f"entities.{entity.name}.create"
+
+        def entry(doc: dict[str, Any]) -> dict[str, Any]:
+            new_rec = render_fields(entity, doc)
+            if ignored:
+                new_rec = {k: v for k, v in new_rec.items() if k not in ignored}
+            built: dict[str, Any] = {
+                "_id": ObjectId(), "entityId": entity_id, "entityName": entity_name, "entityVersion": entity_version,
+                "recordId": str(doc["_id"]), "recordName": doc.get("label"), "user": user, "adminUser": admin_user,
+                "timestamp": now_ms(), "ip": ip, "eventType": event_type, "eventCategory": category,
+                "contextPath": context_path, "recordDeleted": None, "deletionDate": None,
+                "oldRecord": {}, "newRecord": new_rec,
+            }
+            if keep_days:
+                built["expireAt"] = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=keep_days)
+            return built
+        return entry
+
     # --- storing ---------------------------------------------------------------------------------
 
     def commit(self, entry: dict[str, Any]) -> None:
@@ -120,16 +168,18 @@ class HistoryRecorder:
         self.commit_many([entry])
 
     def commit_many(self, entries: list[dict[str, Any] | None]) -> None:
-        """Copy entries into ``sys.history`` in one write; an entry already there is skipped (preset ids)."""
-        docs = [{k: v for k, v in e.items() if k != "pending"} for e in entries if e is not None]
-        if docs:
-            self.store.insert_built(HISTORY, docs)
-            self.publisher.mark_published(d["_id"] for d in docs)  # a record's next write drops them
+        """Copy entries into ``sys.history`` in one write; an entry already there is skipped (preset ids).
+        An entry may be given packed (``pack``: as a record's outbox keeps it), then its bytes are stored as is."""
+        encoded = [(e["_id"], e[PACKED] if PACKED in e else bson.encode(_without_pending(e)))
+                   for e in entries if e is not None]
+        if encoded:
+            self.store.insert_encoded(HISTORY, encoded)
+            self.publisher.mark_published(oid for oid, _ in encoded)  # a record's next write drops them
 
     def insert_pending(self, entry: dict[str, Any], previous: list[dict[str, Any]] | None = None) -> None:
         """Store a delete's entry as pending; ``previous`` (the record's outbox entries) are copied in the
         same write."""
-        copies = [{k: v for k, v in p.items() if k != "pending"} for p in previous or []]
+        copies = [_without_pending(p) for p in previous or []]
         self.store.insert_built(HISTORY, [*copies, {**entry, "pending": True}])
         if copies:
             self.publisher.mark_published(p["_id"] for p in copies)

@@ -29,7 +29,7 @@ from core.storage import Store, refused_as_duplicates
 from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity
 from entities.records.events import AfterCommit, Authorizer, EventKind, Operation, RecordEvent
-from entities.records.outbox import clear_outboxes, outbox_entries, outbox_items, pack, unpack
+from entities.records.outbox import clear_outboxes, outbox_entries, outbox_items, pack
 from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade
 from entities.records.user_refs import has_write_stamps, stamp_users
 from entities.records.validation import RecordValidator, compact
@@ -120,13 +120,12 @@ class RecordLifecycle:
         doc = self.validator.build_new(entity, body, record_id, ctx.user_id)
         stamp_users(entity, doc, ctx, None)
         self._authorize("create", entity, None, doc, ctx)
-        entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
-        stored = _with_outbox(doc, entry)
+        packed = _packed(self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"]))
         try:
-            self.collection(entity).insert_one(stored)
+            self.collection(entity).insert_one(_with_outbox(doc, packed))
         except DuplicateKeyError as exc:
             raise ValidationFailed([_duplicate_error(entity, exc)]) from None
-        self.history.commit_many([entry])  # the outbox stays: the next write or a history read clears it
+        self.history.commit_many([packed])  # the outbox stays: the next write or a history read clears it
         self._emit("created", entity, doc, None, ctx)
         return doc
 
@@ -145,7 +144,8 @@ class RecordLifecycle:
         col = self.collection(entity)
         earlier = {d["_id"]: upgrade(entity, d)
                    for d in col.find({"_id": {"$in": [oid for oid, _ in items]}}, {OUTBOX_FIELD: 0})}
-        staged: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []  # (item index, doc, history entry)
+        staged: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []  # (item index, doc, packed entry)
+        created = self.history.creations(entity, ctx)
         for i, (record_id, body) in enumerate(items):
             if record_id in earlier:
                 results[i] = earlier[record_id]
@@ -158,10 +158,10 @@ class RecordLifecycle:
             except ApiError as exc:
                 results[i] = exc
                 continue
-            staged.append((i, doc, self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])))
-        refused = _insert_batch(col, [_with_outbox(doc, entry) for _, doc, entry in staged])
+            staged.append((i, doc, pack(created(doc)) if created is not None else None))
+        refused = _insert_batch(col, [_with_outbox(doc, packed) for _, doc, packed in staged])
         written = [s for n, s in enumerate(staged) if n not in refused]
-        self.history.commit_many([entry for _, _, entry in written])  # outboxes stay, as in ``create``
+        self.history.commit_many([packed for _, _, packed in written])  # outboxes stay, as in ``create``
         hooks = self._listeners(entity, ctx)
         for i, doc, _ in written:
             results[i] = doc
@@ -222,7 +222,8 @@ class RecordLifecycle:
             new_doc["_id"], new_doc["version"], new_doc[VERSION_KEY] = oid, version + 1, entity.version
             self._authorize("edit", entity, current, new_doc, ctx)
             entry = self.history.build(entity, kind, current, new_doc, ctx, oid)
-            outbox = carried + ([pack(entry)] if entry is not None else [])
+            packed = _packed(entry)
+            outbox = carried + ([packed] if packed is not None else [])
             stored = dict(new_doc)
             if outbox:
                 stored[OUTBOX_FIELD] = outbox
@@ -232,8 +233,7 @@ class RecordLifecycle:
                 raise ValidationFailed([_duplicate_error(entity, exc)]) from None
             if result.matched_count == 1:
                 # published off the request path; until then the entries are safe in the committed record
-                queued = [unpack(item) for item in carried] + ([entry] if entry is not None else [])
-                self.history.publisher.enqueue(col.name, oid, queued)
+                self.history.publisher.enqueue(col.name, oid, outbox)
                 self._emit("changed", entity, new_doc, current, ctx)
                 return new_doc
             if expected_version is not None:
@@ -249,7 +249,7 @@ class RecordLifecycle:
         carried = self.history.publisher.unpublished(outbox_items(stored))
         if len(carried) < MAX_OUTBOX:
             return carried
-        self.history.commit_many([unpack(item) for item in carried])
+        self.history.commit_many(carried)
         return []
 
     def update_matching(self, entity: Entity, ids: Iterator[list[ObjectId]], body: dict[str, Any],
@@ -416,7 +416,7 @@ class RecordLifecycle:
             return 0
         unpublished = self.history.publisher.unpublished(items)
         if unpublished:
-            self.history.commit_many([unpack(item) for item in unpublished])
+            self.history.commit_many(unpublished)
         clear_outboxes(col, [(rid, item["_id"]) for rid, found in outboxes for item in found])
         return len(items)
 
@@ -471,13 +471,17 @@ def _duplicate_error(entity: Entity, exc: DuplicateKeyError) -> dict[str, Any]:
     return field_error("", "duplicate", "Another record already has this value")
 
 
-def _with_outbox(doc: dict[str, Any], entry: dict[str, Any] | None) -> dict[str, Any]:
-    """What a create inserts for ``doc``: a copy with its history entry as the outbox (one packed item, see
+def _packed(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    return pack(entry) if entry is not None else None
+
+
+def _with_outbox(doc: dict[str, Any], packed: dict[str, Any] | None) -> dict[str, Any]:
+    """What a create inserts for ``doc``: a copy with its packed history entry as the outbox (see
     ``entities.records.outbox``), or ``doc`` itself (an insert leaves a document that has its ``_id`` as is)."""
-    if entry is None:
+    if packed is None:
         return doc
     stored = dict(doc)
-    stored[OUTBOX_FIELD] = pack(entry)
+    stored[OUTBOX_FIELD] = packed
     return stored
 
 

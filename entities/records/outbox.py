@@ -17,18 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import bson
-from bson import Binary, ObjectId
+from bson import ObjectId
 from pymongo import UpdateOne
 
-from entities.history.recorder import OUTBOX_FIELD
+from entities.history.recorder import OUTBOX_FIELD, pack, unpack
 
-PACKED = "bson"
-
-
-def pack(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry as an update stores it in the outbox."""
-    return {"_id": entry["_id"], PACKED: Binary(bson.encode(entry))}
+__all__ = ["clear_outboxes", "outbox_entries", "outbox_items", "pack", "unpack"]
 
 
 def outbox_items(value: Any) -> list[dict[str, Any]]:
@@ -36,10 +30,6 @@ def outbox_items(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, list):
         return [item for item in value if isinstance(item, dict) and "_id" in item]
     return [value] if isinstance(value, dict) and "_id" in value else []
-
-
-def unpack(item: dict[str, Any]) -> dict[str, Any]:
-    return bson.decode(item[PACKED]) if PACKED in item else item
 
 
 def outbox_entries(value: Any) -> list[dict[str, Any]]:

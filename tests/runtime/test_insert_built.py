@@ -1,12 +1,14 @@
-"""``Store.insert_built``: documents the runtime built (logs, history copies) are stored as an insert would store
-them, a repeat of one already stored is left alone, and a collection with another unique key is refused; the
-embedded store and a MongoDB server (the wire test server) answer alike."""
+"""``Store.insert_built`` and ``Store.insert_encoded``: documents the runtime built (logs, history copies; the
+latter already BSON-encoded) are stored as an insert would store them, a repeat of one already stored is left
+alone, and a collection with another unique key is refused; the embedded store and a MongoDB server (the wire
+test server) answer alike."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
 
+import bson
 import pytest
 from bson import ObjectId
 
@@ -56,12 +58,27 @@ def test_a_repeat_leaves_the_stored_document_as_it_is(store: Store):
     assert store.collection("history").count_documents({}) == 3
 
 
+def test_encoded_documents_are_stored_as_their_decoded_insert(store: Store):
+    first, second = _doc(n=1), _doc(n=2)
+    store.insert_encoded("history", [(first["_id"], bson.encode(first)), (second["_id"], bson.encode(second))])
+    store.insert_encoded("history", [(first["_id"], bson.encode({**first, "n": 100}))])  # a repeat: left alone
+    store.insert_built("history", [second])  # the same id through insert_built: left alone too
+    got = {d["n"]: d for d in store.collection("history").find({})}
+    assert sorted(got) == [1, 2]
+    assert got[1]["_id"] == first["_id"] and got[1]["items"] == first["items"]
+    assert got[1]["when"] == dt.datetime(2026, 1, 2, 3, 4, 5, 678_000)
+    assert store.collection("history").find_one({"n": 2, "items.b": 3})["_id"] == second["_id"]  # queryable
+
+
 def test_the_embedded_store_refuses_a_collection_with_another_unique_key():
     store = connect(None, "insert_built_unique")
     try:
         store.collection("keyed").create_index("code", unique=True)
         with pytest.raises(ValueError, match="unique index"):
             store.insert_built("keyed", [_doc(code="a")])
+        doc = _doc(code="b")
+        with pytest.raises(ValueError, match="unique index"):
+            store.insert_encoded("keyed", [(doc["_id"], bson.encode(doc))])
         assert store.collection("keyed").count_documents({}) == 0
     finally:
         drop_embedded("insert_built_unique")
