@@ -70,7 +70,7 @@ class ActionService:
         try:
             loaded = schema_for(pseudo).load(body, partial=True)
         except ValidationError as exc:
-            raise ValidationFailed(flatten_errors(exc.messages, pseudo)) from None
+            raise ValidationFailed(flatten_errors(exc.messages, pseudo, sent=body)) from None
         errors: list[dict[str, Any]] = []
         for p in action.parameters:
             if loaded.get(p.name) is None and p.default is not None:

@@ -150,16 +150,21 @@ def dump_fast(entity: Entity, data: dict[str, Any]) -> dict[str, Any]:
     return {name: field._serialize(data[name], name, data) for name, field in fields.items() if name in data}
 
 
-def flatten_errors(messages: Any, entity: Entity | None, prefix: str = "") -> list[dict[str, Any]]:
-    """Marshmallow's nested message dict → ``[{field, fieldLabel, code, message, additionalInfo}]``."""
+_NOT_ECHOED = ("required", "unknown", "readOnly")  # errors about a field, not about the value sent for it
+_ABSENT = object()
+
+
+def flatten_errors(messages: Any, entity: Entity | None, prefix: str = "", sent: Any = _ABSENT) -> list[dict[str, Any]]:
+    """Marshmallow's nested message dict → ``[{field, fieldLabel, code, message, additionalInfo}]``. With the
+    body that was ``sent``, an error about a value carries it as ``additionalInfo.rejectedValue``."""
     out: list[dict[str, Any]] = []
     if isinstance(messages, dict):
         for key, value in messages.items():
             path = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
-            out.extend(flatten_errors(value, entity, path))
+            out.extend(flatten_errors(value, entity, path, _item(sent, key)))
     elif isinstance(messages, list):
         for m in messages:
-            out.extend(flatten_errors(m, entity, prefix))
+            out.extend(flatten_errors(m, entity, prefix, sent))
     else:
         text = str(messages)
         if _SEP in text:
@@ -172,9 +177,17 @@ def flatten_errors(messages: Any, entity: Entity | None, prefix: str = "") -> li
         if entity is not None:
             f = entity.resolve(_strip_indexes(prefix))
             label = f.label if f else prefix
+        echoed = sent is not _ABSENT and sent is not None and code not in _NOT_ECHOED
         out.append({"field": prefix, "fieldLabel": label, "code": code, "message": message,
-                    "additionalInfo": None})
+                    "additionalInfo": {"rejectedValue": sent} if echoed else None})
     return out
+
+
+def _item(sent: Any, key: Any) -> Any:
+    """The part of a sent body that an error keyed ``key`` is about (a field of an object, an item of a list)."""
+    if isinstance(key, int):
+        return sent[key] if isinstance(sent, list) and 0 <= key < len(sent) else _ABSENT
+    return sent.get(key, _ABSENT) if isinstance(sent, dict) else _ABSENT
 
 
 def _strip_indexes(path: str) -> str:

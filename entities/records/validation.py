@@ -73,7 +73,7 @@ class RecordValidator:
         try:
             return schema_for(entity).load(body, partial=True)
         except ValidationError as exc:
-            raise ValidationFailed(flatten_errors(exc.messages, entity)) from None
+            raise ValidationFailed(flatten_errors(exc.messages, entity, sent=body)) from None
 
     def _merge_for_update(self, entity: Entity, current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         """Nested groups in a partial update: items with a known ``id`` are merged into the stored item."""
@@ -339,8 +339,14 @@ def compact(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _add_missing_required(entity: Entity, exc: ValidationFailed, unset: Callable[[Field], bool]) -> None:
-    """Add ``required`` errors for required fields left empty, so one 400 lists every problem of a body."""
-    named = {str(e.get("field") or "").split(".")[0].split("[")[0] for e in exc.errors}
+    """Add ``required`` errors for required fields left empty, so one 400 lists every problem of a body, in the
+    order of the entity's fields (as the platform's sample: a missing ``name`` before a refused ``state``)."""
+    def top(error: dict[str, Any]) -> str:
+        return str(error.get("field") or "").split(".")[0].split("[")[0]
+
+    named = {top(e) for e in exc.errors}
     for f in entity.fields:
         if f.required and f.name not in named and unset(f):
             exc.errors.append(field_error(f.name, "required", "This field is required", f.label))
+    position = {f.name: i for i, f in enumerate(entity.fields)}
+    exc.errors.sort(key=lambda e: position.get(top(e), len(position)))

@@ -107,6 +107,27 @@ def test_required_and_unique(api: Api):
     assert api.put(f"/data/companies/{cleared['id']}", json={"name": None}).status_code == 400
 
 
+def test_a_refused_value_is_echoed_as_the_rejected_value(api: Api):
+    """The validation error body of the platform: a missing field has no additional info, a refused value is
+    given back as ``additionalInfo.rejectedValue`` (nested items and list items too)."""
+    response = api.post("/data/companies", json={"state": "sdfsdfsd"})
+    assert response.status_code == 400
+    assert response.get_json()["errors"] == [
+        {"field": "name", "fieldLabel": "Name", "code": "required", "message": "This field is required",
+         "additionalInfo": None},
+        {"field": "state", "fieldLabel": "State", "code": "invalid", "message": "Not a valid choice",
+         "additionalInfo": {"rejectedValue": "sdfsdfsd"}}]
+    created = api.post("/data/companies", json={"name": "Echo"}).get_json()
+    errors = api.put(f"/data/companies/{created['id']}",
+                     json={"numberOfEmployees": "many", "addresses": [{"state": "NV"}, {"state": 7}],
+                           "nope": 1}).get_json()["errors"]
+    by_field = {e["field"]: e["additionalInfo"] for e in errors}
+    assert by_field["numberOfEmployees"] == {"rejectedValue": "many"}
+    assert by_field["nope"] is None  # an unknown field: nothing about a value
+    assert [info for field, info in by_field.items() if field.startswith("addresses[1]")] == [{"rejectedValue": 7}]
+    assert api.get(f"/data/companies/{created['id']}").get_json()["version"] == 0
+
+
 def test_unique_ignores_empty_values(api: Api):
     for first in ("A", "B", "C"):
         assert api.post("/data/contacts", json={"firstName": first, "lastName": "X"}).status_code == 200
