@@ -23,7 +23,7 @@ from bson import ObjectId
 from flask import request
 from pymongo.errors import DuplicateKeyError
 
-from core.errors import ApiError, Forbidden, NotFound, Unauthorized, ValidationFailed, field_error
+from core.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized, ValidationFailed, field_error
 from core.storage import Store
 from runtime.login_guard import LoginGuard
 
@@ -221,11 +221,16 @@ class AuthService:
                 self.sync_user(who["_id"])
 
     def logout(self, token: str) -> None:
-        self.tokens.delete_one({"_id": digest(token), "kind": {"$ne": "apiKey"}})
+        """End the session of ``token``. An API key is no session: it is refused (400) rather than answered
+        as logged out while it keeps working."""
+        if self.tokens.delete_one({"_id": digest(token), "kind": {"$ne": "apiKey"}}).deleted_count == 0:
+            self._refuse_api_key(token, "An API key is not a session to log out of")
 
     def refresh(self, token: str, ip: str | None) -> str:
         """A new token for the same session (same user, same impersonator, same absolute end)."""
         session = self.tokens.find_one_and_delete({"_id": digest(token), "kind": {"$ne": "apiKey"}})
+        if session is None:
+            self._refuse_api_key(token, "An API key is not refreshed")
         if session is None or session["expiresAt"] <= _now():
             raise Unauthorized("The token is not valid or has expired; log in again")
         user = self.users.find_one({"_id": session["userId"]})
@@ -233,6 +238,10 @@ class AuthService:
         if user is None or user.get("status") != "ACTIVE":
             raise Unauthorized("The user of this token no longer exists or is inactive")
         return self.issue(user, admin, ip, session.get("maxExpiresAt"))
+
+    def _refuse_api_key(self, token: str, what: str) -> None:
+        if self.tokens.find_one({"_id": digest(token), "kind": "apiKey"}, {"_id": 1}) is not None:
+            raise BadRequest(f"{what}: it works until it expires or is deleted (DELETE /auth/api-keys/{{id}})")
 
     def change_password(self, user: dict[str, Any], admin: dict[str, Any] | None, token: str, old: Any,
                         new: Any, confirmation: Any) -> None:

@@ -66,15 +66,16 @@ def _log_login(svc: Any, level: str, body: dict[str, Any], ip: str | None, user:
 
 @blp.route("/auth/logout", methods=["GET", "POST"])
 @blp.response(200, Logout)
-@errors(blp, 401)
+@errors(blp, 400, 401)
 def logout():
+    """End this session; the token sent stops working. An API key is refused (400): delete it instead."""
     services().auth.logout(token_from_request() or "")
     return jsonify({"logout": True})
 
 
 @blp.route("/auth/refresh-token", methods=["GET", "POST"])
 @blp.response(200, Session)
-@errors(blp, 401)
+@errors(blp, 400, 401)
 def refresh_token():
     """A fresh token for this session (same body as login); the token sent stops working."""
     ip = client_ip()

@@ -112,3 +112,18 @@ def test_development_server_log_redacts_keys(caplog):
         logging.getLogger("werkzeug").info('%s - - "%s" %s', "127.0.0.1", "GET /api/x?api_key=SECRET HTTP/1.1", "200")
     assert "SECRET" not in caplog.text and REDACTED in caplog.text
     assert redact("/x?api_key=abc&b=1") == f"/x?api_key={REDACTED}&b=1"
+
+
+def test_logout_and_refresh_refuse_an_api_key_which_keeps_working(app: Flask, api: Api, anon: Api):
+    """An API key is no session: logging out with it, or refreshing it, answers 400 instead of a success that
+    leaves it working; a session's logout still ends the session."""
+    key = new_key(api)["key"]
+    for method in ("GET", "POST"):
+        for path in ("/auth/logout", "/auth/refresh-token"):
+            refused = anon.request(method, path, headers={"X-API-KEY": key})
+            assert refused.status_code == 400, (method, path)
+            assert refused.get_json()["code"] == "badRequest" and "API key" in refused.get_json()["message"]
+    assert anon.get("/auth/me", headers={"X-API-KEY": key}).status_code == 200
+    session = login(app)
+    assert session.get("/auth/logout").get_json() == {"logout": True}
+    assert session.get("/auth/me").status_code == 401
