@@ -200,7 +200,9 @@ class RecordLifecycle:
         expected = _parse_version(body.get("version"))
         changes = self.validator.check_body(body)
         def apply(current: dict[str, Any]) -> dict[str, Any]:
-            doc = self.validator.updated(entity, current, changes, ctx.user_id)
+            # a user's or a script's save refuses a dangling link; a system write (a cascade) does not
+            doc = self.validator.updated(entity, current, changes, ctx.user_id,
+                                         refuse_dangling=ctx.category != "SYSTEM")
             stamp_users(entity, doc, ctx, current)
             return doc
 

@@ -125,14 +125,24 @@ def test_label_cascade_through_many_records(api: Api):
     assert api.get("/data/people?firm.label=Renamed&_size=0").get_json()["total"] == 2000
 
 
-def test_on_delete_none_leaves_a_dangling_link_that_blocks_only_its_own_write(api: Api):
-    riff, _ = setup(api)
+def test_on_delete_none_leaves_a_dangling_link_and_saving_the_record_fails_until_it_is_fixed(api: Api):
+    """§3.4: policy ``none`` leaves the link dangling, and saving the record later fails validation."""
+    riff, oak = setup(api)
     ana = create(api, "people", {"name": "Ana", "firm": riff["id"]})
     assert api.delete(f"/data/firms/{riff['id']}").status_code == 200
     assert api.get(f"/data/people/{ana['id']}").get_json()["firm"]["id"] == riff["id"]
-    assert api.put(f"/data/people/{ana['id']}", json={"name": "Ana B"}).status_code == 200
-    bad = api.put(f"/data/people/{ana['id']}", json={"firm": riff["id"]})
-    assert bad.status_code == 400 and bad.get_json()["errors"][0]["field"] == "firm"
+    for body in ({"name": "Ana B"}, {"firm": riff["id"]}):
+        refused = api.put(f"/data/people/{ana['id']}", json=body)
+        assert refused.status_code == 400
+        assert [(e["field"], e["code"], e["additionalInfo"]) for e in refused.get_json()["errors"]] == [
+            ("firm", "invalid", {"rejectedValue": riff["id"]})]
+    stored = api.get(f"/data/people/{ana['id']}").get_json()
+    assert stored["name"] == "Ana" and stored["version"] == 0
+    fixed = api.put(f"/data/people/{ana['id']}", json={"name": "Ana B", "firm": oak["id"]})
+    assert fixed.status_code == 200 and fixed.get_json()["firm"]["id"] == oak["id"]
+    cleared = create(api, "people", {"name": "Bea", "firm": oak["id"]})
+    assert api.delete(f"/data/firms/{oak['id']}").status_code == 200
+    assert api.put(f"/data/people/{cleared['id']}", json={"name": "Bea C", "firm": None}).status_code == 200
 
 
 def test_on_delete_remove_relationship(api: Api):
