@@ -191,11 +191,14 @@ class JobService:
         return done  # type: ignore[return-value]
 
     def force_stop(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
-        """RUNNING or STOPPING → STOPPED now; the work is killed (RQ) or cancelled (embedded)."""
+        """STOPPING → STOPPED now; the work is killed (RQ) or cancelled (embedded).
+
+        Only a job already asked to stop (the contract: "the status is different from STOPPING" is an error),
+        so a graceful stop is always tried first."""
         doc = self._for_action(raw_id, user, "force-stopped")
-        done = self.repo.transition(doc["_id"], ACTIVE, {"status": STOPPED, "runner": None})
+        done = self.repo.transition(doc["_id"], STOPPING, {"status": STOPPED, "runner": None})
         if done is None:
-            self._invalid(doc["_id"], "force-stopped", "RUNNING or STOPPING")
+            self._invalid(doc["_id"], "force-stopped", "STOPPING")
         self.dispatcher.force_stop(done)  # type: ignore[arg-type]
         self.logs.write(doc["_id"], "WARN", f"Force-stopped by {user.get('email')}; the last batch may be partial")
         return done  # type: ignore[return-value]

@@ -6,7 +6,7 @@ import time
 
 from bson import ObjectId
 
-from jobs.model import FINISHED, JOB_LOGS, RUNNING, STOPPED, new_job
+from jobs.model import FINISHED, JOB_LOGS, RUNNING, STOPPED, STOPPING, new_job
 from tests.jobs.conftest import STEPS, admin, wait_idle
 
 
@@ -91,6 +91,7 @@ def test_force_stop_then_cancel(app, api, jobs, control):
     control.block_at = 1
     doc = _submit(app, 4)
     assert control.entered.wait(10)
+    assert api.put(f"/status/jobs/{doc['_id']}/stop").get_json()["status"] == STOPPING
     response = api.put(f"/status/jobs/{doc['_id']}/forceStop")
     assert response.status_code == 200 and response.get_json()["status"] == STOPPED
     control.proceed.set()
@@ -122,10 +123,11 @@ def test_invalid_transitions_are_400_with_the_current_status(app, api, jobs, con
     control.block_at = 0
     running = _submit(app, 2)
     assert control.entered.wait(10)
-    for op in ("resume", "cancel"):
+    for op in ("resume", "cancel", "forceStop"):  # forceStop only from STOPPING: a graceful stop comes first
         response = api.put(f"/status/jobs/{running['_id']}/{op}")
         assert response.status_code == 400 and response.get_json()["jobStatus"] == RUNNING, op
         assert "RUNNING" in response.get_json()["message"]
+    assert _job(api, running["_id"])["status"] == RUNNING  # the refused forceStop changed nothing
     control.proceed.set()
     wait_idle(jobs)
     for op in ("stop", "resume", "forceStop", "cancel"):
