@@ -98,9 +98,9 @@ def test_every_write_path_fires_exactly_the_expected_listeners(app: Flask, api: 
                        ("onAnyAction", "actionPerformed", None, None)]
 
     assert api.delete(f"/data/deals/{won['id']}").status_code == 200
-    assert calls() == [("onDeleted", "deleted", None, "w")]
+    assert calls() == [("onDeleted", "deleted", "w", "w")]
     assert api.delete("/data/deals?name=b").status_code == 200
-    assert calls() == [("onDeleted", "deleted", None, "b")]
+    assert calls() == [("onDeleted", "deleted", "b", "b")]
 
     job = api.put(f"/data/deals/{a['id']}/reopen?_async=true").get_json()  # an action in an EXECUTE_ACTION job
     assert wait_for_job(api, job["jobId"])["status"] == "FINISHED"
@@ -123,10 +123,10 @@ def test_imports_and_async_deletes_fire_and_trigger_events_false_suppresses(app:
     ids = {r["name"]: r["id"] for r in api.get("/data/deals").get_json()["items"]}
     async_ids = api.delete(f"/data/deals/{ids['x']},{ids['y']}?_async=true").get_json()
     wait_for_job(api, async_ids["jobId"])
-    assert sorted(calls()) == [("onDeleted", "deleted", None, "x"), ("onDeleted", "deleted", None, "y")]
+    assert sorted(calls()) == [("onDeleted", "deleted", "x", "x"), ("onDeleted", "deleted", "y", "y")]
     by_query = api.delete("/data/deals?name=z&_async=true").get_json()
     wait_for_job(api, by_query["jobId"])
-    assert calls() == [("onDeleted", "deleted", None, "z")]
+    assert calls() == [("onDeleted", "deleted", "z", "z")]
     quiet = api.delete("/data/deals?name=q&_async=true&_triggerEvents=false").get_json()
     assert wait_for_job(api, quiet["jobId"])["recordsProcessed"] == 1
     quiet_sync = api.delete("/data/deals?_triggerEvents=false")
@@ -159,6 +159,22 @@ def test_background_handlers_run_as_listener_jobs_retried_until_they_succeed(app
     logs = [i["message"] for i in api.get(f"/status/jobs/{job['id']}/logs").get_json()["items"]]
     assert sum("failed: flaky failure" in m for m in logs) == 2
     assert api.get(f"/data/deals/{record['id']}").status_code == 200
+
+
+def test_a_delete_gives_listeners_the_deleted_record(app: Flask, api: Api):
+    """``record`` is the deleted record (only an action on many records has none), in the request, in a
+    background job and for the sample app's handler, which reads ``record['name']``."""
+    define(api, [{"name": "inline", "events": ["deleted"], "handler": "examples.crm:deal_won", "background": False},
+                 {"name": "later", "events": ["deleted"], "handler": f"{H}:flaky"}])
+    gone = create(api, "deals", {"name": "gone", "amount": 7})
+    assert api.delete(f"/data/deals/{gone['id']}").status_code == 200
+    logs = api.get("/status/logs?message=deal%20gone").get_json()["items"]
+    assert [log["message"] for log in logs] == ["deleted: deal gone is won (7)"]
+    assert api.get("/status/logs?level=ERROR").get_json()["total"] == 0
+    job = wait_for_job(api, api.get("/status/jobs?type=LISTENER").get_json()["items"][0]["id"])
+    assert job["status"] == "FINISHED" and not job["hasErrors"], job
+    assert job["data"]["record"]["id"] == gone["id"] and job["data"]["record"]["amount"] == 7
+    assert calls() == [("later", "deleted", "gone", "gone")]  # oldRecord too, as before
 
 
 def test_a_failing_listener_never_undoes_the_write(app: Flask, api: Api):
