@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
-from jobs.model import ACTIVE, FINISHED, now_ms
+from jobs.model import ACTIVE, FINISHED, now_ms, public_type
 from jobs.runners import JobContext, JobInterrupted
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = 
     job = jobs.repo.claim(job_id, token)
     if job is None:
         return  # stopped, canceled, finished or owned by another execution meanwhile
-    runner = jobs.runners.get(job["type"])
+    runner = jobs.runners.get(public_type(job["type"]))  # a job stored under a former type name still runs
     resumed = job.get("checkpoint") is not None or job.get("inFlight") is not None
     jobs.logs.write(job_id, "INFO", "Resuming from the last checkpoint" if resumed else "Starting processing")
     if not resumed:

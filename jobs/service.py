@@ -28,7 +28,9 @@ from jobs.model import (
     new_job,
     now_ms,
     parse_job_id,
+    public_type,
     render,
+    stored_types,
 )
 from jobs.repository import JobRepository
 from jobs.runners import Runner
@@ -73,6 +75,7 @@ class JobService:
         self.job_events: list[Callable[[str, dict[str, Any]], None]] = []
 
     def notify(self, event: str, job: dict[str, Any]) -> None:
+        job = {**job, "type": public_type(job.get("type"))}  # hooks see the public type, as the API shows it
         for fn in list(self.job_events):
             try:
                 fn(event, job)
@@ -141,7 +144,7 @@ class JobService:
         if not user.get("developer"):
             cond["runBy.id"] = str(user["_id"])
         if filters.types:
-            cond["type"] = {"$in": filters.types}
+            cond["type"] = {"$in": stored_types(filters.types)}
         if filters.statuses:
             bad = [s for s in filters.statuses if s not in STATUSES]
             if bad:

@@ -5,7 +5,7 @@ Which listeners: ``created``/``changed``/``deleted`` on that kind of write; ``ac
 ``condition`` and it did not before. ``WriteContext.trigger_events = False`` fires none.
 
 How: a webhook always becomes a delivery sent by a worker; a handler with ``background: true`` (the default)
-runs in a ``LISTENER`` job, with ``background: false`` right here, after the commit — its failure is logged
+runs in an ``EXECUTE_LISTENER`` job, with ``background: false`` right here, after the commit — its failure is logged
 (app logs) and never undoes the write.
 """
 
@@ -27,7 +27,7 @@ from entities.records.render import render
 
 log = logging.getLogger("entities.listeners")
 
-LISTENER_JOB = "LISTENER"
+LISTENER_JOB = "EXECUTE_LISTENER"  # the platform's public type (jobs stored as "LISTENER" read as this)
 DATA_EVENT_NAMES = {"created": "RECORD_CREATED", "changed": "RECORD_CHANGED", "deleted": "RECORD_DELETED",
                     "actionPerformed": "ACTION_PERFORMED", "conditionMet": "CONDITION_MET"}
 JOB_EVENT_NAMES = {"started": "jobStarted", "finished": "jobFinished", "failed": "jobFailed"}

@@ -1,5 +1,5 @@
 """Data listeners: every event kind on every write path fires exactly the expected listeners; triggerEvents=false
-suppresses them; background handlers run as LISTENER jobs with retries; a failing in-request handler never
+suppresses them; background handlers run as EXECUTE_LISTENER jobs with retries; a failing in-request handler never
 undoes the write; job listeners; definition errors."""
 
 from __future__ import annotations
@@ -146,11 +146,11 @@ def test_trigger_events_false_on_a_synchronous_delete_over_a_query(app: Flask, a
     assert api.delete("/data/deals?_triggerEvents=maybe").status_code == 400
 
 
-def test_background_handlers_run_as_listener_jobs_retried_until_they_succeed(app: Flask, api: Api):
+def test_background_handlers_run_as_execute_listener_jobs_retried_until_they_succeed(app: Flask, api: Api):
     define(api, [{"name": "slowWin", "events": ["created"], "handler": f"{H}:flaky"}])  # background by default
     record = create(api, "deals", {"name": "bg"})
     assert calls() == []  # not in the request
-    listing = api.get("/status/jobs?type=LISTENER").get_json()
+    listing = api.get("/status/jobs?type=EXECUTE_LISTENER").get_json()
     assert listing["total"] == 1
     job = wait_for_job(api, listing["items"][0]["id"])
     assert job["status"] == "FINISHED" and not job["hasErrors"], job
@@ -171,10 +171,31 @@ def test_a_delete_gives_listeners_the_deleted_record(app: Flask, api: Api):
     logs = api.get("/status/logs?message=deal%20gone").get_json()["items"]
     assert [log["message"] for log in logs] == ["deleted: deal gone is won (7)"]
     assert api.get("/status/logs?level=ERROR").get_json()["total"] == 0
-    job = wait_for_job(api, api.get("/status/jobs?type=LISTENER").get_json()["items"][0]["id"])
+    job = wait_for_job(api, api.get("/status/jobs?type=EXECUTE_LISTENER").get_json()["items"][0]["id"])
     assert job["status"] == "FINISHED" and not job["hasErrors"], job
     assert job["data"]["record"]["id"] == gone["id"] and job["data"]["record"]["amount"] == 7
     assert calls() == [("later", "deleted", "gone", "gone")]  # oldRecord too, as before
+
+
+def test_listener_jobs_stored_as_LISTENER_by_an_earlier_version_read_filter_and_run_as_EXECUTE_LISTENER(
+        app: Flask, api: Api):
+    define(api, [{"name": "bg", "events": ["created"], "handler": f"{H}:remember"}])
+    create(api, "deals", {"name": "new"})
+    svc = app.extensions["runtime"]
+    data = {"entityName": "deals", "listenerName": "bg", "handler": f"{H}:remember", "oldRecord": None,
+            "record": {"name": "old"}, "event": {"type": "DATA", "dataEvent": "RECORD_CREATED", "event": "created",
+                                                 "entity": "deals", "listener": "bg", "action": None}}
+    former = svc.jobs.submit("LISTENER", "Listener bg of deals (created)", data,
+                             svc.auth.find_user("admin@example.com"), stoppable=False)
+    idle(app)
+    listing = api.get("/status/jobs?type=EXECUTE_LISTENER").get_json()
+    assert listing["total"] == 2 and str(former["_id"]) in [j["id"] for j in listing["items"]]
+    assert [(j["type"], j["status"], j["hasErrors"]) for j in listing["items"]] == [
+        ("EXECUTE_LISTENER", "FINISHED", False)] * 2
+    assert api.get(f"/status/jobs/{former['_id']}").get_json()["type"] == "EXECUTE_LISTENER"
+    assert api.get("/status/jobs?type=LISTENER").get_json()["total"] == 0  # no job is shown with that type
+    assert api.get("/status/jobs?type=IMPORT_RECORDS,EXECUTE_LISTENER").get_json()["total"] == 2
+    assert sorted(calls()) == [("bg", "created", "new", None), ("bg", "created", "old", None)]
 
 
 def test_a_failing_listener_never_undoes_the_write(app: Flask, api: Api):
@@ -186,7 +207,7 @@ def test_a_failing_listener_never_undoes_the_write(app: Flask, api: Api):
     assert calls() == [("after", "created", "kept", None)]  # the failure did not stop the next listener
     logs = api.get("/status/logs?level=ERROR").get_json()["items"]
     assert any("boomNow" in log["message"] and "listener exploded" in log["message"] for log in logs)
-    job = api.get("/status/jobs?type=LISTENER").get_json()["items"][0]
+    job = api.get("/status/jobs?type=EXECUTE_LISTENER").get_json()["items"][0]
     done = wait_for_job(api, job["id"], timeout=30)
     assert done["status"] == "FINISHED" and done["hasErrors"] is True
 
@@ -257,7 +278,7 @@ def test_listeners_of_a_changed_definition_apply_at_once(app: Flask, api: Api):
     create(api, "deals", {"name": "two"})
     assert calls() == [("onCreated", "created", "one", None)]
     time.sleep(0)  # nothing queued in the background either
-    assert api.get("/status/jobs?type=LISTENER").get_json()["total"] == 0
+    assert api.get("/status/jobs?type=EXECUTE_LISTENER").get_json()["total"] == 0
     _ = login
 
 
