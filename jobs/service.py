@@ -15,6 +15,7 @@ from bson import ObjectId
 from core.config import Config
 from core.errors import BadRequest, Forbidden, NotFound, unavailable_message
 from core.services import Services
+from jobs.current import current_job
 from jobs.dispatch import Dispatcher, new_rq_id
 from jobs.logs import JobLogs
 from jobs.model import (
@@ -95,10 +96,13 @@ class JobService:
     def submit(self, job_type: str, label: str, data: dict[str, Any], user: dict[str, Any],
                low_priority: bool = False, parent: dict[str, Any] | None = None,
                stoppable: bool = True) -> dict[str, Any]:
+        """Create a PENDING job and queue it. Submitted while another job runs in this thread or work horse
+        (``jobs.current``), it is that job's child unless ``parent`` names another."""
+        parent = parent if parent is not None else current_job()
         doc = new_job(job_type, label, data, user, low_priority, parent, stoppable)
         self.repo.insert(doc)
         if parent is not None:
-            self.repo.col.update_one({"_id": parent["_id"]}, {"$inc": {"childrenJobsCount": 1}})
+            self.repo.child_created(parent["_id"])
         self.logs.write(doc["_id"], "INFO", f"Job created by {user.get('email')}")
         try:
             self._enqueue(doc)
@@ -106,7 +110,8 @@ class JobService:
             if unavailable_message(exc) is None:
                 raise
             # the queue is down: the caller gets a 503, so the job must not start later on its own
-            self.repo.col.delete_one({"_id": doc["_id"], "status": PENDING})
+            if self.repo.col.delete_one({"_id": doc["_id"], "status": PENDING}).deleted_count and parent is not None:
+                self.repo.child_created(parent["_id"], -1)
             raise
         return doc
 

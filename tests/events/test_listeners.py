@@ -198,6 +198,43 @@ def test_listener_jobs_stored_as_LISTENER_by_an_earlier_version_read_filter_and_
     assert sorted(calls()) == [("bg", "created", "new", None), ("bg", "created", "old", None)]
 
 
+def test_listener_jobs_created_inside_a_job_are_its_children(app: Flask, api: Api):
+    """The audit's repro: an import fires a background listener per row; those jobs, and the jobs their own
+    writes fire, hang under the import (parentJob, rootJob, childrenJobsCount/Processed)."""
+    audit = {"name": "auditEntries", "fields": [{"name": "name", "type": "text"}],
+             "listeners": [{"name": "audited", "events": ["created"], "handler": f"{H}:remember"}]}
+    assert api.post("/metadata/entities", json=audit).status_code == 200
+    define(api, [{"name": "audit", "events": ["created"], "handler": f"{H}:write_back"}])
+    direct = create(api, "deals", {"name": "direct"})  # from a request: a root listener job
+    idle(app)
+    first = api.get("/status/jobs?type=EXECUTE_LISTENER&_size=10").get_json()["items"]
+    roots = [j for j in first if j["data"]["record"]["name"] == direct["name"]]
+    assert len(first) == 2 and roots and roots[0]["parentJob"] is None and roots[0]["rootJob"] is None
+    audit_job = roots[0]
+    child = next(j for j in first if j["id"] != audit_job["id"])  # the job the audit's write fired
+    ref = {"id": audit_job["id"], "label": audit_job["label"]}
+    assert child["parentJob"] == ref and child["rootJob"] == ref
+    assert api.get(f"/status/jobs/{audit_job['id']}").get_json()["childrenJobsCount"] == 1
+
+    imported = import_csv(api, "name\nr1\nr2\nr3\n")
+    idle(app)
+    assert imported["parentJob"] is None and imported["rootJob"] is None
+    top = {"id": imported["id"], "label": imported["label"]}
+    listing = api.get("/status/jobs?type=EXECUTE_LISTENER&_size=50").get_json()["items"]
+    children = [j for j in listing if j["parentJob"] == top]
+    assert sorted(j["data"]["record"]["name"] for j in children) == ["r1", "r2", "r3"]
+    assert all(j["rootJob"] == top and j["status"] == "FINISHED" for j in children)
+    for job in children:  # each audit job's write fired one more listener job: a grandchild of the import
+        grandchildren = [j for j in listing if (j["parentJob"] or {}).get("id") == job["id"]]
+        assert len(grandchildren) == 1 and grandchildren[0]["rootJob"] == top
+        assert grandchildren[0]["data"]["record"]["name"] == f"created {job['data']['record']['name']}"
+        counts = api.get(f"/status/jobs/{job['id']}").get_json()
+        assert (counts["childrenJobsCount"], counts["childrenJobsProcessed"]) == (1, 1)
+    parent = api.get(f"/status/jobs/{imported['id']}").get_json()
+    assert (parent["childrenJobsCount"], parent["childrenJobsProcessed"]) == (3, 3)
+    assert api.get("/status/jobs?type=EXECUTE_LISTENER").get_json()["total"] == 8
+
+
 def test_a_failing_listener_never_undoes_the_write(app: Flask, api: Api):
     define(api, [{"name": "boomNow", "events": ["created"], "handler": f"{H}:explode", "background": False},
                  {"name": "boomLater", "events": ["created"], "handler": f"{H}:explode"},
