@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
-from jobs.model import ACTIVE, FINISHED, now_ms
+from jobs.current import running
+from jobs.model import ACTIVE, FINISHED, now_ms, public_type
 from jobs.runners import JobContext, JobInterrupted
 
 if TYPE_CHECKING:
@@ -49,28 +50,29 @@ def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = 
     job = jobs.repo.claim(job_id, token)
     if job is None:
         return  # stopped, canceled, finished or owned by another execution meanwhile
-    runner = jobs.runners.get(job["type"])
+    runner = jobs.runners.get(public_type(job["type"]))  # a job stored under a former type name still runs
     resumed = job.get("checkpoint") is not None or job.get("inFlight") is not None
     jobs.logs.write(job_id, "INFO", "Resuming from the last checkpoint" if resumed else "Starting processing")
-    if not resumed:
-        jobs.notify("started", job)
     ctx = JobContext(jobs, job, token, cancelled)
     extra: dict[str, Any] = {}
     has_errors = False
-    beat = Heartbeat(jobs, job_id, token)
-    try:
-        if runner is None:
-            raise LookupError(f"No runner is registered for job type {job['type']}")
-        extra = runner(ctx) or {}
-    except JobInterrupted:
-        return
-    except Exception as exc:
-        log.exception("job %s failed", job_id)
-        jobs.logs.write(job_id, "ERROR", f"The job failed: {exc}")
-        has_errors = True
-    finally:
-        _flush_background(jobs, job_id)
-        beat.stop()
+    with running(job):  # jobs submitted from here until the runner returns are children of this one
+        if not resumed:
+            jobs.notify("started", job)
+        beat = Heartbeat(jobs, job_id, token)
+        try:
+            if runner is None:
+                raise LookupError(f"No runner is registered for job type {job['type']}")
+            extra = runner(ctx) or {}
+        except JobInterrupted:
+            return
+        except Exception as exc:
+            log.exception("job %s failed", job_id)
+            jobs.logs.write(job_id, "ERROR", f"The job failed: {exc}")
+            has_errors = True
+        finally:
+            _flush_background(jobs, job_id)
+            beat.stop()
     done = _finish(jobs, ctx, token, extra, has_errors)
     if done is not None:
         jobs.notify("failed" if done.get("hasErrors") else "finished", done)

@@ -14,6 +14,7 @@ Public fields follow the platform's job JSON. Internal fields (never rendered):
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from bson import ObjectId
@@ -27,6 +28,10 @@ STATUSES = (PENDING, RUNNING, FINISHED, STOPPING, STOPPED, CANCELING, CANCELED)
 ACTIVE = (RUNNING, STOPPING)  # an execution owns the job
 
 RESULTS_CAP = 1000  # per-record result maps keep at most this many entries
+
+# Type names that earlier versions stored → the public name such jobs are shown, filtered and run under.
+# Mapped on read, never rewritten, so jobs queued by an older process still run and show the public name.
+FORMER_TYPES: dict[str, str] = {"LISTENER": "EXECUTE_LISTENER"}
 
 PUBLIC_FIELDS = ("label", "type", "runBy", "parentJob", "rootJob", "createDate", "startDate", "endDate",
                  "status", "hasErrors", "progress", "recordsCount", "recordsProcessed", "childrenJobsCount",
@@ -56,11 +61,32 @@ def new_job(job_type: str, label: str, data: dict[str, Any], user: dict[str, Any
     }
 
 
+def public_type(stored: str | None) -> str | None:
+    """The type a stored job is known by (see ``FORMER_TYPES``)."""
+    return FORMER_TYPES.get(stored, stored) if stored is not None else None
+
+
+def stored_types(public: Iterable[str]) -> list[str]:
+    """The stored type names of the jobs whose public type is one of ``public`` (for a ``type`` filter): a
+    former name matches nothing by itself, as no job is shown with it."""
+    wanted = [t for t in public if t not in FORMER_TYPES]
+    return wanted + [old for old, new in FORMER_TYPES.items() if new in wanted]
+
+
+def public_type_expr(field: str = "$type") -> dict[str, Any] | str:
+    """``public_type`` as an aggregation expression over ``field``."""
+    if not FORMER_TYPES:
+        return field
+    return {"$switch": {"branches": [{"case": {"$eq": [field, old]}, "then": new} for old, new in FORMER_TYPES.items()],
+                        "default": field}}
+
+
 def render(doc: dict[str, Any]) -> dict[str, Any]:
     """The job JSON of the API."""
     out: dict[str, Any] = {"id": str(doc["_id"])}
     for name in PUBLIC_FIELDS:
         out[name] = doc.get(name)
+    out["type"] = public_type(out["type"])
     return out
 
 

@@ -75,6 +75,10 @@ class JobRepository:
         cond = {"status": {"$in": [PENDING, RUNNING]}, "runner": None}
         return list(self.col.find(cond).sort("_id", 1))
 
+    def child_created(self, parent_id: ObjectId, delta: int = 1) -> None:
+        """``childrenJobsCount`` += ``delta`` in one atomic update (children may be created concurrently)."""
+        self.col.update_one({"_id": parent_id}, {"$inc": {"childrenJobsCount": delta}})
+
     def child_finished(self, parent_id: str) -> None:
         oid = ObjectId(parent_id)
         self.col.update_one({"_id": oid}, {"$inc": {"childrenJobsProcessed": 1}})

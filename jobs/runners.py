@@ -13,7 +13,8 @@ Register a runner in your package's ``install`` (``services.jobs.register_runner
             ctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch), record_results=outcome)
         return {"summary": "..."}                    # optional: merged into the job's ``results``
 
-and submit jobs from a request (or from another job, passing ``parent=ctx.job``)::
+and submit jobs from a request or from another job (a job submitted while a runner runs, in its thread or work
+horse, is that job's child: ``parentJob``, ``rootJob`` and the parent's ``childrenJobsCount`` follow)::
 
     jobs = services().jobs
     job = jobs.submit("MY_JOB", "Doing my job", {"entityName": "companies"}, g.user, low_priority=False)

@@ -15,6 +15,7 @@ from bson import ObjectId
 from core.config import Config
 from core.errors import BadRequest, Forbidden, NotFound, unavailable_message
 from core.services import Services
+from jobs.current import current_job
 from jobs.dispatch import Dispatcher, new_rq_id
 from jobs.logs import JobLogs
 from jobs.model import (
@@ -28,7 +29,9 @@ from jobs.model import (
     new_job,
     now_ms,
     parse_job_id,
+    public_type,
     render,
+    stored_types,
 )
 from jobs.repository import JobRepository
 from jobs.runners import Runner
@@ -73,6 +76,7 @@ class JobService:
         self.job_events: list[Callable[[str, dict[str, Any]], None]] = []
 
     def notify(self, event: str, job: dict[str, Any]) -> None:
+        job = {**job, "type": public_type(job.get("type"))}  # hooks see the public type, as the API shows it
         for fn in list(self.job_events):
             try:
                 fn(event, job)
@@ -92,10 +96,13 @@ class JobService:
     def submit(self, job_type: str, label: str, data: dict[str, Any], user: dict[str, Any],
                low_priority: bool = False, parent: dict[str, Any] | None = None,
                stoppable: bool = True) -> dict[str, Any]:
+        """Create a PENDING job and queue it. Submitted while another job runs in this thread or work horse
+        (``jobs.current``), it is that job's child unless ``parent`` names another."""
+        parent = parent if parent is not None else current_job()
         doc = new_job(job_type, label, data, user, low_priority, parent, stoppable)
         self.repo.insert(doc)
         if parent is not None:
-            self.repo.col.update_one({"_id": parent["_id"]}, {"$inc": {"childrenJobsCount": 1}})
+            self.repo.child_created(parent["_id"])
         self.logs.write(doc["_id"], "INFO", f"Job created by {user.get('email')}")
         try:
             self._enqueue(doc)
@@ -103,7 +110,8 @@ class JobService:
             if unavailable_message(exc) is None:
                 raise
             # the queue is down: the caller gets a 503, so the job must not start later on its own
-            self.repo.col.delete_one({"_id": doc["_id"], "status": PENDING})
+            if self.repo.col.delete_one({"_id": doc["_id"], "status": PENDING}).deleted_count and parent is not None:
+                self.repo.child_created(parent["_id"], -1)
             raise
         return doc
 
@@ -141,7 +149,7 @@ class JobService:
         if not user.get("developer"):
             cond["runBy.id"] = str(user["_id"])
         if filters.types:
-            cond["type"] = {"$in": filters.types}
+            cond["type"] = {"$in": stored_types(filters.types)}
         if filters.statuses:
             bad = [s for s in filters.statuses if s not in STATUSES]
             if bad:
@@ -191,11 +199,14 @@ class JobService:
         return done  # type: ignore[return-value]
 
     def force_stop(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
-        """RUNNING or STOPPING → STOPPED now; the work is killed (RQ) or cancelled (embedded)."""
+        """STOPPING → STOPPED now; the work is killed (RQ) or cancelled (embedded).
+
+        Only a job already asked to stop (the contract: "the status is different from STOPPING" is an error),
+        so a graceful stop is always tried first."""
         doc = self._for_action(raw_id, user, "force-stopped")
-        done = self.repo.transition(doc["_id"], ACTIVE, {"status": STOPPED, "runner": None})
+        done = self.repo.transition(doc["_id"], STOPPING, {"status": STOPPED, "runner": None})
         if done is None:
-            self._invalid(doc["_id"], "force-stopped", "RUNNING or STOPPING")
+            self._invalid(doc["_id"], "force-stopped", "STOPPING")
         self.dispatcher.force_stop(done)  # type: ignore[arg-type]
         self.logs.write(doc["_id"], "WARN", f"Force-stopped by {user.get('email')}; the last batch may be partial")
         return done  # type: ignore[return-value]

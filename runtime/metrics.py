@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 
 from core.errors import Unauthorized
 from core.services import Services
+from jobs.model import public_type_expr
 
 log = logging.getLogger("runtime.metrics")
 
@@ -118,7 +119,7 @@ class JobsCollector(Collector):
         if jobs is None:
             return
         counts = GaugeMetricFamily("runtime_jobs", "Jobs in sys.jobs, by type and status", labels=["type", "status"])
-        for row in jobs.repo.col.aggregate([{"$group": {"_id": {"type": "$type", "status": "$status"},
+        for row in jobs.repo.col.aggregate([{"$group": {"_id": {"type": public_type_expr(), "status": "$status"},
                                                         "n": {"$sum": 1}}}]):
             counts.add_metric([str(row["_id"].get("type")), str(row["_id"].get("status"))], row["n"])
         yield counts
@@ -132,7 +133,7 @@ class JobsCollector(Collector):
     def _durations(col: Any) -> HistogramMetricFamily:
         """Run time (endDate - startDate) of every ended job, by type, as a cumulative histogram."""
         seconds = {"$divide": [{"$subtract": ["$endDate", "$startDate"]}, 1000]}
-        group: dict[str, Any] = {"_id": "$type", "count": {"$sum": 1}, "sum": {"$sum": seconds}}
+        group: dict[str, Any] = {"_id": public_type_expr(), "count": {"$sum": 1}, "sum": {"$sum": seconds}}
         for i, bound in enumerate(JOB_BUCKETS):
             group[f"b{i}"] = {"$sum": {"$cond": [{"$lte": [seconds, bound]}, 1, 0]}}
         family = HistogramMetricFamily("runtime_job_duration_seconds", "Run time of ended jobs, by type",

@@ -2,7 +2,9 @@
 
 ``event`` is ``{type: "DATA", dataEvent: RECORD_CREATED|RECORD_CHANGED|RECORD_DELETED|ACTION_PERFORMED|
 CONDITION_MET, event, entity, listener, action}`` (or ``{type: "JOB", jobType, jobEvent, jobId, ...}``);
-``record`` / ``oldRecord`` are REST JSON (None when there is none); ``ctx.data`` reads and writes records
+``record`` / ``oldRecord`` are REST JSON or None (for data events, a delete's ``record`` is the deleted record:
+``record`` is None only after an action on many records; ``oldRecord`` is None after a create; both are None
+for job events); ``ctx.data`` reads and writes records
 like action handlers do (those writes fire listeners too), ``ctx.log(level, message)`` writes the job log
 (background) or the app logs (in-request), ``ctx.user`` is who made the change.
 """

@@ -5,7 +5,7 @@ Which listeners: ``created``/``changed``/``deleted`` on that kind of write; ``ac
 ``condition`` and it did not before. ``WriteContext.trigger_events = False`` fires none.
 
 How: a webhook always becomes a delivery sent by a worker; a handler with ``background: true`` (the default)
-runs in a ``LISTENER`` job, with ``background: false`` right here, after the commit — its failure is logged
+runs in an ``EXECUTE_LISTENER`` job, with ``background: false`` right here, after the commit — its failure is logged
 (app logs) and never undoes the write.
 """
 
@@ -27,7 +27,7 @@ from entities.records.render import render
 
 log = logging.getLogger("entities.listeners")
 
-LISTENER_JOB = "LISTENER"
+LISTENER_JOB = "EXECUTE_LISTENER"  # the platform's public type (jobs stored as "LISTENER" read as this)
 DATA_EVENT_NAMES = {"created": "RECORD_CREATED", "changed": "RECORD_CHANGED", "deleted": "RECORD_DELETED",
                     "actionPerformed": "ACTION_PERFORMED", "conditionMet": "CONDITION_MET"}
 JOB_EVENT_NAMES = {"started": "jobStarted", "finished": "jobFinished", "failed": "jobFailed"}
@@ -54,6 +54,19 @@ def fired_events(listener: Listener, event: RecordEvent) -> list[str]:
     return out
 
 
+def listener_records(event: RecordEvent) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``record`` and ``oldRecord`` as listeners get them (REST JSON).
+
+    A delete's ``record`` is the deleted record (the platform leaves ``record`` empty only for an action on many
+    records). Its ``oldRecord`` is the same record: the platform names ``oldRecord`` only for changes, actions and
+    conditions, but earlier versions sent the deleted record there, and receivers may still read it."""
+    old = render(event.entity, event.old_record) if event.old_record is not None else None
+    if event.kind == "deleted":
+        return old, old
+    record = render(event.entity, event.record) if event.record is not None else None
+    return record, old
+
+
 class ListenerDispatcher:
     def __init__(self, services: Any):
         self.services = services
@@ -66,8 +79,7 @@ class ListenerDispatcher:
         listeners = listeners_of(event.entity)
         if not listeners:
             return
-        record = render(event.entity, event.record) if event.record is not None else None
-        old = render(event.entity, event.old_record) if event.old_record is not None else None
+        record, old = listener_records(event)
         for listener in listeners:
             try:
                 names = fired_events(listener, event)

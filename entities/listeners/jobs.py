@@ -1,4 +1,4 @@
-"""``LISTENER`` jobs: a background listener handler, retried a few times before the job ends with errors."""
+"""``EXECUTE_LISTENER`` jobs: a background listener handler, retried a few times before the job ends with errors."""
 
 from __future__ import annotations
 

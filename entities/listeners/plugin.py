@@ -1,4 +1,4 @@
-"""Plugs listeners in: the definition check, the after-commit and job-event hooks, the LISTENER job runner."""
+"""Plugs listeners in: the definition check, the after-commit and job-event hooks, the EXECUTE_LISTENER job runner."""
 
 from __future__ import annotations
 

@@ -88,6 +88,23 @@ def test_a_receiver_failing_twice_gets_exactly_one_success_with_a_correct_signat
     assert body["record"]["title"] == "fixed"
 
 
+def test_a_delete_sends_the_deleted_record(app, api: Api):
+    ok = Receiver([200]).start()
+    try:
+        definition = tickets(ok.url)
+        definition["listeners"][0]["events"] = ["deleted"]
+        assert api.post("/metadata/entities", json=definition).status_code == 200
+        record = create(api, "tickets", {"title": "old news"})
+        assert api.delete(f"/data/tickets/{record['id']}").status_code == 200
+        sent = until(lambda: ok.received)
+        body = json.loads(sent[0].body)
+        assert body["event"] == "deleted" and body["record"]["id"] == record["id"]
+        assert body["record"]["title"] == "old news" and body["oldRecord"] == body["record"]
+        assert deliveries(api)["items"][0]["recordId"] == record["id"]
+    finally:
+        ok.close()
+
+
 def test_a_receiver_that_never_succeeds_is_given_up_after_the_last_retry(app, api: Api):
     down = Receiver([500]).start()
     try:

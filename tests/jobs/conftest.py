@@ -36,12 +36,15 @@ CONTROL = StepControl()
 
 
 def run_steps(ctx: JobContext) -> dict[str, Any]:
-    """One step per batch: checkpoint = next step; results ``s<i>``; fails on step ``failAt``."""
+    """One step per batch: checkpoint = next step; results ``s<i>``; fails on step ``failAt``; the first
+    ``spawn`` steps each submit a one-step job (``spawned <step>``) from inside the run, after ``before_step``."""
     total = int(ctx.data["steps"])
     if ctx.checkpoint is None:
         ctx.set_total(total)
     for step in range(ctx.checkpoint or 0, total):
         CONTROL.before_step(step)
+        if step < int(ctx.data.get("spawn") or 0):
+            ctx.jobs.submit(STEPS, f"spawned {step}", {"steps": 1}, {"_id": ctx.job["runBy"]["id"]})
         if ctx.data.get("failAt") == step:
             raise RuntimeError(f"step {step} failed")
         ctx.log("INFO", f"step {step}")

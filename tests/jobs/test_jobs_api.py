@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from bson import ObjectId
 
-from jobs.model import FINISHED, JOB_LOGS, RUNNING, STOPPED, new_job
+from jobs.model import FINISHED, JOB_LOGS, RUNNING, STOPPED, STOPPING, new_job
 from tests.jobs.conftest import STEPS, admin, wait_idle
 
 
@@ -91,6 +92,7 @@ def test_force_stop_then_cancel(app, api, jobs, control):
     control.block_at = 1
     doc = _submit(app, 4)
     assert control.entered.wait(10)
+    assert api.put(f"/status/jobs/{doc['_id']}/stop").get_json()["status"] == STOPPING
     response = api.put(f"/status/jobs/{doc['_id']}/forceStop")
     assert response.status_code == 200 and response.get_json()["status"] == STOPPED
     control.proceed.set()
@@ -122,10 +124,11 @@ def test_invalid_transitions_are_400_with_the_current_status(app, api, jobs, con
     control.block_at = 0
     running = _submit(app, 2)
     assert control.entered.wait(10)
-    for op in ("resume", "cancel"):
+    for op in ("resume", "cancel", "forceStop"):  # forceStop only from STOPPING: a graceful stop comes first
         response = api.put(f"/status/jobs/{running['_id']}/{op}")
         assert response.status_code == 400 and response.get_json()["jobStatus"] == RUNNING, op
         assert "RUNNING" in response.get_json()["message"]
+    assert _job(api, running["_id"])["status"] == RUNNING  # the refused forceStop changed nothing
     control.proceed.set()
     wait_idle(jobs)
     for op in ("stop", "resume", "forceStop", "cancel"):
@@ -251,6 +254,41 @@ def test_child_jobs_count_on_the_parent(app, api, jobs):
     wait_idle(jobs)
     assert _job(api, parent["_id"])["childrenJobsCount"] == 1
     assert _job(api, parent["_id"])["childrenJobsProcessed"] == 1
+
+
+def test_only_jobs_submitted_from_inside_a_running_job_are_its_children(app, api, jobs, control):
+    """A job submitted by a runner (in the runner's thread) is its child; one submitted meanwhile from another
+    thread (a request) is a root job."""
+    control.block_at = 0
+    parent = _submit(app, 2, spawn=1)
+    assert control.entered.wait(10)
+    beside = _submit(app, 1)  # from this thread, while the parent runs
+    control.proceed.set()
+    wait_idle(jobs)
+    assert _job(api, beside["_id"])["parentJob"] is None and _job(api, beside["_id"])["rootJob"] is None
+    spawned = [j for j in api.get("/status/jobs").get_json()["items"] if j["label"] == "spawned 0"]
+    ref = {"id": str(parent["_id"]), "label": "test steps"}
+    assert len(spawned) == 1 and spawned[0]["parentJob"] == ref and spawned[0]["rootJob"] == ref
+    assert spawned[0]["status"] == FINISHED
+    done = _job(api, parent["_id"])
+    assert (done["childrenJobsCount"], done["childrenJobsProcessed"]) == (1, 1)
+    assert _job(api, beside["_id"])["childrenJobsCount"] == 0
+
+
+def test_a_child_refused_by_a_queue_that_is_down_leaves_the_parents_count_as_it_was(app, api, jobs, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisDown
+
+    jobs.dispatcher.pause()
+    parent = _submit(app, 1)
+
+    def down(job):
+        raise RedisDown("the queue is down")
+
+    monkeypatch.setattr(jobs.dispatcher, "enqueue", down)
+    with pytest.raises(RedisDown):
+        jobs.submit(STEPS, "child", {"steps": 1}, admin(app), parent=parent)
+    assert _job(api, parent["_id"])["childrenJobsCount"] == 0
+    assert api.get("/status/jobs").get_json()["total"] == 1  # the child is gone with its count
 
 
 def test_a_step_slower_than_the_stale_limit_is_not_taken_for_a_dead_worker(app, api, jobs, control, monkeypatch):

