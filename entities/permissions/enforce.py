@@ -30,6 +30,7 @@ MESSAGES = {
     "edit": "Provided token does not have permissions to edit records on this entity or you don't have "
             "permissions to edit this particular record",
     "delete": "Provided token does not have permissions to delete this record",
+    "deleteMany": "Provided token does not have permissions to delete records on this entity",
     "aggregate": "You are trying to aggregate data you don't have permissions to read. This applies at the "
                  "entity level, record level and field level",
     "action": "You don't have permissions to execute the action or you don't have permissions for the record",

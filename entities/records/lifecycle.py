@@ -363,6 +363,12 @@ class RecordLifecycle:
                 self.history.discard(entry["_id"])
         raise ApiError(503, "The record is too busy to delete right now; try again")
 
+    def check_delete(self, entity: Entity, record_id: str | ObjectId, ctx: WriteContext) -> None:
+        """What ``delete`` would refuse before writing, without deleting: 404 when the record does not exist,
+        403 when ``ctx`` may not delete it (a background delete of one record answers these up front)."""
+        current = self.get(entity, record_id)
+        self._authorize("delete", entity, current, None, ctx)
+
     def delete_batch(self, entity: Entity, batch: list[ObjectId], ctx: WriteContext,
                      check: Callable[[], None] = lambda: None) -> tuple[dict[str, dict[str, Any]], list[ObjectId]]:
         """Delete the records of ``batch``: ``({id: outcome}, ids that were not there)``. One ``delete_many``
