@@ -2,7 +2,8 @@
 
 ``PUT /data/{entity}/{id}/{action}`` and ``PUT /data/{entity}/{id1,id2}/{action}`` run over those records;
 ``PUT /data/{entity}/{action}?<query>`` runs over what the query matches — and, for a **global** action,
-runs it once with no record or query.
+runs it once with no record or query. A caller who can never run the action on the entity gets 403 before
+anything runs, in every form.
 """
 
 from __future__ import annotations
@@ -54,18 +55,20 @@ def _submit(entity: Entity, action: Action, body: Any, selection: dict[str, Any]
 def run_on_ids(entity: Entity, ids: list[str] | None, action_name: str):
     svc = services()
     action = _action(entity, action_name)
-    body = json_body({})
-    params = ActionService(svc).parameters(entity, action, body)
     ids = ids or []
+    single = len(ids) == 1 and "," not in request.path.rsplit("/", 2)[-2]
+    runner, ctx = ActionService(svc), write_context()
+    runner.check_allowed(entity, action, ctx, single)
+    body = json_body({})
+    params = runner.parameters(entity, action, body)
     if action.type == "global":
         raise BadRequest(f"'{action.name}' is a global action: run it with PUT /data/{entity.name}/{action.name}")
     if len(ids) > svc.config.sync_max_records and not _wants_async(action):
         raise BadRequest(f"More than {svc.config.sync_max_records} records: use _async=true")
     if _wants_async(action):
         return _submit(entity, action, body, {"ids": ids})
-    runner, ctx = ActionService(svc), write_context()
     if action.type == "oneRecord":
-        if len(ids) == 1 and "," not in request.path.rsplit("/", 2)[-2]:
+        if single:
             return jsonify(runner.run_one(entity, action, ids[0], params, g.user, ctx))
         return jsonify(runner.run_one_each(entity, action, ids, params, g.user, ctx))
     return jsonify(runner.run_many(entity, action, selection_filter(entity, ids, None), params, g.user, ctx))
@@ -74,8 +77,9 @@ def run_on_ids(entity: Entity, ids: list[str] | None, action_name: str):
 def run_on_query(entity: Entity, _ids: Any, action_name: str):
     svc = services()
     action = _action(entity, action_name)
-    body = json_body({})
     runner = ActionService(svc)
+    runner.check_allowed(entity, action, write_context(), single=False)
+    body = json_body({})
     params = runner.parameters(entity, action, body)
     if action.type == "global":
         if _wants_async(action):

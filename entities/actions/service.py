@@ -83,6 +83,18 @@ class ActionService:
             raise ValidationFailed(errors)
         return schema_for(pseudo).dump({p.name: loaded.get(p.name) for p in action.parameters})
 
+    # --- permission ------------------------------------------------------------------------------
+
+    @staticmethod
+    def check_allowed(entity: Entity, action: Action, ctx: WriteContext, single: bool) -> None:
+        """403 before anything runs (sync or in the background) when the caller can never run ``action`` on
+        this entity: no access, or an action rule of never; for a global action, any rule short of always (it
+        has no record to meet a condition). A rule with a condition depends on each record: a run over several
+        records still answers per id."""
+        rule = action_rule(entity, action.name, ctx)
+        if rule.never or (action.type == "global" and not rule.always):
+            raise forbidden("action" if single else "actionMany")
+
     # --- one record ------------------------------------------------------------------------------
 
     def run_one(self, entity: Entity, action: Action, record_id: ObjectId | str, params: dict[str, Any],

@@ -89,3 +89,45 @@ def test_a_background_delete_of_one_record_is_checked_up_front(world: dict[str, 
     assert job["status"] == "FINISHED" and job["hasErrors"] is False
     assert api.get(f"/data/companies/{a}").status_code == 404
     assert api.get(f"/data/companies/{b}").status_code == 200
+
+
+ACTION_ONE = "You don't have permissions to execute the action or you don't have permissions for the record"
+ACTION_MANY = "You don't have permissions to execute the action"
+
+
+@pytest.mark.parametrize("who", ["sales", "stranger"])
+def test_a_caller_who_can_never_run_an_action_gets_403_for_every_form(world: dict[str, Any], api: Api, who: str):
+    """``customResponse`` (one record), ``countEmployees`` (many) and ``createSample`` (global) are not granted to
+    sales; the stranger has nothing on companies, not even ``logSomething``."""
+    user: Api = world[who]
+    a, b = world["a"], world["b"]
+    actions = ["customResponse", "countEmployees"] + (["logSomething"] if who == "stranger" else [])
+    for suffix in ("", "?_async=true"):
+        for action in actions:
+            _forbidden(user.put(f"/data/companies/{a}/{action}{suffix}"), ACTION_ONE)
+            _forbidden(user.put(f"/data/companies/{a},{b}/{action}{suffix}"), ACTION_MANY)
+            _forbidden(user.put(f"/data/companies/{a},{ObjectId()}/{action}{suffix}"), ACTION_MANY)
+            query = f"/data/companies/{action}?type=a" + suffix.replace("?", "&")
+            _forbidden(user.put(query), ACTION_MANY)
+        _forbidden(user.put(f"/data/companies/createSample{suffix}", json={"name": "x"}), ACTION_MANY)
+    assert _jobs(api) == 0
+    assert api.get("/data/companies").get_json()["total"] == 3
+
+
+def test_refused_before_the_parameters_are_read(world: dict[str, Any]):
+    refused = world["stranger"].put(f"/data/companies/{world['a']},{world['b']}/logSomething", json={"param1": 5})
+    _forbidden(refused, ACTION_MANY)  # not a 400 about param1
+
+
+def test_an_action_rule_that_depends_on_the_record_answers_per_id(world: dict[str, Any], api: Api):
+    a, b, off = world["a"], world["b"], world["off"]
+    both = world["conditional"].put(f"/data/companies/{a},{b}/customResponse")
+    assert both.status_code == 200, both.get_json()
+    assert both.get_json() == {a: {"status": "ok", "response": "This is a custom response"},
+                               b: {"status": "error", "errorMessage": ACTION_ONE}}
+    job = wait_for_job(world["conditional"], world["conditional"].put(
+        f"/data/companies/{a},{b}/customResponse?_async=true").get_json()["jobId"])
+    assert job["results"]["results"][a]["status"] == "ok" and job["results"]["results"][b]["status"] == "error"
+    sales = world["sales"].put(f"/data/companies/{a},{off}/logSomething")  # granted; access only to active ones
+    assert sales.status_code == 200
+    assert sales.get_json()[a]["status"] == "ok" and sales.get_json()[off]["status"] == "error"
