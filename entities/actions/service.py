@@ -251,7 +251,7 @@ def query_selection(col: Any, entity: Entity, args: Any, base: dict[str, Any] | 
     ``_sortField``/``_sortType`` order, newest first by default); without them, every match. ``sync_limit``:
     the most a sync run may take (400 beyond, asking for ``_async``); None for a background run, which walks
     every match itself (any number)."""
-    paged = any(name in args for name in PAGING_PARAMS)
+    paged = any(args.get(name) not in (None, "") for name in PAGING_PARAMS)  # empty counts as absent
     q = parse_list_query(entity, args, base) if paged else \
         parse_list_query(entity, args, base, default_size=EVERY_MATCH, max_size=EVERY_MATCH)
     if not paged and sync_limit is None:
