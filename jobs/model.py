@@ -28,6 +28,9 @@ STATUSES = (PENDING, RUNNING, FINISHED, STOPPING, STOPPED, CANCELING, CANCELED)
 ACTIVE = (RUNNING, STOPPING)  # an execution owns the job
 
 RESULTS_CAP = 1000  # per-record result maps keep at most this many entries
+# ... and at most about this many bytes: past it an entry keeps its status without its ``response`` (a
+# record, a custom response), so a job document stays well under MongoDB's 16 MB whatever the records hold.
+RESULTS_MAX_BYTES = 8 * 1024 * 1024
 
 # Type names that earlier versions stored → the public name such jobs are shown, filtered and run under.
 # Mapped on read, never rewritten, so jobs queued by an older process still run and show the public name.

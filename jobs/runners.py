@@ -32,7 +32,9 @@ Rules of the contract:
   ``ctx.interrupted_batch`` is not None, the previous run died inside that batch: redo it idempotently.
 * ``record_results`` adds ``{key: {"status": "ok"|"error", ...}}`` entries to ``results.results``
   (at most 1,000 entries are kept; keys must not contain ``.`` or start with ``$``). An ``error`` entry or
-  ``errors=n`` sets ``hasErrors``.
+  ``errors=n`` sets ``hasErrors``. ``ctx.results_room()`` says how many more are kept, so a runner need not
+  build the others. Once the kept entries reach ``RESULTS_MAX_BYTES`` (8 MB), later ones lose their
+  ``response`` (a job document must stay under MongoDB's 16 MB).
 * The returned dict (if any) is merged into ``results`` when the job finishes (e.g. ``{"response": ...}``).
   Raising any other exception finishes the job with ``hasErrors: true`` and the message in its logs.
 * ``ctx.log(level, message)`` writes job logs (INFO, WARN, ERROR). ``ctx.write_context(path)`` is a
@@ -44,13 +46,15 @@ Rules of the contract:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import bson
 from bson import ObjectId
 
 from core.context import WriteContext
-from jobs.model import RESULTS_CAP, STOPPED, STOPPING, now_ms
+from jobs.model import RESULTS_CAP, RESULTS_MAX_BYTES, STOPPED, STOPPING, now_ms
 
 if TYPE_CHECKING:
     from core.services import Services
@@ -78,7 +82,10 @@ class JobContext:
         self.batch_size: int = jobs.settings.batch_size
         self._token = token
         self._cancelled = cancelled
-        self._results_kept = len((job.get("results") or {}).get("results") or {})
+        kept = (job.get("results") or {}).get("results") or {}
+        self._results_kept = len(kept)
+        self._results_bytes = encoded_size(kept)
+        self._responses_dropped = False
 
     # --- progress ------------------------------------------------------------------------------
 
@@ -86,6 +93,11 @@ class JobContext:
         """``recordsCount``: how many records this job will process."""
         self._write({"$set": {"recordsCount": int(n)}})
         self.job["recordsCount"] = int(n)
+
+    def results_room(self) -> int:
+        """How many more ``record_results`` entries this job keeps: a runner need not build (or read the data
+        of) outcomes past the cap."""
+        return max(0, RESULTS_CAP - self._results_kept)
 
     def begin_batch(self, keys: Iterable[str]) -> None:
         """Record the batch about to be processed (cleared by ``save_checkpoint``)."""
@@ -103,7 +115,7 @@ class JobContext:
         for key, outcome in (record_results or {}).items():
             has_errors = has_errors or outcome.get("status") == "error"
             if self._results_kept < RESULTS_CAP:
-                fields[f"results.results.{key}"] = outcome
+                fields[f"results.results.{key}"] = self._within_budget(outcome)
                 self._results_kept += 1
         if has_errors:
             fields["hasErrors"] = True
@@ -115,6 +127,20 @@ class JobContext:
             self.log("INFO", f"Stopped after {doc['recordsProcessed']} records; it can be resumed")
             raise JobInterrupted("stopped")
         self.check_cancelled()
+
+    def _within_budget(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        """The outcome as kept: without its ``response`` once the kept results would pass ``RESULTS_MAX_BYTES``
+        (its status and error message are always kept)."""
+        size = encoded_size(outcome)
+        if self._results_bytes + size > RESULTS_MAX_BYTES and "response" in outcome:
+            outcome = {k: v for k, v in outcome.items() if k != "response"}
+            size = encoded_size(outcome)
+            if not self._responses_dropped:
+                self._responses_dropped = True
+                self.log("WARN", f"The results keep responses up to {RESULTS_MAX_BYTES // (1024 * 1024)} MB; "
+                                 "later entries have their status only")
+        self._results_bytes += size
+        return outcome
 
     def heartbeat(self) -> None:
         self._write({"$set": {"heartbeat": now_ms()}})
@@ -150,3 +176,12 @@ class JobContext:
         if doc is None:
             raise JobInterrupted("the job is no longer owned by this execution")
         return doc
+
+
+def encoded_size(value: dict[str, Any]) -> int:
+    """About how many bytes ``value`` takes in a job document (its BSON size; its JSON size when it is not
+    encodable as BSON as it stands)."""
+    try:
+        return len(bson.encode(value))
+    except Exception:
+        return len(json.dumps(value, default=str))

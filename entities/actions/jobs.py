@@ -52,7 +52,7 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
         jctx, data["entityName"], data["actionName"], data.get("params"))
     if action.type == "global":
         return {"results": {"status": "ok", "response": runner.run_global(entity, action, params, user, ctx, hooks)}}
-    if "ids" in data:
+    if "ids" in data:  # the ids of the route, or the page of a paged query (fixed when the request came)
         selector = selection_filter(entity, data["ids"], None)
     else:
         base = read_filter(policy(entity, ctx.caller).access, "query") if ctx.caller is not None else None

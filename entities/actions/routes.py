@@ -1,8 +1,9 @@
 """Action routes, reached through the records dispatcher.
 
 ``PUT /data/{entity}/{id}/{action}`` and ``PUT /data/{entity}/{id1,id2}/{action}`` run over those records;
-``PUT /data/{entity}/{action}?<query>`` runs over what the query matches — and, for a **global** action,
-runs it once with no record or query.
+``PUT /data/{entity}/{action}?<query>`` runs over the records a list with the same parameters returns (every
+match when it does not page) — and, for a **global** action, runs it once with no record or query. A caller
+who can never run the action on the entity gets 403 before anything runs, in every form.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from core.http import json_body
 from core.identity import write_context
 from core.services import services
 from entities.actions.definitions import Action, action_of
-from entities.actions.service import ActionService, selection_filter
+from entities.actions.service import ActionService, query_selection, selection_filter
 from entities.metadata import Entity
 from entities.permissions.enforce import scoped_query
-from entities.query import count, parse_list_query
 
 
 def _action(entity: Entity, name: str) -> Action:
@@ -54,43 +54,48 @@ def _submit(entity: Entity, action: Action, body: Any, selection: dict[str, Any]
 def run_on_ids(entity: Entity, ids: list[str] | None, action_name: str):
     svc = services()
     action = _action(entity, action_name)
-    body = json_body({})
-    params = ActionService(svc).parameters(entity, action, body)
     ids = ids or []
+    single = len(ids) == 1 and "," not in request.path.rsplit("/", 2)[-2]
+    runner, ctx = ActionService(svc), write_context()
+    runner.check_allowed(entity, action, ctx, single)
+    body = json_body({})
+    params = runner.parameters(entity, action, body)
     if action.type == "global":
         raise BadRequest(f"'{action.name}' is a global action: run it with PUT /data/{entity.name}/{action.name}")
     if len(ids) > svc.config.sync_max_records and not _wants_async(action):
         raise BadRequest(f"More than {svc.config.sync_max_records} records: use _async=true")
     if _wants_async(action):
         return _submit(entity, action, body, {"ids": ids})
-    runner, ctx = ActionService(svc), write_context()
     if action.type == "oneRecord":
-        if len(ids) == 1 and "," not in request.path.rsplit("/", 2)[-2]:
+        if single:
             return jsonify(runner.run_one(entity, action, ids[0], params, g.user, ctx))
         return jsonify(runner.run_one_each(entity, action, ids, params, g.user, ctx))
     return jsonify(runner.run_many(entity, action, selection_filter(entity, ids, None), params, g.user, ctx))
 
 
 def run_on_query(entity: Entity, _ids: Any, action_name: str):
+    """The records a list with the same parameters returns (see ``query_selection``); a sync run goes through
+    them in that order. A paged query's job gets the page's ids (``data.ids``) beside the query."""
     svc = services()
     action = _action(entity, action_name)
+    runner, ctx = ActionService(svc), write_context()
+    runner.check_allowed(entity, action, ctx, single=False)
     body = json_body({})
-    runner = ActionService(svc)
     params = runner.parameters(entity, action, body)
+    background = _wants_async(action)
     if action.type == "global":
-        if _wants_async(action):
+        if background:
             return _submit(entity, action, body, {})
-        return jsonify(runner.run_global(entity, action, params, g.user, write_context()))
+        return jsonify(runner.run_global(entity, action, params, g.user, ctx))
     args, base = scoped_query(entity, request.args)
-    q = parse_list_query(entity, args, base, max_size=10**9)
-    if _wants_async(action):
-        return _submit(entity, action, body, {"query": request.args.to_dict(flat=False)})
-    matched = count(svc.records.collection(entity), q, svc.config.query_max_time_ms)
-    if matched > svc.config.sync_max_records:
-        raise BadRequest(f"The query matches {matched} records, more than {svc.config.sync_max_records}: "
-                         "use _async=true to run the action in a background job")
-    ctx = write_context()
+    col = svc.records.collection(entity)
+    selection = query_selection(col, entity, args, base, None if background else svc.config.sync_max_records,
+                                svc.config.query_max_time_ms)
+    if background:
+        page = {"ids": [str(i) for i in selection.ids or []]} if selection.paged else {}
+        return _submit(entity, action, body, {"query": request.args.to_dict(flat=False), **page})
+    ids = selection.ids or []
     if action.type == "oneRecord":
-        ids = [str(d["_id"]) for d in svc.records.collection(entity).find(q.filter, {"_id": 1}).sort("_id", 1)]
-        return jsonify(runner.run_one_each(entity, action, ids, params, g.user, ctx))
-    return jsonify(runner.run_many(entity, action, q.filter, params, g.user, ctx))
+        return jsonify(runner.run_one_each(entity, action, [str(i) for i in ids], params, g.user, ctx))
+    selector = {"_id": {"$in": ids}} if selection.paged else selection.filter
+    return jsonify(runner.run_many(entity, action, selector, params, g.user, ctx))

@@ -30,9 +30,11 @@ MESSAGES = {
     "edit": "Provided token does not have permissions to edit records on this entity or you don't have "
             "permissions to edit this particular record",
     "delete": "Provided token does not have permissions to delete this record",
+    "deleteMany": "Provided token does not have permissions to delete records on this entity",
     "aggregate": "You are trying to aggregate data you don't have permissions to read. This applies at the "
                  "entity level, record level and field level",
     "action": "You don't have permissions to execute the action or you don't have permissions for the record",
+    "actionMany": "You don't have permissions to execute the action",
     "import": "You don't have permissions to import records on this entity",
     "export": "You don't have permissions to export records on this entity",
     "history": "You don't have permissions to see history of records for the entity",

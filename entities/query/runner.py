@@ -27,6 +27,17 @@ def find_page(col: Any, q: ListQuery, max_time_ms: int) -> list[dict[str, Any]]:
     return list(cursor)
 
 
+def page_ids(col: Any, q: ListQuery, max_time_ms: int) -> list[ObjectId]:
+    """The ids of the records ``find_page`` returns, in the same order (what a list page holds)."""
+    if not q.limit:
+        return []
+    q.bind_cursor(col)
+    cursor = col.find(q.page_filter(), {"_id": 1}, max_time_ms=max_time_ms).sort(q.sort)
+    if q.skip:
+        cursor = cursor.skip(q.skip)
+    return [d["_id"] for d in cursor.limit(q.limit)]
+
+
 def page_and_total(col: Any, q: ListQuery, max_time_ms: int) -> tuple[list[dict[str, Any]], int]:
     """A list's page and total: one pass over the filter on the embedded store, a find and a count on MongoDB."""
     if isinstance(col, Collection):  # a real driver: the find uses the sort's index, the count the filter's

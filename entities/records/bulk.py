@@ -10,7 +10,9 @@ from bson import ObjectId
 from core.context import WriteContext
 from core.errors import ApiError
 from entities.metadata import Entity
-from entities.records.lifecycle import RecordLifecycle
+from entities.permissions.enforce import forbidden
+from entities.permissions.policy import EntityPolicy
+from entities.records.lifecycle import RecordLifecycle, parse_id
 from entities.records.render import render, with_entity
 
 RESULTS_CAP = 1000
@@ -33,6 +35,20 @@ def delete_each(records: RecordLifecycle, entity: Entity, ids: Iterable[ObjectId
         if len(results) < cap or key in results:
             results[key] = outcome
     return results, ok, failed
+
+
+def check_delete(records: RecordLifecycle, entity: Entity, p: EntityPolicy, ids: list[str], single: bool,
+                 background: bool, ctx: WriteContext) -> None:
+    """The refusals a delete of ``ids`` answers before it starts, now or in the background.
+
+    403 when the caller can never delete records of the entity (no access, or a delete rule of never), for one
+    id or many. One id deleted in the background is also checked as the sync delete checks it (404 no such
+    record, 403 not this record), since its job could only report that afterwards. A rule with a condition
+    depends on each record: many ids still get a result per id."""
+    if p.delete.never:
+        raise forbidden("delete" if single else "deleteMany")
+    if single and background:
+        records.check_delete(entity, parse_id(ids[0]), ctx)
 
 
 def split_ids(raw: str) -> list[str]:

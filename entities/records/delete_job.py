@@ -3,6 +3,11 @@
 Ids are walked in ascending ``_id`` order; the checkpoint is the last processed id. Each batch goes through
 ``RecordLifecycle.delete_batch``, which deletes one by one (history, permissions, events) or, when no
 per-record stage applies, with one ``delete_many``.
+
+The job's ``results.results`` is the map a sync delete of many records answers: ``{id: {status: "ok",
+response: <deleted record>}}`` or ``{status: "error", errorMessage}``, within the job's results cap (records
+past it are not even read). A record that a killed run had already deleted when its batch is redone is
+reported ``{status: "ok"}`` alone: its content is gone.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from core.api import parser
 from core.http import arg_flag
 from core.services import services
 from entities.metadata import Entity
-from entities.permissions.enforce import job_context, policy, read_filter
+from entities.permissions.enforce import job_context, policy, read_filter, strip_hidden
+from entities.permissions.policy import UNRESTRICTED
 from entities.query import iterate_ids, parse_list_query
+from entities.records.render import render, with_entity
 from jobs.runners import JobContext
 from jobs.schemas import PriorityQuery
 
@@ -85,7 +92,12 @@ def _delete_batch(ctx: JobContext, entity: Entity, batch: list[ObjectId], missin
     ctx.begin_batch([str(i) for i in batch])
     wctx = job_context(ctx.services.permissions, ctx.write_context(f"entities.{entity.name}.delete"))
     wctx.trigger_events = ctx.data.get("triggerEvents", True) is not False
-    outcomes, gone = ctx.services.records.delete_batch(entity, batch, wctx, check=ctx.check_cancelled)
+    outcomes, gone, deleted = ctx.services.records.delete_batch(entity, batch, wctx, check=ctx.check_cancelled,
+                                                                keep=ctx.results_room())
+    if deleted:  # as the sync delete answers: the record with its entity, without the caller's hidden fields
+        shown = wctx.caller.entity(entity) if wctx.caller is not None else UNRESTRICTED
+        for key, doc in deleted.items():
+            outcomes[key] = {"status": "ok", "response": strip_hidden(shown, with_entity(entity, render(entity, doc)))}
     errors = sum(1 for o in outcomes.values() if o["status"] == "error")
     for rid in gone:
         if missing == MISSING_IS_DONE:

@@ -365,30 +365,47 @@ class RecordLifecycle:
                 self.history.discard(entry["_id"])
         raise ApiError(503, "The record is too busy to delete right now; try again")
 
+    def check_delete(self, entity: Entity, record_id: str | ObjectId, ctx: WriteContext) -> None:
+        """What ``delete`` would refuse before writing, without deleting: 404 when the record does not exist,
+        403 when ``ctx`` may not delete it (a background delete of one record answers these up front)."""
+        current = self.get(entity, record_id)
+        self._authorize("delete", entity, current, None, ctx)
+
     def delete_batch(self, entity: Entity, batch: list[ObjectId], ctx: WriteContext,
-                     check: Callable[[], None] = lambda: None) -> tuple[dict[str, dict[str, Any]], list[ObjectId]]:
-        """Delete the records of ``batch``: ``({id: outcome}, ids that were not there)``. One ``delete_many``
-        when no per-record stage applies, else one delete (with history and events) per record. ``check`` is
-        called before each write (a job's stop check)."""
+                     check: Callable[[], None] = lambda: None, keep: int = 0,
+                     ) -> tuple[dict[str, dict[str, Any]], list[ObjectId], dict[str, dict[str, Any]]]:
+        """Delete the records of ``batch``: ``({id: outcome}, ids that were not there, {id: deleted record})``.
+        One ``delete_many`` when no per-record stage applies, else one delete (with history and events) per
+        record. ``check`` is called before each write (a job's stop check). The deleted records (stored
+        documents) come back for the first ``keep`` deleted only: a caller that keeps a capped number of them
+        never holds more than that."""
         outcomes: dict[str, dict[str, Any]] = {}
         gone: list[ObjectId] = []
+        kept: dict[str, dict[str, Any]] = {}
         col = self.collection(entity)
         if not self.per_record_needed(entity, ctx):
-            present = [d["_id"] for d in col.find({"_id": {"$in": batch}}, {"_id": 1})]
+            found = {d["_id"] for d in col.find({"_id": {"$in": batch}}, {"_id": 1})}
+            present = [i for i in batch if i in found]
+            if keep and present:
+                wanted = present[:keep]
+                docs = {d["_id"]: d for d in col.find({"_id": {"$in": wanted}}, {OUTBOX_FIELD: 0})}
+                kept = {str(i): docs[i] for i in wanted if i in docs}
             check()
             col.delete_many({"_id": {"$in": present}})
             outcomes = {str(i): {"status": "ok"} for i in present}
-            return outcomes, [i for i in batch if str(i) not in outcomes]
+            return outcomes, [i for i in batch if i not in found], kept
         for rid in batch:
             check()
             try:
-                self.delete(entity, rid, ctx)
+                doc = self.delete(entity, rid, ctx)
                 outcomes[str(rid)] = {"status": "ok"}
+                if len(kept) < keep:
+                    kept[str(rid)] = doc
             except NotFound:
                 gone.append(rid)
             except ApiError as exc:
                 outcomes[str(rid)] = {"status": "error", "errorMessage": exc.message}
-        return outcomes, gone
+        return outcomes, gone, kept
 
     def drop_all(self, entity_name: str) -> None:
         """Remove every record of an entity whose definition was deleted."""

@@ -23,7 +23,7 @@ from entities.permissions.enforce import (
     writable_body,
 )
 from entities.query import count, iterate_ids, page_and_total, parse_list_query
-from entities.records.bulk import delete_each, split_ids
+from entities.records.bulk import check_delete, delete_each, split_ids
 from entities.records.lifecycle import parse_id
 from entities.records.render import render
 from entities.records.schemas import (
@@ -165,11 +165,13 @@ def delete_records(query: dict[str, Any], entity_name: str, record_ids: str):
     ids = split_ids(record_ids)
     if not ids:
         raise BadRequest("No record ids given")
-    oids = [parse_object_id(i) for i in ids]
-    if query.get("_async"):
-        return _submit_delete(entity, {"ids": [str(o) for o in oids if o is not None]})
+    single = len(ids) == 1 and "," not in record_ids
     ctx = _delete_context(entity)
-    if len(ids) == 1 and "," not in record_ids:
+    check_delete(services().records, entity, policy(entity), ids, single, bool(query.get("_async")), ctx)
+    if query.get("_async"):
+        oids = [parse_object_id(i) for i in ids]
+        return _submit_delete(entity, {"ids": [str(o) for o in oids if o is not None]})
+    if single:
         doc = services().records.delete(entity, parse_id(ids[0]), ctx)
         return jsonify(strip_hidden(policy(entity), render(entity, doc)))
     if len(ids) > services().config.sync_max_records:
@@ -186,7 +188,7 @@ def delete_records(query: dict[str, Any], entity_name: str, record_ids: str):
 def delete_over_query(query: dict[str, Any], entity_name: str):
     entity = _entity(entity_name)
     svc = services()
-    args, base = scoped_query(entity, request.args, "delete", "delete")
+    args, base = scoped_query(entity, request.args, "delete", "deleteMany")
     q = parse_list_query(entity, args, base, max_size=10**9)
     if query.get("_async"):
         return _submit_delete(entity, {"query": request.args.to_dict(flat=False)})

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from bson import ObjectId
 
 import entities.records.delete_job as deletes
-from tests.conftest import Api, company, create
+from jobs.model import RESULTS_MAX_BYTES
+from tests.conftest import Api, as_listed, company, create
+from tests.entities.test_permissions import add_group, user_in
 from tests.jobs.conftest import wait_idle
 
 ITEMS = {"name": "items", "label": "Items", "history": False,
@@ -35,14 +38,15 @@ def _seed_items(app, n: int) -> list[ObjectId]:
 
 
 def test_async_delete_of_one_record_writes_history(app, api, jobs):
-    rid = create(api, "companies", company())["id"]
+    record = create(api, "companies", company())
+    rid = record["id"]
     response = api.delete(f"/data/companies/{rid}?_async=true")
     assert response.status_code == 200
     wait_idle(jobs)
     job = _job(api, response.get_json())
     assert job["type"] == "DELETE_RECORDS" and job["status"] == "FINISHED" and not job["hasErrors"]
     assert job["data"] == {"entityName": "companies", "ids": [rid]}
-    assert job["results"] == {"results": {rid: {"status": "ok"}}}
+    assert job["results"] == {"results": {rid: {"status": "ok", "response": as_listed(record)}}}
     assert job["recordsCount"] == job["recordsProcessed"] == 1 and not job["lowPriority"]
     assert api.get(f"/data/companies/{rid}").status_code == 404
     [entry] = _delete_history(app, rid)
@@ -50,14 +54,15 @@ def test_async_delete_of_one_record_writes_history(app, api, jobs):
 
 
 def test_async_delete_of_many_ids_reports_missing_ones(app, api, jobs):
-    ids = [create(api, "companies", company(name=f"c{i}"))["id"] for i in range(3)]
+    records = [create(api, "companies", company(name=f"c{i}")) for i in range(3)]
+    ids = [r["id"] for r in records]
     missing = str(ObjectId())
     response = api.delete(f"/data/companies/{','.join([*ids, missing])}?_async=true&_lowPriority=true")
     wait_idle(jobs)
     job = _job(api, response.get_json())
     assert job["status"] == "FINISHED" and job["hasErrors"] and job["lowPriority"]
     assert job["recordsCount"] == job["recordsProcessed"] == 4
-    assert all(job["results"]["results"][i] == {"status": "ok"} for i in ids)
+    assert all(job["results"]["results"][r["id"]] == {"status": "ok", "response": as_listed(r)} for r in records)
     assert job["results"]["results"][missing]["status"] == "error"
     assert "does not exist" in job["results"]["results"][missing]["errorMessage"]
     assert all(len(_delete_history(app, i)) == 1 for i in ids)
@@ -77,6 +82,85 @@ def test_async_delete_over_a_query(app, api, jobs):
     assert all(len(_delete_history(app, i)) == 1 for i in a)
 
 
+@pytest.mark.parametrize("entity", ["companies", "items"])  # one delete per record (history) / one delete_many
+def test_async_delete_results_are_the_map_a_sync_delete_answers(app, api, jobs, entity):
+    if entity == "items":
+        assert api.post("/metadata/entities", json=ITEMS).status_code == 200
+    make = (lambda i: company(name=f"c{i}", type="ab"[i % 2])) if entity == "companies" else \
+        (lambda i: {"name": f"item {i}", "n": i})
+    records = [create(api, entity, make(i)) for i in range(6)]
+    missing = str(ObjectId())
+    sync = api.delete(f"/data/{entity}/{records[0]['id']},{records[1]['id']},{missing}").get_json()
+    by_ids = api.delete(f"/data/{entity}/{records[2]['id']},{records[3]['id']},{missing}?_async=true")
+    by_query = api.delete(f"/data/{entity}?_async=true")
+    wait_idle(jobs)
+    label = "Companies" if entity == "companies" else "Items"
+    for first, body in ((0, sync), (2, _job(api, by_ids.get_json())["results"]["results"]),
+                        (4, _job(api, by_query.get_json())["results"]["results"])):
+        expected = {r["id"]: {"status": "ok", "response": as_listed(r, label)} for r in records[first:first + 2]}
+        assert {k: v for k, v in body.items() if k != missing} == expected
+    assert sync[missing]["status"] == "error"
+    assert api.get(f"/data/{entity}").get_json()["total"] == 0
+
+
+def test_async_delete_results_leave_out_the_callers_hidden_fields(app, api, jobs):
+    rules = {"api": {"data": True, "jobs": True}, "entities": {"companies": {
+        "access": "always", "delete": "always", "fields": {"notes": "none", "contactInformation.email": "none"}}}}
+    user = user_in(app, "deleter@example.com", add_group(app, rules))
+    ids = [create(api, "companies", company(name=f"c{i}", notes="secret"))["id"] for i in range(2)]
+    body = user.delete(f"/data/companies/{','.join(ids)}?_async=true").get_json()
+    wait_idle(jobs)
+    results = _job(user, body)["results"]["results"]
+    assert set(results) == set(ids)
+    for rid in ids:
+        shown = results[rid]["response"]
+        assert shown["id"] == rid and "notes" not in shown and "email" not in shown["contactInformation"]
+        assert shown["contactInformation"]["phoneNumber"] == "1-702-845-9380"
+
+
+def test_only_the_records_the_results_keep_are_read(app, api, jobs, monkeypatch):
+    """Past the results cap a big delete reads no record content: memory stays at one batch of ids."""
+    assert api.post("/metadata/entities", json=ITEMS).status_code == 200
+    _seed_items(app, 1100)
+    records = app.extensions["runtime"].records
+    calls: list[tuple[int, int, int]] = []
+    real = records.delete_batch
+
+    def watching(entity, batch, ctx, check=lambda: None, keep=0):
+        outcomes, gone, kept = real(entity, batch, ctx, check, keep)
+        calls.append((len(batch), keep, len(kept)))
+        return outcomes, gone, kept
+
+    monkeypatch.setattr(records, "delete_batch", watching)
+    body = api.delete("/data/items?_async=true").get_json()
+    wait_idle(jobs)
+    assert _job(api, body)["recordsProcessed"] == 1100
+    assert sum(n for n, _, _ in calls) == 1100 and sum(k for _, _, k in calls) == 1000
+    assert all(kept <= keep for _, keep, kept in calls) and calls[-1][1] == 0
+
+
+def test_results_keep_responses_within_a_byte_budget(app, api, jobs):
+    """Records too big to all fit in a job document: every id keeps its status, the later ones no response."""
+    assert api.post("/metadata/entities", json=ITEMS).status_code == 200
+    svc = app.extensions["runtime"]
+    entity = svc.registry.get("items")
+    big = "x" * (512 * 1024)
+    n = RESULTS_MAX_BYTES // len(big) + 4
+    docs = [{**svc.records.build_new(entity, {"n": i}), "name": f"{i}{big}"} for i in range(n)]  # past text's limit
+    svc.records.collection(entity).insert_many(docs)
+    body = api.delete("/data/items?_async=true").get_json()
+    wait_idle(jobs)
+    job = _job(api, body)
+    assert job["status"] == "FINISHED" and not job["hasErrors"] and job["recordsProcessed"] == n
+    results = job["results"]["results"]
+    assert set(results) == {str(d["_id"]) for d in docs} and all(o["status"] == "ok" for o in results.values())
+    with_response = [k for k, o in results.items() if "response" in o]
+    assert 0 < len(with_response) < n
+    assert sum(len(results[k]["response"]["name"]) for k in with_response) <= RESULTS_MAX_BYTES
+    logs = api.get(f"/status/jobs/{body['jobId']}/logs").get_json()["items"]
+    assert any(i["level"] == "WARN" and "status only" in i["message"] for i in logs)
+
+
 def test_async_delete_bad_query_is_400_and_no_job(app, api, jobs):
     assert api.delete("/data/companies?_bogus=1&_async=true").status_code == 400
     assert api.get("/status/jobs").get_json()["total"] == 0
@@ -91,6 +175,7 @@ def test_results_map_is_capped_at_1000(app, api, jobs):
     assert job["status"] == "FINISHED" and job["recordsCount"] == job["recordsProcessed"] == 1200
     assert len(job["results"]["results"]) == 1000
     assert set(job["results"]["results"]) == {str(i) for i in ids[:1000]}
+    assert all(o["status"] == "ok" and o["response"]["id"] == k for k, o in job["results"]["results"].items())
     assert api.get("/data/items").get_json()["total"] == 0
 
 
@@ -146,6 +231,8 @@ def test_interrupted_batch_is_redone_without_double_counting(app, api, jobs):
     assert job["status"] == "FINISHED" and not job["hasErrors"]
     assert job["recordsCount"] == job["recordsProcessed"] == 4
     assert sorted(job["results"]["results"]) == ids
+    assert job["results"]["results"][ids[0]] == {"status": "ok"}  # deleted by the killed run: nothing to show
+    assert all(job["results"]["results"][i]["response"]["id"] == i for i in ids[1:])
     assert api.get("/data/companies").get_json()["total"] == 0
     assert all(len(_delete_history(app, i)) == 1 for i in ids)
 

@@ -28,7 +28,8 @@ def test_401_no_token_or_a_bad_one(anon: Api):
 
 
 def test_403_credentials_without_permission(app, api: Api, user_api: Api):
-    job = api.delete(f"/data/companies/{ObjectId()}?_async=true").get_json()  # a developer's job
+    record = create(api, "companies", BROWSEZOOM)
+    job = api.delete(f"/data/companies/{record['id']}?_async=true").get_json()  # a developer's job
     assert assert_error(user_api.get(f"/status/jobs/{job['jobId']}"), 403)["code"] == "forbidden"
     assert_error(user_api.put(f"/status/jobs/{job['jobId']}/stop"), 403)
     assert_error(user_api.get("/metadata/entities/companies"), 403)
