@@ -76,7 +76,7 @@ def check_paths(p: EntityPolicy, paths: Iterable[str], what: str = "query") -> N
 
 def strip_hidden(p: EntityPolicy, rendered: dict[str, Any]) -> dict[str, Any]:
     """A rendered record (or history values) without the caller's hidden fields, nested ones included."""
-    if p.unrestricted or not p.fields:
+    if p.unrestricted:
         return rendered
     for path in p.hidden():
         _drop(rendered, path.split("."))
@@ -96,13 +96,20 @@ def _drop(value: Any, parts: list[str]) -> None:
         _drop(value[parts[0]], parts[1:])
 
 
+_NOT_FIELDS = ("id", "version", "label", "entity")  # body keys that are not fields (``version``: for 409s)
+
+
 def writable_body(p: EntityPolicy, body: Any) -> Any:
     """A create or update body without values for ``readOnly`` and ``none`` fields (silently dropped)."""
-    if p.unrestricted or not isinstance(body, dict) or not p.fields:
+    if p.unrestricted or not isinstance(body, dict):
         return body
-    body = dict(body)
-    for path in p.not_writable():
-        _drop(body, path.split("."))
+    if p.default_field != "readWrite":  # no group can create or edit: only fields named readWrite are writable
+        body = {k: v for k, v in body.items() if k in _NOT_FIELDS or p.field_level(k) == "readWrite"}
+    not_writable = p.not_writable()
+    if not_writable:
+        body = dict(body)
+        for path in not_writable:
+            _drop(body, path.split("."))
     return body
 
 

@@ -10,9 +10,13 @@ A group's ``permissions`` document (``sys.groups``, managed through ``/groups``)
 
 A rule is ``"always"``, ``"never"`` or ``{"when": <query map>}``; missing means never (a new group can do
 nothing). Across groups the most permissive wins: ``always`` over ``when`` (whose filters are OR-ed) over
-``never``; a field is ``readWrite`` unless every group that has the entity says less. ``when`` maps are in
-the query language of ``GET /data/{entity}``; ``"currentUser()"`` stands for the caller's id and
-``"currentUser().email"`` for their email.
+``never``. ``when`` maps are in the query language of ``GET /data/{entity}``; ``"currentUser()"`` stands for
+the caller's id and ``"currentUser().email"`` for their email.
+
+Field levels are worked out per group, then the highest wins. In a group, a field takes the level the group
+names for it or for the nearest nested group above it (``Parent``); a field it names nowhere is ``readWrite``
+when the group can create or edit the entity and ``readOnly`` when it can only access it (the platform gives a
+new field exactly these levels). A group with no permission on the entity grants nothing on its fields.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ OPERATIONS = ("access", "create", "edit", "delete", "history")
 FLAGS = ("import", "export")
 CURRENT_USER, CURRENT_USER_EMAIL = "currentUser()", "currentUser().email"
 FIELD_LEVELS = {"none": 0, "readOnly": 1, "readWrite": 2}
+LEVEL_NAMES = tuple(FIELD_LEVELS)
 API_FLAGS = ("data", "files", "uploadFiles", "jobs")
 
 
@@ -80,18 +85,14 @@ class EntityPolicy:
     history: Rule = ALWAYS
     can_import: bool = True
     can_export: bool = True
-    fields: dict[str, str] = field(default_factory=dict)  # path → none | readOnly (readWrite is not listed)
+    fields: dict[str, str] = field(default_factory=dict)  # path → level, for every path a group names
+    default_field: str = "readWrite"  # the level of a field no group names
     actions: dict[str, Rule] | None = None  # None: every action always
     unrestricted: bool = True
 
     def field_level(self, path: str) -> str:
         """A field's level; nested fields inherit their parent's unless set."""
-        parts = path.split(".")
-        for end in range(len(parts), 0, -1):
-            level = self.fields.get(".".join(parts[:end]))
-            if level is not None:
-                return level
-        return "readWrite"
+        return _level(self.fields, self.default_field, path)
 
     def hidden(self) -> list[str]:
         return [p for p, level in self.fields.items() if level == "none"]
@@ -135,18 +136,51 @@ def _merge_rules(entity: Entity, raws: Iterable[Any], user: dict[str, Any]) -> R
     return Rule(filter=filters[0] if len(filters) == 1 else {"$or": filters})
 
 
+def _level(named: dict[str, Any], default: Any, path: str) -> Any:
+    """The level ``named`` gives ``path`` or the nearest nested group above it, else ``default``."""
+    parts = path.split(".")
+    for end in range(len(parts), 0, -1):
+        level = named.get(".".join(parts[:end]))
+        if level is not None:
+            return level
+    return default
+
+
+def _grants(raw: Any) -> bool:
+    """Whether a group's rule lets it do something (``always`` or a ``when``)."""
+    return raw == "always" or (isinstance(raw, dict) and isinstance(raw.get("when"), dict))
+
+
+def _group_fields(doc: dict[str, Any]) -> tuple[dict[str, int], int] | None:
+    """One group's field levels on an entity: the paths it names, and the level of the others (``readWrite``
+    when it can create or edit, ``readOnly`` when it can only access); None when it has no permission there."""
+    creates = _grants(doc.get("create"))
+    edits = _grants(doc.get("access")) and _grants(doc.get("edit"))
+    if not (creates or edits or _grants(doc.get("access"))):
+        return None
+    named = {path: FIELD_LEVELS[level] for path, level in (doc.get("fields") or {}).items() if level in FIELD_LEVELS}
+    return named, FIELD_LEVELS["readWrite" if creates or edits else "readOnly"]
+
+
+def merge_fields(docs: list[dict[str, Any]]) -> tuple[dict[str, str], str]:
+    """The highest level any group gives, at every path a group names, and for the fields none names.
+
+    A path no group names takes the level of its nearest named parent, which is what every group gives it too:
+    so these two are enough for ``field_level`` of any path."""
+    groups = [g for g in map(_group_fields, docs) if g is not None]
+    if not groups:
+        return {}, "none"
+    paths = set().union(*(named for named, _ in groups))
+    fields = {path: LEVEL_NAMES[max(_level(named, default, path) for named, default in groups)] for path in paths}
+    return fields, LEVEL_NAMES[max(default for _, default in groups)]
+
+
 def compile_policy(entity: Entity, documents: list[dict[str, Any]], user: dict[str, Any]) -> EntityPolicy:
     """The union of the groups' ``entities.<name>`` documents for ``user``."""
     docs = [d for d in documents if isinstance(d, dict)]
     rules = {op: _merge_rules(entity, (d.get(op) for d in docs), user) for op in OPERATIONS}
     access = rules["access"]
-    fields: dict[str, str] = {}
-    if docs:
-        paths = set().union(*((d.get("fields") or {}).keys() for d in docs))
-        for path in paths:
-            level = max(FIELD_LEVELS.get((d.get("fields") or {}).get(path, "readWrite"), 2) for d in docs)
-            if level < 2:
-                fields[path] = "none" if level == 0 else "readOnly"
+    fields, default_field = merge_fields(docs)
     action_names = set().union(*((d.get("actions") or {}).keys() for d in docs)) if docs else set()
     actions = {name: access.both(_merge_rules(entity, ((d.get("actions") or {}).get(name) for d in docs), user))
                for name in action_names}
@@ -155,4 +189,4 @@ def compile_policy(entity: Entity, documents: list[dict[str, Any]], user: dict[s
         delete=access.both(rules["delete"]), history=access.both(rules["history"]),
         can_import=any(d.get("import") is True for d in docs) and not rules["create"].never,
         can_export=any(d.get("export") is True for d in docs) and not access.never,
-        fields=fields, actions=actions, unrestricted=False)
+        fields=fields, default_field=default_field, actions=actions, unrestricted=False)
