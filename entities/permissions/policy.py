@@ -9,9 +9,10 @@ A group's ``permissions`` document (``sys.groups``, managed through ``/groups``)
                                 "actions": {"logSomething": "always"}}}}
 
 A rule is ``"always"``, ``"never"`` or ``{"when": <query map>}``; missing means never (a new group can do
-nothing). Across groups the most permissive wins: ``always`` over ``when`` (whose filters are OR-ed) over
-``never``. ``when`` maps are in the query language of ``GET /data/{entity}``; ``"currentUser()"`` stands for
-the caller's id and ``"currentUser().email"`` for their email.
+nothing). A user may do what one of their groups allows: ``always`` over ``when`` (whose filters are OR-ed)
+over ``never``, where a group allows edit, delete, history and actions only on the records it may access.
+``when`` maps are in the query language of ``GET /data/{entity}``; ``"currentUser()"`` stands for the
+caller's id and ``"currentUser().email"`` for their email.
 
 Field levels are worked out per group, then the highest wins. In a group, a field takes the level the group
 names for it or for the nearest nested group above it (``Parent``); a field it names nowhere is ``readWrite``
@@ -124,13 +125,23 @@ def substitute(value: Any, user: dict[str, Any]) -> Any:
     return value
 
 
-def _merge_rules(entity: Entity, raws: Iterable[Any], user: dict[str, Any]) -> Rule:
+def _group_rule(entity: Entity, raw: Any, user: dict[str, Any]) -> Rule:
+    """One group's rule for one operation."""
+    if raw == "always":
+        return ALWAYS
+    if isinstance(raw, dict) and isinstance(raw.get("when"), dict):
+        return Rule(filter=map_filter(entity, substitute(raw["when"], user)))
+    return NEVER
+
+
+def _either(rules: Iterable[Rule]) -> Rule:
+    """A record may be handled when one of ``rules`` allows it."""
     filters: list[dict[str, Any]] = []
-    for raw in raws:
-        if raw == "always":
+    for rule in rules:
+        if rule.always:
             return ALWAYS
-        if isinstance(raw, dict) and isinstance(raw.get("when"), dict):
-            filters.append(map_filter(entity, substitute(raw["when"], user)))
+        if rule.filter is not None:
+            filters.append(rule.filter)
     if not filters:
         return NEVER
     return Rule(filter=filters[0] if len(filters) == 1 else {"$or": filters})
@@ -178,15 +189,20 @@ def merge_fields(docs: list[dict[str, Any]]) -> tuple[dict[str, str], str]:
 def compile_policy(entity: Entity, documents: list[dict[str, Any]], user: dict[str, Any]) -> EntityPolicy:
     """The union of the groups' ``entities.<name>`` documents for ``user``."""
     docs = [d for d in documents if isinstance(d, dict)]
-    rules = {op: _merge_rules(entity, (d.get(op) for d in docs), user) for op in OPERATIONS}
-    access = rules["access"]
-    fields, default_field = merge_fields(docs)
+    # Each group allows edit, delete, history and actions only on the records it may access itself: the user may
+    # do what one of their groups allows, never one group's access combined with another group's edit.
+    access = [_group_rule(entity, d.get("access"), user) for d in docs]
+    create = [_group_rule(entity, d.get("create"), user) for d in docs]
+
+    def union(rules: Iterable[Any]) -> Rule:
+        return _either(a.both(_group_rule(entity, raw, user)) for a, raw in zip(access, rules, strict=True))
+
     action_names = set().union(*((d.get("actions") or {}).keys() for d in docs)) if docs else set()
-    actions = {name: access.both(_merge_rules(entity, ((d.get("actions") or {}).get(name) for d in docs), user))
-               for name in action_names}
+    actions = {name: union((d.get("actions") or {}).get(name) for d in docs) for name in action_names}
+    fields, default_field = merge_fields(docs)
     return EntityPolicy(
-        access=access, create=rules["create"], edit=access.both(rules["edit"]),
-        delete=access.both(rules["delete"]), history=access.both(rules["history"]),
-        can_import=any(d.get("import") is True for d in docs) and not rules["create"].never,
-        can_export=any(d.get("export") is True for d in docs) and not access.never,
+        access=_either(access), create=_either(create), edit=union(d.get("edit") for d in docs),
+        delete=union(d.get("delete") for d in docs), history=union(d.get("history") for d in docs),
+        can_import=any(d.get("import") is True and not c.never for d, c in zip(docs, create, strict=True)),
+        can_export=any(d.get("export") is True and not a.never for d, a in zip(docs, access, strict=True)),
         fields=fields, default_field=default_field, actions=actions, unrestricted=False)

@@ -65,6 +65,20 @@ def test_the_access_only_group_lets_its_members_read_what_it_does_not_name(api: 
     assert user.get(f"/data/parents?secret={SECRET}").get_json()["total"] == 2
 
 
+def test_access_from_one_group_and_edit_from_another_do_not_add_up(api: Api, world: dict[str, Any]):
+    """lim may edit the parents it may access (kind a); limB may access every parent but edit none: no group
+    lets the user edit a parent of kind b."""
+    _add_limb(api)
+    user: Api = world["user"]
+    pb = world["PB"]
+    assert user.get(f"/data/parents/{pb['id']}").status_code == 200  # limB: access always
+    refused = user.put(f"/data/parents/{pb['id']}", json={"name": "taken"})
+    assert refused.status_code == 403 and refused.get_json()["code"] == "forbidden"
+    assert _stored(api, pb)["name"] == "PB"
+    assert user.put(f"/data/parents/{world['PA']['id']}", json={"name": "mine"}).status_code == 200
+    assert user.delete(f"/data/parents/{pb['id']}").status_code == 403
+
+
 NESTED = {"api": {"data": True}, "entities": {"companies": {
     "access": "always", "create": "always", "edit": "always",
     "fields": {"contactInformation.email": "none", "notes": "none"}}}}
