@@ -22,13 +22,14 @@ new field exactly these levels). A group with no permission on the entity grants
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from mongomock_ng.filtering import filter_applies
 
-from entities.metadata import Entity
+from entities.metadata import Entity, Field
 from entities.query import map_filter
 
 OPERATIONS = ("access", "create", "edit", "delete", "history")
@@ -36,6 +37,7 @@ FLAGS = ("import", "export")
 CURRENT_USER, CURRENT_USER_EMAIL = "currentUser()", "currentUser().email"
 FIELD_LEVELS = {"none": 0, "readOnly": 1, "readWrite": 2}
 LEVEL_NAMES = tuple(FIELD_LEVELS)
+REFERENCE_KEYS = ("id", "label")  # a relationship value's own keys: shown whenever the relationship is
 API_FLAGS = ("data", "files", "uploadFiles", "jobs")
 
 
@@ -76,6 +78,19 @@ ALWAYS, NEVER = Rule(always=True), Rule()
 
 
 @dataclass(frozen=True)
+class LinkedFields:
+    """The caller's field levels on the entity a relationship points at: its value's copied fields (and the
+    related record fetched with it) show only what the caller may see on that entity."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    default: str = "readWrite"
+    hidden: tuple[str, ...] = ()  # the target's fields hidden from the caller that a relationship value may hold
+
+    def level(self, path: str) -> str:
+        return _level(self.fields, self.default, path)
+
+
+@dataclass(frozen=True)
 class EntityPolicy:
     """What the caller may do with the records of one entity."""
 
@@ -88,15 +103,34 @@ class EntityPolicy:
     can_export: bool = True
     fields: dict[str, str] = field(default_factory=dict)  # path → level, for every path a group names
     default_field: str = "readWrite"  # the level of a field no group names
+    links: dict[str, LinkedFields] = field(default_factory=dict)  # relationship path → its target's levels
     actions: dict[str, Rule] | None = None  # None: every action always
     unrestricted: bool = True
 
     def field_level(self, path: str) -> str:
-        """A field's level; nested fields inherit their parent's unless set."""
-        return _level(self.fields, self.default_field, path)
+        """A field's level; nested fields inherit their parent's unless set. Below a relationship
+        (``company.type``: a copied field, or a field of the related record) the target entity's level counts too."""
+        own = _level(self.fields, self.default_field, path)
+        if not self.links or own == "none":
+            return own
+        parts = path.split(".")
+        for end in range(len(parts) - 1, 0, -1):
+            linked = self.links.get(".".join(parts[:end]))
+            if linked is not None:
+                if parts[end] in REFERENCE_KEYS:
+                    return own
+                return LEVEL_NAMES[min(FIELD_LEVELS[own], FIELD_LEVELS[linked.level(".".join(parts[end:]))])]
+        return own
+
+    @cached_property
+    def _hidden(self) -> tuple[str, ...]:
+        own = [p for p, level in self.fields.items() if level == "none"]
+        shown_links = [(path, link) for path, link in self.links.items() if self.field_level(path) != "none"]
+        return (*own, *(f"{path}.{h}" for path, link in shown_links for h in link.hidden))
 
     def hidden(self) -> list[str]:
-        return [p for p, level in self.fields.items() if level == "none"]
+        """The paths a response drops: hidden fields, and hidden fields of related entities in relationship values."""
+        return list(self._hidden)
 
     def not_writable(self) -> list[str]:
         return [p for p, level in self.fields.items() if level in ("none", "readOnly")]
@@ -186,8 +220,31 @@ def merge_fields(docs: list[dict[str, Any]]) -> tuple[dict[str, str], str]:
     return fields, LEVEL_NAMES[max(default for _, default in groups)]
 
 
-def compile_policy(entity: Entity, documents: list[dict[str, Any]], user: dict[str, Any]) -> EntityPolicy:
-    """The union of the groups' ``entities.<name>`` documents for ``user``."""
+def _relationships(fields: list[Field]) -> Iterator[Field]:
+    """The relationship fields (to an entity: not users), nested ones included."""
+    for f in fields:
+        if f.is_nested:
+            yield from _relationships(f.nested)
+        elif f.target is not None:
+            yield f
+
+
+def _links(entity: Entity, linked_docs: Callable[[str], list[dict[str, Any]]]) -> dict[str, LinkedFields]:
+    """Per relationship: the caller's field levels on its target, and the target's hidden fields its value may
+    hold (copied fields, and fields of a related record fetched with it)."""
+    out: dict[str, LinkedFields] = {}
+    for f in _relationships(entity.fields):
+        fields, default = merge_fields(linked_docs(f.target or ""))
+        hidden = {path for path, level in fields.items() if level == "none"}
+        hidden.update(c for c in f.type_rules.get("copiedFields") or [] if _level(fields, default, c) == "none")
+        out[f.path] = LinkedFields(fields, default, tuple(sorted(hidden - set(REFERENCE_KEYS))))
+    return out
+
+
+def compile_policy(entity: Entity, documents: list[dict[str, Any]], user: dict[str, Any],
+                   linked_docs: Callable[[str], list[dict[str, Any]]] = lambda name: []) -> EntityPolicy:
+    """The union of the groups' ``entities.<name>`` documents for ``user``; ``linked_docs(name)``: the groups'
+    documents for another entity (the target of a relationship)."""
     docs = [d for d in documents if isinstance(d, dict)]
     # Each group allows edit, delete, history and actions only on the records it may access itself: the user may
     # do what one of their groups allows, never one group's access combined with another group's edit.
@@ -205,4 +262,5 @@ def compile_policy(entity: Entity, documents: list[dict[str, Any]], user: dict[s
         delete=union(d.get("delete") for d in docs), history=union(d.get("history") for d in docs),
         can_import=any(d.get("import") is True and not c.never for d, c in zip(docs, create, strict=True)),
         can_export=any(d.get("export") is True and not a.never for d, a in zip(docs, access, strict=True)),
-        fields=fields, default_field=default_field, actions=actions, unrestricted=False)
+        fields=fields, default_field=default_field, links=_links(entity, linked_docs), actions=actions,
+        unrestricted=False)
