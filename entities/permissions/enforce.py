@@ -8,7 +8,7 @@ outside the rules; responses drop ``none`` fields; writes drop ``readOnly`` and 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -143,6 +143,24 @@ class GroupAuthorizer:
                 raise forbidden("delete")
         if operation in ("create", "edit") and self.records is not None:
             self._check_links(entity, old, new, ctx)
+
+    def link_scope(self, entity: Entity, old: dict[str, Any] | None,
+                   ctx: WriteContext) -> Callable[[str], dict[str, Any] | None] | None:
+        """The lifecycle's ``LinkScope``: a restricted caller's relationships are resolved (by id or label) among
+        the records they may access, and those the record already points at (``old``), which they were shown."""
+        if self.records is None or not self.needed(entity, ctx):
+            return None
+        kept: dict[str, list[Any]] = {}
+        for f, ref in _links(entity.fields, old):
+            kept.setdefault(f.type.target_entity(f), []).append(ref)
+
+        def scope(target_name: str) -> dict[str, Any] | None:
+            access = ctx.caller.entity(self.records.registry.get(target_name)).access.mongo()
+            if access == {} or target_name not in kept:
+                return access
+            linked = {"_id": {"$in": kept[target_name]}}
+            return linked if access is None else {"$or": [access, linked]}
+        return scope
 
     def _check_links(self, entity: Entity, old: dict[str, Any] | None, new: dict[str, Any] | None,
                      ctx: WriteContext) -> None:

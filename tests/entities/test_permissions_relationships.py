@@ -9,6 +9,7 @@ import io
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from flask import Flask
 
 from tests.conftest import Api, create, wait_for_job
@@ -153,3 +154,55 @@ def test_a_target_entity_closed_to_the_caller_shows_none_of_its_copied_fields(ap
     shown = user.get(f"/data/kids/{kids['KA']['id']}").get_json()["pNone"]
     assert set(shown) == {"id", "label"}
     assert user.get("/data/kids?pNone.kind=a").status_code == 403
+
+
+# --- writing a relationship by label or id ----------------------------------------------------------------
+
+
+def _errors(response: Any) -> list[tuple[str, str, Any]]:
+    assert response.status_code == 400, response.get_json()
+    return [(e["field"], e["message"], (e.get("additionalInfo") or {}).get("rejectedValue"))
+            for e in response.get_json()["errors"]]
+
+
+@pytest.mark.parametrize("ref", ["PB", {"label": "PB"}])
+def test_a_label_of_an_inaccessible_record_is_answered_like_an_unknown_label(lim: Api, api: Api, parents, ref):
+    refused = lim.post("/data/kids", json={"name": "x", "pNone": ref})
+    assert _errors(refused) == [("pNone", "No record in 'parents' has label 'PB'", "PB")]
+    assert parents["PB"]["id"] not in refused.get_data(as_text=True)
+    unknown = lim.post("/data/kids", json={"name": "x", "pNone": {"label": "Nobody"}})
+    assert _errors(unknown) == [("pNone", "No record in 'parents' has label 'Nobody'", "Nobody")]
+    assert api.get("/data/kids").get_json()["total"] == 0  # nothing written
+
+
+def test_an_id_of_an_inaccessible_record_is_answered_like_an_unknown_id(lim: Api, api: Api, parents):
+    pb, ghost = parents["PB"]["id"], str(ObjectId())
+    assert _errors(lim.post("/data/kids", json={"name": "x", "pNone": pb})) == [
+        ("pNone", f"Record '{pb}' does not exist in 'parents'", pb)]
+    assert _errors(lim.post("/data/kids", json={"name": "x", "pNone": {"id": ghost}})) == [
+        ("pNone", f"Record '{ghost}' does not exist in 'parents'", ghost)]
+    assert api.get("/data/kids").get_json()["total"] == 0
+
+
+def test_a_label_resolves_among_the_accessible_records_only(lim: Api, api: Api, parents):
+    made = lim.post("/data/kids", json={"name": "x", "pNone": "Dup"})
+    assert made.status_code == 200, made.get_json()
+    assert made.get_json()["pNone"]["id"] == parents["DupA"]["id"]
+    assert parents["DupB"]["id"] not in made.get_data(as_text=True)
+    assert api.get(f"/data/kids/{made.get_json()['id']}").get_json()["pNone"]["id"] == parents["DupA"]["id"]
+    ambiguous = api.post("/data/kids", json={"name": "y", "pNone": "Dup"})  # a developer sees both
+    assert _errors(ambiguous) == [("pNone", "More than one record in 'parents' has label 'Dup'", "Dup")]
+
+
+def test_an_update_by_label_follows_the_same_rule_and_a_kept_link_stays_writable(lim: Api, api: Api, kids, parents):
+    ka, kb = kids["KA"]["id"], kids["KB"]["id"]
+    refused = lim.put(f"/data/kids/{ka}", json={"pNone": "PB"})
+    assert _errors(refused) == [("pNone", "No record in 'parents' has label 'PB'", "PB")]
+    assert api.get(f"/data/kids/{ka}").get_json()["pNone"]["id"] == parents["PA"]["id"]
+    moved = lim.put(f"/data/kids/{ka}", json={"pNone": "Dup"})
+    assert moved.status_code == 200 and moved.get_json()["pNone"]["id"] == parents["DupA"]["id"]
+    # KB already points at PB (set by a developer): sending the record back as read keeps working
+    shown = lim.get(f"/data/kids/{kb}").get_json()
+    kept = lim.put(f"/data/kids/{kb}", json={"name": "KB2", "pNone": shown["pNone"]})
+    assert kept.status_code == 200, kept.get_json()
+    assert api.get(f"/data/kids/{kb}").get_json()["pNone"]["id"] == parents["PB"]["id"]
