@@ -30,7 +30,9 @@ from entities.transfer.routes import blp as transfer_blp
 
 def install(app: Flask, api: Any, services: Services) -> None:
     services.registry.checks.append(check_actions)
-    services.records.authorizers.append(GroupAuthorizer(services.records))
+    groups = GroupAuthorizer(services.records)
+    services.records.authorizers.append(groups)
+    services.records.link_scope = groups.link_scope
     services.records.authorizers.append(FileAttachAuthorizer(services.store, services.registry))
     services.plugins.request_checks.append(check_api_flags)
     services.plugins.flush_hooks.append(services.history.publisher.flush)

@@ -11,7 +11,7 @@ from core.api import Blueprint, errors
 from core.services import services
 from entities.aggregate.schemas import AggregateResult, Stage
 from entities.aggregate.service import aggregate
-from entities.permissions.enforce import check_paths, forbidden, policy, read_filter
+from entities.permissions.enforce import check_paths, forbidden, policy, read_filter, strip_hidden
 
 _TOKEN = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*")
 
@@ -27,12 +27,15 @@ def aggregate_records(body: Any, entity_name: str):
     svc = services()
     entity = svc.registry.get(entity_name)
     p = policy(entity)
-    base = None
-    if not p.unrestricted:
-        base = read_filter(p.access, "aggregate")
-        check_paths(p, _strings(body), "aggregate")
-        _check_lookups(svc, body)
-    return jsonify(aggregate(svc, entity, body, base))
+    if p.unrestricted:
+        return jsonify(aggregate(svc, entity, body))
+    base = read_filter(p.access, "aggregate")
+    check_paths(p, _strings(body), "aggregate")
+    _check_lookups(svc, body)
+    result = aggregate(svc, entity, body, base)
+    # rows that are records (no group or project stage) or relationship values hold fields nobody named
+    result["items"] = [strip_hidden(p, row) for row in result["items"]]
+    return jsonify(result)
 
 
 def _check_lookups(svc: Any, body: Any) -> None:

@@ -8,7 +8,7 @@ outside the rules; responses drop ``none`` fields; writes drop ``readOnly`` and 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -78,7 +78,7 @@ def check_paths(p: EntityPolicy, paths: Iterable[str], what: str = "query") -> N
 
 def strip_hidden(p: EntityPolicy, rendered: dict[str, Any]) -> dict[str, Any]:
     """A rendered record (or history values) without the caller's hidden fields, nested ones included."""
-    if p.unrestricted or not p.fields:
+    if p.unrestricted:
         return rendered
     for path in p.hidden():
         _drop(rendered, path.split("."))
@@ -98,13 +98,20 @@ def _drop(value: Any, parts: list[str]) -> None:
         _drop(value[parts[0]], parts[1:])
 
 
+_NOT_FIELDS = ("id", "version", "label", "entity")  # body keys that are not fields (``version``: for 409s)
+
+
 def writable_body(p: EntityPolicy, body: Any) -> Any:
     """A create or update body without values for ``readOnly`` and ``none`` fields (silently dropped)."""
-    if p.unrestricted or not isinstance(body, dict) or not p.fields:
+    if p.unrestricted or not isinstance(body, dict):
         return body
-    body = dict(body)
-    for path in p.not_writable():
-        _drop(body, path.split("."))
+    if p.default_field != "readWrite":  # no group can create or edit: only fields named readWrite are writable
+        body = {k: v for k, v in body.items() if k in _NOT_FIELDS or p.field_level(k) == "readWrite"}
+    not_writable = p.not_writable()
+    if not_writable:
+        body = dict(body)
+        for path in not_writable:
+            _drop(body, path.split("."))
     return body
 
 
@@ -138,6 +145,24 @@ class GroupAuthorizer:
                 raise forbidden("delete")
         if operation in ("create", "edit") and self.records is not None:
             self._check_links(entity, old, new, ctx)
+
+    def link_scope(self, entity: Entity, old: dict[str, Any] | None,
+                   ctx: WriteContext) -> Callable[[str], dict[str, Any] | None] | None:
+        """The lifecycle's ``LinkScope``: a restricted caller's relationships are resolved (by id or label) among
+        the records they may access, and those the record already points at (``old``), which they were shown."""
+        if self.records is None or not self.needed(entity, ctx):
+            return None
+        kept: dict[str, list[Any]] = {}
+        for f, ref in _links(entity.fields, old):
+            kept.setdefault(f.type.target_entity(f), []).append(ref)
+
+        def scope(target_name: str) -> dict[str, Any] | None:
+            access = ctx.caller.entity(self.records.registry.get(target_name)).access.mongo()
+            if access == {} or target_name not in kept:
+                return access
+            linked = {"_id": {"$in": kept[target_name]}}
+            return linked if access is None else {"$or": [access, linked]}
+        return scope
 
     def _check_links(self, entity: Entity, old: dict[str, Any] | None, new: dict[str, Any] | None,
                      ctx: WriteContext) -> None:

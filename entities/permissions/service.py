@@ -124,11 +124,15 @@ class Caller:
             return UNRESTRICTED
         policy = self._policies.get(entity.name)
         if policy is None:
-            docs = [((g.get("permissions") or {}).get("entities") or {}).get(entity.name) for g in self.groups]
-            docs = [d for d in docs if isinstance(d, dict)]
             user_key = (str(self.user.get("_id")), self.user.get("email"))
             key = (tuple((str(g["_id"]), g.get("version")) for g in self.groups), entity.name, entity.version,
                    user_key)
-            policy = self._permissions._policy(key, lambda: compile_policy(entity, docs, self.user))
+            policy = self._permissions._policy(
+                key, lambda: compile_policy(entity, self._documents(entity.name), self.user, self._documents))
             self._policies[entity.name] = policy
         return policy
+
+    def _documents(self, entity_name: str) -> list[dict[str, Any]]:
+        """The groups' ``entities.<name>`` documents (a policy depends on nothing else of the groups)."""
+        docs = [((g.get("permissions") or {}).get("entities") or {}).get(entity_name) for g in self.groups or []]
+        return [d for d in docs if isinstance(d, dict)]

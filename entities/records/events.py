@@ -52,3 +52,15 @@ class Authorizer(Protocol):
 
     def check(self, operation: Operation, entity: Entity, old: dict[str, Any] | None, new: dict[str, Any] | None,
               ctx: WriteContext) -> None: ...
+
+
+LinkFilter = Callable[[str], "dict[str, Any] | None"]  # target entity name → the filter a linked record must match
+
+
+class LinkScope(Protocol):
+    """Which records a write may point a relationship at, found by id or label (a restricted caller: only those
+    they may access, so resolving a link never finds, nor names, a record hidden from them)."""
+
+    def __call__(self, entity: Entity, old: dict[str, Any] | None, ctx: WriteContext) -> LinkFilter | None:
+        """None: any record. Else per target entity: a filter to AND in (``{}``: any), None: no record at all."""
+        ...

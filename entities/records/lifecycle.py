@@ -28,7 +28,7 @@ from core.ids import parse_object_id
 from core.storage import Store, refused_as_duplicates
 from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity
-from entities.records.events import AfterCommit, Authorizer, EventKind, Operation, RecordEvent
+from entities.records.events import AfterCommit, Authorizer, EventKind, LinkFilter, LinkScope, Operation, RecordEvent
 from entities.records.outbox import clear_outboxes, outbox_entries, outbox_items, pack
 from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade
 from entities.records.user_refs import has_write_stamps, stamp_users
@@ -62,6 +62,7 @@ class RecordLifecycle:
         self.validator = RecordValidator(store)
         self.authorizers: list[Authorizer] = []
         self.after_commit: list[AfterCommit] = []
+        self.link_scope: LinkScope | None = None  # which records a caller's relationships may be resolved to
 
     def collection(self, entity: Entity | str) -> Any:
         name = entity if isinstance(entity, str) else entity.name
@@ -105,6 +106,9 @@ class RecordLifecycle:
             if authorizer.needed(entity, ctx):
                 authorizer.check(operation, entity, old, new, ctx)
 
+    def _links(self, entity: Entity, old: dict[str, Any] | None, ctx: WriteContext) -> LinkFilter | None:
+        return self.link_scope(entity, old, ctx) if self.link_scope is not None else None
+
     def _listeners(self, entity: Entity, ctx: WriteContext) -> list[AfterCommit]:
         return [hook for hook in self.after_commit if hook.wants(entity, ctx)]
 
@@ -117,7 +121,7 @@ class RecordLifecycle:
     # --- create ----------------------------------------------------------------------------------
 
     def create(self, entity: Entity, body: Any, ctx: WriteContext, record_id: ObjectId | None = None) -> dict[str, Any]:
-        doc = self.validator.build_new(entity, body, record_id, ctx.user_id)
+        doc = self.validator.build_new(entity, body, record_id, ctx.user_id, self._links(entity, None, ctx))
         stamp_users(entity, doc, ctx, None)
         self._authorize("create", entity, None, doc, ctx)
         packed = _packed(self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"]))
@@ -146,12 +150,13 @@ class RecordLifecycle:
                    for d in col.find({"_id": {"$in": [oid for oid, _ in items]}}, {OUTBOX_FIELD: 0})}
         staged: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []  # (item index, doc, packed entry)
         created = self.history.creations(entity, ctx)
+        links = self._links(entity, None, ctx)
         for i, (record_id, body) in enumerate(items):
             if record_id in earlier:
                 results[i] = earlier[record_id]
                 continue
             try:
-                doc = self.validator.build_new(entity, body, record_id, ctx.user_id)
+                doc = self.validator.build_new(entity, body, record_id, ctx.user_id, links)
                 stamp_users(entity, doc, ctx, None)
                 for authorizer in authorizers:
                     authorizer.check("create", entity, None, doc, ctx)
@@ -201,7 +206,7 @@ class RecordLifecycle:
         changes = self.validator.check_body(body)
         def apply(current: dict[str, Any]) -> dict[str, Any]:
             # a user's or a script's save refuses a dangling link; a system write (a cascade) does not
-            doc = self.validator.updated(entity, current, changes, ctx.user_id,
+            doc = self.validator.updated(entity, current, changes, ctx.user_id, self._links(entity, current, ctx),
                                          refuse_dangling=ctx.category != "SYSTEM")
             stamp_users(entity, doc, ctx, current)
             return doc

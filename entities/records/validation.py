@@ -18,6 +18,7 @@ from core.errors import BadRequest, ValidationFailed, field_error
 from core.storage import Store
 from entities.history.recorder import OUTBOX_FIELD, now_ms
 from entities.metadata import Entity, Field
+from entities.records.events import LinkFilter
 from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, load_fast, schema_for
 from entities.records.upgrade import VERSION_KEY
@@ -102,7 +103,8 @@ class RecordValidator:
         return merged
 
     def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]],
-                touched: Iterable[str] | None = None, uploader: str | None = None) -> None:
+                touched: Iterable[str] | None = None, uploader: str | None = None,
+                links: LinkFilter | None = None) -> None:
         """Defaults, required checks, relationships, nested labels, calculated values, record label.
 
         Only the relationships in ``touched`` (all on create) are resolved (``_refuse_dangling`` checks the
@@ -124,7 +126,7 @@ class RecordValidator:
         if plan.resolved:
             names = None if touched is None else set(touched)
             self.resolve_references([f for f in plan.resolved if names is None or f.name in names], doc, "", errors,
-                                    uploader)
+                                    uploader, links)
         for f in plan.nested:
             if doc.get(f.name) is not None:
                 items = doc[f.name] if f.many else [doc[f.name]]
@@ -139,8 +141,11 @@ class RecordValidator:
         doc["label"] = compute_label(entity, doc)
 
     def resolve_references(self, fields: list[Field], values: dict[str, Any], prefix: str,
-                           errors: list[dict[str, Any]], uploader: str | None = None) -> None:
-        """Relationships resolved to stored values, file refs completed (inline uploads owned by ``uploader``)."""
+                           errors: list[dict[str, Any]], uploader: str | None = None,
+                           links: LinkFilter | None = None) -> None:
+        """Relationships resolved to stored values (among the records ``links`` allows), file refs completed
+        (inline uploads owned by ``uploader``)."""
+        refs = self if uploader is None and links is None else _WriterRefs(self, uploader, links)
         for f in fields:
             value = values.get(f.name)
             if value is None:
@@ -150,23 +155,27 @@ class RecordValidator:
                 items = value if f.many else [value]
                 for i, item in enumerate(items):
                     p = f"{path}[{i}]." if f.many else f"{path}."
-                    self.resolve_references(f.nested, item, p, errors, uploader)
+                    self.resolve_references(f.nested, item, p, errors, uploader, links)
             else:
-                refs = self if uploader is None else _OwnedUploads(self, uploader)
                 values[f.name] = f.type.resolve(f, value, path, refs, errors)
 
-    def relationship(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
+    def relationship(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]],
+                     links: LinkFilter | None = None) -> Any:
+        """The stored value of a relationship written by id or label. With ``links``, only the records it allows
+        are looked at: one outside it gets the error of a record that does not exist (its id never shows)."""
         target_name = f.type_rules.get("entity")
         col = self.store.collection(data_collection_name(target_name))
         projection = dict.fromkeys(["label", *f.type_rules.get("copiedFields", [])], 1)
+        scope = links(target_name) if links is not None else {}
         if "id" in ref:
-            doc = col.find_one({"_id": ref["id"]}, projection)
+            doc = None if scope is None else col.find_one(_within({"_id": ref["id"]}, scope), projection)
             if doc is None:
                 errors.append(field_error(path, "invalid", f"Record '{ref['id']}' does not exist in '{target_name}'",
                                           f.label, rejected=str(ref["id"])))
                 return None
         elif "label" in ref:
-            matches = list(col.find({"label": ref["label"]}, projection).limit(2))
+            matches = [] if scope is None else list(col.find(_within({"label": ref["label"]}, scope), projection)
+                                                      .limit(2))
             if len(matches) != 1:
                 reason = "No record" if not matches else "More than one record"
                 errors.append(field_error(path, "invalid", f"{reason} in '{target_name}' has label '{ref['label']}'",
@@ -232,9 +241,9 @@ class RecordValidator:
     # --- documents ------------------------------------------------------------------------------
 
     def build_new(self, entity: Entity, body: Any, record_id: ObjectId | None = None,
-                  uploader: str | None = None) -> dict[str, Any]:
+                  uploader: str | None = None, links: LinkFilter | None = None) -> dict[str, Any]:
         """Validate a create body (a REST body or ``Loaded``) into a stored document (not yet written);
-        ``record_id`` presets its id."""
+        ``record_id`` presets its id; ``links`` limits the records relationships may point at."""
         if isinstance(body, Loaded):
             loaded = values = body.values  # field names only, in field order
         else:
@@ -249,14 +258,15 @@ class RecordValidator:
         doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None,
                                VERSION_KEY: entity.version, **values}
         errors: list[dict[str, Any]] = []
-        self._finish(entity, doc, created=True, errors=errors, uploader=uploader)
+        self._finish(entity, doc, created=True, errors=errors, uploader=uploader, links=links)
         self._check_unique(entity, doc, loaded.keys(), None, errors)
         if errors:
             raise ValidationFailed(errors)
         return compact(doc)
 
     def updated(self, entity: Entity, current: dict[str, Any], changes: dict[str, Any],
-                uploader: str | None = None, refuse_dangling: bool = False) -> dict[str, Any]:
+                uploader: str | None = None, links: LinkFilter | None = None,
+                refuse_dangling: bool = False) -> dict[str, Any]:
         """The stored document after applying a partial body to ``current`` (validated). ``refuse_dangling``:
         a relationship the body leaves as it was must still point at an existing record."""
         merged = self._merge_for_update(entity, current, changes)
@@ -270,7 +280,8 @@ class RecordValidator:
         for name, value in loaded.items():
             doc[name] = value
         errors: list[dict[str, Any]] = []
-        self._finish(entity, doc, created=False, errors=errors, touched=loaded.keys(), uploader=uploader)
+        self._finish(entity, doc, created=False, errors=errors, touched=loaded.keys(), uploader=uploader,
+                     links=links)
         if refuse_dangling:
             self._refuse_dangling(entity, doc, loaded.keys(), errors)
         self._check_unique(entity, doc, loaded.keys(), current["_id"], errors)
@@ -303,20 +314,25 @@ def _finish_plan(entity: Entity) -> _FinishPlan:
         unique={f.name: f for f in fields if f.unique})
 
 
-class _OwnedUploads:
-    """The validator as ``References``, with inline uploads owned by the writing user."""
+class _WriterRefs:
+    """The validator as ``References`` for one writer: inline uploads owned by ``uploader``, relationships only to
+    the records ``links`` allows."""
 
-    def __init__(self, validator: RecordValidator, uploader: str):
-        self.validator, self.uploader = validator, uploader
+    def __init__(self, validator: RecordValidator, uploader: str | None, links: LinkFilter | None):
+        self.validator, self.uploader, self.links = validator, uploader, links
 
     def relationship(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
-        return self.validator.relationship(f, ref, path, errors)
+        return self.validator.relationship(f, ref, path, errors, self.links)
 
     def user(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
         return self.validator.user(f, ref, path, errors)
 
     def complete_file(self, ref: dict[str, Any]) -> str | None:
         return complete_file_ref(self.validator.store, ref, self.uploader)
+
+
+def _within(query: dict[str, Any], scope: dict[str, Any]) -> dict[str, Any]:
+    return {"$and": [query, scope]} if scope else query
 
 
 def reference_value(f: Field, target: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import IO, Any
 
@@ -73,13 +73,15 @@ def plan_export(registry: Registry, entity: Entity, args: MultiDict, p: EntityPo
 
 
 def _visible(selected: list[Selected], p: EntityPolicy, prefix: str) -> list[Selected]:
+    """The selection without hidden fields: the caller's own, and those of related records (``company.notes``)."""
     if p.unrestricted:
         return selected
     out = []
     for s in selected:
         path = prefix + s.field.name
         if p.field_level(path) != "none":
-            out.append(replace(s, inner=_visible(s.inner, p, path + ".")) if s.field.is_nested else s)
+            nested = s.field.is_nested or s.target is not None
+            out.append(replace(s, inner=_visible(s.inner, p, path + ".")) if nested else s)
     return out
 
 
@@ -139,7 +141,7 @@ def run_export_job(jctx: runners.JobContext) -> dict[str, Any]:
     exported = 0
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY, mode="w+b") as spool:
         for batch in record_batches(col, q, projection, jctx.batch_size):
-            related = _related(svc.records, selected, batch)
+            related = _related(svc.records, selected, batch, lambda name: policy(svc.registry.get(name), caller))
             for doc in batch:
                 cells = cells_of(selected, doc, related, columns)
                 spool.write(json.dumps(cells, separators=(",", ":")).encode() + b"\n")
@@ -159,11 +161,18 @@ def run_export_job(jctx: runners.JobContext) -> dict[str, Any]:
             "recordsExported": exported}
 
 
-def _related(records: Any, selected: list[Selected], batch: list[dict]) -> dict[str, dict[ObjectId, dict]]:
+def _related(records: Any, selected: list[Selected], batch: list[dict],
+             policy_of: Callable[[str], EntityPolicy]) -> dict[str, dict[ObjectId, dict]]:
+    """The related records whose fields the selection exports: only those the caller may access."""
     out: dict[str, dict[ObjectId, dict]] = {}
     for target, ids in related_ids(selected, batch).items():
-        projection = related_projection(selected, target)
-        found = records.collection(target).find({"_id": {"$in": list(ids)}}, projection)
+        scope = policy_of(target).access.mongo()
+        if scope is None:
+            out[target] = {}
+            continue
+        query: dict[str, Any] = {"_id": {"$in": list(ids)}}
+        found = records.collection(target).find({"$and": [query, scope]} if scope else query,
+                                                related_projection(selected, target))
         out[target] = {d["_id"]: d for d in found}
     return out
 

@@ -128,6 +128,9 @@ def test_aggregate_sees_permitted_records_and_no_hidden_field(sales: Api, data):
     assert [(row["state"], row["n"]) for row in groups["items"]] == [("active", 2)]
     assert sales.put("/data/companies/aggregate", json=[{"group": {"by": "notes"}}]).status_code == 403
     assert sales.put("/data/companies/aggregate", json=[{"match": {"notes": SECRET}}]).status_code == 403
+    whole = sales.put("/data/companies/aggregate", json=[{"match": {"state": "active"}}])  # rows are whole records
+    assert whole.status_code == 200 and [r["name"] for r in whole.get_json()["items"]] == ["Active A", "Active B"]
+    assert SECRET not in whole.get_data(as_text=True) and HIDDEN_CONTACT["email"] not in whole.get_data(as_text=True)
 
 
 def test_history_shows_permitted_records_without_hidden_values(sales: Api, api: Api, data):
