@@ -195,11 +195,12 @@ class RecordValidator:
         changed = set(touched)
         links: dict[str, list[tuple[Field, ObjectId]]] = {}
         for f in entity.fields:
-            if f.name in changed or not isinstance(f.type, RelationshipType) or not doc.get(f.name):
+            target = f.type.target_entity(f) if type(f.type) is RelationshipType else None  # not user fields
+            if f.name in changed or target is None or not doc.get(f.name):
                 continue
             for ref in doc[f.name] if f.many else [doc[f.name]]:
                 if isinstance(ref, dict) and isinstance(ref.get("id"), ObjectId):
-                    links.setdefault(f.type_rules.get("entity", ""), []).append((f, ref["id"]))
+                    links.setdefault(target, []).append((f, ref["id"]))
         for target, refs in links.items():
             ids = list({oid for _, oid in refs})
             found = {d["_id"] for d in self.store.collection(data_collection_name(target)).find(
