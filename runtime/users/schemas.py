@@ -67,6 +67,7 @@ class GroupRef(Schema):
     id = fields.String()
     name = fields.String(allow_none=True)
     primary = fields.Boolean()
+    external = fields.Boolean(metadata={"description": "The group was added by an identity provider"})
 
 
 class UserPermissions(Schema):

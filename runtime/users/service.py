@@ -1,7 +1,7 @@
 """Users and groups: the rules behind ``/users`` and ``/groups``.
 
 Store layout: ``sys.users`` {_id, email (lowercase), passwordHash, firstName, lastName, fullName, developer,
-status, groups: [{id, primary}], version}; ``sys.groups`` {_id, name, label, usersManagement, permissions,
+status, groups: [{id, primary, external}], version}; ``sys.groups`` {_id, name, label, usersManagement, permissions,
 version}. Every change is a compare-and-set on ``version`` followed, in the same call, by
 ``AuthService.sync_user`` so the user's tokens carry the change on the next request.
 """
@@ -178,7 +178,8 @@ class UsersService:
     def render(self, doc: dict[str, Any], names: dict[ObjectId, dict[str, Any]] | None = None) -> dict[str, Any]:
         names = names if names is not None else self._groups_of([doc])
         groups = [{"id": str(g["id"]), "name": (names.get(g["id"]) or {}).get("name"),
-                   "primary": bool(g.get("primary"))} for g in doc.get("groups") or []]
+                   "primary": bool(g.get("primary")), "external": bool(g.get("external"))}
+                  for g in doc.get("groups") or []]
         developer = bool(doc.get("developer"))
         manager = not developer and any((names.get(g["id"]) or {}).get("usersManagement")
                                         for g in doc.get("groups") or [])
@@ -243,7 +244,8 @@ class UsersService:
     # --- writing ---------------------------------------------------------------------------------
 
     def _resolve_groups(self, raw: Any, caller: dict[str, Any], field: str = "groups") -> list[dict[str, Any]]:
-        """``[id | name | {id | name, primary}]`` → ``[{id, primary}]`` with exactly one primary."""
+        """``[id | name | {id | name, primary, external}]`` → ``[{id, primary, external}]`` with exactly one
+        primary."""
         if not isinstance(raw, list):
             raise ValidationFailed([field_error(field, "invalid", "groups is a list of group ids or names")])
         out: list[dict[str, Any]] = []
@@ -251,6 +253,11 @@ class UsersService:
         for i, item in enumerate(raw):
             ref = item.get("id") or item.get("name") if isinstance(item, dict) else item
             primary = bool(item.get("primary")) if isinstance(item, dict) else False
+            external = item.get("external", False) if isinstance(item, dict) else False
+            if not isinstance(external, bool):
+                errors.append(field_error(f"{field}[{i}].external", "invalid", "external is true or false",
+                                          rejected=external))
+                continue
             try:
                 group = self.groups.find(str(ref)) if isinstance(ref, str) and ref else None
             except NotFound:
@@ -260,7 +267,7 @@ class UsersService:
                 continue
             self._check_may_assign(caller, group)
             if all(g["id"] != group["_id"] for g in out):
-                out.append({"id": group["_id"], "primary": primary})
+                out.append({"id": group["_id"], "primary": primary, "external": external})
         if sum(g["primary"] for g in out) > 1:
             errors.append(field_error(field, "invalid", "A user has exactly one primary group"))
         if errors:
@@ -406,22 +413,29 @@ class UsersService:
         return out
 
     def add_group(self, ids: str, body: dict[str, Any], caller: dict[str, Any]) -> list[dict[str, Any]]:
+        """Add the group (or update the user's membership of it: ``primary`` when true, ``external`` when
+        given); a call that changes nothing leaves the user (and its version) as it is."""
         ref = body.get("id") or body.get("name")
         if not isinstance(ref, str) or not ref:
             raise ValidationFailed([field_error("id", "required", "Give the group's id or name")])
         group = self.groups.find(ref)
         self._check_may_assign(caller, group)
         primary = bool(body.get("primary"))
+        external = body.get("external")  # None: not given, the membership keeps what it has
         docs = self.find_all(ids)
 
         def change(doc: dict[str, Any]) -> dict[str, Any] | None:
             groups = [dict(g) for g in doc.get("groups") or []]
             mine = next((g for g in groups if g["id"] == group["_id"]), None)
             if mine is None:
-                mine = {"id": group["_id"], "primary": False}
+                mine = {"id": group["_id"], "primary": False, "external": bool(external)}
                 groups.append(mine)
-            elif not primary:
-                return None
+            else:
+                flips = external is not None and bool(mine.get("external")) != external
+                if not flips and not (primary and not mine.get("primary")):
+                    return None
+                if external is not None:
+                    mine["external"] = external
             if primary or len(groups) == 1:
                 for g in groups:
                     g["primary"] = g is mine

@@ -261,3 +261,45 @@ def test_delete_ends_sessions_and_returns_the_user(app: Flask, api: Api, anon: A
 def test_malformed_json_body_is_400(api: Api):
     response = api.post("/users", data="{not json", content_type="application/json")
     assert response.status_code == 400
+
+
+def stored_user(app: Flask, email: str) -> dict[str, Any]:
+    """The ``sys.users`` document of ``email``, as the store holds it."""
+    return app.extensions["runtime"].store.collection("sys.users").find_one({"email": email})
+
+
+def test_groups_say_whether_an_identity_provider_added_them(app: Flask, api: Api, user_api: Api):
+    new_group(api, "support")
+    user = new_user(api, groups=["sales"])
+    assert user["groups"] == [{"id": user["groups"][0]["id"], "name": "sales", "primary": True, "external": False}]
+    added = api.put(f"/users/{user['id']}/addGroup", json={"name": "support", "external": True}).get_json()
+    assert [(g["name"], g["primary"], g["external"]) for g in added["groups"]] == [("sales", True, False),
+                                                                                  ("support", False, True)]
+    assert [g.get("external") for g in stored_user(app, "ann@example.com")["groups"]] == [False, True]
+    assert api.get(f"/users/{user['id']}").get_json() == added
+    same = api.put(f"/users/{user['id']}/addGroup", json={"name": "support"}).get_json()
+    assert same == added  # not given: the membership keeps its flag, and nothing is written
+    cleared = api.put(f"/users/{user['id']}/addGroup", json={"name": "support", "external": False}).get_json()
+    assert [g["external"] for g in cleared["groups"]] == [False, False] and cleared["version"] == added["version"] + 1
+    bad = api.put(f"/users/{user['id']}/addGroup", json={"name": "support", "external": "maybe"})
+    assert bad.status_code == 400 and bad.get_json()["errors"][0]["field"] == "external"
+    refused = user_api.put(f"/users/{user['id']}/addGroup", json={"name": "support", "external": True})
+    assert refused.status_code == 403
+    assert api.get(f"/users/{user['id']}").get_json() == cleared
+
+
+def test_groups_given_on_create_may_be_external(app: Flask, api: Api):
+    created = new_user(api, groups=[{"name": "sales", "external": True}])
+    assert [(g["name"], g["primary"], g["external"]) for g in created["groups"]] == [("sales", True, True)]
+    bad = api.post("/users", json={"email": "b@example.com", "password": "long-enough",
+                                   "groups": [{"name": "sales", "external": "yes"}]})
+    assert bad.status_code == 400 and bad.get_json()["errors"][0]["field"] == "groups[0].external"
+    assert stored_user(app, "b@example.com") is None
+
+
+def test_a_membership_stored_without_the_flag_reads_as_not_external(app: Flask, api: Api):
+    user = new_user(api, groups=["sales"])
+    users = app.extensions["runtime"].store.collection("sys.users")
+    users.update_one({"email": "ann@example.com"}, {"$unset": {"groups.0.external": ""}})
+    assert "external" not in stored_user(app, "ann@example.com")["groups"][0]
+    assert api.get(f"/users/{user['id']}").get_json()["groups"][0]["external"] is False
