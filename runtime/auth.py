@@ -84,11 +84,13 @@ class AuthService:
     # --- users -----------------------------------------------------------------------------------
 
     def create_user(self, email: str, password: str, first_name: str = "", last_name: str = "",
-                    developer: bool = False, groups: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                    developer: bool = False, groups: list[dict[str, Any]] | None = None,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A new ACTIVE user; ``extra``: more stored fields, validated by the caller (``runtime.users``)."""
         doc = {"_id": ObjectId(), "email": email.strip().lower(), "passwordHash": _hasher.hash(password),
                "firstName": first_name, "lastName": last_name,
                "fullName": f"{first_name} {last_name}".strip() or email.strip().lower(), "developer": developer,
-               "status": "ACTIVE", "groups": groups or [], "version": 0}
+               "status": "ACTIVE", "groups": groups or [], **(extra or {}), "version": 0}
         try:
             self.users.insert_one(doc)
         except DuplicateKeyError:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from core.api import page_of
+from runtime.users.service import TIMEZONE_MODES
 
 
 class Lenient(Schema):
     class Meta:
-        unknown = EXCLUDE  # the platform's bodies carry more (identityProviders, localization...): ignored
+        unknown = EXCLUDE  # the platform's bodies carry more than we use: ignored
 
 
 class PageQuery(Lenient):
@@ -36,6 +37,13 @@ class UserOptions(Lenient):
     generatePassword = fields.Boolean()
 
 
+class Localization(Lenient):
+    """``timezone`` (an IANA name) is given in MANUAL mode only."""
+
+    timezoneMode = fields.String(validate=validate.OneOf(TIMEZONE_MODES))
+    timezone = fields.String(allow_none=True)
+
+
 class UserBody(Lenient):
     """POST and PUT ``/users``: every key optional here; the service says what is required."""
 
@@ -44,6 +52,8 @@ class UserBody(Lenient):
     email = fields.String(allow_none=True)
     password = fields.String(allow_none=True)
     groups = fields.List(fields.Raw(), allow_none=True)
+    localization = fields.Nested(Localization, allow_none=True,
+                                 metadata={"description": "null: back to the default, {timezoneMode: AUTO}"})
     options = fields.Nested(UserOptions, load_default=dict)
     version = fields.Integer(strict=True, allow_none=True)
 
@@ -84,6 +94,7 @@ class UserOut(Schema):
     status = fields.String()
     groups = fields.List(fields.Nested(GroupRef))
     permissions = fields.Nested(UserPermissions)
+    localization = fields.Nested(Localization)
     version = fields.Integer()
     generatedPassword = fields.String()
 

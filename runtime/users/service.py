@@ -1,17 +1,21 @@
 """Users and groups: the rules behind ``/users`` and ``/groups``.
 
 Store layout: ``sys.users`` {_id, email (lowercase), passwordHash, firstName, lastName, fullName, developer,
-status, groups: [{id, primary, external}], version}; ``sys.groups`` {_id, name, label, usersManagement, permissions,
-version}. Every change is a compare-and-set on ``version`` followed, in the same call, by
-``AuthService.sync_user`` so the user's tokens carry the change on the next request.
+status, groups: [{id, primary, external}], localization: {timezoneMode[, timezone]}, version}; ``sys.groups``
+{_id, name, label, usersManagement, permissions, version}. Fields a user was stored without read as their
+defaults (``DEFAULT_LOCALIZATION``, ``external: false``). Every change is a compare-and-set on ``version``
+followed, in the same call, by ``AuthService.sync_user`` so the user's tokens carry the change on the next
+request.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Iterable
 from typing import Any
+from zoneinfo import available_timezones
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
@@ -27,6 +31,8 @@ STATUSES = ("ACTIVE", "INACTIVE", "BLOCKED")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MAX_RETRIES = 20
+TIMEZONE_MODES = ("AUTO", "MANUAL")
+DEFAULT_LOCALIZATION = {"timezoneMode": "AUTO"}  # what a user stored without localization reads as
 
 
 def can_manage_users(user: dict[str, Any]) -> bool:
@@ -44,6 +50,35 @@ def _duplicate(field: str, message: str) -> ValidationFailed:
 
 def _regex(text: str) -> dict[str, Any]:
     return {"$regex": re.escape(text), "$options": "i"}
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    """The IANA names zoneinfo knows (a set: ``ZoneInfo(name)`` would touch the disk for any text it is given)."""
+    return frozenset(available_timezones())
+
+
+def localization(raw: Any, field: str = "localization") -> dict[str, Any]:
+    """``{timezoneMode: AUTO}`` or ``{timezoneMode: MANUAL, timezone: <IANA name>}``; None is the default."""
+    if raw is None:
+        return dict(DEFAULT_LOCALIZATION)
+    if not isinstance(raw, dict):
+        raise ValidationFailed([field_error(field, "invalid", "localization is {timezoneMode: AUTO|MANUAL, timezone}")])
+    mode, timezone = raw.get("timezoneMode"), raw.get("timezone")
+    if mode not in TIMEZONE_MODES:
+        raise ValidationFailed([field_error(f"{field}.timezoneMode", "required" if mode is None else "invalid",
+                                            "timezoneMode is AUTO or MANUAL", rejected=mode)])
+    if mode == "AUTO":
+        if timezone is not None:
+            raise ValidationFailed([field_error(f"{field}.timezone", "invalid", "A timezone is given only in "
+                                                "MANUAL mode", rejected=timezone)])
+        return {"timezoneMode": "AUTO"}
+    if timezone is None or timezone == "":
+        raise ValidationFailed([field_error(f"{field}.timezone", "required", "MANUAL mode needs a timezone")])
+    if not isinstance(timezone, str) or timezone not in _timezones():
+        raise ValidationFailed([field_error(f"{field}.timezone", "invalid", "timezone is an IANA name such as "
+                                            "'Europe/Berlin'", rejected=timezone)])
+    return {"timezoneMode": "MANUAL", "timezone": timezone}
 
 
 def _paged(col: Any, query: dict[str, Any], size: int, offset: str | None) -> tuple[int, list[dict[str, Any]]]:
@@ -186,6 +221,7 @@ class UsersService:
         return {"id": str(doc["_id"]), "email": doc["email"], "firstName": doc.get("firstName"),
                 "lastName": doc.get("lastName"), "fullName": doc.get("fullName"), "status": doc.get("status"),
                 "groups": groups, "permissions": {"developer": developer, "usersManagement": manager},
+                "localization": dict(doc.get("localization") or DEFAULT_LOCALIZATION),
                 "version": doc.get("version", 0)}
 
     def _groups_of(self, docs: Iterable[dict[str, Any]]) -> dict[ObjectId, dict[str, Any]]:
@@ -318,7 +354,8 @@ class UsersService:
             password = body.get("password")
             check_password(password, self.auth.password_min_length)
         groups = self._resolve_groups(body.get("groups") or [], caller)
-        doc = self.auth.create_user(email, password, first, last, developer=False, groups=groups)
+        extra = {"localization": localization(body.get("localization"))}
+        doc = self.auth.create_user(email, password, first, last, developer=False, groups=groups, extra=extra)
         doc.pop("passwordHash", None)
         return doc, generated
 
@@ -342,6 +379,8 @@ class UsersService:
             for gid in old_ids - {g["id"] for g in new}:  # taking a group away needs the same right as giving it
                 self._check_may_assign(caller, self.groups.find(str(gid)))
             changes["groups"] = new
+        if "localization" in body:
+            changes["localization"] = localization(body["localization"])
         if body.get("password") is not None:
             if impersonating:
                 raise Forbidden("An impersonating session cannot change a password")
