@@ -74,6 +74,8 @@ class AuthService:
 
     def ensure_indexes(self) -> None:
         self.users.create_index("email", unique=True)
+        # "<provider id>:<external id>" of a user's identity providers (runtime.users): one user each
+        self.users.create_index("externalIds", unique=True, sparse=True)
         self.users.create_index("groups.id")
         self.groups.create_index("name", unique=True)
         self.tokens.create_index("userId")
@@ -93,7 +95,10 @@ class AuthService:
                "status": "ACTIVE", "groups": groups or [], **(extra or {}), "version": 0}
         try:
             self.users.insert_one(doc)
-        except DuplicateKeyError:
+        except DuplicateKeyError as exc:
+            if "externalIds" in ((exc.details or {}).get("keyPattern") or {}):
+                raise ValidationFailed([field_error("identityProviders", "duplicate",
+                                                    "Another user has one of these external ids")]) from None
             raise ValidationFailed([field_error("email", "duplicate", f"A user with email {email} already exists",
                                                 rejected=email)]) from None
         return doc

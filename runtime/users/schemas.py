@@ -32,6 +32,13 @@ class GroupQuery(PageQuery):
     name = fields.String()
 
 
+class UserRefQuery(Lenient):
+    """Of every call that names users in its path (``{idOrEmailOrExternalId}``)."""
+
+    identityProvider = fields.String(metadata={"description": "The path names the user by its external id at this "
+                                                              "identity provider (id or name), not by id or email"})
+
+
 class UserOptions(Lenient):
     notifyUser = fields.Boolean()
     generatePassword = fields.Boolean()
@@ -44,6 +51,14 @@ class Localization(Lenient):
     timezone = fields.String(allow_none=True)
 
 
+class IdentityProviderRef(Lenient):
+    """``id`` wins over ``name``; ``externalId`` is the user's id there (none for the built-in ``slingr``)."""
+
+    id = fields.String()
+    name = fields.String()
+    externalId = fields.String(allow_none=True)
+
+
 class UserBody(Lenient):
     """POST and PUT ``/users``: every key optional here; the service says what is required."""
 
@@ -54,6 +69,9 @@ class UserBody(Lenient):
     groups = fields.List(fields.Raw(), allow_none=True)
     localization = fields.Nested(Localization, allow_none=True,
                                  metadata={"description": "null: back to the default, {timezoneMode: AUTO}"})
+    identityProviders = fields.List(fields.Nested(IdentityProviderRef), allow_none=True,
+                                    metadata={"description": "POST: the built-in provider when absent; PUT: "
+                                                             "replaces them all"})
     options = fields.Nested(UserOptions, load_default=dict)
     version = fields.Integer(strict=True, allow_none=True)
 
@@ -63,6 +81,10 @@ class AddGroupBody(Lenient):
     name = fields.String()
     primary = fields.Boolean(load_default=False)
     external = fields.Boolean()
+
+
+class AddIdentityProviderBody(IdentityProviderRef):
+    pass
 
 
 class GroupBody(Lenient):
@@ -80,6 +102,13 @@ class GroupRef(Schema):
     external = fields.Boolean(metadata={"description": "The group was added by an identity provider"})
 
 
+class IdentityProviderOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    label = fields.String()
+    externalId = fields.String(allow_none=True)
+
+
 class UserPermissions(Schema):
     developer = fields.Boolean()
     usersManagement = fields.Boolean()
@@ -95,6 +124,7 @@ class UserOut(Schema):
     groups = fields.List(fields.Nested(GroupRef))
     permissions = fields.Nested(UserPermissions)
     localization = fields.Nested(Localization)
+    identityProviders = fields.List(fields.Nested(IdentityProviderOut))
     version = fields.Integer()
     generatedPassword = fields.String()
 

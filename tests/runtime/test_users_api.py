@@ -10,7 +10,7 @@ from flask import Flask
 from tests.conftest import ADMIN_EMAIL, Api, login
 
 USER_KEYS = ["id", "email", "firstName", "lastName", "fullName", "status", "groups", "permissions", "localization",
-             "version"]
+             "identityProviders", "version"]
 
 
 def new_user(api: Api, email: str = "ann@example.com", **extra: Any) -> dict[str, Any]:
