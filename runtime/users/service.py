@@ -291,6 +291,14 @@ class UsersService:
             raise NotFound(f"User '{ref}' does not exist")
         return doc
 
+    def current(self, caller: dict[str, Any]) -> dict[str, Any]:
+        """The caller's user JSON (``/auth/me``), read from the store: the token's snapshot of its user holds only
+        what the request guard needs."""
+        doc = self.users.find_one({"_id": caller["_id"]}, {"passwordHash": 0})
+        if doc is None:
+            raise NotFound("The user of this token no longer exists")
+        return self.render(doc)
+
     def find_all(self, ids: str, identity_provider: str | None = None) -> list[dict[str, Any]]:
         refs = [r for r in (p.strip() for p in ids.split(",")) if r]
         if not refs:

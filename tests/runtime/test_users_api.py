@@ -379,3 +379,36 @@ def test_only_users_managers_change_a_localization_and_never_a_developers(app: F
     assert "localization" not in stored_user(app, ADMIN_EMAIL)
     assert stored_user(app, "ann@example.com")["localization"] == {"timezoneMode": "AUTO"}
     assert manager.put(f"/users/{user['id']}", json={"localization": BERLIN}).get_json()["localization"] == BERLIN
+
+
+def test_me_and_current_show_the_user_json(app: Flask, api: Api, anon: Api):
+    new_group(api, "support")
+    user = new_user(api, groups=["sales"], localization=BERLIN)
+    api.put(f"/users/{user['id']}/addGroup", json={"name": "support", "external": True})
+    session = login(app, "ann@example.com", "ann-password")
+    expected = {**api.get(f"/users/{user['id']}").get_json(), "adminUserEmail": None}
+    assert session.get("/auth/me").get_json() == expected
+    assert session.get("/users/current").get_json() == expected
+    assert list(session.get("/auth/me").get_json()) == [*USER_KEYS, "adminUserEmail"]
+    changed = api.put(f"/users/{user['id']}", json={"localization": {"timezoneMode": "AUTO"}}).get_json()
+    assert session.get("/auth/me").get_json() == {**changed, "adminUserEmail": None}  # at once
+    assert api.get("/auth/me").get_json() == {**api.get(f"/users/{ADMIN_EMAIL}").get_json(), "adminUserEmail": None}
+    impersonating = anon.post("/auth/login", json={"email": ADMIN_EMAIL, "password": "admin-password",
+                                                   "emailImpersonatedUser": "ann@example.com"}).get_json()["token"]
+    me = anon.get("/users/current", headers={"token": impersonating}).get_json()
+    assert me == {**changed, "adminUserEmail": ADMIN_EMAIL}
+
+
+def test_token_snapshots_carry_only_what_the_guard_needs(app: Flask, api: Api):
+    user = new_user(api, groups=["sales"])
+    session = login(app, "ann@example.com", "ann-password")
+    api.put(f"/users/{user['id']}", json={"localization": BERLIN})
+    api.put(f"/users/{user['id']}/addGroup", json={"name": "sales", "external": True})
+    assert session.get("/auth/me").status_code == 200
+    tokens = app.extensions["runtime"].store.collection("sys.tokens")
+    snapshot = tokens.find_one({"userId": stored_user(app, "ann@example.com")["_id"]})["user"]
+    assert set(snapshot) == {"_id", "email", "firstName", "lastName", "fullName", "developer", "status", "groups",
+                             "usersManagement", "version"}
+    assert snapshot["version"] == 2 and snapshot["groups"][0]["external"] is True  # kept current by every change
+    api.put(f"/users/{user['id']}/deactivate")
+    assert session.get("/auth/me").status_code == 401

@@ -326,3 +326,17 @@ def test_without_configured_providers_only_the_built_in_one_exists(api: Api):
 def test_a_bad_identity_providers_setting_stops_the_start(setting: tuple[str, ...]):
     with pytest.raises(SystemExit, match="IDENTITY_PROVIDERS"):
         IdentityProviders(setting)
+
+
+def test_identity_providers_stay_out_of_token_snapshots(app: Flask, api: Api):
+    user = new_user(api)
+    session = login(app, "ann@example.com", "ann-password")
+    api.put(f"/users/{user['id']}/addIdentityProvider", json={"name": "google", "externalId": "g-1"})
+    me = session.get("/auth/me").get_json()
+    assert me["identityProviders"] == [SLINGR, google("g-1")] and me["version"] == 1
+    tokens = app.extensions["runtime"].store.collection("sys.tokens")
+    snapshot = tokens.find_one({"userId": stored_user(app, "ann@example.com")["_id"]})["user"]
+    assert snapshot["version"] == 1
+    assert not {"identityProviders", "externalIds", "localization"} & set(snapshot)
+    api.put("/users/g-1/deactivate?identityProvider=google")
+    assert session.get("/auth/me").status_code == 401
