@@ -98,6 +98,7 @@ class Config:
     login_delay_seconds: float = 2.0  # first wait after throttling starts; doubles with every further failure
     login_ip_per_minute: int = 20  # failed logins one client address may make per minute
     sample_user_password: str | None = None  # password of the examples' non-developer user (serve only)
+    identity_providers: tuple[str, ...] = ()  # besides the built-in one: "name" or "name:Label" (runtime.users)
     mongodb_timeout_ms: int = 5000  # server selection: how long a request waits for an unreachable database
     redis_timeout_seconds: int = 5  # connect and socket timeout of the job queue
     # jobs
@@ -158,6 +159,7 @@ class Config:
             login_delay_seconds=float(env_int("LOGIN_DELAY_SECONDS", 2)),
             login_ip_per_minute=env_int("LOGIN_IP_PER_MINUTE", 20),
             sample_user_password=os.environ.get("RUNTIME_SAMPLE_USER_PASSWORD") or None,
+            identity_providers=env_list("IDENTITY_PROVIDERS"),
             jobs_batch_size=env_int("JOBS_BATCH_SIZE", 200),
             jobs_stale_seconds=env_int("JOBS_STALE_SECONDS", 30),
             jobs_embedded_threads=env_int("JOBS_EMBEDDED_THREADS", 2),

@@ -74,6 +74,8 @@ class AuthService:
 
     def ensure_indexes(self) -> None:
         self.users.create_index("email", unique=True)
+        # "<provider id>:<external id>" of a user's identity providers (runtime.users): one user each
+        self.users.create_index("externalIds", unique=True, sparse=True)
         self.users.create_index("groups.id")
         self.groups.create_index("name", unique=True)
         self.tokens.create_index("userId")
@@ -84,14 +86,19 @@ class AuthService:
     # --- users -----------------------------------------------------------------------------------
 
     def create_user(self, email: str, password: str, first_name: str = "", last_name: str = "",
-                    developer: bool = False, groups: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                    developer: bool = False, groups: list[dict[str, Any]] | None = None,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A new ACTIVE user; ``extra``: more stored fields, validated by the caller (``runtime.users``)."""
         doc = {"_id": ObjectId(), "email": email.strip().lower(), "passwordHash": _hasher.hash(password),
                "firstName": first_name, "lastName": last_name,
                "fullName": f"{first_name} {last_name}".strip() or email.strip().lower(), "developer": developer,
-               "status": "ACTIVE", "groups": groups or [], "version": 0}
+               "status": "ACTIVE", "groups": groups or [], **(extra or {}), "version": 0}
         try:
             self.users.insert_one(doc)
-        except DuplicateKeyError:
+        except DuplicateKeyError as exc:
+            if "externalIds" in ((exc.details or {}).get("keyPattern") or {}):
+                raise ValidationFailed([field_error("identityProviders", "duplicate",
+                                                    "Another user has one of these external ids")]) from None
             raise ValidationFailed([field_error("email", "duplicate", f"A user with email {email} already exists",
                                                 rejected=email)]) from None
         return doc

@@ -12,7 +12,7 @@ from core.errors import ApiError
 from core.identity import client_ip
 from core.services import services
 from runtime.auth import public_user, token_from_request
-from runtime.schemas import Authenticated, ChangePasswordBody, LoginBody, Logout, Session, Success, User
+from runtime.schemas import Authenticated, ChangePasswordBody, CurrentUser, LoginBody, Logout, Session, Success
 
 blp = Blueprint("auth", __name__, description="Login, logout and the current user")
 
@@ -95,10 +95,11 @@ def change_password(body: dict[str, Any]):
 
 
 @blp.route("/auth/me", methods=["GET"])
-@blp.response(200, User)
+@blp.response(200, CurrentUser)
 @errors(blp, 401)
 def me():
-    out = public_user(g.user)
+    """The user JSON of ``GET /users/{id}``, and who impersonates it."""
+    out = services().users.current(g.user)
     admin = g.get("admin_user")
     out["adminUserEmail"] = admin["email"] if admin else None
     return jsonify(out)
@@ -115,7 +116,7 @@ def authenticated():
 
 
 @blp.route("/users/current", methods=["GET"])
-@blp.response(200, User)
+@blp.response(200, CurrentUser)
 @errors(blp, 401)
 def current_user():
     return me()

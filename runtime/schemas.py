@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from core.api import AnyBody
+from runtime.users.schemas import UserOut
 
 
 class LoginBody(AnyBody):
@@ -41,6 +42,12 @@ class User(ma.Schema):
     email = ma.fields.String()
     fullName = ma.fields.String(allow_none=True)
     developer = ma.fields.Boolean()
+    adminUserEmail = ma.fields.String(allow_none=True)
+
+
+class CurrentUser(UserOut):
+    """``/auth/me``: the user JSON of ``GET /users/{id}``, and who impersonates it."""
+
     adminUserEmail = ma.fields.String(allow_none=True)
 
 

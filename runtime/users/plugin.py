@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask
 
 from core.services import Services
+from runtime.users.identity_providers import IdentityProviders
 from runtime.users.routes import blp
 from runtime.users.service import GroupsService, UsersService
 
@@ -14,5 +15,5 @@ from runtime.users.service import GroupsService, UsersService
 def install(app: Flask, api: Any, services: Services) -> None:
     groups = GroupsService(services.auth, services.registry)
     services.groups = groups
-    services.users = UsersService(services.auth, groups)
+    services.users = UsersService(services.auth, groups, IdentityProviders(services.config.identity_providers))
     api.register_blueprint(blp, url_prefix=services.config.api_prefix)

@@ -1,5 +1,6 @@
 """``/users`` and ``/groups``. Reads: any user (groups: developers and users managers); writes: developers and
-users with ``usersManagement`` (groups: developers only). Calls on several ids (``a,b``) answer an array."""
+users with ``usersManagement`` (groups: developers only). Calls on several ids (``a,b``) answer an array. A user
+in a path is an id or an email, or with ``?identityProvider=`` an external id at that provider."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from core.identity import require_developer
 from core.services import services
 from runtime.users.schemas import (
     AddGroupBody,
+    AddIdentityProviderBody,
     GroupBody,
     GroupOut,
     GroupPage,
@@ -20,6 +22,7 @@ from runtime.users.schemas import (
     UserOut,
     UserPage,
     UserQuery,
+    UserRefQuery,
 )
 from runtime.users.service import GroupsService, UsersService, require_users_manager
 
@@ -60,46 +63,70 @@ def create_user(body: dict[str, Any]):
 
 
 @blp.route("/users/<ref>", methods=["GET"])
+@blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut)
-def get_user(ref: str):
-    return _users().render(_users().find(ref))
+def get_user(query: dict[str, Any], ref: str):
+    return _users().render(_users().find(ref, query.get("identityProvider")))
 
 
 @blp.route("/users/<ref>", methods=["PUT"])
 @blp.arguments(UserBody, location="json")
+@blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut)
-def update_user(body: dict[str, Any], ref: str):
+def update_user(body: dict[str, Any], query: dict[str, Any], ref: str):
     require_users_manager(g.user)
-    return _users().render(_users().update(ref, body, g.user, impersonating=g.get("admin_user") is not None))
+    return _users().render(_users().update(ref, body, g.user, impersonating=g.get("admin_user") is not None,
+                                           identity_provider=query.get("identityProvider")))
 
 
 @blp.route("/users/<ref>", methods=["DELETE"])
+@blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut)
-def delete_user(ref: str):
+def delete_user(query: dict[str, Any], ref: str):
     require_users_manager(g.user)
-    return _users().render(_users().delete(ref))
+    return _users().render(_users().delete(ref, query.get("identityProvider")))
 
 
 @blp.route("/users/<ids>/<any(deactivate, reactivate, unblock):action>", methods=["PUT"])
+@blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut, description="The user; a list of users when several ids are given")
-def set_status(ids: str, action: str):
+def set_status(query: dict[str, Any], ids: str, action: str):
     require_users_manager(g.user)
-    return _one_or_many(ids, _users().set_status(ids, action))
+    return _one_or_many(ids, _users().set_status(ids, action, query.get("identityProvider")))
 
 
 @blp.route("/users/<ids>/addGroup", methods=["PUT"])
 @blp.arguments(AddGroupBody, location="json")
+@blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut, description="The user; a list of users when several ids are given")
-def add_group(body: dict[str, Any], ids: str):
+def add_group(body: dict[str, Any], query: dict[str, Any], ids: str):
     require_users_manager(g.user)
-    return _one_or_many(ids, _users().add_group(ids, body, g.user))
+    return _one_or_many(ids, _users().add_group(ids, body, g.user, query.get("identityProvider")))
 
 
 @blp.route("/users/<ids>/removeGroup/<group>", methods=["PUT"])
+@blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut, description="The user; a list of users when several ids are given")
-def remove_group(ids: str, group: str):
+def remove_group(query: dict[str, Any], ids: str, group: str):
     require_users_manager(g.user)
-    return _one_or_many(ids, _users().remove_group(ids, group, g.user))
+    return _one_or_many(ids, _users().remove_group(ids, group, g.user, query.get("identityProvider")))
+
+
+@blp.route("/users/<ref>/addIdentityProvider", methods=["PUT"])
+@blp.arguments(AddIdentityProviderBody, location="json")
+@blp.arguments(UserRefQuery, location="query")
+@blp.response(200, UserOut)
+def add_identity_provider(body: dict[str, Any], query: dict[str, Any], ref: str):
+    require_users_manager(g.user)
+    return _users().render(_users().add_identity_provider(ref, body, query.get("identityProvider")))
+
+
+@blp.route("/users/<ref>/removeIdentityProvider/<provider>", methods=["PUT"])
+@blp.arguments(UserRefQuery, location="query")
+@blp.response(200, UserOut)
+def remove_identity_provider(query: dict[str, Any], ref: str, provider: str):
+    require_users_manager(g.user)
+    return _users().render(_users().remove_identity_provider(ref, provider, query.get("identityProvider")))
 
 
 @blp.route("/groups", methods=["GET"])

@@ -5,11 +5,12 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from core.api import page_of
+from runtime.users.service import TIMEZONE_MODES
 
 
 class Lenient(Schema):
     class Meta:
-        unknown = EXCLUDE  # the platform's bodies carry more (identityProviders, localization...): ignored
+        unknown = EXCLUDE  # the platform's bodies carry more than we use: ignored
 
 
 class PageQuery(Lenient):
@@ -31,9 +32,31 @@ class GroupQuery(PageQuery):
     name = fields.String()
 
 
+class UserRefQuery(Lenient):
+    """Of every call that names users in its path (``{idOrEmailOrExternalId}``)."""
+
+    identityProvider = fields.String(metadata={"description": "The path names the user by its external id at this "
+                                                              "identity provider (id or name), not by id or email"})
+
+
 class UserOptions(Lenient):
     notifyUser = fields.Boolean()
     generatePassword = fields.Boolean()
+
+
+class Localization(Lenient):
+    """``timezone`` (an IANA name) is given in MANUAL mode only."""
+
+    timezoneMode = fields.String(validate=validate.OneOf(TIMEZONE_MODES))
+    timezone = fields.String(allow_none=True)
+
+
+class IdentityProviderRef(Lenient):
+    """``id`` wins over ``name``; ``externalId`` is the user's id there (none for the built-in ``slingr``)."""
+
+    id = fields.String()
+    name = fields.String()
+    externalId = fields.String(allow_none=True)
 
 
 class UserBody(Lenient):
@@ -44,6 +67,11 @@ class UserBody(Lenient):
     email = fields.String(allow_none=True)
     password = fields.String(allow_none=True)
     groups = fields.List(fields.Raw(), allow_none=True)
+    localization = fields.Nested(Localization, allow_none=True,
+                                 metadata={"description": "null: back to the default, {timezoneMode: AUTO}"})
+    identityProviders = fields.List(fields.Nested(IdentityProviderRef), allow_none=True,
+                                    metadata={"description": "POST: the built-in provider when absent; PUT: "
+                                                             "replaces them all"})
     options = fields.Nested(UserOptions, load_default=dict)
     version = fields.Integer(strict=True, allow_none=True)
 
@@ -53,6 +81,10 @@ class AddGroupBody(Lenient):
     name = fields.String()
     primary = fields.Boolean(load_default=False)
     external = fields.Boolean()
+
+
+class AddIdentityProviderBody(IdentityProviderRef):
+    pass
 
 
 class GroupBody(Lenient):
@@ -67,6 +99,14 @@ class GroupRef(Schema):
     id = fields.String()
     name = fields.String(allow_none=True)
     primary = fields.Boolean()
+    external = fields.Boolean(metadata={"description": "The group was added by an identity provider"})
+
+
+class IdentityProviderOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    label = fields.String()
+    externalId = fields.String(allow_none=True)
 
 
 class UserPermissions(Schema):
@@ -83,6 +123,8 @@ class UserOut(Schema):
     status = fields.String()
     groups = fields.List(fields.Nested(GroupRef))
     permissions = fields.Nested(UserPermissions)
+    localization = fields.Nested(Localization)
+    identityProviders = fields.List(fields.Nested(IdentityProviderOut))
     version = fields.Integer()
     generatedPassword = fields.String()
 

@@ -1,17 +1,23 @@
 """Users and groups: the rules behind ``/users`` and ``/groups``.
 
 Store layout: ``sys.users`` {_id, email (lowercase), passwordHash, firstName, lastName, fullName, developer,
-status, groups: [{id, primary}], version}; ``sys.groups`` {_id, name, label, usersManagement, permissions,
-version}. Every change is a compare-and-set on ``version`` followed, in the same call, by
-``AuthService.sync_user`` so the user's tokens carry the change on the next request.
+status, groups: [{id, primary, external}], localization: {timezoneMode[, timezone]}, identityProviders: [{id,
+externalId}], externalIds: ["<provider id>:<external id>"] (only when there are some: a sparse unique index keeps
+an external id to one user per provider), version}; ``sys.groups`` {_id, name, label, usersManagement,
+permissions, version}. Fields a user was stored without read as their defaults (``DEFAULT_LOCALIZATION``,
+``external: false``, the built-in identity provider). Every change is a compare-and-set on ``version``
+followed, in the same call, by ``AuthService.sync_user`` so the user's tokens carry the change on the next
+request.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Iterable
 from typing import Any
+from zoneinfo import available_timezones
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
@@ -21,12 +27,21 @@ from core.http import page
 from core.ids import parse_object_id
 from entities.registry import Registry
 from runtime.auth import AuthService, check_password, hash_password
+from runtime.users.identity_providers import (
+    DEFAULT_ENTRIES,
+    IdentityProvider,
+    IdentityProviders,
+    external_id_problem,
+    external_key,
+)
 from runtime.users.permissions_doc import validate_permissions
 
 STATUSES = ("ACTIVE", "INACTIVE", "BLOCKED")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MAX_RETRIES = 20
+TIMEZONE_MODES = ("AUTO", "MANUAL")
+DEFAULT_LOCALIZATION = {"timezoneMode": "AUTO"}  # what a user stored without localization reads as
 
 
 def can_manage_users(user: dict[str, Any]) -> bool:
@@ -44,6 +59,35 @@ def _duplicate(field: str, message: str) -> ValidationFailed:
 
 def _regex(text: str) -> dict[str, Any]:
     return {"$regex": re.escape(text), "$options": "i"}
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    """The IANA names zoneinfo knows (a set: ``ZoneInfo(name)`` would touch the disk for any text it is given)."""
+    return frozenset(available_timezones())
+
+
+def localization(raw: Any, field: str = "localization") -> dict[str, Any]:
+    """``{timezoneMode: AUTO}`` or ``{timezoneMode: MANUAL, timezone: <IANA name>}``; None is the default."""
+    if raw is None:
+        return dict(DEFAULT_LOCALIZATION)
+    if not isinstance(raw, dict):
+        raise ValidationFailed([field_error(field, "invalid", "localization is {timezoneMode: AUTO|MANUAL, timezone}")])
+    mode, timezone = raw.get("timezoneMode"), raw.get("timezone")
+    if mode not in TIMEZONE_MODES:
+        raise ValidationFailed([field_error(f"{field}.timezoneMode", "required" if mode is None else "invalid",
+                                            "timezoneMode is AUTO or MANUAL", rejected=mode)])
+    if mode == "AUTO":
+        if timezone is not None:
+            raise ValidationFailed([field_error(f"{field}.timezone", "invalid", "A timezone is given only in "
+                                                "MANUAL mode", rejected=timezone)])
+        return {"timezoneMode": "AUTO"}
+    if timezone is None or timezone == "":
+        raise ValidationFailed([field_error(f"{field}.timezone", "required", "MANUAL mode needs a timezone")])
+    if not isinstance(timezone, str) or timezone not in _timezones():
+        raise ValidationFailed([field_error(f"{field}.timezone", "invalid", "timezone is an IANA name such as "
+                                            "'Europe/Berlin'", rejected=timezone)])
+    return {"timezoneMode": "MANUAL", "timezone": timezone}
 
 
 def _paged(col: Any, query: dict[str, Any], size: int, offset: str | None) -> tuple[int, list[dict[str, Any]]]:
@@ -168,23 +212,27 @@ class GroupsService:
 
 
 class UsersService:
-    def __init__(self, auth: AuthService, groups: GroupsService):
+    def __init__(self, auth: AuthService, groups: GroupsService, providers: IdentityProviders | None = None):
         self.auth = auth
         self.users = auth.users
         self.groups = groups
+        self.providers = providers or IdentityProviders()
 
     # --- reading ---------------------------------------------------------------------------------
 
     def render(self, doc: dict[str, Any], names: dict[ObjectId, dict[str, Any]] | None = None) -> dict[str, Any]:
         names = names if names is not None else self._groups_of([doc])
         groups = [{"id": str(g["id"]), "name": (names.get(g["id"]) or {}).get("name"),
-                   "primary": bool(g.get("primary"))} for g in doc.get("groups") or []]
+                   "primary": bool(g.get("primary")), "external": bool(g.get("external"))}
+                  for g in doc.get("groups") or []]
         developer = bool(doc.get("developer"))
         manager = not developer and any((names.get(g["id"]) or {}).get("usersManagement")
                                         for g in doc.get("groups") or [])
         return {"id": str(doc["_id"]), "email": doc["email"], "firstName": doc.get("firstName"),
                 "lastName": doc.get("lastName"), "fullName": doc.get("fullName"), "status": doc.get("status"),
                 "groups": groups, "permissions": {"developer": developer, "usersManagement": manager},
+                "localization": dict(doc.get("localization") or DEFAULT_LOCALIZATION),
+                "identityProviders": self.providers.render(doc.get("identityProviders")),
                 "version": doc.get("version", 0)}
 
     def _groups_of(self, docs: Iterable[dict[str, Any]]) -> dict[ObjectId, dict[str, Any]]:
@@ -221,29 +269,47 @@ class UsersService:
         names = self._groups_of(docs)
         return page(total, docs, lambda d: self.render(d, names))
 
-    def find(self, id_or_email: str) -> dict[str, Any]:
-        ref = id_or_email.strip()
+    def find(self, ref: str, identity_provider: str | None = None) -> dict[str, Any]:
+        """The user ``ref`` names: an id or an email; with ``identity_provider`` (its id or name), only an external
+        id at that provider. Whoever finds a user gets the same checks whatever named it."""
+        ref = ref.strip()
+        if identity_provider:
+            provider = self._provider(identity_provider, "identityProvider", query=True)
+            doc = self.users.find_one({"externalIds": external_key(provider.id, ref)}, {"passwordHash": 0})
+            if doc is None:
+                raise NotFound(f"No user has external id '{ref}' at identity provider '{provider.name}'")
+            return doc
         oid = parse_object_id(ref)
         if oid is not None:
             doc = self.users.find_one({"_id": oid}, {"passwordHash": 0})
         elif "@" in ref:
             doc = self.users.find_one({"email": ref.lower()}, {"passwordHash": 0})
         else:
-            raise BadRequest(f"'{id_or_email}' is neither a user id nor an email")
+            raise BadRequest(f"'{ref}' is neither a user id nor an email (an external id needs "
+                             "?identityProvider=<id|name>)")
         if doc is None:
-            raise NotFound(f"User '{id_or_email}' does not exist")
+            raise NotFound(f"User '{ref}' does not exist")
         return doc
 
-    def find_all(self, ids: str) -> list[dict[str, Any]]:
+    def current(self, caller: dict[str, Any]) -> dict[str, Any]:
+        """The caller's user JSON (``/auth/me``), read from the store: the token's snapshot of its user holds only
+        what the request guard needs."""
+        doc = self.users.find_one({"_id": caller["_id"]}, {"passwordHash": 0})
+        if doc is None:
+            raise NotFound("The user of this token no longer exists")
+        return self.render(doc)
+
+    def find_all(self, ids: str, identity_provider: str | None = None) -> list[dict[str, Any]]:
         refs = [r for r in (p.strip() for p in ids.split(",")) if r]
         if not refs:
             raise BadRequest("Give at least one user id or email")
-        return [self.find(r) for r in refs]
+        return [self.find(r, identity_provider) for r in refs]
 
     # --- writing ---------------------------------------------------------------------------------
 
     def _resolve_groups(self, raw: Any, caller: dict[str, Any], field: str = "groups") -> list[dict[str, Any]]:
-        """``[id | name | {id | name, primary}]`` → ``[{id, primary}]`` with exactly one primary."""
+        """``[id | name | {id | name, primary, external}]`` → ``[{id, primary, external}]`` with exactly one
+        primary."""
         if not isinstance(raw, list):
             raise ValidationFailed([field_error(field, "invalid", "groups is a list of group ids or names")])
         out: list[dict[str, Any]] = []
@@ -251,6 +317,11 @@ class UsersService:
         for i, item in enumerate(raw):
             ref = item.get("id") or item.get("name") if isinstance(item, dict) else item
             primary = bool(item.get("primary")) if isinstance(item, dict) else False
+            external = item.get("external", False) if isinstance(item, dict) else False
+            if not isinstance(external, bool):
+                errors.append(field_error(f"{field}[{i}].external", "invalid", "external is true or false",
+                                          rejected=external))
+                continue
             try:
                 group = self.groups.find(str(ref)) if isinstance(ref, str) and ref else None
             except NotFound:
@@ -260,7 +331,7 @@ class UsersService:
                 continue
             self._check_may_assign(caller, group)
             if all(g["id"] != group["_id"] for g in out):
-                out.append({"id": group["_id"], "primary": primary})
+                out.append({"id": group["_id"], "primary": primary, "external": external})
         if sum(g["primary"] for g in out) > 1:
             errors.append(field_error(field, "invalid", "A user has exactly one primary group"))
         if errors:
@@ -268,6 +339,68 @@ class UsersService:
         if out and not any(g["primary"] for g in out):
             out[0]["primary"] = True
         return out
+
+    def _provider(self, ref: Any, field: str, query: bool = False) -> IdentityProvider:
+        provider = self.providers.find(ref) if isinstance(ref, str) and ref else None
+        if provider is None:
+            message = f"Identity provider '{ref}' does not exist" if ref else "Give the identity provider's id or name"
+            code = "required" if not ref else "invalid"
+            if query:
+                raise BadRequest(f"Invalid query parameter '{field}': {message}",
+                                 errors=[field_error(field, code, message, rejected=ref)])
+            raise ValidationFailed([field_error(field, code, message, rejected=ref)])
+        return provider
+
+    def _identity(self, item: Any, prefix: str = "") -> dict[str, Any]:
+        """``{id | name, externalId}`` → the stored ``{id, externalId}`` (``id`` wins over ``name``)."""
+        at = f"{prefix}." if prefix else ""
+        if not isinstance(item, dict):
+            raise ValidationFailed([field_error(prefix or "body", "invalid", "An identity provider is "
+                                                "{id | name, externalId}")])
+        key = "name" if not item.get("id") and item.get("name") else "id"
+        provider = self._provider(item.get(key), f"{at}{key}")
+        external = item.get("externalId")
+        if provider.builtin:
+            if external is not None:
+                raise ValidationFailed([field_error(f"{at}externalId", "invalid", f"The built-in identity provider "
+                                                    f"'{provider.name}' has no external id", rejected=external)])
+            return {"id": provider.id, "externalId": None}
+        problem = external_id_problem(external)
+        if problem:
+            raise ValidationFailed([field_error(f"{at}externalId", "required" if external is None else "invalid",
+                                                problem, rejected=external)])
+        return {"id": provider.id, "externalId": external.strip()}
+
+    def _resolve_identity_providers(self, raw: Any, user_id: ObjectId | None) -> list[dict[str, Any]]:
+        """The ``identityProviders`` of a body: at least one, one entry per provider, external ids of no one else."""
+        field = "identityProviders"
+        if not isinstance(raw, list) or not raw:
+            raise ValidationFailed([field_error(field, "invalid", "identityProviders is a non-empty list of "
+                                                "{id | name, externalId}")])
+        out: list[dict[str, Any]] = []
+        for i, item in enumerate(raw):
+            entry = self._identity(item, f"{field}[{i}]")
+            if any(e["id"] == entry["id"] for e in out):
+                raise ValidationFailed([field_error(f"{field}[{i}]", "duplicate", "A user has one entry per "
+                                                    "identity provider", rejected=entry["id"])])
+            self._check_external_id_free(entry, user_id, f"{field}[{i}].externalId")
+            out.append(entry)
+        return out
+
+    def _check_external_id_free(self, entry: dict[str, Any], user_id: ObjectId | None, field: str) -> None:
+        if entry["externalId"] is None:
+            return
+        other = self.users.find_one({"externalIds": external_key(entry["id"], entry["externalId"])}, {"_id": 1})
+        if other is not None and other["_id"] != user_id:
+            raise ValidationFailed([field_error(field, "duplicate", f"Another user has external id "
+                                                f"'{entry['externalId']}' at identity provider '{entry['id']}'",
+                                                rejected=entry["externalId"])])
+
+    @staticmethod
+    def _identity_changes(entries: list[dict[str, Any]]) -> dict[str, Any]:
+        """The stored fields of a user's identity providers: the entries and their unique keys."""
+        return {"identityProviders": entries,
+                "externalIds": [external_key(e["id"], e["externalId"]) for e in entries if e["externalId"]]}
 
     @staticmethod
     def _check_may_assign(caller: dict[str, Any], group: dict[str, Any]) -> None:
@@ -311,13 +444,19 @@ class UsersService:
             password = body.get("password")
             check_password(password, self.auth.password_min_length)
         groups = self._resolve_groups(body.get("groups") or [], caller)
-        doc = self.auth.create_user(email, password, first, last, developer=False, groups=groups)
+        raw_providers = body.get("identityProviders")
+        providers = (self._resolve_identity_providers(raw_providers, None) if raw_providers is not None
+                     else [dict(e) for e in DEFAULT_ENTRIES])
+        extra = {"localization": localization(body.get("localization")), **self._identity_changes(providers)}
+        if not extra["externalIds"]:
+            del extra["externalIds"]  # absent, not empty: the sparse unique index must not see it
+        doc = self.auth.create_user(email, password, first, last, developer=False, groups=groups, extra=extra)
         doc.pop("passwordHash", None)
         return doc, generated
 
-    def update(self, id_or_email: str, body: dict[str, Any], caller: dict[str, Any],
-               impersonating: bool) -> dict[str, Any]:
-        current = self.find(id_or_email)
+    def update(self, ref: str, body: dict[str, Any], caller: dict[str, Any], impersonating: bool,
+               identity_provider: str | None = None) -> dict[str, Any]:
+        current = self.find(ref, identity_provider)
         self._check_target(current)
         changes: dict[str, Any] = {}
         if "email" in body:
@@ -335,6 +474,11 @@ class UsersService:
             for gid in old_ids - {g["id"] for g in new}:  # taking a group away needs the same right as giving it
                 self._check_may_assign(caller, self.groups.find(str(gid)))
             changes["groups"] = new
+        if "localization" in body:
+            changes["localization"] = localization(body["localization"])
+        if "identityProviders" in body:  # replaces them all, as groups does
+            changes.update(self._identity_changes(self._resolve_identity_providers(body["identityProviders"],
+                                                                                   current["_id"])))
         if body.get("password") is not None:
             if impersonating:
                 raise Forbidden("An impersonating session cannot change a password")
@@ -347,10 +491,16 @@ class UsersService:
         version = current.get("version", 0)
         if expected is not None and expected != version:
             raise Conflict("The user was modified by someone else", currentVersion=version)
+        update: dict[str, Any] = {"$set": dict(changes), "$inc": {"version": 1}}
+        if changes.get("externalIds") == []:  # absent, not empty: the sparse unique index must not see it
+            del update["$set"]["externalIds"]
+            update["$unset"] = {"externalIds": ""}
         try:
-            result = self.users.update_one({"_id": current["_id"], "version": version},
-                                           {"$set": changes, "$inc": {"version": 1}})
-        except DuplicateKeyError:
+            result = self.users.update_one({"_id": current["_id"], "version": version}, update)
+        except DuplicateKeyError as exc:  # a concurrent write took the email or an external id after our check
+            pattern = (exc.details or {}).get("keyPattern") or {}
+            if "externalIds" in pattern or (not pattern and "email" not in changes):
+                raise _duplicate("identityProviders", "Another user has one of these external ids") from None
             raise _duplicate("email", "A user with this email already exists") from None
         if result.matched_count != 1:
             latest = self.users.find_one({"_id": current["_id"]}, {"version": 1})
@@ -381,15 +531,15 @@ class UsersService:
                 raise ApiError(503, "The user is too busy to update right now; try again")
         return out
 
-    def delete(self, id_or_email: str) -> dict[str, Any]:
-        doc = self.find(id_or_email)
+    def delete(self, ref: str, identity_provider: str | None = None) -> dict[str, Any]:
+        doc = self.find(ref, identity_provider)
         self._check_target(doc)
         self.users.delete_one({"_id": doc["_id"]})
         self.auth.sync_user(doc["_id"])  # every token of the user (and its impersonations) goes
         return doc
 
-    def set_status(self, ids: str, action: str) -> list[dict[str, Any]]:
-        docs = self.find_all(ids)
+    def set_status(self, ids: str, action: str, identity_provider: str | None = None) -> list[dict[str, Any]]:
+        docs = self.find_all(ids, identity_provider)
 
         def change(doc: dict[str, Any]) -> dict[str, Any] | None:
             status = doc.get("status")
@@ -405,23 +555,31 @@ class UsersService:
                 self.auth.guard.reset(doc["email"])
         return out
 
-    def add_group(self, ids: str, body: dict[str, Any], caller: dict[str, Any]) -> list[dict[str, Any]]:
+    def add_group(self, ids: str, body: dict[str, Any], caller: dict[str, Any],
+                  identity_provider: str | None = None) -> list[dict[str, Any]]:
+        """Add the group (or update the user's membership of it: ``primary`` when true, ``external`` when
+        given); a call that changes nothing leaves the user (and its version) as it is."""
         ref = body.get("id") or body.get("name")
         if not isinstance(ref, str) or not ref:
             raise ValidationFailed([field_error("id", "required", "Give the group's id or name")])
         group = self.groups.find(ref)
         self._check_may_assign(caller, group)
         primary = bool(body.get("primary"))
-        docs = self.find_all(ids)
+        external = body.get("external")  # None: not given, the membership keeps what it has
+        docs = self.find_all(ids, identity_provider)
 
         def change(doc: dict[str, Any]) -> dict[str, Any] | None:
             groups = [dict(g) for g in doc.get("groups") or []]
             mine = next((g for g in groups if g["id"] == group["_id"]), None)
             if mine is None:
-                mine = {"id": group["_id"], "primary": False}
+                mine = {"id": group["_id"], "primary": False, "external": bool(external)}
                 groups.append(mine)
-            elif not primary:
-                return None
+            else:
+                flips = external is not None and bool(mine.get("external")) != external
+                if not flips and not (primary and not mine.get("primary")):
+                    return None
+                if external is not None:
+                    mine["external"] = external
             if primary or len(groups) == 1:
                 for g in groups:
                     g["primary"] = g is mine
@@ -429,10 +587,11 @@ class UsersService:
 
         return self._update_each(docs, change)
 
-    def remove_group(self, ids: str, group_ref: str, caller: dict[str, Any]) -> list[dict[str, Any]]:
+    def remove_group(self, ids: str, group_ref: str, caller: dict[str, Any],
+                     identity_provider: str | None = None) -> list[dict[str, Any]]:
         group = self.groups.find(group_ref)
         self._check_may_assign(caller, group)
-        docs = self.find_all(ids)
+        docs = self.find_all(ids, identity_provider)
 
         def change(doc: dict[str, Any]) -> dict[str, Any] | None:
             groups = [dict(g) for g in doc.get("groups") or [] if g["id"] != group["_id"]]
@@ -443,3 +602,46 @@ class UsersService:
             return {"groups": groups}
 
         return self._update_each(docs, change)
+
+    def add_identity_provider(self, ref: str, body: dict[str, Any], identity_provider: str | None = None
+                              ) -> dict[str, Any]:
+        """Give the user an identity at a provider (``{id | name, externalId}``), or change its external id there."""
+        current = self.find(ref, identity_provider)
+        self._check_target(current)
+        entry = self._identity(body)
+        self._check_external_id_free(entry, current["_id"], "externalId")
+
+        def change(doc: dict[str, Any]) -> dict[str, Any] | None:
+            entries = [dict(e) for e in doc.get("identityProviders") or DEFAULT_ENTRIES]
+            mine = next((e for e in entries if e["id"] == entry["id"]), None)
+            if mine == entry:
+                return None
+            if mine is None:
+                entries.append(entry)
+            else:
+                mine["externalId"] = entry["externalId"]
+            return self._identity_changes(entries)
+
+        return self._update_each([current], change)[0]
+
+    def remove_identity_provider(self, ref: str, provider_ref: str, identity_provider: str | None = None
+                                 ) -> dict[str, Any]:
+        """Take a provider (id or name; a provider no longer configured by its id) from the user, who keeps at
+        least one."""
+        current = self.find(ref, identity_provider)
+        self._check_target(current)
+        provider = self.providers.find(provider_ref)
+        provider_id = provider.id if provider is not None else provider_ref
+        if provider is None and all(e["id"] != provider_id for e in current.get("identityProviders") or ()):
+            raise NotFound(f"Identity provider '{provider_ref}' does not exist")
+
+        def change(doc: dict[str, Any]) -> dict[str, Any] | None:
+            entries = [dict(e) for e in doc.get("identityProviders") or DEFAULT_ENTRIES]
+            kept = [e for e in entries if e["id"] != provider_id]
+            if len(kept) == len(entries):
+                return None
+            if not kept:
+                raise BadRequest("A user keeps at least one identity provider: add another one first")
+            return self._identity_changes(kept)
+
+        return self._update_each([current], change)[0]

@@ -9,7 +9,8 @@ from flask import Flask
 
 from tests.conftest import ADMIN_EMAIL, Api, login
 
-USER_KEYS = ["id", "email", "firstName", "lastName", "fullName", "status", "groups", "permissions", "version"]
+USER_KEYS = ["id", "email", "firstName", "lastName", "fullName", "status", "groups", "permissions", "localization",
+             "identityProviders", "version"]
 
 
 def new_user(api: Api, email: str = "ann@example.com", **extra: Any) -> dict[str, Any]:
@@ -261,3 +262,153 @@ def test_delete_ends_sessions_and_returns_the_user(app: Flask, api: Api, anon: A
 def test_malformed_json_body_is_400(api: Api):
     response = api.post("/users", data="{not json", content_type="application/json")
     assert response.status_code == 400
+
+
+def stored_user(app: Flask, email: str) -> dict[str, Any]:
+    """The ``sys.users`` document of ``email``, as the store holds it."""
+    return app.extensions["runtime"].store.collection("sys.users").find_one({"email": email})
+
+
+def test_groups_say_whether_an_identity_provider_added_them(app: Flask, api: Api, user_api: Api):
+    new_group(api, "support")
+    user = new_user(api, groups=["sales"])
+    assert user["groups"] == [{"id": user["groups"][0]["id"], "name": "sales", "primary": True, "external": False}]
+    added = api.put(f"/users/{user['id']}/addGroup", json={"name": "support", "external": True}).get_json()
+    assert [(g["name"], g["primary"], g["external"]) for g in added["groups"]] == [("sales", True, False),
+                                                                                  ("support", False, True)]
+    assert [g.get("external") for g in stored_user(app, "ann@example.com")["groups"]] == [False, True]
+    assert api.get(f"/users/{user['id']}").get_json() == added
+    same = api.put(f"/users/{user['id']}/addGroup", json={"name": "support"}).get_json()
+    assert same == added  # not given: the membership keeps its flag, and nothing is written
+    cleared = api.put(f"/users/{user['id']}/addGroup", json={"name": "support", "external": False}).get_json()
+    assert [g["external"] for g in cleared["groups"]] == [False, False] and cleared["version"] == added["version"] + 1
+    bad = api.put(f"/users/{user['id']}/addGroup", json={"name": "support", "external": "maybe"})
+    assert bad.status_code == 400 and bad.get_json()["errors"][0]["field"] == "external"
+    refused = user_api.put(f"/users/{user['id']}/addGroup", json={"name": "support", "external": True})
+    assert refused.status_code == 403
+    assert api.get(f"/users/{user['id']}").get_json() == cleared
+
+
+def test_groups_given_on_create_may_be_external(app: Flask, api: Api):
+    created = new_user(api, groups=[{"name": "sales", "external": True}])
+    assert [(g["name"], g["primary"], g["external"]) for g in created["groups"]] == [("sales", True, True)]
+    bad = api.post("/users", json={"email": "b@example.com", "password": "long-enough",
+                                   "groups": [{"name": "sales", "external": "yes"}]})
+    assert bad.status_code == 400 and bad.get_json()["errors"][0]["field"] == "groups[0].external"
+    assert stored_user(app, "b@example.com") is None
+
+
+def test_a_membership_stored_without_the_flag_reads_as_not_external(app: Flask, api: Api):
+    user = new_user(api, groups=["sales"])
+    users = app.extensions["runtime"].store.collection("sys.users")
+    users.update_one({"email": "ann@example.com"}, {"$unset": {"groups.0.external": ""}})
+    assert "external" not in stored_user(app, "ann@example.com")["groups"][0]
+    assert api.get(f"/users/{user['id']}").get_json()["groups"][0]["external"] is False
+
+
+BERLIN = {"timezoneMode": "MANUAL", "timezone": "Europe/Berlin"}
+
+
+def test_localization_is_stored_and_shown(app: Flask, api: Api):
+    plain = new_user(api)
+    assert plain["localization"] == {"timezoneMode": "AUTO"}
+    assert stored_user(app, "ann@example.com")["localization"] == {"timezoneMode": "AUTO"}
+    berlin = new_user(api, "bob@example.com", localization=BERLIN)
+    assert berlin["localization"] == BERLIN
+    assert stored_user(app, "bob@example.com")["localization"] == BERLIN
+    assert api.get("/users/bob@example.com").get_json() == berlin
+    auto = new_user(api, "cid@example.com", localization={"timezoneMode": "AUTO", "timezone": None})
+    assert auto["localization"] == {"timezoneMode": "AUTO"}
+
+
+def test_put_changes_the_localization(app: Flask, api: Api):
+    user = new_user(api)
+    ny = {"timezoneMode": "MANUAL", "timezone": "America/New_York"}
+    updated = api.put(f"/users/{user['id']}", json={"localization": ny, "version": 0}).get_json()
+    assert updated["localization"] == ny and updated["version"] == 1
+    assert api.get(f"/users/{user['id']}").get_json()["localization"] == ny
+    unchanged = api.put(f"/users/{user['id']}", json={"firstName": "Anna"}).get_json()
+    assert unchanged["localization"] == ny  # a PUT without it keeps it
+    auto = api.put(f"/users/{user['id']}", json={"localization": {"timezoneMode": "AUTO"}}).get_json()
+    assert auto["localization"] == {"timezoneMode": "AUTO"}
+    assert stored_user(app, "ann@example.com")["localization"] == {"timezoneMode": "AUTO"}
+    api.put(f"/users/{user['id']}", json={"localization": BERLIN})
+    reset = api.put(f"/users/{user['id']}", json={"localization": None}).get_json()
+    assert reset["localization"] == {"timezoneMode": "AUTO"}
+
+
+@pytest.mark.parametrize("localization, field, code", [
+    ({"timezoneMode": "MANUAL"}, "localization.timezone", "required"),
+    ({"timezoneMode": "MANUAL", "timezone": ""}, "localization.timezone", "required"),
+    ({"timezoneMode": "MANUAL", "timezone": "Mars/Olympus"}, "localization.timezone", "invalid"),
+    ({"timezoneMode": "MANUAL", "timezone": "europe/berlin"}, "localization.timezone", "invalid"),
+    ({"timezoneMode": "MANUAL", "timezone": "../../etc/passwd"}, "localization.timezone", "invalid"),
+    ({"timezoneMode": "MANUAL", "timezone": "/etc/localtime"}, "localization.timezone", "invalid"),
+    ({"timezoneMode": "MANUAL", "timezone": "A" * 5000}, "localization.timezone", "invalid"),
+    ({"timezoneMode": "MANUAL", "timezone": 5}, "localization.timezone", "invalid"),
+    ({"timezoneMode": "AUTO", "timezone": "Europe/Berlin"}, "localization.timezone", "invalid"),
+    ({"timezoneMode": "SOMETIMES"}, "localization.timezoneMode", "invalid"),
+    ({"timezoneMode": "manual", "timezone": "Europe/Berlin"}, "localization.timezoneMode", "invalid"),
+    ({"timezone": "Europe/Berlin"}, "localization.timezoneMode", "required"),
+    ("Europe/Berlin", "localization", "invalid"),
+])
+def test_a_bad_localization_is_400_and_nothing_is_stored(app: Flask, api: Api, localization: Any, field: str,
+                                                         code: str):
+    user = new_user(api)
+    for method, path, body in [("POST", "/users", {"email": "b@example.com", "password": "long-enough"}),
+                               ("PUT", f"/users/{user['id']}", {})]:
+        response = api.request(method, path, json={**body, "localization": localization})
+        assert response.status_code == 400, (method, response.get_json())
+        assert (field, code) in [(e["field"], e["code"]) for e in response.get_json()["errors"]], response.get_json()
+    assert stored_user(app, "b@example.com") is None
+    assert stored_user(app, "ann@example.com")["version"] == 0
+
+
+def test_a_user_stored_without_localization_reads_as_auto(app: Flask, api: Api):
+    assert "localization" not in stored_user(app, ADMIN_EMAIL)  # the first developer, made at start
+    assert api.get(f"/users/{ADMIN_EMAIL}").get_json()["localization"] == {"timezoneMode": "AUTO"}
+
+
+def test_only_users_managers_change_a_localization_and_never_a_developers(app: Flask, api: Api, manager: Api,
+                                                                         user_api: Api):
+    user = new_user(api)
+    assert user_api.put(f"/users/{user['id']}", json={"localization": BERLIN}).status_code == 403
+    for caller in (api, manager):
+        refused = caller.put(f"/users/{ADMIN_EMAIL}", json={"localization": BERLIN})
+        assert refused.status_code == 403 and refused.get_json()["code"] == "forbidden"
+    assert "localization" not in stored_user(app, ADMIN_EMAIL)
+    assert stored_user(app, "ann@example.com")["localization"] == {"timezoneMode": "AUTO"}
+    assert manager.put(f"/users/{user['id']}", json={"localization": BERLIN}).get_json()["localization"] == BERLIN
+
+
+def test_me_and_current_show_the_user_json(app: Flask, api: Api, anon: Api):
+    new_group(api, "support")
+    user = new_user(api, groups=["sales"], localization=BERLIN)
+    api.put(f"/users/{user['id']}/addGroup", json={"name": "support", "external": True})
+    session = login(app, "ann@example.com", "ann-password")
+    expected = {**api.get(f"/users/{user['id']}").get_json(), "adminUserEmail": None}
+    assert session.get("/auth/me").get_json() == expected
+    assert session.get("/users/current").get_json() == expected
+    assert list(session.get("/auth/me").get_json()) == [*USER_KEYS, "adminUserEmail"]
+    changed = api.put(f"/users/{user['id']}", json={"localization": {"timezoneMode": "AUTO"}}).get_json()
+    assert session.get("/auth/me").get_json() == {**changed, "adminUserEmail": None}  # at once
+    assert api.get("/auth/me").get_json() == {**api.get(f"/users/{ADMIN_EMAIL}").get_json(), "adminUserEmail": None}
+    impersonating = anon.post("/auth/login", json={"email": ADMIN_EMAIL, "password": "admin-password",
+                                                   "emailImpersonatedUser": "ann@example.com"}).get_json()["token"]
+    me = anon.get("/users/current", headers={"token": impersonating}).get_json()
+    assert me == {**changed, "adminUserEmail": ADMIN_EMAIL}
+
+
+def test_token_snapshots_carry_only_what_the_guard_needs(app: Flask, api: Api):
+    user = new_user(api, groups=["sales"])
+    session = login(app, "ann@example.com", "ann-password")
+    api.put(f"/users/{user['id']}", json={"localization": BERLIN})
+    api.put(f"/users/{user['id']}/addGroup", json={"name": "sales", "external": True})
+    assert session.get("/auth/me").status_code == 200
+    tokens = app.extensions["runtime"].store.collection("sys.tokens")
+    snapshot = tokens.find_one({"userId": stored_user(app, "ann@example.com")["_id"]})["user"]
+    assert set(snapshot) == {"_id", "email", "firstName", "lastName", "fullName", "developer", "status", "groups",
+                             "usersManagement", "version"}
+    assert snapshot["version"] == 2 and snapshot["groups"][0]["external"] is True  # kept current by every change
+    api.put(f"/users/{user['id']}/deactivate")
+    assert session.get("/auth/me").status_code == 401
