@@ -13,8 +13,8 @@ def timezone_problem(name: object) -> str | None:
         return "timezone is an IANA name such as 'UTC' or 'America/New_York'"
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"Unknown timezone '{name}'"
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
+        return f"Unknown timezone '{name[:100]}'"
     return None
 
 

@@ -96,6 +96,8 @@ def test_a_schedule_can_run_an_entity_action_over_a_query(app: Flask, api: Api):
     ({**TICK, "cron": "* * * *"}, "cron"),
     ({**TICK, "cron": "61 * * * *"}, "cron"),
     ({**TICK, "timezone": "Mars/Olympus"}, "timezone"),
+    ({**TICK, "timezone": "a" * 5000}, "timezone"),  # too long for a file name: OSError in zoneinfo
+    ({**TICK, "timezone": "../../etc/passwd"}, "timezone"),
     ({**TICK, "handler": "os:system"}, "handler"),
     ({**TICK, "handler": f"{H}:missing"}, "handler"),
     ({"name": "x", "cron": "* * * * *"}, "handler"),
