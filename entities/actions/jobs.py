@@ -38,8 +38,8 @@ def prepare_run(jctx: runners.JobContext, entity_name: str, action_name: str, ra
     if action is None:
         raise NotFound(f"Action '{action_name}' no longer exists in entity '{entity.name}'")
     runner = ActionService(svc)
-    params = runner.parameters(entity, action, raw_params or {})
     ctx = job_context(svc.permissions, jctx.write_context(f"entities.{entity.name}.actions.{action.name}"))
+    params = runner.parameters(entity, action, raw_params or {}, ctx)
     user = {"_id": ctx.user_id, "email": ctx.user_email, "fullName": ctx.user_name}
     hooks = JobHooks(log_fn=jctx.log, stop=jctx.stop_requested, heartbeat=jctx.heartbeat)
     return ActionRun(entity, action, runner, params, ctx, user, hooks)

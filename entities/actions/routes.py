@@ -59,7 +59,7 @@ def run_on_ids(entity: Entity, ids: list[str] | None, action_name: str):
     runner, ctx = ActionService(svc), write_context()
     runner.check_allowed(entity, action, ctx, single)
     body = json_body({})
-    params = runner.parameters(entity, action, body)
+    params = runner.parameters(entity, action, body, ctx)
     if action.type == "global":
         raise BadRequest(f"'{action.name}' is a global action: run it with PUT /data/{entity.name}/{action.name}")
     if len(ids) > svc.config.sync_max_records and not _wants_async(action):
@@ -81,7 +81,7 @@ def run_on_query(entity: Entity, _ids: Any, action_name: str):
     runner, ctx = ActionService(svc), write_context()
     runner.check_allowed(entity, action, ctx, single=False)
     body = json_body({})
-    params = runner.parameters(entity, action, body)
+    params = runner.parameters(entity, action, body, ctx)
     background = _wants_async(action)
     if action.type == "global":
         if background:

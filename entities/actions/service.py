@@ -58,8 +58,9 @@ class ActionService:
 
     # --- parameters ------------------------------------------------------------------------------
 
-    def parameters(self, entity: Entity, action: Action, body: Any) -> dict[str, Any]:
-        """Validate the body as the action's parameters; returns their REST JSON form."""
+    def parameters(self, entity: Entity, action: Action, body: Any, ctx: WriteContext | None = None) -> dict[str, Any]:
+        """Validate the body as the action's parameters; returns their REST JSON form. A relationship parameter
+        is resolved among the records ``ctx``'s caller may link to (all, without ``ctx``), as a record field is."""
         if body is None:
             body = {}
         if not isinstance(body, dict):
@@ -75,9 +76,11 @@ class ActionService:
         for p in action.parameters:
             if loaded.get(p.name) is None and p.default is not None:
                 loaded[p.name] = p.type.default_value(p.default, p)
-        self.svc.records.validator.resolve_references(action.parameters, loaded, "", errors)
+        links = self.svc.records.link_filter(entity, ctx) if ctx is not None else None
+        self.svc.records.validator.resolve_references(action.parameters, loaded, "", errors, links=links)
+        refused = {e["field"] for e in errors}  # a value that did not resolve is not also reported missing
         for p in action.parameters:
-            if p.required and loaded.get(p.name) in (None, "", []):
+            if p.required and loaded.get(p.name) in (None, "", []) and p.name not in refused:
                 errors.append(field_error(p.name, "required", "This parameter is required", p.label))
         if errors:
             raise ValidationFailed(errors)

@@ -109,6 +109,11 @@ class RecordLifecycle:
     def _links(self, entity: Entity, old: dict[str, Any] | None, ctx: WriteContext) -> LinkFilter | None:
         return self.link_scope(entity, old, ctx) if self.link_scope is not None else None
 
+    def link_filter(self, entity: Entity, ctx: WriteContext) -> LinkFilter | None:
+        """The records ``ctx``'s caller may point a new link at, per target entity (None: any): for values that
+        are not a record's, such as an action's parameters."""
+        return self._links(entity, None, ctx)
+
     def _listeners(self, entity: Entity, ctx: WriteContext) -> list[AfterCommit]:
         return [hook for hook in self.after_commit if hook.wants(entity, ctx)]
 

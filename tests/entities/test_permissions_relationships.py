@@ -13,7 +13,7 @@ from bson import ObjectId
 from flask import Flask
 
 from tests.conftest import Api, create, wait_for_job
-from tests.entities.permission_groups import SECRET, add_named_group, define, lim_rules, user_in_group
+from tests.entities.permission_groups import KIDS, SECRET, add_named_group, define, lim_rules, user_in_group
 
 CODE = "quokkacode"  # stored only in a field lim may not see
 
@@ -205,3 +205,26 @@ def test_an_update_by_label_follows_the_same_rule_and_a_kept_link_stays_writable
     kept = lim.put(f"/data/kids/{kb}", json={"name": "KB2", "pNone": shown["pNone"]})
     assert kept.status_code == 200, kept.get_json()
     assert api.get(f"/data/kids/{kb}").get_json()["pNone"]["id"] == parents["PB"]["id"]
+
+
+def test_an_action_parameter_resolves_a_relationship_among_the_accessible_records_only(lim: Api, api: Api, kids,
+                                                                                        parents):
+    """An action's relationship parameter is resolved as a record field is: a hidden record is answered like an
+    unknown one (by label and by id), and an accessible one is used."""
+    relink = {**KIDS, "actions": [{"name": "relink", "label": "Relink", "type": "oneRecord",
+                                   "parameters": [{"name": "to", "type": "relationship", "required": True,
+                                                   "typeRules": {"entity": "parents"}}],
+                                   "update": {"pNone": {"param": "to"}}}]}
+    assert api.put("/metadata/entities/kids", json=relink).status_code == 200
+    add_named_group(api, "limActions", {"entities": {"kids": {"access": "always", "actions": {"relink": "always"}}}})
+    api.put("/users/lim@example.com/addGroup", json={"name": "limActions", "primary": False})
+    ka, pb = kids["KA"]["id"], parents["PB"]["id"]
+    assert _errors(lim.put(f"/data/kids/{ka}/relink", json={"to": "PB"})) == [
+        ("to", "No record in 'parents' has label 'PB'", "PB")]
+    assert _errors(lim.put(f"/data/kids/{ka}/relink", json={"to": pb})) == [
+        ("to", f"Record '{pb}' does not exist in 'parents'", pb)]
+    assert api.get(f"/data/kids/{ka}").get_json()["pNone"]["id"] == parents["PA"]["id"]  # unchanged
+    moved = lim.put(f"/data/kids/{ka}/relink", json={"to": "PA2"})
+    assert moved.status_code == 200, moved.get_json()
+    assert api.get(f"/data/kids/{ka}").get_json()["pNone"]["id"] == parents["PA2"]["id"]
+    assert api.put(f"/data/kids/{ka}/relink", json={"to": "PB"}).status_code == 200  # a developer sees all
