@@ -612,6 +612,14 @@ class RelationshipType(FieldType):
         copied = rules.get("copiedFields", [])
         if not isinstance(copied, list) or not all(isinstance(c, str) and FIELD_NAME_RE.match(c) for c in copied):
             errors.append(rule_error(f"{path}.copiedFields", "copiedFields is a list of field names"))
+        # Their fit with the related entity (a field of it; a filter over its fields) is checked when the
+        # definition is saved, where that entity's definition is at hand (entities.registry).
+        lookup = rules.get("lookupField")
+        if lookup is not None and (not isinstance(lookup, str) or not FIELD_NAME_RE.match(lookup)):
+            errors.append(rule_error(f"{path}.lookupField", "lookupField is the name of a field of the related entity",
+                                     lookup if isinstance(lookup, str) else None))
+        if "filter" in rules and (not isinstance(rules["filter"], dict) or not rules["filter"]):
+            errors.append(rule_error(f"{path}.filter", 'filter is a query map such as {"state": "active"}'))
 
     def check_default(self, value: Any, field: Field) -> None:
         """A default reference is resolved when a record is created, not in the definition."""
