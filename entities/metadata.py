@@ -163,6 +163,19 @@ class Entity:
         return out
 
 
+def lookup_problem(entity: Entity, name: str) -> str | None:
+    """Why field ``name`` of ``entity`` cannot find a record of it for a relationship written as
+    ``{"<name>": value}`` (or as the bare value of ``lookupField``), or None when it can: a single value
+    compared as stored, so not a nested group, a reference or a multi-valued field."""
+    f = entity.field(name)
+    if f is None:
+        return f"'{name}' is not a field of '{entity.name}'"
+    if f.is_nested or f.type.is_reference or f.many:
+        return (f"'{name}' of '{entity.name}' cannot be used to find a record (nested groups, relationships, users, "
+                "files and multi-valued fields cannot)")
+    return None
+
+
 def _fields_by_name(entity: Entity) -> dict[str, Field]:
     by_name: dict[str, Field] = {}
     for f in entity.fields:

@@ -15,10 +15,12 @@ from bson import ObjectId
 from flask import g, has_request_context
 from pymongo.errors import DuplicateKeyError
 
-from core.errors import ApiError, NotFound, ValidationFailed, field_error
+from core.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_error
 from core.storage import Store
 from entities.field_ids import assign_ids, with_ids
-from entities.metadata import DefinitionCheck, Entity, Field, PendingRefactoring, parse_entity
+from entities.metadata import DefinitionCheck, Entity, Field, PendingRefactoring, lookup_problem, parse_entity
+from entities.query.parser import map_filter
+from entities.query.values import problem_of
 
 ENTITIES = "sys.entities"
 META = "sys.meta"
@@ -147,7 +149,7 @@ class Registry:
             existing["definition"] = with_ids(existing["definition"])
         raw = assign_ids(existing["definition"] if existing else None, raw)
         entity = parse_entity(raw, names, expected_name=name, checks=self.checks)
-        self._check_copied(entity, raw)
+        self._check_targets(entity)
         return raw, entity, existing
 
     def save(self, raw: Any, name: str | None = None, known_names: set[str] | None = None,
@@ -183,25 +185,43 @@ class Registry:
         self._entities.update_one({"name": name}, {"$pull": {"refactorings": {"to": to}}})
         self._bump()
 
-    def _check_copied(self, entity: Entity, raw: dict[str, Any]) -> None:
+    def _check_targets(self, entity: Entity) -> None:
+        """The relationship rules that name fields of the related entity, checked against its definition:
+        ``copiedFields``, ``lookupField`` and ``filter`` (a query map over its fields). A target not stored yet
+        (one defined later in a batch apply) fails ``copiedFields``; its ``lookupField`` and ``filter`` are
+        left to the writes (a filter that does not apply is a 400 on the field written)."""
         errors: list[dict[str, Any]] = []
-        targets = {d["name"]: d["definition"] for d in self._entities.find({}, {"name": 1, "definition": 1})}
-        targets[entity.name] = raw
+        targets = {**self.all(), entity.name: entity}
+        link_copied(entity, targets)  # a filter may name a copied field of the target's own relationships
+
+        def target_of(f: Field) -> Entity | None:
+            return targets.get(f.target or "")
 
         def walk(fields: list[Field]) -> None:
             for f in fields:
                 if f.is_nested:
                     walk(f.nested)
                     continue
-                copied = f.type_rules.get("copiedFields") if f.type.name == "relationship" else None
-                if not copied:
+                if f.type.name != "relationship":
                     continue
-                target = parse_entity(targets[f.target], None) if f.target in targets else None
-                for cname in copied:
+                rules, target = f.type_rules, target_of(f)
+                for cname in rules.get("copiedFields") or []:
                     cf = target.field(cname) if target else None
                     if cf is None or cf.is_nested or cf.type.name in ("relationship", "file"):
                         errors.append(field_error(f"{f.path}.typeRules.copiedFields", "invalid",
                                                   f"'{cname}' is not a simple field of '{f.target}'", rejected=cname))
+                if target is None:
+                    continue
+                lookup = rules.get("lookupField")
+                problem = lookup_problem(target, lookup) if isinstance(lookup, str) else None
+                if problem:
+                    errors.append(field_error(f"{f.path}.typeRules.lookupField", "invalid", problem, rejected=lookup))
+                if isinstance(rules.get("filter"), dict):
+                    try:
+                        map_filter(target, rules["filter"])
+                    except BadRequest as exc:
+                        errors.append(field_error(f"{f.path}.typeRules.filter", "invalid",
+                                                  f"Not a valid filter of '{f.target}' records: {problem_of(exc)}"))
         walk(entity.fields)
         if errors:
             raise ValidationFailed(errors, message="The entity definition is not valid")

@@ -54,7 +54,8 @@ class References(Protocol):
     """What resolving a reference needs from the store (given by the records service)."""
 
     def relationship(self, field: Field, ref: dict[str, Any], path: str, errors: Errors) -> Any:
-        """The stored value of a relationship written as ``{id}`` or ``{label}``; None (and an error) if none."""
+        """The stored value of a relationship written as ``{id}``, ``{label}`` or ``{lookup: {field: value}}``
+        (what ``RelationshipType.load`` gives); None (and an error) if none."""
 
     def complete_file(self, ref: dict[str, Any]) -> str | None: ...
 
@@ -584,7 +585,7 @@ class ColorType(FieldType):
 
 @dataclass(frozen=True)
 class RelationshipType(FieldType):
-    """Stored as ``{id: ObjectId, label}``; ``resolve`` finds the target record by id or label."""
+    """Stored as ``{id: ObjectId, label}``; ``resolve`` finds the target record by id, label or lookup fields."""
 
     reference_key: ClassVar[str | None] = "id"
     text_key: ClassVar[str | None] = "label"
@@ -612,6 +613,14 @@ class RelationshipType(FieldType):
         copied = rules.get("copiedFields", [])
         if not isinstance(copied, list) or not all(isinstance(c, str) and FIELD_NAME_RE.match(c) for c in copied):
             errors.append(rule_error(f"{path}.copiedFields", "copiedFields is a list of field names"))
+        # Their fit with the related entity (a field of it; a filter over its fields) is checked when the
+        # definition is saved, where that entity's definition is at hand (entities.registry).
+        lookup = rules.get("lookupField")
+        if lookup is not None and (not isinstance(lookup, str) or not FIELD_NAME_RE.match(lookup)):
+            errors.append(rule_error(f"{path}.lookupField", "lookupField is the name of a field of the related entity",
+                                     lookup if isinstance(lookup, str) else None))
+        if "filter" in rules and (not isinstance(rules["filter"], dict) or not rules["filter"]):
+            errors.append(rule_error(f"{path}.filter", 'filter is a query map such as {"state": "active"}'))
 
     def check_default(self, value: Any, field: Field) -> None:
         """A default reference is resolved when a record is created, not in the definition."""
@@ -637,9 +646,10 @@ class RelationshipType(FieldType):
         return resolved if field.many else (resolved[0] if resolved else None)
 
     def load(self, value: Any, field: Field) -> Any:
-        # Returns a reference request; the records service resolves it against the target entity.
+        """A reference request, resolved against the target entity by the records service: ``{id}``, ``{label}``
+        (``bare`` when it came as a plain string and the field has a ``lookupField`` to fall back to) or
+        ``{lookup: {field: value}}``. Of several keys, ``id`` wins, then ``label``, then the other keys."""
         if isinstance(value, dict):
-            unknown = set(value) - {"id", "label"}
             if "id" in value and value["id"] is not None:
                 oid = parse_object_id(value["id"])
                 if oid is None:
@@ -647,12 +657,15 @@ class RelationshipType(FieldType):
                 return {"id": oid}
             if isinstance(value.get("label"), str):
                 return {"label": value["label"]}
-            if unknown:
-                return {"lookup": {k: value[k] for k in unknown}}
-            raise FieldInvalid("A relationship needs an id or a label")
+            lookup = {k: v for k, v in value.items() if k not in ("id", "label")}
+            if lookup:
+                return {"lookup": lookup}
+            raise FieldInvalid("A relationship needs an id, a label or a field of the related record")
         if isinstance(value, str):
             oid = parse_object_id(value)
-            return {"id": oid} if oid is not None else {"label": value}
+            if oid is not None:
+                return {"id": oid}
+            return {"label": value, "bare": True} if field.type_rules.get("lookupField") else {"label": value}
         raise FieldInvalid("A relationship is an id, a label or an object with one of them")
 
     def dump(self, stored: Any, field: Field) -> Any:

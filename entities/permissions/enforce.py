@@ -8,7 +8,7 @@ outside the rules; responses drop ``none`` fields; writes drop ``readOnly`` and 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -146,23 +146,16 @@ class GroupAuthorizer:
         if operation in ("create", "edit") and self.records is not None:
             self._check_links(entity, old, new, ctx)
 
-    def link_scope(self, entity: Entity, old: dict[str, Any] | None,
-                   ctx: WriteContext) -> Callable[[str], dict[str, Any] | None] | None:
-        """The lifecycle's ``LinkScope``: a restricted caller's relationships are resolved (by id or label) among
-        the records they may access, and those the record already points at (``old``), which they were shown."""
+    def link_scope(self, entity: Entity, old: dict[str, Any] | None, ctx: WriteContext) -> _CallerLinks | None:
+        """The lifecycle's ``LinkScope``: a restricted caller's relationships are resolved (by id, label or
+        visible lookup fields) among the records they may access, and those the record already points at
+        (``old``), which they were shown."""
         if self.records is None or not self.needed(entity, ctx):
             return None
         kept: dict[str, list[Any]] = {}
         for f, ref in _links(entity.fields, old):
             kept.setdefault(f.type.target_entity(f), []).append(ref)
-
-        def scope(target_name: str) -> dict[str, Any] | None:
-            access = ctx.caller.entity(self.records.registry.get(target_name)).access.mongo()
-            if access == {} or target_name not in kept:
-                return access
-            linked = {"_id": {"$in": kept[target_name]}}
-            return linked if access is None else {"$or": [access, linked]}
-        return scope
+        return _CallerLinks(self.records.registry, ctx.caller, ctx.caller.entity(entity), kept)
 
     def _check_links(self, entity: Entity, old: dict[str, Any] | None, new: dict[str, Any] | None,
                      ctx: WriteContext) -> None:
@@ -183,6 +176,23 @@ class GroupAuthorizer:
                                           f.label, rejected=str(ref)))
         if errors:
             raise ValidationFailed(errors)
+
+
+class _CallerLinks:
+    """A ``LinkFilter`` for one write by a restricted caller (``GroupAuthorizer.link_scope``)."""
+
+    def __init__(self, registry: Any, caller: Caller, policy: EntityPolicy, kept: dict[str, list[Any]]):
+        self.registry, self.caller, self.policy, self.kept = registry, caller, policy, kept
+
+    def __call__(self, target_name: str) -> dict[str, Any] | None:
+        access = self.caller.entity(self.registry.get(target_name)).access.mongo()
+        if access == {} or target_name not in self.kept:
+            return access
+        linked = {"_id": {"$in": self.kept[target_name]}}
+        return linked if access is None else {"$or": [access, linked]}
+
+    def hidden(self, path: str) -> bool:
+        return self.policy.field_level(path) == "none"
 
 
 def _links(fields: list[Any], values: dict[str, Any] | None) -> Iterator[tuple[Any, Any]]:

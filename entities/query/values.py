@@ -37,6 +37,11 @@ def bad(param: str, reason: str) -> QueryError:
     return QueryError(param, reason)
 
 
+def problem_of(exc: BadRequest) -> str:
+    """What is wrong with a query map kept in a definition (no request parameter to name): ``'size': ...``."""
+    return f"'{exc.param}': {exc.reason}" if isinstance(exc, QueryError) else exc.message
+
+
 @dataclass(frozen=True)
 class Operation:
     """One parsed filter value: ``greater(5)`` → ``Operation("greater", ["5"])``."""

@@ -54,12 +54,23 @@ class Authorizer(Protocol):
               ctx: WriteContext) -> None: ...
 
 
-LinkFilter = Callable[[str], "dict[str, Any] | None"]  # target entity name → the filter a linked record must match
+class LinkFilter(Protocol):
+    """For one write by a restricted caller: which records its relationships may be resolved to."""
+
+    def __call__(self, target: str) -> dict[str, Any] | None:
+        """Target entity name → the filter a linked record must match (``{}``: any, None: no record at all)."""
+        ...
+
+    def hidden(self, path: str) -> bool:
+        """Whether the caller may not see ``path``, a field of a related record (``company.code``): a
+        relationship is then not looked up by it."""
+        ...
 
 
 class LinkScope(Protocol):
-    """Which records a write may point a relationship at, found by id or label (a restricted caller: only those
-    they may access, so resolving a link never finds, nor names, a record hidden from them)."""
+    """Which records a write may point a relationship at, found by id, label or lookup fields (a restricted
+    caller: only those they may access, so resolving a link never finds, nor names, a record hidden from them,
+    nor looks one up by a field hidden from them)."""
 
     def __call__(self, entity: Entity, old: dict[str, Any] | None, ctx: WriteContext) -> LinkFilter | None:
         """None: any record. Else per target entity: a filter to AND in (``{}``: any), None: no record at all."""

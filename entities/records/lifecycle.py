@@ -59,7 +59,7 @@ class RecordLifecycle:
         self.store = store
         self.registry = registry
         self.history = history
-        self.validator = RecordValidator(store)
+        self.validator = RecordValidator(store, registry)
         self.authorizers: list[Authorizer] = []
         self.after_commit: list[AfterCommit] = []
         self.link_scope: LinkScope | None = None  # which records a caller's relationships may be resolved to

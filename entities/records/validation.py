@@ -1,12 +1,13 @@
 """The validate stage of the record lifecycle: a REST body becomes a stored document.
 
-Loading with the entity's schema, defaults, required fields, references (relationships by id or label,
-files), nested item ids and labels, calculated values, the record label and unique checks. Nothing here
-writes: ``entities.records.lifecycle`` does.
+Loading with the entity's schema, defaults, required fields, references (relationships by id, label or
+lookup fields, meeting the field's filter; files), nested item ids and labels, calculated values, the record
+label and unique checks. Nothing here writes: ``entities.records.lifecycle`` does.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,15 +18,17 @@ from marshmallow import ValidationError
 from core.errors import BadRequest, ValidationFailed, field_error
 from core.storage import Store
 from entities.history.recorder import OUTBOX_FIELD, now_ms
-from entities.metadata import Entity, Field
+from entities.metadata import Entity, Field, lookup_problem
+from entities.query import map_filter
+from entities.query.values import problem_of
 from entities.records.events import LinkFilter
 from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, load_fast, schema_for
 from entities.records.upgrade import VERSION_KEY
 from entities.records.user_refs import resolve_user_ref
 from entities.records.values import compute_label, path_text
-from entities.registry import data_collection_name
-from entities.types import FieldType, RelationshipType
+from entities.registry import Registry, data_collection_name
+from entities.types import FieldInvalid, FieldType, RelationshipType
 from files.service import complete_ref as complete_file_ref
 
 EMPTY = (None, "", [])
@@ -43,8 +46,9 @@ class Loaded:
 
 
 class RecordValidator:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, registry: Registry):
         self.store = store
+        self.registry = registry  # the entities relationships point at (lookup fields, filters)
 
     def _collection(self, entity: Entity) -> Any:
         return self.store.collection(data_collection_name(entity.name))
@@ -104,11 +108,11 @@ class RecordValidator:
 
     def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]],
                 touched: Iterable[str] | None = None, uploader: str | None = None,
-                links: LinkFilter | None = None) -> None:
+                links: LinkFilter | None = None, current: dict[str, Any] | None = None) -> None:
         """Defaults, required checks, relationships, nested labels, calculated values, record label.
 
         Only the relationships in ``touched`` (all on create) are resolved (``_refuse_dangling`` checks the
-        others of a user's update)."""
+        others of a user's update); ``current``: the stored record an update changes."""
         now = now_ms()
         plan = entity.derived("_finish_plan", _finish_plan)
         for f in plan.preset:
@@ -126,7 +130,7 @@ class RecordValidator:
         if plan.resolved:
             names = None if touched is None else set(touched)
             self.resolve_references([f for f in plan.resolved if names is None or f.name in names], doc, "", errors,
-                                    uploader, links)
+                                    uploader, links, current)
         for f in plan.nested:
             if doc.get(f.name) is not None:
                 items = doc[f.name] if f.many else [doc[f.name]]
@@ -142,10 +146,12 @@ class RecordValidator:
 
     def resolve_references(self, fields: list[Field], values: dict[str, Any], prefix: str,
                            errors: list[dict[str, Any]], uploader: str | None = None,
-                           links: LinkFilter | None = None) -> None:
+                           links: LinkFilter | None = None, current: dict[str, Any] | None = None) -> None:
         """Relationships resolved to stored values (among the records ``links`` allows), file refs completed
-        (inline uploads owned by ``uploader``)."""
-        refs = self if uploader is None and links is None else _WriterRefs(self, uploader, links)
+        (inline uploads owned by ``uploader``). ``current``: the stored record an update changes, whose links
+        are kept without meeting their field's filter again."""
+        refs = self if uploader is None and links is None and current is None else \
+            _WriterRefs(self, uploader, links, current)
         for f in fields:
             value = values.get(f.name)
             if value is None:
@@ -155,37 +161,130 @@ class RecordValidator:
                 items = value if f.many else [value]
                 for i, item in enumerate(items):
                     p = f"{path}[{i}]." if f.many else f"{path}."
-                    self.resolve_references(f.nested, item, p, errors, uploader, links)
+                    self.resolve_references(f.nested, item, p, errors, uploader, links, current)
             else:
                 values[f.name] = f.type.resolve(f, value, path, refs, errors)
 
     def relationship(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]],
-                     links: LinkFilter | None = None) -> Any:
-        """The stored value of a relationship written by id or label. With ``links``, only the records it allows
-        are looked at: one outside it gets the error of a record that does not exist (its id never shows)."""
+                     links: LinkFilter | None = None, current: dict[str, Any] | None = None) -> Any:
+        """The stored value of a relationship written by id, label or lookup fields (``RelationshipType.load``),
+        found with one query that holds the field's ``filter`` too. With ``links``, only the records it allows
+        are looked at: one outside it gets the error of a record that does not exist (its id never shows).
+        A record that ``current`` (the record an update changes) already links to here need not meet the
+        filter again."""
         target_name = f.type_rules.get("entity")
         col = self.store.collection(data_collection_name(target_name))
         projection = dict.fromkeys(["label", *f.type_rules.get("copiedFields", [])], 1)
         scope = links(target_name) if links is not None else {}
+        rule = self._filter(f, path, errors, current)
+        if rule is None:
+            return None
         if "id" in ref:
-            doc = None if scope is None else col.find_one(_within({"_id": ref["id"]}, scope), projection)
-            if doc is None:
+            selector = {"_id": ref["id"]}
+            found = None if scope is None else col.find_one(_within(selector, scope, rule), projection)
+            if found is not None:
+                return reference_value(f, found)
+            if not self._misses_filter(f, col, selector, scope, rule, path, errors, f"id '{ref['id']}'", None):
                 errors.append(field_error(path, "invalid", f"Record '{ref['id']}' does not exist in '{target_name}'",
                                           f.label, rejected=str(ref["id"])))
-                return None
-        elif "label" in ref:
-            matches = [] if scope is None else list(col.find(_within({"label": ref["label"]}, scope), projection)
-                                                      .limit(2))
-            if len(matches) != 1:
-                reason = "No record" if not matches else "More than one record"
-                errors.append(field_error(path, "invalid", f"{reason} in '{target_name}' has label '{ref['label']}'",
-                                          f.label, rejected=ref["label"]))
-                return None
-            doc = matches[0]
-        else:
-            errors.append(field_error(path, "invalid", "Relationships are written by id or by label", f.label))
             return None
-        return reference_value(f, doc)
+        wanted = self._wanted(f, ref, path, errors, links)
+        if wanted is None:
+            return None
+        matches: list[dict[str, Any]] = []
+        for selector in wanted.selectors:  # a bare value: its label first, then its lookup field
+            matches = [] if scope is None else list(col.find(_within(selector, scope, rule), projection).limit(2))
+            if matches:
+                break
+        if len(matches) == 1:
+            return reference_value(f, matches[0])
+        if matches:
+            errors.append(field_error(path, "invalid", f"More than one record in '{target_name}' has {wanted.what}",
+                                      f.label, rejected=wanted.rejected))
+        elif not self._misses_filter(f, col, _any_of(wanted.selectors), scope, rule, path, errors, wanted.what,
+                                     wanted.rejected):
+            errors.append(field_error(path, "invalid", f"No record in '{target_name}' has {wanted.what}", f.label,
+                                      rejected=wanted.rejected))
+        return None
+
+    def _wanted(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]],
+                links: LinkFilter | None) -> _Wanted | None:
+        """What a reference by label or lookup fields asks for; None (and errors) when a lookup cannot be made."""
+        if "label" in ref:
+            label, lookup_field = ref["label"], f.type_rules.get("lookupField")
+            if ref.get("bare") and lookup_field:  # a bare value that matches no label: the lookup field's value
+                by_field = self._lookup_selector(f, {lookup_field: label}, path, [], links)
+                if by_field is not None:
+                    return _Wanted([{"label": label}, by_field], f"label or {lookup_field} '{label}'", label)
+            return _Wanted([{"label": label}], f"label '{label}'", label)
+        lookup: dict[str, Any] = ref.get("lookup") or {}
+        selector = self._lookup_selector(f, lookup, path, errors, links)
+        if selector is None:
+            return None
+        what = " and ".join(f"{key} '{value}'" for key, value in lookup.items())
+        return _Wanted([selector], what, next(iter(lookup.values())) if len(lookup) == 1 else lookup)
+
+    def _lookup_selector(self, f: Field, lookup: dict[str, Any], path: str, errors: list[dict[str, Any]],
+                         links: LinkFilter | None) -> dict[str, Any] | None:
+        """The query for the records of the target whose fields hold ``lookup``'s values, each value converted by
+        its field's type (numbers and choices compare as stored); None (and errors) when a key is not a field
+        that can find a record. A field hidden from the writer (``links``) is answered as one that does not
+        exist, so a lookup cannot probe what it holds."""
+        target = self.registry.get(f.type_rules.get("entity", ""))
+        selector: dict[str, Any] = {}
+        failed = False
+        for key, value in lookup.items():
+            hidden = links is not None and links.hidden(f"{f.path}.{key}")
+            problem = f"'{key}' is not a field of '{target.name}'" if hidden else lookup_problem(target, key)
+            if problem is not None:
+                errors.append(field_error(path, "invalid", problem, f.label, rejected=key))
+                failed = True
+                continue
+            lookup_field = target.field(key)
+            assert lookup_field is not None  # lookup_problem found it
+            try:
+                selector[key] = lookup_field.type.filter_value(value, lookup_field)
+            except FieldInvalid as exc:
+                errors.append(field_error(path, "invalid", f"'{key}': {exc.message}", f.label, rejected=value))
+                failed = True
+        return None if failed else selector
+
+    def _filter(self, f: Field, path: str, errors: list[dict[str, Any]],
+                current: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The field's ``filter`` as a Mongo filter on its target (``{}`` without one), letting through the
+        records ``current`` links to here; None (and an error) when it no longer fits the target's definition."""
+        raw = f.type_rules.get("filter")
+        if not raw:
+            return {}
+        target = self.registry.get(f.type_rules.get("entity", ""))
+        compiled: dict[str, dict[str, Any]] = target.derived("_relationship_filters", lambda _: {})
+        key = json.dumps(raw, sort_keys=True, default=str)
+        if key not in compiled:  # once per filter and metadata version of the target
+            try:
+                compiled[key] = map_filter(target, raw)
+            except BadRequest as exc:
+                errors.append(field_error(path, "invalid", f"The filter of this field does not fit '{target.name}' "
+                                          f"any more: {problem_of(exc)}", f.label))
+                return None
+        kept = _linked_ids(current, f.path) if current is not None else []
+        return {"$or": [compiled[key], {"_id": {"$in": kept}}]} if kept else compiled[key]
+
+    def _misses_filter(self, f: Field, col: Any, selector: dict[str, Any], scope: dict[str, Any] | None,
+                       rule: dict[str, Any], path: str, errors: list[dict[str, Any]], what: str,
+                       rejected: Any) -> bool:
+        """Whether ``selector`` found nothing only because of the field's filter; then the error says so. A
+        second read, made only when a filtered write fails, among the records ``scope`` allows."""
+        if not rule or scope is None:
+            return False
+        found = [d["_id"] for d in col.find(_within(selector, scope), {"_id": 1}).limit(2)]
+        target_name = f.type_rules.get("entity")
+        if len(found) == 1:
+            errors.append(field_error(path, "invalid", f"Record '{found[0]}' in '{target_name}' does not meet the "
+                                      "filter of this field", f.label, rejected=str(found[0])))
+        elif found:
+            errors.append(field_error(path, "invalid", f"No record in '{target_name}' that has {what} meets the "
+                                      "filter of this field", f.label, rejected=rejected))
+        return bool(found)
 
     def _refuse_dangling(self, entity: Entity, doc: dict[str, Any], touched: Iterable[str],
                          errors: list[dict[str, Any]]) -> None:
@@ -282,7 +381,7 @@ class RecordValidator:
             doc[name] = value
         errors: list[dict[str, Any]] = []
         self._finish(entity, doc, created=False, errors=errors, touched=loaded.keys(), uploader=uploader,
-                     links=links)
+                     links=links, current=current)
         if refuse_dangling:
             self._refuse_dangling(entity, doc, loaded.keys(), errors)
         self._check_unique(entity, doc, loaded.keys(), current["_id"], errors)
@@ -316,14 +415,15 @@ def _finish_plan(entity: Entity) -> _FinishPlan:
 
 
 class _WriterRefs:
-    """The validator as ``References`` for one writer: inline uploads owned by ``uploader``, relationships only to
-    the records ``links`` allows."""
+    """The validator as ``References`` for one write: inline uploads owned by ``uploader``, relationships only to
+    the records ``links`` allows, links ``current`` (the record an update changes) holds kept."""
 
-    def __init__(self, validator: RecordValidator, uploader: str | None, links: LinkFilter | None):
-        self.validator, self.uploader, self.links = validator, uploader, links
+    def __init__(self, validator: RecordValidator, uploader: str | None, links: LinkFilter | None,
+                 current: dict[str, Any] | None = None):
+        self.validator, self.uploader, self.links, self.current = validator, uploader, links, current
 
     def relationship(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
-        return self.validator.relationship(f, ref, path, errors, self.links)
+        return self.validator.relationship(f, ref, path, errors, self.links, self.current)
 
     def user(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
         return self.validator.user(f, ref, path, errors)
@@ -332,8 +432,33 @@ class _WriterRefs:
         return complete_file_ref(self.validator.store, ref, self.uploader)
 
 
-def _within(query: dict[str, Any], scope: dict[str, Any]) -> dict[str, Any]:
-    return {"$and": [query, scope]} if scope else query
+@dataclass(frozen=True)
+class _Wanted:
+    """What a relationship written by label or lookup fields asks for: the queries to try in turn, how errors
+    name it and the value they reject."""
+
+    selectors: list[dict[str, Any]]
+    what: str
+    rejected: Any
+
+
+def _within(query: dict[str, Any], *filters: dict[str, Any]) -> dict[str, Any]:
+    """``query`` and every non-empty filter of ``filters``."""
+    extra = [f for f in filters if f]
+    return {"$and": [query, *extra]} if extra else query
+
+
+def _any_of(selectors: list[dict[str, Any]]) -> dict[str, Any]:
+    return selectors[0] if len(selectors) == 1 else {"$or": selectors}
+
+
+def _linked_ids(doc: dict[str, Any], path: str) -> list[ObjectId]:
+    """The record ids a stored document links to at a relationship's path (``members.firm``: in every item)."""
+    values: list[Any] = [doc]
+    for part in path.split("."):
+        values = [v for item in values if isinstance(item, dict) and item.get(part) is not None
+                  for v in (item[part] if isinstance(item[part], list) else [item[part]])]
+    return [v["id"] for v in values if isinstance(v, dict) and isinstance(v.get("id"), ObjectId)]
 
 
 def reference_value(f: Field, target: dict[str, Any]) -> dict[str, Any]:

@@ -164,7 +164,13 @@ def _write_one(f: Field) -> dict[str, Any]:
         return out
     if name == "relationship":
         target = f.type_rules.get("entity")
-        return {"description": f"A record of '{target}': its id, its label, or {{\"id\"}} / {{\"label\"}}",
+        text = (f"A record of '{target}': its id, its label, or {{\"id\"}} / {{\"label\"}} / "
+                f"{{\"<field of {target}>\": value}} (id wins, then label, then fields)")
+        if f.type_rules.get("lookupField"):  # not named: it may be a field hidden from the reader of the document
+            text += "; a bare value that matches no label is looked up by the field's lookupField"
+        if f.type_rules.get("filter"):
+            text += "; the record must meet the field's filter"
+        return {"description": text,
                 "anyOf": [{"type": "string"},
                           {"type": "object", "properties": {"id": OBJECT_ID, "label": {"type": "string"}}}]}
     if name == "file":

@@ -1,6 +1,7 @@
 """Permissions seen through relationships: copied fields hidden on the target entity stay hidden in the records
 that copy them (reads, filters, sorts, aggregates, related records, history, export), and writing a
-relationship by label or id only finds records the caller can access."""
+relationship by label, id or lookup field only finds records the caller can access (never by a field hidden
+from them)."""
 
 from __future__ import annotations
 
@@ -228,3 +229,42 @@ def test_an_action_parameter_resolves_a_relationship_among_the_accessible_record
     assert moved.status_code == 200, moved.get_json()
     assert api.get(f"/data/kids/{ka}").get_json()["pNone"]["id"] == parents["PA2"]["id"]
     assert api.put(f"/data/kids/{ka}/relink", json={"to": "PB"}).status_code == 200  # a developer sees all
+
+
+# --- writing a relationship by lookup fields, and its filter ---------------------------------------------------
+
+
+def test_a_lookup_finds_only_accessible_records_and_never_by_a_hidden_field(lim: Api, api: Api, parents):
+    for hidden in ("code", "secret"):  # answered exactly as a field that does not exist
+        assert _errors(lim.post("/data/kids", json={"name": "x", "pNone": {hidden: CODE}})) == [
+            ("pNone", f"'{hidden}' is not a field of 'parents'", hidden)]
+    assert _errors(lim.post("/data/kids", json={"name": "x", "pNone": {"ghost": CODE}})) == [
+        ("pNone", "'ghost' is not a field of 'parents'", "ghost")]
+    assert _errors(lim.post("/data/kids", json={"name": "x", "pNone": {"kind": "b"}})) == [
+        ("pNone", "No record in 'parents' has kind 'b'", "b")]  # PB and DupB are not accessible
+    assert _errors(lim.post("/data/kids", json={"name": "x", "pNone": {"kind": "a"}})) == [
+        ("pNone", "More than one record in 'parents' has kind 'a'", "a")]
+    made = lim.post("/data/kids", json={"name": "x", "pNone": {"name": "Dup"}})
+    assert made.status_code == 200, made.get_json()
+    assert made.get_json()["pNone"]["id"] == parents["DupA"]["id"]
+    assert api.get("/data/kids").get_json()["total"] == 1
+    by_code = api.post("/data/kids", json={"name": "y", "pNone": {"code": "another"}})  # a developer sees code
+    assert by_code.status_code == 200 and by_code.get_json()["pNone"]["id"] == parents["PA2"]["id"]
+
+
+def test_a_filtered_relationship_answers_an_inaccessible_record_as_one_that_does_not_exist(lim: Api, api: Api,
+                                                                                            parents):
+    filtered = {**KIDS, "fields": [KIDS["fields"][0], {**KIDS["fields"][1], "typeRules": {
+        **KIDS["fields"][1]["typeRules"], "filter": {"name": ["PA", "PB"]}}}]}
+    assert api.put("/metadata/entities/kids", json=filtered).status_code == 200
+    pa, pa2, pb = (parents[k]["id"] for k in ("PA", "PA2", "PB"))
+    made = lim.post("/data/kids", json={"name": "x", "pNone": pa})
+    assert made.status_code == 200, made.get_json()
+    for ref in (pa2, "PA2"):  # accessible, but not within the filter
+        assert _errors(lim.post("/data/kids", json={"name": "x", "pNone": ref})) == [
+            ("pNone", f"Record '{pa2}' in 'parents' does not meet the filter of this field", pa2)]
+    assert _errors(lim.post("/data/kids", json={"name": "x", "pNone": pb})) == [  # within it, but not accessible
+        ("pNone", f"Record '{pb}' does not exist in 'parents'", pb)]
+    assert _errors(lim.post("/data/kids", json={"name": "x", "pNone": "PB"})) == [
+        ("pNone", "No record in 'parents' has label 'PB'", "PB")]
+    assert api.post("/data/kids", json={"name": "y", "pNone": pb}).status_code == 200
