@@ -226,11 +226,12 @@ class RowImporter:
 
     def _find_or_create(self, target: Entity, columns: list[Column], body: dict[str, Any]) -> ObjectId:
         col = self.records.collection(target)
+        scope = self._link_scope(target)
         key = next((c for c in columns if len(c.steps) == 1 and c.leaf.unique and not c.leaf.many
                     and c.leaf.type.target_entity(c.leaf) is None and c.leaf.name in body), None)
         if key is not None:
             value = self.records.validated_values(target, {key.leaf.name: body[key.leaf.name]})[key.leaf.name]
-            found = col.find_one({key.leaf.name: value})
+            found = col.find_one(_scoped({key.leaf.name: value}, scope))
             if found is None:
                 return self.records.create(target, body, self.ctx)["_id"]
             rest = {k: v for k, v in body.items() if k != key.leaf.name}
@@ -241,14 +242,28 @@ class RowImporter:
         if not set(body) <= simple:
             raise ValidationFailed([field_error("", "invalid", f"Give a unique field of '{target.name}' to find "
                                                                "the related record")])
-        matches = list(col.find(self.records.validated_values(target, body), {"_id": 1}).limit(2))
+        matches = list(col.find(_scoped(self.records.validated_values(target, body), scope), {"_id": 1}).limit(2))
         if len(matches) > 1:
             raise ValidationFailed([field_error("", "invalid", f"More than one record of '{target.name}' matches")])
         return matches[0]["_id"] if matches else self.records.create(target, body, self.ctx)["_id"]
 
+    def _link_scope(self, target: Entity) -> dict[str, Any] | None:
+        """The records of ``target`` this import may find and link (``{}``: any; None: none): a restricted
+        caller's related columns only find records they can access, as a relationship written by label does,
+        so an import never finds, updates or names a record hidden from them."""
+        links = self.records.link_filter(self.entity, self.ctx)
+        return {} if links is None else links(target.name)
+
     def _differs(self, target: Entity, doc: dict[str, Any], body: dict[str, Any]) -> bool:
         stored = self.records.validated_values(target, body)
         return any(doc.get(k) != v for k, v in stored.items())
+
+
+def _scoped(query: dict[str, Any], scope: dict[str, Any] | None) -> dict[str, Any]:
+    """``query`` limited to ``scope`` (see ``RowImporter._link_scope``); matching nothing when it is None."""
+    if scope is None:
+        return {"_id": {"$in": []}}
+    return {"$and": [query, scope]} if scope else query
 
 
 def _stored_value(column: Column, text: str, errors: list[dict[str, Any]]) -> Any:

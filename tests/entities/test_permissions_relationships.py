@@ -268,3 +268,19 @@ def test_a_filtered_relationship_answers_an_inaccessible_record_as_one_that_does
     assert _errors(lim.post("/data/kids", json={"name": "x", "pNone": "PB"})) == [
         ("pNone", "No record in 'parents' has label 'PB'", "PB")]
     assert api.post("/data/kids", json={"name": "y", "pNone": pb}).status_code == 200
+
+
+def test_an_import_finds_related_records_among_the_accessible_ones_only(lim: Api, api: Api, parents):
+    """A related column (``pNone.name``) finds the parent as a label written by the user would: a hidden
+    parent is neither linked nor named in the row's error; an accessible one is linked."""
+    from tests.entities.test_import_export import run_import
+
+    add_named_group(api, "limImport", {"entities": {"kids": {"access": "always", "create": "always",
+                                                             "import": True}}})
+    api.put("/users/lim@example.com/addGroup", json={"name": "limImport", "primary": False})
+    job = run_import(lim, "kids", "name,pNone.name\nk1,PB\nk2,PA\n")
+    assert job["results"]["rowsImported"] == 1 and job["results"]["rowsWithErrors"] == 1, job
+    assert parents["PB"]["id"] not in str(job["results"])
+    kids = {k["name"]: k for k in api.get("/data/kids").get_json()["items"]}
+    assert set(kids) == {"k2"} and kids["k2"]["pNone"]["id"] == parents["PA"]["id"]
+    assert api.get("/data/parents?name=PB").get_json()["total"] == 1  # not touched, no second PB
