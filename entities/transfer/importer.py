@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from bson import ObjectId
 
+from core import collector
 from core.context import WriteContext
 from core.errors import ApiError, BadRequest, ValidationFailed, field_error
 from core.services import Services
@@ -355,12 +356,13 @@ def _run_batch(jctx: runners.JobContext, importer: RowImporter, batch: list[tupl
     ids = {row: planned.get(row) or ObjectId() for row, _ in batch}
     jctx.begin_batch([f"{row}:{oid}" for row, oid in ids.items()])
     done: dict[int, Outcome | None] = {}
-    try:
-        for row, cells in batch:
-            jctx.check_cancelled()
-            done[row] = importer.import_row(cells, ids[row], retried=row in planned)
-    finally:  # also when force-stopped: the rows read so far are written, as one-by-one writes would have been
-        importer.flush()
+    with collector.paused():  # see core.collector: a batch's objects are freed by reference counting
+        try:
+            for row, cells in batch:
+                jctx.check_cancelled()
+                done[row] = importer.import_row(cells, ids[row], retried=row in planned)
+        finally:  # also when force-stopped: the rows read so far are written, as one-by-one writes would have been
+            importer.flush()
     outcomes: dict[str, dict[str, Any]] = {}
     failed = 0
     for row, _ in batch:
