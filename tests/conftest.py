@@ -110,6 +110,18 @@ def user_api(app: Flask) -> Api:
     return login(app, "user@example.com", "user-password")
 
 
+@pytest.fixture
+def manual_sweeps(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """The embedded store's expiry sweep, run only when the test calls it: the background sweeper (one a process,
+    every minute) skips its runs meanwhile, so what a test sees expire is what its own sweep removed. Returns
+    the sweep, which answers how many documents it removed."""
+    from core import storage
+
+    sweep = storage._sweeper.sweep
+    monkeypatch.setattr(storage._sweeper, "sweep", lambda: 0)
+    return sweep
+
+
 COMPANY = {
     "name": "Test 1", "state": "pending", "type": "a", "numberOfEmployees": 95, "isCustomer": False,
     "contactInformation": {"phoneNumber": "1-702-845-9380", "email": "jwoodsrq@spotify.com"},
