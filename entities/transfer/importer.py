@@ -95,6 +95,7 @@ class RowImporter:
         self.one_at_a_time = any(g[0].target is not None and g[0].target.name == entity.name for g in self.groups)
         self.restricted = isinstance(ctx.caller, Caller) and ctx.caller.restricted
         self.col = self.records.collection(entity)
+        self.links = self.records.link_filter(entity, ctx)  # what related columns may find (None: anything)
         # Rows whose cells all convert skip the REST body and the schema (entities.transfer.converters); the
         # others, and every row of an import that drops invalid values or writes as a restricted caller (both
         # work on the REST body), take the general path.
@@ -252,8 +253,7 @@ class RowImporter:
         """The records of ``target`` this import may find and link (``{}``: any; None: none): a restricted
         caller's related columns only find records they can access, as a relationship written by label does,
         so an import never finds, updates or names a record hidden from them."""
-        links = self.records.link_filter(self.entity, self.ctx)
-        return {} if links is None else links(target.name)
+        return {} if self.links is None else self.links(target.name)
 
     def _differs(self, target: Entity, doc: dict[str, Any], body: dict[str, Any]) -> bool:
         stored = self.records.validated_values(target, body)
