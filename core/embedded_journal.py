@@ -96,6 +96,8 @@ class Journal:
         self._replaying = False
         self._syncer: threading.Thread | None = None
         self._closed = threading.Event()
+        self._group: list[bytes] | None = None  # the records of the open ``group``, appended as one at its end
+        self._group_thread: int | None = None
 
     # --- recording ---------------------------------------------------------------------------------
 
@@ -108,9 +110,33 @@ class Journal:
     def append(self, record: bytes | None) -> None:
         """Queue a record for the next ``sync``. Called once the change is applied in memory, so that a
         snapshot taken meanwhile either holds the change or is followed by its record."""
-        if record is not None:
-            with self._pending_lock:
-                self._pending.append(record)
+        if record is None:
+            return
+        if self._group is not None and self._group_thread == threading.get_ident():
+            self._group.append(record)
+            return
+        with self._pending_lock:
+            self._pending.append(record)
+
+    @contextlib.contextmanager
+    def group(self) -> Iterator[None]:
+        """The changes made inside are journaled as one record (``group``, their records framed inside), so a
+        crash keeps all of them or none: a record and its history entry. The store lock is held throughout
+        (every change is made under it, and compaction takes it), so no other change joins the group and no
+        snapshot falls in its middle. A group opened inside another joins it."""
+        with self.store_lock:
+            if self._group is not None:
+                yield
+                return
+            self._group, self._group_thread = [], threading.get_ident()
+            try:
+                yield
+            finally:
+                records, self._group, self._group_thread = self._group, None, None
+                if len(records) == 1:
+                    self.append(records[0])
+                elif records:
+                    self.append(_frame(bson.encode({"op": "group", "records": b"".join(records)})))
 
     def record(self, op: str, db: str, col: str, **fields: Any) -> None:
         self.append(self.encode(op, db, col, **fields))
@@ -347,9 +373,23 @@ def _index_spec(index_dict: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def _framed(data: bytes) -> Iterator[dict[str, Any]]:
+    """The records framed one after another in ``data`` (a group's; its own checksum covered them all)."""
+    offset = 0
+    while offset < len(data):
+        length, _ = _HEADER.unpack_from(data, offset)
+        start = offset + _HEADER.size
+        yield bson.decode(data[start:start + length])
+        offset = start + length
+
+
 def apply(server: ServerStore, rec: dict[str, Any]) -> None:
     """Apply one journal or snapshot record (journaling is off while replaying)."""
     op = rec.get("op")
+    if op == "group":
+        for inner in _framed(rec["records"]):
+            apply(server, inner)
+        return
     db = server[rec["db"]]
     col = db[rec["c"]]
     if op == "put":

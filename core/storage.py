@@ -204,6 +204,40 @@ class Store:
                 if oid not in documents:
                     stored[oid] = bson.decode(raw)
 
+    def insert_owned(self, collection: str, docs: list[dict[str, Any]]) -> None:
+        """``insert_built`` on the embedded store of documents handed over: stored as they are, without a copy.
+        The caller built each one for this write, shares no list or dict in it with anything else and keeps
+        no reference to it, and its values are BSON's (datetimes to the millisecond, no tuples). A server
+        gets an ``insert_built``."""
+        if not docs:
+            return
+        if not self.embedded:
+            self.insert_built(collection, docs)
+            return
+        with _embedded_lock:
+            stored = self.db[collection]._store
+            if any(index.get("unique") for index in stored.indexes.values()):
+                raise ValueError(f"insert_owned: {collection} has a unique index besides _id")
+            documents = stored._documents
+            for doc in docs:
+                if doc["_id"] not in documents:
+                    stored[doc["_id"]] = doc
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """The writes inside happen together on the embedded store: no other operation runs between them (the
+        store lock), and a data folder journals them as one record, so a crash keeps all or none. A no-op on a
+        server, where writers that need it use an outbox instead (see ``entities.history.recorder``)."""
+        if not self.embedded:
+            yield
+            return
+        with _embedded_lock:
+            if self.journal is None:
+                yield
+                return
+            with self.journal.group():
+                yield
+
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         """Serialise a read-modify-write on the embedded store; a no-op on a real server."""

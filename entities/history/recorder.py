@@ -12,6 +12,11 @@ publishes this process's queue, stores its entry as ``pending`` (with the record
 write), deletes, then confirms it. If the process dies in between, ``repair_history`` (which owns the record
 side) finishes the job: outbox entries are copied; a pending delete entry is confirmed when the record is gone
 and dropped when it still exists and is older than a lease.
+
+The embedded store needs no outbox for creates and updates (``HistoryRecorder.direct``): the record write and
+its entry's insert run in one ``Store.atomic`` block, under the store lock (no reader sees one without the
+other) and journaled as one record in a data folder (a crash keeps both or neither). The entry goes into
+``sys.history`` as built (``store_direct``), with no packing, copying or publishing.
 """
 
 from __future__ import annotations
@@ -67,11 +72,20 @@ def _text(name: str, value: Any) -> str:
     return f"{{{name}:{value}}}"
 
 
+def _expiry(days: int) -> dt.datetime:
+    """``days`` from now, naive UTC to the millisecond (as BSON stores it)."""
+    at = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=days)
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
 class HistoryRecorder:
     def __init__(self, store: Store):
         self.store = store
         self.col = store.collection(HISTORY)
         self.publisher = OutboxPublisher(self, store)
+        # True: creates and updates store their entry with the record, in one ``Store.atomic`` block (the
+        # embedded store); False: in the record's outbox (a server; tests of the outbox set it on either).
+        self.direct = store.embedded
 
     def ensure_indexes(self) -> None:
         self.col.create_index([("entityName", 1), ("recordId", 1), ("_id", -1)], name="by_record")
@@ -129,7 +143,7 @@ class HistoryRecorder:
             "oldRecord": old_rec, "newRecord": new_rec,
         }
         if settings.keep_days:
-            entry["expireAt"] = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=settings.keep_days)
+            entry["expireAt"] = _expiry(settings.keep_days)
         return entry
 
     def creations(self, entity: Entity, ctx: WriteContext) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
@@ -157,7 +171,7 @@ class HistoryRecorder:
                 "oldRecord": {}, "newRecord": new_rec,
             }
             if keep_days:
-                built["expireAt"] = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=keep_days)
+                built["expireAt"] = _expiry(keep_days)
             return built
         return entry
 
@@ -175,6 +189,12 @@ class HistoryRecorder:
         if encoded:
             self.store.insert_encoded(HISTORY, encoded)
             self.publisher.mark_published(oid for oid, _ in encoded)  # a record's next write drops them
+
+    def store_direct(self, entries: list[dict[str, Any] | None]) -> None:
+        """Insert entries just built by ``build``/``creations``, in the ``Store.atomic`` block of their records'
+        write (see ``direct``). They are stored as they are (``Store.insert_owned``): an entry is handed over,
+        and its record values are ``render_fields``' own (no list or dict shared with the record)."""
+        self.store.insert_owned(HISTORY, [entry for entry in entries if entry is not None])
 
     def insert_pending(self, entry: dict[str, Any], previous: list[dict[str, Any]] | None = None) -> None:
         """Store a delete's entry as pending; ``previous`` (the record's outbox entries) are copied in the

@@ -129,12 +129,18 @@ class RecordLifecycle:
         doc = self.validator.build_new(entity, body, record_id, ctx.user_id, self._links(entity, None, ctx))
         stamp_users(entity, doc, ctx, None)
         self._authorize("create", entity, None, doc, ctx)
-        packed = _packed(self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"]))
+        entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
+        direct = self.history.direct
+        packed = None if direct else _packed(entry)
         try:
-            self.collection(entity).insert_one(_with_outbox(doc, packed))
+            with self.store.atomic():
+                self.collection(entity).insert_one(_with_outbox(doc, packed))
+                if direct:
+                    self.history.store_direct([entry])
         except DuplicateKeyError as exc:
             raise ValidationFailed([_duplicate_error(entity, exc)]) from None
-        self.history.commit_many([packed])  # the outbox stays: the next write or a history read clears it
+        if not direct:
+            self.history.commit_many([packed])  # the outbox stays: the next write or a history read clears it
         self._emit("created", entity, doc, None, ctx)
         return doc
 
@@ -153,8 +159,10 @@ class RecordLifecycle:
         col = self.collection(entity)
         earlier = {d["_id"]: upgrade(entity, d)
                    for d in col.find({"_id": {"$in": [oid for oid, _ in items]}}, {OUTBOX_FIELD: 0})}
-        staged: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []  # (item index, doc, packed entry)
+        # (item index, doc, its history entry: packed for the outbox unless the recorder stores it directly)
+        staged: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []
         created = self.history.creations(entity, ctx)
+        direct = self.history.direct
         links = self._links(entity, None, ctx)
         for i, (record_id, body) in enumerate(items):
             if record_id in earlier:
@@ -168,10 +176,17 @@ class RecordLifecycle:
             except ApiError as exc:
                 results[i] = exc
                 continue
-            staged.append((i, doc, pack(created(doc)) if created is not None else None))
-        refused = _insert_batch(col, [_with_outbox(doc, packed) for _, doc, packed in staged])
-        written = [s for n, s in enumerate(staged) if n not in refused]
-        self.history.commit_many([packed for _, _, packed in written])  # outboxes stay, as in ``create``
+            entry = created(doc) if created is not None else None
+            staged.append((i, doc, entry if direct or entry is None else pack(entry)))
+        if direct:
+            with self.store.atomic():
+                refused = _insert_batch(col, [doc for _, doc, _ in staged])
+                written = [s for n, s in enumerate(staged) if n not in refused]
+                self.history.store_direct([entry for _, _, entry in written])
+        else:
+            refused = _insert_batch(col, [_with_outbox(doc, packed) for _, doc, packed in staged])
+            written = [s for n, s in enumerate(staged) if n not in refused]
+            self.history.commit_many([packed for _, _, packed in written])  # outboxes stay, as in ``create``
         hooks = self._listeners(entity, ctx)
         for i, doc, _ in written:
             results[i] = doc
@@ -234,18 +249,23 @@ class RecordLifecycle:
             new_doc["_id"], new_doc["version"], new_doc[VERSION_KEY] = oid, version + 1, entity.version
             self._authorize("edit", entity, current, new_doc, ctx)
             entry = self.history.build(entity, kind, current, new_doc, ctx, oid)
-            packed = _packed(entry)
+            direct = self.history.direct
+            packed = None if direct else _packed(entry)
             outbox = carried + ([packed] if packed is not None else [])
             stored = dict(new_doc)
-            if outbox:
+            if outbox and not direct:
                 stored[OUTBOX_FIELD] = outbox
             try:
-                result = col.replace_one({"_id": oid, "version": version}, stored)
+                with self.store.atomic():
+                    result = col.replace_one({"_id": oid, "version": version}, stored)
+                    if direct and result.matched_count == 1:
+                        self.history.commit_many(carried)  # left by writes made before (packed): as they are
+                        self.history.store_direct([entry])
             except DuplicateKeyError as exc:
                 raise ValidationFailed([_duplicate_error(entity, exc)]) from None
             if result.matched_count == 1:
-                # published off the request path; until then the entries are safe in the committed record
-                self.history.publisher.enqueue(col.name, oid, outbox)
+                if not direct:  # published off the request path; until then safe in the committed record
+                    self.history.publisher.enqueue(col.name, oid, outbox)
                 self._emit("changed", entity, new_doc, current, ctx)
                 return new_doc
             if expected_version is not None:

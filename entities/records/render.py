@@ -21,7 +21,9 @@ def _dumper(entity: Entity) -> Dumper:
 
 
 def render_fields(entity: Entity, doc: dict[str, Any], names: list[str] | None = None) -> dict[str, Any]:
-    """The entity's fields (or just ``names``) as REST JSON: unset fields as null, booleans false."""
+    """The entity's fields (or just ``names``) as REST JSON: unset fields as null, booleans false. Every list
+    and dict in it is new (flat values are rendered as stored, the others by their serializer), so it shares
+    nothing mutable with ``doc``: history entries are stored as rendered."""
     if names is None:
         out: dict[str, Any] = {}
         serialized: dict[str, Any] = {}

@@ -190,6 +190,7 @@ def test_impersonation_records_both_users(app, anon: Api):
 
 def test_a_crash_after_the_record_write_is_repaired(app, api: Api):
     """The entry rides in the record write; if the process dies before publishing it, the next read repairs it."""
+    app.extensions["runtime"].history.direct = False  # the outbox: how a server keeps history
     publisher = app.extensions["runtime"].history.publisher
     created = create(api, "companies", company())
     publisher.paused = True  # the process "dies" right after the write: its publisher never runs
@@ -207,6 +208,7 @@ def test_a_crash_after_the_record_write_is_repaired(app, api: Api):
 
 def test_unpublished_entries_are_carried_by_the_records_next_write(app, api: Api):
     """A write keeps the entries of its pre-image not yet published, next to its own, until publication."""
+    app.extensions["runtime"].history.direct = False  # the outbox: how a server keeps history
     publisher = app.extensions["runtime"].history.publisher
     created = create(api, "companies", company())
     publisher.paused = True

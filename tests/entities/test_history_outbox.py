@@ -1,4 +1,8 @@
-"""The history outbox and its publisher: entries leave the request path without ever being lost or doubled."""
+"""The history outbox and its publisher: entries leave the request path without ever being lost or doubled.
+
+The outbox is how writes keep their history on a MongoDB server; the embedded store writes entries with their
+records instead (``HistoryRecorder.direct``, tests/entities/test_history_direct.py). These tests switch that
+off, so the server's path runs here."""
 
 from __future__ import annotations
 
@@ -7,12 +11,18 @@ import threading
 import time
 from collections import Counter
 
+import pytest
 from bson import ObjectId
 
 from entities.history.publisher import THREAD_NAME
 from entities.records.lifecycle import MAX_OUTBOX
 from entities.records.outbox import outbox_entries
 from tests.conftest import Api, company, create, login, wait_for_job
+
+
+@pytest.fixture(autouse=True)
+def through_the_outbox(app):
+    app.extensions["runtime"].history.direct = False
 
 
 def _raw(app, record_id: str) -> dict:

@@ -71,6 +71,36 @@ def test_a_torn_last_record_is_ignored_and_cut_off(tmp_path: Path):
     journal.close()
 
 
+def test_a_group_is_replayed_whole_and_a_torn_group_not_at_all(tmp_path: Path):
+    """The writes of a ``group`` (a record and its history entry) are one journal record: a crash keeps both or
+    neither."""
+    journal, client = opened(tmp_path)
+    client.app.items.insert_one({"i": 0})
+    with journal.group():
+        client.app.items.insert_one({"i": 1})
+        client.app.history.insert_one({"of": 1})
+    with journal.group():
+        client.app.items.update_one({"i": 1}, {"$set": {"i": 2}})
+        client.app.history.insert_one({"of": 2})
+    journal.sync()
+    journal.close()
+    path = journal_file(tmp_path)
+    path.write_bytes(path.read_bytes()[:-3])  # the second group lost its end in a crash: none of it is replayed
+
+    journal, client = opened(tmp_path)
+    assert sorted(d["i"] for d in client.app.items.find()) == [0, 1]
+    assert [d["of"] for d in client.app.history.find()] == [1]
+    with journal.group(), journal.group():  # a group inside another joins it
+        client.app.items.update_one({"i": 1}, {"$set": {"i": 3}})
+        client.app.history.insert_one({"of": 3})
+    journal.sync()
+    journal.close()
+    journal, client = opened(tmp_path)
+    assert sorted(d["i"] for d in client.app.items.find()) == [0, 3]
+    assert sorted(d["of"] for d in client.app.history.find()) == [1, 3]
+    journal.close()
+
+
 def test_garbage_after_the_last_record_is_ignored(tmp_path: Path):
     journal, client = opened(tmp_path)
     client.app.items.insert_one({"i": 0})
