@@ -36,7 +36,7 @@ from core.storage import Store
 from entities.history.publisher import OUTBOX_FIELD as OUTBOX_FIELD  # re-exported: writers and readers use it
 from entities.history.publisher import OutboxPublisher
 from entities.metadata import Entity
-from entities.records.render import render_fields
+from entities.records.render import fields_renderer, render_fields
 
 HISTORY = "sys.history"
 PACKED = "bson"
@@ -158,9 +158,10 @@ class HistoryRecorder:
         user, admin_user, ip = ctx.user_email, ctx.impersonator_email, ctx.ip
         category = ctx.category if ctx.category in ("USER", "SCRIPT", "SYSTEM") else "USER"
         context_path = ctx.context_path or f"entities.{entity.name}.create"
+        rendered = fields_renderer(entity)
 
         def entry(doc: dict[str, Any]) -> dict[str, Any]:
-            new_rec = render_fields(entity, doc)
+            new_rec = rendered(doc)
             if ignored:
                 new_rec = {k: v for k, v in new_rec.items() if k not in ignored}
             built: dict[str, Any] = {

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from entities.metadata import Entity
-from entities.records.schema import dump_fast
+from entities.records.schema import dump_fast, schema_for
 from entities.records.upgrade import upgrade
 from entities.records.values import text_of
 from entities.types import FieldType
@@ -36,6 +37,22 @@ def render_fields(entity: Entity, doc: dict[str, Any], names: list[str] | None =
             out.update(dump_fast(entity, serialized))
         return out
     return dump_fast(entity, {name: doc.get(name) for name in names}) if names else {}
+
+
+def fields_renderer(entity: Entity) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``render_fields(entity, doc)`` as a function of ``doc``, for many records of one entity in this thread
+    (a batch's history entries): which fields need their serializer, and the serializers, are looked up once."""
+    serializers = schema_for(entity).dump_fields
+    steps = [(name, serializers[name]._serialize if serialize and name in serializers else None)
+             for name, serialize in entity.derived("_dumper", _dumper)]
+
+    def rendered(doc: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, serialize in steps:
+            value = doc.get(name)
+            out[name] = value if serialize is None else serialize(value, name, doc)
+        return out
+    return rendered
 
 
 def render(entity: Entity, doc: dict[str, Any], fields: list[str] | None = None, fmt: str = "native",

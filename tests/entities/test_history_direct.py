@@ -8,7 +8,7 @@ import threading
 
 from bson import ObjectId
 
-from entities.records.render import render_fields
+from entities.records.render import fields_renderer, render_fields
 from tests.conftest import Api, company, create, wait_for_job
 
 
@@ -97,3 +97,15 @@ def test_an_entry_stored_as_rendered_shares_nothing_with_the_record(app, api: Ap
 
     assert any(isinstance(v, dict | list) for v in doc.values())  # the sample has nested and many fields
     assert containers(rendered, set()).isdisjoint(containers(doc, set()))
+
+
+def test_a_batch_renders_its_entries_as_render_fields_does(app, api: Api):
+    svc = app.extensions["runtime"]
+    entity = svc.registry.get("companies")
+    create(api, "companies", company(name="Full Co"))
+    create(api, "companies", {"name": "Bare Co"})
+    rendered = fields_renderer(entity)
+    docs = list(svc.records.collection("companies").find({}))
+    assert len(docs) == 2
+    for doc in docs:
+        assert list(rendered(doc).items()) == list(render_fields(entity, doc).items())
