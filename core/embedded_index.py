@@ -485,6 +485,36 @@ def _stamp(collection_store: Any) -> None:
     collection_store.__dict__["_written"] = next(_WRITE_CLOCK)
 
 
+def put_new(collection_store: Any, docs: Iterable[dict[str, Any]]) -> None:
+    """Store the documents whose id is not stored yet (the first, of one given twice) as
+    ``collection_store[_id] = doc`` would, with mongomock's writer lock taken and the collection stamped once
+    for all of them. A store that journals each put (a data folder's) gets them one by one."""
+    from mongomock_ng.store import CollectionStore
+
+    documents = collection_store._documents
+    new: dict[Any, dict[str, Any]] = {}
+    for doc in docs:
+        if doc["_id"] not in documents and doc["_id"] not in new:
+            new[doc["_id"]] = doc
+    if not new:
+        return
+    docs = new.values()
+    if type(collection_store).__setitem__ is not CollectionStore.__setitem__:
+        for doc in docs:
+            collection_store[doc["_id"]] = doc
+        return
+    try:
+        with collection_store._rwlock.writer():
+            for doc in docs:
+                documents[doc["_id"]] = doc
+    finally:
+        _stamp(collection_store)
+    indexes = collection_store.__dict__.get("_equality")
+    if indexes is not None:
+        for doc in docs:
+            indexes.add(doc["_id"], doc)
+
+
 def _patch_store(mc: Any) -> None:
     from mongomock_ng.store import CollectionStore
 

@@ -20,7 +20,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from core import embedded_query
-from core.embedded_index import write_stamp
+from core.embedded_index import put_new, write_stamp
 
 _embedded_client: Any = None
 _embedded_journal: Any = None
@@ -200,9 +200,7 @@ class Store:
             if any(index.get("unique") for index in stored.indexes.values()):
                 raise ValueError(f"insert_built: {collection} has a unique index besides _id")
             documents = stored._documents  # read under the store lock: no reader lock of mongomock's per id
-            for oid, raw in encoded:
-                if oid not in documents:
-                    stored[oid] = bson.decode(raw)
+            put_new(stored, [bson.decode(raw) for oid, raw in encoded if oid not in documents])
 
     def insert_owned(self, collection: str, docs: list[dict[str, Any]]) -> None:
         """``insert_built`` on the embedded store of documents handed over: stored as they are, without a copy.
@@ -218,10 +216,7 @@ class Store:
             stored = self.db[collection]._store
             if any(index.get("unique") for index in stored.indexes.values()):
                 raise ValueError(f"insert_owned: {collection} has a unique index besides _id")
-            documents = stored._documents
-            for doc in docs:
-                if doc["_id"] not in documents:
-                    stored[doc["_id"]] = doc
+            put_new(stored, docs)
 
     @contextmanager
     def atomic(self) -> Iterator[None]:

@@ -1,5 +1,5 @@
-"""``Store.insert_built`` and ``Store.insert_encoded``: documents the runtime built (logs, history copies; the
-latter already BSON-encoded) are stored as an insert would store them, a repeat of one already stored is left
+"""``Store.insert_built``, ``Store.insert_encoded`` and ``Store.insert_owned``: documents the runtime built (logs,
+history copies; already BSON-encoded; handed over) are stored as an insert would store them, a repeat of one already stored is left
 alone, and a collection with another unique key is refused; the embedded store and a MongoDB server (the wire
 test server) answer alike."""
 
@@ -79,6 +79,27 @@ def test_the_embedded_store_refuses_a_collection_with_another_unique_key():
         doc = _doc(code="b")
         with pytest.raises(ValueError, match="unique index"):
             store.insert_encoded("keyed", [(doc["_id"], bson.encode(doc))])
+        with pytest.raises(ValueError, match="unique index"):
+            store.insert_owned("keyed", [_doc(code="c")])
         assert store.collection("keyed").count_documents({}) == 0
     finally:
         drop_embedded("insert_built_unique")
+
+
+def _owned(**extra):
+    """A document as ``insert_owned`` takes it: BSON's values already (naive UTC, milliseconds)."""
+    return {"_id": ObjectId(), "when": dt.datetime(2026, 1, 2, 3, 4, 5, 678_000), "items": [{"a": 1}], **extra}
+
+
+def test_owned_documents_are_stored_once_each_and_found_by_their_indexed_fields(store: Store):
+    store.collection("history").create_index("recordId")
+    first, second = _owned(n=1, recordId="r1"), _owned(n=2, recordId="r2")
+    store.insert_owned("history", [first, second, {**first, "n": 100}])  # an id given twice: the first kept
+    store.insert_owned("history", [{**second, "n": 200}, _owned(n=3, recordId="r1")])  # a stored id: left alone
+    assert sorted(d["n"] for d in store.collection("history").find({})) == [1, 2, 3]
+    assert sorted(d["n"] for d in store.collection("history").find({"recordId": "r1"})) == [1, 3]
+    assert [d["n"] for d in store.collection("history").find({"recordId": "r2"})] == [2]
+    got = store.collection("history").find_one({"_id": first["_id"]})
+    assert got == {**first, "n": 1}
+    store.insert_owned("history", [])
+    assert store.collection("history").count_documents({}) == 3
