@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,6 +34,7 @@ CREATE, UPDATE, DELETE_ONE, DELETE_QUERY = ("records.create_record", "records.up
                                             "records.delete_records", "records.delete_over_query")
 RECORD_CHANGES = {CREATE: "created", UPDATE: "changed", DELETE_ONE: "deleted", DELETE_QUERY: "deleted"}
 HIDDEN_PARAMS = ("api_key", "token")
+_OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
 
 def install(app: Flask, svc: Services, logs: AppLogs, mode: str, prefix: str) -> None:
@@ -147,7 +149,7 @@ def _sub_type(endpoint: str, view_args: dict[str, Any]) -> str | None:
         return "REST_API_RECORD_CREATED"
     if endpoint == UPDATE:
         segment = view_args.get("segment", "")
-        is_id = len(segment) == 24 and all(c in "0123456789abcdefABCDEF" for c in segment)
+        is_id = _OBJECT_ID.fullmatch(segment) is not None
         return "REST_API_RECORD_UPDATED" if is_id else "REST_API_ACTION_EXECUTED"
     if endpoint == "records.run_action_on_records":
         return "REST_API_ACTION_EXECUTED"

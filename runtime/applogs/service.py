@@ -38,6 +38,9 @@ MAX_INFO_BYTES = 64 * 1024
 _ORDER = [("timestamp", pymongo.ASCENDING), ("_id", pymongo.ASCENDING)]
 
 
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
 class AppLogs:
     def __init__(self, store: Store, retention_days: int, max_time_ms: int = 5000, max_entries: int = 100_000):
         if retention_days < 1:
@@ -67,7 +70,7 @@ class AppLogs:
     def _store_batch(self, docs: list[dict[str, Any]]) -> None:
         if not docs:
             return
-        self.store.insert_built(LOGS, docs)
+        self.store.insert_owned(LOGS, docs)  # every queued log is a fresh ``build`` document: handed over as is
         self.store.commit()
         self._written_since_cap += len(docs)
         if self._written_since_cap >= self._cap_check_every:
@@ -120,7 +123,8 @@ class AppLogs:
     def build(self, level: str, message: str, additional_info: dict[str, Any] | None = None,
               user: str | None = None, *, type: str = "APP", sub_type: str | None = None,
               admin_user: str | None = None, ip: str | None = None, timestamp: float | None = None) -> dict[str, Any]:
-        """One stored log document (not yet written)."""
+        """One stored log document (not yet written): new, of strings, numbers, an id and a naive UTC datetime
+        to the millisecond, so the background writer stores it as it is."""
         level = str(level).upper()
         if level not in LEVELS:
             raise ValueError(f"log level must be one of {', '.join(LEVELS)}")
@@ -128,12 +132,12 @@ class AppLogs:
             raise ValueError(f"log type must be one of {', '.join(TYPES)}")
         if user is None:
             user, admin_user, ip = _request_identity(admin_user, ip)
-        now = self.clock() if timestamp is None else timestamp
+        millis = int((self.clock() if timestamp is None else timestamp) * 1000)
         doc: dict[str, Any] = {
             "_id": ObjectId(), "type": type, "subType": sub_type, "level": level,
             "message": str(message)[:MAX_MESSAGE], "userEmail": user, "adminUserEmail": admin_user,
-            "timestamp": int(now * 1000), "ip": ip,
-            "expiresAt": dt.datetime.fromtimestamp(now, dt.UTC).replace(tzinfo=None) + self.retention,
+            "timestamp": millis, "ip": ip,
+            "expiresAt": _EPOCH + dt.timedelta(milliseconds=millis) + self.retention,  # naive UTC, as BSON keeps it
         }
         if additional_info is not None:
             info = json.dumps(additional_info, default=str)

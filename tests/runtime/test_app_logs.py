@@ -168,6 +168,21 @@ def test_the_service_writes_for_other_packages(app: Flask, api: Api):
         logs.write("INFO", "no such type", type="OTHER")
 
 
+def test_queued_logs_are_stored_as_built_and_expire_after_the_retention(app: Flask):
+    """The background writer stores each queued log as ``build`` made it (no copy): its values must be what BSON
+    stores, its expiry the log's time plus the retention, naive UTC to the millisecond."""
+    logs = logs_of(app)
+    at = 1_767_225_600.1239  # 2026-01-01T00:00:00.1239Z
+    logs.clock = lambda: at
+    with app.app_context():
+        logs.log("INFO", "queued", {"n": 1}, "someone@example.com")
+    assert logs.flush() == 1
+    stored = logs.col.find_one({"message": "queued"})
+    assert stored["timestamp"] == 1_767_225_600_123
+    assert stored["expiresAt"] == dt.datetime(2026, 1, 1, 0, 0, 0, 123_000) + logs.retention
+    assert stored["additionalInfo"] == '{"n": 1}' and stored["userEmail"] == "someone@example.com"
+
+
 # --- access ----------------------------------------------------------------------------------------------------
 
 
