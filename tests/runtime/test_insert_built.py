@@ -1,7 +1,7 @@
-"""``Store.insert_built``, ``Store.insert_encoded`` and ``Store.insert_owned``: documents the runtime built (logs,
-history copies; already BSON-encoded; handed over) are stored as an insert would store them, a repeat of one already stored is left
-alone, and a collection with another unique key is refused; the embedded store and a MongoDB server (the wire
-test server) answer alike."""
+"""``Store.insert_built``, ``Store.insert_encoded`` and ``Store.insert_owned``: documents the runtime built
+(logs, history copies; already BSON-encoded; handed over) are stored as an insert would store them, a repeat of
+one already stored is left alone, and a collection with another unique key is refused; the embedded store and a
+MongoDB server (the wire test server) answer alike."""
 
 from __future__ import annotations
 
