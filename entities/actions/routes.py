@@ -18,9 +18,10 @@ from core.http import json_body
 from core.identity import write_context
 from core.services import services
 from entities.actions.definitions import Action, action_of
-from entities.actions.service import ActionService, query_selection, selection_filter
+from entities.actions.service import ActionService, selection_filter
 from entities.metadata import Entity
 from entities.permissions.enforce import scoped_query
+from entities.query import query_selection
 
 
 def _action(entity: Entity, name: str) -> Action:

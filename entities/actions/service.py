@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any
 
 from bson import ObjectId
 from marshmallow import ValidationError
@@ -19,7 +19,7 @@ from entities.actions.definitions import Action, resolve_handler
 from entities.metadata import Entity, HistorySettings
 from entities.permissions.enforce import forbidden, policy, read_filter, strip_hidden
 from entities.permissions.policy import ALWAYS, UNRESTRICTED, Rule
-from entities.query import count, iterate_ids, map_filter, page_ids, parse_list_query
+from entities.query import iterate_ids, map_filter
 from entities.records.render import render, with_entity
 from entities.records.schema import flatten_errors, schema_for
 
@@ -233,42 +233,6 @@ class ActionService:
 
     def _performed(self, entity: Entity, action: Action, doc: dict[str, Any] | None, ctx: WriteContext) -> None:
         self.svc.records.action_performed(entity, action.name, doc, ctx)
-
-
-PAGING_PARAMS = ("_size", "_offset")
-EVERY_MATCH = 10**9
-
-
-class QuerySelection(NamedTuple):
-    """The records an action over a query runs on."""
-
-    filter: dict[str, Any]  # the query's filter, the caller's access rule ANDed in
-    ids: list[ObjectId] | None  # the records, in list order (None: a background run over every match)
-    paged: bool  # the query pages (``_size``/``_offset``): ``ids`` is that page, fixed now
-
-
-def query_selection(col: Any, entity: Entity, args: Any, base: dict[str, Any] | None, sync_limit: int | None,
-                    max_time_ms: int) -> QuerySelection:
-    """The records a list with the same query parameters returns: with ``_size`` or ``_offset``, that page,
-    resolved now (a list's defaults and bounds: 20 records unless ``_size`` says, at most 1,000, in
-    ``_sortField``/``_sortType`` order, newest first by default); without them, every match. ``sync_limit``:
-    the most a sync run may take (400 beyond, asking for ``_async``); None for a background run, which walks
-    every match itself (any number)."""
-    paged = any(args.get(name) not in (None, "") for name in PAGING_PARAMS)  # empty counts as absent
-    q = parse_list_query(entity, args, base) if paged else \
-        parse_list_query(entity, args, base, default_size=EVERY_MATCH, max_size=EVERY_MATCH)
-    if not paged and sync_limit is None:
-        return QuerySelection(q.filter, None, False)
-    if not paged:
-        matched = count(col, q, max_time_ms)
-        if matched > sync_limit:
-            raise BadRequest(f"The query matches {matched} records, more than {sync_limit}: use _async=true to run "
-                             "the action in a background job")
-    ids = page_ids(col, q, max_time_ms)
-    if sync_limit is not None and len(ids) > sync_limit:
-        raise BadRequest(f"The page holds {len(ids)} records, more than {sync_limit}: use _async=true to run the "
-                         "action in a background job")
-    return QuerySelection(q.filter, ids, paged)
 
 
 def selection_filter(entity: Entity, ids: list[str] | None, query_filter: dict[str, Any] | None) -> dict[str, Any]:

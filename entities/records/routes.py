@@ -22,7 +22,7 @@ from entities.permissions.enforce import (
     strip_hidden,
     writable_body,
 )
-from entities.query import count, iterate_ids, page_and_total, parse_list_query
+from entities.query import page_and_total, parse_list_query, query_selection
 from entities.records.bulk import check_delete, delete_each, split_ids
 from entities.records.lifecycle import parse_id
 from entities.records.render import render
@@ -186,20 +186,20 @@ def delete_records(query: dict[str, Any], entity_name: str, record_ids: str):
               "{jobLink, jobId}")
 @errors(blp, 401, 403, 404)
 def delete_over_query(query: dict[str, Any], entity_name: str):
+    """The records a list with the same parameters returns (``query_selection``): with ``_size``/``_offset``
+    that page, else every match; a background run of a page deletes the page's ids, resolved now."""
     entity = _entity(entity_name)
     svc = services()
     args, base = scoped_query(entity, request.args, "delete", "deleteMany")
-    q = parse_list_query(entity, args, base, max_size=10**9)
-    if query.get("_async"):
+    background = bool(query.get("_async"))
+    selection = query_selection(svc.records.collection(entity), entity, args, base,
+                                None if background else svc.config.sync_max_records, svc.config.query_max_time_ms,
+                                what="delete them")
+    if background:
+        if selection.paged:
+            return _submit_delete(entity, {"ids": [str(i) for i in selection.ids or []]})
         return _submit_delete(entity, {"query": request.args.to_dict(flat=False)})
-    col = svc.records.collection(entity)
-    limit = svc.config.sync_max_records
-    matched = count(col, q, svc.config.query_max_time_ms)
-    if matched > limit:
-        raise BadRequest(f"The query matches {matched} records, more than {limit}: use _async=true to delete "
-                         f"them in a background job")
-    ids = [i for batch in iterate_ids(col, q.filter, batch_size=limit + 1) for i in batch]
-    results, _, _ = delete_each(svc.records, entity, ids, _delete_context(entity))
+    results, _, _ = delete_each(svc.records, entity, selection.ids or [], _delete_context(entity))
     return jsonify(_strip_results(entity, results))
 
 

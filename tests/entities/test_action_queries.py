@@ -1,5 +1,6 @@
-"""Actions over a query run on exactly the records ``GET /data/{entity}`` returns with the same parameters:
-``_size``, ``_offset``, ``_sortField`` and ``_sortType`` included (every match when the query does not page)."""
+"""Actions and deletes over a query act on exactly the records ``GET /data/{entity}`` returns with the same
+parameters: ``_size``, ``_offset``, ``_sortField`` and ``_sortType`` included (every match when the query does not
+page)."""
 
 from __future__ import annotations
 
@@ -97,3 +98,55 @@ def test_the_sync_limit_counts_the_page_not_every_match():
     assert api.put("/data/companies/customResponse").status_code == 400  # every match: five
     job = wait_for_job(api, api.put("/data/companies/customResponse?_size=4&_async=true").get_json()["jobId"])
     assert job["recordsProcessed"] == 4 and len(job["results"]["results"]) == 4
+
+
+# --- deletes over a query --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", [
+    "type=b&_size=2&_sortField=name&_sortType=asc",
+    "type=b&_size=1&_offset=1&_sortField=numberOfEmployees&_sortType=desc",
+    "type=b&_offset=3",
+])
+def test_a_delete_over_a_query_deletes_the_page_a_list_returns(api: Api, companies, query: str):
+    listed = _listed(api, query)
+    response = api.delete(f"/data/companies?{query}")
+    assert response.status_code == 200, response.get_json()
+    assert list(response.get_json()) == listed
+    assert all(v["status"] == "ok" and v["response"]["id"] == k for k, v in response.get_json().items())
+    left = _listed(api, "type=b&_size=100")
+    assert len(left) == 4 - len(listed) and not set(left) & set(listed)
+
+
+def test_a_delete_over_a_query_without_paging_deletes_every_match(api: Api, companies):
+    response = api.delete("/data/companies?type=b&_size=&_offset=")  # empty parameters count as absent
+    assert sorted(response.get_json()) == sorted(c["id"] for c in companies[:4])
+    assert _listed(api, "_size=100") == [companies[4]["id"]]
+
+
+def test_a_background_delete_of_a_page_deletes_the_page_resolved_at_the_request(api: Api, companies):
+    query = "type=b&_size=2&_sortField=numberOfEmployees&_sortType=desc"
+    listed = _listed(api, query)
+    assert listed == [companies[0]["id"], companies[2]["id"]]  # Delta, Charlie
+    job = wait_for_job(api, api.delete(f"/data/companies?{query}&_async=true").get_json()["jobId"])
+    assert job["status"] == "FINISHED" and job["recordsProcessed"] == 2, job
+    assert sorted(job["results"]["results"]) == sorted(listed) and sorted(job["data"]["ids"]) == sorted(listed)
+    assert sorted(_listed(api, "type=b")) == sorted([companies[1]["id"], companies[3]["id"]])
+
+
+def test_a_delete_over_a_query_is_bounded_as_a_list_is(api: Api, companies):
+    assert api.delete("/data/companies?_size=1001").status_code == 400
+    assert api.delete("/data/companies?_size=1001&_async=true").status_code == 400
+    assert api.delete("/data/companies?_sortField=nope").status_code == 400
+    assert len(_listed(api, "_size=100")) == 5
+    small = login(make_app(sync_max_records=3))
+    for i in range(5):
+        create(small, "companies", company(name=f"n{i}"))
+    assert len(small.delete("/data/companies?_size=3").get_json()) == 3
+    too_many = small.delete("/data/companies")  # every match: two left... then five again
+    assert too_many.status_code == 200 and len(too_many.get_json()) == 2
+    for i in range(5):
+        create(small, "companies", company(name=f"m{i}"))
+    refused = small.delete("/data/companies?_size=4")
+    assert refused.status_code == 400 and "use _async=true to delete them" in refused.get_json()["message"]
+    assert small.delete("/data/companies").status_code == 400
