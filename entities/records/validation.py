@@ -312,6 +312,8 @@ class RecordValidator:
     def _check_unique(self, entity: Entity, doc: dict[str, Any], changed: Iterable[str], record_id: ObjectId | None,
                       errors: list[dict[str, Any]]) -> None:
         unique = entity.derived("_finish_plan", _finish_plan).unique
+        if not unique:
+            return
         for name in changed:
             f = unique.get(name)
             if f is None or doc.get(name) in (None, ""):
