@@ -180,7 +180,13 @@ class RecordLifecycle:
             staged.append((i, doc, entry if direct or entry is None else pack(entry)))
         if direct:
             with self.store.atomic():
-                refused = _insert_batch(col, [doc for _, doc, _ in staged])
+                try:
+                    refused = _insert_batch(col, [doc for _, doc, _ in staged])
+                except Exception:  # an error other than a duplicate: the records it did insert keep their entry
+                    inserted = {d["_id"] for d in col.find({"_id": {"$in": [doc["_id"] for _, doc, _ in staged]}},
+                                                           {"_id": 1})}
+                    self.history.store_direct([entry for _, doc, entry in staged if doc["_id"] in inserted])
+                    raise
                 written = [s for n, s in enumerate(staged) if n not in refused]
                 self.history.store_direct([entry for _, _, entry in written])
         else:

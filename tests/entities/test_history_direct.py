@@ -6,8 +6,11 @@ from __future__ import annotations
 import io
 import threading
 
+import pytest
 from bson import ObjectId
 
+import entities.records.lifecycle as lifecycle
+from core.context import WriteContext
 from entities.records.render import fields_renderer, render_fields
 from tests.conftest import Api, company, create, wait_for_job
 
@@ -46,6 +49,24 @@ def test_an_import_stores_one_entry_per_created_record(app, api: Api):
     entries = list(app.extensions["runtime"].history.col.find({"recordId": {"$in": ids}}))
     assert sorted(e["recordId"] for e in entries) == sorted(ids)
     assert {e["eventType"] for e in entries} == {"USER_RECORD_CREATED"}
+
+
+def test_a_batch_cut_short_by_an_error_keeps_the_entries_of_the_records_it_inserted(app, api: Api, monkeypatch):
+    svc = app.extensions["runtime"]
+    entity = svc.registry.get("companies")
+
+    def first_then_fail(col, docs):
+        col.insert_one(docs[0])
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(lifecycle, "_insert_batch", first_then_fail)
+    ids = [ObjectId(), ObjectId()]
+    wctx = WriteContext(user_email="admin@example.com", user_id=str(ObjectId()), developer=True,
+                        context_path="entities.companies.import")
+    with pytest.raises(RuntimeError):
+        svc.records.create_many(entity, [(ids[0], company(name="First")), (ids[1], company(name="Second"))], wctx)
+    assert _raw(app, "companies", str(ids[0])) is not None and _raw(app, "companies", str(ids[1])) is None
+    assert [e["recordId"] for e in svc.history.col.find({"entityName": "companies"})] == [str(ids[0])]
 
 
 def test_a_write_that_fails_stores_no_entry(app, api: Api):
