@@ -35,6 +35,8 @@ def test_creates_and_updates_store_their_entry_with_the_record(app, api: Api):
     assert [e["eventType"] for e in entries] == ["USER_RECORD_CREATED", "USER_RECORD_CHANGED"]
     assert entries[1]["newRecord"]["type"] == {"json": "b", "text": "{type:b}"}
     assert not history.publisher._queued
+    # nothing for the outbox index to serve here (a server has it: tests/entities/test_history_indexes.py)
+    assert "history_outbox" not in app.extensions["runtime"].records.collection("companies").index_information()
 
 
 def test_an_import_stores_one_entry_per_created_record(app, api: Api):
