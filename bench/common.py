@@ -88,8 +88,9 @@ Side = Callable[[], Any]
 def interleaved(pairs: dict[str, tuple[Side, Side] | tuple[Side, Side, Side]], rounds: int,
                 warmup: bool = True, clock: Callable[[], float] = time.perf_counter,
                 between: Callable[[], Any] | None = None) -> dict[str, list[float]]:
-    """Ratios measured fairly on a loaded machine: each round times every pair's runtime side then its
-    baseline side, back to back, so a load spike moves both; prints min and median per ratio.
+    """Ratios measured fairly on a loaded machine: each round times every pair's two sides back to back, so a
+    load spike moves both, the runtime side first in even rounds and the baseline first in odd ones (the side
+    that runs second meets what the first left: a larger heap, warm caches); prints min and median per ratio.
 
     ``pairs`` maps a name to (runtime, baseline) callables, or (runtime, baseline, prepare) where
     ``prepare`` runs untimed before each side (e.g. re-seeding what the side consumes); returns the
@@ -114,11 +115,16 @@ def interleaved(pairs: dict[str, tuple[Side, Side] | tuple[Side, Side, Side]], r
             run(pair, 0)
             run(pair, 1)
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in pairs}
-    for _ in range(rounds):
+    for round_number in range(rounds):
         if between is not None:
             between()
         for name, pair in pairs.items():
-            samples[name].append((run(pair, 0, name), run(pair, 1)))
+            if round_number % 2 == 0:
+                runtime = run(pair, 0, name)
+                samples[name].append((runtime, run(pair, 1)))
+            else:
+                baseline = run(pair, 1)
+                samples[name].append((run(pair, 0, name), baseline))
     ratios: dict[str, list[float]] = {}
     for name, times in samples.items():
         ratios[name] = [r / b for r, b in times]

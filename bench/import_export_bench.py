@@ -127,7 +127,7 @@ class Rounds:
         self.bare = self.svc.store.collection(self.names["bare"])
 
 
-def speed(app: Any, client: Any, rows: int, rounds: int = 3) -> None:
+def speed(app: Any, client: Any, rows: int, rounds: int = 4) -> None:
     """Interleaved rounds (bench.common.interleaved), each on fresh collections: runtime import (history off)
     vs the bare ``insert_many`` of the same rows; import with history on vs off; runtime export vs a bare
     ``find`` + ``csv.writer``."""
@@ -223,7 +223,7 @@ def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     if rows > 0:  # 0: only the memory part
         app, client = make_app()
-        speed(app, client, rows, int(os.environ.get("BENCH_ROUNDS", 3)))
+        speed(app, client, rows, int(os.environ.get("BENCH_ROUNDS", 4)))
     if len(sys.argv) <= 2 or int(sys.argv[2]) > 0:
         memory(int(sys.argv[2]) if len(sys.argv) > 2 else rows // 2)
 
