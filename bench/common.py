@@ -119,12 +119,9 @@ def interleaved(pairs: dict[str, tuple[Side, Side] | tuple[Side, Side, Side]], r
         if between is not None:
             between()
         for name, pair in pairs.items():
-            if round_number % 2 == 0:
-                runtime = run(pair, 0, name)
-                samples[name].append((runtime, run(pair, 1)))
-            else:
-                baseline = run(pair, 1)
-                samples[name].append((run(pair, 0, name), baseline))
+            times = {side: run(pair, side, name if side == 0 else None)
+                     for side in ((0, 1) if round_number % 2 == 0 else (1, 0))}
+            samples[name].append((times[0], times[1]))
     ratios: dict[str, list[float]] = {}
     for name, times in samples.items():
         ratios[name] = [r / b for r, b in times]

@@ -8,7 +8,7 @@ then behaves as it does on a real server.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -176,7 +176,7 @@ class Store:
         if not self.embedded:
             self._insert_ignoring_repeats(collection, docs)
             return
-        self._insert_embedded(collection, [(doc["_id"], bson.encode(doc)) for doc in docs])
+        self._insert_embedded(collection, (bson.decode(bson.encode(doc)) for doc in docs))
 
     def insert_encoded(self, collection: str, encoded: list[tuple[Any, bytes]]) -> None:
         """``insert_built`` of documents already BSON-encoded, as ``(_id, bytes)``: a writer that keeps the
@@ -186,7 +186,7 @@ class Store:
         if not self.embedded:
             self._insert_ignoring_repeats(collection, [RawBSONDocument(raw) for _, raw in encoded])
             return
-        self._insert_embedded(collection, encoded)
+        self._insert_embedded(collection, (bson.decode(raw) for _, raw in encoded))
 
     def _insert_ignoring_repeats(self, collection: str, docs: list[Any]) -> None:
         try:
@@ -194,13 +194,14 @@ class Store:
         except BulkWriteError as exc:
             refused_as_duplicates(exc)
 
-    def _insert_embedded(self, collection: str, encoded: list[tuple[Any, bytes]]) -> None:
+    def _insert_embedded(self, collection: str, docs: Iterable[dict[str, Any]]) -> None:
+        """``docs`` (made as they are read, under the store lock) into an embedded collection whose only unique
+        key is ``_id``; those whose id is stored already are left out."""
         with _embedded_lock:
             stored = self.db[collection]._store
             if any(index.get("unique") for index in stored.indexes.values()):
-                raise ValueError(f"insert_built: {collection} has a unique index besides _id")
-            documents = stored._documents  # read under the store lock: no reader lock of mongomock's per id
-            put_new(stored, [bson.decode(raw) for oid, raw in encoded if oid not in documents])
+                raise ValueError(f"{collection} has a unique index besides _id: insert it as any document")
+            put_new(stored, docs)
 
     def insert_owned(self, collection: str, docs: list[dict[str, Any]]) -> None:
         """``insert_built`` on the embedded store of documents handed over: stored as they are, without a copy.
@@ -212,11 +213,7 @@ class Store:
         if not self.embedded:
             self.insert_built(collection, docs)
             return
-        with _embedded_lock:
-            stored = self.db[collection]._store
-            if any(index.get("unique") for index in stored.indexes.values()):
-                raise ValueError(f"insert_owned: {collection} has a unique index besides _id")
-            put_new(stored, docs)
+        self._insert_embedded(collection, docs)
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -226,12 +223,8 @@ class Store:
         if not self.embedded:
             yield
             return
-        with _embedded_lock:
-            if self.journal is None:
-                yield
-                return
-            with self.journal.group():
-                yield
+        with self.journal.group() if self.journal is not None else _embedded_lock:  # a group takes that lock
+            yield
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
