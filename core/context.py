@@ -21,6 +21,11 @@ class WriteContext:
     # developers, scripts and the system, which are never restricted.
     caller: Any = None
     trigger_events: bool = True  # False (import ``triggerEvents=false``, ``_triggerEvents=false``): no listeners
+    # False (``_cascadeOperations=false``; import ``cascadeOperations`` or ``updateRelationships=false``): the
+    # write's label and copied-field changes are not pushed into the records that point at it, and a delete
+    # leaves its links as they are instead of applying the relationships' delete policies
+    cascade: bool = True
+    set_defaults: bool = True  # False (import ``setDefaultValues=false``): a created record gets no default values
 
     def event_type(self, kind: str) -> str:
         """``kind`` is RECORD_CREATED, RECORD_CHANGED, RECORD_DELETED or ACTION_PERFORMED."""

@@ -50,6 +50,8 @@ def submit_delete(entity: Entity, selection: dict[str, Any]):
     data = {"entityName": entity.name, **selection}
     if not arg_flag("_triggerEvents", True):
         data["triggerEvents"] = False  # listeners stay quiet
+    if not arg_flag("_cascadeOperations", True):
+        data["cascadeOperations"] = False  # the relationships' delete policies are not applied
     doc = svc.jobs.submit(DELETE_RECORDS, f"Deleting {kind} of entity {entity.name}", data, g.user,
                           low_priority=_low_priority())
     return jsonify(svc.jobs.job_link(doc))
@@ -92,6 +94,7 @@ def _delete_batch(ctx: JobContext, entity: Entity, batch: list[ObjectId], missin
     ctx.begin_batch([str(i) for i in batch])
     wctx = job_context(ctx.services.permissions, ctx.write_context(f"entities.{entity.name}.delete"))
     wctx.trigger_events = ctx.data.get("triggerEvents", True) is not False
+    wctx.cascade = ctx.data.get("cascadeOperations", True) is not False
     outcomes, gone, deleted = ctx.services.records.delete_batch(entity, batch, wctx, check=ctx.check_cancelled,
                                                                 keep=ctx.results_room())
     if deleted:  # as the sync delete answers: the record with its entity, without the caller's hidden fields

@@ -126,7 +126,8 @@ class RecordLifecycle:
     # --- create ----------------------------------------------------------------------------------
 
     def create(self, entity: Entity, body: Any, ctx: WriteContext, record_id: ObjectId | None = None) -> dict[str, Any]:
-        doc = self.validator.build_new(entity, body, record_id, ctx.user_id, self._links(entity, None, ctx))
+        doc = self.validator.build_new(entity, body, record_id, ctx.user_id, self._links(entity, None, ctx),
+                                       defaults=ctx.set_defaults)
         stamp_users(entity, doc, ctx, None)
         self._authorize("create", entity, None, doc, ctx)
         entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
@@ -169,7 +170,7 @@ class RecordLifecycle:
                 results[i] = earlier[record_id]
                 continue
             try:
-                doc = self.validator.build_new(entity, body, record_id, ctx.user_id, links)
+                doc = self.validator.build_new(entity, body, record_id, ctx.user_id, links, defaults=ctx.set_defaults)
                 stamp_users(entity, doc, ctx, None)
                 for authorizer in authorizers:
                     authorizer.check("create", entity, None, doc, ctx)

@@ -212,9 +212,11 @@ def _strip_results(entity: Entity, results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _delete_context(entity: Entity):
-    """``_triggerEvents=false`` deletes without firing listeners."""
+    """``_triggerEvents=false`` deletes without firing listeners; ``_cascadeOperations=false`` without applying
+    the delete policies of the relationships that point at the records (their links are left as they are)."""
     ctx = write_context(f"entities.{entity.name}.delete")
     ctx.trigger_events = arg_flag("_triggerEvents", True)
+    ctx.cascade = arg_flag("_cascadeOperations", True)
     return ctx
 
 

@@ -26,14 +26,16 @@ class ListQuery(ReadQuery):
     _globalSearch = ma.fields.String()
 
 
-class DeleteQuery(ListQuery):
-    _async = Flag(metadata={"description": "Delete in a background job"})
-    _lowPriority = Flag()
-
-
 class DeleteIdsQuery(QuerySchema):
     _async = Flag(metadata={"description": "Delete in a background job"})
     _lowPriority = Flag()
+    _triggerEvents = Flag(metadata={"description": "false: no listener fires for these deletes (default true)"})
+    _cascadeOperations = Flag(metadata={"description": "false: the delete policies of the relationships that "
+                                                       "point at the records are not applied (default true)"})
+
+
+class DeleteQuery(ListQuery, DeleteIdsQuery):
+    """A delete over a query: the list parameters and field filters select the records."""
 
 
 class ActionIdsQuery(QuerySchema):

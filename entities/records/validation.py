@@ -108,8 +108,10 @@ class RecordValidator:
 
     def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]],
                 touched: Iterable[str] | None = None, uploader: str | None = None,
-                links: LinkFilter | None = None, current: dict[str, Any] | None = None) -> None:
-        """Defaults, required checks, relationships, nested labels, calculated values, record label.
+                links: LinkFilter | None = None, current: dict[str, Any] | None = None,
+                defaults: bool = True) -> None:
+        """Defaults (on create, unless ``defaults`` is False), required checks, relationships, nested labels,
+        calculated values, record label.
 
         Only the relationships in ``touched`` (all on create) are resolved (``_refuse_dangling`` checks the
         others of a user's update); ``current``: the stored record an update changes."""
@@ -118,7 +120,7 @@ class RecordValidator:
         for f in plan.preset:
             if f.type.stamp(created):
                 doc[f.name] = now
-            elif created and doc.get(f.name) is None and f.default is not None:
+            elif created and defaults and doc.get(f.name) is None and f.default is not None:
                 try:
                     defaults = f.default if f.many and isinstance(f.default, list) else [f.default]
                     loaded = [f.type.load(d, f) for d in defaults]
@@ -343,9 +345,11 @@ class RecordValidator:
     # --- documents ------------------------------------------------------------------------------
 
     def build_new(self, entity: Entity, body: Any, record_id: ObjectId | None = None,
-                  uploader: str | None = None, links: LinkFilter | None = None) -> dict[str, Any]:
+                  uploader: str | None = None, links: LinkFilter | None = None,
+                  defaults: bool = True) -> dict[str, Any]:
         """Validate a create body (a REST body or ``Loaded``) into a stored document (not yet written);
-        ``record_id`` presets its id; ``links`` limits the records relationships may point at."""
+        ``record_id`` presets its id; ``links`` limits the records relationships may point at; ``defaults``
+        False leaves the fields the body does not give without their default values."""
         if isinstance(body, Loaded):
             loaded = values = body.values  # field names only, in field order
         else:
@@ -353,14 +357,14 @@ class RecordValidator:
             try:
                 loaded = self._load(entity, body)
             except ValidationFailed as exc:  # report missing required fields in the same 400 as the type errors
-                _add_missing_required(entity, exc, lambda f: body.get(f.name) in EMPTY and f.default is None
-                                      and f.calculated is None)
+                _add_missing_required(entity, exc, lambda f: body.get(f.name) in EMPTY
+                                      and (f.default is None or not defaults) and f.calculated is None)
                 raise
             values = {f.name: loaded[f.name] for f in entity.fields if f.name in loaded}
         doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None,
                                VERSION_KEY: entity.version, **values}
         errors: list[dict[str, Any]] = []
-        self._finish(entity, doc, created=True, errors=errors, uploader=uploader, links=links)
+        self._finish(entity, doc, created=True, errors=errors, uploader=uploader, links=links, defaults=defaults)
         self._check_unique(entity, doc, loaded.keys(), None, errors)
         if errors:
             raise ValidationFailed(errors)

@@ -8,6 +8,8 @@
 * A deleted record: ``onDelete`` ``removeRelationship`` removes the link (null, or out of the list),
   ``deleteRecord`` deletes the referencing records, recursively (each delete fires this hook again); a set
   of deleted (entity, id) pairs carried by the write context stops cycles. ``none`` leaves the link dangling.
+* A write whose context says ``cascade=False`` (``_cascadeOperations=false``, or an import's
+  ``updateRelationships``/``cascadeOperations`` false) does neither.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class _Unchanged(Exception):
 
 def install_hooks(svc: Any) -> None:
     svc.records.after_commit.append(AfterCommit("relationships", lambda event: on_event(svc, event),
-                                                wants=lambda entity, ctx: is_referenced(svc, entity)))
+                                                wants=lambda entity, ctx: ctx.cascade and is_referenced(svc, entity)))
 
 
 def is_referenced(svc: Any, entity: Entity) -> bool:

@@ -337,6 +337,9 @@ def _import_file(jctx: runners.JobContext, entity: Entity, files: FileStore, fil
             jctx.set_total(int(jctx.data.get("rows") or 0))
         wctx = job_context(svc.permissions, jctx.write_context(f"entities.{entity.name}.import"))
         wctx.trigger_events = options.get("triggerEvents") is not False  # false: no listeners fire
+        # false: the rows' label and copied-field changes stay out of the records that point at theirs
+        wctx.cascade = options.get("updateRelationships") is not False and options.get("cascadeOperations") is not False
+        wctx.set_defaults = options.get("setDefaultValues") is not False  # false: created records get no defaults
         importer = RowImporter(svc, entity, plan, wctx,
                                keep_invalid=options.get("skipRecordsWithInvalidFields") is False)
         batch: list[tuple[int, list[str]]] = []
@@ -408,10 +411,12 @@ def _log_plan(jctx: runners.JobContext, plan: ImportPlan, options: dict[str, Any
         jctx.log("INFO", f"Options with nothing to change in this runtime: {', '.join(inert)}")
 
 
-# Options the platform documents for features this runtime does not have (cascades, access rules, transient
-# fields) or always performs; they are accepted and noted in the job log.
-INERT_OPTIONS = {"updateCalculatedFields": True, "updateRelationships": True, "performValidations": True,
-                 "filterByAccessRules": True, "performSecurityChecks": True,
-                 "setDefaultValues": True, "supportTransientFields": True, "cascadeOperations": True}
+# Options the platform documents that change nothing here; they are accepted and noted in the job log.
+# Calculated fields are always computed and values always validated (the rows are written as the REST API
+# writes them); access rules and security checks do not restrict developers, the only callers who may set
+# them; transient fields do not exist in this runtime.
+INERT_OPTIONS = {"updateCalculatedFields": True, "performValidations": True, "filterByAccessRules": True,
+                 "performSecurityChecks": True, "supportTransientFields": True}
 # Options that change what the import does (beyond INERT_OPTIONS); developers only like them.
-EFFECTIVE_OPTIONS = {"triggerEvents": True}
+EFFECTIVE_OPTIONS = {"triggerEvents": True, "updateRelationships": True, "cascadeOperations": True,
+                     "setDefaultValues": True}
