@@ -127,7 +127,7 @@ class ActionService:
                 updated = records.update(entity, oid, {**changes, "version": doc.get("version", 0)}, ctx)
             else:
                 updated = records.get(entity, oid)
-        self._performed(entity, action, updated, ctx)
+        self._performed(entity, action, updated, ctx, before=doc)
         return result if action.custom_response else strip_hidden(shown, render(entity, updated))
 
     def run_one_each(self, entity: Entity, action: Action, ids: list[str], params: dict[str, Any],
@@ -231,8 +231,9 @@ class ActionService:
                 body[key] = value
         return body
 
-    def _performed(self, entity: Entity, action: Action, doc: dict[str, Any] | None, ctx: WriteContext) -> None:
-        self.svc.records.action_performed(entity, action.name, doc, ctx)
+    def _performed(self, entity: Entity, action: Action, doc: dict[str, Any] | None, ctx: WriteContext,
+                   before: dict[str, Any] | None = None) -> None:
+        self.svc.records.action_performed(entity, action.name, doc, ctx, before)
 
 
 def selection_filter(entity: Entity, ids: list[str] | None, query_filter: dict[str, Any] | None) -> dict[str, Any]:

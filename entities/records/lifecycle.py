@@ -451,8 +451,9 @@ class RecordLifecycle:
     # --- actions ---------------------------------------------------------------------------------
 
     def action_performed(self, entity: Entity, action_name: str, doc: dict[str, Any] | None,
-                         ctx: WriteContext) -> None:
-        """The ``USER_ACTION_PERFORMED`` history entry and event (after the record change, if any, committed)."""
+                         ctx: WriteContext, before: dict[str, Any] | None = None) -> None:
+        """The ``USER_ACTION_PERFORMED`` history entry and event (after the record change, if any, committed);
+        ``before``: the record as it was when the action started (the event's ``oldRecord``)."""
         target = doc if doc is not None else {"_id": None, "label": None}
         entry = self.history.build(entity, "ACTION_PERFORMED", target, target, ctx, target["_id"] or "")
         if entry is not None:
@@ -460,7 +461,7 @@ class RecordLifecycle:
                 entry["recordId"], entry["recordName"] = None, None
             entry["newRecord"] = {"action": action_name}
             self.history.commit(entry)
-        self._emit("actionPerformed", entity, doc, doc, ctx, action_name)
+        self._emit("actionPerformed", entity, doc, before if before is not None else doc, ctx, action_name)
 
     # --- history ---------------------------------------------------------------------------------
 

@@ -21,6 +21,16 @@ def remember(event: dict[str, Any], record: dict[str, Any] | None, old: dict[str
         CALLS.append((event["listener"], event["event"], _name(record), _name(old)))
 
 
+STAGES: list[tuple[str, str | None, str | None]] = []
+
+
+def remember_stages(event: dict[str, Any], record: dict[str, Any] | None, old: dict[str, Any] | None,
+                    ctx: Any) -> None:
+    """Notes (event, new stage, old stage)."""
+    with _LOCK:
+        STAGES.append((event["event"], (record or {}).get("stage"), (old or {}).get("stage")))
+
+
 def remember_job(event: dict[str, Any], record: Any, old: Any, ctx: Any) -> None:
     with _LOCK:
         JOB_EVENTS.append(event)

@@ -108,6 +108,19 @@ def test_every_write_path_fires_exactly_the_expected_listeners(app: Flask, api: 
     assert api.get(f"/data/deals/{a['id']}").get_json()["stage"] == "open"
 
 
+def test_an_action_event_has_the_record_before_the_action_as_old_record(app: Flask, api: Api):
+    """§4.4: ``oldRecord`` is present for ACTION_PERFORMED; it is the record as the action found it."""
+    define(api, [{"name": "stages", "events": ["actionPerformed", "changed"], "handler": f"{H}:remember_stages",
+                  "background": False}])
+    handlers.STAGES.clear()
+    deal = create(api, "deals", {"name": "a", "stage": "open"})
+    assert api.put(f"/data/deals/{deal['id']}/close").status_code == 200
+    assert handlers.STAGES == [("changed", "won", "open"), ("actionPerformed", "won", "open")]
+    handlers.STAGES.clear()
+    assert api.put(f"/data/deals/{deal['id']}/close").status_code == 200  # nothing to change: both are "won"
+    assert handlers.STAGES == [("changed", "won", "won"), ("actionPerformed", "won", "won")]
+
+
 def test_imports_and_async_deletes_fire_and_trigger_events_false_suppresses(app: Flask, api: Api):
     define(api, INLINE)
     job = import_csv(api, "name,stage\nx,open\ny,won\n")
