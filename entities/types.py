@@ -13,6 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -200,6 +203,22 @@ HTML_ATTRS = {
 }
 
 
+# False while values are loaded without their type rules (an import's ``performValidations=false``): lengths,
+# patterns, ranges and the refusal of extra decimals are not checked; the value's format and structure are.
+_RULES_CHECKED: ContextVar[bool] = ContextVar("type_rules_checked", default=True)
+
+
+@contextmanager
+def type_rules(checked: bool) -> Iterator[None]:
+    """Load values with (True) or without (False) checking their fields' type rules, in this context (thread or
+    task) only: an import skips them for its rows, and a listener it fires in its thread checks them again."""
+    token = _RULES_CHECKED.set(checked)
+    try:
+        yield
+    finally:
+        _RULES_CHECKED.reset(token)
+
+
 def _require_str(value: Any) -> str:
     if not isinstance(value, str):
         raise FieldInvalid("Must be a string")
@@ -207,6 +226,8 @@ def _require_str(value: Any) -> str:
 
 
 def _check_length(value: str, field: Field, default_max: int | None) -> None:
+    if not _RULES_CHECKED.get():
+        return
     rules = field.type_rules
     max_len = rules.get("maxLength", default_max)
     min_len = rules.get("minLength")
@@ -224,7 +245,7 @@ class TextType(FieldType):
         value = _require_str(value)
         _check_length(value, field, self.default_max)
         pattern = field.type_rules.get("pattern")
-        if pattern:
+        if pattern and _RULES_CHECKED.get():
             compiled = compile_safe(pattern, ignore_case=bool(field.type_rules.get("caseInsensitive")))
             if compiled.fullmatch(value) is None:
                 raise FieldInvalid(field.type_rules.get("hint") or f"Must match the pattern {pattern}")
@@ -310,6 +331,8 @@ class PhoneType(TextType):
 # --- numbers -----------------------------------------------------------------------------------
 
 def _check_range(value: float, field: Field) -> None:
+    if not _RULES_CHECKED.get():
+        return
     rules = field.type_rules
     if rules.get("min") is not None and value < rules["min"]:
         raise FieldInvalid(f"Must be greater than or equal to {rules['min']}")
@@ -377,7 +400,7 @@ class DecimalType(FieldType):
             raise FieldInvalid("Must be a finite number")
         decimals = min(int(field.type_rules.get("decimals", self.max_decimals)), self.max_decimals)
         rounded = round(float(value), decimals)
-        if field.type_rules.get("extraDecimals") == "error" and rounded != float(value):
+        if field.type_rules.get("extraDecimals") == "error" and rounded != float(value) and _RULES_CHECKED.get():
             raise FieldInvalid(f"At most {decimals} decimals are allowed")
         _check_range(rounded, field)
         return int(rounded) if rounded.is_integer() and isinstance(value, int) else rounded

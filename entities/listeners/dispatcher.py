@@ -24,6 +24,7 @@ from entities.metadata import Entity
 from entities.query import map_filter
 from entities.records.events import RecordEvent
 from entities.records.render import render
+from entities.types import type_rules
 
 log = logging.getLogger("entities.listeners")
 
@@ -156,7 +157,8 @@ class ListenerDispatcher:
 
         try:
             fn = resolve_handler(listener.handler or "", tuple(self.services.config.app_modules))
-            fn(event, record, old, ListenerContext(self.services, entity, listener.name, ctx, app_log))
+            with type_rules(True):  # the handler's own writes meet every rule, whatever the write that fired it
+                fn(event, record, old, ListenerContext(self.services, entity, listener.name, ctx, app_log))
         except Exception as exc:
             log.exception("listener %s.%s failed", entity, listener.name)
             try:

@@ -13,6 +13,7 @@ the batch starts, so a run that died in the middle of a batch does not create th
 from __future__ import annotations
 
 import csv
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -33,7 +34,7 @@ from entities.transfer.converters import row_converter
 from entities.transfer.headers import Column, HeaderErrors, ImportPlan, plan_import
 from entities.transfer.rows import Linked, build_body, error_message, keep_item_ids, prune, put
 from entities.transfer.streams import csv_rows, stored_csv, text_reader
-from entities.types import FieldInvalid
+from entities.types import FieldInvalid, type_rules
 from files.storage import FileStore
 from jobs import runners
 
@@ -82,12 +83,13 @@ class RowImporter:
     are written at once, after the queue when the queue holds their key value, so the file's order holds."""
 
     def __init__(self, services: Services, entity: Entity, plan: ImportPlan, ctx: WriteContext,
-                 keep_invalid: bool = False):
+                 keep_invalid: bool = False, check_rules: bool = True):
         self.records = services.records
         self.entity = entity
         self.plan = plan
         self.ctx = ctx
         self.keep_invalid = keep_invalid
+        self.check_rules = check_rules  # False: rows are loaded under ``type_rules(False)`` (``rows``)
         self.own = plan.own
         self.groups = plan.related_groups()
         self.merges_groups = any(s.field.is_nested and s.index is not None for c in self.own for s in c.steps[:1])
@@ -98,8 +100,9 @@ class RowImporter:
         self.links = self.records.link_filter(entity, ctx)  # what related columns may find (None: anything)
         # Rows whose cells all convert skip the REST body and the schema (entities.transfer.converters); the
         # others, and every row of an import that drops invalid values or writes as a restricted caller (both
-        # work on the REST body), take the general path.
-        self.fast = None if keep_invalid or self.restricted else row_converter(entity, plan)
+        # work on the REST body), and every row of one that skips the type rules (the converters check them),
+        # take the general path.
+        self.fast = None if keep_invalid or self.restricted or not check_rules else row_converter(entity, plan)
         self.queued: list[tuple[ObjectId, dict[str, Any] | Loaded, list[dict[str, Any]]]] = []
         self.queued_keys: set[Any] = set()
         self.flushed: dict[ObjectId, Outcome] = {}  # outcomes of written queued rows, by record id
@@ -144,6 +147,10 @@ class RowImporter:
         self.queued.append((new_id, body, warnings))
         if key_value is not None:
             self.queued_keys.add(_hashable(key_value))
+
+    def rows(self) -> AbstractContextManager[None]:
+        """The context a batch's rows are imported and flushed in: without type rules when asked."""
+        return nullcontext() if self.check_rules else type_rules(False)
 
     def flush(self) -> None:
         """Write the queued rows (one ``create_many``); their outcomes go to ``flushed``."""
@@ -341,7 +348,8 @@ def _import_file(jctx: runners.JobContext, entity: Entity, files: FileStore, fil
         wctx.cascade = options.get("updateRelationships") is not False and options.get("cascadeOperations") is not False
         wctx.set_defaults = options.get("setDefaultValues") is not False  # false: created records get no defaults
         importer = RowImporter(svc, entity, plan, wctx,
-                               keep_invalid=options.get("skipRecordsWithInvalidFields") is False)
+                               keep_invalid=options.get("skipRecordsWithInvalidFields") is False,
+                               check_rules=options.get("performValidations") is not False)
         batch: list[tuple[int, list[str]]] = []
         for row_number, cells in enumerate(rows, start=2):
             if row_number <= progress.row or _blank(cells):
@@ -359,7 +367,7 @@ def _run_batch(jctx: runners.JobContext, importer: RowImporter, batch: list[tupl
     ids = {row: planned.get(row) or ObjectId() for row, _ in batch}
     jctx.begin_batch([f"{row}:{oid}" for row, oid in ids.items()])
     done: dict[int, Outcome | None] = {}
-    with collector.paused():  # see core.collector: a batch's objects are freed by reference counting
+    with collector.paused(), importer.rows():  # paused: see core.collector (freed by reference counting)
         try:
             for row, cells in batch:
                 jctx.check_cancelled()
@@ -412,11 +420,11 @@ def _log_plan(jctx: runners.JobContext, plan: ImportPlan, options: dict[str, Any
 
 
 # Options the platform documents that change nothing here; they are accepted and noted in the job log.
-# Calculated fields are always computed and values always validated (the rows are written as the REST API
-# writes them); access rules and security checks do not restrict developers, the only callers who may set
-# them; transient fields do not exist in this runtime.
-INERT_OPTIONS = {"updateCalculatedFields": True, "performValidations": True, "filterByAccessRules": True,
-                 "performSecurityChecks": True, "supportTransientFields": True}
+# Calculated fields are always computed (the rows are written as the REST API writes them); access rules and
+# security checks do not restrict developers, the only callers who may set them; transient fields do not
+# exist in this runtime.
+INERT_OPTIONS = {"updateCalculatedFields": True, "filterByAccessRules": True, "performSecurityChecks": True,
+                 "supportTransientFields": True}
 # Options that change what the import does (beyond INERT_OPTIONS); developers only like them.
 EFFECTIVE_OPTIONS = {"triggerEvents": True, "updateRelationships": True, "cascadeOperations": True,
-                     "setDefaultValues": True}
+                     "setDefaultValues": True, "performValidations": True}

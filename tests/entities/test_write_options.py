@@ -1,5 +1,6 @@
-"""The documented options that change how records are written: ``setDefaultValues``, ``updateRelationships`` and
-``cascadeOperations`` of an import, and ``_cascadeOperations`` of a delete (§5.1, §5.5 of the platform facts)."""
+"""The documented options that change how records are written: ``setDefaultValues``, ``performValidations``,
+``updateRelationships`` and ``cascadeOperations`` of an import, and ``_cascadeOperations`` of a delete (§5.1,
+§5.5 of the platform facts)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,33 @@ def test_imported_records_get_default_values_unless_set_default_values_is_false(
     assert "Corex" not in vendors
 
 
+RULED = {"name": "ruled", "fields": [
+    {"name": "code", "type": "text", "typeRules": {"maxLength": 4, "pattern": "[A-Z]+"}},
+    {"name": "qty", "type": "integer", "typeRules": {"min": 1, "max": 10}},
+    {"name": "price", "type": "decimal", "typeRules": {"decimals": 1, "extraDecimals": "error", "min": 0}},
+    {"name": "contact", "type": "email"}]}
+BREAKING_RULES = "code,qty,price,contact\nlowercase-and-long,99,-2.55,a@b.co\n"
+BAD_FORMAT = "code,qty,price,contact\nOK,many,1.5,a@b.co\nOK,2,1.5,not-an-email\n"
+
+
+def test_perform_validations_false_skips_type_rules_only(api: Api):
+    assert api.put("/metadata/entities/ruled", json=RULED).status_code == 200
+    checked = import_csv(api, "ruled", BREAKING_RULES)
+    assert checked["results"]["rowsImported"] == 0
+    assert {e["field"] for e in checked["results"]["results"]["2"]["errors"]} == {"code", "qty", "price"}
+    job = import_csv(api, "ruled", BREAKING_RULES, "?performValidations=false")
+    assert job["results"]["rowsImported"] == 1 and job["data"]["options"] == {"performValidations": False}
+    (record,) = api.get("/data/ruled").get_json()["items"]
+    assert (record["code"], record["qty"], record["price"]) == ("lowercase-and-long", 99, -2.5)
+    # what a value is (a number, an email) is still checked
+    formats = import_csv(api, "ruled", BAD_FORMAT, "?performValidations=false")
+    assert formats["results"]["rowsImported"] == 0 and formats["results"]["rowsWithErrors"] == 2
+    assert [e["field"] for r in ("2", "3") for e in formats["results"]["results"][r]["errors"]] == ["qty", "contact"]
+    # and the REST API keeps checking every rule
+    refused = api.post("/data/ruled", json={"code": "lowercase-and-long"})
+    assert refused.status_code == 400 and refused.get_json()["errors"][0]["field"] == "code"
+
+
 @pytest.mark.parametrize("option", ["updateRelationships", "cascadeOperations"])
 def test_an_import_with_cascades_off_leaves_the_copies_in_referencing_records(shop: Api, option: str):
     acme = create(shop, "vendors", {"name": "Acme", "tier": "silver"})
@@ -83,7 +111,7 @@ def test_an_import_with_cascades_off_leaves_the_copies_in_referencing_records(sh
 
 
 def test_write_options_of_an_import_are_for_developers_only(shop: Api, user_api: Api):
-    for option in ("setDefaultValues", "updateRelationships", "cascadeOperations"):
+    for option in ("setDefaultValues", "performValidations", "updateRelationships", "cascadeOperations"):
         response = user_api.post(f"/data/vendors/import?{option}=false",
                                  data={"file": (io.BytesIO(b"name\nx\n"), "data.csv")},
                                  content_type="multipart/form-data")

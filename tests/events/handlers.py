@@ -31,6 +31,17 @@ def remember_stages(event: dict[str, Any], record: dict[str, Any] | None, old: d
         STAGES.append((event["event"], (record or {}).get("stage"), (old or {}).get("stage")))
 
 
+def copy_name(event: dict[str, Any], record: dict[str, Any] | None, old: Any, ctx: Any) -> None:
+    """Creates a ``copies`` record with the created record's name: refused when it breaks the copy's rules."""
+    try:
+        ctx.data.create("copies", {"name": (record or {}).get("name")})
+        outcome = "created"
+    except Exception as exc:
+        outcome = type(exc).__name__
+    with _LOCK:
+        CALLS.append((event["listener"], event["event"], _name(record), outcome))
+
+
 def remember_job(event: dict[str, Any], record: Any, old: Any, ctx: Any) -> None:
     with _LOCK:
         JOB_EVENTS.append(event)

@@ -121,6 +121,17 @@ def test_an_action_event_has_the_record_before_the_action_as_old_record(app: Fla
     assert handlers.STAGES == [("changed", "won", "won"), ("actionPerformed", "won", "won")]
 
 
+def test_an_import_without_type_rules_leaves_them_on_for_the_listeners_it_fires(app: Flask, api: Api):
+    define(api, [{"name": "copier", "events": ["created"], "handler": f"{H}:copy_name", "background": False}])
+    copies = {"name": "copies", "fields": [{"name": "name", "type": "text", "typeRules": {"maxLength": 3}}]}
+    assert api.post("/metadata/entities", json=copies).status_code == 200
+    job = import_csv(api, "name\nlonger\nab\n", performValidations="false")
+    assert job["results"]["rowsImported"] == 2
+    assert sorted(calls()) == [("copier", "created", "ab", "created"),
+                               ("copier", "created", "longer", "ValidationFailed")]
+    assert [r["name"] for r in api.get("/data/copies").get_json()["items"]] == ["ab"]
+
+
 def test_imports_and_async_deletes_fire_and_trigger_events_false_suppresses(app: Flask, api: Api):
     define(api, INLINE)
     job = import_csv(api, "name,stage\nx,open\ny,won\n")
