@@ -74,8 +74,12 @@ def run_delete(ctx: JobContext) -> None:
     after = ObjectId(ctx.checkpoint) if ctx.checkpoint else None
     if "ids" in ctx.data:
         ids = sorted({ObjectId(i) for i in ctx.data["ids"]})
+        invalid = ctx.data.get("invalid") or []
         if first_run:
-            ctx.set_total(len(ids))
+            ctx.set_total(len(ids) + len(invalid))
+            if invalid:  # reported first; the empty checkpoint says so to a resumed run
+                ctx.save_checkpoint("", processed_delta=len(invalid), errors=len(invalid), record_results={
+                    raw: {"status": "error", "errorMessage": f"Record '{raw}' does not exist"} for raw in invalid})
         batches: Iterator[list[ObjectId]] = _chunks([i for i in ids if after is None or i > after], ctx.batch_size)
         missing = MISSING_IS_ERROR
     else:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import jsonify, request
 
 from core.api import Blueprint, Page, Record, errors
-from core.errors import BadRequest, NotFound
+from core.errors import BadRequest, NotFound, field_error
 from core.http import arg_flag, page, preset_record_id
 from core.identity import write_context
 from core.ids import parse_object_id
@@ -169,8 +169,7 @@ def delete_records(query: dict[str, Any], entity_name: str, record_ids: str):
     ctx = _delete_context(entity)
     check_delete(services().records, entity, policy(entity), ids, single, bool(query.get("_async")), ctx)
     if query.get("_async"):
-        oids = [parse_object_id(i) for i in ids]
-        return _submit_delete(entity, {"ids": [str(o) for o in oids if o is not None]})
+        return _submit_delete(entity, _ids_selection(ids))
     if single:
         doc = services().records.delete(entity, parse_id(ids[0]), ctx)
         return jsonify(strip_hidden(policy(entity), render(entity, doc)))
@@ -209,6 +208,22 @@ def _strip_results(entity: Entity, results: dict[str, Any]) -> dict[str, Any]:
         if isinstance(outcome.get("response"), dict):
             strip_hidden(p, outcome["response"])
     return results
+
+
+def _ids_selection(ids: list[str]) -> dict[str, Any]:
+    """What a background delete of ``ids`` works on: the record ids, and the ids that cannot be any record's
+    (``invalid``), which its results report as the synchronous delete does. Such an id is also a key of those
+    results, so one that cannot be a stored key (a ``.``, a leading ``$``, a NUL) is a 400 here."""
+    oids = [parse_object_id(i) for i in ids]
+    invalid = [raw for raw, oid in zip(ids, oids, strict=True) if oid is None]
+    unusable = [raw for raw in invalid if "." in raw or raw.startswith("$") or "\x00" in raw]
+    if unusable:
+        raise BadRequest(f"'{unusable[0]}' is not a record id", errors=[
+            field_error("record_ids", "invalid", f"'{raw}' is not a record id", rejected=raw) for raw in unusable])
+    selection: dict[str, Any] = {"ids": [str(oid) for oid in oids if oid is not None]}
+    if invalid:
+        selection["invalid"] = invalid
+    return selection
 
 
 def _delete_context(entity: Entity):

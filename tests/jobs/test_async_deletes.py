@@ -82,6 +82,32 @@ def test_async_delete_over_a_query(app, api, jobs):
     assert all(len(_delete_history(app, i)) == 1 for i in a)
 
 
+def test_async_delete_reports_ids_that_cannot_be_records_as_the_sync_delete_does(app, api, jobs):
+    records = [create(api, "companies", company(name=f"c{i}")) for i in range(3)]
+    sync = api.delete(f"/data/companies/{records[0]['id']},nope")
+    assert sync.status_code == 200
+    response = api.delete(f"/data/companies/{records[1]['id']},nope,x-1?_async=true")
+    assert response.status_code == 200
+    wait_idle(jobs)
+    job = _job(api, response.get_json())
+    assert job["status"] == "FINISHED" and job["hasErrors"]
+    assert job["data"]["invalid"] == ["nope", "x-1"] and job["data"]["ids"] == [records[1]["id"]]
+    assert job["recordsCount"] == job["recordsProcessed"] == 3
+    results = job["results"]["results"]
+    assert results["nope"] == sync.get_json()["nope"] == {"status": "error",
+                                                          "errorMessage": "Record 'nope' does not exist"}
+    assert results["x-1"]["status"] == "error" and results[records[1]["id"]]["status"] == "ok"
+    only_invalid = api.delete("/data/companies/zzz,yyy?_async=true")
+    wait_idle(jobs)
+    job = _job(api, only_invalid.get_json())
+    assert job["status"] == "FINISHED" and sorted(job["results"]["results"]) == ["yyy", "zzz"]
+    for bad in ("a.b", "$x"):  # cannot be a key of the stored results: refused before a job is made
+        refused = api.delete(f"/data/companies/{records[2]['id']},{bad}?_async=true")
+        assert refused.status_code == 400, refused.get_json()
+        assert refused.get_json()["errors"][0]["additionalInfo"] == {"rejectedValue": bad}
+    assert api.get(f"/data/companies/{records[2]['id']}").status_code == 200
+
+
 @pytest.mark.parametrize("entity", ["companies", "items"])  # one delete per record (history) / one delete_many
 def test_async_delete_results_are_the_map_a_sync_delete_answers(app, api, jobs, entity):
     if entity == "items":
