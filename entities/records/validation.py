@@ -122,8 +122,8 @@ class RecordValidator:
                 doc[f.name] = now
             elif created and defaults and doc.get(f.name) is None and f.default is not None:
                 try:
-                    defaults = f.default if f.many and isinstance(f.default, list) else [f.default]
-                    loaded = [f.type.load(d, f) for d in defaults]
+                    given = f.default if f.many and isinstance(f.default, list) else [f.default]
+                    loaded = [f.type.load(d, f) for d in given]
                     doc[f.name] = loaded if f.many else loaded[0]
                 except Exception:
                     pass

@@ -96,6 +96,14 @@ def test_perform_validations_false_skips_type_rules_only(api: Api):
     assert refused.status_code == 400 and refused.get_json()["errors"][0]["field"] == "code"
 
 
+def test_every_field_gets_its_default_after_an_empty_list_default(api: Api):
+    fields = [{"name": "tags", "type": "text", "multiplicity": "many", "defaultValue": []},
+              {"name": "tier", "type": "text", "defaultValue": "basic"}]
+    assert api.put("/metadata/entities/tagged", json={"name": "tagged", "fields": fields}).status_code == 200
+    record = create(api, "tagged", {})
+    assert record["tier"] == "basic"
+
+
 @pytest.mark.parametrize("option", ["updateRelationships", "cascadeOperations"])
 def test_an_import_with_cascades_off_leaves_the_copies_in_referencing_records(shop: Api, option: str):
     acme = create(shop, "vendors", {"name": "Acme", "tier": "silver"})
