@@ -3,8 +3,8 @@
     python -m bench.cascade_bench [records] [rounds]      (default 10,000 records, 3 rounds)
     python -m bench.cascade_bench 100000 1                (100k records, one round)
 
-Measured on the embedded store (2 loaded CPUs): 10k records x 3 rounds in 2 minutes; the cascade is linear
-(about 2.5 ms per record), so 100k records take about 4 minutes per runtime round, hence one round.
+Measured on the embedded store (2 CPUs): 10k records x 3 rounds in under a minute; the cascade is linear
+(about 0.5 ms per record, history entry included), so 100k records take about a minute per runtime round.
 
 The runtime path: ``PUT /data/firms/{id}`` renames the referenced record; the CASCADE_UPDATE job it starts
 rewrites every referencing record through the record lifecycle (compare-and-set, history
