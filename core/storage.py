@@ -8,7 +8,7 @@ then behaves as it does on a real server.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Container, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -176,7 +176,8 @@ class Store:
         if not self.embedded:
             self._insert_ignoring_repeats(collection, docs)
             return
-        self._insert_embedded(collection, (bson.decode(bson.encode(doc)) for doc in docs))
+        self._insert_embedded(collection, lambda stored: (bson.decode(bson.encode(doc)) for doc in docs
+                                                          if doc["_id"] not in stored))
 
     def insert_encoded(self, collection: str, encoded: list[tuple[Any, bytes]]) -> None:
         """``insert_built`` of documents already BSON-encoded, as ``(_id, bytes)``: a writer that keeps the
@@ -186,7 +187,8 @@ class Store:
         if not self.embedded:
             self._insert_ignoring_repeats(collection, [RawBSONDocument(raw) for _, raw in encoded])
             return
-        self._insert_embedded(collection, (bson.decode(raw) for _, raw in encoded))
+        self._insert_embedded(collection, lambda stored: (bson.decode(raw) for oid, raw in encoded
+                                                          if oid not in stored))
 
     def _insert_ignoring_repeats(self, collection: str, docs: list[Any]) -> None:
         try:
@@ -194,14 +196,17 @@ class Store:
         except BulkWriteError as exc:
             refused_as_duplicates(exc)
 
-    def _insert_embedded(self, collection: str, docs: Iterable[dict[str, Any]]) -> None:
-        """``docs`` (made as they are read, under the store lock) into an embedded collection whose only unique
-        key is ``_id``; those whose id is stored already are left out."""
+    def _insert_embedded(self, collection: str,
+                         make: Callable[[Container[Any]], Iterable[dict[str, Any]]]) -> None:
+        """The documents ``make`` gives, under the store lock, into an embedded collection whose only unique key
+        is ``_id``. ``make`` gets the stored ids (read under that lock: no reader lock of mongomock's per id),
+        so a writer that copies its documents copies none that is stored already; ``put_new`` leaves those
+        out in any case."""
         with _embedded_lock:
             stored = self.db[collection]._store
             if any(index.get("unique") for index in stored.indexes.values()):
                 raise ValueError(f"{collection} has a unique index besides _id: insert it as any document")
-            put_new(stored, docs)
+            put_new(stored, make(stored._documents))
 
     def insert_owned(self, collection: str, docs: list[dict[str, Any]]) -> None:
         """``insert_built`` on the embedded store of documents handed over: stored as they are, without a copy.
@@ -213,7 +218,7 @@ class Store:
         if not self.embedded:
             self.insert_built(collection, docs)
             return
-        self._insert_embedded(collection, docs)
+        self._insert_embedded(collection, lambda stored: docs)
 
     @contextmanager
     def atomic(self) -> Iterator[None]:

@@ -32,6 +32,13 @@ RESULTS_CAP = 1000  # per-record result maps keep at most this many entries
 # record, a custom response), so a job document stays well under MongoDB's 16 MB whatever the records hold.
 RESULTS_MAX_BYTES = 8 * 1024 * 1024
 
+
+def storable_result_key(key: str) -> bool:
+    """Whether ``key`` can name an entry of a job's per-record results, which are kept as fields of the job
+    document (``results.results.<key>``): not empty, no ``.``, no leading ``$``, no NUL."""
+    return bool(key) and "." not in key and not key.startswith("$") and "\x00" not in key
+
+
 # Type names that earlier versions stored → the public name such jobs are shown, filtered and run under.
 # Mapped on read, never rewritten, so jobs queued by an older process still run and show the public name.
 FORMER_TYPES: dict[str, str] = {"LISTENER": "EXECUTE_LISTENER"}

@@ -37,6 +37,7 @@ from entities.records.schemas import (
     RecordBody,
     UpdateBody,
 )
+from jobs.model import storable_result_key
 
 blp = Blueprint("records", __name__, description="Records of every entity")
 
@@ -213,10 +214,10 @@ def _strip_results(entity: Entity, results: dict[str, Any]) -> dict[str, Any]:
 def _ids_selection(ids: list[str]) -> dict[str, Any]:
     """What a background delete of ``ids`` works on: the record ids, and the ids that cannot be any record's
     (``invalid``), which its results report as the synchronous delete does. Such an id is also a key of those
-    results, so one that cannot be a stored key (a ``.``, a leading ``$``, a NUL) is a 400 here."""
+    results, so one that cannot be a stored key (``jobs.model.storable_result_key``) is a 400 here."""
     oids = [parse_object_id(i) for i in ids]
     invalid = [raw for raw, oid in zip(ids, oids, strict=True) if oid is None]
-    unusable = [raw for raw in invalid if "." in raw or raw.startswith("$") or "\x00" in raw]
+    unusable = [raw for raw in invalid if not storable_result_key(raw)]
     if unusable:
         raise BadRequest(f"'{unusable[0]}' is not a record id", errors=[
             field_error("record_ids", "invalid", f"'{raw}' is not a record id", rejected=raw) for raw in unusable])

@@ -13,7 +13,6 @@ the batch starts, so a run that died in the middle of a batch does not create th
 from __future__ import annotations
 
 import csv
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -89,7 +88,7 @@ class RowImporter:
         self.plan = plan
         self.ctx = ctx
         self.keep_invalid = keep_invalid
-        self.check_rules = check_rules  # False: rows are loaded under ``type_rules(False)`` (``rows``)
+        self.check_rules = check_rules  # False: its batches run under ``type_rules(False)`` (``_run_batch``)
         self.own = plan.own
         self.groups = plan.related_groups()
         self.merges_groups = any(s.field.is_nested and s.index is not None for c in self.own for s in c.steps[:1])
@@ -147,10 +146,6 @@ class RowImporter:
         self.queued.append((new_id, body, warnings))
         if key_value is not None:
             self.queued_keys.add(_hashable(key_value))
-
-    def rows(self) -> AbstractContextManager[None]:
-        """The context a batch's rows are imported and flushed in: without type rules when asked."""
-        return nullcontext() if self.check_rules else type_rules(False)
 
     def flush(self) -> None:
         """Write the queued rows (one ``create_many``); their outcomes go to ``flushed``."""
@@ -367,7 +362,8 @@ def _run_batch(jctx: runners.JobContext, importer: RowImporter, batch: list[tupl
     ids = {row: planned.get(row) or ObjectId() for row, _ in batch}
     jctx.begin_batch([f"{row}:{oid}" for row, oid in ids.items()])
     done: dict[int, Outcome | None] = {}
-    with collector.paused(), importer.rows():  # paused: see core.collector (freed by reference counting)
+    # paused: see core.collector (a batch's objects are freed by reference counting)
+    with collector.paused(), type_rules(importer.check_rules):
         try:
             for row, cells in batch:
                 jctx.check_cancelled()
