@@ -223,6 +223,8 @@ def _answered(result: Any) -> Any:
 SECURITY_SCHEMES = {
     "token": {"type": "apiKey", "in": "header", "name": "token", "description": "the token from POST /auth/login"},
     "bearer": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <token>`"},
+    "authorization": {"type": "apiKey", "in": "header", "name": "Authorization",
+                      "description": "`Authorization: <token>` or `Authorization: Token <token>`"},
     "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-KEY"},
     "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},
 }

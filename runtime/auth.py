@@ -333,10 +333,12 @@ def token_from_request(req: Any = None) -> str | None:
     header = headers.get("token") or headers.get("X-API-KEY")
     if header:
         return header.strip()
-    auth = headers.get("Authorization", "")
+    auth = headers.get("Authorization", "").strip()
     scheme, _, value = auth.partition(" ")
     if scheme.lower() in ("bearer", "token") and value.strip():
         return value.strip()
+    if auth and not value:  # ``Authorization: <token>``, no scheme, as the OpenAPI-documented clients send it
+        return auth
     return req.args.get("api_key") or None
 
 

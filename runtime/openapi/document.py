@@ -125,7 +125,8 @@ class Documents:
         doc["security"] = SECURITY
         doc["info"]["description"] = (
             "The REST API of the entity runtime. Log in with `POST /auth/login`, then send the token in a `token` "
-            "header (or `Authorization: Bearer`, `X-API-KEY`, `?api_key=`). Each entity has its own tag with its "
+            "header (or `Authorization: Bearer <token>`, `Authorization: <token>`, `X-API-KEY`, `?api_key=`). "
+            "Each entity has its own tag with its "
             "record schema, filters and actions. `?entity=<name>` gives the document of one entity.")
         for path in PUBLIC_PATHS:
             for method, operation in doc["paths"].get(self.prefix + path, {}).items():

@@ -46,8 +46,16 @@ def test_token_accepted_in_every_documented_place(api: Api, anon: Api):
     assert anon.get("/data/companies", headers={"token": token}).status_code == 200
     assert anon.get("/data/companies", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert anon.get("/data/companies", headers={"Authorization": f"token {token}"}).status_code == 200
+    assert anon.get("/data/companies", headers={"Authorization": token}).status_code == 200  # no scheme
     assert anon.get("/data/companies", headers={"X-API-KEY": token}).status_code == 200
     assert anon.get(f"/data/companies?api_key={token}").status_code == 200
+
+
+def test_an_authorization_header_with_another_scheme_or_an_unknown_token_is_401(api: Api, anon: Api):
+    for value in (f"Basic {api.token}", "not-a-token", f"Bearer{api.token}", " "):
+        response = anon.get("/data/companies", headers={"Authorization": value})
+        assert response.status_code == 401, value
+        assert response.get_json()["code"] == "unauthorized"
 
 
 def test_logout_invalidates_the_token(api: Api):

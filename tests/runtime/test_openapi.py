@@ -184,6 +184,7 @@ def test_public_operations_need_no_token_and_the_others_list_every_way_to_send_o
     schemes = doc["components"]["securitySchemes"]
     assert schemes["token"] == {**schemes["token"], "type": "apiKey", "in": "header", "name": "token"}
     assert schemes["bearer"]["scheme"] == "bearer"
+    assert schemes["authorization"]["name"] == "Authorization" and schemes["authorization"]["in"] == "header"
     assert schemes["apiKeyHeader"]["name"] == "X-API-KEY" and schemes["apiKeyQuery"]["in"] == "query"
     assert doc["paths"]["/api/auth/login"]["post"]["security"] == []
     assert doc["paths"]["/api/health"]["get"]["security"] == []
