@@ -10,12 +10,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 
-from core.storage import connect, drop_embedded
+from core.storage import connect
 from runtime.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,15 +73,6 @@ def _post_json(url: str, payload: dict, deadline: float) -> dict:
             if time.time() > deadline:
                 raise
             time.sleep(0.2)
-
-
-@pytest.fixture
-def database(monkeypatch):
-    name = f"cli_{uuid.uuid4().hex}"
-    monkeypatch.delenv("MONGODB_URI", raising=False)
-    monkeypatch.setenv("MONGODB_DB", name)
-    yield name
-    drop_embedded(name)
 
 
 def test_apply_is_idempotent_and_reports_changes(tmp_path, database, capsys):

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
 from core.config import Config
-from core.storage import connect, drop_embedded
+from core.storage import connect
 from runtime.app import create_app
 from runtime.cli import main
 from tests.conftest import EXAMPLES, login
-
-
-@pytest.fixture
-def database(monkeypatch):
-    name = f"cli_{uuid.uuid4().hex}"
-    monkeypatch.delenv("MONGODB_URI", raising=False)
-    monkeypatch.setenv("MONGODB_DB", name)
-    yield name
-    drop_embedded(name)
 
 
 def users(database: str) -> dict[str, dict]:
