@@ -327,6 +327,9 @@ class ServiceUnavailable(ApiError):
         super().__init__(503, "The application is under maintenance; only developers can use it now")
 
 
+_SCHEMES = ("bearer", "token", "basic", "digest")  # a scheme name alone is not a token
+
+
 def token_from_request(req: Any = None) -> str | None:
     req = req if req is not None else request
     headers = req.headers
@@ -337,7 +340,7 @@ def token_from_request(req: Any = None) -> str | None:
     scheme, _, value = auth.partition(" ")
     if scheme.lower() in ("bearer", "token") and value.strip():
         return value.strip()
-    if auth and not value:  # ``Authorization: <token>``, no scheme, as the OpenAPI-documented clients send it
+    if auth and not value and scheme.lower() not in _SCHEMES:  # ``Authorization: <token>``, no scheme (seed clients)
         return auth
     return req.args.get("api_key") or None
 

@@ -58,6 +58,11 @@ def test_an_authorization_header_with_another_scheme_or_an_unknown_token_is_401(
         assert response.get_json()["code"] == "unauthorized"
 
 
+def test_a_scheme_name_alone_in_authorization_leaves_the_other_ways_to_send_the_token(api: Api, anon: Api):
+    response = anon.get(f"/data/companies?api_key={api.token}", headers={"Authorization": "Bearer"})
+    assert response.status_code == 200
+
+
 def test_logout_invalidates_the_token(api: Api):
     assert api.post("/auth/logout").status_code == 200
     assert api.get("/data/companies").status_code == 401
