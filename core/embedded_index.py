@@ -554,8 +554,19 @@ def _patch_store(mc: Any) -> None:
 
     _replace(CollectionStore, "__setitem__", setitem)
     _replace(CollectionStore, "__delitem__", delitem)
-    for name in ("drop", "create_index", "drop_index", "abort_transaction"):
+    for name in ("drop", "drop_index", "abort_transaction"):
         _replace(CollectionStore, name, forgetting(name))
+    create_changing = forgetting("create_index")
+    create_upstream = CollectionStore.create_index
+
+    def create_index(self: Any, index_name: str, index_dict: dict[str, Any]) -> Any:
+        """An index created again as it is (every metadata save ensures them all) changes neither the documents
+        nor the keys a lookup can use: the lookups' index is kept rather than rebuilt by the next query."""
+        if self.indexes.get(index_name) == index_dict:
+            return create_upstream(self, index_name, index_dict)
+        return create_changing(self, index_name, index_dict)
+
+    _replace(CollectionStore, "create_index", create_index)
 
     def ensure_uniques(self: Any, new_data: dict[str, Any]) -> None:
         indexes = _indexes_of(self._store)

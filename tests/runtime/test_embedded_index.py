@@ -227,6 +227,26 @@ def test_writes_keep_only_the_keys_a_lookup_can_use():
         drop_embedded("eq_keys")
 
 
+def test_an_index_created_again_as_it_is_keeps_the_lookups_index_and_a_changed_one_rebuilds_it():
+    _, col = _fresh("eq_again", [{"code": f"c{i}", "n": i % 3} for i in range(10)])
+    try:
+        col.create_index("code", unique=True, sparse=True)
+        store = col._inner._store
+        assert col.find_one({"code": "c3"})["_id"] == 3
+        built = store.__dict__["_equality"]
+        col.create_index("code", unique=True, sparse=True)  # what every metadata save does for every index
+        assert store.__dict__["_equality"] is built
+        col.update_one({"_id": 3}, {"$set": {"code": "x3"}})
+        assert col.find_one({"code": "x3"})["_id"] == 3 and col.find_one({"code": "c3"}) is None
+        col.create_index("n")  # a new key: the lookups' index is built again, with it
+        assert "_equality" not in store.__dict__
+        assert sorted(d["_id"] for d in col.find({"n": 1})) == [1, 4, 7]
+        assert store.__dict__["_equality"] is not built
+        assert (("n", 1),) in store.__dict__["_equality"].keys
+    finally:
+        drop_embedded("eq_again")
+
+
 def test_an_equality_on_an_unindexed_field_does_not_build_the_indexes():
     _, col = _fresh("eq_unindexed", [{"code": f"c{i}", "kind": "ab"[i % 2]} for i in range(10)])
     try:
