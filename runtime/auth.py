@@ -327,7 +327,8 @@ class ServiceUnavailable(ApiError):
         super().__init__(503, "The application is under maintenance; only developers can use it now")
 
 
-_SCHEMES = ("bearer", "token", "basic", "digest")  # a scheme name alone is not a token
+TOKEN_SCHEMES = ("bearer", "token")
+OTHER_SCHEMES = ("basic", "digest")  # these names alone are not a bare token either
 
 
 def token_from_request(req: Any = None) -> str | None:
@@ -336,12 +337,12 @@ def token_from_request(req: Any = None) -> str | None:
     header = headers.get("token") or headers.get("X-API-KEY")
     if header:
         return header.strip()
-    auth = headers.get("Authorization", "").strip()
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() in ("bearer", "token") and value.strip():
-        return value.strip()
-    if auth and not value and scheme.lower() not in _SCHEMES:  # ``Authorization: <token>``, no scheme (seed clients)
-        return auth
+    first, _, rest = headers.get("Authorization", "").strip().partition(" ")
+    scheme, value = first.lower(), rest.strip()
+    if value and scheme in TOKEN_SCHEMES:
+        return value
+    if first and not value and scheme not in TOKEN_SCHEMES + OTHER_SCHEMES:  # ``Authorization: <token>``
+        return first
     return req.args.get("api_key") or None
 
 
