@@ -25,6 +25,7 @@ class JobRepository:
         for name in ("createDate", "startDate", "endDate"):
             self.col.create_index([(name, -1)], name=f"by_{name}")
         self.col.create_index([("status", 1), ("heartbeat", 1)], name="by_heartbeat")
+        self.col.create_index([("rootJob.id", 1), ("status", 1)], name="by_root")
 
     def insert(self, doc: dict[str, Any]) -> None:
         self.col.insert_one(doc)
@@ -70,6 +71,12 @@ class JobRepository:
         """Owned jobs whose owner has not written since ``heartbeat_before``."""
         return list(self.col.find({"status": {"$in": list(ACTIVE)}, "runner": {"$ne": None},
                                    "heartbeat": {"$lt": heartbeat_before}}))
+
+    def descendants(self, root_id: ObjectId, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The jobs below root job ``root_id`` (children, their children, ...) whose status is one of ``statuses``,
+        oldest first."""
+        cond = {"rootJob.id": str(root_id), "status": {"$in": list(statuses)}}
+        return list(self.col.find(cond).sort("_id", 1))
 
     def claimable(self) -> list[dict[str, Any]]:
         cond = {"status": {"$in": [PENDING, RUNNING]}, "runner": None}
