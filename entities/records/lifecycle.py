@@ -478,8 +478,21 @@ class RecordLifecycle:
         return len(items)
 
     def clear_published(self, collection: str, published: list[tuple[ObjectId, ObjectId]]) -> None:
-        """The history publisher's hook: remove ``(record id, entry id)`` entries it published."""
-        clear_outboxes(self.store.collection(collection), published)
+        """The history publisher's hook (on a server): remove ``(record id, entry id)`` entries it published from
+        their records, and take back those of records deleted meanwhile by another process under a 'delete the
+        history' policy. That delete copied the record's outbox and then removed the record's whole history; this
+        process's copy may have landed after it. Whichever way the two interleave, either the delete's removal
+        comes after the copy, or this check sees the record gone."""
+        col = self.store.collection(collection)
+        clear_outboxes(col, published)
+        record_ids = list({rid for rid, _ in published})
+        present = {doc["_id"] for doc in col.find({"_id": {"$in": record_ids}}, {"_id": 1})}
+        orphans = [eid for rid, eid in published if rid not in present]
+        if not orphans:
+            return
+        entity = self.registry.all().get(collection.removeprefix(data_collection_name("")))
+        if entity is not None and entity.history.on_record_deleted == "delete":
+            self.history.col.delete_many({"_id": {"$in": orphans}})
 
     def repair_history(self, entity: Entity, record_ids: Iterable[ObjectId] | None = None,
                        lease_ms: int = PENDING_LEASE_MS) -> int:

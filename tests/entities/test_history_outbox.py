@@ -17,6 +17,7 @@ from bson import ObjectId
 from entities.history.publisher import THREAD_NAME
 from entities.records.lifecycle import MAX_OUTBOX
 from entities.records.outbox import outbox_entries
+from runtime.app import create_app
 from tests.conftest import Api, company, create, login, wait_for_job
 
 
@@ -190,6 +191,34 @@ def test_a_delete_waits_for_a_publication_in_flight_before_its_history_policy(ap
     assert outcome == {"status": 200}
     history.publisher.flush()
     assert _published_ids(app, record["id"]) == []
+
+
+@pytest.mark.parametrize("policy", ["delete", "keep"])
+def test_a_copy_published_after_another_process_deleted_the_record_does_not_bring_its_history_back(
+        app, api: Api, policy: str):
+    """Another process's delete cannot wait for this process's publisher: it copies the record's outbox, removes
+    the record, then applies the history policy. A copy this publisher makes afterwards is taken back when the
+    policy deleted the history (and is a duplicate of the delete's copy when it kept it)."""
+    svc = app.extensions["runtime"]
+    svc.history.publisher.clear_published = svc.records.clear_published  # as on a server
+    definition = api.get("/metadata/entities/companies").get_json()
+    definition["history"] = {"onRecordDeleted": policy}
+    assert api.put("/metadata/entities/companies", json=definition).status_code == 200
+    record, kept = create(api, "companies", company()), create(api, "companies", company(name="Kept"))
+    svc.history.publisher.paused = True  # this process's publisher holds the entries: the delete cannot wait
+    for target in (record, kept):
+        assert api.put(f"/data/companies/{target['id']}", json={"type": "b"}).status_code == 200
+    other = create_app(svc.config, store=svc.store)  # another process on the same database, its own publisher
+    other.extensions["runtime"].history.direct = False
+    assert login(other).delete(f"/data/companies/{record['id']}").status_code == 200
+    after_delete = sorted(_published_ids(app, record["id"]))
+    svc.history.publisher.paused = False
+    assert svc.history.publisher.flush() == 2
+    assert sorted(_published_ids(app, record["id"])) == after_delete
+    assert (after_delete == []) == (policy == "delete")
+    if policy == "keep":
+        assert all(e["recordDeleted"] for e in svc.history.col.find({"recordId": record["id"]}))
+    assert len(_changes(api, kept["id"])) == 1  # the other record's copy is there
 
 
 def test_the_publisher_thread_starts_on_first_use_and_a_forked_child_starts_its_own(app, api: Api):
