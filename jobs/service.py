@@ -177,94 +177,74 @@ class JobService:
     # resumes them. A root that has ended can still stop, resume, force-stop or cancel what it left running.
 
     def stop(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
-        """RUNNING → STOPPING (the worker stops at its next checkpoint); PENDING → STOPPED; the same for every
-        descendant that can be stopped."""
+        """RUNNING → STOPPING (the worker stops at its next checkpoint); PENDING → STOPPED."""
         doc = self._for_action(raw_id, user, "stopped")
         if not doc.get("stoppable", True):
             raise BadRequest("Jobs of this type cannot be stopped", jobStatus=doc["status"])
-        done = self._stop_one(doc["_id"])
-        followed = self._descendants_follow(doc, (RUNNING, PENDING),
-                                            lambda child: self._stop_one(child["_id"]) if child.get("stoppable", True)
-                                            else None, f"Stop requested with its root job by {user.get('email')}")
-        if done is None and not followed:
-            self._invalid(doc["_id"], "stopped", "RUNNING or PENDING")
-        if done is not None:
-            self.logs.write(doc["_id"], "INFO", f"Stop requested by {user.get('email')}")
-        return done or self.repo.get(doc["_id"]) or doc
+        return self._over_tree(doc, user, self._stop_one, (RUNNING, PENDING), "stopped", "Stop requested")
 
-    def _stop_one(self, job_id: ObjectId) -> dict[str, Any] | None:
+    def _stop_one(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        if not job.get("stoppable", True):
+            return None
+        job_id = job["_id"]
         return (self.repo.transition(job_id, RUNNING, {"status": STOPPED}, {"runner": None})  # resumed, not picked up
                 or self.repo.transition(job_id, RUNNING, {"status": STOPPING})
                 or self.repo.transition(job_id, PENDING, {"status": STOPPED}))
 
     def resume(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
-        """STOPPED → RUNNING (PENDING if it never started), queued again to continue from its checkpoint; the
-        same for every stopped descendant."""
+        """STOPPED → RUNNING (PENDING if it never started), queued again to continue from its checkpoint."""
         doc = self._for_action(raw_id, user, "resumed")
-        done = self._resume_one(doc)
-        followed = self._descendants_follow(doc, (STOPPED,), self._resume_one,
-                                            f"Resumed with its root job by {user.get('email')}")
-        if done is None and not followed:
-            self._invalid(doc["_id"], "resumed", "STOPPED")
-        if done is not None:
-            self.logs.write(doc["_id"], "INFO", f"Resumed by {user.get('email')}")
-        return done or self.repo.get(doc["_id"]) or doc
+        return self._over_tree(doc, user, self._resume_one, (STOPPED,), "resumed", "Resumed")
 
-    def _resume_one(self, doc: dict[str, Any]) -> dict[str, Any] | None:
-        status = RUNNING if doc.get("startDate") else PENDING
-        done = self.repo.transition(doc["_id"], STOPPED, {"status": status, "runner": None, "heartbeat": now_ms(),
+    def _resume_one(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        status = RUNNING if job.get("startDate") else PENDING
+        done = self.repo.transition(job["_id"], STOPPED, {"status": status, "runner": None, "heartbeat": now_ms(),
                                                           "queuedAt": now_ms()})
         if done is not None:
             self._enqueue(done)
         return done
 
     def force_stop(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
-        """STOPPING → STOPPED now; the work is killed (RQ) or cancelled (embedded); the same for every descendant
-        still stopping.
+        """STOPPING → STOPPED now; the work is killed (RQ) or cancelled (embedded).
 
         Only a job already asked to stop (the contract: "the status is different from STOPPING" is an error),
         so a graceful stop is always tried first."""
         doc = self._for_action(raw_id, user, "force-stopped")
-        done = self._force_stop_one(doc["_id"])
-        followed = self._descendants_follow(doc, (STOPPING,), lambda child: self._force_stop_one(child["_id"]),
-                                            f"Force-stopped with its root job by {user.get('email')}")
-        if done is None and not followed:
-            self._invalid(doc["_id"], "force-stopped", "STOPPING")
-        if done is not None:
-            self.logs.write(doc["_id"], "WARN", f"Force-stopped by {user.get('email')}; the last batch may be partial")
-        return done or self.repo.get(doc["_id"]) or doc
+        return self._over_tree(doc, user, self._force_stop_one, (STOPPING,), "force-stopped", "Force-stopped",
+                               level="WARN", note="; the last batch may be partial")
 
-    def _force_stop_one(self, job_id: ObjectId) -> dict[str, Any] | None:
-        done = self.repo.transition(job_id, STOPPING, {"status": STOPPED, "runner": None})
+    def _force_stop_one(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        done = self.repo.transition(job["_id"], STOPPING, {"status": STOPPED, "runner": None})
         if done is not None:
             self.dispatcher.force_stop(done)
         return done
 
     def cancel(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
-        """STOPPED → CANCELED, with every stopped descendant."""
+        """STOPPED → CANCELED."""
         doc = self._for_action(raw_id, user, "canceled")
-        done = self._cancel_one(doc["_id"])
-        followed = self._descendants_follow(doc, (STOPPED,), lambda child: self._cancel_one(child["_id"]),
-                                            f"Canceled with its root job by {user.get('email')}")
-        if done is None and not followed:
-            self._invalid(doc["_id"], "canceled", "STOPPED")
-        if done is not None:
-            self.logs.write(doc["_id"], "INFO", f"Canceled by {user.get('email')}")
-        return done or self.repo.get(doc["_id"]) or doc
+        return self._over_tree(doc, user, self._cancel_one, (STOPPED,), "canceled", "Canceled")
 
-    def _cancel_one(self, job_id: ObjectId) -> dict[str, Any] | None:
-        return self.repo.transition(job_id, STOPPED, {"status": CANCELED, "endDate": now_ms()})
+    def _cancel_one(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        return self.repo.transition(job["_id"], STOPPED, {"status": CANCELED, "endDate": now_ms()})
 
-    def _descendants_follow(self, root: dict[str, Any], statuses: tuple[str, ...],
-                            change: Callable[[dict[str, Any]], dict[str, Any] | None], message: str) -> int:
-        """Apply ``change`` (a compare-and-set) to every descendant of ``root`` in one of ``statuses``; each
-        changed one gets ``message`` in its logs. Returns how many changed."""
-        changed = 0
+    def _over_tree(self, root: dict[str, Any], user: dict[str, Any],
+                   change: Callable[[dict[str, Any]], dict[str, Any] | None], statuses: tuple[str, ...], verb: str,
+                   logged: str, level: str = "INFO", note: str = "") -> dict[str, Any]:
+        """Apply ``change`` (a compare-and-set from one of ``statuses``) to the root job and to each of its
+        descendants, which cannot be asked on their own: stopping an import stops the listener jobs it started,
+        resuming it resumes them. A root that has ended can still act on what it left behind. 400 when nothing
+        in the tree was in one of ``statuses``; else the root as it is now."""
+        done = change(root)
+        followed = 0
         for child in self.repo.descendants(root["_id"], statuses):
             if change(child) is not None:
-                self.logs.write(child["_id"], "INFO", message)
-                changed += 1
-        return changed
+                self.logs.write(child["_id"], level, f"{logged} with its root job by {user.get('email')}")
+                followed += 1
+        if done is None and not followed:
+            self._invalid(root["_id"], verb, " or ".join(statuses))
+        if done is not None:
+            self.logs.write(root["_id"], level, f"{logged} by {user.get('email')}{note}")
+        return done or self.repo.get(root["_id"]) or root
 
     def _for_action(self, raw_id: str, user: dict[str, Any], verb: str) -> dict[str, Any]:
         doc = self.get(raw_id, user)
