@@ -110,9 +110,11 @@ class HistoryRecorder:
             return None
         ignored = settings.ignored_fields
         if kind == "RECORD_CHANGED" or kind == "ACTION_PERFORMED":
-            # Compare stored values first and render only what changed.
-            names = [f.name for f in entity.fields if f.name not in ignored
-                     and (old_doc or {}).get(f.name) != (new_doc or {}).get(f.name)]
+            # Compare stored values first and render only what changed. A date the runtime sets on every write
+            # (record modified) is no change of the user's: the entry's timestamp already says when.
+            old_values, new_values = old_doc or {}, new_doc or {}
+            names = [name for name in entity.derived("_history_compared", _compared_fields)
+                     if name not in ignored and old_values.get(name) != new_values.get(name)]
             old_json = render_fields(entity, old_doc or {}, names)
             new_json = render_fields(entity, new_doc or {}, names)
         else:
@@ -230,6 +232,11 @@ class HistoryRecorder:
         if record_ids is not None:
             query["recordId"] = {"$in": record_ids}
         return list(self.col.find(query))
+
+
+def _compared_fields(entity: Entity) -> list[str]:
+    """The fields a change entry may list: all but the dates every write sets (record modified)."""
+    return [f.name for f in entity.fields if not f.type.stamp(created=False)]
 
 
 def _verb(kind: str) -> str:
