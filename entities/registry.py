@@ -97,6 +97,11 @@ class Registry:
             self._cached, self._cached_stamp = loaded, stamp
         return loaded
 
+    def last_read(self) -> dict[str, Entity]:
+        """The definitions as this process last read them, without asking whether they changed since (for
+        background work that must not add a read, and can act on a definition a moment old)."""
+        return self._cached
+
     def referrers_of(self, target: str) -> list[tuple[Entity, Field]]:
         """``referrers(self.all(), target)``, worked out once per metadata version (writes ask it every time)."""
         loaded = self.all()

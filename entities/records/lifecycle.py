@@ -485,13 +485,13 @@ class RecordLifecycle:
         comes after the copy, or this check sees the record gone."""
         col = self.store.collection(collection)
         clear_outboxes(col, published)
+        entity = self.registry.last_read().get(collection.removeprefix(data_collection_name("")))
+        if entity is None or entity.history.on_record_deleted != "delete":
+            return  # a delete that keeps the history copied the same entries first: a copy made later is a no-op
         record_ids = list({rid for rid, _ in published})
         present = {doc["_id"] for doc in col.find({"_id": {"$in": record_ids}}, {"_id": 1})}
         orphans = [eid for rid, eid in published if rid not in present]
-        if not orphans:
-            return
-        entity = self.registry.all().get(collection.removeprefix(data_collection_name("")))
-        if entity is not None and entity.history.on_record_deleted == "delete":
+        if orphans:
             self.history.col.delete_many({"_id": {"$in": orphans}})
 
     def repair_history(self, entity: Entity, record_ids: Iterable[ObjectId] | None = None,
