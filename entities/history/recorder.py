@@ -72,6 +72,11 @@ def _text(name: str, value: Any) -> str:
     return f"{{{name}:{value}}}"
 
 
+def changed_value(name: str, value: Any) -> dict[str, Any]:
+    """A field's value in a change entry: ``{"json": <REST value>, "text": "{name:value}"}``."""
+    return {"json": value, "text": _text(name, value)}
+
+
 def _expiry(days: int) -> dt.datetime:
     """``days`` from now, naive UTC to the millisecond (as BSON stores it)."""
     at = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=days)
@@ -128,8 +133,8 @@ class HistoryRecorder:
             for name in new_json.keys() | old_json.keys():
                 if name in ignored or old_json.get(name) == new_json.get(name):
                     continue
-                old_rec[name] = {"json": old_json.get(name), "text": _text(name, old_json.get(name))}
-                new_rec[name] = {"json": new_json.get(name), "text": _text(name, new_json.get(name))}
+                old_rec[name] = changed_value(name, old_json.get(name))
+                new_rec[name] = changed_value(name, new_json.get(name))
             if not new_rec and kind == "RECORD_CHANGED":
                 return None
         source = new_doc if new_doc is not None else old_doc or {}

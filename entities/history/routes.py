@@ -9,6 +9,7 @@ from flask import jsonify
 from core.api import Blueprint, errors
 from core.ids import parse_object_id
 from core.services import services
+from entities.history.recorder import changed_value
 from entities.history.schemas import EntityHistoryQuery, HistoryPage, RecordHistoryQuery
 from entities.history.service import entity_history, record_history
 from entities.metadata import Entity
@@ -59,12 +60,33 @@ def history_of_entity(query: dict[str, Any], entity_name: str):
 
 def _visible(p: EntityPolicy, listing: dict[str, Any]) -> dict[str, Any]:
     """History entries without the values of the caller's hidden fields."""
-    if not p.unrestricted:
-        for item in listing["items"]:
-            for key in ("oldRecord", "newRecord"):
-                if isinstance(item.get(key), dict):
-                    strip_hidden(p, item[key])
+    if p.unrestricted:
+        return listing
+    for item in listing["items"]:
+        old, new = item.get("oldRecord"), item.get("newRecord")
+        if str(item.get("eventType", "")).endswith(("_CREATED", "_DELETED")):  # plain record values
+            for values in (old, new):
+                if isinstance(values, dict):
+                    strip_hidden(p, values)
+        elif isinstance(old, dict) and isinstance(new, dict):
+            _strip_changes(p, old, new)
     return listing
+
+
+def _strip_changes(p: EntityPolicy, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A change entry's ``{"json", "text"}`` values without hidden fields (inner ones too, and the related
+    records' hidden fields in relationship values), their text made again from what is left; a field whose
+    only change was hidden is left out, so the entry does not even tell that it changed."""
+    wrapped = [name for name in old.keys() | new.keys()
+               if all(isinstance(v.get(name), dict) and "json" in v[name] for v in (old, new))]
+    plain_old = strip_hidden(p, {name: old[name]["json"] for name in wrapped})
+    plain_new = strip_hidden(p, {name: new[name]["json"] for name in wrapped})
+    for name in wrapped:
+        if name not in plain_old or name not in plain_new or plain_old[name] == plain_new[name]:
+            old.pop(name)
+            new.pop(name)
+        else:
+            old[name], new[name] = changed_value(name, plain_old[name]), changed_value(name, plain_new[name])
 
 
 def _repair(entity: Entity) -> None:

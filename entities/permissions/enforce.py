@@ -17,6 +17,7 @@ from werkzeug.datastructures import MultiDict
 
 from core.context import WriteContext
 from core.errors import Forbidden, ValidationFailed, field_error
+from core.http import loads_safe
 from entities.metadata import Entity
 from entities.permissions.policy import UNRESTRICTED, EntityPolicy, Rule
 from entities.permissions.service import Caller
@@ -81,21 +82,23 @@ def strip_hidden(p: EntityPolicy, rendered: dict[str, Any]) -> dict[str, Any]:
     if p.unrestricted:
         return rendered
     for path in p.hidden():
-        _drop(rendered, path.split("."))
+        drop_path(rendered, path.split("."))
     return rendered
 
 
-def _drop(value: Any, parts: list[str]) -> None:
+def drop_path(value: Any, parts: list[str]) -> None:
+    """Remove the value at ``parts`` (a dot path, split) from a rendered document, in every element of a list
+    on the way."""
     if isinstance(value, list):
         for item in value:
-            _drop(item, parts)
+            drop_path(item, parts)
         return
     if not isinstance(value, dict):
         return
     if len(parts) == 1:
         value.pop(parts[0], None)
     elif parts[0] in value:
-        _drop(value[parts[0]], parts[1:])
+        drop_path(value[parts[0]], parts[1:])
 
 
 _NOT_FIELDS = ("id", "version", "label", "entity")  # body keys that are not fields (``version``: for 409s)
@@ -111,7 +114,7 @@ def writable_body(p: EntityPolicy, body: Any) -> Any:
     if not_writable:
         body = dict(body)
         for path in not_writable:
-            _drop(body, path.split("."))
+            drop_path(body, path.split("."))
     return body
 
 
@@ -215,15 +218,50 @@ _SYSTEM_ARGS_WITH_PATHS = ("_sortField", "_fields", "_relationshipsToFetch")
 _TOKEN = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*")
 
 
+_QUERY_FILTER = re.compile(r"filter\(\s*'([^']*)'\s*,\s*'(.*?)'\s*\)", re.DOTALL)
+
+
 def query_paths(args: Any) -> list[str]:
-    """The field paths a list query names: filters, sort, projection, related records and ``_query``."""
-    paths = [k for k in args if not k.startswith("_")]
+    """The field paths a list query names: filters (with the inner paths of a JSON-object value), sort,
+    projection, related records and ``_query``."""
+    paths = []
+    for key in args:
+        if not key.startswith("_"):
+            paths.append(key)
+            for raw in args.getlist(key):
+                paths.extend(object_paths(key, raw))
     for key in _SYSTEM_ARGS_WITH_PATHS:
         for raw in args.getlist(key):
             paths.extend(p.strip() for p in raw.split(",") if p.strip())
     for raw in args.getlist("_query"):
         paths.extend(_TOKEN.findall(raw))
+        for path, value in _QUERY_FILTER.findall(raw):
+            paths.extend(object_paths(path, value))
     return paths
+
+
+def object_paths(path: str, value: Any) -> list[str]:
+    """The inner paths a filter value names when it is a JSON object (given parsed or as text): matching a nested
+    group by ``{"email": ...}`` under ``contactInformation`` tests ``contactInformation.email``, and a
+    relationship by ``{"notes": ...}`` tests the related record's ``notes``."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.startswith(("{", "[")):
+            return []
+        try:
+            value = loads_safe(text)
+        except (ValueError, RecursionError):
+            return []  # not JSON: the query parser reports it
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            inner_path = f"{path}.{key}"
+            found.append(inner_path)
+            found.extend(object_paths(inner_path, inner))
+    elif isinstance(value, list):
+        for inner in value:
+            found.extend(object_paths(path, inner))
+    return found
 
 
 def scoped_query(entity: Entity, args: Any, rule: str = "access", what: str = "query") -> tuple[Any, dict | None]:

@@ -133,6 +133,51 @@ def test_aggregate_sees_permitted_records_and_no_hidden_field(sales: Api, data):
     assert SECRET not in whole.get_data(as_text=True) and HIDDEN_CONTACT["email"] not in whole.get_data(as_text=True)
 
 
+def test_change_entries_hide_inner_hidden_values_in_json_and_text(sales: Api, api: Api, data):
+    """A change entry wraps each value as {json, text}: a hidden inner field is dropped from both, and a field
+    whose only change was hidden is not listed at all."""
+    record = data["a"]["id"]
+    both = {"contactInformation": {"email": "other@example.com", "phoneNumber": "1-800-000-0000"}}
+    assert api.put(f"/data/companies/{record}", json=both).status_code == 200
+    assert api.put(f"/data/companies/{record}", json={"contactInformation": {"email": "again@example.com"},
+                                                      "type": "b"}).status_code == 200
+    for path in (f"/data/companies/{record}/history", "/data/companies/history"):
+        response = sales.get(path)
+        assert response.status_code == 200
+        text = response.get_data(as_text=True)
+        assert all(email not in text for email in ("hidden@example.com", "other@example.com", "again@example.com"))
+        changes = [i for i in response.get_json()["items"] if i["eventType"] == "USER_RECORD_CHANGED"]
+        last, first = changes[0], changes[1]
+        assert last["oldRecord"] == {"type": {"json": "a", "text": "{type:a}"}}  # contactInformation: only email
+        assert last["newRecord"] == {"type": {"json": "b", "text": "{type:b}"}}
+        phone = first["newRecord"]["contactInformation"]
+        assert phone["json"]["phoneNumber"] == "1-800-000-0000" and "email" not in phone["json"]
+        assert phone["text"].startswith("{contactInformation:{") and "1-800-000-0000" in phone["text"]
+    assert "again@example.com" in api.get(f"/data/companies/{record}/history").get_data(as_text=True)
+
+
+def test_first_and_last_of_a_group_with_hidden_inner_fields_do_not_show_them(sales: Api, api: Api, data):
+    for accumulator in ("first", "last"):
+        response = sales.put("/data/companies/aggregate", json=[
+            {"match": {"name": "Active A"}}, {"group": {"by": "type", "ci": f"{accumulator}(contactInformation)"}}])
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["items"][0]["ci"]["phoneNumber"] == HIDDEN_CONTACT["phoneNumber"]
+        assert HIDDEN_CONTACT["email"] not in response.get_data(as_text=True)
+        pushed = sales.put("/data/companies/aggregate", json=[{"group": {"by": "type", "n": f"{accumulator}(notes)"}}])
+        assert pushed.status_code == 403  # a hidden field named as a whole
+
+
+def test_a_json_object_filter_on_a_group_with_a_hidden_inner_field_is_refused(sales: Api, data):
+    """Matching a nested group by a JSON object compares its inner fields: one hidden from the caller would
+    let them test its value."""
+    probe = '{"email": "hidden@example.com"}'
+    assert sales.get("/data/companies", query_string={"contactInformation": probe}).status_code == 403
+    assert sales.get("/data/companies", query_string={"contactInformation": '{"phoneNumber": "17028459380"}'}
+                     ).status_code == 200
+    assert sales.put("/data/companies/aggregate", json=[
+        {"match": {"contactInformation": {"email": "hidden@example.com"}}}, {"count": "n"}]).status_code == 403
+
+
 def test_history_shows_permitted_records_without_hidden_values(sales: Api, api: Api, data):
     api.put(f"/data/companies/{data['off']['id']}", json={"notes": "changed"})
     listing = sales.get("/data/companies/history").get_json()

@@ -126,6 +126,30 @@ def test_history_of_the_referring_records_hides_the_copied_field(lim: Api, api: 
     assert CODE in api.get(f"/data/kids/{kids['KA']['id']}/history").get_data(as_text=True)
 
 
+def test_a_change_of_the_relationship_hides_the_copied_field_in_json_and_text(lim: Api, api: Api, kids, parents):
+    assert api.put(f"/data/kids/{kids['KA']['id']}", json={"pNone": parents["PA2"]["id"]}).status_code == 200
+    entry = lim.get(f"/data/kids/{kids['KA']['id']}/history?_size=1").get_json()["items"][0]
+    assert entry["eventType"] == "USER_RECORD_CHANGED"
+    assert entry["oldRecord"]["pNone"]["json"] == {"id": parents["PA"]["id"], "label": "PA", "kind": "a"}
+    assert entry["newRecord"]["pNone"]["json"] == {"id": parents["PA2"]["id"], "label": "PA2", "kind": "a"}
+    assert "another" not in entry["newRecord"]["pNone"]["text"] and "PA2" in entry["newRecord"]["pNone"]["text"]
+    _no_code(lim.get(f"/data/kids/{kids['KA']['id']}/history"))
+
+
+def test_first_of_a_relationship_hides_the_copied_field_and_filters_by_it_are_refused(lim: Api, kids, parents):
+    picked = lim.put("/data/kids/aggregate", json=[{"match": {"name": "KA"}},
+                                                   {"group": {"by": "name", "n": "first(pNone)"}},
+                                                   {"group": {"by": "n", "again": "last(n)"}}])
+    assert picked.status_code == 200, picked.get_json()
+    assert picked.get_json()["items"][0]["again"] == {"id": parents["PA"]["id"], "label": "PA", "kind": "a"}
+    _no_code(picked)
+    for probe in ('{"code": "quokkacode"}', '{"kind": "a", "code": "quokkacode"}'):
+        assert lim.get("/data/kids", query_string={"pNone": probe}).status_code == 403
+        assert lim.get("/data/kids", query_string={"_query": f"filter('pNone','{probe}')"}).status_code == 403
+    assert lim.put("/data/kids/aggregate", json=[{"match": {"pNone": {"code": CODE}}}]).status_code == 403
+    assert lim.get("/data/kids", query_string={"pNone": '{"kind": "a"}'}).status_code == 200
+
+
 def _export(user: Api, query: str = "") -> list[list[str]]:
     response = user.put(f"/data/kids/export{query}")
     assert response.status_code == 200, response.get_json()
