@@ -121,15 +121,31 @@ def fresh_value(f: Field, current: dict[str, Any], target: dict[str, Any]) -> di
     return out
 
 
+def refs_in(doc: dict[str, Any], f: Field, fields: list[Field]) -> list[dict[str, Any]]:
+    """Every value of relationship ``f`` (at any nesting) in ``doc``."""
+    found: list[dict[str, Any]] = []
+
+    def note(ref: dict[str, Any]) -> dict[str, Any]:
+        found.append(ref)
+        return ref  # unchanged: nothing is written to ``doc``
+    map_refs(doc, f, fields, note)
+    return found
+
+
 def run_cascade_update(jctx: runners.JobContext) -> dict[str, Any] | None:
+    """Rewrite the values of one relationship field: those pointing at ``targetId``, or all of them (a copied
+    field list or the referenced records' labels changed). Per batch the records and the records they point at
+    are read at once (the referenced ones as the current definition shows them, also while a refactoring of
+    theirs is still running), and only the records whose values are stale are written."""
     svc, data = jctx.services, jctx.data
     entity: Entity = svc.registry.get(data["entityName"])
     f = entity.resolve(data["fieldPath"])
-    targets = svc.records.collection(data["targetEntity"])
-    # one referenced record (its label or copies changed), or all of them (the copied fields changed)
+    target_entity = svc.registry.all().get(data["targetEntity"])
     target_id = ObjectId(data["targetId"]) if data.get("targetId") else None
-    target = targets.find_one({"_id": target_id}) if target_id is not None else None
-    if f is None or f.type.name != "relationship" or (target_id is not None and target is None):
+    target = (svc.records.find_many(target_entity, [target_id]).get(target_id)
+              if target_id is not None and target_entity is not None else None)
+    gone = target_entity is None or (target_id is not None and target is None)
+    if f is None or f.type.name != "relationship" or gone:
         jctx.log("INFO", "The relationship or the referenced record no longer exists; nothing to update")
         return None
     col = svc.records.collection(entity)
@@ -137,16 +153,26 @@ def run_cascade_update(jctx: runners.JobContext) -> dict[str, Any] | None:
     if not jctx.job.get("recordsCount"):
         jctx.set_total(col.count_documents(selector))
     ctx = system_context(jctx.write_context(), f"entities.{entity.name}.cascadeUpdate")
-    cache: dict[Any, dict[str, Any] | None] = {}
+    updated = 0
+    after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
+    for batch in iterate_ids(col, selector, jctx.batch_size, after):
+        jctx.begin_batch([str(oid) for oid in batch])
+        updated += _refresh_batch(svc, entity, f, batch, target_entity, target, ctx, jctx.check_cancelled)
+        jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch))
+    return {"results": {"status": "ok", "response": {"recordsUpdated": updated}}}
+
+
+def _refresh_batch(svc: Any, entity: Entity, f: Field, batch: list[ObjectId], target_entity: Entity,
+                   target: dict[str, Any] | None, ctx: WriteContext, check: Callable[[], None]) -> int:
+    """Write the records of ``batch`` whose values of ``f`` are stale (pointing at ``target``, or at any record
+    when it is None); how many were written."""
+    docs = svc.records.find_many(entity, batch)
+    refs = {oid: refs_in(doc, f, entity.fields) for oid, doc in docs.items()}
+    targets = {target["_id"]: target} if target is not None else svc.records.find_many(
+        target_entity, {ref.get("id") for found in refs.values() for ref in found})
 
     def refresh(ref: dict[str, Any]) -> dict[str, Any]:
-        if target_id is not None:
-            return fresh_value(f, ref, target) if ref.get("id") == target_id else ref
-        if ref.get("id") not in cache:
-            if len(cache) > 10_000:
-                cache.clear()
-            cache[ref.get("id")] = targets.find_one({"_id": ref.get("id")})
-        found = cache[ref.get("id")]
+        found = targets.get(ref.get("id"))
         return fresh_value(f, ref, found) if found is not None else ref
 
     def apply(current: dict[str, Any]) -> dict[str, Any]:
@@ -155,18 +181,16 @@ def run_cascade_update(jctx: runners.JobContext) -> dict[str, Any] | None:
             raise _Unchanged()
         return doc
     updated = 0
-    after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
-    for batch in iterate_ids(col, selector, jctx.batch_size, after):
-        jctx.begin_batch([str(oid) for oid in batch])
-        for oid in batch:
-            try:
-                svc.records.write(entity, oid, apply, ctx)
-                updated += 1
-            except (_Unchanged, NotFound):
-                pass
-            jctx.check_cancelled()
-        jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch))
-    return {"results": {"status": "ok", "response": {"recordsUpdated": updated}}}
+    for oid in batch:
+        if not any(refresh(ref) != ref for ref in refs.get(oid, [])):
+            continue  # gone, or already up to date
+        try:
+            svc.records.write(entity, oid, apply, ctx)
+            updated += 1
+        except (_Unchanged, NotFound):
+            pass
+        check()
+    return updated
 
 
 # --- delete policies -----------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def put_definition(svc: Any, name: str, body: Any, dry_run: bool = False, on_err
         _refresh_copies(svc, old_entity, new_entity, user)
         return registry.definition(name)
     step = PendingRefactoring(existing["version"] + 1, old_entity, new_entity, on_error)
-    errors, duplicates = _scan(svc, current, step, changes)
+    errors, duplicates, copies = _scan(svc, current, step, changes, _copied_parts(svc, name))
     col = svc.records.collection(current)
     planned = [c.as_json(col.count_documents(c.count_filter)) for c in changes]
     if dry_run:
@@ -68,6 +68,7 @@ def put_definition(svc: Any, name: str, body: Any, dry_run: bool = False, on_err
                           {"entityName": name, "to": step.to}, user or {})
     out["refactoring"] = {**svc.jobs.job_link(job), "changes": planned}
     _refresh_copies(svc, old_entity, new_entity, user)
+    _refresh_referrers(svc, name, copies, user)
     return out
 
 
@@ -86,14 +87,40 @@ def _refresh_copies(svc: Any, old: Entity, new: Entity, user: dict[str, Any] | N
     walk(old.fields, new.fields)
 
 
-def _scan(svc: Any, current: Entity, step: PendingRefactoring,
-          changes: list[Change]) -> tuple[Collector, list[dict[str, Any]]]:
-    """Convert every record in memory: the conversion errors, and duplicates of fields that become unique."""
+def _copied_parts(svc: Any, name: str) -> set[str]:
+    """What records pointing at ``name``'s records keep a copy of: the label, and their copied fields."""
+    parts = {"label"}
+    for _, f in svc.registry.referrers_of(name):
+        parts.update(f.type_rules.get("copiedFields") or [])
+    return parts
+
+
+def _refresh_referrers(svc: Any, name: str, changed: set[str], user: dict[str, Any] | None) -> None:
+    """The refactoring changes labels or copied values (a new label template, a field it uses converted or
+    renamed, a copied field converted): one CASCADE_UPDATE job per relationship field pointing at ``name``
+    rewrites the stale copies in every referencing record (not one job per changed record)."""
+    for entity, f in svc.registry.referrers_of(name):
+        copied = set(f.type_rules.get("copiedFields") or [])
+        if not (("label" in changed and f.update_label) or (f.update_copied and copied & changed)):
+            continue
+        if svc.records.collection(entity).find_one({f"{f.path}.id": {"$exists": True}}, {"_id": 1}) is None:
+            continue
+        svc.jobs.submit(CASCADE_UPDATE, f"Update {entity.name}.{f.path} for the changed {name} records",
+                        {"entityName": entity.name, "fieldPath": f.path, "targetEntity": name, "targetId": None},
+                        user or {})
+
+
+def _scan(svc: Any, current: Entity, step: PendingRefactoring, changes: list[Change],
+          copied: set[str]) -> tuple[Collector, list[dict[str, Any]], set[str]]:
+    """Convert every record in memory: the conversion errors, duplicates of fields that become unique, and which
+    of the ``copied`` parts (label, copied fields) the conversion changes in some record."""
     errors = Collector(MAX_LISTED)
+    changed: set[str] = set()
     unique_paths = [c.field for c in changes if c.kind == "unique" and c.field]
     seen: dict[str, dict[Any, list[str]]] = {p: {} for p in unique_paths}
     for doc in svc.records.collection(current).find({}, {"_hist": 0}):
         converted = migrate(step, upgrade(current, doc), errors)
+        changed.update(part for part in copied - changed if converted.get(part) != doc.get(part))
         for path in unique_paths:
             value = value_at(converted, path)
             if value not in (None, "", []):
@@ -104,4 +131,4 @@ def _scan(svc: Any, current: Entity, step: PendingRefactoring,
         for key, ids in values.items():
             if len(ids) > 1 and len(duplicates) < MAX_LISTED:
                 duplicates.append({"field": path, "value": key.strip("'\""), "recordIds": ids[:MAX_LISTED]})
-    return errors, duplicates
+    return errors, duplicates, changed

@@ -202,3 +202,55 @@ def test_nested_relationships_follow_labels_and_deletes(api: Api):
     assert api.delete(f"/data/firms/{oak['id']}").status_code == 200
     members = api.get(f"/data/teams/{team['id']}").get_json()["members"]
     assert [m.get("firm") and m["firm"]["label"] for m in members] == ["Riff 2", None]
+
+
+def refactor(api: Api, name: str, body: dict[str, Any]) -> None:
+    """Change a definition and wait for its REFACTORING job and the cascades it started."""
+    response = api.put(f"/metadata/entities/{name}", json=body)
+    assert response.status_code == 200, response.get_json()
+    assert wait_for_job(api, response.get_json()["refactoring"]["jobId"])["status"] == "FINISHED"
+    for job in cascade_jobs(api):
+        assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+
+
+def test_a_changed_record_label_is_pushed_to_referencing_records(api: Api):
+    """§4.1: a new record label template recomputes the labels and the copies of them in relationships that point
+    at those records: one CASCADE_UPDATE job per referencing field, not one per changed record."""
+    riff, oak = setup(api)
+    ana = create(api, "people", {"name": "Ana", "firm": riff["id"], "firms": [riff["id"], oak["id"]]})
+    bo = create(api, "people", {"name": "Bo", "firm": oak["id"]})
+    refactor(api, "firms", {**FIRMS, "recordLabel": "#{name} (#{kind})"})
+    assert len(cascade_jobs(api)) == 2
+    after = api.get(f"/data/people/{ana['id']}").get_json()
+    assert after["firm"] == {"id": riff["id"], "label": "Riffwire (a)", "kind": "a", "size": 10}
+    assert [f["label"] for f in after["firms"]] == ["Riffwire (a)", "Oakbank (b)"]
+    assert api.get(f"/data/people/{bo['id']}").get_json()["firm"]["label"] == "Oakbank (b)"
+    assert names(api.get("/data/people?firm.label=Oakbank (b)")) == ["Bo"]
+    history = api.get(f"/data/people/{bo['id']}/history").get_json()["items"]
+    assert "SYSTEM_CASCADE_UPDATE" in [h["eventType"] for h in history]
+
+
+def test_labels_and_copies_changed_by_a_field_conversion_are_pushed_to_referencing_records(api: Api):
+    """The label template stays, but a field it uses is converted (a choice shown by its label becomes text),
+    and a copied field changes type: the stored copies follow. A refactoring that changes neither starts no job."""
+    firms = {**FIRMS, "recordLabel": "#{name} (#{kind})", "fields": [
+        FIRMS["fields"][0], {"name": "kind", "type": "choice", "typeRules": {"possibleValues": [
+            {"name": "a", "label": "Agency"}, {"name": "b", "label": "Bank"}]}}, FIRMS["fields"][2]]}
+    assert api.put("/metadata/entities/firms", json=firms).status_code == 200
+    assert api.put("/metadata/entities/people", json=people()).status_code == 200
+    riff = create(api, "firms", {"name": "Riffwire", "kind": "a", "size": 10})
+    ana = create(api, "people", {"name": "Ana", "firm": riff["id"]})
+    assert ana["firm"]["label"] == "Riffwire (Agency)"
+    firms = api.get("/metadata/entities/firms").get_json()
+    firms["fields"].append({"name": "note", "type": "text"})
+    firms["fields"][1]["type"] = "text"  # kind: "a" now shows as "a"
+    firms["fields"][2]["type"] = "text"  # size: 10 becomes "10", a copied field
+    refactor(api, "firms", firms)
+    assert api.get(f"/data/firms/{riff['id']}").get_json()["label"] == "Riffwire (a)"
+    assert api.get(f"/data/people/{ana['id']}").get_json()["firm"] == {
+        "id": riff["id"], "label": "Riffwire (a)", "kind": "a", "size": "10"}
+    jobs = len(cascade_jobs(api))
+    firms = api.get("/metadata/entities/firms").get_json()
+    firms["fields"][3]["type"] = "longText"  # neither a label nor a copy changes
+    refactor(api, "firms", firms)
+    assert len(cascade_jobs(api)) == jobs
