@@ -75,6 +75,12 @@ class Field:
     def writable(self) -> bool:
         return self.type.writable and self.calculated is None
 
+    @property
+    def read_only(self) -> bool:
+        """Its values are set by the runtime (a stamp, a calculated value, a ``setOn`` user): a client may send
+        back the value it read, nothing else."""
+        return self.calculated is not None or self.type.set_by_runtime(self)
+
     def inner(self, name: str) -> Field | None:
         for f in self.nested:
             if f.name == name:

@@ -142,6 +142,11 @@ class FieldType:
         """Whether the runtime sets this field to now on this write (created / modified dates)."""
         return False
 
+    def set_by_runtime(self, field: Field) -> bool:
+        """Whether the runtime, not a client, sets the values of ``field`` (a client value is refused as
+        ``readOnly``, unless it is the one the record holds)."""
+        return not self.writable
+
     def search_path(self, path: str) -> str | None:
         """The path global search looks in, or None when the type is not searched."""
         return path if self.text_search else None
@@ -733,6 +738,9 @@ class UserType(RelationshipType):
 
     def target_entity(self, field: Field) -> str | None:
         return None
+
+    def set_by_runtime(self, field: Field) -> bool:
+        return bool(field.type_rules.get("setOn"))
 
     def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
         """``setOn`` is checked with the common rules (entities.metadata); a user field names no entity."""

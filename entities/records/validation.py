@@ -375,7 +375,7 @@ class RecordValidator:
                 refuse_dangling: bool = False) -> dict[str, Any]:
         """The stored document after applying a partial body to ``current`` (validated). ``refuse_dangling``:
         a relationship the body leaves as it was must still point at an existing record."""
-        merged = self._merge_for_update(entity, current, changes)
+        merged = _unchanged_read_only_dropped(entity, current, self._merge_for_update(entity, current, changes))
         try:
             loaded = self._load(entity, merged)
         except ValidationFailed as exc:
@@ -394,6 +394,63 @@ class RecordValidator:
         if errors:
             raise ValidationFailed(errors)
         return doc
+
+
+def _unchanged_read_only_dropped(entity: Entity, current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` without the values of read-only fields (``Field.read_only``) that are what ``current`` holds, as
+    REST JSON: a record sent back as it was read does not try to change them. Any other value is left for the
+    schema to refuse (``readOnly``)."""
+    names = [name for name in body if name in entity.derived("_holds_read_only", _holds_read_only)]
+    if not names:
+        return body
+    return _without_read(entity.fields, body, render_fields(entity, current, names))
+
+
+def _holds_read_only(entity: Entity) -> set[str]:
+    """The top-level fields that are read-only or hold read-only fields in their nested groups."""
+    def holds(f: Field) -> bool:
+        return f.read_only or (f.is_nested and any(holds(inner) for inner in f.nested))
+    return {f.name for f in entity.fields if holds(f)}
+
+
+def _without_read(fields: list[Field], body: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
+    """``body`` (a record or a nested item) without read-only values equal to ``read`` (the same as REST JSON);
+    nested items are compared with the read item of the same id (a single group: with its item)."""
+    by_name = {f.name: f for f in fields}
+    out: dict[str, Any] = {}
+    for name, value in body.items():
+        f = by_name.get(name)
+        if f is not None and value is not None:
+            if f.read_only and _same_as_read(f, value, read.get(name)):
+                continue
+            if f.is_nested:
+                value = _nested_without_read(f, value, read.get(name))
+        out[name] = value
+    return out
+
+
+def _nested_without_read(f: Field, value: Any, read: Any) -> Any:
+    if not f.many:
+        return _without_read(f.nested, value, read if isinstance(read, dict) else {}) \
+            if isinstance(value, dict) else value
+    if not isinstance(value, list):
+        return value
+    by_id = {item.get("id"): item for item in read or [] if isinstance(item, dict)}
+    return [_without_read(f.nested, item, by_id.get(item.get("id")) or {}) if isinstance(item, dict) else item
+            for item in value]
+
+
+def _same_as_read(f: Field, sent: Any, read: Any) -> bool:
+    """Whether a value sent for ``f`` is the one read: the same JSON, or for a reference the same ids."""
+    if sent == read:
+        return True
+    key = f.type.reference_key
+    if key is None or read is None:
+        return False
+
+    def keys(value: Any) -> list[Any]:
+        return [v.get(key) if isinstance(v, dict) else v for v in (value if isinstance(value, list) else [value])]
+    return keys(sent) == keys(read)
 
 
 @dataclass(frozen=True)

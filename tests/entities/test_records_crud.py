@@ -131,3 +131,69 @@ def test_relationships_by_id_label_and_fetch(api: Api):
 def test_invalid_ids_are_404(api: Api):
     assert api.get("/data/companies/not-an-id").status_code == 404
     assert api.delete("/data/companies/not-an-id").status_code == 404
+
+
+def test_a_record_sent_back_as_read_is_accepted(api: Api):
+    """GET then PUT the same body (seed 002 "Update record"): values of fields the caller cannot write (a modified
+    date, a calculated value) are ignored when they are what the record holds; ``version`` still guards it."""
+    created = create(api, "companies", company())
+    contact = create(api, "contacts", {"firstName": "Ada", "lastName": "Lovelace", "company": created["id"]})
+    for entity, record in (("companies", created), ("contacts", contact)):
+        read = api.get(f"/data/{entity}/{record['id']}").get_json()
+        again = api.put(f"/data/{entity}/{record['id']}", json=read)
+        assert again.status_code == 200, again.get_json()
+        assert again.get_json()["version"] == 1
+        stale = api.put(f"/data/{entity}/{record['id']}", json=read)  # version 0 is stale now
+        assert stale.status_code == 409
+    read = api.get(f"/data/contacts/{contact['id']}").get_json()
+    renamed = api.put(f"/data/contacts/{contact['id']}", json={**read, "lastName": "King"})
+    assert renamed.status_code == 200 and renamed.get_json()["fullName"] == "Ada King"
+
+
+def test_changing_a_read_only_value_is_refused(api: Api):
+    created = create(api, "companies", company())
+    contact = create(api, "contacts", {"firstName": "Ada", "lastName": "Lovelace"})
+    for entity, record, field, value in (("companies", created, "lastUpdate", created["lastUpdate"] + 1),
+                                         ("companies", created, "lastUpdate", str(created["lastUpdate"])),
+                                         ("contacts", contact, "fullName", "Someone Else")):
+        refused = api.put(f"/data/{entity}/{record['id']}", json={field: value})
+        assert refused.status_code == 400, (field, value)
+        assert [(e["field"], e["code"]) for e in refused.get_json()["errors"]] == [(field, "readOnly")]
+    assert api.get(f"/data/contacts/{contact['id']}").get_json()["version"] == 0
+
+
+def test_read_only_values_on_create_are_refused_unless_null(api: Api):
+    made = api.post("/data/contacts", json={"firstName": "Ada", "lastName": "L", "fullName": None})
+    assert made.status_code == 200 and made.get_json()["fullName"] == "Ada L"
+    made = api.post("/data/companies", json={"name": "Dated", "lastUpdate": None})
+    assert made.status_code == 200 and isinstance(made.get_json()["lastUpdate"], int)
+    refused = api.post("/data/contacts", json={"firstName": "Bo", "lastName": "L", "fullName": "Bo L"})
+    assert refused.status_code == 400 and refused.get_json()["errors"][0]["code"] == "readOnly"
+
+
+def test_nested_read_only_values_sent_back_as_read_are_accepted(api: Api):
+    lines = {"name": "orders", "fields": [
+        {"name": "code", "type": "text"},
+        {"name": "lines", "type": "nestedFields", "multiplicity": "many", "nestedFields": [
+            {"name": "item", "type": "text"}, {"name": "qty", "type": "integer"},
+            {"name": "summary", "type": "text", "calculated": "#{qty} x #{item}"}]},
+        {"name": "main", "type": "nestedFields", "nestedFields": [
+            {"name": "item", "type": "text"}, {"name": "summary", "type": "text", "calculated": "main #{item}"}]}]}
+    assert api.put("/metadata/entities/orders", json=lines).status_code == 200
+    order = create(api, "orders", {"code": "O1", "lines": [{"item": "nut", "qty": 2}], "main": {"item": "bolt"}})
+    assert order["lines"][0]["summary"] == "2 x nut" and order["main"]["summary"] == "main bolt"
+    read = api.get(f"/data/orders/{order['id']}").get_json()
+    read["lines"][0]["qty"] = 3
+    saved = api.put(f"/data/orders/{order['id']}", json=read)
+    assert saved.status_code == 200, saved.get_json()
+    assert saved.get_json()["lines"][0]["summary"] == "3 x nut"
+    partial = api.put(f"/data/orders/{order['id']}", json={"lines": [{"id": read["lines"][0]["id"], "qty": 4}]})
+    assert partial.status_code == 200, partial.get_json()
+    assert partial.get_json()["lines"][0]["summary"] == "4 x nut"
+    read = partial.get_json()
+    read["lines"][0]["summary"] = "changed"
+    refused = api.put(f"/data/orders/{order['id']}", json=read)
+    assert refused.status_code == 400
+    assert [(e["field"], e["code"]) for e in refused.get_json()["errors"]] == [("lines[0].summary", "readOnly")]
+    added = api.put(f"/data/orders/{order['id']}", json={"lines": [{"item": "new", "qty": 1, "summary": "x"}]})
+    assert added.status_code == 400  # a new item has no stored value to match

@@ -82,6 +82,19 @@ def test_set_on_fields_reject_client_values(tasks: Api):
     assert refused.status_code == 400 and refused.get_json()["errors"][0]["code"] == "readOnly"
 
 
+def test_set_on_fields_sent_back_as_read_are_accepted(tasks: Api, user_api: Api):
+    """A record sent back as read (or naming the same user by id) keeps its owner; another user is refused."""
+    record = user_api.post("/data/tasks", json={"title": "t"}).get_json()
+    read = tasks.get(f"/data/tasks/{record['id']}").get_json()
+    again = tasks.put(f"/data/tasks/{record['id']}", json={**read, "title": "t2"})
+    assert again.status_code == 200, again.get_json()
+    assert again.get_json()["owner"] == record["owner"] and again.get_json()["editor"]["label"] == "Admin"
+    same = tasks.put(f"/data/tasks/{record['id']}", json={"owner": record["owner"]["id"]})
+    assert same.status_code == 200 and same.get_json()["owner"] == record["owner"]
+    refused = tasks.put(f"/data/tasks/{record['id']}", json={"owner": again.get_json()["editor"]})
+    assert refused.status_code == 400 and refused.get_json()["errors"][0]["code"] == "readOnly"
+
+
 def test_set_on_is_checked_in_metadata(api: Api):
     for fields in ([{"name": "t", "type": "text", "typeRules": {"setOn": "create"}}],
                    [{"name": "u", "type": "user", "typeRules": {"setOn": "sometimes"}}]):

@@ -155,6 +155,19 @@ def test_update_clears_with_null_and_without_version_always_writes(api: Api):
     assert record["version"] == 2
 
 
+def test_a_record_read_and_sent_back_with_a_change_updates_it(api: Api):
+    """The body "is a record in JSON format based on the entity structure": the record as GET answers it, read-only
+    values (``lastUpdate``, a modified date) included, with one field changed and its ``version``."""
+    created = create(api, "companies", TEST_1)
+    read = api.get(f"/data/companies/{created['id']}").get_json()
+    response = api.put(f"/data/companies/{created['id']}", json={**read, "numberOfEmployees": 120})
+    assert response.status_code == 200, response.get_json()
+    record = response.get_json()
+    assert record["version"] == 1 and record["numberOfEmployees"] == 120
+    assert record["addresses"] == created["addresses"] and record["contactInformation"] == created["contactInformation"]
+    assert_error(api.put(f"/data/companies/{created['id']}", json=read), 409)
+
+
 def test_update_errors(api: Api):
     created = create(api, "companies", TEST_1)
     payload = assert_error(api.put(f"/data/companies/{created['id']}", json={"type": "z"}), 400)
