@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import nh3
@@ -51,6 +51,7 @@ _CELL_DATE_TIMES = ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:
 Errors = list[dict[str, Any]]
 FIELD_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
 ON_DELETE = ("none", "removeRelationship", "deleteRecord")  # what a relationship does when its target is deleted
+EXTRA_DECIMALS = ("round", "truncate", "error")  # what a decimal does with more decimals than its rule allows
 
 
 class References(Protocol):
@@ -404,11 +405,18 @@ class DecimalType(FieldType):
         if isinstance(value, float) and not math.isfinite(value):
             raise FieldInvalid("Must be a finite number")
         decimals = min(int(field.type_rules.get("decimals", self.max_decimals)), self.max_decimals)
-        rounded = round(float(value), decimals)
-        if field.type_rules.get("extraDecimals") == "error" and rounded != float(value) and _RULES_CHECKED.get():
+        mode = field.type_rules.get("extraDecimals")
+        limited = limit_decimals(float(value), decimals, mode)
+        if mode == "error" and limited != float(value) and _RULES_CHECKED.get():
             raise FieldInvalid(f"At most {decimals} decimals are allowed")
-        _check_range(rounded, field)
-        return int(rounded) if rounded.is_integer() and isinstance(value, int) else rounded
+        _check_range(limited, field)
+        return int(limited) if limited.is_integer() and isinstance(value, int) else limited
+
+    def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
+        mode = rules.get("extraDecimals")
+        if mode is not None and mode not in EXTRA_DECIMALS:
+            errors.append(rule_error(f"{path}.extraDecimals", f"extraDecimals is one of {', '.join(EXTRA_DECIMALS)}",
+                                     mode))
 
     def parse_filter(self, raw: str, field: Field) -> Any:
         try:
@@ -839,6 +847,17 @@ TYPES: dict[str, FieldType] = {t.name: t for t in [
     NestedType("nestedFields", "nested", frozenset({"equals", "empty", "notEmpty"}),
                frozenset({"first", "last"}), sortable=False),
 ]}
+
+
+def limit_decimals(number: float, decimals: int, mode: str | None) -> float:
+    """``number`` with at most ``decimals`` decimals: cut toward zero for ``truncate`` (on the shortest decimal text
+    of the float, so 0.29 stays 0.29), else rounded (``round``, the default; ``error`` refuses what this changes)."""
+    if mode != "truncate":
+        return round(number, decimals)
+    exact = Decimal(repr(number))
+    if exact.as_tuple().exponent >= -decimals:  # type: ignore[operator]  # a finite number: an int
+        return number  # nothing to cut (also 1e+300, which quantize could not hold)
+    return float(exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_DOWN))
 
 
 def plain_number(value: float | int) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 from entities.metadata import RESERVED, Entity, Field
 from entities.transfer.cells import unguard_formula
 from entities.transfer.headers import ImportPlan
-from entities.types import ChoiceType, DecimalType, IntegerType, TextType
+from entities.types import ChoiceType, DecimalType, IntegerType, TextType, limit_decimals
 
 _ASCII_INTEGER = re.compile(r"[+-]?[0-9]+")
 _ASCII_DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")  # Decimal(text) is finite and float(Decimal) == float(text)
@@ -130,7 +130,8 @@ def _decimal(f: Field, general: Converter) -> Converter:
         decimals = min(int(rules.get("decimals", most)), most)
     except (TypeError, ValueError):
         return general
-    strict = rules.get("extraDecimals") == "error"
+    mode = rules.get("extraDecimals")
+    strict = mode == "error"
     low, high = rules.get("min"), rules.get("max")
 
     def decimal(text: str) -> Any:
@@ -142,7 +143,7 @@ def _decimal(f: Field, general: Converter) -> Converter:
         number = float(value)
         if not math.isfinite(number):
             return general(text)
-        rounded = round(number, decimals)
+        rounded = limit_decimals(number, decimals, mode)
         if strict and rounded != number:
             return general(text)
         if (low is not None and rounded < low) or (high is not None and rounded > high):

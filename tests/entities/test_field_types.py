@@ -95,6 +95,29 @@ def test_bad_update_leaves_the_record_untouched(app, things: Api):
     assert again["count"] == 10 and again["version"] == 0
 
 
+def test_decimal_extra_decimals_round_truncate_or_refuse(api: Api):
+    """§3.2: a decimal's extra-decimals action is Round (the default), Truncate (toward zero) or Throw error."""
+    fields = [{"name": "rounded", "type": "decimal", "typeRules": {"decimals": 2, "extraDecimals": "round"}},
+              {"name": "cut", "type": "decimal", "typeRules": {"decimals": 2, "extraDecimals": "truncate"}},
+              {"name": "cash", "type": "money", "typeRules": {"decimals": 0, "extraDecimals": "truncate"}},
+              {"name": "exact", "type": "decimal", "typeRules": {"decimals": 2, "extraDecimals": "error"}}]
+    assert api.put("/metadata/entities/numbers", json={"name": "numbers", "fields": fields}).status_code == 200
+    made = api.post("/data/numbers", json={"rounded": 1.239, "cut": 1.239, "cash": 19.99, "exact": 1.23})
+    assert made.status_code == 200, made.get_json()
+    assert {k: made.get_json()[k] for k in ("rounded", "cut", "cash", "exact")} == {
+        "rounded": 1.24, "cut": 1.23, "cash": 19, "exact": 1.23}
+    record = made.get_json()["id"]
+    for sent, kept in ((-1.239, -1.23), (0.29, 0.29), (7, 7), (2.5e15, 2.5e15)):
+        assert api.put(f"/data/numbers/{record}", json={"cut": sent}).get_json()["cut"] == kept
+    refused = api.put(f"/data/numbers/{record}", json={"exact": 1.239})
+    assert refused.status_code == 400 and refused.get_json()["errors"][0]["field"] == "exact"
+    fields[1]["typeRules"]["extraDecimals"] = "floor"
+    bad = api.put("/metadata/entities/numbers", json={"name": "numbers", "fields": fields})
+    assert bad.status_code == 400
+    assert [(e["field"], e["additionalInfo"]) for e in bad.get_json()["errors"]] == [
+        ("fields[1].typeRules.extraDecimals", {"rejectedValue": "floor"})]
+
+
 def test_required_and_unique(api: Api):
     missing = api.post("/data/companies", json={"state": "active"})
     assert missing.status_code == 400

@@ -35,6 +35,7 @@ FIELDS = [
     {"name": "price", "label": "Price", "type": "money"},
     {"name": "ratio", "label": "Ratio", "type": "decimal", "typeRules": {"decimals": 1, "min": 0}},
     {"name": "exact", "label": "Exact", "type": "decimal", "typeRules": {"decimals": 2, "extraDecimals": "error"}},
+    {"name": "cut", "label": "Cut", "type": "decimal", "typeRules": {"decimals": 2, "extraDecimals": "truncate"}},
     {"name": "share", "label": "Share", "type": "percentage"},
     {"name": "capped", "label": "Capped", "type": "money", "typeRules": {"max": 12, "decimals": 0}},
     {"name": "active", "label": "Active", "type": "boolean"},
