@@ -207,6 +207,9 @@ HTML_ATTRS = {
     "th": {"abbr", "axis", "colspan", "rowspan", "width", "scope"},
     "ul": {"type"},
 }
+HTML_LINK_SCHEMES = {"http", "https", "ftp", "mailto"}  # a href; img src takes http and https only
+_URL_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):")
+_URL_NOISE = re.compile(r"[\t\n\r\x01-\x1f]")  # characters a browser drops from a URL before reading it
 
 
 # False while values are loaded without their type rules (an import's ``performValidations=false``): lengths,
@@ -261,13 +264,23 @@ class TextType(FieldType):
         return raw
 
 
+def _html_attribute(tag: str, attribute: str, value: str) -> str | None:
+    """An image's ``src`` keeps only http(s) (or a relative URL); the sanitizer's schemes are a link's four."""
+    if tag == "img" and attribute == "src":
+        url = _URL_NOISE.sub("", value).strip("\x00 ").lower()  # as a browser reads it: " F\tTP:" is ftp
+        scheme = _URL_SCHEME.match(url)
+        if scheme is not None and scheme.group(1) not in ("http", "https"):
+            return None
+    return value
+
+
 @dataclass(frozen=True)
 class HtmlType(TextType):
     def load(self, value: Any, field: Field) -> Any:
         value = _require_str(value)
         _check_length(value, field, self.default_max)
-        return nh3.clean(value, tags=HTML_TAGS, attributes=HTML_ATTRS,
-                         url_schemes={"http", "https", "ftp", "mailto"}, link_rel=None)
+        return nh3.clean(value, tags=HTML_TAGS, attributes=HTML_ATTRS, url_schemes=HTML_LINK_SCHEMES, link_rel=None,
+                         attribute_filter=_html_attribute)
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,23 @@ def test_html_is_sanitised(things: Api):
     assert body["page"].startswith('<p class="x">Hi')
 
 
+def test_html_image_sources_are_http_or_https_and_links_keep_their_four_schemes(things: Api):
+    """§3.2: img src http/https only; a href ftp/http/https/mailto."""
+    images = ['<img src="https://x.io/a.png">', '<img src="http://x.io/a.png">', '<img src="ftp://x.io/a.png">',
+              '<img src="mailto:a@b.io">', '<img src=" FTP://x.io/a.png">', '<img src="f\ttp://x.io/a.png">',
+              '<img src="data:image/png;base64,AAAA">', '<img src="/a.png">']
+    links = ['<a href="ftp://x.io/f">f</a>', '<a href="mailto:a@b.io">m</a>', '<a href="https://x.io">h</a>',
+             '<a href="data:text/html,x">d</a>']
+    page = things.post("/data/things", json={"page": "".join(images + links)}).get_json()["page"]
+    sources = ("https://x.io/a.png", "http://x.io/a.png", "ftp://x.io/a.png", "mailto:a@b.io", "FTP://x.io/a.png",
+               "data:image", "/a.png")
+    kept = [src for src in sources if f'src="{src}' in page or f'src=" {src}' in page]
+    assert kept == ["https://x.io/a.png", "http://x.io/a.png", "/a.png"]
+    assert page.count("<img") == len(images)  # a refused source leaves the image without it
+    assert all(f'href="{href}"' in page for href in ("ftp://x.io/f", "mailto:a@b.io", "https://x.io"))
+    assert "data:text" not in page
+
+
 BAD = [
     ("title", "x"), ("title", "x" * 11), ("title", 5), ("code", "abc"), ("mail", "not-an-email"),
     ("site", "ftp//nope"), ("phone", "12"), ("count", 11), ("count", -1), ("count", 1.5), ("count", "3"),
