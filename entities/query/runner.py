@@ -53,18 +53,19 @@ def count(col: Any, q: ListQuery, max_time_ms: int) -> int:
 
 
 def iterate_ids(col: Any, mongo_filter: dict[str, Any], batch_size: int = 500,
-                after: ObjectId | None = None) -> Iterator[list[ObjectId]]:
-    """Matching ids in ascending batches, walking by ``_id`` so memory stays flat however many match.
+                after: ObjectId | None = None, direction: int = 1) -> Iterator[list[ObjectId]]:
+    """Matching ids in batches, ascending (``direction=-1``: descending, the list's default order), walking by
+    ``_id`` so memory stays flat however many match; ``after`` is the last id already seen in that order.
 
     On MongoDB each batch is one indexed keyset query (no cursor left open while the caller works).
     The embedded store has no index to seek with, so a keyset query there re-scans and re-sorts the
     collection per batch (O(n²) in all); it reads the matching ids once instead, a list far smaller
     than the in-memory collection it comes from."""
     if not isinstance(col, Collection):
-        yield from _embedded_batches(col, mongo_filter, batch_size, after)
+        yield from _embedded_batches(col, mongo_filter, batch_size, after, direction)
         return
     while True:
-        cursor = col.find(_after(mongo_filter, after), {"_id": 1}).sort("_id", 1).limit(batch_size)
+        cursor = col.find(_after(mongo_filter, after, direction), {"_id": 1}).sort("_id", direction).limit(batch_size)
         batch = [d["_id"] for d in cursor.batch_size(batch_size)]
         if not batch:
             return
@@ -72,14 +73,15 @@ def iterate_ids(col: Any, mongo_filter: dict[str, Any], batch_size: int = 500,
         after = batch[-1]
 
 
-def _after(mongo_filter: dict[str, Any], after: ObjectId | None) -> dict[str, Any]:
+def _after(mongo_filter: dict[str, Any], after: ObjectId | None, direction: int) -> dict[str, Any]:
     if after is None:
         return dict(mongo_filter)
-    return {"$and": [mongo_filter, {"_id": {"$gt": after}}]} if mongo_filter else {"_id": {"$gt": after}}
+    beyond = {"_id": {"$gt" if direction > 0 else "$lt": after}}
+    return {"$and": [mongo_filter, beyond]} if mongo_filter else beyond
 
 
 def _embedded_batches(col: Any, mongo_filter: dict[str, Any], batch_size: int,
-                      after: ObjectId | None) -> Iterator[list[ObjectId]]:
-    ids = [d["_id"] for d in col.find(_after(mongo_filter, after), {"_id": 1}).sort("_id", 1)]
+                      after: ObjectId | None, direction: int) -> Iterator[list[ObjectId]]:
+    ids = [d["_id"] for d in col.find(_after(mongo_filter, after, direction), {"_id": 1}).sort("_id", direction)]
     for start in range(0, len(ids), batch_size):
         yield ids[start:start + batch_size]

@@ -47,10 +47,9 @@ EXPORT_ONLY_PARAMS = ("_fields", "_useFieldNames")
 
 
 def export_query(entity: Entity, args: MultiDict, base: dict[str, Any] | None = None) -> ListQuery:
-    """The query language over the export's parameters: no ``_size`` means every match; no sort, creation order."""
+    """The query language over the export's parameters: the records and order ``GET /data/{entity}`` gives for
+    them (newest first without a sort), except that no ``_size`` means every match."""
     query = MultiDict([(k, v) for k, v in args.items(multi=True) if k not in EXPORT_ONLY_PARAMS])
-    if "_sortField" not in query and "_sortType" not in query:
-        query["_sortType"] = "asc"
     return parse_list_query(entity, query, base, default_size=MAX_EXPORT, max_size=MAX_EXPORT)
 
 
@@ -88,15 +87,16 @@ def _visible(selected: list[Selected], p: EntityPolicy, prefix: str) -> list[Sel
 def record_batches(col: Any, q: ListQuery, projection: dict[str, int], batch_size: int) -> Iterator[list[dict]]:
     """The matching records in query order, one batch at a time.
 
-    Creation order (the default) walks ``_id`` in keyset batches and fetches each batch by id; any other
-    sort streams one server-side cursor batch by batch."""
+    Id order (the default, newest first, or ``_sortField=id``) walks ``_id`` in keyset batches either way and
+    fetches each batch by id; any other sort streams one server-side cursor batch by batch."""
     left = q.limit
     if not left:
         return
     q.bind_cursor(col)
-    if q.sort[0] == ("_id", 1):
+    key, direction = q.sort[0]
+    if key == "_id":
         skip = q.skip
-        for ids in iterate_ids(col, q.page_filter(), batch_size):
+        for ids in iterate_ids(col, q.page_filter(), batch_size, direction=direction):
             if skip:
                 dropped, skip = min(skip, len(ids)), skip - min(skip, len(ids))
                 ids = ids[dropped:]

@@ -232,7 +232,8 @@ class EntityDocument:
             f"{self.base}/export": {
                 "put": self.op("export", f"Export {label} records to CSV",
                                description="A background `EXPORT_RECORDS` job; its `results.fileId` downloads the "
-                                           "file from `/files/{fileId}`.",
+                                           "file from `/files/{fileId}`. Rows are the records the list gives for "
+                                           "the same parameters, in its order; no `_size` means every match.",
                                parameters=[query("_fields", {"type": "string"}, "the columns"),
                                            query("_useFieldNames", {"type": "boolean"},
                                                  "headers are field names instead of labels"),

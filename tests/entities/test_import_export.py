@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 
 from core.storage import drop_embedded
+from entities.transfer import exporter
 from entities.transfer.importer import RowImporter
 from tests.conftest import Api, company, create, login, make_app
 from tests.conftest import wait_for_job as wait_for
@@ -333,9 +334,9 @@ def test_export_with_a_query_and_fields(api: Api):
             {"state": f"S{i}", "zipCode": "1"}, {"state": f"T{i}"}][: 1 + i % 2]))
     job, rows = run_export(api, "companies", "type=b&_size=50&_fields=name,addresses.state&_useFieldNames=true")
     assert job["results"]["recordsExported"] == 2 and job["data"]["entityName"] == "companies"
-    assert rows == [["name", "addresses[0].state", "addresses[1].state"], ["c1", "S1", "T1"], ["c3", "S3", "T3"]]
+    assert rows == [["name", "addresses[0].state", "addresses[1].state"], ["c3", "S3", "T3"], ["c1", "S1", "T1"]]
     _, labelled = run_export(api, "companies", "type=a&_fields=name,numberOfEmployees,isCustomer")
-    assert labelled == [["Name", "Number of employees", "Is customer"], ["c0", "95", "false"], ["c2", "95", "false"]]
+    assert labelled == [["Name", "Number of employees", "Is customer"], ["c2", "95", "false"], ["c0", "95", "false"]]
     _, sized = run_export(api, "companies", "_size=1&_sortField=name&_sortType=desc&_fields=name")
     assert sized == [["Name"], ["c3"]]
 
@@ -345,7 +346,7 @@ def test_export_related_fields_and_relationship_labels(api: Api):
     create(api, "contacts", {"firstName": "Ann", "lastName": "Lee", "company": acme["id"]})
     create(api, "contacts", {"firstName": "Bob", "lastName": "Ray"})
     _, rows = run_export(api, "contacts", "_fields=firstName,company,company.type,id,version&_useFieldNames=true")
-    assert rows == [["firstName", "company", "company.type"], ["Ann", "Acme", "c"], ["Bob", "", ""]]
+    assert rows == [["firstName", "company", "company.type"], ["Bob", "", ""], ["Ann", "Acme", "c"]]
 
 
 def test_export_of_more_records_than_one_batch(small_batches: Flask):
@@ -356,10 +357,68 @@ def test_export_of_more_records_than_one_batch(small_batches: Flask):
     job, rows = run_export(api, "plain", "_useFieldNames=true")
     assert job["results"]["recordsExported"] == 23 and job["recordsProcessed"] == 23 and job["recordsCount"] == 23
     assert rows[0] == ["code", "tags[0]", "tags[1]", "tags[2]"]
-    assert [r[0] for r in rows[1:]] == [f"p{i:02d}" for i in range(23)]
-    assert rows[4] == ["p03", "x", "x", "x"] and rows[5] == ["p04", "", "", ""]
+    assert [r[0] for r in rows[1:]] == [f"p{i:02d}" for i in reversed(range(23))]  # newest first, as listed
+    assert rows[4] == ["p19", "x", "x", "x"] and rows[7] == ["p16", "", "", ""]
     _, offset = run_export(api, "plain", "_offset=20&_fields=code")
-    assert offset == [["Code"], ["p20"], ["p21"], ["p22"]]
+    assert offset == [["Code"], ["p02"], ["p01"], ["p00"]]
+    _, ascending = run_export(api, "plain", "_sortType=asc&_offset=20&_fields=code")
+    assert ascending == [["Code"], ["p20"], ["p21"], ["p22"]]
+
+
+@pytest.mark.parametrize("query", ["type=b&_size=1", "type=b", "_size=2&_offset=1", "_offset=3&_size=2",
+                                   "_sortField=name&_sortType=asc&_size=3", "_sortType=asc&_size=2",
+                                   "_sortField=numberOfEmployees&_size=4"])
+def test_an_export_holds_the_records_of_the_list_in_its_order(api: Api, query: str):
+    for i, kind in enumerate("abbabb"):
+        create(api, "companies", company(name=f"c{i}", type=kind, numberOfEmployees=10 * (i % 3)))
+    listed = [r["name"] for r in api.get(f"/data/companies?{query}").get_json()["items"]]
+    _, rows = run_export(api, "companies", f"{query}&_fields=name")
+    assert [r[0] for r in rows[1:]] == listed and listed
+
+
+def test_an_export_from_a_record_id_offset_continues_the_list(api: Api):
+    for i in range(5):
+        create(api, "companies", company(name=f"c{i}"))
+    first = api.get("/data/companies?_size=2").get_json()
+    rest = [r["name"] for r in api.get(f"/data/companies?_offset={first['offset']}").get_json()["items"]]
+    _, rows = run_export(api, "companies", f"_offset={first['offset']}&_fields=name")
+    assert [r[0] for r in rows[1:]] == rest == ["c2", "c1", "c0"]
+
+
+@pytest.mark.parametrize("how", [("stop",), ("stop", "forceStop")])
+def test_a_resumed_export_writes_every_record_once(small_batches: Flask, monkeypatch: pytest.MonkeyPatch,
+                                                   how: tuple[str, ...]):
+    api = login(small_batches)
+    define(api, "plain", [{"name": "code", "type": "text"}])
+    for i in range(23):
+        create(api, "plain", {"code": f"p{i:02d}"})
+    reached, released = threading.Event(), threading.Event()
+    original = exporter.cells_of
+
+    def gated(selected: Any, doc: dict[str, Any], *rest: Any) -> Any:
+        if doc.get("code") == "p10" and not released.is_set():  # the third batch, newest first
+            reached.set()
+            assert released.wait(20)
+        return original(selected, doc, *rest)
+    monkeypatch.setattr(exporter, "cells_of", gated)
+    walks: list[int] = []
+    walk = exporter.iterate_ids
+    monkeypatch.setattr(exporter, "iterate_ids", lambda *a, **kw: walks.append(kw["direction"]) or walk(*a, **kw))
+    job_id = api.put("/data/plain/export?_useFieldNames=true").get_json()["jobId"]
+    assert reached.wait(20)
+    for action in how:
+        assert api.put(f"/status/jobs/{job_id}/{action}").status_code == 200
+    released.set()
+    stopped = wait_for(api, job_id, ("STOPPED",))
+    assert small_batches.extensions["runtime"].jobs.dispatcher.wait_idle(20)
+    assert stopped["status"] == "STOPPED" and not stopped.get("results")
+    assert api.put(f"/status/jobs/{job_id}/resume").status_code == 200
+    done = wait_for(api, job_id, ("FINISHED",))
+    download = api.client.get(urlparse(done["results"]["fileLink"]).path, headers={"token": api.token})
+    rows = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
+    assert [r[0] for r in rows[1:]] == [f"p{i:02d}" for i in reversed(range(23))]  # each once, newest first
+    assert done["results"]["recordsExported"] == 23 and done["recordsProcessed"] == 23
+    assert walks == [-1, -1]  # both runs walked the ids newest first in keyset batches, never a cursor
 
 
 def test_export_of_every_type_then_import_reproduces_the_records(api: Api):
@@ -380,7 +439,7 @@ def test_export_of_every_type_then_import_reproduces_the_records(api: Api):
         assert job["results"] == {"rowsImported": 3, "rowsWithErrors": 0}, job
         copies = items(api, "copies")
         assert len(copies) == 3
-        for original, imported in zip(originals, copies, strict=True):
+        for original, imported in zip(reversed(originals), copies, strict=True):  # exported newest first
             assert _comparable(imported) == _comparable(original)
 
 
