@@ -13,6 +13,7 @@ from typing import Any
 from flask import g, jsonify, request
 
 from core.api import parser
+from core.context import WriteContext
 from core.errors import BadRequest, NotFound
 from core.http import json_body
 from core.identity import write_context
@@ -52,6 +53,16 @@ def _submit(entity: Entity, action: Action, body: Any, selection: dict[str, Any]
     return jsonify(svc.jobs.job_link(job))
 
 
+def _check_before_queueing(runner: ActionService, entity: Entity, action: Action, ids: list[str], single: bool,
+                           ctx: WriteContext) -> None:
+    """The refusals a sync run of ``ids`` answers for the whole request, answered before its job is queued:
+    one record (404/403, see ``check_one``) or, for a manyRecords action, an id that cannot be a record's."""
+    if action.type == "oneRecord" and single:
+        runner.check_one(entity, action, ids[0], ctx)
+    elif action.type == "manyRecords":
+        selection_filter(entity, ids, None)
+
+
 def run_on_ids(entity: Entity, ids: list[str] | None, action_name: str):
     svc = services()
     action = _action(entity, action_name)
@@ -66,6 +77,7 @@ def run_on_ids(entity: Entity, ids: list[str] | None, action_name: str):
     if len(ids) > svc.config.sync_max_records and not _wants_async(action):
         raise BadRequest(f"More than {svc.config.sync_max_records} records: use _async=true")
     if _wants_async(action):
+        _check_before_queueing(runner, entity, action, ids, single, ctx)
         return _submit(entity, action, body, {"ids": ids})
     if action.type == "oneRecord":
         if single:

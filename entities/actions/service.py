@@ -98,16 +98,24 @@ class ActionService:
         if rule.never or (action.type == "global" and not rule.always):
             raise forbidden("action" if single else "actionMany")
 
+    def check_one(self, entity: Entity, action: Action, record_id: ObjectId | str, ctx: WriteContext
+                  ) -> dict[str, Any]:
+        """The record ``action`` would run on, when ``ctx`` may run it there: 404 no such record (or not a record
+        id), 403 not on this record. A background run of one record answers these before it is queued, as the
+        sync run does; the precondition is left to the run (the record may change before the job starts)."""
+        doc = self.svc.records.get(entity, record_id)
+        if not action_rule(entity, action.name, ctx).allows(doc):
+            raise forbidden("action")
+        return doc
+
     # --- one record ------------------------------------------------------------------------------
 
     def run_one(self, entity: Entity, action: Action, record_id: ObjectId | str, params: dict[str, Any],
                 user: dict[str, Any], ctx: WriteContext, hooks: JobHooks | None = None) -> Any:
         """Run a oneRecord action on one record. Returns the custom response or the updated record."""
         records = self.svc.records
-        doc = records.get(entity, record_id)
+        doc = self.check_one(entity, action, record_id, ctx)
         oid = doc["_id"]
-        if not action_rule(entity, action.name, ctx).allows(doc):
-            raise forbidden("action")
         shown = policy(entity, ctx.caller) if ctx.caller is not None else UNRESTRICTED
         ctx = _as_action(ctx, entity, action)
         if action.precondition:

@@ -114,6 +114,27 @@ def test_a_caller_who_can_never_run_an_action_gets_403_for_every_form(world: dic
     assert api.get("/data/companies").get_json()["total"] == 3
 
 
+def test_a_background_action_on_one_record_is_checked_up_front(world: dict[str, Any], api: Api):
+    """404 and 403 as the sync run answers them, before a job is queued; the precondition is the job's."""
+    user, sales = world["conditional"], world["sales"]
+    a, b, off = world["a"], world["b"], world["off"]
+    for suffix in ("", "?_async=true"):
+        _forbidden(user.put(f"/data/companies/{b}/customResponse{suffix}"), ACTION_ONE)  # this record: type b
+        _forbidden(sales.put(f"/data/companies/{off}/logSomething{suffix}"), ACTION_ONE)  # one sales cannot access
+        for who in (user, api):
+            missing = who.put(f"/data/companies/{ObjectId()}/customResponse{suffix}")
+            assert missing.status_code == 404 and missing.get_json()["code"] == "notFound", missing.get_json()
+            assert who.put(f"/data/companies/not-an-id/customResponse{suffix}").status_code == 404
+        assert api.put(f"/data/companies/not-an-id/countEmployees{suffix}").status_code == 404  # manyRecords
+    assert _jobs(api) == 0
+    job = wait_for_job(user, user.put(f"/data/companies/{a}/customResponse?_async=true").get_json()["jobId"])
+    assert job["status"] == "FINISHED" and job["hasErrors"] is False
+    assert job["results"]["results"][a] == {"status": "ok", "response": "This is a custom response"}
+    unmet = wait_for_job(api, api.put(f"/data/companies/{a}/activate?_async=true").get_json()["jobId"])
+    assert unmet["status"] == "FINISHED" and unmet["hasErrors"] is True  # A is active: checked when it runs
+    assert "precondition" in unmet["results"]["results"][a]["errorMessage"]
+
+
 def test_refused_before_the_parameters_are_read(world: dict[str, Any]):
     refused = world["stranger"].put(f"/data/companies/{world['a']},{world['b']}/logSomething", json={"param1": 5})
     _forbidden(refused, ACTION_MANY)  # not a 400 about param1
