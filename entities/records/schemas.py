@@ -6,6 +6,8 @@ and the query parser reads them from the query string.
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from core.api import AnyBody, Flag, QuerySchema
@@ -26,7 +28,7 @@ class ListQuery(ReadQuery):
     _globalSearch = ma.fields.String()
 
 
-class DeleteIdsQuery(QuerySchema):
+class DeleteOptions(QuerySchema):
     _async = Flag(metadata={"description": "Delete in a background job"})
     _lowPriority = Flag()
     _triggerEvents = Flag(metadata={"description": "false: no listener fires for these deletes (default true)"})
@@ -34,7 +36,23 @@ class DeleteIdsQuery(QuerySchema):
                                                        "point at the records are not applied (default true)"})
 
 
-class DeleteQuery(ListQuery, DeleteIdsQuery):
+class DeleteIdsQuery(DeleteOptions):
+    """A delete of ids also takes ``async`` for ``_async`` (the name the platform's text uses for it). Only here:
+    over a query, ``async`` would be a field filter."""
+
+    async_ = Flag(data_key="async", metadata={"description": "Same as `_async` (if both are given they must agree)"})
+
+    @ma.post_load
+    def _alias(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        alias = data.pop("async_", None)
+        if alias is not None and data.get("_async", alias) != alias:
+            raise ma.ValidationError("async and _async disagree: give one of them, or the same value", "async")
+        if alias is not None:
+            data["_async"] = alias
+        return data
+
+
+class DeleteQuery(ListQuery, DeleteOptions):
     """A delete over a query: the list parameters and field filters select the records."""
 
 

@@ -62,6 +62,7 @@ def id_param(many: bool = False) -> dict[str, Any]:
 
 
 ASYNC = query("_async", {"type": "boolean"}, "run in a background job; the answer is `{jobLink, jobId}`")
+ASYNC_ALIAS = query("async", {"type": "boolean"}, "the same as `_async` (if both are given they must agree)")
 LOW_PRIORITY = query("_lowPriority", {"type": "boolean"}, "queue the job on the low-priority queue")
 
 
@@ -205,7 +206,7 @@ class EntityDocument:
                 "delete": self.op("delete", f"Delete {label} records by id",
                                   description="One id answers the deleted record; several (comma-separated) answer "
                                               "`{id: {status, response | errorMessage}}`.",
-                                  parameters=[id_param(many=True), ASYNC, LOW_PRIORITY],
+                                  parameters=[id_param(many=True), ASYNC, ASYNC_ALIAS, LOW_PRIORITY],
                                   responses=responses({"anyOf": [record, self._per_id_or_job()]},
                                                       "The deleted record(s)", 400, 409)),
             },

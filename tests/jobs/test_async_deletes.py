@@ -53,6 +53,24 @@ def test_async_delete_of_one_record_writes_history(app, api, jobs):
     assert entry["user"] == "admin@example.com" and entry["contextPath"] == "entities.companies.delete"
 
 
+def test_async_is_another_name_of__async_on_a_delete_of_ids(app, api, jobs):
+    a, b, c, d = (create(api, "companies", company(name=f"c{i}"))["id"] for i in range(4))
+    one = api.delete(f"/data/companies/{a}?async=true")
+    many = api.delete(f"/data/companies/{b},{c}?async=true&_async=true")
+    wait_idle(jobs)
+    for response, ids in ((one, [a]), (many, [b, c])):
+        assert response.status_code == 200, response.get_json()
+        job = _job(api, response.get_json())
+        assert job["type"] == "DELETE_RECORDS" and job["status"] == "FINISHED" and job["data"]["ids"] == ids
+    for query in ("async=true&_async=false", "async=false&_async=true", "async=maybe"):
+        refused = api.delete(f"/data/companies/{d}?{query}")
+        assert refused.status_code == 400, (query, refused.get_json())
+        assert [e["field"] for e in refused.get_json()["errors"]] == ["async"], refused.get_json()
+    assert api.get("/status/jobs").get_json()["total"] == 2
+    assert api.delete(f"/data/companies/{d}?async=false").get_json()["id"] == d  # the record: deleted now
+    assert api.get("/data/companies").get_json()["total"] == 0
+
+
 def test_async_delete_of_many_ids_reports_missing_ones(app, api, jobs):
     records = [create(api, "companies", company(name=f"c{i}")) for i in range(3)]
     ids = [r["id"] for r in records]

@@ -106,6 +106,13 @@ def test_every_action_has_its_paths_and_parameter_schema(anon: Api):
     assert body["schema"] == {"$ref": "#/components/schemas/companies.actions.deactivate"}
 
 
+def test_a_delete_by_id_takes_async_as_another_name_of__async(anon: Api):
+    doc = document(anon.client)
+    by_id = [p.get("name") for p in doc["paths"]["/api/data/companies/{id}"]["delete"]["parameters"]]
+    by_query = [p.get("name") for p in doc["paths"]["/api/data/companies"]["delete"]["parameters"]]
+    assert {"_async", "async"} <= set(by_id) and "async" not in by_query  # over a query it would be a filter
+
+
 def test_one_entity_with_the_entity_parameter_and_404_for_an_unknown_one(anon: Api):
     doc = document(anon.client, "?entity=contacts")
     validate(doc)

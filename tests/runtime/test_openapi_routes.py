@@ -20,7 +20,7 @@ BODIES = {("post", "/api/auth/login"), ("post", "/api/auth/change-password"), ("
 QUERY = {("get", "/api/data/{entity_name}"): {"_size", "_offset", "_sortField", "_sortType", "_fields", "_format",
                                                "_query", "_relationshipsToFetch"},
          ("delete", "/api/data/{entity_name}"): {"_async", "_lowPriority", "_size"},
-         ("delete", "/api/data/{entity_name}/{record_ids}"): {"_async", "_lowPriority"},
+         ("delete", "/api/data/{entity_name}/{record_ids}"): {"_async", "async", "_lowPriority"},
          ("get", "/api/data/{entity_name}/history"): {"_size", "_offset", "from", "to", "eventTypes"},
          ("get", "/api/status/jobs"): {"type", "status", "hasErrors", "_size", "_offset"},
          ("get", "/api/status/logs"): {"period", "from", "to", "level", "_size"},
