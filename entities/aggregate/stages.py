@@ -26,7 +26,7 @@ from entities.aggregate.shape import (
 from entities.registry import data_collection_name
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
-COUNT_NAME_RE = re.compile(r"^[A-Za-z0-9]+$")
+COUNT_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 ACCUMULATOR_RE = re.compile(r"^\s*(?P<op>[A-Za-z]+)\s*\(\s*(?P<arg>[^()]*?)\s*\)\s*$")
 ACCUMULATORS = ("count", "sum", "avg", "first", "last", "min", "max")
 # On a multi-valued value these would work on whole arrays; unwind first.
@@ -167,7 +167,8 @@ def _accumulator(ctx: StageContext, name: str, spec: Any) -> tuple[dict[str, Any
 
 def count(ctx: StageContext, settings: Any) -> Step:
     if not isinstance(settings, str) or not COUNT_NAME_RE.match(settings):
-        raise ctx.error('settings is the name of the output field, letters and digits only, e.g. "total"')
+        raise ctx.error('settings is the name of the output field, letters, digits and underscores only, e.g. '
+                        '"counter_field"')
     # $facet so that no input still gives one document {name: 0}, on a real server as on the embedded one.
     stages = [{"$facet": {"counted": [{"$count": "n"}]}},
               {"$project": {settings: {"$ifNull": [{"$arrayElemAt": ["$counted.n", 0]}, 0]}}}]

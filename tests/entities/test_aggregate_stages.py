@@ -229,9 +229,18 @@ def test_count(api: Api, crm: Crm):
     assert items(api, "contacts", [{"count": "n1"}, {"match": {"n1": 5}}]) == [{"n1": 5}]
 
 
-@pytest.mark.parametrize("name", ["", "a.b", "a b", "x-y", 3, None, {"name": "n"}])
-def test_count_name_is_letters_and_digits(api: Api, name: Any):
-    assert error(api, "contacts", [{"count": name}]).startswith("stage 1 (count):")
+def test_count_name_of_the_platform_sample_may_hold_underscores(api: Api, crm: Crm):
+    assert items(api, "contacts", [{"count": "counter_field"}]) == [{"counter_field": 5}]  # platform-facts §2.2
+    assert items(api, "contacts", [{"count": "counter_field"}, {"match": {"counter_field": 5}},
+                                   {"sort": {"counter_field": "desc"}}]) == [{"counter_field": 5}]
+    assert items(api, "contacts", [{"count": "_n_2"}]) == [{"_n_2": 5}]
+    assert "starting with '$'" in error(api, "contacts", [{"count": "$n"}])  # never a leading $ (nor a dot, below)
+
+
+@pytest.mark.parametrize("name", ["", "a.b", "a b", "x-y", "n$", ".n", "é", 3, None, {"name": "n"}])
+def test_count_name_is_letters_digits_and_underscores(api: Api, name: Any):
+    message = error(api, "contacts", [{"count": name}])
+    assert message.startswith("stage 1 (count):") and "underscores" in message
 
 
 # --- unwind --------------------------------------------------------------------------------------
