@@ -126,12 +126,13 @@ def _group_keys(ctx: StageContext, by: list[str]) -> tuple[Any, dict[str, Any], 
             group_id[key] = f"${r.slot.type.key_path(r.mongo_path)}"
             accumulators[key] = {"$first": f"${r.mongo_path}"}
             final[key] = 1
-        elif r.slot.type.missing_value() is not None and not r.slot.many:
-            # unset values read as the type's missing value (booleans: false)
-            group_id[key] = {"$ifNull": [f"${r.mongo_path}", r.slot.type.missing_value()]}
-            final[key] = f"$_id.{key}"
         else:
-            group_id[key] = f"${r.mongo_path}"
+            # Unset values group with the value they render as: the type's missing value (booleans: false), and
+            # [] for a multi-valued one (never set, null and [] are one group; so are a path into a missing
+            # multi-valued group and one into a group whose items lack the field).
+            missing = [] if r.slot.many else r.slot.type.missing_value()
+            value = f"${r.mongo_path}"
+            group_id[key] = value if missing is None else {"$ifNull": [value, missing]}
             final[key] = f"$_id.{key}"
         entries.append(Entry(path, key, r.slot))
     if len(group_id) != 1:

@@ -202,6 +202,34 @@ def test_group_key_of_a_multi_valued_path_is_the_array(api: Api, crm: Crm):
     assert rows == [{"addresses.state": ["NV", "CA"]}]
 
 
+def test_group_by_a_multi_valued_path_puts_unset_null_and_empty_in_one_group(api: Api, crm: Crm):
+    """Trudoo has ``addresses: []``; the others below never set it, set it to null, or hold no state."""
+    unset = company(name="NoAddresses")
+    del unset["addresses"]
+    for body in (unset, company(name="NullAddresses", addresses=None),
+                 company(name="NoState", addresses=[{"zipCode": "1"}])):
+        create(api, "companies", body)
+    rows = items(api, "companies", [{"group": {"by": "addresses.state", "n": "count()"}}])
+    assert sorted(rows, key=lambda r: r["n"]) == [{"addresses.state": ["CA"], "n": 1},
+                                                  {"addresses.state": ["NV", "CA"], "n": 1},
+                                                  {"addresses.state": [], "n": 4}]
+
+
+def test_group_by_a_multi_valued_field_puts_unset_null_and_empty_in_one_group(api: Api):
+    definition = {"name": "tagged", "fields": [{"name": "code", "type": "text"},
+                                               {"name": "tags", "type": "text", "multiplicity": "many"}]}
+    assert api.put("/metadata/entities/tagged", json=definition).status_code == 200
+    for body in ({"code": "unset"}, {"code": "null", "tags": None}, {"code": "empty", "tags": []},
+                 {"code": "x1", "tags": ["x"]}, {"code": "x2", "tags": ["x"]}, {"code": "xy", "tags": ["x", "y"]}):
+        create(api, "tagged", body)
+    rows = items(api, "tagged", [{"group": {"by": "tags", "n": "count()"}}])
+    assert sorted(rows, key=lambda r: r["tags"]) == [{"tags": [], "n": 3}, {"tags": ["x"], "n": 2},
+                                                     {"tags": ["x", "y"], "n": 1}]
+    two_keys = items(api, "tagged", [{"match": {"code": "unset,null,empty"}}, {"group": {"by": "tags,code"}},
+                                     {"group": {"by": "tags", "n": "count()"}}])
+    assert two_keys == [{"tags": [], "n": 3}]  # with several keys too
+
+
 def test_group_errors(api: Api):
     assert "'t': an accumulator" in error(api, "contacts", [{"group": {"by": "company", "t": "push(firstName)"}}])
     assert "count() takes no field" in error(api, "contacts", [{"group": {"t": "count(firstName)"}}])
