@@ -177,19 +177,25 @@ class JobService:
     # resumes them. A root that has ended can still stop, resume, force-stop or cancel what it left running.
 
     def stop(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
-        """RUNNING → STOPPING (the worker stops at its next checkpoint); PENDING → STOPPED."""
+        """RUNNING → STOPPING (the worker stops at its next checkpoint); PENDING → STOPPED, whatever the job.
+
+        A job that cannot be interrupted (``stoppable`` false: listener and webhook jobs) is refused only while
+        it runs and is the job asked; below a stopped root it runs on and completes (it stays RUNNING)."""
         doc = self._for_action(raw_id, user, "stopped")
-        if not doc.get("stoppable", True):
-            raise BadRequest("Jobs of this type cannot be stopped", jobStatus=doc["status"])
+        if doc["status"] == RUNNING and doc.get("runner") and not doc.get("stoppable", True):
+            raise BadRequest("Jobs of this type cannot be stopped while they run", jobStatus=RUNNING)
         return self._over_tree(doc, user, self._stop_one, (RUNNING, PENDING), "stopped", "Stop requested")
 
     def _stop_one(self, job: dict[str, Any]) -> dict[str, Any] | None:
-        if not job.get("stoppable", True):
-            return None
+        """A job waiting to run (PENDING, or RUNNING again after a resume but not picked up yet) → STOPPED; a
+        running one → STOPPING if it can be interrupted. The waiting cases come first: a PENDING job claimed
+        meanwhile is then still caught as RUNNING."""
         job_id = job["_id"]
-        return (self.repo.transition(job_id, RUNNING, {"status": STOPPED}, {"runner": None})  # resumed, not picked up
-                or self.repo.transition(job_id, RUNNING, {"status": STOPPING})
-                or self.repo.transition(job_id, PENDING, {"status": STOPPED}))
+        waiting = (self.repo.transition(job_id, RUNNING, {"status": STOPPED}, {"runner": None})
+                   or self.repo.transition(job_id, PENDING, {"status": STOPPED}))
+        if waiting is not None or not job.get("stoppable", True):
+            return waiting
+        return self.repo.transition(job_id, RUNNING, {"status": STOPPING})
 
     def resume(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
         """STOPPED → RUNNING (PENDING if it never started), queued again to continue from its checkpoint."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from jobs.model import CANCELED, FINISHED, PENDING, STOPPED, STOPPING, new_job
+from jobs.model import CANCELED, FINISHED, PENDING, RUNNING, STOPPED, STOPPING, new_job
 from tests.jobs.conftest import STEPS, admin, wait_idle
 
 
@@ -124,13 +124,37 @@ def test_a_finished_root_still_stops_what_it_left_waiting(app, api, jobs):
     assert _job(api, child["_id"])["status"] == FINISHED
 
 
-def test_a_child_that_cannot_be_stopped_runs_on_when_its_root_stops(app, api, jobs):
+def test_a_waiting_child_that_cannot_be_interrupted_is_stopped_with_its_root(app, api, jobs):
+    """"A pending job can always be stopped": an import's waiting listener jobs do not run after it stopped."""
     svc = app.extensions["runtime"]
     jobs.dispatcher.pause()
     root = svc.jobs.submit(STEPS, "root", {"steps": 1}, admin(app))
     child = svc.jobs.submit(STEPS, "child", {"steps": 1}, admin(app), parent=root, stoppable=False)
     assert _put(api, root["_id"], "stop").status_code == 200
-    assert _job(api, child["_id"])["status"] == PENDING
+    assert _job(api, child["_id"])["status"] == STOPPED
     jobs.dispatcher.unpause()
     wait_idle(jobs)
-    assert _job(api, child["_id"])["status"] == FINISHED
+    assert [_job(api, j["_id"])["status"] for j in (root, child)] == [STOPPED, STOPPED]  # neither ran
+    assert _put(api, root["_id"], "resume").status_code == 200
+    wait_idle(jobs)
+    assert [_job(api, j["_id"])["status"] for j in (root, child)] == [FINISHED, FINISHED]
+
+
+def test_a_running_child_that_cannot_be_interrupted_completes_when_its_root_stops(app, api, jobs, control):
+    root = _root_held(app)
+    control.block_at = 0
+    running = app.extensions["runtime"].jobs.submit(STEPS, "child", {"steps": 2}, admin(app), parent=root,
+                                                    stoppable=False)
+    assert control.entered.wait(10)
+    jobs.dispatcher.pause()
+    waiting = app.extensions["runtime"].jobs.submit(STEPS, "waiting child", {"steps": 1}, admin(app), parent=root,
+                                                    stoppable=False)
+    response = _put(api, root["_id"], "stop")
+    assert response.status_code == 200 and response.get_json()["status"] == STOPPED
+    assert [_job(api, j["_id"])["status"] for j in (running, waiting)] == [RUNNING, STOPPED]
+    control.proceed.set()
+    jobs.dispatcher.unpause()
+    wait_idle(jobs)
+    done = _job(api, running["_id"])
+    assert done["status"] == FINISHED and done["recordsProcessed"] == 2  # it was not interrupted
+    assert _job(api, waiting["_id"])["status"] == STOPPED

@@ -88,6 +88,26 @@ def test_stop_pending_then_resume_is_pending_again(app, api, jobs):
     assert _job(api, doc["_id"])["status"] == FINISHED
 
 
+def test_a_job_that_cannot_be_interrupted_is_stopped_while_pending_and_refused_while_running(app, api, jobs,
+                                                                                             control):
+    svc = app.extensions["runtime"]
+    jobs.dispatcher.pause()
+    waiting = svc.jobs.submit(STEPS, "listener-like", {"steps": 1}, admin(app), stoppable=False)
+    response = api.put(f"/status/jobs/{waiting['_id']}/stop")
+    assert response.status_code == 200 and response.get_json()["status"] == STOPPED
+    jobs.dispatcher.unpause()
+    control.block_at = 0
+    running = svc.jobs.submit(STEPS, "listener-like", {"steps": 2}, admin(app), stoppable=False)
+    assert control.entered.wait(10)
+    response = api.put(f"/status/jobs/{running['_id']}/stop")
+    assert response.status_code == 400 and response.get_json()["jobStatus"] == RUNNING
+    assert "cannot be stopped" in response.get_json()["message"]
+    control.proceed.set()
+    wait_idle(jobs)
+    assert _job(api, running["_id"])["status"] == FINISHED
+    assert _job(api, waiting["_id"])["status"] == STOPPED  # never ran
+
+
 def test_force_stop_then_cancel(app, api, jobs, control):
     control.block_at = 1
     doc = _submit(app, 4)
