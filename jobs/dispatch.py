@@ -26,7 +26,7 @@ class Dispatcher(Protocol):
         """Queue the job; returns the RQ job id (None when not on RQ)."""
 
     def force_stop(self, job: dict[str, Any]) -> None:
-        """Kill the work of a job now (its status is already STOPPED)."""
+        """Kill the work of a job now (its status is already STOPPED, or FINISHED by a kill)."""
 
 
 def new_rq_id(job: dict[str, Any]) -> str:
@@ -67,7 +67,7 @@ class RQDispatcher:
         try:
             send_stop_job_command(self.connection, job["rqJobId"])
         except Exception as exc:  # not running any more (finished, or its worker died): nothing to kill
-            log.info("forceStop of %s: %s", job["_id"], exc)
+            log.info("killing the work of job %s: %s", job["_id"], exc)
 
 
 class EmbeddedDispatcher:

@@ -7,7 +7,7 @@ Public fields follow the platform's job JSON. Internal fields (never rendered):
   mid-batch lets the next run tell "done by the killed run" from "never existed";
 * ``runner``: a token owned by the one execution holding the job; every progress write is fenced on it;
 * ``heartbeat``: epoch millis of the owner's last write; a stale one means the worker died;
-* ``rqJobId``: the RQ job of the latest enqueue (forceStop targets it);
+* ``rqJobId``: the RQ job of the latest enqueue (forceStop and kill target it);
 * ``runByEmail`` / ``runByDeveloper``: to rebuild the write context of the user who ran the job.
 """
 
@@ -26,6 +26,7 @@ PENDING, RUNNING, FINISHED = "PENDING", "RUNNING", "FINISHED"
 STOPPING, STOPPED, CANCELING, CANCELED = "STOPPING", "STOPPED", "CANCELING", "CANCELED"
 STATUSES = (PENDING, RUNNING, FINISHED, STOPPING, STOPPED, CANCELING, CANCELED)
 ACTIVE = (RUNNING, STOPPING)  # an execution owns the job
+NOT_ENDED = (PENDING, RUNNING, STOPPING, STOPPED)  # what kill ends (CANCELING is listed, never set)
 
 RESULTS_CAP = 1000  # per-record result maps keep at most this many entries
 # ... and at most about this many bytes: past it an entry keeps its status without its ``response`` (a

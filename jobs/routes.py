@@ -1,4 +1,4 @@
-"""``/status/jobs``: list, read, logs, stop, resume, forceStop, cancel."""
+"""``/status/jobs``: list, read, logs, stop, resume, forceStop, cancel, kill."""
 
 from __future__ import annotations
 
@@ -68,9 +68,10 @@ def job_logs_singular(query: dict[str, Any], job_id: str):
 @blp.response(200, Job)
 @errors(blp, 401, 403, 404)
 def act_on_job(job_id: str, operation: str):
-    """``operation`` is stop, resume, forceStop or cancel."""
+    """``operation`` is stop, resume, forceStop, cancel or kill."""
     jobs = services().jobs
-    action = {"stop": jobs.stop, "resume": jobs.resume, "forceStop": jobs.force_stop, "cancel": jobs.cancel}
+    action = {"stop": jobs.stop, "resume": jobs.resume, "forceStop": jobs.force_stop, "cancel": jobs.cancel,
+              "kill": jobs.kill}
     if operation not in action:
-        raise NotFound(f"Unknown job operation '{operation}': use stop, resume, forceStop or cancel")
+        raise NotFound(f"Unknown job operation '{operation}': use {', '.join(action)}")
     return jsonify(render(action[operation](job_id, g.user)))

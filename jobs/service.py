@@ -1,4 +1,4 @@
-"""Job operations: submit, read, list, stop/resume/forceStop/cancel, and the stale-worker sweep.
+"""Job operations: submit, read, list, stop/resume/forceStop/cancel/kill, and the stale-worker sweep.
 
 Other packages register runners (``register_runner``) and call ``services.jobs.submit(...)`` (see
 ``jobs.runners``)."""
@@ -21,6 +21,8 @@ from jobs.logs import JobLogs
 from jobs.model import (
     ACTIVE,
     CANCELED,
+    FINISHED,
+    NOT_ENDED,
     PENDING,
     RUNNING,
     STATUSES,
@@ -172,9 +174,10 @@ class JobService:
 
     # --- transitions ---------------------------------------------------------------------------
 
-    # Only root jobs take these requests (the contract); each one also carries to the root's descendants, which
-    # cannot be asked on their own: stopping an import stops the listener jobs it started, and resuming it
-    # resumes them. A root that has ended can still stop, resume, force-stop or cancel what it left running.
+    # Only root jobs take stop, resume, forceStop and cancel (the contract); kill takes any job. Each one asked of
+    # a root also carries to its descendants, which cannot be stopped, resumed, force-stopped or canceled on
+    # their own: stopping an import stops the listener jobs it started, and resuming it resumes them. A root that
+    # has ended can still act on what it left running.
 
     def stop(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
         """RUNNING → STOPPING (the worker stops at its next checkpoint); PENDING → STOPPED, whatever the job.
@@ -233,16 +236,33 @@ class JobService:
     def _cancel_one(self, job: dict[str, Any]) -> dict[str, Any] | None:
         return self.repo.transition(job["_id"], STOPPED, {"status": CANCELED, "endDate": now_ms()})
 
+    def kill(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
+        """Any job that has not ended (PENDING, RUNNING, STOPPING, STOPPED) → FINISHED now, as it stands: its work
+        is killed like a force stop's, and its results and progress stay what they were. Unlike the other
+        operations a child job may be asked too (only it ends then); a root takes its descendants along."""
+        doc = self.get(raw_id, user)
+        return self._over_tree(doc, user, self._kill_one, NOT_ENDED, "killed", "Killed", level="WARN")
+
+    def _kill_one(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        """The compare-and-set also drops the runner, so nothing the killed execution still writes lands (its
+        writes and its finish are fenced on it) and no sweep takes the job for a dead one."""
+        done = self.repo.transition(job["_id"], NOT_ENDED, {"status": FINISHED, "endDate": now_ms(), "runner": None})
+        if done is not None:
+            self.dispatcher.force_stop(done)
+            if done.get("parentJob"):
+                self.repo.child_finished(done["parentJob"]["id"])
+        return done
+
     def _over_tree(self, root: dict[str, Any], user: dict[str, Any],
                    change: Callable[[dict[str, Any]], dict[str, Any] | None], statuses: tuple[str, ...], verb: str,
                    logged: str, level: str = "INFO", note: str = "") -> dict[str, Any]:
-        """Apply ``change`` (a compare-and-set from one of ``statuses``) to the root job and to each of its
-        descendants, which cannot be asked on their own: stopping an import stops the listener jobs it started,
-        resuming it resumes them. A root that has ended can still act on what it left behind. 400 when nothing
-        in the tree was in one of ``statuses``; else the root as it is now."""
+        """Apply ``change`` (a compare-and-set from one of ``statuses``) to the job asked and, when it is a root,
+        to each of its descendants. A root that has ended can still act on what it left behind. 400 when nothing
+        in the tree was in one of ``statuses``; else the job asked as it is now."""
         done = change(root)
         followed = 0
-        for child in self.repo.descendants(root["_id"], statuses):
+        below = self.repo.descendants(root["_id"], statuses) if not root.get("parentJob") else []
+        for child in below:
             if change(child) is not None:
                 self.logs.write(child["_id"], level, f"{logged} with its root job by {user.get('email')}")
                 followed += 1

@@ -1,7 +1,7 @@
 """``runtime worker``: an RQ worker on the ``default`` then ``low`` queues (needs ``REDIS_URL``).
 
-It is the forking ``rq.Worker``: each job runs in a child process, which is what lets forceStop
-(``send_stop_job_command``) kill it. Before working it stops jobs left RUNNING by a dead worker."""
+It is the forking ``rq.Worker``: each job runs in a child process, which is what lets forceStop and kill
+end it at once (``send_stop_job_command``). Before working it stops jobs left RUNNING by a dead worker."""
 
 from __future__ import annotations
 

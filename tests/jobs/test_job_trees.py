@@ -1,4 +1,4 @@
-"""stop, resume, forceStop and cancel of a root job carry to its descendants (children cannot be asked)."""
+"""stop, resume, forceStop, cancel and kill of a root job carry to its descendants (only kill takes a child)."""
 
 from __future__ import annotations
 
@@ -158,3 +158,41 @@ def test_a_running_child_that_cannot_be_interrupted_completes_when_its_root_stop
     done = _job(api, running["_id"])
     assert done["status"] == FINISHED and done["recordsProcessed"] == 2  # it was not interrupted
     assert _job(api, waiting["_id"])["status"] == STOPPED
+
+
+def test_kill_takes_a_child_alone_and_it_counts_as_processed_on_its_parent(app, api, jobs):
+    svc = app.extensions["runtime"]
+    jobs.dispatcher.pause()
+    root = svc.jobs.submit(STEPS, "root", {"steps": 1}, admin(app))
+    child = svc.jobs.submit(STEPS, "child", {"steps": 1}, admin(app), parent=root)
+    sibling = svc.jobs.submit(STEPS, "sibling", {"steps": 1}, admin(app), parent=root)
+    response = _put(api, child["_id"], "kill")
+    assert response.status_code == 200 and response.get_json()["status"] == FINISHED
+    assert [_job(api, j["_id"])["status"] for j in (root, sibling)] == [PENDING, PENDING]
+    assert (_job(api, root["_id"])["childrenJobsCount"], _job(api, root["_id"])["childrenJobsProcessed"]) == (2, 1)
+    assert _put(api, child["_id"], "kill").status_code == 400  # ended
+    jobs.dispatcher.unpause()
+    wait_idle(jobs)
+    assert [_job(api, j["_id"])["status"] for j in (root, child, sibling)] == [FINISHED] * 3
+    assert _job(api, root["_id"])["childrenJobsProcessed"] == 2  # the killed child counted once
+
+
+def test_killing_a_root_kills_every_descendant_that_has_not_ended(app, api, jobs, control):
+    svc = app.extensions["runtime"]
+    root = _root_held(app)
+    control.block_at = 0
+    running = svc.jobs.submit(STEPS, "running child", {"steps": 2}, admin(app), parent=root, stoppable=False)
+    assert control.entered.wait(10)
+    jobs.dispatcher.pause()
+    waiting = svc.jobs.submit(STEPS, "waiting child", {"steps": 1}, admin(app), parent=root)
+    grandchild = svc.jobs.submit(STEPS, "grandchild", {"steps": 1}, admin(app), parent=waiting)
+    response = _put(api, root["_id"], "kill")
+    assert response.status_code == 200 and response.get_json()["status"] == FINISHED
+    control.proceed.set()
+    jobs.dispatcher.unpause()
+    wait_idle(jobs)
+    tree = [_job(api, j["_id"]) for j in (root, running, waiting, grandchild)]
+    assert [j["status"] for j in tree] == [FINISHED] * 4 and all(j["endDate"] for j in tree)
+    assert tree[1]["recordsProcessed"] == 0  # killed inside its first step, which wrote nothing
+    assert tree[0]["childrenJobsProcessed"] == 2 and tree[2]["childrenJobsProcessed"] == 1
+    assert "Killed with its root job by admin@example.com" in _messages(api, grandchild["_id"])

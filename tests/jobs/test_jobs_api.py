@@ -49,7 +49,7 @@ def test_unknown_and_malformed_ids_are_404(api):
     for path in (f"/status/jobs/{ObjectId()}", "/status/jobs/nope", f"/status/jobs/{ObjectId()}/logs",
                  "/status/jobs/nope/logs"):
         assert api.get(path).status_code == 404, path
-    for op in ("stop", "resume", "forceStop", "cancel"):
+    for op in ("stop", "resume", "forceStop", "cancel", "kill"):
         assert api.put(f"/status/jobs/{ObjectId()}/{op}").status_code == 404
     assert api.put(f"/status/jobs/{ObjectId()}/explode").status_code == 404
 
@@ -140,6 +140,73 @@ def test_force_stop_then_resume_finishes(app, api, jobs, control):
     assert job["status"] == FINISHED and job["recordsProcessed"] == 3
 
 
+def _warnings(api, job_id) -> list[str]:
+    return [i["message"] for i in api.get(f"/status/jobs/{job_id}/logs?level=WARN").get_json()["items"]]
+
+
+def test_kill_a_running_job_ends_it_as_it_stands(app, api, jobs, control):
+    control.block_at = 1
+    doc = _submit(app, 4)
+    assert control.entered.wait(10)
+    response = api.put(f"/status/jobs/{doc['_id']}/kill")
+    assert response.status_code == 200
+    killed = response.get_json()
+    assert killed["status"] == FINISHED and killed["endDate"] and killed["recordsProcessed"] == 1
+    control.proceed.set()  # the killed step goes on in its thread: nothing it writes may land
+    wait_idle(jobs)
+    job = _job(api, doc["_id"])
+    assert job == killed  # not finished again, nor stopped: status, dates, progress and results as killed
+    assert job["results"] == {"results": {"s0": {"status": "ok"}}} and job["progress"] == 25
+    assert control.executed == [0, 1]
+    assert _warnings(api, doc["_id"]) == ["Killed by admin@example.com"]
+    messages = [i["message"] for i in api.get(f"/status/jobs/{doc['_id']}/logs").get_json()["items"]]
+    assert not any(m.startswith("Process completed") for m in messages)
+
+
+def test_kill_a_pending_a_stopping_and_a_stopped_job(app, api, jobs, control):
+    jobs.dispatcher.pause()
+    pending, stopped = _submit(app, 1), _submit(app, 1)
+    assert api.put(f"/status/jobs/{stopped['_id']}/stop").get_json()["status"] == STOPPED
+    for doc in (pending, stopped):
+        response = api.put(f"/status/jobs/{doc['_id']}/kill")
+        assert response.status_code == 200 and response.get_json()["status"] == FINISHED
+        assert response.get_json()["endDate"] and response.get_json()["startDate"] is None
+    control.block_at = 0
+    stopping = _submit(app, 2)
+    jobs.dispatcher.unpause()
+    assert control.entered.wait(10)
+    assert api.put(f"/status/jobs/{stopping['_id']}/stop").get_json()["status"] == STOPPING
+    assert api.put(f"/status/jobs/{stopping['_id']}/kill").get_json()["status"] == FINISHED
+    control.proceed.set()
+    wait_idle(jobs)
+    assert [_job(api, d["_id"])["status"] for d in (pending, stopped, stopping)] == [FINISHED] * 3
+    assert _job(api, pending["_id"])["startDate"] is None  # it never ran
+    assert _job(api, stopping["_id"])["recordsProcessed"] == 0  # not stopped at its checkpoint either
+
+
+def test_kill_an_ended_job_is_400_with_its_status(app, api, jobs):
+    done = _submit(app, 1)
+    wait_idle(jobs)
+    response = api.put(f"/status/jobs/{done['_id']}/kill")
+    assert response.status_code == 400 and response.get_json()["jobStatus"] == FINISHED
+    assert response.get_json()["code"] == "badRequest" and "killed" in response.get_json()["message"]
+    canceled = _insert(app, status="CANCELED")
+    response = api.put(f"/status/jobs/{canceled}/kill")
+    assert response.status_code == 400 and response.get_json()["jobStatus"] == "CANCELED"
+
+
+def test_a_non_developer_kills_only_their_own_jobs(app, api, user_api, jobs):
+    jobs.dispatcher.pause()
+    mine = _submit(app, 1)
+    user = app.extensions["runtime"].auth.find_user("user@example.com")
+    theirs = app.extensions["runtime"].jobs.submit(STEPS, "user steps", {"steps": 1}, user)
+    assert user_api.put(f"/status/jobs/{mine['_id']}/kill").status_code == 403
+    assert _job(api, mine["_id"])["status"] == "PENDING"
+    response = user_api.put(f"/status/jobs/{theirs['_id']}/kill")
+    assert response.status_code == 200 and response.get_json()["status"] == FINISHED
+    assert _warnings(api, theirs["_id"]) == ["Killed by user@example.com"]
+
+
 def test_invalid_transitions_are_400_with_the_current_status(app, api, jobs, control):
     control.block_at = 0
     running = _submit(app, 2)
@@ -168,7 +235,7 @@ def test_non_developer_sees_and_acts_only_on_own_jobs(app, api, user_api, jobs):
     theirs = app.extensions["runtime"].jobs.submit(STEPS, "user steps", {"steps": 1}, user)
     assert user_api.get(f"/status/jobs/{mine['_id']}").status_code == 403
     assert user_api.get(f"/status/jobs/{mine['_id']}/logs").status_code == 403
-    for op in ("stop", "resume", "forceStop", "cancel"):
+    for op in ("stop", "resume", "forceStop", "cancel", "kill"):
         assert user_api.put(f"/status/jobs/{mine['_id']}/{op}").status_code == 403
     listed = user_api.get("/status/jobs").get_json()
     assert listed["total"] == 1 and [j["id"] for j in listed["items"]] == [str(theirs["_id"])]

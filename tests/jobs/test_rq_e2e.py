@@ -10,12 +10,15 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import ObjectId
+from rq.job import Job
 
 from core.config import Config
 from runtime.app import bootstrap, create_app
@@ -105,6 +108,30 @@ def test_stop_midway_and_resume_on_rq(cluster):
     assert api.get(f"/data/{ENTITY['name']}").get_json()["total"] == RECORDS - processed
     assert api.put(f"/status/jobs/{job_id}/resume").get_json()["status"] == "RUNNING"
     _check_complete(app, api, job_id)
+
+
+def test_kill_midway_on_rq_ends_the_job_and_its_work_horse(cluster):
+    cl, app, api = cluster
+    worker = cl.start_worker()
+    job_id = api.delete(f"/data/{ENTITY['name']}?_async=true").get_json()["jobId"]
+    wait_for_job(api, job_id, until=lambda j: j["recordsProcessed"] >= 500, timeout=120)
+    response = api.put(f"/status/jobs/{job_id}/kill")
+    assert response.status_code == 200
+    killed = response.get_json()
+    assert killed["status"] == "FINISHED" and killed["recordsProcessed"] < RECORDS
+    time.sleep(3)  # several batches' time: a work horse still alive would have written a checkpoint or deleted more
+    left = api.get(f"/data/{ENTITY['name']}").get_json()["total"]
+    time.sleep(2)
+    assert api.get(f"/data/{ENTITY['name']}").get_json()["total"] == left > 0
+    assert api.get(f"/status/jobs/{job_id}").get_json() == killed  # its results and progress as killed
+    jobs = app.extensions["runtime"].jobs
+    rq_job = Job.fetch(jobs.repo.get(ObjectId(job_id))["rqJobId"], connection=jobs.dispatcher.connection)
+    # its work horse is gone: killed by the stop command, or (when its next write came first) fenced off and ended
+    assert rq_job.get_status(refresh=True) in ("stopped", "finished")
+    assert worker.poll() is None  # the worker lives on and takes the next job
+    again = api.delete(f"/data/{ENTITY['name']}?_async=true").get_json()["jobId"]
+    wait_for_job(api, again, until=lambda j: j["status"] == "FINISHED", timeout=120)
+    assert api.get(f"/data/{ENTITY['name']}").get_json()["total"] == 0
 
 
 def test_worker_killed_mid_job_then_resumed_loses_nothing(cluster):
