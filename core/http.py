@@ -1,10 +1,11 @@
-"""Small request helpers shared by the routes: JSON bodies, booleans, the paged list shape."""
+"""Small request helpers shared by the routes: JSON bodies, booleans, query parameter values (the 400 that names
+a bad one, comma lists of names, periods), the paged list shape."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from bson import ObjectId
@@ -12,6 +13,7 @@ from flask import g, request
 from flask.json.provider import DefaultJSONProvider
 
 from core.errors import BadRequest, field_error
+from core.periods import PeriodError, parse_period
 
 MAX_JSON_DEPTH = 64
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -131,5 +133,29 @@ def arg_flag(name: str, default: bool) -> bool:
     try:
         return parse_bool(raw)
     except ValueError:
-        raise BadRequest(f"Invalid query parameter '{name}': must be true or false",
-                         errors=[field_error(name, "invalid", "must be true or false")]) from None
+        raise invalid_param(name, "must be true or false") from None
+
+
+def invalid_param(name: str, reason: str) -> BadRequest:
+    """The 400 of a bad query parameter, as the schemas' checks (``core.api``) give it: the message and its one
+    field error name the parameter."""
+    return BadRequest(f"Invalid query parameter '{name}': {reason}", errors=[field_error(name, "invalid", reason)])
+
+
+def name_list(raw: str | Iterable[str] | None, allowed: Sequence[str], name: str) -> tuple[str, ...]:
+    """Query parameter ``name``: a comma list (or a list) of upper-case names such as log levels or job statuses,
+    accepted in any case; upper-cased, each one of ``allowed``, duplicates dropped."""
+    values = raw.split(",") if isinstance(raw, str) else list(raw or ())
+    wanted = [v.strip().upper() for v in values if v.strip()]
+    bad = [v for v in wanted if v not in allowed]
+    if bad:
+        raise invalid_param(name, f"must be a comma list of {', '.join(allowed)}; got {', '.join(bad)}")
+    return tuple(dict.fromkeys(wanted))
+
+
+def period_param(raw: str, name: str = "period") -> tuple[int, int]:
+    """Query parameter ``name`` read by ``parse_period``: (from, to) in epoch millis."""
+    try:
+        return parse_period(raw)
+    except PeriodError as exc:
+        raise invalid_param(name, str(exc)) from None

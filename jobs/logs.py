@@ -8,10 +8,9 @@ from typing import Any
 import pymongo
 from bson import ObjectId
 
-from core.errors import BadRequest
-from core.periods import PeriodError, parse_period
+from core.http import invalid_param, name_list, period_param
 from core.storage import Store
-from jobs.model import JOB_LOGS, now_ms
+from jobs.model import JOB_LOGS, now_ms, parse_job_id
 
 LEVELS = ("INFO", "WARN", "ERROR")
 
@@ -30,14 +29,14 @@ class JobLogs:
         self.col.insert_one({"jobId": job_id, "timestamp": now_ms(), "level": level, "message": str(message)})
 
     def query(self, job_id: ObjectId, period: str | None, time_from: int | None, time_to: int | None,
-              levels: list[str] | None, message: str | None, size: int,
-              after: ObjectId | None) -> dict[str, Any]:
-        """``{total, offset, items}``, oldest first; ``period`` (when given) replaces from/to."""
+              levels: list[str] | None, message: str | None, size: int, after: str | None) -> dict[str, Any]:
+        """``{total, offset, items}``, oldest first; ``period`` (when given) replaces from/to; ``levels`` in any
+        case; ``after`` is the ``offset`` of the previous page. A bad value is a 400 naming its parameter."""
         if period:
-            try:
-                time_from, time_to = parse_period(period)
-            except PeriodError as exc:
-                raise BadRequest(str(exc)) from None
+            time_from, time_to = period_param(period)
+        cursor = parse_job_id(after) if after else None
+        if after and cursor is None:
+            raise invalid_param("_offset", "must be the offset of a previous response (a log id)")
         cond: dict[str, Any] = {"jobId": job_id}
         span: dict[str, int] = {}
         if time_from is not None:
@@ -47,14 +46,11 @@ class JobLogs:
         if span:
             cond["timestamp"] = span
         if levels:
-            bad = [lv for lv in levels if lv not in LEVELS]
-            if bad:
-                raise BadRequest(f"level must be a comma list of {', '.join(LEVELS)}; got {', '.join(bad)}")
-            cond["level"] = {"$in": levels}
+            cond["level"] = {"$in": list(name_list(levels, LEVELS, "level"))}
         if message:
             cond["message"] = {"$regex": re.escape(message), "$options": "i"}
         total = self.col.count_documents(cond)
-        page_cond = {**cond, "_id": {"$gt": after}} if after is not None else cond
+        page_cond = {**cond, "_id": {"$gt": cursor}} if cursor is not None else cond
         docs = list(self.col.find(page_cond).sort("_id", pymongo.ASCENDING).limit(size)) if size else []
         items = [{"timestamp": d["timestamp"], "level": d["level"], "message": d["message"]} for d in docs]
         return {"total": total, "offset": str(docs[-1]["_id"]) if docs else None, "items": items}

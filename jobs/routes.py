@@ -7,9 +7,9 @@ from typing import Any
 from flask import g, jsonify
 
 from core.api import Blueprint, errors
-from core.errors import BadRequest, NotFound
+from core.errors import NotFound
 from core.services import services
-from jobs.model import parse_job_id, render
+from jobs.model import render
 from jobs.schemas import Job, JobListQuery, JobLogPage, JobLogsQuery, JobPage
 from jobs.service import ListFilters
 
@@ -46,12 +46,9 @@ def job_logs(query: dict[str, Any], job_id: str):
 def _logs(query: dict[str, Any], job_id: str):
     jobs = services().jobs
     doc = jobs.get(job_id, g.user)
-    after = query.get("_offset") or None
-    cursor = parse_job_id(after) if after else None
-    if after and cursor is None:
-        raise BadRequest("_offset must be a log id from a previous page")
     page = jobs.logs.query(doc["_id"], query.get("period") or None, query.get("time_from"), query.get("time_to"),
-                           query.get("level"), query.get("message") or None, query["_size"], cursor)
+                           query.get("level"), query.get("message") or None, query["_size"],
+                           query.get("_offset") or None)
     return jsonify(page)
 
 

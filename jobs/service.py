@@ -14,6 +14,7 @@ from bson import ObjectId
 
 from core.config import Config
 from core.errors import BadRequest, Forbidden, NotFound, unavailable_message
+from core.http import invalid_param, name_list
 from core.services import Services
 from jobs.current import current_job
 from jobs.dispatch import Dispatcher, new_rq_id
@@ -153,10 +154,7 @@ class JobService:
         if filters.types:
             cond["type"] = {"$in": stored_types(filters.types)}
         if filters.statuses:
-            bad = [s for s in filters.statuses if s not in STATUSES]
-            if bad:
-                raise BadRequest(f"status must be a comma list of {', '.join(STATUSES)}; got {', '.join(bad)}")
-            cond["status"] = {"$in": filters.statuses}
+            cond["status"] = {"$in": list(name_list(filters.statuses, STATUSES, "status"))}  # any case, as levels
         if filters.has_errors is not None:
             cond["hasErrors"] = filters.has_errors
         for name, (low, high) in (filters.ranges or {}).items():
@@ -167,7 +165,7 @@ class JobService:
         if after:
             cursor = parse_job_id(after)
             if cursor is None:
-                raise BadRequest("_offset must be a job id")
+                raise invalid_param("_offset", "must be the offset of a previous response (a job id)")
             cond = {**cond, "_id": {"$lt": cursor}}
         docs = self.repo.find(cond, size)
         return {"total": total, "offset": str(docs[-1]["_id"]) if docs else None, "items": [render(d) for d in docs]}

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from core.errors import BadRequest
-from core.periods import PeriodError, parse_period
+from core.http import invalid_param, name_list, period_param
 
 LEVELS = ("INFO", "WARN", "ERROR")
 DEFAULT_SIZE = 200
@@ -31,25 +30,17 @@ class LogQuery:
     descending: bool = False
 
 
-def invalid(param: str, reason: str) -> BadRequest:
-    return BadRequest(f"Invalid query parameter '{param}': {reason}",
-                      errors=[{"field": param, "code": "invalid", "message": reason}])
-
-
 def parse_log_query(args: Mapping[str, str]) -> LogQuery:
     """``period`` wins over ``from``/``to`` (which are then ignored, as documented)."""
     period = (args.get("period") or "").strip()
     if period:
-        try:
-            time_from, time_to = parse_period(period)
-        except PeriodError as exc:
-            raise invalid("period", str(exc)) from None
+        time_from, time_to = period_param(period)
     else:
         time_from, time_to = _millis(args, "from"), _millis(args, "to")
         if time_from is not None and time_to is not None and time_from > time_to:
-            raise invalid("from", "must not be after 'to'")
+            raise invalid_param("from", "must not be after 'to'")
     skip, after = _offset(args.get("_offset"))
-    return LogQuery(time_from=time_from, time_to=time_to, levels=_levels(args.get("level")),
+    return LogQuery(time_from=time_from, time_to=time_to, levels=name_list(args.get("level"), LEVELS, "level"),
                     message=_text(args, "message"), user_email=_text(args, "userEmail"),
                     size=_int(args.get("_size"), "_size", DEFAULT_SIZE, MAX_SIZE), skip=skip, after=after,
                     descending=_descending(args.get("_sortType")))
@@ -60,22 +51,14 @@ def _millis(args: Mapping[str, str], name: str) -> int | None:
     if not raw:
         return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
-        raise invalid(name, "must be a timestamp in milliseconds since epoch")
+        raise invalid_param(name, "must be a timestamp in milliseconds since epoch")
     return int(raw)
-
-
-def _levels(raw: str | None) -> tuple[str, ...]:
-    values = [v.strip().upper() for v in (raw or "").split(",") if v.strip()]
-    bad = [v for v in values if v not in LEVELS]
-    if bad:
-        raise invalid("level", f"must be a comma list of {', '.join(LEVELS)}; got {', '.join(bad)}")
-    return tuple(dict.fromkeys(values))
 
 
 def _text(args: Mapping[str, str], name: str) -> str | None:
     raw = args.get(name) or ""
     if len(raw) > MAX_TEXT:
-        raise invalid(name, f"must be at most {MAX_TEXT} characters")
+        raise invalid_param(name, f"must be at most {MAX_TEXT} characters")
     return raw or None
 
 
@@ -84,7 +67,7 @@ def _int(raw: str | None, name: str, default: int, maximum: int) -> int:
         return default
     assert raw is not None
     if not (raw.isascii() and raw.isdigit()) or int(raw) > maximum:
-        raise invalid(name, f"must be an integer between 0 and {maximum}")
+        raise invalid_param(name, f"must be an integer between 0 and {maximum}")
     return int(raw)
 
 
@@ -95,16 +78,16 @@ def _offset(raw: str | None) -> tuple[int, ObjectId | None]:
     assert raw is not None
     if raw.isascii() and raw.isdigit() and len(raw) < 24:
         if int(raw) > MAX_SKIP:
-            raise invalid("_offset", f"a numeric offset is at most {MAX_SKIP}")
+            raise invalid_param("_offset", f"a numeric offset is at most {MAX_SKIP}")
         return int(raw), None
     try:
         return 0, ObjectId(raw)
     except (InvalidId, TypeError):
-        raise invalid("_offset", "must be the offset of a previous response (a log id) or a number") from None
+        raise invalid_param("_offset", "must be the offset of a previous response (a log id) or a number") from None
 
 
 def _descending(raw: str | None) -> bool:
     value = (raw or "asc").strip().lower()
     if value not in ("asc", "desc"):
-        raise invalid("_sortType", "must be asc or desc")
+        raise invalid_param("_sortType", "must be asc or desc")
     return value == "desc"

@@ -25,10 +25,10 @@ from flask import g, has_request_context
 from pymongo.errors import ExecutionTimeout
 
 from core.errors import BadRequest
-from core.http import page
+from core.http import invalid_param, page
 from core.storage import Store
 from runtime.applogs.buffer import LogBuffer
-from runtime.applogs.query import LEVELS, LogQuery, invalid
+from runtime.applogs.query import LEVELS, LogQuery
 
 LOGS = "sys.logs"
 TYPES = ("APP", "ENDPOINT", "EXTERNAL")
@@ -170,7 +170,7 @@ class AppLogs:
         """Keyset paging on ``(timestamp, _id)``: the logs strictly past the given one in the sort order."""
         anchor = self.col.find_one({"_id": after}, {"timestamp": 1})
         if anchor is None:
-            raise invalid("_offset", "no log has this id (it may have expired)")
+            raise invalid_param("_offset", "no log has this id (it may have expired)")
         ts = anchor["timestamp"]
         beyond, past = ("$lte", "$gte") if descending else ("$gte", "$lte")
         keyset = [{"timestamp": {beyond: ts}}, {"$nor": [{"timestamp": ts, "_id": {past: after}}]}]

@@ -266,6 +266,7 @@ def test_list_filters_and_paging(app, api):
     assert ids("?type=IMPORT_RECORDS") == [d, b]
     assert ids("?type=EXPORT_RECORDS,DELETE_RECORDS") == [c, a]
     assert ids("?status=FINISHED,CANCELED") == [d, b, a]
+    assert ids("?status=finished,Canceled") == [d, b, a]  # any case, as the levels of the logs
     assert ids("?hasErrors=true") == [b]
     assert ids("?hasErrors=false") == [d, c, a]
     assert ids("?createFrom=2000&createTo=3000") == [c, b]
@@ -275,8 +276,21 @@ def test_list_filters_and_paging(app, api):
     page = api.get("/status/jobs?_size=2").get_json()
     assert page["total"] == 4 and [j["id"] for j in page["items"]] == [d, c] and page["offset"] == c
     assert ids(f"?_size=2&_offset={page['offset']}") == [b, a]
-    for bad in ("?status=DONE", "?createFrom=yesterday", "?_size=1001", "?_offset=zzz", "?hasErrors=maybe"):
-        assert api.get(f"/status/jobs{bad}").status_code == 400, bad
+
+
+def _names_the_parameter(response, param: str) -> None:
+    """The 400 of every bad query parameter (as /status/logs gives it): the message and the one error name it."""
+    assert response.status_code == 400, response.get_json()
+    body = response.get_json()
+    assert body["code"] == "badRequest" and body["message"].startswith(f"Invalid query parameter '{param}': ")
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [(param, "invalid")]
+
+
+@pytest.mark.parametrize(("query", "param"), [
+    ("status=DONE", "status"), ("status=FINISHED,later", "status"), ("createFrom=yesterday", "createFrom"),
+    ("_size=1001", "_size"), ("_offset=zzz", "_offset"), ("hasErrors=maybe", "hasErrors")])
+def test_a_bad_list_parameter_is_a_400_naming_it(api, query: str, param: str):
+    _names_the_parameter(api.get(f"/status/jobs?{query}"), param)
 
 
 def test_logs_filters_period_and_paging(app, api):
@@ -294,6 +308,7 @@ def test_logs_filters_period_and_paging(app, api):
 
     assert messages("") == [r[2] for r in rows]
     assert messages("?level=WARN,ERROR") == ["Slow batch", "Record 1 failed"]
+    assert messages("?level=warn,Error") == ["Slow batch", "Record 1 failed"]  # any case, as in /status/logs
     assert messages("?message=PROCESS") == ["Starting processing", "Process completed"]
     assert messages("?period=5m") == ["Record 1 failed", "Process completed"]
     assert messages("?period=3h%2030m") == ["Slow batch", "Record 1 failed", "Process completed"]
@@ -305,8 +320,9 @@ def test_logs_filters_period_and_paging(app, api):
     page = api.get(f"/status/jobs/{job_id}/logs?_size=3").get_json()
     assert page["total"] == 4 and len(page["items"]) == 3
     assert messages(f"?_size=3&_offset={page['offset']}") == ["Process completed"]
-    for bad in ("?level=DEBUG", "?period=soon", "?from=x", "?_offset=zzz"):
-        assert api.get(f"/status/jobs/{job_id}/logs{bad}").status_code == 400, bad
+    for bad, param in (("level=DEBUG", "level"), ("level=INFO,loud", "level"), ("period=soon", "period"),
+                       ("period=lastHour", "period"), ("from=x", "from"), ("_offset=zzz", "_offset")):
+        _names_the_parameter(api.get(f"/status/jobs/{job_id}/logs?{bad}"), param)
 
 
 def test_job_of_a_dead_worker_is_stopped_on_read_and_resumes(app, api, jobs, control):
