@@ -9,6 +9,12 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d{1,9})\s*([smhdw])")
 
 
+# What ``period`` accepts, for the documents of the routes that read it.
+PERIOD_HELP = ("The last span of time up to now, in the duration syntax `Xw Xd Xh Xm Xs` (any of them, in any "
+               "order, e.g. `5m`, `2h`, `3h 30m`, `3d`, `1w`), or `today` / `yesterday` (whole UTC days); any case. "
+               "When given, `from` and `to` are ignored")
+
+
 class PeriodError(ValueError):
     pass
 

@@ -61,14 +61,25 @@ def job_logs_singular(query: dict[str, Any], job_id: str):
     return _logs(query, job_id)
 
 
-@blp.route("/status/jobs/<job_id>/<operation>", methods=["PUT"])
+# operation in the path → the JobService method
+_OPERATIONS = {"stop": "stop", "resume": "resume", "forceStop": "force_stop", "cancel": "cancel", "kill": "kill"}
+_OPERATION_DOC = {
+    "in": "path", "name": "operation", "required": True, "schema": {"type": "string", "enum": list(_OPERATIONS)},
+    "description": "stop: RUNNING → STOPPING → STOPPED at the next checkpoint, PENDING → STOPPED; "
+                   "resume: STOPPED → RUNNING (PENDING if it never started); forceStop: STOPPING → STOPPED now; "
+                   "cancel: STOPPED → CANCELED; kill: any job that has not ended → FINISHED now. "
+                   "stop, resume, forceStop and cancel take root jobs only (and carry to their descendants); "
+                   "kill takes any job. Another operation is a 404"}
+
+
+@blp.route("/status/jobs/<job_id>/<operation>", methods=["PUT"], parameters=[_OPERATION_DOC])
 @blp.response(200, Job)
-@errors(blp, 401, 403, 404)
+@errors(blp, 400, 401, 403, 404)
 def act_on_job(job_id: str, operation: str):
-    """``operation`` is stop, resume, forceStop, cancel or kill."""
-    jobs = services().jobs
-    action = {"stop": jobs.stop, "resume": jobs.resume, "forceStop": jobs.force_stop, "cancel": jobs.cancel,
-              "kill": jobs.kill}
-    if operation not in action:
-        raise NotFound(f"Unknown job operation '{operation}': use {', '.join(action)}")
-    return jsonify(render(action[operation](job_id, g.user)))
+    """Stop, resume, force-stop, cancel or kill a job.
+
+    400 when the job's status does not allow the operation (``jobStatus`` gives it), or when it is a child job
+    and the operation takes root jobs only."""
+    if operation not in _OPERATIONS:
+        raise NotFound(f"Unknown job operation '{operation}': use {', '.join(_OPERATIONS)}")
+    return jsonify(render(getattr(services().jobs, _OPERATIONS[operation])(job_id, g.user)))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import marshmallow as ma
 
 from core.api import Flag, QuerySchema, page_of
+from core.periods import PERIOD_HELP
+from jobs.logs import LEVELS
+from jobs.model import STATUSES
 
 
 class PriorityQuery(QuerySchema):
@@ -32,7 +35,7 @@ def _millis(name: str) -> ma.fields.Integer:
 
 class JobListQuery(QuerySchema):
     type = CommaList(metadata={"description": "Comma-separated job types"})
-    status = CommaList(metadata={"description": "Comma-separated statuses"})
+    status = CommaList(metadata={"description": f"Comma list of {', '.join(STATUSES)} (any case)"})
     hasErrors = Flag()
     startFrom = _millis("startFrom")
     startTo = _millis("startTo")
@@ -45,10 +48,10 @@ class JobListQuery(QuerySchema):
 
 
 class JobLogsQuery(QuerySchema):
-    period = ma.fields.String(metadata={"description": "e.g. today, lastHour, 2024-01-01T00:00:00Z/..."})
+    period = ma.fields.String(metadata={"description": PERIOD_HELP})
     time_from = _millis("from")
     time_to = _millis("to")
-    level = CommaList(metadata={"description": "Comma-separated levels"})
+    level = CommaList(metadata={"description": f"Comma list of {', '.join(LEVELS)} (any case)"})
     message = ma.fields.String()
     _size = ma.fields.Integer(load_default=200, validate=ma.validate.Range(0, 1000))
     _offset = ma.fields.String(metadata={"description": "The id of the last log of the previous page"})

@@ -6,10 +6,11 @@ from __future__ import annotations
 import marshmallow as ma
 
 from core.api import AnyBody, QuerySchema, page_of
+from core.periods import PERIOD_HELP
 
 
 class LogQuery(QuerySchema):
-    period = ma.fields.String(metadata={"description": "e.g. today, lastHour; wins over from/to"})
+    period = ma.fields.String(metadata={"description": PERIOD_HELP})
     time_from = ma.fields.String(data_key="from", metadata={"description": "Milliseconds since epoch"})
     time_to = ma.fields.String(data_key="to", metadata={"description": "Milliseconds since epoch"})
     level = ma.fields.String(metadata={"description": "Comma list of INFO, WARN, ERROR"})

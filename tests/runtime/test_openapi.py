@@ -222,3 +222,26 @@ def test_examples_in_the_document_are_accepted_by_the_api(api: Api, entity: str)
         body["name"] = "From the example"
     response = api.post(f"/data/{entity}", json=body)
     assert response.status_code == 200, response.get_json()
+
+
+def test_job_operations_are_an_enum_with_their_400_documented(api: Api):
+    path = document(api.client)["paths"]["/api/status/jobs/{job_id}/{operation}"]
+    operation = next(p for p in path["parameters"] if p["name"] == "operation")
+    assert operation["in"] == "path" and operation["schema"]["enum"] == ["stop", "resume", "forceStop", "cancel",
+                                                                         "kill"]
+    assert {"200", "400", "401", "403", "404"} <= set(path["put"]["responses"])
+    assert api.put("/status/jobs/5f0000000000000000000000/explode").status_code == 404  # off the enum: still a 404
+
+
+@pytest.mark.parametrize("path", ["/api/status/logs", "/api/status/jobs/{job_id}/logs"])
+def test_the_period_examples_of_the_document_are_accepted(app: Flask, api: Api, path: str):
+    """Every value the ``period`` description quotes is one the route takes (and it names no other syntax)."""
+    period = next(p for p in document(api.client)["paths"][path]["get"]["parameters"] if p["name"] == "period")
+    quoted = re.findall(r"`([^`]+)`", period["description"])
+    examples = [q for q in quoted if q not in ("Xw Xd Xh Xm Xs", "from", "to")]
+    assert {"5m", "3h 30m", "today", "yesterday"} <= set(examples) and "lastHour" not in period["description"]
+    svc = app.extensions["runtime"]
+    job = svc.jobs.submit("NO_RUNNER", "x", {}, svc.auth.find_user("admin@example.com"))
+    for example in examples:
+        response = api.get(path.removeprefix("/api").format(job_id=job["_id"]), query_string={"period": example})
+        assert response.status_code == 200, (example, response.get_json())
