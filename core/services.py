@@ -46,6 +46,9 @@ class AppLogWriter(Protocol):
 ActionRunner = Callable[[Any, "list[str] | None", str], Any]
 # ``(entity, selection) -> response``: queues a background delete of ids or of a query's matches.
 DeleteSubmitter = Callable[[Any, "dict[str, Any]"], Any]
+# ``(user id or email) -> IANA timezone``: the one that user reads date-times in, None for UTC (AUTO mode);
+# NotFound (BadRequest for a malformed reference) when no user has that id or email.
+UserTimezone = Callable[[str], "str | None"]
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Plugins:
     start_hooks: list[Callable[[], None]] = field(default_factory=list)  # `runtime serve`: start background work
     action_runners: dict[str, ActionRunner] = field(default_factory=dict)  # "ids" | "query"
     delete_submitter: DeleteSubmitter | None = None
+    user_timezone: UserTimezone | None = None  # for ``_format=plainText`` (runtime.users)
     clock_tasks: list[Callable[[int], Any]] = field(default_factory=list)  # fn(now ms) on every clock tick
     # run after a request is authenticated (``flask.g.user`` set): raise to refuse it
     request_checks: list[Callable[[], None]] = field(default_factory=list)

@@ -1,10 +1,11 @@
 """Field types: everything a type does is a method or attribute of its ``FieldType`` class.
 
 ``load`` turns a REST value into the stored value (raising ``FieldInvalid``); ``dump`` renders a stored value
-as REST JSON; ``text`` gives the human-readable form; ``parse_filter`` converts a query-string value and
-``operators`` are the filters it allows; ``accumulators`` and ``missing_value`` shape aggregate output;
-``cell_in``/``cell_out`` are its CSV cell; ``index_keys`` its indexes; ``resolve`` completes a reference
-(relationship, file) against the store; ``check_rules`` validates its ``typeRules`` in a definition.
+as REST JSON; ``text`` gives the human-readable form (``text_in`` for a reader in a timezone); ``parse_filter``
+converts a query-string value and ``operators`` are the filters it allows; ``accumulators`` and
+``missing_value`` shape aggregate output; ``cell_in``/``cell_out`` are its CSV cell; ``index_keys`` its indexes;
+``resolve`` completes a reference (relationship, file) against the store; ``check_rules`` validates its
+``typeRules`` in a definition.
 Callers ask the type instead of testing its name, so a new type is one class here plus its tests.
 """
 
@@ -100,6 +101,10 @@ class FieldType:
 
     def text(self, stored: Any, field: Field) -> str:
         return "" if stored is None else str(self.dump(stored, field))
+
+    def text_in(self, stored: Any, field: Field, tz: dt.tzinfo) -> str:
+        """The text form for a reader in timezone ``tz`` (``_formatForUser``): only date-times depend on it."""
+        return self.text(stored, field)
 
     def parse_filter(self, raw: str, field: Field) -> Any:
         return self.load(raw, field)
@@ -513,6 +518,19 @@ class DateTimeType(FieldType):
         if stored is None:
             return ""
         return dt.datetime.fromtimestamp(stored / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    def text_in(self, stored: Any, field: Field, tz: dt.tzinfo) -> str:
+        """ISO-8601 in ``tz`` with its offset (``2015-04-21T09:33:00.000-04:00``); the UTC form (``Z``) when the
+        offset is zero there, or when the local time is past the calendar's ends (year 1, year 9999)."""
+        if stored is None:
+            return ""
+        try:
+            local = (_EPOCH + dt.timedelta(milliseconds=stored)).astimezone(tz)
+        except (OverflowError, ValueError):
+            return self.text(stored, field)
+        if not local.utcoffset():
+            return self.text(stored, field)
+        return local.isoformat(timespec="milliseconds")
 
     def parse_filter(self, raw: str, field: Field) -> Any:
         raw = raw.strip()

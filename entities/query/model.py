@@ -19,6 +19,7 @@ class ListQuery:
     after_id: ObjectId | None = None
     fields: list[str] | None = None
     fmt: str = "native"
+    format_for_user: str | None = None  # ``_formatForUser``: whose timezone plainText date-times are written in
     relationships: list[str] = field(default_factory=list)
     projection: dict[str, int] | None = None  # None: every stored field (minus internal ones)
     after_value: Any = None  # the sort value of the ``_offset`` record (``bind_cursor`` reads it)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -56,14 +57,15 @@ def fields_renderer(entity: Entity) -> Callable[[dict[str, Any]], dict[str, Any]
 
 
 def render(entity: Entity, doc: dict[str, Any], fields: list[str] | None = None, fmt: str = "native",
-           related: dict[str, dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
+           related: dict[str, dict[str, dict[str, Any]]] | None = None, tz: dt.tzinfo | None = None) -> dict[str, Any]:
+    """The record as REST JSON; with ``fmt="plainText"`` every field as text, date-times in ``tz`` (None: UTC)."""
     doc = upgrade(entity, doc)
     out: dict[str, Any] = {"id": str(doc["_id"]), "version": doc.get("version", 0), "label": doc.get("label")}
     body = render_fields(entity, doc)
     if fields:
         body = _project(body, fields)
     if fmt == "plainText":
-        body = {name: text_of(entity.field(name), doc.get(name)) for name in body}
+        body = {name: text_of(entity.field(name), doc.get(name), tz) for name in body}
     if related:
         for name, by_id in related.items():
             value = body.get(name)

@@ -25,6 +25,7 @@ from entities.permissions.enforce import (
 from entities.query import page_and_total, parse_list_query, query_selection
 from entities.records.bulk import check_delete, delete_each, split_ids
 from entities.records.lifecycle import parse_id
+from entities.records.plain_text import reader_timezone
 from entities.records.render import render
 from entities.records.schemas import (
     ActionIdsQuery,
@@ -82,8 +83,8 @@ def list_records(query: dict[str, Any], entity_name: str):
     max_ms = svc.config.query_max_time_ms
     docs, total = page_and_total(col, q, max_ms)
     related = _related(entity, docs, q.relationships) if q.relationships else None
-    p = policy(entity)
-    return jsonify(page(total, docs, lambda d: strip_hidden(p, render(entity, d, q.fields, q.fmt, related))))
+    p, tz = policy(entity), reader_timezone(q)
+    return jsonify(page(total, docs, lambda d: strip_hidden(p, render(entity, d, q.fields, q.fmt, related, tz))))
 
 
 @blp.route("/data/<entity_name>", methods=["POST"])
@@ -118,7 +119,7 @@ def read_record(query: dict[str, Any], entity_name: str, record_id: str):
     if q is None:
         return jsonify(strip_hidden(p, render(entity, doc)))
     related = _related(entity, [doc], q.relationships) if q.relationships else None
-    return jsonify(strip_hidden(p, render(entity, doc, q.fields, q.fmt, related)))
+    return jsonify(strip_hidden(p, render(entity, doc, q.fields, q.fmt, related, reader_timezone(q))))
 
 
 @blp.route("/data/<entity_name>/<segment>", methods=["PUT"])
@@ -246,4 +247,4 @@ def _submit_delete(entity: Entity, selection: dict[str, Any]):
 def _system_args_only():
     from werkzeug.datastructures import MultiDict
     return MultiDict([(k, v) for k, v in request.args.items(multi=True)
-                      if k in ("_fields", "_format", "_relationshipsToFetch")])
+                      if k in ("_fields", "_format", "_formatForUser", "_relationshipsToFetch")])

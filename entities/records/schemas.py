@@ -16,6 +16,8 @@ from core.api import AnyBody, Flag, QuerySchema
 class ReadQuery(QuerySchema):
     _fields = ma.fields.String(metadata={"description": "Comma-separated field paths to return"})
     _format = ma.fields.String(validate=ma.validate.OneOf(["native", "plainText"]))
+    _formatForUser = ma.fields.String(metadata={"description": "With _format=plainText: the user (id or email) whose "
+                                                "timezone date-times are written in (default: the caller's)"})
     _relationshipsToFetch = ma.fields.String(metadata={"description": "Relationship fields whose records to embed"})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from entities.metadata import Entity, Field
@@ -20,16 +21,17 @@ def value_at(doc: dict[str, Any], path: str) -> Any:
     return current
 
 
-def text_of(f: Field | None, value: Any) -> str:
+def text_of(f: Field | None, value: Any, tz: dt.tzinfo | None = None) -> str:
+    """``value``'s text form; date-times in ``tz`` when given (``_format=plainText``), else in UTC."""
     if value is None:
         return ""
     if f is None:
         return str(value)
     if isinstance(value, list):
-        return ", ".join(text_of(f, v) for v in value)
+        return ", ".join(text_of(f, v, tz) for v in value)
     if f.is_nested:
         return str(value.get("label") or "")
-    return f.type.text(value, f)
+    return f.type.text(value, f) if tz is None else f.type.text_in(value, f, tz)
 
 
 def path_text(entity: Entity, doc: dict[str, Any], path: str) -> str:

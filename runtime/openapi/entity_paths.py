@@ -165,7 +165,9 @@ class EntityDocument:
         rels = [f.name for f in self.fields if f.type.name == "relationship"]
         out = [query("_fields", {"type": "string", "example": names}, "comma list of the fields to return"),
                query("_format", {"type": "string", "enum": ["native", "plainText"]},
-                     "`plainText` renders every value as text")]
+                     "`plainText` renders every value as text"),
+               query("_formatForUser", {"type": "string"}, "with `plainText`: the user (id or email) whose timezone "
+                     "date-times are written in (default: the caller's)")]
         if rels:
             out.append(query("_relationshipsToFetch", {"type": "string", "example": rels[0]},
                              f"comma list of relationships whose records to include: {', '.join(rels)}"))

@@ -1,4 +1,5 @@
-"""Plugs users and groups into the app: the services (``services.users``, ``services.groups``) and routes."""
+"""Plugs users and groups into the app: the services (``services.users``, ``services.groups``), the routes, and
+the users' timezones for ``_format=plainText`` (``plugins.user_timezone``)."""
 
 from __future__ import annotations
 
@@ -16,4 +17,5 @@ def install(app: Flask, api: Any, services: Services) -> None:
     groups = GroupsService(services.auth, services.registry)
     services.groups = groups
     services.users = UsersService(services.auth, groups, IdentityProviders(services.config.identity_providers))
+    services.plugins.user_timezone = services.users.timezone
     api.register_blueprint(blp, url_prefix=services.config.api_prefix)

@@ -291,6 +291,12 @@ class UsersService:
             raise NotFound(f"User '{ref}' does not exist")
         return doc
 
+    def timezone(self, ref: str) -> str | None:
+        """The IANA timezone user ``ref`` (an id or an email) reads date-times in: theirs in MANUAL mode, None
+        (UTC) in AUTO mode. NotFound when no user has that id or email."""
+        chosen = self.find(ref).get("localization") or DEFAULT_LOCALIZATION
+        return chosen.get("timezone") if chosen.get("timezoneMode") == "MANUAL" else None
+
     def current(self, caller: dict[str, Any]) -> dict[str, Any]:
         """The caller's user JSON (``/auth/me``), read from the store: the token's snapshot of its user holds only
         what the request guard needs."""
