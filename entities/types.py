@@ -109,6 +109,10 @@ class FieldType:
     def parse_filter(self, raw: str, field: Field) -> Any:
         return self.load(raw, field)
 
+    def equal_forms(self, value: Any) -> list[Any]:
+        """The stored values an ``equals`` (or ``notEquals``) filter value, as converted, stands for."""
+        return [value]
+
     def filter_value(self, value: Any, field: Field) -> Any:
         """Convert a filter value that arrived as JSON (aggregate ``match``) or as a string."""
         if isinstance(value, str):
@@ -350,6 +354,12 @@ class PhoneType(TextType):
 
     def parse_filter(self, raw: str, field: Field) -> Any:
         return re.sub(r"[^\d+]", "", raw)
+
+    def equal_forms(self, value: Any) -> list[Any]:
+        """A number is stored with the leading ``+`` it was written with: ``17028459380`` and ``+17028459380``
+        find it either way."""
+        digits = value.lstrip("+") if isinstance(value, str) else ""
+        return [digits, f"+{digits}"] if digits else [value]
 
 
 # --- numbers -----------------------------------------------------------------------------------

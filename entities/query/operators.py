@@ -70,7 +70,7 @@ def condition(target: Target, operation: Operation) -> dict[str, Any]:
     if op in ("equals", "notEquals"):
         if not values:
             raise bad(param, f"{op}() needs a value")
-        cond = at(target.chain, _equals(values, target.is_boolean))
+        cond = at(target.chain, _equals(target.equal_forms(values), target.is_boolean))
         return cond if op == "equals" else negate(cond)
     if op == "between":
         return at(target.chain, {"$gte": values[0], "$lte": values[1]})
@@ -94,9 +94,10 @@ def like_pattern(args: list[str], digits_only: bool, param: str) -> str:
             continue
         start, end = arg.startswith("/"), arg.endswith("/") and len(arg) > 1
         body = arg[1 if start else 0:len(arg) - 1 if end else len(arg)]
-        if digits_only:
+        if digits_only:  # a phone number: a leading + it was stored with does not count
             body = re.sub(r"\D", "", body)
-        parts.append(("^" if start else "") + re.escape(body) + ("$" if end else ""))
+        anchor = (r"^\+?" if digits_only else "^") if start else ""
+        parts.append(anchor + re.escape(body) + ("$" if end else ""))
     return parts[0] if len(parts) == 1 else "|".join(f"(?:{p})" for p in parts)
 
 

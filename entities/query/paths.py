@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from entities.metadata import Field
 from entities.query.values import Converter, bad, by_type, object_id, text
@@ -41,6 +42,12 @@ class Target:
     @property
     def is_group(self) -> bool:
         return self.field is not None and self.field.is_nested and self.chain[-1].key == self.field.name
+
+    def equal_forms(self, values: list[Any]) -> list[Any]:
+        """Every stored value ``equals`` matches for ``values`` (a phone number with and without its ``+``)."""
+        if self.field is None:
+            return values
+        return [form for value in values for form in self.field.type.equal_forms(value)]
 
     @property
     def is_boolean(self) -> bool:

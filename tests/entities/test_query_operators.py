@@ -411,6 +411,45 @@ def test_map_filter(world: World):
             map_filter(entity, bad)
 
 
+PHONES = {"plus": "+1 (702) 845-9380", "bare": "1-775-555-0100", "local": "555-123-4567"}
+PHONE_CASES: list[tuple[str, set[str]]] = [
+    ("17028459380", {"plus"}),
+    ("+17028459380", {"plus"}),
+    ("1-702-845-9380", {"plus"}),
+    ("+1 (775) 555-0100", {"bare"}),
+    ("17028459380,+17755550100", {"plus", "bare"}),
+    ("equals(17028459380)", {"plus"}),
+    ("notEquals(17028459380)", {"bare", "local"}),
+    ("notEquals(+17028459380,5551234567)", {"bare"}),
+    ("like(/1702)", {"plus"}),
+    ("like(/+1775)", {"bare"}),
+    ("like(/702)", set()),
+    ("like(9380/,/555)", {"plus", "local"}),
+]
+
+
+def test_phone_filters_match_a_number_stored_with_or_without_its_plus(app, api: Api):
+    """A number written with a leading + keeps it when stored; a filter finds it with or without one (the filter
+    value's non-digits are stripped), in the query string, in ``_query`` and in an aggregate ``match``."""
+    for name, number in PHONES.items():
+        create(api, "companies", company(name=name, contactInformation={"phoneNumber": number}))
+    path = "contactInformation.phoneNumber"
+
+    def names(value: str) -> set[str]:
+        response = api.get("/data/companies", query_string={path: value})
+        assert response.status_code == 200, (value, response.get_json())
+        return {item["name"] for item in response.get_json()["items"]}
+
+    for value, expected in PHONE_CASES:
+        assert names(value) == expected, value
+    assert api.get("/data/companies", query_string={"_query": f"filter('{path}','17028459380')"}
+                   ).get_json()["items"][0]["name"] == "plus"
+    matched = api.put("/data/companies/aggregate", json=[{"match": {path: "17028459380"}}]).get_json()
+    assert [item["name"] for item in matched["items"]] == ["plus"]
+    listed = api.get("/data/companies", query_string={path: "17028459380"}).get_json()["items"][0]
+    assert listed["contactInformation"]["phoneNumber"] == "+1-702-845-9380"  # stored and shown as before
+
+
 def test_delete_over_query(app, api: Api):
     ids = seed_things(api)
     response = api.delete("/data/things?" + q("kind=small&owner=Acme"))
