@@ -4,6 +4,7 @@ a bad one, comma lists of names, periods), the paged list shape."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -31,9 +32,28 @@ class UnsafeJSON(ValueError):
         self.path = path
 
 
+def _refuse_constant(name: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity``, which Python's parser takes but JSON does not have."""
+    raise ValueError(f"{name} is not a JSON number (numbers must be finite)")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or an exponent; one too large for a float (``1e400``) would read as infinity."""
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return number
+
+
+# one decoder for every body (json.loads with options would build one per call); the hooks cost nothing to a body
+# without floats or constants
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def loads_safe(raw: bytes | str) -> Any:
     """``json.loads`` that refuses nesting deeper than ``MAX_JSON_DEPTH`` before parsing (the parser recurses),
-    and strings with a lone surrogate (``"\\ud800"``: not Unicode, so no store can hold it)."""
+    strings with a lone surrogate (``"\\ud800"``: not Unicode, so no store can hold it) and numbers that are not
+    finite (``NaN``, ``Infinity``, ``1e400``: not JSON, so no response could carry them back)."""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH:  # fewer openings cannot nest that deep
         depth = deepest = 0
@@ -43,7 +63,7 @@ def loads_safe(raw: bytes | str) -> Any:
                 deepest = depth
                 if deepest > MAX_JSON_DEPTH:
                     raise UnsafeJSON(f"nested deeper than {MAX_JSON_DEPTH} levels")
-    value = json.loads(data)
+    value = _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
     if not _MAYBE_SURROGATE.search(data):  # no escape or byte sequence that could make one
         return value
     try:
@@ -75,11 +95,43 @@ def _surrogate_path(value: Any, path: str) -> str | None:
     return None
 
 
+def dumps_finite(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that never writes ``NaN`` or ``Infinity`` (not JSON: strict clients cannot parse them). A value
+    that is not finite (one stored before bodies refused them, one a handler computed) is written as ``null``, so a
+    bad value makes no read fail; the second pass runs only when the first met such a value."""
+    try:
+        return json.dumps(value, allow_nan=False, **kwargs)
+    except ValueError:
+        pass
+    default = kwargs.pop("default", None)
+    if default is not None:
+        kwargs["default"] = lambda obj: _finite(default(obj))
+    return json.dumps(_finite(value), allow_nan=False, **kwargs)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite (in a list, tuple or dict, keys too) made None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {_finite(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 class SafeJSONProvider(DefaultJSONProvider):
-    """Flask's JSON with ``loads_safe``: bodies read through ``request.get_json`` get the same limits."""
+    """Flask's JSON with ``loads_safe``: bodies read through ``request.get_json`` get the same limits; responses
+    are written by ``dumps_finite``."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return loads_safe(s)
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("default", self.default)
+        kwargs.setdefault("ensure_ascii", self.ensure_ascii)
+        kwargs.setdefault("sort_keys", self.sort_keys)
+        return dumps_finite(obj, **kwargs)
 
 
 def json_body(default: Any = None) -> Any:

@@ -9,7 +9,6 @@ and versions, which every worker re-reads on each request) and per ``DocumentFil
 from __future__ import annotations
 
 import copy
-import json
 import threading
 from collections.abc import Hashable
 from typing import Any
@@ -18,6 +17,7 @@ from flask import Flask
 
 from core.api import SECURITY, SECURITY_SCHEMES
 from core.errors import NotFound
+from core.http import dumps_finite
 from entities.metadata import Entity
 from runtime.openapi.entity_paths import EntityDocument, entity_actions
 from runtime.openapi.visibility import DocumentFilter, ShowEverything, User
@@ -83,7 +83,7 @@ class Documents:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        body = json.dumps(self.build(entities, user, only), separators=(",", ":")).encode()
+        body = dumps_finite(self.build(entities, user, only), separators=(",", ":")).encode()
         with self._lock:
             if len(self._cache) > 64:  # old metadata states, other callers: start over
                 self._cache.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -36,6 +37,47 @@ def test_deep_json_and_lone_surrogates_are_400(app: Flask, api: Api, anon: Api, 
         assert response.status_code == 400, (method, path, response.status_code, response.get_json())
         assert set(response.get_json()) >= SHAPE
     assert error_logs(api) == []
+
+
+def strict_json(response: Any) -> Any:
+    """The response body read as JSON has it: ``NaN``/``Infinity`` are not numbers there."""
+    def refuse(name: str) -> Any:
+        raise AssertionError(f"{name} in a response: {response.data[:300]!r}")
+    return json.loads(response.data, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+def test_numbers_json_does_not_have_are_malformed_json(api: Api, anon: Api, number: str):
+    raw = (f'{{"message": "not finite", "name": "x", "email": "a@b.io", "password": "p", '
+           f'"numberOfEmployees": {number}, "additionalInfo": {{"a": {number}}}}}')
+    targets = [(m, p, api) for m, p, _ in bodies(api)] + [("POST", "/auth/login", anon)]
+    for method, path, client in targets:
+        response = client.request(method, path, data=raw, content_type="application/json")
+        assert response.status_code == 400, (method, path, response.status_code, response.get_json())
+        body = strict_json(response)
+        assert body["code"] == "badRequest" and body["message"].startswith("Malformed JSON in request body: "), body
+    assert api.get("/status/logs?message=not%20finite").get_json()["total"] == 0
+    assert api.get("/data/companies?name=x").get_json()["total"] == 0
+
+
+def test_a_stored_number_that_is_not_finite_is_answered_as_null(app: Flask, api: Api):
+    """A value no body can send any more may still be in the store (written before, or by other means):
+    every read answers it as null, never as NaN (not JSON) and never as a 500."""
+    store = app.extensions["runtime"].store
+    record = create(api, "companies", company())["id"]
+    store.collection("data.companies").update_one({}, {"$set": {"numberOfEmployees": float("nan")}})
+    api.post("/status/logs", json={"message": "stored", "additionalInfo": {"a": 1}})
+    api.get("/status/logs")  # the queued log is written
+    store.collection("sys.logs").update_one({"message": "stored"},
+                                            {"$set": {"additionalInfo": '{"a": NaN, "b": [Infinity, 1.5]}'}})
+
+    one = api.get(f"/data/companies/{record}")
+    assert one.status_code == 200 and strict_json(one)["numberOfEmployees"] is None
+    listed = api.get("/data/companies?_fields=numberOfEmployees")
+    assert listed.status_code == 200 and strict_json(listed)["items"][0]["numberOfEmployees"] is None
+    logs = api.get("/status/logs?message=stored")
+    assert logs.status_code == 200
+    assert strict_json(logs)["items"][0]["additionalInfo"] == {"a": None, "b": [None, 1.5]}
 
 
 def test_nesting_within_the_limit_still_parses(api: Api):
