@@ -40,6 +40,7 @@ NUMERIC_ACC = SCALAR_ACC | {"sum", "avg"}
 
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
+_INT64 = 2**63 - 1
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Shapes of _CELL_DATE_TIMES / the date format that fromisoformat reads exactly as strptime does (ASCII digits,
 # zero-padded, milliseconds only): parsed without strptime. Z is UTC, as the formats without a zone.
@@ -383,7 +384,7 @@ class IntegerType(FieldType):
             if not value.is_integer():
                 raise FieldInvalid("Must be an integer")
             value = int(value)
-        if abs(value) > 2**63 - 1:
+        if abs(value) > _INT64:
             raise FieldInvalid("Integer out of range")
         _check_range(value, field)
         return value
@@ -396,7 +397,7 @@ class IntegerType(FieldType):
 
     def cell_in(self, text: str, field: Field) -> Any:
         raw = text.strip()
-        if _INTEGER.match(raw):
+        if _INTEGER.match(raw) and len(raw) < 19:  # fits in 64 bits
             return int(raw)
         try:
             number = Decimal(raw)
@@ -404,10 +405,18 @@ class IntegerType(FieldType):
             raise FieldInvalid(f"'{raw}' is not an integer") from None
         if not number.is_finite() or number != number.to_integral_value():
             raise FieldInvalid(f"'{raw}' is not an integer")
+        if abs(number) > _INT64:  # refused here, where the cell's text is at hand (int() of a long text fails)
+            raise FieldInvalid(f"'{raw}' is out of range")
         return int(number)
 
     def cell_out(self, stored: Any, field: Field) -> str:
         return str(int(stored))
+
+
+def stored_decimal(rounded: float, was_integer: bool) -> int | float:
+    """What a decimal field stores for a number rounded to its decimals: an integer given as one stays one while
+    the store can hold it (64 bits); past that it is the float it rounds to."""
+    return int(rounded) if was_integer and rounded.is_integer() and abs(rounded) <= _INT64 else rounded
 
 
 @dataclass(frozen=True)
@@ -422,7 +431,10 @@ class DecimalType(FieldType):
             raise FieldInvalid(f"'{raw}' is not a number") from None
         if not number.is_finite():
             raise FieldInvalid(f"'{raw}' is not a number")
-        return int(raw) if _INTEGER.match(raw) else float(number)
+        value = float(number)
+        if math.isinf(value):  # past the largest float (1e400)
+            raise FieldInvalid(f"'{raw}' is out of range")
+        return int(raw) if _INTEGER.match(raw) else value
 
     def cell_out(self, stored: Any, field: Field) -> str:
         return plain_number(stored)
@@ -432,13 +444,17 @@ class DecimalType(FieldType):
             raise FieldInvalid("Must be a number")
         if isinstance(value, float) and not math.isfinite(value):
             raise FieldInvalid("Must be a finite number")
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past the largest float
+            raise FieldInvalid("Number out of range") from None
         decimals = min(int(field.type_rules.get("decimals", self.max_decimals)), self.max_decimals)
         mode = field.type_rules.get("extraDecimals")
-        limited = limit_decimals(float(value), decimals, mode)
-        if mode == "error" and limited != float(value) and _RULES_CHECKED.get():
+        limited = limit_decimals(number, decimals, mode)
+        if mode == "error" and limited != number and _RULES_CHECKED.get():
             raise FieldInvalid(f"At most {decimals} decimals are allowed")
         _check_range(limited, field)
-        return int(limited) if limited.is_integer() and isinstance(value, int) else limited
+        return stored_decimal(limited, isinstance(value, int))
 
     def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
         mode = rules.get("extraDecimals")

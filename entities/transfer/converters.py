@@ -23,7 +23,7 @@ from typing import Any
 from entities.metadata import RESERVED, Entity, Field
 from entities.transfer.cells import unguard_formula
 from entities.transfer.headers import ImportPlan
-from entities.types import ChoiceType, DecimalType, IntegerType, TextType, limit_decimals
+from entities.types import ChoiceType, DecimalType, IntegerType, TextType, limit_decimals, stored_decimal
 
 _ASCII_INTEGER = re.compile(r"[+-]?[0-9]+")
 _ASCII_DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")  # Decimal(text) is finite and float(Decimal) == float(text)
@@ -140,7 +140,7 @@ def _decimal(f: Field, general: Converter) -> Converter:
         if m is None:
             return general(text)
         value: int | float = float(raw) if m.group(1) else int(raw)
-        number = float(value)
+        number = float(value)  # an OverflowError (too many digits) sends the row to the general path
         if not math.isfinite(number):
             return general(text)
         rounded = limit_decimals(number, decimals, mode)
@@ -148,7 +148,7 @@ def _decimal(f: Field, general: Converter) -> Converter:
             return general(text)
         if (low is not None and rounded < low) or (high is not None and rounded > high):
             return general(text)
-        return int(rounded) if rounded.is_integer() and isinstance(value, int) else rounded
+        return stored_decimal(rounded, isinstance(value, int))
     return decimal
 
 

@@ -104,6 +104,20 @@ def test_bad_values_are_400_and_nothing_is_stored(app, things: Api, field: str, 
     assert app.extensions["runtime"].records.collection("things").count_documents({}) == 0
 
 
+def test_decimal_integers_past_64_bits_are_floats_and_past_a_float_refused(app, things: Api):
+    """A decimal given as an integer is stored as one while the store can hold it; a larger one as the float it
+    is, and one past the largest float is a field error (it would read as infinity)."""
+    response = things.post("/data/things", json={"title": "Big", "ratio": 10**20, "price": 2**63 - 1, "share": 7})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["ratio"] == 1e20 and body["price"] == 9.223372036854776e18 and body["share"] == 7
+    response = things.post("/data/things", json={"title": "Huge", "ratio": 10**400})
+    assert response.status_code == 400
+    error = response.get_json()["errors"][0]
+    assert (error["field"], error["code"], error["message"]) == ("ratio", "invalid", "Number out of range")
+    assert app.extensions["runtime"].records.collection("things").count_documents({}) == 1
+
+
 def test_bad_update_leaves_the_record_untouched(app, things: Api):
     created = things.post("/data/things", json=GOOD).get_json()
     response = things.put(f"/data/things/{created['id']}", json={"count": 3, "day": "nope"})

@@ -201,6 +201,27 @@ def test_bad_rows_are_reported_with_their_row_number_and_the_others_are_imported
     assert any(m.startswith("Row 6 not imported") for m in logs)
 
 
+def test_numbers_that_are_not_finite_or_too_large_are_row_errors(api: Api):
+    """Cells no JSON body could carry (NaN, inf, 1e400) and numbers past what a field can store are that row's
+    field errors naming the cell's text; the job finishes and imports the other rows."""
+    cells = {"2": ("ratio", "NaN"), "3": ("price", "inf"), "4": ("share", "-Infinity"), "5": ("ratio", "1e400"),
+             "6": ("ratio", "1" * 400), "7": ("count", "9223372036854775808"), "8": ("count", "1" * 5000)}
+    columns = ["count", "ratio", "price", "share"]
+    rows = [",".join([f"c{row}"] + [text if c == column else "" for c in columns])
+            for row, (column, text) in cells.items()]
+    text = "code," + ",".join(columns) + "\n" + "\n".join(rows) + "\nfine,3,1e20,2.5,12\n"
+    job = run_import(api, "gadgets", text)
+    assert job["status"] == "FINISHED" and job["results"]["rowsImported"] == 1, job
+    errors = job["results"]["results"]
+    assert set(errors) == set(cells)
+    for row, (column, cell) in cells.items():
+        error = errors[row]["errors"][0]
+        assert error["field"] == column and error["additionalInfo"] == {"rejectedValue": cell}, error
+        assert error["message"] in (f"'{cell}' is not a number", f"'{cell}' is out of range"), error
+    fine = items(api, "gadgets")[0]
+    assert (fine["count"], fine["ratio"], fine["price"], fine["share"]) == (3, 1e20, 2.5, 12)
+
+
 def test_invalid_fields_are_dropped_when_asked_to_keep_invalid_records(api: Api):
     job = run_import(api, "contacts", "firstName,lastName,numberOfSkills,email\nAnn,Lee,-1,nope\n",
                      query="?skipRecordsWithInvalidFields=false")
