@@ -14,9 +14,9 @@ from typing import Any
 
 from bson import ObjectId
 from flask import Flask, g
-from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from core.api import Blueprint, errors
 from core.errors import Forbidden, NotFound, ValidationFailed, field_error
 from core.ids import parse_object_id
 from core.services import Services, services
@@ -104,8 +104,9 @@ def _keys() -> ApiKeys:
 
 
 @blp.route("/auth/api-keys", methods=["POST"])
-@blp.arguments(KeyBody, location="json")
+@blp.arguments(KeyBody, location="body")
 @blp.response(200, KeyOut)
+@errors(blp, 400, 401, 403, 404)
 def create_key(body: dict[str, Any]):
     if g.get("admin_user") is not None:
         raise Forbidden("An impersonating session cannot create API keys for the impersonated user")
@@ -120,6 +121,7 @@ def list_keys():
 
 @blp.route("/auth/api-keys/<key_id>", methods=["DELETE"])
 @blp.response(200, KeyInfo)
+@errors(blp, 401, 404)
 def delete_key(key_id: str):
     return _keys().delete(g.user, key_id)
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import g
 from marshmallow import RAISE, Schema, fields, validate
 
-from core.api import Blueprint, JobLink, page_of
+from core.api import Blueprint, JobLink, errors, page_of
 from core.identity import require_developer
 from core.services import services
 from jobs.schedules.service import render
@@ -74,14 +74,16 @@ ScheduleListSchema = page_of(ScheduleOutSchema, "ScheduleListSchema")
 @blp.route("/schedules", methods=["GET"])
 @blp.arguments(ScheduleListArgs, location="query")
 @blp.response(200, ScheduleListSchema)
+@errors(blp, 400, 401, 403)
 def list_schedules(args: dict[str, Any]):
     require_developer(DEVELOPERS_ONLY)
     return services().schedules.list(args["_size"], args["_offset"] or None, args["enabled"])
 
 
 @blp.route("/schedules", methods=["POST"])
-@blp.arguments(ScheduleSchema, location="json")
+@blp.arguments(ScheduleSchema, location="body")
 @blp.response(200, ScheduleOutSchema)
+@errors(blp, 400, 401, 403)
 def create_schedule(body: dict[str, Any]):
     require_developer(DEVELOPERS_ONLY)
     svc = services().schedules
@@ -92,14 +94,16 @@ def create_schedule(body: dict[str, Any]):
 
 @blp.route("/schedules/<schedule_id>", methods=["GET"])
 @blp.response(200, ScheduleOutSchema)
+@errors(blp, 401, 403, 404)
 def get_schedule(schedule_id: str):
     require_developer(DEVELOPERS_ONLY)
     return render(services().schedules.get(schedule_id))
 
 
 @blp.route("/schedules/<schedule_id>", methods=["PUT"])
-@blp.arguments(ScheduleUpdateSchema, location="json")
+@blp.arguments(ScheduleUpdateSchema, location="body")
 @blp.response(200, ScheduleOutSchema)
+@errors(blp, 400, 401, 403, 404)
 def update_schedule(body: dict[str, Any], schedule_id: str):
     require_developer(DEVELOPERS_ONLY)
     doc = services().schedules.update(schedule_id, body)
@@ -109,6 +113,7 @@ def update_schedule(body: dict[str, Any], schedule_id: str):
 
 @blp.route("/schedules/<schedule_id>", methods=["DELETE"])
 @blp.response(200, ScheduleOutSchema)
+@errors(blp, 401, 403, 404)
 def delete_schedule(schedule_id: str):
     require_developer(DEVELOPERS_ONLY)
     return render(services().schedules.delete(schedule_id))
@@ -116,6 +121,7 @@ def delete_schedule(schedule_id: str):
 
 @blp.route("/schedules/<schedule_id>/pause", methods=["PUT"])
 @blp.response(200, ScheduleOutSchema)
+@errors(blp, 401, 403, 404)
 def pause_schedule(schedule_id: str):
     require_developer(DEVELOPERS_ONLY)
     return render(services().schedules.set_enabled(schedule_id, False))
@@ -123,6 +129,7 @@ def pause_schedule(schedule_id: str):
 
 @blp.route("/schedules/<schedule_id>/resume", methods=["PUT"])
 @blp.response(200, ScheduleOutSchema)
+@errors(blp, 401, 403, 404)
 def resume_schedule(schedule_id: str):
     require_developer(DEVELOPERS_ONLY)
     doc = services().schedules.set_enabled(schedule_id, True)
@@ -132,6 +139,7 @@ def resume_schedule(schedule_id: str):
 
 @blp.route("/schedules/<schedule_id>/run", methods=["POST"])
 @blp.response(200, JobLink)
+@errors(blp, 401, 403, 404)
 def run_schedule(schedule_id: str):
     require_developer(DEVELOPERS_ONLY)
     svc = services()

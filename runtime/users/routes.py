@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, jsonify
-from flask_smorest import Blueprint
 
+from core.api import Blueprint, errors
 from core.identity import require_developer
 from core.services import services
 from runtime.users.schemas import (
@@ -46,13 +46,15 @@ def _one_or_many(ids: str, docs: list[dict[str, Any]]) -> Any:
 @blp.route("/users", methods=["GET"])
 @blp.arguments(UserQuery, location="query")
 @blp.response(200, UserPage)
+@errors(blp, 400, 401)
 def list_users(args: dict[str, Any]):
     return _users().list(args, args["size"], args.get("offset"))
 
 
 @blp.route("/users", methods=["POST"])
-@blp.arguments(UserBody, location="json")
+@blp.arguments(UserBody, location="body")
 @blp.response(200, UserOut)
+@errors(blp, 400, 401, 403)
 def create_user(body: dict[str, Any]):
     require_users_manager(g.user)
     doc, generated = _users().create(body, g.user)
@@ -65,14 +67,16 @@ def create_user(body: dict[str, Any]):
 @blp.route("/users/<ref>", methods=["GET"])
 @blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut)
+@errors(blp, 400, 401, 404)
 def get_user(query: dict[str, Any], ref: str):
     return _users().render(_users().find(ref, query.get("identityProvider")))
 
 
 @blp.route("/users/<ref>", methods=["PUT"])
-@blp.arguments(UserBody, location="json")
+@blp.arguments(UserBody, location="body")
 @blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut)
+@errors(blp, 400, 401, 403, 404, 409)
 def update_user(body: dict[str, Any], query: dict[str, Any], ref: str):
     require_users_manager(g.user)
     return _users().render(_users().update(ref, body, g.user, impersonating=g.get("admin_user") is not None,
@@ -82,6 +86,7 @@ def update_user(body: dict[str, Any], query: dict[str, Any], ref: str):
 @blp.route("/users/<ref>", methods=["DELETE"])
 @blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut)
+@errors(blp, 400, 401, 403, 404)
 def delete_user(query: dict[str, Any], ref: str):
     require_users_manager(g.user)
     return _users().render(_users().delete(ref, query.get("identityProvider")))
@@ -90,15 +95,17 @@ def delete_user(query: dict[str, Any], ref: str):
 @blp.route("/users/<ids>/<any(deactivate, reactivate, unblock):action>", methods=["PUT"])
 @blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut, description="The user; a list of users when several ids are given")
+@errors(blp, 400, 401, 403, 404)
 def set_status(query: dict[str, Any], ids: str, action: str):
     require_users_manager(g.user)
     return _one_or_many(ids, _users().set_status(ids, action, query.get("identityProvider")))
 
 
 @blp.route("/users/<ids>/addGroup", methods=["PUT"])
-@blp.arguments(AddGroupBody, location="json")
+@blp.arguments(AddGroupBody, location="body")
 @blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut, description="The user; a list of users when several ids are given")
+@errors(blp, 400, 401, 403, 404)
 def add_group(body: dict[str, Any], query: dict[str, Any], ids: str):
     require_users_manager(g.user)
     return _one_or_many(ids, _users().add_group(ids, body, g.user, query.get("identityProvider")))
@@ -107,15 +114,17 @@ def add_group(body: dict[str, Any], query: dict[str, Any], ids: str):
 @blp.route("/users/<ids>/removeGroup/<group>", methods=["PUT"])
 @blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut, description="The user; a list of users when several ids are given")
+@errors(blp, 400, 401, 403, 404)
 def remove_group(query: dict[str, Any], ids: str, group: str):
     require_users_manager(g.user)
     return _one_or_many(ids, _users().remove_group(ids, group, g.user, query.get("identityProvider")))
 
 
 @blp.route("/users/<ref>/addIdentityProvider", methods=["PUT"])
-@blp.arguments(AddIdentityProviderBody, location="json")
+@blp.arguments(AddIdentityProviderBody, location="body")
 @blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut)
+@errors(blp, 400, 401, 403, 404)
 def add_identity_provider(body: dict[str, Any], query: dict[str, Any], ref: str):
     require_users_manager(g.user)
     return _users().render(_users().add_identity_provider(ref, body, query.get("identityProvider")))
@@ -124,6 +133,7 @@ def add_identity_provider(body: dict[str, Any], query: dict[str, Any], ref: str)
 @blp.route("/users/<ref>/removeIdentityProvider/<provider>", methods=["PUT"])
 @blp.arguments(UserRefQuery, location="query")
 @blp.response(200, UserOut)
+@errors(blp, 400, 401, 403, 404)
 def remove_identity_provider(query: dict[str, Any], ref: str, provider: str):
     require_users_manager(g.user)
     return _users().render(_users().remove_identity_provider(ref, provider, query.get("identityProvider")))
@@ -132,14 +142,16 @@ def remove_identity_provider(query: dict[str, Any], ref: str, provider: str):
 @blp.route("/groups", methods=["GET"])
 @blp.arguments(GroupQuery, location="query")
 @blp.response(200, GroupPage)
+@errors(blp, 400, 401, 403)
 def list_groups(args: dict[str, Any]):
     require_users_manager(g.user)
     return _groups().list(args["size"], args.get("offset"), args.get("name"))
 
 
 @blp.route("/groups", methods=["POST"])
-@blp.arguments(GroupBody, location="json")
+@blp.arguments(GroupBody, location="body")
 @blp.response(200, GroupOut)
+@errors(blp, 400, 401, 403)
 def create_group(body: dict[str, Any]):
     require_developer()
     return _groups().render(_groups().create(body))
@@ -147,14 +159,16 @@ def create_group(body: dict[str, Any]):
 
 @blp.route("/groups/<ref>", methods=["GET"])
 @blp.response(200, GroupOut)
+@errors(blp, 401, 403, 404)
 def get_group(ref: str):
     require_users_manager(g.user)
     return _groups().render(_groups().find(ref))
 
 
 @blp.route("/groups/<ref>", methods=["PUT"])
-@blp.arguments(GroupBody, location="json")
+@blp.arguments(GroupBody, location="body")
 @blp.response(200, GroupOut)
+@errors(blp, 400, 401, 403, 404, 409)
 def update_group(body: dict[str, Any], ref: str):
     require_developer()
     return _groups().render(_groups().update(ref, body))
@@ -162,6 +176,7 @@ def update_group(body: dict[str, Any], ref: str):
 
 @blp.route("/groups/<ref>", methods=["DELETE"])
 @blp.response(200, GroupOut)
+@errors(blp, 400, 401, 403, 404)
 def delete_group(ref: str):
     require_developer()
     return _groups().render(_groups().delete(ref))

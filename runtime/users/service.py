@@ -57,6 +57,12 @@ def _duplicate(field: str, message: str) -> ValidationFailed:
     return ValidationFailed([field_error(field, "duplicate", message)])
 
 
+def _bad_query(field: str, code: str, message: str, rejected: Any = None) -> BadRequest:
+    """A query parameter the route's schema let through but the service refuses: the 400 every route gives."""
+    return BadRequest(f"Invalid query parameter '{field}': {message}",
+                      errors=[field_error(field, code, message, rejected=rejected)])
+
+
 def _regex(text: str) -> dict[str, Any]:
     return {"$regex": re.escape(text), "$options": "i"}
 
@@ -102,7 +108,7 @@ def _paged(col: Any, query: dict[str, Any], size: int, offset: str | None) -> tu
         elif offset.isdigit():
             skip = int(offset)
         else:
-            raise ValidationFailed([field_error("offset", "invalid", "offset is the last id of a page or a number")])
+            raise _bad_query("offset", "invalid", "offset is the last id of a page or a number", offset)
     docs = list(col.find(cursor_query, {"passwordHash": 0}).sort("_id", 1).skip(skip).limit(size))
     return total, docs
 
@@ -257,8 +263,8 @@ class UsersService:
             statuses = [s.strip().upper() for s in args["status"].split(",") if s.strip()]
             bad = [s for s in statuses if s not in STATUSES]
             if bad:
-                raise ValidationFailed([field_error("status", "invalid", f"status is a comma list of "
-                                                    f"{', '.join(STATUSES)}", rejected=",".join(bad))])
+                raise _bad_query("status", "invalid", f"status is a comma list of {', '.join(STATUSES)}",
+                                 ",".join(bad))
             query["status"] = {"$in": statuses}
         if args.get("groups"):
             terms = [t.strip() for t in args["groups"].split(",") if t.strip()]
@@ -352,8 +358,7 @@ class UsersService:
             message = f"Identity provider '{ref}' does not exist" if ref else "Give the identity provider's id or name"
             code = "required" if not ref else "invalid"
             if query:
-                raise BadRequest(f"Invalid query parameter '{field}': {message}",
-                                 errors=[field_error(field, code, message, rejected=ref)])
+                raise _bad_query(field, code, message, ref)
             raise ValidationFailed([field_error(field, code, message, rejected=ref)])
         return provider
 

@@ -3,6 +3,7 @@ paused schedules staying quiet, missed fire times firing once, one fire per fire
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -137,6 +138,19 @@ def _refusals(api: Api) -> None:
     duplicate = api.post("/schedules", json=report)
     assert duplicate.status_code == 400 and duplicate.get_json()["errors"][0]["code"] == "duplicate"
     assert api.get("/schedules?_size=x").status_code == 400
+
+
+def test_bodies_are_read_as_on_every_route(api: Api):
+    """Malformed JSON says so, and a JSON body sent without a JSON Content-Type (``curl -d``) is read."""
+    for method, path in (("POST", "/schedules"), ("PUT", "/schedules/5f0000000000000000000000")):
+        response = api.request(method, path, data='{"name": "x",', content_type="application/json")
+        assert response.status_code == 400, (method, path)
+        assert response.get_json()["message"].startswith("Malformed JSON in request body: "), (method, path)
+    form = "application/x-www-form-urlencoded"
+    created = api.post("/schedules", data=json.dumps(TICK), content_type=form)
+    assert created.status_code == 200, created.get_json()
+    updated = api.put(f"/schedules/{created.get_json()['id']}", data='{"cron": "0 3 * * *"}', content_type=form)
+    assert updated.status_code == 200 and updated.get_json()["cron"] == "0 3 * * *"
 
 
 def test_schedules_are_for_developers(app: Flask, api: Api, user_api: Api, anon: Api):

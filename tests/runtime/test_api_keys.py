@@ -67,6 +67,21 @@ def test_bad_bodies(api: Api):
         assert response.get_json()["errors"][0]["field"] == field
 
 
+def test_the_body_is_read_as_on_every_route(api: Api, anon: Api):
+    """Malformed JSON says so; a JSON body sent without a JSON Content-Type (``curl -d '{...}'``) is read; the
+    document lists the 400 it answers, not flask-smorest's 422."""
+    response = api.post("/auth/api-keys", data='{"name": "ci",', content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["message"].startswith("Malformed JSON in request body: ")
+    form = "application/x-www-form-urlencoded"  # what ``curl -d`` sends
+    response = api.post("/auth/api-keys", data='{"name": "from curl"}', content_type=form)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["name"] == "from curl"
+    paths = anon.get("/openapi.json").get_json()["paths"]
+    assert set(paths["/api/auth/api-keys"]["post"]["responses"]) == {"200", "400", "401", "403", "404", "default"}
+    assert set(paths["/api/auth/api-keys/{key_id}"]["delete"]["responses"]) == {"200", "401", "404", "default"}
+
+
 def test_keys_are_per_user(app: Flask, api: Api, user_api: Api):
     mine = new_key(user_api)
     assert api.get("/auth/api-keys").get_json() == []
