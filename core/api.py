@@ -229,6 +229,10 @@ SECURITY_SCHEMES = {
     "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},
 }
 SECURITY = [{name: []} for name in SECURITY_SCHEMES]
+# the token as a cookie: only GET downloads of files take it (Plugins.cookie_endpoints)
+COOKIE_SCHEME = {"tokenCookie": {"type": "apiKey", "in": "cookie", "name": "token",
+                                 "description": "the token in a `token` cookie: GET downloads of files only"}}
+COOKIE_SECURITY = [*SECURITY, {"tokenCookie": []}]
 
 
 class Api(flask_smorest.Api):
@@ -237,11 +241,12 @@ class Api(flask_smorest.Api):
     def __init__(self, app: Flask | None = None, **kwargs: Any):
         super().__init__(app, **kwargs)
         self.register_field(Flag, "boolean", None)
-        for name, scheme in SECURITY_SCHEMES.items():
+        for name, scheme in {**SECURITY_SCHEMES, **COOKIE_SCHEME}.items():
             self.spec.components.security_scheme(name, scheme)
 
-    def secure(self, app: Flask, public_endpoints: set[str]) -> None:
-        """Put the token's schemes on every documented operation but the public ones."""
+    def secure(self, app: Flask, public_endpoints: set[str], cookie_endpoints: set[str]) -> None:
+        """Put the token's schemes on every documented operation but the public ones (plus the cookie on those
+        that take it)."""
         paths = self.spec._paths  # the operations flask-smorest registered
         for rule in app.url_map.iter_rules():
             path = FlaskPlugin.flaskpath2openapi(rule.rule)
@@ -251,7 +256,8 @@ class Api(flask_smorest.Api):
                 operation = paths[path].get(method.lower())
                 if operation is None:
                     continue
-                operation["security"] = [] if rule.endpoint in public_endpoints else SECURITY
+                operation["security"] = [] if rule.endpoint in public_endpoints else \
+                    COOKIE_SECURITY if rule.endpoint in cookie_endpoints else SECURITY
 
 
 def errors(blp: flask_smorest.Blueprint, *statuses: int):

@@ -57,6 +57,8 @@ class Plugins:
     while requests run."""
 
     public_endpoints: set[str] = field(default_factory=set)  # endpoints that need no token
+    # file downloads that also take the token from a ``token`` cookie, on GET only (a browser follows a file link)
+    cookie_endpoints: set[str] = field(default_factory=set)
     index_hooks: list[Callable[[], None]] = field(default_factory=list)  # create a package's indexes
     start_hooks: list[Callable[[], None]] = field(default_factory=list)  # `runtime serve`: start background work
     action_runners: dict[str, ActionRunner] = field(default_factory=dict)  # "ids" | "query"

@@ -16,4 +16,5 @@ def install(app: Flask, api: Any, services: Services) -> None:
     services.files = files
     services.plugins.index_hooks.append(files.ensure_indexes)
     services.plugins.public_endpoints.add("files.fetch_shared")  # the link is the permission
+    services.plugins.cookie_endpoints.update(("files.download", "files.record_file"))  # a job's fileLink, say
     api.register_blueprint(blp, url_prefix=services.config.api_prefix)

@@ -25,7 +25,7 @@ from jobs import plugin as jobs_plugin
 from runtime import api_keys as api_keys_plugin
 from runtime import idempotency, metrics, openapi
 from runtime.applogs import plugin as applogs_plugin
-from runtime.auth import ServiceUnavailable, token_from_request
+from runtime.auth import TOKEN_COOKIE, ServiceUnavailable, token_from_request
 from runtime.auth_routes import PUBLIC_ENDPOINTS
 from runtime.auth_routes import blp as auth_blp
 from runtime.cli_support import apply_folder, apply_groups_folder, ensure_indexes
@@ -67,7 +67,7 @@ def create_app(config: Config | None = None, store=None) -> Flask:
     errors.register(app)  # after Api(): our handlers replace flask-smorest's error format
     _install_auth_guard(app, svc, prefix)
     idempotency.install(app, svc)  # after the guard: a key belongs to the user the guard found
-    api.secure(app, svc.plugins.public_endpoints)
+    api.secure(app, svc.plugins.public_endpoints, svc.plugins.cookie_endpoints)
     _install_cors(app, config)
     return app
 
@@ -82,7 +82,7 @@ def _install_commit(app: Flask, svc: Services) -> None:
         svc.store.commit()
         return response
 class _NoSessions(SessionInterface):
-    """A token API keeps no cookie session: no cookie is read, signed or set on any request."""
+    """A token API keeps no cookie session: no session cookie is read, signed or set on any request."""
 
     def open_session(self, app: Flask, request: Any) -> None:
         return None  # Flask then uses a null session that refuses writes
@@ -146,7 +146,7 @@ def _groups_by_id(user: dict[str, Any]) -> bool:
 
 
 def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
-    public = svc.plugins.public_endpoints
+    public, cookie_endpoints = svc.plugins.public_endpoints, svc.plugins.cookie_endpoints
     # what every request needs besides its token, read with it (one round trip on a real server)
     lookups = [Registry.stamp_lookup("_metaStamp"), Permissions.groups_lookup("user.groups", "_groups")]
 
@@ -163,6 +163,10 @@ def _install_auth_guard(app: Flask, svc: Services, prefix: str) -> None:
         if path == f"{prefix}/openapi.json":
             return None
         token = token_from_request(req)
+        if not token and endpoint in cookie_endpoints and req.method == "GET":
+            # a browser following a file link sends the cookie by itself; only reads of files take it, so a
+            # cross-site page can make a browser fetch a file it cannot read, but never write anything
+            token = req.cookies.get(TOKEN_COOKIE)
         if not token:
             raise Unauthorized("A token is required: send the 'token' header you got from /auth/login")
         found = svc.auth.authenticate_with(token, lookups)

@@ -328,6 +328,8 @@ class ServiceUnavailable(ApiError):
 
 
 TOKEN_SCHEMES = ("bearer", "token")
+# the cookie a GET of a file may carry the token in (see Plugins.cookie_endpoints); no other request reads it
+TOKEN_COOKIE = "token"
 OTHER_SCHEMES = ("basic", "digest")  # these names alone are not a bare token either
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask
 
-from core.api import SECURITY, SECURITY_SCHEMES
+from core.api import COOKIE_SCHEME, SECURITY, SECURITY_SCHEMES
 from core.errors import NotFound
 from core.http import dumps_finite
 from entities.metadata import Entity
@@ -121,11 +121,12 @@ class Documents:
     def _prepare(self, doc: dict[str, Any]) -> dict[str, Any]:
         components = doc.setdefault("components", {})
         components.setdefault("schemas", {}).update(copy.deepcopy(SHARED_SCHEMAS))
-        components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+        components.setdefault("securitySchemes", {}).update({**SECURITY_SCHEMES, **COOKIE_SCHEME})
         doc["security"] = SECURITY
         doc["info"]["description"] = (
             "The REST API of the entity runtime. Log in with `POST /auth/login`, then send the token in a `token` "
-            "header (or `Authorization: Bearer <token>`, `Authorization: <token>`, `X-API-KEY`, `?api_key=`). "
+            "header (or `Authorization: Bearer <token>`, `Authorization: <token>`, `X-API-KEY`, `?api_key=`); "
+            "a download of a file (`GET /files/{id}`, a record's file) also takes it as a `token` cookie. "
             "Each entity has its own tag with its "
             "record schema, filters and actions. `?entity=<name>` gives the document of one entity.")
         for path in PUBLIC_PATHS:

@@ -11,6 +11,7 @@ import re
 import time
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from bson import ObjectId
@@ -18,7 +19,7 @@ from flask import Flask
 
 from core.storage import drop_embedded
 from files.storage import CHUNK_SIZE
-from tests.conftest import Api, create, login, make_app
+from tests.conftest import Api, create, login, make_app, wait_for_job
 
 DOCUMENTS = {
     "name": "documents", "recordLabel": "#{title}",
@@ -248,6 +249,29 @@ def test_no_token_is_401(anon: Api, api: Api):
                      content_type="multipart/form-data").status_code == 401
     assert anon.get(f"/files/{file_id}").status_code == 401
     assert anon.put(f"/files/{file_id}/share").status_code == 401
+
+
+def test_a_token_cookie_downloads_files_and_nothing_else(app: Flask, docs: Api):
+    """A browser following a file link (an export's ``results.fileLink``) sends the token as a cookie: GET
+    downloads of files take it; no other route or method does."""
+    file_id = upload(docs, b"cookie data", "cookie.txt")
+    record = create(docs, "documents", {"title": "Doc", "attachment": file_id})
+    browser = app.test_client()
+    browser.set_cookie("token", docs.token)
+    assert_download(browser.get(f"/api/files/{file_id}"), b"cookie data", "cookie.txt")
+    assert_download(browser.get(f"/api/data/documents/{record['id']}/files/{file_id}"), b"cookie data", "cookie.txt")
+
+    job_id = docs.put("/data/companies/export").get_json()["jobId"]
+    link = wait_for_job(docs, job_id)["results"]["fileLink"]
+    exported = browser.get(urlparse(link).path)
+    assert exported.status_code == 200 and exported.data.startswith(b"Name,")
+
+    one = f"/api/data/documents/{record['id']}"
+    for method, path in (("POST", "/api/files"), ("PUT", f"/api/files/{file_id}/share"), ("GET", one),
+                         ("DELETE", one), ("HEAD", f"/api/files/{file_id}")):
+        assert browser.open(path, method=method).status_code == 401, (method, path)
+    browser.set_cookie("token", "not-a-token")
+    assert browser.get(f"/api/files/{file_id}").status_code == 401
 
 
 def test_regular_users_reach_their_own_files_only(app: Flask, api: Api, user_api: Api):

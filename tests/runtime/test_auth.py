@@ -63,6 +63,17 @@ def test_a_scheme_name_alone_in_authorization_leaves_the_other_ways_to_send_the_
     assert response.status_code == 200
 
 
+def test_a_token_cookie_alone_is_401_outside_file_downloads(api: Api, anon: Api):
+    anon.client.set_cookie("token", api.token)
+    for method, path in [("GET", "/data/companies"), ("POST", "/data/companies"), ("GET", "/auth/me"),
+                         ("GET", "/metadata/entities"), ("GET", "/status/jobs"), ("POST", "/files"),
+                         ("POST", "/auth/logout")]:
+        response = anon.request(method, path, json={})
+        assert response.status_code == 401, (method, path)
+        assert response.get_json()["code"] == "unauthorized"
+    assert anon.get("/data/companies", headers={"token": api.token}).status_code == 200  # the header still works
+
+
 def test_logout_invalidates_the_token(api: Api):
     assert api.post("/auth/logout").status_code == 200
     assert api.get("/data/companies").status_code == 401
