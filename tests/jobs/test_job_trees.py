@@ -25,6 +25,17 @@ def _root_held(app, steps: int = 1) -> dict:
     return doc
 
 
+def _paused_root(app, jobs) -> dict:
+    """A root job the paused runner holds PENDING."""
+    jobs.dispatcher.pause()
+    return app.extensions["runtime"].jobs.submit(STEPS, "root", {"steps": 1}, admin(app))
+
+
+def _child(app, parent: dict, label: str, stoppable: bool = True) -> dict:
+    return app.extensions["runtime"].jobs.submit(STEPS, label, {"steps": 1}, admin(app), parent=parent,
+                                                 stoppable=stoppable)
+
+
 def _put(api, job_id, operation: str):
     return api.put(f"/status/jobs/{job_id}/{operation}")
 
@@ -38,12 +49,10 @@ def _wait_status(api, job_id, status: str) -> dict:
 
 
 def test_stopping_a_root_stops_its_waiting_descendants_and_resuming_it_runs_them(app, api, jobs):
-    svc = app.extensions["runtime"]
-    jobs.dispatcher.pause()
-    root = svc.jobs.submit(STEPS, "root", {"steps": 1}, admin(app))
-    child = svc.jobs.submit(STEPS, "child", {"steps": 1}, admin(app), parent=root)
-    grandchild = svc.jobs.submit(STEPS, "grandchild", {"steps": 1}, admin(app), parent=child)
-    beside = svc.jobs.submit(STEPS, "another root", {"steps": 1}, admin(app))
+    root = _paused_root(app, jobs)
+    child = _child(app, root, "child")
+    grandchild = _child(app, child, "grandchild")
+    beside = app.extensions["runtime"].jobs.submit(STEPS, "another root", {"steps": 1}, admin(app))
 
     response = _put(api, root["_id"], "stop")
     assert response.status_code == 200 and response.get_json()["status"] == STOPPED
@@ -60,10 +69,8 @@ def test_stopping_a_root_stops_its_waiting_descendants_and_resuming_it_runs_them
 
 
 def test_canceling_a_stopped_root_cancels_its_stopped_descendants(app, api, jobs):
-    svc = app.extensions["runtime"]
-    jobs.dispatcher.pause()
-    root = svc.jobs.submit(STEPS, "root", {"steps": 1}, admin(app))
-    child = svc.jobs.submit(STEPS, "child", {"steps": 1}, admin(app), parent=root)
+    root = _paused_root(app, jobs)
+    child = _child(app, root, "child")
     assert _put(api, root["_id"], "stop").status_code == 200
     response = _put(api, root["_id"], "cancel")
     assert response.status_code == 200 and response.get_json()["status"] == CANCELED
@@ -112,7 +119,7 @@ def test_a_finished_root_still_stops_what_it_left_waiting(app, api, jobs):
     jobs.dispatcher.pause()
     root = _root_held(app)
     svc.jobs.repo.transition(root["_id"], PENDING, {"status": FINISHED})
-    child = svc.jobs.submit(STEPS, "child", {"steps": 1}, admin(app), parent=root)
+    child = _child(app, root, "child")
     response = _put(api, root["_id"], "stop")
     assert response.status_code == 200 and response.get_json()["status"] == FINISHED
     assert _job(api, child["_id"])["status"] == STOPPED
@@ -126,10 +133,8 @@ def test_a_finished_root_still_stops_what_it_left_waiting(app, api, jobs):
 
 def test_a_waiting_child_that_cannot_be_interrupted_is_stopped_with_its_root(app, api, jobs):
     """"A pending job can always be stopped": an import's waiting listener jobs do not run after it stopped."""
-    svc = app.extensions["runtime"]
-    jobs.dispatcher.pause()
-    root = svc.jobs.submit(STEPS, "root", {"steps": 1}, admin(app))
-    child = svc.jobs.submit(STEPS, "child", {"steps": 1}, admin(app), parent=root, stoppable=False)
+    root = _paused_root(app, jobs)
+    child = _child(app, root, "child", stoppable=False)
     assert _put(api, root["_id"], "stop").status_code == 200
     assert _job(api, child["_id"])["status"] == STOPPED
     jobs.dispatcher.unpause()
@@ -161,11 +166,9 @@ def test_a_running_child_that_cannot_be_interrupted_completes_when_its_root_stop
 
 
 def test_kill_takes_a_child_alone_and_it_counts_as_processed_on_its_parent(app, api, jobs):
-    svc = app.extensions["runtime"]
-    jobs.dispatcher.pause()
-    root = svc.jobs.submit(STEPS, "root", {"steps": 1}, admin(app))
-    child = svc.jobs.submit(STEPS, "child", {"steps": 1}, admin(app), parent=root)
-    sibling = svc.jobs.submit(STEPS, "sibling", {"steps": 1}, admin(app), parent=root)
+    root = _paused_root(app, jobs)
+    child = _child(app, root, "child")
+    sibling = _child(app, root, "sibling")
     response = _put(api, child["_id"], "kill")
     assert response.status_code == 200 and response.get_json()["status"] == FINISHED
     assert [_job(api, j["_id"])["status"] for j in (root, sibling)] == [PENDING, PENDING]
@@ -184,8 +187,8 @@ def test_killing_a_root_kills_every_descendant_that_has_not_ended(app, api, jobs
     running = svc.jobs.submit(STEPS, "running child", {"steps": 2}, admin(app), parent=root, stoppable=False)
     assert control.entered.wait(10)
     jobs.dispatcher.pause()
-    waiting = svc.jobs.submit(STEPS, "waiting child", {"steps": 1}, admin(app), parent=root)
-    grandchild = svc.jobs.submit(STEPS, "grandchild", {"steps": 1}, admin(app), parent=waiting)
+    waiting = _child(app, root, "waiting child")
+    grandchild = _child(app, waiting, "grandchild")
     response = _put(api, root["_id"], "kill")
     assert response.status_code == 200 and response.get_json()["status"] == FINISHED
     control.proceed.set()

@@ -195,11 +195,15 @@ def test_kill_an_ended_job_is_400_with_its_status(app, api, jobs):
     assert response.status_code == 400 and response.get_json()["jobStatus"] == "CANCELED"
 
 
-def test_a_non_developer_kills_only_their_own_jobs(app, api, user_api, jobs):
+def _mine_and_theirs(app, jobs) -> tuple[dict, dict]:
+    """Two waiting jobs: one run by the developer, one by the regular user ``user@example.com``."""
     jobs.dispatcher.pause()
-    mine = _submit(app, 1)
     user = app.extensions["runtime"].auth.find_user("user@example.com")
-    theirs = app.extensions["runtime"].jobs.submit(STEPS, "user steps", {"steps": 1}, user)
+    return _submit(app, 1), app.extensions["runtime"].jobs.submit(STEPS, "user steps", {"steps": 1}, user)
+
+
+def test_a_non_developer_kills_only_their_own_jobs(app, api, user_api, jobs):
+    mine, theirs = _mine_and_theirs(app, jobs)
     assert user_api.put(f"/status/jobs/{mine['_id']}/kill").status_code == 403
     assert _job(api, mine["_id"])["status"] == "PENDING"
     response = user_api.put(f"/status/jobs/{theirs['_id']}/kill")
@@ -229,10 +233,7 @@ def test_invalid_transitions_are_400_with_the_current_status(app, api, jobs, con
 
 
 def test_non_developer_sees_and_acts_only_on_own_jobs(app, api, user_api, jobs):
-    jobs.dispatcher.pause()
-    mine = _submit(app, 1)
-    user = app.extensions["runtime"].auth.find_user("user@example.com")
-    theirs = app.extensions["runtime"].jobs.submit(STEPS, "user steps", {"steps": 1}, user)
+    mine, theirs = _mine_and_theirs(app, jobs)
     assert user_api.get(f"/status/jobs/{mine['_id']}").status_code == 403
     assert user_api.get(f"/status/jobs/{mine['_id']}/logs").status_code == 403
     for op in ("stop", "resume", "forceStop", "cancel", "kill"):
