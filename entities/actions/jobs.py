@@ -9,6 +9,7 @@ from werkzeug.datastructures import MultiDict
 
 from core.context import WriteContext
 from core.errors import NotFound
+from core.ids import parse_object_id
 from entities.actions.definitions import Action, action_of
 from entities.actions.service import ActionService, JobHooks, selection_filter
 from entities.metadata import Entity
@@ -52,7 +53,9 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
         jctx, data["entityName"], data["actionName"], data.get("params"))
     if action.type == "global":
         return {"results": {"status": "ok", "response": runner.run_global(entity, action, params, user, ctx, hooks)}}
-    if "ids" in data:  # the ids of the route, or the page of a paged query (fixed when the request came)
+    if "ids" in data and action.type == "oneRecord":  # a result per id, as the sync run gives: see below
+        selector = {"_id": {"$in": [oid for oid in map(parse_object_id, data["ids"]) if oid is not None]}}
+    elif "ids" in data:  # the ids of the route, or the page of a paged query (fixed when the request came)
         selector = selection_filter(entity, data["ids"], None)
     else:
         base = read_filter(policy(entity, ctx.caller).access, "query") if ctx.caller is not None else None
@@ -62,6 +65,13 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
     if not jctx.job.get("recordsCount"):
         jctx.set_total(col.count_documents(selector))
     if action.type == "oneRecord":
+        if "ids" in data and jctx.checkpoint is None:  # before any record ran, so none was deleted by it yet
+            found = {str(d["_id"]) for d in col.find(selector, {"_id": 1})}
+            absent = {rid: runner.outcome(lambda rid=rid: runner.run_one(entity, action, rid, params, user, ctx),
+                                          action, entity)
+                      for rid in dict.fromkeys(data["ids"]) if rid not in found}
+            if absent:  # malformed, or no such record: the same error entry the sync run gives
+                jctx.save_checkpoint(None, record_results=absent)
         for batch in iterate_ids(col, selector, jctx.batch_size, after):
             jctx.begin_batch([str(oid) for oid in batch])
             outcomes = {}

@@ -201,6 +201,18 @@ def test_async_one_record_actions_put_a_result_map_in_the_job(api: Api):
             assert results[b["id"]]["status"] == "error" and job["hasErrors"] is True
 
 
+def test_async_one_record_action_over_ids_reports_missing_and_malformed_ids_as_the_sync_run_does(api: Api):
+    a = create(api, "companies", company(name="A"))
+    gone = "6b101fdae1bff40bb7d63000"
+    path = f"/data/companies/{a['id']},{gone},not-an-id/explode"
+    sync = api.put(path).get_json()
+    job = wait_for(api, api.put(f"{path}?_async=true").get_json()["jobId"])
+    assert job["status"] == "FINISHED" and job["hasErrors"] is True
+    assert job["results"]["results"] == sync  # the ok record, and an error entry for each of the other two
+    assert sync[a["id"]] == {"status": "ok", "response": "ok:A"}
+    assert sync[gone]["status"] == sync["not-an-id"]["status"] == "error"
+
+
 def test_async_many_records_and_global(api: Api):
     create(api, "companies", company(name="A", numberOfEmployees=5))
     job = wait_for(api, api.put("/data/companies/countEmployees?_async=true").get_json()["jobId"])
