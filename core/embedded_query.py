@@ -142,7 +142,7 @@ def _leaves(filter: Any, out: list[tuple[str, Any]]) -> None:
             out.append((key, cond))
 
 
-def _rewrite(filter: Any, matched: dict[int, frozenset[Any]]) -> Any:
+def _rewrite(filter: Any, matched: dict[tuple[str, int], frozenset[Any]]) -> Any:
     if not isinstance(filter, dict):
         return filter
     rest: dict[str, Any] = {}
@@ -150,8 +150,8 @@ def _rewrite(filter: Any, matched: dict[int, frozenset[Any]]) -> Any:
     for key, cond in filter.items():
         if key in ("$and", "$or", "$nor") and isinstance(cond, list):
             rest[key] = [_rewrite(part, matched) for part in cond]
-        elif not key.startswith("$") and id(cond) in matched:
-            ids.append({"_id": {ID_IN: matched[id(cond)]}})
+        elif not key.startswith("$") and (key, id(cond)) in matched:
+            ids.append({"_id": {ID_IN: matched[(key, id(cond))]}})
         else:
             rest[key] = cond
     if not ids:
@@ -173,10 +173,11 @@ def prefilter(inner: Any, filter: Any, lock: threading.RLock, deadline: float | 
         for doc in inner._store.documents:
             check_deadline()
             snapshot.append({"_id": doc["_id"], **{f: _copy(doc[f]) for f in fields if f in doc}})
-    matched: dict[int, frozenset[Any]] = {}
+    # by path and condition: one condition object may be used on several paths (a field's visible text and value)
+    matched: dict[tuple[str, int], frozenset[Any]] = {}
     with time_limit(deadline):
         for path, cond in leaves:
-            matched[id(cond)] = frozenset(s["_id"] for s in snapshot if filter_applies({path: cond}, s))
+            matched[(path, id(cond))] = frozenset(s["_id"] for s in snapshot if filter_applies({path: cond}, s))
     return _rewrite(filter, matched)
 
 

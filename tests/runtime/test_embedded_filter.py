@@ -113,3 +113,17 @@ def test_a_filtered_sorted_page_of_100k_is_fast():
         assert spent < 0.3, spent  # mongomock's own path: about 5 s
     finally:
         drop_embedded("embedded_filter_100k")
+
+
+def test_one_regex_condition_on_two_paths_is_evaluated_on_each():
+    """A filter may use the same condition object on several paths (a field's visible text and its stored
+    value): the regex pre-pass evaluates it per path."""
+    store = connect(None, "embedded_filter_shared_regex")
+    try:
+        col = store.collection("docs")
+        col.insert_many([{"_id": 1, "a": "hello"}, {"_id": 2, "b": "hello"}, {"_id": 3, "a": "x", "b": "y"}])
+        cond = {"$regex": "hell", "$options": "i"}
+        assert sorted(d["_id"] for d in col.find({"$or": [{"a": cond}, {"b": cond}]})) == [1, 2]
+        assert [d["_id"] for d in col.find({"$and": [{"a": cond}, {"b": {"$exists": False}}]})] == [1]
+    finally:
+        drop_embedded("embedded_filter_shared_regex")
