@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from core.errors import field_error
 from core.http import parse_bool
 from core.ids import parse_object_id
 from core.regex import compile_safe
+from entities.visible_text import html_text
 
 if TYPE_CHECKING:
     from entities.metadata import Field
@@ -132,6 +133,8 @@ class FieldType:
     holds_files: ClassVar[bool] = False  # its values are stored files (kept while referenced)
     groups_by_key: ClassVar[bool] = False  # aggregate groups on the reference key, keeping the whole value
     sub_keys: ClassVar[tuple[str, ...]] = ()  # sub-fields every value carries (id, label, name), for aggregate
+    # the text a value with markup shows (html): filters and global search compare it, not the stored value
+    visible_text: ClassVar[Callable[[str], str] | None] = None
 
     @property
     def is_reference(self) -> bool:
@@ -286,6 +289,8 @@ def _html_attribute(tag: str, attribute: str, value: str) -> str | None:
 
 @dataclass(frozen=True)
 class HtmlType(TextType):
+    visible_text = staticmethod(html_text)
+
     def load(self, value: Any, field: Field) -> Any:
         value = _require_str(value)
         _check_length(value, field, self.default_max)

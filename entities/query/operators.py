@@ -22,6 +22,7 @@ from core.regex import SafeRegexError, compile_safe
 from entities.query.paths import Segment, Target
 from entities.query.values import Operation, bad, convert_all
 from entities.types import parse_object_id
+from entities.visible_text import TEXT_KEY
 
 MAX_REGEX = 200
 # A quantified group that itself contains a quantifier, e.g. (a+)+ or (\w*x)*: catastrophic backtracking.
@@ -38,10 +39,31 @@ def at(chain: tuple[Segment, ...], cond: Any) -> dict[str, Any]:
     key, array = chain[-1].key, chain[-1].array
     if array and isinstance(cond, dict) and len([k for k in cond if k != "$options"]) > 1:
         cond = {"$elemMatch": cond}
-    doc: dict[str, Any] = {key: cond}
-    for seg in reversed(chain[:-1]):
+    return within(chain[:-1], {key: cond})
+
+
+def within(chain: tuple[Segment, ...], doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc``, a condition on one (nested) document, applied to the document at the end of ``chain``."""
+    for seg in reversed(chain):
         doc = {seg.key: {"$elemMatch": doc}} if seg.array else {f"{seg.key}.{k}": v for k, v in doc.items()}
     return doc
+
+
+def at_visible(chain: tuple[Segment, ...], cond: Any) -> dict[str, Any]:
+    """``at`` for a field with markup: the condition on the visible text its document keeps beside it
+    (``TEXT_KEY``), or on the stored value in a document written without it (before the field was html, or
+    before visible texts were kept); a value without visible text has no stored value either."""
+    split = max((i for i, s in enumerate(chain[:-1]) if s.array), default=-1) + 1
+    outer, local = chain[:split], chain[split:]
+    last = local[-1]
+    shown = (*local[:-1], Segment(f"{TEXT_KEY}.{last.key}", last.array))
+    unset = at((*local[:-1], Segment(f"{TEXT_KEY}.{last.key}", False)), {"$exists": False})
+    return within(outer, {"$or": [at(shown, cond), {**unset, **at(local, cond)}]})
+
+
+def leaf(target: Target, cond: Any) -> dict[str, Any]:
+    """``cond`` on the value at ``target`` (the visible text of a field with markup)."""
+    return at_visible(target.chain, cond) if target.markup else at(target.chain, cond)
 
 
 def negate(cond: dict[str, Any]) -> dict[str, Any]:
@@ -55,26 +77,26 @@ def condition(target: Target, operation: Operation) -> dict[str, Any]:
         kind = target.field.type.name if target.field is not None else "id"
         raise bad(param, f"operator '{op}' is not allowed for fields of type {kind}")
     if op == "notEmpty":
-        return at(target.chain, {"$nin": [None, []]})
+        return leaf(target, {"$nin": [None, []]})
     if op == "empty":
-        return negate(at(target.chain, {"$nin": [None, []]}))
+        return negate(leaf(target, {"$nin": [None, []]}))
     if op == "like":
-        return at(target.chain, {"$regex": like_pattern(operation.args, target.like_digits, param), "$options": "i"})
+        return leaf(target, {"$regex": like_pattern(operation.args, target.like_digits, param), "$options": "i"})
     values = convert_all(target.convert, operation.args, param)
     if op in ("equals", "notEquals") and target.id_chain is not None and values:
         ids = [oid for oid in (parse_object_id(v) for v in values) if oid is not None]
-        cond = at(target.chain, _equals(values, False))
+        cond = leaf(target, _equals(values, False))
         if ids:
             cond = {"$or": [cond, at(target.id_chain, _equals(ids, False))]}
         return cond if op == "equals" else negate(cond)
     if op in ("equals", "notEquals"):
         if not values:
             raise bad(param, f"{op}() needs a value")
-        cond = at(target.chain, _equals(target.equal_forms(values), target.is_boolean))
+        cond = leaf(target, _equals(target.equal_forms(values), target.is_boolean))
         return cond if op == "equals" else negate(cond)
     if op == "between":
-        return at(target.chain, {"$gte": values[0], "$lte": values[1]})
-    return at(target.chain, {_COMPARISONS[op]: values[0]})
+        return leaf(target, {"$gte": values[0], "$lte": values[1]})
+    return leaf(target, {_COMPARISONS[op]: values[0]})
 
 
 def _equals(values: list[Any], boolean: bool) -> Any:

@@ -38,6 +38,7 @@ class Target:
     like_digits: bool = False  # phone: strip non-digits from like() text
     id_chain: tuple[Segment, ...] | None = None  # bare relationship value: an id matches the id too
     whole: int | None = None  # a copied field: how much of the chain a projection keeps (the relationship)
+    markup: bool = False  # html: compared on its visible text (``entities.visible_text``), not the stored value
 
     @property
     def is_group(self) -> bool:
@@ -84,7 +85,8 @@ def resolve(fields: list[Field], path: str, param: str, prefix: tuple[Segment, .
         if rest:
             raise bad(param, f"unknown field '{path}'")
         chain.append(Segment(f.name, f.many))
-        return Target(param, tuple(chain), by_type(f), f.type.operators, f, like_digits=f.type.like_digits)
+        return Target(param, tuple(chain), by_type(f), f.type.operators, f, like_digits=f.type.like_digits,
+                      markup=f.type.visible_text is not None)
     raise bad(param, f"unknown field '{path}'")  # pragma: no cover - the loop always returns
 
 

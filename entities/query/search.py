@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 from entities.metadata import Entity
+from entities.query.operators import leaf
+from entities.query.paths import resolve
 from entities.query.values import bad
 
 MAX_TERMS = 20
@@ -33,5 +35,13 @@ def global_search(entity: Entity, text: str, param: str = "_globalSearch",
     paths = [p for p in entity.text_fields() if p.split(".")[0] not in exclude and p not in exclude]
     if not paths:
         return {"_id": {"$exists": False}}  # nothing to search in: nothing matches
-    pattern = "|".join(re.escape(t) for t in terms)
-    return {"$or": [{path: {"$regex": pattern, "$options": "i"}} for path in paths]}
+    pattern = {"$regex": "|".join(re.escape(t) for t in terms), "$options": "i"}
+    return {"$or": [_found(entity, path, pattern, param) for path in paths]}
+
+
+def _found(entity: Entity, path: str, pattern: dict[str, Any], param: str) -> dict[str, Any]:
+    """The pattern found at ``path``; in a field with markup, in its visible text."""
+    f = entity.resolve(path)
+    if f is None or f.type.visible_text is None:
+        return {path: pattern}
+    return leaf(resolve(entity.fields, path, param), pattern)

@@ -34,6 +34,7 @@ from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgra
 from entities.records.user_refs import has_write_stamps, stamp_users
 from entities.records.validation import RecordValidator, compact
 from entities.registry import Registry, data_collection_name
+from entities.visible_text import set_visible_text, text_updates
 
 log = logging.getLogger("entities.records")
 
@@ -129,6 +130,7 @@ class RecordLifecycle:
         doc = self.validator.build_new(entity, body, record_id, ctx.user_id, self._links(entity, None, ctx),
                                        defaults=ctx.set_defaults)
         stamp_users(entity, doc, ctx, None)
+        set_visible_text(entity, doc)
         self._authorize("create", entity, None, doc, ctx)
         entry = self.history.build(entity, "RECORD_CREATED", None, doc, ctx, doc["_id"])
         direct = self.history.direct
@@ -172,6 +174,7 @@ class RecordLifecycle:
             try:
                 doc = self.validator.build_new(entity, body, record_id, ctx.user_id, links, defaults=ctx.set_defaults)
                 stamp_users(entity, doc, ctx, None)
+                set_visible_text(entity, doc)
                 for authorizer in authorizers:
                     authorizer.check("create", entity, None, doc, ctx)
             except ApiError as exc:
@@ -254,6 +257,7 @@ class RecordLifecycle:
             new_doc = compact(apply(current))
             new_doc.pop(UPGRADED_KEY, None)
             new_doc["_id"], new_doc["version"], new_doc[VERSION_KEY] = oid, version + 1, entity.version
+            set_visible_text(entity, new_doc)
             self._authorize("edit", entity, current, new_doc, ctx)
             entry = self.history.build(entity, kind, current, new_doc, ctx, oid)
             direct = self.history.direct
@@ -311,12 +315,15 @@ class RecordLifecycle:
                     batch_done(batch[-1], len(batch))
             return updated
         values = self.validator.validated_values(entity, body, ctx.user_id)
+        text_sets, text_unsets = text_updates(entity, values)
         col = self.collection(entity)
         updated = 0
         for batch in ids:
             stamp = {f.name: now_ms() for f in entity.fields if f.type.stamp(created=False)}
             sets = {k: v for k, v in {**values, **stamp}.items() if v is not None}
             unsets = {k: "" for k, v in values.items() if v is None}
+            sets.update(text_sets)
+            unsets.update(text_unsets)
             update: dict[str, Any] = {"$inc": {"version": 1}}
             if sets:
                 update["$set"] = sets
