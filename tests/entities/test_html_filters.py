@@ -153,3 +153,20 @@ def test_text_to_html_and_back(api: Api):
         else:  # a text field compares what it stores
             assert titles(api, body("like(&lt;)")) == {"a"}
             assert titles(api, body("x < y & z")) == set()
+
+
+def test_set_based_update_keeps_the_visible_text(api: Api):
+    definition = {"name": "posts", "history": False, "recordLabel": "#{title}",
+                  "fields": [{"name": "title", "type": "text"}, {"name": "body", "type": "html"}],
+                  "actions": [{"name": "publish", "type": "manyRecords", "update": {"body": "<p>Done <b>now</b></p>"}},
+                              {"name": "clear", "type": "manyRecords", "update": {"body": None}}]}
+    assert api.put("/metadata/entities/posts", json=definition).status_code == 200
+    create(api, "posts", {"title": "a", "body": "<p>draft</p>"})
+    create(api, "posts", {"title": "b", "body": "<p>draft</p>"})
+
+    def found(query: str) -> set[str]:
+        return {r["title"] for r in api.get(f"/data/posts?{query}").get_json()["items"]}
+    assert api.put("/data/posts/publish?title=a").status_code == 200
+    assert found("body=" + quote("Done now")) == {"a"} and found("body=like(draft)") == {"b"}
+    assert api.put("/data/posts/clear?title=b").status_code == 200
+    assert found("body=empty()") == {"b"} and found("body=like(draft)") == set()
