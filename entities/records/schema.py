@@ -87,8 +87,21 @@ class TypedField(mf.Field):
         if f.is_nested:
             out = {"id": str(value.get("id")) if value.get("id") is not None else None, "label": value.get("label")}
             out.update(self.inner().dump(value))  # type: ignore[misc]
+            for name, unset in self._unset_inner().items():  # as top-level fields: an unset one reads null
+                if name not in out:
+                    out[name] = unset() if callable(unset) else unset
             return out
         return f.type.dump(value, f)
+
+    def _unset_inner(self) -> dict[str, Any]:
+        """What each inner field of a nested group reads as when the item has no value for it (null, ``[]`` for
+        a multi-valued one, the type's missing value, such as ``false``); a list is made anew for each item."""
+        unset = self.__dict__.get("_unset")
+        if unset is None:
+            unset = self.__dict__["_unset"] = {
+                n.name: list if n.many and n.type.missing_value() is None else n.type.missing_value()
+                for n in self.fdef.nested}
+        return unset
 
 
 def _build(fields: list[Field], name: str) -> type[Schema]:

@@ -84,6 +84,20 @@ def test_nested_items_are_matched_by_id(api: Api):
     assert single["contactInformation"]["id"] == created["contactInformation"]["id"]
 
 
+def test_inner_fields_without_a_value_read_null_as_top_level_ones_do(api: Api):
+    """The contract's samples show a nested group with every inner field, unset ones as null."""
+    record = create(api, "companies", {"name": "Partial", "contactInformation": {"email": "a@example.com"},
+                                       "addresses": [{"city": "Reno"}]})
+    for shown in (record, api.get(f"/data/companies/{record['id']}").get_json(),
+                  api.get("/data/companies?name=Partial").get_json()["items"][0]):
+        assert shown["contactInformation"] == {"id": record["contactInformation"]["id"], "label": "Contact Information",
+                                               "phoneNumber": None, "email": "a@example.com"}
+        assert {k: v for k, v in shown["addresses"][0].items() if k not in ("id", "label")} == {
+            "addressLine": None, "zipCode": None, "city": "Reno", "state": None}
+    created = api.get(f"/data/companies/{record['id']}/history").get_json()["items"][-1]["newRecord"]
+    assert created["contactInformation"]["phoneNumber"] is None
+
+
 def test_list_records(api: Api):
     for i in range(3):
         create(api, "companies", company(name=f"C{i}", state="pending" if i < 2 else "active"))
