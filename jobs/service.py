@@ -249,6 +249,7 @@ class JobService:
             self.dispatcher.force_stop(done)
             if done.get("parentJob"):
                 self.repo.child_finished(done["parentJob"]["id"])
+            self.notify("finished", done)  # it is FINISHED: job listeners and the job's app log hear of it
         return done
 
     def _over_tree(self, root: dict[str, Any], user: dict[str, Any],

@@ -184,6 +184,17 @@ def test_kill_a_pending_a_stopping_and_a_stopped_job(app, api, jobs, control):
     assert _job(api, stopping["_id"])["recordsProcessed"] == 0  # not stopped at its checkpoint either
 
 
+def test_a_killed_job_is_reported_finished_to_job_hooks(app, api, jobs):
+    heard: list[tuple[str, str]] = []
+    jobs.job_events.append(lambda event, job: heard.append((event, str(job["_id"]))))
+    jobs.dispatcher.pause()
+    doc = _submit(app, 1)
+    assert api.put(f"/status/jobs/{doc['_id']}/kill").status_code == 200
+    assert heard == [("finished", str(doc["_id"]))]
+    assert api.put(f"/status/jobs/{doc['_id']}/kill").status_code == 400
+    assert heard == [("finished", str(doc["_id"]))]  # once
+
+
 def test_kill_an_ended_job_is_400_with_its_status(app, api, jobs):
     done = _submit(app, 1)
     wait_idle(jobs)
