@@ -400,7 +400,8 @@ def _unchanged_read_only_dropped(entity: Entity, current: dict[str, Any], body: 
     """``body`` without the values of read-only fields (``Field.read_only``) that are what ``current`` holds, as
     REST JSON: a record sent back as it was read does not try to change them. Any other value is left for the
     schema to refuse (``readOnly``)."""
-    names = [name for name in body if name in entity.derived("_holds_read_only", _holds_read_only)]
+    holding = entity.derived("_holds_read_only", _holds_read_only)
+    names = [name for name in body if name in holding] if holding else []
     if not names:
         return body
     return _without_read(entity.fields, body, render_fields(entity, current, names))
