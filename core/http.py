@@ -188,10 +188,11 @@ def arg_flag(name: str, default: bool) -> bool:
         raise invalid_param(name, "must be true or false") from None
 
 
-def invalid_param(name: str, reason: str) -> BadRequest:
+def invalid_param(name: str, reason: str, rejected: Any = None, code: str = "invalid") -> BadRequest:
     """The 400 of a bad query parameter, as the schemas' checks (``core.api``) give it: the message and its one
-    field error name the parameter."""
-    return BadRequest(f"Invalid query parameter '{name}': {reason}", errors=[field_error(name, "invalid", reason)])
+    field error name the parameter (with the ``rejected`` value, when given)."""
+    return BadRequest(f"Invalid query parameter '{name}': {reason}",
+                      errors=[field_error(name, code, reason, rejected=rejected)])
 
 
 def name_list(raw: str | Iterable[str] | None, allowed: Sequence[str], name: str) -> tuple[str, ...]:

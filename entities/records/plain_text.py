@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.errors import BadRequest, NotFound, field_error
+from core.errors import BadRequest, NotFound
+from core.http import invalid_param
 from core.identity import current_user
 from core.services import services
 from entities.query import ListQuery
@@ -27,8 +28,7 @@ def reader_timezone(q: ListQuery) -> dt.tzinfo | None:
     except (NotFound, BadRequest) as exc:  # no user has that id or email (or it is neither)
         if named is None:
             return None  # the caller's own user, deleted meanwhile: UTC
-        raise BadRequest(f"Invalid query parameter '{PARAM}': {exc.message}",
-                         errors=[field_error(PARAM, "invalid", exc.message, rejected=named)]) from None
+        raise invalid_param(PARAM, exc.message, named) from None
     return _zone(name) if name else None
 
 

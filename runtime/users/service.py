@@ -23,7 +23,7 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from core.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, field_error
-from core.http import page
+from core.http import invalid_param, page
 from core.ids import parse_object_id
 from entities.registry import Registry
 from runtime.auth import AuthService, check_password, hash_password
@@ -55,12 +55,6 @@ def require_users_manager(user: dict[str, Any]) -> None:
 
 def _duplicate(field: str, message: str) -> ValidationFailed:
     return ValidationFailed([field_error(field, "duplicate", message)])
-
-
-def _bad_query(field: str, code: str, message: str, rejected: Any = None) -> BadRequest:
-    """A query parameter the route's schema let through but the service refuses: the 400 every route gives."""
-    return BadRequest(f"Invalid query parameter '{field}': {message}",
-                      errors=[field_error(field, code, message, rejected=rejected)])
 
 
 def _regex(text: str) -> dict[str, Any]:
@@ -108,7 +102,7 @@ def _paged(col: Any, query: dict[str, Any], size: int, offset: str | None) -> tu
         elif offset.isdigit():
             skip = int(offset)
         else:
-            raise _bad_query("offset", "invalid", "offset is the last id of a page or a number", offset)
+            raise invalid_param("offset", "offset is the last id of a page or a number", offset)
     docs = list(col.find(cursor_query, {"passwordHash": 0}).sort("_id", 1).skip(skip).limit(size))
     return total, docs
 
@@ -263,7 +257,7 @@ class UsersService:
             statuses = [s.strip().upper() for s in args["status"].split(",") if s.strip()]
             bad = [s for s in statuses if s not in STATUSES]
             if bad:
-                raise _bad_query("status", "invalid", f"status is a comma list of {', '.join(STATUSES)}",
+                raise invalid_param("status", f"status is a comma list of {', '.join(STATUSES)}",
                                  ",".join(bad))
             query["status"] = {"$in": statuses}
         if args.get("groups"):
@@ -358,7 +352,7 @@ class UsersService:
             message = f"Identity provider '{ref}' does not exist" if ref else "Give the identity provider's id or name"
             code = "required" if not ref else "invalid"
             if query:
-                raise _bad_query(field, code, message, ref)
+                raise invalid_param(field, message, ref, code)
             raise ValidationFailed([field_error(field, code, message, rejected=ref)])
         return provider
 
