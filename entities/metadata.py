@@ -11,7 +11,7 @@ from core.errors import ValidationFailed, field_error
 from core.regex import SafeRegexError, compile_safe
 from entities.schemas import definition_errors
 from entities.templates import Template, TemplateError
-from entities.types import FIELD_NAME_RE, TYPES, FieldType
+from entities.types import FIELD_NAME_RE, FieldType, field_type
 
 NAME_RE = FIELD_NAME_RE
 RESERVED = {"id", "version", "label", "entity"}
@@ -212,7 +212,7 @@ def _parse_field(raw: Any, index_path: str, errors: list[dict[str, Any]], entity
                                   "id, version, label or entity", rejected=name))
         return None
     type_name = raw.get("type")
-    ftype = TYPES.get(type_name) if isinstance(type_name, str) else None
+    ftype = field_type(type_name) if isinstance(type_name, str) else None
     if ftype is None:
         errors.append(field_error(f"{index_path}.type", "invalid", f"Unknown field type: {type_name!r}",
                                   rejected=type_name))

@@ -911,6 +911,36 @@ TYPES: dict[str, FieldType] = {t.name: t for t in [
 ]}
 
 
+# Other spellings of type names, by their ``_spelling_key``: the platform's documents name a type by its page
+# (``date-record-created``), its label ("Date record created") or its metadata name (``createdDate``).
+TYPE_ALIASES: dict[str, str] = {"daterecordcreated": "createdDate", "recordcreated": "createdDate",
+                                "daterecordmodified": "modifiedDate", "recordmodified": "modifiedDate",
+                                "fileupload": "file", "nested": "nestedFields", "datetimewithtimezone": "dateTime"}
+
+
+def _spelling_key(name: str) -> str:
+    return re.sub(r"[\s_-]", "", name).lower()
+
+
+_BY_SPELLING: dict[str, str] = {}
+_SPELLINGS_OF: list[int] = [-1]  # how many names and aliases _BY_SPELLING was built from
+
+
+def field_type(name: str) -> FieldType | None:
+    """The type a field definition names: its name (``bigNumber``), or a spelling of it or of one of its
+    ``TYPE_ALIASES`` that differs only in case, spaces, ``-`` or ``_`` (``big-number``, ``BigNumber``)."""
+    found = TYPES.get(name)
+    if found is not None:
+        return found
+    if _SPELLINGS_OF[0] != len(TYPES) + len(TYPE_ALIASES):  # names added since: index them again
+        _SPELLINGS_OF[0] = len(TYPES) + len(TYPE_ALIASES)
+        _BY_SPELLING.clear()
+        _BY_SPELLING.update({_spelling_key(n): n for n in TYPES})
+        _BY_SPELLING.update({_spelling_key(a): n for a, n in TYPE_ALIASES.items()})
+    canonical = _BY_SPELLING.get(_spelling_key(name))
+    return TYPES.get(canonical) if canonical is not None else None
+
+
 def limit_decimals(number: float, decimals: int, mode: str | None) -> float:
     """``number`` with at most ``decimals`` decimals: cut toward zero for ``truncate`` (on the shortest decimal text
     of the float, so 0.29 stays 0.29), else rounded (``round``, the default; ``error`` refuses what this changes)."""

@@ -198,3 +198,21 @@ def test_nested_field_errors_name_the_path(api: Api):
 def test_version_must_be_an_integer(api: Api):
     created = api.post("/data/companies", json={"name": "V"}).get_json()
     assert api.put(f"/data/companies/{created['id']}", json={"version": "1"}).status_code == 400
+
+
+@pytest.mark.parametrize("spelling", ["date-record-created", "DateRecordCreated", "date_record_created",
+                                      "Date record created", "createdDate"])
+def test_a_type_is_found_by_any_spelling_of_its_documented_names(api: Api, spelling: str):
+    definition = {"name": "stamped", "fields": [{"name": "title", "type": "text"},
+                                                {"name": "made", "type": spelling}]}
+    assert api.put("/metadata/entities/stamped", json=definition).status_code == 200
+    record = api.post("/data/stamped", json={"title": "x"}).get_json()
+    assert isinstance(record["made"], int)  # filled as a record-created date is
+    # the definition keeps the name it was given
+    assert api.get("/metadata/entities/stamped").get_json()["fields"][1]["type"] == spelling
+
+
+def test_an_unknown_type_is_a_field_error(api: Api):
+    response = api.put("/metadata/entities/odd", json={"name": "odd", "fields": [{"name": "a", "type": "texty"}]})
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["field"].endswith(".type")
