@@ -172,6 +172,11 @@ class FieldType:
     def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
         """Type-specific ``typeRules`` checks of a definition (the common ones are in entities.metadata)."""
 
+    def json_schema(self, field: Field) -> dict[str, Any]:
+        """The JSON Schema of one value (with an ``example``) for a type the OpenAPI document does not describe
+        itself; ``{}`` says nothing."""
+        return {}
+
     def check_default(self, value: Any, field: Field) -> None:
         self.load(value, field)
 
@@ -960,3 +965,6 @@ def plain_number(value: float | int) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text or "0"
+
+
+import entities.types_dates  # noqa: E402,F401  (registers its types)

@@ -55,7 +55,7 @@ def _example_one(f: Field) -> Any:
         return {"id": OBJECT_ID["example"], "name": "report.pdf"}
     if f.is_nested:
         return {inner.name: example(inner) for inner in f.nested if inner.writable}
-    value = _SCALAR_EXAMPLES.get(name, "value")
+    value = _SCALAR_EXAMPLES.get(name, f.type.json_schema(f).get("example", "value"))
     if isinstance(value, str) and f.type.family == "text":
         max_len = f.type_rules.get("maxLength")
         value = value[:max_len] if max_len else value
@@ -65,6 +65,9 @@ def _example_one(f: Field) -> Any:
 def _scalar(f: Field) -> dict[str, Any]:
     """The JSON type of one value of a non-nested field, with its rules (shared by both directions)."""
     name, rules = f.type.name, f.type_rules
+    own = f.type.json_schema(f)
+    if own:  # a type that describes itself (entities.types.FieldType.json_schema)
+        return own
     if f.type.family == "text":
         out: dict[str, Any] = {"type": "string"}
         if name in _TEXT_FORMATS:
