@@ -1,5 +1,5 @@
 """Field types whose value is text of a fixed shape: date-times without a timezone, year-months and month-days
-(``TextDateType``).
+(``TextDateType``) and masked text (``MaskedTextType``).
 
 Imported at the end of ``entities.types``, which it registers them into (``TYPES``, ``TYPE_ALIASES``).
 """
@@ -7,16 +7,21 @@ Imported at the end of ``entities.types``, which it registers them into (``TYPES
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from entities.types import (
+    ALL_OPERATORS,
     NO_LIKE,
     TYPE_ALIASES,
     TYPES,
     DateType,
+    Errors,
     FieldInvalid,
+    TextType,
     _require_str,
+    rule_error,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +53,83 @@ class TextDateType(DateType):
         return {"type": "string", "pattern": self.pattern, "description": self.label, "example": self.example}
 
 
+# --- masked text ---------------------------------------------------------------------------------
+
+# the mask characters that take a character of a value → which characters they take
+_MASK_SLOTS: dict[str, Callable[[str], bool]] = {
+    "9": lambda c: "0" <= c <= "9",
+    "a": lambda c: c.isascii() and c.isalpha(),
+    "w": lambda c: c.isascii() and c.isalnum(),
+}
+_SLOT_EXAMPLES = {"9": "123456789", "a": "ABCDEFGHIJ", "w": "A1B2C3D4E5"}
+
+
+def _slots(mask: str) -> str:
+    """The characters of ``mask`` that take a character of a value (``999aaa`` of ``999-aaa``)."""
+    return "".join(c for c in mask if c in _MASK_SLOTS)
+
+
+def _fits(value: str, slots: str) -> bool:
+    """Whether ``value`` has one character of the kind each mask character of ``slots`` takes."""
+    return len(value) == len(slots) and all(_MASK_SLOTS[s](c) for s, c in zip(slots, value, strict=True))
+
+
+@dataclass(frozen=True)
+class MaskedTextType(TextType):
+    """Text that fits ``typeRules.mask``: ``9`` takes a digit, ``a`` a letter, ``w`` a letter or a digit, and any
+    other character of the mask is fixed. A value is written with or without the fixed characters (``123-ABC``
+    or ``123ABC`` for ``999-aaa``), stored without them and read (JSON, plain text, CSV) with them. ``like``
+    runs on the stored value; an ``equals`` (or comparison) value that has the fixed characters loses them."""
+
+    def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
+        mask = rules.get("mask")
+        if not isinstance(mask, str) or not _slots(mask):
+            errors.append(rule_error(f"{path}.mask", "A masked text needs typeRules.mask, with at least one 9 "
+                                     "(digit), a (letter) or w (letter or digit)", mask))
+
+    def load(self, value: Any, field: Field) -> Any:
+        value = _require_str(value)
+        stored = self._stored(value, field)
+        if stored is None:
+            raise FieldInvalid(f"Must fit the mask {field.type_rules.get('mask')}")
+        return stored
+
+    @staticmethod
+    def _stored(value: str, field: Field) -> str | None:
+        """``value`` without the mask's fixed characters when it fits the mask with or without them, else None."""
+        mask = str(field.type_rules.get("mask") or "")
+        slots = _slots(mask)
+        if len(value) == len(mask) and all(m in _MASK_SLOTS or m == c for m, c in zip(mask, value, strict=True)):
+            value = "".join(c for m, c in zip(mask, value, strict=True) if m in _MASK_SLOTS)
+        return value if slots and _fits(value, slots) else None
+
+    def dump(self, stored: Any, field: Field) -> Any:
+        """The stored value with the mask's fixed characters put back (as stored when it does not fit the
+        mask: one written under an earlier mask)."""
+        mask = str(field.type_rules.get("mask") or "")
+        if not isinstance(stored, str) or not _fits(stored, _slots(mask)):
+            return stored
+        chars = iter(stored)
+        return "".join(next(chars) if m in _MASK_SLOTS else m for m in mask)
+
+    def parse_filter(self, raw: str, field: Field) -> Any:
+        stored = self._stored(raw, field)
+        return raw if stored is None else stored  # part of a value (greater(12)) is compared as given
+
+    def cell_in(self, text: str, field: Field) -> Any:
+        return text.strip()
+
+    def cell_out(self, stored: Any, field: Field) -> str:
+        return str(self.dump(stored, field))
+
+    def json_schema(self, field: Field) -> dict[str, Any]:
+        mask = str(field.type_rules.get("mask") or "")
+        shown = {slot: iter(chars * len(mask)) for slot, chars in _SLOT_EXAMPLES.items()}
+        example = "".join(next(shown[m]) if m in shown else m for m in mask)
+        return {"type": "string", "description": f"fits the mask {mask}, with or without its fixed characters",
+                "example": example}
+
+
 TYPES.update({t.name: t for t in [
     TextDateType("dateTimeNoTimezone", "date", NO_LIKE, fmt="%Y-%m-%d %H:%M", label="yyyy-MM-dd HH:mm",
                  pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$", example="2016-11-05 19:00"),
@@ -55,6 +137,7 @@ TYPES.update({t.name: t for t in [
                  example="2016-07"),
     TextDateType("dateMonthDay", "date", NO_LIKE, fmt="%m-%d", label="MM-dd", pattern="^[0-9]{2}-[0-9]{2}$",
                  example="04-16"),
+    MaskedTextType("maskedText", "text", ALL_OPERATORS, unique_allowed=True, text_search=True),
 ]})
 TYPE_ALIASES.update({"datetimewithouttimezone": "dateTimeNoTimezone", "yearmonth": "dateYearMonth",
                      "monthday": "dateMonthDay"})

@@ -1,5 +1,5 @@
-"""Date-times without timezone, year-months and month-days, through HTTP: what they accept, store and read, how
-they filter, sort, aggregate, import and export, and what a definition of them may say."""
+"""Date-times without timezone, year-months, month-days and masked text, through HTTP: what they accept, store
+and read, how they filter, sort, aggregate, import and export, and what a definition of them may say."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ EVENTS = {
         {"name": "at", "type": "dateTimeNoTimezone"},
         {"name": "month", "type": "dateYearMonth"},
         {"name": "day", "type": "dateMonthDay"},
+        {"name": "plate", "type": "maskedText", "unique": True, "typeRules": {"mask": "999-aaa"}},
         {"name": "ats", "type": "dateTimeNoTimezone", "multiplicity": "many"},
     ],
 }
@@ -152,40 +153,125 @@ def test_text_dates_aggregate_first_last_min_max_in_their_format(dated: Api):
         assert "at" in error(dated, "events", [{"group": {"x": f"{op}(at)"}}])
 
 
+# --- masked text -------------------------------------------------------------------------------
+
+def test_masked_text_is_written_with_or_without_the_fixed_characters_and_stored_without(app: Flask,
+                                                                                          events: Api):
+    first = create(events, "events", {"title": "One", "plate": "123-ABC"})
+    second = create(events, "events", {"title": "Two", "plate": "456def"})
+    assert (first["plate"], second["plate"]) == ("123-ABC", "456-def")
+    assert sorted(d["plate"] for d in stored(app)) == ["123ABC", "456def"]
+    changed = events.put(f"/data/events/{first['id']}", json={"plate": "789XYZ"})
+    assert changed.status_code == 200 and changed.get_json()["plate"] == "789-XYZ"
+    plain = events.get(f"/data/events/{first['id']}?_format=plainText").get_json()
+    assert plain["plate"] == "789-XYZ"
+    history = events.get(f"/data/events/{first['id']}/history").get_json()["items"][0]
+    assert history["newRecord"]["plate"] == {"json": "789-XYZ", "text": "{plate:789-XYZ}"}
+
+
+@pytest.mark.parametrize("value", ["12-ABC", "123-AB1", "123_ABC", "123ABCD", "1234ABC", "ABC-123", "123-ÄBC",
+                                   "", 123])
+def test_masked_text_that_does_not_fit_the_mask_is_a_field_error(app: Flask, events: Api, value: Any):
+    response = events.post("/data/events", json={"title": "Bad", "plate": value})
+    assert field_errors(response) == [("plate", "invalid")]
+    if isinstance(value, str) and value:
+        assert response.get_json()["errors"][0]["message"] == "Must fit the mask 999-aaa"
+    assert stored(app) == []
+
+
+def test_masked_text_is_unique_whichever_form_it_was_written_in(events: Api):
+    create(events, "events", {"title": "One", "plate": "123-ABC"})
+    assert field_errors(events.post("/data/events", json={"title": "Two", "plate": "123ABC"})) == \
+        [("plate", "duplicate")]
+
+
+@pytest.fixture
+def plated(events: Api) -> Api:
+    for title, plate in (("A", "123-ABC"), ("B", "456DEF"), ("C", "123-ABD")):
+        create(events, "events", {"title": title, "plate": plate})
+    create(events, "events", {"title": "D"})
+    return events
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("plate=123-ABC", ["A"]), ("plate=123ABC", ["A"]), ("plate=equals(456-DEF)", ["B"]),
+    ("plate=123-ABC,456DEF", ["A", "B"]), ("plate=notEquals(123ABC)", ["B", "C", "D"]),
+    ("plate=like(3A)", ["A", "C"]), ("plate=like(3-A)", []), ("plate=like(/456)", ["B"]),
+    ("plate=like(abd/)", ["C"]), ("plate=greater(123-ABC)", ["B", "C"]), ("plate=less(2)", ["A", "C"]),
+    ("plate=between(123ABD,456-DEF)", ["B", "C"]), ("plate=empty()", ["D"]), ("plate=notEmpty()", ["A", "B", "C"]),
+    ("_globalSearch=3AB", ["A", "C"]),
+])
+def test_masked_text_filters(plated: Api, query: str, expected: list[str]):
+    """§1.4: like runs on the stored value (no fixed characters); equals takes the value with or without them."""
+    assert titles(plated, f"{query}&_sortField=title&_sortType=asc") == expected
+
+
+def test_masked_text_sorts_and_aggregates_in_its_read_form(plated: Api):
+    assert titles(plated, "_sortField=plate&_sortType=desc&plate=notEmpty()") == ["B", "C", "A"]
+    body = [{"match": {"plate": "notEmpty()"}}, {"sort": {"title": "asc"}},
+            {"group": {op: f"{op}(plate)" for op in ("first", "last", "min", "max")}}]
+    assert aggregated(plated, "events", body) == [{"first": "123-ABC", "last": "123-ABD", "min": "123-ABC",
+                                                   "max": "456-DEF"}]
+    assert aggregated(plated, "events", [{"match": {"plate": "456-DEF"}}, {"count": "n"}]) == [{"n": 1}]
+
+
+@pytest.mark.parametrize(("rules", "rejected"), [(None, None), ({}, None), ({"mask": ""}, ""),
+                                                 ({"mask": "---"}, "---"), ({"mask": 999}, 999)])
+def test_a_masked_text_needs_a_mask_with_a_place_for_a_character(api: Api, rules: Any, rejected: Any):
+    field: dict[str, Any] = {"name": "plate", "type": "maskedText"}
+    if rules is not None:
+        field["typeRules"] = rules
+    response = api.put("/metadata/entities/cars", json={"name": "cars", "fields": [field]})
+    assert field_errors(response) == [("fields[0].typeRules.mask", "invalid")]
+    info = response.get_json()["errors"][0]["additionalInfo"]
+    assert info == (None if rejected is None else {"rejectedValue": rejected})
+
+
+def test_a_masked_text_default_must_fit_its_mask(api: Api):
+    field = {"name": "plate", "type": "maskedText", "typeRules": {"mask": "(99) w"}, "defaultValue": "12X"}
+    assert api.put("/metadata/entities/cars", json={"name": "cars", "fields": [field]}).status_code == 200
+    assert create(api, "cars", {})["plate"] == "(12) X"
+    field["defaultValue"] = "12"
+    assert field_errors(api.put("/metadata/entities/cars", json={"name": "cars", "fields": [field]})) == \
+        [("fields[0].defaultValue", "invalid")]
+
+
 # --- CSV, spellings, API document -------------------------------------------------------------
 
 def test_csv_import_and_export(events: Api):
-    text = ("title,at,month,day,ats[0],ats[1]\n"
-            "A,2016-11-05 19:00,2016-07,04-16,2016-11-05 19:00,2017-01-02 08:30\n"
-            "B, 2015-12-31 23:59 ,2015-12,02-29,,\n")
+    text = ("title,at,month,day,plate,ats[0],ats[1]\n"
+            "A,2016-11-05 19:00,2016-07,04-16,123-ABC,2016-11-05 19:00,2017-01-02 08:30\n"
+            "B, 2015-12-31 23:59 ,2015-12,02-29,456DEF,,\n")
     job = run_import(events, "events", text)
     assert job["results"] == {"rowsImported": 2, "rowsWithErrors": 0}, job
     records = {r["title"]: r for r in events.get("/data/events?_size=10").get_json()["items"]}
     a, b = records["A"], records["B"]
-    assert (a["at"], a["month"], a["day"], a["ats"]) == \
-        ("2016-11-05 19:00", "2016-07", "04-16", ["2016-11-05 19:00", "2017-01-02 08:30"])
-    assert (b["at"], b["month"], b["day"]) == ("2015-12-31 23:59", "2015-12", "02-29")
-    _, rows = run_export(events, "events", "_sortField=title&_sortType=asc&_fields=title,at,month,day")
+    assert (a["at"], a["month"], a["day"], a["plate"], a["ats"]) == \
+        ("2016-11-05 19:00", "2016-07", "04-16", "123-ABC", ["2016-11-05 19:00", "2017-01-02 08:30"])
+    assert (b["at"], b["month"], b["day"], b["plate"]) == ("2015-12-31 23:59", "2015-12", "02-29", "456-DEF")
+    _, rows = run_export(events, "events", "_sortField=title&_sortType=asc&_fields=title,at,month,day,plate")
     header, *cells = rows
-    assert header == ["Title", "At", "Month", "Day"]
-    assert cells == [["A", "2016-11-05 19:00", "2016-07", "04-16"], ["B", "2015-12-31 23:59", "2015-12", "02-29"]]
+    assert header == ["Title", "At", "Month", "Day", "Plate"]
+    assert cells == [["A", "2016-11-05 19:00", "2016-07", "04-16", "123-ABC"],
+                     ["B", "2015-12-31 23:59", "2015-12", "02-29", "456-DEF"]]
 
 
 def test_csv_cells_out_of_format_are_row_errors(events: Api):
-    text = "title,at,month,day\nA,2016-11-05,,\nB,,2016-13,\nC,,,02-30\n"
+    text = "title,at,month,day,plate\nA,2016-11-05,,,\nB,,2016-13,,\nC,,,02-30,\nD,,,,12-ABC\n"
     job = run_import(events, "events", text)
-    assert job["results"]["rowsImported"] == 0 and job["results"]["rowsWithErrors"] == 3, job
+    assert job["results"]["rowsImported"] == 0 and job["results"]["rowsWithErrors"] == 4, job
     errors = job["results"]["results"]
-    assert [errors[str(row)]["errors"][0]["field"] for row in range(2, 5)] == ["at", "month", "day"]
+    assert [errors[str(row)]["errors"][0]["field"] for row in range(2, 6)] == ["at", "month", "day", "plate"]
 
 
 @pytest.mark.parametrize(("spelling", "value", "read"), [
     ("date-time-no-timezone", "2016-11-05 19:00", "2016-11-05 19:00"),
     ("yearMonth", "2016-07", "2016-07"), ("year-month", "2016-7", "2016-07"),
     ("monthDay", "2-29", "02-29"), ("Month day", "04-16", "04-16"),
+    ("masked-text", "12", "1-2"), ("Masked text", "1-2", "1-2"),
 ])
 def test_the_types_are_found_by_their_documented_spellings(api: Api, spelling: str, value: Any, read: str):
-    field = {"name": "value", "type": spelling}
+    field = {"name": "value", "type": spelling, "typeRules": {"mask": "9-9"}}
     assert api.put("/metadata/entities/spelled", json={"name": "spelled", "fields": [field]}).status_code == 200
     assert create(api, "spelled", {"value": value})["value"] == read
 
@@ -195,6 +281,7 @@ def test_the_api_document_describes_the_types(anon: Api, events: Api):
     props = doc["components"]["schemas"]["events"]["properties"]
     assert props["at"]["example"] == "2016-11-05 19:00" and props["at"]["type"] == "string"
     assert props["month"]["example"] == "2016-07" and props["day"]["example"] == "04-16"
+    assert props["plate"]["example"] == "123-ABC" and "999-aaa" in props["plate"]["description"]
     assert props["ats"]["type"] == "array" and props["ats"]["items"]["type"] == "string"
     written = next(s for k, s in doc["components"]["schemas"].items() if k != "events" and "at" in s.get("properties",
                                                                                                       {}))
