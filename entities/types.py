@@ -156,6 +156,13 @@ class FieldType:
         """Whether the runtime sets this field to now on this write (created / modified dates)."""
         return False
 
+    # a record created without a value gets ``value_after`` the highest value its entity holds (rank)
+    sequenced: ClassVar[bool] = False
+
+    def value_after(self, highest: Any) -> Any:
+        """The value of a new record when the highest one stored is ``highest`` (None: none), for ``sequenced``."""
+        raise NotImplementedError
+
     def set_by_runtime(self, field: Field) -> bool:
         """Whether the runtime, not a client, sets the values of ``field`` (a client value is refused as
         ``readOnly``, unless it is the one the record holds)."""
@@ -171,6 +178,9 @@ class FieldType:
 
     def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
         """Type-specific ``typeRules`` checks of a definition (the common ones are in entities.metadata)."""
+
+    def check_field(self, field: Field, path: str, errors: Errors) -> None:
+        """Type-specific checks of a parsed field's options (multiplicity, required, default, calculated)."""
 
     def json_schema(self, field: Field) -> dict[str, Any]:
         """The JSON Schema of one value (with an ``example``) for a type the OpenAPI document does not describe

@@ -1,5 +1,5 @@
 """Field types whose value is text of a fixed shape: date-times without a timezone, year-months and month-days
-(``TextDateType``) and masked text (``MaskedTextType``).
+(``TextDateType``), masked text (``MaskedTextType``) and ranks (``RankType``).
 
 Imported at the end of ``entities.types``, which it registers them into (``TYPES``, ``TYPE_ALIASES``).
 """
@@ -7,9 +7,10 @@ Imported at the end of ``entities.types``, which it registers them into (``TYPES
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from entities.types import (
     ALL_OPERATORS,
@@ -19,6 +20,7 @@ from entities.types import (
     DateType,
     Errors,
     FieldInvalid,
+    FieldType,
     TextType,
     _require_str,
     rule_error,
@@ -130,6 +132,80 @@ class MaskedTextType(TextType):
                 "example": example}
 
 
+# --- rank ----------------------------------------------------------------------------------------
+
+_RANK = re.compile(r"^[0-9a-z]+$")
+_RANK_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+RANK_WIDTH = 10
+RANK_FIRST = "i" + "0" * (RANK_WIDTH - 1)
+_RANK_STEP = 36 ** 4  # 36^4 - 1 ranks of the same width fit between two ranks given in a row
+MAX_RANK_LENGTH = 255
+
+
+def rank_after(highest: str | None) -> str:
+    """A rank that sorts after ``highest`` (the first one, ``i000000000``, when there is none).
+
+    Ranks are base-36 digits (``0-9a-z``, in their ASCII order) compared as text. ``highest``, padded with
+    ``0`` to a multiple of ten digits (which sorts the same or after it), is counted up by 36^4 (by 1 when that
+    would not fit); the result keeps that width, so it sorts after it. When neither fits (``zzzzzzzzzz``), the
+    padded rank gets ten more digits (``i000000000``)."""
+    if not highest:
+        return RANK_FIRST
+    width = -(-len(highest) // RANK_WIDTH) * RANK_WIDTH
+    padded = highest.ljust(width, "0")
+    number = next((n for n in (int(padded, 36) + step for step in (_RANK_STEP, 1)) if n < 36 ** width), None)
+    if number is None:
+        return padded + RANK_FIRST
+    digits = []
+    while number:
+        number, digit = divmod(number, 36)
+        digits.append(_RANK_DIGITS[digit])
+    return "".join(reversed(digits)).rjust(width, "0")
+
+
+@dataclass(frozen=True)
+class RankType(FieldType):
+    """A position among the records of an entity: text of ``0-9a-z`` compared (sorted, filtered) as text.
+
+    A record created without one gets ``rank_after`` the highest rank the entity holds (the records service
+    asks ``value_after``); a client moves a record by writing any other rank, e.g. one between two others
+    (``i00000g`` sorts between ``i000000000`` and ``i000010000``). Single-valued and top-level only; never
+    required, defaulted or calculated."""
+
+    sequenced: ClassVar[bool] = True
+
+    def load(self, value: Any, field: Field) -> Any:
+        value = _require_str(value)
+        if not _RANK.match(value) or len(value) > MAX_RANK_LENGTH:
+            raise FieldInvalid(f"A rank is 1 to {MAX_RANK_LENGTH} digits or lowercase letters (0-9, a-z)")
+        return value
+
+    def parse_filter(self, raw: str, field: Field) -> Any:
+        return raw
+
+    def value_after(self, highest: Any) -> Any:
+        return rank_after(highest if isinstance(highest, str) else None)
+
+    def check_field(self, field: Field, path: str, errors: Errors) -> None:
+        given = "the runtime gives one to a record created without it"
+        refused = {"multiplicity": (field.many, "A rank field is single-valued"),
+                   "required": (field.required, f"A rank field cannot be required: {given}"),
+                   "defaultValue": (field.default is not None, f"A rank field has no default value: {given}"),
+                   "calculated": (field.calculated is not None, "A rank field cannot be calculated: it is written "
+                                  "to move a record")}
+        errors.extend(rule_error(f"{path}.{option}", message) for option, (set_, message) in refused.items() if set_)
+        if "." in field.path:
+            errors.append(rule_error(f"{path}.type", "A rank field cannot be inside a nested group", self.name))
+
+    def index_keys(self, path: str, field: Field, top_level: bool) -> list[tuple[str, str, bool]]:
+        """Always indexed: a create reads the highest rank."""
+        return [(path, f"unique_{path}" if field.unique else f"idx_{path}", field.unique)]
+
+    def json_schema(self, field: Field) -> dict[str, Any]:
+        return {"type": "string", "pattern": "^[0-9a-z]+$", "maxLength": MAX_RANK_LENGTH, "example": RANK_FIRST,
+                "description": "compared as text; set after the highest rank when a record is created without one"}
+
+
 TYPES.update({t.name: t for t in [
     TextDateType("dateTimeNoTimezone", "date", NO_LIKE, fmt="%Y-%m-%d %H:%M", label="yyyy-MM-dd HH:mm",
                  pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$", example="2016-11-05 19:00"),
@@ -138,6 +214,7 @@ TYPES.update({t.name: t for t in [
     TextDateType("dateMonthDay", "date", NO_LIKE, fmt="%m-%d", label="MM-dd", pattern="^[0-9]{2}-[0-9]{2}$",
                  example="04-16"),
     MaskedTextType("maskedText", "text", ALL_OPERATORS, unique_allowed=True, text_search=True),
+    RankType("rank", "rank", ALL_OPERATORS, unique_allowed=True),
 ]})
 TYPE_ALIASES.update({"datetimewithouttimezone": "dateTimeNoTimezone", "yearmonth": "dateYearMonth",
                      "monthday": "dateMonthDay"})

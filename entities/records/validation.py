@@ -8,6 +8,7 @@ label and unique checks. Nothing here writes: ``entities.records.lifecycle`` doe
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,10 @@ class RecordValidator:
     def __init__(self, store: Store, registry: Registry):
         self.store = store
         self.registry = registry  # the entities relationships point at (lookup fields, filters)
+        # the last value given to a ``sequenced`` field per (entity, field): a batch of creates (an import) is
+        # written only after all of its records are built, so the store alone would give them all the same one
+        self._given: dict[tuple[str, str], Any] = {}
+        self._given_lock = threading.Lock()
 
     def _collection(self, entity: Entity) -> Any:
         return self.store.collection(data_collection_name(entity.name))
@@ -120,6 +125,8 @@ class RecordValidator:
         for f in plan.preset:
             if f.type.stamp(created):
                 doc[f.name] = now
+            elif created and f.type.sequenced and doc.get(f.name) is None:
+                doc[f.name] = self._after_highest(entity, f)
             elif created and defaults and doc.get(f.name) is None and f.default is not None:
                 try:
                     given = f.default if f.many and isinstance(f.default, list) else [f.default]
@@ -145,6 +152,18 @@ class RecordValidator:
             if value is None or value == [] or value == "":
                 errors.append(field_error(f.name, "required", "This field is required", f.label))
         doc["label"] = compute_label(entity, doc)
+
+    def _after_highest(self, entity: Entity, f: Field) -> Any:
+        """The value of ``f`` for a new record: after the highest one the entity's records hold (one indexed read)
+        and the last one given here. Two processes creating at once may give the same one."""
+        stored = next(iter(self._collection(entity).find({f.name: {"$ne": None}}, {f.name: 1})
+                           .sort(f.name, -1).limit(1)), {}).get(f.name)
+        key = (entity.name, f.name)
+        with self._given_lock:
+            given = self._given.get(key)
+            highest = given if stored is None or (given is not None and given > stored) else stored
+            value = self._given[key] = f.type.value_after(highest)
+        return value
 
     def resolve_references(self, fields: list[Field], values: dict[str, Any], prefix: str,
                            errors: list[dict[str, Any]], uploader: str | None = None,
@@ -471,7 +490,7 @@ def _finish_plan(entity: Entity) -> _FinishPlan:
     fields = entity.fields
     return _FinishPlan(
         preset=[f for f in fields if f.type.stamp(True) or f.type.stamp(False) or f.default is not None
-                or f.type.missing_value() is not None],
+                or f.type.missing_value() is not None or f.type.sequenced],
         resolved=[f for f in fields if f.is_nested or type(f.type).resolve is not FieldType.resolve],
         nested=[f for f in fields if f.is_nested], calculated=[f for f in fields if f.calculated is not None],
         required=[f for f in fields if f.required],

@@ -1,5 +1,5 @@
-"""Date-times without timezone, year-months, month-days and masked text, through HTTP: what they accept, store
-and read, how they filter, sort, aggregate, import and export, and what a definition of them may say."""
+"""Date-times without timezone, year-months, month-days, masked text and ranks, through HTTP: what they accept,
+store and read, how they filter, sort, aggregate, import and export, and what a definition of them may say."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ EVENTS = {
         {"name": "month", "type": "dateYearMonth"},
         {"name": "day", "type": "dateMonthDay"},
         {"name": "plate", "type": "maskedText", "unique": True, "typeRules": {"mask": "999-aaa"}},
+        {"name": "position", "type": "rank"},
         {"name": "ats", "type": "dateTimeNoTimezone", "multiplicity": "many"},
     ],
 }
@@ -236,32 +237,101 @@ def test_a_masked_text_default_must_fit_its_mask(api: Api):
         [("fields[0].defaultValue", "invalid")]
 
 
+# --- rank --------------------------------------------------------------------------------------
+
+def test_records_created_without_a_rank_get_one_after_every_other(app: Flask, events: Api):
+    ranks = [create(events, "events", {"title": t})["position"] for t in ("A", "B", "C")]
+    assert ranks == ["i000000000", "i000010000", "i000020000"]
+    moved = create(events, "events", {"title": "Top", "position": "zzzzzzzzzz"})
+    assert moved["position"] == "zzzzzzzzzz"
+    after = create(events, "events", {"title": "D"})["position"]
+    assert after > "zzzzzzzzzz"
+    assert titles(events, "_sortField=position&_sortType=asc") == ["A", "B", "C", "Top", "D"]
+
+
+def test_a_client_moves_a_record_by_writing_a_rank(events: Api):
+    a, b, c = (create(events, "events", {"title": t}) for t in ("A", "B", "C"))
+    between = events.put(f"/data/events/{c['id']}", json={"position": "i00000g"})  # between A's and B's
+    assert between.status_code == 200 and between.get_json()["position"] == "i00000g"
+    assert titles(events, "_sortField=position") == ["B", "C", "A"]  # descending by default
+    assert titles(events, "position=less(i000010000)&_sortField=position&_sortType=asc") == ["A", "C"]
+    assert titles(events, "position=between(i00000,i00001)&_sortField=position&_sortType=asc") == ["A", "C"]
+    assert titles(events, "position=like(/i00000g)") == ["C"]
+    assert titles(events, "position=i000010000") == ["B"]
+    cleared = events.put(f"/data/events/{a['id']}", json={"position": None})
+    assert cleared.status_code == 200 and cleared.get_json()["position"] is None
+    assert titles(events, "position=empty()") == ["A"]
+    body = [{"group": {op: f"{op}(position)" for op in ("min", "max")}}]
+    assert aggregated(events, "events", body) == [{"min": "i00000g", "max": "i000010000"}]
+    assert b["position"] == "i000010000"
+
+
+@pytest.mark.parametrize("value", ["ABC", "", "a-b", "a b", "ü", 5, "a" * 256])
+def test_a_rank_is_lowercase_letters_and_digits(app: Flask, events: Api, value: Any):
+    assert field_errors(events.post("/data/events", json={"title": "Bad", "position": value})) == \
+        [("position", "invalid")]
+    assert stored(app) == []
+
+
+def test_a_unique_rank_refuses_a_rank_another_record_has(api: Api):
+    definition = {"name": "steps", "fields": [{"name": "title", "type": "text"},
+                                              {"name": "position", "type": "rank", "unique": True}]}
+    assert api.put("/metadata/entities/steps", json=definition).status_code == 200
+    first = create(api, "steps", {"title": "A"})
+    second = create(api, "steps", {"title": "B"})
+    assert first["position"] < second["position"]
+    response = api.put(f"/data/steps/{second['id']}", json={"position": first["position"]})
+    assert field_errors(response) == [("position", "duplicate")]
+
+
+@pytest.mark.parametrize(("option", "value"), [("multiplicity", "many"), ("required", True),
+                                               ("defaultValue", "i0"), ("calculated", "#{title}")])
+def test_a_rank_is_single_valued_never_required_defaulted_or_calculated(api: Api, option: str, value: Any):
+    field = {"name": "position", "type": "rank", option: value}
+    response = api.put("/metadata/entities/steps", json={"name": "steps", "fields": [
+        {"name": "title", "type": "text"}, field]})
+    assert field_errors(response) == [(f"fields[1].{option}", "invalid")]
+
+
+def test_a_rank_is_not_inside_a_nested_group(api: Api):
+    group = {"name": "items", "type": "nestedFields", "nestedFields": [{"name": "position", "type": "rank"}]}
+    response = api.put("/metadata/entities/steps", json={"name": "steps", "fields": [group]})
+    assert field_errors(response) == [("fields[0].nestedFields[0].type", "invalid")]
+
+
 # --- CSV, spellings, API document -------------------------------------------------------------
 
 def test_csv_import_and_export(events: Api):
-    text = ("title,at,month,day,plate,ats[0],ats[1]\n"
-            "A,2016-11-05 19:00,2016-07,04-16,123-ABC,2016-11-05 19:00,2017-01-02 08:30\n"
-            "B, 2015-12-31 23:59 ,2015-12,02-29,456DEF,,\n")
+    create(events, "events", {"title": "Old"})  # i000000000
+    text = ("title,at,month,day,plate,position,ats[0],ats[1]\n"
+            "A,2016-11-05 19:00,2016-07,04-16,123-ABC,,2016-11-05 19:00,2017-01-02 08:30\n"
+            "B, 2015-12-31 23:59 ,2015-12,02-29,456DEF,,,\n"
+            "C,,,,,a5,,\n")
     job = run_import(events, "events", text)
-    assert job["results"] == {"rowsImported": 2, "rowsWithErrors": 0}, job
+    assert job["results"] == {"rowsImported": 3, "rowsWithErrors": 0}, job
     records = {r["title"]: r for r in events.get("/data/events?_size=10").get_json()["items"]}
     a, b = records["A"], records["B"]
     assert (a["at"], a["month"], a["day"], a["plate"], a["ats"]) == \
         ("2016-11-05 19:00", "2016-07", "04-16", "123-ABC", ["2016-11-05 19:00", "2017-01-02 08:30"])
     assert (b["at"], b["month"], b["day"], b["plate"]) == ("2015-12-31 23:59", "2015-12", "02-29", "456-DEF")
-    _, rows = run_export(events, "events", "_sortField=title&_sortType=asc&_fields=title,at,month,day,plate")
+    # rows without a rank get one after every other, in row order (one batch); a given rank is kept
+    assert "i000000000" < a["position"] < b["position"] and records["C"]["position"] == "a5"
+    _, rows = run_export(events, "events", "_sortField=title&_sortType=asc&title=A,B,C&_fields=title,at,month,day,"
+                                           "plate,position")
     header, *cells = rows
-    assert header == ["Title", "At", "Month", "Day", "Plate"]
-    assert cells == [["A", "2016-11-05 19:00", "2016-07", "04-16", "123-ABC"],
-                     ["B", "2015-12-31 23:59", "2015-12", "02-29", "456-DEF"]]
+    assert header == ["Title", "At", "Month", "Day", "Plate", "Position"]
+    assert cells == [["A", "2016-11-05 19:00", "2016-07", "04-16", "123-ABC", a["position"]],
+                     ["B", "2015-12-31 23:59", "2015-12", "02-29", "456-DEF", b["position"]],
+                     ["C", "", "", "", "", "a5"]]
 
 
 def test_csv_cells_out_of_format_are_row_errors(events: Api):
-    text = "title,at,month,day,plate\nA,2016-11-05,,,\nB,,2016-13,,\nC,,,02-30,\nD,,,,12-ABC\n"
+    text = "title,at,month,day,plate,position\nA,2016-11-05,,,,\nB,,2016-13,,,\nC,,,02-30,,\nD,,,,12-ABC,\nE,,,,,Up\n"
     job = run_import(events, "events", text)
-    assert job["results"]["rowsImported"] == 0 and job["results"]["rowsWithErrors"] == 4, job
+    assert job["results"]["rowsImported"] == 0 and job["results"]["rowsWithErrors"] == 5, job
     errors = job["results"]["results"]
-    assert [errors[str(row)]["errors"][0]["field"] for row in range(2, 6)] == ["at", "month", "day", "plate"]
+    assert [errors[str(row)]["errors"][0]["field"] for row in range(2, 7)] == \
+        ["at", "month", "day", "plate", "position"]
 
 
 @pytest.mark.parametrize(("spelling", "value", "read"), [
@@ -269,11 +339,12 @@ def test_csv_cells_out_of_format_are_row_errors(events: Api):
     ("yearMonth", "2016-07", "2016-07"), ("year-month", "2016-7", "2016-07"),
     ("monthDay", "2-29", "02-29"), ("Month day", "04-16", "04-16"),
     ("masked-text", "12", "1-2"), ("Masked text", "1-2", "1-2"),
+    ("Rank", None, "i000000000"),
 ])
 def test_the_types_are_found_by_their_documented_spellings(api: Api, spelling: str, value: Any, read: str):
     field = {"name": "value", "type": spelling, "typeRules": {"mask": "9-9"}}
     assert api.put("/metadata/entities/spelled", json={"name": "spelled", "fields": [field]}).status_code == 200
-    assert create(api, "spelled", {"value": value})["value"] == read
+    assert create(api, "spelled", {} if value is None else {"value": value})["value"] == read
 
 
 def test_the_api_document_describes_the_types(anon: Api, events: Api):
@@ -282,7 +353,9 @@ def test_the_api_document_describes_the_types(anon: Api, events: Api):
     assert props["at"]["example"] == "2016-11-05 19:00" and props["at"]["type"] == "string"
     assert props["month"]["example"] == "2016-07" and props["day"]["example"] == "04-16"
     assert props["plate"]["example"] == "123-ABC" and "999-aaa" in props["plate"]["description"]
+    assert props["position"]["example"] == "i000000000"
     assert props["ats"]["type"] == "array" and props["ats"]["items"]["type"] == "string"
     written = next(s for k, s in doc["components"]["schemas"].items() if k != "events" and "at" in s.get("properties",
                                                                                                       {}))
     assert written["properties"]["at"]["pattern"] == "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$"
+    assert written["properties"]["position"]["pattern"] == "^[0-9a-z]+$"
