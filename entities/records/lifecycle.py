@@ -167,21 +167,23 @@ class RecordLifecycle:
         created = self.history.creations(entity, ctx)
         direct = self.history.direct
         links = self._links(entity, None, ctx)
-        for i, (record_id, body) in enumerate(items):
-            if record_id in earlier:
-                results[i] = earlier[record_id]
-                continue
-            try:
-                doc = self.validator.build_new(entity, body, record_id, ctx.user_id, links, defaults=ctx.set_defaults)
-                stamp_users(entity, doc, ctx, None)
-                set_visible_text(entity, doc)
-                for authorizer in authorizers:
-                    authorizer.check("create", entity, None, doc, ctx)
-            except ApiError as exc:
-                results[i] = exc
-                continue
-            entry = created(doc) if created is not None else None
-            staged.append((i, doc, entry if direct or entry is None else pack(entry)))
+        with self.validator.batch():
+            for i, (record_id, body) in enumerate(items):
+                if record_id in earlier:
+                    results[i] = earlier[record_id]
+                    continue
+                try:
+                    doc = self.validator.build_new(entity, body, record_id, ctx.user_id, links,
+                                                   defaults=ctx.set_defaults)
+                    stamp_users(entity, doc, ctx, None)
+                    set_visible_text(entity, doc)
+                    for authorizer in authorizers:
+                        authorizer.check("create", entity, None, doc, ctx)
+                except ApiError as exc:
+                    results[i] = exc
+                    continue
+                entry = created(doc) if created is not None else None
+                staged.append((i, doc, entry if direct or entry is None else pack(entry)))
         if direct:
             with self.store.atomic():
                 try:

@@ -8,8 +8,9 @@ label and unique checks. Nothing here writes: ``entities.records.lifecycle`` doe
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,9 @@ from entities.types import FieldInvalid, FieldType, RelationshipType
 from files.service import complete_ref as complete_file_ref
 
 EMPTY = (None, "", [])
+# the highest value of each ``sequenced`` field, by (entity, field) name, in the batch of creates being built
+# (``RecordValidator.batch``): the store does not hold the batch's records until all are built
+_BATCH_HIGHEST: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar("batch_highest", default=None)
 
 
 class Loaded:
@@ -50,10 +54,6 @@ class RecordValidator:
     def __init__(self, store: Store, registry: Registry):
         self.store = store
         self.registry = registry  # the entities relationships point at (lookup fields, filters)
-        # the last value given to a ``sequenced`` field per (entity, field): a batch of creates (an import) is
-        # written only after all of its records are built, so the store alone would give them all the same one
-        self._given: dict[tuple[str, str], Any] = {}
-        self._given_lock = threading.Lock()
 
     def _collection(self, entity: Entity) -> Any:
         return self.store.collection(data_collection_name(entity.name))
@@ -125,8 +125,8 @@ class RecordValidator:
         for f in plan.preset:
             if f.type.stamp(created):
                 doc[f.name] = now
-            elif created and f.type.sequenced and doc.get(f.name) is None:
-                doc[f.name] = self._after_highest(entity, f)
+            elif created and f.type.sequenced:
+                doc[f.name] = self._sequenced(entity, f, doc.get(f.name))
             elif created and defaults and doc.get(f.name) is None and f.default is not None:
                 try:
                     given = f.default if f.many and isinstance(f.default, list) else [f.default]
@@ -153,17 +153,36 @@ class RecordValidator:
                 errors.append(field_error(f.name, "required", "This field is required", f.label))
         doc["label"] = compute_label(entity, doc)
 
-    def _after_highest(self, entity: Entity, f: Field) -> Any:
-        """The value of ``f`` for a new record: after the highest one the entity's records hold (one indexed read)
-        and the last one given here. Two processes creating at once may give the same one."""
-        stored = next(iter(self._collection(entity).find({f.name: {"$ne": None}}, {f.name: 1})
-                           .sort(f.name, -1).limit(1)), {}).get(f.name)
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Build the records of one batch of creates, written together once all are built: a ``sequenced``
+        field's highest value is read once, then kept up to date with the batch's own records."""
+        token = _BATCH_HIGHEST.set({})
+        try:
+            yield
+        finally:
+            _BATCH_HIGHEST.reset(token)
+
+    def _sequenced(self, entity: Entity, f: Field, value: Any) -> Any:
+        """A new record's value of a ``sequenced`` field: ``value`` when given, else the one after the highest the
+        entity's records (and the records built before it in this batch) hold. Two writers creating at once may
+        give the same one."""
+        batch = _BATCH_HIGHEST.get()
+        if batch is None:
+            return value if value is not None else f.type.value_after(self._highest(entity, f))
         key = (entity.name, f.name)
-        with self._given_lock:
-            given = self._given.get(key)
-            highest = given if stored is None or (given is not None and given > stored) else stored
-            value = self._given[key] = f.type.value_after(highest)
+        if key not in batch:
+            batch[key] = self._highest(entity, f)
+        if value is None:
+            value = f.type.value_after(batch[key])
+        if batch[key] is None or value > batch[key]:
+            batch[key] = value
         return value
+
+    def _highest(self, entity: Entity, f: Field) -> Any:
+        """The highest value of ``f`` among the entity's records (one read, on the field's index)."""
+        found = self._collection(entity).find({f.name: {"$ne": None}}, {f.name: 1}).sort(f.name, -1).limit(1)
+        return next(iter(found), {}).get(f.name)
 
     def resolve_references(self, fields: list[Field], values: dict[str, Any], prefix: str,
                            errors: list[dict[str, Any]], uploader: str | None = None,

@@ -306,23 +306,25 @@ def test_csv_import_and_export(events: Api):
     text = ("title,at,month,day,plate,position,ats[0],ats[1]\n"
             "A,2016-11-05 19:00,2016-07,04-16,123-ABC,,2016-11-05 19:00,2017-01-02 08:30\n"
             "B, 2015-12-31 23:59 ,2015-12,02-29,456DEF,,,\n"
-            "C,,,,,a5,,\n")
+            "C,,,,,zzzzzzzzzz,,\n"
+            "D,,,,,,,\n")
     job = run_import(events, "events", text)
-    assert job["results"] == {"rowsImported": 3, "rowsWithErrors": 0}, job
+    assert job["results"] == {"rowsImported": 4, "rowsWithErrors": 0}, job
     records = {r["title"]: r for r in events.get("/data/events?_size=10").get_json()["items"]}
     a, b = records["A"], records["B"]
     assert (a["at"], a["month"], a["day"], a["plate"], a["ats"]) == \
         ("2016-11-05 19:00", "2016-07", "04-16", "123-ABC", ["2016-11-05 19:00", "2017-01-02 08:30"])
     assert (b["at"], b["month"], b["day"], b["plate"]) == ("2015-12-31 23:59", "2015-12", "02-29", "456-DEF")
-    # rows without a rank get one after every other, in row order (one batch); a given rank is kept
-    assert "i000000000" < a["position"] < b["position"] and records["C"]["position"] == "a5"
+    # rows without a rank get one after every other, the rows before them in the same batch included
+    assert "i000000000" < a["position"] < b["position"] < "zzzzzzzzzz" < records["D"]["position"]
+    assert records["C"]["position"] == "zzzzzzzzzz"
     _, rows = run_export(events, "events", "_sortField=title&_sortType=asc&title=A,B,C&_fields=title,at,month,day,"
                                            "plate,position")
     header, *cells = rows
     assert header == ["Title", "At", "Month", "Day", "Plate", "Position"]
     assert cells == [["A", "2016-11-05 19:00", "2016-07", "04-16", "123-ABC", a["position"]],
                      ["B", "2015-12-31 23:59", "2015-12", "02-29", "456-DEF", b["position"]],
-                     ["C", "", "", "", "", "a5"]]
+                     ["C", "", "", "", "", "zzzzzzzzzz"]]
 
 
 def test_csv_cells_out_of_format_are_row_errors(events: Api):
