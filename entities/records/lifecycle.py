@@ -237,9 +237,7 @@ class RecordLifecycle:
         expected = _parse_version(body.get("version"))
         changes = self.validator.check_body(body)
         def apply(current: dict[str, Any]) -> dict[str, Any]:
-            # a user's or a script's save refuses a dangling link; a system write (a cascade) does not
-            doc = self.validator.updated(entity, current, changes, ctx.user_id, self._links(entity, current, ctx),
-                                         refuse_dangling=ctx.category != "SYSTEM")
+            doc = self.validator.updated(entity, current, changes, ctx.user_id, self._links(entity, current, ctx))
             stamp_users(entity, doc, ctx, current)
             return doc
 

@@ -30,7 +30,7 @@ from entities.records.upgrade import VERSION_KEY
 from entities.records.user_refs import resolve_user_ref
 from entities.records.values import compute_label, path_text
 from entities.registry import Registry, data_collection_name
-from entities.types import FieldInvalid, FieldType, RelationshipType
+from entities.types import FieldInvalid, FieldType
 from files.service import complete_ref as complete_file_ref
 
 EMPTY = (None, "", [])
@@ -118,8 +118,9 @@ class RecordValidator:
         """Defaults (on create, unless ``defaults`` is False), required checks, relationships, nested labels,
         calculated values, record label.
 
-        Only the relationships in ``touched`` (all on create) are resolved (``_refuse_dangling`` checks the
-        others of a user's update); ``current``: the stored record an update changes."""
+        Only the relationships in ``touched`` (all on create) are resolved: a link an update leaves out is kept
+        as stored, even one left dangling by the delete of its record; ``current``: the stored record an update
+        changes."""
         now = now_ms()
         plan = entity.derived("_finish_plan", _finish_plan)
         for f in plan.preset:
@@ -326,29 +327,6 @@ class RecordValidator:
                                       "filter of this field", f.label, rejected=rejected))
         return bool(found)
 
-    def _refuse_dangling(self, entity: Entity, doc: dict[str, Any], touched: Iterable[str],
-                         errors: list[dict[str, Any]]) -> None:
-        """A link left dangling by the delete of its record (delete policy ``none``) makes saving the record
-        fail until the link is changed or cleared, as on the platform; one read per target entity. Links inside
-        nested groups are not checked."""
-        changed = set(touched)
-        links: dict[str, list[tuple[Field, ObjectId]]] = {}
-        for f in entity.fields:
-            target = f.type.target_entity(f) if type(f.type) is RelationshipType else None  # not user fields
-            if f.name in changed or target is None or not doc.get(f.name):
-                continue
-            for ref in doc[f.name] if f.many else [doc[f.name]]:
-                if isinstance(ref, dict) and isinstance(ref.get("id"), ObjectId):
-                    links.setdefault(target, []).append((f, ref["id"]))
-        for target, refs in links.items():
-            ids = list({oid for _, oid in refs})
-            found = {d["_id"] for d in self.store.collection(data_collection_name(target)).find(
-                {"_id": {"$in": ids}}, {"_id": 1})}
-            for f, oid in refs:
-                if oid not in found:
-                    errors.append(field_error(f.name, "invalid", f"Record '{oid}' does not exist in '{target}'",
-                                              f.label, rejected=str(oid)))
-
     def _check_unique(self, entity: Entity, doc: dict[str, Any], changed: Iterable[str], record_id: ObjectId | None,
                       errors: list[dict[str, Any]]) -> None:
         unique = entity.derived("_finish_plan", _finish_plan).unique
@@ -409,10 +387,8 @@ class RecordValidator:
         return compact(doc)
 
     def updated(self, entity: Entity, current: dict[str, Any], changes: dict[str, Any],
-                uploader: str | None = None, links: LinkFilter | None = None,
-                refuse_dangling: bool = False) -> dict[str, Any]:
-        """The stored document after applying a partial body to ``current`` (validated). ``refuse_dangling``:
-        a relationship the body leaves as it was must still point at an existing record."""
+                uploader: str | None = None, links: LinkFilter | None = None) -> dict[str, Any]:
+        """The stored document after applying a partial body to ``current`` (validated)."""
         merged = _unchanged_read_only_dropped(entity, current, self._merge_for_update(entity, current, changes))
         try:
             loaded = self._load(entity, merged)
@@ -426,8 +402,6 @@ class RecordValidator:
         errors: list[dict[str, Any]] = []
         self._finish(entity, doc, created=False, errors=errors, touched=loaded.keys(), uploader=uploader,
                      links=links, current=current)
-        if refuse_dangling:
-            self._refuse_dangling(entity, doc, loaded.keys(), errors)
         self._check_unique(entity, doc, loaded.keys(), current["_id"], errors)
         if errors:
             raise ValidationFailed(errors)
