@@ -79,8 +79,8 @@ def public_type(stored: str | None) -> str | None:
 
 def stored_types(public: Iterable[str]) -> list[str]:
     """The stored type names of the jobs whose public type is one of ``public`` (for a ``type`` filter): a
-    former name matches nothing by itself, as no job is shown with it."""
-    wanted = [t for t in public if t not in FORMER_TYPES]
+    former name is an alias of its public one (``type=LISTENER`` finds the ``EXECUTE_LISTENER`` jobs)."""
+    wanted = list(dict.fromkeys(FORMER_TYPES.get(t, t) for t in public))
     return wanted + [old for old, new in FORMER_TYPES.items() if new in wanted]
 
 

@@ -176,6 +176,7 @@ def test_background_handlers_run_as_execute_listener_jobs_retried_until_they_suc
     assert calls() == []  # not in the request
     listing = api.get("/status/jobs?type=EXECUTE_LISTENER").get_json()
     assert listing["total"] == 1
+    assert api.get("/status/jobs?type=LISTENER").get_json()["items"] == listing["items"]  # the name
     job = wait_for_job(api, listing["items"][0]["id"])
     assert job["status"] == "FINISHED" and not job["hasErrors"], job
     assert job["data"]["listenerName"] == "slowWin" and job["results"] == {"response": "done"}
@@ -217,7 +218,8 @@ def test_listener_jobs_stored_as_LISTENER_by_an_earlier_version_read_filter_and_
     assert [(j["type"], j["status"], j["hasErrors"]) for j in listing["items"]] == [
         ("EXECUTE_LISTENER", "FINISHED", False)] * 2
     assert api.get(f"/status/jobs/{former['_id']}").get_json()["type"] == "EXECUTE_LISTENER"
-    assert api.get("/status/jobs?type=LISTENER").get_json()["total"] == 0  # no job is shown with that type
+    aliased = api.get("/status/jobs?type=LISTENER").get_json()  # the former name is an alias in the filter
+    assert aliased["total"] == 2 and {j["type"] for j in aliased["items"]} == {"EXECUTE_LISTENER"}
     assert api.get("/status/jobs?type=IMPORT_RECORDS,EXECUTE_LISTENER").get_json()["total"] == 2
     assert sorted(calls()) == [("bg", "created", "new", None), ("bg", "created", "old", None)]
 
