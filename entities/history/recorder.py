@@ -102,8 +102,9 @@ class HistoryRecorder:
     # --- building --------------------------------------------------------------------------------
 
     def build(self, entity: Entity, kind: str, old_doc: dict[str, Any] | None, new_doc: dict[str, Any] | None,
-              ctx: WriteContext, record_id: ObjectId) -> dict[str, Any] | None:
-        """An entry for this change, or None when the entity's settings say not to record it."""
+              ctx: WriteContext, record_id: ObjectId, old_entity: Entity | None = None) -> dict[str, Any] | None:
+        """An entry for this change, or None when the entity's settings say not to record it. ``old_entity``:
+        the definition ``old_doc`` was stored under when it is an older one (a refactoring's entry)."""
         if kind == "RECORD_CREATED":
             created = self.creations(entity, ctx)
             return created(new_doc) if created is not None and new_doc is not None else None
@@ -123,7 +124,7 @@ class HistoryRecorder:
             old_json = render_fields(entity, old_doc or {}, names)
             new_json = render_fields(entity, new_doc or {}, names)
         else:
-            old_json = render_fields(entity, old_doc) if old_doc is not None else {}
+            old_json = render_fields(old_entity or entity, old_doc) if old_doc is not None else {}
             new_json = render_fields(entity, new_doc) if new_doc is not None else {}
         if kind == "RECORD_DELETED":
             old_rec: dict[str, Any] = {k: v for k, v in old_json.items() if k not in ignored}

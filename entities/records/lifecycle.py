@@ -30,7 +30,7 @@ from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity
 from entities.records.events import AfterCommit, Authorizer, EventKind, LinkFilter, LinkScope, Operation, RecordEvent
 from entities.records.outbox import clear_outboxes, outbox_entries, outbox_items, pack
-from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade
+from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade, written_under
 from entities.records.user_refs import has_write_stamps, stamp_users
 from entities.records.validation import RecordValidator, compact
 from entities.registry import Registry, data_collection_name
@@ -249,7 +249,8 @@ class RecordLifecycle:
         oid = record_id if isinstance(record_id, ObjectId) else parse_id(record_id)
         col = self.collection(entity)
         for _ in range(MAX_RETRIES):
-            current = _current(col, entity, oid)
+            raw = _stored(col, entity, oid)
+            current = upgrade(entity, raw)
             carried = self._carried_outbox(current.pop(OUTBOX_FIELD, None))
             version = current.get("version", 0)
             if expected_version is not None and version != expected_version:
@@ -259,7 +260,10 @@ class RecordLifecycle:
             new_doc["_id"], new_doc["version"], new_doc[VERSION_KEY] = oid, version + 1, entity.version
             set_visible_text(entity, new_doc)
             self._authorize("edit", entity, current, new_doc, ctx)
-            entry = self.history.build(entity, kind, current, new_doc, ctx, oid)
+            if kind == "RECORD_REFACTORED":  # what the refactoring changed: the record as stored → converted
+                entry = self.history.build(entity, kind, raw, new_doc, ctx, oid, written_under(entity, raw))
+            else:
+                entry = self.history.build(entity, kind, current, new_doc, ctx, oid)
             direct = self.history.direct
             packed = None if direct else _packed(entry)
             outbox = carried + ([packed] if packed is not None else [])
@@ -573,12 +577,19 @@ def _insert_batch(col: Any, docs: list[dict[str, Any]]) -> set[int]:
     return set()
 
 
-def _current(col: Any, entity: Entity, oid: ObjectId) -> dict[str, Any]:
-    """The stored record with its history outbox (the caller pops it); 404 when it does not exist."""
-    current = col.find_one({"_id": oid})
-    if current is None:
+def _stored(col: Any, entity: Entity, oid: ObjectId) -> dict[str, Any]:
+    """The record as stored (maybe under an older definition) with its history outbox; 404 when it does not
+    exist."""
+    stored = col.find_one({"_id": oid})
+    if stored is None:
         raise NotFound(f"Record '{oid}' does not exist in entity '{entity.name}'")
-    return upgrade(entity, current)
+    return stored
+
+
+def _current(col: Any, entity: Entity, oid: ObjectId) -> dict[str, Any]:
+    """The stored record in the current definition with its history outbox (the caller pops it); 404 when it
+    does not exist."""
+    return upgrade(entity, _stored(col, entity, oid))
 
 
 class _AlreadyDone(Exception):

@@ -67,6 +67,13 @@ def upgrade(entity: Entity, doc: dict[str, Any], errors: Collector | None = None
     return out
 
 
+def written_under(entity: Entity, doc: dict[str, Any]) -> Entity:
+    """The definition a stored ``doc`` was written under: the old side of the first pending step it has not
+    been through (``entity`` itself when it is up to date)."""
+    mv = doc.get(VERSION_KEY, 0)
+    return next((step.old for step in entity.pending if mv < step.to), entity)
+
+
 def migrate(step: PendingRefactoring, doc: dict[str, Any], errors: Collector | None) -> dict[str, Any]:
     out = {k: doc[k] for k in SYSTEM_KEYS if k in doc}
     out.update(migrate_fields(step.old.fields, step.new.fields, doc, _Run(doc.get("_id"), errors), "", True))

@@ -217,6 +217,27 @@ def test_each_converted_record_gets_one_refactoring_history_entry(api: Api):
     assert [h["eventType"] for h in history].count("SYSTEM_REFACTORING") == 1
 
 
+def test_a_refactoring_history_entry_records_the_old_names_and_values_and_the_converted_ones(api: Api):
+    """§4.3: a change entry holds the modified fields; a refactoring's holds what it changed in the record."""
+    defn, records = setup(api)
+    field(defn, "rating")["type"] = "decimal"
+    field(defn, "sizes")["type"] = "text"
+    field(defn, "wood")["multiplicity"] = "many"
+    field(defn, "taxId").update(name="taxNumber")
+    field(defn, "parts")["multiplicity"] = "one"  # A has two parts: nulled by _onConversionError=null
+    defn["fields"] = [f for f in defn["fields"] if f["name"] != "obsolete"]
+    assert change(api, defn, "?_onConversionError=null").status_code == 200
+    history = api.get(f"/data/items/{records[0]['id']}/history").get_json()["items"]
+    entry = next(h for h in history if h["eventType"] == "SYSTEM_REFACTORING")
+    old = {name: value["json"] for name, value in entry["oldRecord"].items()}
+    new = {name: value["json"] for name, value in entry["newRecord"].items()}
+    assert old == {"rating": "2.8", "sizes": [4], "wood": "Oak", "taxId": "T-1", "taxNumber": None,
+                   "obsolete": "x", "parts": records[0]["parts"]}
+    assert new == {"rating": 2.8, "sizes": ["4"], "wood": ["Oak"], "taxId": None, "taxNumber": "T-1",
+                   "obsolete": None, "parts": None}
+    assert entry["oldRecord"]["taxId"]["text"] and entry["entityVersion"] == defn["version"] + 1
+
+
 def test_writes_and_reads_during_a_refactoring(monkeypatch):
     """Reads never show unconverted values; user writes made while the job runs are all kept; each record is
     converted once (by the job, or by the user write that reached it first)."""
