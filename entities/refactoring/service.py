@@ -28,7 +28,7 @@ def put_definition(svc: Any, name: str, body: Any, dry_run: bool = False, on_err
     raw, new_entity, existing = prepared
     if existing is None:
         if dry_run:
-            return {"dryRun": True, "changes": [], "conversionErrors": [], "conversionErrorsCount": 0}
+            return _dry_run([])
         registry.save(raw, name=name, prepared=prepared)
         return registry.definition(name)
     current = registry.get(name)
@@ -38,19 +38,19 @@ def put_definition(svc: Any, name: str, body: Any, dry_run: bool = False, on_err
     link_copied(old_entity, entities)
     link_copied(new_entity, {**entities, name: new_entity})
     changes = plan(old_entity, new_entity) if old_raw != raw else []
+    col = svc.records.collection(current)
+    refreshes = [(c, col.count_documents(c.count_filter)) for c in _copy_changes(old_entity.fields, new_entity.fields)]
     if not changes:
         if dry_run:
-            return {"dryRun": True, "changes": [], "conversionErrors": [], "conversionErrorsCount": 0}
+            return _dry_run([c.as_json(n) for c, n in refreshes])
         registry.save(raw, name=name, prepared=prepared)
-        _refresh_copies(svc, old_entity, new_entity, user)
+        _refresh_copies(svc, name, refreshes, user)
         return registry.definition(name)
     step = PendingRefactoring(existing["version"] + 1, old_entity, new_entity, on_error)
     errors, duplicates, copies = _scan(svc, current, step, changes, _copied_parts(svc, name))
-    col = svc.records.collection(current)
-    planned = [c.as_json(col.count_documents(c.count_filter)) for c in changes]
+    planned = [c.as_json(col.count_documents(c.count_filter)) for c in changes] + [c.as_json(n) for c, n in refreshes]
     if dry_run:
-        return {"dryRun": True, "changes": planned, "conversionErrors": [e.as_json() for e in errors.first],
-                "conversionErrorsCount": errors.count, "duplicates": duplicates}
+        return _dry_run(planned, errors, duplicates)
     if duplicates:
         raise ApiError(400, "Records have duplicate values for a field that becomes unique; nothing was changed",
                        code="validationErrors", errors=[
@@ -67,24 +67,48 @@ def put_definition(svc: Any, name: str, body: Any, dry_run: bool = False, on_err
     job = svc.jobs.submit("REFACTORING", f"Refactoring {name} to version {step.to}",
                           {"entityName": name, "to": step.to}, user or {})
     out["refactoring"] = {**svc.jobs.job_link(job), "changes": planned}
-    _refresh_copies(svc, old_entity, new_entity, user)
+    _refresh_copies(svc, name, refreshes, user)
     _refresh_referrers(svc, name, copies, user)
     return out
 
 
-def _refresh_copies(svc: Any, old: Entity, new: Entity, user: dict[str, Any] | None) -> None:
-    """Relationships whose copied fields changed: a CASCADE_UPDATE job refreshes every stored value."""
-    def walk(olds: list[Field], news: list[Field]) -> None:
-        for nf in news:
-            of = match_old(olds, nf)
-            if of is not None and of.is_nested and nf.is_nested:
-                walk(of.nested, nf.nested)
-            elif nf.type.name == "relationship" and nf.type_rules.get("copiedFields") and (
-                    of is None or of.type_rules.get("copiedFields") != nf.type_rules.get("copiedFields")):
-                svc.jobs.submit(CASCADE_UPDATE, f"Copy {nf.type_rules['copiedFields']} into {new.name}.{nf.path}",
-                                {"entityName": new.name, "fieldPath": nf.path, "targetEntity": nf.target,
-                                 "targetId": None}, user or {})
-    walk(old.fields, new.fields)
+def _dry_run(planned: list[dict[str, Any]], errors: Collector | None = None,
+             duplicates: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The answer of ``?_dryRun=true``: always the same keys."""
+    errors = errors or Collector(MAX_LISTED)
+    return {"dryRun": True, "changes": planned, "conversionErrors": [e.as_json() for e in errors.first],
+            "conversionErrorsCount": errors.count, "duplicates": duplicates or []}
+
+
+def _copy_changes(olds: list[Field], news: list[Field], old_prefix: str = "") -> list[Change]:
+    """Relationships (kept from the old definition) whose copied fields were added or removed: the stored
+    values holding a link are refreshed (``count_filter``, old names)."""
+    changes: list[Change] = []
+    for nf in news:
+        of = match_old(olds, nf)
+        if of is None:
+            continue  # a new field holds no stored values
+        old_path = old_prefix + of.name
+        if of.is_nested and nf.is_nested:
+            changes += _copy_changes(of.nested, nf.nested, old_path + ".")
+        elif nf.type.name == "relationship" and (
+                (of.type_rules.get("copiedFields") or []) != (nf.type_rules.get("copiedFields") or [])):
+            copied = nf.type_rules.get("copiedFields") or []
+            changes.append(Change("copiedFields", nf.path, f"the values' copied fields become {copied}: a "
+                                  f"{CASCADE_UPDATE} job refreshes every stored link",
+                                  {f"{old_path}.id": {"$exists": True}},
+                                  extra={"targetEntity": nf.target, "copied": copied}))
+    return changes
+
+
+def _refresh_copies(svc: Any, name: str, refreshes: list[tuple[Change, int]], user: dict[str, Any] | None) -> None:
+    """Relationships whose copied fields changed: a CASCADE_UPDATE job refreshes every stored value (when some
+    record holds one)."""
+    for change, count in refreshes:
+        if count:
+            svc.jobs.submit(CASCADE_UPDATE, f"Copy {change.extra['copied']} into {name}.{change.field}",
+                            {"entityName": name, "fieldPath": change.field,
+                             "targetEntity": change.extra["targetEntity"], "targetId": None}, user or {})
 
 
 def _copied_parts(svc: Any, name: str) -> set[str]:

@@ -190,6 +190,37 @@ def test_adding_copied_fields_fills_them_in_stored_values(api: Api):
     assert names(api.get("/data/people?firm.kind=a")) == ["Ana"]
 
 
+def test_a_dry_run_plans_copied_field_changes_and_always_lists_duplicates(api: Api):
+    riff, oak = setup(api)
+    for name, firm in (("Ana", riff), ("Bo", oak), ("Cy", None)):
+        create(api, "people", {"name": name, "firm": firm and firm["id"]})
+    fewer = people()
+    fewer["fields"][1]["typeRules"]["copiedFields"] = ["kind"]
+    dry = api.put("/metadata/entities/people?_dryRun=true", json=fewer)
+    assert dry.status_code == 200, dry.get_json()
+    plan = dry.get_json()
+    assert plan["duplicates"] == [] and plan["conversionErrors"] == [] and plan["conversionErrorsCount"] == 0
+    assert [(c["kind"], c["field"], c["recordsAffected"]) for c in plan["changes"]] == [("copiedFields", "firm", 2)]
+    assert "CASCADE_UPDATE" in plan["changes"][0]["description"] and cascade_jobs(api) == []
+    assert api.get("/data/people?firm.size=10").get_json()["total"] == 1  # nothing changed
+    for body in (people(), {**FIRMS, "name": "newFirms"}):  # unchanged; a new entity
+        answer = api.put(f"/metadata/entities/{body['name']}?_dryRun=true", json=body).get_json()
+        assert answer == {"dryRun": True, "changes": [], "conversionErrors": [], "conversionErrorsCount": 0,
+                          "duplicates": []}
+    renamed = people()
+    renamed["fields"][0]["type"] = "email"  # a conversion planned beside the copied-field change
+    renamed["fields"][1]["typeRules"]["copiedFields"] = []
+    plan = api.put("/metadata/entities/people?_dryRun=true", json=renamed).get_json()
+    assert [(c["kind"], c["field"], c["recordsAffected"]) for c in plan["changes"]] == [
+        ("convert", "name", 3), ("copiedFields", "firm", 2)]
+    assert plan["duplicates"] == [] and plan["conversionErrorsCount"] == 3
+    assert api.put("/metadata/entities/people", json=fewer).status_code == 200
+    (job,) = cascade_jobs(api)
+    assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+    assert api.get("/data/people?name=Ana").get_json()["items"][0]["firm"] == {
+        "id": riff["id"], "label": "Riffwire", "kind": "a"}
+
+
 def test_nested_relationships_follow_labels_and_deletes(api: Api):
     riff, oak = setup(api)
     teams = {"name": "teams", "recordLabel": "#{name}", "fields": [
