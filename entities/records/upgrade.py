@@ -162,6 +162,8 @@ def convert_scalar(of: Field, nf: Field, stored: Any) -> Any:
         raise FieldInvalid("relationships cannot be converted")
     last = "cannot be converted"
     for candidate in (of.type.dump(stored, of), text_of(of, stored)):
+        if nf.type.name == "choice" and isinstance(candidate, str):
+            candidate = nf.type.cell_in(candidate, nf)  # option names in any case, then labels, as CSV import
         attempts = [candidate] if not isinstance(candidate, str) else [candidate, None]
         for attempt in attempts:
             try:

@@ -94,6 +94,16 @@ def test_type_changes_convert_with_the_new_type(api: Api):
     assert item(api, "A")["rating"] == "2.8" and item(api, "B")["rating"] == "1"
 
 
+def test_text_to_choice_matches_option_names_in_any_case_then_labels(api: Api):
+    """As CSV import reads a choice: "Oak" is the option named "oak", "Elm" the one labelled "Elm"."""
+    defn, _ = setup(api)
+    field(defn, "wood").update(type="choice", typeRules={"possibleValues": [
+        {"name": "oak", "label": "Oak tree"}, {"name": "elmwood", "label": "Elm"}]})
+    response = change(api, defn)
+    assert response.status_code == 200, response.get_json()
+    assert (item(api, "A")["wood"], item(api, "B")["wood"]) == ("oak", "elmwood")
+
+
 def test_one_to_many_and_back(api: Api):
     defn, records = setup(api)
     field(defn, "wood")["multiplicity"] = "many"
