@@ -7,6 +7,7 @@ job) re-reads the stamp once, so every web and job worker process sees a change 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -266,13 +267,18 @@ def link_copied(entity: Entity, entities: dict[str, Entity]) -> None:
 
 def referrers(entities: dict[str, Entity], target: str) -> list[tuple[Entity, Field]]:
     """Every (entity, relationship field) pointing at ``target``, nested ones included."""
+    return fields_where(entities, lambda f: f.type.name == "relationship" and f.target == target)
+
+
+def fields_where(entities: dict[str, Entity], keep: Callable[[Field], bool]) -> list[tuple[Entity, Field]]:
+    """Every (entity, field) that ``keep`` accepts, fields of nested groups included."""
     out: list[tuple[Entity, Field]] = []
 
     def walk(entity: Entity, fields: list[Field]) -> None:
         for f in fields:
             if f.is_nested:
                 walk(entity, f.nested)
-            elif f.type.name == "relationship" and f.target == target:
+            elif keep(f):
                 out.append((entity, f))
     for e in entities.values():
         walk(e, e.fields)

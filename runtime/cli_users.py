@@ -1,4 +1,4 @@
-"""``runtime users create|list|set-password|add-group`` and ``runtime groups apply <folder>``.
+"""``runtime users create|list|update|set-password|add-group`` and ``runtime groups apply <folder>``.
 
 For a deployment's release step: provision users and groups without the API."""
 
@@ -10,6 +10,8 @@ import secrets
 from typing import Any
 
 from core.errors import ApiError
+
+CALLER = {"_id": "", "email": "system", "fullName": "System", "developer": True}  # who the CLI acts as
 
 
 def _app_services() -> tuple[Any, Any]:
@@ -43,7 +45,7 @@ def users_create(args: argparse.Namespace) -> None:
                     raise SystemExit(f"error: a user with email {args.email} already exists")
                 doc = svc.auth.create_user(args.email, password, args.first_name, args.last_name, developer=True)
             else:
-                doc, _ = svc.users.create(body, {"developer": True})
+                doc, _ = svc.users.create(body, CALLER)
         except ApiError as exc:
             raise _fail(exc) from None
     print(f"created {doc['email']} ({doc['_id']})" + ("" if args.password else f" password: {password}"))
@@ -62,6 +64,23 @@ def users_list(args: argparse.Namespace) -> None:
             if len(page["items"]) < 500:
                 break
             offset = page["offset"]
+
+
+def users_update(args: argparse.Namespace) -> None:
+    """Change a user's names; the records whose ``user`` fields hold them show the new full name once the
+    cascade jobs ran (here, when jobs run in this process)."""
+    app, svc = _app_services()
+    body = {key: value for key, value in (("firstName", args.first_name), ("lastName", args.last_name))
+            if value is not None}
+    with app.app_context():
+        try:
+            doc = svc.users.update(args.email, body, CALLER, impersonating=False)
+        except ApiError as exc:
+            raise _fail(exc) from None
+        wait_idle = getattr(svc.jobs.dispatcher, "wait_idle", None)
+        if wait_idle is not None and not wait_idle(600):
+            raise SystemExit("error: the user was changed, but the jobs updating its records did not finish")
+    print(f"{doc['email']} is now {doc.get('fullName')}")
 
 
 def users_set_password(args: argparse.Namespace) -> None:
@@ -85,8 +104,7 @@ def users_add_group(args: argparse.Namespace) -> None:
     app, svc = _app_services()
     with app.app_context():
         try:
-            svc.users.add_group(args.email, {"name": args.group, "primary": args.primary},
-                                         {"developer": True})
+            svc.users.add_group(args.email, {"name": args.group, "primary": args.primary}, CALLER)
         except ApiError as exc:
             raise _fail(exc) from None
     print(f"{args.email} is in group {args.group}" + (" (primary)" if args.primary else ""))
@@ -114,6 +132,11 @@ def add_commands(sub: Any) -> None:
     listing = users.add_parser("list", help="every user: email, status, developer, groups")
     listing.add_argument("--json", action="store_true", help="one JSON user per line")
     listing.set_defaults(func=users_list)
+    update = users.add_parser("update", help="change a user's names (records holding the user show the new name)")
+    update.add_argument("email")
+    update.add_argument("--first-name")
+    update.add_argument("--last-name")
+    update.set_defaults(func=users_update)
     password = users.add_parser("set-password", help="set a user's password (ends its sessions)")
     password.add_argument("email")
     password.add_argument("password")

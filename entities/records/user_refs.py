@@ -4,6 +4,7 @@ Kept apart from the records writer so it can be called from wherever records are
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from bson import ObjectId
@@ -27,7 +28,22 @@ def resolve_user_ref(store: Store, f: Field, ref: dict[str, Any], path: str,
         shown = str(ref.get("id") or ref.get("email"))
         errors.append(field_error(path, "invalid", f"User '{shown}' does not exist", f.label, rejected=shown))
         return None
-    return {"id": doc["_id"], "label": doc.get("fullName") or doc.get("email")}
+    return {"id": doc["_id"], "label": user_label(doc)}
+
+
+def user_label(user: dict[str, Any]) -> str | None:
+    """The label a ``user`` field stores for a user: their full name (their email when they have none)."""
+    return user.get("fullName") or user.get("email")
+
+
+def users_as_targets(store: Store, ids: Iterable[Any]) -> dict[Any, dict[str, Any]]:
+    """The users ``ids`` name, shaped as the records a relationship points at (``{_id, label}``), so the
+    relationships' label cascade refreshes ``user`` fields too."""
+    wanted = [i for i in ids if isinstance(i, ObjectId)]
+    if not wanted:
+        return {}
+    found = store.collection(USERS_COLLECTION).find({"_id": {"$in": wanted}}, {"fullName": 1, "email": 1})
+    return {d["_id"]: {"_id": d["_id"], "label": user_label(d)} for d in found}
 
 
 def stamp_users(entity: Entity, doc: dict[str, Any], ctx: WriteContext, current: dict[str, Any] | None) -> None:

@@ -4,7 +4,8 @@
   ``CASCADE_UPDATE`` job per referencing relationship field; the write that triggered it returns at once.
   The job rewrites the referencing records in batches through ``services.records`` (history
   ``SYSTEM_CASCADE_UPDATE``), resumable from its checkpoint; it reads the referenced record when it runs, so
-  repeating it is harmless.
+  repeating it is harmless. A renamed user gets the same job per ``user`` field holding them
+  (``cascade_user_label``, called by the users service).
 * A deleted record: ``onDelete`` ``removeRelationship`` removes the link (null, or out of the list),
   ``deleteRecord`` deletes the referencing records, recursively (each delete fires this hook again); a set
   of deleted (entity, id) pairs carried by the write context stops cycles. ``none`` leaves the link dangling.
@@ -15,7 +16,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bson import ObjectId
@@ -25,7 +26,9 @@ from core.errors import NotFound
 from entities.metadata import Entity, Field
 from entities.query import iterate_ids
 from entities.records.events import AfterCommit, RecordEvent
+from entities.records.user_refs import users_as_targets
 from entities.records.validation import reference_value
+from entities.registry import fields_where
 from jobs import runners
 
 VISITED = "cascadeDeleted"
@@ -100,14 +103,30 @@ def _cascade_changes(svc: Any, event: RecordEvent) -> None:
                                                  for c in f.type_rules.get("copiedFields", []))
         if not ((label_changed and f.update_label) or copied_changed):
             continue
-        if svc.records.collection(entity).find_one({f"{f.path}.id": new["_id"]}, {"_id": 1}) is None:
-            continue
         ctx = event.ctx
         user = {"_id": ctx.user_id or "", "email": ctx.user_email, "fullName": ctx.user_name,
                 "developer": ctx.developer}
-        svc.jobs.submit(CASCADE_UPDATE, f"Update {entity.name}.{f.path} for {new.get('label')}",
-                        {"entityName": entity.name, "fieldPath": f.path, "targetEntity": event.entity.name,
-                         "targetId": str(new["_id"])}, user)
+        _submit_cascade(svc, entity, f, new["_id"], new.get("label"), user, event.entity.name)
+
+
+def cascade_user_label(svc: Any, user_id: ObjectId, label: str | None, by: dict[str, Any]) -> None:
+    """A user's full name changed: the ``user`` fields holding them get it as their label, by the same
+    ``CASCADE_UPDATE`` job (one per field, history ``SYSTEM_CASCADE_UPDATE``) as a relationship whose target's
+    label changed. ``by``: who changed it (the jobs' user)."""
+    runner = {"_id": by.get("_id") or "", "email": by.get("email"), "fullName": by.get("fullName"),
+              "developer": bool(by.get("developer"))}
+    for entity, f in fields_where(svc.registry.all(), lambda f: f.type.name == "user" and f.update_label):
+        _submit_cascade(svc, entity, f, user_id, label, runner)
+
+
+def _submit_cascade(svc: Any, entity: Entity, f: Field, target_id: ObjectId, label: str | None,
+                    by: dict[str, Any], target_entity: str | None = None) -> None:
+    """A ``CASCADE_UPDATE`` job for the values of ``f`` pointing at ``target_id``, when some record holds one."""
+    if svc.records.collection(entity).find_one({f"{f.path}.id": target_id}, {"_id": 1}) is None:
+        return
+    data = {"entityName": entity.name, "fieldPath": f.path,
+            **({"targetEntity": target_entity} if target_entity else {}), "targetId": str(target_id)}
+    svc.jobs.submit(CASCADE_UPDATE, f"Update {entity.name}.{f.path} for {label}", data, by)
 
 
 def fresh_value(f: Field, current: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
@@ -133,19 +152,18 @@ def refs_in(doc: dict[str, Any], f: Field, fields: list[Field]) -> list[dict[str
 
 
 def run_cascade_update(jctx: runners.JobContext) -> dict[str, Any] | None:
-    """Rewrite the values of one relationship field: those pointing at ``targetId``, or all of them (a copied
-    field list or the referenced records' labels changed). Per batch the records and the records they point at
-    are read at once (the referenced ones as the current definition shows them, also while a refactoring of
-    theirs is still running), and only the records whose values are stale are written."""
+    """Rewrite the values of one relationship (or ``user``) field: those pointing at ``targetId``, or all of them
+    (a copied field list or the referenced records' labels changed). Per batch the records and the records they
+    point at are read at once (the referenced ones as the current definition shows them, also while a refactoring
+    of theirs is still running; users with their current full name), and only the records whose values are stale
+    are written."""
     svc, data = jctx.services, jctx.data
     entity: Entity = svc.registry.get(data["entityName"])
     f = entity.resolve(data["fieldPath"])
-    target_entity = svc.registry.all().get(data["targetEntity"])
+    lookup = _targets_of(svc, f, data.get("targetEntity"))
     target_id = ObjectId(data["targetId"]) if data.get("targetId") else None
-    target = (svc.records.find_many(target_entity, [target_id]).get(target_id)
-              if target_id is not None and target_entity is not None else None)
-    gone = target_entity is None or (target_id is not None and target is None)
-    if f is None or f.type.name != "relationship" or gone:
+    target = lookup([target_id]).get(target_id) if target_id is not None and lookup is not None else None
+    if f is None or lookup is None or (target_id is not None and target is None):
         jctx.log("INFO", "The relationship or the referenced record no longer exists; nothing to update")
         return None
     col = svc.records.collection(entity)
@@ -157,19 +175,33 @@ def run_cascade_update(jctx: runners.JobContext) -> dict[str, Any] | None:
     after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
     for batch in iterate_ids(col, selector, jctx.batch_size, after):
         jctx.begin_batch([str(oid) for oid in batch])
-        updated += _refresh_batch(svc, entity, f, batch, target_entity, target, ctx, jctx.check_cancelled)
+        updated += _refresh_batch(svc, entity, f, batch, lookup, target, ctx, jctx.check_cancelled)
         jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch))
     return {"results": {"status": "ok", "response": {"recordsUpdated": updated}}}
 
 
-def _refresh_batch(svc: Any, entity: Entity, f: Field, batch: list[ObjectId], target_entity: Entity,
+Targets = Callable[[Iterable[Any]], dict[Any, dict[str, Any]]]
+
+
+def _targets_of(svc: Any, f: Field | None, target_name: str | None) -> Targets | None:
+    """How to read what the values of ``f`` point at, by id: the records of its entity, or the users of a
+    ``user`` field; None when the field or its entity is gone."""
+    if f is not None and f.type.name == "user":
+        return lambda ids: users_as_targets(svc.store, ids)
+    target_entity = svc.registry.all().get(target_name) if target_name else None
+    if f is None or f.type.name != "relationship" or target_entity is None:
+        return None
+    return lambda ids: svc.records.find_many(target_entity, ids)
+
+
+def _refresh_batch(svc: Any, entity: Entity, f: Field, batch: list[ObjectId], lookup: Targets,
                    target: dict[str, Any] | None, ctx: WriteContext, check: Callable[[], None]) -> int:
     """Write the records of ``batch`` whose values of ``f`` are stale (pointing at ``target``, or at any record
     when it is None); how many were written."""
     docs = svc.records.find_many(entity, batch)
     refs = {oid: refs_in(doc, f, entity.fields) for oid, doc in docs.items()}
-    targets = {target["_id"]: target} if target is not None else svc.records.find_many(
-        target_entity, {ref.get("id") for found in refs.values() for ref in found})
+    targets = {target["_id"]: target} if target is not None else lookup(
+        {ref.get("id") for found in refs.values() for ref in found})
 
     def refresh(ref: dict[str, Any]) -> dict[str, Any]:
         found = targets.get(ref.get("id"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -25,6 +25,7 @@ from pymongo.errors import DuplicateKeyError
 from core.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from core.http import invalid_param, page
 from core.ids import parse_object_id
+from entities.records.user_refs import user_label
 from entities.registry import Registry
 from runtime.auth import AuthService, check_password, hash_password
 from runtime.users.identity_providers import (
@@ -211,12 +212,19 @@ class GroupsService:
         return self.update(str(existing["_id"]), wanted), "updated"
 
 
+# Called with (user id, new label, caller) when a user's full name changes: refreshes the label of the ``user``
+# fields that hold them (``entities.refactoring.cascade.cascade_user_label``, wired by the plugin).
+Relabel = Callable[[ObjectId, str | None, dict[str, Any]], None]
+
+
 class UsersService:
-    def __init__(self, auth: AuthService, groups: GroupsService, providers: IdentityProviders | None = None):
+    def __init__(self, auth: AuthService, groups: GroupsService, providers: IdentityProviders | None = None,
+                 relabel: Relabel | None = None):
         self.auth = auth
         self.users = auth.users
         self.groups = groups
         self.providers = providers or IdentityProviders()
+        self.relabel = relabel
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -489,7 +497,10 @@ class UsersService:
                 raise Forbidden("An impersonating session cannot change a password")
             check_password(body["password"], self.auth.password_min_length)
             changes["passwordHash"] = hash_password(body["password"])
-        return self._write(current, changes, body.get("version"), end_sessions="passwordHash" in changes)
+        updated = self._write(current, changes, body.get("version"), end_sessions="passwordHash" in changes)
+        if self.relabel is not None and user_label(updated) != user_label(current):
+            self.relabel(updated["_id"], user_label(updated), caller)
+        return updated
 
     def _write(self, current: dict[str, Any], changes: dict[str, Any], expected: Any = None,
                end_sessions: bool = False) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, Api
+from tests.conftest import ADMIN_EMAIL, Api, create, wait_for_job
 
 TASKS = {"name": "tasks", "label": "Tasks", "fields": [
     {"name": "title", "type": "text"},
@@ -108,3 +108,41 @@ def test_a_deleted_user_keeps_its_label_on_records(tasks: Api, user_api: Api):
     assert tasks.delete("/users/user@example.com").status_code == 200
     updated = tasks.put(f"/data/tasks/{record['id']}", json={"title": "t2"})
     assert updated.status_code == 200 and updated.get_json()["assignee"]["label"] == "Regular User"
+
+
+def cascade_jobs(api: Api) -> list[dict]:
+    return api.get("/status/jobs?type=CASCADE_UPDATE").get_json()["items"]
+
+
+@pytest.fixture
+def more_tasks(api: Api) -> Api:
+    """Tasks with history, a multi-valued user field and a user field in a nested group."""
+    fields = [*TASKS["fields"], {"name": "watchers", "type": "user", "multiplicity": "many"},
+              {"name": "steps", "type": "nestedFields", "multiplicity": "many",
+               "nestedFields": [{"name": "doer", "type": "user"}]}]
+    assert api.post("/metadata/entities", json={**TASKS, "history": True, "fields": fields}).status_code == 200
+    return api
+
+
+def test_a_renamed_user_shows_the_new_name_in_every_user_field(more_tasks: Api, user_api: Api):
+    """As a relationship's label follows its record: one CASCADE_UPDATE job per user field holding the user."""
+    api = more_tasks
+    record = create(user_api, "tasks", {"title": "t", "assignee": "user@example.com", "steps": [
+        {"doer": "user@example.com"}], "watchers": [ADMIN_EMAIL, "user@example.com"]})
+    other = create(api, "tasks", {"title": "other", "assignee": ADMIN_EMAIL})
+    assert api.put("/users/user@example.com", json={"lastName": "Renamed"}).status_code == 200
+    jobs = cascade_jobs(api)
+    assert len(jobs) == 5  # assignee, owner, editor, watchers, steps.doer; none for a field not holding the user
+    for job in jobs:
+        assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+    renamed = {"id": record["owner"]["id"], "label": "Regular Renamed"}
+    after = api.get(f"/data/tasks/{record['id']}").get_json()
+    assert after["assignee"] == after["owner"] == after["editor"] == after["steps"][0]["doer"] == renamed
+    assert after["watchers"] == [record["watchers"][0], renamed]
+    assert ids(api, "owner.label=Regular%20Renamed") == ids(api, "assignee.label=Regular%20Renamed") == ["t"]
+    assert ids(api, "owner.label=Regular%20User") == []
+    history = api.get(f"/data/tasks/{record['id']}/history").get_json()["items"]
+    assert "SYSTEM_CASCADE_UPDATE" in [h["eventType"] for h in history]
+    assert api.get(f"/data/tasks/{other['id']}").get_json()["version"] == 0
+    assert api.put("/users/user@example.com", json={"firstName": "Regular"}).status_code == 200
+    assert len(cascade_jobs(api)) == 5  # the full name did not change: no job

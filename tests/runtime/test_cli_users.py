@@ -1,4 +1,4 @@
-"""``runtime users create|list|set-password|add-group`` and ``runtime groups apply`` (idempotent)."""
+"""``runtime users create|list|update|set-password|add-group`` and ``runtime groups apply`` (idempotent)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 
 from core.config import Config
 from core.storage import connect
-from runtime.app import create_app
+from runtime.app import bootstrap, create_app
 from runtime.cli import main
-from tests.conftest import EXAMPLES, login
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EXAMPLES, create, login
 
 
 def users(database: str) -> dict[str, dict]:
@@ -76,3 +76,25 @@ def test_cli_password_works_for_login(database):
     main(["users", "set-password", "ann@example.com", "new-password"])
     app = create_app(Config.from_env(mongodb_uri=None, mongodb_db=database, redis_url=None))
     login(app, "ann@example.com", "new-password")
+
+
+
+def test_users_update_renames_and_relabels_the_records_holding_the_user(database, capsys):
+    """``runtime users update`` changes the names; the user fields of records show the new full name when it ends."""
+    main(["users", "create", "ann@example.com", "--password", "ann-password", "--first-name", "Ann",
+          "--last-name", "Jones"])
+    app = create_app(Config.from_env(mongodb_uri=None, mongodb_db=database, redis_url=None,
+                                     admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD))
+    bootstrap(app)
+    api = login(app)
+    tasks = {"name": "tasks", "fields": [{"name": "title", "type": "text"}, {"name": "owner", "type": "user"}]}
+    assert api.post("/metadata/entities", json=tasks).status_code == 200
+    record = create(api, "tasks", {"title": "t", "owner": "ann@example.com"})
+    assert record["owner"]["label"] == "Ann Jones"
+    main(["users", "update", "ann@example.com", "--last-name", "Smith"])
+    assert capsys.readouterr().out.strip().endswith("ann@example.com is now Ann Smith")
+    assert api.get(f"/data/tasks/{record['id']}").get_json()["owner"]["label"] == "Ann Smith"
+    found = api.get("/data/tasks?owner.label=Ann%20Smith").get_json()
+    assert [r["id"] for r in found["items"]] == [record["id"]]
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["users", "update", "ghost@example.com", "--first-name", "G"])
