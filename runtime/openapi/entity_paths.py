@@ -14,6 +14,7 @@ from runtime.openapi.fields import (
     example,
     filter_parameter,
     filter_paths,
+    filter_targets,
     read_schema,
     write_schema,
 )
@@ -97,7 +98,7 @@ class EntityDocument:
         record_props.update({f.name: read_schema(f) for f in self.fields})
         writable = {f.name: s for f in self.fields if (s := write_schema(f)) is not None}
         required = [f.name for f in self.fields if f.required and f.name in writable]
-        sample = {f.name: example(f) for f in self.fields if f.name in writable}
+        sample = {f.name: example(f, write=True) for f in self.fields if f.name in writable}
         create: dict[str, Any] = {"type": "object", "title": f"New {label} record", "properties": writable,
                                   "additionalProperties": False, "example": sample}
         if required:
@@ -139,7 +140,8 @@ class EntityDocument:
 
     def filter_parameters(self) -> dict[str, dict[str, Any]]:
         """Shared parameter components: one per filterable field path, plus ``_query`` and ``_globalSearch``."""
-        out = {f"{self.name}.filter.{path}": filter_parameter(path, f) for path, f in filter_paths(self.fields)}
+        out = {f"{self.name}.filter.{path}": filter_parameter(path, f, target)
+               for path, f, target in filter_targets(self.fields)}
         out[f"{self.name}._query"] = query("_query", {"type": "string"},
                                            "a complex query: `or(filter('state','active'),filter('type','b'))`")
         out[f"{self.name}._globalSearch"] = query("_globalSearch", {"type": "string"},

@@ -1,8 +1,9 @@
 """JSON Schema for entity fields: how a record's field reads (responses) and is written (request bodies).
 
 One function per direction, driven by the field type (``entities.types``) and its ``typeRules``; nested
-groups recurse, ``multiplicity: many`` wraps the item in an array, calculated and runtime-set fields are
-``readOnly`` and left out of request bodies.
+groups recurse, ``multiplicity: many`` wraps the item in an array, calculated and runtime-set fields (dates,
+``setOn`` users) are ``readOnly`` and left out of request bodies. A filter parameter lists the operators the
+query parser takes for its path (``entities.query.paths.resolve``), so the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from entities.metadata import Field
+from entities.query.paths import Target, resolve
 
 OBJECT_ID = {"type": "string", "pattern": "^[0-9a-fA-F]{24}$", "example": "5506fc44c2eee3b1a702694c"}
 ID_LIST_PATTERN = "^[0-9a-fA-F]{24}(,[0-9a-fA-F]{24})*$"
@@ -26,17 +28,17 @@ _SCALAR_EXAMPLES: dict[str, Any] = {
 
 
 def read_only(f: Field) -> bool:
-    """Set by the runtime, never by a client: calculated fields and created/modified dates."""
-    return not f.writable
+    """Set by the runtime, never by a client: calculated fields, created/modified dates, ``setOn`` users."""
+    return not f.writable or f.read_only
 
 
-def example(f: Field) -> Any:
-    """A value that fits the field (used in the document's examples)."""
-    one = _example_one(f)
+def example(f: Field, write: bool = False) -> Any:
+    """A value that fits the field (used in the document's examples), as read or (``write``) as sent."""
+    one = _example_one(f, write)
     return [one] if f.many else one
 
 
-def _example_one(f: Field) -> Any:
+def _example_one(f: Field, write: bool = False) -> Any:
     name = f.type.name
     if name == "choice":
         names = f.choice_names()
@@ -51,10 +53,12 @@ def _example_one(f: Field) -> Any:
         return int(value) if name == "integer" else value
     if name == "relationship":
         return {"id": OBJECT_ID["example"], "label": "Related record"}
+    if name == "user":
+        return _SCALAR_EXAMPLES["email"] if write else {"id": OBJECT_ID["example"], "label": "Ana Ray"}
     if name == "file":
         return {"id": OBJECT_ID["example"], "name": "report.pdf"}
     if f.is_nested:
-        return {inner.name: example(inner) for inner in f.nested if inner.writable}
+        return {inner.name: example(inner, write) for inner in f.nested if not read_only(inner)}
     value = _SCALAR_EXAMPLES.get(name, f.type.json_schema(f).get("example", "value"))
     if isinstance(value, str) and f.type.family == "text":
         max_len = f.type_rules.get("maxLength")
@@ -111,7 +115,7 @@ def read_schema(f: Field) -> dict[str, Any]:
         out = dict(one)
         if f.type.name != "boolean":
             out["nullable"] = True
-    return _describe(out, f)
+    return _describe(out, f, write=False)
 
 
 def _read_one(f: Field) -> dict[str, Any]:
@@ -121,11 +125,11 @@ def _read_one(f: Field) -> dict[str, Any]:
                                  "label": {"type": "string", "nullable": True, "readOnly": True}}
         props.update({inner.name: read_schema(inner) for inner in f.nested})
         return {"type": "object", "properties": props}
-    if name == "relationship":
+    if name in ("relationship", "user"):
         props = {"id": {"type": "string"}, "label": {"type": "string", "nullable": True}}
         props.update({c.name: read_schema(c) for c in getattr(f, "copied", [])})  # the target's copied fields
-        return {"type": "object", "required": ["id"], "description": f"A record of '{f.type_rules.get('entity')}'",
-                "properties": props}
+        what = "A user (label: their full name)" if name == "user" else f"A record of '{f.type_rules.get('entity')}'"
+        return {"type": "object", "required": ["id"], "description": what, "properties": props}
     if name == "file":
         return {"type": "object", "required": ["id"],
                 "properties": {"id": {"type": "string"}, "name": {"type": "string", "nullable": True}}}
@@ -147,7 +151,7 @@ def write_schema(f: Field) -> dict[str, Any] | None:
         out = dict(one)
         if not f.required:
             out["nullable"] = True
-    return _describe(out, f)
+    return _describe(out, f, write=True)
 
 
 def _write_one(f: Field) -> dict[str, Any]:
@@ -176,6 +180,11 @@ def _write_one(f: Field) -> dict[str, Any]:
         return {"description": text,
                 "anyOf": [{"type": "string"},
                           {"type": "object", "properties": {"id": OBJECT_ID, "label": {"type": "string"}}}]}
+    if name == "user":
+        email = {"type": "string", "format": "email", "example": _SCALAR_EXAMPLES["email"]}
+        return {"description": "A user: their id or email, or {\"id\"} / {\"email\"}",
+                "anyOf": [OBJECT_ID, email, {"type": "object", "required": ["id"], "properties": {"id": OBJECT_ID}},
+                          {"type": "object", "required": ["email"], "properties": {"email": email}}]}
     if name == "file":
         return {"description": "The id of an uploaded file (POST /files), or an inline upload",
                 "anyOf": [OBJECT_ID, {"type": "object", "required": ["id"], "properties": {"id": OBJECT_ID}},
@@ -185,7 +194,7 @@ def _write_one(f: Field) -> dict[str, Any]:
     return _scalar(f)
 
 
-def _describe(schema: dict[str, Any], f: Field) -> dict[str, Any]:
+def _describe(schema: dict[str, Any], f: Field, write: bool) -> dict[str, Any]:
     schema["title"] = f.label
     notes = [f"type `{f.type.name}`"]
     if f.many:
@@ -204,7 +213,7 @@ def _describe(schema: dict[str, Any], f: Field) -> dict[str, Any]:
     if read_only(f):
         schema["readOnly"] = True
     if not f.is_nested or f.many:
-        schema["example"] = example(f)
+        schema["example"] = example(f, write)
     return schema
 
 
@@ -219,17 +228,35 @@ def filter_paths(fields: list[Field], prefix: str = "") -> list[tuple[str, Field
     return out
 
 
-def filter_parameter(path: str, f: Field) -> dict[str, Any]:
-    """A query parameter for one field: its operators, with an example of each form."""
-    ops = sorted(f.type.operators)
+def filter_targets(fields: list[Field]) -> list[tuple[str, Field, Target]]:
+    """Every filter parameter of a list: ``filter_paths``, plus the id and label (a file: name) of references,
+    each with what the query parser makes of it."""
+    out = []
+    for path, f in filter_paths(fields):
+        keys = [f.type.reference_key, f.type.text_key] if f.type.is_reference else []
+        for param in [path, *(f"{path}.{key}" for key in keys if key)]:
+            out.append((param, f, resolve(fields, param, param)))
+    return out
+
+
+def _filter_sample(f: Field, target: Target) -> Any:
+    """A value for a filter on ``target``: an id where the path compares ids (``owner``, ``company.id``)."""
+    if f.type.is_reference and target.chain[-1].key == f.type.reference_key:
+        return OBJECT_ID["example"]
     sample = _example_one(f) if not f.is_nested else None
-    if isinstance(sample, dict):
-        sample = sample.get("label") or sample.get("name")
+    return sample.get("label") or sample.get("name") if isinstance(sample, dict) else sample
+
+
+def filter_parameter(path: str, f: Field, target: Target) -> dict[str, Any]:
+    """A query parameter for one field path: the operators the parser allows on it, with an example of each form."""
+    ops = sorted(target.operators)
+    sample = _filter_sample(f, target)
     shown = "" if sample is None else str(sample).lower() if isinstance(sample, bool) else str(sample)
     forms = [f"`{path}={shown}` (equals)"] if "equals" in ops and shown else []
     arg = {"between": f"between({shown},{shown})", "empty": "empty()", "notEmpty": "notEmpty()"}
     forms += [f"`{path}={arg.get(op, f'{op}({shown})')}`" for op in ops if op != "equals"]
-    described = (f"Filter on {f.label} ({f.type.name}). Operators: {', '.join(ops)}. "
+    part = f", by its {path[len(f.path) + 1:]}" if path != f.path else ""  # ``owner.id``
+    described = (f"Filter on {f.label} ({f.type.name}){part}. Operators: {', '.join(ops)}. "
                  f"Comma-separate values to match any of them. Forms: {'; '.join(forms)}")
     param: dict[str, Any] = {"name": path, "in": "query", "required": False, "description": described,
                              "schema": {"type": "string"}, "x-operators": ops}

@@ -245,3 +245,70 @@ def test_the_period_examples_of_the_document_are_accepted(app: Flask, api: Api, 
     for example in examples:
         response = api.get(path.removeprefix("/api").format(job_id=job["_id"]), query_string={"period": example})
         assert response.status_code == 200, (example, response.get_json())
+
+
+TASKS = {"name": "tasks", "fields": [
+    {"name": "title", "type": "text"}, {"name": "assignee", "type": "user"},
+    {"name": "owner", "type": "user", "typeRules": {"setOn": "create"}},
+    {"name": "editor", "type": "user", "typeRules": {"setOn": "write"}},
+    {"name": "watchers", "type": "user", "multiplicity": "many"}]}
+
+
+@pytest.fixture
+def tasks(app: Flask, api: Api) -> Api:
+    assert api.post("/metadata/entities", json=TASKS).status_code == 200
+    app.extensions["runtime"].auth.create_user("ana.ray@example.com", "ana-password", "Ana", "Ray")
+    return api
+
+
+def test_user_fields_read_as_id_and_label_and_are_written_by_id_or_email(tasks: Api):
+    doc = document(tasks.client, "?entity=tasks")
+    validate(doc)
+    schemas = doc["components"]["schemas"]
+    read = schemas["tasks"]["properties"]
+    reference = {"id": {"type": "string"}, "label": {"type": "string", "nullable": True}}
+    assert read["assignee"]["type"] == "object" and read["assignee"]["properties"] == reference
+    assert read["watchers"]["type"] == "array" and read["watchers"]["items"]["properties"] == reference
+    assert read["owner"]["readOnly"] is True and read["editor"]["readOnly"] is True
+    assert "readOnly" not in read["assignee"]
+    for body in ("tasks.Input", "tasks.Update"):
+        assert {"owner", "editor"}.isdisjoint(schemas[body]["properties"]), body
+    written = schemas["tasks.Input"]["properties"]["assignee"]["anyOf"]
+    assert [w.get("format") or w.get("pattern") or w["required"] for w in written] == [
+        "^[0-9a-fA-F]{24}$", "email", ["id"], ["email"]]
+    example = schemas["tasks.Input"]["example"]
+    assert example["assignee"] == "ana.ray@example.com" and example["watchers"] == ["ana.ray@example.com"]
+    created = tasks.post("/data/tasks", json=example)
+    assert created.status_code == 200, created.get_json()
+    assert created.get_json()["assignee"]["label"] == "Ana Ray"
+    params = doc["components"]["parameters"]
+    assert {"tasks.filter.owner.id", "tasks.filter.owner.label", "tasks.filter.watchers.label"} <= set(params)
+    assert params["tasks.filter.owner"]["x-operators"] == ["empty", "equals", "notEmpty", "notEquals"]
+    assert "like" in params["tasks.filter.owner.label"]["x-operators"]
+    owner = tasks.get("/data/tasks", query_string={"owner": params["tasks.filter.owner"]["example"]})
+    assert owner.status_code == 200, owner.get_json()
+
+
+def filter_value(op: str, sample: str) -> str:
+    return {"equals": sample, "between": f"between({sample},{sample})", "empty": "empty()",
+            "notEmpty": "notEmpty()"}.get(op, f"{op}({sample})")
+
+
+@pytest.mark.parametrize("entity", ["companies", "contacts", "tasks"])
+def test_filter_parameters_advertise_exactly_the_operators_the_list_takes(tasks: Api, entity: str):
+    """Every operator a filter parameter lists works with its example; every other one is refused as not allowed."""
+    params = document(tasks.client, f"?entity={entity}")["components"]["parameters"]
+    filters = {k: p for k, p in params.items() if ".filter." in k}
+    assert filters
+    for key, param in filters.items():
+        sample = param.get("example")
+        for op in ("equals", "notEquals", "like", "between", "greater", "greaterOrEquals", "less", "lessOrEquals",
+                   "empty", "notEmpty"):
+            if sample is None and op not in ("empty", "notEmpty"):
+                continue  # a nested group is filtered by a JSON object
+            response = tasks.get(f"/data/{entity}", query_string={param["name"]: filter_value(op, sample)})
+            if op in param["x-operators"]:
+                assert response.status_code == 200, (key, op, response.get_json())
+            else:
+                assert response.status_code == 400, (key, op)
+                assert f"operator '{op}' is not allowed" in response.get_json()["message"], (key, op)
