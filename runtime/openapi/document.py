@@ -20,7 +20,7 @@ from core.errors import NotFound
 from core.http import dumps_finite
 from entities.metadata import Entity
 from runtime.openapi.entity_paths import EntityDocument, entity_actions
-from runtime.openapi.visibility import DocumentFilter, ShowEverything, User
+from runtime.openapi.visibility import ENTITY_OPERATIONS, DocumentFilter, ShowEverything, User
 
 PUBLIC_PATHS = ("/auth/login", "/health", "/health/ready", "/files/shared/{shared_id}")
 
@@ -105,7 +105,9 @@ class Documents:
         for entity in visible:
             fields = [f for f in entity.fields if self.filter.field(user, entity, f)]
             actions = [a for a in entity_actions(entity) if self.filter.action(user, entity, a.name)]
-            part = EntityDocument(entity, fields, actions, self.prefix).part()
+            allowed = {op for op in ENTITY_OPERATIONS if self.filter.entity_operation(user, entity, op)}
+            locked = {f.name for f in fields if self.filter.read_only(user, entity, f)}
+            part = EntityDocument(entity, fields, actions, self.prefix, allowed, locked).part()
             doc["paths"].update(part.paths)
             doc["components"]["schemas"].update(part.schemas)
             doc["components"].setdefault("parameters", {}).update(part.parameters)

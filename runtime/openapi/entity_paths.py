@@ -78,13 +78,19 @@ class EntityPart:
 
 
 class EntityDocument:
-    def __init__(self, entity: Entity, fields: list[Field], actions: list[Action], prefix: str):
+    """``allowed``: the operations on the records the caller may use (None: all); ``locked``: the fields that are
+    read-only for them."""
+
+    def __init__(self, entity: Entity, fields: list[Field], actions: list[Action], prefix: str,
+                 allowed: set[str] | None = None, locked: set[str] | None = None):
         self.entity = entity
         self.fields = fields
         self.actions = actions
         self.prefix = prefix
         self.name = entity.name
         self.base = f"{prefix}/data/{entity.name}"
+        self.allowed = allowed
+        self.locked = locked or set()
 
     # --- schemas -------------------------------------------------------------------------------
 
@@ -95,8 +101,8 @@ class EntityDocument:
                                                              "description": "bumped by every change; "
                                                              "send it back on update for optimistic locking"},
             "label": {"type": "string", "nullable": True, "readOnly": True, "description": "the record label"}}
-        record_props.update({f.name: read_schema(f) for f in self.fields})
-        writable = {f.name: s for f in self.fields if (s := write_schema(f)) is not None}
+        record_props.update({f.name: self._read(f) for f in self.fields})
+        writable = {f.name: s for f in self.fields if f.name not in self.locked and (s := write_schema(f)) is not None}
         required = [f.name for f in self.fields if f.required and f.name in writable]
         sample = {f.name: example(f, write=True) for f in self.fields if f.name in writable}
         create: dict[str, Any] = {"type": "object", "title": f"New {label} record", "properties": writable,
@@ -123,6 +129,12 @@ class EntityDocument:
                                          "items": {"type": "array", "items": self._any_record()}}},
             **{f"{n}.actions.{a.name}": self._action_params(a) for a in self.actions},
         }
+
+    def _read(self, f: Field) -> dict[str, Any]:
+        schema = read_schema(f)
+        if f.name in self.locked:
+            schema["readOnly"] = True
+        return schema
 
     def _any_record(self) -> dict[str, Any]:
         return {"anyOf": [ref(self.name), ref(f"{self.name}.PlainText")]}
@@ -261,9 +273,24 @@ class EntityDocument:
                                               "page size"),
                             query("_offset", {"type": "string"}, "the `offset` of the previous page")],
                 responses=responses(HISTORY_PAGE, "History entries, newest first", 400))}
+        self._drop_forbidden(paths)
         for action in self.actions:
             paths.update(self.action_paths(action))
         return paths
+
+    def _drop_forbidden(self, paths: dict[str, dict[str, Any]]) -> None:
+        """Leave out the operations on the records the caller may not use (and paths left with none)."""
+        if self.allowed is None:
+            return
+        needs = {(self.base, "post"): "create", (self.base, "delete"): "delete",
+                 (f"{self.base}/{{id}}", "put"): "edit", (f"{self.base}/{{id}}", "delete"): "delete",
+                 (f"{self.base}/import", "post"): "import", (f"{self.base}/export", "put"): "export",
+                 (f"{self.base}/history", "get"): "history", (f"{self.base}/{{id}}/history", "get"): "history"}
+        for (path, method), operation in needs.items():
+            if operation not in self.allowed and path in paths:
+                paths[path].pop(method, None)
+                if not paths[path]:
+                    del paths[path]
 
     def _per_id_or_job(self) -> dict[str, Any]:
         per_id = {"type": "object", "description": "record id → outcome", "additionalProperties": {

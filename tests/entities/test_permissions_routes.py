@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from openapi_spec_validator import validate
 
 from tests.conftest import Api, company, create, login, wait_for_job
 from tests.entities.test_permissions import SALES, SECRET, add_group, user_in
@@ -237,3 +238,50 @@ def test_a_non_developers_openapi_document_lists_only_what_they_may_use(world: d
     full_paths = " ".join(full["paths"])
     assert "/metadata" in full_paths and "deactivate" in full_paths and "/data/contacts" in full_paths
     assert "notes" in json.dumps(full["components"]["schemas"])
+
+
+def methods(path_item: dict[str, Any]) -> set[str]:
+    return set(path_item) - {"parameters"}
+
+
+def test_a_non_developers_openapi_document_leaves_out_what_their_groups_forbid(app: Flask, world: dict[str, Any],
+                                                                              api: Api):
+    """Per entity: no delete (never), import (false) or history (never) operations; read-only fields marked so and
+    not in the bodies. No developer-only routes, and user and group changes only for users managers."""
+    mine = world["user"].get("/openapi.json").get_json()
+    validate(mine)
+    paths, schemas = mine["paths"], mine["components"]["schemas"]
+    assert methods(paths["/api/data/companies"]) == {"get", "post"}  # delete: never
+    assert methods(paths["/api/data/companies/{id}"]) == {"get", "put"}
+    assert "/api/data/companies/import" not in paths and "put" in paths["/api/data/companies/export"]
+    assert "get" in paths["/api/data/companies/history"] and "/api/data/contacts/history" not in paths
+    assert "/api/data/contacts/{id}/history" not in paths
+    assert schemas["companies"]["properties"]["rating"]["readOnly"] is True
+    assert "readOnly" not in schemas["companies"]["properties"]["name"]
+    for body in ("companies.Input", "companies.Update"):
+        assert "rating" not in schemas[body]["properties"] and "name" in schemas[body]["properties"], body
+    for path, method, status in (("/data/companies/{id}", "delete", 403), ("/data/companies/import", "post", 403),
+                                 ("/data/contacts/history", "get", 403)):
+        response = world["user"].request(method.upper(), path.format(id=world["a"]["id"]))
+        assert response.status_code == status, (path, response.get_json())
+    hidden = [p for p in paths if p.startswith(("/api/groups", "/api/schedules", "/api/status/webhooks",
+                                                 "/api/metadata", "/api/status/logs"))]
+    assert hidden == []
+    assert methods(paths["/api/users"]) == {"get"} and methods(paths["/api/users/{ref}"]) == {"get"}
+    assert not [p for p in paths if p.startswith("/api/users/{ids}") or "IdentityProvider" in p]
+    assert world["user"].post("/groups", json={"name": "x"}).status_code == 403
+    assert world["user"].put("/users/sales@example.com/deactivate").status_code == 403
+
+    managers = api.post("/groups", json={"name": "managers", "usersManagement": True}).get_json()["id"]
+    assert api.put("/users/sales@example.com/addGroup", json={"id": managers}).status_code == 200
+    managing = world["user"].get("/openapi.json").get_json()
+    assert methods(managing["paths"]["/api/users"]) == {"get", "post"}
+    assert methods(managing["paths"]["/api/users/{ref}"]) == {"get", "put", "delete"}
+    assert "put" in managing["paths"]["/api/users/{ids}/addGroup"]
+    assert methods(managing["paths"]["/api/groups"]) == methods(managing["paths"]["/api/groups/{ref}"]) == {"get"}
+    assert "/api/schedules" not in managing["paths"]
+
+    full = api.get("/openapi.json").get_json()["paths"]
+    assert {"get", "post", "delete"} == methods(full["/api/data/companies"]) and "/api/data/companies/import" in full
+    assert {"/api/schedules", "/api/status/webhooks/deliveries", "/api/metadata/entities"} <= set(full)
+    assert methods(full["/api/groups"]) == {"get", "post"}
