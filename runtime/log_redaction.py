@@ -1,5 +1,8 @@
 """Keep credentials out of access logs: ``api_key=`` query values and the token / API-key headers.
 
+A query parameter is redacted by its decoded name, as Flask reads it: ``api%5Fkey=`` and ``%61pi_key=`` are
+``api_key`` to the app, so their values never reach a log line either (any case, to be safe).
+
 ``RedactingLogger`` is gunicorn's logger class (set in ``gunicorn.conf.py``); ``install_werkzeug_filter``
 does the same for the request lines of ``runtime serve``'s development server.
 """
@@ -9,17 +12,23 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
 from gunicorn.glogging import Logger
 
 REDACTED = "[REDACTED]"
-_QUERY_KEY = re.compile(r"(?i)((?:^|[?&])api_key=)[^&\s\"]*")
+_QUERY_PAIR = re.compile(r"(?:^|(?<=[?&]))([^=&?\s\"]+)=[^&\s\"]*")
+_SECRET_PARAMS = {"api_key"}
 _SECRET_ATOMS = {"{token}i", "{x-api-key}i", "{authorization}i", "{cookie}i",
                  "{http_token}e", "{http_x_api_key}e", "{http_authorization}e", "{http_cookie}e"}
 
 
 def redact(text: str) -> str:
-    return _QUERY_KEY.sub(lambda m: m.group(1) + REDACTED, text)
+    """``text`` with the value of every query parameter whose decoded name is ``api_key`` replaced."""
+    def hide(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return f"{name}={REDACTED}" if unquote_plus(name).lower() in _SECRET_PARAMS else match.group(0)
+    return _QUERY_PAIR.sub(hide, text)
 
 
 class RedactingLogger(Logger):
@@ -28,7 +37,7 @@ class RedactingLogger(Logger):
         for key, value in list(atoms.items()):
             if key in _SECRET_ATOMS:
                 atoms[key] = REDACTED
-            elif isinstance(value, str) and "api_key=" in value.lower():
+            elif isinstance(value, str) and "=" in value:
                 atoms[key] = redact(value)
         return atoms
 

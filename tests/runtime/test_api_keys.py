@@ -6,6 +6,7 @@ import logging
 import time
 from types import SimpleNamespace
 
+import pytest
 from flask import Flask
 
 from runtime.log_redaction import REDACTED, RedactingLogger, install_werkzeug_filter, redact
@@ -127,6 +128,32 @@ def test_development_server_log_redacts_keys(caplog):
         logging.getLogger("werkzeug").info('%s - - "%s" %s', "127.0.0.1", "GET /api/x?api_key=SECRET HTTP/1.1", "200")
     assert "SECRET" not in caplog.text and REDACTED in caplog.text
     assert redact("/x?api_key=abc&b=1") == f"/x?api_key={REDACTED}&b=1"
+
+
+ENCODED_NAMES = ["api%5Fkey", "%61pi_key", "%61%70%69%5f%6b%65%79", "api_key", "API_KEY"]
+
+
+@pytest.mark.parametrize("name", ENCODED_NAMES)
+def test_access_logs_redact_a_key_whatever_the_encoding_of_its_parameter_name(api: Api, anon: Api, caplog,
+                                                                             name: str):
+    """Flask decodes the name before reading ``api_key``, so an encoded name authenticates: its value is redacted
+    in the gunicorn and the development server's access lines alike."""
+    from gunicorn.config import Config
+
+    key = new_key(api)["key"]
+    if name != "API_KEY":  # not the key to Flask (names are case-sensitive), but redacted all the same
+        assert anon.get(f"/auth/me?{name}={key}").status_code == 200  # the app reads it as the key
+    query = f"a=1&{name}={key}&b=2"
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/api/auth/me?{query}", "PATH_INFO": "/api/auth/me",
+               "QUERY_STRING": query, "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "1.2.3.4"}
+    resp = SimpleNamespace(status="200 OK", response_length=2, sent=2, headers=[])
+    atoms = RedactingLogger(Config()).atoms(resp, SimpleNamespace(headers=[]), environ,
+                                            __import__("datetime").timedelta(seconds=0.1))
+    assert key not in str(dict(atoms)) and atoms["q"] == f"a=1&{name}={REDACTED}&b=2"
+    install_werkzeug_filter()
+    with caplog.at_level(logging.INFO, logger="werkzeug"):
+        logging.getLogger("werkzeug").info('%s - - "%s" %s', "127.0.0.1", f"GET /api/auth/me?{query} HTTP/1.1", "200")
+    assert key not in caplog.text and f"{name}={REDACTED}&b=2" in caplog.text
 
 
 def test_logout_and_refresh_refuse_an_api_key_which_keeps_working(app: Flask, api: Api, anon: Api):
