@@ -37,8 +37,14 @@ def _groups() -> GroupsService:
     return services().groups
 
 
+# The answer of a call on ``{ids}``: one user, or an array of them for several comma-separated ids.
+ONE_OR_MANY = {"200": {"description": "The user; a list of users when several ids are given",
+                       "content": {"application/json": {"schema": {
+                           "oneOf": [UserOut, {"type": "array", "items": UserOut}]}}}}}
+
+
 def _one_or_many(ids: str, docs: list[dict[str, Any]]) -> Any:
-    """One user, or a list for several ids (sent as is: the documented schema is the one-user case)."""
+    """One user, or a list for several ids (``ONE_OR_MANY``)."""
     rendered = _users().render_many(docs)
     return jsonify(rendered if "," in ids else rendered[0])
 
@@ -94,7 +100,7 @@ def delete_user(query: dict[str, Any], ref: str):
 
 @blp.route("/users/<ids>/<any(deactivate, reactivate, unblock):action>", methods=["PUT"])
 @blp.arguments(UserRefQuery, location="query")
-@blp.response(200, UserOut, description="The user; a list of users when several ids are given")
+@blp.doc(responses=ONE_OR_MANY)
 @errors(blp, 400, 401, 403, 404)
 def set_status(query: dict[str, Any], ids: str, action: str):
     require_users_manager(g.user)
@@ -104,7 +110,7 @@ def set_status(query: dict[str, Any], ids: str, action: str):
 @blp.route("/users/<ids>/addGroup", methods=["PUT"])
 @blp.arguments(AddGroupBody, location="body")
 @blp.arguments(UserRefQuery, location="query")
-@blp.response(200, UserOut, description="The user; a list of users when several ids are given")
+@blp.doc(responses=ONE_OR_MANY)
 @errors(blp, 400, 401, 403, 404)
 def add_group(body: dict[str, Any], query: dict[str, Any], ids: str):
     require_users_manager(g.user)
@@ -113,7 +119,7 @@ def add_group(body: dict[str, Any], query: dict[str, Any], ids: str):
 
 @blp.route("/users/<ids>/removeGroup/<group>", methods=["PUT"])
 @blp.arguments(UserRefQuery, location="query")
-@blp.response(200, UserOut, description="The user; a list of users when several ids are given")
+@blp.doc(responses=ONE_OR_MANY)
 @errors(blp, 400, 401, 403, 404)
 def remove_group(query: dict[str, Any], ids: str, group: str):
     require_users_manager(g.user)

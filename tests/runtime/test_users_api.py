@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from openapi_schema_validator import OAS30Validator, validate
 
 from tests.conftest import ADMIN_EMAIL, Api, login
 
@@ -270,6 +271,26 @@ def test_several_ids_answer_an_array(api: Api):
                                                                      ("b@example.com", "INACTIVE")]
     assert api.put(f"/users/{b['id']},ghost@example.com/reactivate").status_code == 404
     assert api.get(f"/users/{b['id']}").get_json()["status"] == "INACTIVE"  # nothing half-done
+
+
+@pytest.mark.parametrize("call", ["{ids}/deactivate", "{ids}/addGroup", "{ids}/removeGroup/support"])
+def test_calls_on_several_ids_are_documented_as_one_user_or_an_array(api: Api, anon: Api, call: str):
+    """The document's 200 answer of each call on ``{ids}`` is a user or an array of users, and both answers fit it."""
+    doc = anon.get("/openapi.json").get_json()
+    template, body = "/api/users/" + call.replace("deactivate", "{action}").replace("support", "{group}"), None
+    declared = doc["paths"][template]["put"]["responses"]["200"]["content"]["application/json"]["schema"]
+    user = {"$ref": "#/components/schemas/UserOut"}
+    assert declared == {"oneOf": [user, {"type": "array", "items": user}]}
+    new_group(api, "support")
+    a, b = new_user(api, "a@example.com"), new_user(api, "b@example.com")
+    if "Group" in call:
+        body = {"name": "support"}
+        api.put(f"/users/{a['id']},{b['id']}/addGroup", json=body)
+    for ids in (a["id"], f"{a['id']},{b['id']}"):
+        response = api.put("/users/" + call.format(ids=ids), json=body)
+        assert response.status_code == 200, response.get_json()
+        assert isinstance(response.get_json(), list) == ("," in ids)
+        validate(response.get_json(), {**declared, "components": doc["components"]}, cls=OAS30Validator)
 
 
 def test_add_and_remove_groups_keep_one_primary(api: Api):
