@@ -17,7 +17,7 @@ from flask import Flask, g
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from core.api import Blueprint, errors
-from core.errors import Forbidden, NotFound, ValidationFailed, field_error
+from core.errors import BadRequest, Forbidden, NotFound, ValidationFailed, field_error
 from core.ids import parse_object_id
 from core.services import Services, services
 from runtime.auth import AuthService, digest
@@ -71,7 +71,9 @@ class ApiKeys:
 
     def delete(self, user: dict[str, Any], key_id: str) -> dict[str, Any]:
         oid = parse_object_id(key_id)
-        doc = self.tokens.find_one_and_delete({"keyId": oid, "userId": user["_id"], "kind": "apiKey"}) if oid else None
+        if oid is None:
+            raise BadRequest(f"'{key_id}' is not an API key id (24 hexadecimal digits)")
+        doc = self.tokens.find_one_and_delete({"keyId": oid, "userId": user["_id"], "kind": "apiKey"})
         if doc is None:
             raise NotFound(f"API key '{key_id}' does not exist")
         return self.render(doc)
@@ -121,7 +123,7 @@ def list_keys():
 
 @blp.route("/auth/api-keys/<key_id>", methods=["DELETE"])
 @blp.response(200, KeyInfo)
-@errors(blp, 401, 404)
+@errors(blp, 400, 401, 404)
 def delete_key(key_id: str):
     return _keys().delete(g.user, key_id)
 

@@ -165,7 +165,7 @@ def create_group(body: dict[str, Any]):
 
 @blp.route("/groups/<ref>", methods=["GET"])
 @blp.response(200, GroupOut)
-@errors(blp, 401, 403, 404)
+@errors(blp, 400, 401, 403, 404)
 def get_group(ref: str):
     require_users_manager(g.user)
     return _groups().render(_groups().find(ref))

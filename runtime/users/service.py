@@ -128,6 +128,9 @@ class GroupsService:
 
     def find(self, id_or_name: str) -> dict[str, Any]:
         oid = parse_object_id(id_or_name)
+        if oid is None and not GROUP_NAME_RE.match(id_or_name):
+            raise BadRequest(f"'{id_or_name}' is neither a group id nor a group name (letters, digits and "
+                             "underscores)")
         doc = self.groups.find_one({"_id": oid}) if oid is not None else None
         doc = doc or self.groups.find_one({"name": id_or_name})
         if doc is None:

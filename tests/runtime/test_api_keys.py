@@ -31,7 +31,10 @@ def test_create_list_delete(app: Flask, api: Api):
     assert api.get("/auth/api-keys").get_json() == []
     assert Api(app.test_client(), key["key"]).get("/data/companies").status_code == 401
     assert api.delete(f"/auth/api-keys/{key['id']}").status_code == 404
-    assert api.delete("/auth/api-keys/not-an-id").status_code == 404
+    assert api.delete("/auth/api-keys/6b0404aca7408a15fb0c93ee").status_code == 404  # well formed, unknown
+    malformed = api.delete("/auth/api-keys/not-an-id")
+    assert malformed.status_code == 400 and malformed.get_json()["code"] == "badRequest"
+    assert "not-an-id" in malformed.get_json()["message"]
 
 
 def test_a_key_is_accepted_in_the_three_ways(api: Api, anon: Api):
@@ -80,7 +83,8 @@ def test_the_body_is_read_as_on_every_route(api: Api, anon: Api):
     assert response.get_json()["name"] == "from curl"
     paths = anon.get("/openapi.json").get_json()["paths"]
     assert set(paths["/api/auth/api-keys"]["post"]["responses"]) == {"200", "400", "401", "403", "404", "default"}
-    assert set(paths["/api/auth/api-keys/{key_id}"]["delete"]["responses"]) == {"200", "401", "404", "default"}
+    assert set(paths["/api/auth/api-keys/{key_id}"]["delete"]["responses"]) == {"200", "400", "401", "404",
+                                                                               "default"}
 
 
 def test_keys_are_per_user(app: Flask, api: Api, user_api: Api):

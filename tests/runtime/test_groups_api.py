@@ -104,6 +104,19 @@ def test_delete_rules(api: Api):
     assert api.delete("/groups/extra").status_code == 404
 
 
+def test_malformed_group_refs_are_400_and_unknown_ones_404(api: Api):
+    """A group is named by its id or its name (letters, digits, underscores): other text is malformed."""
+    for method in ("GET", "PUT", "DELETE"):
+        for ref in ("bad-name", "has space", "x" * 65):
+            response = api.request(method, f"/groups/{ref}", json={"label": "x"})
+            assert response.status_code == 400, (method, ref, response.get_json())
+            assert response.get_json()["code"] == "badRequest" and ref in response.get_json()["message"]
+        for ref in ("no_such_group", "6b0404aca7408a15fb0c93ee"):
+            assert api.request(method, f"/groups/{ref}", json={"label": "x"}).status_code == 404, (method, ref)
+    assert api.get("/groups/sales").status_code == 200
+    assert api.put("/users/admin@example.com/removeGroup/bad-name").status_code == 400
+
+
 def test_developers_only_for_writes(app: Flask, api: Api, user_api: Api):
     create(api, {"name": "managers", "usersManagement": True})
     api.post("/users", json={"email": "boss@example.com", "password": "long-enough", "groups": ["managers"]})
