@@ -32,7 +32,7 @@ GROUPS = "sys.groups"
 TOKENS = "sys.tokens"
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))  # verified for unknown emails: same time, same answer
-_TOUCH_AFTER = dt.timedelta(seconds=60)
+_TOUCH_AFTER = dt.timedelta(seconds=60)  # at most: a session's expiry moves on after a quarter of the idle time
 INVALID_CREDENTIALS = "Invalid credentials: the email or the password is not correct"
 STATUS_MESSAGES = {
     "INACTIVE": "This user is inactive: a developer or a users manager must reactivate it",
@@ -68,6 +68,8 @@ class AuthService:
         self.groups = store.collection(GROUPS)
         self.tokens = store.collection(TOKENS)
         self.idle = dt.timedelta(seconds=idle_seconds)
+        # how long a used session waits before its idle expiry is pushed forward again (one write per interval)
+        self.touch_after = min(_TOUCH_AFTER, self.idle / 4)
         self.max_age = dt.timedelta(seconds=max_seconds)
         self.password_min_length = password_min_length
         self.guard = guard or LoginGuard(store)
@@ -306,7 +308,7 @@ class AuthService:
         for who in (user, admin):
             if who is not None and who.get("status") != "ACTIVE":
                 raise Unauthorized(STATUS_MESSAGES.get(who.get("status"), "This user cannot use the API"))
-        if session.get("kind") != "apiKey" and now - session.get("touchedAt", now) > _TOUCH_AFTER:
+        if session.get("kind") != "apiKey" and now - session.get("touchedAt", now) > self.touch_after:
             expires = min(now + self.idle, session.get("maxExpiresAt") or now + self.idle)
             self.tokens.update_one({"_id": session["_id"]}, {"$set": {"touchedAt": now, "expiresAt": expires}})
         return user, admin

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api
+from core.storage import drop_embedded
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, login, make_app
 
 
 def test_login_returns_the_seed_body(anon: Api):
@@ -101,6 +102,24 @@ def test_use_extends_the_token(app, api: Api):
     assert api.get("/data/companies").status_code == 200
     doc = tokens.find_one({})
     assert doc["expiresAt"] > dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=7, minutes=59)
+
+
+def test_a_short_idle_time_is_extended_by_use_too():
+    """With TOKEN_IDLE_SECONDS=8 a session used every few seconds lives on: its expiry moves after a quarter of the
+    idle time (at most a minute), not only once a minute."""
+    app = make_app(token_idle_seconds=8, token_max_seconds=60)
+    try:
+        api = login(app)
+        tokens = app.extensions["runtime"].store.collection("sys.tokens")
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        for used_ago, moved in ((1, False), (3, True)):
+            touched = now - dt.timedelta(seconds=used_ago)
+            tokens.update_many({}, {"$set": {"touchedAt": touched, "expiresAt": touched + dt.timedelta(seconds=8)}})
+            assert api.get("/auth/me").status_code == 200
+            expires = tokens.find_one({})["expiresAt"]
+            assert (expires > now + dt.timedelta(seconds=7.5)) == moved, used_ago  # moved: now + 8 s
+    finally:
+        drop_embedded(app.config["RUNTIME"].mongodb_db)
 
 
 def test_impersonation_by_a_developer(app, anon: Api):
