@@ -38,6 +38,9 @@ def example(f: Field) -> Any:
 
 def _example_one(f: Field) -> Any:
     name = f.type.name
+    own = f.type.json_schema(f, writing=False)
+    if own is not None:
+        return own.get("example")
     if name == "choice":
         names = f.choice_names()
         return names[0] if names else "value"
@@ -60,6 +63,13 @@ def _example_one(f: Field) -> Any:
         max_len = f.type_rules.get("maxLength")
         value = value[:max_len] if max_len else value
     return value
+
+
+def _own_schema(f: Field, writing: bool) -> dict[str, Any] | None:
+    """The schema a type gives its values itself (``FieldType.json_schema``), without its example (``_describe``
+    adds the field's)."""
+    own = f.type.json_schema(f, writing)
+    return None if own is None else {k: v for k, v in own.items() if k != "example"}
 
 
 def _scalar(f: Field) -> dict[str, Any]:
@@ -126,6 +136,9 @@ def _read_one(f: Field) -> dict[str, Any]:
     if name == "file":
         return {"type": "object", "required": ["id"],
                 "properties": {"id": {"type": "string"}, "name": {"type": "string", "nullable": True}}}
+    own = _own_schema(f, writing=False)
+    if own is not None:
+        return own
     out = _scalar(f)
     if name == "phone":
         out = {"type": "string", "format": "phone"}  # rendered with separators, whatever was written
@@ -179,6 +192,9 @@ def _write_one(f: Field) -> dict[str, Any]:
                           {"type": "object", "required": ["name", "content"],
                            "properties": {"name": {"type": "string"}, "contentType": {"type": "string"},
                                           "content": {"type": "string", "format": "byte"}}}]}
+    own = _own_schema(f, writing=True)
+    if own is not None:
+        return own
     return _scalar(f)
 
 

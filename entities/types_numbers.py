@@ -1,0 +1,157 @@
+"""Number types beyond integer and decimal (platform-facts §3.2, §3.3, §3.6, §5.3), registered into ``TYPES``:
+
+* ``bigNumber``: exact decimals of up to 34 significant digits, stored as BSON ``Decimal128`` (so the store compares,
+  sorts and sums them as numbers) and read and written as text (``"8.997738199773819977381"``).
+"""
+
+from __future__ import annotations
+
+import decimal
+import re
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from bson.decimal128 import Decimal128
+
+from entities.types import (
+    _RULES_CHECKED,
+    NO_LIKE,
+    NUMERIC_ACC,
+    TYPES,
+    Errors,
+    FieldInvalid,
+    FieldType,
+    check_extra_decimals,
+)
+
+if TYPE_CHECKING:
+    from entities.metadata import Field
+
+# --- bigNumber ---------------------------------------------------------------------------------
+
+MAX_DIGITS = 34  # what a Decimal128 holds exactly
+_NUMBER_TEXT = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+_ROUNDING = {"truncate": ROUND_DOWN}  # any other extraDecimals rounds half up
+
+
+def exact_decimal(value: Any) -> Decimal:
+    """The exact number a REST value, cell or filter value stands for: a string (``"8.99"``, ``"-1.5e3"``), an
+    integer, or a float read from JSON (by the text it was written with when it carried more digits than a float
+    holds, ``core.http``). ``FieldInvalid`` for anything else."""
+    if isinstance(value, Decimal128):
+        return value.to_decimal()
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise FieldInvalid("Must be a number written as a string, e.g. \"8.997738199773819977381\"")
+    if isinstance(value, int):
+        return Decimal(value)
+    text = value.strip() if isinstance(value, str) else getattr(value, "text", None) or repr(value)
+    if not _NUMBER_TEXT.match(text):
+        raise FieldInvalid(f"'{value}' is not a number")
+    return Decimal(text)
+
+
+def to_decimal128(number: Decimal) -> Decimal128:
+    """``number`` as stored: without trailing zeros (``10.50`` and ``1.05E+1`` are one stored value, so equality
+    holds on every store) and with at most 34 significant digits."""
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # a finite number (exact_decimal reads no NaN or Infinity)
+    count = len(digits)
+    while count > 1 and digits[count - 1] == 0:
+        count -= 1
+        exponent += 1
+    if count > MAX_DIGITS:
+        raise FieldInvalid(f"Must have at most {MAX_DIGITS} significant digits")
+    if count == 1 and digits[0] == 0:
+        return Decimal128("0")
+    try:
+        return Decimal128(Decimal((sign, digits[:count], exponent)))
+    except decimal.DecimalException:  # an exponent past what the store holds (1e9999)
+        raise FieldInvalid("Number out of range") from None
+
+
+def plain_text(stored: Any) -> str:
+    """A stored big number as plain text, without exponent or trailing zeros: ``8.997738199773819977381``, ``1000``."""
+    if isinstance(stored, Decimal128):
+        number = stored.to_decimal()
+    elif isinstance(stored, int | float) and not isinstance(stored, bool):  # written by something else: as exact
+        number = exact_decimal(stored)
+    else:
+        return str(stored)  # a value stored by something else (a calculated text): shown as it is
+    text = format(number, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _limited(number: Decimal, field: Field) -> Decimal:
+    """``number`` with at most the field's ``decimals``: rounded half up, or cut toward zero for ``truncate``;
+    refused for ``error`` (unless type rules are off, when it is rounded)."""
+    decimals = field.type_rules.get("decimals")
+    exponent = number.as_tuple().exponent
+    if decimals is None or not isinstance(exponent, int) or exponent >= -decimals:
+        return number
+    mode = field.type_rules.get("extraDecimals")
+    if mode == "error" and _RULES_CHECKED.get():
+        raise FieldInvalid(f"At most {decimals} decimals are allowed")
+    context = decimal.Context(prec=len(number.as_tuple().digits) + 1, rounding=_ROUNDING.get(mode, ROUND_HALF_UP))
+    return number.quantize(Decimal(1).scaleb(-decimals), context=context)
+
+
+def _check_big_range(number: Decimal, field: Field) -> None:
+    if not _RULES_CHECKED.get():
+        return
+    rules = field.type_rules
+    low, high = rules.get("min"), rules.get("max")
+    if low is not None and number < exact_decimal(low):
+        raise FieldInvalid(f"Must be greater than or equal to {low}")
+    if high is not None and number > exact_decimal(high):
+        raise FieldInvalid(f"Must be less than or equal to {high}")
+
+
+@dataclass(frozen=True)
+class BigNumberType(FieldType):
+    """Exact decimals read and written as text; limited to the field's ``decimals`` (``extraDecimals`` as for a
+    decimal field) and to ``min``/``max``. Filters compare numbers: ``amount=greater(10.5)``."""
+
+    totals_keep_type: ClassVar[bool] = True  # a sum or an average is a big number too, read as text
+
+    def load(self, value: Any, field: Field) -> Any:
+        number = _limited(exact_decimal(value), field)
+        stored = to_decimal128(number)
+        _check_big_range(number, field)
+        return stored
+
+    def dump(self, stored: Any, field: Field) -> Any:
+        return None if stored is None else plain_text(stored)
+
+    def text(self, stored: Any, field: Field) -> str:
+        return "" if stored is None else plain_text(stored)
+
+    def parse_filter(self, raw: str, field: Field) -> Any:
+        return to_decimal128(exact_decimal(raw))  # a filter value is compared, not limited by the field's rules
+
+    def filter_value(self, value: Any, field: Field) -> Any:
+        return to_decimal128(exact_decimal(value))
+
+    def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
+        check_extra_decimals(rules, path, errors)
+
+    def cell_in(self, text: str, field: Field) -> Any:
+        return text.strip()
+
+    def cell_out(self, stored: Any, field: Field) -> str:
+        return plain_text(stored)
+
+    def json_schema(self, field: Field, writing: bool) -> dict[str, Any] | None:
+        out: dict[str, Any] = {"type": "string", "format": "decimal", "pattern": _NUMBER_TEXT.pattern,
+                               "description": f"an exact number of up to {MAX_DIGITS} significant digits, as text",
+                               "example": "8.997738199773819977381"}
+        if writing:
+            return {"anyOf": [out, {"type": "number"}], "example": out["example"]}
+        return out
+
+
+TYPES.update({t.name: t for t in [
+    BigNumberType("bigNumber", "number", NO_LIKE, NUMERIC_ACC),
+]})
