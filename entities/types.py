@@ -972,4 +972,4 @@ def plain_number(value: float | int) -> str:
     return text or "0"
 
 
-from entities import types_numbers  # noqa: E402, F401  (bigNumber)
+from entities import types_numbers  # noqa: E402, F401  (bigNumber, timeDuration)

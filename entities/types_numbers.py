@@ -1,7 +1,8 @@
 """Number types beyond integer and decimal (platform-facts §3.2, §3.3, §3.6, §5.3), registered into ``TYPES``:
 
 * ``bigNumber``: exact decimals of up to 34 significant digits, stored as BSON ``Decimal128`` (so the store compares,
-  sorts and sums them as numbers) and read and written as text (``"8.997738199773819977381"``).
+  sorts and sums them as numbers) and read and written as text (``"8.997738199773819977381"``);
+* ``timeDuration``: milliseconds; also written, exported and shown as ``1d 2h 3m 4s``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bson.decimal128 import Decimal128
 
 from entities.types import (
+    _INT64,
     _RULES_CHECKED,
     NO_LIKE,
     NUMERIC_ACC,
+    TYPE_ALIASES,
     TYPES,
     Errors,
     FieldInvalid,
@@ -152,6 +155,79 @@ class BigNumberType(FieldType):
         return out
 
 
+# --- timeDuration ------------------------------------------------------------------------------
+
+_UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
+_DURATION = re.compile(r"^(?:([0-9]+)\s*d)?\s*(?:([0-9]+)\s*h)?\s*(?:([0-9]+)\s*m)?\s*(?:([0-9]+)\s*s)?\s*"
+                       r"(?:([0-9]+)\s*ms)?$", re.IGNORECASE)
+_MILLIS = re.compile(r"^[0-9]+$")
+DURATION_HINT = "milliseconds or a duration like 1d 2h 3m 4s"
+
+
+def duration_millis(text: str) -> int:
+    """``4h 30m`` → 16200000; plain digits are milliseconds. ``FieldInvalid`` for anything else."""
+    raw = text.strip()
+    if _MILLIS.match(raw):
+        return int(raw)
+    found = _DURATION.match(raw)
+    if not raw or found is None:
+        raise FieldInvalid(f"'{raw}' is not a duration (use {DURATION_HINT})")
+    return sum(int(amount) * size for amount, (_, size) in zip(found.groups(), _UNITS, strict=True) if amount)
+
+
+def duration_text(millis: int) -> str:
+    """16200000 → ``4h 30m``; 0 → ``0s``; milliseconds past whole seconds as ``ms`` (``1s 500ms``)."""
+    parts = []
+    for unit, size in _UNITS:
+        amount, millis = divmod(millis, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return " ".join(parts) or "0s"
+
+
+@dataclass(frozen=True)
+class TimeDurationType(FieldType):
+    """Milliseconds (``10800000``), also written as ``3h`` or ``1d 2h 3m 4s``; never negative."""
+
+    def load(self, value: Any, field: Field) -> Any:
+        if isinstance(value, str):
+            millis = duration_millis(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            millis = value
+        elif isinstance(value, float) and value.is_integer():
+            millis = int(value)
+        else:
+            raise FieldInvalid(f"Must be a duration in {DURATION_HINT}")
+        if millis < 0:
+            raise FieldInvalid("A duration cannot be negative")
+        if millis > _INT64:
+            raise FieldInvalid("Duration out of range")
+        return millis
+
+    def parse_filter(self, raw: str, field: Field) -> Any:
+        return self.load(raw, field)
+
+    def text(self, stored: Any, field: Field) -> str:
+        return "" if stored is None else duration_text(int(stored))
+
+    def cell_in(self, text: str, field: Field) -> Any:
+        return text.strip()
+
+    def cell_out(self, stored: Any, field: Field) -> str:
+        return duration_text(int(stored))
+
+    def json_schema(self, field: Field, writing: bool) -> dict[str, Any] | None:
+        millis = {"type": "integer", "format": "int64", "minimum": 0, "description": "milliseconds",
+                  "example": 16200000}
+        if writing:
+            return {"anyOf": [millis, {"type": "string", "example": "4h 30m"}], "description": DURATION_HINT,
+                    "example": 16200000}
+        return millis
+
+
 TYPES.update({t.name: t for t in [
     BigNumberType("bigNumber", "number", NO_LIKE, NUMERIC_ACC),
+    TimeDurationType("timeDuration", "number", NO_LIKE, NUMERIC_ACC),
 ]})
+# big-number and time-duration are found by spelling; "duration" is the platform's metadata name
+TYPE_ALIASES.update({"duration": "timeDuration"})

@@ -1,4 +1,4 @@
-"""bigNumber fields over HTTP: writes and reads, bad values (400 field errors, nothing
+"""bigNumber, timeDuration fields over HTTP: writes and reads, bad values (400 field errors, nothing
 stored), filters, sorts, aggregates, CSV import and export, plain text, definition errors."""
 
 from __future__ import annotations
@@ -153,5 +153,81 @@ def test_big_number_definition_errors_are_400(api: Api):
         {"name": "a", "type": "bigNumber", "defaultValue": "1.50"}]})
     assert made.status_code == 200
     assert create(api, "good", {})["a"] == "1.5"
+
+
+# --- timeDuration ------------------------------------------------------------------------------
+
+TASKS = {"name": "tasks", "recordLabel": "#{title}", "fields": [
+    {"name": "title", "type": "text"},
+    {"name": "spent", "type": "timeDuration"},
+    {"name": "planned", "type": "duration", "defaultValue": "1h"},
+]}
+
+
+@pytest.fixture
+def tasks(api: Api) -> Api:
+    response = api.put("/metadata/entities/tasks", json=TASKS)
+    assert response.status_code == 200, response.get_json()
+    return api
+
+
+def test_durations_are_millis_written_as_millis_or_as_text(tasks: Api):
+    spent = {"a": "4h 30m", "b": "1d 2h 3m 4s", "c": "3d", "d": 10800000, "e": 0, "f": "16200000", "g": "90s 250ms"}
+    made = {t: create(tasks, "tasks", {"title": t, "spent": s}) for t, s in spent.items()}
+    assert {t: r["spent"] for t, r in made.items()} == {"a": 16200000, "b": 93784000, "c": 259200000,
+                                                        "d": 10800000, "e": 0, "f": 16200000, "g": 90250}
+    assert made["a"]["planned"] == 3600000  # the default, written as text
+    plain = tasks.get(f"/data/tasks/{made['b']['id']}?_format=plainText").get_json()
+    assert (plain["spent"], plain["planned"]) == ("1d 2h 3m 4s", "1h")
+    texts = {r["title"]: r["spent"] for r in tasks.get("/data/tasks?_format=plainText").get_json()["items"]}
+    assert (texts["a"], texts["e"], texts["g"]) == ("4h 30m", "0s", "1m 30s 250ms")
+    assert tasks.put(f"/data/tasks/{made['e']['id']}", json={"spent": "2m"}).get_json()["spent"] == 120000
+
+
+@pytest.mark.parametrize("value", [-1, "-5m", "4x", "h", "1.5h", 1.5, True, "", [1], "1h 2d"])
+def test_bad_durations_are_field_errors_and_nothing_is_stored(app: Flask, tasks: Api, value: Any):
+    response = tasks.post("/data/tasks", json={"title": "x", "spent": value})
+    assert response.status_code == 400, value
+    error = response.get_json()["errors"][0]
+    assert (error["field"], error["code"]) == ("spent", "invalid")
+    assert stored_count(app, "tasks") == 0
+    negative = tasks.post("/data/tasks", json={"spent": -1}).get_json()["errors"][0]["message"]
+    assert negative == "A duration cannot be negative"
+
+
+def test_durations_filter_sort_and_aggregate_in_millis(tasks: Api):
+    for title, spent in (("a", "4h 30m"), ("b", "2h"), ("c", "1d"), ("d", 0)):
+        create(tasks, "tasks", {"title": title, "spent": spent})
+
+    def titles(query: str) -> list[str]:
+        response = tasks.get(f"/data/tasks?{query}&_sortField=spent&_sortType=asc")
+        assert response.status_code == 200, response.get_json()
+        return [r["title"] for r in response.get_json()["items"]]
+    assert titles("spent=greater(10800000)") == ["a", "c"]
+    assert titles("spent=between(0,7200000)") == ["d", "b"]
+    assert titles("spent=16200000") == ["a"] == titles("spent=4h%2030m")
+    assert titles("") == ["d", "b", "a", "c"]
+    assert tasks.get("/data/tasks?spent=like(4h)").status_code == 400
+    assert tasks.get("/data/tasks?spent=greater(soon)").status_code == 400
+    items = tasks.put("/data/tasks/aggregate", json=[{"group": {
+        "total": "sum(spent)", "mean": "avg(spent)", "low": "min(spent)", "high": "max(spent)",
+        "first": "first(spent)"}}]).get_json()["items"]
+    assert items == [{"total": 109800000, "mean": 27450000, "low": 0, "high": 86400000, "first": 16200000}]
+
+
+def test_durations_in_csv(tasks: Api):
+    job = run_import(tasks, "tasks", "title,spent\nr1,4h 30m\nr2,5000\nr3,0s\nr4,soon\n")
+    assert job["results"]["rowsImported"] == 3 and job["results"]["rowsWithErrors"] == 1, job
+    records = {r["title"]: r["spent"] for r in tasks.get("/data/tasks").get_json()["items"]}
+    assert records == {"r1": 16200000, "r2": 5000, "r3": 0}
+    _, rows = run_export(tasks, "tasks", "_fields=title,spent&_sortField=title&_sortType=asc")
+    assert rows[1:] == [["r1", "4h 30m"], ["r2", "5s"], ["r3", "0s"]]
+
+
+def test_duration_definition_errors_are_400(api: Api):
+    for field in ({"name": "a", "type": "timeDuration", "unique": True},
+                  {"name": "a", "type": "time-duration", "defaultValue": "soon"}):
+        response = api.put("/metadata/entities/bad", json={"name": "bad", "fields": [field]})
+        assert response.status_code == 400, field
 
 
