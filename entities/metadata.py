@@ -256,6 +256,7 @@ def _parse_field(raw: Any, index_path: str, errors: list[dict[str, Any]], entity
         except Exception as exc:  # FieldInvalid or a type's own error
             errors.append(field_error(f"{index_path}.defaultValue", "invalid",
                                       f"Default value does not fit the field: {exc}"))
+    ftype.check_field(f, index_path, errors, nested=bool(prefix))
     return f
 
 

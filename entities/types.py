@@ -131,6 +131,7 @@ class FieldType:
     importable: ClassVar[bool] = True  # an import writes it (read-only stamps and files are skipped)
     like_digits: ClassVar[bool] = False  # like() text keeps only digits (phone)
     holds_files: ClassVar[bool] = False  # its values are stored files (kept while referenced)
+    numbered: ClassVar[bool] = False  # the runtime gives every new record the next number (autoIncrement)
     totals_keep_type: ClassVar[bool] = False  # aggregate sum() and avg() read as this type, not a plain number
     groups_by_key: ClassVar[bool] = False  # aggregate groups on the reference key, keeping the whole value
     sub_keys: ClassVar[tuple[str, ...]] = ()  # sub-fields every value carries (id, label, name), for aggregate
@@ -172,6 +173,10 @@ class FieldType:
 
     def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
         """Type-specific ``typeRules`` checks of a definition (the common ones are in entities.metadata)."""
+
+    def check_field(self, field: Field, path: str, errors: Errors, nested: bool) -> None:
+        """Type-specific checks of a field's flags in a definition (multiplicity, required, default, calculated);
+        ``nested``: the field is inside a nested group."""
 
     def check_default(self, value: Any, field: Field) -> None:
         self.load(value, field)
@@ -972,4 +977,4 @@ def plain_number(value: float | int) -> str:
     return text or "0"
 
 
-from entities import types_numbers  # noqa: E402, F401  (bigNumber, timeDuration)
+from entities import types_numbers  # noqa: E402, F401  (bigNumber, timeDuration, autoIncrement)

@@ -2,7 +2,9 @@
 
 * ``bigNumber``: exact decimals of up to 34 significant digits, stored as BSON ``Decimal128`` (so the store compares,
   sorts and sums them as numbers) and read and written as text (``"8.997738199773819977381"``);
-* ``timeDuration``: milliseconds; also written, exported and shown as ``1d 2h 3m 4s``.
+* ``timeDuration``: milliseconds; also written, exported and shown as ``1d 2h 3m 4s``;
+* ``autoIncrement``: the runtime gives each new record the next number of a counter (``entities.records.counters``);
+  clients never write it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from entities.types import (
     Errors,
     FieldInvalid,
     FieldType,
+    IntegerType,
     check_extra_decimals,
+    rule_error,
 )
 
 if TYPE_CHECKING:
@@ -225,9 +229,60 @@ class TimeDurationType(FieldType):
         return millis
 
 
+# --- autoIncrement -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AutoIncrementType(IntegerType):
+    """The next number of the field's counter, given by the runtime to each record it creates (records created
+    before the field existed get theirs in creation order, from the refactoring). ``typeRules.min`` is the least
+    next number (default 1): raising it moves the counter up, lowering it never moves it back."""
+
+    numbered: ClassVar[bool] = True
+    importable: ClassVar[bool] = False
+
+    def load(self, value: Any, field: Field) -> Any:
+        raise FieldInvalid("This field is read-only", code="readOnly")
+
+    def filter_value(self, value: Any, field: Field) -> Any:
+        if isinstance(value, str):
+            return self.parse_filter(value, field)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise FieldInvalid("Must be an integer")
+
+    def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
+        low = rules.get("min")
+        if low is not None and (isinstance(low, bool) or not isinstance(low, int) or abs(low) > _INT64):
+            errors.append(rule_error(f"{path}.min", "min (the least next number) must be an integer", low))
+
+    def check_field(self, field: Field, path: str, errors: Errors, nested: bool) -> None:
+        refused = [(nested, "type", "cannot be inside a nested group"),
+                   (field.many, "multiplicity", "is single-valued: multiplicity is 'one'"),
+                   (field.required, "required", "is set by the runtime: it cannot be required"),
+                   (field.default is not None, "defaultValue", "is set by the runtime: it has no default value"),
+                   (field.calculated is not None, "calculated", "is set by the runtime: it cannot be calculated")]
+        for wrong, key, why in refused:
+            if wrong:
+                errors.append(rule_error(f"{path}.{key}", f"An autoIncrement field {why}"))
+
+    def check_default(self, value: Any, field: Field) -> None:
+        """Refused by ``check_field``."""
+
+    def index_keys(self, path: str, field: Field, top_level: bool) -> list[tuple[str, str, bool]]:
+        """Its numbers are unique by construction: a plain index serves lookups and sorts (a unique one would refuse
+        the moves of a renumbering in between)."""
+        return [(path, f"idx_{path}", False)] if top_level else []
+
+    def json_schema(self, field: Field, writing: bool) -> dict[str, Any] | None:
+        return {"type": "integer", "format": "int64", "description": "numbered by the runtime", "example": 1}
+
+
 TYPES.update({t.name: t for t in [
     BigNumberType("bigNumber", "number", NO_LIKE, NUMERIC_ACC),
     TimeDurationType("timeDuration", "number", NO_LIKE, NUMERIC_ACC),
+    AutoIncrementType("autoIncrement", "number", NO_LIKE, NUMERIC_ACC, writable=False),
 ]})
-# big-number and time-duration are found by spelling; "duration" is the platform's metadata name
+# big-number, time-duration and auto-increment are found by spelling; "duration" is the platform's metadata name
 TYPE_ALIASES.update({"duration": "timeDuration"})

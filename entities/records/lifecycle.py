@@ -61,6 +61,7 @@ class RecordLifecycle:
         self.registry = registry
         self.history = history
         self.validator = RecordValidator(store, registry)
+        self.counters = self.validator.counters  # autoIncrement numbers (a refactoring takes some ahead)
         self.authorizers: list[Authorizer] = []
         self.after_commit: list[AfterCommit] = []
         self.link_scope: LinkScope | None = None  # which records a caller's relationships may be resolved to
@@ -167,12 +168,14 @@ class RecordLifecycle:
         created = self.history.creations(entity, ctx)
         direct = self.history.direct
         links = self._links(entity, None, ctx)
+        numbers = self.validator.counters.source(entity, len(items) - len(earlier))  # one $inc for the batch
         for i, (record_id, body) in enumerate(items):
             if record_id in earlier:
                 results[i] = earlier[record_id]
                 continue
             try:
-                doc = self.validator.build_new(entity, body, record_id, ctx.user_id, links, defaults=ctx.set_defaults)
+                doc = self.validator.build_new(entity, body, record_id, ctx.user_id, links, defaults=ctx.set_defaults,
+                                               numbers=numbers)
                 stamp_users(entity, doc, ctx, None)
                 set_visible_text(entity, doc)
                 for authorizer in authorizers:

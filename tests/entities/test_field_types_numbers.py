@@ -1,15 +1,18 @@
-"""bigNumber, timeDuration fields over HTTP: writes and reads, bad values (400 field errors, nothing
+"""bigNumber, timeDuration and autoIncrement fields over HTTP: writes and reads, bad values (400 field errors, nothing
 stored), filters, sorts, aggregates, CSV import and export, plain text, definition errors."""
 
 from __future__ import annotations
 
+import copy
+import json
+import threading
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from tests.conftest import Api, create
-from tests.entities.test_import_export import run_export, run_import
+from tests.conftest import Api, create, login
+from tests.entities.test_import_export import run_export, run_import, upload
 
 # --- bigNumber ---------------------------------------------------------------------------------
 
@@ -231,3 +234,155 @@ def test_duration_definition_errors_are_400(api: Api):
         assert response.status_code == 400, field
 
 
+# --- autoIncrement -----------------------------------------------------------------------------
+
+TICKETS = {"name": "tickets", "recordLabel": "#{title} ##{number}", "history": True, "fields": [
+    {"name": "title", "type": "text"},
+    {"name": "number", "type": "autoIncrement"},
+]}
+
+
+@pytest.fixture
+def tickets(api: Api) -> Api:
+    response = api.put("/metadata/entities/tickets", json=TICKETS)
+    assert response.status_code == 200, response.get_json()
+    return api
+
+
+def numbers(api: Api, entity: str = "tickets") -> dict[str, int]:
+    return {r["title"]: r["number"] for r in api.get(f"/data/{entity}?_size=1000").get_json()["items"]}
+
+
+def test_records_get_the_next_number_and_clients_cannot_write_it(app: Flask, tickets: Api):
+    first = create(tickets, "tickets", {"title": "a"})
+    second = create(tickets, "tickets", {"title": "b"})
+    assert (first["number"], second["number"]) == (1, 2)
+    assert second["label"] == "b #2"  # the label shows it
+    refused = tickets.post("/data/tickets", json={"title": "c", "number": 7})
+    assert refused.status_code == 400
+    error = refused.get_json()["errors"][0]
+    assert (error["field"], error["code"]) == ("number", "readOnly")
+    assert stored_count(app, "tickets") == 2
+    back = tickets.put(f"/data/tickets/{first['id']}", json={**first, "title": "a2"})  # sent back as read
+    assert back.status_code == 200 and back.get_json()["number"] == 1
+    changed = tickets.put(f"/data/tickets/{first['id']}", json={"number": 5})
+    assert changed.status_code == 400 and changed.get_json()["errors"][0]["code"] == "readOnly"
+    tickets.delete(f"/data/tickets/{second['id']}")
+    assert create(tickets, "tickets", {"title": "c"})["number"] == 3  # never given again
+
+
+def test_numbers_never_repeat_under_concurrent_creates_from_two_app_instances(app: Flask, tickets: Api):
+    """Threads of this app and of a second app on the same store (as two gunicorn workers): every number once."""
+    from core.config import Config
+    from runtime.app import create_app
+
+    config = app.config["RUNTIME"]
+    other = create_app(Config.from_env(mongodb_uri=None, mongodb_db=config.mongodb_db, redis_url=None,
+                                       admin_email=config.admin_email, admin_password=config.admin_password))
+    clients = [login(app) for _ in range(3)] + [login(other) for _ in range(3)]
+    made: list[int] = []
+    lock = threading.Lock()
+
+    def work(client: Api, n: int) -> None:
+        for i in range(10):
+            body = client.post("/data/tickets", json={"title": f"{n}-{i}"}).get_json()
+            with lock:
+                made.append(body["number"])
+    threads = [threading.Thread(target=work, args=(c, n)) for n, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(made) == list(range(1, 61))
+    by_id = sorted(tickets.get("/data/tickets?_size=100").get_json()["items"], key=lambda r: r["id"])
+    assert len({r["number"] for r in by_id}) == 60
+
+
+def test_min_moves_the_counter_up_and_never_back(tickets: Api):
+    assert create(tickets, "tickets", {"title": "a"})["number"] == 1
+    defn = tickets.get("/metadata/entities/tickets").get_json()
+
+    def set_min(value: int) -> None:
+        body = copy.deepcopy(defn)
+        body["fields"][1]["typeRules"] = {"min": value}
+        assert tickets.put("/metadata/entities/tickets", json=body).status_code == 200
+    set_min(1000)
+    assert create(tickets, "tickets", {"title": "b"})["number"] == 1000
+    assert create(tickets, "tickets", {"title": "c"})["number"] == 1001
+    set_min(10)
+    assert create(tickets, "tickets", {"title": "d"})["number"] == 1002
+
+
+def test_numbers_filter_sort_aggregate_and_export(tickets: Api):
+    for title in "abcd":
+        create(tickets, "tickets", {"title": title})
+
+    def titles(query: str) -> list[str]:
+        response = tickets.get(f"/data/tickets?{query}")
+        assert response.status_code == 200, response.get_json()
+        return [r["title"] for r in response.get_json()["items"]]
+    assert titles("number=greater(2)&_sortField=number&_sortType=asc") == ["c", "d"]
+    assert titles("number=between(2,3)&_sortField=number&_sortType=desc") == ["c", "b"]
+    assert titles("number=1") == ["a"]
+    assert tickets.get("/data/tickets?number=like(1)").status_code == 400
+    items = tickets.put("/data/tickets/aggregate", json=[{"group": {
+        "total": "sum(number)", "mean": "avg(number)", "high": "max(number)", "low": "min(number)"}}]).get_json()
+    assert items["items"] == [{"total": 10, "mean": 2.5, "high": 4, "low": 1}]
+    _, rows = run_export(tickets, "tickets", "_fields=title,number&_sortField=number&_sortType=asc")
+    assert rows == [["Title", "Number"], ["a", "1"], ["b", "2"], ["c", "3"], ["d", "4"]]
+    plain = tickets.get("/data/tickets?number=4&_format=plainText").get_json()["items"][0]
+    assert plain["number"] == "4"
+
+
+def test_an_import_ignores_the_number_column_and_takes_its_numbers_in_one_step(tickets: Api,
+                                                                                monkeypatch: pytest.MonkeyPatch):
+    from entities.records.counters import Counters
+
+    create(tickets, "tickets", {"title": "before"})
+    takes: list[int] = []
+    upstream = Counters.take
+
+    def counted(self: Counters, entity: Any, f: Any, count: int = 1) -> int:
+        takes.append(count)
+        return upstream(self, entity, f, count)
+    monkeypatch.setattr(Counters, "take", counted)
+    job = run_import(tickets, "tickets", "title,number\nr1,99\nr2,98\nr3,\n")
+    assert job["results"] == {"rowsImported": 3, "rowsWithErrors": 0}, job
+    logs = [e["message"] for e in tickets.get(f"/status/jobs/{job['id']}/logs").get_json()["items"]]
+    assert any("not imported" in m and "'number'" in m for m in logs)
+    assert numbers(tickets) == {"before": 1, "r1": 2, "r2": 3, "r3": 4}
+    assert takes == [3]  # one $inc for the batch
+    only = upload(tickets, "tickets", "number\n5\n")
+    assert only.status_code == 400  # no column that can be imported
+
+
+AUTO_BAD = [{"multiplicity": "many"}, {"required": True}, {"defaultValue": 1}, {"calculated": "#{title}"},
+            {"typeRules": {"min": 1.5}}, {"typeRules": {"min": "1"}}]
+
+
+@pytest.mark.parametrize("flags", AUTO_BAD)
+def test_auto_increment_definition_errors_are_400(api: Api, flags: dict[str, Any]):
+    field = {"name": "number", "type": "autoIncrement", **flags}
+    response = api.put("/metadata/entities/bad", json={"name": "bad", "fields": [{"name": "title", "type": "text"},
+                                                                                   field]})
+    assert response.status_code == 400, flags
+    assert response.get_json()["errors"][0]["field"].startswith("fields[1].")
+
+
+def test_auto_increment_is_not_allowed_inside_a_nested_group(api: Api):
+    response = api.put("/metadata/entities/bad", json={"name": "bad", "fields": [
+        {"name": "lines", "type": "nestedFields", "nestedFields": [{"name": "n", "type": "auto-increment"}]}]})
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["field"] == "fields[0].nestedFields[0].type"
+
+
+def test_openapi_describes_the_number_types(api: Api):
+    fields = [{"name": "amount", "type": "bigNumber"}, {"name": "spent", "type": "timeDuration"},
+              {"name": "number", "type": "autoIncrement"}]
+    assert api.put("/metadata/entities/kinds", json={"name": "kinds", "fields": fields}).status_code == 200
+    schemas = json.loads(api.get("/openapi.json?entity=kinds").get_data())["components"]["schemas"]
+    read, write = schemas["kinds"]["properties"], schemas["kinds.Input"]["properties"]
+    assert (read["amount"]["type"], read["amount"]["example"]) == ("string", "8.997738199773819977381")
+    assert (read["spent"]["type"], read["number"]["type"], read["number"]["readOnly"]) == ("integer", "integer", True)
+    assert "number" not in write and {"type": "number"} in write["amount"]["anyOf"]
+    assert [s["type"] for s in write["spent"]["anyOf"]] == ["integer", "string"]
