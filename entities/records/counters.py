@@ -51,10 +51,11 @@ class Counters:
             return int(doc["value"]) - count + 1
         raise RuntimeError(f"The counter {key} could not be created")
 
-    def source(self, entity: Entity, size: int = 1) -> NumberSource:
+    def source(self, entity: Entity, size: int = 1, held: dict[str, list[int]] | None = None) -> NumberSource:
         """Numbers for up to ``size`` new records of ``entity``: the first one a field asks for takes ``size`` of
-        them at once (one ``$inc`` for a whole batch); past them, one at a time."""
-        ranges: dict[str, list[int]] = {}  # field name → [next, last]
+        them at once (one ``$inc`` for a whole batch); past them, one at a time. ``held``: numbers taken already,
+        ``{field name: [next, last]}``, given first."""
+        ranges: dict[str, list[int]] = {name: list(bounds) for name, bounds in (held or {}).items()}
 
         def number(f: Field) -> int:
             held = ranges.get(f.name)

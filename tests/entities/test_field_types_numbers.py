@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import Api, create, login
+from tests.conftest import Api, create, login, wait_for_job
 from tests.entities.test_import_export import run_export, run_import, upload
 
 # --- bigNumber ---------------------------------------------------------------------------------
@@ -374,6 +374,91 @@ def test_auto_increment_is_not_allowed_inside_a_nested_group(api: Api):
         {"name": "lines", "type": "nestedFields", "nestedFields": [{"name": "n", "type": "auto-increment"}]}]})
     assert response.status_code == 400
     assert response.get_json()["errors"][0]["field"] == "fields[0].nestedFields[0].type"
+
+
+def test_a_new_auto_increment_field_numbers_existing_records_in_creation_order(tickets: Api):
+    plain = {"name": "orders", "history": True, "fields": [{"name": "title", "type": "text"},
+                                                            {"name": "qty", "type": "integer"}]}
+    assert tickets.put("/metadata/entities/orders", json=plain).status_code == 200
+    for i, title in enumerate(["o1", "o2", "o3"]):
+        create(tickets, "orders", {"title": title, "qty": 7 - i})
+    defn = tickets.get("/metadata/entities/orders").get_json()
+    body = copy.deepcopy(defn)
+    body["fields"].append({"name": "number", "type": "autoIncrement", "typeRules": {"min": 100}})
+    body["recordLabel"] = "#{title}/#{number}"
+    preview = tickets.put("/metadata/entities/orders?_dryRun=true", json=body).get_json()
+    assert preview["changes"][0] == {"kind": "number", "field": "number", "recordsAffected": 3,
+                                     "description": "records are numbered in the order they were created"}
+    response = tickets.put("/metadata/entities/orders", json=body)
+    assert response.status_code == 200, response.get_json()
+    late = create(tickets, "orders", {"title": "o4"})  # created after the change: numbered after the others
+    job = wait_for_job(tickets, response.get_json()["refactoring"]["jobId"])
+    assert job["status"] == "FINISHED" and not job["hasErrors"], job
+    assert late["number"] == 103
+    records = tickets.get("/data/orders?_sortField=id&_sortType=asc").get_json()["items"]
+    assert [(r["title"], r["number"], r["label"]) for r in records] == [
+        ("o1", 100, "o1/100"), ("o2", 101, "o2/101"), ("o3", 102, "o3/102"), ("o4", 103, "o4/103")]
+    history = tickets.get(f"/data/orders/{records[0]['id']}/history").get_json()["items"][0]
+    assert history["eventType"] == "SYSTEM_REFACTORING" and history["newRecord"]["number"]["json"] == 100
+
+    # a field that becomes autoIncrement: its values give way to numbers, in creation order
+    body = copy.deepcopy(tickets.get("/metadata/entities/orders").get_json())
+    next(f for f in body["fields"] if f["name"] == "qty")["type"] = "autoIncrement"
+    response = tickets.put("/metadata/entities/orders", json=body)
+    assert response.status_code == 200, response.get_json()
+    assert [c["kind"] for c in response.get_json()["refactoring"]["changes"]] == ["number"]
+    wait_for_job(tickets, response.get_json()["refactoring"]["jobId"])
+    records = tickets.get("/data/orders?_sortField=id&_sortType=asc").get_json()["items"]
+    assert [r["qty"] for r in records] == [1, 2, 3, 4]
+    assert create(tickets, "orders", {"title": "o5"})["qty"] == 5
+
+
+def test_numbering_resumes_after_a_stop_and_reaches_records_written_before_it(monkeypatch: pytest.MonkeyPatch):
+    """A stopped and resumed numbering goes on after the highest number it gave; a record a user updates before the
+    job reaches it (converted, but without a number) still gets its number in creation order; a record created in
+    between is numbered after all of them."""
+    from core.context import WriteContext
+    from core.storage import drop_embedded
+    from entities.records.lifecycle import RecordLifecycle
+    from tests.conftest import make_app
+
+    monkeypatch.setenv("JOBS_BATCH_SIZE", "10")
+    app = make_app()
+    try:
+        api = login(app)
+        plain = {"name": "orders", "fields": [{"name": "title", "type": "text"}]}
+        assert api.put("/metadata/entities/orders", json=plain).status_code == 200
+        svc = app.extensions["runtime"]
+        orders = svc.registry.get("orders")
+        ids = [str(svc.records.create(orders, {"title": f"o{i}"}, WriteContext(user_email="seed"))["_id"])
+               for i in range(40)]
+        reached, released = threading.Event(), threading.Event()
+        upstream = RecordLifecycle.refactor
+        calls = []
+
+        def gated(self: RecordLifecycle, *args: Any, **kwargs: Any) -> bool:
+            calls.append(1)
+            if len(calls) == 15:  # inside the second batch
+                reached.set()
+                released.wait(20)
+            return upstream(self, *args, **kwargs)
+        monkeypatch.setattr(RecordLifecycle, "refactor", gated)
+        body = copy.deepcopy(api.get("/metadata/entities/orders").get_json())
+        body["fields"].append({"name": "number", "type": "autoIncrement"})
+        job_id = api.put("/metadata/entities/orders", json=body).get_json()["refactoring"]["jobId"]
+        assert reached.wait(20)
+        assert api.put(f"/status/jobs/{job_id}/stop").get_json()["status"] == "STOPPING"
+        released.set()
+        assert wait_for_job(api, job_id, ("STOPPED",))["recordsProcessed"] == 20
+        assert api.put(f"/data/orders/{ids[30]}", json={"title": "updated"}).get_json()["number"] is None
+        assert create(api, "orders", {"title": "late"})["number"] == 41
+        assert api.put(f"/status/jobs/{job_id}/resume").status_code == 200
+        assert wait_for_job(api, job_id, ("FINISHED",))["hasErrors"] is False
+        records = api.get("/data/orders?_size=100&_sortField=id&_sortType=asc").get_json()["items"]
+        assert [r["number"] for r in records] == list(range(1, 42))
+        assert records[30]["title"] == "updated"
+    finally:
+        drop_embedded(app.config["RUNTIME"].mongodb_db)
 
 
 def test_openapi_describes_the_number_types(api: Api):
