@@ -61,10 +61,17 @@ def _is_nan(value: Any) -> bool:
 
 def _when_decimal(exact: Callable[[list[Any]], Any], upstream: Callable[[list[Any]], Any]) -> Callable[[Any], Any]:
     def accumulate(values: Any) -> Any:
-        if isinstance(values, list) and any(type(v) is Decimal128 for v in _flat(values)):
-            return exact(values)
-        return upstream(values)
+        return exact(values) if isinstance(values, list) and _holds_decimal(values) else upstream(values)
     return accumulate
+
+
+def _holds_decimal(values: list[Any]) -> bool:
+    """Whether a Decimal128 is among the values or in an array among them (one pass, nothing copied)."""
+    for v in values:
+        kind = type(v)
+        if kind is Decimal128 or (kind is list and any(type(x) is Decimal128 for x in v)):
+            return True
+    return False
 
 
 def _flat(values: list[Any]) -> list[Any]:
