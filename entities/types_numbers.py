@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 # --- bigNumber ---------------------------------------------------------------------------------
 
 MAX_DIGITS = 34  # what a Decimal128 holds exactly
+MAX_TEXT = 1000  # longer text is refused before it is parsed (leading and trailing zeros are all it could add)
 _NUMBER_TEXT = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
 _ROUNDING = {"truncate": ROUND_DOWN}  # any other extraDecimals rounds half up
 
@@ -53,6 +54,8 @@ def exact_decimal(value: Any) -> Decimal:
     if isinstance(value, int):
         return Decimal(value)
     text = value.strip() if isinstance(value, str) else getattr(value, "text", None) or repr(value)
+    if len(text) > MAX_TEXT:
+        raise FieldInvalid(f"A number is at most {MAX_TEXT} characters long")
     if not _NUMBER_TEXT.match(text):
         raise FieldInvalid(f"'{value}' is not a number")
     return Decimal(text)
@@ -165,12 +168,15 @@ _UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms"
 _DURATION = re.compile(r"^(?:([0-9]+)\s*d)?\s*(?:([0-9]+)\s*h)?\s*(?:([0-9]+)\s*m)?\s*(?:([0-9]+)\s*s)?\s*"
                        r"(?:([0-9]+)\s*ms)?$", re.IGNORECASE)
 _MILLIS = re.compile(r"^[0-9]+$")
+MAX_DURATION_TEXT = 100  # past any duration a 64-bit count of milliseconds holds (and the digits int() reads)
 DURATION_HINT = "milliseconds or a duration like 1d 2h 3m 4s"
 
 
 def duration_millis(text: str) -> int:
     """``4h 30m`` → 16200000; plain digits are milliseconds. ``FieldInvalid`` for anything else."""
     raw = text.strip()
+    if len(raw) > MAX_DURATION_TEXT:
+        raise FieldInvalid(f"A duration is at most {MAX_DURATION_TEXT} characters long")
     if _MILLIS.match(raw):
         return int(raw)
     found = _DURATION.match(raw)
