@@ -277,8 +277,8 @@ class AutoIncrementType(IntegerType):
         """Refused by ``check_field``."""
 
     def index_keys(self, path: str, field: Field, top_level: bool) -> list[tuple[str, str, bool]]:
-        """Its numbers are unique by construction: a plain index serves lookups and sorts (a unique one would refuse
-        the moves of a renumbering in between)."""
+        """Its numbers are unique by construction (``unique`` is accepted and changes nothing): a plain index serves
+        lookups and sorts (a unique one would refuse the moves of a renumbering in between)."""
         return [(path, f"idx_{path}", False)] if top_level else []
 
     def json_schema(self, field: Field, writing: bool) -> dict[str, Any] | None:
@@ -288,7 +288,7 @@ class AutoIncrementType(IntegerType):
 TYPES.update({t.name: t for t in [
     BigNumberType("bigNumber", "number", NO_LIKE, NUMERIC_ACC),
     TimeDurationType("timeDuration", "number", NO_LIKE, NUMERIC_ACC),
-    AutoIncrementType("autoIncrement", "number", NO_LIKE, NUMERIC_ACC, writable=False),
+    AutoIncrementType("autoIncrement", "number", NO_LIKE, NUMERIC_ACC, unique_allowed=True, writable=False),
 ]})
 # big-number, time-duration and auto-increment are found by spelling; "duration" is the platform's metadata name
 TYPE_ALIASES.update({"duration": "timeDuration"})

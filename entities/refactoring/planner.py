@@ -84,7 +84,7 @@ def _walk(olds: list[Field], news: list[Field], old_prefix: str, new_prefix: str
                    else "a list of at most one item becomes its item; longer lists cannot be converted")
             changes.append(Change("multiplicity", path, f"{'one → many' if nf.many else 'many → one'}: {how}",
                                   _exists(old_path)))
-        if nf.unique and not of.unique:
+        if nf.unique and not of.unique and not nf.type.numbered:  # numbers are unique by construction
             changes.append(Change("unique", path, "new unique rule: existing values are checked for duplicates",
                                   _exists(old_path)))
         if of.is_nested:

@@ -371,6 +371,17 @@ def test_auto_increment_definition_errors_are_400(api: Api, flags: dict[str, Any
     assert response.get_json()["errors"][0]["field"].startswith("fields[1].")
 
 
+def test_auto_increment_is_unique_by_nature(tickets: Api):
+    """``unique`` is accepted and changes nothing: no duplicates check, no refactoring of the stored records."""
+    create(tickets, "tickets", {"title": "a"})
+    body = copy.deepcopy(tickets.get("/metadata/entities/tickets").get_json())
+    body["fields"][1]["unique"] = True
+    response = tickets.put("/metadata/entities/tickets", json=body)
+    assert response.status_code == 200, response.get_json()
+    assert "refactoring" not in response.get_json()
+    assert create(tickets, "tickets", {"title": "b"})["number"] == 2
+
+
 def test_auto_increment_is_not_allowed_inside_a_nested_group(api: Api):
     response = api.put("/metadata/entities/bad", json={"name": "bad", "fields": [
         {"name": "lines", "type": "nestedFields", "nestedFields": [{"name": "n", "type": "auto-increment"}]}]})
