@@ -207,7 +207,7 @@ class TimeDurationType(FieldType):
         elif isinstance(value, float) and value.is_integer():
             millis = int(value)
         else:
-            raise FieldInvalid(f"Must be a duration in {DURATION_HINT}")
+            raise FieldInvalid(f"Must be {DURATION_HINT}")
         if millis < 0:
             raise FieldInvalid("A duration cannot be negative")
         if millis > _INT64:
@@ -218,13 +218,14 @@ class TimeDurationType(FieldType):
         return self.load(raw, field)
 
     def text(self, stored: Any, field: Field) -> str:
-        return "" if stored is None else duration_text(int(stored))
+        return "" if stored is None else self.cell_out(stored, field)
 
     def cell_in(self, text: str, field: Field) -> Any:
         return text.strip()
 
     def cell_out(self, stored: Any, field: Field) -> str:
-        return duration_text(int(stored))
+        """The ``1d 2h`` form; a value stored as text (a calculated field's) as it is."""
+        return duration_text(stored) if isinstance(stored, int) else str(stored)
 
     def json_schema(self, field: Field, writing: bool) -> dict[str, Any] | None:
         millis = {"type": "integer", "format": "int64", "minimum": 0, "description": "milliseconds",

@@ -165,6 +165,7 @@ TASKS = {"name": "tasks", "recordLabel": "#{title}", "fields": [
     {"name": "title", "type": "text"},
     {"name": "spent", "type": "timeDuration"},
     {"name": "planned", "type": "duration", "defaultValue": "1h"},
+    {"name": "echo", "type": "timeDuration", "calculated": "#{spent}"},  # a calculated value is stored as its text
 ]}
 
 
@@ -225,8 +226,10 @@ def test_durations_in_csv(tasks: Api):
     assert job["results"]["rowsImported"] == 3 and job["results"]["rowsWithErrors"] == 1, job
     records = {r["title"]: r["spent"] for r in tasks.get("/data/tasks").get_json()["items"]}
     assert records == {"r1": 16200000, "r2": 5000, "r3": 0}
-    _, rows = run_export(tasks, "tasks", "_fields=title,spent&_sortField=title&_sortType=asc")
-    assert rows[1:] == [["r1", "4h 30m"], ["r2", "5s"], ["r3", "0s"]]
+    _, rows = run_export(tasks, "tasks", "_fields=title,spent,echo&_sortField=title&_sortType=asc")
+    assert rows[1:] == [["r1", "4h 30m", "4h 30m"], ["r2", "5s", "5s"], ["r3", "0s", "0s"]]
+    plain = tasks.get("/data/tasks?title=r1&_format=plainText").get_json()["items"][0]
+    assert (plain["spent"], plain["echo"]) == ("4h 30m", "4h 30m")
 
 
 def test_duration_definition_errors_are_400(api: Api):
