@@ -113,10 +113,16 @@ def _check_big_range(number: Decimal, field: Field) -> None:
         return
     rules = field.type_rules
     low, high = rules.get("min"), rules.get("max")
-    if low is not None and number < exact_decimal(low):
+    if low is not None and number < _rule_number(low):
         raise FieldInvalid(f"Must be greater than or equal to {low}")
-    if high is not None and number > exact_decimal(high):
+    if high is not None and number > _rule_number(high):
         raise FieldInvalid(f"Must be less than or equal to {high}")
+
+
+def _rule_number(value: int | float) -> Decimal:
+    """A ``min``/``max`` of the definition (a JSON number) as the float it is stored as, whatever text it was
+    written with: the same bound in every process, before and after the definition is read back."""
+    return Decimal(value) if isinstance(value, int) else Decimal(repr(float(value)))
 
 
 @dataclass(frozen=True)

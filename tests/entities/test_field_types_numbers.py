@@ -159,6 +159,18 @@ def test_big_number_definition_errors_are_400(api: Api):
     assert create(api, "good", {})["a"] == "1.5"
 
 
+def test_min_and_max_bound_as_the_numbers_the_definition_keeps(api: Api):
+    """A bound written with more digits than a float holds is the float the stored definition keeps, in every
+    process and on every store (not the text the request carried)."""
+    body = ('{"name": "bounds", "fields": [{"name": "a", "type": "bigNumber", '
+            '"typeRules": {"max": 0.10000000000000000001}}]}')
+    assert api.put("/metadata/entities/bounds", data=body, content_type="application/json").status_code == 200
+    refused = api.post("/data/bounds", json={"a": "0.10000000000000000001"})
+    assert refused.status_code == 400
+    assert refused.get_json()["errors"][0]["message"] == "Must be less than or equal to 0.1"
+    assert create(api, "bounds", {"a": "0.1"})["a"] == "0.1"
+
+
 # --- timeDuration ------------------------------------------------------------------------------
 
 TASKS = {"name": "tasks", "recordLabel": "#{title}", "fields": [
