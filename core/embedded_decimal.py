@@ -10,7 +10,9 @@ beside an int or a float raises), its ``$sum`` adds them in Python's default 28-
 * ``$sum`` and ``$avg`` compute in Decimal128's own arithmetic (34 significant digits) and answer a Decimal128, as
   MongoDB does; ``$min`` and ``$max`` pick by that comparison.
 
-Values without a Decimal128 take mongomock's own paths, unchanged (tests/runtime/test_embedded_decimal.py).
+Values without a Decimal128 take mongomock's own paths, unchanged (tests/runtime/test_embedded_decimal.py). On a
+MongoDB server the patch is installed too: mongomock's filter still evaluates conditions in the process (permission
+``when`` rules, listener conditions), which must compare as the server does.
 """
 
 from __future__ import annotations
@@ -25,9 +27,15 @@ from bson.decimal128 import Decimal128, create_decimal128_context
 
 _ARITHMETIC = create_decimal128_context()  # MongoDB's: 34 digits, rounded half even past them
 _ARITHMETIC.traps[decimal.Inexact] = False
+_installed = False
 
 
 def install(replace: Callable[[Any, str, Any], None]) -> None:
+    """Patch mongomock once per process (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
     from mongomock_ng import aggregate, filtering
 
     upstream_compare = filtering.bson_compare

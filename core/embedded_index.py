@@ -96,6 +96,14 @@ def install() -> None:
     _installed = True
 
 
+def install_exact_decimals() -> None:
+    """Only the Decimal128 patch (``core.embedded_decimal``), for a process on a MongoDB server: mongomock's filter
+    evaluates conditions there too (permission rules, listener conditions)."""
+    from core import embedded_decimal
+
+    embedded_decimal.install(_replace)
+
+
 # --- filters that name _id or an indexed field ----------------------------------------------------
 
 def _patch_iter_documents(mc: Any) -> None:

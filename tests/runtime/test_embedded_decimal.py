@@ -3,7 +3,11 @@ mongomock's own paths compare through floats, add in 28 digits, or refuse; other
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,3 +78,17 @@ def test_groups_keyed_by_decimals_and_plain_values_are_left_to_mongomock(col: An
     patched = list(col.aggregate(pipeline))
     with embedded_index.upstream():
         assert list(col.aggregate(pipeline)) == patched == [{"_id": 1, "s": 7.5, "a": 2.5, "lo": 1, "hi": 4}]
+
+
+def test_a_process_on_a_mongodb_server_evaluates_conditions_on_decimals_exactly():
+    """Permission rules and listener conditions run mongomock's filter in the process whatever the store: connecting
+    to a server installs the Decimal128 comparison too (a fresh process: no embedded store patched it before)."""
+    script = ("from bson.decimal128 import Decimal128 as D\n"
+              "from mongomock_ng.filtering import filter_applies\n"
+              "from core.storage import connect\n"
+              "connect('mongodb://127.0.0.1:9/none', 'none', timeout_ms=100)\n"
+              f"print(filter_applies({{'v': {{'$gt': D('{NEAR[0]}')}}}}, {{'v': D('{NEAR[1]}')}}),"
+              " filter_applies({'v': {'$gt': 2}}, {'v': D('2.5')}))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert done.stdout.split() == ["True", "True"], done.stderr
