@@ -18,7 +18,8 @@ for every document it hands out. This module patches it, once per process, in fi
   with the next value of a process-wide clock, so ``write_stamp`` tells a reader whether anything changed
   since it last looked (``core.storage.Store.read_cached``).
 
-Every patched path returns what mongomock's own path returns (tests/support compares them).
+Every patched path returns what mongomock's own path returns (tests/support compares them). One patch corrects it
+instead: Decimal128 values are compared and aggregated exactly, as MongoDB does (``core.embedded_decimal``).
 """
 
 from __future__ import annotations
@@ -88,10 +89,19 @@ def install() -> None:
     _patch_iter_documents(mc)
     _patch_cursor(mc)
     _patch_store(mc)
-    from core import embedded_aggregate
+    from core import embedded_aggregate, embedded_decimal
 
     embedded_aggregate.install(_replace)
+    embedded_decimal.install(_replace)
     _installed = True
+
+
+def install_exact_decimals() -> None:
+    """Only the Decimal128 patch (``core.embedded_decimal``), for a process on a MongoDB server: mongomock's filter
+    evaluates conditions there too (permission rules, listener conditions)."""
+    from core import embedded_decimal
+
+    embedded_decimal.install(_replace)
 
 
 # --- filters that name _id or an indexed field ----------------------------------------------------

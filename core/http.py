@@ -37,11 +37,33 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number (numbers must be finite)")
 
 
+class JsonFloat(float):
+    """A JSON number with more significant digits than a float keeps: the float, and in ``text`` the number as the
+    body wrote it (a field that stores exact decimals reads that)."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> JsonFloat:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
+_SIGNIFICANT = re.compile(r"[1-9][0-9]*")  # from the first significant digit on (of the part before the exponent)
+
+
 def _finite_float(text: str) -> float:
-    """A JSON number with a fraction or an exponent; one too large for a float (``1e400``) would read as infinity."""
+    """A JSON number with a fraction or an exponent; one too large for a float (``1e400``) would read as infinity.
+    A float holds any number of 15 significant digits exactly as written; one with more keeps its text too."""
     number = float(text)
     if math.isinf(number):
         raise ValueError(f"the number {text[:40]} is too large")
+    if len(text) > 16:
+        mantissa = text.partition("e")[0].partition("E")[0].replace(".", "").replace("-", "")
+        digits = _SIGNIFICANT.search(mantissa)
+        if digits is not None and len(digits.group().rstrip("0")) > 15:
+            return JsonFloat(text)
     return number
 
 

@@ -314,15 +314,16 @@ def connect(uri: str | None, db_name: str, data_dir: str | None = None, fsync: s
             timeout_ms: int = 5000, **client_kwargs: Any) -> Store:
     """``data_dir`` keeps the embedded store in that folder (one per process); without it, it lives in memory.
     ``timeout_ms`` bounds how long an operation waits for an unreachable server (then ConnectionFailure)."""
+    from core import embedded_index
+
     if uri:
+        embedded_index.install_exact_decimals()
         client_kwargs.setdefault("serverSelectionTimeoutMS", timeout_ms)
         client_kwargs.setdefault("connectTimeoutMS", timeout_ms)
         client = pymongo.MongoClient(uri, tz_aware=False, **client_kwargs)
         return Store(client[db_name], embedded=False, client=client)
     global _embedded_client, _embedded_journal
     import mongomock_ng
-
-    from core import embedded_index
 
     embedded_index.install()
     embedded_query.install()

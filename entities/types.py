@@ -131,6 +131,8 @@ class FieldType:
     importable: ClassVar[bool] = True  # an import writes it (read-only stamps and files are skipped)
     like_digits: ClassVar[bool] = False  # like() text keeps only digits (phone)
     holds_files: ClassVar[bool] = False  # its values are stored files (kept while referenced)
+    numbered: ClassVar[bool] = False  # the runtime gives every new record the next number (autoIncrement)
+    totals_keep_type: ClassVar[bool] = False  # aggregate sum() and avg() read as this type, not a plain number
     groups_by_key: ClassVar[bool] = False  # aggregate groups on the reference key, keeping the whole value
     sub_keys: ClassVar[tuple[str, ...]] = ()  # sub-fields every value carries (id, label, name), for aggregate
     # the text a value with markup shows (html): filters and global search compare it, not the stored value
@@ -182,10 +184,6 @@ class FieldType:
     def check_field(self, field: Field, path: str, errors: Errors) -> None:
         """Type-specific checks of a parsed field's options (multiplicity, required, default, calculated)."""
 
-    def json_schema(self, field: Field) -> dict[str, Any]:
-        """The JSON Schema of one value (with an ``example``) for a type the OpenAPI document does not describe
-        itself; ``{}`` says nothing."""
-        return {}
 
     def check_default(self, value: Any, field: Field) -> None:
         self.load(value, field)
@@ -214,6 +212,11 @@ class FieldType:
     def cell_out(self, stored: Any, field: Field) -> str:
         """The CSV text of one (non-None) stored value."""
         return str(stored)
+
+    def json_schema(self, field: Field, writing: bool) -> dict[str, Any] | None:
+        """The OpenAPI schema of one value read (or, ``writing``, sent), with an ``example``, when the type gives
+        its own; None: the document derives it from the type's name and family."""
+        return None
 
 
 # --- text family -------------------------------------------------------------------------------
@@ -433,6 +436,13 @@ class IntegerType(FieldType):
         return str(int(stored))
 
 
+def check_extra_decimals(rules: dict[str, Any], path: str, errors: Errors) -> None:
+    mode = rules.get("extraDecimals")
+    if mode is not None and mode not in EXTRA_DECIMALS:
+        errors.append(rule_error(f"{path}.extraDecimals", f"extraDecimals is one of {', '.join(EXTRA_DECIMALS)}",
+                                 mode))
+
+
 def stored_decimal(rounded: float, was_integer: bool) -> int | float:
     """What a decimal field stores for a number rounded to its decimals: an integer given as one stays one while
     the store can hold it (64 bits); past that it is the float it rounds to."""
@@ -477,10 +487,7 @@ class DecimalType(FieldType):
         return stored_decimal(limited, isinstance(value, int))
 
     def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
-        mode = rules.get("extraDecimals")
-        if mode is not None and mode not in EXTRA_DECIMALS:
-            errors.append(rule_error(f"{path}.extraDecimals", f"extraDecimals is one of {', '.join(EXTRA_DECIMALS)}",
-                                     mode))
+        check_extra_decimals(rules, path, errors)
 
     def parse_filter(self, raw: str, field: Field) -> Any:
         try:
@@ -978,3 +985,4 @@ def plain_number(value: float | int) -> str:
 
 
 import entities.types_dates  # noqa: E402,F401  (registers its types)
+from entities import types_numbers  # noqa: E402, F401  (bigNumber, timeDuration, autoIncrement)

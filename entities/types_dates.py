@@ -51,7 +51,7 @@ class TextDateType(DateType):
             raise FieldInvalid(f"Must be a date in the format {self.label}") from None
         return parsed.strftime(self.fmt.replace("%Y", f"{parsed.year:04d}"))  # strftime drops a short year's zeros
 
-    def json_schema(self, field: Field) -> dict[str, Any]:
+    def json_schema(self, field: Field, writing: bool = False) -> dict[str, Any]:
         return {"type": "string", "pattern": self.pattern, "description": self.label, "example": self.example}
 
 
@@ -124,7 +124,7 @@ class MaskedTextType(TextType):
     def cell_out(self, stored: Any, field: Field) -> str:
         return str(self.dump(stored, field))
 
-    def json_schema(self, field: Field) -> dict[str, Any]:
+    def json_schema(self, field: Field, writing: bool = False) -> dict[str, Any]:
         mask = str(field.type_rules.get("mask") or "")
         shown = {slot: iter(chars * len(mask)) for slot, chars in _SLOT_EXAMPLES.items()}
         example = "".join(next(shown[m]) if m in shown else m for m in mask)
@@ -201,7 +201,7 @@ class RankType(FieldType):
         """Always indexed: a create reads the highest rank."""
         return [(path, f"unique_{path}" if field.unique else f"idx_{path}", field.unique)]
 
-    def json_schema(self, field: Field) -> dict[str, Any]:
+    def json_schema(self, field: Field, writing: bool = False) -> dict[str, Any]:
         return {"type": "string", "pattern": "^[0-9a-z]+$", "maxLength": MAX_RANK_LENGTH, "example": RANK_FIRST,
                 "description": "compared as text; set after the highest rank when a record is created without one"}
 

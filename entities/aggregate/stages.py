@@ -162,7 +162,10 @@ def _accumulator(ctx: StageContext, name: str, spec: Any) -> tuple[dict[str, Any
         options = ", ".join(f"{a}()" for a in sorted(allowed)) or "none"
         raise ctx.error(f"'{name}': {op}() is not allowed on '{arg}' ({r.slot.describe()}){hint}; "
                         f"allowed: {options}")
-    slot = Slot(synthetic_field(name, NUMBER_TYPE)) if op in ("sum", "avg") else r.slot
+    if op in ("sum", "avg"):
+        slot = Slot(synthetic_field(name, r.slot.type if r.slot.type.totals_keep_type else NUMBER_TYPE))
+    else:
+        slot = r.slot
     return {f"${op}": f"${r.mongo_path}"}, slot
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
+from bson.decimal128 import Decimal128
 
 from core.errors import BadRequest
 from core.ids import parse_object_id
@@ -150,7 +151,7 @@ def _check_scalar(value: Any) -> Any:
         raise FieldInvalid("Must be a finite number")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
         raise FieldInvalid("Number out of range")
-    if not isinstance(value, str | int | float | bool | ObjectId):
+    if not isinstance(value, str | int | float | bool | ObjectId | Decimal128):
         raise FieldInvalid("Not a valid filter value")
     return value
 

@@ -16,7 +16,7 @@ Nothing outside this package writes a ``data.*`` collection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 from bson import ObjectId
@@ -27,12 +27,13 @@ from core.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFail
 from core.ids import parse_object_id
 from core.storage import Store, refused_as_duplicates
 from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
-from entities.metadata import Entity
+from entities.metadata import Entity, Field
+from entities.records.counters import NumberSource
 from entities.records.events import AfterCommit, Authorizer, EventKind, LinkFilter, LinkScope, Operation, RecordEvent
 from entities.records.outbox import clear_outboxes, outbox_entries, outbox_items, pack
 from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade, written_under
 from entities.records.user_refs import has_write_stamps, stamp_users
-from entities.records.validation import RecordValidator, compact
+from entities.records.validation import RecordValidator, compact, derive
 from entities.registry import Registry, data_collection_name
 from entities.visible_text import set_visible_text, text_updates
 
@@ -61,6 +62,7 @@ class RecordLifecycle:
         self.registry = registry
         self.history = history
         self.validator = RecordValidator(store, registry)
+        self.counters = self.validator.counters  # autoIncrement numbers (a refactoring takes some ahead)
         self.authorizers: list[Authorizer] = []
         self.after_commit: list[AfterCommit] = []
         self.link_scope: LinkScope | None = None  # which records a caller's relationships may be resolved to
@@ -167,6 +169,7 @@ class RecordLifecycle:
         created = self.history.creations(entity, ctx)
         direct = self.history.direct
         links = self._links(entity, None, ctx)
+        numbers = self.validator.counters.source(entity, len(items) - len(earlier))  # one $inc for the batch
         with self.validator.batch():
             for i, (record_id, body) in enumerate(items):
                 if record_id in earlier:
@@ -174,7 +177,7 @@ class RecordLifecycle:
                     continue
                 try:
                     doc = self.validator.build_new(entity, body, record_id, ctx.user_id, links,
-                                                   defaults=ctx.set_defaults)
+                                                   defaults=ctx.set_defaults, numbers=numbers)
                     stamp_users(entity, doc, ctx, None)
                     set_visible_text(entity, doc)
                     for authorizer in authorizers:
@@ -363,20 +366,31 @@ class RecordLifecycle:
     # --- refactoring -----------------------------------------------------------------------------
 
     def refactor(self, entity: Entity, oid: ObjectId, ctx: WriteContext, to: int,
-                 errors: Collector | None = None) -> bool:
-        """Rewrite one record stored before metadata version ``to`` in the current definition (with history).
+                 errors: Collector | None = None, numbered: Sequence[Field] = (),
+                 numbers: NumberSource | None = None) -> bool:
+        """Rewrite one record stored before metadata version ``to`` in the current definition (with history),
+        giving the ``numbered`` fields it has no value for their number from ``numbers`` (also when the record was
+        converted already, by a write made before the refactoring reached it).
 
         False when it was already converted (by an earlier run or a concurrent write) or is gone."""
         raw = self.collection(entity).find_one({"_id": oid}, {OUTBOX_FIELD: 0})
-        if raw is None or raw.get(VERSION_KEY, 0) >= to:
+        if raw is None or (raw.get(VERSION_KEY, 0) >= to and all(raw.get(f.name) is not None for f in numbered)):
             return False
         if errors is not None:
             upgrade(entity, dict(raw), errors)
+        given: dict[str, int] = {}  # taken once, whatever the compare-and-set retries
 
         def apply(current: dict[str, Any]) -> dict[str, Any]:
-            if current.get(UPGRADED_KEY) is None or current[UPGRADED_KEY] >= to:
+            lacking = [f for f in numbered if current.get(f.name) is None]
+            if (current.get(UPGRADED_KEY) is None or current[UPGRADED_KEY] >= to) and not lacking:
                 raise _AlreadyDone()
-            return current
+            if not lacking or numbers is None:
+                return current
+            doc = dict(current)
+            for f in lacking:
+                doc[f.name] = given.setdefault(f.name, numbers(f))
+            derive(entity, doc)  # a calculated value or the label may show the number
+            return doc
         try:
             self.write(entity, oid, apply, ctx, kind="RECORD_REFACTORED")
         except (_AlreadyDone, NotFound):

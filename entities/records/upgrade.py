@@ -109,7 +109,7 @@ def migrate_fields(old_fields: list[Field], new_fields: list[Field], values: dic
                     out[nf.name] = default
             continue
         value = values.get(of.name)
-        if value is None:
+        if value is None or renumbered(of, nf):  # numbered afresh by the refactoring job (entities.refactoring)
             continue
         converted = convert(of, nf, value, run, prefix + nf.name)
         if converted is not None:
@@ -146,6 +146,11 @@ def convert(of: Field, nf: Field, value: Any, run: _Run, path: str) -> Any:
         _error(run, path, of, value, f"has {len(converted)} values; only lists of at most one become a single value")
         return None
     return converted[0] if converted else None
+
+
+def renumbered(of: Field, nf: Field) -> bool:
+    """A field that becomes autoIncrement: its old values give way to numbers."""
+    return nf.type.numbered and not of.type.numbered
 
 
 def same_kind(of: Field, nf: Field) -> bool:

@@ -23,6 +23,7 @@ from entities.history.recorder import OUTBOX_FIELD, now_ms
 from entities.metadata import Entity, Field, lookup_problem
 from entities.query import map_filter
 from entities.query.values import problem_of
+from entities.records.counters import Counters, NumberSource
 from entities.records.events import LinkFilter
 from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, load_fast, schema_for
@@ -54,6 +55,7 @@ class RecordValidator:
     def __init__(self, store: Store, registry: Registry):
         self.store = store
         self.registry = registry  # the entities relationships point at (lookup fields, filters)
+        self.counters = Counters(store)  # the numbers of autoIncrement fields
 
     def _collection(self, entity: Entity) -> Any:
         return self.store.collection(data_collection_name(entity.name))
@@ -114,9 +116,10 @@ class RecordValidator:
     def _finish(self, entity: Entity, doc: dict[str, Any], created: bool, errors: list[dict[str, Any]],
                 touched: Iterable[str] | None = None, uploader: str | None = None,
                 links: LinkFilter | None = None, current: dict[str, Any] | None = None,
-                defaults: bool = True) -> None:
+                defaults: bool = True, numbers: NumberSource | None = None) -> None:
         """Defaults (on create, unless ``defaults`` is False), required checks, relationships, nested labels,
-        calculated values, record label.
+        numbers of autoIncrement fields (on create, from ``numbers``, else the field's counter), calculated values,
+        record label.
 
         Only the relationships in ``touched`` (all on create) are resolved: a link an update leaves out is kept
         as stored, even one left dangling by the delete of its record; ``current``: the stored record an update
@@ -146,13 +149,15 @@ class RecordValidator:
                 items = doc[f.name] if f.many else [doc[f.name]]
                 for item in items:
                     _finish_nested(f, item)
-        for f in plan.calculated:
-            doc[f.name] = f.calculated.render(lambda p: path_text(entity, doc, p)) or None  # type: ignore[union-attr]
+        if created and plan.numbered and not errors:  # before calculated values and the label, which may show it
+            take = numbers or self.counters.source(entity)
+            for f in plan.numbered:
+                doc[f.name] = take(f)
+        derive(entity, doc)
         for f in plan.required:
             value = doc.get(f.name)
             if value is None or value == [] or value == "":
                 errors.append(field_error(f.name, "required", "This field is required", f.label))
-        doc["label"] = compute_label(entity, doc)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -362,10 +367,11 @@ class RecordValidator:
 
     def build_new(self, entity: Entity, body: Any, record_id: ObjectId | None = None,
                   uploader: str | None = None, links: LinkFilter | None = None,
-                  defaults: bool = True) -> dict[str, Any]:
+                  defaults: bool = True, numbers: NumberSource | None = None) -> dict[str, Any]:
         """Validate a create body (a REST body or ``Loaded``) into a stored document (not yet written);
         ``record_id`` presets its id; ``links`` limits the records relationships may point at; ``defaults``
-        False leaves the fields the body does not give without their default values."""
+        False leaves the fields the body does not give without their default values; ``numbers`` gives the
+        numbers of autoIncrement fields (a batch's, taken together)."""
         if isinstance(body, Loaded):
             loaded = values = body.values  # field names only, in field order
         else:
@@ -380,7 +386,8 @@ class RecordValidator:
         doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None,
                                VERSION_KEY: entity.version, **values}
         errors: list[dict[str, Any]] = []
-        self._finish(entity, doc, created=True, errors=errors, uploader=uploader, links=links, defaults=defaults)
+        self._finish(entity, doc, created=True, errors=errors, uploader=uploader, links=links, defaults=defaults,
+                     numbers=numbers)
         self._check_unique(entity, doc, loaded.keys(), None, errors)
         if errors:
             raise ValidationFailed(errors)
@@ -406,6 +413,13 @@ class RecordValidator:
         if errors:
             raise ValidationFailed(errors)
         return doc
+
+
+def derive(entity: Entity, doc: dict[str, Any]) -> None:
+    """The values a record's other values make: its calculated fields, then its label."""
+    for f in entity.derived("_finish_plan", _finish_plan).calculated:
+        doc[f.name] = f.calculated.render(lambda p: path_text(entity, doc, p)) or None  # type: ignore[union-attr]
+    doc["label"] = compute_label(entity, doc)
 
 
 def _unchanged_read_only_dropped(entity: Entity, current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -474,6 +488,7 @@ class _FinishPlan:
     resolved: list[Field]  # nested groups and types that resolve a value against the store
     nested: list[Field]
     calculated: list[Field]
+    numbered: list[Field]  # autoIncrement: numbered on create
     required: list[Field]
     unique: dict[str, Field]  # by name (``_check_unique``)
 
@@ -486,7 +501,7 @@ def _finish_plan(entity: Entity) -> _FinishPlan:
                 or f.type.missing_value() is not None or f.type.sequenced],
         resolved=[f for f in fields if f.is_nested or type(f.type).resolve is not FieldType.resolve],
         nested=[f for f in fields if f.is_nested], calculated=[f for f in fields if f.calculated is not None],
-        required=[f for f in fields if f.required],
+        numbered=[f for f in fields if f.type.numbered], required=[f for f in fields if f.required],
         unique={f.name: f for f in fields if f.unique})
 
 

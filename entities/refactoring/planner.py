@@ -11,14 +11,14 @@ from typing import Any
 
 from core.errors import ValidationFailed, field_error
 from entities.metadata import Entity, Field
-from entities.records.upgrade import match_old, same_kind
+from entities.records.upgrade import match_old, renumbered, same_kind
 
 UNSUPPORTED = ("relationship", "file", "nestedFields")
 
 
 @dataclass
 class Change:
-    kind: str  # rename | convert | multiplicity | remove | default | unique | label
+    kind: str  # rename | convert | multiplicity | remove | default | number | unique | label
     field: str | None  # path in the new definition (the old one for ``remove``)
     description: str
     count_filter: dict[str, Any]  # the stored records this change touches (old field names)
@@ -56,7 +56,9 @@ def _walk(olds: list[Field], news: list[Field], old_prefix: str, new_prefix: str
         of = match_old(olds, nf)
         path = new_prefix + nf.name
         if of is None:
-            if top and nf.default is not None:
+            if top and nf.type.numbered:
+                changes.append(Change("number", path, "records are numbered in the order they were created", {}))
+            elif top and nf.default is not None:
                 changes.append(Change("default", path, f"new field filled with its default value {nf.default!r}",
                                       {"$or": [{nf.name: {"$exists": False}}, {nf.name: None}]}))
             continue
@@ -70,6 +72,10 @@ def _walk(olds: list[Field], news: list[Field], old_prefix: str, new_prefix: str
             errors.append(field_error(path, "invalid", f"A {of.type.name} field cannot become a {nf.type.name}"
                                       + (f" of '{nf.target}'" if nf.target else ""), nf.label))
             continue
+        if renumbered(of, nf):
+            changes.append(Change("number", path, f"values of the {of.type.name} field are replaced by numbers given "
+                                  "in the order the records were created", {}))
+            continue
         if not of.is_nested and not same_kind(of, nf):
             changes.append(Change("convert", path, f"values converted from {of.type.name} to {nf.type.name}",
                                   _exists(old_path)))
@@ -78,7 +84,7 @@ def _walk(olds: list[Field], news: list[Field], old_prefix: str, new_prefix: str
                    else "a list of at most one item becomes its item; longer lists cannot be converted")
             changes.append(Change("multiplicity", path, f"{'one → many' if nf.many else 'many → one'}: {how}",
                                   _exists(old_path)))
-        if nf.unique and not of.unique:
+        if nf.unique and not of.unique and not nf.type.numbered:  # numbers are unique by construction
             changes.append(Change("unique", path, "new unique rule: existing values are checked for duplicates",
                                   _exists(old_path)))
         if of.is_nested:
@@ -87,3 +93,13 @@ def _walk(olds: list[Field], news: list[Field], old_prefix: str, new_prefix: str
         if of.name not in matched:
             changes.append(Change("remove", old_prefix + of.name, "values are removed from every record",
                                   _exists(old_prefix + of.name)))
+
+
+def numbered_fields(old: Entity, new: Entity) -> list[Field]:
+    """The fields of ``new`` whose records a refactoring from ``old`` numbers (``number`` changes)."""
+    out = []
+    for f in new.fields:
+        of = match_old(old.fields, f)
+        if f.type.numbered and (of is None or renumbered(of, f)):
+            out.append(f)
+    return out

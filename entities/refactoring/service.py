@@ -62,10 +62,13 @@ def put_definition(svc: Any, name: str, body: Any, dry_run: bool = False, on_err
                        errors=[{"field": e.field, "fieldLabel": e.field, "code": "conversion", "message": e.reason,
                                 "additionalInfo": {"recordId": str(e.record_id), "oldValue": e.old_value}}
                                for e in errors.first], conversionErrorsCount=errors.count)
+    data: dict[str, Any] = {"entityName": name, "to": step.to}
+    reserved = _reserve_numbers(svc, new_entity, changes, col)
+    if reserved:
+        data["numbers"] = reserved
     registry.save(raw, name=name, prepared=prepared, refactoring={"old": old_raw, "onError": on_error})
     out = registry.definition(name)
-    job = svc.jobs.submit("REFACTORING", f"Refactoring {name} to version {step.to}",
-                          {"entityName": name, "to": step.to}, user or {})
+    job = svc.jobs.submit("REFACTORING", f"Refactoring {name} to version {step.to}", data, user or {})
     out["refactoring"] = {**svc.jobs.job_link(job), "changes": planned}
     _refresh_copies(svc, name, refreshes, user)
     _refresh_referrers(svc, name, copies, user)
@@ -109,6 +112,19 @@ def _refresh_copies(svc: Any, name: str, refreshes: list[tuple[Change, int]], us
             svc.jobs.submit(CASCADE_UPDATE, f"Copy {change.extra['copied']} into {name}.{change.field}",
                             {"entityName": name, "fieldPath": change.field,
                              "targetEntity": change.extra["targetEntity"], "targetId": None}, user or {})
+
+
+def _reserve_numbers(svc: Any, entity: Entity, changes: list[Change], col: Any) -> dict[str, list[int]]:
+    """For each field the refactoring numbers (``number`` changes), the numbers of the records stored now, taken
+    before the definition is saved: records created from then on are numbered after them, as they were created
+    after them. ``{field name: [first, last]}``, handed to the REFACTORING job."""
+    fields = [f for c in changes if c.kind == "number" and (f := entity.field(c.field or "")) is not None]
+    count = col.count_documents({}) if fields else 0
+    reserved = {}
+    for f in fields if count else []:
+        first = svc.records.counters.take(entity, f, count)
+        reserved[f.name] = [first, first + count - 1]
+    return reserved
 
 
 def _copied_parts(svc: Any, name: str) -> set[str]:

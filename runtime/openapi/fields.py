@@ -40,6 +40,9 @@ def example(f: Field, write: bool = False) -> Any:
 
 def _example_one(f: Field, write: bool = False) -> Any:
     name = f.type.name
+    own = f.type.json_schema(f, writing=False)
+    if own is not None:
+        return own.get("example")
     if name == "choice":
         names = f.choice_names()
         return names[0] if names else "value"
@@ -59,19 +62,23 @@ def _example_one(f: Field, write: bool = False) -> Any:
         return {"id": OBJECT_ID["example"], "name": "report.pdf"}
     if f.is_nested:
         return {inner.name: example(inner, write) for inner in f.nested if not read_only(inner)}
-    value = _SCALAR_EXAMPLES.get(name, f.type.json_schema(f).get("example", "value"))
+    value = _SCALAR_EXAMPLES.get(name, "value")
     if isinstance(value, str) and f.type.family == "text":
         max_len = f.type_rules.get("maxLength")
         value = value[:max_len] if max_len else value
     return value
 
 
+def _own_schema(f: Field, writing: bool) -> dict[str, Any] | None:
+    """The schema a type gives its values itself (``FieldType.json_schema``), without its example (``_describe``
+    adds the field's)."""
+    own = f.type.json_schema(f, writing)
+    return None if own is None else {k: v for k, v in own.items() if k != "example"}
+
+
 def _scalar(f: Field) -> dict[str, Any]:
     """The JSON type of one value of a non-nested field, with its rules (shared by both directions)."""
     name, rules = f.type.name, f.type_rules
-    own = f.type.json_schema(f)
-    if own:  # a type that describes itself (entities.types.FieldType.json_schema)
-        return own
     if f.type.family == "text":
         out: dict[str, Any] = {"type": "string"}
         if name in _TEXT_FORMATS:
@@ -133,6 +140,9 @@ def _read_one(f: Field) -> dict[str, Any]:
     if name == "file":
         return {"type": "object", "required": ["id"],
                 "properties": {"id": {"type": "string"}, "name": {"type": "string", "nullable": True}}}
+    own = _own_schema(f, writing=False)
+    if own is not None:
+        return own
     out = _scalar(f)
     if name == "phone":
         out = {"type": "string", "format": "phone"}  # rendered with separators, whatever was written
@@ -191,6 +201,9 @@ def _write_one(f: Field) -> dict[str, Any]:
                           {"type": "object", "required": ["name", "content"],
                            "properties": {"name": {"type": "string"}, "contentType": {"type": "string"},
                                           "content": {"type": "string", "format": "byte"}}}]}
+    own = _own_schema(f, writing=True)
+    if own is not None:
+        return own
     return _scalar(f)
 
 
