@@ -230,6 +230,10 @@ def _parse_field(raw: Any, index_path: str, errors: list[dict[str, Any]], entity
             errors.append(field_error(f"{index_path}.{flag}", "invalid", f"{flag} must be true or false"))
     if raw.get("unique") and not ftype.unique_allowed:
         errors.append(field_error(f"{index_path}.unique", "invalid", f"Type {ftype.name} cannot be unique"))
+    if raw.get("indexable") and not ftype.index_allowed:
+        errors.append(field_error(f"{index_path}.indexable", "invalid", f"Type {ftype.name} cannot be indexed"))
+    if multiplicity == "many" and not ftype.many_allowed:
+        errors.append(field_error(f"{index_path}.multiplicity", "invalid", f"Type {ftype.name} is single-valued"))
     f = Field(name=name, label=str(raw.get("label") or _humanize(name)), type=ftype, many=multiplicity == "many",
               required=bool(raw.get("required")), unique=bool(raw.get("unique")),
               indexable=bool(raw.get("indexable")), type_rules=rules, path=prefix + name,

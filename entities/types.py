@@ -135,6 +135,12 @@ class FieldType:
     sub_keys: ClassVar[tuple[str, ...]] = ()  # sub-fields every value carries (id, label, name), for aggregate
     # the text a value with markup shows (html): filters and global search compare it, not the stored value
     visible_text: ClassVar[Callable[[str], str] | None] = None
+    filter_key: ClassVar[str | None] = None  # filters and sorts read this sub-key of a value (dynamicChoice)
+    index_allowed: ClassVar[bool] = True  # a definition may ask for an index (``indexable``)
+    many_allowed: ClassVar[bool] = True  # a definition may make it multi-valued
+    index_kind: ClassVar[int | str] = 1  # the kind of its indexes: ascending, or "2dsphere" (geoPoint)
+    # a bare filter value is looked up among the targets (a group by id, name or label): ``named_ids``
+    finds_by_name: ClassVar[bool] = False
 
     @property
     def is_reference(self) -> bool:
@@ -151,6 +157,10 @@ class FieldType:
     def missing_value(self) -> Any:
         """How an unset single value reads (records, aggregate output)."""
         return None
+
+    def named_ids(self, values: list[Any]) -> list[Any]:
+        """The ids of the targets bare filter values name, for a type that ``finds_by_name``."""
+        raise NotImplementedError
 
     def stamp(self, created: bool) -> bool:
         """Whether the runtime sets this field to now on this write (created / modified dates)."""
@@ -960,3 +970,6 @@ def plain_number(value: float | int) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text or "0"
+
+
+from entities import types_refs  # noqa: E402, F401  # dynamicChoice, group and geoPoint register themselves

@@ -164,7 +164,7 @@ def _fields(entity: Entity, raw: str | None) -> tuple[list[str] | None, dict[str
             raise bad("_fields", f"unknown field '{path}'")
         chain = [s.key for s in target.chain]
         if target.whole is not None:
-            chain = chain[:target.whole]  # a copied field: the relationship value comes back whole
+            chain = chain[:target.whole]  # a copied field's relationship, a dynamic choice: the value comes back whole
         if target.field.type.is_reference or target.chain[-1].key == "id":
             chain = chain[:-1]  # a relationship, file or element id comes back whole
         keys.add(".".join(chain))

@@ -1,0 +1,162 @@
+"""The ``dynamicChoice``, ``group`` and ``geoPoint`` field types, through HTTP: what they accept and store, how they
+read, filter, sort, aggregate and travel through CSV, and what they refuse (platform-facts §3.2, §3.3, §5.3)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.conftest import Api, create, wait_for_job
+
+STATES = [{"label": "Alabama", "name": "AL"}, {"label": "Arizona", "name": "AZ"}]
+PLACES = {"name": "places", "label": "Places", "recordLabel": "#{name}", "history": True, "fields": [
+    {"name": "name", "type": "text"},
+    {"name": "state", "label": "State", "type": "dynamicChoice"},
+]}
+
+
+def define(api: Api, body: dict[str, Any]) -> None:
+    response = api.put(f"/metadata/entities/{body['name']}", json=body)
+    assert response.status_code == 200, response.get_json()
+
+
+def names(api: Api, query: str, entity: str = "places") -> list[str]:
+    response = api.get(f"/data/{entity}?{query}")
+    assert response.status_code == 200, response.get_json()
+    return [r["name"] for r in response.get_json()["items"]]
+
+
+def field_errors(response: Any) -> list[tuple[str, str]]:
+    assert response.status_code == 400, response.get_json()
+    return [(e["field"], e["code"]) for e in response.get_json()["errors"]]
+
+
+def run_import(api: Api, entity: str, text: str) -> dict[str, Any]:
+    response = api.post(f"/data/{entity}/import", data={"file": (io.BytesIO(text.encode()), "data.csv")},
+                        content_type="multipart/form-data")
+    assert response.status_code == 200, response.get_json()
+    return wait_for_job(api, response.get_json()["jobId"])
+
+
+def run_export(api: Api, entity: str, query: str = "") -> list[list[str]]:
+    response = api.put(f"/data/{entity}/export{'?' + query if query else ''}")
+    assert response.status_code == 200, response.get_json()
+    job = wait_for_job(api, response.get_json()["jobId"])
+    assert job["status"] == "FINISHED", job
+    download = api.client.get(urlparse(job["results"]["fileLink"]).path, headers={"token": api.token})
+    return list(csv.reader(io.StringIO(download.get_data(as_text=True))))
+
+
+def aggregate(api: Api, entity: str, pipeline: list[dict[str, Any]]) -> Any:
+    return api.put(f"/data/{entity}/aggregate", json=pipeline)
+
+
+# --- dynamicChoice ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def places(api: Api) -> Api:
+    define(api, PLACES)
+    return api
+
+
+def test_dynamic_choice_is_written_as_the_object_or_a_bare_string_and_read_as_the_object(places: Api):
+    full = create(places, "places", {"name": "a", "state": {"options": STATES, "selectedValue": "AZ"}})
+    assert full["state"] == {"options": STATES, "selectedValue": "AZ"}
+    bare = create(places, "places", {"name": "b", "state": "Texas"})
+    assert bare["state"] == {"options": [{"label": "Texas", "name": "Texas"}], "selectedValue": "Texas"}
+    none = create(places, "places", {"name": "c", "state": {"options": STATES, "selectedValue": None}})
+    assert none["state"] == {"options": STATES, "selectedValue": None}
+    assert places.get(f"/data/places/{full['id']}").get_json()["state"] == full["state"]
+    updated = places.put(f"/data/places/{full['id']}", json={"state": {"options": STATES, "selectedValue": "AL"}})
+    assert updated.status_code == 200 and updated.get_json()["state"]["selectedValue"] == "AL"
+    cleared = places.put(f"/data/places/{full['id']}", json={"state": None}).get_json()
+    assert cleared["state"] is None
+
+
+@pytest.mark.parametrize("value", [
+    {"options": STATES, "selectedValue": "TX"},  # not one of the options
+    {"options": STATES, "selectedValue": 5},
+    {"options": [{"label": "Alabama"}], "selectedValue": None},  # an option without a name
+    {"options": [{"label": 1, "name": "AL"}]},
+    {"options": [{"label": "A", "name": "AL", "colour": "red"}]},
+    {"options": [STATES[0], STATES[0]], "selectedValue": "AL"},  # names repeat
+    {"options": "AL"}, {"selectedValue": "AL"}, {"options": STATES, "other": 1}, "", 5, ["AL"], True,
+])
+def test_bad_dynamic_choices_are_field_errors(places: Api, value: Any):
+    response = places.post("/data/places", json={"name": "x", "state": value})
+    assert field_errors(response) == [("state", "invalid")]
+    assert response.get_json()["errors"][0]["additionalInfo"] == {"rejectedValue": value}
+    assert places.get("/data/places").get_json()["total"] == 0
+
+
+def test_dynamic_choice_cannot_be_unique_nor_indexed_and_takes_no_accumulator(places: Api):
+    for flag in ("unique", "indexable"):
+        body = {"name": "bad", "fields": [{"name": "state", "type": "dynamicChoice", flag: True}]}
+        response = places.post("/metadata/entities", json=body)
+        assert (f"fields[0].{flag}", "invalid") in field_errors(response)
+    create(places, "places", {"name": "a", "state": "AL"})
+    for accumulator in ("first", "last", "min", "max", "sum"):
+        response = aggregate(places, "places", [{"group": {"x": f"{accumulator}(state)"}}])
+        assert response.status_code == 400, accumulator
+        assert "allowed: none" in response.get_json()["message"]
+
+
+def test_dynamic_choice_filters_read_the_selected_value(places: Api):
+    create(places, "places", {"name": "az", "state": {"options": STATES, "selectedValue": "AZ"}})
+    create(places, "places", {"name": "al", "state": {"options": STATES, "selectedValue": "AL"}})
+    create(places, "places", {"name": "unselected", "state": {"options": STATES, "selectedValue": None}})
+    create(places, "places", {"name": "unset"})
+    query = "_sortField=name&_sortType=asc&"
+    assert names(places, query + "state=AZ") == ["az"]
+    assert names(places, query + "state=equals(AL,AZ)") == ["al", "az"]
+    assert names(places, query + "state=Arizona") == []  # the option's name, not its label
+    assert names(places, query + "state=notEquals(AZ)") == ["al", "unselected", "unset"]
+    assert names(places, query + "state=empty()") == ["unselected", "unset"]
+    assert names(places, query + "state=notEmpty()") == ["al", "az"]
+    assert names(places, query + "state=like(z)") == ["az"]
+    assert names(places, "_sortField=state&_sortType=desc&state=notEmpty()") == ["az", "al"]
+    bad = places.get("/data/places?state=greater(AL)")
+    assert bad.status_code == 400 and "not allowed for fields of type dynamicChoice" in bad.get_json()["message"]
+    matched = aggregate(places, "places", [{"match": {"state": "AL"}}, {"sort": {"state": "asc"}}])
+    assert [r["name"] for r in matched.get_json()["items"]] == ["al"]
+    projected = places.get("/data/places?state=AZ&_fields=state").get_json()["items"][0]
+    assert projected["state"] == {"options": STATES, "selectedValue": "AZ"}  # the value comes back whole
+
+
+def test_dynamic_choice_plain_text_is_the_selected_label(places: Api):
+    record = create(places, "places", {"name": "a", "state": {"options": STATES, "selectedValue": "AZ"}})
+    create(places, "places", {"name": "b", "state": {"options": STATES, "selectedValue": None}})
+    items = places.get("/data/places?_format=plainText&_sortField=name&_sortType=asc").get_json()["items"]
+    assert [i["state"] for i in items] == ["Arizona", ""]
+    assert places.get(f"/data/places/{record['id']}?_format=plainText").get_json()["state"] == "Arizona"
+
+
+def test_dynamic_choice_csv_export_is_json_and_import_takes_it_or_a_bare_name(places: Api):
+    create(places, "places", {"name": "a", "state": {"options": STATES, "selectedValue": "AZ"}})
+    rows = run_export(places, "places", "_fields=name,state&_useFieldNames=true")
+    assert rows[0] == ["name", "state"]
+    assert json.loads(rows[1][1]) == {"options": STATES, "selectedValue": "AZ"}
+    assert rows[1][1] == '{"options":[{"label":"Alabama","name":"AL"},{"label":"Arizona","name":"AZ"}],' \
+                         '"selectedValue":"AZ"}'
+    out = io.StringIO()
+    csv.writer(out).writerows([["name", "state"], ["copy", rows[1][1]], ["bare", "Texas"]])
+    job = run_import(places, "places", out.getvalue())
+    assert job["results"] == {"rowsImported": 2, "rowsWithErrors": 0}, job
+    by_name = {r["name"]: r["state"] for r in places.get("/data/places?_size=10").get_json()["items"]}
+    assert by_name["copy"] == {"options": STATES, "selectedValue": "AZ"}
+    assert by_name["bare"] == {"options": [{"label": "Texas", "name": "Texas"}], "selectedValue": "Texas"}
+
+
+def test_dynamic_choice_bad_csv_cells_are_row_errors(places: Api):
+    job = run_import(places, "places", 'name,state\nbad,"{""options"": 5}"\nworse,{not json\nok,AL\n')
+    results = job["results"]
+    assert (results["rowsImported"], results["rowsWithErrors"]) == (1, 2), job
+    rows = results["results"]
+    assert rows["2"]["errors"][0]["field"] == "state" and "options is a list" in rows["2"]["errorMessage"]
+    assert "Not a dynamic choice" in rows["3"]["errorMessage"]
+    assert names(places, "") == ["ok"]
