@@ -69,6 +69,9 @@ class References(Protocol):
     def user(self, field: Field, ref: dict[str, Any], path: str, errors: Errors) -> Any:
         """The stored value of a user reference written as ``{id}`` or ``{email}``; None (and an error) if none."""
 
+    def group(self, field: Field, ref: dict[str, Any], path: str, errors: Errors) -> Any:
+        """The stored value of a group reference (what ``GroupType.load`` gives); None (and an error) if none."""
+
 
 def rule_error(field: str, message: str, rejected: Any = None) -> dict[str, Any]:
     """A definition error in core.errors' field error shape."""
@@ -748,10 +751,14 @@ class RelationshipType(FieldType):
     def resolve(self, field: Field, value: Any, path: str, refs: References, errors: Errors) -> Any:
         resolved = []
         for ref in value if field.many else [value]:
-            target = refs.relationship(field, ref, path, errors)
+            target = self.resolve_one(field, ref, path, refs, errors)
             if target is not None:
                 resolved.append(target)
         return resolved if field.many else (resolved[0] if resolved else None)
+
+    def resolve_one(self, field: Field, ref: dict[str, Any], path: str, refs: References, errors: Errors) -> Any:
+        """The stored value of one loaded reference; None (and an error) when it names nothing."""
+        return refs.relationship(field, ref, path, errors)
 
     def load(self, value: Any, field: Field) -> Any:
         """A reference request, resolved against the target entity by the records service: ``{id}``, ``{label}``
@@ -825,13 +832,8 @@ class UserType(RelationshipType):
     def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
         """``setOn`` is checked with the common rules (entities.metadata); a user field names no entity."""
 
-    def resolve(self, field: Field, value: Any, path: str, refs: References, errors: Errors) -> Any:
-        resolved = []
-        for ref in value if field.many else [value]:
-            target = refs.user(field, ref, path, errors)
-            if target is not None:
-                resolved.append(target)
-        return resolved if field.many else (resolved[0] if resolved else None)
+    def resolve_one(self, field: Field, ref: dict[str, Any], path: str, refs: References, errors: Errors) -> Any:
+        return refs.user(field, ref, path, errors)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from entities.types import EQUALITY, TYPES, FieldInvalid, FieldType
+from core.ids import parse_object_id
+from entities.types import EQUALITY, TYPES, Errors, FieldInvalid, FieldType, References, RelationshipType
 
 if TYPE_CHECKING:
     from entities.metadata import Field
@@ -98,9 +99,59 @@ class DynamicChoiceType(FieldType):
         return json.dumps(self.dump(stored, field), ensure_ascii=False, separators=(",", ":"))
 
 
+# --- group ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GroupType(RelationshipType):
+    """A reference to a group of the runtime (``sys.groups``), stored like a relationship as ``{id, label}``; the
+    label is the group's when the value is written (a group relabelled later keeps the old one in the records
+    until the field is written again, as a user field keeps a renamed user's old name).
+
+    Written as ``{id}``, the bare id, or the group's name or label (``{name}`` / ``{label}`` too): an id wins,
+    then a name, then a label (``entities.records.group_refs``). A bare filter value is looked up the same way
+    and matches by id (``team=sales``); ``like`` reads the stored label; ``team.id`` / ``team.label`` filter one
+    part."""
+
+    finds_by_name: ClassVar[bool] = True
+
+    def load(self, value: Any, field: Field) -> Any:
+        if isinstance(value, dict):
+            if value.get("id") is not None:
+                oid = parse_object_id(value["id"])
+                if oid is None:
+                    raise FieldInvalid("Not a valid group id")
+                return {"id": oid}
+            for key in ("name", "label"):
+                if isinstance(value.get(key), str):
+                    return {key: value[key]}
+            raise FieldInvalid("A group is written as {id}, {name} or {label}")
+        if isinstance(value, str) and value:
+            return {"text": value}
+        raise FieldInvalid("A group is written by id, name or label")
+
+    def target_entity(self, field: Field) -> str | None:
+        return None
+
+    def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
+        """A group field names no entity and has no rules of its own."""
+
+    def index_keys(self, path: str, field: Field, top_level: bool) -> list[tuple[str, str, bool]]:
+        return FieldType.index_keys(self, path, field, top_level)  # on the id, only when unique or indexable
+
+    def resolve_one(self, field: Field, ref: dict[str, Any], path: str, refs: References, errors: Errors) -> Any:
+        return refs.group(field, ref, path, errors)
+
+    def named_ids(self, values: list[Any]) -> list[Any]:
+        from core.services import services
+        from entities.records.group_refs import named_group_ids
+
+        return named_group_ids(services().store, [str(v) for v in values])
+
+
 # Every other spelling the platform's documents use ("Dynamic choice", ``dynamic-choice``, "Geo point",
 # ``geo-point``) differs from these names only in case, spaces and dashes: ``field_type`` finds them without
 # an entry in ``TYPE_ALIASES``.
 TYPES.update({t.name: t for t in [
     DynamicChoiceType("dynamicChoice", "choice", EQUALITY | {"like"}, frozenset()),
+    GroupType("group", "reference", EQUALITY | {"like"}, frozenset({"first", "last"}), unique_allowed=True),
 ]})

@@ -84,10 +84,7 @@ def condition(target: Target, operation: Operation) -> dict[str, Any]:
         return leaf(target, {"$regex": like_pattern(operation.args, target.like_digits, param), "$options": "i"})
     values = convert_all(target.convert, operation.args, param)
     if op in ("equals", "notEquals") and target.id_chain is not None and values:
-        ids = [oid for oid in (parse_object_id(v) for v in values) if oid is not None]
-        cond = leaf(target, _equals(values, False))
-        if ids:
-            cond = {"$or": [cond, at(target.id_chain, _equals(ids, False))]}
+        cond = _bare_reference(target, values)
         return cond if op == "equals" else negate(cond)
     if op in ("equals", "notEquals"):
         if not values:
@@ -97,6 +94,17 @@ def condition(target: Target, operation: Operation) -> dict[str, Any]:
     if op == "between":
         return leaf(target, {"$gte": values[0], "$lte": values[1]})
     return leaf(target, {_COMPARISONS[op]: values[0]})
+
+
+def _bare_reference(target: Target, values: list[Any]) -> dict[str, Any]:
+    """``company=<v>``: a relationship whose label is ``v`` or whose id it is; for a type that looks names up (a
+    group: by id, name or label), the references to the targets the values name (none: nothing matches)."""
+    assert target.field is not None and target.id_chain is not None
+    if target.field.type.finds_by_name:
+        return at(target.id_chain, _equals(target.field.type.named_ids(values), False))
+    ids = [oid for oid in (parse_object_id(v) for v in values) if oid is not None]
+    cond = leaf(target, _equals(values, False))
+    return {"$or": [cond, at(target.id_chain, _equals(ids, False))]} if ids else cond
 
 
 def _equals(values: list[Any], boolean: bool) -> Any:

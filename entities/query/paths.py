@@ -94,12 +94,13 @@ def resolve(fields: list[Field], path: str, param: str, prefix: tuple[Segment, .
 
 
 def _reference(f: Field, rest: list[str], chain: tuple[Segment, ...], path: str, param: str) -> Target:
-    """``company`` / ``company.label`` compare the label, ``company.id`` the id; files use ``name``."""
+    """``company`` / ``company.label`` compare the label, ``company.id`` the id; files use ``name``. A bare value of a
+    type that looks names up (a group) is compared by the ids of the targets it names."""
     text_key = f.type.text_key or "label"
     own = (*chain, Segment(f.name, f.many))
     if not rest and f.type.name == "user":  # ``owner=<id>``: a user reference is compared by id
         return Target(param, (*own, Segment("id", False)), object_id, f.type.operators - {"like"}, f)
-    if not rest and f.type.target_entity(f) is not None:
+    if not rest and (f.type.target_entity(f) is not None or f.type.finds_by_name):
         return Target(param, (*own, Segment(text_key, False)), text, f.type.operators, f,
                       id_chain=(*own, Segment("id", False)))
     if not rest or rest == [text_key]:

@@ -160,3 +160,152 @@ def test_dynamic_choice_bad_csv_cells_are_row_errors(places: Api):
     assert rows["2"]["errors"][0]["field"] == "state" and "options is a list" in rows["2"]["errorMessage"]
     assert "Not a dynamic choice" in rows["3"]["errorMessage"]
     assert names(places, "") == ["ok"]
+
+
+# --- group --------------------------------------------------------------------------------------------------
+
+TEAMS = {"name": "teams", "label": "Teams", "recordLabel": "#{name}", "history": True, "fields": [
+    {"name": "name", "type": "text"},
+    {"name": "team", "label": "Team", "type": "group"},
+    {"name": "watchers", "type": "group", "multiplicity": "many"},
+]}
+
+
+def new_group(api: Api, name: str, label: str | None = None) -> dict[str, Any]:
+    response = api.post("/groups", json={"name": name, **({"label": label} if label is not None else {})})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+@pytest.fixture
+def teams(api: Api) -> tuple[Api, dict[str, dict[str, Any]]]:
+    define(api, TEAMS)
+    groups = {"crew": new_group(api, "crew", "Crew team"), "ops": new_group(api, "ops", "Operations"),
+              # a group whose label is another group's name: the name wins
+              "tricky": new_group(api, "tricky", "crew")}
+    return api, groups
+
+
+def ref(group: dict[str, Any]) -> dict[str, str]:
+    return {"id": group["id"], "label": group["label"]}
+
+
+def test_group_is_written_by_id_name_or_label_and_read_as_id_and_label(teams):
+    api, groups = teams
+    crew = ref(groups["crew"])
+    for value in (groups["crew"]["id"], {"id": groups["crew"]["id"]}, "crew", "Crew team", {"name": "crew"},
+                  {"label": "Crew team"}):
+        record = create(api, "teams", {"name": "x", "team": value})
+        assert record["team"] == crew, value
+    assert create(api, "teams", {"name": "x", "team": "Operations"})["team"] == ref(groups["ops"])
+    # "crew" is the name of one group and the label of another: the name wins; {label} asks for the label
+    assert create(api, "teams", {"name": "x", "team": {"label": "crew"}})["team"] == ref(groups["tricky"])
+    many = create(api, "teams", {"name": "y", "watchers": ["ops", groups["crew"]["id"]]})
+    assert many["watchers"] == [ref(groups["ops"]), crew]
+    assert api.get(f"/data/teams/{many['id']}").get_json()["watchers"] == many["watchers"]
+    changed = api.put(f"/data/teams/{many['id']}", json={"team": "tricky", "watchers": []}).get_json()
+    assert changed["team"] == ref(groups["tricky"]) and changed["watchers"] == []
+
+
+@pytest.mark.parametrize("value", ["nobody", "6b0404aca7408a15fb0c93ee", {"id": "6b0404aca7408a15fb0c93ee"},
+                                   {"id": "nope"}, {"name": "Crew team"}, {"other": 1}, "", 5, True, ["crew"]])
+def test_unknown_or_malformed_groups_are_field_errors(teams, value: Any):
+    api, _ = teams
+    response = api.post("/data/teams", json={"name": "x", "team": value})
+    assert field_errors(response) == [("team", "invalid")]
+    assert api.get("/data/teams").get_json()["total"] == 0
+
+
+def test_a_label_shared_by_two_groups_is_ambiguous(teams):
+    api, _ = teams
+    new_group(api, "ops2", "Operations")
+    response = api.post("/data/teams", json={"name": "x", "team": "Operations"})
+    assert field_errors(response) == [("team", "invalid")]
+    assert "More than one group" in response.get_json()["errors"][0]["message"]
+
+
+def test_group_filters_match_id_then_name_then_label(teams):
+    api, groups = teams
+    create(api, "teams", {"name": "s", "team": "crew", "watchers": ["ops"]})
+    create(api, "teams", {"name": "o", "team": "ops"})
+    create(api, "teams", {"name": "t", "team": "tricky", "watchers": ["ops", "crew"]})
+    create(api, "teams", {"name": "none"})
+    query = "_sortField=name&_sortType=asc&"
+    assert names(api, query + "team=crew", "teams") == ["s"]  # the name wins over the other group's label
+    assert names(api, query + f"team={groups['crew']['id']}", "teams") == ["s"]
+    assert names(api, query + "team=Crew%20team", "teams") == ["s"]
+    assert names(api, query + "team=Operations", "teams") == ["o"]
+    assert names(api, query + "team=equals(ops,tricky)", "teams") == ["o", "t"]
+    assert names(api, query + "team=notEquals(crew)", "teams") == ["none", "o", "t"]
+    assert names(api, query + "team=nobody", "teams") == []
+    assert names(api, query + "team=notEquals(nobody)", "teams") == ["none", "o", "s", "t"]
+    assert names(api, query + f"team.id={groups['ops']['id']}", "teams") == ["o"]
+    assert names(api, query + "team.label=crew", "teams") == ["t"]
+    assert names(api, query + "team=like(team)", "teams") == ["s"]  # the label
+    assert names(api, query + "team=empty()", "teams") == ["none"]
+    assert names(api, query + "team=notEmpty()", "teams") == ["o", "s", "t"]
+    assert names(api, query + "watchers=crew", "teams") == ["t"]
+    assert names(api, query + "watchers=ops", "teams") == ["s", "t"]
+    # by label: "Crew team", "Operations", "crew"
+    assert names(api, "_sortField=team&_sortType=asc&team=notEmpty()", "teams") == ["s", "o", "t"]
+    assert api.get("/data/teams?team=greater(a)").status_code == 400
+    assert api.get("/data/teams?team.name=crew").status_code == 400
+    matched = aggregate(api, "teams", [{"match": {"team": "ops"}}]).get_json()["items"]
+    assert [r["name"] for r in matched] == ["o"]
+
+
+def test_group_unique_and_accumulators(api: Api):
+    define(api, {"name": "seats", "fields": [{"name": "name", "type": "text"},
+                                             {"name": "team", "type": "group", "unique": True}]})
+    new_group(api, "crew", "Crew team")
+    create(api, "seats", {"name": "a", "team": "crew"})
+    assert field_errors(api.post("/data/seats", json={"name": "b", "team": "crew"})) == [("team", "duplicate")]
+    create(api, "seats", {"name": "c"})
+    ops = new_group(api, "ops", "Operations")
+    create(api, "seats", {"name": "d", "team": "ops"})
+    rows = aggregate(api, "seats", [{"sort": {"name": "asc"}},
+                                    {"group": {"by": "team", "n": "count()", "first": "first(name)"}}])
+    assert rows.status_code == 200, rows.get_json()
+    by_team = {json.dumps(r["team"]): r for r in rows.get_json()["items"]}
+    crew = api.get("/groups/crew").get_json()
+    assert by_team[json.dumps(ref(crew))]["n"] == 1 and by_team["null"]["n"] == 1
+    firsts = aggregate(api, "seats", [{"sort": {"name": "asc"}}, {"group": {"f": "first(team)", "l": "last(team)"}}])
+    assert firsts.get_json()["items"] == [{"f": ref(crew), "l": ref(ops)}]
+    refused = aggregate(api, "seats", [{"group": {"m": "max(team)"}}])
+    assert refused.status_code == 400 and "allowed: first(), last()" in refused.get_json()["message"]
+
+
+def test_group_plain_text_csv_export_and_import(teams):
+    api, groups = teams
+    create(api, "teams", {"name": "s", "team": "crew", "watchers": ["ops", "crew"]})
+    item = api.get("/data/teams?_format=plainText").get_json()["items"][0]
+    assert item["team"] == "Crew team" and item["watchers"] == "Operations, Crew team"
+    rows = run_export(api, "teams", "_fields=name,team,watchers&_useFieldNames=true")
+    assert rows == [["name", "team", "watchers[0]", "watchers[1]"], ["s", "Crew team", "Operations", "Crew team"]]
+    job = run_import(api, "teams", "name,team,watchers[0]\nby name,crew,ops\nby label,Operations,\n"
+                                   "unknown,nobody,\n")
+    results = job["results"]
+    assert (results["rowsImported"], results["rowsWithErrors"]) == (2, 1), job
+    assert "Group 'nobody' does not exist" in results["results"]["4"]["errorMessage"]
+    by_name = {r["name"]: r for r in api.get("/data/teams?_size=10").get_json()["items"]}
+    assert by_name["by name"]["team"] == ref(groups["crew"]) and by_name["by name"]["watchers"] == [ref(groups["ops"])]
+    assert by_name["by label"]["team"] == ref(groups["ops"])
+
+
+def test_a_relabelled_group_keeps_its_old_label_in_records_until_written_and_is_still_found(teams):
+    api, groups = teams
+    record = create(api, "teams", {"name": "s", "team": "crew"})
+    assert api.put("/groups/crew", json={"label": "Revenue"}).status_code == 200
+    assert api.get(f"/data/teams/{record['id']}").get_json()["team"]["label"] == "Crew team"
+    assert names(api, "team=Revenue", "teams") == ["s"]  # filters look the group up as it is now
+    assert names(api, "team=crew", "teams") == ["s"]
+    rewritten = api.put(f"/data/teams/{record['id']}", json={"team": "crew"}).get_json()
+    assert rewritten["team"] == {"id": groups["crew"]["id"], "label": "Revenue"}
+
+
+def test_a_group_field_cannot_become_another_type(teams):
+    api, _ = teams
+    changed = json.loads(json.dumps(TEAMS))
+    changed["fields"][1]["type"] = "text"
+    response = api.put("/metadata/entities/teams", json=changed)
+    assert response.status_code == 400 and "cannot become" in response.get_json()["errors"][0]["message"]
