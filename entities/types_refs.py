@@ -1,16 +1,27 @@
-"""Field types whose values carry their own options or point outside the record: ``dynamicChoice``, ``group``
-and ``geoPoint`` (platform-facts §3.2, §3.3, §5.3). Registered into ``entities.types.TYPES`` on import (the last
-line of ``entities.types`` imports this module).
+"""Field types whose values are more than one scalar: ``dynamicChoice`` (its own options), ``group`` (a reference
+to a runtime group) and ``geoPoint`` (a point on the Earth) (platform-facts §3.2, §3.3, §5.3). They register
+themselves into ``entities.types.TYPES`` on import (the last line of ``entities.types`` imports this module).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.ids import parse_object_id
-from entities.types import EQUALITY, TYPES, Errors, FieldInvalid, FieldType, References, RelationshipType
+from entities.types import (
+    EQUALITY,
+    TYPES,
+    Errors,
+    FieldInvalid,
+    FieldType,
+    References,
+    RelationshipType,
+    plain_number,
+)
 
 if TYPE_CHECKING:
     from entities.metadata import Field
@@ -148,10 +159,70 @@ class GroupType(RelationshipType):
         return named_group_ids(services().store, [str(v) for v in values])
 
 
+# --- geoPoint -----------------------------------------------------------------------------------
+
+GEO_POINT_SHAPE = 'A geo point is {"latitude": <-90..90>, "longitude": <-180..180>}'
+_CELL_POINT = re.compile(r"^\(?\s*([^,()\s]+)\s*,\s*([^,()\s]+)\s*\)?$")  # (lat,long), parentheses optional
+
+
+def coordinate(value: Any, limit: int, name: str) -> int | float:
+    """A latitude (``limit`` 90) or longitude (180): a finite number within ±limit."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or abs(value) > limit:
+        raise FieldInvalid(f"{name} must be a number from -{limit} to {limit}")
+    return value
+
+
+@dataclass(frozen=True)
+class GeoPointType(FieldType):
+    """A point on the Earth, read and written as ``{latitude, longitude}`` and stored as a GeoJSON point
+    (``{type: "Point", coordinates: [longitude, latitude]}``) under a 2dsphere index, so MongoDB's geo queries
+    (``near``, the ``geoNear`` stage) work on it. Its text and CSV cell are ``(lat,long)``."""
+
+    index_kind: ClassVar[int | str] = "2dsphere"
+    many_allowed: ClassVar[bool] = False
+
+    def load(self, value: Any, field: Field) -> Any:
+        if not isinstance(value, dict) or set(value) != {"latitude", "longitude"}:
+            raise FieldInvalid(GEO_POINT_SHAPE)
+        latitude = coordinate(value["latitude"], 90, "latitude")
+        return {"type": "Point", "coordinates": [coordinate(value["longitude"], 180, "longitude"), latitude]}
+
+    def dump(self, stored: Any, field: Field) -> Any:
+        if stored is None:
+            return None
+        longitude, latitude = stored["coordinates"][:2]
+        return {"latitude": latitude, "longitude": longitude}
+
+    def text(self, stored: Any, field: Field) -> str:
+        if stored is None:
+            return ""
+        longitude, latitude = stored["coordinates"][:2]
+        return f"({plain_number(latitude)},{plain_number(longitude)})"
+
+    def index_keys(self, path: str, field: Field, top_level: bool) -> list[tuple[str, str, bool]]:
+        return [(path, f"geo_{path}", False)]  # always: near and geoNear need it
+
+    def cell_in(self, text: str, field: Field) -> Any:
+        """``(lat,long)``, as exported."""
+        found = _CELL_POINT.match(text.strip())
+        try:
+            if found is None:
+                raise ValueError
+            latitude, longitude = (float(n) if not n.lstrip("+-").isdigit() else int(n) for n in found.groups())
+        except ValueError:
+            raise FieldInvalid(f"'{text.strip()}' is not a geo point: use (latitude,longitude)") from None
+        return {"latitude": latitude, "longitude": longitude}
+
+    def cell_out(self, stored: Any, field: Field) -> str:
+        return self.text(stored, field)
+
+
 # Every other spelling the platform's documents use ("Dynamic choice", ``dynamic-choice``, "Geo point",
 # ``geo-point``) differs from these names only in case, spaces and dashes: ``field_type`` finds them without
 # an entry in ``TYPE_ALIASES``.
 TYPES.update({t.name: t for t in [
     DynamicChoiceType("dynamicChoice", "choice", EQUALITY | {"like"}, frozenset()),
     GroupType("group", "reference", EQUALITY | {"like"}, frozenset({"first", "last"}), unique_allowed=True),
+    GeoPointType("geoPoint", "geo", frozenset({"near"}), frozenset(), sortable=False),
 ]})

@@ -309,3 +309,89 @@ def test_a_group_field_cannot_become_another_type(teams):
     changed["fields"][1]["type"] = "text"
     response = api.put("/metadata/entities/teams", json=changed)
     assert response.status_code == 400 and "cannot become" in response.get_json()["errors"][0]["message"]
+
+
+# --- geoPoint -----------------------------------------------------------------------------------------------
+
+SHOPS = {"name": "shops", "label": "Shops", "recordLabel": "#{name}", "history": True, "fields": [
+    {"name": "name", "type": "text"},
+    {"name": "location", "label": "Location", "type": "geoPoint"},
+    {"name": "address", "type": "nestedFields", "nestedFields": [{"name": "street", "type": "text"},
+                                                                  {"name": "spot", "type": "geoPoint"}]},
+]}
+# Buenos Aires, Montevideo (about 205 km away), Rosario (about 280 km away), Madrid (about 10,000 km away)
+CITIES = {"ba": (-34.6037, -58.3816), "mvd": (-34.9011, -56.1645), "ros": (-32.9442, -60.6505),
+          "mad": (40.4168, -3.7038)}
+
+
+def point(city: str) -> dict[str, float]:
+    latitude, longitude = CITIES[city]
+    return {"latitude": latitude, "longitude": longitude}
+
+
+@pytest.fixture
+def shops(api: Api) -> Api:
+    define(api, SHOPS)
+    return api
+
+
+def test_geo_point_is_read_and_written_as_latitude_and_longitude(shops: Api, app: Any):
+    record = create(shops, "shops", {"name": "a", "location": {"latitude": 10.5, "longitude": 12},
+                                     "address": {"street": "Main", "spot": point("ba")}})
+    assert record["location"] == {"latitude": 10.5, "longitude": 12}
+    assert record["address"]["spot"] == point("ba")
+    assert shops.get(f"/data/shops/{record['id']}").get_json()["location"] == record["location"]
+    stored = app.extensions["runtime"].store.collection("data.shops").find_one({})
+    assert stored["location"] == {"type": "Point", "coordinates": [12, 10.5]}  # GeoJSON: longitude first
+    indexes = app.extensions["runtime"].store.collection("data.shops").index_information()
+    assert indexes["geo_location"]["key"] == [("location", "2dsphere")]
+    assert indexes["geo_address.spot"]["key"] == [("address.spot", "2dsphere")]
+    moved = shops.put(f"/data/shops/{record['id']}", json={"location": {"latitude": -90, "longitude": 180}})
+    assert moved.status_code == 200 and moved.get_json()["location"] == {"latitude": -90, "longitude": 180}
+    assert shops.put(f"/data/shops/{record['id']}", json={"location": None}).get_json()["location"] is None
+
+
+@pytest.mark.parametrize("value", [
+    {"latitude": 90.5, "longitude": 0}, {"latitude": 0, "longitude": -180.01}, {"latitude": "1", "longitude": 2},
+    {"latitude": True, "longitude": 2}, {"latitude": 1}, {"latitude": 1, "longitude": 2, "altitude": 3},
+    {"lat": 1, "long": 2}, "(1,2)", [2, 1], 5,
+])
+def test_bad_geo_points_are_field_errors(shops: Api, value: Any):
+    response = shops.post("/data/shops", json={"name": "x", "location": value})
+    assert field_errors(response) == [("location", "invalid")]
+    assert shops.get("/data/shops").get_json()["total"] == 0
+
+
+def test_geo_point_is_single_valued_and_not_unique(api: Api):
+    for extra in ({"multiplicity": "many"}, {"unique": True}):
+        body = {"name": "bad", "fields": [{"name": "location", "type": "geoPoint", **extra}]}
+        key = "multiplicity" if "multiplicity" in extra else "unique"
+        assert (f"fields[0].{key}", "invalid") in field_errors(api.post("/metadata/entities", json=body))
+    body = {"name": "bad", "fields": [{"name": "location", "type": "geoPoint",
+                                       "defaultValue": {"latitude": 100, "longitude": 0}}]}
+    assert ("fields[0].defaultValue", "invalid") in field_errors(api.post("/metadata/entities", json=body))
+
+
+def test_geo_point_plain_text_and_csv_are_lat_long(shops: Api):
+    create(shops, "shops", {"name": "a", "location": {"latitude": 10.5, "longitude": 12}})
+    assert shops.get("/data/shops?_format=plainText").get_json()["items"][0]["location"] == "(10.5,12)"
+    rows = run_export(shops, "shops", "_fields=name,location&_useFieldNames=true")
+    assert rows == [["name", "location"], ["a", "(10.5,12)"]]
+    job = run_import(shops, "shops", 'name,location\nb,"(-34.6037,-58.3816)"\nc," ( 1 , -2.5 ) "\nd,"(91,0)"\n'
+                                     'e,here\n')
+    results = job["results"]
+    assert (results["rowsImported"], results["rowsWithErrors"]) == (2, 2), job
+    assert "latitude must be a number" in results["results"]["4"]["errorMessage"]
+    assert "is not a geo point" in results["results"]["5"]["errorMessage"]
+    by_name = {r["name"]: r["location"] for r in shops.get("/data/shops?_size=10").get_json()["items"]}
+    assert by_name["b"] == point("ba") and by_name["c"] == {"latitude": 1, "longitude": -2.5}
+
+
+def test_geo_point_takes_only_near_and_no_accumulator(shops: Api):
+    create(shops, "shops", {"name": "a", "location": point("ba")})
+    for query in ("location=(1,2)", "location=empty()", "location=like(1)", "_sortField=location"):
+        response = shops.get(f"/data/shops?{query}")
+        assert response.status_code == 400, query
+    for accumulator in ("first", "last", "min"):
+        response = aggregate(shops, "shops", [{"group": {"x": f"{accumulator}(location)"}}])
+        assert response.status_code == 400 and "allowed: none" in response.get_json()["message"]
