@@ -8,6 +8,7 @@ Semantics (the reference model of the property tests follows them):
 * ``notEquals`` is the negation of ``equals`` and ``empty`` the negation of ``notEmpty``: so
   ``addresses.state=notEquals(CA)`` means no address is in CA, and a missing field is "not equal".
 * A missing boolean reads as ``false`` (the API renders it so), so ``equals(false)`` matches it.
+* ``near(lat,long[,min[,max]])`` (geo points only) holds the points within the distances (``entities.query.near``).
 * ``like`` is case-insensitive: contains ``x``; ``/x`` starts with; ``x/`` ends with; ``/re/`` a
   regular expression (at most 200 characters, evaluated by RE2 in linear time: back-references and
   look-around are refused with a 400).
@@ -19,6 +20,7 @@ import re
 from typing import Any
 
 from core.regex import SafeRegexError, compile_safe
+from entities.query.near import near_condition
 from entities.query.paths import Segment, Target
 from entities.query.values import Operation, bad, convert_all
 from entities.types import parse_object_id
@@ -82,6 +84,8 @@ def condition(target: Target, operation: Operation) -> dict[str, Any]:
         return negate(leaf(target, {"$nin": [None, []]}))
     if op == "like":
         return leaf(target, {"$regex": like_pattern(operation.args, target.like_digits, param), "$options": "i"})
+    if op == "near":
+        return near_condition(target, operation.args, param)
     values = convert_all(target.convert, operation.args, param)
     if op in ("equals", "notEquals") and target.id_chain is not None and values:
         cond = _bare_reference(target, values)

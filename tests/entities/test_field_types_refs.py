@@ -7,11 +7,12 @@ import csv
 import io
 import json
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import pytest
 
-from tests.conftest import Api, create, wait_for_job
+from tests.conftest import Api, create, login, wait_for_job
+from tests.entities.test_query_roundtrips import monitored_app
 
 STATES = [{"label": "Alabama", "name": "AL"}, {"label": "Arizona", "name": "AZ"}]
 PLACES = {"name": "places", "label": "Places", "recordLabel": "#{name}", "history": True, "fields": [
@@ -395,3 +396,76 @@ def test_geo_point_takes_only_near_and_no_accumulator(shops: Api):
     for accumulator in ("first", "last", "min"):
         response = aggregate(shops, "shops", [{"group": {"x": f"{accumulator}(location)"}}])
         assert response.status_code == 400 and "allowed: none" in response.get_json()["message"]
+
+
+@pytest.fixture
+def cities(shops: Api) -> Api:
+    for name in ("mad", "ros", "ba", "mvd"):
+        create(shops, "shops", {"name": name, "location": point(name), "address": {"spot": point(name)}})
+    create(shops, "shops", {"name": "nowhere"})
+    return shops
+
+
+BA = "-34.6037,-58.3816"
+
+
+def shop_names(api: Api, query: str) -> list[str]:
+    return names(api, query, "shops")
+
+
+def test_near_filters_by_distance_and_sorts_nearest_first(cities: Api):
+    assert shop_names(cities, f"location=near({BA})") == ["ba", "mvd", "ros", "mad"]  # the one without is out
+    assert cities.get(f"/data/shops?location=near({BA})").get_json()["total"] == 4
+    assert shop_names(cities, f"location=near({BA},1000,300000)") == ["mvd", "ros"]
+    assert shop_names(cities, f"location=near({BA},,250000)") == ["ba", "mvd"]
+    assert shop_names(cities, f"location=near({BA},250000)") == ["ros", "mad"]
+    assert shop_names(cities, f"location=near({BA},30000000)") == []  # beyond half the Earth's circumference
+    assert shop_names(cities, "location=near(40.4168,-3.7038,0,1000)") == ["mad"]
+    page = cities.get(f"/data/shops?location=near({BA})&_size=2&_offset=1").get_json()
+    assert [r["name"] for r in page["items"]] == ["mvd", "ros"] and page["total"] == 4
+    # the request's own sort wins; the distances still filter
+    assert shop_names(cities, f"location=near({BA},,300000)&_sortField=name&_sortType=asc") == ["ba", "mvd", "ros"]
+    assert shop_names(cities, f"address.spot=near({BA},,250000)") == ["ba", "mvd"]
+    assert shop_names(cities, f"location=near({BA},,250000)&name=notEquals(ba)") == ["mvd"]
+    either = quote(f"or(filter('location','near({BA},,250000)'),filter('name','mad'))")
+    assert shop_names(cities, f"_query={either}&_sortField=name") == ["mvd", "mad", "ba"]
+
+
+@pytest.mark.parametrize("value", ["near(91,0)", "near(0,-181)", "near(1)", "near(1,2,3,4,5)", "near(a,b)",
+                                   "near(0,0,-1)", "near(0,0,10,5)", "near(0,0,x)"])
+def test_bad_near_arguments_are_400(cities: Api, value: str):
+    response = cities.get(f"/data/shops?location={value}")
+    assert response.status_code == 400 and response.get_json()["code"] == "badRequest", response.get_json()
+    assert "location" in response.get_json()["message"]
+
+
+def test_near_is_only_for_geo_points_and_a_proximity_list_pages_by_number(cities: Api):
+    response = cities.get(f"/data/shops?name=near({BA})")
+    assert response.status_code == 400 and "not allowed for fields of type text" in response.get_json()["message"]
+    first = cities.get("/data/shops?_size=1").get_json()["items"][0]["id"]
+    response = cities.get(f"/data/shops?location=near({BA})&_offset={first}")
+    assert response.status_code == 400 and "_offset" in response.get_json()["message"]
+
+
+def test_near_in_an_aggregate_match_and_an_export(cities: Api):
+    rows = aggregate(cities, "shops", [{"match": {"location": f"near({BA},,250000)"}}, {"sort": {"name": "asc"}}])
+    assert [r["name"] for r in rows.get_json()["items"]] == ["ba", "mvd"]
+    exported = run_export(cities, "shops", f"location=near({BA})&_fields=name,location&_useFieldNames=true")
+    assert [row[0] for row in exported[1:]] == ["ba", "mvd", "ros", "mad"]
+    assert exported[2][1] == "(-34.9011,-56.1645)"
+
+
+def test_near_through_the_wire_test_server_as_on_a_mongodb_server():
+    """On a server the list is a find carrying $nearSphere and a count carrying only the $geoWithin filter (a server
+    refuses $nearSphere in a count, and so does the patched store the wire server serves)."""
+    with monitored_app() as (app, commands, _):
+        api = login(app)
+        define(api, SHOPS)
+        for name in ("mad", "ros", "ba", "mvd"):
+            create(api, "shops", {"name": name, "location": point(name)})
+        commands.reset()
+        page = api.get(f"/data/shops?location=near({BA},,300000)&_size=2").get_json()
+        assert [r["name"] for r in page["items"]] == ["ba", "mvd"] and page["total"] == 3
+        finds = [e["command"] for e in commands.events if e["name"] == "find" and e["command"]["find"] == "data.shops"]
+        assert "$nearSphere" in json.dumps(finds, default=str) and "sort" not in finds[0]
+        assert shop_names(api, f"location=near({BA},250000)&_sortField=name&_sortType=desc") == ["ros", "mad"]
