@@ -15,7 +15,8 @@ at all when a ``find`` also sorts, only finds ``$near`` at the top of a filter (
   (boundary included); other ``$geoWithin`` forms stay mongomock's;
 * the ``$geoNear`` stage with a GeoJSON ``near`` and a ``key``: distances in meters; ``minDistance`` and
   ``maxDistance`` compare the distance before ``distanceMultiplier`` is applied to the output; ``query``,
-  ``includeLocs`` (the nearest point) as documented. A legacy coordinate pair stays mongomock's.
+  ``includeLocs`` (the nearest point) as documented; anywhere but first in a pipeline it is refused. A legacy
+  coordinate pair stays mongomock's.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ NEAR_OPERATORS = ("$near", "$nearSphere")
 NOT_HERE = ("$geoNear, $near, and $nearSphere are not allowed in this context, as these operators require sorting "
             "geospatial data. If you do not need sort, consider using $geoWithin instead.")
 NO_INDEX = "error processing query: planner returned error :: caused by :: unable to find index for $geoNear query"
-BAD_VALUE, NO_QUERY_EXECUTION_PLANS = 2, 291
+BAD_VALUE, NO_QUERY_EXECUTION_PLANS, FIRST_STAGE_ONLY = 2, 291, 40602
 
 
 def install(replace: Callable[[Any, str, Any], None]) -> None:
@@ -45,6 +46,7 @@ def install(replace: Callable[[Any, str, Any], None]) -> None:
     upstream_iter = mc.Collection._iter_documents
     upstream_count = mc.Collection.count_documents
     upstream_geo_near = ma._PIPELINE_HANDLERS["$geoNear"]
+    upstream_aggregate = mc.Collection.aggregate
 
     def geo_within(doc_value: Any, spec: Any) -> bool:
         if isinstance(spec, dict) and "$centerSphere" in spec:
@@ -66,6 +68,12 @@ def install(replace: Callable[[Any, str, Any], None]) -> None:
             raise OperationFailure(NOT_HERE, BAD_VALUE)
         return upstream_count(self, filter, *args, **kwargs)
 
+    def aggregate(self: Any, pipeline: Any, *args: Any, **kwargs: Any) -> Any:
+        stages = list(pipeline)
+        if any(isinstance(stage, dict) and "$geoNear" in stage for stage in stages[1:]):
+            raise OperationFailure("$geoNear is only valid as the first stage in a pipeline", FIRST_STAGE_ONLY)
+        return upstream_aggregate(self, stages, *args, **kwargs)
+
     def geo_near(in_collection: Any, database: Any, options: Any, user_vars: Any) -> Any:
         if not isinstance(options, dict) or not isinstance(options.get("near"), dict):
             return upstream_geo_near(in_collection, database, options, user_vars)
@@ -75,6 +83,7 @@ def install(replace: Callable[[Any, str, Any], None]) -> None:
     replace(mc, "extract_near_specs", lambda spec: ([], spec))  # near is handled in _iter_documents instead
     replace(mc.Collection, "_iter_documents", iter_documents)
     replace(mc.Collection, "count_documents", count_documents)
+    replace(mc.Collection, "aggregate", aggregate)
     replace(ma._PIPELINE_HANDLERS, "$geoNear", geo_near)
 
 

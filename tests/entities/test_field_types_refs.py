@@ -455,7 +455,7 @@ def test_near_in_an_aggregate_match_and_an_export(cities: Api):
     assert exported[2][1] == "(-34.9011,-56.1645)"
 
 
-def test_near_through_the_wire_test_server_as_on_a_mongodb_server():
+def test_near_and_geo_near_through_the_wire_test_server_as_on_a_mongodb_server():
     """On a server the list is a find carrying $nearSphere and a count carrying only the $geoWithin filter (a server
     refuses $nearSphere in a count, and so does the patched store the wire server serves)."""
     with monitored_app() as (app, commands, _):
@@ -469,3 +469,86 @@ def test_near_through_the_wire_test_server_as_on_a_mongodb_server():
         finds = [e["command"] for e in commands.events if e["name"] == "find" and e["command"]["find"] == "data.shops"]
         assert "$nearSphere" in json.dumps(finds, default=str) and "sort" not in finds[0]
         assert shop_names(api, f"location=near({BA},250000)&_sortField=name&_sortType=desc") == ["ros", "mad"]
+        rows = aggregate(api, "shops", [geo_near(maxDistance=300000, includeLocs="found")]).get_json()["items"]
+        assert [(r["name"], r["found"]) for r in rows] == [("ba", point("ba")), ("mvd", point("mvd")),
+                                                           ("ros", point("ros"))]
+
+
+def geo_near(**settings: Any) -> dict[str, Any]:
+    latitude, longitude = CITIES["ba"]
+    return {"geoNear": {"coordinates": {"longitude": longitude, "latitude": latitude}, "distanceField": "distance",
+                        "key": "location", **settings}}
+
+
+def test_geo_near_stage_orders_by_distance_and_adds_it(cities: Api):
+    rows = aggregate(cities, "shops", [geo_near(), {"project": "name,distance"}])
+    assert rows.status_code == 200, rows.get_json()
+    items = rows.get_json()["items"]
+    assert [r["name"] for r in items] == ["ba", "mvd", "ros", "mad"]
+    assert items[0]["distance"] == 0 and 205_000 < items[1]["distance"] < 206_000  # meters
+    rows = aggregate(cities, "shops", [geo_near(minDistance=1000, maxDistance=300000, distanceMultiplier=0.001,
+                                                includeLocs="found")]).get_json()["items"]
+    assert [(r["name"], round(r["distance"]), r["found"]) for r in rows] == [("mvd", 205, point("mvd")),
+                                                                             ("ros", 280, point("ros"))]
+    assert rows[0]["location"] == point("mvd") and rows[0]["label"] == "mvd"  # the whole record, rendered
+    # paging as the platform suggests: a growing minDistance and the last id left out
+    first = aggregate(cities, "shops", [geo_near(), {"limit": 1}]).get_json()["items"][0]
+    not_first = {"match": {"id": f"notEquals({first['id']})"}}
+    after = aggregate(cities, "shops", [geo_near(minDistance=first["distance"]), not_first, {"limit": 1}])
+    after = after.get_json()["items"]
+    assert [r["name"] for r in after] == ["mvd"]
+    nested = aggregate(cities, "shops", [geo_near(key="address.spot", maxDistance=250000), {"count": "n"}])
+    assert nested.get_json()["items"] == [{"n": 2}]
+
+
+def test_geo_near_key_may_be_left_out_when_the_entity_has_one_geo_point(api: Api):
+    define(api, {"name": "stops", "fields": [{"name": "name", "type": "text"}, {"name": "at", "type": "geoPoint"}]})
+    create(api, "stops", {"name": "far", "at": point("mad")})
+    create(api, "stops", {"name": "near", "at": point("mvd")})
+    settings = geo_near()["geoNear"]
+    del settings["key"]
+    rows = aggregate(api, "stops", [{"geoNear": settings}]).get_json()["items"]
+    assert [r["name"] for r in rows] == ["near", "far"]
+
+
+@pytest.mark.parametrize(("stages", "message"), [
+    ([{"limit": 5}, geo_near()], "geoNear must be the first stage"),
+    ([geo_near(key=None)], "give key, the geo point field to search: one of location, address.spot"),
+    ([geo_near(key="name")], "is not a geo point"),
+    ([geo_near(key="nope")], "unknown key 'nope'"),
+    ([geo_near(distanceField="a.b")], "distanceField: the output name"),
+    ([geo_near(distanceField=None)], "distanceField: the output name"),
+    ([geo_near(includeLocs="distance")], "must differ"),
+    ([geo_near(minDistance=-1)], "minDistance must be a non-negative number"),
+    ([geo_near(maxDistance="5")], "maxDistance must be a non-negative number"),
+    ([geo_near(minDistance=10, maxDistance=5)], "maxDistance must not be less than minDistance"),
+    ([geo_near(coordinates={"longitude": 200, "latitude": 0})], "longitude must be a number"),
+    ([geo_near(coordinates=[1, 2])], "coordinates is"),
+    ([geo_near(spherical=True)], "settings is an object with distanceField"),
+])
+def test_bad_geo_near_stages_are_400(cities: Api, stages: list[dict[str, Any]], message: str):
+    if stages[-1].get("geoNear", {}).get("key", "") is None:
+        del stages[-1]["geoNear"]["key"]
+    response = aggregate(cities, "shops", stages)
+    assert response.status_code == 400, response.get_json()
+    assert message in response.get_json()["message"]
+
+
+def test_geo_near_keeps_a_regular_users_access_rule(app: Any, cities: Api):
+    """The access rule of a restricted user cannot be a leading $match (geoNear must stay first): it is the stage's
+    query."""
+    from bson import ObjectId
+
+    svc = app.extensions["runtime"]
+    svc.auth.create_user("geo@example.com", "geo-password", "Geo", "User")
+    gid = ObjectId()
+    rule = {"access": {"when": {"name": "notEquals(ba)"}}}
+    svc.store.collection("sys.groups").insert_one(
+        {"_id": gid, "name": "southAmerica", "label": "South America", "version": 1,
+         "permissions": {"api": {"data": True}, "entities": {"shops": rule}}})
+    svc.store.collection("sys.users").update_one({"email": "geo@example.com"},
+                                                 {"$set": {"groups": [{"id": gid, "primary": True}]}})
+    user = login(app, "geo@example.com", "geo-password")
+    rows = aggregate(user, "shops", [geo_near(maxDistance=300000)])
+    assert rows.status_code == 200, rows.get_json()
+    assert [r["name"] for r in rows.get_json()["items"]] == ["mvd", "ros"]

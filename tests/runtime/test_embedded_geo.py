@@ -106,6 +106,8 @@ def test_geo_near_measures_in_meters_and_filters_before_the_multiplier(places: A
     assert rows[0]["dist"] == pytest.approx(2 * ONE_DEGREE / 1000, rel=1e-9)
     rows = places.aggregate([geo_near(query={"_id": {"$ne": "a"}}), {"$limit": 1}])
     assert [r["_id"] for r in rows] == ["b"]
+    with pytest.raises(OperationFailure, match="only valid as the first stage"):
+        places.aggregate([{"$match": {}}, geo_near()])
     with pytest.raises(OperationFailure):
         places.aggregate([geo_near(distanceField=5)])
     with pytest.raises(OperationFailure):
