@@ -25,6 +25,30 @@ _SCALAR_EXAMPLES: dict[str, Any] = {
 }
 
 
+_GEO_POINT = {"type": "object", "required": ["latitude", "longitude"], "additionalProperties": False,
+              "properties": {"latitude": {"type": "number", "minimum": -90, "maximum": 90},
+                             "longitude": {"type": "number", "minimum": -180, "maximum": 180}}}
+_DYNAMIC_CHOICE = {"type": "object", "required": ["options"], "properties": {
+    "options": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
+        "label": {"type": "string"}, "name": {"type": "string"}}}},
+    "selectedValue": {"type": "string", "nullable": True, "description": "the name of one of the options"}}}
+_GROUP_REF = {"type": "object",
+              "properties": {"id": OBJECT_ID, "name": {"type": "string"}, "label": {"type": "string"}}}
+# Types whose values are objects: (read schema, write schema, example, example of a filter value)
+_OBJECT_TYPES: dict[str, tuple[dict[str, Any], dict[str, Any], Any, str]] = {
+    "dynamicChoice": (_DYNAMIC_CHOICE,
+                      {"description": "The options and the selected one, or a bare string: one option, selected",
+                       "anyOf": [{"type": "string"}, _DYNAMIC_CHOICE]},
+                      {"options": [{"label": "Arizona", "name": "AZ"}], "selectedValue": "AZ"}, "AZ"),
+    "group": ({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"},
+                                                                    "label": {"type": "string", "nullable": True}}},
+              {"description": "A group: its id, name or label (an id wins, then a name, then a label), or "
+                              "{\"id\"} / {\"name\"} / {\"label\"}", "anyOf": [{"type": "string"}, _GROUP_REF]},
+              {"id": OBJECT_ID["example"], "label": "Sales"}, "sales"),
+    "geoPoint": (_GEO_POINT, _GEO_POINT, {"latitude": -34.6037, "longitude": -58.3816}, "-34.6037,-58.3816,0,5000"),
+}
+
+
 def read_only(f: Field) -> bool:
     """Set by the runtime, never by a client: calculated fields and created/modified dates."""
     return not f.writable
@@ -38,6 +62,8 @@ def example(f: Field) -> Any:
 
 def _example_one(f: Field) -> Any:
     name = f.type.name
+    if name in _OBJECT_TYPES:
+        return _OBJECT_TYPES[name][2]
     if name == "choice":
         names = f.choice_names()
         return names[0] if names else "value"
@@ -126,6 +152,8 @@ def _read_one(f: Field) -> dict[str, Any]:
     if name == "file":
         return {"type": "object", "required": ["id"],
                 "properties": {"id": {"type": "string"}, "name": {"type": "string", "nullable": True}}}
+    if name in _OBJECT_TYPES:
+        return _OBJECT_TYPES[name][0]
     out = _scalar(f)
     if name == "phone":
         out = {"type": "string", "format": "phone"}  # rendered with separators, whatever was written
@@ -179,6 +207,8 @@ def _write_one(f: Field) -> dict[str, Any]:
                           {"type": "object", "required": ["name", "content"],
                            "properties": {"name": {"type": "string"}, "contentType": {"type": "string"},
                                           "content": {"type": "string", "format": "byte"}}}]}
+    if name in _OBJECT_TYPES:
+        return _OBJECT_TYPES[name][1]
     return _scalar(f)
 
 
@@ -219,7 +249,8 @@ def filter_paths(fields: list[Field], prefix: str = "") -> list[tuple[str, Field
 def filter_parameter(path: str, f: Field) -> dict[str, Any]:
     """A query parameter for one field: its operators, with an example of each form."""
     ops = sorted(f.type.operators)
-    sample = _example_one(f) if not f.is_nested else None
+    sample = _OBJECT_TYPES[f.type.name][3] if f.type.name in _OBJECT_TYPES else _example_one(f) \
+        if not f.is_nested else None
     if isinstance(sample, dict):
         sample = sample.get("label") or sample.get("name")
     shown = "" if sample is None else str(sample).lower() if isinstance(sample, bool) else str(sample)

@@ -552,3 +552,28 @@ def test_geo_near_keeps_a_regular_users_access_rule(app: Any, cities: Api):
     rows = aggregate(user, "shops", [geo_near(maxDistance=300000)])
     assert rows.status_code == 200, rows.get_json()
     assert [r["name"] for r in rows.get_json()["items"]] == ["mvd", "ros"]
+
+
+# --- the OpenAPI document -----------------------------------------------------------------------------------
+
+def test_the_openapi_document_describes_the_three_types(app: Any, api: Api):
+    from openapi_spec_validator import validate
+
+    define(api, PLACES)
+    define(api, TEAMS)
+    define(api, SHOPS)
+    doc = api.get("/openapi.json").get_json()
+    validate(doc)
+    schemas = doc["components"]["schemas"]
+    state, team, location = (schemas["places"]["properties"]["state"], schemas["teams"]["properties"]["team"],
+                             schemas["shops"]["properties"]["location"])
+    assert set(state["properties"]) == {"options", "selectedValue"} and state["x-field-type"] == "dynamicChoice"
+    assert set(team["properties"]) == {"id", "label"}
+    assert location["properties"]["latitude"]["maximum"] == 90 and location["nullable"] is True
+    assert schemas["teams.Input"]["properties"]["team"]["anyOf"][0] == {"type": "string"}
+    assert create(api, "places", {"state": schemas["places.Input"]["properties"]["state"]["example"]})
+    assert create(api, "shops", {"location": schemas["shops.Input"]["properties"]["location"]["example"]})
+    near = doc["components"]["parameters"]
+    described = next(p for p in near.values() if p["name"] == "location")["description"]
+    assert "`location=near(-34.6037,-58.3816,0,5000)`" in described
+    assert api.get("/data/shops?location=near(-34.6037,-58.3816,0,5000)").status_code == 200
