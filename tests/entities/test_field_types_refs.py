@@ -577,3 +577,34 @@ def test_the_openapi_document_describes_the_three_types(app: Any, api: Api):
     described = next(p for p in near.values() if p["name"] == "location")["description"]
     assert "`location=near(-34.6037,-58.3816,0,5000)`" in described
     assert api.get("/data/shops?location=near(-34.6037,-58.3816,0,5000)").status_code == 200
+
+
+# --- defaults, type changes, history ------------------------------------------------------------------------
+
+def test_defaults_type_changes_and_history(api: Api):
+    crew = new_group(api, "crew", "Crew team")
+    body = {"name": "mixed", "history": True, "fields": [
+        {"name": "name", "type": "text"},
+        {"name": "team", "type": "group", "defaultValue": "crew"},
+        {"name": "state", "type": "dynamicChoice", "defaultValue": "AZ"},
+        {"name": "at", "type": "geoPoint", "defaultValue": {"latitude": 1, "longitude": 2}},
+        {"name": "code", "type": "text"},
+    ]}
+    define(api, body)
+    record = create(api, "mixed", {"name": "a", "code": "TX"})
+    assert record["team"] == ref(crew) and record["state"]["selectedValue"] == "AZ"
+    assert record["at"] == {"latitude": 1, "longitude": 2}
+    created = api.get(f"/data/mixed/{record['id']}/history").get_json()["items"][0]["newRecord"]
+    assert (created["team"], created["state"], created["at"]) == (record["team"], record["state"], record["at"])
+    api.put(f"/data/mixed/{record['id']}", json={"state": "TX"})
+    change = api.get(f"/data/mixed/{record['id']}/history?_size=1").get_json()["items"][0]["newRecord"]
+    assert change["state"]["text"] == '{state:{"options":[{"label":"TX","name":"TX"}],"selectedValue":"TX"}}'
+    # text → dynamicChoice: the text becomes one selected option; geoPoint → text: its (lat,long)
+    body["fields"][4]["type"] = "dynamicChoice"
+    body["fields"][3] = {"name": "at", "type": "text"}
+    response = api.put("/metadata/entities/mixed", json=body)
+    assert response.status_code == 200, response.get_json()
+    wait_for_job(api, response.get_json()["refactoring"]["jobId"])
+    converted = api.get(f"/data/mixed/{record['id']}").get_json()
+    assert converted["code"] == {"options": [{"label": "TX", "name": "TX"}], "selectedValue": "TX"}
+    assert converted["at"] == "(1,2)"
