@@ -608,3 +608,12 @@ def test_defaults_type_changes_and_history(api: Api):
     converted = api.get(f"/data/mixed/{record['id']}").get_json()
     assert converted["code"] == {"options": [{"label": "TX", "name": "TX"}], "selectedValue": "TX"}
     assert converted["at"] == "(1,2)"
+
+
+def test_a_group_filter_works_in_background_jobs(teams):
+    """An export re-reads its query in a job: looking a group up there needs the app, as a request does (jobs of
+    the embedded runner run in its app context, as an RQ worker's do)."""
+    api, _ = teams
+    create(api, "teams", {"name": "s", "team": "crew"})
+    create(api, "teams", {"name": "o", "team": "ops"})
+    assert run_export(api, "teams", "team=crew&_fields=name&_useFieldNames=true") == [["name"], ["s"]]
