@@ -172,13 +172,15 @@ class Entity:
 def lookup_problem(entity: Entity, name: str) -> str | None:
     """Why field ``name`` of ``entity`` cannot find a record of it for a relationship written as
     ``{"<name>": value}`` (or as the bare value of ``lookupField``), or None when it can: a single value
-    compared as stored, so not a nested group, a reference or a multi-valued field."""
+    compared as stored, so not a nested group, a reference, a multi-valued field, nor a value compared by one of
+    its keys (a dynamic choice) or not compared at all (a geo point)."""
     f = entity.field(name)
     if f is None:
         return f"'{name}' is not a field of '{entity.name}'"
-    if f.is_nested or f.type.is_reference or f.many:
+    if f.is_nested or f.type.is_reference or f.many or f.type.filter_key is not None \
+            or "equals" not in f.type.operators:
         return (f"'{name}' of '{entity.name}' cannot be used to find a record (nested groups, relationships, users, "
-                "files and multi-valued fields cannot)")
+                "groups, files, dynamic choices, geo points and multi-valued fields cannot)")
     return None
 
 

@@ -48,7 +48,8 @@ def resolve_group_ref(store: Store, f: Field, ref: dict[str, Any], path: str,
                       errors: list[dict[str, Any]]) -> dict[str, Any] | None:
     """``{id}``, ``{name}``, ``{label}`` or ``{text}`` (a bare string: id, name or label) → the stored ``{id, label}``,
     or a field error (no such group; several groups of that label)."""
-    (key, wanted), = ref.items()
+    key = next(k for k in ("id", "name", "label", "text") if k in ref)
+    wanted = ref[key]
     if key == "text":
         found = named_groups(store, [wanted])[wanted]
     else:

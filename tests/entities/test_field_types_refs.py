@@ -617,3 +617,15 @@ def test_a_group_filter_works_in_background_jobs(teams):
     create(api, "teams", {"name": "s", "team": "crew"})
     create(api, "teams", {"name": "o", "team": "ops"})
     assert run_export(api, "teams", "team=crew&_fields=name&_useFieldNames=true") == [["name"], ["s"]]
+
+
+def test_dynamic_choices_geo_points_and_groups_cannot_be_a_relationships_lookup_field(api: Api):
+    define(api, {"name": "spots", "fields": [{"name": "name", "type": "text"},
+                                             {"name": "state", "type": "dynamicChoice"},
+                                             {"name": "at", "type": "geoPoint"}, {"name": "team", "type": "group"}]})
+    for name in ("state", "at", "team"):
+        body = {"name": "visits", "fields": [{"name": "spot", "type": "relationship",
+                                              "typeRules": {"entity": "spots", "lookupField": name}}]}
+        response = api.post("/metadata/entities", json=body)
+        assert response.status_code == 400, name
+        assert "cannot be used to find a record" in response.get_json()["errors"][0]["message"]
