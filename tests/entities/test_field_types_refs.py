@@ -445,6 +445,13 @@ def test_near_is_only_for_geo_points_and_a_proximity_list_pages_by_number(cities
     first = cities.get("/data/shops?_size=1").get_json()["items"][0]["id"]
     response = cities.get(f"/data/shops?location=near({BA})&_offset={first}")
     assert response.status_code == 400 and "_offset" in response.get_json()["message"]
+    define(cities, {"name": "routes", "fields": [{"name": "stops", "type": "nestedFields", "multiplicity": "many",
+                                                   "nestedFields": [{"name": "at", "type": "geoPoint"}]}]})
+    create(cities, "routes", {"stops": [{"at": point("ba")}, {"at": point("mvd")}]})
+    response = cities.get(f"/data/routes?stops.at=near({BA})")
+    assert response.status_code == 400 and "multi-valued nested field" in response.get_json()["message"]
+    response = aggregate(cities, "routes", [geo_near(key="stops.at")])
+    assert response.status_code == 400 and "not a geo point outside multi-valued" in response.get_json()["message"]
 
 
 def test_near_in_an_aggregate_match_and_an_export(cities: Api):
