@@ -58,7 +58,6 @@ class ListQuery:
             cond = _after_sorted(key, direction, self.after_value, self.after_id)
         return {"$and": [self.filter, cond]} if self.filter else cond
 
-
     def find_filter(self) -> dict[str, Any]:
         """``page_filter`` plus the condition that orders a list by proximity, when it is so ordered: what a find of
         the page runs (a count takes ``filter``/``page_filter``: MongoDB refuses ``$nearSphere`` there)."""

@@ -34,11 +34,12 @@ def parse_list_query(entity: Entity, args: Any, base_filter: dict[str, Any] | No
     size = _int(args.get("_size"), default_size, "_size", 0, max_size)
     near = None if args.get("_sortField") else proximity_order(entity, args)
     sort_key, direction = _sort(entity, args)
-    sort = [] if near is not None else \
-        [(sort_key, direction)] if sort_key == "_id" else [(sort_key, direction), ("_id", direction)]
+    sort = [(sort_key, direction)] if sort_key == "_id" else [(sort_key, direction), ("_id", direction)]
     skip, after = _offset(args.get("_offset"))
-    if near is not None and after is not None:
-        raise bad("_offset", "a list ordered by proximity (near) pages with a numeric offset")
+    if near is not None:  # the find orders by proximity: no sort of its own, no keyset cursor
+        sort = []
+        if after is not None:
+            raise bad("_offset", "a list ordered by proximity (near) pages with a numeric offset")
     fields, projection = _fields(entity, args.get("_fields"))
     fmt = args.get("_format") or "native"
     if fmt not in ("native", "plainText"):
