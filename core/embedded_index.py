@@ -1,7 +1,7 @@
 """Patches that let mongomock-ng (the embedded store) scale to 100k records.
 
 mongomock answers every filter with a scan of the whole collection and re-slices a cursor's results
-for every document it hands out. This module patches it, once per process, in five places:
+for every document it hands out. This module patches it, once per process, in these places:
 
 * scans: a filter is compiled to a predicate once (``core.embedded_filter``) instead of being interpreted
   for every document;
@@ -14,12 +14,15 @@ for every document it hands out. This module patches it, once per process, in fi
   (reading a cursor to the end was O(n²)), and a sort with a limit keeps the top k (``heapq``) instead of
   sorting and copying every match;
 * ``page_and_total``: a list page and its total from one pass over the filter;
+* geo queries (``core.embedded_geo``): ``$near``/``$nearSphere``, ``$centerSphere`` and ``$geoNear`` on GeoJSON
+  points, measured as MongoDB measures them;
 * write stamps: every change of a collection (a document put or deleted, a drop, an index change) stamps it
   with the next value of a process-wide clock, so ``write_stamp`` tells a reader whether anything changed
   since it last looked (``core.storage.Store.read_cached``).
 
-Every patched path returns what mongomock's own path returns (tests/support compares them). One patch corrects it
-instead: Decimal128 values are compared and aggregated exactly, as MongoDB does (``core.embedded_decimal``).
+Every patched path returns what mongomock's own path returns (tests/support compares them), except two that
+correct it and answer as a MongoDB server does: Decimal128 values are compared and aggregated exactly
+(``core.embedded_decimal``), and geo queries measure and filter as a server does (``core.embedded_geo``).
 """
 
 from __future__ import annotations
@@ -89,10 +92,11 @@ def install() -> None:
     _patch_iter_documents(mc)
     _patch_cursor(mc)
     _patch_store(mc)
-    from core import embedded_aggregate, embedded_decimal
+    from core import embedded_aggregate, embedded_decimal, embedded_geo
 
     embedded_aggregate.install(_replace)
     embedded_decimal.install(_replace)
+    embedded_geo.install(_replace)
     _installed = True
 
 

@@ -172,13 +172,15 @@ class Entity:
 def lookup_problem(entity: Entity, name: str) -> str | None:
     """Why field ``name`` of ``entity`` cannot find a record of it for a relationship written as
     ``{"<name>": value}`` (or as the bare value of ``lookupField``), or None when it can: a single value
-    compared as stored, so not a nested group, a reference or a multi-valued field."""
+    compared as stored, so not a nested group, a reference, a multi-valued field, nor a value compared by one of
+    its keys (a dynamic choice) or not compared at all (a geo point)."""
     f = entity.field(name)
     if f is None:
         return f"'{name}' is not a field of '{entity.name}'"
-    if f.is_nested or f.type.is_reference or f.many:
+    if f.is_nested or f.type.is_reference or f.many or f.type.filter_key is not None \
+            or "equals" not in f.type.operators:
         return (f"'{name}' of '{entity.name}' cannot be used to find a record (nested groups, relationships, users, "
-                "files and multi-valued fields cannot)")
+                "groups, files, dynamic choices, geo points and multi-valued fields cannot)")
     return None
 
 
@@ -230,6 +232,10 @@ def _parse_field(raw: Any, index_path: str, errors: list[dict[str, Any]], entity
             errors.append(field_error(f"{index_path}.{flag}", "invalid", f"{flag} must be true or false"))
     if raw.get("unique") and not ftype.unique_allowed:
         errors.append(field_error(f"{index_path}.unique", "invalid", f"Type {ftype.name} cannot be unique"))
+    if raw.get("indexable") and not ftype.index_allowed:
+        errors.append(field_error(f"{index_path}.indexable", "invalid", f"Type {ftype.name} cannot be indexed"))
+    if multiplicity == "many" and not ftype.many_allowed:
+        errors.append(field_error(f"{index_path}.multiplicity", "invalid", f"Type {ftype.name} is single-valued"))
     f = Field(name=name, label=str(raw.get("label") or _humanize(name)), type=ftype, many=multiplicity == "many",
               required=bool(raw.get("required")), unique=bool(raw.get("unique")),
               indexable=bool(raw.get("indexable")), type_rules=rules, path=prefix + name,

@@ -312,7 +312,7 @@ def ensure_data_indexes(store: Store, entity: Entity) -> None:
                 continue
             for key, name, unique in f.type.index_keys(path, f, top_level=not prefix):
                 if unique:
-                    col.create_index([(key, pymongo.ASCENDING)], name=name, unique=True, sparse=True)
+                    col.create_index([(key, f.type.index_kind)], name=name, unique=True, sparse=True)
                 else:
-                    col.create_index([(key, pymongo.ASCENDING)], name=name)
+                    col.create_index([(key, f.type.index_kind)], name=name)
     walk(entity.fields, "")

@@ -69,6 +69,9 @@ class References(Protocol):
     def user(self, field: Field, ref: dict[str, Any], path: str, errors: Errors) -> Any:
         """The stored value of a user reference written as ``{id}`` or ``{email}``; None (and an error) if none."""
 
+    def group(self, field: Field, ref: dict[str, Any], path: str, errors: Errors) -> Any:
+        """The stored value of a group reference (what ``GroupType.load`` gives); None (and an error) if none."""
+
 
 def rule_error(field: str, message: str, rejected: Any = None) -> dict[str, Any]:
     """A definition error in core.errors' field error shape."""
@@ -137,6 +140,12 @@ class FieldType:
     sub_keys: ClassVar[tuple[str, ...]] = ()  # sub-fields every value carries (id, label, name), for aggregate
     # the text a value with markup shows (html): filters and global search compare it, not the stored value
     visible_text: ClassVar[Callable[[str], str] | None] = None
+    filter_key: ClassVar[str | None] = None  # filters and sorts read this sub-key of a value (dynamicChoice)
+    index_allowed: ClassVar[bool] = True  # a definition may ask for an index (``indexable``)
+    many_allowed: ClassVar[bool] = True  # a definition may make it multi-valued
+    index_kind: ClassVar[int | str] = 1  # the kind of its indexes: ascending, or "2dsphere" (geoPoint)
+    # a bare filter value is looked up among the targets (a group by id, name or label): ``named_ids``
+    finds_by_name: ClassVar[bool] = False
 
     @property
     def is_reference(self) -> bool:
@@ -153,6 +162,10 @@ class FieldType:
     def missing_value(self) -> Any:
         """How an unset single value reads (records, aggregate output)."""
         return None
+
+    def named_ids(self, values: list[Any]) -> list[Any]:
+        """The ids of the targets bare filter values name, for a type that ``finds_by_name``."""
+        raise NotImplementedError
 
     def stamp(self, created: bool) -> bool:
         """Whether the runtime sets this field to now on this write (created / modified dates)."""
@@ -760,10 +773,14 @@ class RelationshipType(FieldType):
     def resolve(self, field: Field, value: Any, path: str, refs: References, errors: Errors) -> Any:
         resolved = []
         for ref in value if field.many else [value]:
-            target = refs.relationship(field, ref, path, errors)
+            target = self.resolve_one(field, ref, path, refs, errors)
             if target is not None:
                 resolved.append(target)
         return resolved if field.many else (resolved[0] if resolved else None)
+
+    def resolve_one(self, field: Field, ref: dict[str, Any], path: str, refs: References, errors: Errors) -> Any:
+        """The stored value of one loaded reference; None (and an error) when it names nothing."""
+        return refs.relationship(field, ref, path, errors)
 
     def load(self, value: Any, field: Field) -> Any:
         """A reference request, resolved against the target entity by the records service: ``{id}``, ``{label}``
@@ -837,13 +854,8 @@ class UserType(RelationshipType):
     def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
         """``setOn`` is checked with the common rules (entities.metadata); a user field names no entity."""
 
-    def resolve(self, field: Field, value: Any, path: str, refs: References, errors: Errors) -> Any:
-        resolved = []
-        for ref in value if field.many else [value]:
-            target = refs.user(field, ref, path, errors)
-            if target is not None:
-                resolved.append(target)
-        return resolved if field.many else (resolved[0] if resolved else None)
+    def resolve_one(self, field: Field, ref: dict[str, Any], path: str, refs: References, errors: Errors) -> Any:
+        return refs.user(field, ref, path, errors)
 
 
 @dataclass(frozen=True)
@@ -984,5 +996,5 @@ def plain_number(value: float | int) -> str:
     return text or "0"
 
 
-import entities.types_dates  # noqa: E402,F401  (registers its types)
-from entities import types_numbers  # noqa: E402, F401  (bigNumber, timeDuration, autoIncrement)
+# the other types register themselves in TYPES and TYPE_ALIASES (they need the classes above)
+from entities import types_dates, types_numbers, types_refs  # noqa: E402, F401

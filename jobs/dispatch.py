@@ -4,6 +4,7 @@ Both hand the job id to ``jobs.execution`` and nothing else: ``sys.jobs`` is the
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import queue
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bson import ObjectId
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from jobs.service import JobService
 
 log = logging.getLogger("jobs.dispatch")
@@ -77,8 +80,9 @@ class EmbeddedDispatcher:
     running job sees at its next record (``ctx.check_cancelled``); its writes are fenced off anyway.
     """
 
-    def __init__(self, jobs: JobService, threads: int):
+    def __init__(self, jobs: JobService, threads: int, app: Flask | None = None):
         self.jobs = jobs
+        self.app = app  # jobs run in its app context, as an RQ worker runs them (``execution.run_job``)
         self.threads = max(1, threads)
         self._queue: queue.PriorityQueue[tuple[int, int, ObjectId | None]] = queue.PriorityQueue()
         self._seq = itertools.count()
@@ -139,7 +143,8 @@ class EmbeddedDispatcher:
                 return
             self._running.wait()
             try:
-                execute(self.jobs, job_id, lambda jid=job_id: jid in self._cancelled)
+                with self.app.app_context() if self.app is not None else contextlib.nullcontext():
+                    execute(self.jobs, job_id, lambda jid=job_id: jid in self._cancelled)
             except Exception:
                 log.exception("embedded job %s crashed", job_id)
             finally:

@@ -38,7 +38,7 @@ def install(app: Flask, api: Any, services: Services) -> None:
         jobs.dispatcher = RQDispatcher(services.config.redis_url, jobs.settings.rq_job_timeout,
                                        services.config.redis_timeout_seconds)
     else:
-        embedded = EmbeddedDispatcher(jobs, jobs.settings.embedded_threads)
+        embedded = EmbeddedDispatcher(jobs, jobs.settings.embedded_threads, app)
         jobs.dispatcher = embedded
         clock = EmbeddedClock(services, services.config.clock_tick_seconds)
         services.clock = clock  # started by `runtime serve`, and when a schedule or a retry may be due

@@ -9,7 +9,7 @@ from core.errors import BadRequest
 from entities.aggregate.context import StageContext
 from entities.aggregate.parse import Stage
 from entities.aggregate.shape import Shape
-from entities.aggregate.stages import TRANSLATORS, UNSUPPORTED
+from entities.aggregate.stages import TRANSLATORS
 from entities.metadata import Entity
 
 
@@ -18,8 +18,6 @@ def build(entity: Entity, stages: list[Stage], find_entity: Callable[[str], Enti
     pipeline: list[dict[str, Any]] = []
     shape = Shape.records(entity)
     for index, (name, settings) in enumerate(stages, start=1):
-        if name in UNSUPPORTED:
-            raise BadRequest(f"stage {index} ({name}): {UNSUPPORTED[name]}")
         translate = TRANSLATORS.get(name)
         if translate is None:
             raise BadRequest(f"stage {index} ({name}): unknown stage; the stages are {', '.join(TRANSLATORS)}")

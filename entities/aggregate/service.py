@@ -16,11 +16,11 @@ from entities.metadata import Entity
 
 def aggregate(svc: Services, entity: Entity, body: Any, base_filter: dict[str, Any] | None = None) -> dict[str, Any]:
     """``{total, items}``; more rows than ``aggregate_max_results`` is a 400 rather than a silent cut.
-    ``base_filter`` (the caller's access rule) is a leading ``$match``: no stage sees other records."""
+    ``base_filter`` (the caller's access rule) comes before every stage: no stage sees other records."""
     try:
         pipeline, shape = build(entity, normalize(body), lambda name: _find_entity(svc, name))
         if base_filter:
-            pipeline = [{"$match": base_filter}, *pipeline]
+            pipeline = _within_access(pipeline, base_filter)
     except RecursionError:
         raise BadRequest("The body is nested too deeply") from None
     cap = svc.config.aggregate_max_results
@@ -36,6 +36,14 @@ def aggregate(svc: Services, entity: Entity, body: Any, base_filter: dict[str, A
         raise BadRequest(f"The aggregation returns more than {cap} results: add a match, group or limit stage")
     items = [render_row(shape, row) for row in rows]
     return {"total": len(items), "items": items}
+
+
+def _within_access(pipeline: list[dict[str, Any]], base_filter: dict[str, Any]) -> list[dict[str, Any]]:
+    """A leading ``$match`` of the access rule; a ``$geoNear``, which must stay first, takes it as its ``query``."""
+    first = pipeline[0] if pipeline else {}
+    if "$geoNear" in first:
+        return [{"$geoNear": {**first["$geoNear"], "query": base_filter}}, *pipeline[1:]]
+    return [{"$match": base_filter}, *pipeline]
 
 
 def _find_entity(svc: Services, name: str) -> Entity | None:

@@ -6,6 +6,7 @@ Mongo field reference (``"$path"``) is built here from a resolved path, never co
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,8 @@ from entities.aggregate.shape import (
     synthetic_field,
 )
 from entities.registry import data_collection_name
+from entities.types import FieldInvalid
+from entities.types_refs import coordinate
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 COUNT_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -254,10 +257,86 @@ def _int(ctx: StageContext, value: Any, minimum: int) -> int:
     return value
 
 
+def geo_near(ctx: StageContext, settings: Any) -> Step:
+    """The records nearest a point first, each with its distance in meters (times ``distanceMultiplier``) in
+    ``distanceField``; ``minDistance``/``maxDistance`` in meters; ``key`` the geo point field (needed when the
+    entity has several); ``includeLocs`` names a field to hold the point found. Only as the first stage."""
+    if ctx.index != 1 or ctx.shape.entity is None:
+        raise ctx.error("geoNear must be the first stage")
+    if not isinstance(settings, dict) or set(settings) - set(GEO_NEAR_KEYS) or "distanceField" not in settings:
+        raise ctx.error(f"settings is an object with distanceField and any of {', '.join(GEO_NEAR_KEYS[1:])}, e.g. "
+                        '{"coordinates": {"longitude": 10, "latitude": 5}, "distanceField": "distance"}')
+    key = _geo_key(ctx, settings.get("key"))
+    out = _output_name(ctx, settings["distanceField"], "distanceField")
+    spec: dict[str, Any] = {"near": {"type": "Point", "coordinates": _coordinates(ctx, settings.get("coordinates"))},
+                            "distanceField": out, "key": key.mongo_path, "spherical": True}
+    for name in ("minDistance", "maxDistance", "distanceMultiplier"):
+        if name in settings:
+            spec[name] = _non_negative(ctx, settings[name], name)
+    if spec.get("maxDistance", math.inf) < spec.get("minDistance", 0):
+        raise ctx.error("maxDistance must not be less than minDistance")
+    entries = [Entry(out, out, Slot(synthetic_field(out, NUMBER_TYPE)))]
+    if "includeLocs" in settings:
+        spec["includeLocs"] = _output_name(ctx, settings["includeLocs"], "includeLocs")
+        if spec["includeLocs"] == out:
+            raise ctx.error("includeLocs and distanceField must differ")
+        entries.append(Entry(spec["includeLocs"], spec["includeLocs"],
+                             Slot(synthetic_field(spec["includeLocs"], key.slot.type))))
+    shape = ctx.shape
+    for entry in entries:
+        shape = shape.with_entry(entry)
+    return [{"$geoNear": spec}], shape
+
+
+def _geo_key(ctx: StageContext, key: Any) -> Resolved:
+    """The geo point field to search: ``key``, or the entity's only one."""
+    if key is None:
+        paths = _geo_paths(ctx.entity.fields, "")
+        if len(paths) != 1:
+            raise ctx.error(f"give key, the geo point field to search: one of {', '.join(paths)}" if paths else
+                            f"'{ctx.entity.name}' has no geo point field to search near")
+        key = paths[0]
+    r = ctx.resolve(key, "key")
+    if "near" not in r.slot.type.operators or r.slot.many or any(s.many or s.is_records for s in r.via):
+        raise ctx.error(f"key: '{key}' ({r.slot.describe()}) is not a geo point outside multi-valued nested fields")
+    return r
+
+
+def _geo_paths(fields: list[Any], prefix: str) -> list[str]:
+    out: list[str] = []
+    for f in fields:
+        if f.is_nested and not f.many:
+            out += _geo_paths(f.nested, f"{prefix}{f.name}.")
+        elif "near" in f.type.operators:
+            out.append(prefix + f.name)
+    return out
+
+
+def _coordinates(ctx: StageContext, value: Any) -> list[float]:
+    if not isinstance(value, dict) or set(value) != {"longitude", "latitude"}:
+        raise ctx.error('coordinates is {"longitude": <-180..180>, "latitude": <-90..90>}')
+    try:
+        return [coordinate(value["longitude"], 180, "longitude"), coordinate(value["latitude"], 90, "latitude")]
+    except FieldInvalid as exc:
+        raise ctx.error(f"coordinates: {exc.message}") from None
+
+
+def _non_negative(ctx: StageContext, value: Any, name: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ctx.error(f"{name} must be a non-negative number; got {value!r}")
+    return value
+
+
+def _output_name(ctx: StageContext, value: Any, what: str) -> str:
+    if not isinstance(value, str) or not NAME_RE.match(value) or value == "id":
+        raise ctx.error(f"{what}: the output name is letters and digits, starts with a letter and is not 'id'")
+    return value
+
+
 Translator = Callable[[StageContext, Any], Step]
 TRANSLATORS: dict[str, Translator] = {
     "match": match, "sort": sort, "project": project, "group": group, "count": count, "skip": skip,
-    "limit": limit, "unwind": unwind, "lookup": lookup,
+    "limit": limit, "unwind": unwind, "lookup": lookup, "geoNear": geo_near,
 }
-# Stages of the platform this runtime refuses with a reason rather than "unknown stage".
-UNSUPPORTED = {"geoNear": "geoNear is not supported: this runtime has no geo point field type to search near"}
+GEO_NEAR_KEYS = ("distanceField", "coordinates", "minDistance", "maxDistance", "key", "distanceMultiplier",
+                 "includeLocs")

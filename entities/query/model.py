@@ -24,6 +24,7 @@ class ListQuery:
     projection: dict[str, int] | None = None  # None: every stored field (minus internal ones)
     after_value: Any = None  # the sort value of the ``_offset`` record (``bind_cursor`` reads it)
     cursor_bound: bool = False
+    near: dict[str, Any] | None = None  # a ``$nearSphere`` condition: the find orders by proximity (``sort`` is [])
 
     def bind_cursor(self, col: Any) -> None:
         """Read the sort value of the ``_offset`` record, which a keyset over a sorted field continues from.
@@ -56,6 +57,14 @@ class ListQuery:
             assert self.cursor_bound, "bind_cursor(col) reads the offset record's sort value first"
             cond = _after_sorted(key, direction, self.after_value, self.after_id)
         return {"$and": [self.filter, cond]} if self.filter else cond
+
+    def find_filter(self) -> dict[str, Any]:
+        """``page_filter`` plus the condition that orders a list by proximity, when it is so ordered: what a find of
+        the page runs (a count takes ``filter``/``page_filter``: MongoDB refuses ``$nearSphere`` there)."""
+        page = self.page_filter()
+        if self.near is None:
+            return page
+        return {"$and": [page, self.near]} if page else self.near
 
 
 def _after_sorted(key: str, direction: int, value: Any, after: ObjectId) -> dict[str, Any]:

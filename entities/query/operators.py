@@ -8,6 +8,7 @@ Semantics (the reference model of the property tests follows them):
 * ``notEquals`` is the negation of ``equals`` and ``empty`` the negation of ``notEmpty``: so
   ``addresses.state=notEquals(CA)`` means no address is in CA, and a missing field is "not equal".
 * A missing boolean reads as ``false`` (the API renders it so), so ``equals(false)`` matches it.
+* ``near(lat,long[,min[,max]])`` (geo points only) holds the points within the distances (``entities.query.near``).
 * ``like`` is case-insensitive: contains ``x``; ``/x`` starts with; ``x/`` ends with; ``/re/`` a
   regular expression (at most 200 characters, evaluated by RE2 in linear time: back-references and
   look-around are refused with a 400).
@@ -19,6 +20,7 @@ import re
 from typing import Any
 
 from core.regex import SafeRegexError, compile_safe
+from entities.query.near import near_condition
 from entities.query.paths import Segment, Target
 from entities.query.values import Operation, bad, convert_all
 from entities.types import parse_object_id
@@ -82,12 +84,11 @@ def condition(target: Target, operation: Operation) -> dict[str, Any]:
         return negate(leaf(target, {"$nin": [None, []]}))
     if op == "like":
         return leaf(target, {"$regex": like_pattern(operation.args, target.like_digits, param), "$options": "i"})
+    if op == "near":
+        return near_condition(target, operation.args, param)
     values = convert_all(target.convert, operation.args, param)
     if op in ("equals", "notEquals") and target.id_chain is not None and values:
-        ids = [oid for oid in (parse_object_id(v) for v in values) if oid is not None]
-        cond = leaf(target, _equals(values, False))
-        if ids:
-            cond = {"$or": [cond, at(target.id_chain, _equals(ids, False))]}
+        cond = _bare_reference(target, values)
         return cond if op == "equals" else negate(cond)
     if op in ("equals", "notEquals"):
         if not values:
@@ -97,6 +98,17 @@ def condition(target: Target, operation: Operation) -> dict[str, Any]:
     if op == "between":
         return leaf(target, {"$gte": values[0], "$lte": values[1]})
     return leaf(target, {_COMPARISONS[op]: values[0]})
+
+
+def _bare_reference(target: Target, values: list[Any]) -> dict[str, Any]:
+    """``company=<v>``: a relationship whose label is ``v`` or whose id it is; for a type that looks names up (a
+    group: by id, name or label), the references to the targets the values name (none: nothing matches)."""
+    assert target.field is not None and target.id_chain is not None
+    if target.field.type.finds_by_name:
+        return at(target.id_chain, _equals(target.field.type.named_ids(values), False))
+    ids = [oid for oid in (parse_object_id(v) for v in values) if oid is not None]
+    cond = leaf(target, _equals(values, False))
+    return {"$or": [cond, at(target.id_chain, _equals(ids, False))]} if ids else cond
 
 
 def _equals(values: list[Any], boolean: bool) -> Any:

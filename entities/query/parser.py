@@ -14,6 +14,7 @@ from entities.metadata import Entity
 from entities.query.complex import parse_complex
 from entities.query.conditions import and_, text_condition, value_condition
 from entities.query.model import ListQuery
+from entities.query.near import proximity_order
 from entities.query.paths import resolve
 from entities.query.search import global_search
 from entities.query.values import QueryError, bad
@@ -31,9 +32,14 @@ def parse_list_query(entity: Entity, args: Any, base_filter: dict[str, Any] | No
     """``args`` is a werkzeug ``MultiDict`` (anything with ``getlist`` and ``get``)."""
     mongo_filter = and_([base_filter or {}, _user_filter(entity, args)])
     size = _int(args.get("_size"), default_size, "_size", 0, max_size)
+    near = None if args.get("_sortField") else proximity_order(entity, args)
     sort_key, direction = _sort(entity, args)
     sort = [(sort_key, direction)] if sort_key == "_id" else [(sort_key, direction), ("_id", direction)]
     skip, after = _offset(args.get("_offset"))
+    if near is not None:  # the find orders by proximity: no sort of its own, no keyset cursor
+        sort = []
+        if after is not None:
+            raise bad("_offset", "a list ordered by proximity (near) pages with a numeric offset")
     fields, projection = _fields(entity, args.get("_fields"))
     fmt = args.get("_format") or "native"
     if fmt not in ("native", "plainText"):
@@ -43,7 +49,7 @@ def parse_list_query(entity: Entity, args: Any, base_filter: dict[str, Any] | No
         projection.update({r: 1 for r in rels if not any(r == k.split(".")[0] for k in projection)})
     return ListQuery(filter=mongo_filter, sort=sort, skip=skip, limit=size, after_id=after, fields=fields,
                      fmt=fmt, format_for_user=(args.get("_formatForUser") or "").strip() or None,
-                     relationships=rels, projection=projection)
+                     relationships=rels, projection=projection, near=near)
 
 
 def map_filter(entity: Entity, mapping: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +170,7 @@ def _fields(entity: Entity, raw: str | None) -> tuple[list[str] | None, dict[str
             raise bad("_fields", f"unknown field '{path}'")
         chain = [s.key for s in target.chain]
         if target.whole is not None:
-            chain = chain[:target.whole]  # a copied field: the relationship value comes back whole
+            chain = chain[:target.whole]  # a copied field's relationship, a dynamic choice: the value comes back whole
         if target.field.type.is_reference or target.chain[-1].key == "id":
             chain = chain[:-1]  # a relationship, file or element id comes back whole
         keys.add(".".join(chain))

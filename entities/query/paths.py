@@ -37,7 +37,7 @@ class Target:
     field: Field | None = None
     like_digits: bool = False  # phone: strip non-digits from like() text
     id_chain: tuple[Segment, ...] | None = None  # bare relationship value: an id matches the id too
-    whole: int | None = None  # a copied field: how much of the chain a projection keeps (the relationship)
+    whole: int | None = None  # how much of the chain a projection keeps (a copied field's relationship)
     markup: bool = False  # html: compared on its visible text (``entities.visible_text``), not the stored value
 
     @property
@@ -85,18 +85,22 @@ def resolve(fields: list[Field], path: str, param: str, prefix: tuple[Segment, .
         if rest:
             raise bad(param, f"unknown field '{path}'")
         chain.append(Segment(f.name, f.many))
+        if f.type.filter_key is not None:  # compared by one key of its value (a dynamic choice's selected value)
+            return Target(param, (*chain, Segment(f.type.filter_key, False)), by_type(f), f.type.operators, f,
+                          whole=len(chain))
         return Target(param, tuple(chain), by_type(f), f.type.operators, f, like_digits=f.type.like_digits,
                       markup=f.type.visible_text is not None)
     raise bad(param, f"unknown field '{path}'")  # pragma: no cover - the loop always returns
 
 
 def _reference(f: Field, rest: list[str], chain: tuple[Segment, ...], path: str, param: str) -> Target:
-    """``company`` / ``company.label`` compare the label, ``company.id`` the id; files use ``name``."""
+    """``company`` / ``company.label`` compare the label, ``company.id`` the id; files use ``name``. A bare value of a
+    type that looks names up (a group) is compared by the ids of the targets it names."""
     text_key = f.type.text_key or "label"
     own = (*chain, Segment(f.name, f.many))
     if not rest and f.type.name == "user":  # ``owner=<id>``: a user reference is compared by id
         return Target(param, (*own, Segment("id", False)), object_id, f.type.operators - {"like"}, f)
-    if not rest and f.type.target_entity(f) is not None:
+    if not rest and (f.type.target_entity(f) is not None or f.type.finds_by_name):
         return Target(param, (*own, Segment(text_key, False)), text, f.type.operators, f,
                       id_chain=(*own, Segment("id", False)))
     if not rest or rest == [text_key]:

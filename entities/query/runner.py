@@ -18,7 +18,7 @@ def find_page(col: Any, q: ListQuery, max_time_ms: int) -> list[dict[str, Any]]:
         return []
     q.bind_cursor(col)
     projection = q.projection if q.projection is not None else {OUTBOX_FIELD: 0}
-    cursor = col.find(q.page_filter(), projection, max_time_ms=max_time_ms).sort(q.sort)
+    cursor = sorted_by(col.find(q.find_filter(), projection, max_time_ms=max_time_ms), q)
     if q.skip:
         cursor = cursor.skip(q.skip)
     cursor = cursor.limit(q.limit)
@@ -32,7 +32,7 @@ def page_ids(col: Any, q: ListQuery, max_time_ms: int) -> list[ObjectId]:
     if not q.limit:
         return []
     q.bind_cursor(col)
-    cursor = col.find(q.page_filter(), {"_id": 1}, max_time_ms=max_time_ms).sort(q.sort)
+    cursor = sorted_by(col.find(q.find_filter(), {"_id": 1}, max_time_ms=max_time_ms), q)
     if q.skip:
         cursor = cursor.skip(q.skip)
     return [d["_id"] for d in cursor.limit(q.limit)]
@@ -40,12 +40,17 @@ def page_ids(col: Any, q: ListQuery, max_time_ms: int) -> list[ObjectId]:
 
 def page_and_total(col: Any, q: ListQuery, max_time_ms: int) -> tuple[list[dict[str, Any]], int]:
     """A list's page and total: one pass over the filter on the embedded store, a find and a count on MongoDB."""
-    if isinstance(col, Collection):  # a real driver: the find uses the sort's index, the count the filter's
-        return find_page(col, q, max_time_ms), count(col, q, max_time_ms)
+    if isinstance(col, Collection) or q.near is not None:  # a real driver: the find uses the sort's index, the
+        return find_page(col, q, max_time_ms), count(col, q, max_time_ms)  # count the filter's (and one near)
     q.bind_cursor(col)
     projection = q.projection if q.projection is not None else {OUTBOX_FIELD: 0}
     return col.page_and_total(q.filter, q.page_filter(), list(q.sort or []), q.skip or 0, q.limit or 0, projection,
                               max_time_ms=max_time_ms)
+
+
+def sorted_by(cursor: Any, q: ListQuery) -> Any:
+    """The cursor in the query's order: its sort, or none when the find orders by proximity (``ListQuery.near``)."""
+    return cursor.sort(q.sort) if q.sort else cursor
 
 
 def count(col: Any, q: ListQuery, max_time_ms: int) -> int:

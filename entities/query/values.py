@@ -20,7 +20,7 @@ from core.ids import parse_object_id
 from entities.types import FieldInvalid
 
 OPERATORS = frozenset({"equals", "notEquals", "like", "between", "greater", "greaterOrEquals", "less",
-                       "lessOrEquals", "empty", "notEmpty"})
+                       "lessOrEquals", "empty", "notEmpty", "near"})
 MAX_VALUES = 1000
 MAX_INT = 2**63 - 1
 _OPERATOR_SYNTAX = re.compile(r"^\s*([A-Za-z]+)\((.*)\)\s*$", re.DOTALL)

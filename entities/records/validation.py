@@ -25,6 +25,7 @@ from entities.query import map_filter
 from entities.query.values import problem_of
 from entities.records.counters import Counters, NumberSource
 from entities.records.events import LinkFilter
+from entities.records.group_refs import resolve_group_ref
 from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, load_fast, schema_for
 from entities.records.upgrade import VERSION_KEY
@@ -70,6 +71,9 @@ class RecordValidator:
 
     def user(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
         return resolve_user_ref(self.store, f, ref, path, errors)
+
+    def group(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
+        return resolve_group_ref(self.store, f, ref, path, errors)
 
     # --- validation ------------------------------------------------------------------------------
 
@@ -518,6 +522,9 @@ class _WriterRefs:
 
     def user(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
         return self.validator.user(f, ref, path, errors)
+
+    def group(self, f: Field, ref: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> Any:
+        return self.validator.group(f, ref, path, errors)
 
     def complete_file(self, ref: dict[str, Any]) -> str | None:
         return complete_file_ref(self.validator.store, ref, self.uploader)

@@ -13,7 +13,7 @@ from core.errors import ValidationFailed, field_error
 from entities.metadata import Entity, Field
 from entities.records.upgrade import match_old, renumbered, same_kind
 
-UNSUPPORTED = ("relationship", "file", "nestedFields")
+UNSUPPORTED = ("relationship", "file", "nestedFields", "group")  # their values point at something: not converted
 
 
 @dataclass

@@ -25,7 +25,7 @@ from werkzeug.datastructures import MultiDict
 from entities.metadata import Entity
 from entities.permissions.enforce import job_context, policy, read_filter
 from entities.permissions.policy import UNRESTRICTED, EntityPolicy
-from entities.query import ListQuery, iterate_ids, parse_list_query
+from entities.query import ListQuery, iterate_ids, parse_list_query, sorted_by
 from entities.registry import Registry
 from entities.transfer.selection import (
     ColumnSet,
@@ -93,7 +93,7 @@ def record_batches(col: Any, q: ListQuery, projection: dict[str, int], batch_siz
     if not left:
         return
     q.bind_cursor(col)
-    key, direction = q.sort[0]
+    key, direction = q.sort[0] if q.sort else (None, 1)  # no sort: ordered by proximity (near)
     if key == "_id":
         skip = q.skip
         for ids in iterate_ids(col, q.page_filter(), batch_size, direction=direction):
@@ -109,7 +109,7 @@ def record_batches(col: Any, q: ListQuery, projection: dict[str, int], batch_siz
             if left <= 0:
                 return
         return
-    cursor = col.find(q.page_filter(), projection).sort(q.sort).skip(q.skip).limit(left)
+    cursor = sorted_by(col.find(q.find_filter(), projection), q).skip(q.skip).limit(left)
     if isinstance(col, Collection):
         cursor = cursor.batch_size(batch_size)
     batch: list[dict] = []
