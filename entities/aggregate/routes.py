@@ -11,15 +11,8 @@ from core.api import Blueprint, errors
 from core.services import services
 from entities.aggregate.schemas import AggregateResult, Stage
 from entities.aggregate.service import aggregate
-from entities.permissions.enforce import (
-    check_paths,
-    drop_path,
-    forbidden,
-    object_paths,
-    policy,
-    read_filter,
-    strip_hidden,
-)
+from entities.permissions.enforce import check_paths, drop_path, forbidden, policy, read_filter, strip_hidden
+from entities.query.named import object_paths
 
 _TOKEN = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*")
 

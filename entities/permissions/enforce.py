@@ -17,10 +17,10 @@ from werkzeug.datastructures import MultiDict
 
 from core.context import WriteContext
 from core.errors import Forbidden, ValidationFailed, field_error
-from core.http import loads_safe
 from entities.metadata import Entity
 from entities.permissions.policy import UNRESTRICTED, EntityPolicy, Rule
 from entities.permissions.service import Caller
+from entities.query.named import complex_paths, object_paths
 from entities.query.search import global_search
 
 MESSAGES = {
@@ -218,12 +218,9 @@ _SYSTEM_ARGS_WITH_PATHS = ("_sortField", "_fields", "_relationshipsToFetch")
 _TOKEN = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*")
 
 
-_QUERY_FILTER = re.compile(r"filter\(\s*'([^']*)'\s*,\s*'(.*?)'\s*\)", re.DOTALL)
-
-
 def query_paths(args: Any) -> list[str]:
     """The field paths a list query names: filters (with the inner paths of a JSON-object value), sort,
-    projection, related records and ``_query``."""
+    projection, related records and the ``filter`` paths of ``_query`` (never the values it compares)."""
     paths = []
     for key in args:
         if not key.startswith("_"):
@@ -234,34 +231,9 @@ def query_paths(args: Any) -> list[str]:
         for raw in args.getlist(key):
             paths.extend(p.strip() for p in raw.split(",") if p.strip())
     for raw in args.getlist("_query"):
-        paths.extend(_TOKEN.findall(raw))
-        for path, value in _QUERY_FILTER.findall(raw):
-            paths.extend(object_paths(path, value))
+        named = complex_paths(raw)
+        paths.extend(_TOKEN.findall(raw) if named is None else named)  # malformed: any word that may be a path
     return paths
-
-
-def object_paths(path: str, value: Any) -> list[str]:
-    """The inner paths a filter value names when it is a JSON object (given parsed or as text): matching a nested
-    group by ``{"email": ...}`` under ``contactInformation`` tests ``contactInformation.email``, and a
-    relationship by ``{"notes": ...}`` tests the related record's ``notes``."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text.startswith(("{", "[")):
-            return []
-        try:
-            value = loads_safe(text)
-        except (ValueError, RecursionError):
-            return []  # not JSON: the query parser reports it
-    found: list[str] = []
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            inner_path = f"{path}.{key}"
-            found.append(inner_path)
-            found.extend(object_paths(inner_path, inner))
-    elif isinstance(value, list):
-        for inner in value:
-            found.extend(object_paths(path, inner))
-    return found
 
 
 def scoped_query(entity: Entity, args: Any, rule: str = "access", what: str = "query") -> tuple[Any, dict | None]:
