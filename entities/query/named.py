@@ -12,6 +12,8 @@ from core.http import loads_safe
 from entities.query.complex import parse_complex
 from entities.query.values import QueryError
 
+QUERY_MAP_LOGICAL = ("_or", "_and")
+
 
 def object_paths(path: str, value: Any) -> list[str]:
     """The inner paths a filter value names when it is a JSON object (given parsed or as text): matching a nested
@@ -50,4 +52,21 @@ def complex_paths(text: str) -> list[str] | None:
         parse_complex(text, leaf)
     except QueryError:
         return None
+    return paths
+
+
+def map_paths(mapping: Any) -> list[str]:
+    """The paths a query map names (the aggregate ``match`` on records): its keys, the inner paths of JSON-object
+    values, and those of ``_or``/``_and`` and ``_query`` at any depth."""
+    if not isinstance(mapping, dict):
+        return []
+    paths: list[str] = []
+    for key, value in mapping.items():
+        if key in QUERY_MAP_LOGICAL:
+            for part in value if isinstance(value, list) else [value]:
+                paths.extend(map_paths(part) if isinstance(part, dict) else [])
+        elif key == "_query" and isinstance(value, str):
+            paths.extend(complex_paths(value) or [])
+        elif isinstance(key, str) and not key.startswith("_"):
+            paths.extend([key, *object_paths(key, value)])
     return paths
