@@ -43,7 +43,7 @@ def parse_list_query(entity: Entity, args: Any, base_filter: dict[str, Any] | No
         projection.update({r: 1 for r in rels if not any(r == k.split(".")[0] for k in projection)})
     return ListQuery(filter=mongo_filter, sort=sort, skip=skip, limit=size, after_id=after, fields=fields,
                      fmt=fmt, format_for_user=(args.get("_formatForUser") or "").strip() or None,
-                     relationships=rels, projection=projection)
+                     relationships=rels, projection=projection, scope=base_filter or None)
 
 
 def map_filter(entity: Entity, mapping: dict[str, Any], search_exclude: frozenset[str] = frozenset()

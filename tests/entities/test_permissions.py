@@ -70,6 +70,24 @@ def test_lists_totals_and_paging_see_only_permitted_records_without_hidden_field
     assert sales.get(f"/data/companies?_globalSearch={SECRET}").get_json()["total"] == 0
 
 
+def test_an_offset_id_outside_access_is_answered_like_an_id_that_does_not_exist(app: Flask, data):
+    """A record id as ``_offset`` is a keyset cursor: one the caller may not access must not page from its sort
+    value (which would reveal that it exists, and where its value sorts), on every route that takes a query."""
+    rules = {**SALES, "entities": {"companies": {**SALES["entities"]["companies"], "delete": "always"}}}
+    user = user_in(app, "pager@example.com", add_group(app, rules))
+    sort = "_sortField=numberOfEmployees&_sortType=asc&_size=1"
+    for method, path in (("get", "/data/companies"), ("put", "/data/companies/export"),
+                         ("delete", "/data/companies"), ("put", "/data/companies/markAsCustomers")):
+        send = getattr(user, method)
+        hidden = send(f"{path}?{sort}&_offset={data['off']['id']}")
+        missing = send(f"{path}?{sort}&_offset={ObjectId()}")
+        assert hidden.status_code == missing.status_code == 400, (path, hidden.get_json())
+        assert hidden.get_json() == missing.get_json()
+        assert "_offset" in hidden.get_json()["message"]
+    shown = user.get(f"/data/companies?{sort}&_offset={data['a']['id']}")
+    assert shown.status_code == 200, shown.get_json()
+
+
 @pytest.mark.parametrize("query", [f"notes={SECRET}", "_sortField=notes", "_fields=name,notes",
                                    f"_query=notes.like('{SECRET}')", "contactInformation.email=x@y.z"])
 def test_querying_by_a_hidden_field_is_forbidden(sales: Api, data, query: str):
