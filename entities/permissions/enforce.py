@@ -252,8 +252,9 @@ def scoped_query(entity: Entity, args: Any, rule: str = "access", what: str = "q
     return args, base
 
 
+UPLOAD_API = ("uploadFiles", "upload files")  # the flag that stores files, and how its 403 names it
 # Which ``api`` flag a blueprint's routes need (endpoint-specific entries first).
-_API_FLAGS = {"files.upload": ("uploadFiles", "upload files"), "files.fetch_shared": None,
+_API_FLAGS = {"files.upload": UPLOAD_API, "files.fetch_shared": None,
               "files": ("files", "files"), "jobs": ("jobs", "jobs"), "records": ("data", "data"),
               "history": ("data", "data"), "aggregate": ("data", "data"), "transfer": ("data", "data")}
 
