@@ -115,3 +115,19 @@ def test_a_user_who_may_not_upload_cannot_store_a_file_inline_either(app: Flask,
     allowed = user_in(app, "uploader@example.com", add_group(app, {**rules, "api": OPEN["api"]}))
     made = allowed.put(f"/data/documents/{record['id']}/attach", json={"file": _inline(b"action")})
     assert made.status_code == 200, made.get_json()
+
+
+def test_a_file_held_only_in_a_hidden_field_is_forbidden_and_one_not_held_is_not_found(app: Flask, api: Api):
+    assert api.put("/metadata/entities/documents", json=DOCUMENTS).status_code == 200
+    rules = {**OPEN, "entities": {"documents": {**OPEN["entities"]["documents"], "fields": {"attachment": "none"}}}}
+    user = user_in(app, "reader@example.com", add_group(app, rules))
+    record = api.post("/data/documents", json={"title": "shared", "attachment": _inline(b"secret"),
+                                               "sections": [{"heading": "h", "scan": _inline(b"scan")}]}).get_json()
+    secret, scan = record["attachment"]["id"], record["sections"][0]["scan"]["id"]
+    other = api.post("/data/documents", json={"title": "shared", "attachment": _inline(b"other")}).get_json()
+    hidden = user.get(f"/data/documents/{record['id']}/files/{secret}")
+    assert hidden.status_code == 403, hidden.get_json()
+    assert hidden.get_json()["message"] == "Provided token does not have permissions to access specified file"
+    assert user.get(f"/data/documents/{record['id']}/files/{scan}").data == b"scan"
+    assert user.get(f"/data/documents/{record['id']}/files/{other['attachment']['id']}").status_code == 404
+    assert api.get(f"/data/documents/{record['id']}/files/{secret}").data == b"secret"
