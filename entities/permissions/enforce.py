@@ -17,11 +17,12 @@ from werkzeug.datastructures import MultiDict
 
 from core.context import WriteContext
 from core.errors import Forbidden, ValidationFailed, field_error
-from entities.metadata import Entity
+from entities.metadata import Entity, Field
 from entities.permissions.policy import UNRESTRICTED, EntityPolicy, Rule
 from entities.permissions.service import Caller
 from entities.query.named import complex_paths, object_paths
 from entities.query.search import global_search
+from entities.records.events import KeepValues
 
 MESSAGES = {
     "access": "Provided token does not have permissions to access this record",
@@ -116,6 +117,55 @@ def writable_body(p: EntityPolicy, body: Any) -> Any:
         for path in not_writable:
             drop_path(body, path.split("."))
     return body
+
+
+def kept_values(p: EntityPolicy, entity: Entity) -> KeepValues | None:
+    """For an update by a restricted caller: a body that clears a nested group (``null``) or leaves out some of
+    its items (a list, ``[]`` included) must not erase the inner values they may not see or write. Such stored
+    values are kept: a single group keeps an object with only them, a left-out item holding any stays with only
+    them. None when the caller has no such inner field."""
+    if p.unrestricted:
+        return None
+    protected = {f.name: names for f in entity.fields if f.is_nested and (names := _protected_inner(p, f))}
+    return (lambda current, changes: _keep(entity, protected, current, changes)) if protected else None
+
+
+def _protected_inner(p: EntityPolicy, f: Field) -> frozenset[str]:
+    """The inner fields of a nested group with a value (at any depth) the caller may not write."""
+    return frozenset(inner.name for inner in f.nested
+                     if any(p.field_level(path) != "readWrite" for path in _subtree(inner)))
+
+
+def _subtree(f: Field) -> Iterator[str]:
+    yield f.path
+    for inner in f.nested if f.is_nested else []:
+        yield from _subtree(inner)
+
+
+def _keep(entity: Entity, protected: dict[str, frozenset[str]], current: dict[str, Any],
+          changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(changes)
+    for name, names in protected.items():
+        f, value, stored = entity.field(name), changes.get(name), current.get(name)
+        if f is None or name not in changes:
+            continue
+        cleared = dict.fromkeys(inner.name for inner in f.nested if inner.name not in names)  # the writable ones
+        if not f.many:
+            if value is None and _holds(stored, names):
+                out[name] = cleared  # merged into the stored group: only the protected values stay
+        elif value is None or isinstance(value, list):
+            sent = {str(item.get("id")) for item in value or [] if isinstance(item, dict)}
+            dropped = [{"id": str(item["id"]), **cleared} for item in stored or []
+                       if isinstance(item, dict) and str(item.get("id")) not in sent and _holds(item, names)]
+            if dropped:
+                out[name] = [*(value or []), *dropped]
+    return out
+
+
+def _holds(item: Any, names: frozenset[str]) -> bool:
+    """Whether a stored nested item has a value in one of ``names``."""
+    return isinstance(item, dict) and any(item.get(n) not in (None, "", [], {}) and item.get(n) is not False
+                                          for n in names)
 
 
 class GroupAuthorizer:

@@ -61,6 +61,10 @@ class BodyCheck(Protocol):
     def __call__(self, entity: Entity, body: dict[str, Any], ctx: WriteContext) -> None: ...
 
 
+# For one update: ``(stored record, changes as sent) → changes to apply`` (a caller's protected values kept).
+KeepValues = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+
+
 class LinkFilter(Protocol):
     """For one write by a restricted caller: which records its relationships may be resolved to."""
 

@@ -33,6 +33,7 @@ from entities.records.events import (
     Authorizer,
     BodyCheck,
     EventKind,
+    KeepValues,
     LinkFilter,
     LinkScope,
     Operation,
@@ -248,7 +249,9 @@ class RecordLifecycle:
     # --- update ----------------------------------------------------------------------------------
 
     def update(self, entity: Entity, record_id: str | ObjectId, body: Any, ctx: WriteContext,
-               kind: str = "RECORD_CHANGED") -> dict[str, Any]:
+               kind: str = "RECORD_CHANGED", keep: KeepValues | None = None) -> dict[str, Any]:
+        """A partial update; ``keep`` adjusts the changes to the stored record they apply to (read again on
+        every retry)."""
         if not isinstance(body, dict):
             raise BadRequest("The body must be a JSON object")
         expected = _parse_version(body.get("version"))
@@ -256,7 +259,8 @@ class RecordLifecycle:
         self.check_sent(entity, changes, ctx)
         def apply(current: dict[str, Any]) -> dict[str, Any]:
             # a user's or a script's save refuses a dangling link; a system write (a cascade) does not
-            doc = self.validator.updated(entity, current, changes, ctx.user_id, self._links(entity, current, ctx),
+            sent = keep(current, changes) if keep is not None else changes
+            doc = self.validator.updated(entity, current, sent, ctx.user_id, self._links(entity, current, ctx),
                                          refuse_dangling=ctx.category != "SYSTEM")
             stamp_users(entity, doc, ctx, current)
             return doc
