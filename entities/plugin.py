@@ -17,7 +17,7 @@ from entities.history.routes import blp as history_blp
 from entities.listeners.plugin import install_listeners
 from entities.metadata_routes import blp as metadata_blp
 from entities.permissions.enforce import GroupAuthorizer, check_api_flags
-from entities.permissions.file_attach import FileAttachAuthorizer
+from entities.permissions.file_attach import FileAttachAuthorizer, refuse_uploads
 from entities.records.delete_job import DELETE_RECORDS, run_delete, submit_delete
 from entities.records.file_refs import RecordFileReferences
 from entities.records.routes import blp as records_blp
@@ -34,6 +34,7 @@ def install(app: Flask, api: Any, services: Services) -> None:
     services.records.authorizers.append(groups)
     services.records.link_scope = groups.link_scope
     services.records.authorizers.append(FileAttachAuthorizer(services.store, services.registry))
+    services.records.body_checks.append(refuse_uploads)
     services.plugins.request_checks.append(check_api_flags)
     services.plugins.flush_hooks.append(services.history.publisher.flush)
     services.plugins.action_runners.update(ids=run_on_ids, query=run_on_query)

@@ -876,8 +876,13 @@ class FileType(FieldType):
                 errors.append(field_error(path, "invalid", problem, field.label, rejected=str(ref["id"])))
         return value
 
+    @staticmethod
+    def is_upload(value: Any) -> bool:
+        """An inline upload (``{"name", "contentType", "content": base64}``), not a reference to a stored file."""
+        return isinstance(value, dict) and "id" not in value and "content" in value
+
     def load(self, value: Any, field: Field) -> Any:
-        if isinstance(value, dict) and "id" not in value and "content" in value:
+        if self.is_upload(value):
             from files.service import parse_inline_upload  # an inline upload; records store it (files owns it)
             try:
                 return {"upload": parse_inline_upload(value)}

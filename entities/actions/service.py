@@ -68,6 +68,8 @@ class ActionService:
         pseudo = Entity(name=f"{entity.name}.{action.name}", label=action.label, fields=action.parameters,
                         record_label=None, history=HistorySettings(), actions=[], version=entity.version,
                         id=f"{entity.id}:action:{action.name}", raw={})
+        if ctx is not None:
+            self.svc.records.check_sent(pseudo, body, ctx)
         try:
             loaded = schema_for(pseudo).load(body, partial=True)
         except ValidationError as exc:
@@ -77,7 +79,8 @@ class ActionService:
             if loaded.get(p.name) is None and p.default is not None:
                 loaded[p.name] = p.type.default_value(p.default, p)
         links = self.svc.records.link_filter(entity, ctx) if ctx is not None else None
-        self.svc.records.validator.resolve_references(action.parameters, loaded, "", errors, links=links)
+        uploader = ctx.user_id if ctx is not None else None  # an inline upload is the caller's, as in a record
+        self.svc.records.validator.resolve_references(action.parameters, loaded, "", errors, uploader, links)
         refused = {e["field"] for e in errors}  # a value that did not resolve is not also reported missing
         for p in action.parameters:
             if p.required and loaded.get(p.name) in (None, "", []) and p.name not in refused:

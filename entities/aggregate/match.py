@@ -14,8 +14,9 @@ from typing import Any
 from core.errors import ApiError
 from entities.aggregate.context import StageContext
 from entities.aggregate.shape import filter_entity
-from entities.metadata import Field
+from entities.metadata import Entity, Field
 from entities.query import map_filter
+from entities.query.named import map_paths
 
 PLACEHOLDER = "aggregateMatchField"
 QUERY_KEYS = frozenset({"_or", "_and", "_query", "_globalSearch"})
@@ -29,12 +30,22 @@ def match_filter(ctx: StageContext, mapping: Any) -> dict[str, Any]:
     mapping = {k: v for k, v in mapping.items() if not k.startswith("_") or k in QUERY_KEYS}
     try:
         if ctx.shape.entity is not None:
-            return map_filter(ctx.shape.entity, mapping)
+            return _records_filter(ctx, ctx.shape.entity, mapping)
         return _map(ctx, mapping)
     except ApiError as exc:
-        if exc.message.startswith(f"stage {ctx.index} "):
+        if exc.status != 400 or exc.message.startswith(f"stage {ctx.index} "):
             raise
         raise ctx.error(exc.message) from None
+
+
+def _records_filter(ctx: StageContext, entity: Entity, mapping: dict[str, Any]) -> dict[str, Any]:
+    """On untouched records: the query map as is; a restricted caller may name no hidden field, and
+    ``_globalSearch`` does not look into those."""
+    if ctx.guard is None:
+        return map_filter(entity, mapping)
+    for path in map_paths(mapping):
+        ctx.check(path)
+    return map_filter(entity, mapping, search_exclude=frozenset(ctx.guard.hidden))
 
 
 def _map(ctx: StageContext, mapping: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +71,7 @@ def _condition(ctx: StageContext, path: str, value: Any) -> dict[str, Any]:
     if path.startswith("_"):
         raise ctx.error(f"{path} only works on records, before any stage that changes them")
     resolved = ctx.resolve(path)
+    ctx.check_value(resolved, value)
     slot = resolved.slot
     if slot.is_records:
         raise ctx.error(f"'{path}' holds joined records: filter on one of their fields, e.g. '{path}.id'")

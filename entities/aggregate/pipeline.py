@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.errors import BadRequest
-from entities.aggregate.context import StageContext
+from entities.aggregate.context import FieldGuard, StageContext
 from entities.aggregate.parse import Stage
 from entities.aggregate.shape import Shape
 from entities.aggregate.stages import TRANSLATORS
@@ -14,14 +14,14 @@ from entities.metadata import Entity
 
 
 def build(entity: Entity, stages: list[Stage], find_entity: Callable[[str], Entity | None],
-          ) -> tuple[list[dict[str, Any]], Shape]:
+          guard: FieldGuard | None = None) -> tuple[list[dict[str, Any]], Shape]:
     pipeline: list[dict[str, Any]] = []
     shape = Shape.records(entity)
     for index, (name, settings) in enumerate(stages, start=1):
         translate = TRANSLATORS.get(name)
         if translate is None:
             raise BadRequest(f"stage {index} ({name}): unknown stage; the stages are {', '.join(TRANSLATORS)}")
-        ctx = StageContext(index, name, entity, shape, find_entity)
+        ctx = StageContext(index, name, entity, shape, find_entity, guard)
         mongo_stages, shape = translate(ctx, settings)
         pipeline.extend(mongo_stages)
     return pipeline, shape

@@ -12,11 +12,22 @@ from typing import Any
 from bson import ObjectId
 
 from entities.aggregate.shape import Shape, Slot, single
+from entities.permissions.enforce import drop_path
 from entities.records.render import render as render_record
 
 
-def render_row(shape: Shape, doc: dict[str, Any]) -> dict[str, Any]:
-    return {e.name: render_value(e.slot, doc.get(e.key)) for e in shape.entries}
+def render_row(shape: Shape, doc: dict[str, Any], hidden: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``hidden``: record field paths the caller may not see, left out of every output that holds their field
+    (under whatever name a stage gave it: ``x`` of ``"x": "first(contactInformation)"`` loses ``x.email``)."""
+    row: dict[str, Any] = {}
+    for e in shape.entries:
+        if e.source in hidden:
+            continue
+        row[e.name] = value = render_value(e.slot, doc.get(e.key))
+        for path in hidden if e.source is not None else ():
+            if path.startswith(f"{e.source}."):
+                drop_path(value, path[len(e.source) + 1:].split("."))
+    return row
 
 
 def render_value(slot: Slot, value: Any) -> Any:

@@ -8,17 +8,20 @@ from pymongo.errors import ExecutionTimeout, OperationFailure
 
 from core.errors import ApiError, BadRequest
 from core.services import Services
+from entities.aggregate.context import FieldGuard
 from entities.aggregate.parse import normalize
 from entities.aggregate.pipeline import build
 from entities.aggregate.render import render_row
 from entities.metadata import Entity
 
 
-def aggregate(svc: Services, entity: Entity, body: Any, base_filter: dict[str, Any] | None = None) -> dict[str, Any]:
+def aggregate(svc: Services, entity: Entity, body: Any, base_filter: dict[str, Any] | None = None,
+              guard: FieldGuard | None = None) -> dict[str, Any]:
     """``{total, items}``; more rows than ``aggregate_max_results`` is a 400 rather than a silent cut.
-    ``base_filter`` (the caller's access rule) comes before every stage: no stage sees other records."""
+    ``base_filter`` (the caller's access rule) comes before every stage: no stage sees other records; ``guard``
+    (the caller's field rules) refuses paths to hidden fields and keeps them out of the rows."""
     try:
-        pipeline, shape = build(entity, normalize(body), lambda name: _find_entity(svc, name))
+        pipeline, shape = build(entity, normalize(body), lambda name: _find_entity(svc, name), guard)
         if base_filter:
             pipeline = _within_access(pipeline, base_filter)
     except RecursionError:
@@ -34,7 +37,7 @@ def aggregate(svc: Services, entity: Entity, body: Any, base_filter: dict[str, A
                          ) from None
     if len(rows) > cap:
         raise BadRequest(f"The aggregation returns more than {cap} results: add a match, group or limit stage")
-    items = [render_row(shape, row) for row in rows]
+    items = [render_row(shape, row, guard.hidden if guard is not None else ()) for row in rows]
     return {"total": len(items), "items": items}
 
 

@@ -113,6 +113,9 @@ class Entry:
     name: str  # the output name clients see and refer to
     key: str  # the key in the Mongo document
     slot: Slot
+    # the path of the record field whose values this output holds (``x`` of ``"x": "first(company)"`` holds
+    # ``company``), through any chain of stages; None for computed values and joined records of another entity
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class Resolved:
     mongo_path: str
     slot: Slot
     via: tuple[Slot, ...]
+    source: str | None = None  # the record field path it names (``x.email`` → ``contactInformation.email``)
 
     @property
     def is_whole_entry(self) -> bool:
@@ -138,7 +142,7 @@ class Shape:
     def records(cls, entity: Entity) -> Shape:
         entries = [Entry("id", "_id", Slot(ID_FIELD)), Entry("version", "version", Slot(VERSION_FIELD)),
                    Entry("label", "label", Slot(LABEL_FIELD))]
-        entries += [Entry(f.name, f.name, Slot(f, many=f.many)) for f in entity.fields]
+        entries += [Entry(f.name, f.name, Slot(f, many=f.many), f.name) for f in entity.fields]
         return cls(tuple(entries), entity)
 
     def get(self, name: str) -> Entry | None:
@@ -163,7 +167,8 @@ class Shape:
                     return None
                 via.append(slot)
                 mongo_path, slot = f"{mongo_path}.{found[0]}", found[1]
-            return Resolved(entry, mongo_path, slot, tuple(via))
+            source = None if entry.source is None else ".".join([entry.source, *parts[cut:]])
+            return Resolved(entry, mongo_path, slot, tuple(via), source)
         return None
 
     def derived(self, entries: list[Entry]) -> Shape:

@@ -102,9 +102,9 @@ def group(ctx: StageContext, settings: Any) -> Step:
             raise ctx.error(f"'{name}': output names are letters and digits and start with a letter")
         if name in by:
             raise ctx.error(f"'{name}' is both a group field and an accumulator output")
-        accumulators[name], slot = _accumulator(ctx, name, spec)
+        accumulators[name], slot, source = _accumulator(ctx, name, spec)
         final[name] = 1
-        entries.append(Entry(name, name, slot))
+        entries.append(Entry(name, name, slot, source))
     if not entries:
         raise ctx.error('give "by" fields, accumulators or both, e.g. {"by": "company", "n": "count()"}')
     stages: list[dict[str, Any]] = [{"$group": {"_id": group_key, **accumulators}}, {"$project": final}]
@@ -130,6 +130,7 @@ def _group_keys(ctx: StageContext, by: list[str]) -> tuple[Any, dict[str, Any], 
             accumulators[key] = {"$first": f"${r.mongo_path}"}
             final[key] = 1
         else:
+            ctx.check_whole(r)
             # Unset values group with the value they render as: the type's missing value (booleans: false), and
             # [] for a multi-valued one (never set, null and [] are one group; so are a path into a missing
             # multi-valued group and one into a group whose items lack the field).
@@ -137,7 +138,7 @@ def _group_keys(ctx: StageContext, by: list[str]) -> tuple[Any, dict[str, Any], 
             value = f"${r.mongo_path}"
             group_id[key] = value if missing is None else {"$ifNull": [value, missing]}
             final[key] = f"$_id.{key}"
-        entries.append(Entry(path, key, r.slot))
+        entries.append(Entry(path, key, r.slot, r.source))
     if len(group_id) != 1:
         return group_id or None, accumulators, final, entries
     # One key: group on the value itself, which is cheaper than a one-field document.
@@ -146,7 +147,8 @@ def _group_keys(ctx: StageContext, by: list[str]) -> tuple[Any, dict[str, Any], 
     return expression, accumulators, final, entries
 
 
-def _accumulator(ctx: StageContext, name: str, spec: Any) -> tuple[dict[str, Any], Slot]:
+def _accumulator(ctx: StageContext, name: str, spec: Any) -> tuple[dict[str, Any], Slot, str | None]:
+    """The ``$group`` accumulator, the output's slot and the record field its values come from (None: computed)."""
     parsed = ACCUMULATOR_RE.match(spec) if isinstance(spec, str) else None
     if parsed is None or parsed["op"] not in ACCUMULATORS:
         raise ctx.error(f"'{name}': an accumulator is one of {', '.join(a + '()' for a in ACCUMULATORS)} as a "
@@ -155,7 +157,7 @@ def _accumulator(ctx: StageContext, name: str, spec: Any) -> tuple[dict[str, Any
     if op == "count":
         if arg:
             raise ctx.error(f"'{name}': count() takes no field")
-        return {"$sum": 1}, Slot(synthetic_field(name, COUNT_FIELD))
+        return {"$sum": 1}, Slot(synthetic_field(name, COUNT_FIELD)), None
     if not arg:
         raise ctx.error(f"'{name}': {op}() needs a field, e.g. \"{op}(numberOfSkills)\"")
     r = ctx.resolve(arg)
@@ -165,11 +167,12 @@ def _accumulator(ctx: StageContext, name: str, spec: Any) -> tuple[dict[str, Any
         options = ", ".join(f"{a}()" for a in sorted(allowed)) or "none"
         raise ctx.error(f"'{name}': {op}() is not allowed on '{arg}' ({r.slot.describe()}){hint}; "
                         f"allowed: {options}")
+    if op in ("min", "max"):
+        ctx.check_whole(r)
     if op in ("sum", "avg"):
         slot = Slot(synthetic_field(name, r.slot.type if r.slot.type.totals_keep_type else NUMBER_TYPE))
-    else:
-        slot = r.slot
-    return {f"${op}": f"${r.mongo_path}"}, slot
+        return {f"${op}": f"${r.mongo_path}"}, slot, None
+    return {f"${op}": f"${r.mongo_path}"}, r.slot, r.source
 
 
 def count(ctx: StageContext, settings: Any) -> Step:
@@ -202,7 +205,7 @@ def unwind(ctx: StageContext, settings: Any) -> Step:
     if not r.is_whole_entry:
         raise ctx.error(f"'{settings['fieldPath']}': only top-level fields can be unwound")
     stage = {"$unwind": {"path": f"${r.mongo_path}", "preserveNullAndEmptyArrays": include_empty}}
-    return [stage], ctx.shape.with_entry(Entry(r.entry.name, r.entry.key, single(r.slot)))
+    return [stage], ctx.shape.with_entry(Entry(r.entry.name, r.entry.key, single(r.slot), r.source))
 
 
 def lookup(ctx: StageContext, settings: Any) -> Step:
@@ -215,6 +218,7 @@ def lookup(ctx: StageContext, settings: Any) -> Step:
     if not isinstance(out, str) or not NAME_RE.match(out) or out == "id":
         raise ctx.error("as: the output name is letters and digits, starts with a letter and is not 'id'")
     local = _join_path(ctx, ctx.resolve(settings["localFieldPath"], "localFieldPath"), "localFieldPath")
+    # no field guard there: a caller restricted on the foreign entity may not join it at all
     foreign_ctx = StageContext(ctx.index, ctx.name, foreign, Shape.records(foreign), ctx.find_entity)
     remote = _join_path(ctx, foreign_ctx.resolve(settings["foreignFieldPath"], "foreignFieldPath"),
                         "foreignFieldPath")

@@ -17,11 +17,12 @@ from werkzeug.datastructures import MultiDict
 
 from core.context import WriteContext
 from core.errors import Forbidden, ValidationFailed, field_error
-from core.http import loads_safe
-from entities.metadata import Entity
+from entities.metadata import Entity, Field
 from entities.permissions.policy import UNRESTRICTED, EntityPolicy, Rule
 from entities.permissions.service import Caller
+from entities.query.named import complex_paths, object_paths
 from entities.query.search import global_search
+from entities.records.events import KeepValues
 
 MESSAGES = {
     "access": "Provided token does not have permissions to access this record",
@@ -116,6 +117,55 @@ def writable_body(p: EntityPolicy, body: Any) -> Any:
         for path in not_writable:
             drop_path(body, path.split("."))
     return body
+
+
+def kept_values(p: EntityPolicy, entity: Entity) -> KeepValues | None:
+    """For an update by a restricted caller: a body that clears a nested group (``null``) or leaves out some of
+    its items (a list, ``[]`` included) must not erase the inner values they may not see or write. Such stored
+    values are kept: a single group keeps an object with only them, a left-out item holding any stays with only
+    them. None when the caller has no such inner field."""
+    if p.unrestricted:
+        return None
+    protected = {f.name: names for f in entity.fields if f.is_nested and (names := _protected_inner(p, f))}
+    return (lambda current, changes: _keep(entity, protected, current, changes)) if protected else None
+
+
+def _protected_inner(p: EntityPolicy, f: Field) -> frozenset[str]:
+    """The inner fields of a nested group with a value (at any depth) the caller may not write."""
+    return frozenset(inner.name for inner in f.nested
+                     if any(p.field_level(path) != "readWrite" for path in _subtree(inner)))
+
+
+def _subtree(f: Field) -> Iterator[str]:
+    yield f.path
+    for inner in f.nested if f.is_nested else []:
+        yield from _subtree(inner)
+
+
+def _keep(entity: Entity, protected: dict[str, frozenset[str]], current: dict[str, Any],
+          changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(changes)
+    for name, names in protected.items():
+        f, value, stored = entity.field(name), changes.get(name), current.get(name)
+        if f is None or name not in changes:
+            continue
+        cleared = dict.fromkeys(inner.name for inner in f.nested if inner.name not in names)  # the writable ones
+        if not f.many:
+            if value is None and _holds(stored, names):
+                out[name] = cleared  # merged into the stored group: only the protected values stay
+        elif value is None or isinstance(value, list):
+            sent = {str(item.get("id")) for item in value or [] if isinstance(item, dict)}
+            dropped = [{"id": str(item["id"]), **cleared} for item in stored or []
+                       if isinstance(item, dict) and str(item.get("id")) not in sent and _holds(item, names)]
+            if dropped:
+                out[name] = [*(value or []), *dropped]
+    return out
+
+
+def _holds(item: Any, names: frozenset[str]) -> bool:
+    """Whether a stored nested item has a value in one of ``names``."""
+    return isinstance(item, dict) and any(item.get(n) not in (None, "", [], {}) and item.get(n) is not False
+                                          for n in names)
 
 
 class GroupAuthorizer:
@@ -218,12 +268,9 @@ _SYSTEM_ARGS_WITH_PATHS = ("_sortField", "_fields", "_relationshipsToFetch")
 _TOKEN = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*")
 
 
-_QUERY_FILTER = re.compile(r"filter\(\s*'([^']*)'\s*,\s*'(.*?)'\s*\)", re.DOTALL)
-
-
 def query_paths(args: Any) -> list[str]:
     """The field paths a list query names: filters (with the inner paths of a JSON-object value), sort,
-    projection, related records and ``_query``."""
+    projection, related records and the ``filter`` paths of ``_query`` (never the values it compares)."""
     paths = []
     for key in args:
         if not key.startswith("_"):
@@ -234,34 +281,9 @@ def query_paths(args: Any) -> list[str]:
         for raw in args.getlist(key):
             paths.extend(p.strip() for p in raw.split(",") if p.strip())
     for raw in args.getlist("_query"):
-        paths.extend(_TOKEN.findall(raw))
-        for path, value in _QUERY_FILTER.findall(raw):
-            paths.extend(object_paths(path, value))
+        named = complex_paths(raw)
+        paths.extend(_TOKEN.findall(raw) if named is None else named)  # malformed: any word that may be a path
     return paths
-
-
-def object_paths(path: str, value: Any) -> list[str]:
-    """The inner paths a filter value names when it is a JSON object (given parsed or as text): matching a nested
-    group by ``{"email": ...}`` under ``contactInformation`` tests ``contactInformation.email``, and a
-    relationship by ``{"notes": ...}`` tests the related record's ``notes``."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text.startswith(("{", "[")):
-            return []
-        try:
-            value = loads_safe(text)
-        except (ValueError, RecursionError):
-            return []  # not JSON: the query parser reports it
-    found: list[str] = []
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            inner_path = f"{path}.{key}"
-            found.append(inner_path)
-            found.extend(object_paths(inner_path, inner))
-    elif isinstance(value, list):
-        for inner in value:
-            found.extend(object_paths(path, inner))
-    return found
 
 
 def scoped_query(entity: Entity, args: Any, rule: str = "access", what: str = "query") -> tuple[Any, dict | None]:
@@ -280,8 +302,9 @@ def scoped_query(entity: Entity, args: Any, rule: str = "access", what: str = "q
     return args, base
 
 
+UPLOAD_API = ("uploadFiles", "upload files")  # the flag that stores files, and how its 403 names it
 # Which ``api`` flag a blueprint's routes need (endpoint-specific entries first).
-_API_FLAGS = {"files.upload": ("uploadFiles", "upload files"), "files.fetch_shared": None,
+_API_FLAGS = {"files.upload": UPLOAD_API, "files.fetch_shared": None,
               "files": ("files", "files"), "jobs": ("jobs", "jobs"), "records": ("data", "data"),
               "history": ("data", "data"), "aggregate": ("data", "data"), "transfer": ("data", "data")}
 

@@ -14,9 +14,10 @@ from core.context import WriteContext
 from core.errors import ValidationFailed, field_error
 from core.storage import Store
 from entities.metadata import Entity, Field
-from entities.permissions.enforce import policy
+from entities.permissions.enforce import UPLOAD_API, policy
 from entities.permissions.service import Caller
 from entities.registry import Registry, data_collection_name
+from entities.types import FileType
 from files.service import file_owners
 
 
@@ -39,6 +40,26 @@ def file_values(fields: list[Field], values: dict[str, Any] | None, prefix: str 
             for ref in value if f.many else [value]:
                 if isinstance(ref, dict) and isinstance(ref.get("id"), ObjectId):
                     yield path, f, ref["id"]
+
+
+def sends_upload(fields: list[Field], body: dict[str, Any]) -> bool:
+    """Whether a body as sent holds an inline upload in a file field (nested groups included)."""
+    for f in fields:
+        value = body.get(f.name)
+        values = value if isinstance(value, list) else [value]
+        if f.is_nested and any(isinstance(item, dict) and sends_upload(f.nested, item) for item in values):
+            return True
+        if f.type.holds_files and any(FileType.is_upload(v) for v in values):
+            return True
+    return False
+
+
+def refuse_uploads(entity: Entity, body: dict[str, Any], ctx: WriteContext) -> None:
+    """A ``BodyCheck``: a caller whose groups do not allow the upload files API cannot store a file by sending
+    its content in a file field either (403 as ``POST /files``, before anything is stored)."""
+    caller = ctx.caller
+    if isinstance(caller, Caller) and not caller.api(UPLOAD_API[0]) and sends_upload(entity.fields, body):
+        caller.require_api(*UPLOAD_API)
 
 
 def _file_paths(fields: list[Field], prefix: str = "") -> list[str]:

@@ -25,14 +25,18 @@ class ListQuery:
     after_value: Any = None  # the sort value of the ``_offset`` record (``bind_cursor`` reads it)
     cursor_bound: bool = False
     near: dict[str, Any] | None = None  # a ``$nearSphere`` condition: the find orders by proximity (``sort`` is [])
+    scope: dict[str, Any] | None = None  # the caller's permission filter (also in ``filter``): records they may use
 
     def bind_cursor(self, col: Any) -> None:
         """Read the sort value of the ``_offset`` record, which a keyset over a sorted field continues from.
-        400 when that record is gone or its value is a list (a multi-valued sort: use a numeric offset)."""
+        400 when that record is gone, outside the caller's ``scope`` (exactly as if it did not exist: the cursor
+        must not reveal a hidden record, nor its sort value) or its value is a list (a multi-valued sort: use a
+        numeric offset)."""
         key = self.sort[0][0] if self.sort else "_id"
         if self.after_id is None or key == "_id" or self.cursor_bound:
             return
-        doc = col.find_one({"_id": self.after_id}, {key: 1})
+        selector = {"_id": self.after_id}
+        doc = col.find_one({"$and": [self.scope, selector]} if self.scope else selector, {key: 1})
         if doc is None:
             raise BadRequest("Invalid query parameter '_offset': the record it names no longer exists; start again "
                              "without _offset or use a numeric offset", errors=[field_error("_offset", "invalid",

@@ -49,32 +49,34 @@ def parse_list_query(entity: Entity, args: Any, base_filter: dict[str, Any] | No
         projection.update({r: 1 for r in rels if not any(r == k.split(".")[0] for k in projection)})
     return ListQuery(filter=mongo_filter, sort=sort, skip=skip, limit=size, after_id=after, fields=fields,
                      fmt=fmt, format_for_user=(args.get("_formatForUser") or "").strip() or None,
-                     relationships=rels, projection=projection, near=near)
+                     relationships=rels, projection=projection, near=near, scope=base_filter or None)
 
 
-def map_filter(entity: Entity, mapping: dict[str, Any]) -> dict[str, Any]:
+def map_filter(entity: Entity, mapping: dict[str, Any], search_exclude: frozenset[str] = frozenset()
+               ) -> dict[str, Any]:
     """The query-map form as a Mongo filter (aggregate ``match``, action preconditions).
 
     Keys are field paths, ``_or``/``_and`` (an object of conditions, or a list of such objects),
     ``_query`` (the complex-query string) or ``_globalSearch``. Values are strings in the REST syntax
     (``"greater(100)"``, ``"a,b"``), JSON scalars, lists (OR), or objects (one nested-group element
     matching every inner condition; ``{"id": ...}``/``{"label": ...}`` for relationships).
+    ``search_exclude``: fields ``_globalSearch`` does not look into (hidden from the caller).
     """
     if not isinstance(mapping, dict):
         raise bad("query", "a query map must be an object")
-    return _map(entity, mapping, "")
+    return _map(entity, mapping, "", search_exclude)
 
 
-def _map(entity: Entity, mapping: dict[str, Any], prefix: str) -> dict[str, Any]:
+def _map(entity: Entity, mapping: dict[str, Any], prefix: str, exclude: frozenset[str]) -> dict[str, Any]:
     conditions = []
     for key, value in mapping.items():
         param = f"{prefix}{key}"
         if key in ("_or", "_and"):
-            conditions.append(_logical(entity, key, value, param))
+            conditions.append(_logical(entity, key, value, param, exclude))
         elif key == "_query":
             conditions.append(_complex(entity, _require_str(value, param), param))
         elif key == "_globalSearch":
-            conditions.append(global_search(entity, _require_str(value, param)))
+            conditions.append(global_search(entity, _require_str(value, param), exclude=exclude))
         elif not isinstance(key, str) or key.startswith("_"):
             raise bad(param, "unknown system parameter in a query map")
         else:
@@ -82,11 +84,11 @@ def _map(entity: Entity, mapping: dict[str, Any], prefix: str) -> dict[str, Any]
     return and_(conditions)
 
 
-def _logical(entity: Entity, key: str, value: Any, param: str) -> dict[str, Any]:
+def _logical(entity: Entity, key: str, value: Any, param: str, exclude: frozenset[str]) -> dict[str, Any]:
     if isinstance(value, dict):
-        parts = [_map(entity, {k: v}, f"{param}.") for k, v in value.items()]
+        parts = [_map(entity, {k: v}, f"{param}.", exclude) for k, v in value.items()]
     elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
-        parts = [_map(entity, v, f"{param}.") for v in value]
+        parts = [_map(entity, v, f"{param}.", exclude) for v in value]
     else:
         raise bad(param, f"{key} takes an object of conditions or a list of such objects")
     parts = [p for p in parts if p]

@@ -1,8 +1,8 @@
 """What the record lifecycle tells the rest of the app, and the hooks it calls.
 
-Hooks are registered at start-up on ``services.records`` (``authorizers``, ``after_commit``). A hook says
-which writes it needs to see (``wants``): the lifecycle uses a set-based fast path (one ``update_many`` /
-``delete_many`` per batch) only when no hook wants the records of that entity in that context.
+Hooks are registered at start-up on ``services.records`` (``body_checks``, ``authorizers``, ``after_commit``). A
+hook says which writes it needs to see (``wants``): the lifecycle uses a set-based fast path (one
+``update_many`` / ``delete_many`` per batch) only when no hook wants the records of that entity in that context.
 """
 
 from __future__ import annotations
@@ -52,6 +52,17 @@ class Authorizer(Protocol):
 
     def check(self, operation: Operation, entity: Entity, old: dict[str, Any] | None, new: dict[str, Any] | None,
               ctx: WriteContext) -> None: ...
+
+
+class BodyCheck(Protocol):
+    """Refuses a write as sent (raises), before any of it is validated or stored: an inline upload in a file
+    field is stored while the body is validated, so it cannot wait for an ``Authorizer``."""
+
+    def __call__(self, entity: Entity, body: dict[str, Any], ctx: WriteContext) -> None: ...
+
+
+# For one update: ``(stored record, changes as sent) → changes to apply`` (a caller's protected values kept).
+KeepValues = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 
 class LinkFilter(Protocol):

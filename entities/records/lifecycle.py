@@ -3,8 +3,8 @@
 Every create, update and delete — single, many, by query, from an action, an import, a job or a cascade —
 goes through these stages:
 
-    load → authorize (``authorizers``) → validate (``RecordValidator``) → compare-and-set write → history
-    → after-commit events (``after_commit``)
+    load → authorize (``body_checks``: the body as sent; ``authorizers``: the record before and after)
+    → validate (``RecordValidator``) → compare-and-set write → history → after-commit events (``after_commit``)
 
 A body with ``version`` that no longer matches gets 409 with the current version; a body without it re-reads
 and retries until its write wins, so concurrent writers never lose an update. The set-based fast paths (one
@@ -29,7 +29,17 @@ from core.storage import Store, refused_as_duplicates
 from entities.history.recorder import OUTBOX_FIELD, HistoryRecorder, now_ms
 from entities.metadata import Entity, Field
 from entities.records.counters import NumberSource
-from entities.records.events import AfterCommit, Authorizer, EventKind, LinkFilter, LinkScope, Operation, RecordEvent
+from entities.records.events import (
+    AfterCommit,
+    Authorizer,
+    BodyCheck,
+    EventKind,
+    KeepValues,
+    LinkFilter,
+    LinkScope,
+    Operation,
+    RecordEvent,
+)
 from entities.records.outbox import clear_outboxes, outbox_entries, outbox_items, pack
 from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY, Collector, upgrade, written_under
 from entities.records.user_refs import has_write_stamps, stamp_users
@@ -63,6 +73,7 @@ class RecordLifecycle:
         self.history = history
         self.validator = RecordValidator(store, registry)
         self.counters = self.validator.counters  # autoIncrement numbers (a refactoring takes some ahead)
+        self.body_checks: list[BodyCheck] = []
         self.authorizers: list[Authorizer] = []
         self.after_commit: list[AfterCommit] = []
         self.link_scope: LinkScope | None = None  # which records a caller's relationships may be resolved to
@@ -103,6 +114,13 @@ class RecordLifecycle:
         return (entity.history.enabled or any(a.needed(entity, ctx) for a in self.authorizers)
                 or bool(self._listeners(entity, ctx)))
 
+    def check_sent(self, entity: Entity, body: Any, ctx: WriteContext) -> None:
+        """The authorize stage on a body as sent (a REST body; also an action's parameters), before any of it
+        is stored."""
+        if isinstance(body, dict):
+            for check in self.body_checks:
+                check(entity, body, ctx)
+
     def _authorize(self, operation: Operation, entity: Entity, old: dict[str, Any] | None,
                    new: dict[str, Any] | None, ctx: WriteContext) -> None:
         for authorizer in self.authorizers:
@@ -129,6 +147,7 @@ class RecordLifecycle:
     # --- create ----------------------------------------------------------------------------------
 
     def create(self, entity: Entity, body: Any, ctx: WriteContext, record_id: ObjectId | None = None) -> dict[str, Any]:
+        self.check_sent(entity, body, ctx)
         doc = self.validator.build_new(entity, body, record_id, ctx.user_id, self._links(entity, None, ctx),
                                        defaults=ctx.set_defaults)
         stamp_users(entity, doc, ctx, None)
@@ -176,6 +195,7 @@ class RecordLifecycle:
                     results[i] = earlier[record_id]
                     continue
                 try:
+                    self.check_sent(entity, body, ctx)
                     doc = self.validator.build_new(entity, body, record_id, ctx.user_id, links,
                                                    defaults=ctx.set_defaults, numbers=numbers)
                     stamp_users(entity, doc, ctx, None)
@@ -234,13 +254,17 @@ class RecordLifecycle:
     # --- update ----------------------------------------------------------------------------------
 
     def update(self, entity: Entity, record_id: str | ObjectId, body: Any, ctx: WriteContext,
-               kind: str = "RECORD_CHANGED") -> dict[str, Any]:
+               kind: str = "RECORD_CHANGED", keep: KeepValues | None = None) -> dict[str, Any]:
+        """A partial update; ``keep`` adjusts the changes to the stored record they apply to (read again on
+        every retry)."""
         if not isinstance(body, dict):
             raise BadRequest("The body must be a JSON object")
         expected = _parse_version(body.get("version"))
         changes = self.validator.check_body(body)
+        self.check_sent(entity, changes, ctx)
         def apply(current: dict[str, Any]) -> dict[str, Any]:
-            doc = self.validator.updated(entity, current, changes, ctx.user_id, self._links(entity, current, ctx))
+            sent = keep(current, changes) if keep is not None else changes
+            doc = self.validator.updated(entity, current, sent, ctx.user_id, self._links(entity, current, ctx))
             stamp_users(entity, doc, ctx, current)
             return doc
 

@@ -16,6 +16,7 @@ from entities.metadata import Entity
 from entities.permissions.enforce import (
     check_paths,
     forbidden,
+    kept_values,
     policy,
     query_paths,
     scoped_query,
@@ -135,8 +136,8 @@ def update_record_or_run_action(query: dict[str, Any], body: Any, entity_name: s
     p = policy(entity)
     if p.edit.never:
         raise forbidden("edit")
-    body = writable_body(p, body)
-    doc = services().records.update(entity, segment, body, write_context(f"entities.{entity.name}.update"))
+    doc = services().records.update(entity, segment, writable_body(p, body),
+                                    write_context(f"entities.{entity.name}.update"), keep=kept_values(p, entity))
     return jsonify(strip_hidden(p, render(entity, doc)))
 
 

@@ -23,7 +23,7 @@ from core.context import WriteContext
 from core.errors import ApiError, BadRequest, ValidationFailed, field_error
 from core.services import Services
 from entities.metadata import Entity
-from entities.permissions.enforce import job_context, writable_body
+from entities.permissions.enforce import job_context, kept_values, writable_body
 from entities.permissions.service import Caller
 from entities.records.render import render_fields
 from entities.records.validation import Loaded
@@ -95,6 +95,8 @@ class RowImporter:
         # A related column into this same entity may find a record queued earlier: write rows one at a time.
         self.one_at_a_time = any(g[0].target is not None and g[0].target.name == entity.name for g in self.groups)
         self.restricted = isinstance(ctx.caller, Caller) and ctx.caller.restricted
+        # an update keeps the stored inner values of nested groups the caller may not see or write
+        self.keep = kept_values(ctx.caller.entity(entity), entity) if self.restricted else None
         self.col = self.records.collection(entity)
         self.links = self.records.link_filter(entity, ctx)  # what related columns may find (None: anything)
         # Rows whose cells all convert skip the REST body and the schema (entities.transfer.converters); the
@@ -172,7 +174,7 @@ class RowImporter:
                 if current is None:
                     self.records.create(self.entity, body, self.ctx, record_id=new_id)
                 else:
-                    self.records.update(self.entity, current["_id"], body, self.ctx)
+                    self.records.update(self.entity, current["_id"], body, self.ctx, keep=self.keep)
                 return Outcome(True, warnings)
             except ValidationFailed as exc:
                 dropped = {_top(e.get("field") or "") for e in exc.errors} & set(body)

@@ -70,6 +70,24 @@ def test_lists_totals_and_paging_see_only_permitted_records_without_hidden_field
     assert sales.get(f"/data/companies?_globalSearch={SECRET}").get_json()["total"] == 0
 
 
+def test_an_offset_id_outside_access_is_answered_like_an_id_that_does_not_exist(app: Flask, data):
+    """A record id as ``_offset`` is a keyset cursor: one the caller may not access must not page from its sort
+    value (which would reveal that it exists, and where its value sorts), on every route that takes a query."""
+    rules = {**SALES, "entities": {"companies": {**SALES["entities"]["companies"], "delete": "always"}}}
+    user = user_in(app, "pager@example.com", add_group(app, rules))
+    sort = "_sortField=numberOfEmployees&_sortType=asc&_size=1"
+    for method, path in (("get", "/data/companies"), ("put", "/data/companies/export"),
+                         ("delete", "/data/companies"), ("put", "/data/companies/markAsCustomers")):
+        send = getattr(user, method)
+        hidden = send(f"{path}?{sort}&_offset={data['off']['id']}")
+        missing = send(f"{path}?{sort}&_offset={ObjectId()}")
+        assert hidden.status_code == missing.status_code == 400, (path, hidden.get_json())
+        assert hidden.get_json() == missing.get_json()
+        assert "_offset" in hidden.get_json()["message"]
+    shown = user.get(f"/data/companies?{sort}&_offset={data['a']['id']}")
+    assert shown.status_code == 200, shown.get_json()
+
+
 @pytest.mark.parametrize("query", [f"notes={SECRET}", "_sortField=notes", "_fields=name,notes",
                                    f"_query=notes.like('{SECRET}')", "contactInformation.email=x@y.z"])
 def test_querying_by_a_hidden_field_is_forbidden(sales: Api, data, query: str):
@@ -278,3 +296,50 @@ def test_a_relationship_may_only_point_at_a_record_the_caller_can_access(app: Fl
     kept = user.put(f"/data/contacts/{made.get_json()['id']}", json={"firstName": "C"})  # the link stays as it is
     assert kept.status_code == 200 and kept.get_json()["company"]["id"] == data["a"]["id"]
     assert api.get("/data/contacts").get_json()["total"] == 1  # nothing half-written
+
+
+KEEPER = {"api": {"data": True, "jobs": True}, "entities": {"companies": {
+    "access": "always", "create": "always", "edit": "always", "import": True,
+    "fields": {"contactInformation.email": "none", "addresses.city": "readOnly"}}}}
+ADDRESSES = [{"addressLine": "1 A St", "zipCode": "1", "city": "Vegas", "state": "NV"},
+             {"addressLine": "2 B St", "zipCode": "2", "state": "CA"}]  # no city: nothing of it to keep
+
+
+def _stored(api: Api, record_id: str) -> dict[str, Any]:
+    return api.get(f"/data/companies/{record_id}").get_json()
+
+
+def test_clearing_a_nested_group_keeps_the_inner_values_the_caller_may_not_see_or_write(app: Flask, api: Api):
+    user = user_in(app, "keeper@example.com", add_group(app, KEEPER))
+    record = create(api, "companies", company(name="Keep", contactInformation=HIDDEN_CONTACT, addresses=ADDRESSES))
+    rid, vegas = record["id"], record["addresses"][0]["id"]
+    assert user.put(f"/data/companies/{rid}", json={"contactInformation": None}).status_code == 200
+    kept = _stored(api, rid)["contactInformation"]
+    assert (kept["email"], kept["phoneNumber"]) == (HIDDEN_CONTACT["email"], None)  # only the hidden value stays
+    assert user.put(f"/data/companies/{rid}", json={"addresses": [{"zipCode": "9"}]}).status_code == 200
+    addresses = _stored(api, rid)["addresses"]
+    assert [(a["zipCode"], a["city"]) for a in addresses] == [("9", None), (None, "Vegas")]
+    assert addresses[1]["id"] == vegas and addresses[1]["addressLine"] is None
+    assert user.put(f"/data/companies/{rid}", json={"addresses": []}).status_code == 200
+    assert [(a["id"], a["city"]) for a in _stored(api, rid)["addresses"]] == [(vegas, "Vegas")]
+    plain = create(api, "companies", company(name="Plain", contactInformation={"phoneNumber": "1-800-000-0000"},
+                                             addresses=ADDRESSES[1:]))
+    cleared = user.put(f"/data/companies/{plain['id']}", json={"contactInformation": None, "addresses": None})
+    assert cleared.status_code == 200, cleared.get_json()
+    assert (_stored(api, plain["id"])["contactInformation"], _stored(api, plain["id"])["addresses"]) == (None, [])
+    assert api.put(f"/data/companies/{rid}", json={"addresses": [], "contactInformation": None}).status_code == 200
+    assert (_stored(api, rid)["contactInformation"], _stored(api, rid)["addresses"]) == (None, [])  # a developer
+
+
+def test_an_import_row_that_drops_items_keeps_their_read_only_values(app: Flask, api: Api):
+    user = user_in(app, "keeper@example.com", add_group(app, KEEPER))
+    two = [{**ADDRESSES[0], "city": "Reno"}, ADDRESSES[0]]
+    record = create(api, "companies", company(name="Keep", addresses=two))
+    text = "name,addresses[0].zipCode\nKeep,5\n"
+    response = user.post("/data/companies/import", data={"file": (io.BytesIO(text.encode()), "c.csv")},
+                         content_type="multipart/form-data")
+    assert response.status_code == 200, response.get_json()
+    job = wait_for_job(user, response.get_json()["jobId"])
+    assert job["results"]["rowsImported"] == 1, job
+    addresses = _stored(api, record["id"])["addresses"]
+    assert [(a["zipCode"], a["city"]) for a in addresses] == [("5", "Reno"), (None, "Vegas")]
