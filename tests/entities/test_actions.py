@@ -82,6 +82,17 @@ def test_one_record_action_over_ids_and_query_returns_a_map(api: Api):
     assert {k: v["response"]["state"] for k, v in by_query.items()} == {a["id"]: "active", b["id"]: "active"}
 
 
+def test_a_repeated_id_runs_a_one_record_action_once(api: Api):
+    record = create(api, "companies", company(name="A", numberOfEmployees=1))
+    response = api.put(f"/data/companies/{record['id']},{record['id']}/touch")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert list(body) == [record["id"]] and body[record["id"]]["status"] == "ok"
+    assert body[record["id"]]["response"]["numberOfEmployees"] == 2
+    stored = api.get(f"/data/companies/{record['id']}").get_json()
+    assert stored["numberOfEmployees"] == 2 and stored["version"] == 1
+
+
 def test_many_records_action_runs_once_with_a_custom_response(api: Api):
     a = create(api, "companies", company(name="A", numberOfEmployees=95))
     b = create(api, "companies", company(name="B", numberOfEmployees=534))

@@ -128,6 +128,17 @@ def test_delete_many_returns_the_result_map(api: Api):
     assert api.get("/data/companies").get_json()["total"] == 0
 
 
+def test_delete_many_with_a_repeated_id_deletes_it_once_and_reports_ok(api: Api):
+    a = create(api, "companies", company(name="A"))
+    b = create(api, "companies", company(name="B"))
+    response = api.delete(f"/data/companies/{a['id']},{b['id']},{a['id']},{a['id'].upper()}")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert list(body) == [a["id"], b["id"]]
+    assert body[a["id"]] == {"status": "ok", "response": as_listed(a | {"version": 0})}
+    assert api.get("/data/companies").get_json()["total"] == 0
+
+
 def test_relationships_by_id_label_and_fetch(api: Api):
     acme = create(api, "companies", company(name="Acme"))
     by_label = create(api, "contacts", {"firstName": "A", "lastName": "B", "company": "Acme"})
