@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
+from flask import g, has_request_context
 
 from core.config import Config
 from core.errors import BadRequest, Forbidden, NotFound, unavailable_message
 from core.http import invalid_param, name_list
+from core.identity import client_ip
 from core.services import Services
 from jobs.current import current_job
 from jobs.dispatch import Dispatcher, new_rq_id
@@ -40,6 +42,17 @@ from jobs.repository import JobRepository
 from jobs.runners import Runner
 
 log = logging.getLogger("jobs.service")
+
+
+def submitted_from(user: dict[str, Any], parent: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """The impersonating developer and client address a new job of ``user`` keeps for its writes and logs:
+    those of the request that submits it for its own caller, else those of a parent job run by the same user."""
+    if has_request_context() and g.get("user") is not None and g.user.get("_id") == user.get("_id"):
+        admin = g.get("admin_user")
+        return (admin["email"] if admin else None), client_ip()
+    if parent is not None and parent.get("runByEmail") == user.get("email"):
+        return parent.get("impersonatorEmail"), parent.get("ip")
+    return None, None
 REQUEUE_GRACE_SECONDS = 5  # a job younger than this may still be on its way into the queue
 REQUEUE_EVERY_SECONDS = 5
 
@@ -102,7 +115,8 @@ class JobService:
         """Create a PENDING job and queue it. Submitted while another job runs in this thread or work horse
         (``jobs.current``), it is that job's child unless ``parent`` names another."""
         parent = parent if parent is not None else current_job()
-        doc = new_job(job_type, label, data, user, low_priority, parent, stoppable)
+        impersonator, ip = submitted_from(user, parent)
+        doc = new_job(job_type, label, data, user, low_priority, parent, stoppable, impersonator, ip)
         self.repo.insert(doc)
         if parent is not None:
             self.repo.child_created(parent["_id"])

@@ -421,3 +421,34 @@ def test_a_step_slower_than_the_stale_limit_is_not_taken_for_a_dead_worker(app, 
     job = _job(api, doc["_id"])
     assert job["status"] == FINISHED and job["recordsProcessed"] == 2
     assert api.get(f"/status/jobs/{doc['_id']}/logs?level=WARN").get_json()["items"] == []
+
+
+def test_jobs_of_an_impersonated_session_keep_the_developer_and_the_ip(app, anon, jobs):
+    """Async deletes, async actions and imports write history (and their jobs app logs) as the request's own
+    writes do: the impersonated user, the developer impersonating them, the client address."""
+    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, company, create, grant_all, login
+
+    app.extensions["runtime"].auth.create_user("employee@example.com", "pw-employee", "Employee", "Test")
+    grant_all(app, "employee@example.com")
+    session = anon.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD,
+                                             "emailImpersonatedUser": "employee@example.com"}).get_json()
+    api = Api(anon.client, session["token"])
+    deleted = create(api, "companies", company(name="Deleted"))
+    acted = create(api, "companies", company(name="Acted", state="inactive"))
+    assert api.delete(f"/data/companies/{deleted['id']}?_async=true").status_code == 200
+    assert api.put(f"/data/companies/{acted['id']}/activate?_async=true").status_code == 200
+    imported = api.post("/data/companies/import", data=b"name\nImported\n", content_type="text/csv")
+    assert imported.status_code == 200, imported.get_json()
+    wait_idle(jobs)
+    imported_id = api.get("/data/companies?name=Imported").get_json()["items"][0]["id"]
+    for rid, event in ((deleted["id"], "USER_RECORD_DELETED"), (acted["id"], "USER_ACTION_PERFORMED"),
+                       (imported_id, "USER_RECORD_CREATED")):
+        entries = api.get(f"/data/companies/{rid}/history").get_json()["items"]
+        assert entries[0]["eventType"] == event
+        assert {(e["user"], e["adminUser"], e["ip"]) for e in entries} == {
+            ("employee@example.com", ADMIN_EMAIL, "127.0.0.1")}, entries
+    logs = [item for item in login(app).get("/status/logs?_size=100").get_json()["items"]
+            if item["message"].startswith("Job [")]
+    assert len(logs) == 6  # three jobs, started and finished
+    assert {(item["userEmail"], item["adminUserEmail"], item["ip"]) for item in logs} == {
+        ("employee@example.com", ADMIN_EMAIL, "127.0.0.1")}
