@@ -84,6 +84,29 @@ def test_nested_items_are_matched_by_id(api: Api):
     assert single["contactInformation"]["id"] == created["contactInformation"]["id"]
 
 
+def test_nested_ids_sent_on_create_are_replaced_by_new_ones(api: Api):
+    other = create(api, "companies", company(name="Other"))
+    taken = other["addresses"][0]["id"]
+    body = create(api, "companies", company(name="New", addresses=[
+        {"id": taken, "state": "CA"}, {"id": taken, "state": "NV"}, {"id": "abc", "state": "OK"}]))
+    ids = [item["id"] for item in body["addresses"]]
+    assert [item["state"] for item in body["addresses"]] == ["CA", "NV", "OK"]
+    assert len(set(ids)) == 3 and taken not in ids and all(len(i) == 24 for i in ids)
+
+
+def test_an_item_id_repeated_in_an_update_is_a_400_and_changes_nothing(api: Api):
+    created = create(api, "companies", company(addresses=[
+        {"addressLine": "1 A St", "zipCode": "10001", "city": "NYC", "state": "NY"}]))
+    item = created["addresses"][0]["id"]
+    response = api.put(f"/data/companies/{created['id']}", json={"addresses": [
+        {"id": item, "zipCode": "1"}, {"zipCode": "3"}, {"id": item, "zipCode": "2"}]})
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["code"] == "validationErrors"
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [("addresses[2].id", "duplicate")]
+    assert api.get(f"/data/companies/{created['id']}").get_json() == created
+
+
 def test_inner_fields_without_a_value_read_null_as_top_level_ones_do(api: Api):
     """The contract's samples show a nested group with every inner field, unset ones as null."""
     record = create(api, "companies", {"name": "Partial", "contactInformation": {"email": "a@example.com"},
