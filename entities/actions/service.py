@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 from core.context import WriteContext
 from core.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_error
 from entities.actions.context import ActionContext
-from entities.actions.definitions import Action, resolve_handler
+from entities.actions.definitions import Action, resolve_handler, update_values
 from entities.metadata import Entity, HistorySettings
 from entities.permissions.enforce import forbidden, policy, read_filter, strip_hidden
 from entities.permissions.policy import ALWAYS, UNRESTRICTED, Rule
@@ -124,7 +124,7 @@ class ActionService:
                 raise BadRequest(f"The precondition of action '{action.name}' is not met by record {oid}")
         result: Any = None
         if action.update is not None:
-            updated = records.update(entity, oid, self._update_body(action, params), ctx)
+            updated = records.update(entity, oid, update_values(action, params), ctx)
         else:
             before = render(entity, doc)
             actx = self._context(entity, action, params, user, ctx, hooks, record=copy.deepcopy(before))
@@ -190,7 +190,7 @@ class ActionService:
             batch_done = hooks.batch_done if hooks is not None else None
             beat = hooks.beat if hooks is not None else None
             updated = records.update_matching(entity, iterate_ids(col, selector, BATCH, after),
-                                              self._update_body(action, params), ctx, batch_done, beat)
+                                              update_values(action, params), ctx, batch_done, beat)
             result: Any = {"recordsUpdated": updated}
         else:
             actx = self._context(entity, action, params, user, ctx, hooks, records=selection,
@@ -228,16 +228,6 @@ class ActionService:
                 raise
             log.exception("action %s failed", action.name)
             raise ActionFailed(action.name, exc) from None
-
-    @staticmethod
-    def _update_body(action: Action, params: dict[str, Any]) -> dict[str, Any]:
-        body = {}
-        for key, value in (action.update or {}).items():
-            if isinstance(value, dict) and set(value) == {"param"}:
-                body[key] = params.get(value["param"])
-            else:
-                body[key] = value
-        return body
 
     def _performed(self, entity: Entity, action: Action, doc: dict[str, Any] | None, ctx: WriteContext,
                    before: dict[str, Any] | None = None) -> None:

@@ -181,6 +181,29 @@ def test_handlers_outside_app_modules_are_refused(api: Api):
         assert api.put("/metadata/entities/evil", json=definition).status_code == 400, bad
 
 
+def test_update_values_take_parameters_by_reference(api: Api):
+    definition = {"name": "act", "fields": [{"name": "t", "type": "text"}, {"name": "n", "type": "integer"},
+                                            {"name": "note", "type": "text"}],
+                  "actions": [{"name": "setT", "parameters": [{"name": "p", "type": "text"},
+                                                                {"name": "k", "type": "integer"}],
+                               "update": {"t": "#{p}", "n": "#{ k }", "note": "p=#{p}, k=#{k}."}},
+                              {"name": "byParam", "parameters": [{"name": "p", "type": "text"}],
+                               "update": {"t": {"param": "p"}}}]}
+    assert api.put("/metadata/entities/act", json=definition).status_code == 200
+    record = create(api, "act", {"t": "x"})
+    done = api.put(f"/data/act/{record['id']}/setT", json={"p": "hello", "k": 7})
+    assert done.status_code == 200, done.get_json()
+    assert {k: done.get_json()[k] for k in ("t", "n", "note")} == {"t": "hello", "n": 7, "note": "p=hello, k=7."}
+    unset = api.put(f"/data/act/{record['id']}/setT", json={"p": "again"}).get_json()
+    assert (unset["t"], unset["n"], unset["note"]) == ("again", None, "p=again, k=.")
+    assert api.put(f"/data/act/{record['id']}/byParam", json={"p": "direct"}).get_json()["t"] == "direct"
+    for update in ({"t": "#{zzz}"}, {"t": "before #{p} and #{other}"}, {"t": {"param": "zzz"}}):
+        definition["actions"][1]["update"] = update
+        refused = api.put("/metadata/entities/act", json=definition)
+        assert refused.status_code == 400, update
+        assert [e["field"] for e in refused.get_json()["errors"]] == ["actions[1].update.t"], refused.get_json()
+
+
 def test_more_than_the_sync_limit_needs_async():
     app = make_app(sync_max_records=3)
     api = login(app)
