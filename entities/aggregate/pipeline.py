@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.errors import BadRequest
-from entities.aggregate.context import StageContext
+from entities.aggregate.context import StageContext, stage_error
 from entities.aggregate.parse import Stage
 from entities.aggregate.shape import Shape
 from entities.aggregate.stages import TRANSLATORS, UNSUPPORTED
@@ -19,10 +18,10 @@ def build(entity: Entity, stages: list[Stage], find_entity: Callable[[str], Enti
     shape = Shape.records(entity)
     for index, (name, settings) in enumerate(stages, start=1):
         if name in UNSUPPORTED:
-            raise BadRequest(f"stage {index} ({name}): {UNSUPPORTED[name]}")
+            raise stage_error(index, name, UNSUPPORTED[name])
         translate = TRANSLATORS.get(name)
         if translate is None:
-            raise BadRequest(f"stage {index} ({name}): unknown stage; the stages are {', '.join(TRANSLATORS)}")
+            raise stage_error(index, name, f"unknown stage; the stages are {', '.join(TRANSLATORS)}")
         ctx = StageContext(index, name, entity, shape, find_entity)
         mongo_stages, shape = translate(ctx, settings)
         pipeline.extend(mongo_stages)
