@@ -24,6 +24,7 @@ from entities.aggregate.shape import (
     synthetic_field,
 )
 from entities.registry import data_collection_name
+from entities.types import DecimalType, FieldType
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 COUNT_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -162,8 +163,14 @@ def _accumulator(ctx: StageContext, name: str, spec: Any) -> tuple[dict[str, Any
         options = ", ".join(f"{a}()" for a in sorted(allowed)) or "none"
         raise ctx.error(f"'{name}': {op}() is not allowed on '{arg}' ({r.slot.describe()}){hint}; "
                         f"allowed: {options}")
-    slot = Slot(synthetic_field(name, NUMBER_TYPE)) if op in ("sum", "avg") else r.slot
+    slot = Slot(synthetic_field(name, _number_type(r.slot))) if op in ("sum", "avg") else r.slot
     return {f"${op}": f"${r.mongo_path}"}, slot
+
+
+def _number_type(source: Slot) -> FieldType:
+    """The type a sum or average is rendered with: a decimal, money or percentage one keeps its type (and so its
+    decimals when rendered); any other number is a decimal."""
+    return source.type if isinstance(source.type, DecimalType) else NUMBER_TYPE
 
 
 def count(ctx: StageContext, settings: Any) -> Step:
