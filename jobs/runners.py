@@ -36,7 +36,8 @@ Rules of the contract:
   build the others. Once the kept entries reach ``RESULTS_MAX_BYTES`` (8 MB), later ones lose their
   ``response`` (a job document must stay under MongoDB's 16 MB).
 * The returned dict (if any) is merged into ``results`` when the job finishes (e.g. ``{"response": ...}``).
-  Raising any other exception finishes the job with ``hasErrors: true`` and the message in its logs.
+  Raising any other exception finishes the job with ``hasErrors: true`` and the message in its logs;
+  ``JobFailed(message, results)`` does so too and merges ``results`` into the job's ``results``.
 * ``ctx.log(level, message)`` writes job logs (INFO, WARN, ERROR). ``ctx.write_context(path)`` is a
   ``WriteContext`` of the user who ran the job, for record writes with history (with the impersonating
   developer and client address of the request that submitted it).
@@ -66,6 +67,15 @@ Runner = Callable[["JobContext"], "dict[str, Any] | None"]
 
 class JobInterrupted(Exception):
     """The execution must end now: the job was stopped at a checkpoint or someone else owns it."""
+
+
+class JobFailed(Exception):
+    """The run failed in a way its results can tell (e.g. ``{"results": {"status": "error", ...}}``): the job
+    finishes with ``hasErrors``, the message in its logs and ``results`` merged into its results."""
+
+    def __init__(self, message: str, results: dict[str, Any]):
+        super().__init__(message)
+        self.results = results
 
 
 class JobContext:

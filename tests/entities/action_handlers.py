@@ -34,5 +34,9 @@ def sum_slowly(ctx: Any) -> dict[str, int]:
     return {"counted": total}
 
 
+def fail_many(ctx: Any) -> None:
+    raise ValueError("cannot handle these")
+
+
 def params_echo(ctx: Any) -> dict[str, Any]:
     return {"params": ctx.params, "user": ctx.user["email"]}

@@ -13,6 +13,7 @@ TEST_ACTIONS = [
      "handler": "tests.entities.action_handlers:explode_on_b"},
     {"name": "touch", "type": "oneRecord", "handler": "tests.entities.action_handlers:touch_slowly"},
     {"name": "sumSlowly", "type": "manyRecords", "handler": "tests.entities.action_handlers:sum_slowly"},
+    {"name": "failMany", "type": "manyRecords", "handler": "tests.entities.action_handlers:fail_many"},
     {"name": "echo", "type": "global", "handler": "tests.entities.action_handlers:params_echo",
      "parameters": [{"name": "count", "type": "integer", "typeRules": {"min": 1}},
                     {"name": "when", "type": "date", "required": True},
@@ -253,6 +254,17 @@ def test_async_many_records_and_global(api: Api):
     assert job["results"] == {"results": {"status": "ok", "response": {"numberOfEmployees": 5}}}
     job = wait_for(api, api.put("/data/companies/createSample?_async=true", json={"name": "Bg"}).get_json()["jobId"])
     assert job["results"]["results"]["response"]["name"] == "Bg"
+
+
+def test_a_failing_many_records_job_reports_the_error_in_its_results(api: Api):
+    create(api, "companies", company(name="A"))
+    sync = api.put("/data/companies/failMany?name=A")
+    assert sync.status_code == 400 and sync.get_json()["code"] == "actionFailed"
+    job = wait_for(api, api.put("/data/companies/failMany?_async=true&name=A").get_json()["jobId"])
+    assert job["status"] == "FINISHED" and job["hasErrors"] is True
+    assert job["results"] == {"results": {"status": "error", "errorMessage": sync.get_json()["message"]}}
+    logs = api.get(f"/status/jobs/{job['id']}/logs?level=ERROR").get_json()["items"]
+    assert [item["message"] for item in logs] == [f"The job failed: {sync.get_json()['message']}"]
 
 
 def test_stop_and_resume_a_long_async_action(app, api: Api):
