@@ -15,7 +15,7 @@ from flask import g, has_request_context
 
 from core.config import Config
 from core.errors import BadRequest, Forbidden, NotFound, unavailable_message
-from core.http import invalid_param, name_list
+from core.http import name_list, offset_param
 from core.identity import client_ip
 from core.services import Services
 from jobs.current import current_job
@@ -160,13 +160,15 @@ class JobService:
         return doc
 
     def list(self, filters: ListFilters, user: dict[str, Any], size: int, after: str | None) -> dict[str, Any]:
+        """A page of jobs, newest first. ``types`` are the types jobs run under here (any case; another is a 400
+        naming ``type``); ``after`` is the ``offset`` of a previous page or a number of jobs to skip."""
         self.sweep_stale()
         self.requeue_lost_now_and_then()
         cond: dict[str, Any] = {}
         if not user.get("developer"):
             cond["runBy.id"] = str(user["_id"])
         if filters.types:
-            cond["type"] = {"$in": stored_types(filters.types)}
+            cond["type"] = {"$in": stored_types(name_list(filters.types, sorted(self.runners), "type"))}
         if filters.statuses:
             cond["status"] = {"$in": list(name_list(filters.statuses, STATUSES, "status"))}  # any case, as levels
         if filters.has_errors is not None:
@@ -176,12 +178,10 @@ class JobService:
             if span:
                 cond[name] = span
         total = self.repo.count(cond)
-        if after:
-            cursor = parse_job_id(after)
-            if cursor is None:
-                raise invalid_param("_offset", "must be the offset of a previous response (a job id)")
+        skip, cursor = offset_param(after, "job")
+        if cursor is not None:
             cond = {**cond, "_id": {"$lt": cursor}}
-        docs = self.repo.find(cond, size)
+        docs = self.repo.find(cond, size, skip)
         return {"total": total, "offset": str(docs[-1]["_id"]) if docs else None, "items": [render(d) for d in docs]}
 
     # --- transitions ---------------------------------------------------------------------------

@@ -277,6 +277,7 @@ def test_list_filters_and_paging(app, api):
     assert ids("") == [d, c, b, a]  # newest first
     assert ids("?type=IMPORT_RECORDS") == [d, b]
     assert ids("?type=EXPORT_RECORDS,DELETE_RECORDS") == [c, a]
+    assert ids("?type=import_records,Delete_Records") == [d, c, b]  # any case, as the statuses
     assert ids("?status=FINISHED,CANCELED") == [d, b, a]
     assert ids("?status=finished,Canceled") == [d, b, a]  # any case, as the levels of the logs
     assert ids("?hasErrors=true") == [b]
@@ -288,6 +289,8 @@ def test_list_filters_and_paging(app, api):
     page = api.get("/status/jobs?_size=2").get_json()
     assert page["total"] == 4 and [j["id"] for j in page["items"]] == [d, c] and page["offset"] == c
     assert ids(f"?_size=2&_offset={page['offset']}") == [b, a]
+    assert ids("?_size=2&_offset=1") == [c, b]  # a number skips, as in the other lists
+    assert ids("?_offset=4") == []
 
 
 def _names_the_parameter(response, param: str) -> None:
@@ -299,7 +302,8 @@ def _names_the_parameter(response, param: str) -> None:
 
 
 @pytest.mark.parametrize(("query", "param"), [
-    ("status=DONE", "status"), ("status=FINISHED,later", "status"), ("createFrom=yesterday", "createFrom"),
+    ("status=DONE", "status"), ("status=FINISHED,later", "status"), ("type=FOO", "type"),
+    ("type=IMPORT_RECORDS,nope", "type"), ("createFrom=yesterday", "createFrom"),
     ("_size=1001", "_size"), ("_offset=zzz", "_offset"), ("hasErrors=maybe", "hasErrors")])
 def test_a_bad_list_parameter_is_a_400_naming_it(api, query: str, param: str):
     _names_the_parameter(api.get(f"/status/jobs?{query}"), param)
@@ -332,6 +336,8 @@ def test_logs_filters_period_and_paging(app, api):
     page = api.get(f"/status/jobs/{job_id}/logs?_size=3").get_json()
     assert page["total"] == 4 and len(page["items"]) == 3
     assert messages(f"?_size=3&_offset={page['offset']}") == ["Process completed"]
+    assert messages("?_offset=2") == ["Record 1 failed", "Process completed"]
+    assert messages("?level=INFO&_offset=1&_size=1") == ["Process completed"]
     for bad, param in (("level=DEBUG", "level"), ("level=INFO,loud", "level"), ("period=soon", "period"),
                        ("period=lastHour", "period"), ("from=x", "from"), ("_offset=zzz", "_offset")):
         _names_the_parameter(api.get(f"/status/jobs/{job_id}/logs?{bad}"), param)
