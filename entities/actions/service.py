@@ -10,10 +10,12 @@ from dataclasses import replace
 from typing import Any
 
 from bson import ObjectId
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError
 
 from core.context import WriteContext
 from core.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_error
+from core.http import dumps_finite
 from entities.actions.context import ActionContext
 from entities.actions.definitions import Action, resolve_handler, update_values
 from entities.metadata import Entity, HistorySettings
@@ -218,9 +220,11 @@ class ActionService:
                              write_ctx=ctx, logger=hooks.log, progress=hooks.progress, stop=hooks.stop, **kwargs)
 
     def _call(self, action: Action, actx: ActionContext) -> Any:
+        """The handler's return value; when it is the response (``customResponse``, manyRecords, global), one that
+        cannot be written as JSON fails the action here, before its record change and history are written."""
         fn = resolve_handler(action.handler or "", tuple(self.svc.config.app_modules))
         try:
-            return fn(actx)
+            result = fn(actx)
         except ApiError:
             raise
         except Exception as exc:
@@ -228,10 +232,21 @@ class ActionService:
                 raise
             log.exception("action %s failed", action.name)
             raise ActionFailed(action.name, exc) from None
+        if action.custom_response or action.type != "oneRecord":
+            _check_json(action, result)
+        return result
 
     def _performed(self, entity: Entity, action: Action, doc: dict[str, Any] | None, ctx: WriteContext,
                    before: dict[str, Any] | None = None) -> None:
         self.svc.records.action_performed(entity, action.name, doc, ctx, before)
+
+
+def _check_json(action: Action, response: Any) -> None:
+    """An ``ActionFailed`` 400 when ``response`` cannot be written as the JSON of an answer (a set, an object)."""
+    try:
+        dumps_finite(response, default=DefaultJSONProvider.default)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ActionFailed(action.name, TypeError(f"its response cannot be converted to JSON ({exc})")) from None
 
 
 def selection_filter(entity: Entity, ids: list[str] | None, query_filter: dict[str, Any] | None) -> dict[str, Any]:

@@ -14,6 +14,9 @@ TEST_ACTIONS = [
     {"name": "touch", "type": "oneRecord", "handler": "tests.entities.action_handlers:touch_slowly"},
     {"name": "sumSlowly", "type": "manyRecords", "handler": "tests.entities.action_handlers:sum_slowly"},
     {"name": "failMany", "type": "manyRecords", "handler": "tests.entities.action_handlers:fail_many"},
+    {"name": "notJson", "type": "oneRecord", "customResponse": True,
+     "handler": "tests.entities.action_handlers:not_json"},
+    {"name": "notJsonMany", "type": "manyRecords", "handler": "tests.entities.action_handlers:not_json"},
     {"name": "echo", "type": "global", "handler": "tests.entities.action_handlers:params_echo",
      "parameters": [{"name": "count", "type": "integer", "typeRules": {"min": 1}},
                     {"name": "when", "type": "date", "required": True},
@@ -140,6 +143,19 @@ def test_failing_handler_does_not_stop_the_others(api: Api):
     assert "Traceback" not in body[b["id"]]["errorMessage"]
     single = api.put(f"/data/companies/{b['id']}/explode")
     assert single.status_code == 400 and "cannot handle B" in single.get_json()["message"]
+
+
+def test_a_response_that_is_not_json_is_a_400_and_nothing_is_recorded(api: Api):
+    record = create(api, "companies", company())
+    for path in (f"/data/companies/{record['id']}/notJson", "/data/companies/notJsonMany?name=Test%201"):
+        response = api.put(path)
+        assert response.status_code == 400, response.get_json()
+        body = response.get_json()
+        assert body["code"] == "actionFailed" and "cannot be converted to JSON" in body["message"], body
+    other = create(api, "companies", company(name="Other"))
+    both = api.put(f"/data/companies/{record['id']},{other['id']}/notJson").get_json()
+    assert {v["status"] for v in both.values()} == {"error"} and "JSON" in both[record["id"]]["errorMessage"]
+    assert _performed(api, record["id"]) == _performed(api, other["id"]) == []
 
 
 def test_handler_writes_to_another_entity_with_history(api: Api):
