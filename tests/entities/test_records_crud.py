@@ -162,6 +162,16 @@ def test_delete_many_with_a_repeated_id_deletes_it_once_and_reports_ok(api: Api)
     assert api.get("/data/companies").get_json()["total"] == 0
 
 
+def test_a_route_of_its_own_asked_with_another_method_is_a_405(api: Api):
+    for method, path, allowed in (("GET", "aggregate", "PUT"), ("DELETE", "aggregate", "PUT"),
+                                  ("GET", "export", "PUT"), ("GET", "import", "POST"), ("PUT", "history", "GET")):
+        response = api.request(method, f"/data/companies/{path}")
+        assert response.status_code == 405, (method, path, response.get_json())
+        assert response.get_json()["code"] == "methodNotAllowed" and response.headers["Allow"] == allowed
+    assert api.get("/data/companies/nothing").status_code == 404
+    assert api.get("/data/nowhere/aggregate").status_code == 404
+
+
 def test_relationships_by_id_label_and_fetch(api: Api):
     acme = create(api, "companies", company(name="Acme"))
     by_label = create(api, "contacts", {"firstName": "A", "lastName": "B", "company": "Acme"})
