@@ -18,7 +18,15 @@ from pymongo.errors import DuplicateKeyError
 from core.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_error
 from core.storage import Store
 from entities.field_ids import assign_ids, with_ids
-from entities.metadata import DefinitionCheck, Entity, Field, PendingRefactoring, lookup_problem, parse_entity
+from entities.metadata import (
+    DefinitionCheck,
+    Entity,
+    Field,
+    PendingRefactoring,
+    check_rules_and_history,
+    lookup_problem,
+    parse_entity,
+)
 from entities.query.parser import map_filter
 from entities.query.values import problem_of
 
@@ -40,7 +48,9 @@ class Registry:
         self._referrers: tuple[dict[str, Entity], dict[str, list[tuple[Entity, Field]]]] = ({}, {})
         self._entities = store.collection(ENTITIES)
         self._meta = store.collection(META)
-        self.checks: list[DefinitionCheck] = []  # added by the parts of entities that own definition keys
+        # checks of a definition being saved: the metadata's own, then those the parts of entities that own
+        # definition keys add (actions, listeners)
+        self.checks: list[DefinitionCheck] = [check_rules_and_history]
 
     def ensure_indexes(self) -> None:
         self._entities.create_index("name", unique=True)
