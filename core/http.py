@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from bson import ObjectId
+from bson.errors import InvalidId
 from flask import g, request
 from flask.json.provider import DefaultJSONProvider
 
@@ -234,3 +235,23 @@ def period_param(raw: str, name: str = "period") -> tuple[int, int]:
         return parse_period(raw)
     except PeriodError as exc:
         raise invalid_param(name, str(exc)) from None
+
+
+MAX_SKIP = 2**31 - 1
+
+
+def offset_param(raw: str | None, what: str) -> tuple[int, ObjectId | None]:
+    """Query parameter ``_offset`` of a paged list: the id of the last ``what`` of a previous page (the ``offset``
+    of its response) → (0, id), or a number of items to skip → (n, None); absent → (0, None)."""
+    if raw in (None, ""):
+        return 0, None
+    assert raw is not None
+    if raw.isascii() and raw.isdigit() and len(raw) < 24:
+        if int(raw) > MAX_SKIP:
+            raise invalid_param("_offset", f"a numeric offset is at most {MAX_SKIP}")
+        return int(raw), None
+    try:
+        return 0, ObjectId(raw)
+    except (InvalidId, TypeError):
+        raise invalid_param("_offset", f"must be the offset of a previous response (a {what} id) or a number",
+                            rejected=raw) from None

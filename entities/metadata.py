@@ -342,6 +342,50 @@ def _parse_history(raw: Any, errors: list[dict[str, Any]]) -> HistorySettings:
     return settings
 
 
+HISTORY_KEYS = ("enabled", "events", "ignoredFields", "keepDays", "keepDeletedDays", "onRecordDeleted")
+RANGES = (("min", "max"), ("minLength", "maxLength"))
+
+
+def check_rules_and_history(raw: dict[str, Any], errors: list[dict[str, Any]]) -> None:
+    """Checks of a definition being saved (a ``Registry`` check; stored definitions load as they were accepted):
+    ``typeRules`` no value can meet (``min`` above ``max``, ``minLength`` above ``maxLength``), and ``history``
+    settings with an unknown key or ``ignoredFields`` naming no field of the entity."""
+    fields = raw.get("fields") if isinstance(raw.get("fields"), list) else []
+    _check_ranges(fields, "fields", errors)
+    history = raw.get("history")
+    if not isinstance(history, dict):
+        return
+    for key in history:
+        if key not in HISTORY_KEYS:
+            errors.append(field_error(f"history.{key}", "unknown", f"Unknown history setting; the settings are "
+                                      f"{', '.join(HISTORY_KEYS)}", rejected=key))
+    ignored = history.get("ignoredFields")
+    names = {f.get("name") for f in fields if isinstance(f, dict)}
+    for i, name in enumerate(ignored if isinstance(ignored, list) else []):
+        if isinstance(name, str) and name not in names:
+            errors.append(field_error(f"history.ignoredFields[{i}]", "invalid",
+                                      f"'{name}' is not a field of this entity", rejected=name))
+
+
+def _check_ranges(fields: list[Any], path: str, errors: list[dict[str, Any]]) -> None:
+    for i, raw in enumerate(fields):
+        if not isinstance(raw, dict):
+            continue
+        rules = raw.get("typeRules")
+        for low, high in RANGES if isinstance(rules, dict) else ():
+            lo, hi = rules.get(low), rules.get(high)
+            if _is_number(lo) and _is_number(hi) and lo > hi:
+                errors.append(field_error(f"{path}[{i}].typeRules.{high}", "invalid",
+                                          f"{high} ({hi}) is below {low} ({lo}): no value could meet both",
+                                          rejected=hi))
+        if isinstance(raw.get("nestedFields"), list):
+            _check_ranges(raw["nestedFields"], f"{path}[{i}].nestedFields", errors)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def parse_entity(raw: Any, entity_names: set[str] | None = None, version: int = 0, entity_id: str = "",
                  expected_name: str | None = None, checks: Iterable[DefinitionCheck] = ()) -> Entity:
     """Validate a raw definition; raise ``ValidationFailed`` listing every problem found."""

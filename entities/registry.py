@@ -19,7 +19,15 @@ from pymongo.errors import DuplicateKeyError
 from core.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_error
 from core.storage import Store
 from entities.field_ids import assign_ids, with_ids
-from entities.metadata import DefinitionCheck, Entity, Field, PendingRefactoring, lookup_problem, parse_entity
+from entities.metadata import (
+    DefinitionCheck,
+    Entity,
+    Field,
+    PendingRefactoring,
+    check_rules_and_history,
+    lookup_problem,
+    parse_entity,
+)
 from entities.query.parser import map_filter
 from entities.query.values import problem_of
 
@@ -41,7 +49,9 @@ class Registry:
         self._referrers: tuple[dict[str, Entity], dict[str, list[tuple[Entity, Field]]]] = ({}, {})
         self._entities = store.collection(ENTITIES)
         self._meta = store.collection(META)
-        self.checks: list[DefinitionCheck] = []  # added by the parts of entities that own definition keys
+        # checks of a definition being saved: the metadata's own, then those the parts of entities that own
+        # definition keys add (actions, listeners)
+        self.checks: list[DefinitionCheck] = [check_rules_and_history]
 
     def ensure_indexes(self) -> None:
         self._entities.create_index("name", unique=True)
@@ -138,11 +148,13 @@ class Registry:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def prepare(self, raw: Any, name: str | None = None,
-                known_names: set[str] | None = None) -> tuple[dict[str, Any], Entity, dict[str, Any] | None]:
+    def prepare(self, raw: Any, name: str | None = None, known_names: set[str] | None = None,
+                batch: dict[str, Entity] | None = None) -> tuple[dict[str, Any], Entity, dict[str, Any] | None]:
         """Validate a definition and give its fields ids: (raw with ids, entity, stored document or None).
 
-        The stored document's ``definition`` is given ids too when it had none (the ones ``raw`` was matched to)."""
+        The stored document's ``definition`` is given ids too when it had none (the ones ``raw`` was matched to).
+        ``batch``: entities validated with this one but not saved yet (a folder applied whole), which its
+        relationships' rules may name as if they were stored."""
         if not isinstance(raw, dict):
             raise ValidationFailed([field_error("", "invalid", "An entity definition must be a JSON object")])
         raw = {k: v for k, v in raw.items() if k not in ("id", "version")}
@@ -155,7 +167,7 @@ class Registry:
             existing["definition"] = with_ids(existing["definition"])
         raw = assign_ids(existing["definition"] if existing else None, raw)
         entity = parse_entity(raw, names, expected_name=name, checks=self.checks)
-        self._check_targets(entity)
+        self._check_targets(entity, batch or {})
         return raw, entity, existing
 
     def save(self, raw: Any, name: str | None = None, known_names: set[str] | None = None,
@@ -191,13 +203,13 @@ class Registry:
         self._entities.update_one({"name": name}, {"$pull": {"refactorings": {"to": to}}})
         self._bump()
 
-    def _check_targets(self, entity: Entity) -> None:
+    def _check_targets(self, entity: Entity, batch: dict[str, Entity]) -> None:
         """The relationship rules that name fields of the related entity, checked against its definition:
         ``copiedFields``, ``lookupField`` and ``filter`` (a query map over its fields). A target not stored yet
         (one defined later in a batch apply) fails ``copiedFields``; its ``lookupField`` and ``filter`` are
         left to the writes (a filter that does not apply is a 400 on the field written)."""
         errors: list[dict[str, Any]] = []
-        targets = {**self.all(), entity.name: entity}
+        targets = {**self.all(), **batch, entity.name: entity}
         link_copied(entity, targets)  # a filter may name a copied field of the target's own relationships
 
         def target_of(f: Field) -> Entity | None:

@@ -13,7 +13,7 @@ from bson import ObjectId
 
 from jobs.current import running
 from jobs.model import ACTIVE, FINISHED, now_ms, public_type
-from jobs.runners import JobContext, JobInterrupted
+from jobs.runners import JobContext, JobFailed, JobInterrupted
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -66,6 +66,9 @@ def execute(jobs: JobService, job_id: ObjectId, cancelled: Callable[[], bool] = 
             extra = runner(ctx) or {}
         except JobInterrupted:
             return
+        except JobFailed as exc:
+            jobs.logs.write(job_id, "ERROR", f"The job failed: {exc}")
+            extra, has_errors = exc.results, True
         except Exception as exc:
             log.exception("job %s failed", job_id)
             jobs.logs.write(job_id, "ERROR", f"The job failed: {exc}")

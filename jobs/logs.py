@@ -8,9 +8,9 @@ from typing import Any
 import pymongo
 from bson import ObjectId
 
-from core.http import invalid_param, name_list, period_param
+from core.http import name_list, offset_param, period_param
 from core.storage import Store
-from jobs.model import JOB_LOGS, now_ms, parse_job_id
+from jobs.model import JOB_LOGS, now_ms
 
 LEVELS = ("INFO", "WARN", "ERROR")
 
@@ -31,12 +31,11 @@ class JobLogs:
     def query(self, job_id: ObjectId, period: str | None, time_from: int | None, time_to: int | None,
               levels: list[str] | None, message: str | None, size: int, after: str | None) -> dict[str, Any]:
         """``{total, offset, items}``, oldest first; ``period`` (when given) replaces from/to; ``levels`` in any
-        case; ``after`` is the ``offset`` of the previous page. A bad value is a 400 naming its parameter."""
+        case; ``after`` is the ``offset`` of the previous page or a number of logs to skip. A bad value is a 400
+        naming its parameter."""
         if period:
             time_from, time_to = period_param(period)
-        cursor = parse_job_id(after) if after else None
-        if after and cursor is None:
-            raise invalid_param("_offset", "must be the offset of a previous response (a log id)")
+        skip, cursor = offset_param(after, "log")
         cond: dict[str, Any] = {"jobId": job_id}
         span: dict[str, int] = {}
         if time_from is not None:
@@ -51,7 +50,7 @@ class JobLogs:
             cond["message"] = {"$regex": re.escape(message), "$options": "i"}
         total = self.col.count_documents(cond)
         page_cond = {**cond, "_id": {"$gt": cursor}} if cursor is not None else cond
-        docs = list(self.col.find(page_cond).sort("_id", pymongo.ASCENDING).limit(size)) if size else []
+        docs = list(self.col.find(page_cond).sort("_id", pymongo.ASCENDING).skip(skip).limit(size)) if size else []
         items = [{"timestamp": d["timestamp"], "level": d["level"], "message": d["message"]} for d in docs]
         return {"total": total, "offset": str(docs[-1]["_id"]) if docs else None, "items": items}
 

@@ -8,7 +8,9 @@ Public fields follow the platform's job JSON. Internal fields (never rendered):
 * ``runner``: a token owned by the one execution holding the job; every progress write is fenced on it;
 * ``heartbeat``: epoch millis of the owner's last write; a stale one means the worker died;
 * ``rqJobId``: the RQ job of the latest enqueue (forceStop and kill target it);
-* ``runByEmail`` / ``runByDeveloper``: to rebuild the write context of the user who ran the job.
+* ``runByEmail`` / ``runByDeveloper``: to rebuild the write context of the user who ran the job;
+* ``impersonatorEmail`` / ``ip``: the developer impersonating that user and the client address of the request
+  that submitted the job, so its history entries and app logs say so as the request's own writes do.
 """
 
 from __future__ import annotations
@@ -54,8 +56,10 @@ def now_ms() -> int:
 
 
 def new_job(job_type: str, label: str, data: dict[str, Any], user: dict[str, Any], low_priority: bool = False,
-            parent: dict[str, Any] | None = None, stoppable: bool = True) -> dict[str, Any]:
-    """A PENDING job document run by ``user`` (a ``sys.users`` document)."""
+            parent: dict[str, Any] | None = None, stoppable: bool = True, impersonator_email: str | None = None,
+            ip: str | None = None) -> dict[str, Any]:
+    """A PENDING job document run by ``user`` (a ``sys.users`` document), maybe while impersonated by
+    ``impersonator_email``, submitted from ``ip``."""
     job_id = ObjectId()
     parent_ref = {"id": str(parent["_id"]), "label": parent.get("label")} if parent else None
     root_ref = (parent.get("rootJob") or parent_ref) if parent else None
@@ -69,6 +73,7 @@ def new_job(job_type: str, label: str, data: dict[str, Any], user: dict[str, Any
         "stoppable": stoppable, "lowPriority": bool(low_priority), "data": data, "results": {},
         "checkpoint": None, "inFlight": None, "runner": None, "heartbeat": None, "rqJobId": None,
         "runByEmail": user.get("email"), "runByDeveloper": bool(user.get("developer")),
+        "impersonatorEmail": impersonator_email, "ip": ip,
     }
 
 

@@ -33,8 +33,8 @@ class JobRepository:
     def get(self, job_id: ObjectId, projection: dict[str, int] | None = None) -> dict[str, Any] | None:
         return self.col.find_one({"_id": job_id}, projection)
 
-    def find(self, mongo_filter: dict[str, Any], limit: int) -> list[dict[str, Any]]:
-        cursor = self.col.find(mongo_filter).sort("_id", pymongo.DESCENDING)
+    def find(self, mongo_filter: dict[str, Any], limit: int, skip: int = 0) -> list[dict[str, Any]]:
+        cursor = self.col.find(mongo_filter).sort("_id", pymongo.DESCENDING).skip(skip)
         return list(cursor.limit(limit)) if limit else []
 
     def count(self, mongo_filter: dict[str, Any]) -> int:

@@ -36,9 +36,11 @@ Rules of the contract:
   build the others. Once the kept entries reach ``RESULTS_MAX_BYTES`` (8 MB), later ones lose their
   ``response`` (a job document must stay under MongoDB's 16 MB).
 * The returned dict (if any) is merged into ``results`` when the job finishes (e.g. ``{"response": ...}``).
-  Raising any other exception finishes the job with ``hasErrors: true`` and the message in its logs.
+  Raising any other exception finishes the job with ``hasErrors: true`` and the message in its logs;
+  ``JobFailed(message, results)`` does so too and merges ``results`` into the job's ``results``.
 * ``ctx.log(level, message)`` writes job logs (INFO, WARN, ERROR). ``ctx.write_context(path)`` is a
-  ``WriteContext`` of the user who ran the job, for record writes with history.
+  ``WriteContext`` of the user who ran the job, for record writes with history (with the impersonating
+  developer and client address of the request that submitted it).
 * While a runner runs, a background thread beats for it every third of ``JOBS_STALE_SECONDS`` (30 s), so a
   long single step is fine: only a job whose worker died (no beat for that long) is taken for dead and
   STOPPED (it can be resumed).
@@ -65,6 +67,15 @@ Runner = Callable[["JobContext"], "dict[str, Any] | None"]
 
 class JobInterrupted(Exception):
     """The execution must end now: the job was stopped at a checkpoint or someone else owns it."""
+
+
+class JobFailed(Exception):
+    """The run failed in a way its results can tell (e.g. ``{"results": {"status": "error", ...}}``): the job
+    finishes with ``hasErrors``, the message in its logs and ``results`` merged into its results."""
+
+    def __init__(self, message: str, results: dict[str, Any]):
+        super().__init__(message)
+        self.results = results
 
 
 class JobContext:
@@ -165,10 +176,12 @@ class JobContext:
         self.jobs.logs.write(self.job_id, level, message)
 
     def write_context(self, context_path: str | None = None) -> WriteContext:
-        """The user who ran the job, as a record write context (history shows them)."""
+        """The user who ran the job, as a record write context (history shows them, and the developer
+        impersonating them and the client address of the request that submitted the job)."""
         run_by = self.job.get("runBy") or {}
         return WriteContext(user_email=self.job.get("runByEmail"), user_id=run_by.get("id"),
                             user_name=run_by.get("fullName"), developer=bool(self.job.get("runByDeveloper")),
+                            impersonator_email=self.job.get("impersonatorEmail"), ip=self.job.get("ip"),
                             context_path=context_path)
 
     def _write(self, update: dict[str, Any]) -> dict[str, Any]:

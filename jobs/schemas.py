@@ -34,7 +34,7 @@ def _millis(name: str) -> ma.fields.Integer:
 
 
 class JobListQuery(QuerySchema):
-    type = CommaList(metadata={"description": "Comma-separated job types"})
+    type = CommaList(metadata={"description": "Comma list of job types (any case), e.g. DELETE_RECORDS"})
     status = CommaList(metadata={"description": f"Comma list of {', '.join(STATUSES)} (any case)"})
     hasErrors = Flag()
     startFrom = _millis("startFrom")
@@ -44,7 +44,7 @@ class JobListQuery(QuerySchema):
     createFrom = _millis("createFrom")
     createTo = _millis("createTo")
     _size = ma.fields.Integer(load_default=20, validate=ma.validate.Range(0, 1000))
-    _offset = ma.fields.String(metadata={"description": "The previous page's offset"})
+    _offset = ma.fields.String(metadata={"description": "The previous page's offset, or a number of jobs to skip"})
 
 
 class JobLogsQuery(QuerySchema):
@@ -54,7 +54,8 @@ class JobLogsQuery(QuerySchema):
     level = CommaList(metadata={"description": f"Comma list of {', '.join(LEVELS)} (any case)"})
     message = ma.fields.String()
     _size = ma.fields.Integer(load_default=200, validate=ma.validate.Range(0, 1000))
-    _offset = ma.fields.String(metadata={"description": "The id of the last log of the previous page"})
+    _offset = ma.fields.String(metadata={"description": "The id of the last log of the previous page, or a number "
+                                                        "of logs to skip"})
 
 
 class Job(ma.Schema):

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
+from flask import g, has_request_context
 
 from core.config import Config
 from core.errors import BadRequest, Forbidden, NotFound, unavailable_message
-from core.http import invalid_param, name_list
+from core.http import name_list, offset_param
+from core.identity import client_ip
 from core.services import Services
 from jobs.current import current_job
 from jobs.dispatch import Dispatcher, new_rq_id
@@ -23,6 +25,7 @@ from jobs.model import (
     ACTIVE,
     CANCELED,
     FINISHED,
+    FORMER_TYPES,
     NOT_ENDED,
     PENDING,
     RUNNING,
@@ -40,6 +43,17 @@ from jobs.repository import JobRepository
 from jobs.runners import Runner
 
 log = logging.getLogger("jobs.service")
+
+
+def submitted_from(user: dict[str, Any], parent: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """The impersonating developer and client address a new job of ``user`` keeps for its writes and logs:
+    those of the request that submits it for its own caller, else those of a parent job run by the same user."""
+    if has_request_context() and g.get("user") is not None and g.user.get("_id") == user.get("_id"):
+        admin = g.get("admin_user")
+        return (admin["email"] if admin else None), client_ip()
+    if parent is not None and parent.get("runByEmail") == user.get("email"):
+        return parent.get("impersonatorEmail"), parent.get("ip")
+    return None, None
 REQUEUE_GRACE_SECONDS = 5  # a job younger than this may still be on its way into the queue
 REQUEUE_EVERY_SECONDS = 5
 
@@ -102,7 +116,8 @@ class JobService:
         """Create a PENDING job and queue it. Submitted while another job runs in this thread or work horse
         (``jobs.current``), it is that job's child unless ``parent`` names another."""
         parent = parent if parent is not None else current_job()
-        doc = new_job(job_type, label, data, user, low_priority, parent, stoppable)
+        impersonator, ip = submitted_from(user, parent)
+        doc = new_job(job_type, label, data, user, low_priority, parent, stoppable, impersonator, ip)
         self.repo.insert(doc)
         if parent is not None:
             self.repo.child_created(parent["_id"])
@@ -146,13 +161,16 @@ class JobService:
         return doc
 
     def list(self, filters: ListFilters, user: dict[str, Any], size: int, after: str | None) -> dict[str, Any]:
+        """A page of jobs, newest first. ``types`` are the types jobs run under here (any case; another is a 400
+        naming ``type``); ``after`` is the ``offset`` of a previous page or a number of jobs to skip."""
         self.sweep_stale()
         self.requeue_lost_now_and_then()
         cond: dict[str, Any] = {}
         if not user.get("developer"):
             cond["runBy.id"] = str(user["_id"])
         if filters.types:
-            cond["type"] = {"$in": stored_types(filters.types)}
+            known = sorted(self.runners) + sorted(FORMER_TYPES)  # a former name finds the jobs of its new one
+            cond["type"] = {"$in": stored_types(name_list(filters.types, known, "type"))}
         if filters.statuses:
             cond["status"] = {"$in": list(name_list(filters.statuses, STATUSES, "status"))}  # any case, as levels
         if filters.has_errors is not None:
@@ -162,12 +180,10 @@ class JobService:
             if span:
                 cond[name] = span
         total = self.repo.count(cond)
-        if after:
-            cursor = parse_job_id(after)
-            if cursor is None:
-                raise invalid_param("_offset", "must be the offset of a previous response (a job id)")
+        skip, cursor = offset_param(after, "job")
+        if cursor is not None:
             cond = {**cond, "_id": {"$lt": cursor}}
-        docs = self.repo.find(cond, size)
+        docs = self.repo.find(cond, size, skip)
         return {"total": total, "offset": str(docs[-1]["_id"]) if docs else None, "items": [render(d) for d in docs]}
 
     # --- transitions ---------------------------------------------------------------------------

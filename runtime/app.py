@@ -196,7 +196,7 @@ def bootstrap(app: Flask, examples_dir: str | None = None) -> tuple[str, str | N
         if examples_dir:
             apply_folder(svc, examples_dir)
             groups = Path(examples_dir).resolve().parent / "groups"
-            if groups.is_dir():
+            if groups.is_dir() and any(groups.glob("*.json")):
                 apply_groups_folder(svc, str(groups))
         return svc.auth.ensure_admin(svc.config.admin_email, svc.config.admin_password)
 

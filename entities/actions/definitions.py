@@ -2,12 +2,14 @@
 
 An action is ``{name, label, type: oneRecord|manyRecords|global, parameters: [fields], precondition: {query
 map}, async: bool, customResponse: bool}`` plus what it does: a declarative ``update`` (field → value, where
-``{"param": "x"}`` takes parameter ``x``) or a Python ``handler`` named ``module:function`` in a module listed in
-``APP_MODULES``.
+``"#{x}"`` or ``{"param": "x"}`` takes parameter ``x``, and ``#{x}`` inside a longer text puts its text there) or a
+Python ``handler`` named ``module:function`` in a module listed in ``APP_MODULES``.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +19,7 @@ from core.handlers import resolve_handler
 from entities.metadata import NAME_RE, Entity, Field, _parse_fields
 
 TYPES = ("oneRecord", "manyRecords", "global")
+PARAM_REF = re.compile(r"#\{\s*([^{}]*?)\s*\}")  # ``#{name}`` in an update value: the parameter ``name``
 
 
 @dataclass
@@ -78,8 +81,9 @@ def parse_action(raw: Any, index: int, field_names: set[str], errors: list[dict[
             for key, value in update.items():
                 if key not in field_names:
                     errors.append(field_error(f"{path}.update", "invalid", f"Unknown field: {key}"))
-                if isinstance(value, dict) and set(value) == {"param"} and value["param"] not in param_names:
-                    errors.append(field_error(f"{path}.update", "invalid", f"Unknown parameter: {value['param']}"))
+                for ref in param_refs(value):
+                    if ref not in param_names:
+                        errors.append(field_error(f"{path}.update.{key}", "invalid", f"Unknown parameter: {ref}"))
     if handler is not None:
         try:
             if not isinstance(handler, str):
@@ -118,3 +122,42 @@ def action_of(entity: Entity, name: str) -> Action | None:
     names = {f.name for f in entity.fields}
     return parse_action(raw, 0, names, [])
 
+
+
+def param_refs(value: Any) -> list[str]:
+    """The parameters an ``update`` value refers to: ``{"param": "x"}``, or each ``#{x}`` of a text."""
+    if isinstance(value, dict) and set(value) == {"param"}:
+        return [str(value["param"])]
+    return PARAM_REF.findall(value) if isinstance(value, str) else []
+
+
+def update_values(action: Action, params: dict[str, Any]) -> dict[str, Any]:
+    """The field values an ``update`` action sets, given its parameters (their REST JSON): a value that is one
+    reference (``{"param": "x"}`` or ``"#{x}"``) is the parameter's value as it is (a number stays a number),
+    and a reference inside a longer text is replaced by the parameter's text."""
+    body: dict[str, Any] = {}
+    for key, value in (action.update or {}).items():
+        if isinstance(value, dict) and set(value) == {"param"}:
+            body[key] = params.get(value["param"])
+        elif isinstance(value, str) and (whole := PARAM_REF.fullmatch(value)) is not None:
+            body[key] = params.get(whole.group(1))
+        elif isinstance(value, str):
+            body[key] = PARAM_REF.sub(lambda m: _text(params.get(m.group(1))), value)
+        else:
+            body[key] = value
+    return body
+
+
+def _text(value: Any) -> str:
+    """A parameter's JSON value as text in a longer value: nothing for null, a related record by its label."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value)
+    if isinstance(value, dict) and "label" in value:
+        return _text(value["label"])
+    return json.dumps(value)

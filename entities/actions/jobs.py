@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from bson import ObjectId
 from werkzeug.datastructures import MultiDict
 
 from core.context import WriteContext
-from core.errors import NotFound
+from core.errors import ApiError, NotFound
 from core.ids import parse_object_id
 from entities.actions.definitions import Action, action_of
 from entities.actions.service import ActionService, JobHooks, selection_filter
@@ -52,7 +53,7 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
     entity, action, runner, params, ctx, user, hooks = prepare_run(
         jctx, data["entityName"], data["actionName"], data.get("params"))
     if action.type == "global":
-        return {"results": {"status": "ok", "response": runner.run_global(entity, action, params, user, ctx, hooks)}}
+        return _run_once(lambda: runner.run_global(entity, action, params, user, ctx, hooks))
     if "ids" in data and action.type == "oneRecord":  # a result per id, as the sync run gives: see below
         selector = {"_id": {"$in": [oid for oid in map(parse_object_id, data["ids"]) if oid is not None]}}
     elif "ids" in data:  # the ids of the route, or the page of a paged query (fixed when the request came)
@@ -82,6 +83,15 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
             jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch), record_results=outcomes)
         return None
     hooks.batch_done = lambda last, n: jctx.save_checkpoint(str(last), processed_delta=n)
-    result = runner.run_many(entity, action, selector, params, user, ctx, hooks, after)
-    return {"results": {"status": "ok", "response": result}}
+    return _run_once(lambda: runner.run_many(entity, action, selector, params, user, ctx, hooks, after))
+
+
+def _run_once(run: Callable[[], Any]) -> dict[str, Any]:
+    """The results of a manyRecords or global action (platform-facts §5.4): ``{"results": {"status": "ok",
+    "response": ...}}``; when it fails, ``{"status": "error", "errorMessage": ...}`` there, and the job finishes
+    with errors (the message the sync run answers with, in its log too)."""
+    try:
+        return {"results": {"status": "ok", "response": run()}}
+    except ApiError as exc:
+        raise runners.JobFailed(exc.message, {"results": {"status": "error", "errorMessage": exc.message}}) from None
 

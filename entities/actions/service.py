@@ -10,12 +10,14 @@ from dataclasses import replace
 from typing import Any
 
 from bson import ObjectId
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError
 
 from core.context import WriteContext
 from core.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_error
+from core.http import dumps_finite
 from entities.actions.context import ActionContext
-from entities.actions.definitions import Action, resolve_handler
+from entities.actions.definitions import Action, resolve_handler, update_values
 from entities.metadata import Entity, HistorySettings
 from entities.permissions.enforce import forbidden, policy, read_filter, strip_hidden
 from entities.permissions.policy import ALWAYS, UNRESTRICTED, Rule
@@ -127,7 +129,7 @@ class ActionService:
                 raise BadRequest(f"The precondition of action '{action.name}' is not met by record {oid}")
         result: Any = None
         if action.update is not None:
-            updated = records.update(entity, oid, self._update_body(action, params), ctx)
+            updated = records.update(entity, oid, update_values(action, params), ctx)
         else:
             before = render(entity, doc)
             actx = self._context(entity, action, params, user, ctx, hooks, record=copy.deepcopy(before))
@@ -193,7 +195,7 @@ class ActionService:
             batch_done = hooks.batch_done if hooks is not None else None
             beat = hooks.beat if hooks is not None else None
             updated = records.update_matching(entity, iterate_ids(col, selector, BATCH, after),
-                                              self._update_body(action, params), ctx, batch_done, beat)
+                                              update_values(action, params), ctx, batch_done, beat)
             result: Any = {"recordsUpdated": updated}
         else:
             actx = self._context(entity, action, params, user, ctx, hooks, records=selection,
@@ -221,9 +223,11 @@ class ActionService:
                              write_ctx=ctx, logger=hooks.log, progress=hooks.progress, stop=hooks.stop, **kwargs)
 
     def _call(self, action: Action, actx: ActionContext) -> Any:
+        """The handler's return value; when it is the response (``customResponse``, manyRecords, global), one that
+        cannot be written as JSON fails the action here, before its record change and history are written."""
         fn = resolve_handler(action.handler or "", tuple(self.svc.config.app_modules))
         try:
-            return fn(actx)
+            result = fn(actx)
         except ApiError:
             raise
         except Exception as exc:
@@ -231,20 +235,21 @@ class ActionService:
                 raise
             log.exception("action %s failed", action.name)
             raise ActionFailed(action.name, exc) from None
-
-    @staticmethod
-    def _update_body(action: Action, params: dict[str, Any]) -> dict[str, Any]:
-        body = {}
-        for key, value in (action.update or {}).items():
-            if isinstance(value, dict) and set(value) == {"param"}:
-                body[key] = params.get(value["param"])
-            else:
-                body[key] = value
-        return body
+        if action.custom_response or action.type != "oneRecord":
+            _check_json(action, result)
+        return result
 
     def _performed(self, entity: Entity, action: Action, doc: dict[str, Any] | None, ctx: WriteContext,
                    before: dict[str, Any] | None = None) -> None:
         self.svc.records.action_performed(entity, action.name, doc, ctx, before)
+
+
+def _check_json(action: Action, response: Any) -> None:
+    """An ``ActionFailed`` 400 when ``response`` cannot be written as the JSON of an answer (a set, an object)."""
+    try:
+        dumps_finite(response, default=DefaultJSONProvider.default)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ActionFailed(action.name, TypeError(f"its response cannot be converted to JSON ({exc})")) from None
 
 
 def selection_filter(entity: Entity, ids: list[str] | None, query_filter: dict[str, Any] | None) -> dict[str, Any]:

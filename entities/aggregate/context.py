@@ -7,10 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import BadRequest
+from core.errors import BadRequest, field_error
 from entities.aggregate.shape import Resolved, Shape
 from entities.metadata import Entity
 from entities.query.named import object_paths
+
+
+def stage_error(index: int, name: str | None, message: str) -> BadRequest:
+    """The 400 of a bad stage: its message and its one field error name the stage (``stage 2 (group)``, or
+    ``stage 2`` when the name itself is the problem), as a bad query parameter's name the parameter."""
+    where = f"stage {index}" if name is None else f"stage {index} ({name})"
+    return BadRequest(f"{where}: {message}", errors=[field_error(where, "invalid", message)])
+
 
 # One translated stage: the Mongo stages it becomes and the shape of the documents it emits.
 Step = tuple[list[dict[str, Any]], Shape]
@@ -42,7 +50,7 @@ class StageContext:
 
     def error(self, message: str) -> BadRequest:
         """A 400 whose message names the stage, e.g. ``stage 2 (group): ...``."""
-        return BadRequest(f"stage {self.index} ({self.name}): {message}")
+        return stage_error(self.index, self.name, message)
 
     def resolve(self, path: Any, what: str = "field") -> Resolved:
         """Resolve a path against the incoming shape (and the caller's field rules) or fail naming the known

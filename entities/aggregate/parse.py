@@ -11,6 +11,7 @@ from typing import Any
 
 from core.errors import BadRequest
 from core.http import loads_safe
+from entities.aggregate.context import stage_error
 
 Stage = tuple[str, Any]
 MAX_STAGES = 100
@@ -53,8 +54,8 @@ def normalize(body: Any) -> list[Stage]:
     for index, (name, settings) in enumerate(stages, start=1):
         found = find_dollar({name: settings})
         if found is not None:
-            raise BadRequest(f"stage {index}: '{found}' is not allowed: keys and values starting with '$' are "
-                             f"rejected (only the documented stages and operators can be used)")
+            raise stage_error(index, None, f"'{found}' is not allowed: keys and values starting with '$' are "
+                                           "rejected (only the documented stages and operators can be used)")
     return stages
 
 

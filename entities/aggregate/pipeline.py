@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.errors import BadRequest
-from entities.aggregate.context import FieldGuard, StageContext
+from entities.aggregate.context import FieldGuard, StageContext, stage_error
 from entities.aggregate.parse import Stage
 from entities.aggregate.shape import Shape
 from entities.aggregate.stages import TRANSLATORS
@@ -20,7 +19,7 @@ def build(entity: Entity, stages: list[Stage], find_entity: Callable[[str], Enti
     for index, (name, settings) in enumerate(stages, start=1):
         translate = TRANSLATORS.get(name)
         if translate is None:
-            raise BadRequest(f"stage {index} ({name}): unknown stage; the stages are {', '.join(TRANSLATORS)}")
+            raise stage_error(index, name, f"unknown stage; the stages are {', '.join(TRANSLATORS)}")
         ctx = StageContext(index, name, entity, shape, find_entity, guard)
         mongo_stages, shape = translate(ctx, settings)
         pipeline.extend(mongo_stages)

@@ -1,5 +1,6 @@
 """Result rows → JSON, each value in its type's REST form, using the shape the pipeline ended with.
 
+Numbers of a decimal type (decimal, money, percentage; sums and averages too) are rounded to the type's decimals.
 Every output field of the shape appears (absent values as null, like a record read); ``_id`` comes out
 as ``id``; joined records render as records; anything unexpected falls back to plain JSON values.
 """
@@ -14,6 +15,7 @@ from bson import ObjectId
 from entities.aggregate.shape import Shape, Slot, single
 from entities.permissions.enforce import drop_path
 from entities.records.render import render as render_record
+from entities.types import DecimalType
 
 
 def render_row(shape: Shape, doc: dict[str, Any], hidden: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -54,7 +56,10 @@ def _one(slot: Slot, value: Any) -> Any:
             if inner.name in value:
                 out[inner.name] = render_value(Slot(inner, many=inner.many), value[inner.name])
         return out
-    return plain(f.type.dump(value, f))
+    out = f.type.dump(value, f)
+    if isinstance(out, float) and isinstance(f.type, DecimalType):  # a sum or average: no float noise (6.3, not
+        return round(out, f.type.max_decimals)                       # 6.300000000000001), the type's decimals
+    return plain(out)
 
 
 def plain(value: Any) -> Any:

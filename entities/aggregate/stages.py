@@ -25,7 +25,7 @@ from entities.aggregate.shape import (
     synthetic_field,
 )
 from entities.registry import data_collection_name
-from entities.types import FieldInvalid
+from entities.types import DecimalType, FieldInvalid, FieldType
 from entities.types_refs import coordinate
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
@@ -170,9 +170,15 @@ def _accumulator(ctx: StageContext, name: str, spec: Any) -> tuple[dict[str, Any
     if op in ("min", "max"):
         ctx.check_whole(r)
     if op in ("sum", "avg"):
-        slot = Slot(synthetic_field(name, r.slot.type if r.slot.type.totals_keep_type else NUMBER_TYPE))
-        return {f"${op}": f"${r.mongo_path}"}, slot, None
+        return {f"${op}": f"${r.mongo_path}"}, Slot(synthetic_field(name, _number_type(r.slot))), None
     return {f"${op}": f"${r.mongo_path}"}, r.slot, r.source
+
+
+def _number_type(source: Slot) -> FieldType:
+    """The type a sum or average is rendered with: a decimal, money, percentage or big number one keeps its type
+    (its decimals, its text); any other number is a decimal."""
+    keeps = isinstance(source.type, DecimalType) or source.type.totals_keep_type  # bigNumber: exact text
+    return source.type if keeps else NUMBER_TYPE
 
 
 def count(ctx: StageContext, settings: Any) -> Step:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.ids import parse_object_id
+from core.http import offset_param
 from entities.metadata import Entity
 from entities.query.complex import parse_complex
 from entities.query.conditions import and_, text_condition, value_condition
@@ -24,7 +24,6 @@ SYSTEM_PARAMS = {"_size", "_offset", "_sortField", "_sortType", "_fields", "_for
                  "_query", "_globalSearch", "_async", "_lowPriority", "_triggerEvents", "_cascadeOperations",
                  "_useFieldNames", "_formatForUser", "api_key"}
 ALWAYS_FETCHED = ("_id", "version", "label")
-MAX_SKIP = 2**31 - 1
 
 
 def parse_list_query(entity: Entity, args: Any, base_filter: dict[str, Any] | None = None,
@@ -35,7 +34,7 @@ def parse_list_query(entity: Entity, args: Any, base_filter: dict[str, Any] | No
     near = None if args.get("_sortField") else proximity_order(entity, args)
     sort_key, direction = _sort(entity, args)
     sort = [(sort_key, direction)] if sort_key == "_id" else [(sort_key, direction), ("_id", direction)]
-    skip, after = _offset(args.get("_offset"))
+    skip, after = offset_param(args.get("_offset"), "record")  # a record id: after it (keyset on the sort)
     if near is not None:  # the find orders by proximity: no sort of its own, no keyset cursor
         sort = []
         if after is not None:
@@ -142,20 +141,6 @@ def _sort(entity: Entity, args: Any) -> tuple[str, int]:
             or target.chain[-1].key == "id":
         raise bad("_sortField", f"'{path}' cannot be used for sorting (multi-valued, nested or not sortable)")
     return ".".join(s.key for s in target.chain), direction
-
-
-def _offset(raw: str | None) -> tuple[int, Any]:
-    if raw in (None, ""):
-        return 0, None
-    assert raw is not None
-    if raw.isdigit() and raw.isascii():
-        if int(raw) > MAX_SKIP:
-            raise bad("_offset", f"a numeric offset is at most {MAX_SKIP}")
-        return int(raw), None
-    after = parse_object_id(raw)
-    if after is None:
-        raise bad("_offset", "must be a number or a record id")
-    return 0, after  # with a sort by a field, the runner reads that record's sort value (keyset)
 
 
 def _fields(entity: Entity, raw: str | None) -> tuple[list[str] | None, dict[str, int] | None]:

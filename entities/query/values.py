@@ -15,7 +15,7 @@ from typing import Any
 from bson import ObjectId
 from bson.decimal128 import Decimal128
 
-from core.errors import BadRequest
+from core.errors import BadRequest, field_error
 from core.ids import parse_object_id
 from entities.types import FieldInvalid
 
@@ -27,10 +27,11 @@ _OPERATOR_SYNTAX = re.compile(r"^\s*([A-Za-z]+)\((.*)\)\s*$", re.DOTALL)
 
 
 class QueryError(BadRequest):
-    """A 400 whose message names the offending parameter; ``reason`` is the part after the name."""
+    """A 400 whose message and one field error name the offending parameter (as ``core.http.invalid_param``);
+    ``reason`` is the part after the name."""
 
     def __init__(self, param: str, reason: str):
-        super().__init__(f"Invalid query parameter '{param}': {reason}")
+        super().__init__(f"Invalid query parameter '{param}': {reason}", errors=[field_error(param, "invalid", reason)])
         self.param, self.reason = param, reason
 
 

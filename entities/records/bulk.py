@@ -9,6 +9,7 @@ from bson import ObjectId
 
 from core.context import WriteContext
 from core.errors import ApiError
+from core.ids import parse_object_id
 from entities.metadata import Entity
 from entities.permissions.enforce import forbidden
 from entities.permissions.policy import EntityPolicy
@@ -52,4 +53,10 @@ def check_delete(records: RecordLifecycle, entity: Entity, p: EntityPolicy, ids:
 
 
 def split_ids(raw: str) -> list[str]:
-    return [part.strip() for part in raw.split(",") if part.strip()]
+    """The ids of a ``{id1},{id2}`` path segment, each once, in the order given: a repeated id (hex case aside)
+    names the same record, which is deleted or acted on once and keeps one entry in the per-id map."""
+    seen: dict[Any, str] = {}
+    for part in (p.strip() for p in raw.split(",")):
+        if part:
+            seen.setdefault(parse_object_id(part) or part, part)
+    return list(seen.values())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from bson import ObjectId
+from flask import current_app, jsonify, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from core.api import Blueprint, Page, Record, errors
 from core.errors import BadRequest, NotFound, field_error
@@ -114,7 +116,7 @@ def read_record(query: dict[str, Any], entity_name: str, record_id: str):
         args = _system_args_only()
         check_paths(p, query_paths(args))
         q = parse_list_query(entity, args)
-    doc = services().records.get(entity, parse_id(record_id))
+    doc = services().records.get(entity, _record_id(record_id))
     if not p.access.allows(doc):
         raise forbidden("access")
     if q is None:
@@ -132,6 +134,7 @@ def update_record_or_run_action(query: dict[str, Any], body: Any, entity_name: s
     """``segment`` is a record id (update it) or an action name (run it over the query's records)."""
     entity = _entity(entity_name)
     if parse_object_id(segment) is None:
+        _refuse_other_route(segment)
         return _action("query", entity, None, segment)
     p = policy(entity)
     if p.edit.never:
@@ -169,6 +172,8 @@ def delete_records(query: dict[str, Any], entity_name: str, record_ids: str):
     if not ids:
         raise BadRequest("No record ids given")
     single = len(ids) == 1 and "," not in record_ids
+    if single:
+        _refuse_other_route(record_ids)
     ctx = _delete_context(entity)
     check_delete(services().records, entity, policy(entity), ids, single, bool(query.get("_async")), ctx)
     if query.get("_async"):
@@ -243,6 +248,26 @@ def _submit_delete(entity: Entity, selection: dict[str, Any]):
     if submit is None:
         raise BadRequest("Background jobs are not available in this process")
     return submit(entity, selection)
+
+
+def _record_id(segment: str) -> ObjectId:
+    """The record id a path segment names: 404 when it cannot be one, 405 when it names a route of its own."""
+    oid = parse_object_id(segment)
+    if oid is None:
+        _refuse_other_route(segment)
+        return parse_id(segment)  # the 404
+    return oid
+
+
+def _refuse_other_route(segment: str) -> None:
+    """``/data/{entity}/aggregate`` (``export``, ``import``, ``history``) is a route of its own for some methods;
+    asked with another one, this route would take the segment for a record id or an action: a 405 naming the
+    methods that route takes, as any other path known under other methods answers."""
+    suffix = f"/data/<entity_name>/{segment}"
+    methods = {m for rule in current_app.url_map.iter_rules() if rule.rule.endswith(suffix)
+               for m in rule.methods or ()} - {"HEAD", "OPTIONS"}
+    if methods:
+        raise MethodNotAllowed(valid_methods=sorted(methods))
 
 
 def _system_args_only():

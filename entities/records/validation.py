@@ -94,7 +94,7 @@ class RecordValidator:
     def _merge_for_update(self, entity: Entity, current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         """Nested groups in a partial update: items with a known ``id`` are merged into the stored item."""
         merged = dict(body)
-        unknown: list[dict[str, Any]] = []
+        unknown = _repeated_item_ids(entity.fields, body, "")
         current_json: dict[str, Any] | None = None
         for name, value in body.items():
             f = entity.field(name)
@@ -152,7 +152,7 @@ class RecordValidator:
             if doc.get(f.name) is not None:
                 items = doc[f.name] if f.many else [doc[f.name]]
                 for item in items:
-                    _finish_nested(f, item)
+                    _finish_nested(f, item, fresh_ids=created)
         if created and plan.numbered and not errors:  # before calculated values and the label, which may show it
             take = numbers or self.counters.source(entity)
             for f in plan.numbered:
@@ -568,6 +568,29 @@ def reference_value(f: Field, target: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _repeated_item_ids(fields: list[Field], body: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """``duplicate`` errors for an item id given twice in one list of a multi-valued nested group (at any depth)
+    of an update body: each id names one item to change."""
+    errors: list[dict[str, Any]] = []
+    for f in fields:
+        value = body.get(f.name)
+        if not f.is_nested or not isinstance(value, list if f.many else dict):
+            continue
+        seen: set[str] = set()
+        for i, item in enumerate(value if f.many else [value]):
+            if not isinstance(item, dict):
+                continue
+            path = f"{prefix}{f.name}[{i}]" if f.many else f"{prefix}{f.name}"
+            key = str(item["id"]).lower() if f.many and item.get("id") is not None else None
+            if key is not None and key in seen:
+                errors.append(field_error(f"{path}.id", "duplicate", "Another item of this list has this id",
+                                          f.label, rejected=str(item["id"])))
+            elif key is not None:
+                seen.add(key)
+            errors.extend(_repeated_item_ids(f.nested, item, f"{path}."))
+    return errors
+
+
 def _merge_item(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:
     if existing is None:
         return {k: v for k, v in incoming.items() if k != "id"}
@@ -576,14 +599,19 @@ def _merge_item(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> di
     return merged
 
 
-def _finish_nested(f: Field, item: dict[str, Any]) -> None:
+def _finish_nested(f: Field, item: dict[str, Any], fresh_ids: bool) -> None:
+    """Inner calculated values, id and label of a nested item. ``fresh_ids`` (a new record): every item gets a new
+    id whatever the body sent, so an id names one item of one record."""
     for inner in f.nested:
         if inner.is_nested and item.get(inner.name) is not None:
             for sub in item[inner.name] if inner.many else [item[inner.name]]:
-                _finish_nested(inner, sub)
+                _finish_nested(inner, sub, fresh_ids)
         if inner.calculated is not None:
             item[inner.name] = inner.calculated.render(lambda p: _nested_text(f, item, p)) or None
-    item.setdefault("id", ObjectId())
+    if fresh_ids:
+        item["id"] = ObjectId()
+    else:
+        item.setdefault("id", ObjectId())
     if f.nested_label is not None:
         item["label"] = f.nested_label.render(lambda p: _nested_text(f, item, p))
     else:

@@ -19,13 +19,14 @@ def log_job_events(services: Services, logs: AppLogs) -> None:
         name = f"Job [{job.get('label') or job.get('type')}] ({job['_id']})"
         info = {"jobId": str(job["_id"]), "type": job.get("type"), "status": job.get("status")}
         user = job.get("runByEmail") or "system"
+        origin = {"admin_user": job.get("impersonatorEmail"), "ip": job.get("ip")}  # of the submitting request
         if event == "started":
-            logs.write("INFO", f"{name} started", info, user)
+            logs.write("INFO", f"{name} started", info, user, **origin)
         else:  # "finished", or "failed" (finished with errors)
             info["recordsProcessed"] = job.get("recordsProcessed", 0)
             info["hasErrors"] = bool(job.get("hasErrors"))
             level = "WARN" if job.get("hasErrors") else "INFO"
             suffix = " with errors" if job.get("hasErrors") else ""
-            logs.write(level, f"{name} finished{suffix}", info, user)
+            logs.write(level, f"{name} finished{suffix}", info, user, **origin)
 
     jobs.job_events.append(on_event)

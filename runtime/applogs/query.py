@@ -6,14 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bson import ObjectId
-from bson.errors import InvalidId
 
-from core.http import invalid_param, name_list, period_param
+from core.http import invalid_param, name_list, offset_param, period_param
 
 LEVELS = ("INFO", "WARN", "ERROR")
 DEFAULT_SIZE = 200
 MAX_SIZE = 1000
-MAX_SKIP = 2**31 - 1
 MAX_TEXT = 500
 
 
@@ -39,7 +37,7 @@ def parse_log_query(args: Mapping[str, str]) -> LogQuery:
         time_from, time_to = _millis(args, "from"), _millis(args, "to")
         if time_from is not None and time_to is not None and time_from > time_to:
             raise invalid_param("from", "must not be after 'to'")
-    skip, after = _offset(args.get("_offset"))
+    skip, after = offset_param(args.get("_offset"), "log")
     return LogQuery(time_from=time_from, time_to=time_to, levels=name_list(args.get("level"), LEVELS, "level"),
                     message=_text(args, "message"), user_email=_text(args, "userEmail"),
                     size=_int(args.get("_size"), "_size", DEFAULT_SIZE, MAX_SIZE), skip=skip, after=after,
@@ -69,21 +67,6 @@ def _int(raw: str | None, name: str, default: int, maximum: int) -> int:
     if not (raw.isascii() and raw.isdigit()) or int(raw) > maximum:
         raise invalid_param(name, f"must be an integer between 0 and {maximum}")
     return int(raw)
-
-
-def _offset(raw: str | None) -> tuple[int, ObjectId | None]:
-    """A log id from a previous page (the ``offset`` of its response), or a number of logs to skip."""
-    if raw in (None, ""):
-        return 0, None
-    assert raw is not None
-    if raw.isascii() and raw.isdigit() and len(raw) < 24:
-        if int(raw) > MAX_SKIP:
-            raise invalid_param("_offset", f"a numeric offset is at most {MAX_SKIP}")
-        return int(raw), None
-    try:
-        return 0, ObjectId(raw)
-    except (InvalidId, TypeError):
-        raise invalid_param("_offset", "must be the offset of a previous response (a log id) or a number") from None
 
 
 def _descending(raw: str | None) -> bool:

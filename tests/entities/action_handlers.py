@@ -34,5 +34,13 @@ def sum_slowly(ctx: Any) -> dict[str, int]:
     return {"counted": total}
 
 
+def fail_many(ctx: Any) -> None:
+    raise ValueError("cannot handle these")
+
+
+def not_json(ctx: Any) -> set[int]:
+    return {1, 2}
+
+
 def params_echo(ctx: Any) -> dict[str, Any]:
     return {"params": ctx.params, "user": ctx.user["email"]}

@@ -13,6 +13,10 @@ TEST_ACTIONS = [
      "handler": "tests.entities.action_handlers:explode_on_b"},
     {"name": "touch", "type": "oneRecord", "handler": "tests.entities.action_handlers:touch_slowly"},
     {"name": "sumSlowly", "type": "manyRecords", "handler": "tests.entities.action_handlers:sum_slowly"},
+    {"name": "failMany", "type": "manyRecords", "handler": "tests.entities.action_handlers:fail_many"},
+    {"name": "notJson", "type": "oneRecord", "customResponse": True,
+     "handler": "tests.entities.action_handlers:not_json"},
+    {"name": "notJsonMany", "type": "manyRecords", "handler": "tests.entities.action_handlers:not_json"},
     {"name": "echo", "type": "global", "handler": "tests.entities.action_handlers:params_echo",
      "parameters": [{"name": "count", "type": "integer", "typeRules": {"min": 1}},
                     {"name": "when", "type": "date", "required": True},
@@ -82,6 +86,17 @@ def test_one_record_action_over_ids_and_query_returns_a_map(api: Api):
     assert {k: v["response"]["state"] for k, v in by_query.items()} == {a["id"]: "active", b["id"]: "active"}
 
 
+def test_a_repeated_id_runs_a_one_record_action_once(api: Api):
+    record = create(api, "companies", company(name="A", numberOfEmployees=1))
+    response = api.put(f"/data/companies/{record['id']},{record['id']}/touch")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert list(body) == [record["id"]] and body[record["id"]]["status"] == "ok"
+    assert body[record["id"]]["response"]["numberOfEmployees"] == 2
+    stored = api.get(f"/data/companies/{record['id']}").get_json()
+    assert stored["numberOfEmployees"] == 2 and stored["version"] == 1
+
+
 def test_many_records_action_runs_once_with_a_custom_response(api: Api):
     a = create(api, "companies", company(name="A", numberOfEmployees=95))
     b = create(api, "companies", company(name="B", numberOfEmployees=534))
@@ -130,6 +145,19 @@ def test_failing_handler_does_not_stop_the_others(api: Api):
     assert single.status_code == 400 and "cannot handle B" in single.get_json()["message"]
 
 
+def test_a_response_that_is_not_json_is_a_400_and_nothing_is_recorded(api: Api):
+    record = create(api, "companies", company())
+    for path in (f"/data/companies/{record['id']}/notJson", "/data/companies/notJsonMany?name=Test%201"):
+        response = api.put(path)
+        assert response.status_code == 400, response.get_json()
+        body = response.get_json()
+        assert body["code"] == "actionFailed" and "cannot be converted to JSON" in body["message"], body
+    other = create(api, "companies", company(name="Other"))
+    both = api.put(f"/data/companies/{record['id']},{other['id']}/notJson").get_json()
+    assert {v["status"] for v in both.values()} == {"error"} and "JSON" in both[record["id"]]["errorMessage"]
+    assert _performed(api, record["id"]) == _performed(api, other["id"]) == []
+
+
 def test_handler_writes_to_another_entity_with_history(api: Api):
     record = create(api, "companies", company(numberOfEmployees=1))
     contact = api.put(f"/data/companies/{record['id']}/addContact", json={"firstName": "Ada", "lastName": "L"})
@@ -168,6 +196,29 @@ def test_handlers_outside_app_modules_are_refused(api: Api):
                 {"name": "x"}, {"name": "x", "update": {"missing": 1}}):
         definition["actions"] = [bad]
         assert api.put("/metadata/entities/evil", json=definition).status_code == 400, bad
+
+
+def test_update_values_take_parameters_by_reference(api: Api):
+    definition = {"name": "act", "fields": [{"name": "t", "type": "text"}, {"name": "n", "type": "integer"},
+                                            {"name": "note", "type": "text"}],
+                  "actions": [{"name": "setT", "parameters": [{"name": "p", "type": "text"},
+                                                                {"name": "k", "type": "integer"}],
+                               "update": {"t": "#{p}", "n": "#{ k }", "note": "p=#{p}, k=#{k}."}},
+                              {"name": "byParam", "parameters": [{"name": "p", "type": "text"}],
+                               "update": {"t": {"param": "p"}}}]}
+    assert api.put("/metadata/entities/act", json=definition).status_code == 200
+    record = create(api, "act", {"t": "x"})
+    done = api.put(f"/data/act/{record['id']}/setT", json={"p": "hello", "k": 7})
+    assert done.status_code == 200, done.get_json()
+    assert {k: done.get_json()[k] for k in ("t", "n", "note")} == {"t": "hello", "n": 7, "note": "p=hello, k=7."}
+    unset = api.put(f"/data/act/{record['id']}/setT", json={"p": "again"}).get_json()
+    assert (unset["t"], unset["n"], unset["note"]) == ("again", None, "p=again, k=.")
+    assert api.put(f"/data/act/{record['id']}/byParam", json={"p": "direct"}).get_json()["t"] == "direct"
+    for update in ({"t": "#{zzz}"}, {"t": "before #{p} and #{other}"}, {"t": {"param": "zzz"}}):
+        definition["actions"][1]["update"] = update
+        refused = api.put("/metadata/entities/act", json=definition)
+        assert refused.status_code == 400, update
+        assert [e["field"] for e in refused.get_json()["errors"]] == ["actions[1].update.t"], refused.get_json()
 
 
 def test_more_than_the_sync_limit_needs_async():
@@ -219,6 +270,17 @@ def test_async_many_records_and_global(api: Api):
     assert job["results"] == {"results": {"status": "ok", "response": {"numberOfEmployees": 5}}}
     job = wait_for(api, api.put("/data/companies/createSample?_async=true", json={"name": "Bg"}).get_json()["jobId"])
     assert job["results"]["results"]["response"]["name"] == "Bg"
+
+
+def test_a_failing_many_records_job_reports_the_error_in_its_results(api: Api):
+    create(api, "companies", company(name="A"))
+    sync = api.put("/data/companies/failMany?name=A")
+    assert sync.status_code == 400 and sync.get_json()["code"] == "actionFailed"
+    job = wait_for(api, api.put("/data/companies/failMany?_async=true&name=A").get_json()["jobId"])
+    assert job["status"] == "FINISHED" and job["hasErrors"] is True
+    assert job["results"] == {"results": {"status": "error", "errorMessage": sync.get_json()["message"]}}
+    logs = api.get(f"/status/jobs/{job['id']}/logs?level=ERROR").get_json()["items"]
+    assert [item["message"] for item in logs] == [f"The job failed: {sync.get_json()['message']}"]
 
 
 def test_stop_and_resume_a_long_async_action(app, api: Api):

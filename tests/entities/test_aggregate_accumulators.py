@@ -84,6 +84,20 @@ def test_numbers_take_every_accumulator(api: Api, deals: dict[str, Any], field: 
     assert isinstance(row["avg"], int | float)
 
 
+def test_sums_and_averages_have_no_float_noise(api: Api):
+    fields = [{"name": "r", "type": "text"}, {"name": "m", "type": "money"}, {"name": "d", "type": "decimal"},
+              {"name": "p", "type": "percentage"}, {"name": "i", "type": "integer"}]
+    assert api.put("/metadata/entities/ag", json={"name": "ag", "fields": fields}).status_code == 200
+    for m, d, p, i in ((1.1, 0.1, 0.1, 1), (2.1, 0.2, 0.2, 2), (3.1, 0.0001, 0.01, 2)):
+        create(api, "ag", {"r": "x", "m": m, "d": d, "p": p, "i": i})
+    body = [{"group": {"by": "r", **{f"{op}{f.upper()}": f"{op}({f})" for op in ("sum", "avg") for f in "mdpi"}}}]
+    row = items(api, "ag", body)[0]
+    assert {k: v for k, v in row.items() if k != "r"} == {
+        "sumM": 6.3, "avgM": 2.1, "sumD": 0.3001, "avgD": 0.1, "sumP": 0.31, "avgP": 0.1,
+        "sumI": 5, "avgI": 1.6667}
+    assert isinstance(row["sumI"], int)
+
+
 def test_text_family_keeps_its_format(api: Api, deals: dict[str, Any]):
     assert accumulate(api, "title") == {"first": "Alpha", "last": "Gamma", "min": "Alpha", "max": "Gamma"}
     assert accumulate(api, "email") == {"first": "a@x.io", "last": "c@x.io", "min": "a@x.io", "max": "c@x.io"}

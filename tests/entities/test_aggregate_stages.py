@@ -128,6 +128,21 @@ def test_sort_rejects_bad_directions_and_unsortable_fields(api: Api, crm: Crm):
     assert error(api, "companies", [{"sort": {}}]).startswith("stage 1 (sort):")
 
 
+@pytest.mark.parametrize(("body", "field"), [
+    ([{"sort": {"name": "up"}}], "stage 1 (sort)"),
+    ([{"limit": 2}, {"match": {"numberOfEmployees": "abc"}}], "stage 2 (match)"),
+    ([{"match": {"zzz": "1"}}], "stage 1 (match)"),
+    ([{"limit": 2}, {"group": {"by": "nope"}}], "stage 2 (group)"),
+    ([{"frobnicate": {}}], "stage 1 (frobnicate)"),
+    ([{"geoNear": {}}], "stage 1 (geoNear)"),
+    ([{"match": {"name": "$where"}}], "stage 1"),
+])
+def test_stage_errors_name_the_stage_in_errors(api: Api, crm: Crm, body: list[dict[str, Any]], field: str):
+    result = agg(api, "companies", body, status=400)
+    assert result["message"].startswith(f"{field}: ")
+    assert [(e["field"], e["code"]) for e in result["errors"]] == [(field, "invalid")], result
+
+
 def test_skip_and_limit(api: Api, crm: Crm):
     body = [{"sort": {"name": "asc"}}, {"skip": 1}, {"limit": 1}, {"project": "name"}]
     assert [r["name"] for r in items(api, "companies", body)] == ["Rooxo"]

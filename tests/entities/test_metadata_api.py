@@ -71,6 +71,33 @@ def test_invalid_definitions_are_400_with_field_errors(api: Api):
     assert [e["name"] for e in api.get("/metadata/entities").get_json()["items"]] == ["companies", "contacts"]
 
 
+def test_rules_no_value_can_meet_and_unknown_history_settings_are_400(api: Api):
+    fields = [{"name": "n", "type": "integer"}, {"name": "t", "type": "text"},
+              {"name": "g", "type": "nestedFields", "nestedFields": [{"name": "d", "type": "decimal"}]}]
+
+    def errors(**changes) -> list[tuple[str, str]]:
+        response = api.put("/metadata/entities/ranges", json={"name": "ranges", "fields": fields, **changes})
+        assert response.status_code == 400, (changes, response.get_json())
+        return [(e["field"], e["code"]) for e in response.get_json()["errors"]]
+
+    fields[0]["typeRules"] = {"min": 5, "max": 1}
+    fields[1]["typeRules"] = {"minLength": 10, "maxLength": 2}
+    fields[2]["nestedFields"][0]["typeRules"] = {"min": 0.5, "max": 0.25}
+    assert errors() == [("fields[0].typeRules.max", "invalid"), ("fields[1].typeRules.maxLength", "invalid"),
+                        ("fields[2].nestedFields[0].typeRules.max", "invalid")]
+    fields[0]["typeRules"] = {"min": 1, "max": 1}
+    fields[1]["typeRules"] = {"minLength": 2, "maxLength": 2}
+    fields[2]["nestedFields"][0]["typeRules"] = {"min": 0}
+    assert errors(history={"foo": 1, "ignoreFields": ["n"], "ignoredFields": ["n", "zzz", "d"]}) == [
+        ("history.foo", "unknown"), ("history.ignoreFields", "unknown"), ("history.ignoredFields[1]", "invalid"),
+        ("history.ignoredFields[2]", "invalid")]
+    assert api.get("/metadata/entities/ranges").status_code == 404
+    saved = api.put("/metadata/entities/ranges", json={"name": "ranges", "fields": fields, "history": {
+        "enabled": True, "events": ["USER_RECORD_CREATED"], "ignoredFields": ["t"], "keepDays": 5,
+        "keepDeletedDays": 5, "onRecordDeleted": "delete"}})
+    assert saved.status_code == 200, saved.get_json()
+
+
 def test_name_in_body_must_match_url(api: Api):
     response = api.put("/metadata/entities/other", json=PROJECTS)
     assert response.status_code == 400

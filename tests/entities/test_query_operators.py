@@ -324,6 +324,7 @@ def test_bad_queries_are_400_naming_the_parameter(world: World, query: str, para
     assert response.status_code == 400, (query, response.get_json())
     body = response.get_json()
     assert body["code"] == "badRequest" and f"'{param}'" in body["message"], body
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [(param, "invalid")], body
 
 
 def test_sort_size_offset(world: World):

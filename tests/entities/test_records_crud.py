@@ -84,6 +84,29 @@ def test_nested_items_are_matched_by_id(api: Api):
     assert single["contactInformation"]["id"] == created["contactInformation"]["id"]
 
 
+def test_nested_ids_sent_on_create_are_replaced_by_new_ones(api: Api):
+    other = create(api, "companies", company(name="Other"))
+    taken = other["addresses"][0]["id"]
+    body = create(api, "companies", company(name="New", addresses=[
+        {"id": taken, "state": "CA"}, {"id": taken, "state": "NV"}, {"id": "abc", "state": "OK"}]))
+    ids = [item["id"] for item in body["addresses"]]
+    assert [item["state"] for item in body["addresses"]] == ["CA", "NV", "OK"]
+    assert len(set(ids)) == 3 and taken not in ids and all(len(i) == 24 for i in ids)
+
+
+def test_an_item_id_repeated_in_an_update_is_a_400_and_changes_nothing(api: Api):
+    created = create(api, "companies", company(addresses=[
+        {"addressLine": "1 A St", "zipCode": "10001", "city": "NYC", "state": "NY"}]))
+    item = created["addresses"][0]["id"]
+    response = api.put(f"/data/companies/{created['id']}", json={"addresses": [
+        {"id": item, "zipCode": "1"}, {"zipCode": "3"}, {"id": item, "zipCode": "2"}]})
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["code"] == "validationErrors"
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [("addresses[2].id", "duplicate")]
+    assert api.get(f"/data/companies/{created['id']}").get_json() == created
+
+
 def test_inner_fields_without_a_value_read_null_as_top_level_ones_do(api: Api):
     """The contract's samples show a nested group with every inner field, unset ones as null."""
     record = create(api, "companies", {"name": "Partial", "contactInformation": {"email": "a@example.com"},
@@ -126,6 +149,27 @@ def test_delete_many_returns_the_result_map(api: Api):
     assert body[b["id"]] == {"status": "ok", "response": as_listed(b | {"version": 0})}
     assert body[missing]["status"] == "error" and body[missing]["errorMessage"]
     assert api.get("/data/companies").get_json()["total"] == 0
+
+
+def test_delete_many_with_a_repeated_id_deletes_it_once_and_reports_ok(api: Api):
+    a = create(api, "companies", company(name="A"))
+    b = create(api, "companies", company(name="B"))
+    response = api.delete(f"/data/companies/{a['id']},{b['id']},{a['id']},{a['id'].upper()}")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert list(body) == [a["id"], b["id"]]
+    assert body[a["id"]] == {"status": "ok", "response": as_listed(a | {"version": 0})}
+    assert api.get("/data/companies").get_json()["total"] == 0
+
+
+def test_a_route_of_its_own_asked_with_another_method_is_a_405(api: Api):
+    for method, path, allowed in (("GET", "aggregate", "PUT"), ("DELETE", "aggregate", "PUT"),
+                                  ("GET", "export", "PUT"), ("GET", "import", "POST"), ("PUT", "history", "GET")):
+        response = api.request(method, f"/data/companies/{path}")
+        assert response.status_code == 405, (method, path, response.get_json())
+        assert response.get_json()["code"] == "methodNotAllowed" and response.headers["Allow"] == allowed
+    assert api.get("/data/companies/nothing").status_code == 404
+    assert api.get("/data/nowhere/aggregate").status_code == 404
 
 
 def test_relationships_by_id_label_and_fetch(api: Api):

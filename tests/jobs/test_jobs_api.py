@@ -277,6 +277,7 @@ def test_list_filters_and_paging(app, api):
     assert ids("") == [d, c, b, a]  # newest first
     assert ids("?type=IMPORT_RECORDS") == [d, b]
     assert ids("?type=EXPORT_RECORDS,DELETE_RECORDS") == [c, a]
+    assert ids("?type=import_records,Delete_Records") == [d, c, b]  # any case, as the statuses
     assert ids("?status=FINISHED,CANCELED") == [d, b, a]
     assert ids("?status=finished,Canceled") == [d, b, a]  # any case, as the levels of the logs
     assert ids("?hasErrors=true") == [b]
@@ -288,6 +289,8 @@ def test_list_filters_and_paging(app, api):
     page = api.get("/status/jobs?_size=2").get_json()
     assert page["total"] == 4 and [j["id"] for j in page["items"]] == [d, c] and page["offset"] == c
     assert ids(f"?_size=2&_offset={page['offset']}") == [b, a]
+    assert ids("?_size=2&_offset=1") == [c, b]  # a number skips, as in the other lists
+    assert ids("?_offset=4") == []
 
 
 def _names_the_parameter(response, param: str) -> None:
@@ -299,7 +302,8 @@ def _names_the_parameter(response, param: str) -> None:
 
 
 @pytest.mark.parametrize(("query", "param"), [
-    ("status=DONE", "status"), ("status=FINISHED,later", "status"), ("createFrom=yesterday", "createFrom"),
+    ("status=DONE", "status"), ("status=FINISHED,later", "status"), ("type=FOO", "type"),
+    ("type=IMPORT_RECORDS,nope", "type"), ("createFrom=yesterday", "createFrom"),
     ("_size=1001", "_size"), ("_offset=zzz", "_offset"), ("hasErrors=maybe", "hasErrors")])
 def test_a_bad_list_parameter_is_a_400_naming_it(api, query: str, param: str):
     _names_the_parameter(api.get(f"/status/jobs?{query}"), param)
@@ -332,6 +336,8 @@ def test_logs_filters_period_and_paging(app, api):
     page = api.get(f"/status/jobs/{job_id}/logs?_size=3").get_json()
     assert page["total"] == 4 and len(page["items"]) == 3
     assert messages(f"?_size=3&_offset={page['offset']}") == ["Process completed"]
+    assert messages("?_offset=2") == ["Record 1 failed", "Process completed"]
+    assert messages("?level=INFO&_offset=1&_size=1") == ["Process completed"]
     for bad, param in (("level=DEBUG", "level"), ("level=INFO,loud", "level"), ("period=soon", "period"),
                        ("period=lastHour", "period"), ("from=x", "from"), ("_offset=zzz", "_offset")):
         _names_the_parameter(api.get(f"/status/jobs/{job_id}/logs?{bad}"), param)
@@ -421,3 +427,34 @@ def test_a_step_slower_than_the_stale_limit_is_not_taken_for_a_dead_worker(app, 
     job = _job(api, doc["_id"])
     assert job["status"] == FINISHED and job["recordsProcessed"] == 2
     assert api.get(f"/status/jobs/{doc['_id']}/logs?level=WARN").get_json()["items"] == []
+
+
+def test_jobs_of_an_impersonated_session_keep_the_developer_and_the_ip(app, anon, jobs):
+    """Async deletes, async actions and imports write history (and their jobs app logs) as the request's own
+    writes do: the impersonated user, the developer impersonating them, the client address."""
+    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, company, create, grant_all, login
+
+    app.extensions["runtime"].auth.create_user("employee@example.com", "pw-employee", "Employee", "Test")
+    grant_all(app, "employee@example.com")
+    session = anon.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD,
+                                             "emailImpersonatedUser": "employee@example.com"}).get_json()
+    api = Api(anon.client, session["token"])
+    deleted = create(api, "companies", company(name="Deleted"))
+    acted = create(api, "companies", company(name="Acted", state="inactive"))
+    assert api.delete(f"/data/companies/{deleted['id']}?_async=true").status_code == 200
+    assert api.put(f"/data/companies/{acted['id']}/activate?_async=true").status_code == 200
+    imported = api.post("/data/companies/import", data=b"name\nImported\n", content_type="text/csv")
+    assert imported.status_code == 200, imported.get_json()
+    wait_idle(jobs)
+    imported_id = api.get("/data/companies?name=Imported").get_json()["items"][0]["id"]
+    for rid, event in ((deleted["id"], "USER_RECORD_DELETED"), (acted["id"], "USER_ACTION_PERFORMED"),
+                       (imported_id, "USER_RECORD_CREATED")):
+        entries = api.get(f"/data/companies/{rid}/history").get_json()["items"]
+        assert entries[0]["eventType"] == event
+        assert {(e["user"], e["adminUser"], e["ip"]) for e in entries} == {
+            ("employee@example.com", ADMIN_EMAIL, "127.0.0.1")}, entries
+    logs = [item for item in login(app).get("/status/logs?_size=100").get_json()["items"]
+            if item["message"].startswith("Job [")]
+    assert len(logs) == 6  # three jobs, started and finished
+    assert {(item["userEmail"], item["adminUserEmail"], item["ip"]) for item in logs} == {
+        ("employee@example.com", ADMIN_EMAIL, "127.0.0.1")}

@@ -100,3 +100,29 @@ def test_apply_refuses_invalid_files_without_writing(tmp_path, database):
     with pytest.raises(SystemExit, match="bad"):
         main(["apply", str(tmp_path)])
     assert connect(None, database).collection("sys.entities").find_one({"name": "bad"}) is None
+
+
+def test_apply_refuses_a_missing_path_a_file_and_a_folder_without_definitions(tmp_path, database, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("{}")
+    for folder, message in ((tmp_path / "missing", "no such folder"), (tmp_path / "notes.txt", "not a folder"),
+                            (tmp_path / "empty", "no \\*.json files")):
+        with pytest.raises(SystemExit, match=message) as stopped:
+            main(["apply", str(folder)])
+        assert stopped.value.code not in (0, None)
+    assert capsys.readouterr().out == ""
+
+
+def test_apply_validates_every_file_before_saving_any(tmp_path, database, capsys):
+    good = {"name": "alpha", "fields": [{"name": "title", "type": "text"}]}
+    (tmp_path / "a.json").write_text(json.dumps(good))
+    (tmp_path / "b.json").write_text(json.dumps({"name": "beta", "fields": [{"name": "x", "type": "nope"}]}))
+    with pytest.raises(SystemExit, match=r"beta.*nothing was applied"):
+        main(["apply", str(tmp_path)])
+    assert connect(None, database).collection("sys.entities").count_documents({"name": {"$in": ["alpha", "beta"]}}) == 0
+    # rules naming another entity of the folder hold whatever the order of the files
+    (tmp_path / "b.json").write_text(json.dumps({"name": "beta", "fields": [{"name": "code", "type": "text"}]}))
+    (tmp_path / "a.json").write_text(json.dumps({"name": "alpha", "fields": [
+        {"name": "b", "type": "relationship", "typeRules": {"entity": "beta", "copiedFields": ["code"]}}]}))
+    main(["apply", str(tmp_path)])
+    assert capsys.readouterr().out.split() == ["alpha:", "created", "beta:", "created"]
