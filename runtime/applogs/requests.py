@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, g, request
 
+from core.identity import client_ip
 from core.services import Services
 from runtime.applogs.service import AppLogs
 
@@ -63,9 +64,8 @@ def _capture(svc: Services, logs: AppLogs, mode: str, prefix: str, response: Res
     if user is None:
         return  # unauthenticated: nothing happened in the app
     admin = ctx.get("admin_user")
-    environ = req.environ
-    identity = {"user": user["email"], "admin_user": admin["email"] if admin else None,
-                "ip": (environ.get("HTTP_X_FORWARDED_FOR"), environ.get("REMOTE_ADDR"))}
+    # the address as every other log and history entry has it: X-Forwarded-For counts only behind trusted proxies
+    identity = {"user": user["email"], "admin_user": admin["email"] if admin else None, "ip": client_ip()}
     status = response.status_code
     view_args = req.view_args or {}
     line = None
@@ -89,8 +89,6 @@ Line = tuple[str, str, int]  # method, path and query, status
 def _build(svc: Services, logs: AppLogs, identity: dict[str, Any], line: Line | None, endpoint: str,
            view_args: dict[str, Any], body: bytes | None, raw_request: bytes | None) -> list[dict[str, Any]]:
     docs = []
-    forwarded, remote = identity["ip"]
-    identity = {**identity, "ip": (forwarded or remote or "").split(",")[0].strip() or None}  # as client_ip()
     if line is not None:
         method, path, status = line
         level = "INFO" if status < 400 else "WARN" if status < 500 else "ERROR"
