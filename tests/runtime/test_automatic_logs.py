@@ -122,6 +122,21 @@ def test_validation_failures_name_the_record_and_its_errors(app: Flask, api: Api
     assert (found[0]["type"], found[0]["subType"], found[0]["level"]) == ("APP", None, "INFO")
 
 
+def test_a_validation_log_names_the_record_as_it_was_when_refused(app: Flask, api: Api):
+    """The log is built later by the background writer: the label is the one the record had at request time,
+    not after a rename or a delete that came in between."""
+    renamed = create(api, "companies", company(name="RaceCo"))
+    deleted = create(api, "companies", company(name="RaceDel"))
+    assert api.put(f"/data/companies/{renamed['id']}", json={"numberOfEmployees": "abc"}).status_code == 400
+    assert api.put(f"/data/companies/{renamed['id']}", json={"name": "RaceCoRenamed"}).status_code == 200
+    assert api.put(f"/data/companies/{deleted['id']}", json={"numberOfEmployees": "abc"}).status_code == 400
+    assert api.delete(f"/data/companies/{deleted['id']}").status_code == 200
+    found = items(app, api, "?message=Validation exceptions")
+    assert [(i["message"].split(".")[0], i["additionalInfo"]["recordLabel"]) for i in found] == [
+        ("Validation exceptions on record [RaceCo]", "RaceCo"),
+        ("Validation exceptions on record [RaceDel]", "RaceDel")]
+
+
 @pytest.fixture
 def proxied_app():
     app = make_app(trusted_proxies=1)
