@@ -99,6 +99,8 @@ class RecordValidator:
             if current_json is None:
                 current_json = render_fields(entity, current)
             existing = current_json.get(name)
+            if not f.many and isinstance(value, dict):
+                unknown.extend(_foreign_item_id(f, existing, value))
             if f.many and isinstance(value, list):
                 by_id = {item["id"]: item for item in existing or [] if isinstance(item, dict)}
                 for i, item in enumerate(value):
@@ -549,6 +551,16 @@ def reference_value(f: Field, target: dict[str, Any]) -> dict[str, Any]:
         if target.get(name) is not None:
             out[name] = target[name]
     return out
+
+
+def _foreign_item_id(f: Field, existing: Any, item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The error of an item of single group ``f`` sent with an ``id`` that is not its stored item's (``existing``,
+    as REST JSON): as for a multi-valued group, an unknown id is refused rather than given a new item id."""
+    sent = item.get("id")
+    if sent is None or (isinstance(existing, dict) and str(sent) == existing.get("id")):
+        return []
+    return [field_error(f"{f.name}.id", "invalid", f"The item of '{f.name}' does not have this id; leave id out",
+                        f.label, rejected=str(sent))]
 
 
 def _merge_item(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:

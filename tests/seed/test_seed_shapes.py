@@ -92,3 +92,23 @@ def test_a_type_error_does_not_hide_an_unknown_file_or_a_missing_field(api: Api)
     assert api.put("/metadata/entities/documents", json=documents).status_code == 200
     response = api.post("/data/documents", json={"attachment": "000000000000000000000000", "n": "x"})
     assert _fields(response) == [("title", "required"), ("attachment", "invalid"), ("n", "invalid")]
+
+
+def test_an_unknown_id_on_a_single_nested_group_is_a_field_error(api: Api):
+    """As for a multi-valued group: the stored item's id or no id changes the item; another id is a 400."""
+    record = create(api, "companies", company(name="Single nested"))
+    stored, path = record["contactInformation"], f"/data/companies/{record['id']}"
+    for sent in ("zz", "5f0000000000000000000000"):
+        response = api.put(path, json={"contactInformation": {"id": sent, "email": "c@b.co"}})
+        assert _fields(response) == [("contactInformation.id", "invalid")]
+        assert response.get_json()["errors"][0]["additionalInfo"] == {"rejectedValue": sent}
+    assert api.get(path).get_json()["contactInformation"] == stored  # nothing changed
+    same = api.put(path, json={"contactInformation": {"id": stored["id"], "email": "c@b.co"}})
+    assert same.status_code == 200 and same.get_json()["contactInformation"]["id"] == stored["id"]
+    without = api.put(path, json={"contactInformation": {"email": "d@b.co"}})
+    assert without.status_code == 200
+    assert without.get_json()["contactInformation"] == {**stored, "email": "d@b.co"}
+    bare = f"/data/companies/{create(api, 'companies', {'name': 'No contact'})['id']}"  # no item: no id is its
+    response = api.put(bare, json={"contactInformation": {"id": stored["id"], "email": "e@b.co"}})
+    assert _fields(response) == [("contactInformation.id", "invalid")]
+    assert api.put(bare, json={"contactInformation": {"email": "e@b.co"}}).status_code == 200
