@@ -8,7 +8,7 @@ from collections import deque
 from typing import Any
 
 from flask import Flask, current_app, jsonify
-from pymongo.errors import ExecutionTimeout
+from pymongo.errors import ExecutionTimeout, OperationFailure
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("core.errors")
@@ -78,6 +78,12 @@ class ValidationFailed(ApiError):
 
     def __init__(self, errors: list[dict[str, Any]], message: str = "There are validation errors"):
         super().__init__(400, message, code="validationErrors", errors=errors)
+
+
+def refused_by_database(exc: OperationFailure, what: str) -> BadRequest:
+    """The 400 of a read the database refuses for what it was asked (``what``: "query", "aggregation"), such as a
+    pattern it cannot evaluate: the request's fault, not the server's."""
+    return BadRequest(f"The database rejected the {what}: {exc.details.get('errmsg') if exc.details else exc}")
 
 
 _LOCATIONS = ("json", "query", "querystring", "form", "headers", "files", "view_args", "body", "json_or_form")

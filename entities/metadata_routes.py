@@ -30,8 +30,9 @@ def list_entities():
 @blp.response(200, DefinitionBody, description="The saved definition")
 @errors(blp, 400, 401, 403, 409)
 def create_entity(body: Any):
+    """A new entity; an existing name is a 409 (``PUT /metadata/entities/{name}`` changes one)."""
     require_developer()
-    entity, _ = services().registry.save(body)
+    entity = services().registry.create(body)
     return jsonify(services().registry.definition(entity.name))
 
 

@@ -170,6 +170,16 @@ class Registry:
         self._check_targets(entity, batch or {})
         return raw, entity, existing
 
+    def create(self, raw: Any) -> Entity:
+        """A new definition (``POST /metadata/entities``). An existing name is a 409: changing a definition goes
+        through ``PUT``, which plans the refactoring its stored records need."""
+        prepared = self.prepare(raw)
+        _, entity, existing = prepared
+        if existing is not None:
+            raise ApiError(409, f"Entity '{entity.name}' already exists: use PUT /metadata/entities/{entity.name} "
+                           "to change it", code="conflict")
+        return self.save(raw, prepared=prepared)[0]
+
     def save(self, raw: Any, name: str | None = None, known_names: set[str] | None = None,
              refactoring: dict[str, Any] | None = None,
              prepared: tuple[dict[str, Any], Entity, dict[str, Any] | None] | None = None) -> tuple[Entity, bool]:

@@ -280,10 +280,11 @@ def parse_inline_upload(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def clean_filename(raw: str | None) -> str:
-    """The last path component (some browsers send a full client path), without control characters."""
+    """The last path component (some browsers send a full client path), without control characters; ``file``
+    for a name left empty or made only of dots (``.``, ``..``: a path, not a file name)."""
     name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in name if c.isprintable()).strip()
-    return name[:255] or "file"
+    name = "".join(c for c in name if c.isprintable()).strip()[:255]
+    return name if name.strip(".") else "file"
 
 
 # RFC 6838 §4.2 names (type "/" subtype), optional RFC 2045 parameters; ASCII only, no control characters.

@@ -4,11 +4,16 @@ import, export and jobs (``runtime.cli_client``)."""
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import sys
 from pathlib import Path
 
 from core.config import Config
 from core.embedded_journal import DataDirInUse
+from core.services import Services
+
+log = logging.getLogger("runtime.cli")
 
 DATA_DIR = "./.runtime-data"
 EXAMPLES = str(Path(__file__).resolve().parent.parent / "examples" / "entities")
@@ -43,7 +48,35 @@ def _serve(args: argparse.Namespace) -> None:
     print(f"API: http://{args.host}:{args.port}{config.api_prefix}", flush=True)
     for start in app.extensions["runtime"].plugins.start_hooks:
         start()
-    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    _stop_on_sigterm()
+    try:
+        app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    finally:
+        _write_queued(app.extensions["runtime"])
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a supervisor, ``kill``, ``Popen.terminate``) stops the server as Ctrl-C does, so the process ends
+    through ``_write_queued`` and the exit handlers (the data folder's journal is closed). Python's default for
+    SIGTERM ends it without either."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # werkzeug's serve_forever returns on it
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _write_queued(svc: Services) -> None:
+    """Write what background threads hold queued (history entries, app logs) before the exit handlers run: the
+    journal's handler, registered when the data folder was opened (after the app log buffer's), runs first, and
+    whatever is written after it closed is lost at exit."""
+    from runtime.applogs.buffer import flush_all
+
+    for hook in svc.plugins.flush_hooks:
+        try:
+            hook()
+        except Exception:  # queued history is safe in its record's outbox too
+            log.exception("could not write queued background work at shutdown")
+    flush_all()
 
 
 def _apply(args: argparse.Namespace) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pymongo.errors import ExecutionTimeout, OperationFailure
 
-from core.errors import ApiError, BadRequest
+from core.errors import ApiError, BadRequest, refused_by_database
 from core.services import Services
 from entities.aggregate.context import FieldGuard
 from entities.aggregate.parse import normalize
@@ -33,8 +33,7 @@ def aggregate(svc: Services, entity: Entity, body: Any, base_filter: dict[str, A
     except ExecutionTimeout:
         raise BadRequest(f"The aggregation took longer than {max_ms} ms: narrow it with a match stage") from None
     except OperationFailure as exc:
-        raise BadRequest(f"The database rejected the aggregation: {exc.details.get('errmsg') if exc.details else exc}"
-                         ) from None
+        raise refused_by_database(exc, "aggregation") from None
     if len(rows) > cap:
         raise BadRequest(f"The aggregation returns more than {cap} results: add a match, group or limit stage")
     items = [render_row(shape, row, guard.hidden if guard is not None else ()) for row in rows]

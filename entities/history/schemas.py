@@ -6,6 +6,8 @@ import marshmallow as ma
 
 from core.api import QuerySchema
 
+MAX_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant a date-time field holds
+
 
 class RecordHistoryQuery(QuerySchema):
     _size = ma.fields.Integer(load_default=20, validate=ma.validate.Range(0, 1000))
@@ -16,10 +18,10 @@ class EntityHistoryQuery(RecordHistoryQuery):
     eventTypes = ma.fields.String(metadata={"description": "Comma-separated: RECORD_CREATED, RECORD_CHANGED, ..."})
     eventType = ma.fields.String(metadata={"description": "Same as eventTypes"})
     # ``from``/``to`` are Python keywords: declared under another name, read from the query string as is
-    time_from = ma.fields.Integer(data_key="from", validate=ma.validate.Range(min=0),
-                                  metadata={"description": "Milliseconds since epoch"})
-    time_to = ma.fields.Integer(data_key="to", validate=ma.validate.Range(min=0),
-                                metadata={"description": "Milliseconds since epoch"})
+    time_from = ma.fields.Integer(data_key="from", validate=ma.validate.Range(min=0, max=MAX_MILLIS),
+                                  metadata={"description": "Milliseconds since epoch (up to the year 9999)"})
+    time_to = ma.fields.Integer(data_key="to", validate=ma.validate.Range(min=0, max=MAX_MILLIS),
+                                metadata={"description": "Milliseconds since epoch (up to the year 9999)"})
 
 
 class HistoryPage(ma.Schema):

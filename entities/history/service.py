@@ -16,6 +16,7 @@ ITEM_FIELDS = ("entityId", "entityName", "entityVersion", "recordId", "recordNam
                "eventType", "eventCategory", "contextPath", "recordDeleted", "deletionDate", "oldRecord",
                "newRecord")
 VISIBLE = {"pending": {"$exists": False}}
+MAX_ID_MILLIS = 2**32 * 1000  # an ObjectId's time is seconds in 32 bits
 
 
 def present(entry: dict[str, Any]) -> dict[str, Any]:
@@ -70,13 +71,16 @@ def entity_history(recorder: HistoryRecorder, entity: Entity, event_types: str |
     if time_from is not None or time_to is not None:
         if time_from is not None and time_to is not None and time_from > time_to:
             raise BadRequest("from must not be after to")
-        # Ids grow with time, so a time range is also an id range: the (entityName, _id) index serves it.
+        # Ids grow with time, so a time range is also an id range: the (entityName, _id) index serves it. An id
+        # holds seconds up to 2^32 (the year 2106): a bound past that leaves the ids unbounded on that side, and
+        # the timestamp condition alone decides (a ``from`` there matches nothing, a ``to`` there everything).
         rng: dict[str, Any] = {}
-        if time_from is not None:
+        if time_from is not None and time_from < MAX_ID_MILLIS:
             rng["$gte"] = ObjectId.from_datetime(_dt(time_from))
-        if time_to is not None:
+        if time_to is not None and time_to + 1000 < MAX_ID_MILLIS:
             rng["$lt"] = ObjectId.from_datetime(_dt(time_to + 1000))
-        selector["_id"] = rng
+        if rng:
+            selector["_id"] = rng
         ts: dict[str, Any] = {}
         if time_from is not None:
             ts["$gte"] = time_from

@@ -11,7 +11,8 @@ Semantics (the reference model of the property tests follows them):
 * ``near(lat,long[,min[,max]])`` (geo points only) holds the points within the distances (``entities.query.near``).
 * ``like`` is case-insensitive: contains ``x``; ``/x`` starts with; ``x/`` ends with; ``/re/`` a
   regular expression (at most 200 characters, evaluated by RE2 in linear time: back-references and
-  look-around are refused with a 400).
+  look-around are refused with a 400). The texts of one ``like()`` are at most 500 characters in all, and
+  the pattern they make at most the store's ``MAX_PATTERN``: a 400 names the parameter, not the store.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from core.regex import SafeRegexError, compile_safe
+from core.regex import MAX_PATTERN, SafeRegexError, compile_safe
 from entities.query.near import near_condition
 from entities.query.paths import Segment, Target
 from entities.query.values import Operation, bad, convert_all
@@ -27,6 +28,7 @@ from entities.types import parse_object_id
 from entities.visible_text import TEXT_KEY
 
 MAX_REGEX = 200
+MAX_LIKE_TEXT = 500  # as _globalSearch
 # A quantified group that itself contains a quantifier, e.g. (a+)+ or (\w*x)*: catastrophic backtracking.
 _NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d)")
 _COMPARISONS = {"greater": "$gt", "greaterOrEquals": "$gte", "less": "$lt", "lessOrEquals": "$lte"}
@@ -121,6 +123,8 @@ def like_pattern(args: list[str], digits_only: bool, param: str) -> str:
     """One regex for ``like(...)``; several comma-separated texts are alternatives."""
     if not args:
         raise bad(param, "like() needs a value")
+    if sum(len(arg) for arg in args) > MAX_LIKE_TEXT:
+        raise bad(param, f"the text of like() is at most {MAX_LIKE_TEXT} characters")
     parts = []
     for arg in args:
         if len(arg) >= 2 and arg.startswith("/") and arg.endswith("/"):
@@ -132,7 +136,10 @@ def like_pattern(args: list[str], digits_only: bool, param: str) -> str:
             body = re.sub(r"\D", "", body)
         anchor = (r"^\+?" if digits_only else "^") if start else ""
         parts.append(anchor + re.escape(body) + ("$" if end else ""))
-    return parts[0] if len(parts) == 1 else "|".join(f"(?:{p})" for p in parts)
+    pattern = parts[0] if len(parts) == 1 else "|".join(f"(?:{p})" for p in parts)
+    if len(pattern) > MAX_PATTERN:  # many short alternatives: the store would refuse the pattern
+        raise bad(param, "like() has too many values: use fewer or shorter ones")
+    return pattern
 
 
 def _checked_regex(pattern: str, param: str) -> str:

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
 
 from bson import ObjectId
 from pymongo.collection import Collection
+from pymongo.errors import ExecutionTimeout, OperationFailure
 
+from core.errors import refused_by_database
 from entities.history.recorder import OUTBOX_FIELD
 from entities.query.model import ListQuery
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
+
+def _refusals_are_400(run: Callable[P, R]) -> Callable[P, R]:
+    """A query the store refuses (a pattern it cannot evaluate…) is a 400, as an aggregation's is; a time-out keeps
+    its own 400 (``core.errors``)."""
+    @functools.wraps(run)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return run(*args, **kwargs)
+        except ExecutionTimeout:
+            raise
+        except OperationFailure as exc:
+            raise refused_by_database(exc, "query") from None
+    return checked
+
+
+@_refusals_are_400
 def find_page(col: Any, q: ListQuery, max_time_ms: int) -> list[dict[str, Any]]:
     """The page in one round trip: the batch size is the page size (the driver's default is 101 docs)."""
     if not q.limit:
@@ -27,6 +48,7 @@ def find_page(col: Any, q: ListQuery, max_time_ms: int) -> list[dict[str, Any]]:
     return list(cursor)
 
 
+@_refusals_are_400
 def page_ids(col: Any, q: ListQuery, max_time_ms: int) -> list[ObjectId]:
     """The ids of the records ``find_page`` returns, in the same order (what a list page holds)."""
     if not q.limit:
@@ -38,6 +60,7 @@ def page_ids(col: Any, q: ListQuery, max_time_ms: int) -> list[ObjectId]:
     return [d["_id"] for d in cursor.limit(q.limit)]
 
 
+@_refusals_are_400
 def page_and_total(col: Any, q: ListQuery, max_time_ms: int) -> tuple[list[dict[str, Any]], int]:
     """A list's page and total: one pass over the filter on the embedded store, a find and a count on MongoDB."""
     if isinstance(col, Collection) or q.near is not None:  # a real driver: the find uses the sort's index, the
@@ -53,6 +76,7 @@ def sorted_by(cursor: Any, q: ListQuery) -> Any:
     return cursor.sort(q.sort) if q.sort else cursor
 
 
+@_refusals_are_400
 def count(col: Any, q: ListQuery, max_time_ms: int) -> int:
     return col.count_documents(q.filter, maxTimeMS=max_time_ms)
 

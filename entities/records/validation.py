@@ -83,13 +83,20 @@ class RecordValidator:
         return {k: v for k, v in body.items() if k not in ("id", "version", "label", "entity")}
 
     def _load(self, entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
+        loaded, failed = self._load_partly(entity, body)
+        if failed is not None:
+            raise failed
+        return loaded
+
+    def _load_partly(self, entity: Entity, body: dict[str, Any]) -> tuple[dict[str, Any], ValidationFailed | None]:
+        """The stored values of ``body``; when some are refused, the values that did load and the 400 of the rest."""
         loaded = load_fast(entity, body)
         if loaded is not None:
-            return loaded
+            return loaded, None
         try:
-            return schema_for(entity).load(body, partial=True)
+            return schema_for(entity).load(body, partial=True), None
         except ValidationError as exc:
-            raise ValidationFailed(flatten_errors(exc.messages, entity, sent=body)) from None
+            return exc.valid_data or {}, ValidationFailed(flatten_errors(exc.messages, entity, sent=body))
 
     def _merge_for_update(self, entity: Entity, current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         """Nested groups in a partial update: items with a known ``id`` are merged into the stored item."""
@@ -103,6 +110,8 @@ class RecordValidator:
             if current_json is None:
                 current_json = render_fields(entity, current)
             existing = current_json.get(name)
+            if not f.many and isinstance(value, dict):
+                unknown.extend(_foreign_item_id(f, existing, value))
             if f.many and isinstance(value, list):
                 by_id = {item["id"]: item for item in existing or [] if isinstance(item, dict)}
                 for i, item in enumerate(value):
@@ -354,6 +363,16 @@ class RecordValidator:
                 errors.append(field_error(name, "duplicate", "Another record already has this value", f.label,
                                           rejected=path_text(entity, doc, name)))
 
+    def _check_loaded(self, entity: Entity, values: dict[str, Any], failed: ValidationFailed,
+                      current: dict[str, Any] | None, uploader: str | None, links: LinkFilter | None) -> None:
+        """The ``values`` that loaded of a body some of whose values were refused: their references resolved and
+        unique values checked as a valid body's are, the errors added to ``failed``'s (``current``: the record
+        an update changes)."""
+        plan = entity.derived("_finish_plan", _finish_plan)
+        self.resolve_references([f for f in plan.resolved if f.name in values], values, "", failed.errors,
+                                uploader, links, current)
+        self._check_unique(entity, values, values.keys(), current["_id"] if current else None, failed.errors)
+
     def validated_values(self, entity: Entity, body: dict[str, Any], uploader: str | None = None) -> dict[str, Any]:
         """Stored values for a partial body (validated, references resolved); None means clear the field."""
         loaded = self._load(entity, self.check_body(body))
@@ -380,12 +399,12 @@ class RecordValidator:
             loaded = values = body.values  # field names only, in field order
         else:
             body = self.check_body(body)
-            try:
-                loaded = self._load(entity, body)
-            except ValidationFailed as exc:  # report missing required fields in the same 400 as the type errors
-                _add_missing_required(entity, exc, lambda f: body.get(f.name) in EMPTY
+            loaded, failed = self._load_partly(entity, body)
+            if failed is not None:  # one 400 for every problem: those of the values that loaded, missing fields
+                self._check_loaded(entity, loaded, failed, None, uploader, links)
+                _add_missing_required(entity, failed, lambda f: body.get(f.name) in EMPTY
                                       and (f.default is None or not defaults) and f.calculated is None)
-                raise
+                raise failed
             values = {f.name: loaded[f.name] for f in entity.fields if f.name in loaded}
         doc: dict[str, Any] = {"_id": record_id or ObjectId(), "version": 0, "label": None,
                                VERSION_KEY: entity.version, **values}
@@ -401,12 +420,12 @@ class RecordValidator:
                 uploader: str | None = None, links: LinkFilter | None = None) -> dict[str, Any]:
         """The stored document after applying a partial body to ``current`` (validated)."""
         merged = _unchanged_read_only_dropped(entity, current, self._merge_for_update(entity, current, changes))
-        try:
-            loaded = self._load(entity, merged)
-        except ValidationFailed as exc:
-            _add_missing_required(entity, exc, lambda f: (changes[f.name] if f.name in changes
-                                                          else current.get(f.name)) in EMPTY)
-            raise
+        loaded, failed = self._load_partly(entity, merged)
+        if failed is not None:
+            self._check_loaded(entity, loaded, failed, current, uploader, links)
+            _add_missing_required(entity, failed, lambda f: (changes[f.name] if f.name in changes
+                                                             else current.get(f.name)) in EMPTY)
+            raise failed
         doc = {k: v for k, v in current.items() if k != OUTBOX_FIELD}
         for name, value in loaded.items():
             doc[name] = value
@@ -589,6 +608,16 @@ def _repeated_item_ids(fields: list[Field], body: dict[str, Any], prefix: str) -
                 seen.add(key)
             errors.extend(_repeated_item_ids(f.nested, item, f"{path}."))
     return errors
+
+
+def _foreign_item_id(f: Field, existing: Any, item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The error of an item of single group ``f`` sent with an ``id`` that is not its stored item's (``existing``,
+    as REST JSON): as for a multi-valued group, an unknown id is refused rather than given a new item id."""
+    sent = item.get("id")
+    if sent is None or (isinstance(existing, dict) and str(sent) == existing.get("id")):
+        return []
+    return [field_error(f"{f.name}.id", "invalid", f"The item of '{f.name}' does not have this id; leave id out",
+                        f.label, rejected=str(sent))]
 
 
 def _merge_item(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:

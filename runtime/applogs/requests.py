@@ -8,8 +8,9 @@
 * ``"Data record of type [entity] with label [label] was changed successfully"`` (created, deleted) after a
   record write through the API.
 
-The request thread only copies what it needs (method, path, who, status, the response bytes of record writes)
-into the log queue; the messages are built and written by the background writer.
+The request thread only copies what it needs (method, path, who and from where, status, the response bytes of
+record writes, the label of a record whose write was refused) into the log queue; the messages are built and
+written by the background writer.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from flask import Flask, Response, g, request
 
+from core.identity import client_ip
 from core.services import Services
 from runtime.applogs.service import AppLogs
 
@@ -63,9 +65,8 @@ def _capture(svc: Services, logs: AppLogs, mode: str, prefix: str, response: Res
     if user is None:
         return  # unauthenticated: nothing happened in the app
     admin = ctx.get("admin_user")
-    environ = req.environ
-    identity = {"user": user["email"], "admin_user": admin["email"] if admin else None,
-                "ip": (environ.get("HTTP_X_FORWARDED_FOR"), environ.get("REMOTE_ADDR"))}
+    # the address as every other log and history entry has it: X-Forwarded-For counts only behind trusted proxies
+    identity = {"user": user["email"], "admin_user": admin["email"] if admin else None, "ip": client_ip()}
     status = response.status_code
     view_args = req.view_args or {}
     line = None
@@ -78,19 +79,25 @@ def _capture(svc: Services, logs: AppLogs, mode: str, prefix: str, response: Res
             body = None
     if line is None and body is None:
         return
-    raw_request = req.get_data(cache=True) if body is not None and status == 400 else None
+    refused = None
+    if body is not None and status == 400:  # the label now: the record may change before the writer runs
+        refused = Refused(_failed_label(svc, view_args, req.get_data(cache=True)))
     identity["timestamp"] = logs.clock()  # the logs are built later, but dated now
-    logs.defer(lambda: _build(svc, logs, identity, line, endpoint, view_args, body, raw_request))
+    logs.defer(lambda: _build(logs, identity, line, endpoint, view_args, body, refused))
 
 
 Line = tuple[str, str, int]  # method, path and query, status
 
 
-def _build(svc: Services, logs: AppLogs, identity: dict[str, Any], line: Line | None, endpoint: str,
-           view_args: dict[str, Any], body: bytes | None, raw_request: bytes | None) -> list[dict[str, Any]]:
+class Refused(NamedTuple):
+    """A record write refused for its fields: the label of its record (stored, or the one the body would give)."""
+
+    label: str | None
+
+
+def _build(logs: AppLogs, identity: dict[str, Any], line: Line | None, endpoint: str,
+           view_args: dict[str, Any], body: bytes | None, refused: Refused | None) -> list[dict[str, Any]]:
     docs = []
-    forwarded, remote = identity["ip"]
-    identity = {**identity, "ip": (forwarded or remote or "").split(",")[0].strip() or None}  # as client_ip()
     if line is not None:
         method, path, status = line
         level = "INFO" if status < 400 else "WARN" if status < 500 else "ERROR"
@@ -98,18 +105,18 @@ def _build(svc: Services, logs: AppLogs, identity: dict[str, Any], line: Line | 
         docs.append(logs.build(level, f"{method} {path}", info, sub_type=_sub_type(endpoint, view_args), **identity))
     if body is not None:
         try:
-            docs.extend(_record_logs(svc, logs, identity, endpoint, view_args, body, raw_request))
+            docs.extend(_record_logs(logs, identity, endpoint, view_args, body, refused))
         except Exception:  # an unexpected response shape: the request line is still written
             log.exception("could not build the record log of %s", endpoint)
     return docs
 
 
-def _record_logs(svc: Services, logs: AppLogs, identity: dict[str, Any], endpoint: str, view_args: dict[str, Any],
-                 body: bytes, raw_request: bytes | None) -> list[dict[str, Any]]:
+def _record_logs(logs: AppLogs, identity: dict[str, Any], endpoint: str, view_args: dict[str, Any],
+                 body: bytes, refused: Refused | None) -> list[dict[str, Any]]:
     entity = view_args.get("entity_name", "")
     payload = json.loads(body)
-    if raw_request is not None or payload.get("code") == "validationErrors":
-        label = _failed_label(svc, entity, view_args, raw_request)
+    if refused is not None:
+        label = refused.label
         errors = [{"code": str(e.get("code", "")).upper(), "field": e.get("field"), "message": e.get("message")}
                   for e in payload.get("errors", [])]
         text = ", ".join(f"{e['field']}: {e['message']}" for e in errors)
@@ -127,11 +134,12 @@ def _record_logs(svc: Services, logs: AppLogs, identity: dict[str, Any], endpoin
                                f"successfully", **identity) for r in records]
 
 
-def _failed_label(svc: Services, entity: str, view_args: dict[str, Any], raw_request: bytes | None) -> str | None:
+def _failed_label(svc: Services, view_args: dict[str, Any], raw_request: bytes) -> str | None:
     """The label of the record a refused write was about: the stored one, or the one the body would give."""
     from entities.records.values import compute_label
     from entities.types import parse_object_id
 
+    entity = view_args.get("entity_name", "")
     try:
         segment = view_args.get("segment") or view_args.get("record_ids")
         oid = parse_object_id(segment) if segment else None

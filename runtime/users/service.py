@@ -41,6 +41,7 @@ STATUSES = ("ACTIVE", "INACTIVE", "BLOCKED")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MAX_RETRIES = 20
+MAX_FILTER_TEXT = 500
 TIMEZONE_MODES = ("AUTO", "MANUAL")
 DEFAULT_LOCALIZATION = {"timezoneMode": "AUTO"}  # what a user stored without localization reads as
 
@@ -60,6 +61,14 @@ def _duplicate(field: str, message: str) -> ValidationFailed:
 
 def _regex(text: str) -> dict[str, Any]:
     return {"$regex": re.escape(text), "$options": "i"}
+
+
+def _filter_text(text: str | None, name: str) -> str | None:
+    """``text``, the value of query parameter ``name`` (a text to find): at most ``MAX_FILTER_TEXT`` characters,
+    as ``_globalSearch`` (a longer one would make a pattern the store refuses)."""
+    if text and len(text) > MAX_FILTER_TEXT:
+        raise invalid_param(name, f"must be at most {MAX_FILTER_TEXT} characters")
+    return text or None
 
 
 @functools.cache
@@ -122,6 +131,7 @@ class GroupsService:
                 "version": doc.get("version", 0)}
 
     def list(self, size: int, offset: str | None, name: str | None = None) -> dict[str, Any]:
+        name = _filter_text(name, "name")
         query = {"$or": [{"name": _regex(name)}, {"label": _regex(name)}]} if name else {}
         total, docs = _paged(self.groups, query, size, offset)
         return page(total, docs, self.render)
@@ -260,8 +270,9 @@ class UsersService:
     def list(self, args: dict[str, Any], size: int, offset: str | None) -> dict[str, Any]:
         query: dict[str, Any] = {}
         for key in ("firstName", "lastName", "fullName", "email"):
-            if args.get(key):
-                query[key] = _regex(args[key])
+            text = _filter_text(args.get(key), key)
+            if text:
+                query[key] = _regex(text)
         if args.get("developer") is not None:
             query["developer"] = True if args["developer"] else {"$ne": True}
         if args.get("status"):
@@ -271,8 +282,9 @@ class UsersService:
                 raise invalid_param("status", f"status is a comma list of {', '.join(STATUSES)}",
                                  ",".join(bad))
             query["status"] = {"$in": statuses}
-        if args.get("groups"):
-            terms = [t.strip() for t in args["groups"].split(",") if t.strip()]
+        groups = _filter_text(args.get("groups"), "groups")
+        if groups:
+            terms = [t.strip() for t in groups.split(",") if t.strip()]
             ors = [c for t in terms for c in ({"label": _regex(t)}, {"name": _regex(t)})]
             ids = [g["_id"] for g in self.groups.groups.find({"$or": ors}, {"_id": 1})] if ors else []
             query["groups.id"] = {"$in": ids}

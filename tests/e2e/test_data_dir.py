@@ -29,7 +29,8 @@ def serve(data_dir: Path, port: int) -> subprocess.Popen:
 
 
 @contextmanager
-def running(data_dir: Path) -> Iterator[tuple[Client, str]]:
+def running(data_dir: Path, stop: signal.Signals = signal.SIGKILL) -> Iterator[tuple[Client, str]]:
+    """A ``runtime serve`` on ``data_dir``, ended with ``stop`` (by default kill -9: no shutdown code runs)."""
     port = free_port()
     proc = serve(data_dir, port)
     try:
@@ -43,8 +44,8 @@ def running(data_dir: Path) -> Iterator[tuple[Client, str]]:
         token = Client(base).ok("POST", "/auth/login", {"email": EMAIL, "password": PASSWORD})["token"]
         yield Client(base, token), "".join(lines)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # kill -9: no shutdown code runs
-        proc.wait(10)
+        os.killpg(proc.pid, stop)
+        proc.wait(30)
 
 
 def _up(base: str) -> bool:
@@ -81,6 +82,19 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path):
         assert [h["eventType"] for h in history] == ["USER_RECORD_CHANGED", "USER_RECORD_CREATED"]
         # and the store still takes writes after a replay
         api.ok("POST", "/data/companies", {"name": "After restart"})
+
+
+def test_sigterm_right_after_a_write_keeps_its_app_logs(tmp_path: Path):
+    """The app logs of a write are queued for up to a second; SIGTERM (a supervisor's stop) ends ``serve`` cleanly,
+    writing them and closing the journal, so they are there after a restart."""
+    data_dir = tmp_path / "data"
+    with running(data_dir, signal.SIGTERM) as (api, _):
+        record = api.ok("POST", "/data/companies", {"name": "ShutdownFlush"})  # SIGTERM comes right after
+    with running(data_dir) as (api, _):
+        assert api.get(f"/data/companies/{record['id']}")["name"] == "ShutdownFlush"
+        messages = [i["message"] for i in api.get("/status/logs?_size=1000")["items"]]
+        assert "POST /api/data/companies" in messages
+        assert "Data record of type [companies] with label [ShutdownFlush] was created successfully" in messages
 
 
 def test_the_wire_test_server_keeps_a_data_folder(tmp_path: Path):

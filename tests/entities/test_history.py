@@ -123,6 +123,28 @@ def test_entity_history_filters(api: Api):
     assert api.get(f"/data/companies/history?from={future}").get_json()["total"] == 0
 
 
+def test_entity_history_bounds_past_what_an_id_holds(api: Api):
+    """An ObjectId holds seconds up to 2^32 (the year 2106): a ``to`` past it has no upper bound, a ``from`` past
+    it matches nothing, and both still answer with the right entries."""
+    create(api, "companies", company(name="A"))
+    create(api, "companies", company(name="B"))
+    for to in (4294967294000, 4294967295000, 4294967296000, 253402300799999):
+        response = api.get(f"/data/companies/history?to={to}")
+        assert response.status_code == 200 and response.get_json()["total"] == 2, (to, response.get_json())
+    for start in (4294967295000, 4294967296000, 253402300799999):
+        response = api.get(f"/data/companies/history?from={start}&to=253402300799999")
+        assert response.status_code == 200 and response.get_json()["total"] == 0, (start, response.get_json())
+    assert api.get("/data/companies/history?from=0&to=4294967296000").get_json()["total"] == 2
+
+
+@pytest.mark.parametrize("name", ["from", "to"])
+@pytest.mark.parametrize("value", ["253402300800000", "99999999999999999999999", "-1"])
+def test_entity_history_bounds_beyond_the_year_9999_are_400_naming_them(api: Api, name: str, value: str):
+    response = api.get(f"/data/companies/history?{name}={value}")
+    assert response.status_code == 400, response.get_json()
+    assert [e["field"] for e in response.get_json()["errors"]] == [name]
+
+
 @pytest.mark.parametrize("query", ["eventTypes=NOPE", "from=yesterday", "_size=abc", "_offset=xyz",
                                    "from=10&to=5"])
 def test_bad_filters_are_400(api: Api, query: str):

@@ -39,6 +39,23 @@ def test_post_creates_an_entity(api: Api):
     assert response.status_code == 200 and response.get_json()["name"] == "projects"
 
 
+def test_post_of_an_existing_name_is_409_and_changes_nothing(api: Api):
+    """Changing a definition is a PUT, which plans the refactoring its records need; a POST would replace it and
+    leave the stored values behind."""
+    ow = {"name": "ow", "fields": [{"name": "a", "type": "text"}]}
+    assert api.post("/metadata/entities", json=ow).status_code == 200
+    record = api.post("/data/ow", json={"a": "keep"}).get_json()
+    for body in ({"name": "ow", "fields": [{"name": "b", "type": "integer"}]}, ow):
+        response = api.post("/metadata/entities", json=body)
+        assert response.status_code == 409, response.get_json()
+        assert response.get_json() == {"code": "conflict", "errors": [], "message":
+                                       "Entity 'ow' already exists: use PUT /metadata/entities/ow to change it"}
+    assert api.get("/metadata/entities/ow").get_json()["version"] == 1
+    assert api.get(f"/data/ow/{record['id']}").get_json()["a"] == "keep"
+    assert api.post("/metadata/entities", json={"name": "companies", "fields": []}).status_code == 409
+    assert api.get("/metadata/entities/companies").get_json()["version"] == 1
+
+
 def test_unique_and_indexable_fields_get_indexes(app, api: Api):
     api.put("/metadata/entities/projects", json=PROJECTS)
     indexes = app.extensions["runtime"].records.collection("projects").index_information()

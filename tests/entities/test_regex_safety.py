@@ -122,3 +122,66 @@ def test_a_regex_scan_does_not_hold_up_other_requests(app: Flask, api: Api):
         stop.set()
         worker.join()
     assert slowest < max(0.1, usual * 20), (slowest, usual)
+
+
+def _refused_as_400(response: Any, param: str, reason: str) -> None:
+    """A 400 in the error shape whose message names ``param`` and says ``reason``; its field errors, if any, are
+    about ``param``."""
+    assert response.status_code == 400, response.get_json()
+    body = response.get_json()
+    assert body["code"] == "badRequest" and f"'{param}'" in body["message"] and reason in body["message"], body
+    assert all(e["field"] == param for e in body["errors"]), body
+
+
+LONG_LIKES = [  # over 500 characters, or few characters that escaping doubles past what the store evaluates
+    "like(" + "a" * 501 + ")", "like(/" + "a" * 501 + ")", "like(" + "a" * 501 + "/)", "like(" + "." * 1001 + ")"]
+
+
+@pytest.mark.parametrize("value", LONG_LIKES)
+def test_a_long_like_text_is_400_naming_the_parameter(api: Api, value: str):
+    create(api, "companies", company())  # the store evaluates a pattern only against stored records
+    _refused_as_400(api.get("/data/companies", query_string={"name": value}), "name", "at most 500 characters")
+
+
+def test_a_long_like_text_is_400_on_every_route_that_takes_a_query(api: Api):
+    create(api, "companies", company())
+    dots = "like(" + "." * 1001 + ")"
+    for response, field in (
+            (api.get("/data/companies", query_string={"_query": f"filter('name','{dots}')"}), "_query"),
+            (api.delete("/data/companies", query_string={"name": dots}), "name"),
+            (api.put("/data/companies/countEmployees", query_string={"name": dots}, json={}), "name"),
+            (api.put("/data/companies/aggregate", json=[{"match": {"name": dots}}, {"count": "n"}]),
+             "stage 1 (match)")):
+        assert response.status_code == 400, response.get_json()
+        body = response.get_json()
+        assert "'name'" in body["message"] and "at most 500 characters" in body["message"], body
+        assert [e["field"] for e in body["errors"]] == [field], body
+    assert api.get("/data/companies").get_json()["total"] == 1  # nothing was deleted
+
+
+def test_a_like_of_500_characters_still_filters(api: Api):
+    seed(api, 0)  # titles of 23, 100 and 1000 a's
+    response = api.get("/data/notes", query_string={"title": "like(" + "a" * 500 + ")"})
+    assert response.status_code == 200 and response.get_json()["total"] == 1
+
+
+def test_many_like_values_making_a_too_long_pattern_are_400(api: Api):
+    create(api, "companies", company())
+    values = ",".join("." * 300)  # 300 characters, but each an escaped alternative of its own: (?:\.)|…
+    _refused_as_400(api.get("/data/companies", query_string={"name": f"like({values})"}), "name", "too many values")
+
+
+def test_a_pattern_the_store_refuses_is_400_on_list_delete_and_actions(api: Api, monkeypatch: pytest.MonkeyPatch):
+    """Whatever the store's regex engine refuses (here: a pattern over a lowered size limit) is the query's
+    fault, as in an aggregation: a 400, not a 500."""
+    create(api, "companies", company())
+    monkeypatch.setattr("core.regex.MAX_PATTERN", 10)
+    like = {"name": "like(Test 1 and more)"}
+    for response in (api.get("/data/companies", query_string=like),
+                     api.delete("/data/companies", query_string=like),
+                     api.put("/data/companies/countEmployees", query_string=like, json={})):
+        assert response.status_code == 400, response.get_json()
+        assert response.get_json()["message"] == ("The database rejected the query: a regular expression is at most "
+                                                  "10 characters")
+    monkeypatch.undo()
+    assert api.get("/data/companies").get_json()["total"] == 1

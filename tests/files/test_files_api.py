@@ -98,6 +98,16 @@ def test_non_ascii_and_path_like_names(api: Api):
     assert disposition == "attachment; filename=\"resume 2024.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%202024.txt"
 
 
+@pytest.mark.parametrize("name", [".", "..", "...", "docs/..", " .. "])
+def test_a_name_made_only_of_dots_becomes_file(docs: Api, name: str):
+    """As an empty name does: ``.`` and ``..`` name directories, not a file to save."""
+    assert_download(docs.get(f"/files/{upload(docs, b'x', name)}"), b"x", "file")
+    inline = {"name": name, "contentType": "text/plain", "content": base64.b64encode(b"y").decode()}
+    record = create(docs, "documents", {"title": "Doc", "attachment": inline})
+    assert record["attachment"]["name"] == "file"
+    assert_download(docs.get(f"/files/{upload(docs, b'z', '..notes.txt')}"), b"z", "..notes.txt")  # kept
+
+
 def test_any_single_file_part_is_accepted(api: Api):
     file_id = upload(api, b"abc", "a.txt", field="upload")
     assert api.get(f"/files/{file_id}").data == b"abc"

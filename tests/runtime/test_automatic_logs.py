@@ -122,6 +122,47 @@ def test_validation_failures_name_the_record_and_its_errors(app: Flask, api: Api
     assert (found[0]["type"], found[0]["subType"], found[0]["level"]) == ("APP", None, "INFO")
 
 
+def test_a_validation_log_names_the_record_as_it_was_when_refused(app: Flask, api: Api):
+    """The log is built later by the background writer: the label is the one the record had at request time,
+    not after a rename or a delete that came in between."""
+    renamed = create(api, "companies", company(name="RaceCo"))
+    deleted = create(api, "companies", company(name="RaceDel"))
+    assert api.put(f"/data/companies/{renamed['id']}", json={"numberOfEmployees": "abc"}).status_code == 400
+    assert api.put(f"/data/companies/{renamed['id']}", json={"name": "RaceCoRenamed"}).status_code == 200
+    assert api.put(f"/data/companies/{deleted['id']}", json={"numberOfEmployees": "abc"}).status_code == 400
+    assert api.delete(f"/data/companies/{deleted['id']}").status_code == 200
+    found = items(app, api, "?message=Validation exceptions")
+    assert [(i["message"].split(".")[0], i["additionalInfo"]["recordLabel"]) for i in found] == [
+        ("Validation exceptions on record [RaceCo]", "RaceCo"),
+        ("Validation exceptions on record [RaceDel]", "RaceDel")]
+
+
+@pytest.fixture
+def proxied_app():
+    app = make_app(trusted_proxies=1)
+    yield app
+    drop_embedded(app.config["RUNTIME"].mongodb_db)
+
+
+def _write_ips(app: Flask, api: Api, forwarded: str) -> set[str | None]:
+    """The addresses of the logs of a create sent with ``X-Forwarded-For: forwarded``."""
+    response = api.post("/data/companies", json=company(name="Forwarded"), headers={"X-Forwarded-For": forwarded})
+    assert response.status_code == 200, response.get_json()
+    found = [i for i in items(app, api) if i["subType"] != "LOGIN"]
+    assert len(found) == 2  # the request line and the record message
+    return {i["ip"] for i in found}
+
+
+def test_request_logs_ignore_x_forwarded_for_without_trusted_proxies(app: Flask, api: Api):
+    assert _write_ips(app, api, "6.6.6.6") == {"127.0.0.1"}
+
+
+def test_request_logs_take_the_address_a_trusted_proxy_saw(proxied_app: Flask):
+    """Behind one trusted proxy the client is the last hop of the chain, the one that proxy added; what the client
+    itself put before it is not believed."""
+    assert _write_ips(proxied_app, login(proxied_app), "6.6.6.6, 10.0.0.7") == {"10.0.0.7"}
+
+
 def test_reads_are_logged_with_all(app_all: Flask):
     api = login(app_all)
     record = create(api, "companies", company(name="Read"))

@@ -36,6 +36,16 @@ def test_create_and_read_a_group(api: Api):
     assert {g["name"] for g in listed["items"] + rest} == {"sales", "sales_eu"}
 
 
+def test_a_name_filter_over_500_characters_is_400_naming_it(api: Api):
+    assert api.get("/groups", query_string={"name": "." * 500}).status_code == 200
+    for text in ("a" * 501, "." * 2001):
+        response = api.get("/groups", query_string={"name": text})
+        assert response.status_code == 400, response.get_json()
+        body = response.get_json()
+        assert body["message"] == "Invalid query parameter 'name': must be at most 500 characters"
+        assert [(e["field"], e["code"]) for e in body["errors"]] == [("name", "invalid")]
+
+
 def test_a_new_group_has_no_permissions(api: Api):
     group = create(api, {"name": "empty"}).get_json()
     assert group["permissions"] == {} and group["label"] == "empty"

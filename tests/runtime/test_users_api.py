@@ -126,6 +126,19 @@ def test_list_filters_and_paging(api: Api):
         assert body["errors"][0]["field"] == name
 
 
+@pytest.mark.parametrize("name", ["email", "firstName", "lastName", "fullName", "groups"])
+def test_a_filter_text_over_500_characters_is_400_naming_it(api: Api, name: str):
+    """As ``_globalSearch``: a longer text (2,001 dots would make a pattern the store refuses) is the caller's
+    error, not a 500."""
+    assert api.get("/users", query_string={name: "." * 500}).status_code == 200
+    for text in ("a" * 501, "." * 2001):
+        response = api.get("/users", query_string={name: text})
+        assert response.status_code == 400, response.get_json()
+        body = response.get_json()
+        assert body["message"] == f"Invalid query parameter '{name}': must be at most 500 characters"
+        assert [(e["field"], e["code"]) for e in body["errors"]] == [(name, "invalid")]
+
+
 FORM = "application/x-www-form-urlencoded"  # what ``curl -d '{...}'`` sends without -H 'Content-Type: ...'
 
 
