@@ -140,6 +140,7 @@ class FieldType:
     sub_keys: ClassVar[tuple[str, ...]] = ()  # sub-fields every value carries (id, label, name), for aggregate
     # the text a value with markup shows (html): filters and global search compare it, not the stored value
     visible_text: ClassVar[Callable[[str], str] | None] = None
+    filter_example: ClassVar[str | None] = None  # a filter value for the OpenAPI document, when not its example
     filter_key: ClassVar[str | None] = None  # filters and sorts read this sub-key of a value (dynamicChoice)
     index_allowed: ClassVar[bool] = True  # a definition may ask for an index (``indexable``)
     many_allowed: ClassVar[bool] = True  # a definition may make it multi-valued

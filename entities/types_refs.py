@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from core.ids import parse_object_id
+from core.ids import OBJECT_ID_SCHEMA, parse_object_id
 from entities.types import (
     EQUALITY,
     TYPES,
@@ -52,6 +52,18 @@ class DynamicChoiceType(FieldType):
 
     filter_key: ClassVar[str | None] = "selectedValue"
     index_allowed: ClassVar[bool] = False
+    filter_example: ClassVar[str | None] = "AZ"
+
+    def json_schema(self, field: Field, writing: bool) -> dict[str, Any] | None:
+        example = {"options": [{"label": "Arizona", "name": "AZ"}], "selectedValue": "AZ"}
+        value = {"type": "object", "required": ["options"], "example": example, "properties": {
+            "options": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
+                "label": {"type": "string"}, "name": {"type": "string"}}}},
+            "selectedValue": {"type": "string", "nullable": True, "description": "the name of one of the options"}}}
+        if not writing:
+            return value
+        return {"description": "The options and the selected one, or a bare string: one option, selected",
+                "anyOf": [{"type": "string"}, {k: v for k, v in value.items() if k != "example"}], "example": example}
 
     def load(self, value: Any, field: Field) -> Any:
         if isinstance(value, str):
@@ -116,7 +128,7 @@ class DynamicChoiceType(FieldType):
 class GroupType(RelationshipType):
     """A reference to a group of the runtime (``sys.groups``), stored like a relationship as ``{id, label}``; the
     label is the group's when the value is written (a group relabelled later keeps the old one in the records
-    until the field is written again, as a user field keeps a renamed user's old name).
+    until the field is written again; filters look the group up as it is now).
 
     Written as ``{id}``, the bare id, or the group's name or label (``{name}`` / ``{label}`` too): an id wins,
     then a name, then a label (``entities.records.group_refs``). A bare filter value is looked up the same way
@@ -124,6 +136,18 @@ class GroupType(RelationshipType):
     part."""
 
     finds_by_name: ClassVar[bool] = True
+    filter_example: ClassVar[str | None] = "sales"
+
+    def json_schema(self, field: Field, writing: bool) -> dict[str, Any] | None:
+        example = {"id": OBJECT_ID_SCHEMA["example"], "label": "Sales"}
+        if not writing:
+            return {"type": "object", "required": ["id"], "example": example, "properties": {
+                "id": {"type": "string"}, "label": {"type": "string", "nullable": True}}}
+        ref = {"type": "object", "properties": {"id": OBJECT_ID_SCHEMA, "name": {"type": "string"},
+                                                "label": {"type": "string"}}}
+        return {"description": "A group: its id, name or label (an id wins, then a name, then a label), or "
+                               "{\"id\"} / {\"name\"} / {\"label\"}", "anyOf": [{"type": "string"}, ref],
+                "example": example}
 
     def load(self, value: Any, field: Field) -> Any:
         if isinstance(value, dict):
@@ -181,6 +205,13 @@ class GeoPointType(FieldType):
 
     index_kind: ClassVar[int | str] = "2dsphere"
     many_allowed: ClassVar[bool] = False
+    filter_example: ClassVar[str | None] = "-34.6037,-58.3816,0,5000"
+
+    def json_schema(self, field: Field, writing: bool) -> dict[str, Any] | None:
+        return {"type": "object", "required": ["latitude", "longitude"], "additionalProperties": False,
+                "example": {"latitude": -34.6037, "longitude": -58.3816},
+                "properties": {"latitude": {"type": "number", "minimum": -90, "maximum": 90},
+                               "longitude": {"type": "number", "minimum": -180, "maximum": 180}}}
 
     def load(self, value: Any, field: Field) -> Any:
         if not isinstance(value, dict) or set(value) != {"latitude", "longitude"}:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.ids import OBJECT_ID_SCHEMA
 from entities.metadata import Field
 from entities.query.paths import Target, resolve
 
-OBJECT_ID = {"type": "string", "pattern": "^[0-9a-fA-F]{24}$", "example": "5506fc44c2eee3b1a702694c"}
+OBJECT_ID = OBJECT_ID_SCHEMA
 ID_LIST_PATTERN = "^[0-9a-fA-F]{24}(,[0-9a-fA-F]{24})*$"
 EPOCH_MS_EXAMPLE = 1429623180000
 
@@ -24,30 +25,6 @@ _SCALAR_EXAMPLES: dict[str, Any] = {
     "integer": 95, "decimal": 12.5, "money": 1500.25, "percentage": 42.5, "boolean": True,
     "date": "2024-05-31", "time": "09:30", "dateTime": EPOCH_MS_EXAMPLE, "createdDate": EPOCH_MS_EXAMPLE,
     "modifiedDate": EPOCH_MS_EXAMPLE, "color": "#f5a9a9",
-}
-
-
-_GEO_POINT = {"type": "object", "required": ["latitude", "longitude"], "additionalProperties": False,
-              "properties": {"latitude": {"type": "number", "minimum": -90, "maximum": 90},
-                             "longitude": {"type": "number", "minimum": -180, "maximum": 180}}}
-_DYNAMIC_CHOICE = {"type": "object", "required": ["options"], "properties": {
-    "options": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
-        "label": {"type": "string"}, "name": {"type": "string"}}}},
-    "selectedValue": {"type": "string", "nullable": True, "description": "the name of one of the options"}}}
-_GROUP_REF = {"type": "object",
-              "properties": {"id": OBJECT_ID, "name": {"type": "string"}, "label": {"type": "string"}}}
-# Types whose values are objects: (read schema, write schema, example, example of a filter value)
-_OBJECT_TYPES: dict[str, tuple[dict[str, Any], dict[str, Any], Any, str]] = {
-    "dynamicChoice": (_DYNAMIC_CHOICE,
-                      {"description": "The options and the selected one, or a bare string: one option, selected",
-                       "anyOf": [{"type": "string"}, _DYNAMIC_CHOICE]},
-                      {"options": [{"label": "Arizona", "name": "AZ"}], "selectedValue": "AZ"}, "AZ"),
-    "group": ({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"},
-                                                                    "label": {"type": "string", "nullable": True}}},
-              {"description": "A group: its id, name or label (an id wins, then a name, then a label), or "
-                              "{\"id\"} / {\"name\"} / {\"label\"}", "anyOf": [{"type": "string"}, _GROUP_REF]},
-              {"id": OBJECT_ID["example"], "label": "Sales"}, "sales"),
-    "geoPoint": (_GEO_POINT, _GEO_POINT, {"latitude": -34.6037, "longitude": -58.3816}, "-34.6037,-58.3816,0,5000"),
 }
 
 
@@ -67,8 +44,6 @@ def _example_one(f: Field, write: bool = False) -> Any:
     own = f.type.json_schema(f, writing=False)
     if own is not None:
         return own.get("example")
-    if name in _OBJECT_TYPES:
-        return _OBJECT_TYPES[name][2]
     if name == "choice":
         names = f.choice_names()
         return names[0] if names else "value"
@@ -169,8 +144,6 @@ def _read_one(f: Field) -> dict[str, Any]:
     own = _own_schema(f, writing=False)
     if own is not None:
         return own
-    if name in _OBJECT_TYPES:
-        return _OBJECT_TYPES[name][0]
     out = _scalar(f)
     if name == "phone":
         out = {"type": "string", "format": "phone"}  # rendered with separators, whatever was written
@@ -232,8 +205,6 @@ def _write_one(f: Field) -> dict[str, Any]:
     own = _own_schema(f, writing=True)
     if own is not None:
         return own
-    if name in _OBJECT_TYPES:
-        return _OBJECT_TYPES[name][1]
     return _scalar(f)
 
 
@@ -286,8 +257,8 @@ def _filter_sample(f: Field, target: Target) -> Any:
     """A value for a filter on ``target``: an id where the path compares ids (``owner``, ``company.id``)."""
     if f.type.is_reference and target.chain[-1].key == f.type.reference_key:
         return OBJECT_ID["example"]
-    if f.type.name in _OBJECT_TYPES:
-        return _OBJECT_TYPES[f.type.name][3]
+    if f.type.filter_example is not None:
+        return f.type.filter_example
     sample = _example_one(f) if not f.is_nested else None
     return sample.get("label") or sample.get("name") if isinstance(sample, dict) else sample
 
