@@ -184,8 +184,8 @@ class AuthService:
                 self.sync_user(user["_id"])
             raise Unauthorized(INVALID_CREDENTIALS)
         assert user is not None
-        if user.get("status") != "ACTIVE":  # valid credentials, but not allowed to log in: 403, as the contract
-            raise Forbidden(STATUS_MESSAGES.get(user.get("status"), "This user cannot log in"))
+        if user.get("status") != "ACTIVE":  # right password, but the user may not log in: 401 saying why
+            raise Unauthorized(STATUS_MESSAGES.get(user.get("status"), "This user cannot log in"))
         self.guard.reset(email)
         if developers_only and not user.get("developer"):
             raise ServiceUnavailable()

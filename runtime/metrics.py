@@ -43,8 +43,8 @@ REQUESTS = Counter("runtime_http_requests_total", "HTTP requests answered, by me
                    ["method", "route", "status"])
 LATENCY = Histogram("runtime_http_request_duration_seconds", "Time to answer an HTTP request",
                     ["method", "route", "status"], buckets=LATENCY_BUCKETS)
-LOGIN_FAILURES = Counter("runtime_login_failures_total", "Failed logins, by HTTP status (401 wrong credentials, "
-                         "400 missing ones, 403 inactive user)", ["status"])
+LOGIN_FAILURES = Counter("runtime_login_failures_total", "Failed logins, by HTTP status (401 wrong credentials or "
+                         "an inactive or blocked user, 400 missing ones)", ["status"])
 
 
 # (method, route, status) → its counter and histogram series: labels() looks them up under a lock per call.

@@ -62,7 +62,7 @@ def test_blocked_after_10_failures_until_unblocked(tuned):
         assert attempt(app).status_code == 401
     time.sleep(0.05)
     blocked = attempt(app, PASSWORD)
-    assert blocked.status_code == 403 and "blocked" in blocked.get_json()["message"]
+    assert blocked.status_code == 401 and "blocked" in blocked.get_json()["message"]
     assert session.get("/auth/me").status_code == 401  # its sessions ended with the block
     admin = login(app)
     assert admin.get(f"/users/{EMAIL}").get_json()["status"] == "BLOCKED"

@@ -269,7 +269,7 @@ def test_deactivate_reactivate_take_effect_at_once(app: Flask, api: Api, anon: A
     assert deactivated.status_code == 200 and deactivated.get_json()["status"] == "INACTIVE"
     assert session.get("/auth/me").status_code == 401
     refused = anon.post("/auth/login", json={"email": "ann@example.com", "password": "ann-password"})
-    assert refused.status_code == 403 and "inactive" in refused.get_json()["message"]  # valid, not allowed
+    assert refused.status_code == 401 and "inactive" in refused.get_json()["message"]  # says why
     wrong = anon.post("/auth/login", json={"email": "ann@example.com", "password": "not-her-password"})
     assert wrong.status_code == 401 and "inactive" not in wrong.get_json()["message"]
     assert api.put(f"/users/{user['id']}/reactivate").get_json()["status"] == "ACTIVE"
