@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bson import ObjectId
+
 from core.errors import field_error
 from core.ids import parse_object_id
 from core.storage import Store
@@ -19,6 +21,16 @@ _SHOWN = {"name": 1, "label": 1}
 
 def _label(doc: dict[str, Any]) -> str:
     return doc.get("label") or doc["name"]
+
+
+def groups_as_targets(store: Store, ids: Any) -> dict[Any, dict[str, Any]]:
+    """The groups ``ids`` name, shaped as the records a relationship points at (``{_id, label}``), so the
+    relationships' label cascade refreshes ``group`` fields too."""
+    wanted = [i for i in ids if isinstance(i, ObjectId)]
+    if not wanted:
+        return {}
+    found = store.collection(GROUPS_COLLECTION).find({"_id": {"$in": wanted}}, _SHOWN)
+    return {d["_id"]: {"_id": d["_id"], "label": _label(d)} for d in found}
 
 
 def named_groups(store: Store, texts: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -4,8 +4,8 @@
   ``CASCADE_UPDATE`` job per referencing relationship field; the write that triggered it returns at once.
   The job rewrites the referencing records in batches through ``services.records`` (history
   ``SYSTEM_CASCADE_UPDATE``), resumable from its checkpoint; it reads the referenced record when it runs, so
-  repeating it is harmless. A renamed user gets the same job per ``user`` field holding them
-  (``cascade_user_label``, called by the users service).
+  repeating it is harmless. A renamed user gets the same job per ``user`` field holding them, a relabelled group
+  per ``group`` field (``cascade_user_label``, ``cascade_group_label``, called by the users and groups services).
 * A deleted record: ``onDelete`` ``removeRelationship`` removes the link (null, or out of the list),
   ``deleteRecord`` deletes the referencing records, recursively (each delete fires this hook again); a set
   of deleted (entity, id) pairs carried by the write context stops cycles. ``none`` leaves the link dangling.
@@ -26,6 +26,7 @@ from core.errors import NotFound
 from entities.metadata import Entity, Field
 from entities.query import iterate_ids
 from entities.records.events import AfterCommit, RecordEvent
+from entities.records.group_refs import groups_as_targets
 from entities.records.user_refs import users_as_targets
 from entities.records.validation import reference_value
 from entities.registry import fields_where
@@ -113,10 +114,20 @@ def cascade_user_label(svc: Any, user_id: ObjectId, label: str | None, by: dict[
     """A user's full name changed: the ``user`` fields holding them get it as their label, by the same
     ``CASCADE_UPDATE`` job (one per field, history ``SYSTEM_CASCADE_UPDATE``) as a relationship whose target's
     label changed. ``by``: who changed it (the jobs' user)."""
+    _cascade_label(svc, "user", user_id, label, by)
+
+
+def cascade_group_label(svc: Any, group_id: ObjectId, label: str | None, by: dict[str, Any]) -> None:
+    """A group's label (or the name it falls back to) changed: the ``group`` fields holding it get it, as a
+    renamed user's ``user`` fields do."""
+    _cascade_label(svc, "group", group_id, label, by)
+
+
+def _cascade_label(svc: Any, type_name: str, target_id: ObjectId, label: str | None, by: dict[str, Any]) -> None:
     runner = {"_id": by.get("_id") or "", "email": by.get("email"), "fullName": by.get("fullName"),
               "developer": bool(by.get("developer"))}
-    for entity, f in fields_where(svc.registry.all(), lambda f: f.type.name == "user" and f.update_label):
-        _submit_cascade(svc, entity, f, user_id, label, runner)
+    for entity, f in fields_where(svc.registry.all(), lambda f: f.type.name == type_name and f.update_label):
+        _submit_cascade(svc, entity, f, target_id, label, runner)
 
 
 def _submit_cascade(svc: Any, entity: Entity, f: Field, target_id: ObjectId, label: str | None,
@@ -184,10 +195,12 @@ Targets = Callable[[Iterable[Any]], dict[Any, dict[str, Any]]]
 
 
 def _targets_of(svc: Any, f: Field | None, target_name: str | None) -> Targets | None:
-    """How to read what the values of ``f`` point at, by id: the records of its entity, or the users of a
-    ``user`` field; None when the field or its entity is gone."""
+    """How to read what the values of ``f`` point at, by id: the records of its entity, the users of a ``user``
+    field or the groups of a ``group`` field; None when the field or its entity is gone."""
     if f is not None and f.type.name == "user":
         return lambda ids: users_as_targets(svc.store, ids)
+    if f is not None and f.type.name == "group":
+        return lambda ids: groups_as_targets(svc.store, ids)
     target_entity = svc.registry.all().get(target_name) if target_name else None
     if f is None or f.type.name != "relationship" or target_entity is None:
         return None

@@ -9,14 +9,15 @@ from typing import Any
 from flask import Flask
 
 from core.services import Services
-from entities.refactoring.cascade import cascade_user_label
+from entities.refactoring.cascade import cascade_group_label, cascade_user_label
 from runtime.users.identity_providers import IdentityProviders
 from runtime.users.routes import blp
 from runtime.users.service import GroupsService, UsersService
 
 
 def install(app: Flask, api: Any, services: Services) -> None:
-    groups = GroupsService(services.auth, services.registry)
+    groups = GroupsService(services.auth, services.registry,
+                           relabel=functools.partial(cascade_group_label, services))
     services.groups = groups
     services.users = UsersService(services.auth, groups, IdentityProviders(services.config.identity_providers),
                                   relabel=functools.partial(cascade_user_label, services))

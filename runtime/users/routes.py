@@ -177,7 +177,7 @@ def get_group(ref: str):
 @errors(blp, 400, 401, 403, 404, 409)
 def update_group(body: dict[str, Any], ref: str):
     require_developer()
-    return _groups().render(_groups().update(ref, body))
+    return _groups().render(_groups().update(ref, body, g.user))
 
 
 @blp.route("/groups/<ref>", methods=["DELETE"])

@@ -118,11 +118,12 @@ def _paged(col: Any, query: dict[str, Any], size: int, offset: str | None) -> tu
 
 
 class GroupsService:
-    def __init__(self, auth: AuthService, registry: Registry):
+    def __init__(self, auth: AuthService, registry: Registry, relabel: Relabel | None = None):
         self.auth = auth
         self.groups = auth.groups
         self.users = auth.users
         self.registry = registry
+        self.relabel = relabel
 
     @staticmethod
     def render(doc: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +184,8 @@ class GroupsService:
             raise _duplicate("name", "A group with this name already exists") from None
         return doc
 
-    def update(self, id_or_name: str, body: dict[str, Any]) -> dict[str, Any]:
+    def update(self, id_or_name: str, body: dict[str, Any], caller: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``caller``: who changes it (the user of the jobs that refresh the label of ``group`` fields)."""
         current = self.find(id_or_name)
         expected = body.get("version")
         if expected is not None and expected != current.get("version", 0):
@@ -199,7 +201,11 @@ class GroupsService:
         if bool(values.get("usersManagement", current.get("usersManagement"))) != bool(current.get("usersManagement")):
             for user in self.users.find({"groups.id": current["_id"]}, {"_id": 1}):
                 self.auth.sync_user(user["_id"])
-        return self.find(str(current["_id"]))
+        updated = self.find(str(current["_id"]))
+        label = self.render(updated)["label"]
+        if self.relabel is not None and label != self.render(current)["label"]:
+            self.relabel(updated["_id"], label, caller or {})
+        return updated
 
     def delete(self, id_or_name: str) -> dict[str, Any]:
         doc = self.find(id_or_name)
@@ -225,8 +231,9 @@ class GroupsService:
         return self.update(str(existing["_id"]), wanted), "updated"
 
 
-# Called with (user id, new label, caller) when a user's full name changes: refreshes the label of the ``user``
-# fields that hold them (``entities.refactoring.cascade.cascade_user_label``, wired by the plugin).
+# Called with (user or group id, new label, caller) when a user's full name or a group's label changes: refreshes
+# the label of the ``user`` or ``group`` fields that hold them (``entities.refactoring.cascade``, wired by the
+# plugin).
 Relabel = Callable[[ObjectId, str | None, dict[str, Any]], None]
 
 

@@ -293,15 +293,30 @@ def test_group_plain_text_csv_export_and_import(teams):
     assert by_name["by label"]["team"] == ref(groups["ops"])
 
 
-def test_a_relabelled_group_keeps_its_old_label_in_records_until_written_and_is_still_found(teams):
+def test_a_relabelled_group_shows_its_new_label_in_every_group_field(teams):
+    """As a renamed user's user fields: one CASCADE_UPDATE job per group field holding the group."""
     api, groups = teams
-    record = create(api, "teams", {"name": "s", "team": "crew"})
+    record = create(api, "teams", {"name": "s", "team": "crew", "watchers": ["ops", "crew"]})
+    other = create(api, "teams", {"name": "other", "team": "ops"})
     assert api.put("/groups/crew", json={"label": "Revenue"}).status_code == 200
-    assert api.get(f"/data/teams/{record['id']}").get_json()["team"]["label"] == "Crew team"
+    jobs = [j for j in api.get("/status/jobs?type=CASCADE_UPDATE").get_json()["items"]]
+    assert len(jobs) == 2  # team and watchers
+    for job in jobs:
+        assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+    revenue = {"id": groups["crew"]["id"], "label": "Revenue"}
+    after = api.get(f"/data/teams/{record['id']}").get_json()
+    assert after["team"] == revenue and after["watchers"] == [ref(groups["ops"]), revenue]
+    assert api.get(f"/data/teams/{other['id']}").get_json()["version"] == other["version"]
     assert names(api, "team=Revenue", "teams") == ["s"]  # filters look the group up as it is now
     assert names(api, "team=crew", "teams") == ["s"]
-    rewritten = api.put(f"/data/teams/{record['id']}", json={"team": "crew"}).get_json()
-    assert rewritten["team"] == {"id": groups["crew"]["id"], "label": "Revenue"}
+    history = api.get(f"/data/teams/{record['id']}/history").get_json()["items"]
+    assert "SYSTEM_CASCADE_UPDATE" in [h["eventType"] for h in history]
+    assert api.put("/groups/crew", json={"usersManagement": True}).status_code == 200
+    assert len(api.get("/status/jobs?type=CASCADE_UPDATE").get_json()["items"]) == 2  # same label: no job
+    assert api.put("/groups/ops", json={"label": ""}).status_code == 200  # back to its name
+    for job in api.get("/status/jobs?type=CASCADE_UPDATE").get_json()["items"]:
+        assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+    assert api.get(f"/data/teams/{other['id']}").get_json()["team"] == {"id": groups["ops"]["id"], "label": "ops"}
 
 
 def test_a_group_field_cannot_become_another_type(teams):
