@@ -174,6 +174,9 @@ class FieldType:
 
     # a record created without a value gets ``value_after`` the highest value its entity holds (rank)
     sequenced: ClassVar[bool] = False
+    # the stored values that count for that highest one: a value this type holds (an unconverted record may still
+    # hold the text of the type the field had before)
+    sequence_filter: ClassVar[dict[str, Any]] = {"$ne": None}
 
     def value_after(self, highest: Any) -> Any:
         """The value of a new record when the highest one stored is ``highest`` (None: none), for ``sequenced``."""

@@ -173,6 +173,7 @@ class RankType(FieldType):
     required, defaulted or calculated."""
 
     sequenced: ClassVar[bool] = True
+    sequence_filter: ClassVar[dict[str, Any]] = {"$regex": _RANK.pattern}
 
     def load(self, value: Any, field: Field) -> Any:
         value = _require_str(value)

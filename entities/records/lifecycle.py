@@ -391,29 +391,35 @@ class RecordLifecycle:
 
     def refactor(self, entity: Entity, oid: ObjectId, ctx: WriteContext, to: int,
                  errors: Collector | None = None, numbered: Sequence[Field] = (),
-                 numbers: NumberSource | None = None) -> bool:
+                 numbers: NumberSource | None = None, ranked: Sequence[Field] = ()) -> bool:
         """Rewrite one record stored before metadata version ``to`` in the current definition (with history),
-        giving the ``numbered`` fields it has no value for their number from ``numbers`` (also when the record was
-        converted already, by a write made before the refactoring reached it).
+        giving the ``numbered`` fields it has no value for their number from ``numbers`` and the ``ranked`` ones a
+        rank after the highest (also when the record was converted already, by a write made before the
+        refactoring reached it).
 
         False when it was already converted (by an earlier run or a concurrent write) or is gone."""
+        filled = (*numbered, *ranked)
         raw = self.collection(entity).find_one({"_id": oid}, {OUTBOX_FIELD: 0})
-        if raw is None or (raw.get(VERSION_KEY, 0) >= to and all(raw.get(f.name) is not None for f in numbered)):
+        if raw is None or (raw.get(VERSION_KEY, 0) >= to and all(raw.get(f.name) is not None for f in filled)):
             return False
         if errors is not None:
             upgrade(entity, dict(raw), errors)
-        given: dict[str, int] = {}  # taken once, whatever the compare-and-set retries
+        given: dict[str, Any] = {}  # taken once, whatever the compare-and-set retries
 
         def apply(current: dict[str, Any]) -> dict[str, Any]:
-            lacking = [f for f in numbered if current.get(f.name) is None]
+            lacking = [f for f in filled if current.get(f.name) is None]
             if (current.get(UPGRADED_KEY) is None or current[UPGRADED_KEY] >= to) and not lacking:
                 raise _AlreadyDone()
-            if not lacking or numbers is None:
+            lacking = [f for f in lacking if numbers is not None or f in ranked]
+            if not lacking:
                 return current
             doc = dict(current)
             for f in lacking:
-                doc[f.name] = given.setdefault(f.name, numbers(f))
-            derive(entity, doc)  # a calculated value or the label may show the number
+                if f.name not in given:
+                    given[f.name] = numbers(f) if f in numbered and numbers is not None else \
+                        self.validator.next_in_sequence(entity, f)
+                doc[f.name] = given[f.name]
+            derive(entity, doc)  # a calculated value or the label may show the number or rank
             return doc
         try:
             self.write(entity, oid, apply, ctx, kind="RECORD_REFACTORED")

@@ -182,6 +182,10 @@ class RecordValidator:
         finally:
             _BATCH_HIGHEST.reset(token)
 
+    def next_in_sequence(self, entity: Entity, f: Field) -> Any:
+        """The value a record without one gets for the ``sequenced`` field ``f`` (a rank after the highest)."""
+        return self._sequenced(entity, f, None)
+
     def _sequenced(self, entity: Entity, f: Field, value: Any) -> Any:
         """A new record's value of a ``sequenced`` field: ``value`` when given, else the one after the highest the
         entity's records (and the records built before it in this batch) hold. Two writers creating at once may
@@ -200,7 +204,7 @@ class RecordValidator:
 
     def _highest(self, entity: Entity, f: Field) -> Any:
         """The highest value of ``f`` among the entity's records (one read, on the field's index)."""
-        found = self._collection(entity).find({f.name: {"$ne": None}}, {f.name: 1}).sort(f.name, -1).limit(1)
+        found = self._collection(entity).find({f.name: f.type.sequence_filter}, {f.name: 1}).sort(f.name, -1).limit(1)
         return next(iter(found), {}).get(f.name)
 
     def resolve_references(self, fields: list[Field], values: dict[str, Any], prefix: str,

@@ -18,7 +18,7 @@ UNSUPPORTED = ("relationship", "file", "nestedFields", "group")  # their values 
 
 @dataclass
 class Change:
-    kind: str  # rename | convert | multiplicity | remove | default | number | unique | label
+    kind: str  # rename | convert | multiplicity | remove | default | number | rank | unique | label
     field: str | None  # path in the new definition (the old one for ``remove``)
     description: str
     count_filter: dict[str, Any]  # the stored records this change touches (old field names)
@@ -58,6 +58,8 @@ def _walk(olds: list[Field], news: list[Field], old_prefix: str, new_prefix: str
         if of is None:
             if top and nf.type.numbered:
                 changes.append(Change("number", path, "records are numbered in the order they were created", {}))
+            elif top and nf.type.sequenced:
+                changes.append(Change("rank", path, "records are ranked in the order they were created", {}))
             elif top and nf.default is not None:
                 changes.append(Change("default", path, f"new field filled with its default value {nf.default!r}",
                                       {"$or": [{nf.name: {"$exists": False}}, {nf.name: None}]}))
@@ -93,6 +95,17 @@ def _walk(olds: list[Field], news: list[Field], old_prefix: str, new_prefix: str
         if of.name not in matched:
             changes.append(Change("remove", old_prefix + of.name, "values are removed from every record",
                                   _exists(old_prefix + of.name)))
+
+
+def ranked_fields(old: Entity, new: Entity) -> list[Field]:
+    """The ``sequenced`` fields (ranks) of ``new`` that a refactoring from ``old`` fills for the records without a
+    value: new ones, and those that were of another type."""
+    out = []
+    for f in new.fields:
+        of = match_old(old.fields, f)
+        if f.type.sequenced and (of is None or not of.type.sequenced):
+            out.append(f)
+    return out
 
 
 def numbered_fields(old: Entity, new: Entity) -> list[Field]:

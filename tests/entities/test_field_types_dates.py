@@ -3,12 +3,13 @@ store and read, how they filter, sort, aggregate, import and export, and what a 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from tests.conftest import Api, create, grant_all
+from tests.conftest import Api, create, grant_all, wait_for_job
 from tests.entities.test_aggregate_support import IGNORE_MAX_TIME_WARNING, error
 from tests.entities.test_aggregate_support import items as aggregated
 from tests.entities.test_import_export import run_export, run_import
@@ -247,6 +248,41 @@ def test_records_created_without_a_rank_get_one_after_every_other(app: Flask, ev
     after = create(events, "events", {"title": "D"})["position"]
     assert after > "zzzzzzzzzz"
     assert titles(events, "_sortField=position&_sortType=asc") == ["A", "B", "C", "Top", "D"]
+
+
+def test_a_new_rank_field_ranks_existing_records_in_creation_order(api: Api):
+    """Ranks are auto-initialized: records stored before the field was added get one too, by the REFACTORING job,
+    in the order they were created, as creates would have given them."""
+    plain = {"name": "tasks", "recordLabel": "#{title}", "history": True, "fields": [
+        {"name": "title", "type": "text"}, {"name": "note", "type": "text"}]}
+    assert api.put("/metadata/entities/tasks", json=plain).status_code == 200
+    for title, note in (("t1", "i0000000zz"), ("t2", "not a rank!"), ("t3", None)):
+        create(api, "tasks", {"title": title, "note": note})
+    body = copy.deepcopy(plain)
+    body["fields"].append({"name": "position", "type": "rank"})
+    preview = api.put("/metadata/entities/tasks?_dryRun=true", json=body).get_json()
+    assert preview["changes"] == [{"kind": "rank", "field": "position", "recordsAffected": 3,
+                                   "description": "records are ranked in the order they were created"}]
+    response = api.put("/metadata/entities/tasks", json=body)
+    assert response.status_code == 200, response.get_json()
+    job = wait_for_job(api, response.get_json()["refactoring"]["jobId"])
+    assert job["status"] == "FINISHED" and not job["hasErrors"], job
+    records = api.get("/data/tasks?_sortField=position&_sortType=asc").get_json()["items"]
+    assert [(r["title"], r["position"]) for r in records] == [
+        ("t1", "i000000000"), ("t2", "i000010000"), ("t3", "i000020000")]
+    assert create(api, "tasks", {"title": "t4"})["position"] == "i000030000"  # after every other
+    history = api.get(f"/data/tasks/{records[0]['id']}/history").get_json()["items"][0]
+    assert history["eventType"] == "SYSTEM_REFACTORING"
+
+    # a text field that becomes a rank: a value that is a rank stays, the others (null on error) get one after
+    body["fields"][1]["type"] = "rank"
+    refused = api.put("/metadata/entities/tasks", json=body)
+    assert refused.status_code == 400 and refused.get_json()["code"] == "conversionErrors"
+    response = api.put("/metadata/entities/tasks?_onConversionError=null", json=body)
+    assert response.status_code == 200, response.get_json()
+    wait_for_job(api, response.get_json()["refactoring"]["jobId"])
+    notes = {r["title"]: r["note"] for r in api.get("/data/tasks?_size=10").get_json()["items"]}
+    assert notes == {"t1": "i0000000zz", "t2": "i0000100zz", "t3": "i0000200zz", "t4": "i0000300zz"}
 
 
 def test_a_client_moves_a_record_by_writing_a_rank(events: Api):
