@@ -285,6 +285,13 @@ def test_a_new_rank_field_ranks_existing_records_in_creation_order(api: Api):
     assert notes == {"t1": "i0000000zz", "t2": "i0000100zz", "t3": "i0000200zz", "t4": "i0000300zz"}
 
 
+def test_a_stored_value_that_is_not_a_rank_does_not_count_as_the_highest(app: Flask, events: Api):
+    """As a record not yet converted by a text → rank refactoring holds: a create still gets a rank."""
+    create(events, "events", {"title": "A"})
+    app.extensions["runtime"].records.collection("events").insert_one({"title": "old", "position": "not a rank!"})
+    assert create(events, "events", {"title": "B"})["position"] == "i000010000"
+
+
 def test_a_client_moves_a_record_by_writing_a_rank(events: Api):
     a, b, c = (create(events, "events", {"title": t}) for t in ("A", "B", "C"))
     between = events.put(f"/data/events/{c['id']}", json={"position": "i00000g"})  # between A's and B's
