@@ -57,7 +57,7 @@ def _check_before_queueing(runner: ActionService, entity: Entity, action: Action
                            ctx: WriteContext) -> None:
     """The refusals a sync run of ``ids`` answers for the whole request, answered before its job is queued:
     one record (404/403, see ``check_one``) or, for a manyRecords action, an id that cannot be a record's."""
-    if action.type == "oneRecord" and single:
+    if single:
         runner.check_one(entity, action, ids[0], ctx)
     elif action.type == "manyRecords":
         selection_filter(entity, ids, None)
@@ -83,6 +83,8 @@ def run_on_ids(entity: Entity, ids: list[str] | None, action_name: str):
         if single:
             return jsonify(runner.run_one(entity, action, ids[0], params, g.user, ctx))
         return jsonify(runner.run_one_each(entity, action, ids, params, g.user, ctx))
+    if single:  # the route names one record: 404 when there is none, 403 when the action may not run on it
+        runner.check_one(entity, action, ids[0], ctx)
     return jsonify(runner.run_many(entity, action, selection_filter(entity, ids, None), params, g.user, ctx))
 
 

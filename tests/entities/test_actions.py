@@ -110,6 +110,19 @@ def test_many_records_action_runs_once_with_a_custom_response(api: Api):
     assert api.get(f"/data/companies/{b['id']}").get_json()["isCustomer"] is False
 
 
+def test_a_many_records_action_on_one_record_id_that_names_none_is_a_404_before_anything_runs(api: Api):
+    """The route of one record answers 404 for a record that does not exist, whatever the action's kind."""
+    a = create(api, "companies", company(name="A", numberOfEmployees=95))
+    missing = "6b10755b703acf12266ac000"
+    for path in (f"/data/companies/{missing}/countEmployees", f"/data/companies/{missing}/markAsCustomers",
+                 f"/data/companies/{missing}/countEmployees?_async=true"):
+        response = api.put(path)
+        assert response.status_code == 404 and response.get_json()["code"] == "notFound", path
+    assert api.get("/status/jobs").get_json()["total"] == 0  # no job was queued
+    # several ids: the action runs over those that exist, as over a query
+    assert api.put(f"/data/companies/{a['id']},{missing}/countEmployees").get_json() == {"numberOfEmployees": 95}
+
+
 def test_global_action_route(api: Api):
     body = api.put("/data/companies/createSample", json={"name": "Sample"}).get_json()
     assert body["name"] == "Sample" and body["state"] == "pending"
