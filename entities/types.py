@@ -26,6 +26,7 @@ import nh3
 from core.errors import field_error
 from core.http import parse_bool
 from core.ids import parse_object_id
+from core.periods import MAX_MILLIS
 from core.regex import compile_safe
 from entities.visible_text import html_text
 
@@ -580,7 +581,7 @@ class DateTimeType(FieldType):
             raise FieldInvalid("Must be a date-time in milliseconds since epoch")
         if isinstance(value, float) and not value.is_integer():
             raise FieldInvalid("Must be a date-time in milliseconds since epoch")
-        if abs(value) > 253402300799999:
+        if abs(value) > MAX_MILLIS:
             raise FieldInvalid("Date-time out of range")
         return int(value)
 

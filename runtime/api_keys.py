@@ -19,6 +19,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from core.api import Blueprint, errors
 from core.errors import BadRequest, Forbidden, NotFound, ValidationFailed, field_error
 from core.ids import parse_object_id
+from core.periods import MAX_MILLIS
 from core.services import Services, services
 from runtime.auth import AuthService, digest
 
@@ -84,7 +85,8 @@ class KeyBody(Schema):
         unknown = EXCLUDE
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    expiresAt = fields.Integer(strict=True, allow_none=True)
+    expiresAt = fields.Integer(strict=True, allow_none=True, validate=validate.Range(
+        max=MAX_MILLIS, error="Must be an instant up to 9999-12-31 (epoch millis up to {max})"))
 
 
 class KeyInfo(Schema):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from core.api import QuerySchema
-
-MAX_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant a date-time field holds
+from core.periods import MAX_MILLIS
 
 
 class RecordHistoryQuery(QuerySchema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 
 def timezone_problem(name: object) -> str | None:
@@ -29,6 +29,10 @@ def cron_problem(expr: object, seconds_allowed: bool) -> str | None:
         return f"cron has 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
     if not croniter.is_valid(expr, second_at_beginning=len(fields) == 6):
         return f"'{expr}' is not a valid cron expression"
+    try:
+        croniter(expr, dt.datetime(2000, 1, 1), second_at_beginning=len(fields) == 6).get_next(dt.datetime)
+    except CroniterBadDateError:  # e.g. ``0 0 31 2 *``: a day no such month has
+        return f"'{expr}' never fires: no date matches it"
     return None
 
 

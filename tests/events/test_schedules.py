@@ -64,6 +64,9 @@ def test_crud_pause_resume_and_run_now(app: Flask, api: Api):
     assert updated.status_code == 200
     assert updated.get_json()["cron"] == "0 3 * * *" and updated.get_json()["handler"] == f"{H}:tick"
     assert updated.get_json()["nextRunAt"] % 86_400_000 == 3 * 3_600_000
+    never = api.put(f"/schedules/{s['id']}", json={"cron": "0 0 30 2 *"})
+    assert never.status_code == 400 and never.get_json()["errors"][0]["field"] == "cron"
+    assert api.get(f"/schedules/{s['id']}").get_json()["cron"] == "0 3 * * *"
     switched = api.put(f"/schedules/{s['id']}", json={"action": {"entity": "companies", "action": "countEmployees"}})
     assert switched.get_json()["handler"] is None and switched.get_json()["action"]["action"] == "countEmployees"
 
@@ -96,6 +99,8 @@ def test_a_schedule_can_run_an_entity_action_over_a_query(app: Flask, api: Api):
 @pytest.mark.parametrize("body, field", [
     ({**TICK, "cron": "* * * *"}, "cron"),
     ({**TICK, "cron": "61 * * * *"}, "cron"),
+    ({**TICK, "cron": "0 0 31 2 *"}, "cron"),  # valid fields, but no date matches: it would never fire
+    ({**TICK, "cron": "0 0 31 4 *"}, "cron"),
     ({**TICK, "timezone": "Mars/Olympus"}, "timezone"),
     ({**TICK, "timezone": "a" * 5000}, "timezone"),  # too long for a file name: OSError in zoneinfo
     ({**TICK, "timezone": "../../etc/passwd"}, "timezone"),

@@ -65,10 +65,13 @@ def test_expiring_key(api: Api, anon: Api):
 
 def test_bad_bodies(api: Api):
     for body, field in (({}, "name"), ({"name": ""}, "name"), ({"name": "x", "expiresAt": "soon"}, "expiresAt"),
-                        ({"name": "x", "expiresAt": 1000}, "expiresAt")):
+                        ({"name": "x", "expiresAt": 1000}, "expiresAt"),
+                        ({"name": "x", "expiresAt": 253402300800000}, "expiresAt"),  # after the year 9999
+                        ({"name": "x", "expiresAt": 2**63 - 1}, "expiresAt")):
         response = api.post("/auth/api-keys", json=body)
         assert response.status_code == 400, body
         assert response.get_json()["errors"][0]["field"] == field
+    assert new_key(api, expiresAt=253402300799999)["expiresAt"] == 253402300799999
 
 
 def test_the_body_is_read_as_on_every_route(api: Api, anon: Api):
