@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import current_app, g, jsonify
+from flask import current_app, g, jsonify, request
 
 from core.api import Blueprint, errors
 from core.errors import ApiError
@@ -69,6 +69,8 @@ def _log_login(svc: Any, level: str, body: dict[str, Any], ip: str | None, user:
 @errors(blp, 400, 401)
 def logout():
     """End this session; the token sent stops working. An API key is refused (400): delete it instead."""
+    if request.method == "HEAD":  # headers only: a HEAD (a link checker, a probe) ends nothing
+        return jsonify({})
     services().auth.logout(token_from_request() or "")
     return jsonify({"logout": True})
 
@@ -78,6 +80,8 @@ def logout():
 @errors(blp, 400, 401)
 def refresh_token():
     """A fresh token for this session (same body as login); the token sent stops working."""
+    if request.method == "HEAD":  # a HEAD answer has no body to carry a new token: the session stays as it is
+        return jsonify({})
     ip = client_ip()
     token = services().auth.refresh(g.token, ip)
     return jsonify(_session(token, g.user, g.get("admin_user"), ip))

@@ -80,6 +80,18 @@ def test_logout_invalidates_the_token(api: Api):
     assert api.get("/data/companies").status_code == 401
 
 
+def test_a_head_of_logout_or_refresh_changes_nothing(api: Api, anon: Api):
+    """HEAD is headers only (a link checker, a probe): it must neither end the session nor replace its token,
+    which its answer could not carry."""
+    for path in ("/auth/logout", "/auth/refresh-token"):
+        response = api.request("HEAD", path)
+        assert response.status_code == 200 and response.get_data() == b"", path
+        assert api.get("/auth/authenticated").status_code == 200, path
+        assert anon.request("HEAD", path).status_code == 401  # the token is still checked
+    assert api.get("/auth/refresh-token").status_code == 200  # GET still refreshes: the old token ends
+    assert api.get("/auth/authenticated").status_code == 401
+
+
 def test_tokens_are_stored_hashed(app, api: Api):
     tokens = app.extensions["runtime"].store.collection("sys.tokens")
     stored = list(tokens.find({}))
