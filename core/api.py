@@ -273,7 +273,7 @@ def errors(blp: flask_smorest.Blueprint, *statuses: int):
 _ERROR_TEXT = {400: "Invalid parameters or body, with field errors", 401: "No or an invalid token",
                403: "Not allowed for this user", 404: "No such entity, record, job or file",
                409: "The record changed since it was read (optimistic locking)", 413: "The body is too large",
-               503: "Maintenance mode"}
+               429: "Too many failed logins: retry after the Retry-After header's seconds", 503: "Maintenance mode"}
 
 
 class Record(ma.Schema):

@@ -26,7 +26,7 @@ def _files() -> FileService:
 @blp.route("/files", methods=["POST"])
 @blp.arguments(Upload, location="upload")
 @blp.response(200, Uploaded)
-@errors(blp, 400, 401, 413)
+@errors(blp, 400, 401, 403, 413)
 def upload(_doc: Any):
     part = _file_part()
     doc = _files().upload(part.stream, part.filename, part.mimetype or None, g.user)

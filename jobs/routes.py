@@ -21,7 +21,7 @@ _RANGES = {"startDate": ("startFrom", "startTo"), "endDate": ("endFrom", "endTo"
 @blp.route("/status/jobs", methods=["GET"])
 @blp.arguments(JobListQuery, location="query")
 @blp.response(200, JobPage)
-@errors(blp, 401)
+@errors(blp, 400, 401, 403)
 def list_jobs(query: dict[str, Any]):
     filters = ListFilters(types=query.get("type"), statuses=query.get("status"), has_errors=query.get("hasErrors"),
                           ranges={f: (query.get(lo), query.get(hi)) for f, (lo, hi) in _RANGES.items()})

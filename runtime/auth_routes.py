@@ -27,7 +27,7 @@ def _session(token: str, user: dict[str, Any], admin: dict[str, Any] | None, ip:
 @blp.arguments(LoginBody, location="json_or_form")
 @blp.response(200, Session)
 @blp.doc(security=[])
-@errors(blp, 400, 401, 503)
+@errors(blp, 400, 401, 403, 404, 429, 503)
 def login(body: dict[str, Any]):
     ip = client_ip()
     svc = services()
@@ -90,7 +90,7 @@ def refresh_token():
 @blp.route("/auth/change-password", methods=["POST", "PUT"])
 @blp.arguments(ChangePasswordBody, location="json_or_form")
 @blp.response(200, Success)
-@errors(blp, 400, 401)
+@errors(blp, 400, 401, 403)
 def change_password(body: dict[str, Any]):
     services().auth.change_password(g.user, g.get("admin_user"), g.token,
                                     body.get("oldPassword", body.get("old_password")), body.get("password"),

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from core.api import Blueprint, page_of
+from core.api import Blueprint, errors, page_of
 from core.identity import require_developer
 from core.services import services
 from jobs.webhooks.service import render
@@ -48,6 +48,7 @@ DeliveryListSchema = page_of(DeliverySchema, "DeliveryListSchema")
 @blp.route("/status/webhooks/deliveries", methods=["GET"])
 @blp.arguments(DeliveryArgs, location="query")
 @blp.response(200, DeliveryListSchema)
+@errors(blp, 400, 401, 403)
 def list_deliveries(args: dict[str, Any]):
     require_developer(DEVELOPERS_ONLY)
     statuses = [s.strip().upper() for s in args["status"].split(",") if s.strip()] if args["status"] else None
@@ -56,6 +57,7 @@ def list_deliveries(args: dict[str, Any]):
 
 @blp.route("/status/webhooks/deliveries/<delivery_id>", methods=["GET"])
 @blp.response(200, DeliverySchema)
+@errors(blp, 401, 403, 404)
 def get_delivery(delivery_id: str):
     require_developer(DEVELOPERS_ONLY)
     return render(services().webhooks.get(delivery_id))

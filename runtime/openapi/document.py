@@ -107,7 +107,7 @@ class Documents:
             actions = [a for a in entity_actions(entity) if self.filter.action(user, entity, a.name)]
             allowed = {op for op in ENTITY_OPERATIONS if self.filter.entity_operation(user, entity, op)}
             locked = {f.name for f in fields if self.filter.read_only(user, entity, f)}
-            part = EntityDocument(entity, fields, actions, self.prefix, allowed, locked).part()
+            part = EntityDocument(entity, fields, actions, self.prefix, allowed, locked, self.base()["paths"]).part()
             doc["paths"].update(part.paths)
             doc["components"]["schemas"].update(part.schemas)
             doc["components"].setdefault("parameters", {}).update(part.parameters)

@@ -82,8 +82,12 @@ class EntityDocument:
     read-only for them."""
 
     def __init__(self, entity: Entity, fields: list[Field], actions: list[Action], prefix: str,
-                 allowed: set[str] | None = None, locked: set[str] | None = None):
+                 allowed: set[str] | None = None, locked: set[str] | None = None,
+                 generic: dict[str, dict[str, Any]] | None = None):
+        """``generic``: the paths of the routes every entity shares (``/data/{entity_name}...``), whose query
+        parameters each entity's own operations list too."""
         self.entity = entity
+        self.generic = generic or {}
         self.fields = fields
         self.actions = actions
         self.prefix = prefix
@@ -187,6 +191,15 @@ class EntityDocument:
                              f"comma list of relationships whose records to include: {', '.join(rels)}"))
         return out
 
+    def with_generic(self, own: list[dict[str, Any]], path: str, method: str) -> list[dict[str, Any]]:
+        """``own`` and then the query parameters the shared route ``/data/{entity_name}<path>`` declares that
+        ``own`` does not name: each entity's operation lists every parameter its route reads."""
+        components = self.filter_parameters()
+        named = {(components[p["$ref"].rsplit("/", 1)[-1]] if "$ref" in p else p).get("name") for p in own}
+        generic = self.generic.get(f"{self.prefix}/data/{{entity_name}}{path}", {}).get(method, {})
+        return own + [p for p in generic.get("parameters", [])
+                      if isinstance(p, dict) and p.get("in") == "query" and p.get("name") not in named]
+
     # --- paths ---------------------------------------------------------------------------------
 
     def op(self, op_id: str, summary: str, **rest: Any) -> dict[str, Any]:
@@ -208,11 +221,12 @@ class EntityDocument:
                 "delete": self.op("deleteByQuery", f"Delete the {label} records a query matches",
                                   description="Without `_async`, at most 1,000 matches; the answer maps each id "
                                               "to `{status, response | errorMessage}`.",
-                                  parameters=[ASYNC, LOW_PRIORITY, *self.filters()],
+                                  parameters=self.with_generic([ASYNC, LOW_PRIORITY, *self.filters()], "", "delete"),
                                   responses=responses(self._per_id_or_job(), "The outcome per record", 400)),
             },
             f"{self.base}/{{id}}": {
-                "get": self.op("get", f"Read a {label} record", parameters=[id_param(), *self.projection()],
+                "get": self.op("get", f"Read a {label} record",
+                               parameters=self.with_generic([id_param(), *self.projection()], "/{record_id}", "get"),
                                responses=responses(self._any_record(), "The record", 400)),
                 "put": self.op("update", f"Update a {label} record",
                                description="Only the fields sent change; `null` clears one. Send `version` to get "
@@ -222,7 +236,8 @@ class EntityDocument:
                 "delete": self.op("delete", f"Delete {label} records by id",
                                   description="One id answers the deleted record; several (comma-separated) answer "
                                               "`{id: {status, response | errorMessage}}`.",
-                                  parameters=[id_param(many=True), ASYNC, ASYNC_ALIAS, LOW_PRIORITY],
+                                  parameters=self.with_generic([id_param(many=True), ASYNC, ASYNC_ALIAS, LOW_PRIORITY],
+                                                               "/{record_ids}", "delete"),
                                   responses=responses({"anyOf": [record, self._per_id_or_job()]},
                                                       "The deleted record(s)", 400, 409)),
             },
@@ -238,7 +253,7 @@ class EntityDocument:
                 "post": self.op("import", f"Import {label} records from CSV",
                                 description="A background `IMPORT_RECORDS` job: headers are field names or labels; "
                                             "a row whose first unique column matches a record updates it.",
-                                parameters=[LOW_PRIORITY],
+                                parameters=self.with_generic([], "/import", "post"),
                                 requestBody={"required": True, "content": {
                                     "multipart/form-data": {"schema": {
                                         "type": "object", "required": ["file"],
@@ -251,10 +266,11 @@ class EntityDocument:
                                description="A background `EXPORT_RECORDS` job; its `results.fileId` downloads the "
                                            "file from `/files/{fileId}`. Rows are the records the list gives for "
                                            "the same parameters, in its order; no `_size` means every match.",
-                               parameters=[query("_fields", {"type": "string"}, "the columns"),
+                               parameters=self.with_generic([
+                                           query("_fields", {"type": "string"}, "the columns"),
                                            query("_useFieldNames", {"type": "boolean"},
                                                  "headers are field names instead of labels"),
-                                           LOW_PRIORITY, *self.filters()],
+                                           LOW_PRIORITY, *self.filters()], "/export", "put"),
                                responses=responses(JOB_LINK, "The export job", 400)),
             },
         }
@@ -307,14 +323,16 @@ class EntityDocument:
         run_query = self.op(
             f"actions.{action.name}", f"{action.label}" + (" (global)" if action.type == "global" else
                                                            f" on the {self.entity.label} records a query matches"),
-            description=text, parameters=[ASYNC, LOW_PRIORITY] + ([] if action.type == "global" else self.filters()),
+            description=text, parameters=[ASYNC, LOW_PRIORITY] if action.type == "global" else self.with_generic(
+                [ASYNC, LOW_PRIORITY, *self.filters()], "/{segment}", "put"),
             requestBody=body, responses=responses({} if action.type != "oneRecord" else result,
                                                   "The action's answer", 400))
         out[f"{self.base}/{action.name}"] = {"put": run_query}
         if action.type != "global":
             out[f"{self.base}/{{id}}/{action.name}"] = {"put": self.op(
                 f"actions.{action.name}.byId", f"{action.label} on {self.entity.label} records by id",
-                description=text, parameters=[id_param(many=True), ASYNC, LOW_PRIORITY], requestBody=body,
+                description=text, parameters=self.with_generic([id_param(many=True), ASYNC, LOW_PRIORITY],
+                                                               "/{record_ids}/{action_name}", "put"), requestBody=body,
                 responses=responses(result, "The updated record, the custom response, or the outcome per id",
                                     400, 409))}
         return out

@@ -113,6 +113,27 @@ def test_a_delete_by_id_takes_async_as_another_name_of__async(anon: Api):
     assert {"_async", "async"} <= set(by_id) and "async" not in by_query  # over a query it would be a filter
 
 
+def test_each_entity_operation_lists_every_query_parameter_of_the_route_it_documents(anon: Api):
+    """An entity's own paths take the query parameters the shared routes read (import options, paging and event
+    switches of deletes and exports), under the names the server reads."""
+    doc = document(anon.client)
+    paths, shared_parameters = doc["paths"], doc["components"]["parameters"]
+
+    def names(path: str, method: str) -> set[str]:
+        return {(shared_parameters[p["$ref"].rsplit("/", 1)[-1]] if "$ref" in p else p)["name"]
+                for p in paths[path][method]["parameters"]}
+    for path, method, generic in (("/api/data/companies", "delete", "/api/data/{entity_name}"),
+                                  ("/api/data/companies/{id}", "delete", "/api/data/{entity_name}/{record_ids}"),
+                                  ("/api/data/companies/import", "post", "/api/data/{entity_name}/import"),
+                                  ("/api/data/companies/export", "put", "/api/data/{entity_name}/export"),
+                                  ("/api/data/companies/{id}", "get", "/api/data/{entity_name}/{record_id}")):
+        shared = {p["name"] for p in paths[generic][method]["parameters"] if p.get("in") == "query"}
+        assert shared <= names(path, method), (path, shared - names(path, method))
+    assert {"lowPriority", "skipRecordsWithInvalidFields"} <= names("/api/data/companies/import", "post")
+    assert "_lowPriority" not in names("/api/data/companies/import", "post")  # the import reads lowPriority
+    assert {"_size", "_triggerEvents", "_cascadeOperations"} <= names("/api/data/companies", "delete")
+
+
 def test_one_entity_with_the_entity_parameter_and_404_for_an_unknown_one(anon: Api):
     doc = document(anon.client, "?entity=contacts")
     validate(doc)
