@@ -52,9 +52,8 @@ def _one(slot: Slot, value: Any) -> Any:
     f = slot.field
     if f.is_nested and isinstance(value, dict):
         out: dict[str, Any] = {"id": plain(value.get("id")), "label": value.get("label")}
-        for inner in f.nested:
-            if inner.name in value:
-                out[inner.name] = render_value(Slot(inner, many=inner.many), value[inner.name])
+        for inner in f.nested:  # every inner field, unset ones as a record read gives them (null, [], false)
+            out[inner.name] = render_value(Slot(inner, many=inner.many), value.get(inner.name))
         return out
     out = f.type.dump(value, f)
     if isinstance(out, float) and isinstance(f.type, DecimalType):  # a sum or average: no float noise (6.3, not

@@ -6,6 +6,7 @@ Mongo field reference (``"$path"``) is built here from a resolved path, never co
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from entities.aggregate.shape import (
     single,
     synthetic_field,
 )
+from entities.metadata import Field
 from entities.registry import data_collection_name
 from entities.types import DecimalType, FieldInvalid, FieldType
 from entities.types_refs import coordinate
@@ -67,6 +69,7 @@ def project(ctx: StageContext, settings: Any) -> Step:
     whole = {r.entry.name for r in resolved if r.is_whole_entry}
     spec: dict[str, int] = {}
     kept: dict[str, Entry] = {}
+    inner: dict[str, list[list[str]]] = {}  # per nested entry kept in part: the inner paths kept
     if id_entry is not None:
         spec[id_entry.key], kept["id"] = 1, id_entry
     for r in resolved:
@@ -75,7 +78,21 @@ def project(ctx: StageContext, settings: Any) -> Step:
             spec[r.entry.key] = 1
         elif r.entry.name not in whole:
             spec.update({p: 1 for p in _inner_projection(ctx, r)})
+            inner.setdefault(r.entry.name, []).append(r.mongo_path[len(r.entry.key) + 1:].split("."))
+    for name, paths in inner.items():  # rendered with the inner fields kept only
+        e = kept[name]
+        kept[name] = dataclasses.replace(e, slot=dataclasses.replace(e.slot, field=_narrowed(e.slot.field, paths)))
     return [{"$project": spec}], ctx.shape.derived(list(kept.values()))
+
+
+def _narrowed(f: Field, paths: list[list[str]]) -> Field:
+    """``f`` (a nested group) with only the inner fields ``paths`` (``[["state"], ["a", "b"]]``) lead to."""
+    nested = []
+    for inner in f.nested:
+        below = [p[1:] for p in paths if p[0] == inner.name]
+        if below:
+            nested.append(inner if any(not p for p in below) else _narrowed(inner, [p for p in below if p]))
+    return dataclasses.replace(f, nested=nested)
 
 
 def _inner_projection(ctx: StageContext, r: Resolved) -> list[str]:

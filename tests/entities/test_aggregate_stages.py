@@ -176,6 +176,22 @@ def test_project_inner_fields_of_nested_groups(api: Api, crm: Crm):
     }]
 
 
+def test_nested_values_hold_every_inner_field_as_a_record_read_does(api: Api):
+    """Unset inner fields come out as a record read gives them (null), in project, unwind and first()."""
+    record = create(api, "companies", company(name="Sparse", addresses=[{"state": "CA"}],
+                                              contactInformation={"email": "a@b.com"}))
+    read = api.get(f"/data/companies/{record['id']}").get_json()
+    assert read["addresses"][0]["city"] is None and read["contactInformation"]["phoneNumber"] is None
+    match = {"match": {"name": "Sparse"}}
+    projected = items(api, "companies", [match, {"project": "addresses,contactInformation"}])[0]
+    assert projected["addresses"] == read["addresses"]
+    assert projected["contactInformation"] == read["contactInformation"]
+    unwound = items(api, "companies", [match, {"unwind": {"fieldPath": "addresses"}}, {"project": "addresses"}])
+    assert unwound[0]["addresses"] == read["addresses"][0]
+    first = items(api, "companies", [match, {"group": {"by": "name", "c": "first(contactInformation)"}}])
+    assert first[0]["c"] == read["contactInformation"]
+
+
 def test_project_errors(api: Api):
     assert "unknown field 'nope'" in error(api, "companies", [{"project": "name,nope"}])
     assert "only whole fields" in error(api, "contacts", [{"project": "company.label"}])
