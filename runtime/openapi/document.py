@@ -9,6 +9,7 @@ and versions, which every worker re-reads on each request) and per ``DocumentFil
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from collections.abc import Hashable
 from typing import Any
@@ -113,6 +114,7 @@ class Documents:
             doc["components"].setdefault("parameters", {}).update(part.parameters)
             doc["tags"].append(part.tag)
         _complete(doc)
+        _merge_same_templates(doc)
         used = {tag for ops in doc["paths"].values() for op in ops.values() if isinstance(op, dict)
                 for tag in op.get("tags", [])}
         doc["tags"] = [t for t in doc["tags"] if t["name"] in used]  # e.g. tags of operations a filter hid
@@ -169,6 +171,37 @@ def _complete(doc: dict[str, Any]) -> None:
             operation.setdefault("security", SECURITY)
             if operation["security"]:
                 operation.setdefault("responses", {}).setdefault("401", copy.deepcopy(ERROR_RESPONSE))
+
+
+_TEMPLATE = re.compile(r"\{([^}]+)\}")
+# What a path parameter holds, for operations whose route names it differently from the path they are listed under
+_HOLDS = {"segment": "A record id (update the record) or an action name (run it over the records the query "
+                     "matches)",
+          "record_ids": "A record id, or several comma-separated"}
+
+
+def _merge_same_templates(doc: dict[str, Any]) -> None:
+    """OpenAPI forbids paths that differ only in the names of their parameters (``/data/{entity_name}/{record_id}``
+    for GET, ``.../{segment}`` for PUT, ``.../{record_ids}`` for DELETE, as the routes name them): their operations
+    move to the first such path, each with its own description of the parameter under that path's name."""
+    by_shape: dict[str, list[str]] = {}
+    for path in doc["paths"]:
+        by_shape.setdefault(_TEMPLATE.sub("{}", path), []).append(path)
+    for target, *others in by_shape.values():
+        names = _TEMPLATE.findall(target)
+        for other in others:
+            item = doc["paths"][other]
+            if any(method in doc["paths"][target] for method in item if method != "parameters"):
+                continue  # the same method under both: left as it is (no route of the runtime does this)
+            rename = dict(zip(_TEMPLATE.findall(other), names, strict=True))
+            del doc["paths"][other]
+            renamed = [{**p, "name": rename[p["name"]], "description": _HOLDS.get(p["name"], p.get("description", ""))}
+                       for p in item.get("parameters", [])
+                       if p.get("in") == "path" and rename.get(p["name"]) != p["name"]]
+            for method, operation in item.items():
+                if method != "parameters":
+                    operation["parameters"] = [*renamed, *operation.get("parameters", [])]
+                    doc["paths"][target][method] = operation
 
 
 def documents(app: Flask) -> Documents:

@@ -123,7 +123,7 @@ def test_each_entity_operation_lists_every_query_parameter_of_the_route_it_docum
         return {(shared_parameters[p["$ref"].rsplit("/", 1)[-1]] if "$ref" in p else p)["name"]
                 for p in paths[path][method]["parameters"]}
     for path, method, generic in (("/api/data/companies", "delete", "/api/data/{entity_name}"),
-                                  ("/api/data/companies/{id}", "delete", "/api/data/{entity_name}/{record_ids}"),
+                                  ("/api/data/companies/{id}", "delete", "/api/data/{entity_name}/{record_id}"),
                                   ("/api/data/companies/import", "post", "/api/data/{entity_name}/import"),
                                   ("/api/data/companies/export", "put", "/api/data/{entity_name}/export"),
                                   ("/api/data/companies/{id}", "get", "/api/data/{entity_name}/{record_id}")):
