@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 from flask.sessions import SessionInterface
 
 from core import errors
@@ -138,6 +139,21 @@ class RuntimeFlask(Flask):
             if len(self._sync) < 10_000:  # views and hooks: a fixed set
                 self._sync[func] = synced
         return synced
+
+    def make_default_options_response(self) -> Response:
+        """OPTIONS on a route (no token needed): the methods it allows, in the ``Allow`` header and as JSON, with
+        the formats it reads and writes and where its full description is (the OpenAPI document, one entity's
+        for its ``/data/{entity}`` routes)."""
+        allowed = super().make_default_options_response().headers["Allow"]
+        prefix = self.config["RUNTIME"].api_prefix
+        parts = request.path[len(prefix):].strip("/").split("/") if request.path.startswith(prefix) else []
+        schema = f"{prefix}/openapi.json" + (f"?entity={parts[1]}" if len(parts) > 1 and parts[0] == "data" else "")
+        body = {"path": request.path, "methods": allowed.split(", ") if allowed else [],
+                "parses": ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"],
+                "renders": ["application/json"], "schema": schema}
+        response = self.response_class(json.dumps(body), mimetype="application/json")
+        response.headers["Allow"] = allowed
+        return response
 
 
 def _groups_by_id(user: dict[str, Any]) -> bool:

@@ -11,6 +11,13 @@ def test_options_lists_the_allowed_methods_without_a_token(app):
     assert response.status_code == 200
     assert {"GET", "POST", "DELETE"} <= set(response.headers["Allow"].split(", "))
     assert "Access-Control-Allow-Origin" not in response.headers  # no CORS unless CORS_ORIGINS is set
+    body = response.get_json()  # the same, as JSON: what the route takes and answers, and where it is described
+    assert response.mimetype == "application/json"
+    assert set(body["methods"]) == set(response.headers["Allow"].split(", "))
+    assert body["schema"] == "/api/openapi.json?entity=companies" and "application/json" in body["parses"]
+    assert app.test_client().get(body["schema"]).status_code == 200
+    users = app.test_client().options("/api/users").get_json()
+    assert users["schema"] == "/api/openapi.json" and "POST" in users["methods"]
 
 
 def test_cors_preflight_and_responses_for_configured_origins_only():
