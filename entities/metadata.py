@@ -236,6 +236,8 @@ def _parse_field(raw: Any, index_path: str, errors: list[dict[str, Any]], entity
         errors.append(field_error(f"{index_path}.indexable", "invalid", f"Type {ftype.name} cannot be indexed"))
     if multiplicity == "many" and not ftype.many_allowed:
         errors.append(field_error(f"{index_path}.multiplicity", "invalid", f"Type {ftype.name} is single-valued"))
+    if raw.get("calculated") is not None and not ftype.calculable:
+        errors.append(field_error(f"{index_path}.calculated", "invalid", f"Type {ftype.name} cannot be calculated"))
     f = Field(name=name, label=str(raw.get("label") or _humanize(name)), type=ftype, many=multiplicity == "many",
               required=bool(raw.get("required")), unique=bool(raw.get("unique")),
               indexable=bool(raw.get("indexable")), type_rules=rules, path=prefix + name,

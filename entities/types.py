@@ -145,6 +145,9 @@ class FieldType:
     filter_key: ClassVar[str | None] = None  # filters and sorts read this sub-key of a value (dynamicChoice)
     index_allowed: ClassVar[bool] = True  # a definition may ask for an index (``indexable``)
     many_allowed: ClassVar[bool] = True  # a definition may make it multi-valued
+    # a definition may give it a ``calculated`` template: its value is then the template's text read as a CSV cell
+    # of the type is (references, nested groups, files and runtime-set values are not text)
+    calculable: ClassVar[bool] = True
     index_kind: ClassVar[int | str] = 1  # the kind of its indexes: ascending, or "2dsphere" (geoPoint)
     # a bare filter value is looked up among the targets (a group by id, name or label): ``named_ids``
     finds_by_name: ClassVar[bool] = False
@@ -644,6 +647,8 @@ class AutoDateTimeType(DateTimeType):
 
     on_create_only: bool = False
     importable: ClassVar[bool] = False
+    many_allowed: ClassVar[bool] = False
+    calculable: ClassVar[bool] = False
 
     def stamp(self, created: bool) -> bool:
         return created or not self.on_create_only
@@ -725,6 +730,7 @@ class ColorType(FieldType):
 class RelationshipType(FieldType):
     """Stored as ``{id: ObjectId, label}``; ``resolve`` finds the target record by id, label or lookup fields."""
 
+    calculable: ClassVar[bool] = False
     reference_key: ClassVar[str | None] = "id"
     text_key: ClassVar[str | None] = "label"
     groups_by_key: ClassVar[bool] = True
@@ -865,6 +871,7 @@ class UserType(RelationshipType):
 
 @dataclass(frozen=True)
 class FileType(FieldType):
+    calculable: ClassVar[bool] = False
     reference_key: ClassVar[str | None] = "id"
     text_key: ClassVar[str | None] = "name"
     sub_keys: ClassVar[tuple[str, ...]] = ("id", "name")
@@ -919,6 +926,7 @@ class FileType(FieldType):
 class NestedType(FieldType):
     """A group of inner fields; the records schema validates the inner values."""
 
+    calculable: ClassVar[bool] = False
     sub_keys: ClassVar[tuple[str, ...]] = ("id", "label")
 
     def load(self, value: Any, field: Field) -> Any:

@@ -50,6 +50,7 @@ class DynamicChoiceType(FieldType):
     Written as that object or as a bare string ``v`` (one option ``{label: v, name: v}``, selected). Filters
     and sorts read the selected option's name; its text is the selected option's label."""
 
+    calculable: ClassVar[bool] = False
     filter_key: ClassVar[str | None] = "selectedValue"
     index_allowed: ClassVar[bool] = False
     filter_example: ClassVar[str | None] = "AZ"
@@ -203,6 +204,7 @@ class GeoPointType(FieldType):
     (``{type: "Point", coordinates: [longitude, latitude]}``) under a 2dsphere index, so MongoDB's geo queries
     (``near``, the ``geoNear`` stage) work on it. Its text and CSV cell are ``(lat,long)``."""
 
+    calculable: ClassVar[bool] = False
     index_kind: ClassVar[int | str] = "2dsphere"
     many_allowed: ClassVar[bool] = False
     filter_example: ClassVar[str | None] = "-34.6037,-58.3816,0,5000"

@@ -445,8 +445,25 @@ class RecordValidator:
 def derive(entity: Entity, doc: dict[str, Any]) -> None:
     """The values a record's other values make: its calculated fields, then its label."""
     for f in entity.derived("_finish_plan", _finish_plan).calculated:
-        doc[f.name] = f.calculated.render(lambda p: path_text(entity, doc, p)) or None  # type: ignore[union-attr]
+        text = f.calculated.render(lambda p: path_text(entity, doc, p))  # type: ignore[union-attr]
+        doc[f.name] = calculated_value(f, text)
     doc["label"] = compute_label(entity, doc)
+
+
+def calculated_value(f: Field, text: str) -> Any:
+    """The stored value of calculated field ``f`` whose template gave ``text``: the text read as the field's type
+    reads a CSV cell (``5`` for an integer, a date for a date-time); None when empty or not a value of the type
+    (``abc`` for an integer), so filters, sorts and sums meet values of the field's type only. A text field keeps
+    its text even past its own rules (a length, a pattern): they are for what clients write."""
+    if not text or not text.strip():
+        return None
+    try:
+        value = f.type.load(f.type.cell_in(text, f), f)
+    except Exception:  # FieldInvalid, or a type's parser refusing the text in its own way
+        if f.type.family != "text":
+            return None
+        value = text
+    return [value] if f.many else value
 
 
 def _unchanged_read_only_dropped(entity: Entity, current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:

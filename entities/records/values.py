@@ -30,8 +30,11 @@ def text_of(f: Field | None, value: Any, tz: dt.tzinfo | None = None) -> str:
     if isinstance(value, list):
         return ", ".join(text_of(f, v, tz) for v in value)
     if f.is_nested:
-        return str(value.get("label") or "")
-    return f.type.text(value, f) if tz is None else f.type.text_in(value, f, tz)
+        return str(value.get("label") or "") if isinstance(value, dict) else str(value)
+    try:
+        return f.type.text(value, f) if tz is None else f.type.text_in(value, f, tz)
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+        return str(value)  # a value that does not fit the field (stored under another definition): as it is
 
 
 def path_text(entity: Entity, doc: dict[str, Any], path: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from bson import ObjectId
 
 from tests.conftest import Api, as_listed, company, create
@@ -44,6 +45,48 @@ def test_defaults_and_calculated_fields(api: Api):
     contact = create(api, "contacts", {"firstName": "Ada", "lastName": "Lovelace"})
     assert contact["label"] == "Ada Lovelace" and contact["fullName"] == "Ada Lovelace"
     assert contact["numberOfSkills"] == 0
+
+
+def test_a_calculated_value_is_of_its_fields_type(app, api: Api):
+    """The template's text is read as the field's type reads a CSV cell: an integer filters, sorts and sums as
+    one; text that is not a value of the type is null."""
+    definition = {"name": "calcs", "fields": [
+        {"name": "n", "type": "integer"}, {"name": "when", "type": "text"},
+        {"name": "twice", "type": "integer", "calculated": "#{n}"},
+        {"name": "at", "type": "dateTime", "calculated": "#{when}"},
+        {"name": "yes", "type": "boolean", "calculated": "#{when}"},
+        {"name": "tag", "type": "text", "typeRules": {"maxLength": 3}, "calculated": "n=#{n}"}]}
+    assert api.put("/metadata/entities/calcs", json=definition).status_code == 200
+    five = create(api, "calcs", {"n": 5, "when": "2024-05-01 10:00"})
+    assert five["twice"] == 5 and five["at"] == 1714557600000 and five["yes"] is False and five["tag"] == "n=5"
+    create(api, "calcs", {"n": 7, "when": "true"})
+    words = create(api, "calcs", {"n": None, "when": "abc"})
+    assert words["twice"] is None and words["at"] is None
+    assert [r["twice"] for r in api.get("/data/calcs?twice=greater(4)&_sortField=twice&_sortType=asc"
+                                        ).get_json()["items"]] == [5, 7]
+    assert api.get("/data/calcs?yes=true").get_json()["total"] == 1
+    summed = api.put("/data/calcs/aggregate", json=[{"group": {"s": "sum(twice)"}}]).get_json()["items"]
+    assert summed == [{"s": 12}]
+    plain = api.get(f"/data/calcs/{five['id']}?_format=plainText").get_json()
+    assert plain["twice"] == "5" and plain["at"].startswith("2024-05-01")
+
+
+@pytest.mark.parametrize("field", [
+    {"name": "c", "type": "createdDate", "multiplicity": "many"},
+    {"name": "m", "type": "modifiedDate", "multiplicity": "many"},
+    {"name": "c", "type": "createdDate", "calculated": "#{t}"},
+    {"name": "f", "type": "file", "calculated": "#{t}"},
+    {"name": "r", "type": "relationship", "typeRules": {"entity": "companies"}, "calculated": "#{t}"},
+    {"name": "g", "type": "nestedFields", "nestedFields": [{"name": "a", "type": "text"}], "calculated": "#{t}"},
+    {"name": "p", "type": "geoPoint", "calculated": "#{t}"},
+    {"name": "d", "type": "dynamicChoice", "calculated": "#{t}"},
+    {"name": "u", "type": "user", "calculated": "#{t}"},
+    {"name": "gr", "type": "group", "calculated": "#{t}"},
+])
+def test_options_a_type_cannot_have_are_refused_with_the_definition(api: Api, field: dict):
+    response = api.put("/metadata/entities/bad", json={"name": "bad", "fields": [{"name": "t", "type": "text"}, field]})
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["errors"][0]["field"] in ("fields[1].multiplicity", "fields[1].calculated")
 
 
 def test_update_is_partial_and_bumps_version(app, api: Api):
