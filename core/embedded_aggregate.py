@@ -60,8 +60,25 @@ def install(replace: Callable[[Any, str, Any], None]) -> None:
             out.append(doc)
         return out
 
+    upstream_accumulate = ma._accumulate_group
+
+    def accumulate_group(output_fields: Any, group_list: Any, user_vars: Any = None) -> Any:
+        """As mongomock's, but ``$first`` / ``$last`` take the group's first / last document even when it lacks
+        the value (null, as MongoDB gives); mongomock skipped to the nearest document that has one."""
+        doc = upstream_accumulate(output_fields, group_list, user_vars=user_vars)
+        for field, spec in output_fields.items():
+            if field == "_id" or not isinstance(spec, dict) or not group_list:
+                continue
+            for operator, key in spec.items():
+                if operator in ("$first", "$last"):
+                    edge = group_list[0 if operator == "$first" else -1]
+                    value = ma._parse_expression(key, edge, user_vars=user_vars)
+                    doc[field] = None if value is ma.NOTHING else value
+        return doc
+
     replace(mc.Collection, "aggregate", aggregate)
     replace(ma._PIPELINE_HANDLERS, "$group", group_stage)
+    replace(ma, "_accumulate_group", accumulate_group)
 
 
 _IMMUTABLE = {str, int, float, bool, type(None), bytes, ObjectId, datetime.datetime}  # exact types, shared

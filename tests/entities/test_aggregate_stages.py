@@ -192,6 +192,18 @@ def test_nested_values_hold_every_inner_field_as_a_record_read_does(api: Api):
     assert first[0]["c"] == read["contactInformation"]
 
 
+def test_first_and_last_give_the_edge_records_value_even_when_it_is_unset(api: Api):
+    """first(f) / last(f): the value of the group's first / last record (after sort), null when it has none."""
+    for name, employees in (("Edge A", 1), ("Edge B", 2), ("Edge C", None)):
+        create(api, "companies", company(name=name, numberOfEmployees=employees))
+    match = {"match": {"name": "like(Edge)"}}
+    up = items(api, "companies", [match, {"sort": {"name": "asc"}},
+                                  {"group": {"f": "first(numberOfEmployees)", "l": "last(numberOfEmployees)"}}])
+    down = items(api, "companies", [match, {"sort": {"name": "desc"}},
+                                    {"group": {"f": "first(numberOfEmployees)", "l": "last(numberOfEmployees)"}}])
+    assert (up[0]["f"], up[0]["l"], down[0]["f"], down[0]["l"]) == (1, None, None, 1)
+
+
 def test_project_errors(api: Api):
     assert "unknown field 'nope'" in error(api, "companies", [{"project": "name,nope"}])
     assert "only whole fields" in error(api, "contacts", [{"project": "company.label"}])

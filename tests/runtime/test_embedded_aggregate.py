@@ -49,7 +49,8 @@ def test_aggregate_matches_upstream(docs, match, project, key):
             col.insert_many([dict(d, _id=ObjectId()) for d in docs])
         pipeline = ([{"$match": match}] if match is not None else []) + \
             ([{"$project": project}] if project else []) + \
-            ([{"$group": {"_id": key, "total": {"$sum": "$n"}, "first": {"$first": "$k"}, "count": {"$sum": 1}}}]
+            ([{"$group": {"_id": key, "total": {"$sum": "$n"}, "first": {"$first": "$n"}, "last": {"$last": "$n"},
+                          "count": {"$sum": 1}}}]
              if key != "no $group stage" else [])
         patched = _outcome(lambda: col.aggregate(pipeline))
         with embedded_index.upstream():
@@ -59,6 +60,25 @@ def test_aggregate_matches_upstream(docs, match, project, key):
             assert [list(row) for row in patched] == [list(row) for row in expected]  # field order too
     finally:
         drop_embedded("embedded_aggregate_props")
+
+
+def test_first_and_last_take_the_edge_document_even_without_the_value():
+    """As MongoDB: ``$first`` / ``$last`` give null when the group's first / last document lacks the value
+    (mongomock's own skipped to the nearest document that has one)."""
+    store = connect(None, "embedded_aggregate_edges")
+    try:
+        col = store.collection("things")
+        col.insert_many([{"_id": 1, "t": "a", "n": 1}, {"_id": 2, "t": "b", "n": 2}, {"_id": 3, "t": "c"}])
+        group = {"$group": {"_id": None, "first": {"$first": "$n"}, "last": {"$last": "$n"}}}
+        assert col.aggregate([{"$sort": {"t": 1}}, group]) == [{"_id": None, "first": 1, "last": None}]
+        assert col.aggregate([{"$sort": {"t": -1}}, group]) == [{"_id": None, "first": None, "last": 1}]
+        by_key = col.aggregate([{"$sort": {"t": 1}}, {"$group": {"_id": {"$gt": ["$_id", 1]},
+                                                                 "last": {"$last": "$n"}}}, {"$sort": {"_id": 1}}])
+        assert by_key == [{"_id": False, "last": 1}, {"_id": True, "last": None}]
+        with embedded_index.upstream():  # what mongomock gave
+            assert col.aggregate([{"$sort": {"t": 1}}, group]) == [{"_id": None, "first": 1, "last": 2}]
+    finally:
+        drop_embedded("embedded_aggregate_edges")
 
 
 def test_results_do_not_share_mutable_values_with_the_store():
