@@ -490,6 +490,11 @@ class DecimalType(FieldType):
     def cell_out(self, stored: Any, field: Field) -> str:
         return plain_number(stored)
 
+    def text(self, stored: Any, field: Field) -> str:
+        """Plain digits, as the CSV export writes them (``10000000000000000``, not ``1e+16``)."""
+        return plain_number(stored) if isinstance(stored, int | float) and not isinstance(stored, bool) \
+            else super().text(stored, field)
+
     def load(self, value: Any, field: Field) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise FieldInvalid("Must be a number")

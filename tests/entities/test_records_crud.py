@@ -37,6 +37,11 @@ def test_read_one_and_read_options(api: Api):
     text = api.get(f"/data/companies/{created['id']}?_format=plainText").get_json()
     assert text["numberOfEmployees"] == "95" and text["isCustomer"] == "false"
     assert text["lastMeeting"] == "2015-04-21T13:33:00.000Z"
+    assert api.put("/metadata/entities/amounts", json={"name": "amounts", "fields": [
+        {"name": "d", "type": "decimal"}, {"name": "m", "type": "money"}]}).status_code == 200
+    big = create(api, "amounts", {"d": 1e16, "m": 123456789012345678.5})
+    text = api.get(f"/data/amounts/{big['id']}?_format=plainText").get_json()
+    assert (text["d"], text["m"]) == ("10000000000000000", "123456789012345680")  # as the CSV export writes them
 
 
 def test_defaults_and_calculated_fields(api: Api):
