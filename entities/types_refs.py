@@ -109,18 +109,25 @@ class DynamicChoiceType(FieldType):
         return f"{path}.{self.filter_key}"
 
     def cell_in(self, text: str, field: Field) -> Any:
-        """The export's JSON text, or a bare option name."""
+        """The export's JSON text, the platform's JSON-ish form of it (``{options:[{label:Alabama,name:AL}],
+        selectedValue:AL}``: keys and values unquoted), or a bare option name."""
         text = text.strip()
         if not text.startswith("{"):
             return text
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise FieldInvalid("Not a dynamic choice: use {\"options\": [{\"label\", \"name\"}], "
-                               "\"selectedValue\"} or a bare option name") from None
+        for candidate in (text, _BARE_WORD.sub(lambda m: m.group(1) + json.dumps(m.group(2).strip()), text)):
+            try:
+                return json.loads(candidate)
+            except ValueError:
+                continue
+        raise FieldInvalid("Not a dynamic choice: use {\"options\": [{\"label\", \"name\"}], "
+                           "\"selectedValue\"} or a bare option name")
 
     def cell_out(self, stored: Any, field: Field) -> str:
         return json.dumps(self.dump(stored, field), ensure_ascii=False, separators=(",", ":"))
+
+
+# an unquoted key or value of the JSON-ish form: what follows ``{ [ , :`` up to the next ``, : } ]``
+_BARE_WORD = re.compile(r'([{\[,:]\s*)([^\s"{}\[\],:][^{}\[\],:"]*?)(?=\s*[,:}\]])')
 
 
 # --- group ------------------------------------------------------------------------------------

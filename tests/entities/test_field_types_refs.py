@@ -145,11 +145,13 @@ def test_dynamic_choice_csv_export_is_json_and_import_takes_it_or_a_bare_name(pl
     assert rows[1][1] == '{"options":[{"label":"Alabama","name":"AL"},{"label":"Arizona","name":"AZ"}],' \
                          '"selectedValue":"AZ"}'
     out = io.StringIO()
-    csv.writer(out).writerows([["name", "state"], ["copy", rows[1][1]], ["bare", "Texas"]])
+    jsonish = "{options:[{label:Alabama,name:AL},{label:Arizona,name:AZ}],selectedValue:AL}"  # the facts' form
+    csv.writer(out).writerows([["name", "state"], ["copy", rows[1][1]], ["bare", "Texas"], ["jsonish", jsonish]])
     job = run_import(places, "places", out.getvalue())
-    assert job["results"] == {"rowsImported": 2, "rowsWithErrors": 0}, job
+    assert job["results"] == {"rowsImported": 3, "rowsWithErrors": 0}, job
     by_name = {r["name"]: r["state"] for r in places.get("/data/places?_size=10").get_json()["items"]}
     assert by_name["copy"] == {"options": STATES, "selectedValue": "AZ"}
+    assert by_name["jsonish"] == {"options": STATES, "selectedValue": "AL"}
     assert by_name["bare"] == {"options": [{"label": "Texas", "name": "Texas"}], "selectedValue": "Texas"}
 
 
