@@ -103,6 +103,7 @@ class Config:
     redis_timeout_seconds: int = 5  # connect and socket timeout of the job queue
     # jobs
     jobs_batch_size: int = 200
+    transfer_batch_size: int = 1000  # CSV rows an import or export job handles between two checkpoints
     jobs_stale_seconds: int = 30  # a job whose worker has not written for this long is taken for dead
     jobs_embedded_threads: int = 2
     jobs_rq_timeout: int = 24 * 3600
@@ -161,6 +162,7 @@ class Config:
             sample_user_password=os.environ.get("RUNTIME_SAMPLE_USER_PASSWORD") or None,
             identity_providers=env_list("IDENTITY_PROVIDERS"),
             jobs_batch_size=env_int("JOBS_BATCH_SIZE", 200),
+            transfer_batch_size=env_int("TRANSFER_BATCH_SIZE", 1000),
             jobs_stale_seconds=env_int("JOBS_STALE_SECONDS", 30),
             jobs_embedded_threads=env_int("JOBS_EMBEDDED_THREADS", 2),
             jobs_rq_timeout=env_int("JOBS_RQ_TIMEOUT", 24 * 3600),

@@ -91,6 +91,7 @@ class JobContext:
         self.checkpoint: Any = job.get("checkpoint")
         self.interrupted_batch: list[str] | None = job.get("inFlight")
         self.batch_size: int = jobs.settings.batch_size
+        self.transfer_batch_size: int = jobs.settings.transfer_batch_size  # CSV import and export jobs
         self._token = token
         self._cancelled = cancelled
         kept = (job.get("results") or {}).get("results") or {}

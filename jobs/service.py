@@ -61,13 +61,15 @@ REQUEUE_EVERY_SECONDS = 5
 @dataclass
 class JobSettings:
     batch_size: int = 200
+    transfer_batch_size: int = 1000  # import and export rows: cheap each, so a batch holds more of them
     stale_seconds: int = 30
     embedded_threads: int = 2
     rq_job_timeout: int = 24 * 3600
 
     @classmethod
     def from_config(cls, config: Config) -> JobSettings:
-        return cls(batch_size=config.jobs_batch_size, stale_seconds=config.jobs_stale_seconds,
+        return cls(batch_size=config.jobs_batch_size, transfer_batch_size=config.transfer_batch_size,
+                   stale_seconds=config.jobs_stale_seconds,
                    embedded_threads=config.jobs_embedded_threads, rq_job_timeout=config.jobs_rq_timeout)
 
 

@@ -140,7 +140,7 @@ def run_export_job(jctx: runners.JobContext) -> dict[str, Any]:
     template(selected, columns)
     exported = 0
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY, mode="w+b") as spool:
-        for batch in record_batches(col, q, projection, jctx.batch_size):
+        for batch in record_batches(col, q, projection, jctx.transfer_batch_size):
             related = _related(svc.records, selected, batch, lambda name: policy(svc.registry.get(name), caller))
             for doc in batch:
                 cells = cells_of(selected, doc, related, columns)

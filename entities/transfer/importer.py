@@ -352,7 +352,7 @@ def _import_file(jctx: runners.JobContext, entity: Entity, files: FileStore, fil
             if row_number <= progress.row or _blank(cells):
                 continue
             batch.append((row_number, cells))
-            if len(batch) >= jctx.batch_size:
+            if len(batch) >= jctx.transfer_batch_size:
                 _run_batch(jctx, importer, batch, planned, progress)
                 batch = []
         if batch:

@@ -285,7 +285,7 @@ def test_updates_merge_nested_groups_by_position(api: Api):
 
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    monkeypatch.setenv("JOBS_BATCH_SIZE", "5")
+    monkeypatch.setenv("TRANSFER_BATCH_SIZE", "5")
     app = make_app()
     yield app
     drop_embedded(app.config["RUNTIME"].mongodb_db)
