@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+MIN_MILLIS = -62_135_596_800_000  # 0001-01-01T00:00:00.000Z: the first instant a date-time (and a datetime) holds
 MAX_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: the last instant a date-time (and a datetime) holds
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d{1,9})\s*([smhdw])")

@@ -26,7 +26,7 @@ import nh3
 from core.errors import field_error
 from core.http import parse_bool
 from core.ids import parse_object_id
-from core.periods import MAX_MILLIS
+from core.periods import MAX_MILLIS, MIN_MILLIS
 from core.regex import compile_safe
 from entities.visible_text import html_text
 
@@ -589,14 +589,15 @@ class DateTimeType(FieldType):
             raise FieldInvalid("Must be a date-time in milliseconds since epoch")
         if isinstance(value, float) and not value.is_integer():
             raise FieldInvalid("Must be a date-time in milliseconds since epoch")
-        if abs(value) > MAX_MILLIS:
-            raise FieldInvalid("Date-time out of range")
+        if not MIN_MILLIS <= value <= MAX_MILLIS:  # what a calendar date holds: years 1 to 9999
+            raise FieldInvalid("Date-time out of range (years 1 to 9999)")
         return int(value)
 
     def text(self, stored: Any, field: Field) -> str:
         if stored is None:
             return ""
-        return dt.datetime.fromtimestamp(stored / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        moment = _EPOCH + dt.timedelta(milliseconds=stored)  # integer arithmetic: every millisecond survives
+        return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"  # four-digit years, as 0001
 
     def text_in(self, stored: Any, field: Field, tz: dt.tzinfo) -> str:
         """ISO-8601 in ``tz`` with its offset (``2015-04-21T09:33:00.000-04:00``); the UTC form (``Z``) when the

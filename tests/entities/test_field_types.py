@@ -118,6 +118,19 @@ def test_decimal_integers_past_64_bits_are_floats_and_past_a_float_refused(app, 
     assert app.extensions["runtime"].records.collection("things").count_documents({}) == 1
 
 
+def test_date_times_hold_years_1_to_9999_and_export_as_written(things: Api):
+    """A date-time is an instant a calendar holds: 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z. One
+    outside is a field error, so a stored value always exports (see the CSV tests) and reads back."""
+    first, last = -62135596800000, 253402300799999
+    for moment in (first - 1, last + 1, -(last + 1)):
+        response = things.post("/data/things", json={"title": "Out", "moment": moment})
+        assert response.status_code == 400, moment
+        assert response.get_json()["errors"][0]["field"] == "moment"
+    for moment in (first, last):
+        response = things.post("/data/things", json={"title": "In", "moment": moment})
+        assert response.status_code == 200 and response.get_json()["moment"] == moment
+
+
 def test_bad_update_leaves_the_record_untouched(app, things: Api):
     created = things.post("/data/things", json=GOOD).get_json()
     response = things.put(f"/data/things/{created['id']}", json={"count": 3, "day": "nope"})

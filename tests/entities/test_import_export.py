@@ -442,6 +442,19 @@ def test_a_resumed_export_writes_every_record_once(small_batches: Flask, monkeyp
     assert walks == [-1, -1]  # both runs walked the ids newest first in keyset batches, never a cursor
 
 
+def test_the_first_and_last_date_times_export_and_import_back(api: Api):
+    """Years 1 and 9999 are the ends a date-time holds (one past them is refused on write), so both export."""
+    first, last = -62135596800000, 253402300799999
+    for code, at in (("first", first), ("last", last)):
+        assert api.post("/data/gadgets", json={"code": code, "at": at}).status_code == 200
+    job, rows = run_export(api, "gadgets", "_fields=code,at&_sortField=code&_sortType=asc")
+    assert job["status"] == "FINISHED"
+    assert rows[1:] == [["first", "0001-01-01T00:00:00.000Z"], ["last", "9999-12-31T23:59:59.999Z"]]
+    csv_text = "Code,At\nfirst,0001-01-01T00:00:00.000Z\nlast,9999-12-31T23:59:59.999Z\n"
+    assert run_import(api, "copies", csv_text)["status"] == "FINISHED"
+    assert [item["at"] for item in items(api, "copies", "&_sortField=code")] == [first, last]
+
+
 def test_export_of_every_type_then_import_reproduces_the_records(api: Api):
     acme = create(api, "companies", company(name="Acme"))
     full = {"code": "r1", "notes": "a, \"quoted\"\nsecond line", "body": "<p>hi</p>", "email": "a@b.io",
