@@ -25,6 +25,7 @@ from runtime.auth import AuthService, digest
 
 KEY_PREFIX = "rk_"
 MAX_KEYS_PER_USER = 100
+_EPOCH = dt.datetime(1970, 1, 1)  # naive UTC, as the stored dates
 
 
 def _now() -> dt.datetime:
@@ -44,10 +45,10 @@ class ApiKeys:
         now = _now()
         expires = None
         if expires_at is not None:
-            expires = dt.datetime.fromtimestamp(expires_at / 1000, tz=dt.UTC).replace(tzinfo=None)
-            if expires <= now:
+            if expires_at <= _millis(now):  # compared as millis: any past instant, even before year 1, is refused
                 raise ValidationFailed([field_error("expiresAt", "invalid", "expiresAt must be in the future",
                                                     rejected=expires_at)])
+            expires = _EPOCH + dt.timedelta(milliseconds=expires_at)
         if self.tokens.count_documents({"userId": user["_id"], "kind": "apiKey"}) >= MAX_KEYS_PER_USER:
             raise ValidationFailed([field_error("name", "invalid", f"A user has at most {MAX_KEYS_PER_USER} API keys")])
         stored = self.auth.users.find_one({"_id": user["_id"]}, {"passwordHash": 0})

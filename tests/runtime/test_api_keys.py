@@ -66,6 +66,7 @@ def test_expiring_key(api: Api, anon: Api):
 def test_bad_bodies(api: Api):
     for body, field in (({}, "name"), ({"name": ""}, "name"), ({"name": "x", "expiresAt": "soon"}, "expiresAt"),
                         ({"name": "x", "expiresAt": 1000}, "expiresAt"),
+                        ({"name": "x", "expiresAt": -2**62}, "expiresAt"),  # before the year 1
                         ({"name": "x", "expiresAt": 253402300800000}, "expiresAt"),  # after the year 9999
                         ({"name": "x", "expiresAt": 2**63 - 1}, "expiresAt")):
         response = api.post("/auth/api-keys", json=body)
