@@ -52,7 +52,9 @@ class JobLogsQuery(QuerySchema):
     time_from = _millis("from")
     time_to = _millis("to")
     level = CommaList(metadata={"description": f"Comma list of {', '.join(LEVELS)} (any case)"})
-    message = ma.fields.String()
+    message = ma.fields.String(validate=ma.validate.Length(max=500, error="must be at most {max} characters"),
+                               metadata={"description": "Text the message contains, any case (at most 500 "
+                                                        "characters)"})
     _size = ma.fields.Integer(load_default=200, validate=ma.validate.Range(0, 1000))
     _offset = ma.fields.String(metadata={"description": "The id of the last log of the previous page, or a number "
                                                         "of logs to skip"})

@@ -326,6 +326,7 @@ def test_logs_filters_period_and_paging(app, api):
     assert messages("?level=WARN,ERROR") == ["Slow batch", "Record 1 failed"]
     assert messages("?level=warn,Error") == ["Slow batch", "Record 1 failed"]  # any case, as in /status/logs
     assert messages("?message=PROCESS") == ["Starting processing", "Process completed"]
+    assert messages("?message=" + "(" * 500) == []  # the longest text, taken literally
     assert messages("?period=5m") == ["Record 1 failed", "Process completed"]
     assert messages("?period=3h%2030m") == ["Slow batch", "Record 1 failed", "Process completed"]
     assert messages(f"?period=5m&from={now - 10 * 86400_000}") == ["Record 1 failed", "Process completed"]
@@ -339,7 +340,8 @@ def test_logs_filters_period_and_paging(app, api):
     assert messages("?_offset=2") == ["Record 1 failed", "Process completed"]
     assert messages("?level=INFO&_offset=1&_size=1") == ["Process completed"]
     for bad, param in (("level=DEBUG", "level"), ("level=INFO,loud", "level"), ("period=soon", "period"),
-                       ("period=lastHour", "period"), ("from=x", "from"), ("_offset=zzz", "_offset")):
+                       ("period=lastHour", "period"), ("from=x", "from"), ("_offset=zzz", "_offset"),
+                       ("message=" + "x" * 501, "message"), ("message=" + "(" * 5000, "message")):
         _names_the_parameter(api.get(f"/status/jobs/{job_id}/logs?{bad}"), param)
 
 
