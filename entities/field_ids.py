@@ -28,12 +28,18 @@ def assign_ids(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any
     return out
 
 
+def _text(value: Any) -> str | None:
+    """A key to match on: only a non-empty string is one (a definition stored before its checks may hold
+    anything in ``id``, ``name`` or ``nestedFields``)."""
+    return value if isinstance(value, str) and value else None
+
+
 def _assign(old_fields: Any, new_fields: list[Any]) -> list[Any]:
-    olds = [f for f in old_fields or [] if isinstance(f, dict)]
-    by_id = {f["id"]: f for f in olds if f.get("id")}
-    by_name = {f.get("name"): f for f in olds}
-    explicit = {f.get("id") for f in new_fields if isinstance(f, dict) and f.get("id") in by_id}
-    renamed = {f.get("renamedFrom") for f in new_fields if isinstance(f, dict) and f.get("renamedFrom")}
+    olds = [f for f in old_fields if isinstance(f, dict)] if isinstance(old_fields, list) else []
+    by_id = {_text(f.get("id")): f for f in olds if _text(f.get("id"))}
+    by_name = {_text(f.get("name")): f for f in olds if _text(f.get("name"))}
+    explicit = {_text(f.get("id")) for f in new_fields if isinstance(f, dict) and _text(f.get("id")) in by_id}
+    renamed = {_text(f.get("renamedFrom")) for f in new_fields if isinstance(f, dict) and _text(f.get("renamedFrom"))}
     taken: set[str] = set()
     out: list[Any] = []
     for raw in new_fields:
@@ -42,17 +48,18 @@ def _assign(old_fields: Any, new_fields: list[Any]) -> list[Any]:
             continue
         f = {k: v for k, v in raw.items() if k != "renamedFrom"}
         match = None
-        if raw.get("id") in by_id:
-            match = by_id[raw["id"]]
-        elif isinstance(raw.get("renamedFrom"), str) and raw["renamedFrom"] in by_name:
-            match = by_name[raw["renamedFrom"]]
-        elif raw.get("name") in by_name and raw.get("name") not in renamed:
-            candidate = by_name[raw["name"]]
-            if candidate.get("id") not in explicit:
+        own_id, renamed_from, name = _text(raw.get("id")), _text(raw.get("renamedFrom")), _text(raw.get("name"))
+        if own_id in by_id:
+            match = by_id[own_id]
+        elif renamed_from in by_name:
+            match = by_name[renamed_from]
+        elif name in by_name and name not in renamed:
+            candidate = by_name[name]
+            if _text(candidate.get("id")) not in explicit:
                 match = candidate
-        if match is not None and match.get("id") and match["id"] not in taken:
+        if match is not None and _text(match.get("id")) and match["id"] not in taken:
             f["id"] = match["id"]
-        elif not isinstance(f.get("id"), str) or not f["id"] or f["id"] in taken:
+        elif not _text(f.get("id")) or f["id"] in taken:
             f["id"] = new_field_id()
         taken.add(f["id"])
         if isinstance(f.get("nestedFields"), list):

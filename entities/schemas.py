@@ -23,7 +23,7 @@ class FieldDefinitionSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    id = ma.fields.Raw(metadata={"description": "Stable id of the field, kept across renames"})
+    id = ma.fields.String(metadata={"description": "Stable id of the field, kept across renames"})
     name = ma.fields.Raw(required=True, metadata={"description": "Letters and digits, starting with a letter"})
     label = ma.fields.Raw()
     description = ma.fields.Raw()
@@ -34,10 +34,11 @@ class FieldDefinitionSchema(ma.Schema):
     indexable = ma.fields.Raw()
     defaultValue = ma.fields.Raw(allow_none=True)
     typeRules = ma.fields.Dict(allow_none=True, metadata={"description": "Rules of the type (free-form object)"})
-    nestedFields = ma.fields.Raw(metadata={"description": "The inner fields of a nestedFields field"})
+    nestedFields = ma.fields.List(ma.fields.Raw(), allow_none=True,
+                                  metadata={"description": "The inner fields of a nestedFields field"})
     recordLabel = ma.fields.Raw(allow_none=True)
     calculated = ma.fields.Raw(allow_none=True)
-    renamedFrom = ma.fields.Raw(allow_none=True, metadata={"description": "The field's previous name"})
+    renamedFrom = ma.fields.String(allow_none=True, metadata={"description": "The field's previous name"})
 
     @ma.validates_schema(skip_on_field_errors=False)
     def _inner(self, data: dict[str, Any], **_: Any) -> None:

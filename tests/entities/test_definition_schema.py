@@ -33,7 +33,11 @@ def raw_json(text: str) -> dict[str, Any]:
     (field(typeRules={"$where": "1"}), "fields[0].typeRules.$where", "invalid"),
     (field(typeRules={"a.b": 1}), "fields[0].typeRules.a.b", "invalid"),
     (with_(history={"keepDays": 2**64}), "history.keepDays", "invalid"),
-], ids=["top-level", "field", "nested-field", "dollar-key", "dotted-key", "int-beyond-64-bits"])
+    (field(id=["f1"]), "fields[0].id", "invalid"),
+    (field(renamedFrom={"name": "old"}), "fields[0].renamedFrom", "invalid"),
+    (field(nestedFields=5), "fields[0].nestedFields", "invalid"),
+], ids=["top-level", "field", "nested-field", "dollar-key", "dotted-key", "int-beyond-64-bits", "id-list",
+        "renamed-from-object", "nested-fields-number"])
 def test_bad_definitions_are_400_with_field_errors(api: Api, body: dict[str, Any], path: str, code: str):
     response = api.put("/metadata/entities/projects", json=body)
     assert response.status_code == 400, response.get_json()
@@ -41,6 +45,18 @@ def test_bad_definitions_are_400_with_field_errors(api: Api, body: dict[str, Any
     assert error["code"] == "validationErrors"
     assert (path, code) in [(e["field"], e["code"]) for e in error["errors"]], error
     assert api.get("/metadata/entities/projects").status_code == 404
+
+
+@pytest.mark.parametrize("change", [{"id": ["f1"]}, {"id": {"a": 1}}, {"renamedFrom": ["title"]},
+                                    {"nestedFields": 5}, {"nestedFields": {"name": "x"}}])
+def test_a_bad_field_id_rename_or_inner_list_on_an_existing_entity_is_400_and_changes_nothing(
+        api: Api, change: dict[str, Any]):
+    assert api.put("/metadata/entities/projects", json=BASE).status_code == 200
+    before = api.get("/metadata/entities/projects").get_json()
+    response = api.put("/metadata/entities/projects", json=field(**change))
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["errors"][0]["field"] == f"fields[0].{next(iter(change))}"
+    assert api.get("/metadata/entities/projects").get_json() == before
 
 
 def test_an_infinite_default_value_is_malformed_json(api: Api):
