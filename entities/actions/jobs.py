@@ -14,7 +14,7 @@ from core.ids import parse_object_id
 from entities.actions.definitions import Action, action_of
 from entities.actions.service import ActionService, JobHooks, selection_filter
 from entities.metadata import Entity
-from entities.permissions.enforce import job_context, policy, read_filter
+from entities.permissions.enforce import job_context, scoped_query
 from entities.query import iterate_ids, parse_list_query
 from jobs import runners
 
@@ -59,8 +59,8 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
     elif "ids" in data:  # the ids of the route, or the page of a paged query (fixed when the request came)
         selector = selection_filter(entity, data["ids"], None)
     else:
-        base = read_filter(policy(entity, ctx.caller).access, "query") if ctx.caller is not None else None
-        selector = parse_list_query(entity, MultiDict(data.get("query") or {}), base, max_size=10**9).filter
+        args, base = scoped_query(entity, MultiDict(data.get("query") or {}), caller=ctx.caller)
+        selector = parse_list_query(entity, args, base, max_size=10**9).filter
     col = svc.records.collection(entity)
     after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
     if not jctx.job.get("recordsCount"):

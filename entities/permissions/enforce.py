@@ -286,10 +286,17 @@ def query_paths(args: Any) -> list[str]:
     return paths
 
 
-def scoped_query(entity: Entity, args: Any, rule: str = "access", what: str = "query") -> tuple[Any, dict | None]:
-    """``(args, base filter)`` for a list-like query by the current caller: the rule ANDed in, hidden fields
-    refused in the query and left out of ``_globalSearch``."""
-    p = policy(entity)
+def scoped_query(entity: Entity, args: Any, rule: str = "access", what: str = "query",
+                 caller: Caller | None = None) -> tuple[Any, dict | None]:
+    """``(args, base filter)`` for a list-like query by ``caller`` (default: the current request's): the rule
+    ANDed in, hidden fields refused in the query and left out of ``_globalSearch``. The jobs that run a query
+    later (export, delete and actions over a query) scope it again as their user, as the list does."""
+    return policy_scoped_query(policy(entity, caller), entity, args, rule, what)
+
+
+def policy_scoped_query(p: EntityPolicy, entity: Entity, args: Any, rule: str = "access", what: str = "query",
+                        ) -> tuple[Any, dict | None]:
+    """``scoped_query`` for the caller whose policy on ``entity`` is ``p``."""
     if p.unrestricted:
         return args, None
     base = read_filter(getattr(p, rule), what)

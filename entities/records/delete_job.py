@@ -23,7 +23,7 @@ from core.api import parser
 from core.http import arg_flag
 from core.services import services
 from entities.metadata import Entity
-from entities.permissions.enforce import job_context, policy, read_filter, strip_hidden
+from entities.permissions.enforce import job_context, scoped_query, strip_hidden
 from entities.permissions.policy import UNRESTRICTED
 from entities.query import iterate_ids, parse_list_query
 from entities.records.render import render, with_entity
@@ -84,8 +84,9 @@ def run_delete(ctx: JobContext) -> None:
         missing = MISSING_IS_ERROR
     else:
         caller = job_context(svc.permissions, ctx.write_context()).caller
-        base = read_filter(policy(entity, caller).delete, "delete") if caller is not None else None
-        query = parse_list_query(entity, MultiDict(_pairs(ctx.data.get("query") or {})), base, max_size=10**9)
+        args, base = scoped_query(entity, MultiDict(_pairs(ctx.data.get("query") or {})), "delete", "deleteMany",
+                                  caller)
+        query = parse_list_query(entity, args, base, max_size=10**9)
         if first_run:
             ctx.set_total(col.count_documents(query.filter))
         batches = iterate_ids(col, query.filter, ctx.batch_size, after)

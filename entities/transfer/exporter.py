@@ -23,7 +23,7 @@ from pymongo.collection import Collection
 from werkzeug.datastructures import MultiDict
 
 from entities.metadata import Entity
-from entities.permissions.enforce import job_context, policy, read_filter
+from entities.permissions.enforce import job_context, policy, policy_scoped_query
 from entities.permissions.policy import UNRESTRICTED, EntityPolicy
 from entities.query import ListQuery, iterate_ids, parse_list_query, sorted_by
 from entities.registry import Registry
@@ -65,8 +65,11 @@ def count_matches(col: Any, q: ListQuery) -> int:
 
 def plan_export(registry: Registry, entity: Entity, args: MultiDict, p: EntityPolicy = UNRESTRICTED,
                 ) -> tuple[ListQuery, list[Selected]]:
-    """The query (within the caller's access) and the columns (without the caller's hidden fields)."""
-    base = read_filter(p.access, "export") if not p.unrestricted else None
+    """The query (within the caller's access, ``_globalSearch`` without their hidden fields) and the columns
+    (without the caller's hidden fields)."""
+    base = None
+    if not p.unrestricted:
+        args, base = policy_scoped_query(p, entity, args, "access", "export")
     selected = parse_fields(registry, entity, args.get("_fields"))
     return export_query(entity, args, base), _visible(selected, p, "")
 

@@ -230,6 +230,29 @@ def test_export_writes_only_permitted_records_and_visible_columns(sales: Api, da
                       content_type="multipart/form-data").status_code == 403
 
 
+def test_global_search_never_looks_into_hidden_fields_in_the_jobs_that_run_a_query(app: Flask, api: Api, data):
+    """Export, delete and actions over a query run later, as jobs: their ``_globalSearch`` skips the caller's
+    hidden fields as the list's does, so a hidden value neither selects records nor can be guessed from them."""
+    rules = {**SALES, "entities": {"companies": {**SALES["entities"]["companies"], "delete": "always"}}}
+    user = user_in(app, "searcher@example.com", add_group(app, rules))
+
+    def job_of(response: Any) -> dict[str, Any]:
+        assert response.status_code == 200, response.get_json()
+        job = wait_for_job(user, response.get_json()["jobId"])
+        assert job["status"] == "FINISHED", job
+        return job
+
+    assert job_of(user.put(f"/data/companies/export?_globalSearch={SECRET}"))["results"]["recordsExported"] == 0
+    assert job_of(user.put("/data/companies/export?_globalSearch=Active"))["results"]["recordsExported"] == 2
+    job_of(user.put(f"/data/companies/markAsCustomers?_globalSearch={SECRET}&_async=true", json={}))
+    job_of(user.delete(f"/data/companies?_globalSearch={SECRET}&_async=true"))
+    stored = {i["name"]: i for i in api.get("/data/companies?_size=100").get_json()["items"]}
+    assert {"Active A", "Active B", "Inactive"} <= set(stored)  # nothing deleted
+    assert not stored["Active A"]["isCustomer"] and not stored["Active B"]["isCustomer"]  # the action ran on none
+    job_of(user.delete("/data/companies?_globalSearch=Active%20B&_async=true"))  # a visible value still selects
+    assert api.get(f"/data/companies/{data['b']['id']}").status_code == 404
+
+
 def test_api_flags_close_whole_apis(app: Flask, data):
     closed = user_in(app, "closed@example.com",
                      add_group(app, {**SALES, "api": {"data": False, "files": False, "jobs": False}}))
