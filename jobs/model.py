@@ -46,6 +46,10 @@ def storable_result_key(key: str) -> bool:
 # Mapped on read, never rewritten, so jobs queued by an older process still run and show the public name.
 FORMER_TYPES: dict[str, str] = {"LISTENER": "EXECUTE_LISTENER"}
 
+# Job types the platform documents that no process of this runtime runs (apps, users and endpoints are
+# deployed and managed outside it): a ``type`` filter may name them, and simply finds no jobs.
+PLATFORM_TYPES = ("START_APP", "STOP_APP", "IMPORT_USERS", "EXPORT_USERS", "DEPLOY_ENDPOINT", "UNDEPLOY_ENDPOINT")
+
 PUBLIC_FIELDS = ("label", "type", "runBy", "parentJob", "rootJob", "createDate", "startDate", "endDate",
                  "status", "hasErrors", "progress", "recordsCount", "recordsProcessed", "childrenJobsCount",
                  "childrenJobsProcessed", "stoppable", "lowPriority", "data", "results")

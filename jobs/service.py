@@ -28,6 +28,7 @@ from jobs.model import (
     FORMER_TYPES,
     NOT_ENDED,
     PENDING,
+    PLATFORM_TYPES,
     RUNNING,
     STATUSES,
     STOPPED,
@@ -171,7 +172,8 @@ class JobService:
         if not user.get("developer"):
             cond["runBy.id"] = str(user["_id"])
         if filters.types:
-            known = sorted(self.runners) + sorted(FORMER_TYPES)  # a former name finds the jobs of its new one
+            # a former name finds the jobs of its new one; a platform type none of ours has finds none
+            known = sorted(set(self.runners) | set(FORMER_TYPES) | set(PLATFORM_TYPES))
             cond["type"] = {"$in": stored_types(name_list(filters.types, known, "type"))}
         if filters.statuses:
             cond["status"] = {"$in": list(name_list(filters.statuses, STATUSES, "status"))}  # any case, as levels

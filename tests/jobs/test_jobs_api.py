@@ -278,6 +278,9 @@ def test_list_filters_and_paging(app, api):
     assert ids("?type=IMPORT_RECORDS") == [d, b]
     assert ids("?type=EXPORT_RECORDS,DELETE_RECORDS") == [c, a]
     assert ids("?type=import_records,Delete_Records") == [d, c, b]  # any case, as the statuses
+    for platform_only in ("START_APP", "stop_app", "IMPORT_USERS", "DEPLOY_ENDPOINT,UNDEPLOY_ENDPOINT"):
+        assert ids(f"?type={platform_only}") == []  # types the platform documents that no runner here has
+    assert ids("?type=EXPORT_RECORDS,EXPORT_USERS") == [a]
     assert ids("?status=FINISHED,CANCELED") == [d, b, a]
     assert ids("?status=finished,Canceled") == [d, b, a]  # any case, as the levels of the logs
     assert ids("?hasErrors=true") == [b]
