@@ -75,10 +75,10 @@ class TypedField(mf.Field):
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         f = self.fdef
         if value is None:
-            if f.type.missing_value() is not None:
-                return f.type.missing_value()
-            return [] if f.many else None
+            return [] if f.many else f.type.missing_value()
         if f.many:
+            if value.__class__ is not list:  # a single value stored before the field was many (false: unset)
+                return [] if value is False or value is None else [self._dump_one(value)]
             return [self._dump_one(v) for v in value]
         return self._dump_one(value)
 
@@ -99,7 +99,7 @@ class TypedField(mf.Field):
         unset = self.__dict__.get("_unset")
         if unset is None:
             unset = self.__dict__["_unset"] = {
-                n.name: list if n.many and n.type.missing_value() is None else n.type.missing_value()
+                n.name: list if n.many else n.type.missing_value()
                 for n in self.fdef.nested}
         return unset
 

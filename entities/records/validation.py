@@ -151,8 +151,8 @@ class RecordValidator:
                     doc[f.name] = loaded if f.many else loaded[0]
                 except Exception:
                     pass
-            if doc.get(f.name) is None and f.type.missing_value() is not None:
-                doc[f.name] = f.type.missing_value()
+            if not f.many and doc.get(f.name) is None and f.type.missing_value() is not None:
+                doc[f.name] = f.type.missing_value()  # an unset boolean is stored false; a list of them unset
         if plan.resolved:
             names = None if touched is None else set(touched)
             self.resolve_references([f for f in plan.resolved if names is None or f.name in names], doc, "", errors,

@@ -131,6 +131,34 @@ def test_date_times_hold_years_1_to_9999_and_export_as_written(things: Api):
         assert response.status_code == 200 and response.get_json()["moment"] == moment
 
 
+def test_a_multi_valued_boolean_reads_as_a_list_set_or_not(app, api: Api):
+    """An unset boolean reads false; an unset list of booleans reads ``[]`` (top level and inside a nested
+    group), on create, after clearing it with null, and when the field is added to records that exist."""
+    body = {"name": "flagged", "fields": [{"name": "title", "type": "text"}]}
+    assert api.put("/metadata/entities/flagged", json=body).status_code == 200
+    old = api.post("/data/flagged", json={"title": "before"}).get_json()
+    body["fields"] += [{"name": "flags", "type": "boolean", "multiplicity": "many"},
+                       {"name": "flag", "type": "boolean"},
+                       {"name": "group", "type": "nestedFields",
+                        "nestedFields": [{"name": "checks", "type": "boolean", "multiplicity": "many"}]}]
+    assert api.put("/metadata/entities/flagged", json=body).status_code == 200
+    created = api.post("/data/flagged", json={"title": "a", "group": {}})
+    assert created.status_code == 200, created.get_json()
+    record = created.get_json()
+    assert (record["flags"], record["flag"], record["group"]["checks"]) == ([], False, [])
+    set_ = api.post("/data/flagged", json={"title": "b", "flags": [True, False]}).get_json()
+    cleared = api.put(f"/data/flagged/{set_['id']}", json={"flags": None})
+    assert cleared.status_code == 200, cleared.get_json()
+    assert cleared.get_json()["flags"] == []
+    assert api.get(f"/data/flagged/{set_['id']}").get_json()["flags"] == []
+    assert api.get(f"/data/flagged/{old['id']}").get_json()["flags"] == []
+    changed = api.put(f"/data/flagged/{old['id']}", json={"title": "after"})
+    assert changed.status_code == 200 and changed.get_json()["flags"] == []
+    listed = api.get("/data/flagged?_size=10").get_json()
+    assert listed["total"] == 3 and all(item["flags"] == [] for item in listed["items"])
+    assert "flags" not in app.extensions["runtime"].records.collection("flagged").find_one({"title": "a"})
+
+
 def test_bad_update_leaves_the_record_untouched(app, things: Api):
     created = things.post("/data/things", json=GOOD).get_json()
     response = things.put(f"/data/things/{created['id']}", json={"count": 3, "day": "nope"})
