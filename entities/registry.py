@@ -318,13 +318,21 @@ def _refers_to(entity: Entity, target: str) -> bool:
     return walk(entity.fields)
 
 
+# Index names this package gives the fields of a data collection (``FieldType.index_keys``).
+_FIELD_INDEX_PREFIXES = ("idx_", "unique_")
+
+
 def ensure_data_indexes(store: Store, entity: Entity) -> None:
-    """Create the indexes an entity's metadata asks for (idempotent)."""
+    """Make the indexes of an entity's data collection what its metadata asks for (idempotent).
+
+    An index's name comes from its field's path, its key and options from the field's type and rules: an index
+    of the same name that differs (a field that changed type or lost ``unique``) is dropped and made again, and
+    one of a field that is no longer indexed is dropped, so no stale unique index refuses values."""
     col = store.collection(data_collection_name(entity.name))
-    col.create_index([("label", pymongo.ASCENDING)], name="label")
+    wanted: dict[str, tuple[list[tuple[str, Any]], dict[str, Any]]] = {"label": ([("label", pymongo.ASCENDING)], {})}
     if not store.embedded:  # the embedded store writes history without an outbox (``HistoryRecorder.direct``),
         # and its index upkeep would serve no query: the repair's ``$exists`` is a scan there either way
-        col.create_index([("_hist._id", pymongo.ASCENDING)], name="history_outbox", sparse=True)
+        wanted["history_outbox"] = ([("_hist._id", pymongo.ASCENDING)], {"sparse": True})
 
     def walk(fields, prefix: str) -> None:
         for f in fields:
@@ -333,8 +341,24 @@ def ensure_data_indexes(store: Store, entity: Entity) -> None:
                 walk(f.nested, path + ".")
                 continue
             for key, name, unique in f.type.index_keys(path, f, top_level=not prefix):
-                if unique:
-                    col.create_index([(key, f.type.index_kind)], name=name, unique=True, sparse=True)
-                else:
-                    col.create_index([(key, f.type.index_kind)], name=name)
+                wanted[name] = ([(key, f.type.index_kind)], {"unique": True, "sparse": True} if unique else {})
     walk(entity.fields, "")
+    present: set[str] = set()
+    for name, info in col.index_information().items():
+        want = wanted.get(name)
+        if want is not None and _same_index(info, *want):
+            present.add(name)
+        elif want is not None or name.startswith(_FIELD_INDEX_PREFIXES):
+            col.drop_index(name)
+    for name, (keys, options) in wanted.items():
+        if name not in present:
+            col.create_index(keys, name=name, **options)
+
+
+def _same_index(info: dict[str, Any], keys: list[tuple[str, Any]], options: dict[str, Any]) -> bool:
+    """Whether an index as ``index_information`` describes it has these keys and options."""
+    def kind(value: Any) -> Any:
+        return int(value) if isinstance(value, int | float) else value
+    stored = [(k, kind(v)) for k, v in info.get("key", [])]
+    return (stored == [(k, kind(v)) for k, v in keys] and bool(info.get("unique")) == bool(options.get("unique"))
+            and bool(info.get("sparse")) == bool(options.get("sparse")))

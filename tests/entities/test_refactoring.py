@@ -169,6 +169,34 @@ def test_new_unique_rule_with_duplicates_is_refused(api: Api):
     assert change(api, defn).status_code == 200
 
 
+def test_a_field_that_is_no_longer_unique_takes_equal_values(app, api: Api):
+    defn, _ = setup(api)
+    field(defn, "taxId")["unique"] = True
+    assert change(api, defn).status_code == 200
+    assert api.post("/data/items", json={"code": "C", "taxId": "T-1"}).status_code == 400  # the unique rule
+    field(defn, "taxId")["unique"] = False
+    assert change(api, defn).status_code == 200
+    assert api.post("/data/items", json={"code": "C", "taxId": "T-1"}).status_code == 200
+    names = app.extensions["runtime"].records.collection("items").index_information()
+    assert "unique_taxId" not in names and "idx_taxId" not in names
+
+
+def test_a_type_change_that_indexes_the_field_another_way_converts_it(api: Api):
+    """An indexed text field that becomes a user field is indexed by the user's id under the same index name:
+    the old index is replaced, the change is planned and run, and the records read in the new type."""
+    defn, records = setup(api)
+    field(defn, "wood")["indexable"] = True
+    assert change(api, defn).status_code == 200
+    field(defn, "wood")["type"] = "user"
+    response = change(api, defn, "?_onConversionError=null")
+    assert response.status_code == 200, response.get_json()
+    assert "refactoring" in response.get_json()
+    assert item(api, "A")["wood"] is None and item(api, "B")["wood"] is None
+    assert api.get(f"/data/items/{records[0]['id']}").status_code == 200
+    export = api.put("/data/items/export")
+    assert wait_for_job(api, export.get_json()["jobId"])["status"] == "FINISHED"
+
+
 def test_changed_record_label_recomputes_labels(api: Api):
     defn, _ = setup(api)
     defn["recordLabel"] = "#{code} (#{wood})"
