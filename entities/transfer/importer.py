@@ -74,6 +74,21 @@ def scan_upload(registry: Registry, entity: Entity, binary: BinaryIO) -> tuple[I
         text.detach()
 
 
+def hidden_related_columns(plan: ImportPlan, caller: Any) -> list[tuple[Column, str]]:
+    """The related columns (``company.notes``) that name a field of the related entity a restricted ``caller``
+    may not see, each with the error that refuses it: such a column would find records by a hidden value (the
+    row's outcome would tell whether a guess is right) or write it, so it is no field of theirs, as in REST."""
+    if not isinstance(caller, Caller) or not caller.restricted:
+        return []
+    out = []
+    for c in plan.columns:
+        if c.related and c.target is not None:
+            inner = ".".join(s.field.name for s in c.related)
+            if caller.entity(c.target).field_level(inner) == "none":
+                out.append((c, f"'{inner}' is not a field of '{c.target.name}'"))
+    return out
+
+
 class RowImporter:
     """Imports the rows of a batch into ``entity`` following ``plan``.
 
@@ -97,6 +112,7 @@ class RowImporter:
         self.restricted = isinstance(ctx.caller, Caller) and ctx.caller.restricted
         # an update keeps the stored inner values of nested groups the caller may not see or write
         self.keep = kept_values(ctx.caller.entity(entity), entity) if self.restricted else None
+        self.hidden_related = {c.position: reason for c, reason in hidden_related_columns(plan, ctx.caller)}
         self.col = self.records.collection(entity)
         self.links = self.records.link_filter(entity, ctx)  # what related columns may find (None: anything)
         # Rows whose cells all convert skip the REST body and the schema (entities.transfer.converters); the
@@ -217,6 +233,10 @@ class RowImporter:
         target = group[0].target
         assert target is not None
         sub_errors: list[dict[str, Any]] = []
+        refused = [c for c in group if c.position in self.hidden_related and cells[c.position].strip()]
+        if refused:  # the caller's permissions changed since the upload was checked (``hidden_related_columns``)
+            errors.extend(field_error(c.path, "invalid", self.hidden_related[c.position], c.header) for c in refused)
+            return None
         columns = [c.sub_column() for c in group]
         body = prune(build_body(columns, cells, sub_errors, skip_empty=True))
         try:
@@ -239,8 +259,8 @@ class RowImporter:
             value = self.records.validated_values(target, {key.leaf.name: body[key.leaf.name]})[key.leaf.name]
             found = col.find_one(_scoped({key.leaf.name: value}, scope))
             if found is None:
-                return self.records.create(target, body, self.ctx)["_id"]
-            rest = {k: v for k, v in body.items() if k != key.leaf.name}
+                return self._create_related(target, body)
+            rest = self._writable(target, {k: v for k, v in body.items() if k != key.leaf.name})
             if rest and self._differs(target, found, rest):
                 self.records.update(target, found["_id"], rest, self.ctx)
             return found["_id"]
@@ -251,7 +271,21 @@ class RowImporter:
         matches = list(col.find(_scoped(self.records.validated_values(target, body), scope), {"_id": 1}).limit(2))
         if len(matches) > 1:
             raise ValidationFailed([field_error("", "invalid", f"More than one record of '{target.name}' matches")])
-        return matches[0]["_id"] if matches else self.records.create(target, body, self.ctx)["_id"]
+        return matches[0]["_id"] if matches else self._create_related(target, body)
+
+    def _create_related(self, target: Entity, body: dict[str, Any]) -> ObjectId:
+        """A new related record for a row whose related columns match none the caller may link. One who may
+        never create records of ``target`` is answered as REST answers a link to nothing, before any check of
+        the values (a unique one would otherwise tell that a record they cannot access holds it)."""
+        if self.restricted and self.ctx.caller.entity(target).create.never:  # type: ignore[union-attr]
+            raise ValidationFailed([field_error("", "invalid", f"No record in '{target.name}' matches")])
+        return self.records.create(target, self._writable(target, body), self.ctx)["_id"]
+
+    def _writable(self, target: Entity, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` without the values a restricted caller may not write in ``target`` (dropped, as in REST)."""
+        if not self.restricted:
+            return body
+        return writable_body(self.ctx.caller.entity(target), body)  # type: ignore[union-attr]
 
     def _link_scope(self, target: Entity) -> dict[str, Any] | None:
         """The records of ``target`` this import may find and link (``{}``: any; None: none): a restricted

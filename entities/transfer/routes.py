@@ -10,11 +10,11 @@ from typing import IO, Any
 from flask import g, jsonify, request
 
 from core.api import Blueprint, JobLink, errors, parser
-from core.errors import BadRequest, Forbidden
+from core.errors import BadRequest, Forbidden, field_error
 from core.services import services
-from entities.permissions.enforce import check_paths, forbidden, policy, query_paths
+from entities.permissions.enforce import check_paths, forbidden, policy, query_paths, request_caller
 from entities.transfer.exporter import MAX_EXPORT, count_matches, plan_export
-from entities.transfer.importer import scan_upload
+from entities.transfer.importer import hidden_related_columns, scan_upload
 from entities.transfer.schemas import IMPORT_OPTIONS, ExportQuery, ImportOptions, ImportUpload
 from files.storage import FileStore
 
@@ -43,7 +43,11 @@ def import_records(query: dict[str, Any], _upload_doc: Any, entity_name: str):
     options = _import_options(query)
     name, upload = _upload()
     with upload:
-        _, rows = scan_upload(svc.registry, entity, upload)
+        plan, rows = scan_upload(svc.registry, entity, upload)
+        hidden = hidden_related_columns(plan, request_caller())
+        if hidden:
+            raise BadRequest("The file has columns that cannot be imported",
+                             errors=[field_error(c.header, "invalid", reason) for c, reason in hidden])
         upload.seek(0)
         files = FileStore(svc.store)
         stored = files.put(upload, name, "text/csv", {"ownerId": str(g.user["_id"]), "importInto": entity.name})

@@ -366,3 +366,58 @@ def test_an_import_row_that_drops_items_keeps_their_read_only_values(app: Flask,
     assert job["results"]["rowsImported"] == 1, job
     addresses = _stored(api, record["id"])["addresses"]
     assert [(a["zipCode"], a["city"]) for a in addresses] == [("5", "Reno"), (None, "Vegas")]
+
+
+def _importer(app: Flask, create_companies: str) -> Api:
+    """A user who imports contacts and may access active companies, whose ``notes`` they may not see and whose
+    ``rating`` they may not write; ``create_companies`` is their create rule on companies."""
+    rules = {"api": {"data": True, "jobs": True}, "entities": {
+        "contacts": {"access": "always", "create": "always", "edit": "always", "import": True},
+        "companies": {"access": {"when": {"state": "active"}}, "create": create_companies, "edit": "always",
+                      "fields": {"notes": "none", "rating": "readOnly"}}}}
+    return user_in(app, f"importer-{create_companies}@example.com", add_group(app, rules))
+
+
+def _import(user: Api, text: str) -> Any:
+    return user.post("/data/contacts/import", data={"file": (io.BytesIO(text.encode()), "c.csv")},
+                     content_type="multipart/form-data")
+
+
+def test_an_import_never_finds_related_records_by_a_hidden_field(app: Flask, data):
+    """A related column naming a field the caller may not see is refused before a job starts: matching on it
+    would tell whether a guessed hidden value is the stored one."""
+    user = _importer(app, "always")
+    for header in ("company.notes", "company.name,company.notes"):
+        cells = ",".join(["Active A", SECRET][-len(header.split(",")):])
+        response = _import(user, f"firstName,lastName,{header}\nG,One,{cells}\n")
+        assert response.status_code == 400, response.get_json()
+        assert [(e["field"], e["message"]) for e in response.get_json()["errors"]] == [
+            ("company.notes", "'notes' is not a field of 'companies'")]
+
+
+def test_an_import_writes_no_read_only_value_of_a_related_record(app: Flask, api: Api, data):
+    user = _importer(app, "always")
+    before = _stored(api, data["a"]["id"])
+    text = "firstName,lastName,company.name,company.rating,company.state\nAna,Ray,Active A,5,active\n" \
+           "Bo,Li,New Co,5,active\n"
+    response = _import(user, text)
+    assert response.status_code == 200, response.get_json()
+    job = wait_for_job(user, response.get_json()["jobId"])
+    assert job["results"]["rowsImported"] == 2, job
+    assert _stored(api, data["a"]["id"])["rating"] == before["rating"]  # found, and its readOnly value kept
+    created = api.get("/data/companies?name=New%20Co").get_json()["items"]
+    assert len(created) == 1 and created[0]["rating"] is None and created[0]["state"] == "active"
+
+
+def test_an_import_by_a_user_who_cannot_create_related_records_names_none_it_cannot_access(app: Flask, api: Api,
+                                                                                           data):
+    """A related name that only a record outside the caller's access holds is answered as one that no record
+    holds (not by the unique rule of the record it would create), as a REST write answers a link to nothing."""
+    user = _importer(app, "never")
+    response = _import(user, "firstName,lastName,company.name\nP,Q,Inactive\nR,S,Never Existed Ltd\n")
+    assert response.status_code == 200, response.get_json()
+    job = wait_for_job(user, response.get_json()["jobId"])
+    results = job["results"]["results"]
+    assert job["results"]["rowsWithErrors"] == 2, job
+    assert results["2"]["errorMessage"] == results["3"]["errorMessage"], results
+    assert "No record in 'companies' matches" in results["2"]["errorMessage"]
