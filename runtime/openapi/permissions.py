@@ -23,7 +23,8 @@ _ROLES: tuple[tuple[str, str | None, str], ...] = (
     ("/users", "get", ANYONE), ("/users", None, USERS_MANAGERS))
 # Which ``api`` flag opens which generic paths (and methods; None: every method).
 _FLAGS: tuple[tuple[str, str | None, str], ...] = (
-    ("/data", None, "data"), ("/status/jobs", None, "jobs"), ("/files", "post", "uploadFiles"),
+    ("/data", None, "data"), ("/status/jobs", None, "jobs"), ("/status/job/", None, "jobs"),  # and its alias
+    ("/files", "post", "uploadFiles"),
     ("/files", None, "files"))
 
 

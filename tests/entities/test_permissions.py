@@ -262,6 +262,9 @@ def test_api_flags_close_whole_apis(app: Flask, data):
     assert closed.post("/files", data={"file": (io.BytesIO(b"x"), "x.txt")},
                        content_type="multipart/form-data").status_code == 403
     assert closed.get("/auth/me").status_code == 200
+    assert closed.get(f"/status/job/{ObjectId()}/logs").status_code == 403  # the singular alias too
+    paths = closed.get("/openapi.json").get_json()["paths"]
+    assert not [p for p in paths if p.startswith(("/api/data", "/api/status/job", "/api/files"))], paths.keys()
 
 
 def test_no_group_no_permission_and_groups_add_up(app: Flask, data):
