@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from jobs.service import JobService
 
 Runner = Callable[["JobContext"], "dict[str, Any] | None"]
+MAX_LOGGED_FAILURES = 1000  # ERROR log lines of failed records per run (``save_checkpoint(log_failures=True)``)
 
 
 class JobInterrupted(Exception):
@@ -98,6 +99,7 @@ class JobContext:
         self._results_kept = len(kept)
         self._results_bytes = encoded_size(kept)
         self._responses_dropped = False
+        self._failures_logged = 0
 
     # --- progress ------------------------------------------------------------------------------
 
@@ -117,8 +119,12 @@ class JobContext:
         self._write({"$set": {"inFlight": list(keys), "heartbeat": now_ms()}})
 
     def save_checkpoint(self, checkpoint: Any, processed_delta: int = 0,
-                        record_results: dict[str, dict[str, Any]] | None = None, errors: int = 0) -> None:
-        """One update after a batch: checkpoint, counts, progress, heartbeat, results. Stops here if asked."""
+                        record_results: dict[str, dict[str, Any]] | None = None, errors: int = 0,
+                        log_failures: bool = False) -> None:
+        """One update after a batch: checkpoint, counts, progress, heartbeat, results. Stops here if asked.
+        ``log_failures``: an ERROR log line per failed record of ``record_results`` (see ``_log_failures``)."""
+        if log_failures and record_results:
+            self._log_failures(record_results)
         processed = int(self.job.get("recordsProcessed") or 0) + processed_delta
         total = int(self.job.get("recordsCount") or 0)
         fields: dict[str, Any] = {"checkpoint": checkpoint, "inFlight": None, "heartbeat": now_ms(),
@@ -139,6 +145,18 @@ class JobContext:
             self.log("INFO", f"Stopped after {doc['recordsProcessed']} records; it can be resumed")
             raise JobInterrupted("stopped")
         self.check_cancelled()
+
+    def _log_failures(self, record_results: dict[str, dict[str, Any]]) -> None:
+        """``Record <id>: <error>`` at ERROR for the first ``MAX_LOGGED_FAILURES`` failed records of a run, so
+        ``/logs?level=ERROR`` shows what went wrong, as an import's rows do (the results keep their entries too)."""
+        for key, outcome in record_results.items():
+            if outcome.get("status") != "error":
+                continue
+            self._failures_logged += 1
+            if self._failures_logged <= MAX_LOGGED_FAILURES:
+                self.log("ERROR", f"Record {key}: {outcome.get('errorMessage') or 'failed'}")
+            elif self._failures_logged == MAX_LOGGED_FAILURES + 1:
+                self.log("WARN", f"More than {MAX_LOGGED_FAILURES} records failed: only the first ones are logged")
 
     def _within_budget(self, outcome: dict[str, Any]) -> dict[str, Any]:
         """The outcome as kept: without its ``response`` once the kept results would pass ``RESULTS_MAX_BYTES``

@@ -63,16 +63,20 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
         selector = parse_list_query(entity, args, base, max_size=10**9).filter
     col = svc.records.collection(entity)
     after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
-    if not jctx.job.get("recordsCount"):
-        jctx.set_total(col.count_documents(selector))
+    per_id = "ids" in data and action.type == "oneRecord"
+    if not jctx.job.get("recordsCount"):  # per id: the ids that do not exist count too, as a delete's do
+        jctx.set_total(len(dict.fromkeys(data["ids"])) if per_id else col.count_documents(selector))
     if action.type == "oneRecord":
-        if "ids" in data and jctx.checkpoint is None:  # before any record ran, so none was deleted by it yet
+        if per_id and jctx.checkpoint is None:  # before any record ran, so none was deleted by it yet
             found = {str(d["_id"]) for d in col.find(selector, {"_id": 1})}
             absent = {rid: runner.outcome(lambda rid=rid: runner.run_one(entity, action, rid, params, user, ctx),
                                           action, entity)
                       for rid in dict.fromkeys(data["ids"]) if rid not in found}
             if absent:  # malformed, or no such record: the same error entry the sync run gives
-                jctx.save_checkpoint(None, record_results=absent)
+                # the empty checkpoint tells a resumed run they are counted already
+                jctx.save_checkpoint("", processed_delta=len(absent), record_results=absent,
+                                     errors=sum(1 for o in absent.values() if o.get("status") == "error"),
+                                     log_failures=True)
         for batch in iterate_ids(col, selector, jctx.batch_size, after):
             jctx.begin_batch([str(oid) for oid in batch])
             outcomes = {}
@@ -80,7 +84,8 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
                 outcomes[str(oid)] = runner.outcome(
                     lambda oid=oid: runner.run_one(entity, action, oid, params, user, ctx, hooks), action, entity)
                 hooks.beat()
-            jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch), record_results=outcomes)
+            jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch), record_results=outcomes,
+                                 log_failures=True)
         return None
     hooks.batch_done = lambda last, n: jctx.save_checkpoint(str(last), processed_delta=n)
     return _run_once(lambda: runner.run_many(entity, action, selector, params, user, ctx, hooks, after))

@@ -79,7 +79,8 @@ def run_delete(ctx: JobContext) -> None:
             ctx.set_total(len(ids) + len(invalid))
             if invalid:  # reported first; the empty checkpoint says so to a resumed run
                 ctx.save_checkpoint("", processed_delta=len(invalid), errors=len(invalid), record_results={
-                    raw: {"status": "error", "errorMessage": f"Record '{raw}' does not exist"} for raw in invalid})
+                    raw: {"status": "error", "errorMessage": f"Record '{raw}' does not exist"} for raw in invalid},
+                    log_failures=True)
         batches: Iterator[list[ObjectId]] = _chunks([i for i in ids if after is None or i > after], ctx.batch_size)
         missing = MISSING_IS_ERROR
     else:
@@ -116,7 +117,8 @@ def _delete_batch(ctx: JobContext, entity: Entity, batch: list[ObjectId], missin
                                   "errorMessage": f"Record '{rid}' does not exist in entity '{entity.name}'"}
     if gone and missing == MISSING_IS_SKIPPED:
         ctx.log("WARN", f"{len(gone)} records of a batch were deleted by someone else meanwhile")
-    ctx.save_checkpoint(str(batch[-1]), processed_delta=len(outcomes), record_results=outcomes, errors=errors)
+    ctx.save_checkpoint(str(batch[-1]), processed_delta=len(outcomes), record_results=outcomes, errors=errors,
+                        log_failures=True)
 
 
 def _chunks(items: list[ObjectId], size: int) -> Iterator[list[ObjectId]]:

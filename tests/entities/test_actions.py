@@ -275,6 +275,10 @@ def test_async_one_record_action_over_ids_reports_missing_and_malformed_ids_as_t
     assert job["results"]["results"] == sync  # the ok record, and an error entry for each of the other two
     assert sync[a["id"]] == {"status": "ok", "response": "ok:A"}
     assert sync[gone]["status"] == sync["not-an-id"]["status"] == "error"
+    assert job["recordsCount"] == job["recordsProcessed"] == 3  # as an async delete of the same ids counts
+    errors = api.get(f"/status/jobs/{job['id']}/logs?level=ERROR").get_json()["items"]
+    assert sorted(e["message"] for e in errors) == sorted(
+        f"Record {rid}: {sync[rid]['errorMessage']}" for rid in (gone, "not-an-id"))
 
 
 def test_async_many_records_and_global(api: Api):

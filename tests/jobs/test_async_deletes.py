@@ -84,6 +84,8 @@ def test_async_delete_of_many_ids_reports_missing_ones(app, api, jobs):
     assert job["results"]["results"][missing]["status"] == "error"
     assert "does not exist" in job["results"]["results"][missing]["errorMessage"]
     assert all(len(_delete_history(app, i)) == 1 for i in ids)
+    errors = api.get(f"/status/jobs/{job['id']}/logs?level=ERROR").get_json()["items"]
+    assert [e["message"] for e in errors] == [f"Record {missing}: {job['results']['results'][missing]['errorMessage']}"]
 
 
 def test_async_delete_over_a_query(app, api, jobs):
