@@ -845,7 +845,8 @@ class RelationshipType(FieldType):
 class UserType(RelationshipType):
     """A reference to a user, stored like a relationship ``{id, label}`` (label = the user's full name).
 
-    Written by user id or email (resolved by ``entities.records.user_refs``); a bare filter value is the id
+    Written by user id, email or full name (resolved by ``entities.records.user_refs``; a name only when one
+    user has it); a bare filter value is the id
     (``owner=<id>``), ``owner.id`` / ``owner.label`` filter explicitly. ``typeRules.setOn`` = ``create`` or
     ``write`` makes the runtime fill it with the caller; clients may not write it then."""
 
@@ -853,14 +854,15 @@ class UserType(RelationshipType):
         if field.type_rules.get("setOn"):
             raise FieldInvalid("This field is set by the runtime", code="readOnly")
         if isinstance(value, dict):
-            value = value.get("id") or value.get("email")
-        if isinstance(value, str):
+            value = value.get("id") or value.get("email") or value.get("label")
+        if isinstance(value, str) and value.strip():
             oid = parse_object_id(value)
             if oid is not None:
                 return {"id": oid}
             if "@" in value:
                 return {"email": value.strip().lower()}
-        raise FieldInvalid("A user is written by id or email")
+            return {"label": value.strip()}  # the name reads show (and a CSV export writes): one user's only
+        raise FieldInvalid("A user is written by id, email or full name")
 
     def target_entity(self, field: Field) -> str | None:
         return None

@@ -19,9 +19,20 @@ USERS_COLLECTION = "sys.users"  # owned by runtime.users; read here for labels o
 
 def resolve_user_ref(store: Store, f: Field, ref: dict[str, Any], path: str,
                      errors: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """``{id}`` or ``{email}`` → the stored ``{id, label}`` (label: the user's full name), or a field error."""
+    """``{id}``, ``{email}`` or ``{label}`` (a full name) → the stored ``{id, label}`` (label: the user's full
+    name), or a field error. A name must be one user's only: two users may share one."""
+    users = store.collection(USERS_COLLECTION)
+    if "id" not in ref and "email" not in ref:
+        named = list(users.find({"fullName": ref.get("label")}, {"fullName": 1, "email": 1}).limit(2))
+        if len(named) != 1:
+            shown = str(ref.get("label"))
+            problem = f"No user is named '{shown}'" if not named else \
+                f"More than one user is named '{shown}': write their email"
+            errors.append(field_error(path, "invalid", problem, f.label, rejected=shown))
+            return None
+        return {"id": named[0]["_id"], "label": user_label(named[0])}
     query: dict[str, Any] = {"_id": ref["id"]} if "id" in ref else {"email": ref.get("email")}
-    doc = store.collection(USERS_COLLECTION).find_one(query, {"fullName": 1, "email": 1})
+    doc = users.find_one(query, {"fullName": 1, "email": 1})
     if doc is None and "label" in ref:
         return ref  # a stored reference whose user was deleted since: kept, so the record stays writable
     if doc is None:

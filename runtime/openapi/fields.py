@@ -193,9 +193,12 @@ def _write_one(f: Field) -> dict[str, Any]:
                           {"type": "object", "properties": {"id": OBJECT_ID, "label": {"type": "string"}}}]}
     if name == "user":
         email = {"type": "string", "format": "email", "example": _SCALAR_EXAMPLES["email"]}
-        return {"description": "A user: their id or email, or {\"id\"} / {\"email\"}",
-                "anyOf": [OBJECT_ID, email, {"type": "object", "required": ["id"], "properties": {"id": OBJECT_ID}},
-                          {"type": "object", "required": ["email"], "properties": {"email": email}}]}
+        return {"description": "A user: their id, email or full name (a name only one user has), or {\"id\"} / "
+                               "{\"email\"} / {\"label\"}",
+                "anyOf": [OBJECT_ID, email, {"type": "string", "description": "full name"},
+                          {"type": "object", "required": ["id"], "properties": {"id": OBJECT_ID}},
+                          {"type": "object", "required": ["email"], "properties": {"email": email}},
+                          {"type": "object", "required": ["label"], "properties": {"label": {"type": "string"}}}]}
     if name == "file":
         return {"description": "The id of an uploaded file (POST /files), or an inline upload",
                 "anyOf": [OBJECT_ID, {"type": "object", "required": ["id"], "properties": {"id": OBJECT_ID}},

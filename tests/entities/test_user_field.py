@@ -146,3 +146,41 @@ def test_a_renamed_user_shows_the_new_name_in_every_user_field(more_tasks: Api, 
     assert api.get(f"/data/tasks/{other['id']}").get_json()["version"] == 0
     assert api.put("/users/user@example.com", json={"firstName": "Regular"}).status_code == 200
     assert len(cascade_jobs(api)) == 5  # the full name did not change: no job
+
+
+def test_written_by_full_name_when_one_user_has_it(app, tasks: Api, user_api: Api):
+    user = tasks.get("/users/user@example.com").get_json()
+    for value in ("Regular User", {"label": "Regular User"}):
+        response = tasks.post("/data/tasks", json={"title": "n", "assignee": value})
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["assignee"] == {"id": user["id"], "label": "Regular User"}
+    nobody = tasks.post("/data/tasks", json={"title": "x", "assignee": "Nobody Here"})
+    assert nobody.status_code == 400
+    assert nobody.get_json()["errors"][0]["message"] == "No user is named 'Nobody Here'"
+    app.extensions["runtime"].auth.create_user("twin@example.com", "twin-password", "Regular", "User")
+    twins = tasks.post("/data/tasks", json={"title": "x", "assignee": "Regular User"})
+    assert twins.status_code == 400
+    error = twins.get_json()["errors"][0]
+    assert error["field"] == "assignee" and "write their email" in error["message"]
+
+
+def test_a_csv_export_of_user_fields_imports_back(tasks: Api, user_api: Api):
+    """The export writes a user's full name; the import finds the user by it."""
+    import csv
+    import io
+    from urllib.parse import urlparse
+
+    user = tasks.get("/users/user@example.com").get_json()
+    tasks.post("/data/tasks", json={"title": "a", "assignee": "user@example.com"})
+    job = wait_for_job(tasks, tasks.put("/data/tasks/export?_fields=title,assignee").get_json()["jobId"])
+    link = urlparse(job["results"]["fileLink"]).path
+    text = tasks.client.get(link, headers={"token": tasks.token}).get_data(as_text=True)
+    assert list(csv.reader(io.StringIO(text))) == [["Title", "Assignee"], ["a", "Regular User"]]
+    assert tasks.delete("/data/tasks?title=a").status_code == 200
+    response = tasks.post("/data/tasks/import", data={"file": (io.BytesIO(text.encode()), "t.csv")},
+                          content_type="multipart/form-data")
+    assert response.status_code == 200, response.get_json()
+    done = wait_for_job(tasks, response.get_json()["jobId"])
+    assert done["results"] == {"rowsImported": 1, "rowsWithErrors": 0}, done
+    assert tasks.get("/data/tasks?title=a").get_json()["items"][0]["assignee"] == {"id": user["id"],
+                                                                                   "label": "Regular User"}
