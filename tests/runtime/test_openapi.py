@@ -282,7 +282,7 @@ def tasks(app: Flask, api: Api) -> Api:
     return api
 
 
-def test_user_fields_read_as_id_and_label_and_are_written_by_id_or_email(tasks: Api):
+def test_user_fields_read_as_id_and_label_and_are_written_by_id_email_or_name(tasks: Api):
     doc = document(tasks.client, "?entity=tasks")
     validate(doc)
     schemas = doc["components"]["schemas"]
@@ -295,8 +295,8 @@ def test_user_fields_read_as_id_and_label_and_are_written_by_id_or_email(tasks: 
     for body in ("tasks.Input", "tasks.Update"):
         assert {"owner", "editor"}.isdisjoint(schemas[body]["properties"]), body
     written = schemas["tasks.Input"]["properties"]["assignee"]["anyOf"]
-    assert [w.get("format") or w.get("pattern") or w["required"] for w in written] == [
-        "^[0-9a-fA-F]{24}$", "email", ["id"], ["email"]]
+    assert [w.get("format") or w.get("pattern") or w.get("description") or w["required"] for w in written] == [
+        "^[0-9a-fA-F]{24}$", "email", "full name", ["id"], ["email"], ["label"]]
     example = schemas["tasks.Input"]["example"]
     assert example["assignee"] == "ana.ray@example.com" and example["watchers"] == ["ana.ray@example.com"]
     created = tasks.post("/data/tasks", json=example)
