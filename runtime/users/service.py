@@ -188,16 +188,20 @@ class GroupsService:
         """``caller``: who changes it (the user of the jobs that refresh the label of ``group`` fields)."""
         current = self.find(id_or_name)
         expected = body.get("version")
-        if expected is not None and expected != current.get("version", 0):
-            raise Conflict("The group was modified by someone else", currentVersion=current.get("version", 0))
-        values = self._validated(body, current)
-        try:
-            result = self.groups.update_one({"_id": current["_id"], "version": current.get("version", 0)},
-                                            {"$set": values, "$inc": {"version": 1}})
-        except DuplicateKeyError:
-            raise _duplicate("name", "A group with this name already exists") from None
-        if result.matched_count != 1:
-            raise Conflict("The group was modified by someone else")
+        for _ in range(MAX_RETRIES):  # without ``version``: applied to the group as it is then, as a user change
+            if expected is not None and expected != current.get("version", 0):
+                raise Conflict("The group was modified by someone else", currentVersion=current.get("version", 0))
+            values = self._validated(body, current)
+            try:
+                result = self.groups.update_one({"_id": current["_id"], "version": current.get("version", 0)},
+                                                {"$set": values, "$inc": {"version": 1}})
+            except DuplicateKeyError:
+                raise _duplicate("name", "A group with this name already exists") from None
+            if result.matched_count == 1:
+                break
+            current = self.find(str(current["_id"]))  # a 404 when it was deleted meanwhile
+        else:
+            raise ApiError(503, "The group is too busy to update right now; try again")
         if bool(values.get("usersManagement", current.get("usersManagement"))) != bool(current.get("usersManagement")):
             for user in self.users.find({"groups.id": current["_id"]}, {"_id": 1}):
                 self.auth.sync_user(user["_id"])
@@ -491,8 +495,27 @@ class UsersService:
 
     def update(self, ref: str, body: dict[str, Any], caller: dict[str, Any], impersonating: bool,
                identity_provider: str | None = None) -> dict[str, Any]:
+        """Change a user. With ``version`` in the body a concurrent change is a 409; without it the change is
+        applied to the user as they are then (read again and retried), and a user deleted meanwhile is a 404."""
         current = self.find(ref, identity_provider)
-        self._check_target(current)
+        for _ in range(MAX_RETRIES):
+            self._check_target(current)
+            changes = self._changes(current, body, caller, impersonating)
+            try:
+                updated = self._write(current, changes, body.get("version"), end_sessions="passwordHash" in changes)
+            except Conflict:
+                if body.get("version") is not None:
+                    raise
+                current = self.find(str(current["_id"]))  # a 404 when it was deleted meanwhile
+                continue
+            if self.relabel is not None and user_label(updated) != user_label(current):
+                self.relabel(updated["_id"], user_label(updated), caller)
+            return updated
+        raise ApiError(503, "The user is too busy to update right now; try again")
+
+    def _changes(self, current: dict[str, Any], body: dict[str, Any], caller: dict[str, Any],
+                 impersonating: bool) -> dict[str, Any]:
+        """The ``$set`` of an update body for the user as stored now (a full name depends on the other name)."""
         changes: dict[str, Any] = {}
         if "email" in body:
             changes["email"] = self._email(body["email"], exclude=current["_id"])
@@ -519,10 +542,7 @@ class UsersService:
                 raise Forbidden("An impersonating session cannot change a password")
             check_password(body["password"], self.auth.password_min_length)
             changes["passwordHash"] = hash_password(body["password"])
-        updated = self._write(current, changes, body.get("version"), end_sessions="passwordHash" in changes)
-        if self.relabel is not None and user_label(updated) != user_label(current):
-            self.relabel(updated["_id"], user_label(updated), caller)
-        return updated
+        return changes
 
     def _write(self, current: dict[str, Any], changes: dict[str, Any], expected: Any = None,
                end_sessions: bool = False) -> dict[str, Any]:

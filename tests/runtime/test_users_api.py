@@ -198,6 +198,52 @@ def test_update_with_version_and_409(api: Api):
     assert api.put(f"/users/{user['id']}", json={"lastName": "Long"}).get_json()["version"] == 2
 
 
+def _racing(monkeypatch: pytest.MonkeyPatch, cls: type, method: str, race: Any) -> None:
+    """Run ``race`` once, between the service's read of the document and its write (a concurrent writer)."""
+    original = getattr(cls, method)
+    done: list[bool] = []
+
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not done:
+            done.append(True)
+            race()
+        return original(self, *args, **kwargs)
+    monkeypatch.setattr(cls, method, wrapped)
+
+
+def test_an_update_without_version_applies_over_a_concurrent_change(app: Flask, api: Api,
+                                                                    monkeypatch: pytest.MonkeyPatch):
+    """Without ``version`` there is no conflict check: a change that lands between the read and the write is
+    read again and kept; a user or group deleted meanwhile is a 404. With ``version`` it is a 409."""
+    from runtime.users.service import GroupsService, UsersService
+    store = app.extensions["runtime"].store
+    user = new_user(api)
+    _racing(monkeypatch, UsersService, "_changes",
+            lambda: store.collection("sys.users").update_one({"email": user["email"]},
+                                                             {"$set": {"lastName": "Ray"}, "$inc": {"version": 1}}))
+    updated = api.put(f"/users/{user['id']}", json={"firstName": "Anna"})
+    assert updated.status_code == 200, updated.get_json()
+    assert (updated.get_json()["fullName"], updated.get_json()["version"]) == ("Anna Ray", 2)
+    other = new_user(api, "other@example.com")
+    monkeypatch.undo()
+    _racing(monkeypatch, UsersService, "_changes",
+            lambda: store.collection("sys.users").update_one({"email": "other@example.com"}, {"$inc": {"version": 1}}))
+    stale = api.put(f"/users/{other['id']}", json={"firstName": "Anna", "version": 0})
+    assert stale.status_code == 409 and stale.get_json()["currentVersion"] == 1
+    monkeypatch.undo()
+    _racing(monkeypatch, UsersService, "_changes",
+            lambda: store.collection("sys.users").delete_one({"email": "other@example.com"}))
+    assert api.put(f"/users/{other['id']}", json={"firstName": "Gone"}).status_code == 404
+    monkeypatch.undo()
+
+    group = new_group(api, "racers")
+    _racing(monkeypatch, GroupsService, "_validated",
+            lambda: store.collection("sys.groups").update_one({"name": "racers"}, {"$inc": {"version": 1}}))
+    relabelled = api.put(f"/groups/{group['id']}", json={"label": "Racers"})
+    assert relabelled.status_code == 200, relabelled.get_json()
+    assert (relabelled.get_json()["label"], relabelled.get_json()["version"]) == ("Racers", 2)
+
+
 def test_update_email_rules(api: Api):
     new_user(api, "ann@example.com")
     bob = new_user(api, "bob@example.com")
