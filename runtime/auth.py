@@ -154,7 +154,9 @@ class AuthService:
         """Bring every token of ``user_id`` (as user or as impersonator) in line with the stored user.
 
         Deleted: every token goes. Not active: sessions go, API keys keep a snapshot that says why they fail.
-        Active: the snapshots are rewritten."""
+        Active: the snapshots are rewritten, and the sessions in which they impersonate someone end once they may
+        no longer impersonate (no users management), as do those in which a non-developer impersonates them once
+        they are a developer."""
         user = self.users.find_one({"_id": user_id}, {"passwordHash": 0})
         if user is None:
             self.tokens.delete_many({"$or": [{"userId": user_id}, {"adminUserId": user_id}]})
@@ -164,7 +166,12 @@ class AuthService:
             self.tokens.delete_many({"$or": [{"userId": user_id}, {"adminUserId": user_id}],
                                      "kind": {"$ne": "apiKey"}})
         self.tokens.update_many({"userId": user_id}, {"$set": {"user": snap}})
-        self.tokens.update_many({"adminUserId": user_id}, {"$set": {"admin": snap}})
+        if snap["developer"]:  # a user manager may not impersonate a developer: their sessions as one end
+            self.tokens.delete_many({"userId": user_id, "adminUserId": {"$ne": None}, "admin.developer": False})
+        if not snap["developer"] and not snap["usersManagement"]:  # may no longer impersonate: those sessions end
+            self.tokens.delete_many({"adminUserId": user_id})
+        else:
+            self.tokens.update_many({"adminUserId": user_id}, {"$set": {"admin": snap}})
 
     # --- sessions --------------------------------------------------------------------------------
 
@@ -308,6 +315,8 @@ class AuthService:
         for who in (user, admin):
             if who is not None and who.get("status") != "ACTIVE":
                 raise Unauthorized(STATUS_MESSAGES.get(who.get("status"), "This user cannot use the API"))
+        if admin is not None and not admin.get("developer") and not admin.get("usersManagement"):
+            raise Unauthorized("The impersonating user may no longer impersonate users; log in again")
         if session.get("kind") != "apiKey" and now - session.get("touchedAt", now) > self.touch_after:
             expires = min(now + self.idle, session.get("maxExpiresAt") or now + self.idle)
             self.tokens.update_one({"_id": session["_id"]}, {"$set": {"touchedAt": now, "expiresAt": expires}})

@@ -168,6 +168,40 @@ def test_users_manager_impersonation(app: Flask, api: Api, anon: Api):
     assert session.get("/auth/me").status_code == 401
 
 
+def test_impersonation_sessions_end_when_the_right_to_impersonate_goes(app: Flask, api: Api, anon: Api):
+    """Taking users management away (from the group, or the user from the group) ends the sessions in which
+    they impersonate someone, on the very next request; so does the target becoming a developer."""
+    api.post("/groups", json={"name": "managers", "usersManagement": True})
+    api.post("/users", json={"email": "boss@example.com", "password": "long-enough", "groups": ["managers"]})
+    api.post("/users", json={"email": EMAIL, "password": PASSWORD, "groups": ["sales"]})
+
+    def impersonating() -> Api:
+        response = anon.post("/auth/login", json={"email": "boss@example.com", "password": "long-enough",
+                                                  "emailImpersonatedUser": EMAIL})
+        assert response.status_code == 200, response.get_json()
+        return Api(app.test_client(), response.get_json()["token"])
+
+    def boss_own() -> Api:
+        return login(app, "boss@example.com", "long-enough")
+
+    session, own = impersonating(), boss_own()
+    assert api.put("/groups/managers", json={"usersManagement": False}).status_code == 200
+    assert session.get("/auth/me").status_code == 401
+    assert own.get("/auth/me").status_code == 200  # their own session goes on
+    assert api.put("/groups/managers", json={"usersManagement": True}).status_code == 200
+    session = impersonating()
+    assert api.put("/users/boss@example.com", json={"groups": ["sales"]}).status_code == 200
+    assert session.get("/auth/me").status_code == 401
+    assert api.put("/users/boss@example.com", json={"groups": ["managers"]}).status_code == 200
+    session = impersonating()
+    assert session.get("/auth/me").status_code == 200
+    app.extensions["runtime"].store.collection("sys.users").update_one({"email": EMAIL},
+                                                                       {"$set": {"developer": True}})
+    target = app.extensions["runtime"].store.collection("sys.users").find_one({"email": EMAIL})
+    app.extensions["runtime"].auth.sync_user(target["_id"])
+    assert session.get("/auth/me").status_code == 401
+
+
 def test_an_impersonating_session_cannot_change_passwords(app: Flask, api: Api, anon: Api):
     api.post("/groups", json={"name": "managers", "usersManagement": True})
     api.post("/users", json={"email": "boss@example.com", "password": "long-enough", "groups": ["managers"]})
