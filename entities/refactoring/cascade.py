@@ -28,7 +28,7 @@ from entities.query import iterate_ids
 from entities.records.events import AfterCommit, RecordEvent
 from entities.records.group_refs import groups_as_targets
 from entities.records.user_refs import users_as_targets
-from entities.records.validation import reference_value
+from entities.records.validation import derive, reference_value
 from entities.registry import fields_where
 from jobs import runners
 
@@ -224,6 +224,7 @@ def _refresh_batch(svc: Any, entity: Entity, f: Field, batch: list[ObjectId], lo
         doc = copy.deepcopy(current)  # the current document is history's "before"
         if not map_refs(doc, f, entity.fields, refresh):
             raise _Unchanged()
+        derive(entity, doc)  # a label or calculated value over the link follows it (and its change cascades on)
         return doc
     updated = 0
     for oid in batch:
@@ -265,6 +266,7 @@ def _apply_delete_policies(svc: Any, event: RecordEvent) -> None:
                 doc = copy.deepcopy(current)
                 if not map_refs(doc, f, entity.fields, lambda ref: None if ref.get("id") == deleted["_id"] else ref):
                     raise _Unchanged()
+                derive(entity, doc)
                 return doc
             try:
                 svc.records.write(entity, oid, apply, ctx)

@@ -292,3 +292,46 @@ def test_labels_and_copies_changed_by_a_field_conversion_are_pushed_to_referenci
     firms["fields"][3]["type"] = "longText"  # neither a label nor a copy changes
     refactor(api, "firms", firms)
     assert len(cascade_jobs(api)) == jobs
+
+
+def _settle(api: Api) -> None:
+    """Wait until every cascade job, those the cascades start included, has ended."""
+    seen: set[str] = set()
+    while True:
+        jobs = api.get("/status/jobs?type=CASCADE_UPDATE&_size=1000").get_json()["items"]
+        fresh = [j for j in jobs if j["id"] not in seen]
+        if not fresh:
+            return
+        for job in fresh:
+            assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+            seen.add(job["id"])
+
+
+def test_labels_and_calculated_values_over_a_link_follow_it_down_a_chain(api: Api):
+    """C → B → A: B's label and calculated value are made of its link to C, and A copies them. A change of C
+    reaches B's link, then B's label and calculated value, then A's copies; a removed link does the same."""
+    assert api.put("/metadata/entities/rc", json={"name": "rc", "fields": [
+        {"name": "name", "type": "text"}, {"name": "kind", "type": "text"}]}).status_code == 200
+    assert api.put("/metadata/entities/rb", json={"name": "rb", "recordLabel": "#{name} @ #{c.label}", "fields": [
+        {"name": "name", "type": "text"},
+        {"name": "c", "type": "relationship",
+         "typeRules": {"entity": "rc", "copiedFields": ["kind"], "onDelete": "removeRelationship"}},
+        {"name": "ckind", "type": "text", "calculated": "K:#{c.kind}"}]}).status_code == 200
+    assert api.put("/metadata/entities/ra", json={"name": "ra", "fields": [
+        {"name": "name", "type": "text"},
+        {"name": "b", "type": "relationship", "typeRules": {"entity": "rb", "copiedFields": ["ckind"]}}]}
+    ).status_code == 200
+    c = create(api, "rc", {"name": "C1", "kind": "k1"})
+    b = create(api, "rb", {"name": "B1", "c": c["id"]})
+    a = create(api, "ra", {"name": "A1", "b": b["id"]})
+    assert (b["label"], b["ckind"]) == ("B1 @ C1", "K:k1")
+    assert api.put(f"/data/rc/{c['id']}", json={"name": "C2", "kind": "k2"}).status_code == 200
+    _settle(api)
+    after = api.get(f"/data/rb/{b['id']}").get_json()
+    assert (after["label"], after["ckind"]) == ("B1 @ C2", "K:k2")
+    assert api.get(f"/data/ra/{a['id']}").get_json()["b"] == {"id": b["id"], "label": "B1 @ C2", "ckind": "K:k2"}
+    assert api.delete(f"/data/rc/{c['id']}").status_code == 200
+    _settle(api)
+    after = api.get(f"/data/rb/{b['id']}").get_json()
+    assert after["c"] is None and (after["label"], after["ckind"]) == ("B1 @ ", "K:")
+    assert api.get(f"/data/ra/{a['id']}").get_json()["b"]["label"] == "B1 @ "
