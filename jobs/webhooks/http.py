@@ -35,11 +35,23 @@ def sign(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is the receiver's answer, not a new address to call: following it would send the request to a
+    host ``WEBHOOK_ALLOWED_HOSTS`` may not allow, as a GET without the body, and count that as delivered."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        return None  # urllib then raises HTTPError with the 3xx: a failed attempt, retried
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str | None]:
-    """POST once: (status code, None) when answered — any status —, (None, error) when it could not be sent."""
+    """POST once: (status code, None) when answered — any status, a redirect included (not followed) —, (None,
+    error) when it could not be sent."""
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             response.read(65536)
             return response.status, None
     except urllib.error.HTTPError as exc:

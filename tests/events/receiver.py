@@ -20,7 +20,9 @@ class Received:
 class Receiver:
     statuses: list[int]  # answers in order; the last one repeats
     delay: float = 0.0  # seconds before answering
+    location: str | None = None  # the Location header of its answers (a 3xx status redirects there)
     received: list[Received] = field(default_factory=list)
+    gets: list[str] = field(default_factory=list)  # paths of GET requests (answered 200)
     server: Any = None
 
     @property
@@ -37,6 +39,15 @@ class Receiver:
                 owner.received.append(Received(status, body, {k.lower(): v for k, v in self.headers.items()}))
                 time.sleep(owner.delay)
                 self.send_response(status)
+                if owner.location:
+                    self.send_header("Location", owner.location)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def do_GET(self) -> None:
+                owner.gets.append(self.path)
+                self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

@@ -119,6 +119,22 @@ def test_a_receiver_that_never_succeeds_is_given_up_after_the_last_retry(app, ap
         down.close()
 
 
+def test_a_redirect_is_a_failed_attempt_and_is_not_followed(app, api: Api):
+    """A 3xx is the receiver's answer: following it would call another host (past WEBHOOK_ALLOWED_HOSTS) with
+    a GET that drops the event, and count that as delivered."""
+    moved = Receiver([302]).start()
+    moved.location = moved.url.replace("/hook", "/landed")
+    try:
+        assert api.post("/metadata/entities", json=tickets(moved.url)).status_code == 200
+        create(api, "tickets", {"title": "x"})
+        failed = until(lambda: deliveries(api, "?status=FAILED")["items"])
+        assert failed[0]["attempts"] == 4 and failed[0]["lastResponseCode"] == 302
+        assert moved.gets == [] and len(moved.received) == 4
+        assert deliveries(api, "?status=SUCCEEDED")["total"] == 0
+    finally:
+        moved.close()
+
+
 def test_an_unreachable_url_is_retried_with_its_error(app, api: Api):
     closed = Receiver([200]).start()
     url = closed.url
