@@ -107,7 +107,8 @@ def _cascade_changes(svc: Any, event: RecordEvent) -> None:
         ctx = event.ctx
         user = {"_id": ctx.user_id or "", "email": ctx.user_email, "fullName": ctx.user_name,
                 "developer": ctx.developer}
-        _submit_cascade(svc, entity, f, new["_id"], new.get("label"), user, event.entity.name)
+        _submit_cascade(svc, entity, f, new["_id"], new.get("label"), user, event.entity.name,
+                        quiet=not ctx.trigger_events)
 
 
 def cascade_user_label(svc: Any, user_id: ObjectId, label: str | None, by: dict[str, Any]) -> None:
@@ -131,12 +132,14 @@ def _cascade_label(svc: Any, type_name: str, target_id: ObjectId, label: str | N
 
 
 def _submit_cascade(svc: Any, entity: Entity, f: Field, target_id: ObjectId, label: str | None,
-                    by: dict[str, Any], target_entity: str | None = None) -> None:
-    """A ``CASCADE_UPDATE`` job for the values of ``f`` pointing at ``target_id``, when some record holds one."""
+                    by: dict[str, Any], target_entity: str | None = None, quiet: bool = False) -> None:
+    """A ``CASCADE_UPDATE`` job for the values of ``f`` pointing at ``target_id``, when some record holds one.
+    ``quiet``: the write that started it fires no listeners (``triggerEvents=false``), nor do its cascades."""
     if svc.records.collection(entity).find_one({f"{f.path}.id": target_id}, {"_id": 1}) is None:
         return
     data = {"entityName": entity.name, "fieldPath": f.path,
-            **({"targetEntity": target_entity} if target_entity else {}), "targetId": str(target_id)}
+            **({"targetEntity": target_entity} if target_entity else {}), "targetId": str(target_id),
+            **({"triggerEvents": False} if quiet else {})}
     svc.jobs.submit(CASCADE_UPDATE, f"Update {entity.name}.{f.path} for {label}", data, by)
 
 
@@ -182,6 +185,7 @@ def run_cascade_update(jctx: runners.JobContext) -> dict[str, Any] | None:
     if not jctx.job.get("recordsCount"):
         jctx.set_total(col.count_documents(selector))
     ctx = system_context(jctx.write_context(), f"entities.{entity.name}.cascadeUpdate")
+    ctx.trigger_events = data.get("triggerEvents", True) is not False
     updated = 0
     after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
     for batch in iterate_ids(col, selector, jctx.batch_size, after):

@@ -359,3 +359,27 @@ def test_a_cascade_update_fires_the_listeners_of_the_records_it_changes(app: Fla
     assert len(cascades) == 1 and wait_for_job(api, cascades[0]["id"])["status"] == "FINISHED"
     assert calls() == [("onChanged", "changed", "d", "d")]
     assert api.get("/data/deals?name=d").get_json()["items"][0]["owner"]["label"] == "Anna"
+
+
+def test_an_import_without_events_starts_cascades_without_events(app: Flask, api: Api):
+    """``triggerEvents=false`` on an import reaches the cascade jobs its label changes start: the records they
+    rewrite fire no listeners either (the links are refreshed all the same)."""
+    owners = {"name": "owners", "recordLabel": "#{name}",
+              "fields": [{"name": "code", "type": "text", "unique": True}, {"name": "name", "type": "text"}]}
+    assert api.post("/metadata/entities", json=owners).status_code == 200
+    definition = deals(INLINE[:2])
+    definition["fields"].append({"name": "owner", "type": "relationship", "typeRules": {"entity": "owners"}})
+    assert api.post("/metadata/entities", json=definition).status_code == 200
+    ann = create(api, "owners", {"code": "A1", "name": "Ann"})
+    create(api, "deals", {"name": "d", "owner": ann["id"]})
+    calls()
+    response = api.post("/data/owners/import", query_string={"triggerEvents": "false"},
+                        data={"file": (io.BytesIO(b"code,name\nA1,Anna\n"), "o.csv")},
+                        content_type="multipart/form-data")
+    assert response.status_code == 200, response.get_json()
+    assert wait_for_job(api, response.get_json()["jobId"])["results"]["rowsImported"] == 1
+    idle(app)
+    cascades = api.get("/status/jobs?type=CASCADE_UPDATE").get_json()["items"]
+    assert len(cascades) == 1 and wait_for_job(api, cascades[0]["id"])["status"] == "FINISHED"
+    assert api.get("/data/deals?name=d").get_json()["items"][0]["owner"]["label"] == "Anna"
+    assert calls() == []
