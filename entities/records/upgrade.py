@@ -176,8 +176,13 @@ def convert_scalar(of: Field, nf: Field, stored: Any) -> Any:
                     loaded = nf.type.load(nf.type.parse_filter(candidate, nf), nf)
                     if isinstance(loaded, float) and loaded.is_integer() and candidate.strip().lstrip("-").isdigit():
                         return int(loaded)  # "1" → 1, not 1.0
-                    return loaded
-                return nf.type.load(attempt, nf)
+                else:
+                    loaded = nf.type.load(attempt, nf)
+                key = nf.type.reference_key
+                if key is not None and isinstance(loaded, dict) and key not in loaded:
+                    # a user or group named by email or name: found in the store on a write, not here
+                    raise FieldInvalid(f"cannot be converted to a {nf.type.name} reference")
+                return loaded
             except FieldInvalid as exc:
                 last = exc.message
             except (TypeError, ValueError, AttributeError) as exc:
