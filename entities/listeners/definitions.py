@@ -7,6 +7,7 @@ headers?, timeout?} | null, background: true}``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ EVENTS = DATA_EVENTS + JOB_EVENTS
 KEYS = frozenset({"name", "label", "events", "actions", "condition", "jobTypes", "handler", "webhook", "background"})
 WEBHOOK_KEYS = frozenset({"url", "secret", "headers", "timeout"})
 MAX_TIMEOUT = 60
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP token (RFC 9110)
+_HEADER_VALUE_BREAK = re.compile(r"[\r\n\x00]")
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,12 @@ def _check_webhook(webhook: Any, path: str, errors: list[dict[str, Any]], config
     if headers is not None and (not isinstance(headers, dict)
                                 or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
         errors.append(field_error(f"{path}.headers", "invalid", "headers is an object of header names to strings"))
+    elif headers:
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name) or _HEADER_VALUE_BREAK.search(value):
+                errors.append(field_error(f"{path}.headers", "invalid", f"Header '{name}' is not a valid HTTP header: "
+                                          "a name of letters, digits and !#$%&'*+-.^_`|~, a value without line "
+                                          "breaks or NUL", rejected=name))
     timeout = webhook.get("timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
                                 or not 0 < timeout <= MAX_TIMEOUT):

@@ -18,6 +18,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 
 from core.errors import NotFound, ValidationFailed, field_error
+from core.http import offset_param
 from jobs.model import now_ms
 from jobs.webhooks.http import RESERVED_HEADERS, USER_AGENT, post, sign, url_problem
 
@@ -151,7 +152,8 @@ class WebhookService:
         return doc
 
     def list(self, entity: str | None, statuses: list[str] | None, size: int, after: str | None) -> dict[str, Any]:
-        """Newest first: ``{total, offset, items}``; ``offset`` is the last delivery id, sent back as ``_offset``."""
+        """Newest first: ``{total, offset, items}``; ``offset`` is the last delivery id, sent back as ``_offset``
+        (or a number of deliveries to skip)."""
         cond: dict[str, Any] = {}
         if entity:
             cond["entity"] = entity
@@ -161,11 +163,12 @@ class WebhookService:
                 raise ValidationFailed([field_error("status", "invalid", f"status is a comma list of "
                                                     f"{', '.join(STATUSES)}", rejected=",".join(bad))])
             cond["status"] = {"$in": statuses}
+        skip, cursor = offset_param(after, "delivery")  # a number to skip or a delivery id; else a 400 naming it
         total = self.col.count_documents(cond)
-        if after:
-            cond = {**cond, "_id": {"$lt": after}}
-        docs = list(self.col.find(cond, {"body": 0, "secret": 0}).sort("_id", pymongo.DESCENDING).limit(size)) \
-            if size else []
+        if cursor is not None:
+            cond = {**cond, "_id": {"$lt": str(cursor)}}  # ids are the hex of ObjectIds: text order is time order
+        docs = list(self.col.find(cond, {"body": 0, "secret": 0}).sort("_id", pymongo.DESCENDING).skip(skip)
+                    .limit(size)) if size else []
         return {"total": total, "offset": docs[-1]["_id"] if docs else None, "items": [render(d) for d in docs]}
 
 

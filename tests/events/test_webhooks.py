@@ -168,6 +168,34 @@ def test_the_delivery_log_is_for_developers_and_checks_its_parameters(app, api: 
     assert deliveries(api, "?entity=tickets") == {"total": 0, "offset": None, "items": []}
 
 
+def test_the_delivery_log_pages_by_offset_or_by_a_number_to_skip(app, api: Api):
+    ok = Receiver([200]).start()
+    try:
+        assert api.post("/metadata/entities", json=tickets(ok.url)).status_code == 200
+        for title in "abc":
+            create(api, "tickets", {"title": title})
+        until(lambda: deliveries(api, "?status=SUCCEEDED")["total"] == 3)
+        first = deliveries(api, "?_size=2")
+        ids = [d["id"] for d in first["items"]]
+        rest = deliveries(api, f"?_size=2&_offset={first['offset']}")
+        assert rest["total"] == 3 and len(rest["items"]) == 1 and rest["items"][0]["id"] not in ids
+        assert [d["id"] for d in deliveries(api, "?_offset=1")["items"]] == [*ids[1:], rest["items"][0]["id"]]
+        for bad in ("abc", "-1"):
+            response = api.get(f"/status/webhooks/deliveries?_offset={bad}")
+            assert response.status_code == 400 and response.get_json()["errors"][0]["field"] == "_offset"
+    finally:
+        ok.close()
+
+
+def test_webhook_headers_must_be_valid_http_headers(api: Api):
+    for headers in ({"X-A": "a\r\nX-Injected: 1"}, {"X A": "b"}, {"X-B": "nul\x00"}, {"": "x"}):
+        response = api.post("/metadata/entities", json=tickets("http://example.com/x", headers=headers))
+        assert response.status_code == 400, headers
+        assert response.get_json()["errors"][0]["field"] == "listeners[0].webhook.headers"
+    fine = api.post("/metadata/entities", json=tickets("http://example.com/x", headers={"X-Api-Key": "k e y"}))
+    assert fine.status_code == 200, fine.get_json()
+
+
 def test_webhook_urls_are_validated_and_limited_to_the_allowed_hosts(api: Api):
     for timeout in (0, 61, "5", True):
         response = api.post("/metadata/entities", json=tickets("http://example.com/x", timeout=timeout))
