@@ -41,11 +41,15 @@ def matches(entity: Entity, condition: dict[str, Any], doc: dict[str, Any] | Non
 
 
 def fired_events(listener: Listener, event: RecordEvent) -> list[str]:
-    """The listener's events that this write fires, in the order they are delivered."""
+    """The listener's events that this write fires, in the order they are delivered. With a ``condition``,
+    ``created``, ``changed`` and ``actionPerformed`` fire only for a record that matches it after the write, and
+    ``deleted`` for a deleted record that matched it; ``conditionMet`` when the write makes the record match."""
     out = []
-    if event.kind in listener.events and event.kind != "actionPerformed":
+    subject = event.old_record if event.kind == "deleted" else event.record
+    holds = listener.condition is None or matches(event.entity, listener.condition, subject)
+    if event.kind in listener.events and event.kind != "actionPerformed" and holds:
         out.append(event.kind)
-    if (event.kind == "actionPerformed" and "actionPerformed" in listener.events
+    if (event.kind == "actionPerformed" and "actionPerformed" in listener.events and holds
             and (listener.actions is None or event.action in listener.actions)):
         out.append("actionPerformed")
     if ("conditionMet" in listener.events and event.kind in ("created", "changed") and listener.condition

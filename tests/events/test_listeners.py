@@ -383,3 +383,23 @@ def test_an_import_without_events_starts_cascades_without_events(app: Flask, api
     assert len(cascades) == 1 and wait_for_job(api, cascades[0]["id"])["status"] == "FINISHED"
     assert api.get("/data/deals?name=d").get_json()["items"][0]["owner"]["label"] == "Anna"
     assert calls() == []
+
+
+def test_a_condition_limits_every_data_event_of_its_listener(app: Flask, api: Api):
+    """§4.4: a data listener's rule is its events and an optional condition: a record that does not match it
+    (after the write; for a delete, as it was) fires none of them."""
+    define(api, [{"name": "wonOnly", "events": ["created", "changed", "deleted", "actionPerformed"],
+                  "condition": {"stage": "won"}, "handler": f"{H}:remember", "background": False}])
+    open_deal = create(api, "deals", {"name": "o", "stage": "open"})
+    won = create(api, "deals", {"name": "w", "stage": "won"})
+    assert calls() == [("wonOnly", "created", "w", None)]
+    api.put(f"/data/deals/{open_deal['id']}", json={"amount": 5})
+    api.put(f"/data/deals/{won['id']}", json={"amount": 5})
+    assert calls() == [("wonOnly", "changed", "w", "w")]
+    api.put(f"/data/deals/{open_deal['id']}/close")  # an action that makes it match
+    assert calls() == [("wonOnly", "changed", "o", "o"), ("wonOnly", "actionPerformed", "o", "o")]
+    api.put(f"/data/deals/{won['id']}/reopen")  # no longer matches after the action
+    assert calls() == []
+    api.delete(f"/data/deals/{won['id']}")  # open when deleted
+    api.delete(f"/data/deals/{open_deal['id']}")  # won when deleted
+    assert calls() == [("wonOnly", "deleted", "o", "o")]
