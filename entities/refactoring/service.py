@@ -44,8 +44,12 @@ def put_definition(svc: Any, name: str, body: Any, dry_run: bool = False, on_err
         if dry_run:
             return _dry_run([c.as_json(n) for c, n in refreshes])
         registry.save(raw, name=name, prepared=prepared)
-        _refresh_copies(svc, name, refreshes, user)
-        return registry.definition(name)
+        jobs = _refresh_copies(svc, name, refreshes, user)
+        out = registry.definition(name)
+        if jobs:  # only copied fields changed: the job that refreshes the stored links, as a refactoring's
+            out["refactoring"] = {**svc.jobs.job_link(jobs[0]), "changes": [c.as_json(n) for c, n in refreshes],
+                                  "jobs": [svc.jobs.job_link(j) for j in jobs]}
+        return out
     step = PendingRefactoring(existing["version"] + 1, old_entity, new_entity, on_error)
     errors, duplicates, copies = _scan(svc, current, step, changes, _copied_parts(svc, name))
     planned = [c.as_json(col.count_documents(c.count_filter)) for c in changes] + [c.as_json(n) for c, n in refreshes]
@@ -104,14 +108,14 @@ def _copy_changes(olds: list[Field], news: list[Field], old_prefix: str = "") ->
     return changes
 
 
-def _refresh_copies(svc: Any, name: str, refreshes: list[tuple[Change, int]], user: dict[str, Any] | None) -> None:
+def _refresh_copies(svc: Any, name: str, refreshes: list[tuple[Change, int]],
+                    user: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Relationships whose copied fields changed: a CASCADE_UPDATE job refreshes every stored value (when some
-    record holds one)."""
-    for change, count in refreshes:
-        if count:
-            svc.jobs.submit(CASCADE_UPDATE, f"Copy {change.extra['copied']} into {name}.{change.field}",
+    record holds one). The jobs submitted."""
+    return [svc.jobs.submit(CASCADE_UPDATE, f"Copy {change.extra['copied']} into {name}.{change.field}",
                             {"entityName": name, "fieldPath": change.field,
                              "targetEntity": change.extra["targetEntity"], "targetId": None}, user or {})
+            for change, count in refreshes if count]
 
 
 def _reserve_numbers(svc: Any, entity: Entity, changes: list[Change], col: Any) -> dict[str, list[int]]:

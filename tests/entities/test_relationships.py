@@ -182,9 +182,12 @@ def test_adding_copied_fields_fills_them_in_stored_values(api: Api):
     api.put("/metadata/entities/people", json=body)
     ana = create(api, "people", {"name": "Ana", "firm": riff["id"]})
     assert ana["firm"] == {"id": riff["id"], "label": "Riffwire"}
-    assert api.put("/metadata/entities/people", json=people()).status_code == 200
-    for job in cascade_jobs(api):
-        assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+    changed = api.put("/metadata/entities/people", json=people())
+    assert changed.status_code == 200
+    refactoring = changed.get_json()["refactoring"]  # the job that refreshes the links, to follow
+    assert [c["kind"] for c in refactoring["changes"]] == ["copiedFields"]
+    assert [j["jobId"] for j in refactoring["jobs"]] == [refactoring["jobId"]] == [j["id"] for j in cascade_jobs(api)]
+    assert wait_for_job(api, refactoring["jobId"])["status"] == "FINISHED"
     assert api.get(f"/data/people/{ana['id']}").get_json()["firm"] == {
         "id": riff["id"], "label": "Riffwire", "kind": "a", "size": 10}
     assert names(api.get("/data/people?firm.kind=a")) == ["Ana"]
