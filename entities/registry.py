@@ -168,6 +168,8 @@ class Registry:
         raw = assign_ids(existing["definition"] if existing else None, raw)
         entity = parse_entity(raw, names, expected_name=name, checks=self.checks)
         self._check_targets(entity, batch or {})
+        if existing is not None:
+            self._check_referrers(entity, batch or {})
         return raw, entity, existing
 
     def create(self, raw: Any) -> Entity:
@@ -253,6 +255,28 @@ class Registry:
         walk(entity.fields)
         if errors:
             raise ValidationFailed(errors, message="The entity definition is not valid")
+
+    def _check_referrers(self, entity: Entity, batch: dict[str, Entity]) -> None:
+        """The relationships of other stored entities that copy fields of ``entity`` or look its records up by a
+        field must find them in its new definition: one renamed or removed there would leave their copies empty
+        and their lookups failing. A 400 naming each, to change there first (a folder applied whole checks its
+        own relationships against its own definitions)."""
+        errors: list[dict[str, Any]] = []
+        for other, f in self.referrers_of(entity.name):
+            if other.name == entity.name or other.name in batch:
+                continue
+            where = f"{other.name}.{f.path}.typeRules"
+            for cname in f.type_rules.get("copiedFields") or []:
+                cf = entity.field(cname)
+                if cf is None or cf.is_nested or cf.type.name in ("relationship", "file"):
+                    errors.append(field_error("fields", "invalid", f"'{cname}' is copied by {where}.copiedFields: "
+                                              f"take it out there first", rejected=cname))
+            lookup = f.type_rules.get("lookupField")
+            if isinstance(lookup, str) and lookup_problem(entity, lookup):
+                errors.append(field_error("fields", "invalid", f"'{lookup}' is the lookupField of {where}: "
+                                          "change it there first", rejected=lookup))
+        if errors:
+            raise ValidationFailed(errors, message="Other entities' relationships use fields this change removes")
 
     def delete(self, name: str) -> dict[str, Any]:
         doc = self._entities.find_one({"name": name})

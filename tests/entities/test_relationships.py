@@ -338,3 +338,24 @@ def test_labels_and_calculated_values_over_a_link_follow_it_down_a_chain(api: Ap
     after = api.get(f"/data/rb/{b['id']}").get_json()
     assert after["c"] is None and (after["label"], after["ckind"]) == ("B1 @ ", "K:")
     assert api.get(f"/data/ra/{a['id']}").get_json()["b"]["label"] == "B1 @ "
+
+
+def test_a_field_other_entities_copy_or_look_up_by_cannot_be_renamed_or_removed_under_them(api: Api):
+    """Renaming or removing a field of the related entity that a relationship copies (or finds records by)
+    would leave its copies empty and its lookups failing: a 400 naming the relationship, nothing changed."""
+    setup(api, lookupField="size")
+    firms = api.get("/metadata/entities/firms").get_json()
+    before = firms["version"]
+    renamed = {**firms, "fields": [{**f, "name": "category", "renamedFrom": "kind"} if f["name"] == "kind" else f
+                                   for f in firms["fields"]]}
+    removed = {**firms, "fields": [f for f in firms["fields"] if f["name"] != "size"]}
+    for body, name in ((renamed, "kind"), (removed, "size")):
+        response = api.put("/metadata/entities/firms", json=body)
+        assert response.status_code == 400, response.get_json()
+        messages = [e["message"] for e in response.get_json()["errors"]]
+        assert any(f"'{name}'" in m and "people.firm.typeRules" in m for m in messages), messages
+    assert api.get("/metadata/entities/firms").get_json()["version"] == before
+    ok = {**firms, "fields": [*firms["fields"], {"name": "extra", "type": "text"}]}
+    assert api.put("/metadata/entities/firms", json=ok).status_code == 200  # other changes go through
+    assert api.put("/metadata/entities/people", json=people(copiedFields=["size"])).status_code == 200
+    assert api.put("/metadata/entities/firms", json=renamed).status_code == 200  # kind is no longer copied
