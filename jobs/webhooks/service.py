@@ -19,7 +19,7 @@ from pymongo import ReturnDocument
 
 from core.errors import NotFound, ValidationFailed, field_error
 from core.http import offset_param
-from jobs.model import now_ms
+from jobs.model import CANCELED, FINISHED, now_ms
 from jobs.webhooks.http import RESERVED_HEADERS, USER_AGENT, post, sign, url_problem
 
 log = logging.getLogger("jobs.webhooks")
@@ -29,6 +29,7 @@ WEBHOOK_JOB = "WEBHOOK"
 PENDING, SENDING, RETRYING, SUCCEEDED, FAILED = "PENDING", "SENDING", "RETRYING", "SUCCEEDED", "FAILED"
 STATUSES = (PENDING, SENDING, RETRYING, SUCCEEDED, FAILED)
 SEND_GRACE_MS = 60_000  # on top of the timeout: a SENDING attempt older than that lost its worker
+ORPHANS_PER_TICK = 500  # PENDING deliveries whose job ended, looked at per clock tick
 PUBLIC = ("entity", "listener", "event", "recordId", "url", "status", "attempts", "lastResponseCode", "lastError",
           "createDate", "lastAttemptAt", "nextAttemptAt", "deliveredAt", "lastJobId")
 
@@ -125,6 +126,25 @@ class WebhookService:
         for doc in list(self.col.find({"status": SENDING, "lastAttemptAt": {"$lt": lost_before}})):
             queued += self._requeue(doc, {"status": SENDING, "lastAttemptAt": doc["lastAttemptAt"]},
                                     {"lastError": "The worker sending this attempt stopped; sending again"})
+        return queued + self._requeue_orphans(now)
+
+    def _requeue_orphans(self, now: int) -> int:
+        """PENDING deliveries whose WEBHOOK job ended without attempting them (canceled or killed with the job
+        that started them) or was never made: queued again, so every delivery ends SUCCEEDED or FAILED. A
+        stopped job is left to its resume."""
+        waiting = list(self.col.find({"status": PENDING, "createDate": {"$lt": now - SEND_GRACE_MS}},
+                                     {"lastJobId": 1}).limit(ORPHANS_PER_TICK))
+        if not waiting:
+            return 0
+        job_ids = [ObjectId(d["lastJobId"]) for d in waiting if ObjectId.is_valid(d.get("lastJobId") or "")]
+        jobs = {str(j["_id"]): j.get("status") for j in self.services.jobs.repo.col.find(
+            {"_id": {"$in": job_ids}}, {"status": 1})}
+        queued = 0
+        for doc in waiting:
+            status = jobs.get(doc.get("lastJobId") or "")
+            if status in (None, CANCELED, FINISHED):
+                queued += self._requeue(doc, {"status": PENDING, "lastJobId": doc.get("lastJobId")},
+                                        {"lastError": "The job that was to send it ended first; sending again"})
         return queued
 
     def _requeue(self, doc: dict[str, Any], expected: dict[str, Any], extra: dict[str, Any]) -> int:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from bson import ObjectId
 
 from core.storage import drop_embedded
 from tests.conftest import Api, create, login, make_app
@@ -133,6 +134,32 @@ def test_a_redirect_is_a_failed_attempt_and_is_not_followed(app, api: Api):
         assert deliveries(api, "?status=SUCCEEDED")["total"] == 0
     finally:
         moved.close()
+
+
+def test_a_delivery_whose_job_was_canceled_is_sent_again(app, api: Api):
+    """Canceling (or killing) the job that was to send a delivery leaves it PENDING: the clock queues it again,
+    so it still ends SUCCEEDED or FAILED. A delivery whose job is only stopped waits for its resume."""
+    ok = Receiver([200]).start()
+    svc = app.extensions["runtime"]
+    try:
+        assert api.post("/metadata/entities", json=tickets(ok.url)).status_code == 200
+        svc.jobs.dispatcher.pause()
+        create(api, "tickets", {"title": "x"})
+        pending = deliveries(api, "?status=PENDING")["items"]
+        assert len(pending) == 1
+        job_id = pending[0]["lastJobId"]
+        later = int(time.time() * 1000) + 120_000  # past the grace period
+        svc.jobs.repo.col.update_one({"_id": ObjectId(job_id)}, {"$set": {"status": "STOPPED"}})
+        assert svc.webhooks.tick(later) == 0  # stopped: its resume sends it
+        svc.jobs.repo.col.update_one({"_id": ObjectId(job_id)}, {"$set": {"status": "CANCELED"}})
+        assert svc.webhooks.tick(later) == 1
+        assert svc.webhooks.tick(later) == 0  # queued once
+        svc.jobs.dispatcher.unpause()
+        done = until(lambda: deliveries(api, "?status=SUCCEEDED")["items"])
+        assert done[0]["lastJobId"] != job_id and len(ok.received) == 1
+    finally:
+        svc.jobs.dispatcher.unpause()
+        ok.close()
 
 
 def test_an_unreachable_url_is_retried_with_its_error(app, api: Api):
