@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bson import ObjectId
 from werkzeug.datastructures import MultiDict
 
 from core.errors import ApiError, field_error
@@ -12,7 +13,7 @@ from entities.actions.context import DataAccess
 from entities.actions.definitions import action_of
 from entities.actions.jobs import prepare_run
 from entities.actions.service import ActionService
-from entities.query import parse_list_query
+from entities.query import iterate_ids, parse_list_query
 from jobs.runners import JobContext
 from jobs.schedules.kinds import ScheduleKind, ScheduleRun, run_handler, validate_handler
 
@@ -61,17 +62,25 @@ def run_action(jctx: JobContext, data: dict[str, Any]) -> Any:
     selector = parse_list_query(entity, _query_args(spec.get("query") or {}), max_size=10**9).filter
     if action.type == "manyRecords":
         return runner.run_many(entity, action, selector, params, user, ctx, hooks)
+    # one record at a time, in batches with checkpoints, as an EXECUTE_ACTION job: the per-record results (capped),
+    # counts, hasErrors and an ERROR log line per failed record; a stopped run resumes after its last batch
     col = svc.records.collection(entity)
-    ids = [d["_id"] for d in col.find(selector, {"_id": 1}).sort("_id", 1)]
-    jctx.set_total(len(ids))
-    out: dict[str, Any] = {}
-    for oid in ids:
-        out[str(oid)] = runner.outcome(lambda oid=oid: runner.run_one(entity, action, oid, params, user, ctx, hooks),
-                                       action)
-        hooks.beat()
-    errors = sum(1 for o in out.values() if o["status"] == "error")
-    jctx.log("WARN" if errors else "INFO", f"Action '{action.name}' ran on {len(ids)} records, {errors} failed")
-    return {"results": out}
+    if not jctx.job.get("recordsCount"):
+        jctx.set_total(col.count_documents(selector))
+    after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
+    ran = failed = 0
+    for batch in iterate_ids(col, selector, jctx.batch_size, after):
+        jctx.begin_batch([str(oid) for oid in batch])
+        outcomes = {}
+        for oid in batch:
+            outcomes[str(oid)] = runner.outcome(
+                lambda oid=oid: runner.run_one(entity, action, oid, params, user, ctx, hooks), action, entity)
+            hooks.beat()
+        ran += len(batch)
+        failed += sum(1 for o in outcomes.values() if o["status"] == "error")
+        jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch), record_results=outcomes, log_failures=True)
+    jctx.log("WARN" if failed else "INFO", f"Action '{action.name}' ran on {ran} records, {failed} failed")
+    return None  # the results are the per-record map, as an EXECUTE_ACTION job's
 
 
 class RecordScheduleRun(ScheduleRun):

@@ -91,9 +91,25 @@ def test_a_schedule_can_run_an_entity_action_over_a_query(app: Flask, api: Api):
     assert one.status_code == 200, one.get_json()
     create(api, "companies", company(name="on", state="active"))
     job = wait_for_job(api, api.post(f"/schedules/{one.get_json()['id']}/run").get_json()["jobId"])
-    outcomes = job["results"]["response"]["results"]
+    outcomes = job["results"]["results"]  # one record at a time: the per-record map of an EXECUTE_ACTION job
     assert [o["status"] for o in outcomes.values()] == ["ok"]
+    assert (job["recordsCount"], job["recordsProcessed"], job["hasErrors"]) == (1, 1, False)
     assert api.get("/data/companies?name=on").get_json()["items"][0]["notes"] == "nightly"
+
+
+def test_a_scheduled_one_record_action_reports_its_failed_records_as_an_action_job_does(app: Flask, api: Api):
+    done = create(api, "companies", company(name="done", state="inactive"))
+    left = create(api, "companies", company(name="left", state="active"))
+    every = api.post("/schedules", json={"name": "again", "cron": "0 0 * * *",
+                                         "action": {"entity": "companies", "action": "deactivate",
+                                                    "params": {"reason": "nightly"}}}).get_json()
+    job = wait_for_job(api, api.post(f"/schedules/{every['id']}/run").get_json()["jobId"])
+    results = job["results"]["results"]
+    assert results[left["id"]]["status"] == "ok" and results[done["id"]]["status"] == "error"
+    assert (job["recordsCount"], job["recordsProcessed"], job["hasErrors"]) == (2, 2, True)
+    errors = api.get(f"/status/jobs/{job['id']}/logs?level=ERROR").get_json()["items"]
+    assert [e["message"] for e in errors] == [f"Record {done['id']}: {results[done['id']]['errorMessage']}"]
+    assert [j["id"] for j in api.get("/status/jobs?type=SCHEDULE&hasErrors=true").get_json()["items"]] == [job["id"]]
 
 
 @pytest.mark.parametrize("body, field", [
