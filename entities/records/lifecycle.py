@@ -76,6 +76,9 @@ class RecordLifecycle:
         self.body_checks: list[BodyCheck] = []
         self.authorizers: list[Authorizer] = []
         self.after_commit: list[AfterCommit] = []
+        # called just before a record is deleted, for those after-commit hooks whose work must survive a crash
+        # between the delete and them (``entities.refactoring.pending_deletes``): ``(entity, record, ctx)``
+        self.before_delete: list[Callable[[Entity, dict[str, Any], WriteContext], None]] = []
         self.link_scope: LinkScope | None = None  # which records a caller's relationships may be resolved to
 
     def collection(self, entity: Entity | str) -> Any:
@@ -443,6 +446,8 @@ class RecordLifecycle:
                 self.history.insert_pending(entry, previous)
             elif previous:
                 self.history.commit_many(list(previous))
+            for prepare in self.before_delete:
+                prepare(entity, current, ctx)
             result = col.delete_one({"_id": oid, "version": current.get("version", 0)})
             if result.deleted_count == 1:
                 if entity.history.enabled:

@@ -29,6 +29,7 @@ from entities.records.events import AfterCommit, RecordEvent
 from entities.records.group_refs import groups_as_targets
 from entities.records.user_refs import users_as_targets
 from entities.records.validation import derive, reference_value
+from entities.refactoring.pending_deletes import BUDGET, CASCADE_DELETE, IN_JOB, INLINE_LIMIT, PendingDeletes
 from entities.registry import fields_where
 from jobs import runners
 
@@ -41,8 +42,13 @@ class _Unchanged(Exception):
 
 
 def install_hooks(svc: Any) -> None:
-    svc.records.after_commit.append(AfterCommit("relationships", lambda event: on_event(svc, event),
+    pending = PendingDeletes(svc, lambda entity, oid, ctx: apply_policies(svc, pending, entity, oid, ctx))
+    svc.records.before_delete.append(pending.before_delete)
+    svc.records.after_commit.append(AfterCommit("relationships", lambda event: on_event(svc, pending, event),
                                                 wants=lambda entity, ctx: ctx.cascade and is_referenced(svc, entity)))
+    svc.plugins.clock_tasks.append(pending.tick)
+    svc.plugins.index_hooks.append(pending.ensure_indexes)
+    svc.jobs.register_runner(CASCADE_DELETE, pending.run)
 
 
 def is_referenced(svc: Any, entity: Entity) -> bool:
@@ -50,11 +56,11 @@ def is_referenced(svc: Any, entity: Entity) -> bool:
     return bool(svc.registry.referrers_of(entity.name))
 
 
-def on_event(svc: Any, event: RecordEvent) -> None:
+def on_event(svc: Any, pending: PendingDeletes, event: RecordEvent) -> None:
     if event.kind in ("changed", "actionPerformed"):
         _cascade_changes(svc, event)
     elif event.kind == "deleted":
-        _apply_delete_policies(svc, event)
+        apply_policies(svc, pending, event.entity, (event.old_record or {})["_id"], event.ctx)
 
 
 def system_context(ctx: WriteContext, path: str) -> WriteContext:
@@ -245,35 +251,57 @@ def _refresh_batch(svc: Any, entity: Entity, f: Field, batch: list[ObjectId], lo
 
 # --- delete policies -----------------------------------------------------------------------------
 
-def _apply_delete_policies(svc: Any, event: RecordEvent) -> None:
-    deleted = event.old_record or {}
-    visited: set[tuple[str, Any]] = event.ctx.extra.setdefault(VISITED, set())
-    visited.add((event.entity.name, deleted.get("_id")))
-    for entity, f in svc.registry.referrers_of(event.entity.name):
-        if f.on_delete == "none":
-            continue
-        ctx = system_context(event.ctx, f"entities.{entity.name}.cascade{f.on_delete[0].upper()}{f.on_delete[1:]}")
-        col = svc.records.collection(entity)
-        ids = [d["_id"] for d in col.find({f"{f.path}.id": deleted["_id"]}, {"_id": 1})]
-        for oid in ids:
-            if f.on_delete == "deleteRecord":
-                if (entity.name, oid) in visited:
-                    continue
-                visited.add((entity.name, oid))
-                try:
-                    svc.records.delete(entity, oid, ctx)
-                except NotFound:
-                    pass
-                continue
+def apply_policies(svc: Any, pending: PendingDeletes, entity: Entity, deleted_id: ObjectId,
+                   ctx: WriteContext) -> None:
+    """The delete policies of the records pointing at a deleted one, then its marker removed. In a request, at
+    most ``INLINE_LIMIT`` referencing records in all (the recursion of ``deleteRecord`` included): past that,
+    a ``CASCADE_DELETE`` job takes this record's over. A failure leaves the marker for the clock's job."""
+    visited: set[tuple[str, Any]] = ctx.extra.setdefault(VISITED, set())
+    visited.add((entity.name, deleted_id))
+    policies = [(e, f) for e, f in svc.registry.referrers_of(entity.name) if f.on_delete != "none"]
+    if not policies:
+        return
+    beat = ctx.extra.get(IN_JOB)
+    if beat is None:
+        budget: list[int] = ctx.extra.setdefault(BUDGET, [INLINE_LIMIT])  # shared by the whole cascade
+        found = sum(len(list(svc.records.collection(e).find({f"{f.path}.id": deleted_id}, {"_id": 1})
+                             .limit(budget[0] + 1))) for e, f in policies)
+        if found > budget[0]:
+            pending.hand_over(entity, deleted_id)
+            return
+        budget[0] -= found
+    for other, f in policies:
+        policy_ctx = system_context(ctx, f"entities.{other.name}.cascade{f.on_delete[0].upper()}{f.on_delete[1:]}")
+        col = svc.records.collection(other)
+        for batch in iterate_ids(col, {f"{f.path}.id": deleted_id}, 500):
+            for oid in batch:
+                _apply_policy(svc, other, f, oid, deleted_id, visited, policy_ctx)
+            if beat is not None:
+                beat()
+    pending.done(entity, deleted_id)
 
-            def apply(current: dict[str, Any], f: Field = f, entity: Entity = entity) -> dict[str, Any]:
-                doc = copy.deepcopy(current)
-                if not map_refs(doc, f, entity.fields, lambda ref: None if ref.get("id") == deleted["_id"] else ref):
-                    raise _Unchanged()
-                derive(entity, doc)
-                return doc
-            try:
-                svc.records.write(entity, oid, apply, ctx)
-            except (_Unchanged, NotFound):
-                pass
+
+def _apply_policy(svc: Any, entity: Entity, f: Field, oid: ObjectId, deleted_id: ObjectId,
+                  visited: set[tuple[str, Any]], ctx: WriteContext) -> None:
+    """``deleteRecord`` (recursively, stopping at cycles) or ``removeRelationship`` on one referencing record."""
+    if f.on_delete == "deleteRecord":
+        if (entity.name, oid) in visited:
+            return
+        visited.add((entity.name, oid))
+        try:
+            svc.records.delete(entity, oid, ctx)
+        except NotFound:
+            pass
+        return
+
+    def apply(current: dict[str, Any]) -> dict[str, Any]:
+        doc = copy.deepcopy(current)
+        if not map_refs(doc, f, entity.fields, lambda ref: None if ref.get("id") == deleted_id else ref):
+            raise _Unchanged()
+        derive(entity, doc)
+        return doc
+    try:
+        svc.records.write(entity, oid, apply, ctx)
+    except (_Unchanged, NotFound):
+        pass
 

@@ -359,3 +359,77 @@ def test_a_field_other_entities_copy_or_look_up_by_cannot_be_renamed_or_removed_
     assert api.put("/metadata/entities/firms", json=ok).status_code == 200  # other changes go through
     assert api.put("/metadata/entities/people", json=people(copiedFields=["size"])).status_code == 200
     assert api.put("/metadata/entities/firms", json=renamed).status_code == 200  # kind is no longer copied
+
+
+def _pending_deletes(app: Any) -> Any:
+    """The clock task that finishes delete policies left behind (``entities.refactoring.pending_deletes``)."""
+    tasks = app.extensions["runtime"].plugins.clock_tasks
+    return next(t.__self__ for t in tasks if type(getattr(t, "__self__", None)).__name__ == "PendingDeletes")
+
+
+def test_delete_policies_cut_short_are_finished_by_a_job(app: Any, api: Api, monkeypatch: Any):
+    """A delete whose policies did not all run (the process died, or a cascaded write failed) leaves a marker;
+    once it is stale the clock queues a CASCADE_DELETE job that applies them, and the marker goes."""
+    import time
+
+    from entities.refactoring import cascade, pending_deletes
+    riff, oak = setup(api, onDelete="removeRelationship")
+    people_ids = [create(api, "people", {"name": n, "firm": riff["id"], "firms": [riff["id"], oak["id"]]})["id"]
+                  for n in ("Ana", "Bo", "Cy")]
+    applied = []
+    real = cascade._apply_policy
+
+    def dies_after_one(*args: Any) -> None:
+        if applied:
+            raise RuntimeError("the process died here")
+        applied.append(args)
+        real(*args)
+    monkeypatch.setattr(cascade, "_apply_policy", dies_after_one)
+    assert api.delete(f"/data/firms/{riff['id']}").status_code == 200  # the record is gone; its policies are not done
+    monkeypatch.undo()
+    firms_of = {i["name"]: i["firm"] for i in api.get("/data/people?_size=10").get_json()["items"]}
+    assert sum(1 for firm in firms_of.values() if firm is None) == 1
+    markers = app.extensions["runtime"].store.collection(pending_deletes.PENDING_DELETES)
+    assert markers.count_documents({}) == 1
+    pending = _pending_deletes(app)
+    assert pending.tick(int(time.time() * 1000)) == 0  # not stale yet: a request may still be at it
+    assert pending.tick(int(time.time() * 1000) + pending_deletes.STALE_MS + 1) == 1
+    job = api.get("/status/jobs?type=CASCADE_DELETE").get_json()["items"][0]
+    assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+    for rid in people_ids:
+        after = api.get(f"/data/people/{rid}").get_json()
+        assert after["firm"] is None and [f["id"] for f in after["firms"]] == [oak["id"]]
+    assert markers.count_documents({}) == 0
+
+
+def test_a_delete_with_more_referencing_records_than_a_request_handles_finishes_in_a_job(api: Api, monkeypatch: Any):
+    from entities.refactoring import cascade
+    monkeypatch.setattr(cascade, "INLINE_LIMIT", 3)
+    riff, _ = setup(api, onDelete="deleteRecord")
+    for i in range(5):
+        create(api, "people", {"name": f"p{i}", "firm": riff["id"]})
+    keep = create(api, "people", {"name": "keep"})
+    assert api.delete(f"/data/firms/{riff['id']}").status_code == 200  # answered without waiting for the 5
+    jobs = api.get("/status/jobs?type=CASCADE_DELETE").get_json()["items"]
+    assert len(jobs) == 1 and wait_for_job(api, jobs[0]["id"])["status"] == "FINISHED"
+    assert names(api.get("/data/people")) == ["keep"] and keep["name"] == "keep"
+    small = create(api, "firms", {"name": "Small"})
+    create(api, "people", {"name": "s", "firm": small["id"]})
+    assert api.delete(f"/data/firms/{small['id']}").status_code == 200  # within the limit: done in the request
+    assert names(api.get("/data/people")) == ["keep"]
+    assert len(api.get("/status/jobs?type=CASCADE_DELETE").get_json()["items"]) == 1
+
+
+def test_a_marker_of_a_record_that_was_not_deleted_changes_nothing(app: Any, api: Api):
+    import time
+
+    from entities.refactoring import pending_deletes
+    riff, _ = setup(api, onDelete="deleteRecord")
+    ana = create(api, "people", {"name": "Ana", "firm": riff["id"]})
+    markers = app.extensions["runtime"].store.collection(pending_deletes.PENDING_DELETES)
+    markers.insert_one({"_id": f"firms:{riff['id']}", "entity": "firms", "recordId": riff["id"], "createdAt": 0,
+                        "user": {}, "jobId": None})  # as a delete that lost its race leaves it
+    assert _pending_deletes(app).tick(int(time.time() * 1000)) == 1
+    job = api.get("/status/jobs?type=CASCADE_DELETE").get_json()["items"][0]
+    assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+    assert api.get(f"/data/people/{ana['id']}").status_code == 200 and markers.count_documents({}) == 0
