@@ -1,4 +1,5 @@
-"""The counters of ``autoIncrement`` fields, in ``sys.counters`` (owned by the records package).
+"""The counters of ``autoIncrement`` fields (and the last rank given of ``rank`` fields), in ``sys.counters``
+(owned by the records package).
 
 One document per entity field, ``{_id: "<entity>:<field id>", value: <the last number given>}``, moved only by
 ``$inc`` (numbers are taken) and ``$max`` (the field's ``min`` was raised): it never moves back, and every number is
@@ -9,14 +10,17 @@ with one ``$inc``. Numbers taken by a write that then fails are not given again:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from core.errors import ApiError
 from core.storage import Store
 from entities.metadata import Entity, Field
 
 COUNTERS = "sys.counters"
+MAX_CLAIMS = 50  # compare-and-set rounds of one rank claim before a 503
 NumberSource = Callable[[Field], int]  # the number of a new record for one of its autoIncrement fields
 
 
@@ -50,6 +54,26 @@ class Counters:
                 continue
             return int(doc["value"]) - count + 1
         raise RuntimeError(f"The counter {key} could not be created")
+
+    def claim_after(self, entity: Entity, f: Field, highest: Any, after: Callable[[Any], Any]) -> Any:
+        """A value of sequenced field ``f`` (a rank) after ``highest`` — the highest the records hold — and after
+        every one this counter gave before, given to no one else: a compare-and-set on the counter's ``last``,
+        so writers creating at once each get their own (one read again and retried when another won)."""
+        key = counter_key(entity, f)
+        for _ in range(MAX_CLAIMS):
+            doc = self.col.find_one({"_id": key}, {"last": 1}) or {}
+            last = doc.get("last")
+            value = after(last if highest is None or (last is not None and last > highest) else highest)
+            try:
+                claimed = self.col.update_one(
+                    {"_id": key, "last": last} if "last" in doc else {"_id": key, "last": {"$exists": False}},
+                    {"$set": {"last": value}, "$setOnInsert": {"entity": entity.name, "field": f.name}},
+                    upsert="last" not in doc)
+            except DuplicateKeyError:  # created meanwhile by another writer
+                continue
+            if claimed.matched_count == 1 or claimed.upserted_id is not None:
+                return value
+        raise ApiError(503, f"Too many records of '{entity.name}' are being created at once; try again")
 
     def source(self, entity: Entity, size: int = 1, held: dict[str, list[int]] | None = None) -> NumberSource:
         """Numbers for up to ``size`` new records of ``entity``: the first one a field asks for takes ``size`` of

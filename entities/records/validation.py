@@ -188,11 +188,13 @@ class RecordValidator:
 
     def _sequenced(self, entity: Entity, f: Field, value: Any) -> Any:
         """A new record's value of a ``sequenced`` field: ``value`` when given, else the one after the highest the
-        entity's records (and the records built before it in this batch) hold. Two writers creating at once may
-        give the same one."""
+        entity's records (and the records built before it in this batch) hold; one at a time, the counter's claim
+        gives writers creating at once each their own."""
         batch = _BATCH_HIGHEST.get()
         if batch is None:
-            return value if value is not None else f.type.value_after(self._highest(entity, f))
+            if value is not None:
+                return value
+            return self.counters.claim_after(entity, f, self._highest(entity, f), f.type.value_after)
         key = (entity.name, f.name)
         if key not in batch:
             batch[key] = self._highest(entity, f)

@@ -240,6 +240,33 @@ def test_a_masked_text_default_must_fit_its_mask(api: Api):
 
 # --- rank --------------------------------------------------------------------------------------
 
+def test_records_created_at_once_get_ranks_of_their_own(app: Flask, events: Api):
+    """Writers creating at the same moment each get a rank no other record has (a claim on the field's
+    counter), all after the ranks stored before."""
+    import threading
+
+    from tests.conftest import Api as Client
+    first = create(events, "events", {"title": "first"})["position"]
+    ranks: list[str] = []
+    failures: list[Any] = []
+
+    def creator(n: int) -> None:
+        client = Client(app.test_client(), events.token)
+        for i in range(6):
+            response = client.post("/data/events", json={"title": f"w{n}-{i}"})
+            if response.status_code != 200:
+                failures.append(response.get_json())
+            else:
+                ranks.append(response.get_json()["position"])
+    threads = [threading.Thread(target=creator, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == [] and len(ranks) == 48
+    assert len(set(ranks)) == 48 and min(ranks) > first
+
+
 def test_records_created_without_a_rank_get_one_after_every_other(app: Flask, events: Api):
     ranks = [create(events, "events", {"title": t})["position"] for t in ("A", "B", "C")]
     assert ranks == ["i000000000", "i000010000", "i000020000"]
