@@ -165,13 +165,14 @@ class AuthService:
         if user.get("status") != "ACTIVE":
             self.tokens.delete_many({"$or": [{"userId": user_id}, {"adminUserId": user_id}],
                                      "kind": {"$ne": "apiKey"}})
-        self.tokens.update_many({"userId": user_id}, {"$set": {"user": snap}})
+        newer = {"$not": {"$gt": snap["version"]}}  # a sync that read the user before a later change loses
+        self.tokens.update_many({"userId": user_id, "user.version": newer}, {"$set": {"user": snap}})
         if snap["developer"]:  # a user manager may not impersonate a developer: their sessions as one end
             self.tokens.delete_many({"userId": user_id, "adminUserId": {"$ne": None}, "admin.developer": False})
         if not snap["developer"] and not snap["usersManagement"]:  # may no longer impersonate: those sessions end
             self.tokens.delete_many({"adminUserId": user_id})
         else:
-            self.tokens.update_many({"adminUserId": user_id}, {"$set": {"admin": snap}})
+            self.tokens.update_many({"adminUserId": user_id, "admin.version": newer}, {"$set": {"admin": snap}})
 
     # --- sessions --------------------------------------------------------------------------------
 

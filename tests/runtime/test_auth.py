@@ -157,3 +157,19 @@ def test_impersonation_rules(app, anon: Api, user_api: Api):
 def test_me_and_health(api: Api, anon: Api):
     assert api.get("/auth/me").get_json()["permissions"] == {"developer": True, "usersManagement": False}
     assert anon.get("/health").get_json() == {"status": "ok"}
+
+
+def test_a_token_snapshot_is_never_replaced_by_an_older_read_of_its_user(app):
+    """Two changes of one user synced at once: the sync that read the user before the later change must not
+    write its older snapshot over the newer one (its version is lower)."""
+    svc = app.extensions["runtime"]
+    login(app)
+    tokens = svc.store.collection("sys.tokens")
+    admin = svc.store.collection("sys.users").find_one({"email": ADMIN_EMAIL})
+    tokens.update_many({"userId": admin["_id"]}, {"$set": {"user.version": admin.get("version", 0) + 5,
+                                                           "user.fullName": "Newer Name"}})
+    svc.auth.sync_user(admin["_id"])  # reads the stored user, whose version is lower
+    assert {t["user"]["fullName"] for t in tokens.find({"userId": admin["_id"]})} == {"Newer Name"}
+    tokens.update_many({"userId": admin["_id"]}, {"$set": {"user.version": 0}})
+    svc.auth.sync_user(admin["_id"])
+    assert {t["user"]["fullName"] for t in tokens.find({"userId": admin["_id"]})} == {admin["fullName"]}
