@@ -42,8 +42,22 @@ def _iter(expr: str, tz: str, at_ms: int) -> croniter:
 
 
 def next_after(expr: str, tz: str, after_ms: int) -> int:
-    """The first fire time strictly after ``after_ms`` (epoch millis)."""
-    return int(_iter(expr, tz, after_ms).get_next(dt.datetime).timestamp() * 1000)
+    """The first fire time strictly after ``after_ms`` (epoch millis). A schedule at fixed hours fires once on
+    the day clocks go back, at the first of the two times its wall-clock time happens (as cron and Quartz do);
+    one that repeats through the hours (``*/2``, ``*``) fires at both. A time the clocks skip fires when they
+    have gone forward (``30 2 * * *`` at 03:00 that day)."""
+    times = _iter(expr, tz, after_ms)
+    fire = times.get_next(dt.datetime)
+    if _fixed_hours(expr):
+        while fire.fold:  # the second 01:30 of the night clocks go back
+            fire = times.get_next(dt.datetime)
+    return int(fire.timestamp() * 1000)
+
+
+def _fixed_hours(expr: str) -> bool:
+    fields = expr.split()
+    hours = fields[2] if len(fields) == 6 else fields[1]
+    return "*" not in hours and "/" not in hours
 
 
 def latest_due(expr: str, tz: str, now_ms: int) -> int:
