@@ -50,8 +50,8 @@ def prepare_run(jctx: runners.JobContext, entity_name: str, action_name: str, ra
 def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
     svc = jctx.services
     data = jctx.data
-    entity, action, runner, params, ctx, user, hooks = prepare_run(
-        jctx, data["entityName"], data["actionName"], data.get("params"))
+    prepared = prepare_run(jctx, data["entityName"], data["actionName"], data.get("params"))
+    entity, action, runner, params, ctx, user, hooks = prepared
     if action.type == "global":
         return _run_once(lambda: runner.run_global(entity, action, params, user, ctx, hooks))
     if "ids" in data and action.type == "oneRecord":  # a result per id, as the sync run gives: see below
@@ -62,7 +62,6 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
         args, base = scoped_query(entity, MultiDict(data.get("query") or {}), caller=ctx.caller)
         selector = parse_list_query(entity, args, base, max_size=10**9).filter
     col = svc.records.collection(entity)
-    after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
     per_id = "ids" in data and action.type == "oneRecord"
     if not jctx.job.get("recordsCount"):  # per id: the ids that do not exist count too, as a delete's do
         jctx.set_total(len(dict.fromkeys(data["ids"])) if per_id else col.count_documents(selector))
@@ -77,18 +76,31 @@ def run_action_job(jctx: runners.JobContext) -> dict[str, Any] | None:
                 jctx.save_checkpoint("", processed_delta=len(absent), record_results=absent,
                                      errors=sum(1 for o in absent.values() if o.get("status") == "error"),
                                      log_failures=True)
-        for batch in iterate_ids(col, selector, jctx.batch_size, after):
-            jctx.begin_batch([str(oid) for oid in batch])
-            outcomes = {}
-            for oid in batch:
-                outcomes[str(oid)] = runner.outcome(
-                    lambda oid=oid: runner.run_one(entity, action, oid, params, user, ctx, hooks), action, entity)
-                hooks.beat()
-            jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch), record_results=outcomes,
-                                 log_failures=True)
+        run_each(jctx, prepared, col, selector)
         return None
+    after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
     hooks.batch_done = lambda last, n: jctx.save_checkpoint(str(last), processed_delta=n)
     return _run_once(lambda: runner.run_many(entity, action, selector, params, user, ctx, hooks, after))
+
+
+def run_each(jctx: runners.JobContext, prepared: ActionRun, col: Any, selector: dict[str, Any]) -> tuple[int, int]:
+    """A one-record action on each record ``selector`` matches, in batches with checkpoints (a stopped run
+    resumes after its last batch): per-record results, counts, and an ERROR log line per failed record.
+    ``(records run, records failed)`` by this run."""
+    entity, action, runner, params, ctx, user, hooks = prepared
+    after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
+    ran = failed = 0
+    for batch in iterate_ids(col, selector, jctx.batch_size, after):
+        jctx.begin_batch([str(oid) for oid in batch])
+        outcomes = {}
+        for oid in batch:
+            outcomes[str(oid)] = runner.outcome(
+                lambda oid=oid: runner.run_one(entity, action, oid, params, user, ctx, hooks), action, entity)
+            hooks.beat()
+        ran += len(batch)
+        failed += sum(1 for o in outcomes.values() if o["status"] == "error")
+        jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch), record_results=outcomes, log_failures=True)
+    return ran, failed
 
 
 def _run_once(run: Callable[[], Any]) -> dict[str, Any]:

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from bson import ObjectId
 from werkzeug.datastructures import MultiDict
 
 from core.errors import ApiError, field_error
 from entities.actions.context import DataAccess
 from entities.actions.definitions import action_of
-from entities.actions.jobs import prepare_run
+from entities.actions.jobs import prepare_run, run_each
 from entities.actions.service import ActionService
-from entities.query import iterate_ids, parse_list_query
+from entities.query import parse_list_query
 from jobs.runners import JobContext
 from jobs.schedules.kinds import ScheduleKind, ScheduleRun, run_handler, validate_handler
 
@@ -55,8 +54,8 @@ def run_action(jctx: JobContext, data: dict[str, Any]) -> Any:
     """Run the action as the schedule's owner: over the query's records (oneRecord, manyRecords) or once (global)."""
     spec = data["action"]
     svc = jctx.services
-    entity, action, runner, params, ctx, user, hooks = prepare_run(
-        jctx, spec["entity"], spec["action"], spec.get("params"))
+    prepared = prepare_run(jctx, spec["entity"], spec["action"], spec.get("params"))
+    entity, action, runner, params, ctx, user, hooks = prepared
     if action.type == "global":
         return runner.run_global(entity, action, params, user, ctx, hooks)
     selector = parse_list_query(entity, _query_args(spec.get("query") or {}), max_size=10**9).filter
@@ -67,18 +66,7 @@ def run_action(jctx: JobContext, data: dict[str, Any]) -> Any:
     col = svc.records.collection(entity)
     if not jctx.job.get("recordsCount"):
         jctx.set_total(col.count_documents(selector))
-    after = ObjectId(jctx.checkpoint) if jctx.checkpoint else None
-    ran = failed = 0
-    for batch in iterate_ids(col, selector, jctx.batch_size, after):
-        jctx.begin_batch([str(oid) for oid in batch])
-        outcomes = {}
-        for oid in batch:
-            outcomes[str(oid)] = runner.outcome(
-                lambda oid=oid: runner.run_one(entity, action, oid, params, user, ctx, hooks), action, entity)
-            hooks.beat()
-        ran += len(batch)
-        failed += sum(1 for o in outcomes.values() if o["status"] == "error")
-        jctx.save_checkpoint(str(batch[-1]), processed_delta=len(batch), record_results=outcomes, log_failures=True)
+    ran, failed = run_each(jctx, prepared, col, selector)
     jctx.log("WARN" if failed else "INFO", f"Action '{action.name}' ran on {ran} records, {failed} failed")
     return None  # the results are the per-record map, as an EXECUTE_ACTION job's
 
