@@ -28,6 +28,7 @@ CASCADE_DELETE = "CASCADE_DELETE"
 STALE_MS = 60_000  # a marker older than this has no cascade running in a request any more
 INLINE_LIMIT = 1000  # referencing records a delete handles in its own request; more go to a job
 MARKERS_PER_TICK = 200
+MAX_JOBS = 5  # jobs tried for one marker: past them it stays, the failed jobs' logs say why
 IN_JOB = "cascadeDeleteJob"  # ctx.extra: the job's heartbeat, when the job applies them (no inline limit)
 BUDGET = "cascadeDeleteBudget"  # ctx.extra: the referencing records a request may still handle itself
 QUEUING = "queuing"
@@ -73,8 +74,10 @@ class PendingDeletes:
     # --- the clock and the job ---------------------------------------------------------------------
 
     def tick(self, now: int) -> int:
-        """Queue a job for each marker left behind (no job, or one that ended without removing it)."""
-        stale = list(self.col.find({"createdAt": {"$lt": now - STALE_MS}}).limit(MARKERS_PER_TICK))
+        """Queue a job for each marker left behind (no job, or one that ended without removing it), a minute after
+        the last one, ``MAX_JOBS`` times at most."""
+        stale = list(self.col.find({"createdAt": {"$lt": now - STALE_MS}, "jobs": {"$not": {"$gte": MAX_JOBS}}})
+                     .limit(MARKERS_PER_TICK))
         if not stale:
             return 0
         job_ids = [ObjectId(m["jobId"]) for m in stale if ObjectId.is_valid(m.get("jobId") or "")]
@@ -88,8 +91,8 @@ class PendingDeletes:
 
     def _submit(self, marker: dict[str, Any]) -> dict[str, Any] | None:
         """The job for ``marker``; None when another process took it first (compare-and-set on ``jobId``)."""
-        taken = self.col.update_one({"_id": marker["_id"], "jobId": marker.get("jobId")},
-                                    {"$set": {"jobId": QUEUING}})
+        taken = self.col.update_one({"_id": marker["_id"], "jobId": marker.get("jobId")},  # the next try: a while on
+                                    {"$set": {"jobId": QUEUING, "createdAt": now_ms()}, "$inc": {"jobs": 1}})
         if taken.modified_count != 1:
             return None
         try:

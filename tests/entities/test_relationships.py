@@ -433,3 +433,28 @@ def test_a_marker_of_a_record_that_was_not_deleted_changes_nothing(app: Any, api
     job = api.get("/status/jobs?type=CASCADE_DELETE").get_json()["items"][0]
     assert wait_for_job(api, job["id"])["status"] == "FINISHED"
     assert api.get(f"/data/people/{ana['id']}").status_code == 200 and markers.count_documents({}) == 0
+
+
+def test_delete_policies_that_keep_failing_are_tried_a_few_times_a_minute_apart(app: Any, api: Api,
+                                                                                 monkeypatch: Any):
+    import time
+
+    from entities.refactoring import cascade, pending_deletes
+
+    def fails(*args: Any) -> None:
+        raise RuntimeError("this referencing record cannot be written")
+    riff, _ = setup(api, onDelete="removeRelationship")
+    create(api, "people", {"name": "Ana", "firm": riff["id"]})
+    monkeypatch.setattr(cascade, "_apply_policy", fails)
+    assert api.delete(f"/data/firms/{riff['id']}").status_code == 200
+    pending = _pending_deletes(app)
+    later = int(time.time() * 1000) + pending_deletes.STALE_MS + 1
+    tries = []
+    for _ in range(pending_deletes.MAX_JOBS + 2):
+        queued = pending.tick(later)
+        assert pending.tick(int(time.time() * 1000)) == 0  # the next try waits a minute after this one
+        tries.append(queued)
+        for job in api.get("/status/jobs?type=CASCADE_DELETE&_size=100").get_json()["items"]:
+            assert wait_for_job(api, job["id"])["hasErrors"] is True
+        later += pending_deletes.STALE_MS + 1
+    assert tries == [1] * pending_deletes.MAX_JOBS + [0, 0]
