@@ -105,9 +105,11 @@ def _follow(registry: Registry, f: Field, index: int | None, rest: str | None,
 
 
 def _candidates(fields: list[Field], text: str):
-    """(field, index, rest) for every field whose name, or label, starts ``text`` at a segment boundary."""
-    for f in fields:
-        for key, exact in ((f.name, True), (f.label, False)):
+    """(field, index, rest) for every field whose name, then every field whose label (any case), starts ``text``
+    at a segment boundary: a header that is a field's name means that field, whatever another's label is."""
+    for exact in (True, False):
+        for f in fields:
+            key = f.name if exact else f.label
             head = text[:len(key)]
             if not key or (head != key if exact else head.lower() != key.lower()):
                 continue

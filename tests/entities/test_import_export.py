@@ -455,6 +455,24 @@ def test_the_first_and_last_date_times_export_and_import_back(api: Api):
     assert [item["at"] for item in items(api, "copies", "&_sortField=code")] == [first, last]
 
 
+def test_a_header_that_is_a_field_name_means_that_field_whatever_other_labels_say(api: Api):
+    """Names first, labels after: ``count`` is the field named count even when another field is labelled
+    "Count", so an export with field names imports back."""
+    define(api, "swaps", [{"name": "code", "label": "Code", "type": "text", "unique": True},
+                          {"name": "size", "label": "Count", "type": "text"},
+                          {"name": "count", "label": "Size", "type": "text"}])
+    assert api.post("/data/swaps", json={"code": "S1", "size": "big", "count": "three"}).status_code == 200
+    _, rows = run_export(api, "swaps", "_useFieldNames=true")
+    assert rows == [["code", "size", "count"], ["S1", "big", "three"]]
+    job = run_import(api, "swaps", "code,size,count\nS2,big,three\n")
+    assert job["results"] == {"rowsImported": 1, "rowsWithErrors": 0}, job
+    assert run_import(api, "swaps", "code,count\nS3,three\n")["results"]["rowsImported"] == 1
+    stored = {i["code"]: (i["size"], i["count"]) for i in items(api, "swaps")}
+    assert stored == {"S1": ("big", "three"), "S2": ("big", "three"), "S3": (None, "three")}
+    assert run_import(api, "swaps", "Code,Count\nS4,big\n")["results"]["rowsImported"] == 1  # labels still work
+    assert {i["code"]: i["size"] for i in items(api, "swaps")}["S4"] == "big"
+
+
 def test_export_of_every_type_then_import_reproduces_the_records(api: Api):
     acme = create(api, "companies", company(name="Acme"))
     full = {"code": "r1", "notes": "a, \"quoted\"\nsecond line", "body": "<p>hi</p>", "email": "a@b.io",
