@@ -119,6 +119,10 @@ class FieldType:
         """The stored values an ``equals`` (or ``notEquals``) filter value, as converted, stands for."""
         return [value]
 
+    def range_forms(self, bounds: dict[str, Any]) -> list[dict[str, Any]]:
+        """The stored ranges a comparison (``{"$gt": v}``, ``{"$gte": a, "$lte": b}``) stands for: any one."""
+        return [bounds]
+
     def filter_value(self, value: Any, field: Field) -> Any:
         """Convert a filter value that arrived as JSON (aggregate ``match``) or as a string."""
         if isinstance(value, str):
@@ -405,6 +409,17 @@ class PhoneType(TextType):
         find it either way."""
         digits = value.lstrip("+") if isinstance(value, str) else ""
         return [digits, f"+{digits}"] if digits else [value]
+
+    def range_forms(self, bounds: dict[str, Any]) -> list[dict[str, Any]]:
+        """A range over the digits, whether the number was written with a ``+`` or not: one range over the
+        numbers stored as digits and the same over those stored ``+digits`` (``+`` sorts before any digit, and
+        every ``+digits`` before ``,``)."""
+        digits = {op: str(v).lstrip("+") for op, v in bounds.items()}
+        plain = {**digits, **({} if "$gt" in digits or "$gte" in digits else {"$gte": "0"})}
+        plus = {op: "+" + v for op, v in digits.items()}
+        plus.update({} if "$lt" in plus or "$lte" in plus else {"$lt": ","})
+        plus.update({} if "$gt" in plus or "$gte" in plus else {"$gte": "+"})
+        return [plain, plus]
 
 
 # --- numbers -----------------------------------------------------------------------------------

@@ -97,9 +97,9 @@ def condition(target: Target, operation: Operation) -> dict[str, Any]:
             raise bad(param, f"{op}() needs a value")
         cond = leaf(target, _equals(target.equal_forms(values), target.is_boolean))
         return cond if op == "equals" else negate(cond)
-    if op == "between":
-        return leaf(target, {"$gte": values[0], "$lte": values[1]})
-    return leaf(target, {_COMPARISONS[op]: values[0]})
+    bounds = {"$gte": values[0], "$lte": values[1]} if op == "between" else {_COMPARISONS[op]: values[0]}
+    forms = target.field.type.range_forms(bounds) if target.field is not None else [bounds]
+    return leaf(target, forms[0]) if len(forms) == 1 else {"$or": [leaf(target, f) for f in forms]}
 
 
 def _bare_reference(target: Target, values: list[Any]) -> dict[str, Any]:

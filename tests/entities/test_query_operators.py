@@ -518,3 +518,28 @@ def test_the_returned_offset_pages_through_any_sort(world: World, sort: str):
         paged.append(body["items"][0]["id"])
         offset = body["offset"]
     assert paged == everything and len(everything) == len(world.ids)
+
+
+def test_phone_ranges_compare_digits_whether_a_plus_was_written(api: Any) -> None:
+    """A phone is stored as its digits, with the ``+`` it was written with: greater, less and between compare
+    the digits, with a bound written either way, and aggregate match the same."""
+    assert api.put("/metadata/entities/calls", json={"name": "calls", "fields": [
+        {"name": "name", "type": "text"}, {"name": "tel", "type": "phone"}]}).status_code == 200
+    for name, tel in (("p1", "+1 (702) 845-9380"), ("p2", "17028459390"), ("p3", "+1-702-845-9300"),
+                      ("p4", "7028459399"), ("p5", "+44 20 7946 0958")):
+        assert api.post("/data/calls", json={"name": name, "tel": tel}).status_code == 200
+
+    def names(query: str) -> set[str]:
+        response = api.get(f"/data/calls?{query}&_size=100")
+        assert response.status_code == 200, response.get_json()
+        return {i["name"] for i in response.get_json()["items"]}
+    for low, high in (("17028459300", "17028459390"), (quote("+1-702-845-9300"), quote("+1-702-845-9390"))):
+        assert names(f"tel=between({low},{high})") == {"p1", "p2", "p3"}
+    # digits compare as text, as stored: 7028459399 (written without a country code) is after 17028459380
+    assert names("tel=greater(17028459380)") == names(f"tel=greater({quote('+17028459380')})") == {"p2", "p4", "p5"}
+    assert names("tel=less(17028459380)") == names(f"tel=less({quote('+1 702 845 9380')})") == {"p3"}
+    assert names("tel=lessOrEquals(17028459380)") == {"p1", "p3"}
+    assert names("tel=greaterOrEquals(7028459399)") == {"p4"}
+    rows = api.put("/data/calls/aggregate", json=[{"match": {"tel": "between(17028459300,17028459380)"}},
+                                                  {"count": "n"}]).get_json()["items"]
+    assert rows == [{"n": 2}]
