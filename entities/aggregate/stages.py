@@ -79,9 +79,12 @@ def project(ctx: StageContext, settings: Any) -> Step:
         elif r.entry.name not in whole:
             spec.update({p: 1 for p in _inner_projection(ctx, r)})
             inner.setdefault(r.entry.name, []).append(r.mongo_path[len(r.entry.key) + 1:].split("."))
-    for name, paths in inner.items():  # rendered with the inner fields kept only
+    for name, paths in inner.items():  # rendered with the inner (or copied) fields kept only
         e = kept[name]
-        kept[name] = dataclasses.replace(e, slot=dataclasses.replace(e.slot, field=_narrowed(e.slot.field, paths)))
+        f = e.slot.field
+        narrowed = _narrowed(f, paths) if f.is_nested else \
+            dataclasses.replace(f, copied=[c for c in f.copied if any(p[0] == c.name for p in paths)])
+        kept[name] = dataclasses.replace(e, slot=dataclasses.replace(e.slot, field=narrowed))
     return [{"$project": spec}], ctx.shape.derived(list(kept.values()))
 
 
@@ -96,9 +99,11 @@ def _narrowed(f: Field, paths: list[list[str]]) -> Field:
 
 
 def _inner_projection(ctx: StageContext, r: Resolved) -> list[str]:
-    """An inner field of a nested group, plus the group's ``id`` and ``label`` so it still renders as one."""
-    if any(s.is_records or not s.type.is_nested for s in r.via):
-        raise ctx.error(f"'{r.mongo_path}': only whole fields or inner fields of nested fields can be projected")
+    """An inner field of a nested group, or a copied field of a relationship (``company.type``), plus the
+    group's (the link's) ``id`` and ``label`` so it still renders as one."""
+    if any(s.is_records or not (s.type.is_nested or s.type.is_reference) for s in r.via):
+        raise ctx.error(f"'{r.mongo_path}': only whole fields, inner fields of nested fields and copied fields "
+                        "of relationships can be projected")
     rest = r.mongo_path[len(r.entry.key) + 1:].split(".")
     out = [r.mongo_path]
     for i in range(len(rest)):

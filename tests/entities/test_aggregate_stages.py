@@ -176,6 +176,25 @@ def test_project_inner_fields_of_nested_groups(api: Api, crm: Crm):
     }]
 
 
+def test_project_copied_fields_and_labels_of_relationships_as_fields_does(api: Api):
+    """``company.label`` and a copied field (``org.kind``) project as ``_fields`` gives them: the link's id and
+    label, and only the copied fields named."""
+    assert api.put("/metadata/entities/orgs", json={"name": "orgs", "fields": [
+        {"name": "name", "type": "text"}, {"name": "kind", "type": "text"}, {"name": "size", "type": "integer"}]}
+    ).status_code == 200
+    assert api.put("/metadata/entities/gear", json={"name": "gear", "fields": [
+        {"name": "name", "type": "text"},
+        {"name": "org", "type": "relationship", "typeRules": {"entity": "orgs", "copiedFields": ["kind", "size"]}}]}
+    ).status_code == 200
+    org = create(api, "orgs", {"name": "O", "kind": "k", "size": 3})
+    create(api, "gear", {"name": "g", "org": org["id"]})
+    listed = api.get("/data/gear?_fields=name,org.kind").get_json()["items"][0]
+    projected = items(api, "gear", [{"project": "name,org.kind"}])[0]
+    assert projected == {k: listed[k] for k in ("id", "name", "org")}
+    assert projected["org"] == {"id": org["id"], "label": "O", "kind": "k"}
+    assert items(api, "gear", [{"project": "org.label"}])[0]["org"] == {"id": org["id"], "label": "O"}
+
+
 def test_nested_values_hold_every_inner_field_as_a_record_read_does(api: Api):
     """Unset inner fields come out as a record read gives them (null), in project, unwind and first()."""
     record = create(api, "companies", company(name="Sparse", addresses=[{"state": "CA"}],
@@ -206,7 +225,9 @@ def test_first_and_last_give_the_edge_records_value_even_when_it_is_unset(api: A
 
 def test_project_errors(api: Api):
     assert "unknown field 'nope'" in error(api, "companies", [{"project": "name,nope"}])
-    assert "only whole fields" in error(api, "contacts", [{"project": "company.label"}])
+    lookup = {"lookup": {"localFieldPath": "id", "foreignFieldPath": "company.id", "foreignEntityName": "contacts",
+                         "as": "people"}}
+    assert "only whole fields" in error(api, "companies", [lookup, {"project": "people.firstName"}])
     assert error(api, "companies", [{"project": ""}]).startswith("stage 1 (project): expected")
     assert error(api, "companies", [{"project": 5}]).startswith("stage 1 (project): expected")
 
