@@ -235,15 +235,13 @@ class Registry:
                 if f.type.name != "relationship":
                     continue
                 rules, target = f.type_rules, target_of(f)
-                for cname in rules.get("copiedFields") or []:
-                    cf = target.field(cname) if target else None
-                    if cf is None or cf.is_nested or cf.type.name in ("relationship", "file"):
-                        errors.append(field_error(f"{f.path}.typeRules.copiedFields", "invalid",
-                                                  f"'{cname}' is not a simple field of '{f.target}'", rejected=cname))
+                for cname in _uncopiable(f, target):
+                    errors.append(field_error(f"{f.path}.typeRules.copiedFields", "invalid",
+                                              f"'{cname}' is not a simple field of '{f.target}'", rejected=cname))
                 if target is None:
                     continue
                 lookup = rules.get("lookupField")
-                problem = lookup_problem(target, lookup) if isinstance(lookup, str) else None
+                problem = _lookup_problem(f, target)
                 if problem:
                     errors.append(field_error(f"{f.path}.typeRules.lookupField", "invalid", problem, rejected=lookup))
                 if isinstance(rules.get("filter"), dict):
@@ -266,13 +264,11 @@ class Registry:
             if other.name == entity.name or other.name in batch:
                 continue
             where = f"{other.name}.{f.path}.typeRules"
-            for cname in f.type_rules.get("copiedFields") or []:
-                cf = entity.field(cname)
-                if cf is None or cf.is_nested or cf.type.name in ("relationship", "file"):
-                    errors.append(field_error("fields", "invalid", f"'{cname}' is copied by {where}.copiedFields: "
-                                              f"take it out there first", rejected=cname))
-            lookup = f.type_rules.get("lookupField")
-            if isinstance(lookup, str) and lookup_problem(entity, lookup):
+            for cname in _uncopiable(f, entity):
+                errors.append(field_error("fields", "invalid", f"'{cname}' is copied by {where}.copiedFields: "
+                                          f"take it out there first", rejected=cname))
+            if _lookup_problem(f, entity):
+                lookup = f.type_rules["lookupField"]
                 errors.append(field_error("fields", "invalid", f"'{lookup}' is the lookupField of {where}: "
                                           "change it there first", rejected=lookup))
         if errors:
@@ -293,6 +289,19 @@ class Registry:
         self._meta.update_one({"_id": _STAMP_ID}, {"$inc": {"version": 1}}, upsert=True)
         if has_request_context():
             g.pop("_meta_stamp", None)
+
+
+def _uncopiable(f: Field, target: Entity | None) -> list[str]:
+    """The ``copiedFields`` of relationship ``f`` that are not simple fields of ``target`` (all, without one)."""
+    names = f.type_rules.get("copiedFields") or []
+    return [n for n in names if (cf := target.field(n) if target else None) is None or cf.is_nested
+            or cf.type.name in ("relationship", "file")]
+
+
+def _lookup_problem(f: Field, target: Entity) -> str | None:
+    """Why the ``lookupField`` of relationship ``f`` cannot find ``target``'s records (None: it can, or has none)."""
+    lookup = f.type_rules.get("lookupField")
+    return lookup_problem(target, lookup) if isinstance(lookup, str) else None
 
 
 def link_copied(entity: Entity, entities: dict[str, Entity]) -> None:

@@ -29,7 +29,14 @@ from entities.records.events import AfterCommit, RecordEvent
 from entities.records.group_refs import groups_as_targets
 from entities.records.user_refs import users_as_targets
 from entities.records.validation import derive, reference_value
-from entities.refactoring.pending_deletes import BUDGET, CASCADE_DELETE, IN_JOB, INLINE_LIMIT, PendingDeletes
+from entities.refactoring.pending_deletes import (
+    BUDGET,
+    CASCADE_DELETE,
+    IN_JOB,
+    INLINE_LIMIT,
+    PendingDeletes,
+    policy_referrers,
+)
 from entities.registry import fields_where
 from jobs import runners
 
@@ -258,22 +265,24 @@ def apply_policies(svc: Any, pending: PendingDeletes, entity: Entity, deleted_id
     a ``CASCADE_DELETE`` job takes this record's over. A failure leaves the marker for the clock's job."""
     visited: set[tuple[str, Any]] = ctx.extra.setdefault(VISITED, set())
     visited.add((entity.name, deleted_id))
-    policies = [(e, f) for e, f in svc.registry.referrers_of(entity.name) if f.on_delete != "none"]
+    policies = policy_referrers(svc.registry, entity)
     if not policies:
         return
     beat = ctx.extra.get(IN_JOB)
-    if beat is None:
+    if beat is None:  # in a request: the referencing ids, read once, unless there are too many
         budget: list[int] = ctx.extra.setdefault(BUDGET, [INLINE_LIMIT])  # shared by the whole cascade
-        found = sum(len(list(svc.records.collection(e).find({f"{f.path}.id": deleted_id}, {"_id": 1})
-                             .limit(budget[0] + 1))) for e, f in policies)
-        if found > budget[0]:
+        found = [[d["_id"] for d in svc.records.collection(e).find({f"{f.path}.id": deleted_id}, {"_id": 1})
+                  .limit(budget[0] + 1)] for e, f in policies]
+        if sum(map(len, found)) > budget[0]:
             pending.hand_over(entity, deleted_id)
             return
-        budget[0] -= found
-    for other, f in policies:
+        budget[0] -= sum(map(len, found))
+        batches: list[Iterable[list[ObjectId]]] = [[ids] for ids in found]
+    else:  # in the job: in batches, however many
+        batches = [iterate_ids(svc.records.collection(e), {f"{f.path}.id": deleted_id}, 500) for e, f in policies]
+    for (other, f), field_batches in zip(policies, batches, strict=True):
         policy_ctx = system_context(ctx, f"entities.{other.name}.cascade{f.on_delete[0].upper()}{f.on_delete[1:]}")
-        col = svc.records.collection(other)
-        for batch in iterate_ids(col, {f"{f.path}.id": deleted_id}, 500):
+        for batch in field_batches:
             for oid in batch:
                 _apply_policy(svc, other, f, oid, deleted_id, visited, policy_ctx)
             if beat is not None:

@@ -2,7 +2,7 @@
 
 A record whose entity other relationships point at with an ``onDelete`` policy (``removeRelationship``,
 ``deleteRecord``) gets a marker in ``sys.pendingDeletes`` just before it is deleted; the after-commit hook
-(``cascade._apply_delete_policies``) removes it once every referencing record is done. A marker left behind — the
+(``cascade.apply_policies``) removes it once every referencing record is done. A marker left behind — the
 process died between the delete and the end of its cascade, or a cascaded write failed — is finished by a
 ``CASCADE_DELETE`` job that the clock queues once the marker is ``STALE_MS`` old. The same job takes over at once
 when a delete has more than ``INLINE_LIMIT`` referencing records, so the request does not wait for them all.
@@ -19,7 +19,7 @@ from typing import Any
 from bson import ObjectId
 
 from core.context import WriteContext
-from entities.metadata import Entity
+from entities.metadata import Entity, Field
 from jobs import runners
 from jobs.model import CANCELED, FINISHED, now_ms
 
@@ -32,6 +32,11 @@ MAX_JOBS = 5  # jobs tried for one marker: past them it stays, the failed jobs' 
 IN_JOB = "cascadeDeleteJob"  # ctx.extra: the job's heartbeat, when the job applies them (no inline limit)
 BUDGET = "cascadeDeleteBudget"  # ctx.extra: the referencing records a request may still handle itself
 QUEUING = "queuing"
+
+
+def policy_referrers(registry: Any, entity: Entity) -> list[tuple[Entity, Field]]:
+    """The relationships pointing at ``entity`` whose ``onDelete`` does something when one of its records goes."""
+    return [(e, f) for e, f in registry.referrers_of(entity.name) if f.on_delete != "none"]
 
 
 def marker_id(entity: Entity, record_id: Any) -> str:
@@ -49,12 +54,8 @@ class PendingDeletes:
     def ensure_indexes(self) -> None:
         self.col.create_index([("createdAt", 1)], name="by_age")
 
-    def needed(self, entity: Entity, ctx: WriteContext) -> bool:
-        """Whether deleting a record of ``entity`` applies delete policies."""
-        return ctx.cascade and any(f.on_delete != "none" for _, f in self.services.registry.referrers_of(entity.name))
-
     def before_delete(self, entity: Entity, record: dict[str, Any], ctx: WriteContext) -> None:
-        if not self.needed(entity, ctx):
+        if not ctx.cascade or not policy_referrers(self.services.registry, entity):
             return
         user = {"_id": ctx.user_id or "", "email": ctx.user_email, "fullName": ctx.user_name,
                 "developer": ctx.developer}
