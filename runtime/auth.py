@@ -183,6 +183,9 @@ class AuthService:
             raise ApiError(400, "email and password are required", errors=[
                 {"field": f, "code": "required", "message": "This field is required"}
                 for f, v in (("email", email), ("password", password)) if not isinstance(v, str) or not v])
+        if impersonate is not None and not isinstance(impersonate, str):
+            raise ApiError(400, "emailImpersonatedUser must be an email address", errors=[
+                {"field": "emailImpersonatedUser", "code": "invalid", "message": "Must be a string"}])
         self.guard.check(email, ip)
         user = self.find_user(email)
         if not self._verify(user, password):

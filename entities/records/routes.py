@@ -135,6 +135,8 @@ def update_record_or_run_action(query: dict[str, Any], body: Any, entity_name: s
     entity = _entity(entity_name)
     if parse_object_id(segment) is None:
         _refuse_other_route(segment)
+        if entity.action(segment) is None:
+            raise NotFound(f"'{segment}' is neither a record id nor an action of entity '{entity.name}'")
         return _action("query", entity, None, segment)
     p = policy(entity)
     if p.edit.never:

@@ -86,10 +86,11 @@ class TypedField(mf.Field):
         f = self.fdef
         if f.is_nested:
             out = {"id": str(value.get("id")) if value.get("id") is not None else None, "label": value.get("label")}
-            out.update(self.inner().dump(value))  # type: ignore[misc]
-            for name, unset in self._unset_inner().items():  # as top-level fields: an unset one reads null
-                if name not in out:
-                    out[name] = unset() if callable(unset) else unset
+            dumped = self.inner().dump(value)  # type: ignore[misc]
+            # in definition order, as top-level fields: an unset inner field reads null
+            for name, unset in self._unset_inner().items():
+                out[name] = dumped.pop(name) if name in dumped else unset() if callable(unset) else unset
+            out.update(dumped)
             return out
         return f.type.dump(value, f)
 

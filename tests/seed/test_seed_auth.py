@@ -88,6 +88,14 @@ def test_impersonating_an_unknown_user_is_404(anon: Api):
     assert_error(response, 404)
 
 
+@pytest.mark.parametrize("target", [123, ["ghost@test.com"], {"email": "x"}, True])
+def test_an_impersonated_user_that_is_not_an_email_is_400(anon: Api, target):
+    response = anon.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD,
+                                              "emailImpersonatedUser": target})
+    assert_error(response, 400)
+    assert response.get_json()["errors"][0]["field"] == "emailImpersonatedUser"
+
+
 def test_impersonating_without_permission_is_403(anon: Api, employee: dict):
     response = anon.post("/auth/login", json={"email": "employee@test.com", "password": "employee-password",
                                               "emailImpersonatedUser": ADMIN_EMAIL})

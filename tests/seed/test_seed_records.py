@@ -174,6 +174,10 @@ def test_update_errors(api: Api):
     assert payload["errors"][0]["field"] == "type"
     assert_error(api.put(f"/data/companies/{MISSING_ID}", json={"type": "a"}), 404)
     assert_error(api.put(f"/data/ghosts/{MISSING_ID}", json={"type": "a"}), 404)
+    # a segment that is no record id and no action: the message says both
+    for segment in ("not-an-id", f"{created['id']},{MISSING_ID}"):
+        message = assert_error(api.put(f"/data/companies/{segment}", json={"type": "a"}), 404)["message"]
+        assert message == f"'{segment}' is neither a record id nor an action of entity 'companies'"
     assert api.get(f"/data/companies/{created['id']}").get_json() == created
 
 
@@ -268,3 +272,14 @@ def test_record_keys_are_those_of_the_reference(api: Api):
     record = create(api, "companies", {"name": "Bare"})
     assert list(record) == RECORD_KEYS and OBJECT_ID.match(record["id"])
     assert record["state"] == "active" and record["isCustomer"] is False and record["addresses"] == []
+
+
+def test_nested_items_list_their_inner_fields_in_definition_order(api: Api):
+    """Items of a multi-valued group (and a single group) read like the seed's samples whatever order the body
+    gave: ``id``, ``label``, then the inner fields as the definition lists them, unset ones null."""
+    created = create(api, "companies", body(TEST_1, addresses=[{"state": "TX", "zipCode": "1"}],
+                                            contactInformation={"email": "a@example.com"}))
+    for record in (created, api.get(f"/data/companies/{created['id']}").get_json()):
+        assert list(record["addresses"][0]) == ["id", "label", "addressLine", "zipCode", "city", "state"]
+        assert record["addresses"][0]["city"] is None and record["addresses"][0]["state"] == "TX"
+        assert list(record["contactInformation"]) == ["id", "label", "phoneNumber", "email"]
