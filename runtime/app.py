@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from runtime.auth_routes import blp as auth_blp
 from runtime.cli_support import apply_folder, apply_groups_folder, ensure_indexes
 from runtime.health import blp as health_blp
 from runtime.openapi import permissions as openapi_permissions
+from runtime.options import options_response
 from runtime.services import build_services
 from runtime.users import plugin as users_plugin
 
@@ -141,19 +141,8 @@ class RuntimeFlask(Flask):
         return synced
 
     def make_default_options_response(self) -> Response:
-        """OPTIONS on a route (no token needed): the methods it allows, in the ``Allow`` header and as JSON, with
-        the formats it reads and writes and where its full description is (the OpenAPI document, one entity's
-        for its ``/data/{entity}`` routes)."""
-        allowed = super().make_default_options_response().headers["Allow"]
-        prefix = self.config["RUNTIME"].api_prefix
-        parts = request.path[len(prefix):].strip("/").split("/") if request.path.startswith(prefix) else []
-        schema = f"{prefix}/openapi.json" + (f"?entity={parts[1]}" if len(parts) > 1 and parts[0] == "data" else "")
-        body = {"path": request.path, "methods": allowed.split(", ") if allowed else [],
-                "parses": ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"],
-                "renders": ["application/json"], "schema": schema}
-        response = self.response_class(json.dumps(body), mimetype="application/json")
-        response.headers["Allow"] = allowed
-        return response
+        """OPTIONS on a route (no token needed): runtime.options."""
+        return options_response(self)
 
 
 def _groups_by_id(user: dict[str, Any]) -> bool:
