@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,18 @@ def check_password(password: Any, minimum: int, field: str = "password") -> None
     if len(password) < minimum:
         raise ValidationFailed([field_error(field, "invalid", f"The password must have at least {minimum} characters")])
 
+
+
+def text_errors(values: Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """The field errors of values that must be non-empty strings: ``required`` when missing or empty, ``invalid``
+    when of another type."""
+    errors = []
+    for name, value in values:
+        if value is None or value == "":
+            errors.append(field_error(name, "required", "This field is required"))
+        elif not isinstance(value, str):
+            errors.append(field_error(name, "invalid", "Must be a string"))
+    return errors
 
 class AuthService:
     def __init__(self, store: Store, idle_seconds: int, max_seconds: int = 7 * 24 * 3600,
@@ -179,13 +191,11 @@ class AuthService:
     def login(self, email: Any, password: Any, impersonate: Any, ip: str | None,
               developers_only: bool = False) -> tuple[str, dict, dict | None]:
         """A new session token. ``developers_only`` (maintenance mode): other users get 503."""
-        if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
-            raise ApiError(400, "email and password are required", errors=[
-                {"field": f, "code": "required", "message": "This field is required"}
-                for f, v in (("email", email), ("password", password)) if not isinstance(v, str) or not v])
+        errors = text_errors((("email", email), ("password", password)))
         if impersonate is not None and not isinstance(impersonate, str):
-            raise ApiError(400, "emailImpersonatedUser must be an email address", errors=[
-                {"field": "emailImpersonatedUser", "code": "invalid", "message": "Must be a string"}])
+            errors.append(field_error("emailImpersonatedUser", "invalid", "Must be a string"))
+        if errors:
+            raise ValidationFailed(errors, "email and password are required")
         self.guard.check(email, ip)
         user = self.find_user(email)
         if not self._verify(user, password):
@@ -266,9 +276,7 @@ class AuthService:
     def change_password(self, user: dict[str, Any], admin: dict[str, Any] | None, token: str, old: Any,
                         new: Any, confirmation: Any) -> None:
         """Check the current password, set the new one and end every other session of the user."""
-        errors = [field_error(name, "required", "This field is required")
-                  for name, value in (("oldPassword", old), ("password", new), ("password2", confirmation))
-                  if not isinstance(value, str) or not value]
+        errors = text_errors((("oldPassword", old), ("password", new), ("password2", confirmation)))
         if errors:
             raise ValidationFailed(errors)
         if admin is not None:

@@ -50,6 +50,20 @@ def test_malformed_login_is_400(anon: Api, payload: dict):
     assert_error(anon.post("/auth/login", json=payload), 400)
 
 
+def test_login_field_errors_name_each_field_in_the_validation_shape(anon: Api):
+    body = assert_error(anon.post("/auth/login", json={"password": 5, "emailImpersonatedUser": 7}), 400)
+    assert body["code"] == "validationErrors"
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [
+        ("email", "required"), ("password", "invalid"), ("emailImpersonatedUser", "invalid")]
+    assert all(set(e) == {"field", "fieldLabel", "code", "message", "additionalInfo"} for e in body["errors"])
+
+
+def test_change_password_values_of_another_type_are_invalid_not_missing(api: Api):
+    body = assert_error(api.post("/auth/change-password", json={"oldPassword": 1, "password": ["x"]}), 400)
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [
+        ("oldPassword", "invalid"), ("password", "invalid"), ("password2", "required")]
+
+
 def test_login_body_that_is_not_a_json_object_is_400(anon: Api):
     assert_error(anon.post("/auth/login", data="{email", content_type="application/json"), 400)
     assert_error(anon.post("/auth/login", json=["user@test.com", "abcdefgh"]), 400)
