@@ -374,7 +374,7 @@ def ensure_data_indexes(store: Store, entity: Entity) -> None:
                 walk(f.nested, path + ".")
                 continue
             for key, name, unique in f.type.index_keys(path, f, top_level=not prefix):
-                wanted[name] = ([(key, f.type.index_kind)], {"unique": True, "sparse": True} if unique else {})
+                wanted[name] = ([(key, f.type.index_kind)], f.type.unique_index_options(key) if unique else {})
     walk(entity.fields, "")
     present: set[str] = set()
     for name, info in col.index_information().items():
@@ -394,4 +394,5 @@ def _same_index(info: dict[str, Any], keys: list[tuple[str, Any]], options: dict
         return int(value) if isinstance(value, int | float) else value
     stored = [(k, kind(v)) for k, v in info.get("key", [])]
     return (stored == [(k, kind(v)) for k, v in keys] and bool(info.get("unique")) == bool(options.get("unique"))
-            and bool(info.get("sparse")) == bool(options.get("sparse")))
+            and bool(info.get("sparse")) == bool(options.get("sparse"))
+            and info.get("partialFilterExpression") == options.get("partialFilterExpression"))

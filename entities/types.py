@@ -217,6 +217,13 @@ class FieldType:
         """An action parameter's default, as ``resolve`` takes it."""
         return self.load(value, field)
 
+    def unique_index_options(self, key: str) -> dict[str, Any]:
+        """The options of a unique index on ``key``: records without a value are left out (empty values are
+        ignored, facts §3.6). A text value is empty when it is ``""`` as well, which a sparse index would count."""
+        if self.family == "text":  # every non-empty string is greater than ""; MongoDB takes no $ne here
+            return {"unique": True, "partialFilterExpression": {key: {"$gt": ""}}}
+        return {"unique": True, "sparse": True}
+
     def index_keys(self, path: str, field: Field, top_level: bool) -> list[tuple[str, str, bool]]:
         """``(key, index name, unique)`` for the indexes a field of this type needs."""
         key = self.key_path(path)

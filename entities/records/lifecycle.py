@@ -16,6 +16,7 @@ Nothing outside this package writes a ``data.*`` collection.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
@@ -594,10 +595,19 @@ def _parse_version(raw: Any) -> int | None:
 
 
 def _duplicate_error(entity: Entity, exc: DuplicateKeyError) -> dict[str, Any]:
+    """The field whose unique index refused a write: the error's key pattern names its key (or, from a server
+    that gives none, its message names the index, ``unique_<field>``)."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    pattern, taken = details.get("keyPattern") or {}, details.get("keyValue") or {}
     message = str(exc)
     for f in entity.fields:
-        if f.unique and f.name in message:
-            return field_error(f.name, "duplicate", "Another record already has this value", f.label)
+        if not f.unique:
+            continue
+        key = f.type.key_path(f.name)
+        if key in pattern or re.search(rf"\bunique_{re.escape(f.name)}\b", message):
+            value = taken.get(key)
+            rejected = value if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+            return field_error(f.name, "duplicate", "Another record already has this value", f.label, rejected)
     return field_error("", "duplicate", "Another record already has this value")
 
 

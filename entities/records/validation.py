@@ -358,11 +358,14 @@ class RecordValidator:
             return
         for name in changed:
             f = unique.get(name)
-            if f is None or doc.get(name) in (None, ""):
+            if f is None or doc.get(name) in (None, "", []):
                 continue
             ref = f.type.reference_key
-            key, value = f.type.key_path(name), (doc[name][ref] if ref else doc[name])
-            query: dict[str, Any] = {key: value}
+            values = [v[ref] if ref else v for v in (doc[name] if f.many else [doc[name]]) if v not in (None, "")]
+            if not values:
+                continue
+            # a multi-valued field's values are each taken: any of them held by another record is a duplicate
+            query: dict[str, Any] = {f.type.key_path(name): values[0] if len(values) == 1 else {"$in": values}}
             if record_id is not None:
                 query["_id"] = {"$ne": record_id}
             if self._collection(entity).find_one(query, {"_id": 1}) is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.conftest import Api
@@ -226,6 +228,77 @@ def test_a_refused_value_is_echoed_as_the_rejected_value(api: Api):
 def test_unique_ignores_empty_values(api: Api):
     for first in ("A", "B", "C"):
         assert api.post("/data/contacts", json={"firstName": first, "lastName": "X"}).status_code == 200
+
+
+def field_errors(response: Any) -> list[tuple[str, str]]:
+    assert response.status_code == 400, response.get_json()
+    return [(e["field"], e["code"]) for e in response.get_json()["errors"]]
+
+
+UNIQUES = {"name": "uniques", "fields": [
+    {"name": "i", "type": "integer", "unique": True}, {"name": "t", "type": "text", "unique": True},
+    {"name": "h", "type": "html", "unique": True},
+    {"name": "tm", "type": "text", "unique": True, "multiplicity": "many"}]}
+
+
+def test_an_empty_text_is_no_value_for_a_unique_field(api: Api):
+    """Facts §3.6: empty values are ignored by unique, and ``""`` is empty (as ``required`` takes it), whether sent
+    so or left by cleaning HTML."""
+    assert api.put("/metadata/entities/uniques", json=UNIQUES).status_code == 200
+    for n in range(3):
+        created = api.post("/data/uniques", json={"i": n, "t": "", "h": "<script>x</script>"})
+        assert created.status_code == 200, created.get_json()
+    again = api.post("/data/uniques", json={"t": "taken"})
+    assert again.status_code == 200
+    assert field_errors(api.post("/data/uniques", json={"t": "taken"})) == [("t", "duplicate")]
+    assert field_errors(api.put(f"/data/uniques/{created.get_json()['id']}", json={"t": "taken"})) == \
+        [("t", "duplicate")]
+
+
+def test_a_multi_valued_unique_value_held_by_another_record_is_that_fields_duplicate(api: Api):
+    assert api.put("/metadata/entities/uniques", json=UNIQUES).status_code == 200
+    assert api.post("/data/uniques", json={"i": 1, "tm": ["p", "q"]}).status_code == 200
+    refused = api.post("/data/uniques", json={"i": 2, "tm": ["q"]})
+    assert refused.status_code == 400
+    assert refused.get_json()["errors"][0]["field"] == "tm" and refused.get_json()["errors"][0]["code"] == "duplicate"
+    assert api.post("/data/uniques", json={"i": 3, "tm": ["r", "s"]}).status_code == 200
+
+
+@pytest.mark.parametrize(("details", "message", "field", "rejected"), [
+    ({"keyPattern": {"t": 1}, "keyValue": {"t": "a"}}, "E11000 Duplicate Key Error", "t", {"rejectedValue": "a"}),
+    (None, 'E11000 duplicate key error collection: db.data.uniques index: unique_t dup key: { t: "a" }', "t", None),
+    ({"keyPattern": {"tm": 1}, "keyValue": {"tm": "q"}}, "E11000 Duplicate Key Error", "tm", {"rejectedValue": "q"}),
+    (None, "E11000 something else", "", None),
+])
+def test_a_duplicate_the_database_refuses_names_the_field_of_its_index(app, api: Api, details, message, field,
+                                                                       rejected):
+    """Two writes at once both pass the check before the write; the index refuses one of them. The error names
+    the index's field (the message of a field named ``i`` or ``t`` contains those letters anyway)."""
+    from pymongo.errors import DuplicateKeyError
+
+    from entities.records.lifecycle import _duplicate_error
+
+    assert api.put("/metadata/entities/uniques", json=UNIQUES).status_code == 200
+    entity = app.extensions["runtime"].registry.get("uniques")
+    error = _duplicate_error(entity, DuplicateKeyError(message, 11000, details))
+    assert (error["field"], error["code"], error["additionalInfo"]) == (field, "duplicate", rejected)
+
+
+def test_unique_text_indexes_leave_empty_values_out_and_old_ones_are_remade(app, api: Api):
+    import pymongo
+
+    from entities.registry import ensure_data_indexes
+
+    assert api.put("/metadata/entities/uniques", json=UNIQUES).status_code == 200
+    svc = app.extensions["runtime"]
+    col = svc.records.collection("uniques")
+    indexes = col.index_information()
+    assert indexes["unique_t"]["partialFilterExpression"] == {"t": {"$gt": ""}}
+    assert indexes["unique_i"].get("sparse") and "partialFilterExpression" not in indexes["unique_i"]
+    col.drop_index("unique_t")  # as an earlier version made it
+    col.create_index([("t", pymongo.ASCENDING)], name="unique_t", unique=True, sparse=True)
+    ensure_data_indexes(svc.store, svc.registry.get("uniques"))
+    assert col.index_information()["unique_t"]["partialFilterExpression"] == {"t": {"$gt": ""}}
 
 
 def test_nested_field_errors_name_the_path(api: Api):
