@@ -238,6 +238,12 @@ def _parse_field(raw: Any, index_path: str, errors: list[dict[str, Any]], entity
         errors.append(field_error(f"{index_path}.multiplicity", "invalid", f"Type {ftype.name} is single-valued"))
     if raw.get("calculated") is not None and not ftype.calculable:
         errors.append(field_error(f"{index_path}.calculated", "invalid", f"Type {ftype.name} cannot be calculated"))
+    if entity_names is not None:  # a definition being saved (stored ones load as they were accepted)
+        if raw.get("required") is True and not ftype.required_allowed:
+            errors.append(field_error(f"{index_path}.required", "invalid", f"Type {ftype.name} cannot be required"))
+        if raw.get("defaultValue") is not None and not ftype.default_allowed:
+            errors.append(field_error(f"{index_path}.defaultValue", "invalid",
+                                      f"Type {ftype.name} has no default value"))
     f = Field(name=name, label=str(raw.get("label") or _humanize(name)), type=ftype, many=multiplicity == "many",
               required=bool(raw.get("required")), unique=bool(raw.get("unique")),
               indexable=bool(raw.get("indexable")), type_rules=rules, path=prefix + name,

@@ -155,6 +155,10 @@ class FieldType:
     index_kind: ClassVar[int | str] = 1  # the kind of its indexes: ascending, or "2dsphere" (geoPoint)
     # a bare filter value is looked up among the targets (a group by id, name or label): ``named_ids``
     finds_by_name: ClassVar[bool] = False
+    # a definition may make it required / give it a default (facts §3.6: a boolean is never missing, dates of the
+    # record are set by the runtime; files and nested groups take no default)
+    required_allowed: ClassVar[bool] = True
+    default_allowed: ClassVar[bool] = True
 
     @property
     def is_reference(self) -> bool:
@@ -536,6 +540,11 @@ class DecimalType(FieldType):
 
     def check_rules(self, rules: dict[str, Any], path: str, errors: Errors, entity_names: set[str] | None) -> None:
         check_extra_decimals(rules, path, errors)
+        decimals = rules.get("decimals")
+        if (entity_names is not None and isinstance(decimals, int) and not isinstance(decimals, bool)
+                and decimals > self.max_decimals):  # a saved definition: its values keep at most max_decimals
+            errors.append(rule_error(f"{path}.decimals", f"A {self.name} field keeps at most {self.max_decimals} "
+                                     "decimals", decimals))
 
     def parse_filter(self, raw: str, field: Field) -> Any:
         try:
@@ -546,6 +555,8 @@ class DecimalType(FieldType):
 
 @dataclass(frozen=True)
 class BooleanType(FieldType):
+    required_allowed: ClassVar[bool] = False  # never missing: an unset boolean reads false
+
     def load(self, value: Any, field: Field) -> Any:
         if value is None:
             return False
@@ -672,6 +683,8 @@ class DateTimeType(FieldType):
 @dataclass(frozen=True)
 class AutoDateTimeType(DateTimeType):
     """Set by the runtime (record created / record modified); never written by clients."""
+
+    required_allowed: ClassVar[bool] = False
 
     on_create_only: bool = False
     importable: ClassVar[bool] = False
@@ -902,6 +915,7 @@ class UserType(RelationshipType):
 @dataclass(frozen=True)
 class FileType(FieldType):
     calculable: ClassVar[bool] = False
+    default_allowed: ClassVar[bool] = False
     reference_key: ClassVar[str | None] = "id"
     text_key: ClassVar[str | None] = "name"
     sub_keys: ClassVar[tuple[str, ...]] = ("id", "name")
@@ -957,6 +971,7 @@ class NestedType(FieldType):
     """A group of inner fields; the records schema validates the inner values."""
 
     calculable: ClassVar[bool] = False
+    default_allowed: ClassVar[bool] = False
     sub_keys: ClassVar[tuple[str, ...]] = ("id", "label")
 
     def load(self, value: Any, field: Field) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import Api
 
 PROJECTS = {"name": "projects", "label": "Projects", "recordLabel": "#{title}",
@@ -86,6 +88,44 @@ def test_invalid_definitions_are_400_with_field_errors(api: Api):
         assert body["code"] == "validationErrors"
         assert field in [e["field"] for e in body["errors"]], (field, body)
     assert [e["name"] for e in api.get("/metadata/entities").get_json()["items"]] == ["companies", "contacts"]
+
+
+@pytest.mark.parametrize(("field", "path"), [
+    ({"name": "b", "type": "boolean", "required": True}, "fields[0].required"),
+    ({"name": "c", "type": "createdDate", "required": True}, "fields[0].required"),
+    ({"name": "m", "type": "modifiedDate", "required": True}, "fields[0].required"),
+    ({"name": "f", "type": "file", "defaultValue": "000000000000000000000000"}, "fields[0].defaultValue"),
+    ({"name": "g", "type": "nestedFields", "defaultValue": {"x": "a"}, "nestedFields": [{"name": "x", "type": "text"}]},
+     "fields[0].defaultValue"),
+    ({"name": "d", "type": "decimal", "typeRules": {"decimals": 5}}, "fields[0].typeRules.decimals"),
+    ({"name": "d", "type": "money", "typeRules": {"decimals": 6}}, "fields[0].typeRules.decimals"),
+    ({"name": "p", "type": "percentage", "typeRules": {"decimals": 3}}, "fields[0].typeRules.decimals"),
+])
+def test_flags_and_rules_a_type_does_not_take_are_400(api: Api, field: dict, path: str):
+    """Facts §3.2/§3.6: booleans and the record's dates are never required, files and nested groups have no default,
+    decimals are limited (0–4, percentages 0–2): a definition asking otherwise is refused, not silently changed."""
+    response = api.put("/metadata/entities/flags", json={"name": "flags", "fields": [field]})
+    assert response.status_code == 400, response.get_json()
+    assert [e["field"] for e in response.get_json()["errors"]] == [path]
+    assert api.get("/metadata/entities/flags").status_code == 404
+    at_limit = {"decimal": 4, "money": 4, "percentage": 2}.get(field["type"])
+    if at_limit is not None:
+        ok = api.put("/metadata/entities/flags", json={"name": "flags", "fields": [
+            {**field, "typeRules": {"decimals": at_limit}}]})
+        assert ok.status_code == 200, ok.get_json()
+
+
+def test_a_stored_definition_the_checks_now_refuse_still_loads():
+    """Definitions are checked when saved; one saved before a check existed keeps loading (the app starts)."""
+    from core.errors import ValidationFailed
+    from entities.metadata import parse_entity
+
+    raw = {"name": "legacy", "fields": [{"name": "b", "type": "boolean", "required": True},
+                                        {"name": "d", "type": "decimal", "typeRules": {"decimals": 6}},
+                                        {"name": "f", "type": "file", "defaultValue": "000000000000000000000000"}]}
+    assert [f.name for f in parse_entity(raw, None).fields] == ["b", "d", "f"]
+    with pytest.raises(ValidationFailed):
+        parse_entity(raw, set())
 
 
 def test_rules_no_value_can_meet_and_unknown_history_settings_are_400(api: Api):
