@@ -52,7 +52,8 @@ class Target:
 
     @property
     def is_boolean(self) -> bool:
-        return self.field is not None and self.field.type.missing_value() is False
+        """A single boolean: one never set reads false (a multi-valued one reads ``[]``, holding no false)."""
+        return self.field is not None and not self.field.many and self.field.type.missing_value() is False
 
 
 def resolve(fields: list[Field], path: str, param: str, prefix: tuple[Segment, ...] = (),

@@ -543,3 +543,25 @@ def test_phone_ranges_compare_digits_whether_a_plus_was_written(api: Any) -> Non
     rows = api.put("/data/calls/aggregate", json=[{"match": {"tel": "between(17028459300,17028459380)"}},
                                                   {"count": "n"}]).get_json()["items"]
     assert rows == [{"n": 2}]
+
+
+def test_a_multi_valued_boolean_never_set_holds_no_false(api: Any) -> None:
+    """A single boolean never set reads false and equals(false) finds it; a multi-valued one never set reads [],
+    as one set to [], and holds no element equal to false (facts §1.4: any element)."""
+    assert api.put("/metadata/entities/switches", json={"name": "switches", "fields": [
+        {"name": "name", "type": "text"}, {"name": "on", "type": "boolean"},
+        {"name": "flags", "type": "boolean", "multiplicity": "many"}]}).status_code == 200
+    for body in ({"name": "r1", "flags": [False]}, {"name": "r2", "flags": [True], "on": True}, {"name": "r3"},
+                 {"name": "r4", "flags": [True, False]}, {"name": "r5", "flags": []}):
+        assert api.post("/data/switches", json=body).status_code == 200
+
+    def names(query: str) -> set[str]:
+        response = api.get(f"/data/switches?{query}&_size=100")
+        assert response.status_code == 200, response.get_json()
+        return {i["name"] for i in response.get_json()["items"]}
+    assert names("flags=false") == {"r1", "r4"}
+    assert names("flags=false,true") == {"r1", "r2", "r4"}
+    assert names("flags=notEquals(false)") == {"r2", "r3", "r5"}
+    assert names("on=false") == {"r1", "r3", "r4", "r5"}  # a single boolean never set reads false
+    rows = api.put("/data/switches/aggregate", json=[{"match": {"flags": "false"}}, {"count": "n"}]).get_json()
+    assert rows["items"] == [{"n": 2}]
