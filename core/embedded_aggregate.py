@@ -24,6 +24,7 @@ from typing import Any
 from bson import ObjectId
 
 from core.embedded_filter import compile_filter
+from core.embedded_query import check_deadline
 from core.embedded_sort import plain_keys
 
 
@@ -76,9 +77,70 @@ def install(replace: Callable[[Any, str, Any], None]) -> None:
                     doc[field] = None if value is ma.NOTHING else value
         return doc
 
+    upstream_process = ma.process_pipeline
+
+    def process_pipeline(collection: Any, database: Any, pipeline: Any, session: Any, user_vars: Any = None) -> Any:
+        """As mongomock's, under the operation's time limit (``maxTimeMS``): checked before each stage and every
+        ``_TIMED_EVERY`` documents a stage reads, so no stage (a ``$lookup`` per document, an ``$unwind`` that
+        multiplies them) runs on past it while holding the store."""
+        from mongomock_ng.command_cursor import CommandCursor
+
+        for stage in pipeline:
+            for operator, options in stage.items():
+                handler = ma._PIPELINE_HANDLERS.get(operator)
+                if not handler:  # unknown or not implemented: mongomock's own error
+                    return upstream_process(collection, database, [stage], session, user_vars=user_vars)
+                check_deadline()
+                collection = handler(_Timed(collection) if isinstance(collection, list) else collection, database,
+                                     options, user_vars)
+        check_deadline()
+        return CommandCursor(collection)
+
     replace(mc.Collection, "aggregate", aggregate)
     replace(ma._PIPELINE_HANDLERS, "$group", group_stage)
     replace(ma, "_accumulate_group", accumulate_group)
+    replace(ma, "process_pipeline", process_pipeline)
+
+    upstream_unwind = ma._handle_unwind_stage
+
+    def unwind_stage(in_collection: Any, database: Any, options: Any, user_vars: Any) -> Any:
+        """As mongomock's, but each element's document is a copy of the document without its array (mongomock
+        copied the whole array for every element: quadratic in its length), under the time limit."""
+        spec = options if isinstance(options, dict) else {"path": options}
+        path = spec.get("path")
+        if not isinstance(path, str) or not path.startswith("$") or spec.get("includeArrayIndex"):
+            return upstream_unwind(in_collection, database, options, user_vars)
+        path = path[1:]
+        out: list[Any] = []
+        for doc in in_collection:
+            array = helpers.get_value_by_dot(doc, path) if isinstance(doc, dict) else None
+            if not isinstance(array, list) or len(array) < 2:
+                out.extend(upstream_unwind([doc], database, options, user_vars))
+                continue
+            helpers.set_value_by_dot(doc, path, None)  # the pipeline's own copy: the array is left out of copies
+            try:
+                for index, item in enumerate(array):
+                    if not index % _TIMED_EVERY:
+                        check_deadline()
+                    out.append(helpers.set_value_by_dot(copy.deepcopy(doc), path, copy.deepcopy(item)))
+            finally:
+                helpers.set_value_by_dot(doc, path, array)
+        return out
+
+    replace(ma._PIPELINE_HANDLERS, "$unwind", unwind_stage)
+
+
+_TIMED_EVERY = 64
+
+
+class _Timed(list):  # type: ignore[type-arg]
+    """A stage's input documents; reading them checks the time limit every ``_TIMED_EVERY`` documents."""
+
+    def __iter__(self) -> Any:
+        for i, doc in enumerate(list.__iter__(self)):
+            if not i % _TIMED_EVERY:
+                check_deadline()
+            yield doc
 
 
 _IMMUTABLE = {str, int, float, bool, type(None), bytes, ObjectId, datetime.datetime}  # exact types, shared

@@ -488,3 +488,34 @@ def test_one_aggregate_call_with_max_time(app: Flask, api: Api, crm: Crm, monkey
     assert kwargs == {"maxTimeMS": app.config["RUNTIME"].aggregate_max_time_ms}
     assert [next(iter(s)) for s in pipeline] == ["$project", "$group", "$project", "$limit"]
     assert pipeline[-1] == {"$limit": app.config["RUNTIME"].aggregate_max_results + 1}
+
+
+@pytest.fixture
+def quick_app() -> Any:
+    app = make_app(aggregate_max_time_ms=300)
+    yield app
+    drop_embedded(app.config["RUNTIME"].mongodb_db)
+
+
+def test_a_pipeline_past_its_time_limit_is_a_400_whatever_stage_runs_long(quick_app: Flask):
+    """AGGREGATE_MAX_TIME_MS bounds every stage on the embedded store too, not only the scan of the first: lookups
+    that multiply 30 records into ~100k answer a 400 soon after the limit, and free the store for others."""
+    import time
+
+    api = login(quick_app)
+    assert api.put("/metadata/entities/items", json={"name": "items", "fields": [
+        {"name": "name", "type": "text"}, {"name": "active", "type": "boolean"}]}).status_code == 200
+    for i in range(30):
+        assert api.post("/data/items", json={"name": f"i{i}", "active": bool(i % 2)}).status_code == 200
+    pipeline: list[dict[str, Any]] = []
+    for n in range(3):
+        pipeline += [{"lookup": {"localFieldPath": "active", "foreignFieldPath": "active",
+                                 "foreignEntityName": "items", "as": f"x{n}"}},
+                     {"unwind": {"fieldPath": f"x{n}"}},
+                     {"project": ",".join(["name", "active", *(f"x{k}" for k in range(n + 1))])}]
+    start = time.monotonic()
+    response = api.put("/data/items/aggregate", json=[*pipeline, {"count": "n"}])
+    took = time.monotonic() - start
+    assert response.status_code == 400 and "took longer than 300 ms" in response.get_json()["message"]
+    assert took < 5, took
+    assert api.get("/data/items?_size=1").status_code == 200

@@ -111,3 +111,57 @@ def test_a_group_by_over_100k_documents_is_fast():
         assert spent < 5, spent  # mongomock's own path: about 60 s
     finally:
         drop_embedded("embedded_aggregate_100k")
+
+
+def test_every_stage_runs_under_the_time_limit():
+    """``maxTimeMS`` is checked before each stage and as a stage reads its documents, not only while the first
+    stage scans the collection: an ``$unwind`` that makes 200k documents of one stops at the limit (and copies the
+    document without its array for each element: mongomock copied the whole array each time, minutes here)."""
+    import pytest
+    from pymongo.errors import ExecutionTimeout
+
+    store = connect(None, "embedded_aggregate_time")
+    try:
+        col = store.collection("things")
+        col.insert_one({"_id": 1, "a": list(range(200_000))})
+        pipeline = [{"$unwind": "$a"}, {"$project": {"a": 1}}, {"$group": {"_id": None, "n": {"$sum": 1}}}]
+        start = time.monotonic()
+        with pytest.raises(ExecutionTimeout):
+            col.aggregate(pipeline, maxTimeMS=50)
+        assert time.monotonic() - start < 1
+        first = col.aggregate([pipeline[0], {"$limit": 2}], maxTimeMS=5000)
+        assert first == [{"_id": 1, "a": 0}, {"_id": 1, "a": 1}]
+    finally:
+        drop_embedded("embedded_aggregate_time")
+
+
+_arrays = st.one_of(st.none(), st.just([]), st.integers(0, 3), st.lists(st.one_of(
+    st.integers(0, 3), st.fixed_dictionaries({"x": st.integers(0, 2)}), st.lists(st.integers(0, 1), max_size=2)),
+    max_size=4))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=st.lists(st.fixed_dictionaries({"n": st.integers(0, 3)}, optional={
+           "a": _arrays, "o": st.fixed_dictionaries({}, optional={"a": _arrays, "k": st.integers(0, 1)})}),
+           max_size=6),
+       path=st.sampled_from(["$a", "$o.a"]), preserve=st.sampled_from([None, True, False]),
+       then=st.sampled_from([[], [{"$project": {"a": 1, "o": 1}}], [{"$group": {"_id": "$a", "c": {"$sum": 1}}}]]))
+def test_unwind_matches_upstream(docs, path, preserve, then):
+    store = connect(None, "embedded_unwind_props")
+    try:
+        col = store.collection("things")
+        if docs:
+            col.insert_many([dict(d, _id=i) for i, d in enumerate(docs)])
+        spec = path if preserve is None else {"path": path, "preserveNullAndEmptyArrays": preserve}
+        pipeline = [{"$unwind": spec}, *then]
+        patched = _outcome(lambda: col.aggregate(pipeline))
+        with embedded_index.upstream():
+            expected = _outcome(lambda: col.aggregate(pipeline))
+        assert patched == expected
+        if isinstance(patched, list):
+            assert [list(row) for row in patched] == [list(row) for row in expected]
+            if patched and "a" in patched[0] and isinstance(patched[0]["a"], list):
+                patched[0]["a"].append("changed")  # copies: the next element's document is not touched
+                assert len(patched) < 2 or patched[1].get("a") != patched[0]["a"]
+    finally:
+        drop_embedded("embedded_unwind_props")
