@@ -450,14 +450,16 @@ def test_needs_a_token(anon: Api):
 
 
 @pytest.fixture
-def capped_app() -> Flask:
-    app = make_app(aggregate_max_results=2)
+def app_with(request: pytest.FixtureRequest) -> Any:
+    """An app with the settings the test gives (``indirect`` parametrization)."""
+    app = make_app(**request.param)
     yield app
     drop_embedded(app.config["RUNTIME"].mongodb_db)
 
 
-def test_result_cap_is_a_400_not_a_silent_cut(capped_app: Flask):
-    api = login(capped_app)
+@pytest.mark.parametrize("app_with", [{"aggregate_max_results": 2}], indirect=True)
+def test_result_cap_is_a_400_not_a_silent_cut(app_with: Flask):
+    api = login(app_with)
     seed_crm(api)
     message = error(api, "companies", [{"project": "name"}])
     assert "more than 2 results" in message
@@ -490,19 +492,13 @@ def test_one_aggregate_call_with_max_time(app: Flask, api: Api, crm: Crm, monkey
     assert pipeline[-1] == {"$limit": app.config["RUNTIME"].aggregate_max_results + 1}
 
 
-@pytest.fixture
-def quick_app() -> Any:
-    app = make_app(aggregate_max_time_ms=300)
-    yield app
-    drop_embedded(app.config["RUNTIME"].mongodb_db)
-
-
-def test_a_pipeline_past_its_time_limit_is_a_400_whatever_stage_runs_long(quick_app: Flask):
+@pytest.mark.parametrize("app_with", [{"aggregate_max_time_ms": 300}], indirect=True)
+def test_a_pipeline_past_its_time_limit_is_a_400_whatever_stage_runs_long(app_with: Flask):
     """AGGREGATE_MAX_TIME_MS bounds every stage on the embedded store too, not only the scan of the first: lookups
     that multiply 30 records into ~100k answer a 400 soon after the limit, and free the store for others."""
     import time
 
-    api = login(quick_app)
+    api = login(app_with)
     assert api.put("/metadata/entities/items", json={"name": "items", "fields": [
         {"name": "name", "type": "text"}, {"name": "active", "type": "boolean"}]}).status_code == 200
     for i in range(30):
