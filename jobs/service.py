@@ -49,12 +49,16 @@ log = logging.getLogger("jobs.service")
 def submitted_from(user: dict[str, Any], parent: dict[str, Any] | None) -> tuple[str | None, str | None]:
     """The impersonating developer and client address a new job of ``user`` keeps for its writes and logs:
     those of the request that submits it for its own caller, else those of a parent job run by the same user."""
-    if has_request_context() and g.get("user") is not None and g.user.get("_id") == user.get("_id"):
+    caller = g.get("user") if has_request_context() else None
+    # the id as the job's user gives it: an ObjectId, or its text (the cascades take it from a write context)
+    if caller is not None and user.get("_id") and str(caller.get("_id")) == str(user.get("_id")):
         admin = g.get("admin_user")
         return (admin["email"] if admin else None), client_ip()
     if parent is not None and parent.get("runByEmail") == user.get("email"):
         return parent.get("impersonatorEmail"), parent.get("ip")
     return None, None
+
+
 REQUEUE_GRACE_SECONDS = 5  # a job younger than this may still be on its way into the queue
 REQUEUE_EVERY_SECONDS = 5
 

@@ -458,3 +458,31 @@ def test_delete_policies_that_keep_failing_are_tried_a_few_times_a_minute_apart(
             assert wait_for_job(api, job["id"])["hasErrors"] is True
         later += pending_deletes.STALE_MS + 1
     assert tries == [1] * pending_deletes.MAX_JOBS + [0, 0]
+
+
+def test_a_cascade_entry_keeps_the_ip_of_the_write_that_started_it(api: Api):
+    """README (Jobs): a job's writes have the history of the request that started it — its user, the developer
+    impersonating them, the client ip. The cascade job's user came as the id's text and was not recognized."""
+    riff, _ = setup(api)
+    ana = create(api, "people", {"name": "Ana", "firm": riff["id"]})
+    assert api.put(f"/data/firms/{riff['id']}", json={"name": "Riffwire Labs"},
+                   environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
+    for job in cascade_jobs(api):
+        assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+    entry = next(h for h in api.get(f"/data/people/{ana['id']}/history").get_json()["items"]
+                 if h["eventType"] == "SYSTEM_CASCADE_UPDATE")
+    assert entry["ip"] == "10.1.2.3" and entry["user"] == "admin@example.com"
+
+
+def test_a_job_submitted_for_the_caller_keeps_the_impersonator_and_ip_whatever_form_its_id_has(app):
+    from bson import ObjectId
+    from flask import g
+
+    from jobs.service import submitted_from
+
+    user_id = ObjectId()
+    with app.test_request_context("/api/data/firms", environ_base={"REMOTE_ADDR": "10.9.8.7"}):
+        g.user, g.admin_user = {"_id": user_id, "email": "ann@example.com"}, {"email": "dev@example.com"}
+        for given in (user_id, str(user_id)):
+            assert submitted_from({"_id": given, "email": "ann@example.com"}, None) == ("dev@example.com", "10.9.8.7")
+        assert submitted_from({"_id": str(ObjectId()), "email": "bo@example.com"}, None) == (None, None)
