@@ -112,7 +112,7 @@ class HistoryRecorder:
         if not settings.enabled:
             return None
         event_type = ctx.event_type(kind)
-        if event_type not in settings.events and not event_type.startswith("SYSTEM"):
+        if event_type not in settings.events:  # system events too: cascades and refactorings are flags as well
             return None
         ignored = settings.ignored_fields
         if kind == "RECORD_CHANGED" or kind == "ACTION_PERFORMED":
@@ -159,7 +159,7 @@ class HistoryRecorder:
         entries of a batch share is worked out once); None when the entity's settings say not to record it."""
         settings = entity.history
         event_type = ctx.event_type("RECORD_CREATED")
-        if not settings.enabled or (event_type not in settings.events and not event_type.startswith("SYSTEM")):
+        if not settings.enabled or event_type not in settings.events:
             return None
         ignored, keep_days = settings.ignored_fields, settings.keep_days
         entity_id, entity_name, entity_version = entity.id, entity.name, entity.version

@@ -486,3 +486,18 @@ def test_a_job_submitted_for_the_caller_keeps_the_impersonator_and_ip_whatever_f
         for given in (user_id, str(user_id)):
             assert submitted_from({"_id": given, "email": "ann@example.com"}, None) == ("dev@example.com", "10.9.8.7")
         assert submitted_from({"_id": str(ObjectId()), "email": "bo@example.com"}, None) == (None, None)
+
+
+def test_history_events_turn_system_cascade_entries_off_too(api: Api):
+    """Facts §4.1: system events (cascade updates, refactorings) are history flags as user events are: an entity
+    whose ``history.events`` leaves SYSTEM_CASCADE_UPDATE out records none, while its label still follows."""
+    riff, _ = setup(api)
+    quiet = {**people(), "history": {"events": ["USER_RECORD_CREATED", "USER_RECORD_CHANGED"]}}
+    assert api.put("/metadata/entities/people", json=quiet).status_code == 200
+    ana = create(api, "people", {"name": "Ana", "firm": riff["id"]})
+    assert api.put(f"/data/firms/{riff['id']}", json={"name": "Riffwire Labs"}).status_code == 200
+    for job in cascade_jobs(api):
+        assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+    assert api.get(f"/data/people/{ana['id']}").get_json()["firm"]["label"] == "Riffwire Labs"
+    history = api.get(f"/data/people/{ana['id']}/history").get_json()["items"]
+    assert [h["eventType"] for h in history] == ["USER_RECORD_CREATED"]
