@@ -153,6 +153,7 @@ def update_record_or_run_action(query: dict[str, Any], body: Any, entity_name: s
 @errors(blp, 401, 403, 404, 409)
 def run_action_on_records(query: dict[str, Any], body: Any, entity_name: str, record_ids: str, action_name: str):
     entity = _entity(entity_name)
+    _refuse_other_route(action_name, "/data/<entity_name>/<record_id>")
     return _action("ids", entity, split_ids(record_ids), action_name)
 
 
@@ -261,11 +262,11 @@ def _record_id(segment: str) -> ObjectId:
     return oid
 
 
-def _refuse_other_route(segment: str) -> None:
-    """``/data/{entity}/aggregate`` (``export``, ``import``, ``history``) is a route of its own for some methods;
-    asked with another one, this route would take the segment for a record id or an action: a 405 naming the
-    methods that route takes, as any other path known under other methods answers."""
-    suffix = f"/data/<entity_name>/{segment}"
+def _refuse_other_route(segment: str, under: str = "/data/<entity_name>") -> None:
+    """``/data/{entity}/aggregate`` (``export``, ``import``, ``history``; ``/data/{entity}/{id}/history``) is a
+    route of its own for some methods; asked with another one, this route would take the segment for a record id
+    or an action: a 405 naming the methods that route takes, as any other path known under other methods answers."""
+    suffix = f"{under}/{segment}"
     methods = {m for rule in current_app.url_map.iter_rules() if rule.rule.endswith(suffix)
                for m in rule.methods or ()} - {"HEAD", "OPTIONS"}
     if methods:

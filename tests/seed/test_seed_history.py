@@ -68,6 +68,11 @@ def test_record_history_errors(api: Api, anon: Api):
     unknown = api.get(f"/data/companies/{ObjectId()}/history")  # could be a deleted record: not a 404
     assert unknown.status_code == 200 and unknown.get_json()["total"] == 0
     assert_error(anon.get(f"/data/companies/{ObjectId()}/history"), 401)
+    created = create(api, "companies", {"name": "Methods"})
+    for method in ("PUT", "POST", "DELETE"):  # the record's history is read with GET only, as OPTIONS says
+        refused = api.request(method, f"/data/companies/{created['id']}/history", json={})
+        assert_error(refused, 405)
+        assert "GET" in refused.headers["Allow"].split(", ")
 
 
 def test_gets_the_last_two_history_logs_in_entity_companies(api: Api):
