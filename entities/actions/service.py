@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -72,18 +73,21 @@ class ActionService:
                         id=f"{entity.id}:action:{action.name}", raw={})
         if ctx is not None:
             self.svc.records.check_sent(pseudo, body, ctx)
+        errors: list[dict[str, Any]] = []
         try:
             loaded = schema_for(pseudo).load(body, partial=True)
-        except ValidationError as exc:
-            raise ValidationFailed(flatten_errors(exc.messages, pseudo, sent=body)) from None
-        errors: list[dict[str, Any]] = []
+        except ValidationError as exc:  # one 400 for every problem, as a record write: the others are still checked
+            errors = flatten_errors(exc.messages, pseudo, sent=body)
+            loaded = dict(exc.valid_data) if isinstance(exc.valid_data, dict) else {}
+        invalid = {re.split(r"[.\[]", e.get("field") or "", maxsplit=1)[0] for e in errors}
         for p in action.parameters:
-            if loaded.get(p.name) is None and p.default is not None:
+            if loaded.get(p.name) is None and p.default is not None and p.name not in invalid:
                 loaded[p.name] = p.type.default_value(p.default, p)
         links = self.svc.records.link_filter(entity, ctx) if ctx is not None else None
         uploader = ctx.user_id if ctx is not None else None  # an inline upload is the caller's, as in a record
         self.svc.records.validator.resolve_references(action.parameters, loaded, "", errors, uploader, links)
-        refused = {e["field"] for e in errors}  # a value that did not resolve is not also reported missing
+        # a value that did not load or resolve is not also reported missing
+        refused = invalid | {e["field"] for e in errors}
         for p in action.parameters:
             if p.required and loaded.get(p.name) in (None, "", []) and p.name not in refused:
                 errors.append(field_error(p.name, "required", "This parameter is required", p.label))
