@@ -14,7 +14,8 @@ class RecordHistoryQuery(QuerySchema):
 
 
 class EntityHistoryQuery(RecordHistoryQuery):
-    eventTypes = ma.fields.String(metadata={"description": "Comma-separated: RECORD_CREATED, RECORD_CHANGED, ..."})
+    eventTypes = ma.fields.String(metadata={
+        "description": "Comma-separated: USER_RECORD_CREATED, USER_RECORD_CHANGED, ... (none: every type)"})
     eventType = ma.fields.String(metadata={"description": "Same as eventTypes"})
     # ``from``/``to`` are Python keywords: declared under another name, read from the query string as is
     time_from = ma.fields.Integer(data_key="from", validate=ma.validate.Range(min=0, max=MAX_MILLIS),

@@ -62,8 +62,8 @@ def entity_history(recorder: HistoryRecorder, entity: Entity, event_types: str |
     """``restrict``: a condition on the entries (the records a caller may see the history of)."""
     _require_history(entity)
     selector: dict[str, Any] = {"entityName": entity.name, **(restrict or {})}
-    if event_types:
-        types = [t.strip() for t in event_types.split(",") if t.strip()]
+    types = [t.strip() for t in (event_types or "").split(",") if t.strip()]
+    if types:  # ``eventTypes=`` or ``eventTypes=,,``: no filter, as without the parameter
         unknown = [t for t in types if t not in HISTORY_EVENTS]
         if unknown:
             raise BadRequest(f"eventTypes: unknown event types {unknown}; use {list(HISTORY_EVENTS)}")

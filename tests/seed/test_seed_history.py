@@ -99,6 +99,8 @@ def test_entity_history_filters(api: Api):
     both = api.get("/data/companies/history?eventTypes=USER_RECORD_CREATED,USER_RECORD_CHANGED").get_json()
     assert both["total"] == 2
     assert api.get("/data/companies/history?eventType=USER_RECORD_CHANGED").get_json()["total"] == 1
+    for empty in ("", ",,,", " , "):  # no type named: every type, as without the parameter
+        assert api.get(f"/data/companies/history?eventTypes={empty}").get_json()["total"] == 2
     stamp = both["items"][0]["timestamp"]
     assert api.get(f"/data/companies/history?from={stamp + 60_000}").get_json()["total"] == 0
     assert api.get(f"/data/companies/history?to={stamp + 60_000}").get_json()["total"] == 2
