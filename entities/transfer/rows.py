@@ -85,8 +85,9 @@ def prune(body: dict[str, Any], current: dict[str, Any] | None = None) -> dict[s
         pruned = _prune(value, creating)
         if creating and pruned is None:
             continue
-        if not creating and isinstance(pruned, dict) and _blank(pruned) and current.get(name) is None:
-            continue  # empty cells of a group the record does not have: nothing to clear
+        if (not creating and not isinstance(value, Linked) and isinstance(pruned, dict) and _blank(pruned)
+                and current.get(name) is None):
+            continue  # empty cells of a group the record does not have: nothing to clear (a link is no group)
         out[name] = pruned
     return out
 

@@ -261,6 +261,25 @@ def test_related_columns_find_update_or_create_the_related_record(api: Api):
     assert links == {"Ann": acme["id"], "Bob": companies["Newco"]["id"], "Cy": companies["Newco"]["id"]}
 
 
+def test_related_columns_link_a_matched_record_that_had_no_related_record(api: Api):
+    """A row matching a stored record by its unique column links the related record its related columns find,
+    also when the record pointed at none (the link was taken for an empty group and dropped)."""
+    acme = create(api, "companies", company(name="Acme"))
+    assert api.put("/metadata/entities/tickets", json={"name": "tickets", "fields": [
+        {"name": "key", "type": "text", "unique": True}, {"name": "txt", "type": "text"},
+        {"name": "company", "type": "relationship", "typeRules": {"entity": "companies"}},
+        {"name": "parent", "type": "relationship", "typeRules": {"entity": "tickets"}}]}).status_code == 200
+    create(api, "tickets", {"key": "e1", "txt": "t"})
+    job = run_import(api, "tickets", "key,txt,company.name\ne1,changed,Acme\n")
+    assert job["results"] == {"rowsImported": 1, "rowsWithErrors": 0}
+    (e1,) = items(api, "tickets")
+    assert e1["company"] == {"id": acme["id"], "label": acme["label"]} and e1["txt"] == "changed"
+    job = run_import(api, "tickets", "key,parent.key\nx,y\ny,x\n")  # y is created by x's row, then updated
+    assert job["results"] == {"rowsImported": 2, "rowsWithErrors": 0}
+    by_key = {t["key"]: t for t in items(api, "tickets")}
+    assert by_key["x"]["parent"]["id"] == by_key["y"]["id"] and by_key["y"]["parent"]["id"] == by_key["x"]["id"]
+
+
 def test_relationship_by_label_column(api: Api):
     acme = create(api, "companies", company(name="Acme"))
     job = run_import(api, "contacts", "firstName,lastName,company\nAnn,Lee,Acme\nBob,Ray,Nobody\n")
