@@ -23,16 +23,12 @@ MAX_SIZE = 1000
 SYSTEM_PARAMS = {"_size", "_offset", "_sortField", "_sortType", "_fields", "_format", "_relationshipsToFetch",
                  "_query", "_globalSearch", "_async", "_lowPriority", "_triggerEvents", "_cascadeOperations",
                  "_useFieldNames", "_formatForUser", "api_key"}
-SINGLE_PARAMS = ("_size", "_offset", "_sortField", "_sortType", "_format", "_formatForUser")
 ALWAYS_FETCHED = ("_id", "version", "label")
 
 
 def parse_list_query(entity: Entity, args: Any, base_filter: dict[str, Any] | None = None,
                      default_size: int = 20, max_size: int = MAX_SIZE) -> ListQuery:
     """``args`` is a werkzeug ``MultiDict`` (anything with ``getlist`` and ``get``)."""
-    for key in SINGLE_PARAMS:  # one sort field, one page: a second value would be silently dropped
-        if len(args.getlist(key)) > 1:
-            raise bad(key, "is given more than once")
     mongo_filter = and_([base_filter or {}, _user_filter(entity, args)])
     size = _int(args.get("_size"), default_size, "_size", 0, max_size)
     near = None if args.get("_sortField") else proximity_order(entity, args)

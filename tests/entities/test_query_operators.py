@@ -315,9 +315,6 @@ ERRORS = [
     ("_fields=nope", "_fields"),
     ("_format=xml", "_format"),
     ("_relationshipsToFetch=title", "_relationshipsToFetch"),
-    ("_sortField=amount&_sortField=title", "_sortField"),  # one sort field only (facts §1.2)
-    ("_size=1&_size=2", "_size"),
-    ("_sortType=asc&_sortType=desc", "_sortType"),
 ]
 
 
