@@ -239,11 +239,14 @@ class RowImporter:
             return None
         columns = [c.sub_column() for c in group]
         body = prune(build_body(columns, cells, sub_errors, skip_empty=True))
+        label = self._label_cell(group, cells)
         try:
             if sub_errors:
                 raise ValidationFailed(sub_errors)
             if not body:
                 return None
+            if label:  # the relationship's own column names the record; its related columns update it
+                return {"id": str(self._update_labelled(target, label, body))}
             return {"id": str(self._find_or_create(target, columns, body))}
         except ApiError as exc:
             for e in exc.errors or [field_error("", exc.code, exc.message)]:
@@ -272,6 +275,28 @@ class RowImporter:
         if len(matches) > 1:
             raise ValidationFailed([field_error("", "invalid", f"More than one record of '{target.name}' matches")])
         return matches[0]["_id"] if matches else self._create_related(target, body)
+
+    def _label_cell(self, group: list[Column], cells: list[str]) -> str:
+        """The text of the relationship's own column (``company``) next to its related ones (``company.type``)."""
+        steps = group[0].steps
+        own = next((c for c in self.own if c.steps == steps), None)
+        return cells[own.position].strip() if own is not None else ""
+
+    def _update_labelled(self, target: Entity, label: str, body: dict[str, Any]) -> ObjectId:
+        """The record of ``target`` whose label is ``label`` (as the label column alone finds it), updated with
+        the row's related columns: an export with ``company`` and ``company.type`` imports back."""
+        found = list(self.records.collection(target).find(_scoped({"label": label}, self._link_scope(target)))
+                     .limit(2))
+        if not found:
+            raise ValidationFailed([field_error("", "invalid", f"No record in '{target.name}' has the label "
+                                                               f"'{label}'")])
+        if len(found) > 1:
+            raise ValidationFailed([field_error("", "invalid", f"More than one record of '{target.name}' has the "
+                                                               f"label '{label}'")])
+        rest = self._writable(target, body)
+        if rest and self._differs(target, found[0], rest):
+            self.records.update(target, found[0]["_id"], rest, self.ctx)
+        return found[0]["_id"]
 
     def _create_related(self, target: Entity, body: dict[str, Any]) -> ObjectId:
         """A new related record for a row whose related columns match none the caller may link. One who may

@@ -280,6 +280,30 @@ def test_related_columns_link_a_matched_record_that_had_no_related_record(api: A
     assert by_key["x"]["parent"]["id"] == by_key["y"]["id"] and by_key["y"]["parent"]["id"] == by_key["x"]["id"]
 
 
+def test_a_label_column_names_the_related_record_its_related_columns_update(api: Api):
+    """``company`` (the label) with ``company.type``: the label finds the record, the related columns update it,
+    so an export with both imports back (the related columns alone matched several companies)."""
+    acme = create(api, "companies", company(name="Acme", type="c"))
+    beta = create(api, "companies", company(name="Beta", type="b"))
+    create(api, "companies", company(name="Gamma", type="b"))
+    assert api.put("/metadata/entities/tickets", json={"name": "tickets", "fields": [
+        {"name": "key", "type": "text", "unique": True},
+        {"name": "company", "type": "relationship", "typeRules": {"entity": "companies"}}]}).status_code == 200
+    job = run_import(api, "tickets", "key,company,company.type\nt1,Beta,c\nt2,Nobody,a\nt3,Gamma,b\n")
+    assert job["results"]["rowsImported"] == 2 and job["results"]["rowsWithErrors"] == 1
+    assert "No record in 'companies' has the label 'Nobody'" in job["results"]["results"]["3"]["errorMessage"]
+    by_key = {t["key"]: t for t in items(api, "tickets")}
+    assert by_key["t1"]["company"]["id"] == beta["id"]
+    assert api.get(f"/data/companies/{beta['id']}").get_json()["type"] == "c"
+    assert api.get(f"/data/companies/{acme['id']}").get_json()["version"] == 0  # untouched
+    _, rows = run_export(api, "tickets", "_useFieldNames=true&_fields=key,company,company.type")
+    text = "\n".join(",".join(row) for row in rows) + "\n"
+    again = run_import(api, "tickets", text.replace("t1,", "u1,").replace("t3,", "u3,"))
+    assert again["results"] == {"rowsImported": 2, "rowsWithErrors": 0}
+    by_key = {t["key"]: t for t in items(api, "tickets")}
+    assert by_key["u1"]["company"]["id"] == beta["id"] and by_key["u3"]["company"]["label"] == "Gamma"
+
+
 def test_relationship_by_label_column(api: Api):
     acme = create(api, "companies", company(name="Acme"))
     job = run_import(api, "contacts", "firstName,lastName,company\nAnn,Lee,Acme\nBob,Ray,Nobody\n")
