@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import IO, Any
@@ -27,6 +28,7 @@ from entities.permissions.enforce import job_context, policy, policy_scoped_quer
 from entities.permissions.policy import UNRESTRICTED, EntityPolicy
 from entities.query import ListQuery, iterate_ids, parse_list_query, sorted_by
 from entities.registry import Registry
+from entities.transfer.headers import HeaderError, resolve_header
 from entities.transfer.selection import (
     ColumnSet,
     Selected,
@@ -152,7 +154,8 @@ def run_export_job(jctx: runners.JobContext) -> dict[str, Any]:
             jctx.save_checkpoint(exported, processed_delta=len(batch))
         spool.seek(0)
         order = columns.ordered()
-        header = [columns.headers[cid][0 if use_names else 1] for cid in order]
+        pairs = [columns.headers[cid] for cid in order]
+        header = [name for name, _ in pairs] if use_names else readable_headers(svc.registry, entity, pairs)
         rows = _rows(spool, order)
         owner = (jctx.job.get("runBy") or {}).get("id")
         doc = FileStore(svc.store).put(ChunkStream(csv_bytes(_with_header(header, rows))), _file_name(entity),
@@ -162,6 +165,22 @@ def run_export_job(jctx: runners.JobContext) -> dict[str, Any]:
     jctx.log("INFO", f"{exported} records exported to file {file_id}")
     return {"fileLink": f"{data.get('baseUrl') or ''}{svc.config.api_prefix}/files/{file_id}", "fileId": file_id,
             "recordsExported": exported}
+
+
+def readable_headers(registry: Any, entity: Entity, pairs: list[tuple[str, str]]) -> list[str]:
+    """The label of each column, or its field path where the label would be read back as another column (it is
+    another field's name, or another column's label too): an import reads names before labels, any case."""
+    counts = Counter(label.strip().lower() for _, label in pairs)
+    out = []
+    for position, (name, label) in enumerate(pairs):
+        try:
+            same = counts[label.strip().lower()] == 1 and \
+                resolve_header(registry, entity, label, position).path == \
+                resolve_header(registry, entity, name, position).path
+        except HeaderError:
+            same = False
+        out.append(label if same else name)
+    return out
 
 
 def _related(records: Any, selected: list[Selected], batch: list[dict],

@@ -304,6 +304,22 @@ def test_a_label_column_names_the_related_record_its_related_columns_update(api:
     assert by_key["u1"]["company"]["id"] == beta["id"] and by_key["u3"]["company"]["label"] == "Gamma"
 
 
+def test_an_export_by_labels_names_the_columns_whose_label_would_be_read_as_another(api: Api):
+    """An import reads field names before labels: a label that is another field's name, or that two columns
+    share, is exported as the field's name, so the file imports back into the same fields."""
+    assert api.put("/metadata/entities/labelled", json={"name": "labelled", "fields": [
+        {"name": "k", "label": "Key", "type": "text", "unique": True}, {"name": "a", "label": "Same", "type": "text"},
+        {"name": "b", "label": "same", "type": "text"}, {"name": "c", "label": "a", "type": "text"},
+        {"name": "d", "label": "Plain", "type": "text"}]}).status_code == 200
+    create(api, "labelled", {"k": "1", "a": "A", "b": "B", "c": "C", "d": "D"})
+    _, rows = run_export(api, "labelled")
+    assert rows == [["Key", "a", "b", "c", "Plain"], ["1", "A", "B", "C", "D"]]
+    job = run_import(api, "labelled", "Key,a,b,c,Plain\n1,A2,B2,C2,D2\n")
+    assert job["results"] == {"rowsImported": 1, "rowsWithErrors": 0}
+    (record,) = items(api, "labelled")
+    assert (record["a"], record["b"], record["c"], record["d"]) == ("A2", "B2", "C2", "D2")
+
+
 def test_relationship_by_label_column(api: Api):
     acme = create(api, "companies", company(name="Acme"))
     job = run_import(api, "contacts", "firstName,lastName,company\nAnn,Lee,Acme\nBob,Ray,Nobody\n")
