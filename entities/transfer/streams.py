@@ -12,7 +12,9 @@ from bson import ObjectId
 
 from files.storage import FileStore
 
-FIELD_SIZE_LIMIT = 1024 * 1024  # one cell; bigger ones are a malformed file, not data
+# one cell: as large as a value a record can hold (a document is at most 16 MiB), so every exported value
+# imports back; a bigger one is a malformed file, not data
+FIELD_SIZE_LIMIT = 16 * 1024 * 1024
 WRITE_BUFFER = 64 * 1024
 
 csv.field_size_limit(FIELD_SIZE_LIMIT)

@@ -320,6 +320,17 @@ def test_an_export_by_labels_names_the_columns_whose_label_would_be_read_as_anot
     assert (record["a"], record["b"], record["c"], record["d"]) == ("A2", "B2", "C2", "D2")
 
 
+def test_a_long_text_over_a_megabyte_exports_and_imports_back(api: Api):
+    assert api.put("/metadata/entities/notes", json={"name": "notes", "fields": [
+        {"name": "k", "type": "text", "unique": True}, {"name": "body", "type": "longText"}]}).status_code == 200
+    create(api, "notes", {"k": "big", "body": "z" * 1_100_000})
+    _, rows = run_export(api, "notes", "_useFieldNames=true")
+    assert rows == [["k", "body"], ["big", "z" * 1_100_000]]
+    job = run_import(api, "notes", f"k,body\nbig,{'y' * 1_100_000}\n")
+    assert job["results"] == {"rowsImported": 1, "rowsWithErrors": 0}
+    assert items(api, "notes")[0]["body"] == "y" * 1_100_000
+
+
 def test_relationship_by_label_column(api: Api):
     acme = create(api, "companies", company(name="Acme"))
     job = run_import(api, "contacts", "firstName,lastName,company\nAnn,Lee,Acme\nBob,Ray,Nobody\n")
