@@ -89,6 +89,11 @@ def refused_by_database(exc: OperationFailure, what: str) -> BadRequest:
 _LOCATIONS = ("json", "query", "querystring", "form", "headers", "files", "view_args", "body", "json_or_form")
 
 
+def top_field(error: dict[str, Any]) -> str:
+    """The top-level field a field error is about: ``addresses`` for ``addresses[1].zipCode``."""
+    return str(error.get("field") or "").split(".")[0].split("[")[0]
+
+
 def field_errors(messages: Any, prefix: str = "") -> list[dict[str, Any]]:
     """marshmallow's nested ``{field: [message]}`` → ``[{field, code, message}]`` (dotted paths)."""
     out: list[dict[str, Any]] = []

@@ -1,10 +1,7 @@
 """``OPTIONS`` on any route (no token needed): what the route serves, worked out from the routes themselves.
 
-Several rules can match one path: ``/data/companies/aggregate`` matches ``PUT /data/<entity>/aggregate`` and
-the generic ``/data/<entity>/<segment>`` rules, whose views answer 405 for such a path (it belongs to the
-route with the literal segment). The methods listed are those of the rules with the most literal segments
-among those matching the path, so ``Allow`` says what a 405 of the same path says. The body types come from
-the arguments each serving view declares.
+The methods listed are those of the rules that own the path (``core.routing.served_rules``), so ``Allow``
+says what a 405 of the same path says. The body types come from the arguments each serving view declares.
 """
 
 from __future__ import annotations
@@ -13,11 +10,10 @@ import json
 from typing import Any
 
 from flask import Flask, Response, request
-from flask.globals import request_ctx
-from werkzeug.exceptions import HTTPException
-from werkzeug.routing import RequestRedirect, Rule
+from werkzeug.routing import Rule
 
 from core.errors import NotFound
+from core.routing import served_rules
 
 JSON, FORM, MULTIPART = "application/json", "application/x-www-form-urlencoded", "multipart/form-data"
 # where a view's argument is read (core.api's locations) → the body types it takes
@@ -34,7 +30,7 @@ def options_response(app: Flask) -> Response:
     entity = parts[1] if len(parts) > 1 and parts[0] == "data" else None
     if entity is not None:
         app.extensions["runtime"].registry.get(entity)  # NotFound when it does not exist
-    served = _served_rules()
+    served = served_rules()
     if not served:
         raise NotFound(f"No route serves '{request.path}'")
     methods = sorted(set(served) | ({"HEAD"} if "GET" in served else set()) | {"OPTIONS"})
@@ -48,28 +44,6 @@ def options_response(app: Flask) -> Response:
     response = app.response_class(json.dumps(body), mimetype=JSON)
     response.headers["Allow"] = ", ".join(methods)
     return response
-
-
-def _served_rules() -> dict[str, Rule]:
-    """Method → the rule that serves it on this path, keeping only the rules with the most literal segments."""
-    adapter = request_ctx.url_adapter
-    if adapter is None:
-        return {}
-    rules: dict[str, Rule] = {}
-    for method in adapter.allowed_methods():
-        if method in ("HEAD", "OPTIONS"):
-            continue
-        try:
-            rule, _ = adapter.match(method=method, return_rule=True)
-        except (HTTPException, RequestRedirect):
-            continue
-        rules[method] = rule
-    most = max((_literal_segments(r) for r in rules.values()), default=0)
-    return {m: r for m, r in rules.items() if _literal_segments(r) == most}
-
-
-def _literal_segments(rule: Rule) -> int:
-    return sum(1 for part in rule.rule.split("/") if part and "<" not in part)
 
 
 def _body_types(app: Flask, rule: Rule) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -15,7 +14,7 @@ from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError
 
 from core.context import WriteContext
-from core.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_error
+from core.errors import ApiError, BadRequest, NotFound, ValidationFailed, field_error, top_field
 from core.http import dumps_finite
 from entities.actions.context import ActionContext
 from entities.actions.definitions import Action, resolve_handler, update_values
@@ -79,7 +78,7 @@ class ActionService:
         except ValidationError as exc:  # one 400 for every problem, as a record write: the others are still checked
             errors = flatten_errors(exc.messages, pseudo, sent=body)
             loaded = dict(exc.valid_data) if isinstance(exc.valid_data, dict) else {}
-        invalid = {re.split(r"[.\[]", e.get("field") or "", maxsplit=1)[0] for e in errors}
+        invalid = {top_field(e) for e in errors}
         for p in action.parameters:
             if loaded.get(p.name) is None and p.default is not None and p.name not in invalid:
                 loaded[p.name] = p.type.default_value(p.default, p)

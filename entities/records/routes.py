@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from bson import ObjectId
-from flask import current_app, jsonify, request
-from werkzeug.exceptions import MethodNotAllowed
+from flask import jsonify, request
 
 from core.api import Blueprint, Page, Record, errors
 from core.errors import BadRequest, NotFound, field_error
 from core.http import arg_flag, page, preset_record_id
 from core.identity import write_context
 from core.ids import parse_object_id
+from core.routing import refuse_if_path_of_another_route
 from core.services import services
 from entities.metadata import Entity
 from entities.permissions.enforce import (
@@ -134,7 +134,7 @@ def update_record_or_run_action(query: dict[str, Any], body: Any, entity_name: s
     """``segment`` is a record id (update it) or an action name (run it over the query's records)."""
     entity = _entity(entity_name)
     if parse_object_id(segment) is None:
-        _refuse_other_route(segment)
+        refuse_if_path_of_another_route()
         if entity.action(segment) is None:
             raise NotFound(f"'{segment}' is neither a record id nor an action of entity '{entity.name}'")
         return _action("query", entity, None, segment)
@@ -153,7 +153,7 @@ def update_record_or_run_action(query: dict[str, Any], body: Any, entity_name: s
 @errors(blp, 401, 403, 404, 409)
 def run_action_on_records(query: dict[str, Any], body: Any, entity_name: str, record_ids: str, action_name: str):
     entity = _entity(entity_name)
-    _refuse_other_route(action_name, "/data/<entity_name>/<record_id>")
+    refuse_if_path_of_another_route()
     return _action("ids", entity, split_ids(record_ids), action_name)
 
 
@@ -176,7 +176,7 @@ def delete_records(query: dict[str, Any], entity_name: str, record_ids: str):
         raise BadRequest("No record ids given")
     single = len(ids) == 1 and "," not in record_ids
     if single:
-        _refuse_other_route(record_ids)
+        refuse_if_path_of_another_route()
     ctx = _delete_context(entity)
     check_delete(services().records, entity, policy(entity), ids, single, bool(query.get("_async")), ctx)
     if query.get("_async"):
@@ -257,20 +257,9 @@ def _record_id(segment: str) -> ObjectId:
     """The record id a path segment names: 404 when it cannot be one, 405 when it names a route of its own."""
     oid = parse_object_id(segment)
     if oid is None:
-        _refuse_other_route(segment)
+        refuse_if_path_of_another_route()
         return parse_id(segment)  # the 404
     return oid
-
-
-def _refuse_other_route(segment: str, under: str = "/data/<entity_name>") -> None:
-    """``/data/{entity}/aggregate`` (``export``, ``import``, ``history``; ``/data/{entity}/{id}/history``) is a
-    route of its own for some methods; asked with another one, this route would take the segment for a record id
-    or an action: a 405 naming the methods that route takes, as any other path known under other methods answers."""
-    suffix = f"{under}/{segment}"
-    methods = {m for rule in current_app.url_map.iter_rules() if rule.rule.endswith(suffix)
-               for m in rule.methods or ()} - {"HEAD", "OPTIONS"}
-    if methods:
-        raise MethodNotAllowed(valid_methods=sorted(methods))
 
 
 def _system_args_only():

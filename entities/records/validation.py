@@ -17,7 +17,7 @@ from typing import Any
 from bson import ObjectId
 from marshmallow import ValidationError
 
-from core.errors import BadRequest, ValidationFailed, field_error
+from core.errors import BadRequest, ValidationFailed, field_error, top_field
 from core.storage import Store
 from entities.history.recorder import OUTBOX_FIELD, now_ms
 from entities.metadata import Entity, Field, lookup_problem
@@ -689,12 +689,9 @@ def compact(doc: dict[str, Any]) -> dict[str, Any]:
 def _add_missing_required(entity: Entity, exc: ValidationFailed, unset: Callable[[Field], bool]) -> None:
     """Add ``required`` errors for required fields left empty, so one 400 lists every problem of a body, in the
     order of the entity's fields (as the platform's sample: a missing ``name`` before a refused ``state``)."""
-    def top(error: dict[str, Any]) -> str:
-        return str(error.get("field") or "").split(".")[0].split("[")[0]
-
-    named = {top(e) for e in exc.errors}
+    named = {top_field(e) for e in exc.errors}
     for f in entity.fields:
         if f.required and f.name not in named and unset(f):
             exc.errors.append(field_error(f.name, "required", "This field is required", f.label))
     position = {f.name: i for i, f in enumerate(entity.fields)}
-    exc.errors.sort(key=lambda e: position.get(top(e), len(position)))
+    exc.errors.sort(key=lambda e: position.get(top_field(e), len(position)))

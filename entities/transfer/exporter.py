@@ -167,7 +167,7 @@ def run_export_job(jctx: runners.JobContext) -> dict[str, Any]:
             "recordsExported": exported}
 
 
-def readable_headers(registry: Any, entity: Entity, pairs: list[tuple[str, str]]) -> list[str]:
+def readable_headers(registry: Registry, entity: Entity, pairs: list[tuple[str, str]]) -> list[str]:
     """The label of each column, or its field path where the label would be read back as another column (it is
     another field's name, or another column's label too): an import reads names before labels, any case."""
     counts = Counter(label.strip().lower() for _, label in pairs)

@@ -20,7 +20,7 @@ from bson import ObjectId
 
 from core import collector
 from core.context import WriteContext
-from core.errors import ApiError, BadRequest, ValidationFailed, field_error
+from core.errors import ApiError, BadRequest, ValidationFailed, field_error, top_field
 from core.services import Services
 from entities.metadata import Entity
 from entities.permissions.enforce import job_context, kept_values, writable_body
@@ -193,7 +193,7 @@ class RowImporter:
                     self.records.update(self.entity, current["_id"], body, self.ctx, keep=self.keep)
                 return Outcome(True, warnings)
             except ValidationFailed as exc:
-                dropped = {_top(e.get("field") or "") for e in exc.errors} & set(body)
+                dropped = {top_field(e) for e in exc.errors} & set(body)
                 if not self.keep_invalid or attempt or not dropped or len(dropped) == len(body):
                     return Outcome(False, warnings + exc.errors)
                 warnings = warnings + exc.errors
@@ -204,12 +204,12 @@ class RowImporter:
 
     def _other_errors(self, body: dict[str, Any], errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The validation errors of the row's other values, so one report lists every problem of the row."""
-        reported = {_top(e.get("field") or "") for e in errors}
+        reported = {top_field(e) for e in errors}
         rest = {k: v for k, v in prune(body).items() if k not in reported}
         try:
             self.records.validated_values(self.entity, rest)
         except ValidationFailed as exc:
-            return [e for e in exc.errors if _top(e.get("field") or "") not in reported]
+            return [e for e in exc.errors if top_field(e) not in reported]
         return []
 
     def _key_value(self, cells: list[str], errors: list[dict[str, Any]]) -> Any:
@@ -263,10 +263,7 @@ class RowImporter:
             found = col.find_one(_scoped({key.leaf.name: value}, scope))
             if found is None:
                 return self._create_related(target, body)
-            rest = self._writable(target, {k: v for k, v in body.items() if k != key.leaf.name})
-            if rest and self._differs(target, found, rest):
-                self.records.update(target, found["_id"], rest, self.ctx)
-            return found["_id"]
+            return self._update_found(target, found, {k: v for k, v in body.items() if k != key.leaf.name})
         simple = {f.name for f in target.fields if not f.many and not f.is_nested and f.type.target_entity(f) is None}
         if not set(body) <= simple:
             raise ValidationFailed([field_error("", "invalid", f"Give a unique field of '{target.name}' to find "
@@ -293,10 +290,14 @@ class RowImporter:
         if len(found) > 1:
             raise ValidationFailed([field_error("", "invalid", f"More than one record of '{target.name}' has the "
                                                                f"label '{label}'")])
+        return self._update_found(target, found[0], body)
+
+    def _update_found(self, target: Entity, found: dict[str, Any], body: dict[str, Any]) -> ObjectId:
+        """The related record a row found, updated with the row's other related values when they change it."""
         rest = self._writable(target, body)
-        if rest and self._differs(target, found[0], rest):
-            self.records.update(target, found[0]["_id"], rest, self.ctx)
-        return found[0]["_id"]
+        if rest and self._differs(target, found, rest):
+            self.records.update(target, found["_id"], rest, self.ctx)
+        return found["_id"]
 
     def _create_related(self, target: Entity, body: dict[str, Any]) -> ObjectId:
         """A new related record for a row whose related columns match none the caller may link. One who may
@@ -343,10 +344,6 @@ def _stored_value(column: Column, text: str, errors: list[dict[str, Any]]) -> An
 def _hashable(value: Any) -> Any:
     """A set member standing for ``value`` (its repr when it is a list or dict)."""
     return repr(value) if isinstance(value, dict | list) else value
-
-
-def _top(path: str) -> str:
-    return path.split(".")[0].split("[")[0]
 
 
 def _blank(cells: list[str]) -> bool:
