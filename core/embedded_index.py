@@ -92,6 +92,7 @@ def install() -> None:
     _patch_iter_documents(mc)
     _patch_cursor(mc)
     _patch_store(mc)
+    _patch_unique_index_check(mc)
     from core import embedded_aggregate, embedded_decimal, embedded_geo
 
     embedded_aggregate.install(_replace)
@@ -601,6 +602,59 @@ def _patch_store(mc: Any) -> None:
 
     upstream_ensure = mc.Collection._ensure_uniques
     _replace(mc.Collection, "_ensure_uniques", ensure_uniques)
+
+
+def _patch_unique_index_check(mc: Any) -> None:
+    """A new unique index checks the stored documents as MongoDB does: a list that repeats a value is no duplicate
+    (mongomock refuses the index over such a document: a document would duplicate itself)."""
+    import threading
+
+    from mongomock_ng import helpers
+    from mongomock_ng.filtering import filter_applies
+    from pymongo.errors import DuplicateKeyError
+
+    upstream_create = mc.Collection.create_index
+    upstream_raise = mc.Collection.__dict__["_raise_if_duplicate_index"].__func__
+    checked_here = threading.local()
+
+    def raise_if_duplicate(*args: Any, **kwargs: Any) -> None:
+        if not getattr(checked_here, "active", False):
+            upstream_raise(*args, **kwargs)
+
+    def create_index(self: Any, keys: Any, *args: Any, **kwargs: Any) -> Any:
+        index_list = helpers.create_index_list(keys)
+        if not kwargs.get("unique") or any(direction == "2dsphere" for _, direction in index_list):
+            return upstream_create(self, keys, *args, **kwargs)
+        partial, sparse = kwargs.get("partialFilterExpression"), kwargs.get("sparse", False)
+        seen: set[Any] = set()
+        for doc in self._store.documents:
+            if partial is not None and not filter_applies(partial, doc):
+                continue
+            entries = self._compute_index_entries(doc, index_list, sparse)
+            if entries is None:
+                continue
+            own = list(dict.fromkeys(map(_hashable, entries)))
+            if seen.intersection(own):
+                raise DuplicateKeyError("E11000 Duplicate Key Error", 11000, {
+                    "keyPattern": dict(index_list),
+                    "keyValue": {k: helpers.get_value_by_dot(doc, k) for k, _ in index_list}})
+            seen.update(own)
+        checked_here.active = True
+        try:
+            return upstream_create(self, keys, *args, **kwargs)
+        finally:
+            checked_here.active = False
+
+    _replace(mc.Collection, "create_index", create_index)
+    _replace(mc.Collection, "_raise_if_duplicate_index", staticmethod(raise_if_duplicate))
+
+
+def _hashable(entry: tuple[Any, ...]) -> Any:
+    try:
+        hash(entry)
+        return entry
+    except TypeError:  # a document in the key
+        return repr(entry)
 
 
 def _check_unique_among(collection: Any, index: dict[str, Any], new_data: dict[str, Any], new_entries: list[Any],

@@ -267,3 +267,27 @@ def test_building_an_index_does_not_count_against_the_time_limit():
         embedded_query.extend_deadline(10)
         time.sleep(0.1)
         embedded_query.check_deadline()  # moved later: no ExecutionTimeout
+
+
+def test_a_new_unique_index_refuses_values_two_documents_share_and_not_a_list_repeating_its_own():
+    import pytest
+    from pymongo.errors import DuplicateKeyError
+
+    docs = [{"tags": ["t1", "t2", "t2"], "code": "a"}, {"tags": ["t3"], "code": "b"}, {"code": "c"}]
+    _, col = _fresh("uq_lists", docs)
+    try:
+        with embedded_index.upstream(), pytest.raises(DuplicateKeyError):  # mongomock's own check
+            col.create_index("tags", unique=True, name="tags_upstream")
+        col.create_index("tags", unique=True, sparse=True)
+        col.create_index([("code", 1), ("tags", 1)], unique=True, partialFilterExpression={"code": {"$gt": "a"}})
+        with pytest.raises(DuplicateKeyError):
+            col.insert_one({"tags": ["t9", "t3"]})
+        col.insert_one({"tags": ["t4", "t4"], "code": "d"})
+        col.drop_index("tags_1")
+        col.update_one({"_id": 1}, {"$set": {"tags": ["t2"]}})
+        with pytest.raises(DuplicateKeyError) as refused:
+            col.create_index("tags", unique=True, name="tags_again")
+        assert refused.value.details["keyPattern"] == {"tags": 1}
+        assert "tags_again" not in col.index_information()
+    finally:
+        drop_embedded("uq_lists")
