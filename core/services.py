@@ -51,6 +51,19 @@ DeleteSubmitter = Callable[[Any, "dict[str, Any]"], Any]
 UserTimezone = Callable[[str], "str | None"]
 
 
+class DefinitionFollower(Protocol):
+    """Keeps rules stored elsewhere that name an entity's fields by path (groups' permissions) in step with a
+    change of its definition. ``moves``: old field path → new path, None for a removed field."""
+
+    def check(self, entity_name: str, new_entity: Any, moves: dict[str, str | None]) -> list[dict[str, Any]]:
+        """Field errors for the rules the change would leave naming fields it removes or cannot follow."""
+
+    def follow(self, entity_name: str, moves: dict[str, str | None]) -> Callable[[bool], None]:
+        """Before the definition is saved: make the rules hold for the old and the new paths where they can
+        (never a moment without them). Returns what to call once the save ended (True: saved, so the rules
+        name only the new paths; False: not saved, so they are as they were)."""
+
+
 @dataclass
 class Plugins:
     """What packages add to the app at start-up. Filled by each package's ``install``; read, never mutated,
@@ -69,6 +82,7 @@ class Plugins:
     request_checks: list[Callable[[], None]] = field(default_factory=list)
     # write what background threads hold queued; run when a job ends (an RQ job process exits without atexit)
     flush_hooks: list[Callable[[], object]] = field(default_factory=list)
+    definition_followers: list[DefinitionFollower] = field(default_factory=list)
 
 
 @dataclass

@@ -271,6 +271,12 @@ class Registry:
                 lookup = f.type_rules["lookupField"]
                 errors.append(field_error("fields", "invalid", f"'{lookup}' is the lookupField of {where}: "
                                           "change it there first", rejected=lookup))
+            if isinstance(f.type_rules.get("filter"), dict):
+                try:
+                    map_filter(entity, f.type_rules["filter"])
+                except BadRequest as exc:
+                    errors.append(field_error("fields", "invalid", f"The filter of {where} no longer fits: "
+                                              f"{problem_of(exc)}; change it there first"))
         if errors:
             raise ValidationFailed(errors, message="Other entities' relationships use fields this change removes")
 

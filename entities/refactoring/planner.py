@@ -116,3 +116,67 @@ def numbered_fields(old: Entity, new: Entity) -> list[Field]:
         if f.type.numbered and (of is None or renumbered(of, f)):
             out.append(f)
     return out
+
+
+def moved_paths(old: Entity, new: Entity) -> dict[str, str | None]:
+    """The field paths of ``old`` that are not the same in ``new``: old path → new path, None when removed.
+    A nested field under a renamed group is listed under its full paths too (see ``moved_path``)."""
+    moves: dict[str, str | None] = {}
+
+    def walk(olds: list[Field], news: list[Field], old_prefix: str, new_prefix: str) -> None:
+        kept: set[str] = set()
+        for nf in news:
+            of = match_old(olds, nf)
+            if of is None:
+                continue
+            kept.add(of.name)
+            old_path, new_path = old_prefix + of.name, new_prefix + nf.name
+            if old_path != new_path:
+                moves[old_path] = new_path
+            if of.is_nested and nf.is_nested:
+                walk(of.nested, nf.nested, old_path + ".", new_path + ".")
+        for of in olds:
+            if of.name not in kept:
+                moves[old_prefix + of.name] = None
+
+    walk(old.fields, new.fields, "", "")
+    return moves
+
+
+def moved_path(path: str, moves: dict[str, str | None]) -> str | None:
+    """Where ``path`` (a field path, maybe into a nested group or a relationship) is after the change: its
+    longest listed prefix moved (None: removed); unlisted paths stay."""
+    parts = path.split(".")
+    for end in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in moves:
+            moved = moves[prefix]
+            return None if moved is None else ".".join([moved, *parts[end:]])
+    return path
+
+
+def renamed_query_map(mapping: dict[str, Any], moves: dict[str, str | None], old_base: str = "",
+                      new_base: str = "") -> dict[str, Any]:
+    """A query map (see ``entities.query.parser.map_filter``) with its field paths following ``moves``. Paths
+    of removed fields and ``_query`` strings are left as they are (checking the map then finds them)."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if key in ("_or", "_and"):
+            if isinstance(value, dict):
+                value = renamed_query_map(value, moves, old_base, new_base)
+            elif isinstance(value, list):
+                value = [renamed_query_map(v, moves, old_base, new_base) if isinstance(v, dict) else v
+                         for v in value]
+            out[key] = value
+            continue
+        if not isinstance(key, str) or key.startswith("_"):
+            out[key] = value
+            continue
+        moved = moved_path(old_base + key, moves)
+        if moved is None or not moved.startswith(new_base):
+            out[key] = value
+            continue
+        if isinstance(value, dict):  # one nested-group element's conditions: paths below this one
+            value = renamed_query_map(value, moves, old_base + key + ".", moved + ".")
+        out[moved[len(new_base):]] = value
+    return out

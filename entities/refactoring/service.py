@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import ApiError, field_error
+from core.errors import ApiError, ValidationFailed, field_error
 from entities.metadata import Entity, Field, PendingRefactoring, parse_entity
 from entities.records.upgrade import Collector, match_old, migrate, upgrade
 from entities.records.values import value_at
 from entities.refactoring.cascade import CASCADE_UPDATE
-from entities.refactoring.planner import Change, plan
+from entities.refactoring.planner import Change, moved_paths, plan
 from entities.registry import link_copied
 
 MAX_LISTED = 100
@@ -50,6 +50,12 @@ def put_definition(svc: Any, name: str, body: Any, dry_run: bool = False, on_err
             out["refactoring"] = {**svc.jobs.job_link(jobs[0]), "changes": [c.as_json(n) for c, n in refreshes],
                                   "jobs": [svc.jobs.job_link(j) for j in jobs]}
         return out
+    moves = moved_paths(old_entity, new_entity)
+    followers = svc.plugins.definition_followers if moves else []
+    refused = [e for follower in followers for e in follower.check(name, new_entity, moves)]
+    if refused:
+        raise ValidationFailed(refused, message="Permission rules use fields this change renames or removes in a "
+                                                "way they cannot follow; nothing was changed")
     step = PendingRefactoring(existing["version"] + 1, old_entity, new_entity, on_error)
     errors, duplicates, copies = _scan(svc, current, step, changes, _copied_parts(svc, name))
     planned = [c.as_json(col.count_documents(c.count_filter)) for c in changes] + [c.as_json(n) for c, n in refreshes]
@@ -70,7 +76,15 @@ def put_definition(svc: Any, name: str, body: Any, dry_run: bool = False, on_err
     reserved = _reserve_numbers(svc, new_entity, changes, col)
     if reserved:
         data["numbers"] = reserved
-    registry.save(raw, name=name, prepared=prepared, refactoring={"old": old_raw, "onError": on_error})
+    finishers = [follower.follow(name, moves) for follower in followers]
+    try:
+        registry.save(raw, name=name, prepared=prepared, refactoring={"old": old_raw, "onError": on_error})
+    except BaseException:
+        for finish in finishers:
+            finish(False)
+        raise
+    for finish in finishers:
+        finish(True)
     out = registry.definition(name)
     job = svc.jobs.submit("REFACTORING", f"Refactoring {name} to version {step.to}", data, user or {})
     out["refactoring"] = {**svc.jobs.job_link(job), "changes": planned}
@@ -154,21 +168,32 @@ def _refresh_referrers(svc: Any, name: str, changed: set[str], user: dict[str, A
                         user or {})
 
 
+def _unique_checks(new: Entity, changes: list[Change]) -> list[str]:
+    """The unique fields whose stored values the change may make equal: those that become unique, and unique
+    ones whose values are converted (``"1"`` and ``"01"`` as integers) or become lists or single values."""
+    touched = {c.field for c in changes if c.kind in ("unique", "convert", "multiplicity") and c.field}
+    return [path for path in touched if (f := new.resolve(path)) is not None and f.unique]
+
+
+def _unique_key(value: Any) -> str:
+    return str(value.get("id")) if isinstance(value, dict) else repr(value)
+
+
 def _scan(svc: Any, current: Entity, step: PendingRefactoring, changes: list[Change],
           copied: set[str]) -> tuple[Collector, list[dict[str, Any]], set[str]]:
     """Convert every record in memory: the conversion errors, duplicates of fields that become unique, and which
     of the ``copied`` parts (label, copied fields) the conversion changes in some record."""
     errors = Collector(MAX_LISTED)
     changed: set[str] = set()
-    unique_paths = [c.field for c in changes if c.kind == "unique" and c.field]
+    unique_paths = _unique_checks(step.new, changes)
     seen: dict[str, dict[Any, list[str]]] = {p: {} for p in unique_paths}
     for doc in svc.records.collection(current).find({}, {"_hist": 0}):
         converted = migrate(step, upgrade(current, doc), errors)
         changed.update(part for part in copied - changed if converted.get(part) != doc.get(part))
         for path in unique_paths:
             value = value_at(converted, path)
-            if value not in (None, "", []):
-                key = str(value.get("id")) if isinstance(value, dict) else repr(value)
+            items = value if isinstance(value, list) else [value]  # many values: each is unique across records
+            for key in dict.fromkeys(_unique_key(item) for item in items if item not in (None, "", [])):
                 seen[path].setdefault(key, []).append(str(doc["_id"]))
     duplicates = []
     for path, values in seen.items():

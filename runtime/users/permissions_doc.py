@@ -62,6 +62,13 @@ def validate_permissions(raw: Any, registry: Registry) -> list[dict[str, Any]]:
     return errors
 
 
+def entity_rules_errors(entity: Entity, rules: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    """Field errors (``<path>.<key>``) for a group's rules about ``entity``."""
+    errors: list[dict[str, Any]] = []
+    _entity_rules(entity, rules, path, errors)
+    return errors
+
+
 def _entity_rules(entity: Entity, rules: dict[str, Any], path: str, errors: list[dict[str, Any]]) -> None:
     for key, value in rules.items():
         p = f"{path}.{key}"

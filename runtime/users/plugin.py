@@ -10,6 +10,7 @@ from flask import Flask
 
 from core.services import Services
 from entities.refactoring.cascade import cascade_group_label, cascade_user_label
+from runtime.users.follow import GroupRulesFollower
 from runtime.users.identity_providers import IdentityProviders
 from runtime.users.routes import blp
 from runtime.users.service import GroupsService, UsersService
@@ -19,6 +20,7 @@ def install(app: Flask, api: Any, services: Services) -> None:
     groups = GroupsService(services.auth, services.registry,
                            relabel=functools.partial(cascade_group_label, services))
     services.groups = groups
+    services.plugins.definition_followers.append(GroupRulesFollower(services.auth.groups))
     services.users = UsersService(services.auth, groups, IdentityProviders(services.config.identity_providers),
                                   relabel=functools.partial(cascade_user_label, services))
     services.plugins.user_timezone = services.users.timezone
