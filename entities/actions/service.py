@@ -20,6 +20,7 @@ from entities.actions.context import ActionContext
 from entities.actions.definitions import Action, resolve_handler, update_values
 from entities.metadata import Entity, HistorySettings
 from entities.permissions.enforce import forbidden, policy, read_filter, strip_hidden
+from entities.permissions.file_attach import FileAttachAuthorizer
 from entities.permissions.policy import ALWAYS, UNRESTRICTED, Rule
 from entities.query import iterate_ids, map_filter
 from entities.records.render import render, with_entity
@@ -85,6 +86,13 @@ class ActionService:
         links = self.svc.records.link_filter(entity, ctx) if ctx is not None else None
         uploader = ctx.user_id if ctx is not None else None  # an inline upload is the caller's, as in a record
         self.svc.records.validator.resolve_references(action.parameters, loaded, "", errors, uploader, links)
+        if ctx is not None and not errors:  # a file parameter, as a file field: the caller's or one they may see
+            for authorizer in self.svc.records.authorizers:
+                if isinstance(authorizer, FileAttachAuthorizer) and authorizer.needed(pseudo, ctx):
+                    try:
+                        authorizer.check("create", pseudo, None, loaded, ctx)
+                    except ValidationFailed as exc:
+                        errors += exc.errors
         # a value that did not load or resolve is not also reported missing
         refused = invalid | {e["field"] for e in errors}
         for p in action.parameters:

@@ -5,6 +5,7 @@ a record of theirs and then download it through the record.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,6 +73,9 @@ def _file_paths(fields: list[Field], prefix: str = "") -> list[str]:
     return out
 
 
+_ITEM_INDEX = re.compile(r"\[\d+\]")
+
+
 class FileAttachAuthorizer:
     """The lifecycle's check on file fields written by a regular user (400 field error for a foreign file)."""
 
@@ -87,8 +91,10 @@ class FileAttachAuthorizer:
               ctx: WriteContext) -> None:
         if operation == "delete" or new is None:
             return
-        kept = {file_id for _, _, file_id in file_values(entity.fields, old)}
-        added = [(path, f, file_id) for path, f, file_id in file_values(entity.fields, new) if file_id not in kept]
+        held = {(_ITEM_INDEX.sub("", path), file_id) for path, _, file_id in file_values(entity.fields, old)}
+        kept = self._kept(entity, old, ctx)
+        added = [(path, f, file_id) for path, f, file_id in file_values(entity.fields, new)
+                 if file_id not in kept and (_ITEM_INDEX.sub("", path), file_id) not in held]
         if not added:
             return
         owners = file_owners(self.store, list({file_id for _, _, file_id in added}))
@@ -100,6 +106,17 @@ class FileAttachAuthorizer:
                   for path, f, file_id in added if file_id in foreign]
         if errors:
             raise ValidationFailed(errors)
+
+    @staticmethod
+    def _kept(entity: Entity, old: dict[str, Any] | None, ctx: WriteContext) -> set[ObjectId]:
+        """The files the record held in fields the caller may see, which they may also put in other fields. A file
+        held only in a field hidden from them stays there, but is no more theirs to move than any other."""
+        held = list(file_values(entity.fields, old))
+        caller = ctx.caller if isinstance(ctx.caller, Caller) and ctx.caller.restricted else None
+        if not held or caller is None:
+            return {file_id for _, _, file_id in held}
+        shown = policy(entity, caller)
+        return {file_id for path, _, file_id in held if shown.field_level(_ITEM_INDEX.sub("", path)) != "none"}
 
     def _visible_elsewhere(self, file_ids: set[ObjectId], ctx: WriteContext) -> set[ObjectId]:
         """Those of ``file_ids`` a record the caller may access references in a field they may see."""

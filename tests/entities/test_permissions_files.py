@@ -131,3 +131,46 @@ def test_a_file_held_only_in_a_hidden_field_is_forbidden_and_one_not_held_is_not
     assert user.get(f"/data/documents/{record['id']}/files/{scan}").data == b"scan"
     assert user.get(f"/data/documents/{record['id']}/files/{other['attachment']['id']}").status_code == 404
     assert api.get(f"/data/documents/{record['id']}/files/{secret}").data == b"secret"
+
+
+def test_a_file_held_in_a_hidden_field_cannot_be_moved_to_a_visible_one(app: Flask, api: Api):
+    assert api.put("/metadata/entities/documents", json=DOCUMENTS).status_code == 200
+    rules = {**OPEN, "entities": {"documents": {**OPEN["entities"]["documents"], "fields": {"attachment": "none"}}}}
+    user = user_in(app, "mover@example.com", add_group(app, rules))
+    record = api.post("/data/documents", json={"title": "shared", "attachment": _inline(b"secret"),
+                                               "sections": [{"heading": "h", "scan": _inline(b"scan")}]}).get_json()
+    secret, scan = record["attachment"]["id"], record["sections"][0]["scan"]["id"]
+    moved = user.put(f"/data/documents/{record['id']}", json={"sections": [{"heading": "h", "scan": secret}]})
+    assert moved.status_code == 400, moved.get_json()
+    assert [(e["field"], e["code"]) for e in moved.get_json()["errors"]] == [("sections[0].scan", "invalid")]
+    assert user.get(f"/data/documents/{record['id']}/files/{secret}").status_code == 403
+    stored = api.get(f"/data/documents/{record['id']}").get_json()
+    assert stored["attachment"]["id"] == secret and stored["sections"][0]["scan"]["id"] == scan
+    # the hidden file stays where it is through the user's other writes, and a visible one may move
+    kept = user.put(f"/data/documents/{record['id']}", json={"title": "shared", "sections": [
+        {"heading": "h2", "scan": scan}, {"heading": "h3", "scan": scan}]})
+    assert kept.status_code == 200, kept.get_json()
+    assert api.get(f"/data/documents/{record['id']}").get_json()["attachment"]["id"] == secret
+
+
+def test_an_action_file_parameter_takes_only_a_file_the_caller_may_use(app: Flask, api: Api):
+    box = {**DOCUMENTS, "actions": [{"name": "attach", "type": "oneRecord",
+                                     "parameters": [{"name": "f", "type": "file", "required": True}],
+                                     "update": {"attachment": {"param": "f"}}}]}
+    assert api.put("/metadata/entities/documents", json=box).status_code == 200
+    rules = {**OPEN, "entities": {"documents": {**OPEN["entities"]["documents"], "actions": {"attach": "always"}}}}
+    gid = add_group(app, rules)
+    alice, bob = user_in(app, "a1@example.com", gid), user_in(app, "b1@example.com", gid)
+    private = bob.post("/data/documents", json={"title": "private", "attachment": _inline(b"bob only")})
+    assert private.status_code == 200, private.get_json()
+    foreign = private.get_json()["attachment"]["id"]
+    mine = alice.post("/data/documents", json={"title": "shared"}).get_json()
+    refused = alice.put(f"/data/documents/{mine['id']}/attach", json={"f": foreign})
+    assert refused.status_code == 400, refused.get_json()
+    assert [(e["field"], e["code"]) for e in refused.get_json()["errors"]] == [("f", "invalid")]
+    assert api.get(f"/data/documents/{mine['id']}").get_json()["attachment"] is None
+    assert alice.get(f"/data/documents/{mine['id']}/files/{foreign}").status_code == 404
+    own = upload(alice, b"alice's")
+    ran = alice.put(f"/data/documents/{mine['id']}/attach", json={"f": own})
+    assert ran.status_code == 200, ran.get_json()
+    assert alice.get(f"/data/documents/{mine['id']}/files/{own}").data == b"alice's"
