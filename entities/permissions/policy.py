@@ -31,6 +31,7 @@ from mongomock_ng.filtering import filter_applies
 
 from entities.metadata import Entity, Field
 from entities.query import map_filter
+from entities.query.conditions import Literal
 
 OPERATIONS = ("access", "create", "edit", "delete", "history")
 FLAGS = ("import", "export")
@@ -99,13 +100,17 @@ class EntityPolicy:
     edit: Rule = ALWAYS
     delete: Rule = ALWAYS
     history: Rule = ALWAYS
+    export: Rule = ALWAYS  # the records an export may write: those the groups that grant export may access
     can_import: bool = True
-    can_export: bool = True
     fields: dict[str, str] = field(default_factory=dict)  # path → level, for every path a group names
     default_field: str = "readWrite"  # the level of a field no group names
     links: dict[str, LinkedFields] = field(default_factory=dict)  # relationship path → its target's levels
     actions: dict[str, Rule] | None = None  # None: every action always
     unrestricted: bool = True
+
+    @property
+    def can_export(self) -> bool:
+        return not self.export.never
 
     def field_level(self, path: str) -> str:
         """A field's level; nested fields inherit their parent's unless set. Below a relationship
@@ -148,9 +153,10 @@ def substitute(value: Any, user: dict[str, Any]) -> Any:
     """Replace ``currentUser()`` / ``currentUser().email`` placeholders in a ``when`` map."""
     if isinstance(value, str):
         if value == CURRENT_USER:
-            return str(user.get("_id"))
-        if value == CURRENT_USER_EMAIL:
-            return user.get("email")
+            return Literal(str(user.get("_id")))
+        if value == CURRENT_USER_EMAIL:  # an email may hold ``,`` or ``(``: never read as the REST syntax
+            email = user.get("email")
+            return Literal(email) if isinstance(email, str) else email
         return value
     if isinstance(value, dict):
         return {k: substitute(v, user) for k, v in value.items()}
@@ -261,6 +267,6 @@ def compile_policy(entity: Entity, documents: list[dict[str, Any]], user: dict[s
         access=_either(access), create=_either(create), edit=union(d.get("edit") for d in docs),
         delete=union(d.get("delete") for d in docs), history=union(d.get("history") for d in docs),
         can_import=any(d.get("import") is True and not c.never for d, c in zip(docs, create, strict=True)),
-        can_export=any(d.get("export") is True and not a.never for d, a in zip(docs, access, strict=True)),
+        export=_either(a for d, a in zip(docs, access, strict=True) if d.get("export") is True),
         fields=fields, default_field=default_field, links=_links(entity, linked_docs), actions=actions,
         unrestricted=False)

@@ -39,6 +39,11 @@ def or_(conditions: list[dict[str, Any]]) -> dict[str, Any]:
     return conditions[0] if len(conditions) == 1 else {"$or": conditions}
 
 
+class Literal(str):
+    """A query-map value taken as it is, never read as the REST syntax (``a,b``, ``like(x)``): what a placeholder
+    stands for, such as the caller's email, must match only itself."""
+
+
 def text_condition(fields: list[Field], path: str, raw: str, param: str, prefix: tuple[Segment, ...] = (),
                    top_level: bool = True) -> dict[str, Any]:
     """A REST value (``v``, ``a,b``, ``op(args)``, or a JSON object for a nested group)."""
@@ -54,6 +59,10 @@ def text_condition(fields: list[Field], path: str, raw: str, param: str, prefix:
 def value_condition(fields: list[Field], path: str, value: Any, param: str, prefix: tuple[Segment, ...] = (),
                     top_level: bool = True) -> dict[str, Any]:
     """A query-map value: a string in the REST syntax, a JSON scalar, a list (OR) or an object."""
+    if isinstance(value, Literal):
+        target = resolve(fields, path, param, prefix, top_level)
+        if not target.is_group:
+            return condition(target, Operation("equals", [str(value)]))
     if isinstance(value, str):
         return text_condition(fields, path, value, param, prefix, top_level)
     target = resolve(fields, path, param, prefix, top_level)

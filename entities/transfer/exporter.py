@@ -67,11 +67,12 @@ def count_matches(col: Any, q: ListQuery) -> int:
 
 def plan_export(registry: Registry, entity: Entity, args: MultiDict, p: EntityPolicy = UNRESTRICTED,
                 ) -> tuple[ListQuery, list[Selected]]:
-    """The query (within the caller's access, ``_globalSearch`` without their hidden fields) and the columns
+    """The query (within the records the caller may export: those their groups that grant export may access;
+    ``_globalSearch`` without their hidden fields) and the columns
     (without the caller's hidden fields)."""
     base = None
     if not p.unrestricted:
-        args, base = policy_scoped_query(p, entity, args, "access", "export")
+        args, base = policy_scoped_query(p, entity, args, "export", "export")
     selected = parse_fields(registry, entity, args.get("_fields"))
     return export_query(entity, args, base), _visible(selected, p, "")
 

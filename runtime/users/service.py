@@ -38,7 +38,7 @@ from runtime.users.identity_providers import (
 from runtime.users.permissions_doc import validate_permissions
 
 STATUSES = ("ACTIVE", "INACTIVE", "BLOCKED")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_RE = re.compile(r"^[^@\s,;()<>\"]+@[^@\s,;()<>\"]+\.[^@\s,;()<>\"]+$")  # no list or operator syntax
 GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MAX_RETRIES = 20
 MAX_FILTER_TEXT = 500
