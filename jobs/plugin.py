@@ -28,12 +28,12 @@ def install(app: Flask, api: Any, services: Services) -> None:
     services.schedules = schedules
     services.plugins.index_hooks.append(schedules.ensure_indexes)
     services.plugins.clock_tasks.append(schedules.tick)
-    jobs.register_runner(SCHEDULE_JOB, run_schedule_job)
+    jobs.register_runner(SCHEDULE_JOB, run_schedule_job, internal=True)
     webhooks = WebhookService(services)
     services.webhooks = webhooks
     services.plugins.index_hooks.append(webhooks.ensure_indexes)
     services.plugins.clock_tasks.append(webhooks.tick)
-    jobs.register_runner(WEBHOOK_JOB, run_webhook_job)
+    jobs.register_runner(WEBHOOK_JOB, run_webhook_job, internal=True)
     if services.config.redis_url:
         jobs.dispatcher = RQDispatcher(services.config.redis_url, jobs.settings.rq_job_timeout,
                                        services.config.redis_timeout_seconds)

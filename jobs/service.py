@@ -95,6 +95,7 @@ class JobService:
         self.dispatcher: Dispatcher = dispatcher  # type: ignore[assignment]  # set by the plugin
         self._last_requeue = 0
         self.runners: dict[str, Runner] = {}
+        self.internal_types: set[str] = set()  # see ``register_runner``
         # fn(event, job) on "started" (first run only), "finished" and "failed" (finished with errors);
         # called in the worker, a failing one is logged.
         self.job_events: list[Callable[[str, dict[str, Any]], None]] = []
@@ -107,9 +108,15 @@ class JobService:
             except Exception:
                 log.exception("a job %s hook failed for job %s", event, job.get("_id"))
 
-    def register_runner(self, job_type: str, fn: Runner) -> None:
-        """Make ``fn`` the runner of ``job_type`` (see ``jobs.runners`` for the contract)."""
+    def register_runner(self, job_type: str, fn: Runner, internal: bool = False) -> None:
+        """Make ``fn`` the runner of ``job_type`` (see ``jobs.runners`` for the contract). ``internal``: the
+        runtime starts these jobs by itself after a write (listeners, cascades, webhooks, schedules,
+        refactorings); they run for the user whose write started them, but they are the app's work, not a job
+        that user asked for, and carry what that user may not see (whole records, other entities, webhook URLs):
+        only developers see them."""
         self.runners[job_type] = fn
+        if internal:
+            self.internal_types.add(job_type)
 
     def ensure_indexes(self) -> None:
         self.repo.ensure_indexes()
@@ -158,7 +165,8 @@ class JobService:
         doc = self.repo.get(job_id) if job_id is not None else None
         if doc is None:
             raise NotFound(f"Job '{raw_id}' does not exist")
-        if not user.get("developer") and doc["runBy"]["id"] != str(user["_id"]):
+        if not user.get("developer") and (doc["runBy"]["id"] != str(user["_id"])
+                                          or doc.get("type") in self.internal_types):
             raise Forbidden("You can only see and act on jobs you ran")
         if doc["status"] in ACTIVE and self._is_stale(doc):
             self.sweep_stale()
@@ -175,10 +183,11 @@ class JobService:
         cond: dict[str, Any] = {}
         if not user.get("developer"):
             cond["runBy.id"] = str(user["_id"])
+            cond["type"] = {"$nin": stored_types(self.internal_types)}
         if filters.types:
             # a former name finds the jobs of its new one; a platform type none of ours has finds none
             known = sorted(set(self.runners) | set(FORMER_TYPES) | set(PLATFORM_TYPES))
-            cond["type"] = {"$in": stored_types(name_list(filters.types, known, "type"))}
+            cond["type"] = {**cond.get("type", {}), "$in": stored_types(name_list(filters.types, known, "type"))}
         if filters.statuses:
             cond["status"] = {"$in": list(name_list(filters.statuses, STATUSES, "status"))}  # any case, as levels
         if filters.has_errors is not None:

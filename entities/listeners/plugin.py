@@ -16,4 +16,4 @@ def install_listeners(services: Services) -> None:
     services.records.after_commit.append(AfterCommit(
         "listeners", dispatcher.on_commit, lambda entity, ctx: ctx.trigger_events and bool(listeners_of(entity))))
     services.jobs.job_events.append(dispatcher.on_job)
-    services.jobs.register_runner(LISTENER_JOB, run_listener_job)
+    services.jobs.register_runner(LISTENER_JOB, run_listener_job, internal=True)

@@ -55,7 +55,7 @@ def install_hooks(svc: Any) -> None:
                                                 wants=lambda entity, ctx: ctx.cascade and is_referenced(svc, entity)))
     svc.plugins.clock_tasks.append(pending.tick)
     svc.plugins.index_hooks.append(pending.ensure_indexes)
-    svc.jobs.register_runner(CASCADE_DELETE, pending.run)
+    svc.jobs.register_runner(CASCADE_DELETE, pending.run, internal=True)
 
 
 def is_referenced(svc: Any, entity: Entity) -> bool:

@@ -403,3 +403,29 @@ def test_a_condition_limits_every_data_event_of_its_listener(app: Flask, api: Ap
     api.delete(f"/data/deals/{won['id']}")  # open when deleted
     api.delete(f"/data/deals/{open_deal['id']}")  # won when deleted
     assert calls() == [("wonOnly", "deleted", "o", "o")]
+
+
+def test_a_user_does_not_see_the_listener_and_cascade_jobs_their_writes_start(app: Flask, api: Api):
+    """Those jobs carry the whole record (hidden fields too) and name other entities: developers only."""
+    from tests.entities.test_permissions import add_group, user_in
+
+    define(api, [{"name": "later", "events": ["changed"], "handler": f"{H}:flaky"}])
+    rules = {"api": {"data": True, "jobs": True, "files": True},
+             "entities": {"deals": {"access": "always", "edit": "always", "export": True,
+                                    "fields": {"amount": "none"}}}}
+    user = user_in(app, "dealer@example.com", add_group(app, rules))
+    deal = create(api, "deals", {"name": "quiet", "amount": 987654})
+    assert user.put(f"/data/deals/{deal['id']}", json={"stage": "won"}).status_code == 200
+    listener = api.get("/status/jobs?type=EXECUTE_LISTENER").get_json()["items"]
+    assert [j["runBy"]["fullName"] for j in listener] == ["Sales Person"]  # run for the user who wrote
+    assert listener[0]["data"]["record"]["amount"] == 987654
+    assert user.get("/status/jobs").get_json() == {"total": 0, "offset": None, "items": []}
+    assert user.get("/status/jobs?type=EXECUTE_LISTENER").get_json()["total"] == 0
+    for path in ("", "/logs"):
+        refused = user.get(f"/status/jobs/{listener[0]['id']}{path}")
+        assert refused.status_code == 403, refused.get_json()
+    assert user.put(f"/status/jobs/{listener[0]['id']}/stop").status_code == 403
+    exported = user.put("/data/deals/export")  # a job the user asked for: theirs to see
+    assert exported.status_code == 200
+    assert [j["type"] for j in user.get("/status/jobs").get_json()["items"]] == ["EXPORT_RECORDS"]
+    assert wait_for_job(user, exported.get_json()["jobId"])["status"] == "FINISHED"
