@@ -117,10 +117,11 @@ class ScheduleService:
                                             return_document=ReturnDocument.AFTER) or doc
 
     def run_now(self, raw_id: str, user: dict[str, Any]) -> dict[str, Any]:
-        """``POST /schedules/{id}/run``: a SCHEDULE job right away (paused or not); its job document."""
+        """``POST /schedules/{id}/run``: a SCHEDULE job right away (paused or not), run as every run of the schedule
+        is, by its creator (``requestedBy``: who asked); its job document."""
         doc = self.get(raw_id)
         now = now_ms()
-        job = self._submit(doc, now, user, manual=True)
+        job = self._submit(doc, now, doc.get("runBy") or user, manual=True, requested_by=user.get("email"))
         self.col.update_one({"_id": doc["_id"]}, {"$set": {"lastRunAt": now, "lastJobId": str(job["_id"])}})
         return job
 
@@ -182,10 +183,13 @@ class ScheduleService:
         self.col.update_one({"_id": doc["_id"], "enabled": True}, changes)
         return 1 if won else 0
 
-    def _submit(self, doc: dict[str, Any], fire_time: int, user: dict[str, Any], manual: bool) -> dict[str, Any]:
+    def _submit(self, doc: dict[str, Any], fire_time: int, user: dict[str, Any], manual: bool,
+                requested_by: str | None = None) -> dict[str, Any]:
         kind = "handler" if doc.get("handler") else "action"
         data = {"scheduleId": str(doc["_id"]), "scheduleName": doc["name"], "fireTime": fire_time,
                 "manual": manual, "kind": kind, kind: doc[kind]}
+        if requested_by is not None:
+            data["requestedBy"] = requested_by
         runner = {"_id": user.get("_id") or user.get("id"), "email": user.get("email"),
                   "fullName": user.get("fullName"), "developer": user.get("developer", True)}
         return self.services.jobs.submit(SCHEDULE_JOB, f"Running schedule {doc['name']}", data, runner)

@@ -69,7 +69,7 @@ def write_back(event: dict[str, Any], record: dict[str, Any] | None, old: Any, c
 
 def tick(ctx: Any) -> dict[str, Any]:
     ctx.log("INFO", f"tick at {ctx.fire_time}")
-    return {"fireTime": ctx.fire_time, "schedule": ctx.schedule["name"]}
+    return {"fireTime": ctx.fire_time, "schedule": ctx.schedule["name"], "user": ctx.user.get("email")}
 
 
 def clear() -> None:

@@ -187,6 +187,16 @@ def test_schedules_are_for_developers(app: Flask, api: Api, user_api: Api, anon:
     assert api.get(f"/schedules/{s['id']}").get_json()["enabled"] is True
 
 
+def test_run_now_runs_as_the_schedules_creator_whoever_asks(app: Flask, api: Api):
+    s = api.post("/schedules", json=TICK).get_json()
+    app.extensions["runtime"].auth.create_user("dev2@example.com", "dev2-password", "Dev", "Two", developer=True)
+    other = login(app, "dev2@example.com", "dev2-password")
+    job = wait_for_job(api, other.post(f"/schedules/{s['id']}/run").get_json()["jobId"])
+    assert job["status"] == "FINISHED", job
+    assert job["results"]["response"]["user"] == "admin@example.com"
+    assert job["runBy"]["fullName"] != "Dev Two" and job["data"]["requestedBy"] == "dev2@example.com"
+
+
 def test_the_embedded_clock_fires_each_second_once_and_a_paused_schedule_not_at_all(app: Flask, api: Api):
     every = api.post("/schedules", json={**TICK, "name": "every", "cron": "* * * * * *"}).get_json()
     quiet = api.post("/schedules", json={**TICK, "name": "quiet", "cron": "* * * * * *", "enabled": False}).get_json()
