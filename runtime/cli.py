@@ -40,7 +40,9 @@ def _serve(args: argparse.Namespace) -> None:
     else:
         store = "the embedded in-memory store (data is lost when the process stops; drop --in-memory to keep it)"
     print(f"Entity Runtime: storage is {store}", flush=True)
-    kept = "(unchanged: the one printed at the first start; set RUNTIME_ADMIN_PASSWORD to choose one)"
+    kept = ("(unchanged: RUNTIME_ADMIN_PASSWORD only sets it when the user is created; change it with "
+            f"POST {config.api_prefix}/auth/change-password, or with the server stopped: "
+            f"`runtime users set-password {email} <new password>` with MONGODB_URI or EMBEDDED_DATA_DIR as here)")
     print(f"Developer login: {email} / {password or kept}", flush=True)
     if sample is not None:
         print(f"Sample user (group sales, not a developer): {sample[0]} / "
