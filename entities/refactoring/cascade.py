@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -32,6 +33,7 @@ from entities.records.validation import derive, reference_value
 from entities.refactoring.pending_deletes import (
     BUDGET,
     CASCADE_DELETE,
+    COUNTS,
     IN_JOB,
     INLINE_LIMIT,
     PendingDeletes,
@@ -269,6 +271,7 @@ def apply_policies(svc: Any, pending: PendingDeletes, entity: Entity, deleted_id
     if not policies:
         return
     beat = ctx.extra.get(IN_JOB)
+    counts: Counter[str] = ctx.extra.setdefault(COUNTS, Counter())  # shared by the whole cascade
     if beat is None:  # in a request: the referencing ids, read once, unless there are too many
         budget: list[int] = ctx.extra.setdefault(BUDGET, [INLINE_LIMIT])  # shared by the whole cascade
         found = [[d["_id"] for d in svc.records.collection(e).find({f"{f.path}.id": deleted_id}, {"_id": 1})
@@ -284,24 +287,27 @@ def apply_policies(svc: Any, pending: PendingDeletes, entity: Entity, deleted_id
         policy_ctx = system_context(ctx, f"entities.{other.name}.cascade{f.on_delete[0].upper()}{f.on_delete[1:]}")
         for batch in field_batches:
             for oid in batch:
-                _apply_policy(svc, other, f, oid, deleted_id, visited, policy_ctx)
+                done = _apply_policy(svc, other, f, oid, deleted_id, visited, policy_ctx)
+                if done is not None:
+                    counts[done] += 1
             if beat is not None:
                 beat()
     pending.done(entity, deleted_id)
 
 
 def _apply_policy(svc: Any, entity: Entity, f: Field, oid: ObjectId, deleted_id: ObjectId,
-                  visited: set[tuple[str, Any]], ctx: WriteContext) -> None:
-    """``deleteRecord`` (recursively, stopping at cycles) or ``removeRelationship`` on one referencing record."""
+                  visited: set[tuple[str, Any]], ctx: WriteContext) -> str | None:
+    """``deleteRecord`` (recursively, stopping at cycles) or ``removeRelationship`` on one referencing record: what
+    it did (``recordsDeleted``, ``recordsUpdated``) or None (done by someone else meanwhile)."""
     if f.on_delete == "deleteRecord":
         if (entity.name, oid) in visited:
-            return
+            return None
         visited.add((entity.name, oid))
         try:
             svc.records.delete(entity, oid, ctx)
         except NotFound:
-            pass
-        return
+            return None
+        return "recordsDeleted"
 
     def apply(current: dict[str, Any]) -> dict[str, Any]:
         doc = copy.deepcopy(current)
@@ -312,5 +318,6 @@ def _apply_policy(svc: Any, entity: Entity, f: Field, oid: ObjectId, deleted_id:
     try:
         svc.records.write(entity, oid, apply, ctx)
     except (_Unchanged, NotFound):
-        pass
+        return None
+    return "recordsUpdated"
 

@@ -13,6 +13,7 @@ was not deleted after all (its delete lost a race and was not retried) is droppe
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ MARKERS_PER_TICK = 200
 MAX_JOBS = 5  # jobs tried for one marker: past them it stays, the failed jobs' logs say why
 IN_JOB = "cascadeDeleteJob"  # ctx.extra: the job's heartbeat, when the job applies them (no inline limit)
 BUDGET = "cascadeDeleteBudget"  # ctx.extra: the referencing records a request may still handle itself
+COUNTS = "cascadeDeleteCounts"  # ctx.extra: what the cascade did (recordsUpdated, recordsDeleted), for the job
 QUEUING = "queuing"
 
 
@@ -109,7 +111,8 @@ class PendingDeletes:
         return job
 
     def run(self, jctx: runners.JobContext) -> dict[str, Any] | None:
-        """``CASCADE_DELETE``: apply the policies of a deleted record; drop the marker of one still stored."""
+        """``CASCADE_DELETE``: apply the policies of a deleted record (the response counts the referencing records
+        unlinked and deleted); drop the marker of one still stored."""
         data = jctx.data
         entity = self.services.registry.all().get(data["entityName"])
         record_id = ObjectId(data["recordId"])
@@ -119,6 +122,9 @@ class PendingDeletes:
             ctx = jctx.write_context(f"entities.{entity.name}.delete")
             ctx.trigger_events = data.get("triggerEvents", True) is not False
             ctx.extra[IN_JOB] = jctx.heartbeat
+            counts = ctx.extra.setdefault(COUNTS, Counter())
             self.apply(entity, record_id, ctx)
+            self.col.delete_one({"_id": data["marker"]})
+            return {"response": {name: counts[name] for name in ("recordsUpdated", "recordsDeleted")}}
         self.col.delete_one({"_id": data["marker"]})
         return None

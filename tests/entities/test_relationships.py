@@ -394,8 +394,9 @@ def test_delete_policies_cut_short_are_finished_by_a_job(app: Any, api: Api, mon
     pending = _pending_deletes(app)
     assert pending.tick(int(time.time() * 1000)) == 0  # not stale yet: a request may still be at it
     assert pending.tick(int(time.time() * 1000) + pending_deletes.STALE_MS + 1) == 1
-    job = api.get("/status/jobs?type=CASCADE_DELETE").get_json()["items"][0]
-    assert wait_for_job(api, job["id"])["status"] == "FINISHED"
+    job = wait_for_job(api, api.get("/status/jobs?type=CASCADE_DELETE").get_json()["items"][0]["id"])
+    assert job["status"] == "FINISHED"
+    assert job["results"]["response"] == {"recordsUpdated": 5, "recordsDeleted": 0}  # 2 firm + 3 firms unlinked
     for rid in people_ids:
         after = api.get(f"/data/people/{rid}").get_json()
         assert after["firm"] is None and [f["id"] for f in after["firms"]] == [oak["id"]]
@@ -411,7 +412,9 @@ def test_a_delete_with_more_referencing_records_than_a_request_handles_finishes_
     keep = create(api, "people", {"name": "keep"})
     assert api.delete(f"/data/firms/{riff['id']}").status_code == 200  # answered without waiting for the 5
     jobs = api.get("/status/jobs?type=CASCADE_DELETE").get_json()["items"]
-    assert len(jobs) == 1 and wait_for_job(api, jobs[0]["id"])["status"] == "FINISHED"
+    assert len(jobs) == 1
+    job = wait_for_job(api, jobs[0]["id"])
+    assert job["status"] == "FINISHED" and job["results"]["response"] == {"recordsUpdated": 0, "recordsDeleted": 5}
     assert names(api.get("/data/people")) == ["keep"] and keep["name"] == "keep"
     small = create(api, "firms", {"name": "Small"})
     create(api, "people", {"name": "s", "firm": small["id"]})
