@@ -47,6 +47,12 @@ class DataDirInUse(RuntimeError):
     pass
 
 
+class DamagedSnapshot(DataDirInUse):
+    """The snapshot does not read to its end. It is written to a temporary file, synced and renamed, so a crash
+    never leaves it short: the disk or someone changed it. Nothing is loaded or written, so the data folder stays
+    as it was, for a backup to be restored or the damage to be looked at."""
+
+
 def _frame(payload: bytes) -> bytes:
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
@@ -68,8 +74,6 @@ def read_records(path: Path) -> tuple[list[dict[str, Any]], int]:
         except Exception:  # a checksum collision on garbage: treat as torn
             break
         offset = end
-    if offset != len(data):
-        log.warning("%s: ignoring %d bytes of a torn or damaged last record", path, len(data) - offset)
     return records, offset
 
 
@@ -169,7 +173,14 @@ class Journal:
         self.server = server
         self._replaying = True
         try:
-            snapshot, _ = read_records(self.folder / SNAPSHOT)
+            snapshot_path = self.folder / SNAPSHOT
+            snapshot, intact = read_records(snapshot_path)
+            if snapshot_path.exists() and intact != snapshot_path.stat().st_size:
+                self._unlock()
+                raise DamagedSnapshot(
+                    f"{snapshot_path} is damaged after byte {intact} of {snapshot_path.stat().st_size}, so records "
+                    "acknowledged before it was written would be lost: the runtime did not start and changed nothing "
+                    "in the folder. Restore the folder from a backup.")
             if snapshot and snapshot[0].get("op") == "snapshot":
                 self.generation = int(snapshot[0]["gen"])
             for rec in snapshot[1:]:
@@ -181,6 +192,8 @@ class Journal:
         finally:
             self._replaying = False
         if journal_path.exists() and good != journal_path.stat().st_size:
+            log.warning("%s: ignoring %d bytes of a torn or damaged last record", journal_path,
+                        journal_path.stat().st_size - good)
             with open(journal_path, "r+b") as fh:  # cut the torn tail so new records follow intact ones
                 fh.truncate(good)
                 os.fsync(fh.fileno())
@@ -201,6 +214,9 @@ class Journal:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+        self._unlock()
+
+    def _unlock(self) -> None:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None

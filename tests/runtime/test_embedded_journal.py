@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from core.embedded_journal import SNAPSHOT, DataDirInUse, Journal, open_data_dir
+from core.embedded_journal import SNAPSHOT, DamagedSnapshot, DataDirInUse, Journal, open_data_dir
 
 
 def opened(folder: Path, **kwargs: object) -> tuple[Journal, mongomock_ng.MongoClient]:
@@ -129,6 +129,25 @@ def test_the_journal_is_compacted_into_a_snapshot(tmp_path: Path):
     journal, client = opened(tmp_path)
     assert client.app.items.count_documents({}) == 199
     journal.close()
+
+
+def test_a_damaged_snapshot_stops_the_start_and_changes_nothing(tmp_path: Path):
+    journal, client = opened(tmp_path)
+    journal.compact_min_bytes = 4096
+    for i in range(200):
+        client.app.items.insert_one({"i": i, "pad": "x" * 50})
+        journal.commit()
+    journal.sync()
+    journal.close()
+    snapshot = tmp_path / SNAPSHOT
+    with open(snapshot, "r+b") as fh:  # the disk lost its second half
+        fh.truncate(snapshot.stat().st_size // 2)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "LOCK"}
+    with pytest.raises(DamagedSnapshot, match=r"is damaged after byte .* did not start and changed nothing"):
+        open_data_dir(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "LOCK"} == before
+    with pytest.raises(DamagedSnapshot):  # the folder was released: the next try reads it again
+        open_data_dir(tmp_path)
 
 
 def test_only_one_process_opens_a_folder(tmp_path: Path):
