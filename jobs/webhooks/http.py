@@ -1,11 +1,18 @@
-"""The wire side of a webhook: URL checks, the signature, one POST with a timeout."""
+"""The wire side of a webhook: URL checks, the signature, one POST within a deadline."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import http.client
+import socket
+import ssl
+import time
 import urllib.error
 import urllib.request
+from contextvars import ContextVar
+from typing import Any
 from urllib.parse import urlsplit
 
 USER_AGENT = "EntityRuntime-Webhook/1"
@@ -43,15 +50,132 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # urllib then raises HTTPError with the 3xx: a failed attempt, retried
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+# When the attempt running in this thread must be over (time.monotonic()); None outside an attempt.
+_DEADLINE: ContextVar[float | None] = ContextVar("webhook_deadline", default=None)
+
+
+def _time_left() -> float | None:
+    """The timeout of the next socket call: what is left until the deadline; TimeoutError once it has passed."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out")
+    return left
+
+
+class _DeadlineSocket(socket.socket):
+    """A TCP socket whose every blocking call gets the time left to the attempt's deadline as its timeout, and
+    none starts after it. A socket timeout alone bounds each read: a receiver sending one byte a second would
+    keep the attempt (and its job thread) for as long as it likes."""
+
+    def _arm(self) -> None:
+        left = _time_left()
+        if left is not None:
+            self.settimeout(left)
+
+    def connect(self, address: Any) -> None:
+        self._arm()
+        super().connect(address)
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        self._arm()
+        return super().send(data, flags)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:  # its timeout bounds the whole call
+        self._arm()
+        super().sendall(data, flags)
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        self._arm()
+        return super().recv(bufsize, flags)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        self._arm()
+        return super().recv_into(buffer, nbytes, flags)
+
+
+class _DeadlineSSLSocket(ssl.SSLSocket):
+    """The same for TLS: the handshake, each write and each read (the ssl module bounds each of these calls by
+    the socket's timeout as a whole)."""
+
+    def _arm(self) -> None:
+        left = _time_left()
+        if left is not None:
+            self.settimeout(left)
+
+    def do_handshake(self, block: bool = False) -> None:
+        self._arm()
+        super().do_handshake(block)
+
+    def send(self, data: Any, flags: int = 0) -> int:  # sendall sends through it
+        self._arm()
+        return super().send(data, flags)
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # recv and recv_into read through it
+        self._arm()
+        return super().read(len, buffer)
+
+
+def _connect(address: tuple[str, int], timeout: Any = None, source_address: Any = None) -> socket.socket:
+    """``socket.create_connection`` with a _DeadlineSocket, the addresses tried within the one deadline (not a
+    full timeout each). The name lookup is the resolver's: it is not interrupted, the connection after it is."""
+    host, port = address
+    error: OSError | None = None
+    for family, kind, proto, _, addr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        sock = _DeadlineSocket(family, kind, proto)
+        try:
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(addr)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError(f"getaddrinfo found no address for {host}")
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):  # type: ignore[no-untyped-def]
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):  # type: ignore[no-untyped-def]
+        return self.do_open(_HTTPSConnection, req, context=self._context)
+
+
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """urllib's opener (proxies from the environment included) with the deadline sockets and no redirects."""
+    context = ssl.create_default_context()  # what http.client uses by default, with its own sockets
+    context.set_alpn_protocols(["http/1.1"])
+    context.sslsocket_class = _DeadlineSSLSocket
+    return urllib.request.build_opener(_NoRedirects, _HTTPHandler, _HTTPSHandler(context=context))
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str | None]:
     """POST once: (status code, None) when answered — any status, a redirect included (not followed) —, (None,
-    error) when it could not be sent."""
+    error) when it could not be sent or had no complete answer within ``timeout`` seconds. ``timeout`` is a
+    deadline for the whole exchange: connecting, sending, and reading the status, the headers and up to 64 KiB
+    of the body."""
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    token = _DEADLINE.set(time.monotonic() + timeout)
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with _opener().open(request, timeout=timeout) as response:
             response.read(65536)
             return response.status, None
     except urllib.error.HTTPError as exc:
@@ -59,4 +183,8 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tupl
             return exc.code, None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            return None, f"TimeoutError: timed out after {timeout:g} s"
         return None, f"{type(exc).__name__}: {reason}"
+    finally:
+        _DEADLINE.reset(token)

@@ -21,6 +21,7 @@ class Receiver:
     statuses: list[int]  # answers in order; the last one repeats
     delay: float = 0.0  # seconds before answering
     location: str | None = None  # the Location header of its answers (a 3xx status redirects there)
+    trickle: float = 0.0  # seconds to answer over: the status line at once, then one header byte a second
     received: list[Received] = field(default_factory=list)
     gets: list[str] = field(default_factory=list)  # paths of GET requests (answered 200)
     server: Any = None
@@ -38,12 +39,27 @@ class Receiver:
                 status = owner.statuses[min(len(owner.received), len(owner.statuses) - 1)]
                 owner.received.append(Received(status, body, {k.lower(): v for k, v in self.headers.items()}))
                 time.sleep(owner.delay)
+                if owner.trickle:
+                    self._trickle(status)
+                    return
                 self.send_response(status)
                 if owner.location:
                     self.send_header("Location", owner.location)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
+
+            def _trickle(self, status: int) -> None:
+                started = time.monotonic()
+                try:
+                    self.wfile.write(f"HTTP/1.1 {status} OK\r\nX-Pad: ".encode())
+                    while time.monotonic() - started < owner.trickle:
+                        time.sleep(1)
+                        self.wfile.write(b"a")
+                    self.wfile.write(b"\r\nContent-Length: 2\r\n\r\nok")
+                except OSError:  # the caller hung up
+                    pass
+                self.close_connection = True
 
             def do_GET(self) -> None:
                 owner.gets.append(self.path)

@@ -28,8 +28,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def app():
-    app = make_app(webhook_retry_seconds=(0.2, 0.2, 0.2), clock_tick_seconds=0.05, webhook_timeout_seconds=5.0)
+def app(request):
+    retries = getattr(request, "param", (0.2, 0.2, 0.2))  # WEBHOOK_RETRY_SECONDS, or the test's own (indirect)
+    app = make_app(webhook_retry_seconds=retries, clock_tick_seconds=0.05, webhook_timeout_seconds=5.0)
     yield app
     app.extensions["runtime"].clock.stop()
     app.extensions["runtime"].jobs.dispatcher.wait_idle(30)
@@ -180,6 +181,27 @@ def test_a_slow_receiver_times_out_after_the_listeners_own_timeout(app, api: Api
         item = until(lambda: [d for d in deliveries(api)["items"] if d["lastError"]])[0]
         assert item["lastResponseCode"] is None and "timed out" in item["lastError"].lower()
         assert item["lastAttemptAt"] - item["createDate"] < 2500
+    finally:
+        slow.close()
+
+
+@pytest.mark.parametrize("app", [(0.2,)], indirect=True)  # one retry
+def test_a_receiver_trickling_its_answer_is_cut_at_the_timeout(app, api: Api):
+    """``timeout`` is a deadline for the whole attempt, not for each read: a receiver that sends its status line
+    at once and then one header byte a second has each attempt cut after ``timeout`` seconds, as a failed attempt
+    that is retried and then given up — not a success after as long as it likes, holding a job thread."""
+    slow = Receiver([200], trickle=15).start()
+    try:
+        assert api.post("/metadata/entities", json=tickets(slow.url, timeout=1.5)).status_code == 200
+        started = time.monotonic()
+        create(api, "tickets", {"title": "x"})
+        failed = until(lambda: deliveries(api, "?status=FAILED")["items"], timeout=10)
+        assert time.monotonic() - started < 6
+        item = failed[0]
+        assert item["attempts"] == 2 and len(slow.received) == 2 and item["lastResponseCode"] is None
+        assert item["lastError"] == "TimeoutError: timed out after 1.5 s"
+        jobs = api.get("/status/jobs?type=WEBHOOK").get_json()["items"]
+        assert len(jobs) == 2 and all(j["hasErrors"] and j["endDate"] - j["startDate"] < 2500 for j in jobs), jobs
     finally:
         slow.close()
 
