@@ -6,6 +6,7 @@ import functools
 import hashlib
 import hmac
 import http.client
+import re
 import socket
 import ssl
 import time
@@ -17,13 +18,17 @@ from urllib.parse import urlsplit
 
 USER_AGENT = "EntityRuntime-Webhook/1"
 RESERVED_HEADERS = frozenset({"content-type", "x-signature", "x-delivery-id", "content-length", "host"})
+_UNSENDABLE = re.compile(r"[\x00-\x20\x7f]")  # what http.client refuses in a request line (InvalidURL)
 
 
 def url_problem(url: object, allowed_hosts: tuple[str, ...]) -> str | None:
-    """Why a webhook may not call ``url``: http(s) with a host, and a host in ``allowed_hosts`` when it is set
-    (an entry ``.example.com`` allows its subdomains)."""
+    """Why a webhook may not call ``url``: http(s) with a host, no user or password, no spaces or control
+    characters, and a host in ``allowed_hosts`` when it is set (an entry ``.example.com`` allows its
+    subdomains)."""
     if not isinstance(url, str) or not url:
         return "url is an http or https address"
+    if _UNSENDABLE.search(url.strip()):  # urllib strips the ends
+        return "url has no spaces or control characters (percent-encode them)"
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
@@ -32,6 +37,9 @@ def url_problem(url: object, allowed_hosts: tuple[str, ...]) -> str | None:
         return f"url is not a valid address: {exc}"
     if parts.scheme not in ("http", "https") or not host:
         return "url is an http or https address with a host"
+    if "@" in parts.netloc:  # urllib would read 'user:pw@host' as a host and a port, and never send it
+        return ("url has no user or password (user:password@host): send credentials in the webhook's headers, "
+                'e.g. {"Authorization": "Basic <base64 of user:password>"}, which stay out of the delivery log')
     if allowed_hosts and not any(host == h or (h.startswith(".") and host.endswith(h)) for h in allowed_hosts):
         return f"Host '{host}' is not in WEBHOOK_ALLOWED_HOSTS ({', '.join(allowed_hosts)})"
     return None

@@ -245,6 +245,37 @@ def test_webhook_headers_must_be_valid_http_headers(api: Api):
     assert fine.status_code == 200, fine.get_json()
 
 
+def test_a_url_with_a_user_or_password_is_refused_and_credentials_go_in_the_headers(app, api: Api):
+    """urllib would read ``user:pw@host`` as a host and a port and never send it (the delivery was left SENDING
+    and re-sent forever): such a URL is a 400 naming the header to use instead, and a delivery queued with one
+    anyway (an older definition) fails at once."""
+    for url in ("https://user:pw@hooks.example.com/hook", "http://user@example.com/x",
+                "http://127.0.0.1:18513@localhost/x"):
+        response = api.post("/metadata/entities", json=tickets(url))
+        assert response.status_code == 400, url
+        error = response.get_json()["errors"][0]
+        assert error["field"] == "listeners[0].webhook.url" and "Authorization" in error["message"], error
+    for url in ("http://example.com/a b", "http://example.com/a\tb"):
+        response = api.post("/metadata/entities", json=tickets(url))
+        assert response.status_code == 400 and response.get_json()["errors"][0]["field"] == "listeners[0].webhook.url"
+
+    ok = Receiver([200]).start()
+    try:
+        auth = {"Authorization": "Basic dXNlcjpwdw=="}
+        assert api.post("/metadata/entities", json=tickets(ok.url, headers=auth)).status_code == 200
+        create(api, "tickets", {"title": "x"})
+        assert until(lambda: ok.received)[0].headers["authorization"] == "Basic dXNlcjpwdw=="
+        svc = app.extensions["runtime"]
+        old = svc.webhooks.enqueue({"url": ok.url.replace("//", "//user:pw@"), "secret": SECRET},
+                                   {"event": "created", "entity": "tickets", "record": {"id": "r1"}},
+                                   {"_id": "u1", "developer": True})
+        failed = until(lambda: deliveries(api, "?status=FAILED")["items"])
+        assert failed[0]["id"] == old["_id"] and failed[0]["attempts"] == 1 and len(ok.received) == 1
+        assert "no user or password" in failed[0]["lastError"]
+    finally:
+        ok.close()
+
+
 def test_webhook_urls_are_validated_and_limited_to_the_allowed_hosts(api: Api):
     for timeout in (0, 61, "5", True):
         response = api.post("/metadata/entities", json=tickets("http://example.com/x", timeout=timeout))
