@@ -189,7 +189,8 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tupl
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        # HTTPException: a malformed answer (a bad status line, too many or too long headers...)
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, TimeoutError):
             return None, f"TimeoutError: timed out after {timeout:g} s"

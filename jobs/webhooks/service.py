@@ -3,8 +3,9 @@
 A delivery is created ``PENDING`` with its exact body (so every attempt sends the same bytes and signature)
 and a ``WEBHOOK`` job makes one attempt: 2xx → ``SUCCEEDED``; anything else → ``RETRYING`` after the next
 backoff step (``WEBHOOK_RETRY_SECONDS``), or ``FAILED`` once the steps are used up. The clock submits the
-retries that are due and takes back attempts whose worker died mid-send (``SENDING`` for too long), so a
-delivery is sent at least once; receivers deduplicate on ``deliveryId``.
+retries that are due and takes back attempts whose worker died mid-send (``SENDING`` for too long: sent again,
+or ``FAILED`` when that was the last attempt), so a delivery is sent at least once and ends ``SUCCEEDED`` or
+``FAILED``; receivers deduplicate on ``deliveryId``.
 """
 
 from __future__ import annotations
@@ -88,10 +89,15 @@ class WebhookService:
                                             "$inc": {"attempts": 1}}, return_document=ReturnDocument.AFTER)
         if doc is None:
             return self.col.find_one({"_id": delivery_id}) or {"_id": delivery_id, "status": None}
-        body = doc["body"].encode()
-        problem = url_problem(doc["url"], self.config.webhook_allowed_hosts)
-        timeout = doc.get("timeout") or self.config.webhook_timeout_seconds  # the listener's own, or the default
-        code, error = (None, problem) if problem else post(doc["url"], body, self._headers(doc, body), timeout)
+        problem: str | None = None
+        try:
+            problem = url_problem(doc["url"], self.config.webhook_allowed_hosts)
+            timeout = doc.get("timeout") or self.config.webhook_timeout_seconds  # the listener's, or the default
+            body = doc["body"].encode()
+            code, error = (None, problem) if problem else post(doc["url"], body, self._headers(doc, body), timeout)
+        except Exception as exc:  # a failed attempt like any other (raised, it left the delivery SENDING for good)
+            log.exception("webhook delivery %s: the attempt raised", delivery_id)
+            code, error = None, f"{type(exc).__name__}: {exc}"
         changes: dict[str, Any] = {"lastResponseCode": code, "lastError": error}
         if code is not None and 200 <= code < 300:
             changes.update(status=SUCCEEDED, deliveredAt=now_ms(), nextAttemptAt=None, lastError=None)
@@ -123,9 +129,15 @@ class WebhookService:
         for doc in list(self.col.find({"status": RETRYING, "nextAttemptAt": {"$lte": now}})):
             queued += self._requeue(doc, {"status": RETRYING, "nextAttemptAt": doc["nextAttemptAt"]}, {})
         lost_before = now - int(self.config.webhook_timeout_seconds * 1000) - SEND_GRACE_MS
+        lost = "The worker sending this attempt stopped"
         for doc in list(self.col.find({"status": SENDING, "lastAttemptAt": {"$lt": lost_before}})):
-            queued += self._requeue(doc, {"status": SENDING, "lastAttemptAt": doc["lastAttemptAt"]},
-                                    {"lastError": "The worker sending this attempt stopped; sending again"})
+            expected = {"status": SENDING, "lastAttemptAt": doc["lastAttemptAt"]}
+            if doc.get("attempts", 0) > len(self.config.webhook_retry_seconds):  # that was the last attempt
+                self.col.update_one({"_id": doc["_id"], **expected},
+                                    {"$set": {"status": FAILED, "nextAttemptAt": None,
+                                              "lastError": f"{lost}; no retries left"}})
+            else:
+                queued += self._requeue(doc, expected, {"lastError": f"{lost}; sending again"})
         return queued + self._requeue_orphans(now)
 
     def _requeue_orphans(self, now: int) -> int:

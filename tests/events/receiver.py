@@ -22,6 +22,7 @@ class Receiver:
     delay: float = 0.0  # seconds before answering
     location: str | None = None  # the Location header of its answers (a 3xx status redirects there)
     trickle: float = 0.0  # seconds to answer over: the status line at once, then one header byte a second
+    raw: bytes | None = None  # sent as the whole answer instead of an HTTP response
     received: list[Received] = field(default_factory=list)
     gets: list[str] = field(default_factory=list)  # paths of GET requests (answered 200)
     server: Any = None
@@ -41,6 +42,10 @@ class Receiver:
                 time.sleep(owner.delay)
                 if owner.trickle:
                     self._trickle(status)
+                    return
+                if owner.raw is not None:
+                    self.wfile.write(owner.raw)
+                    self.close_connection = True
                     return
                 self.send_response(status)
                 if owner.location:

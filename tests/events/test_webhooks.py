@@ -53,6 +53,15 @@ def until(check: Callable[[], Any], timeout: float = 20) -> Any:
     raise AssertionError("timed out")
 
 
+def ended_webhook_jobs(api: Api, count: int) -> list[dict[str, Any]]:
+    """The WEBHOOK jobs once there are ``count`` and all have ended (a delivery's status is written before its
+    job ends)."""
+    def ended() -> list[dict[str, Any]] | None:
+        jobs = api.get("/status/jobs?type=WEBHOOK").get_json()["items"]
+        return jobs if len(jobs) == count and all(j["endDate"] for j in jobs) else None
+    return until(ended)
+
+
 def deliveries(api: Api, query: str = "") -> dict[str, Any]:
     response = api.get(f"/status/webhooks/deliveries{query}")
     assert response.status_code == 200, response.get_json()
@@ -200,10 +209,69 @@ def test_a_receiver_trickling_its_answer_is_cut_at_the_timeout(app, api: Api):
         item = failed[0]
         assert item["attempts"] == 2 and len(slow.received) == 2 and item["lastResponseCode"] is None
         assert item["lastError"] == "TimeoutError: timed out after 1.5 s"
-        jobs = api.get("/status/jobs?type=WEBHOOK").get_json()["items"]
-        assert len(jobs) == 2 and all(j["hasErrors"] and j["endDate"] - j["startDate"] < 2500 for j in jobs), jobs
+        jobs = ended_webhook_jobs(api, 2)
+        assert all(j["hasErrors"] and j["endDate"] - j["startDate"] < 2500 for j in jobs), jobs
     finally:
         slow.close()
+
+
+def test_a_malformed_answer_is_a_failed_attempt_and_is_given_up_after_the_last_retry(app, api: Api):
+    """http.client raises no OSError on a bad status line: that attempt used to leave the delivery SENDING, taken
+    back by the clock and sent again forever."""
+    garbled = Receiver([200], raw=b"HELLO\r\n\r\n").start()
+    try:
+        assert api.post("/metadata/entities", json=tickets(garbled.url)).status_code == 200
+        create(api, "tickets", {"title": "x"})
+        failed = until(lambda: deliveries(api, "?status=FAILED")["items"], timeout=10)
+        assert failed[0]["attempts"] == 4 and len(garbled.received) == 4 and failed[0]["lastResponseCode"] is None
+        assert failed[0]["lastError"].startswith("BadStatusLine")
+    finally:
+        garbled.close()
+
+
+def test_an_attempt_that_raises_is_a_failed_attempt_and_is_given_up_after_the_last_retry(app, api: Api,
+                                                                                       monkeypatch):
+    """Whatever goes wrong while sending is recorded as that attempt's error and counted: the delivery is retried
+    on its schedule and ends FAILED, never left SENDING to be sent again beyond its attempts."""
+    calls = []
+
+    def broken(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Any:
+        calls.append(url)
+        raise RuntimeError("the sender broke")
+
+    monkeypatch.setattr("jobs.webhooks.service.post", broken)
+    assert api.post("/metadata/entities", json=tickets("http://127.0.0.1:9/hook")).status_code == 200
+    create(api, "tickets", {"title": "x"})
+    failed = until(lambda: deliveries(api, "?status=FAILED")["items"], timeout=10)
+    assert failed[0]["attempts"] == 4 and len(calls) == 4
+    assert failed[0]["lastError"] == "RuntimeError: the sender broke"
+    assert all(j["hasErrors"] for j in ended_webhook_jobs(api, 4))
+
+
+def test_an_attempt_whose_worker_died_is_sent_again_unless_it_was_the_last(app, api: Api):
+    """The clock takes back an attempt left SENDING past its timeout and a grace period (its worker died): sent
+    again while attempts are left, FAILED after the last one."""
+    ok = Receiver([200]).start()
+    svc = app.extensions["runtime"]
+    try:
+        assert api.post("/metadata/entities", json=tickets(ok.url)).status_code == 200
+        svc.jobs.dispatcher.pause()
+        create(api, "tickets", {"title": "a"})
+        create(api, "tickets", {"title": "b"})
+        retried, spent = deliveries(api)["items"]
+        for item, attempts in ((retried, 1), (spent, 4)):  # 4: the first attempt and one per retry step
+            svc.webhooks.col.update_one({"_id": item["id"]}, {"$set": {"status": "SENDING", "attempts": attempts,
+                                                                       "lastAttemptAt": 1}})
+        assert svc.webhooks.tick() == 1
+        gone = svc.webhooks.get(spent["id"])
+        assert gone["status"] == "FAILED" and gone["lastError"].endswith("no retries left")
+        svc.jobs.dispatcher.unpause()
+        done = until(lambda: deliveries(api, "?status=SUCCEEDED")["items"])
+        assert [d["id"] for d in done] == [retried["id"]] and done[0]["attempts"] == 2 and len(ok.received) == 1
+        assert svc.webhooks.get(spent["id"])["status"] == "FAILED"
+    finally:
+        svc.jobs.dispatcher.unpause()
+        ok.close()
 
 
 def test_the_delivery_log_is_for_developers_and_checks_its_parameters(app, api: Api, receiver: Receiver):
