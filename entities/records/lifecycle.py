@@ -292,12 +292,13 @@ class RecordLifecycle:
             set_visible_text(entity, new_doc)
             self._authorize("edit", entity, current, new_doc, ctx)
             if kind == "RECORD_REFACTORED":  # what the refactoring changed: the record as stored → converted
-                entry = self.history.build(entity, kind, raw, new_doc, ctx, oid, written_under(entity, raw))
-            else:
-                entry = self.history.build(entity, kind, current, new_doc, ctx, oid)
+                entries = [self.history.build(entity, kind, raw, new_doc, ctx, oid, written_under(entity, raw))]
+            else:  # converted by this write (a refactoring has not reached it yet): its entry first, as the job's
+                entries = [self._refactored_entry(entity, raw, current, ctx, oid),
+                           self.history.build(entity, kind, current, new_doc, ctx, oid)]
+            entries = [e for e in entries if e is not None]
             direct = self.history.direct
-            packed = None if direct else _packed(entry)
-            outbox = carried + ([packed] if packed is not None else [])
+            outbox = carried + ([] if direct else [pack(e) for e in entries])
             stored = dict(new_doc)
             if outbox and not direct:
                 stored[OUTBOX_FIELD] = outbox
@@ -306,7 +307,7 @@ class RecordLifecycle:
                     result = col.replace_one({"_id": oid, "version": version}, stored)
                     if direct and result.matched_count == 1:
                         self.history.commit_many(carried)  # left by writes made before (packed): as they are
-                        self.history.store_direct([entry])
+                        self.history.store_direct(entries)
             except DuplicateKeyError as exc:
                 raise ValidationFailed([_duplicate_error(entity, exc)]) from None
             if result.matched_count == 1:
@@ -319,6 +320,19 @@ class RecordLifecycle:
                 raise Conflict("The record was modified by someone else",
                                currentVersion=latest.get("version") if latest else None)
         raise ApiError(503, "The record is too busy to update right now; try again")
+
+    def _refactored_entry(self, entity: Entity, raw: dict[str, Any], current: dict[str, Any], ctx: WriteContext,
+                          oid: ObjectId) -> dict[str, Any] | None:
+        """The ``SYSTEM_REFACTORING`` entry of a record a write converts before the refactoring job reaches it
+        (the job then skips it): the stored values it changed, under their old names, as the job's entry has
+        them. None when the record was not converted by this write."""
+        if current.get(UPGRADED_KEY) is None:
+            return None
+        converted = {k: v for k, v in current.items() if k != UPGRADED_KEY}
+        converted["_id"], converted[VERSION_KEY] = oid, entity.version
+        system = ctx.with_path(f"entities.{entity.name}.refactoring")
+        system.category, system.extra["eventType"] = "SYSTEM", "SYSTEM_REFACTORING"
+        return self.history.build(entity, "RECORD_REFACTORED", raw, converted, system, oid, written_under(entity, raw))
 
     def _carried_outbox(self, stored: Any) -> list[dict[str, Any]]:
         """The pre-image's outbox items a write must keep (as stored): those not known to be published. Past

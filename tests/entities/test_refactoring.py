@@ -314,6 +314,11 @@ def test_writes_and_reads_during_a_refactoring(monkeypatch):
         for h in history.find({"entityName": "items", "eventType": "SYSTEM_REFACTORING"}):
             per_record[h["recordId"]] = per_record.get(h["recordId"], 0) + 1
         assert all(n == 1 for n in per_record.values())
+        assert len(per_record) == len(ids) + 2  # the job's entry, or the one of the write that converted it
+        for rid in ids:  # whoever converted it, its trail reads in order and keeps the old name and value
+            trail = list(history.find({"recordId": rid}).sort("_id", 1))
+            assert [h["eventType"] for h in trail][1:] == ["SYSTEM_REFACTORING", "USER_RECORD_CHANGED"], trail
+            assert trail[1]["oldRecord"]["taxId"]["json"] == "t" and trail[1]["newRecord"]["taxNumber"]["json"] == "t"
         assert svc.registry.get("items").pending == []
     finally:
         drop_embedded(app.config["RUNTIME"].mongodb_db)
