@@ -35,11 +35,13 @@ from entities.records.schemas import (
     ActionQuery,
     DeleteIdsQuery,
     DeleteQuery,
-    DeleteResult,
     ListQuery,
     ReadQuery,
     RecordBody,
     UpdateBody,
+    deleted_by_ids,
+    deleted_by_query,
+    updated_or_action_answer,
 )
 from jobs.model import storable_result_key
 
@@ -128,7 +130,9 @@ def read_record(query: dict[str, Any], entity_name: str, record_id: str):
 @blp.route("/data/<entity_name>/<segment>", methods=["PUT"])
 @blp.arguments(ActionQuery, location="query", description="For an action: the query selecting its records")
 @blp.arguments(UpdateBody, location="body", description="The fields to change, or an action's parameters")
-@blp.response(200, Record, description="The updated record, or the action's result")
+@blp.response(200, updated_or_action_answer(), description="The updated record; for an action over the query's "
+              "records, its answer: `{id: outcome}` (a oneRecord action), `{jobLink, jobId}` in the background, or "
+              "the action's own answer (manyRecords, global)")
 @errors(blp, 401, 403, 404, 409)
 def update_record_or_run_action(query: dict[str, Any], body: Any, entity_name: str, segment: str):
     """``segment`` is a record id (update it) or an action name (run it over the query's records)."""
@@ -149,7 +153,9 @@ def update_record_or_run_action(query: dict[str, Any], body: Any, entity_name: s
 @blp.route("/data/<entity_name>/<record_ids>/<action_name>", methods=["PUT"])
 @blp.arguments(ActionIdsQuery, location="query")
 @blp.arguments(UpdateBody, location="body", description="The action's parameters")
-@blp.response(200, Record, description="The action's result (a job reference when it runs in the background)")
+@blp.response(200, updated_or_action_answer(), description="The action's answer: the updated record (a oneRecord "
+              "action on one id), `{id: outcome}` for several ids, `{jobLink, jobId}` in the background, or the "
+              "action's own answer (customResponse, manyRecords, global)")
 @errors(blp, 401, 403, 404, 409)
 def run_action_on_records(query: dict[str, Any], body: Any, entity_name: str, record_ids: str, action_name: str):
     entity = _entity(entity_name)
@@ -166,8 +172,8 @@ def _action(kind: str, entity: Entity, ids: list[str] | None, action_name: str):
 
 @blp.route("/data/<entity_name>/<record_ids>", methods=["DELETE"])
 @blp.arguments(DeleteIdsQuery, location="query")
-@blp.response(200, DeleteResult(many=True), description="The deleted record (one id), a result per id, or with "
-              "_async=true the job's {jobLink, jobId}")
+@blp.response(200, deleted_by_ids(), description="The deleted record (one id), `{id: outcome}` (several ids), or "
+              "with _async=true the job's `{jobLink, jobId}`")
 @errors(blp, 401, 403, 404, 409)
 def delete_records(query: dict[str, Any], entity_name: str, record_ids: str):
     entity = _entity(entity_name)
@@ -192,8 +198,8 @@ def delete_records(query: dict[str, Any], entity_name: str, record_ids: str):
 
 @blp.route("/data/<entity_name>", methods=["DELETE"])
 @blp.arguments(DeleteQuery, location="query")
-@blp.response(200, DeleteResult(many=True), description="A result per record, or with _async=true the job's "
-              "{jobLink, jobId}")
+@blp.response(200, deleted_by_query(), description="`{id: outcome}` for the records deleted, or with _async=true "
+              "the job's `{jobLink, jobId}`")
 @errors(blp, 401, 403, 404)
 def delete_over_query(query: dict[str, Any], entity_name: str):
     """The records a list with the same parameters returns (``query_selection``): with ``_size``/``_offset``

@@ -10,7 +10,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from core.api import AnyBody, Flag, QuerySchema
+from core.api import AnyBody, Flag, JobLink, QuerySchema, Record
 
 
 class ReadQuery(QuerySchema):
@@ -77,9 +77,30 @@ class UpdateBody(RecordBody):
     empty = {}
 
 
-class DeleteResult(ma.Schema):
-    class Meta:
-        unknown = ma.INCLUDE
+def record_outcomes() -> dict[str, Any]:
+    """The answer of a delete or an action over several records (or a query): each record id mapped to its
+    outcome, ``{status: ok, response}`` or ``{status: error, errorMessage}`` (``entities.actions.service.outcome``,
+    ``entities.records.bulk.delete_each``)."""
+    return {"type": "object", "description": "record id → outcome: `{status: ok, response}` (the deleted or updated "
+                                             "record, or an action's own answer) or `{status: error, errorMessage}`",
+            "additionalProperties": {"type": "object", "required": ["status"], "properties": {
+                "status": {"type": "string", "enum": ["ok", "error"]}, "response": {},
+                "errorMessage": {"type": "string"}}}}
 
-    id = ma.fields.String()
-    status = ma.fields.String()
+
+OUTCOMES = {"$ref": "#/components/schemas/RecordOutcomes"}  # record_outcomes(), a shared schema of the document
+
+
+# The 200 answers of the generic routes (flask-smorest resolves the marshmallow classes to their components). Each
+# is a new dict: apispec rewrites the one it is given.
+def deleted_by_ids() -> dict[str, Any]:
+    return {"anyOf": [Record, dict(OUTCOMES), JobLink]}
+
+
+def deleted_by_query() -> dict[str, Any]:
+    return {"anyOf": [dict(OUTCOMES), JobLink]}
+
+
+def updated_or_action_answer() -> dict[str, Any]:
+    return {"anyOf": [Record, dict(OUTCOMES), JobLink, {
+        "description": "the own answer of a customResponse, manyRecords or global action: any JSON value"}]}

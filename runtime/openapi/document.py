@@ -20,6 +20,7 @@ from core.api import COOKIE_SCHEME, SECURITY, SECURITY_SCHEMES
 from core.errors import NotFound
 from core.http import dumps_finite
 from entities.metadata import Entity
+from entities.records.schemas import record_outcomes
 from runtime.openapi.entity_paths import EntityDocument, entity_actions
 from runtime.openapi.visibility import ENTITY_OPERATIONS, DocumentFilter, ShowEverything, User
 
@@ -41,6 +42,7 @@ SHARED_SCHEMAS: dict[str, dict[str, Any]] = {
     "JobLink": {"type": "object", "required": ["jobId", "jobLink"],
                 "properties": {"jobId": {"type": "string"}, "jobLink": {"type": "string"}},
                 "description": "A background job: poll `GET /status/jobs/{jobId}`"},
+    "RecordOutcomes": record_outcomes(),
     "HistoryPage": {"type": "object", "required": ["total", "items"], "properties": {
         "total": {"type": "integer"}, "offset": {"type": "string", "nullable": True},
         "items": {"type": "array", "items": {"type": "object", "properties": {

@@ -8,6 +8,7 @@ from typing import Any
 
 from entities.actions.definitions import Action, parse_action
 from entities.metadata import Entity, Field
+from entities.records.schemas import OUTCOMES
 from runtime.openapi.fields import (
     ID_LIST_PATTERN,
     OBJECT_ID,
@@ -308,11 +309,9 @@ class EntityDocument:
                 if not paths[path]:
                     del paths[path]
 
-    def _per_id_or_job(self) -> dict[str, Any]:
-        per_id = {"type": "object", "description": "record id → outcome", "additionalProperties": {
-            "type": "object", "properties": {"status": {"type": "string", "enum": ["ok", "error"]},
-                                             "response": {}, "errorMessage": {"type": "string"}}}}
-        return {"anyOf": [per_id, JOB_LINK]}
+    @staticmethod
+    def _per_id_or_job() -> dict[str, Any]:
+        return {"anyOf": [dict(OUTCOMES), JOB_LINK]}
 
     def action_paths(self, action: Action) -> dict[str, dict[str, Any]]:
         n = self.name

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from openapi_schema_validator import OAS30Validator, validate
 
-from tests.conftest import Api
+from tests.conftest import Api, company, create
 
 PUBLIC = {("post", "/api/auth/login"), ("get", "/api/health"), ("get", "/api/health/ready"),
           ("get", "/api/files/shared/{shared_id}")}
@@ -150,3 +151,43 @@ def test_a_bad_flag_is_a_400_before_anything_is_deleted(api: Api):
 def test_empty_parameters_count_as_absent(api: Api):
     assert api.get("/data/companies?_size=&_sortType=").status_code == 200
     assert api.get("/status/jobs?hasErrors=&_size=").status_code == 200
+
+
+def answer_schema(doc: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    declared = doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+    return {**declared, "components": doc["components"]}
+
+
+def test_the_delete_and_action_answers_fit_the_documented_200_schemas(api: Api, doc: dict[str, Any]):
+    """Each real answer of a delete (one id: the record; several: id → outcome; a query; in the background: the job)
+    and of an action (a customResponse string, an outcome per record, a manyRecords answer) fits the 200 schema of
+    the generic route and of the entity's own operation."""
+    ids = [create(api, "companies", company(name=f"Gone {i}"))["id"] for i in range(5)]
+    calls = [  # method, path, the generic path, the entity's path
+        ("delete", f"/data/companies/{ids[0]}", "/api/data/{entity_name}/{record_id}", "/api/data/companies/{id}"),
+        ("delete", f"/data/companies/{ids[1]},{ids[2]}", "/api/data/{entity_name}/{record_id}",
+         "/api/data/companies/{id}"),
+        ("delete", f"/data/companies/{ids[3]}?_async=true", "/api/data/{entity_name}/{record_id}",
+         "/api/data/companies/{id}"),
+        ("delete", "/data/companies?name=nothing", "/api/data/{entity_name}", "/api/data/companies"),
+        ("delete", "/data/companies?name=Gone%201&_async=true", "/api/data/{entity_name}", "/api/data/companies"),
+        ("put", f"/data/companies/{ids[4]}/customResponse", "/api/data/{entity_name}/{record_ids}/{action_name}",
+         "/api/data/companies/{id}/customResponse"),
+        ("put", f"/data/companies/{ids[4]}/logSomething", "/api/data/{entity_name}/{record_ids}/{action_name}",
+         "/api/data/companies/{id}/logSomething"),
+        ("put", "/data/companies/customResponse", "/api/data/{entity_name}/{record_id}",
+         "/api/data/companies/customResponse"),
+        ("put", "/data/companies/countEmployees", "/api/data/{entity_name}/{record_id}",
+         "/api/data/companies/countEmployees"),
+        ("put", f"/data/companies/{ids[4]}", "/api/data/{entity_name}/{record_id}", "/api/data/companies/{id}"),
+    ]
+    answers = []
+    for method, path, generic, own in calls:
+        response = api.request(method.upper(), path, json={})
+        assert response.status_code == 200, (path, response.get_json())
+        answer = response.get_json()
+        answers.append(type(answer).__name__)
+        for documented in (generic, own):
+            validate(answer, answer_schema(doc, method, documented), cls=OAS30Validator)
+    assert "str" in answers and "list" not in answers  # the customResponse action answers a string
+    assert resolve(doc, {"$ref": "#/components/schemas/RecordOutcomes"})["type"] == "object"
