@@ -173,13 +173,14 @@ class Idempotency:
 
 def _fingerprint() -> str:
     """Method, path, query and body. A multipart body is read as its fields and files (their names and
-    contents), since a client picks a new boundary on each retry."""
+    contents), since a client picks a new boundary on each retry. A part whose name werkzeug cannot read
+    (``name="x\\"``) has the name None: it sorts first."""
     digest = hashlib.sha256()
     digest.update(f"{request.method} {request.path}?{request.query_string.decode('utf-8', 'replace')}\n".encode())
     if request.mimetype == "multipart/form-data":
-        for name, value in sorted(request.form.items(multi=True)):
+        for name, value in sorted(request.form.items(multi=True), key=lambda item: (_sortable(item[0]), item[1])):
             digest.update(f"field {name}={value}\n".encode())
-        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: _sortable(item[0])):
             digest.update(f"file {name} {upload.filename} {upload.mimetype}\n".encode())
             stream = upload.stream
             while chunk := stream.read(1 << 20):
@@ -188,6 +189,10 @@ def _fingerprint() -> str:
     else:
         digest.update(request.get_data(cache=True))
     return digest.hexdigest()
+
+
+def _sortable(name: str | None) -> tuple[bool, str]:
+    return name is not None, name or ""
 
 
 def install(app: Flask, svc: Services) -> Idempotency:

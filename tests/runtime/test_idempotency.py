@@ -94,6 +94,19 @@ def test_actions_and_uploads_accept_keys(api: Api):
     assert other.status_code == 422
 
 
+def test_an_upload_with_a_part_whose_name_cannot_be_read_is_replayed(api: Api):
+    """``name="x\\"`` reads as no name (None) beside the named parts: the key still works, no 500."""
+    body = (b'--XX\r\nContent-Disposition: form-data; name="a"\r\n\r\n{}\r\n'
+            b'--XX\r\nContent-Disposition: form-data; name="x\\"\r\n\r\n{}\r\n'
+            b'--XX\r\nContent-Disposition: form-data; name="y\\"; filename="y.txt"\r\n\r\nother\r\n'
+            b'--XX\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhello\r\n--XX--\r\n')
+    headers = {"Idempotency-Key": "f2", "Content-Type": "multipart/form-data; boundary=XX"}
+    first = api.post("/files", data=body, headers=headers)
+    again = api.post("/files", data=body, headers=headers)
+    assert first.status_code == again.status_code == 200, first.get_json()
+    assert again.get_json() == first.get_json() and again.headers["Idempotent-Replayed"] == "true"
+
+
 def test_reads_and_other_routes_ignore_the_header(api: Api):
     assert api.get("/data/companies", headers=KEY).status_code == 200
     assert api.post("/status/logs", json={"message": "m"}, headers=KEY).status_code == 200
