@@ -45,6 +45,17 @@ METHODS = ("POST", "PUT", "DELETE")
 CREATE_ENDPOINT = "records.create_record"
 
 
+def scopes(prefix: str) -> tuple[str, ...]:
+    """The path prefixes whose POST, PUT and DELETE requests take the header."""
+    return f"{prefix}/data/", f"{prefix}/files"
+
+
+def honours(method: str, path: str, prefix: str) -> bool:
+    """Whether an authenticated request of ``method`` to ``path`` takes an ``Idempotency-Key`` (the OpenAPI
+    document declares it on these operations)."""
+    return method.upper() in METHODS and path.startswith(scopes(prefix))
+
+
 class RequestInProgress(ApiError):
     def __init__(self) -> None:
         super().__init__(409, "A request with this Idempotency-Key is still running; retry once it has finished",
@@ -71,7 +82,7 @@ class Idempotency:
     def __init__(self, svc: Services, prefix: str, lease_seconds: int):
         self.svc = svc
         self.col = svc.store.collection(COLLECTION)
-        self.scopes = (f"{prefix}/data/", f"{prefix}/files")
+        self.scopes = scopes(prefix)
         self.lease = dt.timedelta(seconds=lease_seconds)
 
     def ensure_indexes(self) -> None:

@@ -21,6 +21,7 @@ from core.errors import NotFound
 from core.http import dumps_finite
 from entities.metadata import Entity
 from entities.records.schemas import record_outcomes
+from runtime import idempotency
 from runtime.openapi.entity_paths import EntityDocument, entity_actions
 from runtime.openapi.visibility import ENTITY_OPERATIONS, DocumentFilter, ShowEverything, User
 
@@ -116,6 +117,7 @@ class Documents:
             doc["components"].setdefault("parameters", {}).update(part.parameters)
             doc["tags"].append(part.tag)
         _complete(doc)
+        _document_idempotency(doc, self.prefix)
         _merge_same_templates(doc)
         used = {tag for ops in doc["paths"].values() for op in ops.values() if isinstance(op, dict)
                 for tag in op.get("tags", [])}
@@ -160,8 +162,8 @@ class Documents:
                         param["schema"] = {"type": "string", "enum": names} if names else {"type": "string"}
 
 
-ERROR_RESPONSE = {"description": "No or an invalid token",
-                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+ERROR_RESPONSE = {"description": "No or an invalid token", "content": ERROR_CONTENT}
 
 
 def _complete(doc: dict[str, Any]) -> None:
@@ -173,6 +175,55 @@ def _complete(doc: dict[str, Any]) -> None:
             operation.setdefault("security", SECURITY)
             if operation["security"]:
                 operation.setdefault("responses", {}).setdefault("401", copy.deepcopy(ERROR_RESPONSE))
+
+
+IDEMPOTENCY_KEY = {
+    "name": idempotency.HEADER, "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY},
+    "description": "Any string the client picks (a UUID, say) to retry this request safely: for 24 hours, the same "
+                   "request with the same key gets the first completed answer again, with `Idempotent-Replayed: "
+                   "true`, and nothing runs twice; the same key on a different request is a 422."}
+IDEMPOTENT_REPLAYED = {"description": "`true` when this is the stored answer of an earlier request with the same "
+                                      "Idempotency-Key (nothing ran again)",
+                       "schema": {"type": "string", "enum": ["true"]}}
+_IN_PROGRESS, _REUSED = idempotency.RequestInProgress(), idempotency.KeyReused()
+# The answers a retry never gets replayed: given before the key is read (401), or about the key itself (422).
+_NEVER_REPLAYED = ("401", str(_REUSED.status), "default")
+
+
+def _document_idempotency(doc: dict[str, Any], prefix: str) -> None:
+    """The operations that take an ``Idempotency-Key`` (``idempotency.honours``, for a caller with a token) list the
+    header, its 409 (the first request still running) and 422 (the key used for another request), and the
+    ``Idempotent-Replayed`` header on the answers a retry may get again (any stored one: a success or an error)."""
+    components = doc["components"]
+    components.setdefault("parameters", {})["IdempotencyKey"] = copy.deepcopy(IDEMPOTENCY_KEY)
+    components.setdefault("headers", {})["IdempotentReplayed"] = copy.deepcopy(IDEMPOTENT_REPLAYED)
+    in_progress = f"`{_IN_PROGRESS.code}`: {_IN_PROGRESS.message}"
+    for path, ops in doc["paths"].items():
+        for method, operation in ops.items():
+            if method == "parameters" or not isinstance(operation, dict) or not operation.get("security") \
+                    or not idempotency.honours(method, path, prefix):
+                continue
+            operation.setdefault("parameters", []).append({"$ref": "#/components/parameters/IdempotencyKey"})
+            responses = operation.setdefault("responses", {})
+            conflict = _inline(doc, responses.get(str(_IN_PROGRESS.status)))
+            responses[str(_IN_PROGRESS.status)] = (
+                {**conflict, "description": f"{conflict['description']}; or {in_progress}"} if conflict
+                else {"description": in_progress, "content": copy.deepcopy(ERROR_CONTENT)})
+            responses[str(_REUSED.status)] = {"description": f"`{_REUSED.code}`: {_REUSED.message}",
+                                              "content": copy.deepcopy(ERROR_CONTENT)}
+            for status in list(responses):
+                if status not in _NEVER_REPLAYED and not status.startswith("5"):
+                    answer = _inline(doc, responses[status])  # a new dict: answers may be shared objects
+                    responses[status] = {**answer, "headers": {**answer.get("headers", {}), idempotency.REPLAYED: {
+                        "$ref": "#/components/headers/IdempotentReplayed"}}}
+
+
+def _inline(doc: dict[str, Any], response: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A copy of an answer given as a ``$ref`` to ``components/responses`` (to add to it), else the answer."""
+    if response is None or "$ref" not in response:
+        return response
+    return copy.deepcopy(doc["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]])
 
 
 _TEMPLATE = re.compile(r"\{([^}]+)\}")

@@ -118,7 +118,8 @@ def test_bodies_and_query_parameters_are_declared(doc: dict[str, Any]):
     login = resolve(doc, ops[("post", "/api/auth/login")]["requestBody"]["content"]["application/json"]["schema"])
     assert {"email", "password"} <= set(login["properties"])
     for key, names in QUERY.items():
-        declared = {p["name"] for p in ops[key].get("parameters", []) if p["in"] == "query"}
+        params = [resolve(doc, p) for p in ops[key].get("parameters", [])]
+        declared = {p["name"] for p in params if p["in"] == "query"}
         assert names <= declared, (key, names - declared)
     for method, path, op in operations(doc):
         params = [resolve(doc, p) for p in doc["paths"][path].get("parameters", []) + op.get("parameters", [])]
@@ -191,3 +192,42 @@ def test_the_delete_and_action_answers_fit_the_documented_200_schemas(api: Api, 
             validate(answer, answer_schema(doc, method, documented), cls=OAS30Validator)
     assert "str" in answers and "list" not in answers  # the customResponse action answers a string
     assert resolve(doc, {"$ref": "#/components/schemas/RecordOutcomes"})["type"] == "object"
+
+
+def test_the_operations_that_take_an_idempotency_key_declare_it_with_its_answers(api: Api, doc: dict[str, Any]):
+    """POST, PUT and DELETE under /data and /files (with a token) take ``Idempotency-Key``: each lists the header,
+    the 409 of a request still running, the 422 of a key used for another request and the ``Idempotent-Replayed``
+    header of a replayed answer; no other operation lists the header. The answers are the ones the API gives."""
+    keyed = []
+    for method, path, op in operations(doc):
+        params = [resolve(doc, p) for p in op.get("parameters", [])]
+        header = [p for p in params if p["name"] == "Idempotency-Key"]
+        takes = method in ("post", "put", "delete") and path.startswith(("/api/data/", "/api/files")) \
+            and (method, path) not in PUBLIC
+        assert len(header) == int(takes), (method, path)
+        if not takes:
+            continue
+        keyed.append((method, path))
+        assert header[0]["in"] == "header" and header[0]["required"] is False
+        assert header[0]["schema"] == {"type": "string", "minLength": 1, "maxLength": 255}
+        responses = {status: resolve(doc, answer) for status, answer in op["responses"].items()}
+        assert "requestInProgress" in responses["409"]["description"], (method, path)
+        assert "idempotencyKeyReused" in responses["422"]["description"], (method, path)
+        for status in ("409", "422"):
+            assert responses[status]["content"]["application/json"]["schema"] == \
+                {"$ref": "#/components/schemas/Error"}, (method, path, status)
+        replayed = resolve(doc, responses["200"]["headers"]["Idempotent-Replayed"])
+        assert replayed["schema"] == {"type": "string", "enum": ["true"]}, (method, path)
+    assert {("post", "/api/data/companies"), ("put", "/api/data/companies/{id}"), ("post", "/api/files"),
+            ("delete", "/api/data/{entity_name}/{record_id}"), ("put", "/api/data/companies/{id}/logSomething"),
+            ("post", "/api/data/companies/import")} <= set(keyed)
+
+    first = api.post("/data/companies", json=company(name="Once"), headers={"Idempotency-Key": "k-1"})
+    again = api.post("/data/companies", json=company(name="Once"), headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    other = api.post("/data/companies", json=company(name="Twice"), headers={"Idempotency-Key": "k-1"})
+    assert other.status_code == 422 and other.get_json()["code"] == "idempotencyKeyReused"
+    # an operation the document lists without the header ignores it
+    for name in ("first", "second"):
+        response = api.post("/groups", json={"name": name}, headers={"Idempotency-Key": "k-2"})
+        assert response.status_code == 200 and "Idempotent-Replayed" not in response.headers
