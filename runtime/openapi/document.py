@@ -9,6 +9,7 @@ and versions, which every worker re-reads on each request) and per ``DocumentFil
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import threading
 from collections.abc import Hashable
@@ -19,7 +20,7 @@ from flask import Flask
 from core.api import COOKIE_SCHEME, SECURITY, SECURITY_SCHEMES
 from core.errors import NotFound
 from core.http import dumps_finite
-from entities.metadata import Entity
+from entities.metadata import Entity, Field
 from entities.records.schemas import record_outcomes
 from runtime import idempotency
 from runtime.openapi.entity_paths import EntityDocument, entity_actions
@@ -107,7 +108,7 @@ class Documents:
             self._drop_hidden_operations(doc, user)
             self._limit_generic_entity_names(doc, [e.name for e in visible])
         for entity in visible:
-            fields = [f for f in entity.fields if self.filter.field(user, entity, f)]
+            fields = self._shown_fields(user, entity, entity.fields)
             actions = [a for a in entity_actions(entity) if self.filter.action(user, entity, a.name)]
             allowed = {op for op in ENTITY_OPERATIONS if self.filter.entity_operation(user, entity, op)}
             locked = {f.name for f in fields if self.filter.read_only(user, entity, f)}
@@ -123,6 +124,19 @@ class Documents:
                 for tag in op.get("tags", [])}
         doc["tags"] = [t for t in doc["tags"] if t["name"] in used]  # e.g. tags of operations a filter hid
         return doc
+
+    def _shown_fields(self, user: User, entity: Entity, fields: list[Field]) -> list[Field]:
+        """The fields the filter shows, at every depth: a nested group keeps the inner fields it shows, a
+        relationship the copied fields (``Field.path`` is the dot path of each). Copies: the entity is shared."""
+        out = []
+        for f in fields:
+            if not self.filter.field(user, entity, f):
+                continue
+            if f.nested or f.copied:
+                f = dataclasses.replace(f, nested=self._shown_fields(user, entity, f.nested),
+                                        copied=self._shown_fields(user, entity, f.copied))
+            out.append(f)
+        return out
 
     # --- the generic part ----------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ class PermissionsFilter:
 
     def field(self, user: User, entity: Entity, field: Field) -> bool:
         caller = self._caller(user)
-        return caller is None or caller.entity(entity).field_level(field.name) != "none"
+        return caller is None or caller.entity(entity).field_level(field.path or field.name) != "none"
 
     def action(self, user: User, entity: Entity, action_name: str) -> bool:
         caller = self._caller(user)
@@ -76,7 +76,7 @@ class PermissionsFilter:
 
     def read_only(self, user: User, entity: Entity, field: Field) -> bool:
         caller = self._caller(user)
-        return caller is not None and caller.entity(entity).field_level(field.name) == "readOnly"
+        return caller is not None and caller.entity(entity).field_level(field.path or field.name) == "readOnly"
 
     def operation(self, user: User, path: str, method: str) -> bool:
         caller = self._caller(user)

@@ -29,7 +29,9 @@ class DocumentFilter(Protocol):
         """Whether the entity's paths appear at all."""
 
     def field(self, user: User, entity: Entity, field: Field) -> bool:
-        """Whether a top-level field appears in the entity's schemas and filters."""
+        """Whether a field appears in the entity's schemas and filters: asked of every field at every depth, a
+        nested group's inner fields and a relationship's copied fields included (``field.path`` is its dot path,
+        e.g. ``info.priv`` or ``dept.budget``; a hidden group or relationship hides what is under it)."""
 
     def action(self, user: User, entity: Entity, action_name: str) -> bool:
         """Whether the action's paths appear."""

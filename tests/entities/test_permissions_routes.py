@@ -285,3 +285,41 @@ def test_a_non_developers_openapi_document_leaves_out_what_their_groups_forbid(a
     assert {"get", "post", "delete"} == methods(full["/api/data/companies"]) and "/api/data/companies/import" in full
     assert {"/api/schedules", "/api/status/webhooks/deliveries", "/api/metadata/entities"} <= set(full)
     assert methods(full["/api/groups"]) == {"get", "post"}
+
+
+def test_a_non_developers_openapi_document_leaves_out_hidden_nested_and_copied_fields(app: Flask, api: Api):
+    """A field the groups hide is in no schema, sort value or filter at any depth: an inner field of a nested
+    group (``info.priv``) and a copied field of a relationship hidden on its own entity (``dept.budget``)."""
+    assert api.post("/metadata/entities", json={"name": "depts", "fields": [
+        {"name": "code", "type": "text"}, {"name": "budget", "type": "integer"}]}).status_code == 200
+    assert api.post("/metadata/entities", json={"name": "items", "fields": [
+        {"name": "title", "type": "text"}, {"name": "secret", "type": "text"},
+        {"name": "info", "type": "nestedFields", "nestedFields": [{"name": "pub", "type": "text"},
+                                                                  {"name": "priv", "type": "text"}]},
+        {"name": "dept", "type": "relationship", "typeRules": {"entity": "depts", "copiedFields": ["budget", "code"]}},
+    ]}).status_code == 200
+    group = add_group(app, {"api": {"data": True}, "entities": {
+        "items": {"access": "always", "create": "always", "edit": "always",
+                  "fields": {"secret": "none", "info.priv": "none"}},
+        "depts": {"access": "always", "fields": {"budget": "none"}}}})
+    user = user_in(app, "nested@example.com", group)
+    for query in ("?entity=items", ""):
+        mine, full = (who.get(f"/openapi.json{query}").get_json() for who in (user, api))
+        validate(mine)
+        for doc, hidden in ((mine, True), (full, False)):
+            schemas, parameters = doc["components"]["schemas"], doc["components"]["parameters"]
+            record = schemas["items"]["properties"]
+            assert ("secret" not in record) is hidden
+            assert ("priv" not in record["info"]["properties"]) is hidden and "pub" in record["info"]["properties"]
+            assert ("budget" not in record["dept"]["properties"]) is hidden and "code" in record["dept"]["properties"]
+            for body in ("items.Input", "items.Update"):
+                inner = schemas[body]["properties"]["info"]["properties"]
+                assert ("priv" not in inner) is hidden and "pub" in inner, body
+            assert ("priv" not in schemas["items"]["example"]["info"]) is hidden
+            listing = {p["name"]: p for p in doc["paths"]["/api/data/items"]["get"]["parameters"] if "name" in p}
+            assert ("info.priv" not in listing["_sortField"]["schema"]["enum"]) is hidden
+            assert "info.pub" in listing["_sortField"]["schema"]["enum"]
+            filters = {p["name"] for p in parameters.values() if p.get("in") == "query"}
+            assert ("info.priv" not in filters) is hidden and "info.pub" in filters
+            assert ("items.filter.info.priv" not in json.dumps(doc["paths"])) is hidden
+    assert user.get("/data/items?_sortField=info.priv").status_code == 403  # what the document no longer offers
