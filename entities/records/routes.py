@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from bson import ObjectId
-from flask import jsonify, request
+from flask import g, jsonify, request
 
 from core.api import Blueprint, Page, Record, errors
-from core.errors import BadRequest, NotFound, field_error
+from core.errors import BadRequest, Forbidden, NotFound, field_error
 from core.http import arg_flag, page, preset_record_id
 from core.identity import write_context
 from core.ids import parse_object_id
@@ -205,6 +205,7 @@ def delete_over_query(query: dict[str, Any], entity_name: str):
     """The records a list with the same parameters returns (``query_selection``): with ``_size``/``_offset``
     that page, else every match; a background run of a page deletes the page's ids, resolved now."""
     entity = _entity(entity_name)
+    _refuse_developer_options()
     svc = services()
     args, base = scoped_query(entity, request.args, "delete", "deleteMany")
     background = bool(query.get("_async"))
@@ -243,9 +244,21 @@ def _ids_selection(ids: list[str]) -> dict[str, Any]:
     return selection
 
 
+def _refuse_developer_options() -> None:
+    """A delete that fires no listeners or applies no delete policies is for developers, as an import's
+    ``triggerEvents`` and ``cascadeOperations`` are: a user could otherwise delete unheard by the app's listeners
+    and webhooks, or leave links to records that are gone (403)."""
+    if g.user.get("developer"):
+        return
+    for name in ("_triggerEvents", "_cascadeOperations"):
+        if not arg_flag(name, True):
+            raise Forbidden(f"Only developers can set {name}")
+
+
 def _delete_context(entity: Entity):
     """``_triggerEvents=false`` deletes without firing listeners; ``_cascadeOperations=false`` without applying
     the delete policies of the relationships that point at the records (their links are left as they are)."""
+    _refuse_developer_options()
     ctx = write_context(f"entities.{entity.name}.delete")
     ctx.trigger_events = arg_flag("_triggerEvents", True)
     ctx.cascade = arg_flag("_cascadeOperations", True)

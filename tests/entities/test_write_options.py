@@ -8,6 +8,7 @@ import io
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from tests.conftest import Api, create, wait_for_job
 
@@ -181,3 +182,22 @@ def test_a_malformed_cascade_operations_flag_is_a_400_that_deletes_nothing(shop:
         assert response.get_json()["errors"][0]["field"] == "_cascadeOperations"
     assert shop.get(f"/data/vendors/{acme['id']}").status_code == 200
     assert vendor_of(shop, o1)["id"] == acme["id"]
+
+
+def test_a_user_cannot_delete_without_listeners_or_delete_policies(app: Flask, shop: Api):
+    from tests.entities.test_permissions import add_group, user_in
+
+    acme, bolt, o1, _ = linked_orders(shop)
+    rules = {"api": {"data": True, "jobs": True},
+             "entities": {e: {"access": "always", "delete": "always"} for e in ("vendors", "orders")}}
+    user = user_in(app, "deleter@example.com", add_group(app, rules))
+    for path in (f"/data/vendors/{acme['id']}?_cascadeOperations=false",
+                 f"/data/vendors/{acme['id']}?_triggerEvents=false&_async=true",
+                 "/data/vendors?name=Acme&_cascadeOperations=false",
+                 "/data/vendors?name=Acme&_triggerEvents=false&_async=true"):
+        refused = user.delete(path)
+        assert refused.status_code == 403, (path, refused.get_json())
+        assert refused.get_json()["message"].startswith("Only developers can set _")
+    assert shop.get(f"/data/vendors/{acme['id']}").status_code == 200  # nothing deleted
+    assert user.delete(f"/data/vendors/{acme['id']}?_cascadeOperations=true").status_code == 200  # the default
+    assert vendor_of(shop, o1) is None and shop.get(f"/data/vendors/{bolt['id']}").status_code == 200
