@@ -97,6 +97,9 @@ class HistoryRecorder:
         self.col.create_index([("entityName", 1), ("_id", -1)], name="by_entity")
         self.col.create_index([("entityName", 1), ("eventType", 1), ("_id", -1)], name="by_entity_type")
         self.col.create_index([("pending", 1)], name="pending", sparse=True)
+        if self.store.embedded:  # its lookups use single-field indexes: a record's entries without a scan (a
+            # delete's history policy, a record's history page)
+            self.col.create_index([("recordId", 1)], name="by_record_id")
         self.store.ensure_ttl(HISTORY, "expireAt", "retention")
 
     # --- building --------------------------------------------------------------------------------
