@@ -113,12 +113,18 @@ def test_garbage_after_the_last_record_is_ignored(tmp_path: Path):
     journal.close()
 
 
-def test_the_journal_is_compacted_into_a_snapshot(tmp_path: Path):
-    journal, client = opened(tmp_path)
+def compacted(folder: Path) -> tuple[Journal, mongomock_ng.MongoClient]:
+    """A folder whose 200 records were written past a small compaction threshold: in a snapshot by now."""
+    journal, client = opened(folder)
     journal.compact_min_bytes = 4096
     for i in range(200):
         client.app.items.insert_one({"i": i, "pad": "x" * 50})
         journal.commit()
+    return journal, client
+
+
+def test_the_journal_is_compacted_into_a_snapshot(tmp_path: Path):
+    journal, client = compacted(tmp_path)
     assert (tmp_path / SNAPSHOT).exists() and journal.generation >= 1
     # compacted whenever the journal grows past both the threshold and the snapshot: it stays that small
     assert journal_file(tmp_path).stat().st_size < max(4096, (tmp_path / SNAPSHOT).stat().st_size) + 200
@@ -132,11 +138,7 @@ def test_the_journal_is_compacted_into_a_snapshot(tmp_path: Path):
 
 
 def test_a_damaged_snapshot_stops_the_start_and_changes_nothing(tmp_path: Path):
-    journal, client = opened(tmp_path)
-    journal.compact_min_bytes = 4096
-    for i in range(200):
-        client.app.items.insert_one({"i": i, "pad": "x" * 50})
-        journal.commit()
+    journal, _ = compacted(tmp_path)
     journal.sync()
     journal.close()
     snapshot = tmp_path / SNAPSHOT
