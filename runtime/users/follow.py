@@ -47,13 +47,17 @@ class GroupRulesFollower:
 
     def follow(self, entity_name: str, moves: dict[str, str | None]) -> Callable[[bool], None]:
         before = {g["_id"]: _rules(g, entity_name) for g in self._naming(entity_name)}
-        for group_id, rules in before.items():
-            self._rewrite(group_id, entity_name, lambda _, rules=rules: followed(rules, moves, keep_old=True))
+        both = {group_id: followed(rules, moves, keep_old=True) for group_id, rules in before.items()}
+        for group_id in before:
+            self._rewrite(group_id, entity_name, lambda _, group_id=group_id: both[group_id])
 
         def finish(saved: bool) -> None:
             for group_id, rules in before.items():
-                self._rewrite(group_id, entity_name,
-                              lambda _, rules=rules: followed(rules, moves, keep_old=False) if saved else rules)
+                def make(current: dict[str, Any], rules: dict[str, Any] = rules, group_id: Any = group_id) -> Any:
+                    if current != both[group_id]:  # changed meanwhile by someone else: theirs, followed
+                        return followed(current, moves, keep_old=False) if saved else current
+                    return followed(rules, moves, keep_old=False) if saved else rules
+                self._rewrite(group_id, entity_name, make)
         return finish
 
     def _rewrite(self, group_id: Any, entity_name: str, make: Callable[[dict[str, Any]], dict[str, Any]]) -> None:

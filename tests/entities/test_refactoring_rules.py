@@ -156,3 +156,15 @@ def test_unique_on_a_multi_valued_field_with_a_shared_value_is_refused_not_a_500
     api.put(f"/data/ue/{b['id']}", json={"tags": ["t3"]})
     assert api.put("/metadata/entities/ue", json=body).status_code == 200  # a list's own repeats are no duplicate
     assert api.post("/data/ue", json={"name": "C", "tags": ["t1"]}).status_code == 400
+
+
+def test_two_fields_that_swap_names_keep_their_own_levels(app: Flask, api: Api):
+    defn, user, rid = _setup(app, api)
+    body = copy.deepcopy(defn)
+    secret, ro = _field(body, "secret"), _field(body, "ro")
+    secret["name"], ro["name"] = "ro", "secret"
+    assert _change(api, body).status_code == 200
+    levels = api.get("/groups/pg").get_json()["permissions"]["entities"]["pe"]["fields"]
+    assert levels == {"ro": "none", "secret": "readOnly", "addr.city": "none"}
+    record = user.get(f"/data/pe/{rid}").get_json()
+    assert "ro" not in record and record["secret"] == "fixed"  # the hidden value moved to 'ro', still hidden
