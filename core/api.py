@@ -161,13 +161,14 @@ def _load_nothing(req: Any, schema: ma.Schema) -> Any:
 def _load_json_or_form(req: Any, schema: ma.Schema) -> dict[str, Any]:
     """A JSON object body whatever the Content-Type (``curl -d '{...}'`` sends it as a form), or a form-encoded
     one (``-d "email=...&password=..."``); empty is ``{}``; anything else is a 400."""
-    if req.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    json_like = req.get_data(cache=True).lstrip().startswith(b"{")  # curl -d '{...}' sends it as a form
+    if req.mimetype == "multipart/form-data" or (req.mimetype == "application/x-www-form-urlencoded" and not json_like):
         try:
             parsed = loads_safe(req.get_data(cache=True) or b"null")
         except (ValueError, RecursionError):
             parsed = None
         return parsed if isinstance(parsed, dict) else req.form.to_dict()
-    return json_object({})
+    return json_object({})  # a malformed one is said to be malformed
 
 
 class Blueprint(flask_smorest.Blueprint):

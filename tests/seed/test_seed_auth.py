@@ -77,6 +77,10 @@ def test_form_encoded_login(anon: Api):
         content_type="application/x-www-form-urlencoded")
     assert as_curl_sends_json_without_a_content_type.status_code == 200
     assert_error(anon.post("/auth/login", data={"email": ADMIN_EMAIL}), 400)
+    for malformed in ('{"email": NaN}', '{"email": "a@b.c", "password": "x"'):  # said so, not "required"
+        body = assert_error(anon.post("/auth/login", data=malformed, content_type="application/x-www-form-urlencoded"),
+                            400)
+        assert body["message"].startswith("Malformed JSON in request body"), body
 
 
 def test_expired_or_unknown_token_is_401(app, api: Api, anon: Api):
