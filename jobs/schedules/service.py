@@ -18,6 +18,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from core.errors import NotFound, ValidationFailed, field_error
+from core.http import offset_param
 from jobs.model import now_ms, parse_job_id
 from jobs.schedules.cron import cron_problem, latest_due, next_after, timezone_problem
 from jobs.schedules.kinds import HANDLER, ScheduleKind
@@ -67,12 +68,10 @@ class ScheduleService:
     def list(self, size: int, after: str | None, enabled: bool | None = None) -> dict[str, Any]:
         cond: dict[str, Any] = {} if enabled is None else {"enabled": enabled}
         total = self.col.count_documents(cond)
-        if after:
-            cursor = parse_job_id(after)
-            if cursor is None:
-                raise ValidationFailed([field_error("_offset", "invalid", "_offset must be a schedule id")])
+        skip, cursor = offset_param(after, "schedule")  # the last id of a previous page, or a number to skip
+        if cursor is not None:
             cond = {**cond, "_id": {"$gt": cursor}}
-        docs = list(self.col.find(cond).sort("_id", pymongo.ASCENDING).limit(size)) if size else []
+        docs = list(self.col.find(cond).sort("_id", pymongo.ASCENDING).skip(skip).limit(size)) if size else []
         return {"total": total, "offset": str(docs[-1]["_id"]) if docs else None, "items": [render(d) for d in docs]}
 
     # --- writing -------------------------------------------------------------------------------

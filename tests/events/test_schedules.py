@@ -187,6 +187,16 @@ def test_schedules_are_for_developers(app: Flask, api: Api, user_api: Api, anon:
     assert api.get(f"/schedules/{s['id']}").get_json()["enabled"] is True
 
 
+def test_the_list_pages_by_the_last_id_or_by_a_number_to_skip(api: Api):
+    made = [api.post("/schedules", json={**TICK, "name": f"s{i}"}).get_json()["id"] for i in range(3)]
+    first = api.get("/schedules?_size=2").get_json()
+    assert [s["id"] for s in first["items"]] == made[:2] and first["total"] == 3
+    assert [s["id"] for s in api.get(f"/schedules?_offset={first['offset']}").get_json()["items"]] == made[2:]
+    assert [s["id"] for s in api.get("/schedules?_offset=1&_size=1").get_json()["items"]] == made[1:2]
+    refused = api.get("/schedules?_offset=nope")
+    assert refused.status_code == 400 and refused.get_json()["errors"][0]["field"] == "_offset"
+
+
 def test_run_now_runs_as_the_schedules_creator_whoever_asks(app: Flask, api: Api):
     s = api.post("/schedules", json=TICK).get_json()
     app.extensions["runtime"].auth.create_user("dev2@example.com", "dev2-password", "Dev", "Two", developer=True)
