@@ -15,6 +15,7 @@ from core.config import Config
 from core.errors import ApiError, field_error
 from core.handlers import check_handler
 from entities.metadata import NAME_RE, Entity, HistorySettings, _parse_fields
+from jobs.model import PLATFORM_TYPES, public_type
 from jobs.webhooks.http import url_problem
 
 DATA_EVENTS = ("created", "changed", "deleted", "actionPerformed", "conditionMet")
@@ -47,6 +48,16 @@ def _config() -> Config | None:
         return current_app.config["RUNTIME"]
     except (RuntimeError, KeyError):
         return None
+
+
+def _job_types() -> set[str] | None:
+    """The public types of the jobs this app runs, when saving through the API; None elsewhere."""
+    try:
+        from flask import current_app
+        runners = current_app.extensions["runtime"].jobs.runners
+    except (RuntimeError, KeyError, AttributeError):
+        return None
+    return {public_type(t) or t for t in runners} | set(PLATFORM_TYPES)
 
 
 def _names(raw: Any) -> set[str]:
@@ -98,6 +109,11 @@ def parse_listener(raw: Any, index: int, definition: dict[str, Any], errors: lis
             errors.append(field_error(f"{path}.jobTypes", "invalid", "jobTypes is a list of job types"))
         elif not any(e in JOB_EVENTS for e in events):
             errors.append(field_error(f"{path}.jobTypes", "invalid", "jobTypes only applies to job events"))
+        elif config is not None and (known := _job_types()) is not None:
+            for t in job_types:
+                if t not in known:  # the type a job is shown under, as its event gives it: exact
+                    errors.append(field_error(f"{path}.jobTypes", "invalid", f"Unknown job type '{t}' (one of "
+                                              f"{', '.join(sorted(known))})", rejected=t))
     handler, webhook = raw.get("handler"), raw.get("webhook")
     if handler is None and webhook is None:
         errors.append(field_error(f"{path}.handler", "required", "A listener needs a 'handler' or a 'webhook'"))

@@ -312,6 +312,7 @@ def test_listener_definitions_are_validated(api: Api):
         {"name": "h", "events": ["created"], "handler": f"{H}:remember", "background": "yes", "extra": 1},
         {"name": "i", "events": ["changed"], "condition": {"nofield": "1"}, "handler": f"{H}:remember"},
         {"name": "j", "events": [], "handler": f"{H}:remember"},
+        {"name": "k", "events": ["jobFinished"], "jobTypes": ["IMPORT_RECORDS", "NOPE"], "handler": f"{H}:remember"},
     ]
     response = api.post("/metadata/entities", json=deals(bad))
     assert response.status_code == 400
@@ -323,7 +324,10 @@ def test_listener_definitions_are_validated(api: Api):
             ("listeners[4].condition", "required"), ("listeners[5].actions", "invalid"),
             ("listeners[6].webhook.url", "invalid"), ("listeners[6].webhook.secret", "required"),
             ("listeners[7].background", "invalid"), ("listeners[7].extra", "invalid"),
-            ("listeners[8].condition", "invalid"), ("listeners[9].events", "required")} <= fields, fields
+            ("listeners[8].condition", "invalid"), ("listeners[9].events", "required"),
+            ("listeners[10].jobTypes", "invalid")} <= fields, fields
+    assert [e["additionalInfo"]["rejectedValue"] for e in body["errors"] if e["field"] == "listeners[10].jobTypes"] \
+        == ["NOPE"]
     assert api.get("/metadata/entities/deals").status_code == 404  # nothing half-saved
     duplicate = api.post("/metadata/entities", json=deals([INLINE[0], INLINE[0]]))
     assert duplicate.status_code == 400 and duplicate.get_json()["errors"][0]["code"] == "duplicate"
