@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -146,14 +147,26 @@ def test_a_redirect_is_a_failed_attempt_and_is_not_followed(app, api: Api):
         moved.close()
 
 
+@contextmanager
+def paused_deliveries(app, api: Api) -> Iterator[Receiver]:
+    """A receiver answering 200, ``tickets`` sending to it, and the job dispatcher paused until the block ends (so a
+    test decides when the queued deliveries run)."""
+    ok = Receiver([200]).start()
+    dispatcher = app.extensions["runtime"].jobs.dispatcher
+    try:
+        assert api.post("/metadata/entities", json=tickets(ok.url)).status_code == 200
+        dispatcher.pause()
+        yield ok
+    finally:
+        dispatcher.unpause()
+        ok.close()
+
+
 def test_a_delivery_whose_job_was_canceled_is_sent_again(app, api: Api):
     """Canceling (or killing) the job that was to send a delivery leaves it PENDING: the clock queues it again,
     so it still ends SUCCEEDED or FAILED. A delivery whose job is only stopped waits for its resume."""
-    ok = Receiver([200]).start()
     svc = app.extensions["runtime"]
-    try:
-        assert api.post("/metadata/entities", json=tickets(ok.url)).status_code == 200
-        svc.jobs.dispatcher.pause()
+    with paused_deliveries(app, api) as ok:
         create(api, "tickets", {"title": "x"})
         pending = deliveries(api, "?status=PENDING")["items"]
         assert len(pending) == 1
@@ -167,9 +180,6 @@ def test_a_delivery_whose_job_was_canceled_is_sent_again(app, api: Api):
         svc.jobs.dispatcher.unpause()
         done = until(lambda: deliveries(api, "?status=SUCCEEDED")["items"])
         assert done[0]["lastJobId"] != job_id and len(ok.received) == 1
-    finally:
-        svc.jobs.dispatcher.unpause()
-        ok.close()
 
 
 def test_an_unreachable_url_is_retried_with_its_error(app, api: Api):
@@ -251,11 +261,8 @@ def test_an_attempt_that_raises_is_a_failed_attempt_and_is_given_up_after_the_la
 def test_an_attempt_whose_worker_died_is_sent_again_unless_it_was_the_last(app, api: Api):
     """The clock takes back an attempt left SENDING past its timeout and a grace period (its worker died): sent
     again while attempts are left, FAILED after the last one."""
-    ok = Receiver([200]).start()
     svc = app.extensions["runtime"]
-    try:
-        assert api.post("/metadata/entities", json=tickets(ok.url)).status_code == 200
-        svc.jobs.dispatcher.pause()
+    with paused_deliveries(app, api) as ok:
         create(api, "tickets", {"title": "a"})
         create(api, "tickets", {"title": "b"})
         retried, spent = deliveries(api)["items"]
@@ -269,9 +276,6 @@ def test_an_attempt_whose_worker_died_is_sent_again_unless_it_was_the_last(app, 
         done = until(lambda: deliveries(api, "?status=SUCCEEDED")["items"])
         assert [d["id"] for d in done] == [retried["id"]] and done[0]["attempts"] == 2 and len(ok.received) == 1
         assert svc.webhooks.get(spent["id"])["status"] == "FAILED"
-    finally:
-        svc.jobs.dispatcher.unpause()
-        ok.close()
 
 
 def test_the_delivery_log_is_for_developers_and_checks_its_parameters(app, api: Api, receiver: Receiver):
