@@ -73,15 +73,19 @@ def _time_left() -> float | None:
     return left
 
 
-class _DeadlineSocket(socket.socket):
-    """A TCP socket whose every blocking call gets the time left to the attempt's deadline as its timeout, and
-    none starts after it. A socket timeout alone bounds each read: a receiver sending one byte a second would
-    keep the attempt (and its job thread) for as long as it likes."""
+class _Armed:
+    """Gives a socket the time left to the attempt's deadline as its timeout, before each blocking call."""
 
     def _arm(self) -> None:
         left = _time_left()
         if left is not None:
-            self.settimeout(left)
+            self.settimeout(left)  # type: ignore[attr-defined]
+
+
+class _DeadlineSocket(_Armed, socket.socket):
+    """A TCP socket whose every blocking call gets the time left to the attempt's deadline as its timeout, and
+    none starts after it. A socket timeout alone bounds each read: a receiver sending one byte a second would
+    keep the attempt (and its job thread) for as long as it likes."""
 
     def connect(self, address: Any) -> None:
         self._arm()
@@ -104,14 +108,9 @@ class _DeadlineSocket(socket.socket):
         return super().recv_into(buffer, nbytes, flags)
 
 
-class _DeadlineSSLSocket(ssl.SSLSocket):
+class _DeadlineSSLSocket(_Armed, ssl.SSLSocket):
     """The same for TLS: the handshake, each write and each read (the ssl module bounds each of these calls by
     the socket's timeout as a whole)."""
-
-    def _arm(self) -> None:
-        left = _time_left()
-        if left is not None:
-            self.settimeout(left)
 
     def do_handshake(self, block: bool = False) -> None:
         self._arm()

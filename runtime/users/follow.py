@@ -30,8 +30,9 @@ class GroupRulesFollower:
 
     def _naming(self, entity_name: str) -> list[dict[str, Any]]:
         """The groups with rules about ``entity_name``."""
-        return [g for g in self.groups.find({}, {"name": 1, "version": 1, "permissions": 1})
-                if isinstance(_rules(g, entity_name), dict)]
+        found = self.groups.find({f"permissions.entities.{entity_name}": {"$exists": True}},
+                                 {"name": 1, "version": 1, "permissions": 1})
+        return [g for g in found if isinstance(_rules(g, entity_name), dict)]
 
     def check(self, entity_name: str, new_entity: Entity, moves: dict[str, str | None]) -> list[dict[str, Any]]:
         errors: list[dict[str, Any]] = []
