@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import orjson
 from bson import ObjectId
 from bson.errors import InvalidId
 from flask import g, request
@@ -143,18 +144,49 @@ def _finite(value: Any) -> Any:
     return value
 
 
+# what Flask's encoder hands its ``default`` (dates as HTTP dates, dataclasses through ``asdict``) goes there too
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 class SafeJSONProvider(DefaultJSONProvider):
-    """Flask's JSON with ``loads_safe``: bodies read through ``request.get_json`` get the same limits; responses
-    are written by ``dumps_finite``."""
+    """Flask's JSON with ``loads_safe``: bodies read through ``request.get_json`` get the same limits.
+
+    Responses are written by orjson (a tenth of the standard encoder's time; the JSON answer was the largest
+    single cost of a small request), the same text as before but for non-ASCII characters, which it writes as
+    UTF-8 instead of ``\\u`` escapes. Whatever orjson does not write as the standard encoder would (integers
+    past 64 bits, keys that are not strings, lone surrogates, float subclasses, values ``default`` refuses)
+    goes through ``dumps_finite`` as before; both write a float that is not finite as ``null``."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return loads_safe(s)
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
+        if not kwargs:
+            encoded = self._orjson(obj)
+            if encoded is not None:
+                return encoded.decode()
         kwargs.setdefault("default", self.default)
         kwargs.setdefault("ensure_ascii", self.ensure_ascii)
         kwargs.setdefault("sort_keys", self.sort_keys)
         return dumps_finite(obj, **kwargs)
+
+    def response(self, *args: Any, **kwargs: Any) -> Any:
+        """As Flask's (compact JSON and a final newline, indented in debug mode), written by orjson."""
+        if self.compact is False or (self.compact is None and self._app.debug):
+            return super().response(*args, **kwargs)
+        obj = self._prepare_response_obj(args, kwargs)
+        encoded = self._orjson(obj)
+        if encoded is None:
+            return super().response(obj)
+        return self._app.response_class(encoded + b"\n", mimetype=self.mimetype)
+
+    def _orjson(self, obj: Any) -> bytes | None:
+        """``obj`` as orjson writes it, or None when the standard encoder must decide."""
+        options = _ORJSON_OPTIONS | orjson.OPT_SORT_KEYS if self.sort_keys else _ORJSON_OPTIONS
+        try:
+            return orjson.dumps(obj, default=self.default, option=options)
+        except orjson.JSONEncodeError:
+            return None
 
 
 def json_body(default: Any = None) -> Any:
