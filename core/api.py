@@ -117,6 +117,8 @@ class ApiParser(FlaskParser):
         """As webargs', but a query schema meets an empty query string once: most reads carry no parameters,
         and loading nothing gives the same answer every time (a copy of it is handed out)."""
         req = req or request
+        if location == "body" and isinstance(argmap, AnyBody) and not kwargs.get("validate"):
+            return argmap.load(_load_body(req, argmap))  # webargs would hand the body to the same load, unchanged
         if location != "query" or not isinstance(argmap, ma.Schema) or (req.query_string and req.args):
             return super().parse(argmap, req, location=location, **kwargs)
         key = (id(argmap), tuple(kwargs.items()))

@@ -28,9 +28,9 @@ from entities.records.events import LinkFilter
 from entities.records.group_refs import resolve_group_ref
 from entities.records.render import render_fields
 from entities.records.schema import flatten_errors, load_fast, schema_for
-from entities.records.upgrade import VERSION_KEY
+from entities.records.upgrade import UPGRADED_KEY, VERSION_KEY
 from entities.records.user_refs import resolve_user_ref
-from entities.records.values import compute_label, path_text
+from entities.records.values import compute_label, label_sources, path_text
 from entities.registry import Registry, data_collection_name
 from entities.types import FieldInvalid, FieldType
 from files.service import complete_ref as complete_file_ref
@@ -101,6 +101,8 @@ class RecordValidator:
     def _merge_for_update(self, entity: Entity, current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         """Nested groups in a partial update: items with a known ``id`` are merged into the stored item."""
         merged = dict(body)
+        if not entity.derived("_finish_plan", _finish_plan).nested:
+            return merged
         unknown = _repeated_item_ids(entity.fields, body, "")
         current_json: dict[str, Any] | None = None
         for name, value in body.items():
@@ -166,7 +168,7 @@ class RecordValidator:
             take = numbers or self.counters.source(entity)
             for f in plan.numbered:
                 doc[f.name] = take(f)
-        derive(entity, doc)
+        derive(entity, doc, None if created else current, touched)
         for f in plan.required:
             value = doc.get(f.name)
             if value is None or value == [] or value == "":
@@ -447,12 +449,37 @@ class RecordValidator:
         return doc
 
 
-def derive(entity: Entity, doc: dict[str, Any]) -> None:
-    """The values a record's other values make: its calculated fields, then its label."""
+def derive(entity: Entity, doc: dict[str, Any], current: dict[str, Any] | None = None,
+           touched: Iterable[str] | None = None) -> None:
+    """The values a record's other values make: its calculated fields, then its label. An update (``current``
+    the stored record, ``touched`` the fields it sets) keeps the stored label when none of the fields the label
+    reads changed and this definition wrote it."""
     for f in entity.derived("_finish_plan", _finish_plan).calculated:
         text = f.calculated.render(lambda p: path_text(entity, doc, p))  # type: ignore[union-attr]
         doc[f.name] = calculated_value(f, text)
+    if current is not None and touched is not None and _label_unchanged(entity, current, touched):
+        doc["label"] = current["label"]
+        return
     doc["label"] = compute_label(entity, doc)
+
+
+def _label_unchanged(entity: Entity, current: dict[str, Any], touched: Iterable[str]) -> bool:
+    reads = entity.derived("_label_reads", _label_reads)
+    return (reads is not None and "label" in current and current.get(VERSION_KEY) == entity.version
+            and UPGRADED_KEY not in current and reads.isdisjoint(touched))
+
+
+def _label_reads(entity: Entity) -> frozenset[str] | None:
+    """The top-level fields a record's label is made of; None when a write may change it without changing
+    them (it reads a calculated value or a value ``_finish`` sets: a stamp, a default, a number)."""
+    if entity.record_label is not None:
+        reads = {path.split(".", 1)[0].split("[", 1)[0] for path in entity.record_label.paths}
+    else:
+        reads = {f.name for f, _ in label_sources(entity)}
+    plan = entity.derived("_finish_plan", _finish_plan)
+    if any(f.name in reads for f in (*plan.calculated, *plan.preset, *plan.numbered)):
+        return None
+    return frozenset(reads)
 
 
 def calculated_value(f: Field, text: str) -> Any:
