@@ -151,12 +151,14 @@ class Store:
         On a real server every call reads (another process may have written)."""
         if not self.embedded:
             return load()
+        collection_store = self.collection(collection)._inner._store  # type: ignore[attr-defined]
+        cached = self._read_cache.get((collection, key))
+        # a hit needs no lock: the stamp is read after the entry, so a write made meanwhile makes it a miss
+        if cached is not None and cached[0] is collection_store and cached[1] == write_stamp(collection_store):
+            return cached[2]
         with _embedded_lock:
             collection_store = self.collection(collection)._inner._store  # type: ignore[attr-defined]
             stamp = write_stamp(collection_store)
-            cached = self._read_cache.get((collection, key))
-            if cached is not None and cached[0] is collection_store and cached[1] == stamp:
-                return cached[2]
             value = load()
             if len(self._read_cache) >= READ_CACHE_SIZE:
                 self._read_cache.clear()

@@ -11,6 +11,7 @@ deactivation, blocking, deletion and group changes are seen on the very next req
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
@@ -47,6 +48,10 @@ def _now() -> dt.datetime:
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# the digests of the tokens recently sent: a token comes back on every request of its session
+_request_digest = functools.lru_cache(maxsize=1024)(digest)
 
 
 def hash_password(password: str) -> str:
@@ -302,7 +307,7 @@ class AuthService:
         On the embedded store the token is read through ``Store.read_cached`` and ``lookups`` are not run
         (``joined`` is None): reads there cost no round trip, and the owners of those reads cache them the
         same way."""
-        session, joined = self._session(digest(token), lookups)
+        session, joined = self._session(_request_digest(token), lookups)
         user, admin = self._check(session)
         return Authenticated(dict(user), dict(admin) if admin is not None else None, joined)
 

@@ -303,11 +303,14 @@ class RecordLifecycle:
             if outbox and not direct:
                 stored[OUTBOX_FIELD] = outbox
             try:
-                with self.store.atomic():
+                if direct and (carried or entries):
+                    with self.store.atomic():
+                        result = col.replace_one({"_id": oid, "version": version}, stored)
+                        if result.matched_count == 1:
+                            self.history.commit_many(carried)  # left by writes made before (packed): as they are
+                            self.history.store_direct(entries)
+                else:  # one write: atomic by itself
                     result = col.replace_one({"_id": oid, "version": version}, stored)
-                    if direct and result.matched_count == 1:
-                        self.history.commit_many(carried)  # left by writes made before (packed): as they are
-                        self.history.store_direct(entries)
             except DuplicateKeyError as exc:
                 raise ValidationFailed([_duplicate_error(entity, exc)]) from None
             if result.matched_count == 1:

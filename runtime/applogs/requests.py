@@ -21,6 +21,7 @@ import re
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
+import orjson
 from flask import Flask, Response, g, request
 
 from core.identity import client_ip
@@ -114,7 +115,10 @@ def _build(logs: AppLogs, identity: dict[str, Any], line: Line | None, endpoint:
 def _record_logs(logs: AppLogs, identity: dict[str, Any], endpoint: str, view_args: dict[str, Any],
                  body: bytes, refused: Refused | None) -> list[dict[str, Any]]:
     entity = view_args.get("entity_name", "")
-    payload = json.loads(body)
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:  # what only the standard parser reads (a lone surrogate's escape)
+        payload = json.loads(body)
     if refused is not None:
         label = refused.label
         errors = [{"code": str(e.get("code", "")).upper(), "field": e.get("field"), "message": e.get("message")}
