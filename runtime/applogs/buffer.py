@@ -45,7 +45,7 @@ class LogBuffer:
             self.dropped += 1
             return
         self._pending.append(entry)
-        if self._pid != os.getpid():
+        if self._pid is None:  # first use in this process (a fork forgets the parent's writer: _forget_writers)
             self._start()
         if len(self._pending) >= BATCH:
             self._wake.set()
@@ -102,4 +102,12 @@ def flush_all() -> None:
     worker.join(EXIT_FLUSH_SECONDS)
 
 
+def _forget_writers() -> None:
+    """A forked child has none of its parent's threads: each buffer starts its writer on its next log (asked
+    here once per fork rather than by a process id read on every log)."""
+    for buffer in list(_buffers):
+        buffer._pid = None
+
+
 atexit.register(flush_all)
+os.register_at_fork(after_in_child=_forget_writers)

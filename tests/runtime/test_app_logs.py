@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ from flask import Flask
 from core.config import Config
 from core.storage import drop_embedded
 from runtime.applogs import AppLogs
+from runtime.applogs.buffer import LogBuffer
 from tests.conftest import ADMIN_EMAIL, Api, company, create, grant_all, login, make_app
 
 LOG_KEYS = ["id", "type", "subType", "level", "message", "userEmail", "adminUserEmail", "timestamp", "ip"]
@@ -402,3 +404,28 @@ def test_retention_days_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert Config.from_env().app_log_retention_days == 30
     with pytest.raises(ValueError):
         make_app(app_log_retention_days=0)
+
+
+def test_a_forked_child_writes_its_logs_with_a_writer_of_its_own():
+    """gunicorn forks its workers after the app is built: the parent's writer thread is not in the child, so
+    the child's first log starts one there, and it writes what the child logs."""
+    stored: list[dict[str, Any]] = []
+    buffer = LogBuffer(stored.extend)
+    buffer.add({"n": 1})
+    assert buffer.flush() == 1 and stored == [{"n": 1}]
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        ok = False
+        try:
+            buffer.add({"n": 2})
+            buffer._wake.set()  # no flush() here: the child's own writer thread must write it
+            deadline = time.monotonic() + 10
+            while stored != [{"n": 1}, {"n": 2}] and time.monotonic() < deadline:
+                time.sleep(0.01)
+            ok = stored == [{"n": 1}, {"n": 2}]
+        finally:
+            os.write(write, b"1" if ok else b"0")
+            os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 1) == b"1"
