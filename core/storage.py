@@ -205,7 +205,7 @@ class Store:
         so a writer that copies its documents copies none that is stored already; ``put_new`` leaves those
         out in any case."""
         with _embedded_lock:
-            stored = self.db[collection]._store
+            stored = self.collection(collection)._inner._store  # type: ignore[attr-defined]  # the kept handle's
             if any(index.get("unique") for index in stored.indexes.values()):
                 raise ValueError(f"{collection} has a unique index besides _id: insert it as any document")
             put_new(stored, make(stored._documents))
