@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import hashlib
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ from flask import request
 from pymongo.errors import DuplicateKeyError
 
 from core.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized, ValidationFailed, field_error
-from core.storage import Store
+from core.storage import READ_CACHE_SIZE, Store
 from runtime.login_guard import LoginGuard
 
 USERS = "sys.users"
@@ -90,6 +91,8 @@ class AuthService:
         self.max_age = dt.timedelta(seconds=max_seconds)
         self.password_min_length = password_min_length
         self.guard = guard or LoginGuard(store)
+        # embedded store: token id → (the session document checked, until when that check holds, its answer)
+        self._checked: dict[str, tuple[dict[str, Any], float, tuple[dict[str, Any], dict[str, Any] | None]]] = {}
 
     def ensure_indexes(self) -> None:
         self.users.create_index("email", unique=True)
@@ -323,6 +326,10 @@ class AuthService:
         return session, joined
 
     def _check(self, session: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        if session is not None:  # the same document (no write since) already checked, and not due again yet
+            checked = self._checked.get(session["_id"])
+            if checked is not None and checked[0] is session and time.time() < checked[1]:
+                return checked[2]
         now = _now()
         if session is None or (session.get("expiresAt") is not None and session["expiresAt"] <= now):
             raise Unauthorized("The token is not valid or has expired; log in again")
@@ -337,7 +344,22 @@ class AuthService:
         if session.get("kind") != "apiKey" and now - session.get("touchedAt", now) > self.touch_after:
             expires = min(now + self.idle, session.get("maxExpiresAt") or now + self.idle)
             self.tokens.update_one({"_id": session["_id"]}, {"$set": {"touchedAt": now, "expiresAt": expires}})
+        elif self.store.embedded:  # read_cached hands out this document until the tokens are written
+            self._remember(session, now, (user, admin))
         return user, admin
+
+    def _remember(self, session: dict[str, Any], now: dt.datetime,
+                  answer: tuple[dict[str, Any], dict[str, Any] | None]) -> None:
+        """Keep a check's answer for the same session document until it expires or is due to be touched (at
+        most a minute); a write of the tokens (a touch, a logout, a change of its user) makes a new document."""
+        left = dt.timedelta(minutes=1)
+        if session.get("kind") != "apiKey":
+            left = min(left, self.touch_after - (now - session.get("touchedAt", now)))
+        if session.get("expiresAt") is not None:
+            left = min(left, session["expiresAt"] - now)
+        if len(self._checked) >= READ_CACHE_SIZE:
+            self._checked.clear()
+        self._checked[session["_id"]] = (session, time.time() + left.total_seconds(), answer)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from core.storage import drop_embedded
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, login, make_app
@@ -130,6 +131,24 @@ def test_a_short_idle_time_is_extended_by_use_too():
             assert api.get("/auth/me").status_code == 200
             expires = tokens.find_one({})["expiresAt"]
             assert (expires > now + dt.timedelta(seconds=7.5)) == moved, used_ago  # moved: now + 8 s
+    finally:
+        drop_embedded(app.config["RUNTIME"].mongodb_db)
+
+
+def test_a_session_used_on_and_on_is_touched_when_due():
+    """Requests in a row with the same token are checked once per token document, but a check is never kept
+    past the moment the session is due to be touched: the idle expiry keeps moving with use."""
+    app = make_app(token_idle_seconds=4, token_max_seconds=60)  # touched once a second (a quarter of 4 s)
+    try:
+        api = login(app)
+        tokens = app.extensions["runtime"].store.collection("sys.tokens")
+        assert api.get("/auth/me").status_code == 200
+        first = tokens.find_one({})["expiresAt"]
+        for _ in range(5):
+            assert api.get("/auth/me").status_code == 200
+        time.sleep(1.2)
+        assert api.get("/auth/me").status_code == 200
+        assert tokens.find_one({})["expiresAt"] >= first + dt.timedelta(seconds=1)
     finally:
         drop_embedded(app.config["RUNTIME"].mongodb_db)
 
