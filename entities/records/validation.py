@@ -471,13 +471,15 @@ def _label_unchanged(entity: Entity, current: dict[str, Any], touched: Iterable[
 
 def _label_reads(entity: Entity) -> frozenset[str] | None:
     """The top-level fields a record's label is made of; None when a write may change it without changing
-    them (it reads a calculated value or a value ``_finish`` sets: a stamp, a default, a number)."""
+    them (it reads a calculated value or a value the write sets: a stamp, a default, a number, a ``setOn``
+    user)."""
     if entity.record_label is not None:
         reads = {path.split(".", 1)[0].split("[", 1)[0] for path in entity.record_label.paths}
     else:
         reads = {f.name for f, _ in label_sources(entity)}
     plan = entity.derived("_finish_plan", _finish_plan)
-    if any(f.name in reads for f in (*plan.calculated, *plan.preset, *plan.numbered)):
+    set_by_write = [f for f in entity.fields if f.type.name == "user" and f.type_rules.get("setOn")]
+    if any(f.name in reads for f in (*plan.calculated, *plan.preset, *plan.numbered, *set_by_write)):
         return None
     return frozenset(reads)
 

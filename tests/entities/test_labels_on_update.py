@@ -76,3 +76,13 @@ def test_a_label_written_under_an_older_definition_is_made_again(app: Flask, api
                                               {"$set": {"label": "written before", "_mv": 0}})
     assert put(api, "items", record["id"], {"n": 2})["label"] == "A1 (box)"
     assert stored_label(app, "items", record["id"]) == "A1 (box)"
+
+
+def test_a_label_made_of_who_wrote_last_is_made_again_by_every_write(app: Flask, api: Api):
+    define(api, {"name": "notes", "recordLabel": "#{title} by #{editor}", "fields": [
+        {"name": "title", "type": "text"}, {"name": "n", "type": "integer"},
+        {"name": "editor", "type": "user", "typeRules": {"setOn": "write"}}]})
+    record = create(api, "notes", {"title": "Plan", "n": 1})
+    app.extensions["runtime"].store.collection("data.notes").update_one(
+        {"_id": ObjectId(record["id"])}, {"$set": {"label": "Plan by someone else"}})
+    assert put(api, "notes", record["id"], {"n": 2})["label"] != "Plan by someone else"
