@@ -23,7 +23,7 @@ new field exactly these levels). A group with no permission on the entity grants
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -263,10 +263,28 @@ def compile_policy(entity: Entity, documents: list[dict[str, Any]], user: dict[s
     action_names = set().union(*((d.get("actions") or {}).keys() for d in docs)) if docs else set()
     actions = {name: union((d.get("actions") or {}).get(name) for d in docs) for name in action_names}
     fields, default_field = merge_fields(docs)
-    return EntityPolicy(
+    compiled = EntityPolicy(
         access=_either(access), create=_either(create), edit=union(d.get("edit") for d in docs),
         delete=union(d.get("delete") for d in docs), history=union(d.get("history") for d in docs),
         can_import=any(d.get("import") is True and not c.never for d, c in zip(docs, create, strict=True)),
         export=_either(a for d, a in zip(docs, access, strict=True) if d.get("export") is True),
         fields=fields, default_field=default_field, links=_links(entity, linked_docs), actions=actions,
         unrestricted=False)
+    showing = _calculated_from_hidden(entity, compiled)
+    return replace(compiled, fields={**fields, **dict.fromkeys(showing, "none")}) if showing else compiled
+
+
+def _calculated_from_hidden(entity: Entity, p: EntityPolicy) -> list[str]:
+    """The record's calculated fields whose template reads a field hidden from the caller (or another such
+    calculated field): their values would show it, so they are hidden too."""
+    calculated = [f for f in entity.fields if f.calculated is not None and p.field_level(f.name) != "none"]
+    hidden: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for f in calculated:
+            if f.name not in hidden and any(p.field_level(path) == "none" or path.split(".", 1)[0] in hidden
+                                            for path in f.calculated.paths):  # type: ignore[union-attr]
+                hidden.append(f.name)
+                changed = True
+    return hidden
