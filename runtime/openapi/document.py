@@ -24,6 +24,7 @@ from entities.metadata import Entity, Field
 from entities.records.schemas import record_outcomes
 from runtime import idempotency
 from runtime.openapi.entity_paths import EntityDocument, entity_actions
+from runtime.openapi.fields import CallerReadOnly
 from runtime.openapi.visibility import ENTITY_OPERATIONS, DocumentFilter, ShowEverything, User
 
 PUBLIC_PATHS = ("/auth/login", "/health", "/health/ready", "/files/shared/{shared_id}")
@@ -125,16 +126,20 @@ class Documents:
         doc["tags"] = [t for t in doc["tags"] if t["name"] in used]  # e.g. tags of operations a filter hid
         return doc
 
-    def _shown_fields(self, user: User, entity: Entity, fields: list[Field]) -> list[Field]:
+    def _shown_fields(self, user: User, entity: Entity, fields: list[Field], inner: bool = False) -> list[Field]:
         """The fields the filter shows, at every depth: a nested group keeps the inner fields it shows, a
-        relationship the copied fields (``Field.path`` is the dot path of each). Copies: the entity is shared."""
+        relationship the copied fields (``Field.path`` is the dot path of each); an inner field read-only for the
+        caller is marked so (left out of the request bodies, as the top-level ones are). Copies: the entity is
+        shared."""
         out = []
         for f in fields:
             if not self.filter.field(user, entity, f):
                 continue
             if f.nested or f.copied:
-                f = dataclasses.replace(f, nested=self._shown_fields(user, entity, f.nested),
-                                        copied=self._shown_fields(user, entity, f.copied))
+                f = dataclasses.replace(f, nested=self._shown_fields(user, entity, f.nested, inner=True),
+                                        copied=self._shown_fields(user, entity, f.copied, inner=True))
+            if inner and not f.read_only and self.filter.read_only(user, entity, f):
+                f = CallerReadOnly.of(f)
             out.append(f)
         return out
 

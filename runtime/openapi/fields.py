@@ -8,6 +8,7 @@ query parser takes for its path (``entities.query.paths.resolve``), so the two c
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from core.ids import OBJECT_ID_SCHEMA
@@ -26,6 +27,18 @@ _SCALAR_EXAMPLES: dict[str, Any] = {
     "date": "2024-05-31", "time": "09:30", "dateTime": EPOCH_MS_EXAMPLE, "createdDate": EPOCH_MS_EXAMPLE,
     "modifiedDate": EPOCH_MS_EXAMPLE, "color": "#f5a9a9",
 }
+
+
+class CallerReadOnly(Field):
+    """A field the caller's groups make read-only (``readOnly``): documented as read-only, in no request body."""
+
+    @property
+    def read_only(self) -> bool:
+        return True
+
+    @staticmethod
+    def of(f: Field) -> CallerReadOnly:
+        return CallerReadOnly(**{d.name: getattr(f, d.name) for d in dataclasses.fields(f) if d.init})
 
 
 def read_only(f: Field) -> bool:

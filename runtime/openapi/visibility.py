@@ -40,7 +40,8 @@ class DocumentFilter(Protocol):
         """Whether the paths of one of ``ENTITY_OPERATIONS`` on the entity's records appear."""
 
     def read_only(self, user: User, entity: Entity, field: Field) -> bool:
-        """Whether a shown top-level field is read-only for the caller (``readOnly``, left out of the bodies)."""
+        """Whether a shown field (at any depth: ``Field.path``) is read-only for the caller (``readOnly``, left
+        out of the request bodies)."""
 
     def operation(self, user: User, path: str, method: str) -> bool:
         """Whether a generic (non-entity) operation appears, e.g. ``/api/metadata/entities`` ``get``."""

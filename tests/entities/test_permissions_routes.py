@@ -323,3 +323,27 @@ def test_a_non_developers_openapi_document_leaves_out_hidden_nested_and_copied_f
             assert ("info.priv" not in filters) is hidden and "info.pub" in filters
             assert ("items.filter.info.priv" not in json.dumps(doc["paths"])) is hidden
     assert user.get("/data/items?_sortField=info.priv").status_code == 403  # what the document no longer offers
+
+
+def test_a_non_developers_openapi_document_leaves_read_only_inner_fields_out_of_the_bodies(app: Flask, api: Api):
+    """An inner field of a nested group the groups make read-only is in the record schema, marked so, and in
+    no request body (its values would be dropped), as a read-only top-level field is."""
+    assert api.post("/metadata/entities", json={"name": "boxes", "fields": [
+        {"name": "title", "type": "text"},
+        {"name": "info", "type": "nestedFields", "nestedFields": [{"name": "pub", "type": "text"},
+                                                                  {"name": "fixed", "type": "text"}]},
+    ]}).status_code == 200
+    group = add_group(app, {"api": {"data": True}, "entities": {
+        "boxes": {"access": "always", "create": "always", "edit": "always", "fields": {"info.fixed": "readOnly"}}}})
+    user = user_in(app, "boxes@example.com", group)
+    mine, full = (who.get("/openapi.json?entity=boxes").get_json() for who in (user, api))
+    validate(mine)
+    for doc, locked in ((mine, True), (full, False)):
+        schemas = doc["components"]["schemas"]
+        record = schemas["boxes"]["properties"]["info"]["properties"]
+        assert "fixed" in record and (record["fixed"].get("readOnly") is True) is locked
+        for body in ("boxes.Input", "boxes.Update"):
+            inner = schemas[body]["properties"]["info"]["properties"]
+            assert ("fixed" not in inner) is locked and "pub" in inner, body
+    created = user.post("/data/boxes", json={"title": "t", "info": {"pub": "a", "fixed": "b"}})
+    assert created.status_code == 200 and created.get_json()["info"].get("fixed") is None  # what the body said
