@@ -143,6 +143,10 @@ class Store:
             self._handles[name] = col
         return col  # type: ignore[return-value]
 
+    def _embedded_store(self, collection: str) -> Any:
+        """mongomock's store of an embedded collection, through the kept handle (``db[name]`` builds a new one)."""
+        return self.collection(collection)._inner._store  # type: ignore[attr-defined]
+
     def read_cached(self, collection: str, key: Hashable, load: Callable[[], T]) -> T:
         """``load()`` (a read of ``collection``), or on the embedded store the answer it gave last time for
         ``key`` when nothing has written ``collection`` since: the store lives in this process and stamps
@@ -151,13 +155,12 @@ class Store:
         On a real server every call reads (another process may have written)."""
         if not self.embedded:
             return load()
-        collection_store = self.collection(collection)._inner._store  # type: ignore[attr-defined]
+        collection_store = self._embedded_store(collection)
         cached = self._read_cache.get((collection, key))
         # a hit needs no lock: the stamp is read after the entry, so a write made meanwhile makes it a miss
         if cached is not None and cached[0] is collection_store and cached[1] == write_stamp(collection_store):
             return cached[2]
         with _embedded_lock:
-            collection_store = self.collection(collection)._inner._store  # type: ignore[attr-defined]
             stamp = write_stamp(collection_store)
             value = load()
             if len(self._read_cache) >= READ_CACHE_SIZE:
@@ -205,7 +208,7 @@ class Store:
         so a writer that copies its documents copies none that is stored already; ``put_new`` leaves those
         out in any case."""
         with _embedded_lock:
-            stored = self.collection(collection)._inner._store  # type: ignore[attr-defined]  # the kept handle's
+            stored = self._embedded_store(collection)
             if any(index.get("unique") for index in stored.indexes.values()):
                 raise ValueError(f"{collection} has a unique index besides _id: insert it as any document")
             put_new(stored, make(stored._documents))

@@ -112,8 +112,7 @@ class Documents:
             fields = self._shown_fields(user, entity, entity.fields)
             actions = [a for a in entity_actions(entity) if self.filter.action(user, entity, a.name)]
             allowed = {op for op in ENTITY_OPERATIONS if self.filter.entity_operation(user, entity, op)}
-            locked = {f.name for f in fields if self.filter.read_only(user, entity, f)}
-            part = EntityDocument(entity, fields, actions, self.prefix, allowed, locked, self.base()["paths"]).part()
+            part = EntityDocument(entity, fields, actions, self.prefix, allowed, generic=self.base()["paths"]).part()
             doc["paths"].update(part.paths)
             doc["components"]["schemas"].update(part.schemas)
             doc["components"].setdefault("parameters", {}).update(part.parameters)
@@ -126,19 +125,18 @@ class Documents:
         doc["tags"] = [t for t in doc["tags"] if t["name"] in used]  # e.g. tags of operations a filter hid
         return doc
 
-    def _shown_fields(self, user: User, entity: Entity, fields: list[Field], inner: bool = False) -> list[Field]:
+    def _shown_fields(self, user: User, entity: Entity, fields: list[Field]) -> list[Field]:
         """The fields the filter shows, at every depth: a nested group keeps the inner fields it shows, a
-        relationship the copied fields (``Field.path`` is the dot path of each); an inner field read-only for the
-        caller is marked so (left out of the request bodies, as the top-level ones are). Copies: the entity is
-        shared."""
+        relationship the copied fields (``Field.path`` is the dot path of each); a field read-only for the caller
+        is marked so (documented ``readOnly``, in no request body). Copies: the entity is shared."""
         out = []
         for f in fields:
             if not self.filter.field(user, entity, f):
                 continue
             if f.nested or f.copied:
-                f = dataclasses.replace(f, nested=self._shown_fields(user, entity, f.nested, inner=True),
-                                        copied=self._shown_fields(user, entity, f.copied, inner=True))
-            if inner and not f.read_only and self.filter.read_only(user, entity, f):
+                f = dataclasses.replace(f, nested=self._shown_fields(user, entity, f.nested),
+                                        copied=self._shown_fields(user, entity, f.copied))
+            if not f.read_only and self.filter.read_only(user, entity, f):
                 f = CallerReadOnly.of(f)
             out.append(f)
         return out

@@ -79,11 +79,11 @@ class EntityPart:
 
 
 class EntityDocument:
-    """``allowed``: the operations on the records the caller may use (None: all); ``locked``: the fields that are
-    read-only for them."""
+    """``allowed``: the operations on the records the caller may use (None: all); the fields read-only for them
+    come as ``CallerReadOnly``."""
 
     def __init__(self, entity: Entity, fields: list[Field], actions: list[Action], prefix: str,
-                 allowed: set[str] | None = None, locked: set[str] | None = None,
+                 allowed: set[str] | None = None,
                  generic: dict[str, dict[str, Any]] | None = None):
         """``generic``: the paths of the routes every entity shares (``/data/{entity_name}...``), whose query
         parameters each entity's own operations list too."""
@@ -95,7 +95,6 @@ class EntityDocument:
         self.name = entity.name
         self.base = f"{prefix}/data/{entity.name}"
         self.allowed = allowed
-        self.locked = locked or set()
 
     # --- schemas -------------------------------------------------------------------------------
 
@@ -106,8 +105,8 @@ class EntityDocument:
                                                              "description": "bumped by every change; "
                                                              "send it back on update for optimistic locking"},
             "label": {"type": "string", "nullable": True, "readOnly": True, "description": "the record label"}}
-        record_props.update({f.name: self._read(f) for f in self.fields})
-        writable = {f.name: s for f in self.fields if f.name not in self.locked and (s := write_schema(f)) is not None}
+        record_props.update({f.name: read_schema(f) for f in self.fields})
+        writable = {f.name: s for f in self.fields if (s := write_schema(f)) is not None}
         required = [f.name for f in self.fields if f.required and f.name in writable]
         sample = {f.name: example(f, write=True) for f in self.fields if f.name in writable}
         create: dict[str, Any] = {"type": "object", "title": f"New {label} record", "properties": writable,
@@ -134,12 +133,6 @@ class EntityDocument:
                                          "items": {"type": "array", "items": self._any_record()}}},
             **{f"{n}.actions.{a.name}": self._action_params(a) for a in self.actions},
         }
-
-    def _read(self, f: Field) -> dict[str, Any]:
-        schema = read_schema(f)
-        if f.name in self.locked:
-            schema["readOnly"] = True
-        return schema
 
     def _any_record(self) -> dict[str, Any]:
         return {"anyOf": [ref(self.name), ref(f"{self.name}.PlainText")]}
